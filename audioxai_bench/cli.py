@@ -1,0 +1,124 @@
+"""The ``audioxai-bench`` command line; every error is one line unless ``--debug``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import AudioXaiError
+from .progress import Progress
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except (AudioXaiError, OSError) as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="audioxai-bench",
+                                     description="Score explanation methods on AudioMNIST.")
+    _add_global_flags(parser, False)
+    # the flags are accepted after a subcommand too; SUPPRESS keeps the top-level value
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_flags(common, argparse.SUPPRESS)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    data = sub.add_parser("data", help="create, check or download AudioMNIST data")
+    data_sub = data.add_subparsers(metavar="ACTION")
+    synth = data_sub.add_parser("synth", parents=[common],
+                                help="synthesize an AudioMNIST-shaped dataset offline")
+    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument("--speakers", type=int, default=60, help="1..60 (default 60)")
+    synth.add_argument("--reps", type=int, default=50, help="repetitions per digit (default 50)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
+    synth.set_defaults(func=cmd_data_synth)
+
+    check = data_sub.add_parser("check", parents=[common], help="validate a dataset tree",
+                                description="Exit status: 0 clean, 1 some clips rejected, "
+                                            "2 unusable.")
+    check.add_argument("root", type=Path)
+    check.add_argument("--speakers", action="store_true", help="print counts per speaker")
+    check.set_defaults(func=cmd_data_check)
+
+    download = data_sub.add_parser("download", parents=[common],
+                                   help="fetch the original recordings (needs a network)")
+    download.add_argument("--out", type=Path, required=True)
+    download.add_argument("--url", default=None, help="archive URL (default: the paper's repo)")
+    download.set_defaults(func=cmd_data_download)
+    return parser
+
+
+def _add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--quiet", action="store_true", default=default,
+                        help="no progress output")
+    parser.add_argument("--debug", action="store_true", default=default, help="show tracebacks")
+
+
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    from .data.splits import female_speakers, select_speakers
+    from .data.synth import synthesize_dataset
+
+    if args.reps < 1:
+        raise AudioXaiError(f"--reps must be at least 1, got {args.reps}")
+    speakers = select_speakers(args.speakers)
+    summary = synthesize_dataset(args.out, speakers, female_speakers(), reps=args.reps,
+                                 seed=args.seed, workers=args.workers,
+                                 progress=Progress("synth", args.quiet, " clips"))
+    print(f"wrote {summary.n_clips} clips of {summary.n_speakers} speakers to {args.out} "
+          f"in {summary.seconds:.1f} s")
+    return 0
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from .data.check import check_dataset
+
+    report = check_dataset(args.root)
+    counts = report.counts()
+    print(f"{args.root}: {len(report.usable)} usable clips of {len(report.index.clips)}, "
+          f"{counts.speaker.nunique()} speakers")
+    if len(counts):
+        per_sex = counts.groupby("sex").agg(speakers=("speaker", "nunique"),
+                                            clips=("digit", "size"))
+        print("per sex:\n" + per_sex.to_string())
+        per_digit = counts.groupby("digit").size().rename("clips")
+        print("per digit:\n" + per_digit.to_frame().T.to_string(index=False))
+        if args.speakers:
+            per_speaker = counts.groupby(["speaker", "sex"]).size().rename("clips")
+            print("per speaker:\n" + per_speaker.to_string())
+    for problem in report.problems:
+        print(f"{'ERROR' if problem.fatal else 'note'}: {problem}")
+    if not report.usable:
+        print(f"error: {args.root}: no usable clips", file=sys.stderr)
+        return 2
+    return 1 if report.fatal else 0
+
+
+def cmd_data_download(args: argparse.Namespace) -> int:
+    from .data.download import DEFAULT_URL, download_audiomnist
+
+    n = download_audiomnist(args.out, args.url or DEFAULT_URL,
+                            progress=Progress("download", args.quiet, " bytes"))
+    print(f"extracted {n} files into {args.out}; check them with "
+          f"'audioxai-bench data check {args.out}'")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""AudioMNIST data: the original layout, the offline synthetic stand-in, splits, preprocessing."""

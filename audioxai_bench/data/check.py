@@ -1,0 +1,76 @@
+"""Validating a dataset tree: every problem at once, and counts per speaker, sex and digit."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import soundfile as sf
+
+from .layout import Clip, DatasetIndex, Problem, scan_dataset
+
+ORIGINAL_RATE = 48_000
+TARGET_RATE = 8_000
+WINDOW = 8_000  # samples at TARGET_RATE: every clip is placed inside one second
+
+
+@dataclass
+class CheckReport:
+    index: DatasetIndex
+    usable: list[Clip]
+    problems: list[Problem]
+
+    @property
+    def fatal(self) -> list[Problem]:
+        return [p for p in self.problems if p.fatal]
+
+    def counts(self) -> pd.DataFrame:
+        """One row per usable clip's speaker, sex and digit, for group-by counts."""
+        return pd.DataFrame(
+            {"speaker": [c.speaker for c in self.usable],
+             "sex": [self.index.sex_of(c) or "unknown" for c in self.usable],
+             "digit": [c.digit for c in self.usable]})
+
+
+def clip_problem(clip: Clip) -> tuple[Problem | None, int | None]:
+    """Why a clip cannot be used (from its header alone) or None, and its sample rate."""
+    try:
+        info = sf.info(str(clip.path))
+    except (RuntimeError, sf.LibsndfileError) as err:
+        return Problem(str(clip.path), f"not a readable WAV file ({_first_line(err)})"), None
+    if info.format != "WAV":
+        return Problem(str(clip.path), f"format {info.format}, expected WAV"), None
+    if info.frames == 0:
+        return Problem(str(clip.path), "empty file (no samples)"), None
+    if info.channels != 1:
+        return Problem(str(clip.path), f"{info.channels} channels; AudioMNIST clips are mono"), None
+    resampled = math.ceil(info.frames * TARGET_RATE / info.samplerate)
+    if resampled > WINDOW:
+        return Problem(str(clip.path), f"clip lasts {info.frames / info.samplerate:.2f} s; "
+                                       f"at most 1 s fits the model input"), None
+    return None, info.samplerate
+
+
+def check_dataset(root: Path | str) -> CheckReport:
+    """Scan ``root`` and read every clip's header; a clip with a problem is not usable."""
+    index = scan_dataset(root)
+    problems = list(index.problems)
+    usable = []
+    other_rates = 0
+    for clip in index.clips:
+        problem, rate = clip_problem(clip)
+        if problem:
+            problems.append(problem)
+            continue
+        usable.append(clip)
+        other_rates += rate != ORIGINAL_RATE
+    if other_rates:
+        problems.append(Problem(str(index.root), f"{other_rates} clips not at {ORIGINAL_RATE} "
+                                                 "Hz; they are resampled", fatal=False))
+    return CheckReport(index, usable, problems)
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

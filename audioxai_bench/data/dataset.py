@@ -1,0 +1,159 @@
+"""AudioMNIST as tensors: check, decode (or read the cache), and serve the paper's folds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import AudioXaiError, ClipError
+from . import cache
+from .check import WINDOW, check_dataset
+from .layout import Clip, Problem
+from .preprocess import clip_offset, pad_to_window, read_clip, resample_batch, to_model_input
+from .splits import SEX_LABELS, check_task, speaker_split
+
+Progress = Callable[[int, int], None]
+DECODE_CHUNK = 200
+
+
+@dataclass
+class AudioMNIST:
+    """Padded 8 kHz signals of every usable clip with their labels (sex -1 = unknown)."""
+
+    root: Path
+    signals: np.ndarray  # (N, 8000) float32, possibly memory-mapped
+    speaker: np.ndarray
+    digit: np.ndarray
+    sex: np.ndarray
+    relpaths: list[str]
+    fingerprint: str
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        """Clips left out because they are unusable (fatal problems that name a file)."""
+        return sum(1 for p in self.problems if p.fatal and p.where.endswith(".wav"))
+
+    def labels(self, task: str) -> np.ndarray:
+        check_task(task)
+        return self.digit if task == "digit" else self.sex
+
+    def fold(self, task: str, fold: int, representation: str) -> tuple[ClipDataset, ...]:
+        """Train, validation and test sets of the paper's split ``fold`` for ``task``."""
+        split = speaker_split(task, fold)
+        labels = self.labels(task)
+        sets = []
+        for part, speakers in (("train", split.train), ("validate", split.validate),
+                               ("test", split.test)):
+            rows = np.flatnonzero(np.isin(self.speaker, speakers) & (labels >= 0))
+            if len(rows) == 0:
+                raise AudioXaiError(f"{self.root}: no usable clips for the {part} speakers of "
+                                    f"{task} fold {fold} ({list(speakers)})")
+            sets.append(ClipDataset(self.signals, labels, rows, representation))
+        return tuple(sets)
+
+
+class ClipDataset(Dataset):
+    """Model inputs made on the fly from cached signals; batched through ``__getitems__``."""
+
+    def __init__(self, signals: np.ndarray, labels: np.ndarray, rows: np.ndarray,
+                 representation: str):
+        self.signals, self.labels, self.rows = signals, labels, rows
+        self.representation = representation
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.__getitems__([i])[0]
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
+        rows = self.rows[np.asarray(indices)]
+        x = to_model_input(torch.from_numpy(np.asarray(self.signals[rows])), self.representation)
+        return list(zip(x, self.labels[rows].tolist()))
+
+
+def load_audiomnist(root: Path | str, seed: int = 0, use_cache: bool = True,
+                    progress: Progress | None = None, workers: int = 2) -> AudioMNIST:
+    """Check ``root``, then decode every usable clip (or read it from the cache).
+
+    Unusable clips are skipped and recorded in ``problems``; a dataset with no usable clip is
+    an error.
+    """
+    report = check_dataset(root)
+    clips = sorted(report.usable, key=lambda c: c.relpath)
+    if not clips:
+        raise AudioXaiError(f"{root}: no usable clips ({len(report.problems)} problems; "
+                            "run 'audioxai-bench data check' for the list)")
+    fingerprint = cache.data_fingerprint(report.index.root, clips)
+    key = cache.preprocessing_key(fingerprint, seed)
+    cached = cache.load_signals(key) if use_cache else None
+    problems = list(report.problems)
+    if cached is None:
+        signals, failed = decode_clips(clips, seed, progress, workers)
+        problems += failed
+        bad = {p.where for p in failed}
+        keep = [i for i, c in enumerate(clips) if str(c.path) not in bad]
+        signals, relpaths = signals[keep], [clips[i].relpath for i in keep]
+        if use_cache:
+            cache.store_signals(key, signals, {"relpaths": relpaths,
+                                               "problems": [vars(p) for p in failed]})
+    else:
+        signals, index = cached
+        relpaths = index["relpaths"]
+        problems += [Problem(**p) for p in index["problems"]]
+    by_path = {c.relpath: c for c in clips}
+    kept = [by_path[r] for r in relpaths]
+    sex_index = {s: i for i, s in enumerate(SEX_LABELS)}
+    return AudioMNIST(
+        root=report.index.root, signals=signals,
+        speaker=np.array([c.speaker for c in kept]), digit=np.array([c.digit for c in kept]),
+        sex=np.array([sex_index.get(report.index.sex_of(c), -1) for c in kept]),
+        relpaths=relpaths, fingerprint=fingerprint, problems=problems)
+
+
+def decode_clips(clips: list[Clip], seed: int, progress: Progress | None = None,
+                 workers: int = 2) -> tuple[np.ndarray, list[Problem]]:
+    """Read, resample and pad every clip; a clip that fails is recorded, not raised."""
+    signals = np.zeros((len(clips), WINDOW), dtype=np.float32)
+    chunks = [range(i, min(i + DECODE_CHUNK, len(clips)))
+              for i in range(0, len(clips), DECODE_CHUNK)]
+    failed: list[Problem] = []
+    done = 0
+
+    def work(rows: range) -> list[Problem]:
+        return _decode_into(signals, clips, rows, seed)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for chunk, problems in zip(chunks, pool.map(work, chunks)):
+            failed += problems
+            done += len(chunk)
+            if progress:
+                progress(done, len(clips))
+    return signals, failed
+
+
+def _decode_into(out: np.ndarray, clips: list[Clip], rows: range, seed: int) -> list[Problem]:
+    loaded, failed = {}, []
+    for i in rows:
+        try:
+            loaded[i] = read_clip(str(clips[i].path))
+        except ClipError as err:
+            failed.append(Problem(err.where, err.reason))
+    by_rate = sorted(loaded, key=lambda i: loaded[i][1])
+    for rate, group in groupby(by_rate, key=lambda i: loaded[i][1]):
+        group = list(group)
+        resampled = resample_batch([loaded[i][0] for i in group], rate)
+        for i, clip in zip(group, resampled):
+            try:
+                out[i] = pad_to_window(clip, clip_offset(clips[i].relpath, len(clip), seed))
+            except ClipError as err:
+                failed.append(Problem(str(clips[i].path), err.reason))
+    return failed

@@ -1,0 +1,149 @@
+"""Reading the AudioMNIST layout: ``NN/<digit>_<NN>_<rep>.wav`` plus ``audioMNIST_meta.txt``.
+
+The same reader serves the original recordings and the synthetic stand-in. It survives the
+real meta file's quirks (ages as int or string, varying capitalisation, missing speakers)
+and reports every problem as a :class:`Problem` naming the file or field, instead of
+stopping at the first one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import AudioXaiError
+
+META_FILE = "audioMNIST_meta.txt"
+META_KEYS = ("accent", "age", "gender", "native speaker", "origin", "recordingdate",
+             "recordingroom")
+_CLIP_NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>\d{2})_(?P<rep>\d+)\.wav$")
+_SPEAKER_DIR = re.compile(r"^\d{2}$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a dataset; ``fatal`` problems make a file or speaker unusable."""
+
+    where: str
+    message: str
+    fatal: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Speaker:
+    id: int
+    sex: str | None  # "male", "female" or None when the meta file does not say
+    age: int | None
+    meta: dict
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    speaker: int
+    digit: int
+    rep: int
+
+    @property
+    def relpath(self) -> str:
+        return f"{self.speaker:02d}/{self.path.name}"
+
+
+@dataclass
+class DatasetIndex:
+    """The clips and speakers found under ``root`` and every problem met on the way."""
+
+    root: Path
+    clips: list[Clip]
+    speakers: dict[int, Speaker]
+    problems: list[Problem] = field(default_factory=list)
+
+    def sex_of(self, clip: Clip) -> str | None:
+        speaker = self.speakers.get(clip.speaker)
+        return speaker.sex if speaker else None
+
+
+def load_meta(path: Path) -> tuple[dict[int, Speaker], list[Problem]]:
+    """Parse the meta file; malformed entries become problems, not exceptions."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise AudioXaiError(f"{path}: meta file not found") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise AudioXaiError(f"{path}: meta file is not valid JSON ({err})") from err
+    if not isinstance(raw, dict):
+        raise AudioXaiError(f"{path}: meta file must hold a JSON object keyed by speaker id")
+    speakers: dict[int, Speaker] = {}
+    problems: list[Problem] = []
+    for key, entry in raw.items():
+        where = f"{path.name}[{key!r}]"
+        if not (isinstance(key, str) and key.strip().isdigit()):
+            problems.append(Problem(where, "speaker id is not a number"))
+            continue
+        if not isinstance(entry, dict):
+            problems.append(Problem(where, "entry is not an object"))
+            continue
+        speaker_id = int(key)
+        gender = str(entry.get("gender", "")).strip().lower()
+        sex = gender if gender in ("male", "female") else None
+        if sex is None:
+            problems.append(Problem(f"{where}.gender",
+                                    f"expected 'male' or 'female', got {entry.get('gender')!r}"))
+        age, age_problem = _parse_age(entry.get("age"))
+        if age_problem:
+            problems.append(Problem(f"{where}.age", age_problem, fatal=False))
+        speakers[speaker_id] = Speaker(speaker_id, sex, age, entry)
+    return speakers, problems
+
+
+def _parse_age(value: object) -> tuple[int | None, str | None]:
+    """Ages come as int or string in the original file; implausible ones are kept as None."""
+    try:
+        age = int(str(value).strip())
+    except ValueError:
+        return None, f"age {value!r} is not a number"
+    if not 5 <= age <= 110:
+        return None, f"implausible age {value!r} ignored"
+    return age, None
+
+
+def scan_dataset(root: Path | str) -> DatasetIndex:
+    """Index ``root`` by file names alone (fast); audio content is checked by ``check``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise AudioXaiError(f"{root}: not a directory")
+    speaker_dirs = sorted(p for p in root.iterdir() if p.is_dir() and _SPEAKER_DIR.match(p.name))
+    meta_path = root / META_FILE
+    if not speaker_dirs:
+        raise AudioXaiError(f"{root}: not an AudioMNIST dataset (no speaker folders 01..60)")
+    problems: list[Problem] = []
+    if meta_path.exists():
+        speakers, meta_problems = load_meta(meta_path)
+        problems += meta_problems
+    else:
+        speakers = {}
+        problems.append(Problem(str(meta_path), "meta file missing: speaker sex unknown"))
+    clips: list[Clip] = []
+    for folder in speaker_dirs:
+        speaker_id = int(folder.name)
+        if meta_path.exists() and speaker_id not in speakers:
+            problems.append(Problem(f"{META_FILE}[{folder.name!r}]",
+                                    "speaker missing from meta file: sex unknown", fatal=False))
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() != ".wav":
+                continue  # e.g. speaker 36's notes.txt
+            match = _CLIP_NAME.match(path.name)
+            if not match:
+                problems.append(Problem(str(path), "name is not <digit>_<NN>_<rep>.wav"))
+                continue
+            if int(match["speaker"]) != speaker_id:
+                problems.append(Problem(str(path), f"speaker in name differs from folder "
+                                                   f"{folder.name}"))
+                continue
+            clips.append(Clip(path, speaker_id, int(match["digit"]), int(match["rep"])))
+    return DatasetIndex(root, clips, speakers, problems)

@@ -1,0 +1,117 @@
+"""The paper's preprocessing (PROTOCOL.md): 8 kHz, one-second window, two model inputs.
+
+A clip is read as unscaled int16 values, resampled to 8 kHz with torchaudio and placed at a
+seeded random offset inside 8 000 zeros. From that padded signal come the waveform input
+(divided by its 95th percentile + 0.001) and the spectrogram input (SciPy-style STFT, Hann 455,
+hop 35, 227 × 227 magnitude in dB relative to the maximum, floor at -80 dB).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+from ..errors import AudioXaiError, ClipError
+from .check import TARGET_RATE, WINDOW
+
+N_FFT = 455
+HOP = 35
+SPEC_BINS = 227  # rows 0..226: 0-3974 Hz in 17.6 Hz steps
+SPEC_FIRST_FRAME = 2  # frames 2..228 of SciPy's 230 (boundary zeros, padded=True)
+SPEC_FRAMES = 227
+DB_AMIN = 1e-5
+DB_TOP = 80.0
+
+
+def read_clip(path: str) -> tuple[np.ndarray, int]:
+    """Mono samples as unscaled float32 int16 values, and the sample rate."""
+    try:
+        data, rate = sf.read(path, dtype="int16", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as err:
+        raise ClipError(path, f"not a readable WAV file ({err})") from err
+    if data.shape[1] != 1:
+        raise ClipError(path, f"{data.shape[1]} channels; AudioMNIST clips are mono")
+    if data.shape[0] == 0:
+        raise ClipError(path, "empty file (no samples)")
+    return data[:, 0].astype(np.float32), rate
+
+
+def resample_batch(clips: list[np.ndarray], rate: int) -> list[np.ndarray]:
+    """Resample clips of one rate to 8 kHz in one call; zero padding does not change the result
+    (torchaudio pads with zeros itself), so each clip is cut back to its own length."""
+    if rate == TARGET_RATE:
+        return clips
+    longest = max(len(c) for c in clips)
+    batch = torch.zeros(len(clips), longest)
+    for row, clip in zip(batch, clips):
+        row[: len(clip)] = torch.from_numpy(clip)
+    out = AF.resample(batch, rate, TARGET_RATE).numpy()
+    return [out[i, : math.ceil(len(c) * TARGET_RATE / rate)] for i, c in enumerate(clips)]
+
+
+def clip_offset(key: str, length: int, seed: int) -> int:
+    """Seeded offset of a clip inside the window; depends only on (seed, clip), not on order."""
+    free = WINDOW - length
+    if free < 0:
+        raise ClipError(key, f"clip lasts {length / TARGET_RATE:.2f} s after resampling; "
+                             "at most 1 s fits the model input")
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") % (free + 1)
+
+
+def pad_to_window(clip: np.ndarray, offset: int) -> np.ndarray:
+    padded = np.zeros(WINDOW, dtype=np.float32)
+    padded[offset: offset + len(clip)] = clip
+    return padded
+
+
+def waveform_input(signals: torch.Tensor) -> torch.Tensor:
+    """(B, 8000) padded signals → (B, 1, 8000): divided by the signed 95th percentile + 0.001."""
+    scale = torch.quantile(signals, 0.95, dim=-1, keepdim=True) + 0.001
+    return (signals / scale).unsqueeze(1)
+
+
+def spectrogram_input(signals: torch.Tensor) -> torch.Tensor:
+    """(B, 8000) padded signals → (B, 1, 227, 227) dB magnitude spectrogram, row 0 = 0 Hz.
+
+    ``torch.stft`` with ``center=True`` and zero padding equals SciPy's ``boundary='zeros'``;
+    SciPy scales by the window sum, which matters only against ``amin``, so it is kept.
+    Computed in float64: in float32 the quiet bins near the -80 dB floor drift by ~3e-4 dB.
+    """
+    x = signals.double()
+    window = torch.hann_window(N_FFT, periodic=True, dtype=x.dtype, device=x.device)
+    spec = torch.stft(x, N_FFT, hop_length=HOP, window=window, center=True,
+                      pad_mode="constant", return_complex=True)
+    magnitude = spec.abs()[:, :SPEC_BINS, SPEC_FIRST_FRAME: SPEC_FIRST_FRAME + SPEC_FRAMES]
+    magnitude = magnitude / window.sum()
+    return amplitude_to_db(magnitude).to(signals.dtype).unsqueeze(1)
+
+
+def amplitude_to_db(magnitude: torch.Tensor) -> torch.Tensor:
+    """librosa.amplitude_to_db(S, ref=np.max) per sample: amin 1e-5, top_db 80."""
+    ref = magnitude.amax(dim=(-2, -1), keepdim=True).clamp_min(DB_AMIN)
+    db = 20.0 * torch.log10(magnitude.clamp_min(DB_AMIN)) - 20.0 * torch.log10(ref)
+    floor = db.amax(dim=(-2, -1), keepdim=True) - DB_TOP
+    return torch.maximum(db, floor)
+
+
+REPRESENTATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "waveform": waveform_input,
+    "spectrogram": spectrogram_input,
+}
+
+
+def to_model_input(signals: torch.Tensor, representation: str) -> torch.Tensor:
+    """The model input for ``representation`` from a batch of padded 8 kHz signals."""
+    try:
+        transform = REPRESENTATIONS[representation]
+    except KeyError:
+        raise AudioXaiError(f"unknown representation {representation!r}; valid: "
+                            f"{', '.join(REPRESENTATIONS)}") from None
+    return transform(signals)

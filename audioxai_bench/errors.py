@@ -1,0 +1,16 @@
+"""The one exception type the command line turns into a one-line message."""
+
+
+class AudioXaiError(Exception):
+    """A user-facing error: bad input, a broken plugin, a missing file.
+
+    The message names the file, field or plugin at fault; the CLI prints it as one line.
+    """
+
+
+class ClipError(AudioXaiError):
+    """A single clip cannot be used; the run records it and goes on with the others."""
+
+    def __init__(self, where: str, reason: str):
+        super().__init__(f"{where}: {reason}")
+        self.where, self.reason = where, reason

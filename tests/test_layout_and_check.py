@@ -1,0 +1,117 @@
+"""The reader and ``data check`` on trees in the original layout, clean and broken."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audioxai_bench.cli import main
+from audioxai_bench.data.check import check_dataset
+from audioxai_bench.data.layout import load_meta, scan_dataset
+from audioxai_bench.errors import AudioXaiError
+
+from .conftest import tone_clip, write_tree
+
+
+def test_scan_reads_layout_and_labels(small_tree):
+    index = scan_dataset(small_tree)
+    assert len(index.clips) == 4 * 10 * 2
+    clip = next(c for c in index.clips if c.speaker == 26 and c.digit == 7 and c.rep == 1)
+    assert clip.relpath == "26/7_26_1.wav"
+    assert index.sex_of(clip) == "female"
+    assert index.speakers[13].sex == "male"
+    assert not index.problems
+
+
+def test_meta_quirks_of_the_real_file(tmp_path):
+    meta = {
+        "01": {"age": 30, "gender": "male", "accent": "German"},
+        "02": {"age": "25", "gender": "Female", "accent": "german"},
+        "03": {"age": "1234", "gender": "male"},
+        "04": {"age": 40, "gender": "robot"},
+        "05": "not an object",
+    }
+    path = tmp_path / "audioMNIST_meta.txt"
+    path.write_text(json.dumps(meta))
+    speakers, problems = load_meta(path)
+    assert speakers[1].age == 30 and speakers[2].age == 25
+    assert speakers[2].sex == "female"
+    assert speakers[3].age is None and speakers[3].sex == "male"
+    assert speakers[4].sex is None
+    assert 5 not in speakers
+    wheres = {p.where for p in problems}
+    assert "audioMNIST_meta.txt['03'].age" in wheres
+    assert "audioMNIST_meta.txt['04'].gender" in wheres
+    assert "audioMNIST_meta.txt['05']" in wheres
+    assert not next(p for p in problems if p.where.endswith(".age")).fatal
+
+
+def test_meta_not_json_is_one_clear_error(small_tree):
+    (small_tree / "audioMNIST_meta.txt").write_text("{not json")
+    with pytest.raises(AudioXaiError, match="audioMNIST_meta.txt: meta file is not valid JSON"):
+        scan_dataset(small_tree)
+
+
+def test_not_a_dataset(tmp_path):
+    (tmp_path / "x.txt").write_text("hello")
+    with pytest.raises(AudioXaiError, match="not an AudioMNIST dataset"):
+        scan_dataset(tmp_path)
+
+
+def test_missing_meta_speaker_is_noted_not_fatal(small_tree):
+    meta = json.loads((small_tree / "audioMNIST_meta.txt").read_text())
+    del meta["27"]
+    (small_tree / "audioMNIST_meta.txt").write_text(json.dumps(meta))
+    report = check_dataset(small_tree)
+    assert len(report.usable) == 80
+    missing = [p for p in report.problems if "'27'" in p.where]
+    assert missing and not missing[0].fatal
+    assert (report.counts().query("speaker == 27").sex == "unknown").all()
+
+
+@pytest.fixture
+def broken_tree(small_tree):
+    folder = small_tree / "12"
+    (folder / "0_12_0.wav").write_bytes(b"RIFF\x00\x00garbage")  # corrupt
+    (folder / "1_12_0.wav").write_bytes(b"")  # empty
+    (folder / "2_12_0.wav").write_text("this is text, not audio")  # non-WAV
+    stereo = np.stack([tone_clip(3, 12, 0)] * 2, axis=1)
+    sf.write(folder / "3_12_0.wav", stereo, 48_000, subtype="PCM_16")
+    sf.write(folder / "4_12_0.wav", np.zeros(int(1.2 * 48_000), np.int16), 48_000)  # too long
+    sf.write(folder / "5_12_0.wav", tone_clip(5, 12, 0, 16_000), 16_000)  # other rate: usable
+    sf.write(folder / "6_12_0.flac", tone_clip(6, 12, 0), 48_000, format="FLAC")  # ignored
+    (folder / "badname.wav").write_bytes(b"")
+    sf.write(folder / "7_13_0.wav", tone_clip(7, 13, 0), 48_000)  # wrong speaker in the name
+    return small_tree
+
+
+def test_check_lists_every_problem_at_once(broken_tree):
+    report = check_dataset(broken_tree)
+    fatal = {p.where.split("/")[-1]: p.message for p in report.fatal}
+    assert set(fatal) == {"0_12_0.wav", "1_12_0.wav", "2_12_0.wav", "3_12_0.wav",
+                          "4_12_0.wav", "badname.wav", "7_13_0.wav"}
+    assert "not a readable WAV" in fatal["0_12_0.wav"]
+    assert "2 channels" in fatal["3_12_0.wav"]
+    assert "1.20 s" in fatal["4_12_0.wav"]
+    assert len(report.usable) == 80 - 5
+    assert any("not at 48000 Hz" in p.message and not p.fatal for p in report.problems)
+
+
+def test_check_cli_exit_codes_and_counts(broken_tree, small_tree, capsys, tmp_path):
+    assert main(["data", "check", str(broken_tree)]) == 1
+    out = capsys.readouterr().out
+    assert "75 usable clips of 80" in out
+    assert "ERROR:" in out and "3_12_0.wav: 2 channels" in out
+
+    clean = write_tree(tmp_path / "clean", [1, 12], digits=range(3), reps=range(1))
+    assert main(["data", "check", str(clean), "--speakers"]) == 0
+    out = capsys.readouterr().out
+    assert "female" in out and "male" in out and "per speaker" in out
+
+    empty = tmp_path / "empty"
+    (empty / "01").mkdir(parents=True)
+    (empty / "01" / "0_01_0.wav").write_bytes(b"")
+    assert main(["data", "check", str(empty)]) == 2
+    assert main(["data", "check", str(tmp_path / "nowhere")]) == 2
+    assert "not a directory" in capsys.readouterr().err

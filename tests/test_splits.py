@@ -1,0 +1,52 @@
+import pytest
+
+from audioxai_bench.data.splits import (
+    female_speakers,
+    n_folds,
+    select_speakers,
+    speaker_split,
+)
+from audioxai_bench.errors import AudioXaiError
+
+
+def test_paper_female_speakers():
+    assert sorted(female_speakers()) == [12, 26, 28, 36, 43, 47, 52, 56, 57, 58, 59, 60]
+
+
+@pytest.mark.parametrize("task,sizes,folds", [("digit", (36, 12, 12), 5), ("sex", (12, 6, 6), 4)])
+def test_splits_are_disjoint_and_each_group_tested_once(task, sizes, folds):
+    assert n_folds(task) == folds
+    tested = []
+    for k in range(folds):
+        s = speaker_split(task, k)
+        assert (len(s.train), len(s.validate), len(s.test)) == sizes
+        assert not set(s.train) & set(s.validate) | set(s.train) & set(s.test)
+        assert not set(s.validate) & set(s.test)
+        tested += s.test
+    assert len(tested) == len(set(tested)) == folds * sizes[2]
+
+
+def test_sex_splits_balance_sexes():
+    for k in range(4):
+        s = speaker_split("sex", k)
+        assert len(set(s.test) & female_speakers()) == 3
+        assert len(set(s.train) & female_speakers()) == 6
+
+
+def test_bad_task_and_fold_name_the_valid_values():
+    with pytest.raises(AudioXaiError, match="digit, sex"):
+        speaker_split("age", 0)
+    with pytest.raises(AudioXaiError, match="0..3"):
+        speaker_split("sex", 4)
+
+
+@pytest.mark.parametrize("n", [8, 10, 20, 30, 60])
+def test_reduced_speaker_sets_serve_every_split(n):
+    chosen = set(select_speakers(n))
+    assert len(chosen) == n
+    for k in range(5):
+        assert chosen & set(speaker_split("digit", k).test)
+    for k in range(4):
+        test = chosen & set(speaker_split("sex", k).test)
+        assert test & female_speakers() and test - female_speakers()
+    assert select_speakers(60) == list(range(1, 61))
