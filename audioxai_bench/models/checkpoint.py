@@ -1,0 +1,167 @@
+"""Model checkpoints: weights plus the metadata that rebuilds and traces them.
+
+A checkpoint is ``{"state_dict": ..., "meta": {...}}`` saved with ``torch.save``. It is loaded
+with ``torch.load(..., weights_only=True)`` (no pickled code runs), so ``meta`` holds plain data
+only; the architecture is rebuilt from ``meta`` through the model registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from audioxai_bench.models.registry import ModelError, build_model
+
+#: Bumped when the layout of a checkpoint file changes.
+FORMAT_VERSION = 1
+_ARCH_KEYS = ("model", "n_classes", "width", "hidden_activation")
+
+
+class CheckpointError(ModelError):
+    """A checkpoint file that is damaged, foreign or does not fit its model (a ValueError)."""
+
+
+def _plain(value: Any, where: str) -> Any:
+    """Return ``value`` as data that ``weights_only`` loading accepts, or raise ``TypeError``."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"checkpoint meta key {where}[{key!r}] is not a string")
+            out[key] = _plain(item, f"{where}[{key!r}]")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, torch.device):
+        return str(value)
+    raise TypeError(
+        f"checkpoint meta {where} has type {type(value).__name__}; use plain data "
+        "(dict, list, str, int, float, bool, None)"
+    )
+
+
+def model_meta(model: nn.Module) -> dict[str, Any]:
+    """Architecture fields of ``meta`` for a registry model (name and constructor arguments)."""
+    name = getattr(model, "model_name", None)
+    build_args = getattr(model, "build_args", None)
+    if name is None or build_args is None:
+        raise TypeError(
+            f"{type(model).__name__} is not a registry model (needs model_name and build_args())"
+        )
+    return {"model": name, **build_args()}
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str], model: nn.Module, meta: Mapping[str, Any]
+) -> Path:
+    """Write ``model``'s weights and ``meta`` to ``path`` atomically; return the path.
+
+    The file appears only when complete (temporary file + ``os.replace``), so an interrupted
+    run never leaves a truncated checkpoint that a later run would trust. The architecture
+    fields (``model``, ``n_classes``, ``width``, ``hidden_activation``) come from the model and
+    override any the caller passes; everything else in ``meta`` (task, fold, data fingerprint,
+    accuracies, seed, config) is stored as given. Dataclasses are stored as dicts.
+    """
+    path = Path(path)
+    caller = _plain(dict(meta), "meta")
+    arch = model_meta(model)
+    clashes = {
+        k: caller[k] for k in _ARCH_KEYS if k in caller and k in arch and caller[k] != arch[k]
+    }
+    if clashes:
+        raise ValueError(f"checkpoint meta contradicts the model: {clashes} vs {arch}")
+    full = {
+        **caller,
+        **arch,
+        "format_version": FORMAT_VERSION,
+        "torch_version": str(torch.__version__),
+    }
+    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save({"state_dict": state, "meta": full}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _reason(exc: BaseException) -> str:
+    """One line of ``exc``'s message: torch's own cause where its long banner hides it."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        text = text.split(marker, 1)[1]
+    return (text.strip().splitlines() or [""])[0].strip()[:200]
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Return ``(state_dict, meta)`` of a checkpoint on CPU, without building the model.
+
+    Raises ``FileNotFoundError`` or a one-line :class:`CheckpointError` (a ``ValueError``)
+    naming the path when the file is
+    missing, unreadable or not a checkpoint of this package.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged or foreign file
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(exc).__name__}: {_reason(exc)})"
+        ) from None
+    if not (
+        isinstance(payload, dict)
+        and isinstance(payload.get("state_dict"), dict)
+        and isinstance(payload.get("meta"), dict)
+    ):
+        raise CheckpointError(f"{path}: not an audioxai-bench checkpoint (no state_dict/meta)")
+    meta = payload["meta"]
+    missing = [k for k in ("model", "n_classes", "width") if k not in meta]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint meta lacks {', '.join(missing)}")
+    return payload["state_dict"], meta
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model stored at ``path`` via the registry; return ``(model, meta)``.
+
+    The model is on ``device`` and in eval mode, ready to explain. Errors are one line naming
+    the path (see :func:`read_checkpoint`); weights that do not fit the architecture named in
+    ``meta`` are a :class:`CheckpointError` as well.
+    """
+    state, meta = read_checkpoint(path)
+    options = {}
+    if "hidden_activation" in meta:
+        options["hidden_activation"] = meta["hidden_activation"]
+    try:
+        model = build_model(meta["model"], int(meta["n_classes"]), float(meta["width"]), **options)
+        model.load_state_dict(state, strict=True)
+    except (ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path}: checkpoint does not match its model ({_reason(exc)})"
+        ) from None
+    return model.to(device).eval(), meta

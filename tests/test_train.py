@@ -1,0 +1,292 @@
+"""Training loop, presets and checkpoints of the reference models."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.models import (
+    CPU_WIDTH,
+    MODEL_NAMES,
+    TrainConfig,
+    build_model,
+    cpu_config,
+    evaluate,
+    load_checkpoint,
+    paper_config,
+    save_checkpoint,
+    train,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny models run fastest on one thread, and two threads stall badly on a busy 2-core box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tone_set(n: int, seed: int, shuffle_labels: bool = False) -> TensorDataset:
+    """Noise with a 0.25 s tone burst at a random place: 300 Hz is class 0, 1200 Hz class 1."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    t = torch.arange(8000) / 8000
+    x = 0.5 * torch.randn(n, 1, 8000, generator=g)
+    freq = torch.where(y == 1, 1200.0, 300.0)[:, None]
+    start = torch.randint(0, 6000, (n, 1), generator=g)
+    idx = torch.arange(8000)
+    burst = (idx >= start) & (idx < start + 2000)
+    x[:, 0] += burst * torch.sin(2 * math.pi * freq * t)
+    if shuffle_labels:
+        y = y[torch.randperm(n, generator=g)]
+    return TensorDataset(x, y)
+
+
+FAST = TrainConfig(iterations=60, batch_size=16, lr=2e-3, optimizer="adam", eval_every=20, seed=0)
+
+
+def small_audionet(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return build_model("audionet", 2, width=0.0625)
+
+
+def test_learns_planted_tone_and_not_shuffled_labels() -> None:
+    val, test = tone_set(64, 2), tone_set(64, 3)
+    result = train(small_audionet(), tone_set(64, 1), val, test, FAST)
+    assert result.val_accuracy >= 0.9 and result.test_accuracy >= 0.9
+
+    control = train(small_audionet(), tone_set(64, 1, shuffle_labels=True), val, test, FAST)
+    assert control.test_accuracy <= 0.7  # nothing to learn: stays near chance
+
+
+def test_result_fields_history_and_progress() -> None:
+    calls = []
+    model = small_audionet()
+    cfg = dataclasses.replace(FAST, iterations=6, eval_every=4)
+    result = train(
+        model,
+        tone_set(32, 1),
+        tone_set(16, 2),
+        tone_set(16, 3),
+        cfg,
+        progress=lambda i, n, info: calls.append((i, n, info)),
+    )
+    assert [i for i, _, _ in calls] == list(range(1, 7)) and all(n == 6 for _, n, _ in calls)
+    assert "loss" in calls[0][2] and "val_accuracy" in calls[-1][2]
+    assert [h["iteration"] for h in result.history] == [4, 6]  # every eval_every, and the end
+    assert set(result.history[0]) >= {"iteration", "loss", "val_accuracy", "lr", "seconds"}
+    assert result.iterations == 6 and result.seconds > 0
+    assert not model.training  # handed back ready to explain
+    assert 0.0 <= result.test_accuracy <= 1.0
+
+
+class Flip(nn.Module):
+    """Linear model on 4 features; the data below makes its validation accuracy fall."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+def flip_sets() -> tuple[TensorDataset, TensorDataset]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g)
+    y = (x[:, 0] > 0).long()
+    return TensorDataset(x, y), TensorDataset(x, 1 - y)  # validation labels are inverted
+
+
+def flip_model() -> nn.Module:
+    torch.manual_seed(0)
+    model = Flip()
+    with torch.no_grad():  # start out agreeing with the validation labels
+        model.fc.weight.zero_()
+        model.fc.weight[0, 0], model.fc.weight[1, 0] = 1.0, -1.0
+        model.fc.bias.zero_()
+    return model
+
+
+@pytest.mark.parametrize("select", ["best", "final"])
+def test_best_versus_final_selection(select: str) -> None:
+    train_set, val_set = flip_sets()
+    cfg = TrainConfig(
+        iterations=40, batch_size=16, lr=0.5, momentum=0.0, eval_every=5, select=select
+    )
+    model = flip_model()
+    result = train(model, train_set, val_set, train_set, cfg)
+    accs = [h["val_accuracy"] for h in result.history]
+    assert accs[0] > accs[-1]  # learning the train labels unlearns the validation labels
+    assert result.best_iteration == result.history[accs.index(max(accs))]["iteration"] == 5
+    assert result.select == select
+    if select == "best":
+        assert result.selected_iteration == result.best_iteration
+        assert result.val_accuracy == max(accs)
+    else:
+        assert result.selected_iteration == cfg.iterations
+        assert result.val_accuracy == accs[-1]
+    # the model really holds the selected weights
+    assert evaluate(model, val_set, batch_size=8) == pytest.approx(result.val_accuracy)
+    assert evaluate(model, train_set) == pytest.approx(result.test_accuracy)
+
+
+def test_same_seed_same_weights() -> None:
+    cfg = dataclasses.replace(FAST, iterations=8, eval_every=4)
+    data = tone_set(48, 1), tone_set(16, 2), None
+
+    def run(seed: int) -> dict[str, torch.Tensor]:
+        model = small_audionet()
+        train(model, *data, dataclasses.replace(cfg, seed=seed))
+        return model.state_dict()
+
+    a, b, c = run(0), run(0), run(1)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_lr_halving_and_clipping_on_alexnet() -> None:
+    torch.manual_seed(0)
+    model = build_model("alexnet", 2, width=0.0625)
+    data = TensorDataset(torch.randn(8, 1, 227, 227), torch.arange(8) % 2)
+    cfg = TrainConfig(
+        iterations=4, batch_size=4, lr=1e-3, lr_halve_every=2, grad_clip=5.0, eval_every=2
+    )
+    result = train(model, data, data, None, cfg)
+    assert [h["lr"] for h in result.history] == [1e-3, 5e-4]
+    assert math.isnan(result.test_accuracy)
+
+
+def test_config_validation_and_presets() -> None:
+    with pytest.raises(ValueError, match="select"):
+        TrainConfig(select="last")
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="needs a validation set"):
+        train(small_audionet(), tone_set(4, 1), None, None, TrainConfig(iterations=1))
+
+    audionet = paper_config("audionet")
+    assert (audionet.iterations, audionet.batch_size, audionet.lr, audionet.momentum) == (
+        50_000,
+        100,
+        1e-4,
+        0.9,
+    )
+    assert audionet.optimizer == "sgd" and audionet.weight_decay == 0.0
+    assert audionet.select == "final" and audionet.lr_halve_every is None
+    alexnet = paper_config("alexnet", seed=3)
+    assert (alexnet.iterations, alexnet.lr, alexnet.lr_halve_every, alexnet.grad_clip) == (
+        10_000,
+        1e-3,
+        2500,
+        5.0,
+    )
+    assert alexnet.seed == 3 and alexnet.batch_size == 100
+    for name in MODEL_NAMES:
+        assert cpu_config(name).iterations < 5000 and 0 < CPU_WIDTH[name] < 1
+    with pytest.raises(ValueError, match="valid names"):
+        cpu_config("vgg")
+
+
+def test_cuda_request_without_cuda_is_clear() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        train(
+            small_audionet(),
+            tone_set(4, 1),
+            tone_set(4, 2),
+            None,
+            TrainConfig(iterations=1, device="cuda"),
+        )
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+
+
+def test_checkpoint_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = build_model("audionet", 10, width=0.125, hidden_activation=True).eval()
+    path = tmp_path / "sub" / "model.pt"
+    meta = {
+        "task": "digit",
+        "fold": 2,
+        "seed": 7,
+        "val_accuracy": 0.91,
+        "config": FAST,
+        "data": Path("/data/x"),
+    }
+    save_checkpoint(path, model, meta)
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary left over
+
+    loaded, got = load_checkpoint(path)
+    assert not loaded.training
+    assert got["model"] == "audionet" and got["n_classes"] == 10 and got["width"] == 0.125
+    assert got["hidden_activation"] is True
+    assert got["task"] == "digit" and got["fold"] == 2 and got["val_accuracy"] == 0.91
+    assert got["config"]["lr"] == FAST.lr and got["data"] == "/data/x"
+    x = torch.randn(3, 1, 8000)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+
+
+def test_checkpoint_alexnet_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = build_model("alexnet", 2, width=0.0625).eval()
+    save_checkpoint(tmp_path / "a.pt", model, {})
+    loaded, meta = load_checkpoint(tmp_path / "a.pt")
+    assert meta["model"] == "alexnet" and "hidden_activation" not in meta
+    x = torch.randn(2, 1, 227, 227)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+
+
+def test_checkpoint_errors(tmp_path: Path) -> None:
+    model = build_model("audionet", 2, width=0.0625)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(ValueError, match=r"junk\.pt: not a readable checkpoint") as err:
+        load_checkpoint(junk)
+    assert "\n" not in str(err.value) and isinstance(err.value, AudioXaiError)
+
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, model, {"task": "sex"})
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"cut\.pt: not a readable checkpoint"):
+        load_checkpoint(cut)
+
+    payload = torch.load(good, weights_only=True)
+    payload["meta"]["width"] = 0.5  # the weights are of width 0.0625
+    torch.save(payload, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match=r"other\.pt: checkpoint does not match its model"):
+        load_checkpoint(tmp_path / "other.pt")
+
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"state_dict": {}, "meta": {"cfg": Flip}}, pickled)  # code, not data
+    with pytest.raises(ValueError, match=r"pickled\.pt: not a readable checkpoint.*Flip"):
+        load_checkpoint(pickled)
+
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": {}}, foreign)
+    with pytest.raises(ValueError, match="not an audioxai-bench checkpoint"):
+        load_checkpoint(foreign)
+
+    with pytest.raises(TypeError, match="plain data"):
+        save_checkpoint(tmp_path / "bad.pt", model, {"fn": object()})
+    with pytest.raises(ValueError, match="contradicts"):
+        save_checkpoint(tmp_path / "bad.pt", model, {"width": 1.0})
+    assert not (tmp_path / "bad.pt").exists()
