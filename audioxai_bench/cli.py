@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="cpu", help="cpu or cuda")
     train.set_defaults(func=cmd_train)
+
+    plugins = sub.add_parser("plugins", parents=[common],
+                             help="list every explainer, sonifier, metric and model with the "
+                                  "plugin that registered it")
+    plugins.add_argument("--kind", choices=("explainer", "sonifier", "metric", "model"),
+                         help="only this kind")
+    plugins.set_defaults(func=cmd_plugins)
     return parser
 
 
@@ -150,6 +157,21 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"(held-out speakers; iteration {result.selected_iteration}, "
           f"{result.seconds:.0f} s); saved {args.out}")
     return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .plugins import load_plugins
+
+    pm = load_plugins()
+    rows = pd.DataFrame(pm.describe())
+    if args.kind:
+        rows = rows[rows.kind == args.kind]
+    print(rows.to_string(index=False) if len(rows) else "nothing registered")
+    for failure in pm.failures:
+        print(f"FAILED: {failure}")
+    return 1 if pm.failures else 0
 
 
 if __name__ == "__main__":

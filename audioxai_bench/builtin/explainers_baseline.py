@@ -1,0 +1,63 @@
+"""Reference "explainers" that ignore the model: the comparisons of the AudioMNIST paper.
+
+Becker et al. (arXiv 1807.03418) judge an explanation by how much faster removing its most
+relevant inputs hurts the model than removing random inputs or the loudest ones. A method that
+does no better than these two explains nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import Tensor, nn
+
+from audioxai_bench.builtin import BaseExplainer, spatial_dims
+from audioxai_bench.hookspecs import hookimpl
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RandomRelevance(BaseExplainer):
+    """Uniform random relevance in [0, 1), drawn from a generator seeded on every call.
+
+    Parameters
+    ----------
+    seed : int
+        The same seed and batch give the same relevance, on any call.
+    """
+
+    seed: int = 0
+
+    def passes(self, input_shape: tuple[int, ...]) -> int:
+        return 0
+
+    def attribute(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
+        generator = torch.Generator(device=x.device).manual_seed(self.seed)
+        return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Amplitude(BaseExplainer):
+    """Signal amplitude: the loudest inputs are the "most relevant".
+
+    Waveforms: ``|x|`` (the paper's comparison). Spectrograms hold dB relative to the maximum
+    (at most 0, floor -80), so ``|x|`` would rank the quietest bins first; there relevance is the
+    level above the sample's floor, ``x - min(x)``, which ranks bins by loudness.
+    """
+
+    def passes(self, input_shape: tuple[int, ...]) -> int:
+        return 0
+
+    def attribute(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
+        if x.dim() == 3:
+            return x.abs()
+        return x - x.amin(dim=spatial_dims(x), keepdim=True)
+
+
+@hookimpl
+def audioxai_bench_explainers() -> list[BaseExplainer]:
+    """Random relevance and signal amplitude."""
+    return [
+        RandomRelevance(name="random", display_name="Random"),
+        Amplitude(name="amplitude", display_name="Amplitude"),
+    ]

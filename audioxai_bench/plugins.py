@@ -1,0 +1,622 @@
+"""The plugin manager: finds plugins, validates what they register, runs explainers safely.
+
+Built-in plugin modules (:data:`audioxai_bench.builtin.BUILTIN_PLUGINS`) are registered first,
+then every entry point of the group ``audioxai_bench``, each through the same hooks
+(:mod:`audioxai_bench.hookspecs`). Each plugin's hooks are called one by one, so a plugin that
+fails to import, raises or returns a broken object is recorded in :attr:`PluginManager.failures`
+with its name and the reason, and the others still load. Objects land in typed registries
+(:class:`Registry`) that refuse an unknown name with the list of valid ones.
+
+:func:`run_explainer` calls an explainer under the contract of DESIGN.md: the relevance has the
+input's shape and device and is finite, and the model's parameters, gradients, hooks and
+train/eval mode are as before. A violation, an exception or an overrun time limit becomes an
+:class:`ExplainerError` naming the plugin; the model is restored, so the caller's other work
+goes on.
+
+Nothing is loaded at import time: call :func:`load_plugins` (or build a :class:`PluginManager`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.metadata
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
+
+import pluggy
+import torch
+from torch import Tensor, nn
+
+from audioxai_bench import __version__, hookspecs
+from audioxai_bench.builtin import BUILTIN_PLUGINS
+from audioxai_bench.errors import AudioXaiError
+
+#: Entry-point group (and pluggy project name) of outside plugins.
+GROUP = hookspecs.PROJECT
+#: Comma-separated plugin names to block, read by :func:`load_plugins`.
+BLOCK_ENV = "AUDIOXAI_BENCH_BLOCK_PLUGINS"
+#: The input representations an explainer or model may declare.
+REPRESENTATIONS = frozenset({"waveform", "spectrogram"})
+#: Registry kinds, in listing order, and the hook that collects each.
+HOOKS: dict[str, str] = {
+    "explainer": "audioxai_bench_explainers",
+    "sonifier": "audioxai_bench_sonifiers",
+    "metric": "audioxai_bench_metrics",
+    "model": "audioxai_bench_models",
+}
+_NAME = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Who registered an object: ``plugin`` (distribution name or ``"builtin"``), its
+    ``version``, and ``origin`` (``"builtin"``, ``"entry point"``, ``"registered"`` or
+    ``"variant of <name>"``)."""
+
+    plugin: str
+    version: str | None
+    origin: str
+
+    def __str__(self) -> str:
+        return self.plugin if self.version is None else f"{self.plugin} {self.version}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Registration:
+    """One registered object with its kind, name and :class:`Source`."""
+
+    kind: str
+    name: str
+    obj: Any
+    source: Source
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginFailure:
+    """A plugin (or one of its objects) that could not be used, and why."""
+
+    plugin: str
+    version: str | None
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        who = self.plugin if self.version is None else f"{self.plugin} {self.version}"
+        return f"plugin {who}: {self.where}: {self.reason}"
+
+
+class Registry(Generic[T]):
+    """Objects of one kind by name; an unknown name fails with the list of valid names."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._items: dict[str, Registration] = {}
+
+    def get(self, name: str) -> T:
+        """The object registered as ``name``."""
+        return self.registration(name).obj
+
+    def registration(self, name: str) -> Registration:
+        """The object registered as ``name`` with its kind and source."""
+        try:
+            return self._items[name]
+        except (KeyError, TypeError):
+            valid = ", ".join(self.names()) or "(none registered)"
+            raise AudioXaiError(f"unknown {self.kind} {name!r}; valid names: {valid}") from None
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._items)
+
+    def registrations(self) -> list[Registration]:
+        """Every registration, sorted by name."""
+        return [self._items[n] for n in self.names()]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[T]:
+        return (reg.obj for reg in self.registrations())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _add(self, reg: Registration) -> None:
+        old = self._items.get(reg.name)
+        if old is not None:
+            raise _Invalid(
+                f"{self.kind} {reg.name!r} is registered by both {old.source} and {reg.source}; "
+                f"the one from {reg.source} is ignored (block one of the two plugins)"
+            )
+        self._items[reg.name] = reg
+
+
+class _Invalid(Exception):
+    """An object breaks the registration contract (internal; becomes a PluginFailure)."""
+
+
+def _text(exc: BaseException) -> str:
+    """``Type: first line of the message``, for one-line failure reports."""
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def validate(kind: str, obj: Any) -> str:
+    """Check ``obj`` against the contract of ``kind``; return its name or raise ``ValueError``.
+
+    Every object has a lower-case ``name`` (letters, digits, dashes, underscores). Explainers
+    declare ``representations`` within ``{"waveform", "spectrogram"}`` and a callable
+    ``explain``; sonifiers a callable ``sonify``; metrics ``higher_is_better`` (a bool) and a
+    callable ``score``; models a ``representation``, an ``input_shape`` and a callable ``build``.
+    """
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str):
+        raise ValueError(f"{kind} {type(obj).__name__} has no string attribute 'name'")
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{kind} name {name!r} must be lower-case letters and digits joined by - or _"
+        )
+
+    def need_callable(attr: str) -> None:
+        if not callable(getattr(obj, attr, None)):
+            raise ValueError(f"{kind} {name!r} has no callable {attr!r}")
+
+    if kind == "explainer":
+        reps = getattr(obj, "representations", None)
+        if isinstance(reps, str) or not isinstance(reps, Iterable):
+            raise ValueError(
+                f"explainer {name!r}: representations must be a set of strings, got {reps!r}"
+            )
+        reps = set(reps)
+        if not reps or not reps <= REPRESENTATIONS:
+            raise ValueError(
+                f"explainer {name!r}: representations {sorted(reps)} must be a non-empty subset "
+                f"of {sorted(REPRESENTATIONS)}"
+            )
+        need_callable("explain")
+    elif kind == "sonifier":
+        need_callable("sonify")
+    elif kind == "metric":
+        if not isinstance(getattr(obj, "higher_is_better", None), bool):
+            raise ValueError(f"metric {name!r} must declare higher_is_better as True or False")
+        need_callable("score")
+    elif kind == "model":
+        if getattr(obj, "representation", None) not in REPRESENTATIONS:
+            raise ValueError(
+                f"model {name!r}: representation must be one of {sorted(REPRESENTATIONS)}"
+            )
+        shape = getattr(obj, "input_shape", None)
+        if not (isinstance(shape, tuple) and shape and all(isinstance(n, int) for n in shape)):
+            raise ValueError(f"model {name!r}: input_shape must be a tuple of ints")
+        need_callable("build")
+    else:
+        raise ValueError(f"unknown kind {kind!r}; valid: {', '.join(HOOKS)}")
+    return name
+
+
+def representations_of(obj: Any) -> list[str]:
+    """What an object declares it works on, sorted (empty for sonifiers and metrics)."""
+    if hasattr(obj, "representations"):
+        return sorted(obj.representations)
+    if hasattr(obj, "representation"):
+        return [obj.representation]
+    return []
+
+
+class PluginManager:
+    """Loads built-in and installed plugins and holds what they register.
+
+    Parameters
+    ----------
+    block : iterable of str
+        Plugin names to skip: an entry-point name, a distribution name, or ``builtin.<module>``.
+    entrypoints : bool
+        Load installed plugins of the group ``audioxai_bench``.
+    builtins : bool
+        Register the built-in plugin modules.
+    strict : bool
+        Raise :class:`AudioXaiError` at the first plugin failure instead of recording it
+        (for plugin authors' tests).
+
+    Attributes
+    ----------
+    explainers, sonifiers, metrics, models : Registry
+        The objects of each kind, by name.
+    failures : list of PluginFailure
+        Plugins or objects that were skipped, with the reason.
+    hooks : pluggy.PluginManager
+        The underlying pluggy manager.
+    """
+
+    def __init__(
+        self,
+        *,
+        block: Iterable[str] = (),
+        entrypoints: bool = True,
+        builtins: bool = True,
+        strict: bool = False,
+    ):
+        self.hooks = pluggy.PluginManager(GROUP)
+        self.hooks.add_hookspecs(hookspecs)
+        self.strict = strict
+        self.explainers: Registry[Any] = Registry("explainer")
+        self.sonifiers: Registry[Any] = Registry("sonifier")
+        self.metrics: Registry[Any] = Registry("metric")
+        self.models: Registry[Any] = Registry("model")
+        self.failures: list[PluginFailure] = []
+        self._sources: dict[str, Source] = {}
+        for name in block:
+            self.hooks.set_blocked(name)
+        if builtins:
+            for module_name in BUILTIN_PLUGINS:
+                name = "builtin." + module_name.rsplit(".", 1)[-1]
+                if not self.hooks.is_blocked(name):
+                    module = importlib.import_module(module_name)
+                    self.register(module, name, Source("builtin", __version__, "builtin"))
+        if entrypoints:
+            self._load_entrypoints()
+
+    def registry(self, kind: str) -> Registry[Any]:
+        """The registry of ``kind`` (``"explainer"``, ``"sonifier"``, ``"metric"``, ``"model"``)."""
+        registries = {
+            "explainer": self.explainers,
+            "sonifier": self.sonifiers,
+            "metric": self.metrics,
+            "model": self.models,
+        }
+        try:
+            return registries[kind]
+        except KeyError:
+            raise AudioXaiError(f"unknown kind {kind!r}; valid: {', '.join(HOOKS)}") from None
+
+    def register(
+        self, plugin: object, name: str | None = None, source: Source | None = None
+    ) -> None:
+        """Register ``plugin`` (a module or object with hook functions) and collect its objects.
+
+        ``source`` defaults to the plugin's name and ``__version__`` with origin
+        ``"registered"``. Failures are recorded (or raised when ``strict``).
+        """
+        name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        source = source or Source(name, getattr(plugin, "__version__", None), "registered")
+        try:
+            registered = self.hooks.register(plugin, name)
+        except Exception as exc:  # pluggy's PluginValidationError, or a name already taken
+            self._fail(source, "register", _text(exc))
+            return
+        if registered is None:  # blocked
+            return
+        self._sources[registered] = source
+        for caller in self.hooks.get_hookcallers(plugin) or []:
+            if not caller.has_spec():
+                self._fail(source, caller.name, "implements an unknown hook (a typo?)")
+        for kind, hook_name in HOOKS.items():
+            caller = getattr(self.hooks.hook, hook_name)
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin:
+                    self._collect(kind, hook_name, impl.function, source)
+
+    def _collect(self, kind: str, hook_name: str, function: Any, source: Source) -> None:
+        try:
+            objects = function()
+        except Exception as exc:
+            self._fail(source, hook_name, f"raised {_text(exc)}")
+            return
+        if objects is None:
+            return
+        if not isinstance(objects, (list, tuple)):
+            self._fail(source, hook_name, f"returned {type(objects).__name__}, not a list")
+            return
+        registry = self.registry(kind)
+        for obj in objects:
+            try:
+                name = validate(kind, obj)
+                registry._add(Registration(kind, name, obj, source))
+            except (ValueError, _Invalid) as exc:
+                self._fail(source, hook_name, str(exc))
+
+    def _fail(self, source: Source, where: str, reason: str) -> None:
+        failure = PluginFailure(source.plugin, source.version, where, reason)
+        if self.strict:
+            raise AudioXaiError(str(failure))
+        self.failures.append(failure)
+
+    def _load_entrypoints(self) -> None:
+        # Like pluggy's load_setuptools_entrypoints, but one plugin that fails to import is
+        # recorded instead of stopping the others from loading.
+        for dist in importlib.metadata.distributions():
+            dist_name = dist.metadata["Name"] or "?"
+            for ep in dist.entry_points:
+                if ep.group != GROUP:
+                    continue
+                if self.hooks.is_blocked(ep.name) or self.hooks.is_blocked(dist_name):
+                    continue
+                source = Source(dist_name, dist.version, "entry point")
+                taken = self._sources.get(ep.name)
+                if taken is not None:
+                    if taken.plugin != dist_name:  # else: the same dist seen twice on sys.path
+                        self._fail(source, f"entry point {ep.name}",
+                                   f"the plugin name {ep.name!r} is already used by {taken}")
+                    continue
+                try:
+                    plugin = ep.load()
+                except Exception as exc:
+                    self._fail(source, f"entry point {ep.name} = {ep.value}", _text(exc))
+                    continue
+                self.register(plugin, ep.name, source)
+
+    def make_variant(self, base: str, name: str, params: Mapping[str, Any]) -> Any:
+        """Register explainer ``name``: explainer ``base`` with ``params`` replaced.
+
+        This is how a benchmark YAML defines a variant (another LRP ε, another occlusion
+        window). The base must offer ``with_params(**params)``; the variant is credited to the
+        base's plugin. Errors (unknown base or parameter, name taken) are one-line
+        :class:`AudioXaiError` messages.
+        """
+        reg = self.explainers.registration(base)
+        with_params = getattr(reg.obj, "with_params", None)
+        if not callable(with_params):
+            raise AudioXaiError(
+                f"explainer {base!r} (plugin {reg.source}) takes no parameters: it has no "
+                "with_params() method"
+            )
+        try:
+            variant = with_params(name=name, **params)
+            validate("explainer", variant)
+        except AudioXaiError:
+            raise
+        except Exception as exc:
+            raise AudioXaiError(
+                f"explainer {base!r} (plugin {reg.source}) rejected {dict(params)}: {_text(exc)}"
+            ) from None
+        if variant.name != name:
+            raise AudioXaiError(f"explainer {base!r}: with_params ignored name={name!r}")
+        source = Source(reg.source.plugin, reg.source.version, f"variant of {base}")
+        try:
+            self.explainers._add(Registration("explainer", name, variant, source))
+        except _Invalid as exc:
+            raise AudioXaiError(str(exc)) from None
+        return variant
+
+    def source(self, kind: str, name: str) -> Source:
+        """Which plugin registered the ``kind`` called ``name`` (for result records)."""
+        return self.registry(kind).registration(name).source
+
+    def describe(self) -> list[dict[str, str]]:
+        """One row per registered object, for ``audioxai-bench plugins``.
+
+        Keys, in order: ``kind``, ``name``, ``plugin``, ``version``, ``origin``,
+        ``representations`` (comma-separated, empty where it does not apply). Sorted by kind
+        (explainer, sonifier, metric, model), then name. Failures are in :attr:`failures`.
+        """
+        rows = []
+        for kind in HOOKS:
+            for reg in self.registry(kind).registrations():
+                rows.append(
+                    {
+                        "kind": kind,
+                        "name": reg.name,
+                        "plugin": reg.source.plugin,
+                        "version": reg.source.version or "",
+                        "origin": reg.source.origin,
+                        "representations": ",".join(representations_of(reg.obj)),
+                    }
+                )
+        return rows
+
+    def describe_plugins(self) -> list[dict[str, str]]:
+        """One row per loaded plugin (datasette-style): ``name`` (the blockable plugin name),
+        ``plugin`` (distribution or ``"builtin"``), ``version``, ``origin`` and ``hooks`` (the
+        hooks it implements, comma-separated). Sorted by name."""
+        rows = []
+        for name, source in sorted(self._sources.items()):
+            plugin = self.hooks.get_plugin(name)
+            hooks = sorted(c.name for c in self.hooks.get_hookcallers(plugin) or [])
+            rows.append({"name": name, "plugin": source.plugin, "version": source.version or "",
+                         "origin": source.origin, "hooks": ",".join(hooks)})
+        return rows
+
+    def explain(
+        self,
+        name: str,
+        model: nn.Module,
+        x: Tensor,
+        target: Tensor,
+        *,
+        time_limit_s: float | None = None,
+    ) -> Tensor:
+        """Relevance of explainer ``name`` for ``x``, checked by :func:`run_explainer`.
+
+        Fails with :class:`AudioXaiError` when the explainer does not declare the model's
+        ``representation``, and with :class:`ExplainerError` when it breaks the contract.
+        """
+        reg = self.explainers.registration(name)
+        rep = getattr(model, "representation", None)
+        if rep is not None and rep not in set(reg.obj.representations):
+            raise AudioXaiError(
+                f"explainer {name!r} (plugin {reg.source}) does not support {rep} models; it "
+                f"declares {', '.join(representations_of(reg.obj))}"
+            )
+        return run_explainer(
+            reg.obj, model, x, target, time_limit_s=time_limit_s, plugin=str(reg.source)
+        )
+
+
+def load_plugins(
+    *, block: Iterable[str] = (), entrypoints: bool = True, strict: bool = False
+) -> PluginManager:
+    """A :class:`PluginManager` with the built-ins and every installed plugin.
+
+    Plugins named in ``block`` or in the environment variable ``AUDIOXAI_BENCH_BLOCK_PLUGINS``
+    (comma-separated) are skipped.
+    """
+    blocked = [n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()]
+    return PluginManager(block=[*block, *blocked], entrypoints=entrypoints, strict=strict)
+
+
+# --- running an explainer under the contract -------------------------------------------------
+
+
+class ExplainerError(AudioXaiError):
+    """An explainer broke its contract; ``kind`` is one of ``exception``, ``timeout``,
+    ``model-changed``, ``input-changed``, ``type``, ``shape``, ``device``, ``non-finite``.
+
+    The message names the explainer, its plugin and the reason, in one line.
+    """
+
+    def __init__(self, explainer: str, plugin: str, kind: str, reason: str, seconds: float):
+        super().__init__(f"explainer {explainer!r} (plugin {plugin}): {reason}")
+        self.explainer, self.plugin, self.kind = explainer, plugin, kind
+        self.reason, self.seconds = reason, seconds
+
+
+_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
+class _ModelGuard:
+    """A snapshot of everything an explainer must leave alone, able to put it back.
+
+    Parameters and buffers are cloned (the only way to see an in-place change through
+    ``.data``); a plugin's leftover module hooks are found through torch's per-module hook
+    dictionaries, which have no public listing.
+    """
+
+    def __init__(self, model: nn.Module, x: Tensor, target: Tensor):
+        self.model, self.x, self.target = model, x, target
+        self.x_copy, self.target_copy = x.detach().clone(), target.detach().clone()
+        self.grad_enabled = torch.is_grad_enabled()
+        self.modules = [(m, m.training) for m in model.modules()]
+        self.tensors = []
+        self.hooks = []
+        for module, _ in self.modules:
+            own = [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
+            for key, p in own:
+                grad = p.grad.detach().clone() if p.grad is not None else None
+                self.tensors.append((module, key, p, p.detach().clone(), grad))
+            for attr in _HOOK_DICTS:
+                hooks = getattr(module, attr, None)
+                if isinstance(hooks, dict):
+                    self.hooks.append((hooks, set(hooks)))
+
+    def restore(self) -> list[str]:
+        """Put everything back; return what had changed (empty when nothing did)."""
+        changed: list[str] = []
+        if torch.is_grad_enabled() != self.grad_enabled:
+            changed.append("switched autograd globally")
+            torch.set_grad_enabled(self.grad_enabled)
+        with torch.no_grad():
+            self._restore_tensors(changed)
+        return list(dict.fromkeys(changed))
+
+    def _restore_tensors(self, changed: list[str]) -> None:
+        if any(m.training != training for m, training in self.modules):
+            changed.append("changed the train/eval mode")
+            for module, training in self.modules:
+                module.training = training
+        for module, key, original, copy, grad in self.tensors:
+            current = getattr(module, key, None)
+            if current is not original:
+                changed.append(f"replaced {key} of {type(module).__name__}")
+                setattr(module, key, original)
+            if not torch.equal(original, copy):
+                changed.append(f"modified {key} of {type(module).__name__}")
+                original.copy_(copy)
+            now = original.grad
+            if (grad is None) != (now is None) or (grad is not None and not torch.equal(grad, now)):
+                changed.append(f"touched the .grad of {key} of {type(module).__name__}")
+                original.grad = grad
+        for hooks, keys in self.hooks:
+            extra = set(hooks) - keys
+            if extra:
+                changed.append("left hooks on the model")
+                for k in extra:
+                    hooks.pop(k)
+        if not torch.equal(self.x, self.x_copy) or not torch.equal(self.target, self.target_copy):
+            changed.append("modified its input")
+            self.x.copy_(self.x_copy)
+            self.target.copy_(self.target_copy)
+
+
+def check_batch(x: Tensor, target: Tensor) -> None:
+    """Fail (the caller's error, not a plugin's) unless ``target`` is ``(B,)`` class indices."""
+    if not isinstance(x, Tensor) or not isinstance(target, Tensor):
+        raise AudioXaiError("explain: x and target must be tensors")
+    if x.dim() < 2 or target.shape != (x.shape[0],):
+        raise AudioXaiError(
+            f"explain: target must have shape ({x.shape[0] if x.dim() else '?'},), "
+            f"got {tuple(target.shape)} for x of shape {tuple(x.shape)}"
+        )
+    if target.dtype.is_floating_point or target.dtype == torch.bool:
+        raise AudioXaiError(f"explain: target must hold class indices, got {target.dtype}")
+
+
+def run_explainer(
+    explainer: Any,
+    model: nn.Module,
+    x: Tensor,
+    target: Tensor,
+    *,
+    time_limit_s: float | None = None,
+    plugin: str = "unregistered",
+) -> Tensor:
+    """Call ``explainer.explain(model, x, target)`` and enforce the explainer contract.
+
+    The result must be a floating tensor of exactly ``x.shape`` on ``x.device`` with finite
+    values; the model's parameters, buffers, ``.grad``, hooks and train/eval mode, the global
+    autograd switch and the input must be unchanged. Anything changed is put back before
+    returning or raising, so a misbehaving plugin cannot spoil the methods that run after it.
+    A running call cannot be interrupted, so ``time_limit_s`` is checked once it returns.
+
+    Returns the relevance (detached). Raises :class:`ExplainerError` naming the explainer,
+    ``plugin`` and the reason.
+    """
+    check_batch(x, target)
+    name = str(getattr(explainer, "name", type(explainer).__name__))
+    guard = _ModelGuard(model, x, target)
+    error: tuple[str, str] | None = None
+    start = time.perf_counter()
+    try:
+        result = explainer.explain(model, x, target)
+    except Exception as exc:
+        error = ("exception", f"raised {_text(exc)}")
+        result = None
+    seconds = time.perf_counter() - start
+    changed = guard.restore()
+
+    if error is None and changed:
+        error = ("input-changed" if changed == ["modified its input"] else "model-changed",
+                 "; ".join(changed) + " (restored)")
+    if error is None and time_limit_s is not None and seconds > time_limit_s:
+        error = ("timeout", f"took {seconds:.2f} s, over the limit of {time_limit_s:g} s")
+    if error is None:
+        error = _check_result(result, x)
+    if error is not None:
+        kind, reason = error
+        if kind == "exception" and changed:
+            reason += "; it also " + "; ".join(changed) + " (restored)"
+        raise ExplainerError(name, plugin, kind, reason, seconds)
+    return result.detach()
+
+
+def _check_result(result: Any, x: Tensor) -> tuple[str, str] | None:
+    if not isinstance(result, Tensor):
+        return "type", f"returned {type(result).__name__}, not a Tensor"
+    if not result.dtype.is_floating_point:
+        return "type", f"returned dtype {result.dtype}, not a floating type"
+    if result.shape != x.shape:
+        return "shape", f"returned shape {tuple(result.shape)}, expected {tuple(x.shape)}"
+    if result.device != x.device:
+        return "device", f"returned a tensor on {result.device}, expected {x.device}"
+    # A sum is finite iff no value is NaN/Inf, unless it overflows: a cheap first test (an
+    # elementwise isfinite costs more than the rest of the checks together on a CPU).
+    if not bool(torch.isfinite(result.sum())):
+        bad = int((~torch.isfinite(result)).sum())
+        if bad:
+            return "non-finite", f"returned {bad} NaN/Inf value(s) of {result.numel()}"
+    return None

@@ -1,0 +1,273 @@
+"""Built-in explainers: equal to zennit/captum called directly, LRP theory, and the contract."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from audioxai_bench.models import build_model
+from audioxai_bench.plugins import PluginManager, run_explainer
+
+MODELS = ("audionet", "alexnet")
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny batches gain nothing from threads, and on a shared 2-core machine OpenMP threads
+    that wait for a busy core make each op ~100x slower; restore the setting afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def pm() -> PluginManager:
+    return PluginManager(entrypoints=False, strict=True)
+
+
+@pytest.fixture(scope="module")
+def nets() -> dict[str, nn.Module]:
+    torch.manual_seed(0)
+    return {name: build_model(name, n_classes=10, width=0.125).eval() for name in MODELS}
+
+
+@pytest.fixture(scope="module")
+def batches() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(1)
+    wave = torch.randn(2, 1, 8000, generator=gen) * 2
+    # dB spectrogram: at most 0 (the maximum), floor -80
+    spec = (-80 * torch.rand(2, 1, 227, 227, generator=gen)).clamp(-80, 0)
+    spec[:, :, 0, 0] = 0.0
+    target = torch.tensor([3, 7])
+    return {"audionet": (wave, target), "alexnet": (spec, target)}
+
+
+def cheap(pm: PluginManager, name: str, model: str):
+    """The registered explainer, with occlusion on spectrograms coarsened to stay fast."""
+    explainer = pm.explainers.get(name)
+    if name == "occlusion" and model == "alexnet":
+        explainer = explainer.with_params(spectrogram_window=[32, 32], spectrogram_stride=[32, 32])
+    return explainer
+
+
+def bias_free(model: nn.Module) -> nn.Module:
+    model = copy.deepcopy(model)
+    with torch.no_grad():
+        for module in model.modules():
+            if getattr(module, "bias", None) is not None:
+                module.bias.zero_()
+    return model
+
+
+def target_logit(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(x).gather(1, target[:, None]).squeeze(1)
+
+
+# --- the contract, for every built-in on both models ------------------------------------------
+
+ALL = sorted({
+    "lrp-epsilon", "lrp-epsilon-plus-flat", "lrp-epsilon-alpha2-beta1", "lrp-epsilon-gamma-box",
+    "gradient", "gradient-x-input", "integrated-gradients", "smoothgrad", "occlusion",
+    "random", "amplitude",
+})
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("name", ALL)
+def test_contract_on_both_models(pm, nets, batches, model, name):
+    """Shape, finiteness, unchanged model (checked by the harness), eval-mode explanation."""
+    net, (x, target) = nets[model], batches[model]
+    explainer = cheap(pm, name, model)
+    assert model.replace("audionet", "waveform").replace("alexnet", "spectrogram") in (
+        explainer.representations)
+    net.train()  # a model in training mode, with gradients lying around
+    for p in net.parameters():
+        p.grad = torch.ones_like(p)
+    try:
+        first = run_explainer(explainer, net, x, target, plugin="builtin")
+        assert net.training and all(torch.equal(p.grad, torch.ones_like(p))
+                                    for p in net.parameters())
+        net.eval()
+        second = run_explainer(explainer, net, x, target, plugin="builtin")
+    finally:
+        net.eval()
+        for p in net.parameters():
+            p.grad = None
+    assert first.shape == x.shape and first.device == x.device and not first.requires_grad
+    # identical on repeated calls, and dropout was off in training mode too
+    assert torch.equal(first, second)
+    if name not in ("random", "amplitude"):
+        assert first.abs().sum() > 0
+
+
+def test_explain_works_under_no_grad(pm, nets, batches):
+    x, target = batches["audionet"]
+    with torch.no_grad():
+        relevance = pm.explain("gradient", nets["audionet"], x, target)
+    assert relevance.abs().sum() > 0
+
+
+# --- equal to calling zennit directly ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_lrp_equals_direct_zennit(pm, nets, batches, model):
+    from zennit.attribution import Gradient
+    from zennit.composites import EpsilonAlpha2Beta1, EpsilonGammaBox, EpsilonPlusFlat
+
+    net, (x, target) = nets[model], batches[model]
+    dims = tuple(range(1, x.dim()))
+    low = x.amin(dim=dims, keepdim=True).expand_as(x)
+    high = x.amax(dim=dims, keepdim=True).expand_as(x)
+    direct = {
+        "lrp-epsilon-plus-flat": EpsilonPlusFlat(),
+        "lrp-epsilon-alpha2-beta1": EpsilonAlpha2Beta1(),
+        "lrp-epsilon-gamma-box": EpsilonGammaBox(low=low, high=high),
+    }
+    for name, composite in direct.items():
+        with Gradient(model=net, composite=composite) as attributor:
+            out = net(x)
+            start = F.one_hot(target, out.shape[1]).float() * out.detach()
+            _, expected = attributor(x.clone().requires_grad_(), start)
+        torch.testing.assert_close(pm.explain(name, net, x, target), expected, rtol=0, atol=0)
+
+
+def test_lrp_epsilon_to_zero_equals_gradient_x_input(pm, nets, batches):
+    """LRP-ε with ε → 0 is gradient × input on ReLU nets (Ancona et al. 2018)."""
+    for model in MODELS:
+        net, (x, target) = nets[model], batches[model]
+        lrp = pm.explainers.get("lrp-epsilon").with_params(epsilon=1e-12, stabilizer=1e-12)
+        gxi = pm.explain("gradient-x-input", net, x, target)
+        torch.testing.assert_close(lrp.explain(net, x, target), gxi, rtol=1e-3, atol=1e-6)
+
+
+# --- LRP conservation where theory says it holds ----------------------------------------------
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("name", ["lrp-epsilon", "lrp-epsilon-plus-flat", "lrp-epsilon-gamma-box"])
+def test_lrp_conserves_the_logit_without_biases(pm, nets, batches, model, name):
+    """Bias-free ReLU nets: ε-, z+-, flat-, γ- and z^B-rules pass all relevance down (Bach et
+    al. 2015; Montavon et al. 2017) when ε is tiny; relevance sums to the target logit."""
+    net = bias_free(nets[model])
+    x, target = batches[model]
+    explainer = pm.explainers.get(name).with_params(epsilon=1e-9, stabilizer=1e-9)
+    relevance = explainer.explain(net, x, target)
+    logit = target_logit(net, x, target)
+    assert logit.abs().min() > 1e-5  # the check is not trivially 0 == 0
+    torch.testing.assert_close(relevance.flatten(1).sum(1), logit, rtol=1e-3, atol=1e-7)
+
+
+def test_epsilon_absorbs_relevance(pm, nets, batches):
+    """A large ε absorbs relevance, so conservation fails: the test above could fail."""
+    net = bias_free(nets["audionet"])
+    x, target = batches["audionet"]
+    relevance = pm.explainers.get("lrp-epsilon").with_params(epsilon=10.0).explain(net, x, target)
+    logit = target_logit(net, x, target)
+    assert (relevance.flatten(1).sum(1).abs() < 0.5 * logit.abs()).all()
+
+
+# --- equal to calling captum directly ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_gradient_methods_equal_direct_captum(pm, nets, batches, model):
+    from captum.attr import InputXGradient, IntegratedGradients, NoiseTunnel, Saliency
+
+    net, (x, target) = nets[model], batches[model]
+    xg = x.clone().requires_grad_()
+    exact = dict(rtol=0, atol=0)
+    torch.testing.assert_close(pm.explain("gradient", net, x, target),
+                               Saliency(net).attribute(xg, target=target, abs=False), **exact)
+    torch.testing.assert_close(pm.explain("gradient-x-input", net, x, target),
+                               InputXGradient(net).attribute(xg, target=target), **exact)
+
+    baseline = torch.zeros_like(x) if model == "audionet" else (
+        x.amin(dim=(1, 2, 3), keepdim=True).expand_as(x))
+    ig = IntegratedGradients(net).attribute(xg, baselines=baseline, target=target, n_steps=50,
+                                            internal_batch_size=256)
+    torch.testing.assert_close(pm.explain("integrated-gradients", net, x, target), ig, **exact)
+
+    torch.manual_seed(0)
+    sg = NoiseTunnel(Saliency(net)).attribute(
+        xg, nt_type="smoothgrad", nt_samples=16, nt_samples_batch_size=128,
+        stdevs=0.15 * float(x.max() - x.min()), target=target, abs=False)
+    torch.testing.assert_close(pm.explain("smoothgrad", net, x, target), sg, **exact)
+
+
+def test_occlusion_equals_direct_captum(pm, nets, batches):
+    from captum.attr import Occlusion
+
+    net, (x, target) = nets["audionet"], batches["audionet"]
+    expected = Occlusion(net).attribute(x, sliding_window_shapes=(1, 80), strides=(1, 40),
+                                        baselines=torch.zeros_like(x), target=target,
+                                        perturbations_per_eval=128)
+    torch.testing.assert_close(pm.explain("occlusion", net, x, target), expected, rtol=0, atol=0)
+
+
+def test_integrated_gradients_completeness(pm, nets, batches):
+    """Sum of IG = f(x) - f(baseline) (Sundararajan et al. 2017), on both baselines' models."""
+    ig = pm.explainers.get("integrated-gradients").with_params(n_steps=128)
+    for model in MODELS:
+        net, (x, target) = nets[model], batches[model]
+        baseline = torch.zeros_like(x) if model == "audionet" else (
+            x.amin(dim=(1, 2, 3), keepdim=True).expand_as(x))
+        gap = target_logit(net, x, target) - target_logit(net, baseline, target)
+        total = ig.explain(net, x, target).flatten(1).sum(1)
+        torch.testing.assert_close(total, gap, rtol=0.05, atol=1e-4)
+
+
+# --- passes, baselines, variants --------------------------------------------------------------
+
+
+def test_passes_match_forward_calls(pm, nets, batches):
+    net, (x, target) = nets["audionet"], batches["audionet"]
+    rows = []
+    handle = net.register_forward_pre_hook(lambda m, inp: rows.append(inp[0].shape[0]))
+    try:
+        for name in ("occlusion", "integrated-gradients", "smoothgrad", "gradient"):
+            rows.clear()
+            explainer = pm.explainers.get(name)
+            explainer.explain(net, x, target)
+            assert sum(rows) // len(x) == explainer.passes(tuple(x.shape[1:])), name
+    finally:
+        handle.remove()
+    assert pm.explainers.get("occlusion").passes((1, 227, 227)) == 1 + 28 * 28
+
+
+def test_random_is_seeded_and_amplitude_ranks_loudness(pm, nets, batches):
+    wave, target = batches["audionet"]
+    spec, _ = batches["alexnet"]
+    rand = pm.explainers.get("random")
+    one = rand.explain(nets["audionet"], wave, target)
+    assert torch.equal(one, rand.explain(nets["audionet"], wave, target))
+    assert not torch.equal(one, rand.with_params(seed=1).explain(nets["audionet"], wave, target))
+    assert 0 <= one.min() and one.max() < 1
+    amp = pm.explainers.get("amplitude")
+    assert torch.equal(amp.explain(nets["audionet"], wave, target), wave.abs())
+    level = amp.explain(nets["alexnet"], spec, target)  # dB above the floor: loudest largest
+    assert torch.equal(level, spec - spec.amin(dim=(1, 2, 3), keepdim=True))
+    assert level.amin(dim=(1, 2, 3)).eq(0).all()
+
+
+def test_with_params_converts_yaml_values(pm):
+    occ = pm.explainers.get("occlusion").with_params(spectrogram_window=[8, 4])
+    assert occ.spectrogram_window == (8, 4)
+    assert pm.explainers.get("smoothgrad").with_params(noise_level=1).noise_level == 1.0
+    assert pm.explainers.get("lrp-epsilon").params == {
+        "composite": "epsilon", "epsilon": 0.25, "gamma": 0.25, "stabilizer": 1e-6,
+        "low": None, "high": None}
+
+
+def test_default_occlusion_reaches_every_spectrogram_edge(pm, nets, batches):
+    """captum rounds window positions up, so 16x16 patches with stride 8 cover all 227 bins."""
+    x, target = batches["alexnet"]
+    relevance = pm.explain("occlusion", nets["alexnet"], x[:1], target[:1])
+    assert relevance[0, 0, -1, :].abs().sum() > 0 and relevance[0, 0, :, -1].abs().sum() > 0

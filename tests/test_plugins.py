@@ -1,0 +1,392 @@
+"""The plugin manager: registration, validation, failure isolation and the explainer contract."""
+
+from __future__ import annotations
+
+import time
+import types
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import audioxai_bench
+from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.plugins import (
+    ExplainerError,
+    PluginManager,
+    load_plugins,
+    run_explainer,
+)
+
+BUILTIN_EXPLAINERS = {
+    "lrp-epsilon", "lrp-epsilon-plus-flat", "lrp-epsilon-alpha2-beta1", "lrp-epsilon-gamma-box",
+    "gradient", "gradient-x-input", "integrated-gradients", "smoothgrad", "occlusion",
+    "random", "amplitude",
+}
+
+
+class Explainer:
+    """A duck-typed explainer whose behaviour the tests choose."""
+
+    representations = frozenset({"waveform", "spectrogram"})
+
+    def __init__(self, name: str, fn=None):
+        self.name = name
+        self.fn = fn or (lambda model, x, target: torch.zeros_like(x))
+
+    def explain(self, model, x, target):
+        return self.fn(model, x, target)
+
+
+def plugin(name: str, explainers=None, version: str | None = None, **hooks) -> types.ModuleType:
+    """A plugin module implementing ``audioxai_bench_explainers`` (and any other ``hooks``)."""
+    module = types.ModuleType(name)
+    module.__version__ = version
+    if explainers is not None:
+        def audioxai_bench_explainers():
+            return explainers() if callable(explainers) else explainers
+        module.audioxai_bench_explainers = audioxai_bench.hookimpl(audioxai_bench_explainers)
+    for hook_name, fn in hooks.items():
+        setattr(module, hook_name, audioxai_bench.hookimpl(fn))
+    return module
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny batches gain nothing from threads, and on a shared 2-core machine OpenMP threads
+    that wait for a busy core make each op ~100x slower; restore the setting afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def bare() -> PluginManager:
+    return PluginManager(builtins=False, entrypoints=False)
+
+
+@pytest.fixture
+def net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv1d(1, 4, 3, padding=1), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Flatten(), nn.Linear(4 * 16, 3)).eval()
+
+
+@pytest.fixture
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randn(2, 1, 16), torch.tensor([0, 2])
+
+
+# --- registration -----------------------------------------------------------------------------
+
+
+def test_markers_are_exported():
+    assert audioxai_bench.hookimpl.project_name == "audioxai_bench"
+    assert audioxai_bench.hookspec.project_name == "audioxai_bench"
+
+
+def test_builtins_register_through_the_hooks():
+    pm = PluginManager(entrypoints=False)
+    assert pm.failures == []
+    assert set(pm.explainers.names()) == BUILTIN_EXPLAINERS
+    assert pm.models.names() == ["alexnet", "audionet"]
+    assert pm.models.get("audionet").representation == "waveform"
+    rows = pm.describe()
+    assert list(rows[0]) == ["kind", "name", "plugin", "version", "origin", "representations"]
+    assert {(r["plugin"], r["version"], r["origin"]) for r in rows} == {
+        ("builtin", audioxai_bench.__version__, "builtin")}
+    assert {r["name"] for r in rows if r["kind"] == "explainer"} == BUILTIN_EXPLAINERS
+    assert {r["name"]: r["representations"] for r in rows}["alexnet"] == "spectrogram"
+    order = ["explainer", "sonifier", "metric", "model"]
+    assert [r["kind"] for r in rows] == sorted((r["kind"] for r in rows), key=order.index)
+    plugins = {r["name"]: r for r in pm.describe_plugins()}
+    assert plugins["builtin.explainers_lrp"]["hooks"] == "audioxai_bench_explainers"
+    assert plugins["builtin.models"]["plugin"] == "builtin"
+
+
+def test_unknown_name_lists_the_valid_names():
+    pm = PluginManager(entrypoints=False)
+    with pytest.raises(AudioXaiError, match="unknown explainer 'lrp-eps'.*lrp-epsilon-plus-flat"):
+        pm.explainers.get("lrp-eps")
+    with pytest.raises(AudioXaiError, match="unknown model 'resnet'; valid names: alexnet, aud"):
+        pm.models.get("resnet")
+    with pytest.raises(AudioXaiError, match="unknown metric 'aopc'; valid names: \\(none"):
+        bare().metrics.get("aopc")
+
+
+def test_duplicate_name_names_both_plugins_and_first_wins():
+    pm = bare()
+    first, second = Explainer("edge"), Explainer("edge")
+    pm.register(plugin("pkg_a", [first], version="1.0"), "pkg_a")
+    pm.register(plugin("pkg_b", [second, Explainer("other")], version="2.0"), "pkg_b")
+    assert pm.explainers.get("edge") is first
+    assert "other" in pm.explainers  # the rest of pkg_b still registers
+    [failure] = pm.failures
+    assert failure.plugin == "pkg_b"
+    assert "pkg_a 1.0" in failure.reason and "pkg_b 2.0" in failure.reason
+
+
+def test_duplicate_of_a_builtin_is_refused():
+    pm = PluginManager(entrypoints=False)
+    pm.register(plugin("shadow", [Explainer("gradient")]), "shadow")
+    assert pm.source("explainer", "gradient").plugin == "builtin"
+    assert "builtin" in pm.failures[0].reason and "shadow" in pm.failures[0].reason
+
+
+def test_raising_hook_is_reported_and_others_still_load():
+    def broken():
+        raise RuntimeError("cannot import my weights")
+
+    pm = PluginManager(entrypoints=False)
+    pm.register(plugin("broken_pkg", broken, version="0.3"), "broken_pkg")
+    pm.register(plugin("good_pkg", [Explainer("edge")]), "good_pkg")
+    assert "edge" in pm.explainers and "gradient" in pm.explainers
+    [failure] = pm.failures
+    assert (failure.plugin, failure.version, failure.where) == (
+        "broken_pkg", "0.3", "audioxai_bench_explainers")
+    assert "RuntimeError: cannot import my weights" in str(failure)
+
+
+@pytest.mark.parametrize(
+    ("objects", "reason"),
+    [
+        ([Explainer("Edge")], "lower-case"),
+        ([Explainer("has space")], "lower-case"),
+        ([object()], "no string attribute 'name'"),
+        ([types.SimpleNamespace(name="x", representations={"image"}, explain=len)], "subset"),
+        ([types.SimpleNamespace(name="x", representations="waveform", explain=len)], "a set"),
+        ([types.SimpleNamespace(name="x", representations=set(), explain=len)], "non-empty"),
+        ([types.SimpleNamespace(name="x", representations={"waveform"}, explain=3)], "callable"),
+        (Explainer("edge"), "not a list"),
+    ],
+)
+def test_invalid_explainers_are_refused_with_the_reason(objects, reason):
+    pm = bare()
+    pm.register(plugin("bad_pkg", objects), "bad_pkg")
+    assert len(pm.explainers) == 0
+    [failure] = pm.failures
+    assert failure.plugin == "bad_pkg" and reason in failure.reason
+
+
+def test_metrics_sonifiers_and_models_are_validated():
+    good_metric = types.SimpleNamespace(name="gap", higher_is_better=True, score=len)
+    no_direction = types.SimpleNamespace(name="drop", score=len)
+    sonifier = types.SimpleNamespace(name="mask", sonify=len)
+    model = types.SimpleNamespace(name="tiny", representation="waveform", input_shape=(1, 16),
+                                  build=len)
+    bad_model = types.SimpleNamespace(name="huge", representation="video", input_shape=(1,),
+                                      build=len)
+    pm = bare()
+    pm.register(plugin(
+        "kinds",
+        audioxai_bench_metrics=lambda: [good_metric, no_direction],
+        audioxai_bench_sonifiers=lambda: [sonifier],
+        audioxai_bench_models=lambda: [model, bad_model],
+    ), "kinds")
+    assert pm.metrics.names() == ["gap"]
+    assert pm.sonifiers.names() == ["mask"]
+    assert pm.models.names() == ["tiny"]
+    reasons = " | ".join(f.reason for f in pm.failures)
+    assert "higher_is_better" in reasons and "representation must be" in reasons
+
+
+def test_unknown_hook_is_reported():
+    pm = bare()
+    pm.register(plugin("typo_pkg", audioxai_bench_explainer=lambda: []), "typo_pkg")
+    assert "unknown hook" in pm.failures[0].reason
+    assert pm.failures[0].where == "audioxai_bench_explainer"
+
+
+def test_strict_mode_raises_at_the_first_failure():
+    pm = PluginManager(builtins=False, entrypoints=False, strict=True)
+    with pytest.raises(AudioXaiError, match="plugin bad_pkg: .*lower-case"):
+        pm.register(plugin("bad_pkg", [Explainer("Bad")]), "bad_pkg")
+
+
+def test_block_builtin_by_name(monkeypatch):
+    pm = PluginManager(entrypoints=False, block=["builtin.explainers_baseline"])
+    assert "random" not in pm.explainers and "gradient" in pm.explainers
+    monkeypatch.setenv("AUDIOXAI_BENCH_BLOCK_PLUGINS", "builtin.explainers_lrp, builtin.models")
+    pm = load_plugins(entrypoints=False)
+    assert "lrp-epsilon" not in pm.explainers and len(pm.models) == 0
+    assert "gradient" in pm.explainers
+
+
+def write_distribution(root: Path, dist: str, version: str, entry_points: dict[str, str]) -> None:
+    """A minimal installed distribution (``.dist-info``) that importlib.metadata finds."""
+    info = root / f"{dist}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[audioxai_bench]\n{lines}")
+
+
+def test_entry_points_are_loaded_with_distribution_and_version(tmp_path, monkeypatch):
+    module = f"fake_plugin_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(
+        "import torch\nimport audioxai_bench\n\n"
+        "class Edge:\n"
+        "    name = 'fake-edge'\n"
+        "    representations = {'waveform'}\n"
+        "    def explain(self, model, x, target):\n"
+        "        return torch.zeros_like(x)\n\n"
+        "@audioxai_bench.hookimpl\n"
+        "def audioxai_bench_explainers():\n"
+        "    return [Edge()]\n"
+    )
+    write_distribution(tmp_path, "fake-plug", "1.2.3",
+                       {"fake": module, "gone": "no_such_module_anywhere"})
+    other = tmp_path / "other"
+    write_distribution(other, "other-plug", "0.1", {"fake": module})  # a name clash
+    monkeypatch.syspath_prepend(str(other))
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    pm = load_plugins()
+    row = next(r for r in pm.describe() if r["name"] == "fake-edge")
+    assert (row["plugin"], row["version"], row["origin"], row["representations"]) == (
+        "fake-plug", "1.2.3", "entry point", "waveform")
+    assert "gradient" in pm.explainers  # built-ins unaffected
+    [failure] = [f for f in pm.failures if f.plugin == "fake-plug"]
+    assert "gone" in failure.where and "ModuleNotFoundError" in failure.reason
+    [clash] = [f for f in pm.failures if f.plugin == "other-plug"]
+    assert "'fake' is already used by fake-plug 1.2.3" in clash.reason
+
+    assert "fake-edge" not in load_plugins(block=["fake"]).explainers  # the entry-point name
+    # blocking a distribution leaves the other one's entry point of the same name free
+    assert load_plugins(block=["fake-plug"]).source("explainer", "fake-edge").plugin == (
+        "other-plug")
+
+
+# --- variants ---------------------------------------------------------------------------------
+
+
+def test_make_variant_registers_a_configured_copy():
+    pm = PluginManager(entrypoints=False)
+    variant = pm.make_variant("occlusion", "occlusion-200ms", {"waveform_window": 1600,
+                                                                "waveform_stride": 800})
+    assert pm.explainers.get("occlusion-200ms") is variant
+    assert variant.params["waveform_window"] == 1600 and variant.params["waveform_stride"] == 800
+    assert pm.explainers.get("occlusion").params["waveform_window"] == 80  # base untouched
+    src = pm.source("explainer", "occlusion-200ms")
+    assert (src.plugin, src.origin) == ("builtin", "variant of occlusion")
+    eps = pm.make_variant("lrp-epsilon", "lrp-eps-small", {"epsilon": "1e-6"})  # YAML string
+    assert eps.epsilon == 1e-6
+    box = pm.make_variant("lrp-epsilon-gamma-box", "lrp-box-db", {"low": "-80", "high": 0})
+    assert (box.low, box.high) == (-80.0, 0)
+
+
+def test_make_variant_errors_are_one_line():
+    pm = PluginManager(entrypoints=False)
+    pm.register(plugin("plain", [Explainer("edge")]), "plain")
+    with pytest.raises(AudioXaiError, match="no parameter 'window'; valid: .*waveform_window"):
+        pm.make_variant("occlusion", "occ2", {"window": 3})
+    with pytest.raises(AudioXaiError, match="already|both"):
+        pm.make_variant("occlusion", "gradient", {})
+    with pytest.raises(AudioXaiError, match="takes no parameters"):
+        pm.make_variant("edge", "edge2", {"x": 1})
+    with pytest.raises(AudioXaiError, match="unknown explainer 'nope'"):
+        pm.make_variant("nope", "n2", {})
+    with pytest.raises(AudioXaiError, match="composite"):
+        pm.make_variant("lrp-epsilon", "lrp-x", {"composite": "magic"})
+    with pytest.raises(AudioXaiError, match="lower-case"):
+        pm.make_variant("lrp-epsilon", "LRP", {})
+    with pytest.raises(AudioXaiError, match="must be like"):
+        pm.make_variant("smoothgrad", "sg", {"n_samples": "many"})
+
+
+# --- the explainer contract -------------------------------------------------------------------
+
+
+def assert_model_intact(net: nn.Module, state: dict, training: bool) -> None:
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    assert all(m.training == training for m in net.modules())
+
+
+def test_good_explainer_passes(net, batch):
+    x, target = batch
+    result = run_explainer(Explainer("ok", lambda m, x, t: torch.ones_like(x)), net, x, target)
+    assert torch.equal(result, torch.ones_like(x))
+
+
+@pytest.mark.parametrize(
+    ("fn", "kind", "reason"),
+    [
+        (lambda m, x, t: 1 / 0, "exception", "raised ZeroDivisionError"),
+        (lambda m, x, t: torch.zeros(2, 16), "shape", "shape (2, 16), expected (2, 1, 16)"),
+        (lambda m, x, t: torch.full_like(x, float("nan")), "non-finite", "32 NaN/Inf"),
+        (lambda m, x, t: x.new_full(x.shape, float("inf")), "non-finite", "NaN/Inf"),
+        (lambda m, x, t: x.long(), "type", "not a floating type"),
+        (lambda m, x, t: x.numpy(), "type", "ndarray, not a Tensor"),
+        (lambda m, x, t: (m.train(), x)[1], "model-changed", "train/eval mode"),
+        (lambda m, x, t: (m[0].weight.data.add_(1), x)[1], "model-changed", "modified weight"),
+        (lambda m, x, t: (setattr(m[0], "bias", nn.Parameter(torch.zeros(4))), x)[1],
+         "model-changed", "replaced bias"),
+        (lambda m, x, t: (m(x).sum().backward(), x)[1], "model-changed", ".grad"),
+        (lambda m, x, t: (m[0].register_forward_hook(lambda *a: None), x)[1], "model-changed",
+         "left hooks"),
+        (lambda m, x, t: (torch.set_grad_enabled(False), x)[1], "model-changed", "autograd"),
+        (lambda m, x, t: x.mul_(0), "input-changed", "modified its input"),
+    ],
+)
+def test_broken_explainer_is_reported_and_the_model_restored(net, batch, fn, kind, reason):
+    x, target = batch
+    x_before = x.clone()
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(ExplainerError) as info:
+        run_explainer(Explainer("bad-one", fn), net, x, target, plugin="badpkg 0.1")
+    err = info.value
+    assert (err.explainer, err.plugin, err.kind) == ("bad-one", "badpkg 0.1", kind)
+    assert reason in str(err) and "'bad-one' (plugin badpkg 0.1)" in str(err)
+    assert isinstance(err, AudioXaiError) and "\n" not in str(err)
+    # everything is back: the next method sees the same model, input and autograd state
+    assert_model_intact(net, state, training=False)
+    assert all(p.grad is None for p in net.parameters())
+    assert torch.is_grad_enabled() and torch.equal(x, x_before)
+    good = run_explainer(Explainer("good"), net, x, target)
+    assert good.shape == x.shape
+
+
+def test_exception_after_changing_the_model_mentions_both(net, batch):
+    def fn(m, x, t):
+        m.train()
+        raise ValueError("oops")
+
+    with pytest.raises(ExplainerError, match="raised ValueError: oops; it also changed the train"):
+        run_explainer(Explainer("bad", fn), net, *batch)
+    assert not net.training
+
+
+def test_slow_explainer_is_reported_after_it_returns(net, batch):
+    def slow(m, x, t):
+        time.sleep(0.15)
+        return torch.zeros_like(x)
+
+    with pytest.raises(ExplainerError, match="over the limit of 0.05 s") as info:
+        run_explainer(Explainer("slow", slow), net, *batch, time_limit_s=0.05)
+    assert info.value.kind == "timeout" and info.value.seconds >= 0.15
+    assert run_explainer(Explainer("slow", slow), net, *batch, time_limit_s=5).shape == (2, 1, 16)
+
+
+def test_manager_explain_names_the_plugin_and_checks_the_representation(net, batch):
+    pm = bare()
+    pm.register(plugin("nanpkg", [Explainer("nan", lambda m, x, t: x * float("nan"))],
+                       version="9.9"), "nanpkg")
+    with pytest.raises(ExplainerError, match="'nan' \\(plugin nanpkg 9.9\\): returned"):
+        pm.explain("nan", net, *batch)
+    net.representation = "spectrogram"
+    wave_only = Explainer("wave")
+    wave_only.representations = {"waveform"}
+    pm.register(plugin("wavepkg", [wave_only]), "wavepkg")
+    with pytest.raises(AudioXaiError, match="does not support spectrogram models"):
+        pm.explain("wave", net, *batch)
+
+
+def test_bad_target_is_the_callers_error(net, batch):
+    x, _ = batch
+    for target in (torch.tensor([0]), torch.tensor([0.0, 1.0]), torch.tensor([[0], [1]])):
+        with pytest.raises(AudioXaiError) as info:
+            run_explainer(Explainer("ok"), net, x, target)
+        assert not isinstance(info.value, ExplainerError)
