@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
 import audioxai_bench.data.dataset as dataset_module
-from audioxai_bench.data.dataset import load_audiomnist
+from audioxai_bench.data.dataset import ClipDataset, load_audiomnist
 from audioxai_bench.data.splits import speaker_split
 from audioxai_bench.errors import AudioXaiError
 
@@ -70,3 +71,13 @@ def test_fold_without_speakers_of_a_part_is_an_error(tmp_path):
                       reps=range(1))
     with pytest.raises(AudioXaiError, match="no usable clips for the validate speakers"):
         load_audiomnist(tree).fold("digit", 2, "waveform")
+
+
+def test_precomputed_and_on_the_fly_inputs_agree(small_tree):
+    data = load_audiomnist(small_tree)
+    rows = np.arange(10)
+    eager = ClipDataset(data.signals, data.digit, rows, "spectrogram")
+    lazy = ClipDataset(data.signals, data.digit, rows, "spectrogram", precompute_bytes=0)
+    assert eager.inputs is not None and lazy.inputs is None
+    for (xe, ye), (xl, yl) in zip(eager.__getitems__([3, 7]), lazy.__getitems__([3, 7])):
+        assert torch.equal(xe, xl) and ye == yl

@@ -16,11 +16,21 @@ from ..errors import AudioXaiError, ClipError
 from . import cache
 from .check import WINDOW, check_dataset
 from .layout import Clip, Problem
-from .preprocess import clip_offset, pad_to_window, read_clip, resample_batch, to_model_input
+from .preprocess import (
+    SPEC_BINS,
+    SPEC_FRAMES,
+    clip_offset,
+    pad_to_window,
+    read_clip,
+    resample_batch,
+    to_model_input,
+)
 from .splits import SEX_LABELS, check_task, speaker_split
 
 Progress = Callable[[int, int], None]
 DECODE_CHUNK = 200
+PRECOMPUTE_BYTES = 2 << 30  # model inputs of a fold are kept in memory up to this size
+PRECOMPUTE_BATCH = 256
 
 
 @dataclass
@@ -61,12 +71,25 @@ class AudioMNIST:
 
 
 class ClipDataset(Dataset):
-    """Model inputs made on the fly from cached signals; batched through ``__getitems__``."""
+    """Model inputs of some clips, made from the cached signals.
+
+    Inputs are computed once, in batches, when they fit ``precompute_bytes`` (a spectrogram is
+    206 kB, so 3 000 of them take 620 MB); otherwise each batch makes them on the fly through
+    ``__getitems__``, which the DataLoader calls with a whole batch of indices.
+    """
 
     def __init__(self, signals: np.ndarray, labels: np.ndarray, rows: np.ndarray,
-                 representation: str):
+                 representation: str, precompute_bytes: int = PRECOMPUTE_BYTES):
         self.signals, self.labels, self.rows = signals, labels, rows
         self.representation = representation
+        self.inputs: torch.Tensor | None = None
+        if len(rows) * _input_bytes(representation) <= precompute_bytes:
+            self.inputs = torch.cat([self._make(rows[i:i + PRECOMPUTE_BATCH])
+                                     for i in range(0, len(rows), PRECOMPUTE_BATCH)])
+
+    def _make(self, rows: np.ndarray) -> torch.Tensor:
+        return to_model_input(torch.from_numpy(np.asarray(self.signals[rows])),
+                              self.representation)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -75,9 +98,15 @@ class ClipDataset(Dataset):
         return self.__getitems__([i])[0]
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
-        rows = self.rows[np.asarray(indices)]
-        x = to_model_input(torch.from_numpy(np.asarray(self.signals[rows])), self.representation)
+        index = np.asarray(indices)
+        rows = self.rows[index]
+        x = self.inputs[torch.from_numpy(index)] if self.inputs is not None else self._make(rows)
         return list(zip(x, self.labels[rows].tolist()))
+
+
+def _input_bytes(representation: str) -> int:
+    """float32 bytes of one model input."""
+    return 4 * (WINDOW if representation == "waveform" else SPEC_BINS * SPEC_FRAMES)
 
 
 def load_audiomnist(root: Path | str, seed: int = 0, use_cache: bool = True,
