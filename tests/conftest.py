@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from audioxai_bench.data.splits import female_speakers
 
@@ -47,6 +49,16 @@ def write_tree(root: Path, speakers: list[int], digits=range(10), reps=range(2),
 def small_tree(tmp_path: Path) -> Path:
     """Four speakers (two female), every digit, two repetitions."""
     return write_tree(tmp_path / "data", [12, 13, 26, 27])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread() -> Iterator[None]:
+    """The tests' models and batches are tiny: threads gain nothing, and on a busy 2-core
+    machine an OpenMP thread waiting for a core makes each op up to ~100× slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

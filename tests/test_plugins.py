@@ -53,15 +53,6 @@ def plugin(name: str, explainers=None, version: str | None = None, **hooks) -> t
     return module
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny batches gain nothing from threads, and on a shared 2-core machine OpenMP threads
-    that wait for a busy core make each op ~100x slower; restore the setting afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def bare() -> PluginManager:
     return PluginManager(builtins=False, entrypoints=False)
