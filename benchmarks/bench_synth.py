@@ -17,7 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from audioxai_bench.data.synth import AUDIOMNIST_FEMALE_IDS, estimate_f0, synthesize_dataset
+from audioxai_bench.data.splits import female_speakers
+from audioxai_bench.data.synth import estimate_f0, synthesize_dataset
+
+AUDIOMNIST_FEMALE_IDS = sorted(female_speakers())
 
 FULL_SET = 60 * 10 * 50
 

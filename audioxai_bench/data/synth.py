@@ -42,7 +42,6 @@ import numpy as np
 from ..errors import AudioXaiError
 
 __all__ = [
-    "AUDIOMNIST_FEMALE_IDS",
     "DIGIT_WORDS",
     "MAX_SECONDS",
     "MIN_SECONDS",
@@ -58,8 +57,6 @@ __all__ = [
 ]
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-#: Female speakers of the real AudioMNIST (PROTOCOL.md).
-AUDIOMNIST_FEMALE_IDS = (12, 26, 28, 36, 43, 47, 52, 56, 57, 58, 59, 60)
 
 SAMPLE_RATE = 48_000
 ESPEAK_RATE = 22_050
