@@ -46,8 +46,11 @@ def audioxai_bench_explainers() -> list[Any]:
 def audioxai_bench_sonifiers() -> list[Any]:
     """Return sonifiers: relevance turned into sound a person can listen to.
 
-    Each object has ``name: str`` and ``sonify(waveform, relevance, representation) -> Tensor``
-    returning a waveform. Built-ins: none yet (the evaluation issue adds them).
+    Each object has ``name: str`` and ``sonify(waveform, relevance, representation) -> Tensor``:
+    ``waveform`` is the ``(B, 8000)`` padded 8 kHz signal the model input came from,
+    ``relevance`` has the model input's shape, and the result is a ``(B, 8000)`` waveform.
+    Built-in: :mod:`audioxai_bench.builtin.sonifiers`; scored by
+    :mod:`audioxai_bench.sonify_eval`.
     """
 
 
@@ -55,8 +58,11 @@ def audioxai_bench_sonifiers() -> list[Any]:
 def audioxai_bench_metrics() -> list[Any]:
     """Return metrics: per-sample scores of explanations for a batch.
 
-    Each object has ``name: str``, ``higher_is_better: bool`` and a callable ``score``.
-    Built-ins: none yet (the evaluation issue adds them).
+    Each object has ``name: str``, ``higher_is_better: bool`` and
+    ``score(batch: EvalBatch) -> MetricOutput`` (per-sample scores, optional curves); optional
+    ``representations`` and ``needs`` (the optional ``EvalBatch`` fields it reads). The contract
+    is documented in :mod:`audioxai_bench.evaluation`. Built-ins: the ``metrics_*`` modules of
+    :mod:`audioxai_bench.builtin`.
     """
 
 

@@ -24,6 +24,13 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "audioxai_bench.builtin.explainers_captum",
     "audioxai_bench.builtin.explainers_baseline",
     "audioxai_bench.builtin.models",
+    "audioxai_bench.builtin.sonifiers",
+    "audioxai_bench.builtin.metrics_manipulation",
+    "audioxai_bench.builtin.metrics_randomisation",
+    "audioxai_bench.builtin.metrics_complexity",
+    "audioxai_bench.builtin.metrics_bands",
+    "audioxai_bench.builtin.metrics_runtime",
+    "audioxai_bench.builtin.metrics_sonification",
 )
 
 #: Both input representations of the AudioMNIST models.

@@ -1,0 +1,236 @@
+"""Audible heatmaps: relevance turned into sound (Becker et al., arXiv 1807.03418).
+
+The paper's user study found that listeners understand an explanation better when they hear it.
+Waveform relevance is heard by weighting or gating the signal in time: the rectified signal times
+its relevance (``heatmap-x-signal``, the paper's audible explanation as the authors' later work
+describes it), the signal where smoothed relevance is positive (``keep-positive``) or in its
+most relevant part (``keep-top``). Spectrogram relevance is heard by masking the STFT magnitude
+and inverting with the original phase (``spectrogram-mask``, ``spectrogram-keep-top``); both
+also render *waveform* relevance through the spectrogram, as the STFT of the relevance-weighted
+signal.
+
+Every sonifier takes ``(B, samples)`` padded 8 kHz signals and relevance in the model input's
+shape and returns ``(B, samples)``. Each is a mask (or a weighting) of the signal, so the
+complement ``signal - sonified`` is the sound with the explanation removed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from audioxai_bench.builtin import BOTH
+from audioxai_bench.data.check import TARGET_RATE
+from audioxai_bench.data.preprocess import HOP, N_FFT, SPEC_BINS, SPEC_FIRST_FRAME, SPEC_FRAMES
+from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.hookspecs import hookimpl
+
+WAVEFORM = frozenset({"waveform"})
+
+
+# --- the model's STFT, and its grid inside the full STFT ------------------------------------
+
+
+def stft(signals: Tensor) -> Tensor:
+    """Complex STFT ``(B, 228, 1 + samples // 35)`` exactly as the spectrogram input computes
+    it (Hann 455, hop 35, centred with zero padding), in float64."""
+    window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64, device=signals.device)
+    return torch.stft(signals.double(), N_FFT, hop_length=HOP, window=window, center=True,
+                      pad_mode="constant", return_complex=True)
+
+
+def istft(spec: Tensor, length: int) -> Tensor:
+    """Inverse of :func:`stft` (least-squares overlap-add); exact on an unmodified STFT."""
+    window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64, device=spec.device)
+    return torch.istft(spec, N_FFT, hop_length=HOP, window=window, center=True, length=length)
+
+
+def model_grid_to_stft(values: Tensor, n_frames: int) -> Tensor:
+    """Place ``(B, 227, 227)`` values of the model's grid on the full ``(B, 228, n_frames)``
+    STFT grid.
+
+    The model sees bins 0..226 and frames 2..228; the bin above (Nyquist) and the frames outside
+    take the value of their nearest neighbour on the model's grid, so a uniform map stays
+    uniform and a keep-all mask gives back the signal.
+    """
+    bins_after = N_FFT // 2 + 1 - SPEC_BINS
+    frames_after = n_frames - SPEC_FIRST_FRAME - SPEC_FRAMES
+    if frames_after < 0:
+        raise AudioXaiError(f"signals give {n_frames} STFT frames; the model grid needs "
+                            f"{SPEC_FIRST_FRAME + SPEC_FRAMES}")
+    padded = F.pad(values[:, None].double(), (SPEC_FIRST_FRAME, frames_after, 0, bins_after),
+                   mode="replicate")
+    return padded[:, 0]
+
+
+def moving_average(values: Tensor, width: int) -> Tensor:
+    """Centred moving average of ``(B, T)`` rows over ``width`` samples, edges replicated."""
+    if width <= 1:
+        return values
+    kernel = values.new_full((1, 1, width), 1.0 / width)
+    left = (width - 1) // 2
+    padded = F.pad(values[:, None], (left, width - 1 - left), mode="replicate")
+    return F.conv1d(padded, kernel)[:, 0]
+
+
+def top_mask(scores: Tensor, percent: float) -> Tensor:
+    """1 on the ``percent`` % highest scores of each row (flattened) that are positive, else 0;
+    ties by position. Nothing is kept where nothing is relevant."""
+    flat = scores.flatten(1)
+    k = int(round(percent / 100 * flat.shape[1]))
+    mask = torch.zeros_like(flat, dtype=torch.float64)
+    if k > 0:
+        mask.scatter_(1, flat.argsort(dim=1, descending=True, stable=True)[:, :k], 1.0)
+    return (mask * (flat > 0)).view(scores.shape)
+
+
+def _ms(ms: float) -> int:
+    return max(1, int(round(ms * TARGET_RATE / 1000)))
+
+
+# --- sonifiers -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BaseSonifier:
+    """Optional base: checks shapes and the representation, then calls :meth:`render`.
+
+    ``domain`` says where the sonifier masks (``"time"`` or ``"stft"``); the sonification scores
+    draw their random control mask there.
+    """
+
+    name: str
+    display_name: str = ""
+    representations: frozenset[str] = BOTH
+    domain: ClassVar[str] = "time"
+
+    def sonify(self, waveform: Tensor, relevance: Tensor, representation: str) -> Tensor:
+        """``(B, samples)`` sound of ``relevance`` for the padded signals ``waveform``."""
+        if representation not in self.representations:
+            raise AudioXaiError(f"sonifier {self.name!r} does not take {representation} "
+                                f"relevance; it declares {', '.join(sorted(self.representations))}")
+        if waveform.dim() != 2 or relevance.shape[0] != waveform.shape[0]:
+            raise AudioXaiError(f"sonifier {self.name!r}: waveform must be (B, samples) and "
+                                f"relevance (B, ...), got {tuple(waveform.shape)} and "
+                                f"{tuple(relevance.shape)}")
+        if representation == "waveform" and relevance[:, 0].shape != waveform.shape:
+            raise AudioXaiError(f"sonifier {self.name!r}: waveform relevance must be "
+                                f"(B, 1, {waveform.shape[1]}), got {tuple(relevance.shape)}")
+        out = self.render(waveform, relevance.detach(), representation)
+        return out.to(waveform.dtype)
+
+    def render(self, waveform: Tensor, relevance: Tensor, representation: str) -> Tensor:
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeepPositive(BaseSonifier):
+    """The signal where relevance, averaged over ``smooth_ms``, is positive; silence elsewhere.
+
+    The gate opens and closes over ``fade_ms`` so that it does not click.
+    """
+
+    representations: frozenset[str] = WAVEFORM
+    smooth_ms: float = 10.0
+    fade_ms: float = 5.0
+
+    def render(self, waveform: Tensor, relevance: Tensor, representation: str) -> Tensor:
+        smoothed = moving_average(relevance[:, 0].double(), _ms(self.smooth_ms))
+        gate = moving_average((smoothed > 0).double(), _ms(self.fade_ms))
+        return waveform * gate
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeepTop(BaseSonifier):
+    """The ``percent`` % of samples with the highest smoothed relevance, where it is positive
+    (faded gate)."""
+
+    representations: frozenset[str] = WAVEFORM
+    percent: float = 20.0
+    smooth_ms: float = 10.0
+    fade_ms: float = 5.0
+
+    def render(self, waveform: Tensor, relevance: Tensor, representation: str) -> Tensor:
+        smoothed = moving_average(relevance[:, 0].double(), _ms(self.smooth_ms))
+        gate = moving_average(top_mask(smoothed, self.percent), _ms(self.fade_ms))
+        return waveform * gate
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HeatmapTimesSignal(BaseSonifier):
+    """``ReLU(x) ⊙ R``: the rectified signal weighted by relevance scaled to ``max |R| = 1``."""
+
+    representations: frozenset[str] = WAVEFORM
+
+    def render(self, waveform: Tensor, relevance: Tensor, representation: str) -> Tensor:
+        r = relevance[:, 0].double()
+        scale = r.abs().amax(dim=1, keepdim=True)
+        weight = r / scale.where(scale > 0, torch.ones_like(scale))
+        return waveform.double().clamp_min(0) * weight
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SpectrogramMask(BaseSonifier):
+    """Mask the STFT magnitude by relevance; invert with the signal's own phase.
+
+    ``mode="soft"``: the mask is ``ReLU(R) / max ReLU(R)`` on the spectrogram grid; for waveform
+    relevance it is the share of each bin's magnitude that comes from the relevance-weighted
+    signal, ``|STFT(ReLU(R) ⊙ x)| / |STFT(x)|`` (clipped at 1). ``mode="top"``: keep the
+    ``percent`` % of bins with the most positive relevance (for waveforms: the largest
+    ``|STFT(ReLU(R) ⊙ x)|``), as a 0/1 mask.
+    """
+
+    mode: str = "soft"
+    percent: float = 20.0
+    domain: ClassVar[str] = "stft"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("soft", "top"):
+            raise ValueError(f"sonifier {self.name!r}: mode must be 'soft' or 'top'")
+
+    def mask(self, waveform: Tensor, relevance: Tensor, representation: str) -> Tensor:
+        """The ``(B, 228, frames)`` mask on the full STFT grid of ``waveform``."""
+        spec = stft(waveform)
+        if representation == "spectrogram":
+            r = relevance.double().sum(dim=1).clamp_min(0)  # (B, 227, 227)
+            if self.mode == "top":
+                r = top_mask(r, self.percent)
+            else:
+                peak = r.flatten(1).amax(dim=1)[:, None, None]
+                r = r / peak.where(peak > 0, torch.ones_like(peak))
+            return model_grid_to_stft(r, spec.shape[-1])
+        weight = relevance[:, 0].double().clamp_min(0)
+        peak = weight.amax(dim=1, keepdim=True)
+        weight = weight / peak.where(peak > 0, torch.ones_like(peak))
+        relevant = stft(waveform.double() * weight).abs()
+        if self.mode == "top":
+            return top_mask(relevant, self.percent)
+        magnitude = spec.abs()
+        ratio = relevant / magnitude.where(magnitude > 0, torch.ones_like(magnitude))
+        return ratio.where(magnitude > 0, torch.zeros_like(ratio)).clamp(0, 1)
+
+    def render(self, waveform: Tensor, relevance: Tensor, representation: str) -> Tensor:
+        mask = self.mask(waveform, relevance, representation)
+        return istft(stft(waveform) * mask, waveform.shape[-1])
+
+
+def builtin_sonifiers() -> list[BaseSonifier]:
+    """The built-in sonifiers with their default parameters."""
+    return [
+        HeatmapTimesSignal(name="heatmap-x-signal", display_name="ReLU(x) ⊙ R"),
+        KeepPositive(name="keep-positive", display_name="Keep where relevance > 0 (smoothed)"),
+        KeepTop(name="keep-top", display_name="Keep the top 20 % of samples"),
+        SpectrogramMask(name="spectrogram-mask", display_name="STFT soft mask, original phase"),
+        SpectrogramMask(name="spectrogram-keep-top", display_name="STFT top 20 % of bins",
+                        mode="top"),
+    ]
+
+
+@hookimpl
+def audioxai_bench_sonifiers() -> list[BaseSonifier]:
+    """Waveform gates and weights; STFT masks for spectrogram (and waveform) relevance."""
+    return builtin_sonifiers()

@@ -1,0 +1,412 @@
+"""Metrics measure what they claim: toy models whose right answer is known."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from audioxai_bench.builtin.explainers_baseline import Amplitude
+from audioxai_bench.builtin.explainers_captum import CaptumGradient
+from audioxai_bench.builtin.metrics_bands import (
+    FrequencyBands,
+    band_of_rows,
+    band_stop,
+    relevance_per_band,
+)
+from audioxai_bench.builtin.metrics_complexity import gini
+from audioxai_bench.builtin.metrics_manipulation import manipulation_metrics
+from audioxai_bench.builtin.metrics_randomisation import ModelRandomisation, randomisable_layers
+from audioxai_bench.data.preprocess import spectrogram_input
+from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.evaluation import (
+    EvalBatch,
+    merge_outputs,
+    perturbation_curves,
+    summarize,
+)
+from audioxai_bench.models import build_model
+from audioxai_bench.plugins import PluginManager, validate
+
+REGION = slice(1000, 2000)
+GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+
+
+class WindowNet(nn.Module):
+    """Two classes from the sign of a fixed projection of samples 1000-2000 only."""
+
+    representation = "waveform"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("pattern", torch.randn(1000, generator=torch.Generator()
+                                                    .manual_seed(1)))
+        self.calls = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.calls += 1
+        s = (x[:, 0, REGION] * self.pattern).sum(-1) * 0.1
+        return torch.stack([-s, s], dim=1)
+
+
+class CountNet(nn.Module):
+    """Class 1 while more than half of samples 1000-2000 are intact (non-zero)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        intact = (x[:, 0, REGION] != 0).double().mean(-1)
+        z = (10 * (intact - 0.5)).float()
+        return torch.stack([-z / 2, z / 2], dim=1)
+
+
+def window_batch(n: int = 16) -> tuple[WindowNet, Tensor, Tensor]:
+    model = WindowNet()
+    x = torch.randn(n, 1, 8000, generator=torch.Generator().manual_seed(0))
+    return model, x, model(x).argmax(1)
+
+
+def mask_relevance(x: Tensor) -> Tensor:
+    r = torch.zeros_like(x)
+    r[..., REGION] = 1.0
+    return r
+
+
+def contribution(model: WindowNet, x: Tensor, target: Tensor) -> Tensor:
+    """The exact evidence for the target class of the linear toy (gradient × input)."""
+    r = torch.zeros_like(x)
+    sign = torch.where(target == 1, 1.0, -1.0)[:, None]
+    r[:, 0, REGION] = x[:, 0, REGION] * model.pattern * sign
+    return r
+
+
+def make_batch(model, x, target, relevance, **kw) -> EvalBatch:
+    rep = "waveform" if x.dim() == 3 else "spectrogram"
+    return EvalBatch(model=model, x=x, target=target, relevance=relevance, representation=rep,
+                     **kw)
+
+
+def metric(name: str):
+    return {m.name: m for m in manipulation_metrics()}[name]
+
+
+# --- input manipulation --------------------------------------------------------------------
+
+
+def test_perfect_relevance_drives_accuracy_to_chance_and_random_does_not():
+    model, x, target = window_batch()
+    c = perturbation_curves(model, x, contribution(model, x, target), target, grid=GRID)
+    k2 = GRID.index(0.02)
+    assert c.curve("most-relevant", "accuracy")[:, 0].mean() == 1.0
+    assert c.curve("most-relevant", "accuracy")[:, k2].mean() <= 0.5  # at most chance at 2 %
+    assert c.curve("random", "accuracy")[:, : GRID.index(0.05) + 1].mean() >= 0.85
+    assert c.curve("least-relevant", "accuracy").mean() == 1.0  # the region goes last
+    # The indicator of the region (no sign information) reaches chance once it is removed.
+    m = perturbation_curves(model, x, mask_relevance(x), target, grid=GRID)
+    assert abs(float(m.curve("most-relevant", "accuracy")[:, GRID.index(0.2)].mean()) - 0.5) < 0.2
+    assert (m.area("random") > m.area("most-relevant")).float().mean() >= 0.75
+
+
+def test_true_mask_scores_the_maximal_gap():
+    model = CountNet()
+    x = torch.randn(4, 1, 8000, generator=torch.Generator().manual_seed(3))
+    target = torch.ones(4, dtype=torch.long)
+    gap = metric("faithfulness-gap")
+    truth = mask_relevance(x)
+    candidates = {
+        "random": torch.rand(x.shape, generator=torch.Generator().manual_seed(4)),
+        "amplitude": x.abs(),
+        "shifted": torch.roll(truth, 500, dims=-1),
+        "noisy": truth + 0.8 * torch.rand(x.shape, generator=torch.Generator().manual_seed(5)),
+        "rescaled-truth": 3 * truth + 1,
+    }
+    best = gap.score(make_batch(model, x, target, truth)).scores
+    for name, relevance in candidates.items():
+        other = gap.score(make_batch(model, x, target, relevance)).scores
+        assert bool((other <= best + 1e-12).all()), name
+    # It equals the analytic optimum: removing region samples first, all of them by 12.5 %.
+    removed = torch.tensor([min(round(f * 8000), 1000) for f in GRID], dtype=torch.float64)
+    z = (10 * ((1000 - removed) / 1000 - 0.5)).float().double()
+    optimum = torch.sigmoid(z).mean()
+    curves = perturbation_curves(model, x, truth, target, grid=GRID)
+    assert torch.allclose(curves.area("most-relevant"), optimum.expand(4), atol=1e-6)
+
+
+def test_same_numbers_twice_and_for_any_chunk_size():
+    model, x, target = window_batch(4)
+    relevance = torch.rand(x.shape, generator=torch.Generator().manual_seed(2))
+
+    def run(chunk_size: int, baseline: str = "silence", seed: int = 7):
+        return perturbation_curves(model, x, relevance, target, grid=GRID, seed=seed,
+                                   chunk_size=chunk_size, baseline=baseline)
+
+    first = run(256)
+    assert torch.equal(first.probability, run(256).probability)
+    assert torch.equal(first.probability, run(9).probability)
+    assert torch.equal(run(256, "noise").probability, run(9, "noise").probability)
+    other_seed = run(256, seed=8)
+    assert not torch.equal(other_seed.curve("random"), first.curve("random"))
+    assert torch.equal(other_seed.curve("most-relevant"), first.curve("most-relevant"))
+
+
+def test_metric_outputs_curves_extras_and_shares_one_computation():
+    model, x, target = window_batch(4)
+    batch = make_batch(model, x, target, contribution(model, x, target), chunk_size=64)
+    metrics = {m.name: m for m in manipulation_metrics()}  # one call: pairs share a memo
+    aopc, gap = metrics["aopc"], metrics["faithfulness-gap"]
+    model.calls = 0
+    out = aopc.score(batch)
+    calls = model.calls
+    out_gap = gap.score(batch)
+    assert model.calls == calls  # the gap reuses the curves computed for AOPC
+    assert calls == math.ceil(4 / (64 // (1 + 4 * 7)))  # 29 inputs a sample, <= 64 a pass
+    assert set(out.curves) == {f"{k}/{o}" for k in ("probability", "accuracy") for o in
+                               ("most-relevant", "least-relevant", "random", "amplitude")}
+    assert out.grid.tolist() == list(GRID)
+    assert torch.allclose(out_gap.scores, out.extras["aopc/most-relevant"]
+                          - out.extras["aopc/random"])
+    assert bool((out.scores > 0.3).all()) and bool((out_gap.scores > 0.2).all())
+    assert out.info["n_units"] == 8000 and out.info["units"] == "feature"
+
+
+def test_insertion_restores_the_class_fastest_with_the_true_region():
+    model = CountNet()
+    x = torch.randn(4, 1, 8000, generator=torch.Generator().manual_seed(3))
+    target = torch.ones(4, dtype=torch.long)
+    batch = make_batch(model, x, target, mask_relevance(x))
+    auc, gap = metric("insertion-auc").score(batch), metric("insertion-gap").score(batch)
+    assert bool((gap.scores > 0.3).all())
+    assert bool((auc.scores > auc.extras["auc/random"]).all())
+    assert auc.curves["accuracy/most-relevant"][:, GRID.index(0.1)].eq(1).all()
+
+
+class LowRowsNet(nn.Module):
+    """Spectrogram toy: class 1 when rows 0-17 (0-300 Hz) are loud."""
+
+    representation = "spectrogram"
+
+    def forward(self, x: Tensor) -> Tensor:
+        low = ((x[:, 0, :18] + 80) / 80).amax(dim=1).mean(dim=-1)
+        z = 20 * (low - 0.2)
+        return torch.stack([-z / 2, z / 2], dim=1)
+
+
+def tones(freqs: list[float], n: int, seed: int = 0) -> Tensor:
+    """``n`` padded signals holding tones at ``freqs`` (slightly detuned per sample) and noise."""
+    t = torch.arange(8000) / 8000
+    env = torch.zeros(8000)
+    env[2000:6000] = torch.hann_window(4000)
+    g = torch.Generator().manual_seed(seed)
+    rows = [sum(torch.sin(2 * math.pi * f * (1 + 0.02 * i) * t) for f in freqs) * env * 3000
+            + torch.randn(8000, generator=g) for i in range(n)]
+    return torch.stack(rows)
+
+
+def low_rows_relevance(x: Tensor, rows: slice = slice(0, 18)) -> Tensor:
+    r = torch.zeros_like(x)
+    r[:, :, rows] = 1.0
+    return r
+
+
+def test_patch_metrics_on_a_spectrogram_toy():
+    model, signals = LowRowsNet(), tones([150, 1500], 3)
+    x = spectrogram_input(signals)
+    target = torch.ones(3, dtype=torch.long)
+    batch = make_batch(model, x, target, low_rows_relevance(x))
+    out = metric("faithfulness-gap-patch").score(batch)
+    assert out.info["n_units"] == 29 * 29 and out.info["units"] == "patch 8x8"
+    assert bool((out.scores > 0.3).all())
+    wrong = metric("aopc-patch").score(make_batch(model, x, target,
+                                                  low_rows_relevance(x, slice(100, 150))))
+    assert bool((wrong.scores < 0.05).all())
+    with pytest.raises(AudioXaiError, match="does not apply to waveform"):
+        metric("aopc-patch").score(make_batch(*window_batch(2), torch.zeros(2, 1, 8000)))
+
+
+def test_unit_patches_equal_single_features_and_full_removal_is_shared():
+    model, signals = LowRowsNet(), tones([150, 1500], 2)
+    x = spectrogram_input(signals)
+    target = torch.ones(2, dtype=torch.long)
+    relevance = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
+    grid = (0.0, 0.05, 0.5, 1.0)
+    per_bin = perturbation_curves(model, x, relevance, target, grid=grid)
+    per_tile = perturbation_curves(model, x, relevance, target, grid=grid, patch=(1, 1))
+    assert torch.equal(per_bin.probability, per_tile.probability)
+    removed = per_bin.probability[:, :, -1]  # 100 %: every order reaches the same input
+    assert bool((removed == removed[:, :1]).all())
+    assert torch.equal(per_bin.probability[:, :, 0], per_bin.original_probability[:, None]
+                       .expand(2, 4))
+
+
+def test_bad_arguments_fail_with_the_valid_choices():
+    model, x, target = window_batch(2)
+    with pytest.raises(AudioXaiError, match="valid: silence, zero, mean, noise"):
+        perturbation_curves(model, x, x, target, baseline="white")
+    with pytest.raises(AudioXaiError, match="relevance has shape"):
+        make_batch(model, x, target, x[:, :, :100])
+    with pytest.raises(AudioXaiError, match="lie in"):
+        perturbation_curves(model, x, x, target, grid=(0.0, 1.5))
+
+
+# --- model randomisation --------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Constant:
+    name: str = "constant"
+
+    def explain(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
+        return torch.ones_like(x)
+
+
+def tiny_waveform_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv1d(1, 4, 16, stride=16), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(2000, 16), nn.ReLU(), nn.Linear(16, 3)).eval()
+
+
+def test_randomisation_flags_a_method_that_ignores_the_model():
+    model = tiny_waveform_net()
+    x = torch.randn(3, 1, 8000, generator=torch.Generator().manual_seed(0))
+    target = torch.tensor([0, 1, 2])
+    before = [p.clone() for p in model.parameters()]
+    rng = torch.get_rng_state()
+    metric = ModelRandomisation(name="model-randomisation", higher_is_better=False,
+                                needs=frozenset({"explainer"}))
+    results = {}
+    for explainer in (Constant(), Amplitude(name="amplitude"), CaptumGradient(name="gradient")):
+        relevance = explainer.explain(model, x, target)
+        out = metric.score(make_batch(model, x, target, relevance, explainer=explainer))
+        results[explainer.name] = (out, metric.summarize(merge_outputs([out])))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert torch.equal(rng, torch.get_rng_state())
+    const, const_summary = results["constant"]
+    assert torch.equal(const.scores, torch.ones(3, dtype=torch.float64))
+    assert const_summary["insensitive"] and results["amplitude"][1]["insensitive"]
+    grad, grad_summary = results["gradient"]
+    assert not grad_summary["insensitive"]
+    assert float(grad.scores.mean()) < 0.5
+    assert grad.curves["spearman"].shape == (3, 3) and grad.grid.tolist() == [1, 2, 3]
+    assert grad.info["layers"] == ["5", "3", "0"]  # top-down
+    audionet = build_model("audionet", 10, width=0.0625)
+    layers = randomisable_layers(audionet)
+    assert len(layers) == 9 and layers[0] == "classifier.5" and layers[-1] == "features.0"
+    with pytest.raises(AudioXaiError, match="needs EvalBatch.explainer"):
+        metric.score(make_batch(model, x, target, relevance))
+
+
+# --- complexity and runtime -----------------------------------------------------------------
+
+
+def test_gini_of_one_hot_uniform_and_empty_maps():
+    n = 8000
+    one_hot = torch.zeros(3, 1, n)
+    one_hot[0, 0, 17] = 5.0
+    one_hot[1] = 1.0
+    values = gini(one_hot)
+    assert values[0].item() == pytest.approx(1 - 1 / n)
+    assert values[1].item() == pytest.approx(0.0, abs=1e-12)
+    assert values[2].item() == 0.0
+    half = torch.zeros(1, 1, 10)
+    half[..., :5] = -2.0  # sign does not matter; half the features carry equal mass
+    assert gini(half).item() == pytest.approx(0.5)
+
+
+def test_runtime_turns_measured_seconds_into_per_sample_scores():
+    pm = PluginManager(entrypoints=False)
+    runtime = pm.metrics.get("runtime")
+    model, x, target = window_batch(4)
+    out = runtime.score(make_batch(model, x, target, x, explain_seconds=0.5))
+    assert out.scores.tolist() == [0.125] * 4 and not runtime.higher_is_better
+    with pytest.raises(AudioXaiError, match="explain_seconds"):
+        runtime.score(make_batch(model, x, target, x))
+
+
+# --- frequency bands ------------------------------------------------------------------------
+
+
+def test_band_stop_removes_its_band_only_and_matches_torchaudio():
+    edges = (0, 125, 250, 500, 1000, 2000, 4000)
+    signals = tones([180], 1).double().repeat(2, 1) + tones([1500], 1).double().repeat(2, 1)
+    band = torch.tensor([1, 4])  # 125-250 Hz, 1000-2000 Hz
+    fast = band_stop(signals, band, edges)
+    spec_in, spec_out = torch.fft.rfft(signals).abs(), torch.fft.rfft(fast).abs()
+    at = {f: round(f * 8000 / 8000) for f in (180, 1500)}  # 1 Hz per rfft bin at 8000 samples
+    low, high = slice(at[180] - 5, at[180] + 6), slice(at[1500] - 30, at[1500] + 31)
+    assert spec_out[0, low].sum() < 1e-3 * spec_in[0, low].sum()  # 180 Hz removed
+    kept = pytest.approx(spec_in[0, high].sum().item(), rel=0.01)
+    assert spec_out[0, high].sum().item() == kept
+    assert spec_out[1, high].sum() < 1e-3 * spec_in[1, high].sum()  # 1500 Hz removed
+    kept = pytest.approx(spec_in[1, low].sum().item(), rel=0.01)
+    assert spec_out[1, low].sum().item() == kept
+    reference = band_stop(signals, band, edges, method="torchaudio")
+    # The same filter as torchaudio's forward-backward lfilter, away from the window's edges
+    # (where filtfilt's truncated start-up differs from a linear convolution).
+    inner = slice(1500, 6500)
+    tolerance = 1e-8 * float(signals.abs().max())
+    assert torch.allclose(fast[:, inner], reference[:, inner], atol=tolerance)
+
+
+def test_relevance_per_band_uses_the_row_frequencies():
+    edges = (0, 125, 250, 4000)
+    assert band_of_rows(227, edges)[[0, 7, 8, 14, 15, 226]].tolist() == [0, 0, 1, 1, 2, 2]
+    r = torch.zeros(1, 1, 227, 227)
+    r[0, 0, 8] = 1.0  # 140.7 Hz
+    r[0, 0, 100] = 3.0
+    r[0, 0, 3] = -5.0
+    assert relevance_per_band(r, edges).tolist() == [[0.0, 0.25, 0.75]]
+    assert relevance_per_band(r, edges, "absolute").tolist() == [[5 / 9, 1 / 9, 3 / 9]]
+
+
+def test_band_test_finds_the_band_a_low_frequency_model_needs():
+    model = LowRowsNet()
+    signals = torch.cat([tones([150, 1500], 4), tones([1500, 3000], 2, seed=1)])
+    x = spectrogram_input(signals)
+    target = model(x).argmax(1)
+    assert target.tolist() == [1, 1, 1, 1, 0, 0]
+    metric = FrequencyBands(name="frequency-bands", higher_is_better=True,
+                            representations=frozenset({"spectrogram"}),
+                            needs=frozenset({"signals"}))
+    right = metric.score(make_batch(model, x, target, low_rows_relevance(x), signals=signals,
+                                    chunk_size=16))
+    wrong = metric.score(make_batch(model, x, target, low_rows_relevance(x, slice(100, 150)),
+                                    signals=signals, chunk_size=16))
+    low_voice = slice(0, 4)
+    assert bool((right.scores[low_voice] > 0.4).all())
+    assert bool((right.scores[low_voice] > wrong.scores[low_voice] + 0.4).all())
+    drop = right.curves["accuracy-drop"]
+    assert drop[low_voice, 1].eq(1).all() and drop[low_voice, 4:].eq(0).all()
+    # All the damage is in 125-250 Hz, where the right map is 227 / 18 times denser than uniform.
+    assert torch.allclose(right.extras["density-where-it-hurts"][low_voice],
+                          torch.full((4,), 227 / 18, dtype=torch.float64), rtol=0.05)
+    assert bool((wrong.extras["density-where-it-hurts"][low_voice] < 0.1).all())
+    # A uniform map has density 1 in every band, whatever the band's width.
+    uniform = metric.score(make_batch(model, x[:1], target[:1], torch.ones_like(x[:1]),
+                                      signals=signals[:1]))
+    assert torch.allclose(uniform.curves["relevance-density"], torch.ones(1, 10,
+                                                                           dtype=torch.float64))
+    summary = summarize(metric, right)["summary"]
+    assert summary["most_harmful_band_hz"] == [125, 250]
+    assert summary["densest_band_hz"] in ([0, 125], [125, 250])
+    assert summary["spearman_density_vs_accuracy_drop"] > 0.4
+    assert summarize(metric, wrong)["summary"]["spearman_density_vs_accuracy_drop"] < 0
+    with pytest.raises(AudioXaiError, match="does not apply to waveform"):
+        metric.score(make_batch(*window_batch(2), torch.zeros(2, 1, 8000)))
+
+
+# --- registration ----------------------------------------------------------------------------
+
+
+def test_builtin_metrics_register_and_declare_their_needs():
+    pm = PluginManager(entrypoints=False)
+    assert not [f for f in pm.failures if "metric" in f.where]
+    expected = {"aopc", "faithfulness-gap", "aopc-patch", "faithfulness-gap-patch",
+                "insertion-auc", "insertion-gap", "model-randomisation", "gini",
+                "frequency-bands", "runtime", "sonified-accuracy", "complement-accuracy",
+                "kept-energy", "sonified-random-gap"}
+    assert expected <= set(pm.metrics.names())
+    for m in pm.metrics:
+        assert validate("metric", m) == m.name
+        assert m.needs <= {"signals", "explainer", "sonifier", "explain_seconds"}
+    assert pm.metrics.get("frequency-bands").representations == {"spectrogram"}
