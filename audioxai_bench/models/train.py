@@ -126,14 +126,15 @@ def cpu_config(model_name: str, **overrides: Any) -> TrainConfig:
     digit accuracy on a 3 000-clip synthetic set (1 800 training clips, digit fold 0) in
     800 steps; halving the rate every 300 steps settles the last few hundred, clipping at 5
     (as the paper's AlexNet solver) guards the first steps, and validation-best selection
-    guards against a worse last iterate. Both models use the same settings on purpose: one
-    preset to explain, and neither gained from tuning them apart.
+    guards against a worse last iterate. The AlexNet-style net takes lr 1e-3: its unnormalised
+    dB input (-80..0) made lr 2e-3 stall at chance for some seeds (digit fold 0, seed 0: 10 %
+    after 800 steps; at 1e-3 95 % validation accuracy).
     """
     get_model_class(model_name)
     base = TrainConfig(
         iterations=800,
         batch_size=32,
-        lr=2e-3,
+        lr=1e-3 if model_name == "alexnet" else 2e-3,
         momentum=0.9,
         optimizer="adam",
         lr_halve_every=300,
