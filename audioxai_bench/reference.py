@@ -27,6 +27,7 @@ from .models import (
     save_checkpoint,
     train,
 )
+from .models.train import resolve_device
 from .progress import Progress
 
 PRESETS = ("auto", "cpu", "paper")
@@ -61,8 +62,7 @@ def train_reference(req: TrainRequest, quiet: bool = False,
     check_task(req.task)
     speaker_split(req.task, req.fold)  # fails early on a bad fold
     model_class = get_model_class(req.model)
-    if req.device.startswith("cuda") and not torch.cuda.is_available():
-        raise AudioXaiError("--device cuda: no CUDA device is available here")
+    resolve_device(req.device)  # fail before preprocessing, not after
     preset = resolve_preset(req.preset, req.device)
     width = req.width or (CPU_WIDTH[req.model] if preset == "cpu" else 1.0)
     overrides: dict[str, Any] = {"seed": req.seed, "device": req.device}

@@ -59,7 +59,8 @@ def test_train_reports_skipped_clips(tmp_path, capsys):
     (["--model", "resnet"], "unknown model 'resnet'"),
     (["--task", "age"], "unknown task 'age'"),
     (["--fold", "9"], "fold 9 out of range"),
-    (["--device", "cuda"], "no CUDA device"),
+    (["--device", "cuda"], "CUDA is not available"),
+    (["--device", "gpu"], "unknown device 'gpu'"),
 ])
 def test_train_bad_arguments_are_one_line(tmp_path, capsys, args, message):
     if "cuda" in args and torch.cuda.is_available():

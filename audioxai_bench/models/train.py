@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from audioxai_bench.models.registry import get_model_class
+from audioxai_bench.models.registry import ModelError, get_model_class
 
 #: Width multiplier recommended for training on a CPU, chosen with ``benchmarks/bench_models.py``:
 #: forward+backward about 150 samples/s for AudioNet at 0.25 and 230/s for AlexNet at 0.125 on
@@ -166,9 +166,12 @@ class TrainResult:
 
 def resolve_device(device: str | torch.device) -> torch.device:
     """Turn ``"cpu"``/``"cuda"`` into a device, failing clearly when CUDA is absent."""
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ModelError(f"unknown device {str(device)!r}; use cpu or cuda") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} requested but CUDA is not available")
+        raise ModelError(f"device {str(device)!r} requested but CUDA is not available")
     return dev
 
 
