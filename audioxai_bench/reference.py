@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from .data.dataset import load_audiomnist
-from .data.splits import N_CLASSES, check_task, speaker_split
+from .data.splits import N_CLASSES, speaker_split
 from .errors import AudioXaiError
 from .models import (
     CPU_WIDTH,
@@ -48,22 +48,21 @@ class TrainRequest:
     device: str = "cpu"
 
 
-def resolve_preset(preset: str, device: str) -> str:
+def resolve_preset(preset: str, device: torch.device) -> str:
     if preset not in PRESETS:
         raise AudioXaiError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
     if preset == "auto":
-        return "paper" if torch.device(device).type == "cuda" else "cpu"
+        return "paper" if device.type == "cuda" else "cpu"
     return preset
 
 
 def train_reference(req: TrainRequest, quiet: bool = False,
                     log: Callable[[str], None] = print) -> tuple[TrainResult, dict[str, Any]]:
     """Train ``req.model`` on ``req.task`` fold ``req.fold`` and save the checkpoint."""
-    check_task(req.task)
-    speaker_split(req.task, req.fold)  # fails early on a bad fold
+    speaker_split(req.task, req.fold)  # a bad task or fold fails before any work
     model_class = get_model_class(req.model)
-    resolve_device(req.device)  # fail before preprocessing, not after
-    preset = resolve_preset(req.preset, req.device)
+    device = resolve_device(req.device)  # fail before preprocessing, not after
+    preset = resolve_preset(req.preset, device)
     width = req.width or (CPU_WIDTH[req.model] if preset == "cpu" else 1.0)
     overrides: dict[str, Any] = {"seed": req.seed, "device": req.device}
     if req.iterations:
