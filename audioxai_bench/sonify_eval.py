@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,16 +61,27 @@ class SonificationScores:
         }
 
 
-def energy_matched_random_mask(energy: Tensor, fraction: Tensor, seed: int) -> Tensor:
-    """``(B, N)`` 0/1 mask over units with energies ``energy`` keeping about ``fraction[i]`` of
-    row i's energy, units taken in a seeded random order (the same for every sonifier)."""
+def random_energy_masker(energy: Tensor, seed: int) -> Callable[[Tensor], Tensor]:
+    """A function ``fraction -> (B, N)`` 0/1 mask over units with energies ``energy`` that keeps
+    about ``fraction[i]`` of row i's energy, taking units in one seeded random order (the same
+    for every sonifier). The order is drawn and sorted once, however many fractions are asked."""
     b, n = energy.shape
     order = hashed_keys(seed, torch.arange(b, device=energy.device), n, stream=31).argsort(dim=1)
     e = energy.gather(1, order)
     total = e.sum(dim=1, keepdim=True)
     before = e.cumsum(dim=1) - e / 2  # midpoint rule: keep a unit if half of it still fits
-    keep = (before < fraction[:, None].to(e.dtype) * total).to(energy.dtype)
-    return torch.zeros_like(keep).scatter_(1, order, keep)
+
+    def mask(fraction: Tensor) -> Tensor:
+        keep = (before < fraction[:, None].to(e.dtype) * total).to(energy.dtype)
+        return torch.zeros_like(keep).scatter_(1, order, keep)
+
+    return mask
+
+
+def energy_matched_random_mask(energy: Tensor, fraction: Tensor, seed: int) -> Tensor:
+    """``(B, N)`` 0/1 mask keeping about ``fraction[i]`` of row i's energy in a seeded random
+    order of the units (see :func:`random_energy_masker`)."""
+    return random_energy_masker(energy, seed)(fraction)
 
 
 def random_control(signals: Tensor, fraction: Tensor, domain: str, seed: int,
@@ -90,11 +101,12 @@ def random_control(signals: Tensor, fraction: Tensor, domain: str, seed: int,
     spec = stft(signals)
     energy = spec.abs().square().flatten(1)
     target = fraction.to(energy)
+    masker = random_energy_masker(energy, seed)
     low, high = torch.zeros_like(target), torch.ones_like(target)
     sound = signals.new_zeros(signals.shape)
     for _ in range(iterations):
         q = (low + high) / 2
-        mask = energy_matched_random_mask(energy, q, seed)
+        mask = masker(q)
         sound = istft(spec * mask.view(spec.shape), signals.shape[-1])
         above = kept_energy(sound, signals) > target
         high, low = torch.where(above, q, high), torch.where(above, low, q)

@@ -74,11 +74,17 @@ def save_checkpoint(
     run never leaves a truncated checkpoint that a later run would trust. The architecture
     fields (``model``, ``n_classes``, ``width``, ``hidden_activation``) come from the model and
     override any the caller passes; everything else in ``meta`` (task, fold, data fingerprint,
-    accuracies, seed, config) is stored as given. Dataclasses are stored as dicts.
+    accuracies, seed, config) is stored as given. Dataclasses are stored as dicts. A model
+    from a plugin, without ``model_name``/``build_args``, needs ``model``, ``n_classes`` and
+    ``width`` in ``meta``.
     """
     path = Path(path)
     caller = _plain(dict(meta), "meta")
-    arch = model_meta(model)
+    registry_model = hasattr(model, "model_name") and hasattr(model, "build_args")
+    arch = model_meta(model) if registry_model else {}
+    missing = [k for k in ("model", "n_classes", "width") if k not in {**caller, **arch}]
+    if missing:
+        raise ValueError(f"checkpoint meta lacks {', '.join(missing)} for a non-registry model")
     clashes = {
         k: caller[k] for k in _ARCH_KEYS if k in caller and k in arch and caller[k] != arch[k]
     }

@@ -1,0 +1,518 @@
+"""The run matrix: data × task × model × split × explainer × metric × sonifier, resumable.
+
+For every (task, model, split) "panel" the runner gets the trained model (cached), picks the
+test samples (class-balanced, seeded), and for each explainer gets the relevance (cached),
+then scores every applicable metric on the same batches, so metrics that read the same
+perturbation curves compute them once per batch. Each finished cell is appended to
+``results.jsonl`` at once; with ``resume`` a cell that already has an ``ok`` record with the
+same config hash is not computed again. A failing explainer, metric or sonifier is recorded as
+an ``error`` record with its reason and the rest runs on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import resource
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile  # noqa: F401  (fail early when the audio backend of the examples is missing)
+import torch
+
+from .benchmark import Benchmark, Selection
+from .builtin import BOTH
+from .data.dataset import AudioMNIST, load_audiomnist
+from .data.preprocess import to_model_input
+from .data.splits import speaker_split
+from .errors import AudioXaiError
+from .evaluation import EvalBatch, MetricOutput, merge_outputs, summarize, timed
+from .models import CPU_WIDTH, cpu_config, paper_config
+from .models.train import resolve_device
+from .plugins import PluginManager, Source, load_plugins, run_explainer, validate
+from .progress import Progress
+from .reference import resolve_preset
+from .results import RESULTS_FILE, ResultStore, cell_key, config_hash, environment
+from .sonify_eval import write_examples
+from .workspace import ModelRecipe, load_relevance, store_relevance, synthetic_data, trained_model
+
+RUN_FILE = "run.json"
+
+
+# --- which plugin objects a benchmark uses ---------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Plugged:
+    """A plugin object as a run uses it: configured with the benchmark's parameters."""
+
+    name: str
+    obj: Any
+    source: Source
+    params: dict[str, Any]
+
+    def provenance(self) -> dict[str, Any]:
+        return {"name": self.name, "plugin": self.source.plugin, "version": self.source.version}
+
+
+def parameters_of(obj: Any) -> dict[str, Any]:
+    """An object's parameters for records and hashes: ``params`` if it has them, else its
+    dataclass fields other than names and bookkeeping."""
+    params = getattr(obj, "params", None)
+    if isinstance(params, dict):
+        return dict(params)
+    if dataclasses.is_dataclass(obj):
+        skip = {"name", "display_name", "representations", "needs", "memo", "higher_is_better"}
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
+                if f.name not in skip and f.compare}
+    return {}
+
+
+def configure(kind: str, obj: Any, name: str, params: dict[str, Any], source: Source) -> Any:
+    """``obj`` renamed to ``name`` with ``params`` replaced: through its ``with_params`` when
+    it has one, else as a dataclass. Errors name the object, its plugin and the parameter."""
+    with_params = getattr(obj, "with_params", None)
+    try:
+        if callable(with_params):
+            new = with_params(name=name, **params)
+        elif dataclasses.is_dataclass(obj):
+            fields = {f.name for f in dataclasses.fields(obj)}
+            unknown = sorted(set(params) - fields)
+            if unknown:
+                valid = sorted(parameters_of(obj))
+                raise AudioXaiError(f"has no parameter {unknown[0]!r}; valid: {', '.join(valid)}")
+            current = {k: getattr(obj, k) for k in params}
+            params = {k: tuple(v) if isinstance(current[k], tuple) and isinstance(v, list) else v
+                      for k, v in params.items()}
+            new = dataclasses.replace(obj, name=name, **params)
+        else:
+            raise AudioXaiError("takes no parameters (neither with_params nor a dataclass)")
+        validate(kind, new)
+    except Exception as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        prefix = f"{kind} {obj.name!r} (plugin {source})"
+        raise AudioXaiError(text if text.startswith(f"{kind} ") else f"{prefix}: {text}") from None
+    return new
+
+
+def _plug(pm: PluginManager, kind: str, selections: tuple[Selection, ...] | None
+          ) -> list[Plugged]:
+    registry = pm.registry(kind)
+    chosen: dict[str, Plugged] = {}
+    if selections is None or (selections and selections[0].base == "all"):
+        for reg in registry.registrations():
+            chosen[reg.name] = Plugged(reg.name, reg.obj, reg.source, parameters_of(reg.obj))
+        selections = selections[1:] if selections else ()
+    for sel in selections:
+        reg = registry.registration(sel.base)  # unknown names fail with the valid ones
+        obj = reg.obj
+        if sel.params or sel.name != sel.base:
+            obj = configure(kind, obj, sel.name, dict(sel.params), reg.source)
+        chosen[sel.name] = Plugged(sel.name, obj, reg.source, parameters_of(obj))
+    return list(chosen.values())
+
+
+@dataclasses.dataclass
+class Plan:
+    explainers: list[Plugged]
+    metrics: list[Plugged]
+    sonifiers: list[Plugged]
+    models: dict[str, Plugged]
+
+
+def plan_benchmark(bench: Benchmark, pm: PluginManager) -> Plan:
+    """Resolve every name of ``bench`` against the plugins; fail before any work starts."""
+    models = {}
+    for choice in bench.models:
+        reg = pm.models.registration(choice.name)
+        models[choice.name] = Plugged(choice.name, reg.obj, reg.source, {})
+    return Plan(_plug(pm, "explainer", bench.explainers), _plug(pm, "metric", bench.metrics),
+                _plug(pm, "sonifier", bench.sonifiers), models)
+
+
+def _applies(obj: Any, representation: str) -> bool:
+    return representation in set(getattr(obj, "representations", BOTH))
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class RunReport:
+    out: Path
+    wall_seconds: float
+    peak_memory_mb: float
+    stages: dict[str, float]
+    records: int
+    failed: int
+    skipped: int
+    cached: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["out"] = str(self.out)
+        return d
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process and its finished children, in MB (Linux: KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+@dataclasses.dataclass
+class _Panel:
+    task: str
+    model_name: str
+    fold: int
+    representation: str
+    model: torch.nn.Module
+    recipe_key: str
+    signals: torch.Tensor  # (N, 8000) on the device
+    x: torch.Tensor
+    target: torch.Tensor
+    rows: np.ndarray
+
+    @property
+    def label(self) -> str:
+        return f"{self.task}-{self.model_name}-fold{self.fold}"
+
+
+class Runner:
+    """Runs one benchmark into ``out``; see the module docstring."""
+
+    def __init__(self, bench: Benchmark, out: Path, *, device: str | None = None,
+                 resume: bool = False, quiet: bool = False, plugins: PluginManager | None = None,
+                 log: Callable[[str], None] = print):
+        self.bench, self.out, self.resume = bench, Path(out), resume
+        self.quiet, self.log = quiet, log
+        self.pm = plugins or load_plugins()
+        self.plan = plan_benchmark(bench, self.pm)
+        wanted = device or bench.device
+        if wanted == "auto":
+            wanted = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = resolve_device(wanted)
+        self.preset = resolve_preset(bench.preset, self.device)
+        self.stages: dict[str, float] = {}
+        self.cached = {"data": 0, "models": 0, "relevance": 0}
+        self.counts = {"records": 0, "failed": 0, "skipped": 0}
+        self.env = environment()
+
+    # -- bookkeeping --------------------------------------------------------------------
+
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - start
+
+    def _open_store(self) -> ResultStore:
+        path = self.out / RESULTS_FILE
+        if path.exists() and not self.resume:
+            previous = path.with_name("results.previous.jsonl")
+            os.replace(path, previous)
+            self.log(f"moved the results of an earlier run to {previous} (use --resume to "
+                     "continue a run instead)")
+        store = ResultStore(path)
+        if store.repaired_bytes:
+            self.log(f"{path}: cut off a torn last line ({store.repaired_bytes} bytes) left by "
+                     "an interrupted run")
+        return store
+
+    def _base_settings(self, panel: _Panel) -> dict[str, Any]:
+        b = self.bench
+        return {"data": dataclasses.asdict(b.data) | {"path": str(b.data.path or "")},
+                "model": panel.recipe_key, "samples": b.samples, "batch_size": b.batch_size,
+                "seed": b.seed, "device": self.device.type}
+
+    def _record(self, panel: _Panel, *, explainer: Plugged | None, sonifier: Plugged | None,
+                metric: str, metric_plug: Plugged | None, settings: dict[str, Any],
+                fields: dict[str, Any]) -> dict[str, Any]:
+        plugins = {k: p.provenance() for k, p in (("explainer", explainer), ("metric", metric_plug),
+                                                  ("sonifier", sonifier)) if p is not None}
+        params = {k: p.params for k, p in (("explainer", explainer), ("metric", metric_plug),
+                                           ("sonifier", sonifier)) if p is not None}
+        model_plug = self.plan.models[panel.model_name]
+        plugins["model"] = model_plug.provenance()
+        record = {
+            "schema": 1, "benchmark": self.bench.name, "dataset": self.dataset_name,
+            "data_fingerprint": self.data.fingerprint, "task": panel.task,
+            "model": panel.model_name, "representation": panel.representation,
+            "fold": panel.fold, "explainer": explainer.name if explainer else None,
+            "sonifier": sonifier.name if sonifier else None, "metric": metric,
+            "status": "ok", "error": None, "device": str(self.device), "seed": self.bench.seed,
+            "config_hash": config_hash({**settings, "params": params, "plugins": plugins}),
+            "plugins": plugins, "params": json.loads(json.dumps(params, default=repr)),
+            "git_revision": self.env["git_revision"], "versions": self.env["versions"],
+            "python": self.env["python"],
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        record.update(fields)
+        return record
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self.store.append(record)
+        self.counts["records"] += 1
+        if record["status"] == "error":
+            self.counts["failed"] += 1
+            self.log(f"FAILED {record['task']}/{record['model']}/fold {record['fold']}/"
+                     f"{record['explainer']}/{record['metric']}"
+                     f"{'/' + record['sonifier'] if record['sonifier'] else ''}: {record['error']}")
+
+    def _done(self, record: dict[str, Any]) -> bool:
+        if (*cell_key(record), record["config_hash"]) in self.finished:
+            self.counts["skipped"] += 1
+            return True
+        return False
+
+    # -- the stages -----------------------------------------------------------------------
+
+    def run(self) -> RunReport:
+        start = time.perf_counter()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.store = self._open_store()
+        self.finished = self.store.finished() if self.resume else set()
+        with self._stage("data"):
+            self.data, self.dataset_name = self._load_data()
+        self.log(f"device {self.device}; preset {self.preset}; "
+                 f"{len(self.plan.explainers)} explainers, {len(self.plan.metrics)} metrics, "
+                 f"{len(self.plan.sonifiers)} sonifiers")
+        for task in self.bench.tasks:
+            for choice in self.bench.models:
+                for fold in self.bench.folds[task]:
+                    self._run_panel(task, choice, fold)
+        report = RunReport(self.out, time.perf_counter() - start, peak_memory_mb(),
+                           {k: round(v, 2) for k, v in self.stages.items()},
+                           self.counts["records"], self.counts["failed"], self.counts["skipped"],
+                           dict(self.cached))
+        (self.out / RUN_FILE).write_text(json.dumps(
+            {"benchmark": self.bench.settings() | {"source": self.bench.source},
+             "report": report.as_dict(), **self.env}, indent=2, default=str) + "\n")
+        return report
+
+    def _load_data(self) -> tuple[AudioMNIST, str]:
+        d = self.bench.data
+        if d.path is not None:
+            root, name = d.path, f"audiomnist:{d.path.name}"
+        else:
+            root, cached = synthetic_data(d.speakers, d.reps, d.synth_seed,
+                                          Progress("synthesize data", self.quiet, " clips"))
+            self.cached["data"] += cached
+            name = f"synthetic-{d.speakers}x{d.reps}-seed{d.synth_seed}"
+        data = load_audiomnist(root, seed=self.bench.seed,
+                               progress=Progress("preprocess", self.quiet, " clips"))
+        if data.skipped:
+            self.log(f"skipped {data.skipped} unusable clips (see 'audioxai-bench data check')")
+        return data, name
+
+    def _recipe(self, task: str, choice: Any, fold: int) -> ModelRecipe:
+        plug = self.plan.models[choice.name]
+        cpu_width = getattr(plug.obj, "cpu_width", CPU_WIDTH.get(choice.name, 1.0))
+        width = choice.width or (cpu_width if self.preset == "cpu" else 1.0)
+        make = cpu_config if self.preset == "cpu" else paper_config
+        overrides = {**self.bench.training, "seed": self.bench.seed, "device": str(self.device)}
+        try:
+            config = make(choice.name, **overrides)
+        except AudioXaiError:  # a plugin model: the preset of the nearest built-in
+            builtin = "alexnet" if plug.obj.representation == "spectrogram" else "audionet"
+            config = make(builtin, **overrides)
+        return ModelRecipe(plug.obj, str(plug.source), task, fold, float(width), self.preset,
+                           config)
+
+    def _run_panel(self, task: str, choice: Any, fold: int) -> None:
+        recipe = self._recipe(task, choice, fold)
+        label = f"{task}-{choice.name}-fold{fold}"
+        with self._stage("train"):
+            bar = Progress(f"train {label}", self.quiet, " it")
+            model, meta, cached = trained_model(recipe, self.data, self.device,
+                                                progress=lambda i, n, info: bar(i, n))
+        self.cached["models"] += cached
+        how = "cached model" if cached else f"trained in {meta['train_seconds']:.0f} s"
+        self.log(f"{label}: test accuracy {meta['test_accuracy']:.1%} ({how})")
+        with self._stage("explain+score"):
+            panel = self._panel(task, choice.name, fold, recipe, model)
+            settings = self._base_settings(panel)
+            record = self._record(panel, explainer=None, sonifier=None, metric="test-accuracy",
+                                  metric_plug=None, settings=settings, fields={
+                                      "value": meta["test_accuracy"], "ci": [None, None],
+                                      "n": None, "higher_is_better": True, "wall_seconds":
+                                      meta.get("train_seconds"),
+                                      "extras": {"val-accuracy": {"value": meta["val_accuracy"]}},
+                                      "info": {"width": recipe.width, "preset": recipe.preset,
+                                               "iterations": recipe.config.iterations,
+                                               "selected_iteration": meta["selected_iteration"]}})
+            if not self._done(record):
+                self._write(record)
+            examples = {}
+            bar = Progress(f"explain {label}", self.quiet, " explainers")
+            explainers = [e for e in self.plan.explainers if _applies(e.obj, panel.representation)]
+            for i, explainer in enumerate(explainers):
+                bar(i, len(explainers))
+                relevance = self._explain_and_score(panel, explainer, settings)
+                if relevance is not None and self.bench.examples:
+                    examples[explainer.name] = relevance[: self.bench.examples].cpu()
+            bar(len(explainers), len(explainers))
+            self._write_examples(panel, examples)
+
+    def _panel(self, task: str, model_name: str, fold: int, recipe: ModelRecipe,
+               model: torch.nn.Module) -> _Panel:
+        labels = self.data.labels(task)
+        test = speaker_split(task, fold).test
+        rows = np.flatnonzero(np.isin(self.data.speaker, test) & (labels >= 0))
+        rows = balanced_sample(rows, labels[rows], self.bench.samples, self.bench.seed)
+        rep = recipe.spec.representation
+        signals = torch.from_numpy(np.asarray(self.data.signals[rows], dtype=np.float32))
+        x = to_model_input(signals, rep)
+        return _Panel(task, model_name, fold, rep, model,
+                      config_hash({"recipe": recipe.key, "data": self.data.fingerprint}),
+                      signals.to(self.device), x.to(self.device),
+                      torch.from_numpy(labels[rows].astype(np.int64)).to(self.device), rows)
+
+    def _batches(self, n: int) -> list[slice]:
+        size = self.bench.batch_size
+        return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+    def _relevance(self, panel: _Panel, explainer: Plugged) -> tuple[torch.Tensor, torch.Tensor]:
+        key = config_hash({"model": panel.recipe_key, "explainer": explainer.provenance(),
+                           "params": explainer.params, "rows": panel.rows.tolist(),
+                           "batch_size": self.bench.batch_size, "device": self.device.type})
+        entry = load_relevance(key)
+        if entry is not None:
+            self.cached["relevance"] += 1
+            return entry["relevance"].to(self.device), entry["seconds"]
+        parts, seconds = [], []
+        for b in self._batches(len(panel.rows)):
+            rel, sec = timed(lambda b=b: run_explainer(
+                explainer.obj, panel.model, panel.x[b], panel.target[b],
+                plugin=str(explainer.source)), self.device)
+            parts.append(rel)
+            seconds.append(sec)
+        relevance, secs = torch.cat(parts), torch.tensor(seconds, dtype=torch.float64)
+        store_relevance(key, relevance, secs)
+        return relevance, secs
+
+    def _cells(self, panel: _Panel) -> list[tuple[Plugged, Plugged | None]]:
+        """(metric, sonifier-or-None) pairs that apply to the panel's representation."""
+        cells = []
+        for metric in self.plan.metrics:
+            if not _applies(metric.obj, panel.representation):
+                continue
+            if "sonifier" in set(getattr(metric.obj, "needs", ())):
+                cells += [(metric, s) for s in self.plan.sonifiers
+                          if _applies(s.obj, panel.representation)]
+            else:
+                cells.append((metric, None))
+        # cells of one sonifier side by side: metrics sharing a memo compute once per batch
+        sonifiers = [None, *self.plan.sonifiers]
+        return sorted(cells, key=lambda c: sonifiers.index(c[1]))
+
+    def _explain_and_score(self, panel: _Panel, explainer: Plugged,
+                           settings: dict[str, Any]) -> torch.Tensor | None:
+        todo = []
+        for metric, sonifier in self._cells(panel):
+            record = self._record(panel, explainer=explainer, sonifier=sonifier,
+                                  metric=metric.name, metric_plug=metric, settings=settings,
+                                  fields={})
+            if not self._done(record):
+                todo.append((metric, sonifier, record))
+        if not todo and not self.bench.examples:
+            return None
+        try:
+            relevance, seconds = self._relevance(panel, explainer)
+        except AudioXaiError as exc:
+            for _, _, record in todo:
+                self._write(record | {"status": "error", "error": str(exc)})
+            return None
+        outputs: dict[int, list[MetricOutput]] = {i: [] for i in range(len(todo))}
+        errors: dict[int, str] = {}
+        spent = dict.fromkeys(range(len(todo)), 0.0)
+        for index, b in enumerate(self._batches(len(panel.rows))):
+            base = EvalBatch(model=panel.model, x=panel.x[b], target=panel.target[b],
+                             relevance=relevance[b], representation=panel.representation,
+                             signals=panel.signals[b], explainer=explainer.obj,
+                             explain_seconds=float(seconds[index]),
+                             seed=self.bench.seed * 100_003 + index,
+                             chunk_size=self.bench.chunk_size)
+            with_sonifier: dict[str, EvalBatch] = {}
+            for i, (metric, sonifier, _) in enumerate(todo):
+                if i in errors:
+                    continue
+                batch = base
+                if sonifier is not None:
+                    batch = with_sonifier.setdefault(
+                        sonifier.name, dataclasses.replace(base, sonifier=sonifier.obj))
+                t0 = time.perf_counter()
+                try:
+                    outputs[i].append(metric.obj.score(batch))
+                except Exception as exc:  # recorded as the cell's error; the rest runs on
+                    errors[i] = _one_line(exc)
+                spent[i] += time.perf_counter() - t0
+        for i, (metric, _, record) in enumerate(todo):
+            if i in errors:
+                self._write(record | {"status": "error", "error": errors[i]})
+                continue
+            try:
+                fields = summarize(metric.obj, merge_outputs(outputs[i]), seed=self.bench.seed)
+            except Exception as exc:
+                self._write(record | {"status": "error", "error": _one_line(exc)})
+                continue
+            self._write(record | fields | {"wall_seconds": round(spent[i], 4)})
+        return relevance
+
+    def _write_examples(self, panel: _Panel, relevance: dict[str, torch.Tensor]) -> None:
+        """Inputs, relevance maps and sonified WAVs of the first samples, for the leaderboard."""
+        if not relevance:
+            return
+        n = self.bench.examples
+        folder = self.out / "examples"
+        folder.mkdir(exist_ok=True)
+        arrays = {"signals": panel.signals[:n].cpu().numpy(), "inputs": panel.x[:n].cpu().numpy(),
+                  "target": panel.target[:n].cpu().numpy()}
+        arrays |= {f"relevance__{name}": r.numpy() for name, r in relevance.items()}
+        np.savez_compressed(folder / f"{panel.label}.npz", **arrays)
+        names = [f"sample-{i:03d}" for i in range(min(n, len(panel.rows)))]
+        for explainer, rel in relevance.items():
+            for sonifier in self.plan.sonifiers:
+                if not _applies(sonifier.obj, panel.representation):
+                    continue
+                try:
+                    write_examples(sonifier.obj, panel.signals[:n].cpu(), rel,
+                                   panel.representation,
+                                   self.out / "audio" / panel.label / explainer, names=names)
+                except Exception as exc:  # its metric cells carry the failure as well
+                    self.log(f"could not write {sonifier.name} examples of {explainer} on "
+                             f"{panel.label}: {_one_line(exc)}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def balanced_sample(rows: np.ndarray, labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    """``n`` of ``rows`` with classes as equal as possible, in a seeded order (all when None).
+
+    Each class is shuffled, then the classes take turns, so the first samples (the examples)
+    cover different classes.
+    """
+    rng = np.random.default_rng(seed)
+    per_class = [rng.permutation(rows[labels == c]) for c in np.unique(labels)]
+    order = []
+    for i in range(max((len(p) for p in per_class), default=0)):
+        order += [int(p[i]) for p in per_class if i < len(p)]
+    order_arr = np.asarray(order, dtype=np.int64)
+    return order_arr if n is None else order_arr[:n]
+
+
+def run_benchmark(bench: Benchmark, out: str | Path, **options: Any) -> RunReport:
+    """Run ``bench`` into the folder ``out``; options as :class:`Runner`."""
+    return Runner(bench, Path(out), **options).run()

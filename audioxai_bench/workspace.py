@@ -1,0 +1,146 @@
+"""What a run keeps between runs, keyed by content hashes: data, trained models, relevance.
+
+Each artifact lives under :func:`audioxai_bench.data.cache.cache_root` at a name derived from
+everything that determines it (a synthetic set from its parameters and the package version; a
+model from the data fingerprint, architecture, width, task, split, training settings and seed;
+relevance from the model's key, the explainer and its parameters and the samples). An artifact
+appears only when complete (written aside, then renamed), so a killed run never leaves one that
+a later run would trust.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import __version__
+from .data.cache import cache_root
+from .data.dataset import AudioMNIST
+from .data.splits import N_CLASSES, female_speakers, select_speakers
+from .data.synth import synthesize_dataset
+from .models.checkpoint import read_checkpoint, save_checkpoint
+from .models.train import TrainConfig, TrainResult, train
+from .results import config_hash
+
+Progress = Callable[[int, int], None]
+_DONE = ".complete"
+
+
+def synthetic_data(speakers: int, reps: int, seed: int, progress: Progress | None = None,
+                   workers: int | None = None) -> tuple[Path, bool]:
+    """The synthetic tree for these parameters, generated on first use; ``(root, was_cached)``.
+
+    The package version is part of the key: a new generator never reuses an old tree.
+    """
+    key = config_hash({"speakers": speakers, "reps": reps, "seed": seed, "version": __version__})
+    parent = cache_root() / "synth"
+    root = parent / f"{speakers}x{reps}-seed{seed}-{key}"
+    if (root / _DONE).exists():
+        return root, True
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{root.name}."))
+    try:
+        synthesize_dataset(tmp, select_speakers(speakers), female_speakers(), reps=reps,
+                           seed=seed, workers=workers, progress=progress)
+        (tmp / _DONE).write_text("")
+        if root.exists():  # an interrupted rename or a concurrent run: replace it
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root, False
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRecipe:
+    """Everything that determines a trained reference model."""
+
+    spec: Any  # a model spec registered through ``audioxai_bench_models``
+    plugin: str  # ``name version`` of the plugin that registered the spec
+    task: str
+    fold: int
+    width: float
+    preset: str
+    config: TrainConfig
+
+    @property
+    def key(self) -> str:
+        train_settings = {k: v for k, v in self.config.to_dict().items()
+                          if k not in ("device", "num_workers")}
+        return config_hash({"model": self.spec.name, "plugin": self.plugin, "task": self.task,
+                            "fold": self.fold, "width": self.width, "train": train_settings})
+
+    def build(self) -> nn.Module:
+        return self.spec.build(N_CLASSES[self.task], self.width)
+
+
+def model_path(recipe: ModelRecipe, data_fingerprint: str) -> Path:
+    key = config_hash({"recipe": recipe.key, "data": data_fingerprint})
+    return cache_root() / "models" / f"{recipe.spec.name}-{recipe.task}-{recipe.fold}-{key}.pt"
+
+
+def trained_model(recipe: ModelRecipe, data: AudioMNIST, device: torch.device,
+                  progress: Callable[[int, int, dict], None] | None = None
+                  ) -> tuple[nn.Module, dict[str, Any], bool]:
+    """The trained model for ``recipe`` on ``data`` in eval mode on ``device``, its checkpoint
+    meta, and whether it came from the cache."""
+    path = model_path(recipe, data.fingerprint)
+    model = recipe.build()
+    if path.exists():
+        state, meta = read_checkpoint(path)
+        model.load_state_dict(state, strict=True)
+        return model.to(device).eval(), meta, True
+    sets = data.fold(recipe.task, recipe.fold, recipe.spec.representation)
+    torch.manual_seed(recipe.config.seed)
+    model = recipe.build()
+    result: TrainResult = train(model, *sets, recipe.config, progress=progress)
+    meta = {"task": recipe.task, "fold": recipe.fold, "data_fingerprint": data.fingerprint,
+            "preset": recipe.preset, "recipe": recipe.key, "config": recipe.config.to_dict(),
+            "val_accuracy": result.val_accuracy, "test_accuracy": result.test_accuracy,
+            "selected_iteration": result.selected_iteration, "train_seconds": result.seconds,
+            "model": recipe.spec.name, "n_classes": N_CLASSES[recipe.task],
+            "width": recipe.width}
+    save_checkpoint(path, model, meta)
+    return model.to(device).eval(), meta, False
+
+
+def relevance_path(key: str) -> Path:
+    return cache_root() / "relevance" / f"{key}.pt"
+
+
+def load_relevance(key: str) -> dict[str, torch.Tensor] | None:
+    """``{"relevance", "seconds"}`` stored under ``key``, or None."""
+    path = relevance_path(key)
+    if not path.exists():
+        return None
+    try:
+        entry = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a damaged entry is recomputed and rewritten, never trusted
+        warnings.warn(f"{path}: unreadable cache entry ({type(exc).__name__}); recomputing",
+                      stacklevel=2)
+        path.unlink(missing_ok=True)
+        return None
+    return entry if isinstance(entry, dict) and {"relevance", "seconds"} <= set(entry) else None
+
+
+def store_relevance(key: str, relevance: torch.Tensor, seconds: torch.Tensor) -> None:
+    path = relevance_path(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save({"relevance": relevance.detach().cpu(), "seconds": seconds.cpu()}, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

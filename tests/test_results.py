@@ -1,0 +1,107 @@
+"""The result store: whole records only, torn lines repaired, newest record of a cell wins."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.results import (
+    CELL_FIELDS,
+    ResultStore,
+    config_hash,
+    environment,
+    latest,
+    load_results,
+    read_records,
+)
+
+
+def record(metric: str = "aopc", explainer: str | None = "gradient", value: float = 0.5,
+           status: str = "ok", **extra) -> dict:
+    r = {"benchmark": "b", "dataset": "d", "task": "digit", "model": "audionet", "fold": 0,
+         "explainer": explainer, "sonifier": None, "metric": metric, "status": status,
+         "config_hash": "c1", "value": value, "n": 10,
+         "ci": [None, None] if value is None else [value - 0.1, value + 0.1]}
+    if status == "error":
+        r["error"] = "RuntimeError: boom"
+    return r | extra
+
+
+def test_append_and_read_back_in_order(tmp_path):
+    store = ResultStore(tmp_path / "results.jsonl")
+    store.append(record("aopc"))
+    store.append(record("gini", value=0.9))
+    got = store.records()
+    assert [r["metric"] for r in got] == ["aopc", "gini"]
+    assert got[1]["value"] == 0.9
+    assert store.finished() == {("b", "d", "digit", "audionet", 0, "gradient", None, "aopc", "c1"),
+                                ("b", "d", "digit", "audionet", 0, "gradient", None, "gini", "c1")}
+
+
+def test_a_torn_last_line_is_cut_off_and_appending_goes_on(tmp_path):
+    path = tmp_path / "results.jsonl"
+    store = ResultStore(path)
+    store.append(record("aopc"))
+    with open(path, "ab") as fh:  # a run killed in the middle of a write
+        fh.write(b'{"benchmark": "b", "dat')
+    assert [r["metric"] for r in read_records([path])] == ["aopc"]  # readers skip it
+    reopened = ResultStore(path)
+    assert reopened.repaired_bytes == len(b'{"benchmark": "b", "dat')
+    reopened.append(record("gini"))
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2 and all(json.loads(line) for line in lines)
+
+
+def test_error_records_are_not_finished_and_the_newest_record_wins(tmp_path):
+    store = ResultStore(tmp_path / "results.jsonl")
+    store.append(record("aopc", status="error", value=None))
+    assert store.finished() == set()
+    store.append(record("aopc", value=0.7))
+    newest = latest(store.records())
+    assert len(newest) == 1 and newest[0]["value"] == 0.7
+    df = load_results(tmp_path)
+    assert len(df) == 1 and df.loc[0, "status"] == "ok"
+    assert len(load_results(tmp_path, all_records=True)) == 2
+
+
+def test_dataframe_has_cell_columns_and_the_interval(tmp_path):
+    store = ResultStore(tmp_path / "results.jsonl")
+    store.append(record("aopc", value=0.5))
+    store.append(record("aopc", explainer="random", value=0.1))
+    df = load_results(tmp_path / "results.jsonl")
+    assert set(CELL_FIELDS) <= set(df.columns)
+    row = df.set_index("explainer").loc["random"]
+    assert row.value == 0.1 and row.ci_low == pytest.approx(0.0) and row.ci_high == 0.2
+    assert row.record["n"] == 10
+
+
+@pytest.mark.parametrize("bad, message", [
+    (record() | {"status": "done"}, "field 'status' must be one of"),
+    ({k: v for k, v in record().items() if k != "metric"}, "field 'metric' is missing"),
+    (record(status="error") | {"error": ""}, "needs field 'error'"),
+])
+def test_invalid_records_are_refused(tmp_path, bad, message):
+    with pytest.raises(AudioXaiError, match=message):
+        ResultStore(tmp_path / "results.jsonl").append(bad)
+
+
+def test_a_broken_line_names_file_and_line(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps(record()) + "\n" + "not json\n")
+    with pytest.raises(AudioXaiError, match=r"results\.jsonl:2: not a JSON record"):
+        list(read_records([path]))
+    with pytest.raises(AudioXaiError, match="no results here"):
+        load_results(tmp_path / "missing")
+
+
+def test_config_hash_is_stable_and_order_free():
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_environment_names_the_packages():
+    env = environment()
+    assert env["versions"]["torch"] and env["versions"]["audioxai-bench"]
+    assert env["python"].count(".") == 2

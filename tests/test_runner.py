@@ -1,0 +1,231 @@
+"""The runner: one record per cell, resumable after any interruption, failures recorded."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from torch import nn
+
+from audioxai_bench import hookimpl
+from audioxai_bench.benchmark import parse_benchmark
+from audioxai_bench.plugins import load_plugins
+from audioxai_bench.results import cell_key, load_results, read_records
+from audioxai_bench.runner import balanced_sample, run_benchmark
+
+from .conftest import write_tree
+
+EXPLAINERS = ["gradient", "random"]
+PLAIN_METRICS = ["faithfulness-gap", "aopc", "gini", "runtime"]
+SONIFIERS = ["keep-top", "spectrogram-mask"]
+# per explainer: the plain metrics, and sonified-accuracy once per sonifier; plus test accuracy
+N_CELLS = 1 + len(EXPLAINERS) * (len(PLAIN_METRICS) + len(SONIFIERS))
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    """Every speaker of the paper (so every split has test speakers), one clip per digit."""
+    root = tmp_path_factory.mktemp("tree") / "data"
+    return write_tree(root, list(range(1, 61)), reps=range(1))
+
+
+def definition(tree: Path, **changes) -> dict:
+    return {"version": 1, "name": "unit", "data": {"path": str(tree)}, "tasks": ["digit"],
+            "models": [{"name": "audionet", "width": 0.0625}], "folds": [0],
+            "training": {"preset": "cpu", "iterations": 3, "eval_every": 3, "batch_size": 8},
+            "explainers": EXPLAINERS, "metrics": [*PLAIN_METRICS, "sonified-accuracy"],
+            "sonifiers": SONIFIERS, "samples": 4, "batch_size": 2, "examples": 1,
+            "device": "cpu"} | changes
+
+
+def run(tree: Path, out: Path, plugins=None, **options):
+    bench = parse_benchmark(definition(tree, **options.pop("changes", {})))
+    pm = plugins or load_plugins(entrypoints=False)
+    return run_benchmark(bench, out, quiet=True, plugins=pm, log=lambda _: None, **options)
+
+
+def values(out: Path) -> dict:
+    return {cell_key(r): r.get("value") for r in read_records([out])}
+
+
+def test_a_run_writes_one_record_per_cell_with_provenance(tree, tmp_path):
+    report = run(tree, tmp_path / "out")
+    records = list(read_records([tmp_path / "out"]))
+    assert report.records == len(records) == N_CELLS and report.failed == 0
+    assert len({cell_key(r) for r in records}) == N_CELLS
+    sonified = [r for r in records if r["metric"] == "sonified-accuracy"]
+    assert sorted({r["sonifier"] for r in sonified}) == SONIFIERS
+    gap = next(r for r in records if r["metric"] == "faithfulness-gap"
+               and r["explainer"] == "gradient")
+    assert gap["n"] == 4 and len(gap["ci"]) == 2 and "probability/random" in gap["curves"]
+    assert gap["plugins"]["explainer"] == {"name": "gradient", "plugin": "builtin",
+                                           "version": gap["versions"]["audioxai-bench"]}
+    assert gap["plugins"]["model"]["name"] == "audionet"
+    for field in ("wall_seconds", "device", "seed", "config_hash", "git_revision", "versions"):
+        assert field in gap
+    accuracy = next(r for r in records if r["metric"] == "test-accuracy")
+    assert accuracy["explainer"] is None and 0 <= accuracy["value"] <= 1
+    run_info = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run_info["report"]["records"] == N_CELLS and run_info["report"]["peak_memory_mb"] > 0
+
+
+def test_examples_and_sonified_audio_are_written(tree, tmp_path):
+    run(tree, tmp_path / "out")
+    with np.load(tmp_path / "out" / "examples" / "digit-audionet-fold0.npz") as npz:
+        assert npz["signals"].shape == (1, 8000) and npz["inputs"].shape == (1, 1, 8000)
+        assert npz["relevance__gradient"].shape == (1, 1, 8000)
+        assert set(npz.files) >= {"target", "relevance__random"}
+    wavs = sorted(p.name for p in (tmp_path / "out" / "audio" / "digit-audionet-fold0"
+                                   / "gradient").glob("*.wav"))
+    assert "sample-000__original.wav" in wavs and "sample-000__keep-top.wav" in wavs
+    data, rate = sf.read(tmp_path / "out" / "audio" / "digit-audionet-fold0" / "gradient"
+                         / "sample-000__spectrogram-mask.wav")
+    assert rate == 8000 and data.shape == (8000,)
+
+
+def test_resume_computes_nothing_twice_and_repairs_a_torn_line(tree, tmp_path):
+    out = tmp_path / "out"
+    run(tree, out)
+    first = values(out)
+    report = run(tree, out, resume=True)
+    assert report.records == 0 and report.skipped == N_CELLS
+    # cut the file after 5 records and leave half a line, as a kill in mid-write would
+    path = out / "results.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:5]) + lines[5][:40])
+    report = run(tree, out, resume=True)
+    assert report.records == N_CELLS - 5 and report.skipped == 5
+    records = list(read_records([out]))
+    assert Counter(cell_key(r) for r in records).most_common(1)[0][1] == 1  # no duplicates
+    assert values(out) == first  # deterministic on CPU, from the cached model and relevance
+
+
+def test_an_interrupted_run_resumes_to_the_same_results(tree, tmp_path, monkeypatch):
+    reference = tmp_path / "reference"
+    run(tree, reference)
+    pm = load_plugins(entrypoints=False)
+    gini = pm.metrics.get("gini")
+    calls = {"n": 0}
+    original = type(gini).score
+
+    def interrupt_on_third(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(type(gini), "score", interrupt_on_third)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run(tree, out, plugins=pm)
+    partial = list(read_records([out]))
+    assert 0 < len(partial) < N_CELLS
+    monkeypatch.setattr(type(gini), "score", original)
+    run(tree, out, resume=True)
+    assert values(out) == values(reference)
+    assert len(list(read_records([out]))) == N_CELLS
+
+
+class Broken:
+    """An explainer plugin that raises, and a metric that raises on waveform inputs."""
+
+    name = "broken"
+    representations = frozenset({"waveform"})
+
+    def explain(self, model, x, target):
+        raise RuntimeError("no relevance today")
+
+
+@dataclasses.dataclass(frozen=True)
+class FailingMetric:
+    name: str = "fails"
+    higher_is_better: bool = True
+
+    def score(self, batch):
+        raise ValueError("cannot score this")
+
+
+class BrokenPlugin:
+    @hookimpl
+    def audioxai_bench_explainers(self):
+        return [Broken()]
+
+    @hookimpl
+    def audioxai_bench_metrics(self):
+        return [FailingMetric()]
+
+
+def test_failing_cells_are_recorded_and_the_rest_runs_on(tree, tmp_path):
+    pm = load_plugins(entrypoints=False)
+    pm.register(BrokenPlugin(), "broken-plugin")
+    report = run(tree, tmp_path / "out", plugins=pm, changes={
+        "explainers": [*EXPLAINERS, "broken"], "metrics": [*PLAIN_METRICS, "fails"]})
+    df = load_results(tmp_path / "out")
+    errors = df[df.status == "error"]
+    assert report.failed == len(errors) > 0
+    broken = errors[errors.explainer == "broken"]
+    assert len(broken) == len(PLAIN_METRICS) + 1
+    assert broken.error.str.contains("explainer 'broken' .*no relevance today").all()
+    fails = errors[errors.metric == "fails"]
+    assert set(fails.explainer) == {"gradient", "random", "broken"}
+    assert fails[fails.explainer == "gradient"].error.iloc[0] == "ValueError: cannot score this"
+    ok = df[(df.status == "ok") & (df.explainer == "gradient")]
+    assert set(ok.metric) == set(PLAIN_METRICS)
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearSpec:
+    """A model from a plugin: the runner trains and caches it like a built-in one."""
+
+    name: str = "linear"
+    representation: str = "waveform"
+    input_shape: tuple[int, ...] = (1, 8000)
+
+    def build(self, n_classes: int, width: float = 1.0) -> nn.Module:
+        net = nn.Sequential(nn.Flatten(), nn.Linear(8000, n_classes))
+        net.representation = "waveform"
+        return net
+
+
+class ModelPlugin:
+    @hookimpl
+    def audioxai_bench_models(self):
+        return [LinearSpec()]
+
+
+def test_models_from_plugins_are_trained_cached_and_scored(tree, tmp_path):
+    pm = load_plugins(entrypoints=False)
+    pm.register(ModelPlugin(), "model-plugin")
+    options = {"changes": {"models": ["linear"], "metrics": ["gini"]}}
+    first = run(tree, tmp_path / "a", plugins=pm, **options)
+    second = run(tree, tmp_path / "b", plugins=pm, **options)
+    assert first.cached["models"] == 0 and second.cached["models"] == 1
+    assert second.cached["relevance"] == len(EXPLAINERS)
+    df = load_results(tmp_path / "b")
+    assert set(df.model) == {"linear"} and (df.status == "ok").all()
+    assert df[df.metric == "test-accuracy"].record.iloc[0]["plugins"]["model"]["plugin"] == \
+        "model-plugin"
+
+
+def test_balanced_sample_takes_classes_in_turn():
+    rows = np.arange(20)
+    labels = np.array([0] * 10 + [1] * 5 + [2] * 5)
+    picked = balanced_sample(rows, labels, 6, seed=0)
+    assert sorted(labels[picked].tolist()) == [0, 0, 1, 1, 2, 2]
+    assert labels[picked[:3]].tolist() == [0, 1, 2]
+    assert np.array_equal(picked, balanced_sample(rows, labels, 6, seed=0))
+    assert len(balanced_sample(rows, labels, None, seed=1)) == 20
+
+
+def test_sex_task_examples_cover_both_classes(tree, tmp_path):
+    run(tree, tmp_path / "out", changes={"tasks": ["sex"], "metrics": ["gini"],
+                                         "explainers": ["gradient"], "samples": 6, "examples": 2})
+    with np.load(tmp_path / "out" / "examples" / "sex-audionet-fold0.npz") as npz:
+        assert npz["target"].tolist() == [0, 1]  # classes take turns: male, female
+    df = load_results(tmp_path / "out")
+    assert df[df.metric == "gini"].n.iloc[0] == 6
