@@ -84,6 +84,31 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="cpu", help="cpu or cuda")
     train.set_defaults(func=cmd_train)
 
+    run = sub.add_parser("run", parents=[common],
+                         help="run a benchmark: train (cached), explain, score, write results",
+                         description="With no BENCHMARK runs the quickstart on synthetic data "
+                                     "(generated and cached on first use).")
+    run.add_argument("benchmark", nargs="?", default="quickstart",
+                     help="a benchmark YAML file or a shipped name: quickstart (default), "
+                          "paper-digit, paper-sex")
+    run.add_argument("--out", type=Path, default=None,
+                     help="results folder (default results/<benchmark name>)")
+    run.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                     help="overrides the benchmark's device")
+    run.add_argument("--data", type=Path, default=None,
+                     help="real AudioMNIST tree (its data/ folder) instead of the benchmark's data")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --out: finished cells are not computed again")
+    run.set_defaults(func=cmd_run)
+
+    board = sub.add_parser("leaderboard", parents=[common],
+                           help="regenerate the leaderboard tables and page from results")
+    board.add_argument("results", nargs="*", type=Path,
+                       help="run folders or results.jsonl files (default results/quickstart)")
+    board.add_argument("--out", type=Path, default=Path("leaderboard"),
+                       help="output folder (default leaderboard/)")
+    board.set_defaults(func=cmd_leaderboard)
+
     plugins = sub.add_parser("plugins", parents=[common],
                              help="list every explainer, sonifier, metric and model with the "
                                   "plugin that registered it")
@@ -160,6 +185,41 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{result.val_accuracy:.1%}, test accuracy {result.test_accuracy:.1%} "
           f"(held-out speakers; iteration {result.selected_iteration}, "
           f"{result.seconds:.0f} s); saved {args.out}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .benchmark import load_benchmark
+    from .leaderboard import top_table
+    from .results import RESULTS_FILE, load_results
+    from .runner import run_benchmark
+
+    bench = load_benchmark(args.benchmark)
+    if args.data is not None:
+        bench = bench.with_data(args.data)
+    out = args.out or Path("results") / bench.name
+    try:
+        report = run_benchmark(bench, out, device=args.device, resume=args.resume,
+                               quiet=args.quiet)
+    except KeyboardInterrupt:
+        print(f"interrupted: finished cells are in {out / RESULTS_FILE}; continue with "
+              f"'audioxai-bench run {args.benchmark} --out {out} --resume'", file=sys.stderr)
+        return 130
+    print(top_table(load_results(out)))
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in report.stages.items())
+    print(f"{report.records} records ({report.failed} failed, {report.skipped} already done) in "
+          f"{out / RESULTS_FILE}; wall time {report.wall_seconds:.0f} s ({stages}); peak memory "
+          f"{report.peak_memory_mb:.0f} MB")
+    print(f"tables and page: audioxai-bench leaderboard {out}")
+    return 1 if report.failed else 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import build_leaderboard
+
+    results = args.results or [Path("results") / "quickstart"]
+    written = build_leaderboard(results, args.out, quiet=args.quiet)
+    print(f"wrote {len(written)} files to {args.out}")
     return 0
 
 

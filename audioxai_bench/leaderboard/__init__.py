@@ -1,0 +1,85 @@
+"""The leaderboard: ranked tables (Markdown + CSV) and one self-contained HTML page.
+
+``build_leaderboard`` regenerates the committed ``leaderboard/`` folder from run folders;
+``top_table`` is the short summary a run prints when it ends. Same records in, byte-identical
+files out: nothing depends on the clock, the machine or the paths the records were read from.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from . import collect, page, provenance, readme, tables
+from .aggregate import ACCURACY_METRIC, RANK_METRIC, by_cell, sections
+
+__all__ = ["build_leaderboard", "top_table"]
+
+DEFAULT_TITLE = "audioxai-bench leaderboard"
+
+
+def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
+                      *, title: str | None = None, quiet: bool = False) -> list[Path]:
+    """Write ``README.md``, ``leaderboard.csv``, ``models.csv`` and ``index.html`` into ``out``
+    from run folders or ``results.jsonl`` files; return the paths written.
+
+    Raises :class:`~audioxai_bench.errors.AudioXaiError` naming the file (and field) at fault
+    when a results, examples or audio file cannot be used.
+    """
+    df = collect.read(results)
+    cells = by_cell(df)
+    secs = sections(df, cells)
+    title = title or DEFAULT_TITLE
+    facts = provenance.facts(df)
+    models, failures = tables.models_table(secs), tables.failures_table(df)
+    outputs = {
+        "README.md": readme.render(title, facts, secs, models, failures),
+        "leaderboard.csv": tables.leaderboard_csv(cells),
+        "models.csv": tables.models_csv(secs),
+        "index.html": page.render(title, facts, secs, models, failures),
+    }
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in outputs.items():
+        path = out / name
+        path.write_text(text, encoding="utf-8", newline="\n")
+        written.append(path)
+    if not quiet:
+        failed = int((df["status"] == "error").sum())
+        sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e3:.0f} kB" for p in written)
+        print(f"leaderboard: {len(df)} cells ({failed} failed) in {len(secs)} sections -> "
+              f"{out}: {sizes}", file=sys.stderr)
+    return written
+
+
+def top_table(df: pd.DataFrame, n: int = 5) -> str:
+    """Per (task, model): test accuracy against the paper's and the top ``n`` explainers by
+    faithfulness gap with their 95 % intervals, as Markdown-ish plain text.
+
+    ``df`` is a :func:`audioxai_bench.results.load_results` frame.
+    """
+    df = collect.normalise(df)
+    lines = []
+    for s in sections(df):
+        acc = s.metric_rows(ACCURACY_METRIC)
+        lines.append(f"{s.title} ({s.benchmark}, {s.dataset}): test accuracy "
+                     f"{tables.accuracy_text(acc)} (paper {tables.paper(s.task, s.model)})")
+        if s.has(RANK_METRIC):
+            header = ["#", "Explainer", f"Faithfulness gap{tables.arrow(s, RANK_METRIC)} "
+                                        "[95 % CI]"]
+            rows = [[str(i), e, tables.cell_text(s.cell(e, RANK_METRIC))]
+                    for i, e in enumerate(s.explainers[:n], 1)]
+            lines.append(tables.markdown(tables.Table("", header, rows)).rstrip("\n"))
+        else:
+            lines.append("no faithfulness-gap results")
+        failed = int((s.rows["status"] == "error").sum())
+        if failed:
+            lines.append(f"{failed} failed cell{'s' * (failed > 1)}: see the leaderboard's "
+                         "'Failed cells'")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n" if lines else "no result records\n"

@@ -1,0 +1,70 @@
+"""What produced the numbers: benchmarks, data, samples, devices, seeds, code and versions.
+
+A leaderboard without its provenance cannot be compared with another one; every fact here is
+read from the records (never from the machine that renders the page), so regenerating the
+leaderboard elsewhere gives the same text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from .aggregate import ACCURACY_METRIC
+
+
+def _distinct(values: Iterable[Any]) -> list[str]:
+    return sorted({str(v) for v in values if v is not None and not (
+        isinstance(v, float) and pd.isna(v))})
+
+
+def _span(values: Iterable[Any]) -> str:
+    numbers = sorted({int(v) for v in values if not pd.isna(v)})
+    if not numbers:
+        return "unknown"
+    return str(numbers[0]) if len(numbers) == 1 else f"{numbers[0]}–{numbers[-1]}"
+
+
+def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(label, text)`` pairs describing the records in ``df``."""
+    records = list(df["record"])
+    ok = df[df["status"] == "ok"]
+    explained = ok[ok["explainer"] != ""]
+    accuracy = ok[ok["metric"] == ACCURACY_METRIC]
+    versions: dict[str, set[str]] = {}
+    plugins: set[str] = set()
+    for r in records:
+        for package, version in (r.get("versions") or {}).items():
+            if version is not None:
+                versions.setdefault(str(package), set()).add(str(version))
+        for entry in (r.get("plugins") or {}).values():
+            if isinstance(entry, dict) and entry.get("plugin"):
+                plugins.add(f"{entry['plugin']} {entry.get('version') or ''}".strip())
+    folds = "; ".join(
+        f"{task}/{model}: {', '.join(map(str, sorted(set(g['fold']))))}"
+        for (task, model), g in df.groupby(["task", "model"], sort=True))
+    several = (df.groupby(["benchmark", "dataset", "task", "model"])["fold"].nunique() > 1).any()
+    wall = pd.to_numeric(df["wall_seconds"], errors="coerce").sum()
+    unknown = "unknown"
+    return [
+        ("Benchmarks", ", ".join(_distinct(df["benchmark"]))),
+        ("Datasets", ", ".join(_distinct(df["dataset"]))),
+        ("Samples per cell (n)", f"{_span(explained['n'])} explained test samples; "
+                                 f"{_span(accuracy['n'])} test clips for model accuracy"),
+        ("Folds", folds),
+        ("Aggregation", "values over several folds are the mean of the per-fold values (so "
+                        "are the interval bounds; n is summed)" if several
+         else "one fold per model: no aggregation"),
+        ("Devices", ", ".join(_distinct(df["device"])) or unknown),
+        ("Seeds", ", ".join(_distinct(df["seed"])) or unknown),
+        ("Git revisions", ", ".join(_distinct(df["git_revision"])) or unknown),
+        ("Python", ", ".join(_distinct(r.get("python") for r in records)) or unknown),
+        ("Versions", ", ".join(f"{p} {' / '.join(sorted(v))}"
+                               for p, v in sorted(versions.items())) or unknown),
+        ("Plugins", ", ".join(sorted(plugins)) or unknown),
+        ("Cells", f"{int((df['status'] == 'ok').sum())} ok, "
+                  f"{int((df['status'] == 'error').sum())} failed; "
+                  f"{wall:.0f} s of wall time in all"),
+    ]

@@ -1,0 +1,308 @@
+"""The leaderboard's tables as plain rows of text, rendered to Markdown here and to HTML by the
+page, plus the CSV files written with pandas.
+
+Tables are built once as :class:`Table` so the README and the page can never disagree. The
+Markdown writer is a few lines of our own: pandas' ``to_markdown`` needs ``tabulate``, which the
+package does not depend on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from .aggregate import ACCURACY_METRIC, Section
+
+#: Headline metrics of the ranking table, in column order: name -> column label.
+HEADLINE: dict[str, str] = {
+    "faithfulness-gap": "Faithfulness gap", "aopc": "AOPC", "insertion-auc": "Insertion AUC",
+    "model-randomisation": "Model randomisation", "gini": "Gini",
+    "runtime": "Runtime (s/sample)", "frequency-bands": "Frequency bands",
+}
+SPECTROGRAM_ONLY = frozenset({"frequency-bands"})
+SONIFIED = "sonified-accuracy"
+#: The paper's test accuracies in % (mean, std over splits; None: std not known for sure).
+PAPER_ACCURACY: dict[tuple[str, str], tuple[float, float | None]] = {
+    ("digit", "alexnet"): (95.8, 1.5), ("sex", "alexnet"): (95.9, None),
+    ("digit", "audionet"): (92.5, 2.0), ("sex", "audionet"): (91.7, 8.6),
+}
+NONE = "–"
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """A caption, a header and rows of cell text."""
+
+    caption: str
+    header: Sequence[str]
+    rows: Sequence[Sequence[str]]
+
+
+# --- numbers as text ----------------------------------------------------------------------------
+
+def number(value: Any, metric: str = "") -> str:
+    """Three decimals, or three significant digits for runtimes; ``n/a`` for NaN."""
+    if value is None or pd.isna(value):
+        return "n/a"
+    return f"{value:.3g}" if metric == "runtime" else f"{value:.3f}"
+
+
+def with_ci(value: Any, low: Any, high: Any, metric: str = "") -> str:
+    """``value [low, high]``; just the value where the interval is unknown."""
+    text = number(value, metric)
+    if pd.isna(value) or pd.isna(low) or pd.isna(high):
+        return text
+    return f"{text} [{number(low, metric)}, {number(high, metric)}]"
+
+
+def percent(value: Any) -> str:
+    """A fraction as a percentage with one decimal."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return NONE
+    return "n/a" if math.isnan(value) else f"{100 * value:.1f} %"
+
+
+def paper(task: str, model: str) -> str:
+    """The paper's accuracy for (task, model), or a dash."""
+    if (task, model) not in PAPER_ACCURACY:
+        return NONE
+    mean, std = PAPER_ACCURACY[task, model]
+    return f"{mean:.1f} % (std uncertain)" if std is None else f"{mean:.1f} ± {std:.1f} %"
+
+
+def accuracy_text(rows: pd.DataFrame) -> str:
+    """Test accuracy of a model's fold records: one fold's value, or mean ± std over folds."""
+    ok = rows.loc[(rows["status"] == "ok") & rows["value"].notna(), "value"]
+    if ok.empty:
+        return "error" if len(rows) else NONE
+    if len(ok) == 1:
+        return percent(ok.iloc[0])
+    return f"{100 * ok.mean():.1f} ± {100 * ok.std(ddof=1):.1f} % ({len(ok)} folds)"
+
+
+def band(edges: Any) -> str:
+    """``[lo, hi]`` in Hz as ``lo–hi Hz``."""
+    try:
+        lo, hi = (float(e) for e in edges)
+    except (TypeError, ValueError):
+        return NONE
+    return f"{lo:g}–{hi:g} Hz"
+
+
+def cell_text(cell: pd.Series | None) -> str:
+    """A fold-aggregated cell: value and interval, ``error`` when every fold failed."""
+    if cell is None:
+        return NONE
+    if cell["folds"] == 0:
+        return "error"
+    text = with_ci(cell["value"], cell["ci_low"], cell["ci_high"], cell["metric"])
+    failed = cell["errors"]
+    return text + (f" ({failed} of {failed + cell['folds']} folds failed)" if failed else "")
+
+
+def _higher(flags: pd.Series) -> bool | None:
+    """The records' ``higher_is_better`` (None where they do not say)."""
+    return None if flags.empty or pd.isna(flags.iloc[0]) else bool(flags.iloc[0])
+
+
+def arrow(section: Section, metric: str) -> str:
+    """↑ or ↓ from the records' ``higher_is_better``."""
+    higher = _higher(section.cells.loc[section.cells["metric"] == metric, "higher_is_better"])
+    return "" if higher is None else " ↑" if higher else " ↓"
+
+
+def _summaries(section: Section, metric: str, explainer: str) -> list[dict[str, Any]]:
+    rows = section.metric_rows(metric)
+    rows = rows[(rows["explainer"] == explainer) & (rows["status"] == "ok")]
+    return [r.get("summary") or {} for r in rows["record"]]
+
+
+def _joined(values: Iterable[str]) -> str:
+    return " / ".join(dict.fromkeys(v for v in values if v != NONE)) or NONE
+
+
+def _mean(values: Iterable[Any]) -> float:
+    numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(
+        v, bool) and math.isfinite(v)]
+    return sum(numbers) / len(numbers) if numbers else math.nan
+
+
+# --- the tables ---------------------------------------------------------------------------------
+
+def ranking_table(section: Section) -> Table:
+    """Explainers ranked by faithfulness gap, with every headline metric the section has."""
+    metrics = [m for m in HEADLINE if section.has(m) and (
+        m not in SPECTROGRAM_ONLY or section.representation == "spectrogram")]
+    header = ["#", "Explainer", *(f"{HEADLINE[m]}{arrow(section, m)}" for m in metrics)]
+    sonified = section.has(SONIFIED)
+    if sonified:
+        header.append(f"Sonified accuracy{arrow(section, SONIFIED)} (best sonifier)")
+    rows = []
+    for rank, explainer in enumerate(section.explainers, 1):
+        row = [str(rank), explainer]
+        for metric in metrics:
+            text = cell_text(section.cell(explainer, metric))
+            if metric == "model-randomisation":
+                flags = [bool(s.get("insensitive")) for s in _summaries(section, metric,
+                                                                         explainer)]
+                if flags and all(flags):
+                    text += " ⚠ insensitive"
+                elif any(flags):
+                    text += f" ⚠ insensitive in {sum(flags)}/{len(flags)} folds"
+            row.append(text)
+        if sonified:
+            row.append(_best_sonifier(section, explainer))
+        rows.append(row)
+    caption = ("Explainers ranked by faithfulness gap: the true-class probability with inputs "
+               "removed at random minus with the most relevant removed first, averaged over the "
+               "removed fractions (higher is better). Cells: value [95 % bootstrap interval]; "
+               f"{NONE}: not measured.")
+    return Table(caption, header, rows)
+
+
+def _best_sonifier(section: Section, explainer: str) -> str:
+    c = section.cells
+    mine = c[(c["explainer"] == explainer) & (c["metric"] == SONIFIED)]
+    if mine.empty:
+        return NONE
+    valued = mine[(mine["folds"] > 0) & mine["value"].notna()]
+    if valued.empty:
+        return "error" if (mine["folds"] == 0).all() else "n/a"
+    better = _higher(valued["higher_is_better"]) is not False
+    best = valued.sort_values(["value", "sonifier"], ascending=[not better, True],
+                              kind="stable").iloc[0]
+    return f"{cell_text(best)} {best['sonifier']}"
+
+
+def sonification_table(section: Section) -> Table | None:
+    """Sonified accuracy of every (explainer, sonifier) pair."""
+    c = section.cells[section.cells["metric"] == SONIFIED]
+    if c.empty:
+        return None
+    sonifiers = sorted(set(c["sonifier"]))
+    rows = [[e, *(cell_text(section.cell(e, SONIFIED, s)) for s in sonifiers)]
+            for e in section.explainers if (c["explainer"] == e).any()]
+    return Table("Sonified accuracy: the model's accuracy on the sonified sound alone, per "
+                 "sonifier (higher is better).", ["Explainer", *sonifiers], rows)
+
+
+def bands_table(section: Section) -> Table | None:
+    """The frequency-band test (spectrogram model) with each run's summary."""
+    metric = "frequency-bands"
+    if section.representation != "spectrogram" or not section.has(metric):
+        return None
+    rows = []
+    for e in section.explainers:
+        cell = section.cell(e, metric)
+        if cell is None:
+            continue
+        s = _summaries(section, metric, e)
+        rows.append([e, cell_text(cell),
+                     number(_mean(x.get("spearman_density_vs_accuracy_drop") for x in s)),
+                     number(_mean(x.get("spearman_density_vs_log_probability_drop")
+                                  for x in s)),
+                     _joined(band(x.get("densest_band_hz")) for x in s),
+                     _joined(band(x.get("most_harmful_band_hz")) for x in s)])
+    header = ["Explainer", f"Spearman per sample{arrow(section, metric)}",
+              "Run: density vs accuracy drop", "Run: density vs log-p drop", "Densest band",
+              "Most harmful band"]
+    return Table("Frequency bands: does relevance sit in the bands whose removal hurts? "
+                 "Per-sample Spearman over bands, and the run-level summary (rank "
+                 "correlations of mean relevance density with mean damage over bands).",
+                 header, rows)
+
+
+def models_table(sections: Sequence[Section]) -> Table:
+    """Test accuracy per fold beside the paper's, with mean ± std where several folds exist."""
+    rows = []
+    for s in sections:
+        acc = s.metric_rows(ACCURACY_METRIC)
+        for _, r in acc.iterrows():
+            rec = r["record"]
+            info = rec.get("info") or {}
+            val = ((rec.get("extras") or {}).get("val-accuracy") or {}).get("value")
+            setup = ", ".join(f"{k} {info[k]}" for k in ("preset", "width", "iterations")
+                              if info.get(k) is not None) or NONE
+            test = "error" if r["status"] == "error" else percent(r["value"]) + (
+                "" if pd.isna(r["ci_low"]) or pd.isna(r["ci_high"])
+                else f" [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]")
+            n = NONE if pd.isna(r["n"]) else str(r["n"])
+            rows.append([s.benchmark, s.task, s.model, str(r["fold"]), test, percent(val), n,
+                         setup, paper(s.task, s.model)])
+        if ((acc["status"] == "ok") & acc["value"].notna()).sum() > 1:
+            rows.append([s.benchmark, s.task, s.model, "mean ± std", accuracy_text(acc),
+                         NONE, NONE, NONE, paper(s.task, s.model)])
+    header = ["Benchmark", "Task", "Model", "Fold", "Test accuracy [95 % CI]",
+              "Val accuracy", "n", "Setup", "Paper"]
+    return Table("Model test accuracy per fold next to the paper's (Becker et al., mean ± std "
+                 "over splits).", header, rows)
+
+
+def failures_table(df: pd.DataFrame) -> Table | None:
+    """Every failed cell with its reason."""
+    failed = df[df["status"] == "error"].sort_values(
+        ["benchmark", "dataset", "task", "model", "explainer", "sonifier", "metric", "fold"],
+        kind="stable")
+    if failed.empty:
+        return None
+    rows = [[r["benchmark"], r["dataset"], r["task"], r["model"], str(r["fold"]),
+             r["explainer"] or NONE, r["sonifier"] or NONE, r["metric"],
+             " ".join(str(r["error"]).split())] for _, r in failed.iterrows()]
+    header = ["Benchmark", "Dataset", "Task", "Model", "Fold", "Explainer", "Sonifier",
+              "Metric", "Reason"]
+    return Table(f"Failed cells ({len(rows)}), each with its reason; a cell whose every fold "
+                 "failed reads 'error' in the tables above.", header, rows)
+
+
+# --- renderers ----------------------------------------------------------------------------------
+
+def _md_cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def markdown(table: Table) -> str:
+    """A GitHub-flavoured Markdown table (numbers and ranks right-aligned)."""
+    def line(cells: Iterable[str]) -> str:
+        return "| " + " | ".join(_md_cell(c) for c in cells) + " |"
+
+    rule = ["---:" if h in ("#", "n", "Fold") else "---" for h in table.header]
+    body = [line(table.header), "|" + "|".join(rule) + "|", *map(line, table.rows)]
+    return "\n".join(body) + "\n"
+
+
+def leaderboard_csv(cells: pd.DataFrame) -> str:
+    """The fold-aggregated cells as CSV (six significant digits, ``\\n`` line ends)."""
+    buf = io.StringIO()
+    cells.to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
+    return buf.getvalue()
+
+
+def models_csv(sections: Sequence[Section]) -> str:
+    """Test accuracy per fold, with the paper's numbers beside it."""
+    rows = []
+    for s in sections:
+        for _, r in s.metric_rows(ACCURACY_METRIC).iterrows():
+            rec = r["record"]
+            info = rec.get("info") or {}
+            mean, std = PAPER_ACCURACY.get((s.task, s.model), (None, None))
+            rows.append({
+                "benchmark": s.benchmark, "dataset": s.dataset, "task": s.task,
+                "model": s.model, "fold": r["fold"], "status": r["status"],
+                "test_accuracy": r["value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                "val_accuracy": ((rec.get("extras") or {}).get("val-accuracy") or {}).get(
+                    "value"),
+                "n": r["n"], "preset": info.get("preset"), "width": info.get("width"),
+                "iterations": info.get("iterations"), "paper_accuracy": mean,
+                "paper_std": std})
+    columns = ["benchmark", "dataset", "task", "model", "fold", "status", "test_accuracy",
+               "ci_low", "ci_high", "val_accuracy", "n", "preset", "width", "iterations",
+               "paper_accuracy", "paper_std"]
+    buf = io.StringIO()
+    pd.DataFrame(rows, columns=columns).to_csv(buf, index=False, float_format="%.6g",
+                                               lineterminator="\n")
+    return buf.getvalue()
