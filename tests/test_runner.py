@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 from torch import nn
 
 from audioxai_bench import hookimpl
@@ -229,3 +235,31 @@ def test_sex_task_examples_cover_both_classes(tree, tmp_path):
         assert npz["target"].tolist() == [0, 1]  # classes take turns: male, female
     df = load_results(tmp_path / "out")
     assert df[df.metric == "gini"].n.iloc[0] == 6
+
+
+def test_a_killed_cli_run_resumes_without_duplicates(tree, tmp_path, private_cache):
+    """kill -9 in the middle of a run, then --resume: every cell exactly once."""
+    spec = tmp_path / "unit.yaml"
+    three = ["gradient", "random", "amplitude"]
+    spec.write_text(yaml.safe_dump(definition(tree, explainers=three)))
+    out = tmp_path / "out"
+    results = out / "results.jsonl"
+    cmd = [sys.executable, "-m", "audioxai_bench.cli", "--quiet", "run", str(spec), "--out",
+           str(out)]
+    env = {**os.environ, "AUDIOXAI_BENCH_CACHE": str(private_cache), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if results.exists() and results.read_bytes().count(b"\n") >= 4:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = results.read_bytes().count(b"\n")
+    assert 4 <= killed_at < 1 + 3 * (len(PLAIN_METRICS) + len(SONIFIERS))
+    done = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    records = list(read_records([out]))
+    assert len(records) == 1 + 3 * (len(PLAIN_METRICS) + len(SONIFIERS))
+    assert len({cell_key(r) for r in records}) == len(records)
+    assert "faithfulness gap" in done.stdout.lower() and "peak memory" in done.stdout
