@@ -58,6 +58,8 @@ DEFAULT_CHUNK = 256
 OPTIONAL_FIELDS = frozenset({"signals", "explainer", "sonifier", "explain_seconds"})
 #: Removal orders: by relevance (both ways), uniformly random, by signal amplitude.
 ORDERS: tuple[str, ...] = ("most-relevant", "least-relevant", "random", "amplitude")
+#: The orders that do not read the relevance: their curves are the same for every explainer.
+REFERENCE_ORDERS: tuple[str, ...] = ("random", "amplitude")
 #: Fractions of the input perturbed (the issue's default grid, 0 to 50 %).
 DEFAULT_GRID: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 #: What replaces a removed feature (see :func:`baseline_values`).
@@ -98,6 +100,10 @@ class EvalBatch:
         Seeds every random choice of every metric for this batch.
     chunk_size : int
         Most model inputs per forward pass: the memory budget of a metric.
+    shared : dict, optional
+        One dict for the batches of every explainer on the same samples, model and seed (the
+        runner passes it): metrics keep there what does not depend on the relevance (the random
+        and amplitude curves, the damage of removing a band), see :meth:`reuse`.
     """
 
     model: nn.Module
@@ -111,6 +117,7 @@ class EvalBatch:
     explain_seconds: float | None = None
     seed: int = 0
     chunk_size: int = DEFAULT_CHUNK
+    shared: dict[Any, Any] | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         b = self.x.shape[0] if self.x.dim() else 0
@@ -138,6 +145,15 @@ class EvalBatch:
     def size(self) -> int:
         """Number of samples ``B``."""
         return self.x.shape[0]
+
+    def reuse(self, key: Any, compute: Callable[[], _T]) -> _T:
+        """``compute()`` once per ``key`` for all explainers sharing :attr:`shared` (every
+        call without it). ``key`` must hold every setting the value depends on."""
+        if self.shared is None:
+            return compute()
+        if key not in self.shared:
+            self.shared[key] = compute()
+        return self.shared[key]
 
     def generator(self, salt: int = 0) -> torch.Generator:
         """A fresh generator on :attr:`device` seeded from ``seed`` and a metric's ``salt``."""
@@ -428,6 +444,21 @@ class PerturbationCurves:
         2017, eq. 12, with the grid's steps)."""
         original = self.original_probability if kind == "probability" else self.original_correct
         return original - self.area(order, kind)
+
+
+def combine_curves(parts: Sequence[PerturbationCurves], orders: Sequence[str]
+                   ) -> PerturbationCurves:
+    """One :class:`PerturbationCurves` with ``orders`` taken from ``parts``, curves computed on
+    the same inputs, grid and mode for different orders (e.g. one explainer's relevance orders
+    and the reference orders shared by all explainers)."""
+    where = {o: (p, p.orders.index(o)) for p in parts for o in p.orders}
+    first = parts[0]
+
+    def pick(field: str) -> Tensor:
+        return torch.stack([getattr(where[o][0], field)[:, where[o][1]] for o in orders], dim=1)
+
+    return dataclasses.replace(first, orders=tuple(orders), probability=pick("probability"),
+                               correct=pick("correct"))
 
 
 def baseline_values(x: Tensor, baseline: str, seed: int, rows: Tensor) -> Tensor:

@@ -179,6 +179,8 @@ class _Panel:
     x: torch.Tensor
     target: torch.Tensor
     rows: np.ndarray
+    #: per batch index: what metrics keep for every explainer (see EvalBatch.shared)
+    shared: dict[int, dict] = dataclasses.field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -441,7 +443,8 @@ class Runner:
                              signals=panel.signals[b], explainer=explainer.obj,
                              explain_seconds=float(seconds[index]),
                              seed=self.bench.seed * 100_003 + index,
-                             chunk_size=self.bench.chunk_size)
+                             chunk_size=self.bench.chunk_size,
+                             shared=panel.shared.setdefault(index, {}))
             with_sonifier: dict[str, EvalBatch] = {}
             for i, (metric, sonifier, _) in enumerate(todo):
                 if i in errors:

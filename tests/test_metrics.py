@@ -170,6 +170,32 @@ def test_metric_outputs_curves_extras_and_shares_one_computation():
     assert out.info["n_units"] == 8000 and out.info["units"] == "feature"
 
 
+def test_explainers_on_the_same_samples_share_the_reference_orders():
+    """Random and amplitude curves do not read the relevance: with ``shared`` the second
+    explainer computes only its own two orders, and every number equals a solo computation."""
+    model, x, target = window_batch(4)
+    shared: dict = {}
+    maps = [contribution(model, x, target), torch.rand(x.shape)]
+    solo = [metric("aopc").score(make_batch(model, x, target, r, chunk_size=512)) for r in maps]
+    model.calls = 0
+    inputs = []
+    original_forward = model.forward
+
+    def counting(x_in):
+        inputs.append(len(x_in))
+        return original_forward(x_in)
+
+    model.forward = counting
+    together = [metric("aopc").score(make_batch(model, x, target, r, chunk_size=512,
+                                                shared=shared)) for r in maps]
+    # one pass each (chunk 512): explainer 1's orders, the reference orders, explainer 2's
+    assert len(inputs) == 3 and len(set(inputs)) == 1 and len(shared) == 1
+    for a, b in zip(solo, together):
+        for key in a.curves:
+            assert torch.allclose(a.curves[key], b.curves[key]), key
+        assert torch.allclose(a.scores, b.scores)
+
+
 def test_insertion_restores_the_class_fastest_with_the_true_region():
     model = CountNet()
     x = torch.randn(4, 1, 8000, generator=torch.Generator().manual_seed(3))

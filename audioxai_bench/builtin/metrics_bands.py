@@ -170,6 +170,29 @@ class FrequencyBands(BaseMetric):
 
     def score(self, batch: EvalBatch) -> MetricOutput:
         self.check(batch)
+        key = ("band-stop", self.edges, self.order, batch.seed)
+        logp0, c0, logp, correct = batch.reuse(key, lambda: self._removal(batch))
+        damage = logp0[:, None] - logp
+        acc_drop = c0[:, None] - correct
+        share = relevance_per_band(batch.relevance, self.edges, self.part).cpu()
+        rows = rows_per_band(batch.relevance.shape[-2], self.edges).double()
+        density = share / (rows / rows.sum())
+        centres = [(lo + hi) / 2 for lo, hi in zip(self.edges, self.edges[1:])]
+        return MetricOutput(
+            scores=spearman(density, self._settle(damage)),
+            curves={"relevance-share": share, "relevance-density": density,
+                    "log-probability-drop": damage,
+                    "probability-drop": logp0.exp()[:, None] - logp.exp(),
+                    "accuracy-drop": acc_drop},
+            grid=torch.tensor(centres, dtype=torch.float64),
+            extras={"spearman/accuracy": spearman(density, acc_drop),
+                    "density-where-it-hurts": _weighted(density, self._settle(damage))},
+            info={"edges_hz": list(self.edges), "relevance": self.part, "order": self.order},
+        )
+
+    def _removal(self, batch: EvalBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """True-class log-probability and correctness of the input, ``(B,)``, and with each
+        band removed, ``(B, n_bands)``: the same for every explainer."""
         n_bands = len(self.edges) - 1
         b = batch.size
         signals = batch.signals.to(batch.device)
@@ -186,24 +209,7 @@ class FrequencyBands(BaseMetric):
                 x = to_model_input(filtered, batch.representation).to(batch.x.dtype)
                 lp, c = _evaluate(batch.model, x, batch.target[s])
                 logp[start: start + len(s)], correct[start: start + len(s)] = lp, c
-        logp = logp.view(b, n_bands)
-        damage = logp0[:, None] - logp
-        acc_drop = c0[:, None] - correct.view(b, n_bands)
-        share = relevance_per_band(batch.relevance, self.edges, self.part).cpu()
-        rows = rows_per_band(batch.relevance.shape[-2], self.edges).double()
-        density = share / (rows / rows.sum())
-        centres = [(lo + hi) / 2 for lo, hi in zip(self.edges, self.edges[1:])]
-        return MetricOutput(
-            scores=spearman(density, self._settle(damage)),
-            curves={"relevance-share": share, "relevance-density": density,
-                    "log-probability-drop": damage,
-                    "probability-drop": logp0.exp()[:, None] - logp.exp(),
-                    "accuracy-drop": acc_drop},
-            grid=torch.tensor(centres, dtype=torch.float64),
-            extras={"spearman/accuracy": spearman(density, acc_drop),
-                    "density-where-it-hurts": _weighted(density, self._settle(damage))},
-            info={"edges_hz": list(self.edges), "relevance": self.part, "order": self.order},
-        )
+        return logp0, c0, logp.view(b, n_bands), correct.view(b, n_bands)
 
     def _settle(self, drop: Tensor) -> Tensor:
         floor = (self.relative_tolerance * drop.abs().amax(dim=1, keepdim=True)).clamp_min(

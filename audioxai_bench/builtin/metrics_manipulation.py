@@ -18,11 +18,13 @@ from torch import Tensor
 from audioxai_bench.evaluation import (
     DEFAULT_GRID,
     ORDERS,
+    REFERENCE_ORDERS,
     BaseMetric,
     BatchMemo,
     EvalBatch,
     MetricOutput,
     PerturbationCurves,
+    combine_curves,
     perturbation_curves,
 )
 from audioxai_bench.hookspecs import hookimpl
@@ -71,12 +73,26 @@ class ManipulationMetric(BaseMetric):
             raise ValueError(f"metric {self.name!r}: orders must include {sorted(needed)}")
 
     def curves(self, batch: EvalBatch) -> PerturbationCurves:
-        """The batch's curves, computed once for every metric sharing :attr:`memo`."""
+        """The batch's curves, computed once for every metric sharing :attr:`memo`; the
+        reference orders once for every explainer sharing ``batch.shared``."""
         key = (self.mode, self.patch, self.grid, self.baseline, self.orders)
-        return self.memo.get(batch, key, lambda: perturbation_curves(
-            batch.model, batch.x, batch.relevance, batch.target, grid=self.grid,
-            orders=self.orders, mode=self.mode, baseline=self.baseline, patch=self.patch,
-            seed=batch.seed, chunk_size=batch.chunk_size))
+        return self.memo.get(batch, key, lambda: self._curves(batch))
+
+    def _curves(self, batch: EvalBatch) -> PerturbationCurves:
+        def compute(orders: tuple[str, ...]) -> PerturbationCurves:
+            return perturbation_curves(
+                batch.model, batch.x, batch.relevance, batch.target, grid=self.grid,
+                orders=orders, mode=self.mode, baseline=self.baseline, patch=self.patch,
+                seed=batch.seed, chunk_size=batch.chunk_size)
+
+        reference = tuple(o for o in self.orders if o in REFERENCE_ORDERS)
+        own = tuple(o for o in self.orders if o not in REFERENCE_ORDERS)
+        if batch.shared is None or not reference or not own:
+            return compute(self.orders)
+        key = ("perturbation-curves", self.mode, self.patch, self.grid, self.baseline,
+               reference, batch.seed)
+        return combine_curves([compute(own), batch.reuse(key, lambda: compute(reference))],
+                              self.orders)
 
     def score(self, batch: EvalBatch) -> MetricOutput:
         self.check(batch)
