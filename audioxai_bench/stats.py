@@ -156,8 +156,13 @@ def spearman(a: Tensor, b: Tensor) -> Tensor:
     """
     if a.shape != b.shape:
         raise ValueError(f"spearman: shapes differ, {tuple(a.shape)} and {tuple(b.shape)}")
-    ra = rank_data(a.reshape(a.shape[0], -1))
-    rb = rank_data(b.reshape(b.shape[0], -1))
+    return correlate_ranks(rank_data(a.reshape(a.shape[0], -1)),
+                           rank_data(b.reshape(b.shape[0], -1)))
+
+
+def correlate_ranks(ra: Tensor, rb: Tensor) -> Tensor:
+    """:func:`spearman` of ``(B, N)`` ranks from :func:`rank_data` (rank a map once when it is
+    compared with many)."""
     ra = ra - ra.mean(dim=1, keepdim=True)
     rb = rb - rb.mean(dim=1, keepdim=True)
     na, nb = ra.norm(dim=1), rb.norm(dim=1)

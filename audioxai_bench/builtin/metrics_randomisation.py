@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from audioxai_bench.evaluation import BaseMetric, EvalBatch, MetricOutput
 from audioxai_bench.hookspecs import hookimpl
-from audioxai_bench.stats import spearman
+from audioxai_bench.stats import correlate_ranks, rank_data
 
 
 def randomisable_layers(model: nn.Module) -> list[str]:
@@ -74,13 +74,15 @@ class ModelRandomisation(BaseMetric):
         randomised = copy.deepcopy(batch.model)
         modules = dict(randomised.named_modules())
         reference = batch.relevance.abs() if self.absolute else batch.relevance
+        reference_ranks = rank_data(reference.flatten(1))
         correlations = []
         for i, name in enumerate(names):
             _reinitialise(modules[name], self.seed * 1000 + i, batch.device)
             relevance = batch.explainer.explain(randomised, batch.x, batch.target).detach()
             if self.absolute:
                 relevance = relevance.abs()
-            correlations.append(spearman(reference, relevance).cpu())
+            correlations.append(
+                correlate_ranks(reference_ranks, rank_data(relevance.flatten(1))).cpu())
         curve: Tensor = torch.stack(correlations, dim=1)
         return MetricOutput(
             scores=curve.mean(dim=1),
