@@ -200,6 +200,19 @@ def validate(kind: str, obj: Any) -> str:
     return name
 
 
+def parameters_of(obj: Any) -> dict[str, Any]:
+    """An object's parameters, for records and hashes: its ``params`` dict if it has one,
+    else its dataclass fields other than names and bookkeeping."""
+    params = getattr(obj, "params", None)
+    if isinstance(params, dict):
+        return dict(params)
+    if dataclasses.is_dataclass(obj):
+        skip = {"name", "display_name", "representations", "needs", "memo", "higher_is_better"}
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
+                if f.name not in skip and f.compare}
+    return {}
+
+
 def representations_of(obj: Any) -> list[str]:
     """What an object declares it works on, sorted (empty for sonifiers and metrics)."""
     if hasattr(obj, "representations"):
@@ -351,32 +364,46 @@ class PluginManager:
                     continue
                 self.register(plugin, ep.name, source)
 
-    def make_variant(self, base: str, name: str, params: Mapping[str, Any]) -> Any:
-        """Register explainer ``name``: explainer ``base`` with ``params`` replaced.
+    def configured(self, kind: str, base: str, name: str, params: Mapping[str, Any]) -> Any:
+        """The ``kind`` registered as ``base``, renamed ``name`` with ``params`` replaced, not
+        registered (a benchmark YAML's variant, or other parameters under the same name).
 
-        This is how a benchmark YAML defines a variant (another LRP ε, another occlusion
-        window). The base must offer ``with_params(**params)``; the variant is credited to the
-        base's plugin. Errors (unknown base or parameter, name taken) are one-line
-        :class:`AudioXaiError` messages.
+        Through the object's ``with_params(name=..., **params)`` when it has one, else as a
+        dataclass (``dataclasses.replace``; YAML lists become tuples where the field holds a
+        tuple). Errors (unknown base or parameter, a broken result) are one-line
+        :class:`AudioXaiError` messages naming the object and its plugin.
         """
-        reg = self.explainers.registration(base)
-        with_params = getattr(reg.obj, "with_params", None)
-        if not callable(with_params):
-            raise AudioXaiError(
-                f"explainer {base!r} (plugin {reg.source}) takes no parameters: it has no "
-                "with_params() method"
-            )
+        reg = self.registry(kind).registration(base)
+        obj, params = reg.obj, dict(params)
         try:
-            variant = with_params(name=name, **params)
-            validate("explainer", variant)
-        except AudioXaiError:
-            raise
+            if callable(getattr(obj, "with_params", None)):
+                variant = obj.with_params(name=name, **params)
+            elif dataclasses.is_dataclass(obj):
+                unknown = sorted(set(params) - {f.name for f in dataclasses.fields(obj)})
+                if unknown:
+                    raise AudioXaiError(f"has no parameter {unknown[0]!r}; valid: "
+                                        f"{', '.join(sorted(parameters_of(obj)))}")
+                params = {k: tuple(v) if isinstance(getattr(obj, k), tuple)
+                          and isinstance(v, list) else v for k, v in params.items()}
+                variant = dataclasses.replace(obj, name=name, **params)
+            else:
+                raise AudioXaiError("takes no parameters: it has no with_params() method and "
+                                    "is not a dataclass")
+            validate(kind, variant)
         except Exception as exc:
-            raise AudioXaiError(
-                f"explainer {base!r} (plugin {reg.source}) rejected {dict(params)}: {_text(exc)}"
-            ) from None
+            text = _text(exc) if not isinstance(exc, AudioXaiError) else str(exc)
+            if text.startswith(f"{kind} "):
+                raise AudioXaiError(text) from None
+            raise AudioXaiError(f"{kind} {base!r} (plugin {reg.source}): {text}") from None
         if variant.name != name:
-            raise AudioXaiError(f"explainer {base!r}: with_params ignored name={name!r}")
+            raise AudioXaiError(f"{kind} {base!r}: with_params ignored name={name!r}")
+        return variant
+
+    def make_variant(self, base: str, name: str, params: Mapping[str, Any]) -> Any:
+        """Register explainer ``name``: explainer ``base`` with ``params`` replaced (see
+        :meth:`configured`); the variant is credited to the base's plugin."""
+        variant = self.configured("explainer", base, name, params)
+        reg = self.explainers.registration(base)
         source = Source(reg.source.plugin, reg.source.version, f"variant of {base}")
         try:
             self.explainers._add(Registration("explainer", name, variant, source))

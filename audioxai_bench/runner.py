@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile  # noqa: F401  (fail early when the audio backend of the examples is missing)
 import torch
 
 from .benchmark import Benchmark, Selection
@@ -35,7 +34,7 @@ from .errors import AudioXaiError
 from .evaluation import EvalBatch, MetricOutput, merge_outputs, summarize, timed
 from .models import CPU_WIDTH, cpu_config, paper_config
 from .models.train import resolve_device
-from .plugins import PluginManager, Source, load_plugins, run_explainer, validate
+from .plugins import PluginManager, Source, load_plugins, parameters_of, run_explainer
 from .progress import Progress
 from .reference import resolve_preset
 from .results import RESULTS_FILE, ResultStore, cell_key, config_hash, environment
@@ -61,46 +60,6 @@ class Plugged:
         return {"name": self.name, "plugin": self.source.plugin, "version": self.source.version}
 
 
-def parameters_of(obj: Any) -> dict[str, Any]:
-    """An object's parameters for records and hashes: ``params`` if it has them, else its
-    dataclass fields other than names and bookkeeping."""
-    params = getattr(obj, "params", None)
-    if isinstance(params, dict):
-        return dict(params)
-    if dataclasses.is_dataclass(obj):
-        skip = {"name", "display_name", "representations", "needs", "memo", "higher_is_better"}
-        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
-                if f.name not in skip and f.compare}
-    return {}
-
-
-def configure(kind: str, obj: Any, name: str, params: dict[str, Any], source: Source) -> Any:
-    """``obj`` renamed to ``name`` with ``params`` replaced: through its ``with_params`` when
-    it has one, else as a dataclass. Errors name the object, its plugin and the parameter."""
-    with_params = getattr(obj, "with_params", None)
-    try:
-        if callable(with_params):
-            new = with_params(name=name, **params)
-        elif dataclasses.is_dataclass(obj):
-            fields = {f.name for f in dataclasses.fields(obj)}
-            unknown = sorted(set(params) - fields)
-            if unknown:
-                valid = sorted(parameters_of(obj))
-                raise AudioXaiError(f"has no parameter {unknown[0]!r}; valid: {', '.join(valid)}")
-            current = {k: getattr(obj, k) for k in params}
-            params = {k: tuple(v) if isinstance(current[k], tuple) and isinstance(v, list) else v
-                      for k, v in params.items()}
-            new = dataclasses.replace(obj, name=name, **params)
-        else:
-            raise AudioXaiError("takes no parameters (neither with_params nor a dataclass)")
-        validate(kind, new)
-    except Exception as exc:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        prefix = f"{kind} {obj.name!r} (plugin {source})"
-        raise AudioXaiError(text if text.startswith(f"{kind} ") else f"{prefix}: {text}") from None
-    return new
-
-
 def _plug(pm: PluginManager, kind: str, selections: tuple[Selection, ...] | None
           ) -> list[Plugged]:
     registry = pm.registry(kind)
@@ -113,7 +72,7 @@ def _plug(pm: PluginManager, kind: str, selections: tuple[Selection, ...] | None
         reg = registry.registration(sel.base)  # unknown names fail with the valid ones
         obj = reg.obj
         if sel.params or sel.name != sel.base:
-            obj = configure(kind, obj, sel.name, dict(sel.params), reg.source)
+            obj = pm.configured(kind, sel.base, sel.name, sel.params)
         chosen[sel.name] = Plugged(sel.name, obj, reg.source, parameters_of(obj))
     return list(chosen.values())
 
@@ -168,23 +127,31 @@ def peak_memory_mb() -> float:
 
 
 @dataclasses.dataclass
-class _Panel:
+class _Where:
+    """Which (task, model, split) a record belongs to; ``model_key`` names the trained model."""
+
     task: str
     model_name: str
     fold: int
     representation: str
+    model_key: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.task}-{self.model_name}-fold{self.fold}"
+
+
+@dataclasses.dataclass
+class _Panel(_Where):
+    """A trained model with its chosen test samples on the run's device."""
+
     model: torch.nn.Module
-    recipe_key: str
-    signals: torch.Tensor  # (N, 8000) on the device
+    signals: torch.Tensor  # (N, 8000)
     x: torch.Tensor
     target: torch.Tensor
     rows: np.ndarray
     #: per batch index: what metrics keep for every explainer (see EvalBatch.shared)
     shared: dict[int, dict] = dataclasses.field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return f"{self.task}-{self.model_name}-fold{self.fold}"
 
 
 class Runner:
@@ -230,13 +197,13 @@ class Runner:
                      "an interrupted run")
         return store
 
-    def _base_settings(self, panel: _Panel) -> dict[str, Any]:
+    def _base_settings(self, where: _Where) -> dict[str, Any]:
         b = self.bench
         return {"data": dataclasses.asdict(b.data) | {"path": str(b.data.path or "")},
-                "model": panel.recipe_key, "samples": b.samples, "batch_size": b.batch_size,
+                "model": where.model_key, "samples": b.samples, "batch_size": b.batch_size,
                 "seed": b.seed, "device": self.device.type}
 
-    def _record(self, panel: _Panel, *, explainer: Plugged | None, sonifier: Plugged | None,
+    def _record(self, panel: _Where, *, explainer: Plugged | None, sonifier: Plugged | None,
                 metric: str, metric_plug: Plugged | None, settings: dict[str, Any],
                 fields: dict[str, Any]) -> dict[str, Any]:
         plugins = {k: p.provenance() for k, p in (("explainer", explainer), ("metric", metric_plug),
@@ -332,30 +299,35 @@ class Runner:
 
     def _run_panel(self, task: str, choice: Any, fold: int) -> None:
         recipe = self._recipe(task, choice, fold)
-        label = f"{task}-{choice.name}-fold{fold}"
-        with self._stage("train"):
-            bar = Progress(f"train {label}", self.quiet, " it")
-            model, meta, cached = trained_model(recipe, self.data, self.device,
-                                                progress=lambda i, n, info: bar(i, n))
+        where = _Where(task, choice.name, fold, recipe.spec.representation,
+                       config_hash({"recipe": recipe.key, "data": self.data.fingerprint}))
+        settings = self._base_settings(where)
+        accuracy = self._record(where, explainer=None, sonifier=None, metric="test-accuracy",
+                                metric_plug=None, settings=settings, fields={})
+        try:
+            with self._stage("train"):
+                bar = Progress(f"train {where.label}", self.quiet, " it")
+                model, meta, cached = trained_model(recipe, self.data, self.device,
+                                                    progress=lambda i, n, info: bar(i, n))
+        except Exception as exc:  # recorded; the other models still run
+            self._write(accuracy | {"status": "error", "error": f"training failed: "
+                                                               f"{_one_line(exc)}"})
+            return
         self.cached["models"] += cached
         how = "cached model" if cached else f"trained in {meta['train_seconds']:.0f} s"
-        self.log(f"{label}: test accuracy {meta['test_accuracy']:.1%} ({how})")
+        self.log(f"{where.label}: test accuracy {meta['test_accuracy']:.1%} ({how})")
         with self._stage("explain+score"):
-            panel = self._panel(task, choice.name, fold, recipe, model)
-            settings = self._base_settings(panel)
-            record = self._record(panel, explainer=None, sonifier=None, metric="test-accuracy",
-                                  metric_plug=None, settings=settings, fields={
-                                      "value": meta["test_accuracy"], "ci": [None, None],
-                                      "n": None, "higher_is_better": True, "wall_seconds":
-                                      meta.get("train_seconds"),
-                                      "extras": {"val-accuracy": {"value": meta["val_accuracy"]}},
-                                      "info": {"width": recipe.width, "preset": recipe.preset,
-                                               "iterations": recipe.config.iterations,
-                                               "selected_iteration": meta["selected_iteration"]}})
-            if not self._done(record):
-                self._write(record)
+            panel = self._panel(where, recipe, model)
+            if not self._done(accuracy):
+                self._write(accuracy | {
+                    "value": meta["test_accuracy"], "ci": [None, None], "n": None,
+                    "higher_is_better": True, "wall_seconds": meta.get("train_seconds"),
+                    "extras": {"val-accuracy": {"value": meta["val_accuracy"]}},
+                    "info": {"width": recipe.width, "preset": recipe.preset,
+                             "iterations": recipe.config.iterations,
+                             "selected_iteration": meta["selected_iteration"]}})
             examples = {}
-            bar = Progress(f"explain {label}", self.quiet, " explainers")
+            bar = Progress(f"explain {where.label}", self.quiet, " explainers")
             explainers = [e for e in self.plan.explainers if _applies(e.obj, panel.representation)]
             for i, explainer in enumerate(explainers):
                 bar(i, len(explainers))
@@ -365,26 +337,23 @@ class Runner:
             bar(len(explainers), len(explainers))
             self._write_examples(panel, examples)
 
-    def _panel(self, task: str, model_name: str, fold: int, recipe: ModelRecipe,
-               model: torch.nn.Module) -> _Panel:
-        labels = self.data.labels(task)
-        test = speaker_split(task, fold).test
+    def _panel(self, where: _Where, recipe: ModelRecipe, model: torch.nn.Module) -> _Panel:
+        labels = self.data.labels(where.task)
+        test = speaker_split(where.task, where.fold).test
         rows = np.flatnonzero(np.isin(self.data.speaker, test) & (labels >= 0))
         rows = balanced_sample(rows, labels[rows], self.bench.samples, self.bench.seed)
-        rep = recipe.spec.representation
         signals = torch.from_numpy(np.asarray(self.data.signals[rows], dtype=np.float32))
-        x = to_model_input(signals, rep)
-        return _Panel(task, model_name, fold, rep, model,
-                      config_hash({"recipe": recipe.key, "data": self.data.fingerprint}),
-                      signals.to(self.device), x.to(self.device),
-                      torch.from_numpy(labels[rows].astype(np.int64)).to(self.device), rows)
+        x = to_model_input(signals, where.representation)
+        target = torch.from_numpy(labels[rows].astype(np.int64))
+        return _Panel(**dataclasses.asdict(where), model=model, signals=signals.to(self.device),
+                      x=x.to(self.device), target=target.to(self.device), rows=rows)
 
     def _batches(self, n: int) -> list[slice]:
         size = self.bench.batch_size
         return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
     def _relevance(self, panel: _Panel, explainer: Plugged) -> tuple[torch.Tensor, torch.Tensor]:
-        key = config_hash({"model": panel.recipe_key, "explainer": explainer.provenance(),
+        key = config_hash({"model": panel.model_key, "explainer": explainer.provenance(),
                            "params": explainer.params, "rows": panel.rows.tolist(),
                            "batch_size": self.bench.batch_size, "device": self.device.type})
         entry = load_relevance(key)

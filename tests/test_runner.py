@@ -263,3 +263,33 @@ def test_a_killed_cli_run_resumes_without_duplicates(tree, tmp_path, private_cac
     assert len(records) == 1 + 3 * (len(PLAIN_METRICS) + len(SONIFIERS))
     assert len({cell_key(r) for r in records}) == len(records)
     assert "faithfulness gap" in done.stdout.lower() and "peak memory" in done.stdout
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplodingSpec(LinearSpec):
+    """A plugin model that cannot be trained."""
+
+    name: str = "exploding"
+
+    def build(self, n_classes: int, width: float = 1.0) -> nn.Module:
+        net = super().build(n_classes, width)
+        net.register_forward_hook(lambda *_: (_ for _ in ()).throw(RuntimeError("NaN loss")))
+        return net
+
+
+class ExplodingPlugin:
+    @hookimpl
+    def audioxai_bench_models(self):
+        return [ExplodingSpec()]
+
+
+def test_a_model_that_fails_to_train_is_recorded_and_the_others_run(tree, tmp_path):
+    pm = load_plugins(entrypoints=False)
+    pm.register(ExplodingPlugin(), "exploding-plugin")
+    report = run(tree, tmp_path / "out", plugins=pm,
+                 changes={"models": ["exploding", "audionet"], "metrics": ["gini"]})
+    df = load_results(tmp_path / "out")
+    failed = df[df.status == "error"]
+    assert report.failed == 1 and failed.model.tolist() == ["exploding"]
+    assert failed.error.iloc[0] == "training failed: RuntimeError: NaN loss"
+    assert set(df[df.status == "ok"].model) == {"audionet"}
