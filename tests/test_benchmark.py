@@ -35,7 +35,7 @@ def test_quickstart_overrides_replace_parameters_under_the_same_name(pm):
     assert occlusion.params["waveform_window"] == 400
     assert occlusion.params["spectrogram_window"] == (32, 32)
     randomisation = {m.name: m for m in plan.metrics}["model-randomisation"]
-    assert randomisation.params["max_layers"] == 3
+    assert randomisation.params["steps"] == 3 and randomisation.params["max_layers"] is None
     assert len(plan.explainers) == len(pm.explainers)  # replaced, not added
 
 

@@ -19,7 +19,11 @@ from audioxai_bench.builtin.metrics_bands import (
 )
 from audioxai_bench.builtin.metrics_complexity import gini
 from audioxai_bench.builtin.metrics_manipulation import manipulation_metrics
-from audioxai_bench.builtin.metrics_randomisation import ModelRandomisation, randomisable_layers
+from audioxai_bench.builtin.metrics_randomisation import (
+    ModelRandomisation,
+    cascade_depths,
+    randomisable_layers,
+)
 from audioxai_bench.data.preprocess import spectrogram_input
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.evaluation import (
@@ -320,6 +324,24 @@ def test_randomisation_flags_a_method_that_ignores_the_model():
     assert len(layers) == 9 and layers[0] == "classifier.5" and layers[-1] == "features.0"
     with pytest.raises(AudioXaiError, match="needs EvalBatch.explainer"):
         metric.score(make_batch(model, x, target, relevance))
+
+
+def test_randomisation_steps_explain_at_a_few_depths_of_the_full_cascade():
+    assert cascade_depths(9, 3) == [1, 5, 9] and cascade_depths(9, None) == list(range(1, 10))
+    assert cascade_depths(9, 1) == [9] and cascade_depths(2, 5) == [1, 2]
+    model = tiny_waveform_net()
+    x = torch.randn(3, 1, 8000, generator=torch.Generator().manual_seed(0))
+    target = torch.tensor([0, 1, 2])
+    explainer = CaptumGradient(name="gradient")
+    relevance = explainer.explain(model, x, target)
+    every = ModelRandomisation(name="r", higher_is_better=False, needs=frozenset({"explainer"}))
+    two = dataclasses.replace(every, steps=2)
+    full = every.score(make_batch(model, x, target, relevance, explainer=explainer))
+    few = two.score(make_batch(model, x, target, relevance, explainer=explainer))
+    assert few.grid.tolist() == [1, 3]  # the cascade still reaches the last layer
+    assert torch.allclose(few.curves["spearman"], full.curves["spearman"][:, [0, 2]])
+    assert torch.equal(few.extras["spearman/all-randomised"],
+                       full.extras["spearman/all-randomised"])
 
 
 # --- complexity and runtime -----------------------------------------------------------------
