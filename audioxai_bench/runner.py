@@ -39,6 +39,7 @@ from .progress import Progress
 from .reference import resolve_preset
 from .results import RESULTS_FILE, ResultStore, cell_key, config_hash, environment
 from .sonify_eval import write_examples
+from .stats import wilson_interval
 from .workspace import ModelRecipe, load_relevance, store_relevance, synthetic_data, trained_model
 
 RUN_FILE = "run.json"
@@ -150,6 +151,7 @@ class _Panel(_Where):
     x: torch.Tensor
     target: torch.Tensor
     rows: np.ndarray
+    n_test: int  # test clips of the split (the model's accuracy is over all of them)
     #: per batch index: what metrics keep for every explainer (see EvalBatch.shared)
     shared: dict[int, dict] = dataclasses.field(default_factory=dict)
 
@@ -319,8 +321,9 @@ class Runner:
         with self._stage("explain+score"):
             panel = self._panel(where, recipe, model)
             if not self._done(accuracy):
+                acc, n = meta["test_accuracy"], panel.n_test
                 self._write(accuracy | {
-                    "value": meta["test_accuracy"], "ci": [None, None], "n": None,
+                    "value": acc, "ci": list(wilson_interval(acc, n)), "n": n,
                     "higher_is_better": True, "wall_seconds": meta.get("train_seconds"),
                     "extras": {"val-accuracy": {"value": meta["val_accuracy"]}},
                     "info": {"width": recipe.width, "preset": recipe.preset,
@@ -340,13 +343,14 @@ class Runner:
     def _panel(self, where: _Where, recipe: ModelRecipe, model: torch.nn.Module) -> _Panel:
         labels = self.data.labels(where.task)
         test = speaker_split(where.task, where.fold).test
-        rows = np.flatnonzero(np.isin(self.data.speaker, test) & (labels >= 0))
-        rows = balanced_sample(rows, labels[rows], self.bench.samples, self.bench.seed)
+        test_rows = np.flatnonzero(np.isin(self.data.speaker, test) & (labels >= 0))
+        rows = balanced_sample(test_rows, labels[test_rows], self.bench.samples, self.bench.seed)
         signals = torch.from_numpy(np.asarray(self.data.signals[rows], dtype=np.float32))
         x = to_model_input(signals, where.representation)
         target = torch.from_numpy(labels[rows].astype(np.int64))
         return _Panel(**dataclasses.asdict(where), model=model, signals=signals.to(self.device),
-                      x=x.to(self.device), target=target.to(self.device), rows=rows)
+                      x=x.to(self.device), target=target.to(self.device), rows=rows,
+                      n_test=len(test_rows))
 
     def _batches(self, n: int) -> list[slice]:
         size = self.bench.batch_size

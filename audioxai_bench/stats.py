@@ -124,6 +124,17 @@ def paired_test(
     return PairedComparison(ci.mean, ci.low, ci.high, p_value, n, test)
 
 
+def wilson_interval(accuracy: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (an accuracy over ``n`` independent trials):
+    unlike the normal approximation it stays inside [0, 1] and is sensible at 0 % and 100 %."""
+    if n <= 0 or not 0 <= accuracy <= 1:
+        return math.nan, math.nan
+    z = float(sps.norm.ppf(0.5 + confidence / 2))
+    centre = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def rank_data(values: Tensor) -> Tensor:
     """Ranks (0-based, float) along the last dimension, ties given their average rank.
 

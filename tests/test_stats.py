@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from scipy import stats as sps
 
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.evaluation import MetricOutput, merge_outputs, summarize
-from audioxai_bench.stats import bootstrap_ci, paired_test, rank_data, spearman
+from audioxai_bench.stats import bootstrap_ci, paired_test, rank_data, spearman, wilson_interval
 
 
 def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_samples():
@@ -99,3 +101,11 @@ def test_merge_and_summarize_outputs():
                                            grid=torch.zeros(3), extras={"e": torch.ones(1)})])
     with pytest.raises(AudioXaiError, match="curves have"):
         MetricOutput(scores=torch.zeros(2), curves={"c": torch.zeros(2, 3)}, grid=grid)
+
+
+def test_wilson_interval_matches_the_textbook_value_and_stays_in_range():
+    low, high = wilson_interval(0.9, 100)
+    assert (round(low, 4), round(high, 4)) == (0.8256, 0.9448)  # Wilson 1927, z = 1.96
+    assert wilson_interval(1.0, 20)[1] == 1.0 and wilson_interval(0.0, 20)[0] == 0.0
+    assert wilson_interval(1.0, 20)[0] > 0.8
+    assert all(math.isnan(v) for v in wilson_interval(0.5, 0))
