@@ -254,6 +254,9 @@ class Runner:
         self.finished = self.store.finished() if self.resume else set()
         with self._stage("data"):
             self.data, self.dataset_name = self._load_data()
+        if self.preset == "paper" and self.device.type == "cpu":
+            self.log("warning: the paper preset (full width, the paper's budget) takes days on a "
+                     "CPU; it is meant for --device cuda")
         self.log(f"device {self.device}; preset {self.preset}; "
                  f"{len(self.plan.explainers)} explainers, {len(self.plan.metrics)} metrics, "
                  f"{len(self.plan.sonifiers)} sonifiers")

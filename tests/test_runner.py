@@ -293,3 +293,15 @@ def test_a_model_that_fails_to_train_is_recorded_and_the_others_run(tree, tmp_pa
     assert report.failed == 1 and failed.model.tolist() == ["exploding"]
     assert failed.error.iloc[0] == "training failed: RuntimeError: NaN loss"
     assert set(df[df.status == "ok"].model) == {"audionet"}
+
+
+def test_two_runs_from_nothing_give_the_same_numbers(tree, tmp_path, monkeypatch):
+    """Deterministic under the seed on CPU: separate caches, so both train and explain anew."""
+    outs = []
+    for name in ("a", "b"):
+        monkeypatch.setenv("AUDIOXAI_BENCH_CACHE", str(tmp_path / f"cache-{name}"))
+        report = run(tree, tmp_path / name, changes={"explainers": ["gradient", "smoothgrad"]})
+        assert report.cached == {"data": 0, "models": 0, "relevance": 0}
+        outs.append({k: v for k, v in values(tmp_path / name).items() if k[-1] != "runtime"})
+    assert outs[0] == outs[1]  # every metric but wall-clock runtime
+    assert len(outs[0]) == 1 + 2 * (len(PLAIN_METRICS) - 1 + len(SONIFIERS))
