@@ -360,6 +360,8 @@ class Runner:
         return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
     def _relevance(self, panel: _Panel, explainer: Plugged) -> tuple[torch.Tensor, torch.Tensor]:
+        """Relevance of the panel's samples and the seconds each batch took, from the cache
+        when present (the runtime metric then reports the run that computed them)."""
         key = config_hash({"model": panel.model_key, "explainer": explainer.provenance(),
                            "params": explainer.params, "rows": panel.rows.tolist(),
                            "batch_size": self.bench.batch_size, "device": self.device.type})
