@@ -24,7 +24,8 @@ from audioxai_bench.builtin import explaining
 from audioxai_bench.builtin.sonifiers import istft, stft
 from audioxai_bench.data.check import TARGET_RATE
 from audioxai_bench.data.preprocess import to_model_input
-from audioxai_bench.evaluation import DEFAULT_CHUNK, hashed_keys
+from audioxai_bench.evaluation import DEFAULT_CHUNK
+from audioxai_bench.perturbation import hashed_keys
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

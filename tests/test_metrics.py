@@ -26,13 +26,9 @@ from audioxai_bench.builtin.metrics_randomisation import (
 )
 from audioxai_bench.data.preprocess import spectrogram_input
 from audioxai_bench.errors import AudioXaiError
-from audioxai_bench.evaluation import (
-    EvalBatch,
-    merge_outputs,
-    perturbation_curves,
-    summarize,
-)
+from audioxai_bench.evaluation import EvalBatch, merge_outputs, summarize
 from audioxai_bench.models import build_model
+from audioxai_bench.perturbation import perturbation_curves
 from audioxai_bench.plugins import PluginManager, validate
 
 REGION = slice(1000, 2000)

@@ -15,19 +15,16 @@ import dataclasses
 
 from torch import Tensor
 
-from audioxai_bench.evaluation import (
+from audioxai_bench.evaluation import BaseMetric, BatchMemo, EvalBatch, MetricOutput
+from audioxai_bench.hookspecs import hookimpl
+from audioxai_bench.perturbation import (
     DEFAULT_GRID,
     ORDERS,
     REFERENCE_ORDERS,
-    BaseMetric,
-    BatchMemo,
-    EvalBatch,
-    MetricOutput,
     PerturbationCurves,
     combine_curves,
     perturbation_curves,
 )
-from audioxai_bench.hookspecs import hookimpl
 
 #: Tile of the per-patch spectrogram test: 8 × 8 bins (141 Hz × 280 ms), AlexNet's conv1 stride
 #: times its first pooling stride, so a tile is about one unit of the second feature map.
