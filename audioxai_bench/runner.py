@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .benchmark import Benchmark, Selection
-from .builtin import BOTH
+from .benchmark import Benchmark
 from .data.dataset import AudioMNIST, load_audiomnist
 from .data.preprocess import to_model_input
 from .data.splits import speaker_split
@@ -34,7 +33,8 @@ from .errors import AudioXaiError
 from .evaluation import EvalBatch, MetricOutput, merge_outputs, summarize, timed
 from .models import CPU_WIDTH, cpu_config, paper_config
 from .models.train import resolve_device
-from .plugins import PluginManager, Source, load_plugins, parameters_of, run_explainer
+from .plan import Plugged, applies, plan_benchmark
+from .plugins import PluginManager, load_plugins, run_explainer
 from .progress import Progress
 from .reference import resolve_preset
 from .results import RESULTS_FILE, ResultStore, cell_key, config_hash, environment
@@ -43,61 +43,6 @@ from .stats import wilson_interval
 from .workspace import ModelRecipe, load_relevance, store_relevance, synthetic_data, trained_model
 
 RUN_FILE = "run.json"
-
-
-# --- which plugin objects a benchmark uses ---------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Plugged:
-    """A plugin object as a run uses it: configured with the benchmark's parameters."""
-
-    name: str
-    obj: Any
-    source: Source
-    params: dict[str, Any]
-
-    def provenance(self) -> dict[str, Any]:
-        return {"name": self.name, "plugin": self.source.plugin, "version": self.source.version}
-
-
-def _plug(pm: PluginManager, kind: str, selections: tuple[Selection, ...] | None
-          ) -> list[Plugged]:
-    registry = pm.registry(kind)
-    chosen: dict[str, Plugged] = {}
-    if selections is None or (selections and selections[0].base == "all"):
-        for reg in registry.registrations():
-            chosen[reg.name] = Plugged(reg.name, reg.obj, reg.source, parameters_of(reg.obj))
-        selections = selections[1:] if selections else ()
-    for sel in selections:
-        reg = registry.registration(sel.base)  # unknown names fail with the valid ones
-        obj = reg.obj
-        if sel.params or sel.name != sel.base:
-            obj = pm.configured(kind, sel.base, sel.name, sel.params)
-        chosen[sel.name] = Plugged(sel.name, obj, reg.source, parameters_of(obj))
-    return list(chosen.values())
-
-
-@dataclasses.dataclass
-class Plan:
-    explainers: list[Plugged]
-    metrics: list[Plugged]
-    sonifiers: list[Plugged]
-    models: dict[str, Plugged]
-
-
-def plan_benchmark(bench: Benchmark, pm: PluginManager) -> Plan:
-    """Resolve every name of ``bench`` against the plugins; fail before any work starts."""
-    models = {}
-    for choice in bench.models:
-        reg = pm.models.registration(choice.name)
-        models[choice.name] = Plugged(choice.name, reg.obj, reg.source, {})
-    return Plan(_plug(pm, "explainer", bench.explainers), _plug(pm, "metric", bench.metrics),
-                _plug(pm, "sonifier", bench.sonifiers), models)
-
-
-def _applies(obj: Any, representation: str) -> bool:
-    return representation in set(getattr(obj, "representations", BOTH))
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -334,7 +279,7 @@ class Runner:
                              "selected_iteration": meta["selected_iteration"]}})
             examples = {}
             bar = Progress(f"explain {where.label}", self.quiet, " explainers")
-            explainers = [e for e in self.plan.explainers if _applies(e.obj, panel.representation)]
+            explainers = [e for e in self.plan.explainers if applies(e.obj, panel.representation)]
             for i, explainer in enumerate(explainers):
                 bar(i, len(explainers))
                 relevance = self._explain_and_score(panel, explainer, settings)
@@ -384,11 +329,11 @@ class Runner:
         """(metric, sonifier-or-None) pairs that apply to the panel's representation."""
         cells = []
         for metric in self.plan.metrics:
-            if not _applies(metric.obj, panel.representation):
+            if not applies(metric.obj, panel.representation):
                 continue
             if "sonifier" in set(getattr(metric.obj, "needs", ())):
                 cells += [(metric, s) for s in self.plan.sonifiers
-                          if _applies(s.obj, panel.representation)]
+                          if applies(s.obj, panel.representation)]
             else:
                 cells.append((metric, None))
         # cells of one sonifier side by side: metrics sharing a memo compute once per batch
@@ -463,7 +408,7 @@ class Runner:
         names = [f"sample-{i:03d}" for i in range(min(n, len(panel.rows)))]
         for explainer, rel in relevance.items():
             for sonifier in self.plan.sonifiers:
-                if not _applies(sonifier.obj, panel.representation):
+                if not applies(sonifier.obj, panel.representation):
                     continue
                 try:
                     write_examples(sonifier.obj, panel.signals[:n].cpu(), rel,

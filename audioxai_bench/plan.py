@@ -1,0 +1,67 @@
+"""Which plugin objects a benchmark uses: every name of a definition resolved and configured.
+
+Resolution happens before any work, so an unknown explainer, metric, sonifier or model, or an
+unknown parameter, stops a run at once with the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .benchmark import Benchmark, Selection
+from .builtin import BOTH
+from .plugins import PluginManager, Source, parameters_of
+
+
+@dataclasses.dataclass(frozen=True)
+class Plugged:
+    """A plugin object as a run uses it: configured with the benchmark's parameters."""
+
+    name: str
+    obj: Any
+    source: Source
+    params: dict[str, Any]
+
+    def provenance(self) -> dict[str, Any]:
+        return {"name": self.name, "plugin": self.source.plugin, "version": self.source.version}
+
+
+def _plug(pm: PluginManager, kind: str, selections: tuple[Selection, ...] | None
+          ) -> list[Plugged]:
+    registry = pm.registry(kind)
+    chosen: dict[str, Plugged] = {}
+    if selections is None or (selections and selections[0].base == "all"):
+        for reg in registry.registrations():
+            chosen[reg.name] = Plugged(reg.name, reg.obj, reg.source, parameters_of(reg.obj))
+        selections = selections[1:] if selections else ()
+    for sel in selections:
+        reg = registry.registration(sel.base)  # unknown names fail with the valid ones
+        obj = reg.obj
+        if sel.params or sel.name != sel.base:
+            obj = pm.configured(kind, sel.base, sel.name, sel.params)
+        chosen[sel.name] = Plugged(sel.name, obj, reg.source, parameters_of(obj))
+    return list(chosen.values())
+
+
+@dataclasses.dataclass
+class Plan:
+    explainers: list[Plugged]
+    metrics: list[Plugged]
+    sonifiers: list[Plugged]
+    models: dict[str, Plugged]
+
+
+def plan_benchmark(bench: Benchmark, pm: PluginManager) -> Plan:
+    """Resolve every name of ``bench`` against the plugins; fail before any work starts."""
+    models = {}
+    for choice in bench.models:
+        reg = pm.models.registration(choice.name)
+        models[choice.name] = Plugged(choice.name, reg.obj, reg.source, {})
+    return Plan(_plug(pm, "explainer", bench.explainers), _plug(pm, "metric", bench.metrics),
+                _plug(pm, "sonifier", bench.sonifiers), models)
+
+
+def applies(obj: Any, representation: str) -> bool:
+    """Whether a plugin object declares ``representation`` (all of them when it declares none)."""
+    return representation in set(getattr(obj, "representations", BOTH))
