@@ -20,6 +20,7 @@ from torch import nn
 
 from audioxai_bench import hookimpl
 from audioxai_bench.benchmark import parse_benchmark
+from audioxai_bench.leaderboard import build_leaderboard, top_table
 from audioxai_bench.plugins import load_plugins
 from audioxai_bench.results import cell_key, load_results, read_records
 from audioxai_bench.runner import balanced_sample, run_benchmark
@@ -305,3 +306,20 @@ def test_two_runs_from_nothing_give_the_same_numbers(tree, tmp_path, monkeypatch
         outs.append({k: v for k, v in values(tmp_path / name).items() if k[-1] != "runtime"})
     assert outs[0] == outs[1]  # every metric but wall-clock runtime
     assert len(outs[0]) == 1 + 2 * (len(PLAIN_METRICS) - 1 + len(SONIFIERS))
+
+
+def test_the_leaderboard_reads_a_real_run(tree, tmp_path):
+    """The runner's records and examples, as they are, make every part of the leaderboard."""
+    run(tree, tmp_path / "run", changes={
+        "models": [{"name": "audionet", "width": 0.0625}, {"name": "alexnet", "width": 0.0625}],
+        "metrics": ["faithfulness-gap", "frequency-bands", "sonified-accuracy",
+                    {"name": "model-randomisation", "params": {"steps": 1}}],
+        "sonifiers": ["spectrogram-mask"], "samples": 4, "batch_size": 4})
+    written = build_leaderboard([tmp_path / "run"], tmp_path / "board", quiet=True)
+    assert {p.name for p in written} >= {"README.md", "index.html", "leaderboard.csv"}
+    readme = (tmp_path / "board" / "README.md").read_text()
+    assert "## digit · alexnet" in readme and "## digit · audionet" in readme
+    assert "Frequency bands" in readme and "No cell failed." in readme
+    page = (tmp_path / "board" / "index.html").read_text()
+    assert page.count("data:audio/wav;base64,") >= 2 and "data:image/png;base64," in page
+    assert top_table(load_results(tmp_path / "run")).count("gradient") == 2
