@@ -439,6 +439,28 @@ def test_band_test_finds_the_band_a_low_frequency_model_needs():
         metric.score(make_batch(*window_batch(2), torch.zeros(2, 1, 8000)))
 
 
+def test_band_removal_passes_are_shared_between_explainers():
+    model = LowRowsNet()
+    signals = torch.cat([tones([150, 1500], 2), tones([1500, 3000], 2, seed=1)])
+    x = spectrogram_input(signals)
+    target = model(x).argmax(1)
+    metric = FrequencyBands(name="frequency-bands", higher_is_better=True,
+                            representations=frozenset({"spectrogram"}),
+                            needs=frozenset({"signals"}))
+    maps = [low_rows_relevance(x), low_rows_relevance(x, slice(100, 150))]
+    solo = [metric.score(make_batch(model, x, target, r, signals=signals)) for r in maps]
+    shared: dict = {}
+    calls = []
+    forward = model.forward
+    model.forward = lambda inputs: calls.append(len(inputs)) or forward(inputs)
+    together = [metric.score(make_batch(model, x, target, r, signals=signals, shared=shared))
+                for r in maps]
+    assert sum(calls) == 4 * (1 + 10)  # the input and ten band-stopped copies, once
+    for a, b in zip(solo, together):
+        assert torch.equal(a.scores, b.scores)
+        assert torch.equal(a.curves["log-probability-drop"], b.curves["log-probability-drop"])
+
+
 # --- registration ----------------------------------------------------------------------------
 
 
