@@ -31,7 +31,6 @@ from .data.preprocess import to_model_input
 from .data.splits import speaker_split
 from .errors import AudioXaiError
 from .evaluation import EvalBatch, MetricOutput, merge_outputs, summarize, timed
-from .models import CPU_WIDTH, cpu_config, paper_config
 from .models.train import resolve_device
 from .plan import Plugged, applies, plan_benchmark
 from .plugins import PluginManager, load_plugins, run_explainer
@@ -40,7 +39,14 @@ from .reference import resolve_preset
 from .results import RESULTS_FILE, ResultStore, cell_key, config_hash, environment
 from .sonify_eval import write_examples
 from .stats import wilson_interval
-from .workspace import ModelRecipe, load_relevance, store_relevance, synthetic_data, trained_model
+from .workspace import (
+    ModelRecipe,
+    load_relevance,
+    make_recipe,
+    store_relevance,
+    synthetic_data,
+    trained_model,
+)
 
 RUN_FILE = "run.json"
 
@@ -235,17 +241,9 @@ class Runner:
 
     def _recipe(self, task: str, choice: Any, fold: int) -> ModelRecipe:
         plug = self.plan.models[choice.name]
-        cpu_width = getattr(plug.obj, "cpu_width", CPU_WIDTH.get(choice.name, 1.0))
-        width = choice.width or (cpu_width if self.preset == "cpu" else 1.0)
-        make = cpu_config if self.preset == "cpu" else paper_config
-        overrides = {**self.bench.training, "seed": self.bench.seed, "device": str(self.device)}
-        try:
-            config = make(choice.name, **overrides)
-        except AudioXaiError:  # a plugin model: the preset of the nearest built-in
-            builtin = "alexnet" if plug.obj.representation == "spectrogram" else "audionet"
-            config = make(builtin, **overrides)
-        return ModelRecipe(plug.obj, str(plug.source), task, fold, float(width), self.preset,
-                           config)
+        return make_recipe(plug.obj, str(plug.source), task, fold, self.preset,
+                           width=choice.width, **self.bench.training, seed=self.bench.seed,
+                           device=str(self.device))
 
     def _run_panel(self, task: str, choice: Any, fold: int) -> None:
         recipe = self._recipe(task, choice, fold)

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from .data.cache import cache_root
 from .data.dataset import AudioMNIST
 from .data.splits import N_CLASSES, female_speakers, select_speakers
 from .data.synth import synthesize_dataset
+from .errors import AudioXaiError
+from .models import CPU_WIDTH, cpu_config, paper_config
 from .models.checkpoint import read_checkpoint, save_checkpoint
 from .models.train import TrainConfig, TrainResult, train
 from .results import config_hash
@@ -84,6 +86,49 @@ class ModelRecipe:
         return self.spec.build(N_CLASSES[self.task], self.width)
 
 
+def make_recipe(spec: Any, plugin: str, task: str, fold: int, preset: str, *,
+                width: float | None = None, **overrides: Any) -> ModelRecipe:
+    """The recipe for ``spec`` under ``preset`` (``cpu`` or ``paper``): the spec's CPU width
+    (or 1.0 for ``paper``) unless ``width`` is given, and the preset's training settings with
+    ``overrides``. A model from a plugin takes the preset of the built-in with its input."""
+    if width is None:
+        width = getattr(spec, "cpu_width", CPU_WIDTH.get(spec.name, 1.0)) if preset == "cpu" \
+            else 1.0
+    make = cpu_config if preset == "cpu" else paper_config
+    try:
+        config = make(spec.name, **overrides)
+    except AudioXaiError:  # not a built-in name
+        builtin = "alexnet" if spec.representation == "spectrogram" else "audionet"
+        config = make(builtin, **overrides)
+    return ModelRecipe(spec, plugin, task, fold, float(width), preset, config)
+
+
+def fit(recipe: ModelRecipe, data: AudioMNIST, path: Path,
+        progress: Callable[[int, int, dict], None] | None = None,
+        log: Callable[[str], None] | None = None,
+        extra_meta: Mapping[str, Any] | None = None
+        ) -> tuple[nn.Module, dict[str, Any], TrainResult]:
+    """Train ``recipe`` on its split of ``data`` and save the checkpoint at ``path`` with its
+    metadata (and ``extra_meta``); return the model, the metadata and the training result. ``log``
+    hears the split sizes."""
+    sets = data.fold(recipe.task, recipe.fold, recipe.spec.representation)
+    if log is not None:
+        log(f"{recipe.task} fold {recipe.fold}: {len(sets[0])} train / {len(sets[1])} validate "
+            f"/ {len(sets[2])} test clips")
+    torch.manual_seed(recipe.config.seed)
+    model = recipe.build()
+    result = train(model, *sets, recipe.config, progress=progress)
+    meta = {"task": recipe.task, "fold": recipe.fold, "data_fingerprint": data.fingerprint,
+            "preset": recipe.preset, "recipe": recipe.key, "seed": recipe.config.seed,
+            "config": recipe.config.to_dict(), "val_accuracy": result.val_accuracy,
+            "test_accuracy": result.test_accuracy,
+            "selected_iteration": result.selected_iteration, "train_seconds": result.seconds,
+            "model": recipe.spec.name, "n_classes": N_CLASSES[recipe.task],
+            "width": recipe.width, **(extra_meta or {})}
+    save_checkpoint(path, model, meta)
+    return model, meta, result
+
+
 def model_path(recipe: ModelRecipe, data_fingerprint: str) -> Path:
     key = config_hash({"recipe": recipe.key, "data": data_fingerprint})
     return cache_root() / "models" / f"{recipe.spec.name}-{recipe.task}-{recipe.fold}-{key}.pt"
@@ -95,22 +140,12 @@ def trained_model(recipe: ModelRecipe, data: AudioMNIST, device: torch.device,
     """The trained model for ``recipe`` on ``data`` in eval mode on ``device``, its checkpoint
     meta, and whether it came from the cache."""
     path = model_path(recipe, data.fingerprint)
-    model = recipe.build()
     if path.exists():
         state, meta = read_checkpoint(path)
+        model = recipe.build()
         model.load_state_dict(state, strict=True)
         return model.to(device).eval(), meta, True
-    sets = data.fold(recipe.task, recipe.fold, recipe.spec.representation)
-    torch.manual_seed(recipe.config.seed)
-    model = recipe.build()
-    result: TrainResult = train(model, *sets, recipe.config, progress=progress)
-    meta = {"task": recipe.task, "fold": recipe.fold, "data_fingerprint": data.fingerprint,
-            "preset": recipe.preset, "recipe": recipe.key, "config": recipe.config.to_dict(),
-            "val_accuracy": result.val_accuracy, "test_accuracy": result.test_accuracy,
-            "selected_iteration": result.selected_iteration, "train_seconds": result.seconds,
-            "model": recipe.spec.name, "n_classes": N_CLASSES[recipe.task],
-            "width": recipe.width}
-    save_checkpoint(path, model, meta)
+    model, meta, _ = fit(recipe, data, path, progress)
     return model.to(device).eval(), meta, False
 
 
