@@ -14,3 +14,9 @@ class ClipError(AudioXaiError):
     def __init__(self, where: str, reason: str):
         super().__init__(f"{where}: {reason}")
         self.where, self.reason = where, reason
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, for one-line failure reports and records."""
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

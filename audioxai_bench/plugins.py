@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from audioxai_bench import __version__, hookspecs
 from audioxai_bench.builtin import BUILTIN_PLUGINS
-from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.errors import AudioXaiError, one_line
 
 #: Entry-point group (and pluggy project name) of outside plugins.
 GROUP = hookspecs.PROJECT
@@ -139,12 +139,6 @@ class Registry(Generic[T]):
 
 class _Invalid(Exception):
     """An object breaks the registration contract (internal; becomes a PluginFailure)."""
-
-
-def _text(exc: BaseException) -> str:
-    """``Type: first line of the message``, for one-line failure reports."""
-    first = (str(exc).strip().splitlines() or [""])[0][:300]
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def validate(kind: str, obj: Any) -> str:
@@ -301,7 +295,7 @@ class PluginManager:
         try:
             registered = self.hooks.register(plugin, name)
         except Exception as exc:  # pluggy's PluginValidationError, or a name already taken
-            self._fail(source, "register", _text(exc))
+            self._fail(source, "register", one_line(exc))
             return
         if registered is None:  # blocked
             return
@@ -319,7 +313,7 @@ class PluginManager:
         try:
             objects = function()
         except Exception as exc:
-            self._fail(source, hook_name, f"raised {_text(exc)}")
+            self._fail(source, hook_name, f"raised {one_line(exc)}")
             return
         if objects is None:
             return
@@ -360,7 +354,7 @@ class PluginManager:
                 try:
                     plugin = ep.load()
                 except Exception as exc:
-                    self._fail(source, f"entry point {ep.name} = {ep.value}", _text(exc))
+                    self._fail(source, f"entry point {ep.name} = {ep.value}", one_line(exc))
                     continue
                 self.register(plugin, ep.name, source)
 
@@ -391,7 +385,7 @@ class PluginManager:
                                     "is not a dataclass")
             validate(kind, variant)
         except Exception as exc:
-            text = _text(exc) if not isinstance(exc, AudioXaiError) else str(exc)
+            text = one_line(exc) if not isinstance(exc, AudioXaiError) else str(exc)
             if text.startswith(f"{kind} "):
                 raise AudioXaiError(text) from None
             raise AudioXaiError(f"{kind} {base!r} (plugin {reg.source}): {text}") from None
@@ -611,7 +605,7 @@ def run_explainer(
     try:
         result = explainer.explain(model, x, target)
     except Exception as exc:
-        error = ("exception", f"raised {_text(exc)}")
+        error = ("exception", f"raised {one_line(exc)}")
         result = None
     seconds = time.perf_counter() - start
     changed = guard.restore()

@@ -133,11 +133,15 @@ class ResultStore:
         return {(*cell_key(r), r["config_hash"]) for r in self.records() if r["status"] == "ok"}
 
 
+def results_file(path: str | os.PathLike[str]) -> Path:
+    """The ``results.jsonl`` a run folder or file argument stands for."""
+    path = Path(path)
+    return path / RESULTS_FILE if path.is_dir() else path
+
+
 def _results_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     files = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            p = p / RESULTS_FILE
+    for p in map(results_file, paths):
         if not p.exists():
             raise AudioXaiError(f"{p}: no results here (run 'audioxai-bench run' first)")
         files.append(p)

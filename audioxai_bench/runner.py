@@ -29,7 +29,7 @@ from .benchmark import Benchmark
 from .data.dataset import AudioMNIST, load_audiomnist
 from .data.preprocess import to_model_input
 from .data.splits import speaker_split
-from .errors import AudioXaiError
+from .errors import AudioXaiError, one_line
 from .evaluation import EvalBatch, MetricOutput, merge_outputs, summarize, timed
 from .models.train import resolve_device
 from .plan import Plugged, applies, plan_benchmark
@@ -259,7 +259,7 @@ class Runner:
                                                     progress=lambda i, n, info: bar(i, n))
         except Exception as exc:  # recorded; the other models still run
             self._write(accuracy | {"status": "error", "error": f"training failed: "
-                                                               f"{_one_line(exc)}"})
+                                                               f"{one_line(exc)}"})
             return
         self.cached["models"] += cached
         how = "cached model" if cached else f"trained in {meta['train_seconds']:.0f} s"
@@ -378,7 +378,7 @@ class Runner:
                 try:
                     outputs[i].append(metric.obj.score(batch))
                 except Exception as exc:  # recorded as the cell's error; the rest runs on
-                    errors[i] = _one_line(exc)
+                    errors[i] = one_line(exc)
                 spent[i] += time.perf_counter() - t0
         for i, (metric, _, record) in enumerate(todo):
             if i in errors:
@@ -387,7 +387,7 @@ class Runner:
             try:
                 fields = summarize(metric.obj, merge_outputs(outputs[i]), seed=self.bench.seed)
             except Exception as exc:
-                self._write(record | {"status": "error", "error": _one_line(exc)})
+                self._write(record | {"status": "error", "error": one_line(exc)})
                 continue
             self._write(record | fields | {"wall_seconds": round(spent[i], 4)})
         return relevance
@@ -414,12 +414,7 @@ class Runner:
                                    self.out / "audio" / panel.label / explainer, names=names)
                 except Exception as exc:  # its metric cells carry the failure as well
                     self.log(f"could not write {sonifier.name} examples of {explainer} on "
-                             f"{panel.label}: {_one_line(exc)}")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+                             f"{panel.label}: {one_line(exc)}")
 
 
 def balanced_sample(rows: np.ndarray, labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:

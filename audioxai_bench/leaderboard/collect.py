@@ -16,17 +16,11 @@ from typing import Any
 import pandas as pd
 
 from ..errors import AudioXaiError
-from ..results import CELL_FIELDS, RESULTS_FILE, load_results
+from ..results import CELL_FIELDS, load_results, results_file
 
 _TEXT_FIELDS = ("benchmark", "dataset", "task", "model", "metric")
 _OPTIONAL_TEXT = ("explainer", "sonifier", "representation")
 _DICT_FIELDS = ("extras", "info", "summary", "versions", "plugins")
-
-
-def results_file(path: str | os.PathLike[str]) -> Path:
-    """The ``results.jsonl`` a run folder or file argument stands for."""
-    path = Path(path)
-    return path / RESULTS_FILE if path.is_dir() else path
 
 
 def read(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
