@@ -159,12 +159,11 @@ class Runner:
     def _record(self, panel: _Where, *, explainer: Plugged | None, sonifier: Plugged | None,
                 metric: str, metric_plug: Plugged | None, settings: dict[str, Any],
                 fields: dict[str, Any]) -> dict[str, Any]:
-        plugins = {k: p.provenance() for k, p in (("explainer", explainer), ("metric", metric_plug),
-                                                  ("sonifier", sonifier)) if p is not None}
-        params = {k: p.params for k, p in (("explainer", explainer), ("metric", metric_plug),
-                                           ("sonifier", sonifier)) if p is not None}
-        model_plug = self.plan.models[panel.model_name]
-        plugins["model"] = model_plug.provenance()
+        used = {k: p for k, p in (("explainer", explainer), ("metric", metric_plug),
+                                  ("sonifier", sonifier)) if p is not None}
+        params = {k: p.params for k, p in used.items()}
+        plugins = {k: p.provenance() for k, p in used.items()}
+        plugins["model"] = self.plan.models[panel.model_name].provenance()
         record = {
             "schema": 1, "benchmark": self.bench.name, "dataset": self.dataset_name,
             "data_fingerprint": self.data.fingerprint, "task": panel.task,

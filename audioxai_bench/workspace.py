@@ -29,7 +29,7 @@ from .data.splits import N_CLASSES, female_speakers, select_speakers
 from .data.synth import synthesize_dataset
 from .errors import AudioXaiError
 from .models import CPU_WIDTH, cpu_config, paper_config
-from .models.checkpoint import read_checkpoint, save_checkpoint
+from .models.checkpoint import read_checkpoint, save_atomic, save_checkpoint
 from .models.train import TrainConfig, TrainResult, train
 from .results import config_hash
 
@@ -169,13 +169,5 @@ def load_relevance(key: str) -> dict[str, torch.Tensor] | None:
 
 
 def store_relevance(key: str, relevance: torch.Tensor, seconds: torch.Tensor) -> None:
-    path = relevance_path(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save({"relevance": relevance.detach().cpu(), "seconds": seconds.cpu()}, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_atomic({"relevance": relevance.detach().cpu(), "seconds": seconds.cpu()},
+                relevance_path(key))

@@ -97,12 +97,18 @@ def save_checkpoint(
         "torch_version": str(torch.__version__),
     }
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+    return save_atomic({"state_dict": state, "meta": full}, path)
 
+
+def save_atomic(payload: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save`` to ``path`` so that the file appears only when complete and on disk
+    (temporary file, fsync, ``os.replace``); return the path."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save({"state_dict": state, "meta": full}, fh)
+            torch.save(payload, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
