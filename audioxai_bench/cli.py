@@ -174,7 +174,7 @@ def cmd_data_download(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .reference import TrainRequest, train_reference
+    from .run.training import TrainRequest, train_reference
 
     req = TrainRequest(data=args.data, model=args.model, task=args.task, fold=args.fold,
                        out=args.out, preset=args.preset, width=args.width,
@@ -192,7 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .benchmark import load_benchmark
     from .leaderboard import top_table
     from .results import RESULTS_FILE, load_results
-    from .runner import run_benchmark
+    from .run.runner import run_benchmark
 
     bench = load_benchmark(args.benchmark)
     if args.data is not None:

@@ -22,8 +22,8 @@ import time
 import torch
 from torch import Tensor, nn
 
+from audioxai_bench.evaluation.perturbation import DEFAULT_GRID, ORDERS, perturbation_curves
 from audioxai_bench.models import CPU_WIDTH, build_model
-from audioxai_bench.perturbation import DEFAULT_GRID, ORDERS, perturbation_curves
 
 
 def make_batch(model_name: str, n: int) -> tuple[Tensor, Tensor, Tensor]:

@@ -7,8 +7,8 @@ import pytest
 from audioxai_bench.benchmark import SHIPPED, load_benchmark, parse_benchmark, shipped_path
 from audioxai_bench.cli import main
 from audioxai_bench.errors import AudioXaiError
-from audioxai_bench.plan import plan_benchmark
 from audioxai_bench.plugins import load_plugins
+from audioxai_bench.run.plan import plan_benchmark
 
 MINIMAL = {"version": 1, "name": "t"}
 

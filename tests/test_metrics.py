@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from audioxai_bench.api.metric import EvalBatch
 from audioxai_bench.builtin.explainers_baseline import Amplitude
 from audioxai_bench.builtin.explainers_captum import CaptumGradient
 from audioxai_bench.builtin.metrics_bands import (
@@ -26,9 +27,9 @@ from audioxai_bench.builtin.metrics_randomisation import (
 )
 from audioxai_bench.data.preprocess import spectrogram_input
 from audioxai_bench.errors import AudioXaiError
-from audioxai_bench.evaluation import EvalBatch, merge_outputs, summarize
+from audioxai_bench.evaluation.perturbation import perturbation_curves
+from audioxai_bench.evaluation.summary import merge_outputs, summarize
 from audioxai_bench.models import build_model
-from audioxai_bench.perturbation import perturbation_curves
 from audioxai_bench.plugins import PluginManager, validate
 
 REGION = slice(1000, 2000)

@@ -23,7 +23,7 @@ from audioxai_bench.benchmark import parse_benchmark
 from audioxai_bench.leaderboard import build_leaderboard, top_table
 from audioxai_bench.plugins import load_plugins
 from audioxai_bench.results import cell_key, load_results, read_records
-from audioxai_bench.runner import balanced_sample, run_benchmark
+from audioxai_bench.run.runner import balanced_sample, run_benchmark
 
 from .conftest import write_tree
 

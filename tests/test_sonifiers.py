@@ -9,26 +9,31 @@ import soundfile as sf
 import torch
 from torch import Tensor, nn
 
+from audioxai_bench.api.metric import EvalBatch
 from audioxai_bench.builtin.sonifiers import (
     HeatmapTimesSignal,
     KeepPositive,
     KeepTop,
     SpectrogramMask,
+)
+from audioxai_bench.data.preprocess import (
+    HOP,
+    N_FFT,
     istft,
     model_grid_to_stft,
+    power_to_db,
+    spectrogram_input,
     stft,
 )
-from audioxai_bench.data.preprocess import HOP, N_FFT, power_to_db, spectrogram_input
 from audioxai_bench.errors import AudioXaiError
-from audioxai_bench.evaluation import EvalBatch
-from audioxai_bench.plugins import PluginManager, validate
-from audioxai_bench.sonify_eval import (
+from audioxai_bench.evaluation.sonification import (
     energy_matched_random_mask,
     evaluate_sonifier,
     kept_energy,
     random_control,
-    write_examples,
 )
+from audioxai_bench.plugins import PluginManager, validate
+from audioxai_bench.run.folder import write_sonified
 
 WAVEFORM_SONIFIERS = [HeatmapTimesSignal(name="h"), KeepPositive(name="p"),
                       KeepTop(name="t", percent=100.0)]
@@ -233,7 +238,7 @@ def test_write_examples_writes_8khz_wavs_with_a_shared_gain(tmp_path):
     signals = voice(2)
     relevance = torch.zeros(2, 1, 8000)
     relevance[..., :4000] = 1.0
-    paths = write_examples(KeepPositive(name="keep-positive"), signals, relevance, "waveform",
+    paths = write_sonified(KeepPositive(name="keep-positive"), signals, relevance, "waveform",
                            tmp_path / "wav", names=["3_01_0", "a/b"])
     assert [p.name for p in paths] == [
         "3_01_0__original.wav", "3_01_0__keep-positive.wav",

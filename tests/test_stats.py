@@ -9,8 +9,9 @@ import pytest
 import torch
 from scipy import stats as sps
 
+from audioxai_bench.api.metric import MetricOutput
 from audioxai_bench.errors import AudioXaiError
-from audioxai_bench.evaluation import MetricOutput, merge_outputs, summarize
+from audioxai_bench.evaluation.summary import merge_outputs, summarize
 from audioxai_bench.stats import bootstrap_ci, paired_test, rank_data, spearman, wilson_interval
 
 

@@ -12,8 +12,8 @@ import dataclasses
 import torch
 from torch import Tensor, nn
 
-from audioxai_bench.builtin import BaseExplainer, spatial_dims
-from audioxai_bench.hookspecs import hookimpl
+from audioxai_bench.api.explainer import BaseExplainer, amplitude_of
+from audioxai_bench.api.hookspecs import hookimpl
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -49,9 +49,7 @@ class Amplitude(BaseExplainer):
         return 0
 
     def attribute(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
-        if x.dim() == 3:
-            return x.abs()
-        return x - x.amin(dim=spatial_dims(x), keepdim=True)
+        return amplitude_of(x)
 
 
 @hookimpl

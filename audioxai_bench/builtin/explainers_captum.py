@@ -13,8 +13,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from audioxai_bench.builtin import BaseExplainer, spatial_dims
-from audioxai_bench.hookspecs import hookimpl
+from audioxai_bench.api.explainer import BaseExplainer, silence_of
+from audioxai_bench.api.hookspecs import hookimpl
 
 #: Reference inputs for integrated gradients and occlusion (the ``baseline`` parameter).
 BASELINES: tuple[str, ...] = ("silence", "zero")
@@ -24,10 +24,10 @@ def reference_input(x: Tensor, baseline: str) -> Tensor:
     """The "absent" input: ``"zero"``, or ``"silence"`` = zero for waveforms (``x.dim() == 3``)
     and each sample's minimum for spectrograms (the -80 dB floor: zero dB is the loudest bin).
     """
-    if baseline == "zero" or x.dim() == 3:
+    if baseline == "zero":
         return torch.zeros_like(x)
     if baseline == "silence":
-        return x.amin(dim=spatial_dims(x), keepdim=True).expand_as(x).contiguous()
+        return silence_of(x).expand_as(x).contiguous()
     raise ValueError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
 
 

@@ -17,8 +17,8 @@ from typing import Any
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from audioxai_bench.builtin import BaseExplainer, spatial_dims
-from audioxai_bench.hookspecs import hookimpl
+from audioxai_bench.api.explainer import BaseExplainer, spatial_dims
+from audioxai_bench.api.hookspecs import hookimpl
 
 #: Composite presets by short name (the ``composite`` parameter).
 COMPOSITES: tuple[str, ...] = (

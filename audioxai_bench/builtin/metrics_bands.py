@@ -21,11 +21,12 @@ import torchaudio.functional as AF
 from scipy import signal as sps
 from torch import Tensor
 
-from audioxai_bench.builtin import explaining
+from audioxai_bench.api.explainer import explaining
+from audioxai_bench.api.hookspecs import hookimpl
+from audioxai_bench.api.metric import BaseMetric, EvalBatch, MetricOutput
 from audioxai_bench.data.check import TARGET_RATE
 from audioxai_bench.data.preprocess import N_FFT, to_model_input
-from audioxai_bench.evaluation import BaseMetric, EvalBatch, MetricOutput
-from audioxai_bench.hookspecs import hookimpl
+from audioxai_bench.evaluation.summary import true_class_scores
 from audioxai_bench.stats import spearman
 
 #: Band edges in Hz: narrow where voices differ (F0 85-255 Hz, F1 around 300-900 Hz), up to the
@@ -201,13 +202,13 @@ class FrequencyBands(BaseMetric):
         logp = torch.empty(b * n_bands, dtype=torch.float64)
         correct = torch.empty(b * n_bands, dtype=torch.float64)
         with explaining(batch.model), torch.no_grad():
-            logp0, c0 = _evaluate(batch.model, batch.x, batch.target)
+            logp0, c0 = _log_scores(batch.model, batch.x, batch.target)
             step = batch.chunk_size
             for start in range(0, b * n_bands, step):
                 s, k = sample[start: start + step], band[start: start + step]
                 filtered = band_stop(signals[s], k, self.edges, order=self.order)
                 x = to_model_input(filtered, batch.representation).to(batch.x.dtype)
-                lp, c = _evaluate(batch.model, x, batch.target[s])
+                lp, c = _log_scores(batch.model, x, batch.target[s])
                 logp[start: start + len(s)], correct[start: start + len(s)] = lp, c
         return logp0, c0, logp.view(b, n_bands), correct.view(b, n_bands)
 
@@ -245,11 +246,10 @@ def _weighted(density: Tensor, damage: Tensor) -> Tensor:
     return mean.where(total > 0, torch.full_like(mean, float("nan")))
 
 
-def _evaluate(model: torch.nn.Module, x: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+def _log_scores(model: torch.nn.Module, x: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """True-class log-probability and correctness (float64, CPU)."""
-    logits = model(x)
-    logp = torch.log_softmax(logits.float(), dim=1).gather(1, target[:, None])[:, 0]
-    return logp.double().cpu(), (logits.argmax(dim=1) == target).double().cpu()
+    logp, correct = true_class_scores(model(x), target, log=True)
+    return logp.cpu(), correct.cpu()
 
 
 @hookimpl

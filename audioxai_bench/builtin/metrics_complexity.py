@@ -13,8 +13,8 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from audioxai_bench.evaluation import BaseMetric, EvalBatch, MetricOutput
-from audioxai_bench.hookspecs import hookimpl
+from audioxai_bench.api.hookspecs import hookimpl
+from audioxai_bench.api.metric import BaseMetric, EvalBatch, MetricOutput
 
 
 def gini(relevance: Tensor) -> Tensor:

@@ -15,9 +15,9 @@ import dataclasses
 
 from torch import Tensor
 
-from audioxai_bench.evaluation import BaseMetric, BatchMemo, EvalBatch, MetricOutput
-from audioxai_bench.hookspecs import hookimpl
-from audioxai_bench.perturbation import (
+from audioxai_bench.api.hookspecs import hookimpl
+from audioxai_bench.api.metric import BaseMetric, BatchMemo, EvalBatch, MetricOutput
+from audioxai_bench.evaluation.perturbation import (
     DEFAULT_GRID,
     ORDERS,
     REFERENCE_ORDERS,

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from audioxai_bench.evaluation import BaseMetric, EvalBatch, MetricOutput
-from audioxai_bench.hookspecs import hookimpl
+from audioxai_bench.api.hookspecs import hookimpl
+from audioxai_bench.api.metric import BaseMetric, EvalBatch, MetricOutput
 from audioxai_bench.stats import correlate_ranks, rank_data
 
 

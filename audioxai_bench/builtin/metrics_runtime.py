@@ -11,8 +11,8 @@ import dataclasses
 
 import torch
 
-from audioxai_bench.evaluation import BaseMetric, EvalBatch, MetricOutput
-from audioxai_bench.hookspecs import hookimpl
+from audioxai_bench.api.hookspecs import hookimpl
+from audioxai_bench.api.metric import BaseMetric, EvalBatch, MetricOutput
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from audioxai_bench.evaluation import BaseMetric, BatchMemo, EvalBatch, MetricOutput
-from audioxai_bench.hookspecs import hookimpl
-from audioxai_bench.sonify_eval import SonificationScores, evaluate_sonifier
+from audioxai_bench.api.hookspecs import hookimpl
+from audioxai_bench.api.metric import BaseMetric, BatchMemo, EvalBatch, MetricOutput
+from audioxai_bench.evaluation.sonification import SonificationScores, evaluate_sonifier
 
 #: Metric name -> (field of SonificationScores.as_dict(), higher is better).
 SCORES: dict[str, tuple[str, bool]] = {

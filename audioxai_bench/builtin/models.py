@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from audioxai_bench.hookspecs import hookimpl
+from audioxai_bench.api.hookspecs import hookimpl
 from audioxai_bench.models import CPU_WIDTH, MODEL_NAMES, build_model, get_model_class
 
 _DISPLAY = {"audionet": "AudioNet (waveform)", "alexnet": "AlexNet (spectrogram)"}

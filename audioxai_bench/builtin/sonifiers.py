@@ -23,48 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from audioxai_bench.builtin import BOTH
+from audioxai_bench.api.hookspecs import hookimpl
+from audioxai_bench.api.sonifier import BaseSonifier
 from audioxai_bench.data.check import TARGET_RATE
-from audioxai_bench.data.preprocess import HOP, N_FFT, SPEC_BINS, SPEC_FIRST_FRAME, SPEC_FRAMES
-from audioxai_bench.errors import AudioXaiError
-from audioxai_bench.hookspecs import hookimpl
+from audioxai_bench.data.preprocess import istft, model_grid_to_stft, stft
 
 WAVEFORM = frozenset({"waveform"})
-
-
-# --- the model's STFT, and its grid inside the full STFT ------------------------------------
-
-
-def stft(signals: Tensor) -> Tensor:
-    """Complex STFT ``(B, 228, 1 + samples // 35)`` exactly as the spectrogram input computes
-    it (Hann 455, hop 35, centred with zero padding), in float64."""
-    window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64, device=signals.device)
-    return torch.stft(signals.double(), N_FFT, hop_length=HOP, window=window, center=True,
-                      pad_mode="constant", return_complex=True)
-
-
-def istft(spec: Tensor, length: int) -> Tensor:
-    """Inverse of :func:`stft` (least-squares overlap-add); exact on an unmodified STFT."""
-    window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64, device=spec.device)
-    return torch.istft(spec, N_FFT, hop_length=HOP, window=window, center=True, length=length)
-
-
-def model_grid_to_stft(values: Tensor, n_frames: int) -> Tensor:
-    """Place ``(B, 227, 227)`` values of the model's grid on the full ``(B, 228, n_frames)``
-    STFT grid.
-
-    The model sees bins 0..226 and frames 2..228; the bin above (Nyquist) and the frames outside
-    take the value of their nearest neighbour on the model's grid, so a uniform map stays
-    uniform and a keep-all mask gives back the signal.
-    """
-    bins_after = N_FFT // 2 + 1 - SPEC_BINS
-    frames_after = n_frames - SPEC_FIRST_FRAME - SPEC_FRAMES
-    if frames_after < 0:
-        raise AudioXaiError(f"signals give {n_frames} STFT frames; the model grid needs "
-                            f"{SPEC_FIRST_FRAME + SPEC_FRAMES}")
-    padded = F.pad(values[:, None].double(), (SPEC_FIRST_FRAME, frames_after, 0, bins_after),
-                   mode="replicate")
-    return padded[:, 0]
 
 
 def moving_average(values: Tensor, width: int) -> Tensor:
@@ -93,38 +57,6 @@ def _ms(ms: float) -> int:
 
 
 # --- sonifiers -------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class BaseSonifier:
-    """Optional base: checks shapes and the representation, then calls :meth:`render`.
-
-    ``domain`` says where the sonifier masks (``"time"`` or ``"stft"``); the sonification scores
-    draw their random control mask there.
-    """
-
-    name: str
-    display_name: str = ""
-    representations: frozenset[str] = BOTH
-    domain: ClassVar[str] = "time"
-
-    def sonify(self, waveform: Tensor, relevance: Tensor, representation: str) -> Tensor:
-        """``(B, samples)`` sound of ``relevance`` for the padded signals ``waveform``."""
-        if representation not in self.representations:
-            raise AudioXaiError(f"sonifier {self.name!r} does not take {representation} "
-                                f"relevance; it declares {', '.join(sorted(self.representations))}")
-        if waveform.dim() != 2 or relevance.shape[0] != waveform.shape[0]:
-            raise AudioXaiError(f"sonifier {self.name!r}: waveform must be (B, samples) and "
-                                f"relevance (B, ...), got {tuple(waveform.shape)} and "
-                                f"{tuple(relevance.shape)}")
-        if representation == "waveform" and relevance[:, 0].shape != waveform.shape:
-            raise AudioXaiError(f"sonifier {self.name!r}: waveform relevance must be "
-                                f"(B, 1, {waveform.shape[1]}), got {tuple(relevance.shape)}")
-        out = self.render(waveform, relevance.detach(), representation)
-        return out.to(waveform.dtype)
-
-    def render(self, waveform: Tensor, relevance: Tensor, representation: str) -> Tensor:
-        raise NotImplementedError
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

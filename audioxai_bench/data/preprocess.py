@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import soundfile as sf
 import torch
+import torch.nn.functional as F
 import torchaudio.functional as AF
 
 from ..errors import AudioXaiError, ClipError
@@ -86,14 +87,48 @@ def spectrogram_input(signals: torch.Tensor) -> torch.Tensor:
     the power, already exact enough, goes to float32 before the logarithm, which is the
     expensive part.
     """
-    x = signals.double()
-    window = torch.hann_window(N_FFT, periodic=True, dtype=x.dtype, device=x.device)
-    spec = torch.stft(x, N_FFT, hop_length=HOP, window=window, center=True,
-                      pad_mode="constant", return_complex=True)
-    spec = spec[:, :SPEC_BINS, SPEC_FIRST_FRAME: SPEC_FIRST_FRAME + SPEC_FRAMES]
-    spec = (spec / window.sum()).to(torch.complex64)
+    spec = stft(signals)[:, :SPEC_BINS, SPEC_FIRST_FRAME: SPEC_FIRST_FRAME + SPEC_FRAMES]
+    spec = (spec / _window(signals.device).sum()).to(torch.complex64)
     power = spec.real.square() + spec.imag.square()
     return power_to_db(power).to(signals.dtype).unsqueeze(1)
+
+
+# --- the model's STFT (one for preprocessing, sonifiers and figures) --------------------------
+
+
+def _window(device: torch.device) -> torch.Tensor:
+    return torch.hann_window(N_FFT, periodic=True, dtype=torch.float64, device=device)
+
+
+def stft(signals: torch.Tensor) -> torch.Tensor:
+    """Complex STFT ``(B, 228, 1 + samples // 35)`` exactly as the spectrogram input computes
+    it (Hann 455, hop 35, centred with zero padding), in float64."""
+    return torch.stft(signals.double(), N_FFT, hop_length=HOP, window=_window(signals.device),
+                      center=True, pad_mode="constant", return_complex=True)
+
+
+def istft(spec: torch.Tensor, length: int) -> torch.Tensor:
+    """Inverse of :func:`stft` (least-squares overlap-add); exact on an unmodified STFT."""
+    return torch.istft(spec, N_FFT, hop_length=HOP, window=_window(spec.device), center=True,
+                       length=length)
+
+
+def model_grid_to_stft(values: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """Place ``(B, 227, 227)`` values of the model's grid on the full ``(B, 228, n_frames)``
+    STFT grid.
+
+    The model sees bins 0..226 and frames 2..228; the bin above (Nyquist) and the frames outside
+    take the value of their nearest neighbour on the model's grid, so a uniform map stays
+    uniform and a keep-all mask gives back the signal.
+    """
+    bins_after = N_FFT // 2 + 1 - SPEC_BINS
+    frames_after = n_frames - SPEC_FIRST_FRAME - SPEC_FRAMES
+    if frames_after < 0:
+        raise AudioXaiError(f"signals give {n_frames} STFT frames; the model grid needs "
+                            f"{SPEC_FIRST_FRAME + SPEC_FRAMES}")
+    padded = F.pad(values[:, None].double(), (SPEC_FIRST_FRAME, frames_after, 0, bins_after),
+                   mode="replicate")
+    return padded[:, 0]
 
 
 def power_to_db(power: torch.Tensor) -> torch.Tensor:

@@ -23,9 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audioxai_bench.builtin import explaining
+from audioxai_bench.api.explainer import amplitude_of, explaining, silence_of
+from audioxai_bench.api.metric import DEFAULT_CHUNK
 from audioxai_bench.errors import AudioXaiError
-from audioxai_bench.evaluation import DEFAULT_CHUNK
+from audioxai_bench.evaluation.randomness import hashed_uniform, random_perms
+from audioxai_bench.evaluation.summary import true_class_scores
 
 #: Removal orders: by relevance (both ways), uniformly random, by signal amplitude.
 ORDERS: tuple[str, ...] = ("most-relevant", "least-relevant", "random", "amplitude")
@@ -36,52 +38,6 @@ DEFAULT_GRID: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 #: What replaces a removed feature (see :func:`baseline_values`).
 BASELINES: tuple[str, ...] = ("silence", "zero", "mean", "noise")
 MODES: tuple[str, ...] = ("deletion", "insertion")
-
-
-# --- randomness that depends on (seed, sample) only: the same for any chunking or device ------
-
-_MASK32 = 0xFFFFFFFF
-
-
-def _mix(v: Tensor, bits: int) -> Tensor:
-    """A ``bits``-bit integer hash (two xor-shift-multiply rounds) in int64 without overflow
-    (``bits`` <= 36). Each step is a bijection modulo ``2**bits``: distinct in, distinct out.
-    """
-    mask = (1 << bits) - 1
-    v = ((v ^ (v >> 16)) * 0x45D9F3B) & mask
-    v = ((v ^ (v >> 16)) * 0x45D9F3B) & mask
-    return v ^ (v >> 16)
-
-
-def hashed_keys(seed: int, rows: Tensor, n: int, stream: int = 0) -> Tensor:
-    """``(len(rows), n)`` pseudo-random 32-bit keys (int64) for global sample ``rows``.
-
-    Counter-based: key (row, j) depends only on (seed, stream, row, j), so results do not
-    depend on chunk size or device, and the keys of one row never repeat.
-    """
-    base = _mix(torch.tensor((seed * 7919 + stream * 104729) & _MASK32, device=rows.device), 32)
-    row_key = _mix((rows.to(torch.int64) ^ base) & _MASK32, 32)
-    cols = torch.arange(n, device=rows.device, dtype=torch.int64)
-    # An odd multiplier below 2**27 keeps the product inside int64; col -> key is one-to-one.
-    return _mix((row_key[:, None] * 0x45D9F3B + cols[None, :]) & _MASK32, 32)
-
-
-def hashed_uniform(seed: int, rows: Tensor, n: int, stream: int = 0) -> Tensor:
-    """Uniform floats in (0, 1) from :func:`hashed_keys` (float64)."""
-    return (hashed_keys(seed, rows, n, stream).double() + 0.5) / 2.0**32
-
-
-def random_perms(seed: int, rows: Tensor, n: int) -> Tensor:
-    """``(len(rows), n)`` a random permutation of ``range(n)`` per global sample row.
-
-    Each row draws from a CPU generator seeded by (seed, row): the order of a sample does not
-    depend on the chunk size, the batch composition or the device. (One O(n) ``randperm`` per
-    row; ranking random keys instead would cost a sort.)
-    """
-    generator = torch.Generator()
-    perms = [torch.randperm(n, generator=generator.manual_seed(seed * 1_000_003 + int(r)))
-             for r in rows.tolist()]
-    return torch.stack(perms).to(rows.device)
 
 
 def _descending_key(values: Tensor) -> Tensor:
@@ -173,7 +129,7 @@ def baseline_values(x: Tensor, baseline: str, seed: int, rows: Tensor) -> Tensor
     if baseline == "zero":
         return x.new_zeros(x.shape[0], 1)
     if baseline == "silence":
-        return x.new_zeros(x.shape[0], 1) if x.dim() == 3 else x.flatten(1).amin(1, keepdim=True)
+        return silence_of(x).flatten(1)
     flat = x.flatten(1)
     if baseline == "mean":
         return flat.mean(dim=1, keepdim=True)
@@ -245,14 +201,6 @@ class _Units:
             ones = self.pad(torch.ones_like(values[:1]))
             tiles = tiles / ones.view(1, c, hp // ph, ph, wp // pw, pw).sum(dim=(1, 3, 5))
         return tiles.reshape(s, -1)
-
-
-def amplitude_of(x: Tensor) -> Tensor:
-    """Loudness per input feature: ``|x|`` for waveforms, level above the floor for dB
-    spectrograms (as the ``amplitude`` explainer; the paper's "loudest samples" order)."""
-    if x.dim() == 3:
-        return x.abs()
-    return x - x.amin(dim=tuple(range(1, x.dim())), keepdim=True)
 
 
 def _orderings(orders: Sequence[str], relevance: Tensor, amplitude: Tensor, shuffle: Tensor,
@@ -408,10 +356,8 @@ class _Pass:
             return
         n, s = len(self.jobs), len(self.target)
         logits = self.model(self.units.crop(self.buffer[:n].view(n * s, -1)))
-        t = self.target.repeat(n)
-        p = torch.softmax(logits.float(), dim=1).gather(1, t[:, None])[:, 0]
-        p = p.view(n, s).double().cpu()  # one transfer per pass
-        hit = (logits.argmax(dim=1) == t).view(n, s).double().cpu()
+        p, hit = true_class_scores(logits, self.target.repeat(n))
+        p, hit = p.view(n, s).cpu(), hit.view(n, s).cpu()  # one transfer per pass
         for i, job in enumerate(self.jobs):
             self.prob[job], self.correct[job] = p[i], hit[i]
         self.jobs = []

@@ -15,26 +15,24 @@ A metric is any object with ``name: str``, ``higher_is_better: bool`` and
 The runner builds one :class:`EvalBatch` per batch of test samples and calls ``score`` on every
 metric with that same object (metrics reading the same perturbation curves compute them once,
 through :class:`BatchMemo`). It sets ``seed`` to a run seed plus the batch index, so random orders
-differ between batches and repeat between runs and explainers. It merges the batches' outputs with
-:func:`merge_outputs` and turns them into record fields with :func:`summarize` (mean,
-bootstrap interval, mean curves). Scores are per sample: never averaged inside a metric.
+differ between batches and repeat between runs and explainers. It merges the batches' outputs
+and turns them into record fields (:mod:`audioxai_bench.evaluation.summary`). Scores are per
+sample: never averaged inside a metric.
 
-The input-manipulation engine that the manipulation metrics share is
-:mod:`audioxai_bench.perturbation`.
+The engines the built-in metrics share (input manipulation, sonification, seeded randomness)
+live in :mod:`audioxai_bench.evaluation`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
-from audioxai_bench import stats
-from audioxai_bench.builtin import BOTH
+from audioxai_bench.api.explainer import REPRESENTATIONS
 from audioxai_bench.errors import AudioXaiError
 
 #: Most inputs (samples × perturbation steps) per forward pass unless a batch says otherwise.
@@ -97,9 +95,9 @@ class EvalBatch:
 
     def __post_init__(self) -> None:
         b = self.x.shape[0] if self.x.dim() else 0
-        if self.representation not in BOTH:
-            raise AudioXaiError(f"EvalBatch: representation must be one of {sorted(BOTH)}, "
-                                f"got {self.representation!r}")
+        if self.representation not in REPRESENTATIONS:
+            raise AudioXaiError(f"EvalBatch: representation must be one of "
+                                f"{sorted(REPRESENTATIONS)}, got {self.representation!r}")
         if self.target.shape != (b,):
             raise AudioXaiError(f"EvalBatch: target must have shape ({b},), "
                                 f"got {tuple(self.target.shape)}")
@@ -190,54 +188,6 @@ class MetricOutput:
         return len(self.scores)
 
 
-def merge_outputs(outputs: Sequence[MetricOutput]) -> MetricOutput:
-    """Concatenate the per-batch outputs of one metric along the samples."""
-    if not outputs:
-        raise AudioXaiError("merge_outputs: no outputs to merge")
-    first = outputs[0]
-    for out in outputs[1:]:
-        if set(out.curves) != set(first.curves) or set(out.extras) != set(first.extras):
-            raise AudioXaiError("merge_outputs: batches returned different curves or extras")
-        if (out.grid is None) != (first.grid is None) or (
-                out.grid is not None and not torch.equal(out.grid, first.grid)):
-            raise AudioXaiError("merge_outputs: batches returned different grids")
-    return MetricOutput(
-        scores=torch.cat([o.scores for o in outputs]),
-        curves={k: torch.cat([o.curves[k] for o in outputs]) for k in first.curves},
-        grid=first.grid,
-        extras={k: torch.cat([o.extras[k] for o in outputs]) for k in first.extras},
-        info=first.info,
-    )
-
-
-def summarize(
-    metric: Any, output: MetricOutput, *, confidence: float = 0.95, seed: int = 0
-) -> dict[str, Any]:
-    """Record fields for a metric's merged output: mean, bootstrap interval, mean curves.
-
-    Keys: ``value``, ``ci`` ([low, high]), ``n`` (finite scores), ``higher_is_better``,
-    ``grid`` and ``curves`` (means over samples, when the metric has curves), ``extras``
-    (name → {value, ci}), ``info``, and ``summary`` (the metric's own ``summarize``, if any).
-    """
-    est = stats.bootstrap_ci(output.scores, confidence=confidence, seed=seed)
-    record: dict[str, Any] = {"value": est.mean, "ci": [est.low, est.high], "n": est.n,
-                              "higher_is_better": bool(metric.higher_is_better)}
-    if output.curves:
-        record["grid"] = output.grid.tolist()
-        record["curves"] = {k: v.nanmean(dim=0).tolist() for k, v in output.curves.items()}
-    if output.extras:
-        record["extras"] = {}
-        for key, values in output.extras.items():
-            e = stats.bootstrap_ci(values, confidence=confidence, seed=seed)
-            record["extras"][key] = {"value": e.mean, "ci": [e.low, e.high]}
-    if output.info:
-        record["info"] = dict(output.info)
-    own = getattr(metric, "summarize", None)
-    if callable(own):
-        record["summary"] = own(output)
-    return record
-
-
 @runtime_checkable
 class Metric(Protocol):
     """The duck type of a metric (subclassing :class:`BaseMetric` is optional)."""
@@ -255,7 +205,7 @@ class BaseMetric:
     name: str
     higher_is_better: bool
     display_name: str = ""
-    representations: frozenset[str] = BOTH
+    representations: frozenset[str] = REPRESENTATIONS
     needs: frozenset[str] = frozenset()
 
     def check(self, batch: EvalBatch) -> None:
@@ -297,17 +247,3 @@ class BatchMemo:
             value = compute()
             self._batch, self._key, self._value = batch, key, value
         return self._value
-
-
-def timed(call: Callable[[], _T], device: torch.device | str = "cpu") -> tuple[_T, float]:
-    """Run ``call()`` and return its result and wall seconds (CUDA work synchronised), e.g.
-    ``relevance, seconds = timed(lambda: pm.explain(name, model, x, target), x.device)`` for
-    ``EvalBatch.explain_seconds``."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    result = call()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return result, time.perf_counter() - start

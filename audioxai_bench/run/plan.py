@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .benchmark import Benchmark, Selection
-from .builtin import BOTH
-from .plugins import PluginManager, Source, parameters_of
+from ..api.explainer import REPRESENTATIONS
+from ..benchmark import Benchmark, Selection
+from ..plugins import PluginManager, Source, parameters_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,4 +64,4 @@ def plan_benchmark(bench: Benchmark, pm: PluginManager) -> Plan:
 
 def applies(obj: Any, representation: str) -> bool:
     """Whether a plugin object declares ``representation`` (all of them when it declares none)."""
-    return representation in set(getattr(obj, "representations", BOTH))
+    return representation in set(getattr(obj, "representations", REPRESENTATIONS))

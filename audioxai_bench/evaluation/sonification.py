@@ -1,4 +1,4 @@
-"""Objective scores of a sonifier, and sonified examples to listen to.
+"""Objective scores of a sonifier: what the model still hears in the sonified sound.
 
 The AudioMNIST paper asked people whether audible heatmaps help (Becker et al., arXiv
 1807.03418); this module asks the model. A sonified sound that carries the explanation should
@@ -10,22 +10,17 @@ keeps the same share of the signal's energy. How much energy it keeps says how s
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-import soundfile as sf
 import torch
 from torch import Tensor, nn
 
-from audioxai_bench.builtin import explaining
-from audioxai_bench.builtin.sonifiers import istft, stft
-from audioxai_bench.data.check import TARGET_RATE
-from audioxai_bench.data.preprocess import to_model_input
-from audioxai_bench.evaluation import DEFAULT_CHUNK
-from audioxai_bench.perturbation import hashed_keys
+from audioxai_bench.api.explainer import explaining
+from audioxai_bench.api.metric import DEFAULT_CHUNK
+from audioxai_bench.data.preprocess import istft, stft, to_model_input
+from audioxai_bench.evaluation.randomness import hashed_keys
+from audioxai_bench.evaluation.summary import true_class_scores
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -130,10 +125,9 @@ def _classify(model: nn.Module, sounds: Tensor, target: Tensor, representation: 
         for start in range(0, len(sounds), chunk_size):
             x = to_model_input(sounds[start: start + chunk_size], representation).to(dtype)
             t = target[start: start + chunk_size]
-            logits = model(x)
-            p = torch.softmax(logits.float(), dim=1).gather(1, t[:, None])[:, 0]
-            prob.append(p.double().cpu())
-            correct.append((logits.argmax(dim=1) == t).double().cpu())
+            p, hit = true_class_scores(model(x), t)
+            prob.append(p.cpu())
+            correct.append(hit.cpu())
     return torch.cat(prob), torch.cat(correct)
 
 
@@ -173,47 +167,3 @@ def evaluate_sonifier(
         random_probability=prob[2 * b:], random_correct=correct[2 * b:],
         kept_energy=kept.cpu(), random_kept_energy=kept_energy(control, signals).cpu(),
     )
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "sample"
-
-
-def write_examples(
-    sonifier: Any,
-    signals: Tensor,
-    relevance: Tensor,
-    representation: str,
-    out_dir: str | Path,
-    *,
-    names: Sequence[str] | None = None,
-    complement: bool = True,
-    rate: int = TARGET_RATE,
-) -> list[Path]:
-    """Write sonified examples as 16-bit WAV files for people to listen to; return the paths.
-
-    Per sample: ``<name>__original.wav``, ``<name>__<sonifier>.wav`` and, with ``complement``,
-    ``<name>__<sonifier>__complement.wav``. The files of a sample share one gain (the loudest
-    peaks at -1 dBFS), so their loudness can be compared by ear.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    sonified = sonifier.sonify(signals, relevance, representation).detach().double().cpu()
-    original = signals.detach().double().cpu()
-    names = list(names) if names is not None else [f"sample-{i:03d}" for i in range(len(signals))]
-    if len(names) != len(signals):
-        raise ValueError(f"{len(names)} names for {len(signals)} signals")
-    tag = _safe(getattr(sonifier, "name", "sonified"))
-    paths = []
-    for i, name in enumerate(names):
-        sounds = {"original": original[i], tag: sonified[i]}
-        if complement:
-            sounds[f"{tag}__complement"] = original[i] - sonified[i]
-        peak = max(float(sound.abs().max()) for sound in sounds.values())
-        gain = 10 ** (-1 / 20) / peak if peak > 0 else 1.0
-        for suffix, sound in sounds.items():
-            path = out / f"{_safe(name)}__{suffix}.wav"
-            data = np.clip(sound.numpy() * gain, -1.0, 1.0)
-            sf.write(path, data, rate, subtype="PCM_16")
-            paths.append(path)
-    return paths

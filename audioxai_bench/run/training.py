@@ -14,14 +14,14 @@ from typing import Any
 
 import torch
 
-from .data.dataset import load_audiomnist
-from .data.splits import speaker_split
-from .errors import AudioXaiError
-from .models import TrainResult, get_model_class
-from .models.train import resolve_device
-from .plugins import PluginManager
-from .progress import Progress
-from .workspace import fit, make_recipe
+from ..data.dataset import load_audiomnist
+from ..data.splits import speaker_split
+from ..errors import AudioXaiError
+from ..models import TrainResult, get_model_class
+from ..models.train import resolve_device
+from ..plugins import PluginManager
+from ..progress import Progress
+from .artifacts import fit, make_recipe
 
 PRESETS = ("auto", "cpu", "paper")
 

@@ -22,16 +22,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import __version__
-from .data.cache import cache_root
-from .data.dataset import AudioMNIST
-from .data.splits import N_CLASSES, female_speakers, select_speakers
-from .data.synth import synthesize_dataset
-from .errors import AudioXaiError
-from .models import CPU_WIDTH, cpu_config, paper_config
-from .models.checkpoint import read_checkpoint, save_atomic, save_checkpoint
-from .models.train import TrainConfig, TrainResult, train
-from .results import config_hash
+from .. import __version__
+from ..data.cache import cache_root
+from ..data.dataset import AudioMNIST
+from ..data.splits import N_CLASSES, female_speakers, select_speakers
+from ..data.synth import synthesize_dataset
+from ..errors import AudioXaiError
+from ..models import CPU_WIDTH, cpu_config, paper_config
+from ..models.checkpoint import read_checkpoint, save_atomic, save_checkpoint
+from ..models.train import TrainConfig, TrainResult, train
+from ..results import config_hash
 
 Progress = Callable[[int, int], None]
 _DONE = ".complete"

@@ -25,21 +25,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from .benchmark import Benchmark
-from .data.dataset import AudioMNIST, load_audiomnist
-from .data.preprocess import to_model_input
-from .data.splits import speaker_split
-from .errors import AudioXaiError, one_line
-from .evaluation import EvalBatch, MetricOutput, merge_outputs, summarize, timed
-from .models.train import resolve_device
-from .plan import Plugged, applies, plan_benchmark
-from .plugins import PluginManager, load_plugins, run_explainer
-from .progress import Progress
-from .reference import resolve_preset
-from .results import RESULTS_FILE, ResultStore, cell_key, config_hash, environment
-from .sonify_eval import write_examples
-from .stats import wilson_interval
-from .workspace import (
+from ..api.metric import EvalBatch, MetricOutput
+from ..benchmark import Benchmark
+from ..data.dataset import AudioMNIST, load_audiomnist
+from ..data.preprocess import to_model_input
+from ..data.splits import speaker_split
+from ..errors import AudioXaiError, one_line
+from ..evaluation.summary import merge_outputs, summarize, timed
+from ..guard import run_explainer
+from ..models.train import resolve_device
+from ..plugins import PluginManager, load_plugins
+from ..progress import Progress
+from ..results import RESULTS_FILE, ResultStore, cell_key, config_hash, environment
+from ..stats import wilson_interval
+from . import folder
+from .artifacts import (
     ModelRecipe,
     load_relevance,
     make_recipe,
@@ -47,9 +47,8 @@ from .workspace import (
     synthetic_data,
     trained_model,
 )
-
-RUN_FILE = "run.json"
-
+from .plan import Plugged, applies, plan_benchmark
+from .training import resolve_preset
 
 # --- the run ------------------------------------------------------------------------------
 
@@ -218,7 +217,7 @@ class Runner:
                            {k: round(v, 2) for k, v in self.stages.items()},
                            self.counts["records"], self.counts["failed"], self.counts["skipped"],
                            dict(self.cached))
-        (self.out / RUN_FILE).write_text(json.dumps(
+        (self.out / folder.RUN_FILE).write_text(json.dumps(
             {"benchmark": self.bench.settings() | {"source": self.bench.source},
              "report": report.as_dict(), **self.env}, indent=2, default=str) + "\n")
         return report
@@ -396,21 +395,20 @@ class Runner:
         if not relevance:
             return
         n = self.bench.examples
-        folder = self.out / "examples"
-        folder.mkdir(exist_ok=True)
-        arrays = {"signals": panel.signals[:n].cpu().numpy(), "inputs": panel.x[:n].cpu().numpy(),
-                  "target": panel.target[:n].cpu().numpy()}
-        arrays |= {f"relevance__{name}": r.numpy() for name, r in relevance.items()}
-        np.savez_compressed(folder / f"{panel.label}.npz", **arrays)
-        names = [f"sample-{i:03d}" for i in range(min(n, len(panel.rows)))]
+        signals = panel.signals[:n].cpu()
+        folder.write_examples(self.out, panel.label, signals=signals.numpy(),
+                              inputs=panel.x[:n].cpu().numpy(),
+                              target=panel.target[:n].cpu().numpy(),
+                              relevance={name: r.numpy() for name, r in relevance.items()})
+        names = folder.sample_names(min(n, len(panel.rows)))
         for explainer, rel in relevance.items():
             for sonifier in self.plan.sonifiers:
                 if not applies(sonifier.obj, panel.representation):
                     continue
                 try:
-                    write_examples(sonifier.obj, panel.signals[:n].cpu(), rel,
-                                   panel.representation,
-                                   self.out / "audio" / panel.label / explainer, names=names)
+                    folder.write_sonified(sonifier.obj, signals, rel, panel.representation,
+                                          folder.audio_folder(self.out, panel.label, explainer),
+                                          names=names)
                 except Exception as exc:  # its metric cells carry the failure as well
                     self.log(f"could not write {sonifier.name} examples of {explainer} on "
                              f"{panel.label}: {one_line(exc)}")

@@ -1,0 +1,59 @@
+"""The sonifier contract: what ``audioxai_bench_sonifiers()`` objects are.
+
+A sonifier turns relevance into sound a person can listen to (the paper's audible heatmaps):
+``sonify(waveform, relevance, representation) -> Tensor`` takes the ``(B, 8000)`` padded 8 kHz
+signals the model input came from and relevance in the model input's shape and returns a
+``(B, 8000)`` waveform (:class:`Sonifier`). The suite scores it by what the model still hears in
+the sound (:mod:`audioxai_bench.evaluation.sonification`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar, Protocol, runtime_checkable
+
+from torch import Tensor
+
+from audioxai_bench.api.explainer import REPRESENTATIONS
+from audioxai_bench.errors import AudioXaiError
+
+
+@runtime_checkable
+class Sonifier(Protocol):
+    """The duck type of a sonifier (subclassing :class:`BaseSonifier` is optional)."""
+
+    name: str
+
+    def sonify(self, waveform: Tensor, relevance: Tensor, representation: str) -> Tensor: ...
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BaseSonifier:
+    """Optional base: checks shapes and the representation, then calls :meth:`render`.
+
+    ``domain`` says where the sonifier masks (``"time"`` or ``"stft"``); the sonification scores
+    draw their random control mask there.
+    """
+
+    name: str
+    display_name: str = ""
+    representations: frozenset[str] = REPRESENTATIONS
+    domain: ClassVar[str] = "time"
+
+    def sonify(self, waveform: Tensor, relevance: Tensor, representation: str) -> Tensor:
+        """``(B, samples)`` sound of ``relevance`` for the padded signals ``waveform``."""
+        if representation not in self.representations:
+            raise AudioXaiError(f"sonifier {self.name!r} does not take {representation} "
+                                f"relevance; it declares {', '.join(sorted(self.representations))}")
+        if waveform.dim() != 2 or relevance.shape[0] != waveform.shape[0]:
+            raise AudioXaiError(f"sonifier {self.name!r}: waveform must be (B, samples) and "
+                                f"relevance (B, ...), got {tuple(waveform.shape)} and "
+                                f"{tuple(relevance.shape)}")
+        if representation == "waveform" and relevance[:, 0].shape != waveform.shape:
+            raise AudioXaiError(f"sonifier {self.name!r}: waveform relevance must be "
+                                f"(B, 1, {waveform.shape[1]}), got {tuple(relevance.shape)}")
+        out = self.render(waveform, relevance.detach(), representation)
+        return out.to(waveform.dtype)
+
+    def render(self, waveform: Tensor, relevance: Tensor, representation: str) -> Tensor:
+        raise NotImplementedError

@@ -1,0 +1,95 @@
+"""Turning per-batch metric outputs into record fields, and the few helpers every engine shares.
+
+:func:`merge_outputs` joins a metric's batches, :func:`summarize` makes the record's value,
+interval and mean curves, :func:`timed` measures an explainer call (CUDA synchronised) and
+:func:`true_class_scores` is the one place that reads a model's verdict on a batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import torch
+from torch import Tensor
+
+from audioxai_bench import stats
+from audioxai_bench.api.metric import MetricOutput
+from audioxai_bench.errors import AudioXaiError
+
+_T = TypeVar("_T")
+
+
+def true_class_scores(logits: Tensor, target: Tensor, *,
+                      log: bool = False) -> tuple[Tensor, Tensor]:
+    """``(B,)`` true-class probability (log-probability with ``log``) and correctness (0/1), both
+    float64 on the logits' device: the callers batch the transfer to the host."""
+    logits = logits.float()
+    norm = torch.log_softmax(logits, dim=1) if log else torch.softmax(logits, dim=1)
+    score = norm.gather(1, target[:, None])[:, 0].double()
+    return score, (logits.argmax(dim=1) == target).double()
+
+
+def merge_outputs(outputs: Sequence[MetricOutput]) -> MetricOutput:
+    """Concatenate the per-batch outputs of one metric along the samples."""
+    if not outputs:
+        raise AudioXaiError("merge_outputs: no outputs to merge")
+    first = outputs[0]
+    for out in outputs[1:]:
+        if set(out.curves) != set(first.curves) or set(out.extras) != set(first.extras):
+            raise AudioXaiError("merge_outputs: batches returned different curves or extras")
+        if (out.grid is None) != (first.grid is None) or (
+                out.grid is not None and not torch.equal(out.grid, first.grid)):
+            raise AudioXaiError("merge_outputs: batches returned different grids")
+    return MetricOutput(
+        scores=torch.cat([o.scores for o in outputs]),
+        curves={k: torch.cat([o.curves[k] for o in outputs]) for k in first.curves},
+        grid=first.grid,
+        extras={k: torch.cat([o.extras[k] for o in outputs]) for k in first.extras},
+        info=first.info,
+    )
+
+
+def summarize(
+    metric: Any, output: MetricOutput, *, confidence: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
+    """Record fields for a metric's merged output: mean, bootstrap interval, mean curves.
+
+    Keys: ``value``, ``ci`` ([low, high]), ``n`` (finite scores), ``higher_is_better``,
+    ``grid`` and ``curves`` (means over samples, when the metric has curves), ``extras``
+    (name → {value, ci}), ``info``, and ``summary`` (the metric's own ``summarize``, if any).
+    """
+    est = stats.bootstrap_ci(output.scores, confidence=confidence, seed=seed)
+    record: dict[str, Any] = {"value": est.mean, "ci": [est.low, est.high], "n": est.n,
+                              "higher_is_better": bool(metric.higher_is_better)}
+    if output.curves:
+        record["grid"] = output.grid.tolist()
+        record["curves"] = {k: v.nanmean(dim=0).tolist() for k, v in output.curves.items()}
+    if output.extras:
+        record["extras"] = {}
+        for key, values in output.extras.items():
+            e = stats.bootstrap_ci(values, confidence=confidence, seed=seed)
+            record["extras"][key] = {"value": e.mean, "ci": [e.low, e.high]}
+    if output.info:
+        record["info"] = dict(output.info)
+    own = getattr(metric, "summarize", None)
+    if callable(own):
+        record["summary"] = own(output)
+    return record
+
+
+
+
+def timed(call: Callable[[], _T], device: torch.device | str = "cpu") -> tuple[_T, float]:
+    """Run ``call()`` and return its result and wall seconds (CUDA work synchronised), e.g.
+    ``relevance, seconds = timed(lambda: pm.explain(name, model, x, target), x.device)`` for
+    ``EvalBatch.explain_seconds``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    result = call()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return result, time.perf_counter() - start
