@@ -21,8 +21,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from audioxai_bench.models import CPU_WIDTH, MODEL_NAMES, build_model
+from audioxai_bench.builtin.models import BUILTIN_MODELS
+from audioxai_bench.models import MODEL_NAMES, build_model
 from audioxai_bench.plugins import PluginManager, run_explainer
+
+CPU_WIDTH = {spec.name: spec.cpu_width for spec in BUILTIN_MODELS}
 
 Call = Callable[[nn.Module, Tensor, Tensor], Tensor]
 

@@ -22,8 +22,11 @@ import time
 import torch
 from torch import Tensor, nn
 
+from audioxai_bench.builtin.models import BUILTIN_MODELS
 from audioxai_bench.evaluation.perturbation import DEFAULT_GRID, ORDERS, perturbation_curves
-from audioxai_bench.models import CPU_WIDTH, build_model
+from audioxai_bench.models import build_model
+
+CPU_WIDTH = {spec.name: spec.cpu_width for spec in BUILTIN_MODELS}
 
 
 def make_batch(model_name: str, n: int) -> tuple[Tensor, Tensor, Tensor]:

@@ -15,7 +15,10 @@ import time
 import torch
 from torch import nn
 
-from audioxai_bench.models import CPU_WIDTH, MODEL_NAMES, build_model, get_model_class
+from audioxai_bench.builtin.models import BUILTIN_MODELS
+from audioxai_bench.models import MODEL_NAMES, build_model, get_model_class
+
+CPU_WIDTH = {spec.name: spec.cpu_width for spec in BUILTIN_MODELS}
 
 
 def _sync(device: torch.device) -> None:

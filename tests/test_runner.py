@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,15 @@ from torch import nn
 
 from audioxai_bench import hookimpl
 from audioxai_bench.benchmark import parse_benchmark
+from audioxai_bench.builtin.models import BUILTIN_MODELS
+from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.leaderboard import build_leaderboard, top_table
+from audioxai_bench.models import TrainConfig
 from audioxai_bench.plugins import load_plugins
 from audioxai_bench.results import cell_key, load_results, read_records
+from audioxai_bench.run.artifacts import make_recipe
 from audioxai_bench.run.runner import balanced_sample, run_benchmark
+from audioxai_bench.run.training import load_model
 
 from .conftest import write_tree
 
@@ -192,6 +198,9 @@ class LinearSpec:
     name: str = "linear"
     representation: str = "waveform"
     input_shape: tuple[int, ...] = (1, 8000)
+    # training presets are data on the spec: a plugin model trains like a built-in one
+    presets: Mapping[str, TrainConfig] = dataclasses.field(
+        default_factory=lambda: {"cpu": BUILTIN_MODELS[0].presets["cpu"]})
 
     def build(self, n_classes: int, width: float = 1.0) -> nn.Module:
         net = nn.Sequential(nn.Flatten(), nn.Linear(8000, n_classes))
@@ -217,6 +226,18 @@ def test_models_from_plugins_are_trained_cached_and_scored(tree, tmp_path):
     assert set(df.model) == {"linear"} and (df.status == "ok").all()
     assert df[df.metric == "test-accuracy"].record.iloc[0]["plugins"]["model"]["plugin"] == \
         "model-plugin"
+    (checkpoint,) = (Path(os.environ["AUDIOXAI_BENCH_CACHE"]) / "models").glob("linear-*.pt")
+    model, meta = load_model(checkpoint, plugins=pm)  # built through the plugin's spec
+    assert meta["model"] == "linear" and isinstance(model[1], nn.Linear)
+
+
+def test_a_plugin_model_without_a_preset_fails_naming_it(tree, tmp_path):
+    pm = load_plugins(entrypoints=False)
+    pm.register(ModelPlugin(), "model-plugin")
+    spec = pm.models.get("linear")
+    with pytest.raises(AudioXaiError, match="model 'linear' .* no training preset 'paper'; "
+                                            "it declares cpu"):
+        make_recipe(spec, "model-plugin", "digit", 0, "paper")
 
 
 def test_balanced_sample_takes_classes_in_turn():

@@ -11,19 +11,18 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from audioxai_bench.builtin.models import BUILTIN_MODELS
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.models import (
-    CPU_WIDTH,
     MODEL_NAMES,
     TrainConfig,
     build_model,
-    cpu_config,
     evaluate,
     load_checkpoint,
-    paper_config,
     save_checkpoint,
     train,
 )
+from audioxai_bench.run.artifacts import make_recipe
 
 
 def tone_set(n: int, seed: int, shuffle_labels: bool = False) -> TensorDataset:
@@ -165,7 +164,8 @@ def test_config_validation_and_presets() -> None:
     with pytest.raises(ValueError, match="needs a validation set"):
         train(small_audionet(), tone_set(4, 1), None, None, TrainConfig(iterations=1))
 
-    audionet = paper_config("audionet")
+    specs = {spec.name: spec for spec in BUILTIN_MODELS}
+    audionet = specs["audionet"].presets["paper"]
     assert (audionet.iterations, audionet.batch_size, audionet.lr, audionet.momentum) == (
         50_000,
         100,
@@ -174,7 +174,7 @@ def test_config_validation_and_presets() -> None:
     )
     assert audionet.optimizer == "sgd" and audionet.weight_decay == 0.0
     assert audionet.select == "final" and audionet.lr_halve_every is None
-    alexnet = paper_config("alexnet", seed=3)
+    alexnet = make_recipe(specs["alexnet"], "builtin", "digit", 0, "paper", seed=3).config
     assert (alexnet.iterations, alexnet.lr, alexnet.lr_halve_every, alexnet.grad_clip) == (
         10_000,
         1e-3,
@@ -183,9 +183,9 @@ def test_config_validation_and_presets() -> None:
     )
     assert alexnet.seed == 3 and alexnet.batch_size == 100
     for name in MODEL_NAMES:
-        assert cpu_config(name).iterations < 5000 and 0 < CPU_WIDTH[name] < 1
-    with pytest.raises(ValueError, match="valid names"):
-        cpu_config("vgg")
+        assert specs[name].presets["cpu"].iterations < 5000 and 0 < specs[name].cpu_width < 1
+    with pytest.raises(AudioXaiError, match="has no training preset 'tpu'; it declares cpu, paper"):
+        make_recipe(specs["audionet"], "builtin", "digit", 0, "tpu")
 
 
 def test_cuda_request_without_cuda_is_clear() -> None:

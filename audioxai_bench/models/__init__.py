@@ -11,17 +11,13 @@ from audioxai_bench.models.registry import (
     get_model_class,
 )
 from audioxai_bench.models.train import (
-    CPU_WIDTH,
     TrainConfig,
     TrainResult,
-    cpu_config,
     evaluate,
-    paper_config,
     train,
 )
 
 __all__ = [
-    "CPU_WIDTH",
     "MODEL_NAMES",
     "MODELS",
     "AlexNetSpectrogram",
@@ -31,11 +27,9 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "build_model",
-    "cpu_config",
     "evaluate",
     "get_model_class",
     "load_checkpoint",
-    "paper_config",
     "save_checkpoint",
     "train",
 ]

@@ -11,7 +11,7 @@ import dataclasses
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -157,23 +157,33 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
 
 
 def load_checkpoint(
-    path: str | os.PathLike[str], device: str | torch.device = "cpu"
+    path: str | os.PathLike[str], device: str | torch.device = "cpu", *,
+    build: Callable[[dict[str, Any]], nn.Module] | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model stored at ``path`` via the registry; return ``(model, meta)``.
+    """Rebuild the model stored at ``path``; return ``(model, meta)``.
 
-    The model is on ``device`` and in eval mode, ready to explain. Errors are one line naming
-    the path (see :func:`read_checkpoint`); weights that do not fit the architecture named in
-    ``meta`` are a :class:`CheckpointError` as well.
+    ``build(meta)`` makes the empty model; by default the built-in architecture named in
+    ``meta`` (a model from a plugin: :func:`audioxai_bench.run.training.load_model`). The model
+    is on ``device`` and in eval mode, ready to explain. Errors are one line naming the path
+    (see :func:`read_checkpoint`); weights that do not fit the architecture named in ``meta``
+    are a :class:`CheckpointError` as well.
     """
     state, meta = read_checkpoint(path)
-    options = {}
-    if "hidden_activation" in meta:
-        options["hidden_activation"] = meta["hidden_activation"]
     try:
-        model = build_model(meta["model"], int(meta["n_classes"]), float(meta["width"]), **options)
+        model = (build or _build_builtin)(meta)
         model.load_state_dict(state, strict=True)
     except (ValueError, RuntimeError) as exc:
         raise CheckpointError(
             f"{path}: checkpoint does not match its model ({_reason(exc)})"
         ) from None
     return model.to(device).eval(), meta
+
+
+def architecture_options(meta: dict[str, Any]) -> dict[str, Any]:
+    """Constructor options recorded in a checkpoint's metadata beyond classes and width."""
+    return {"hidden_activation": meta["hidden_activation"]} if "hidden_activation" in meta else {}
+
+
+def _build_builtin(meta: dict[str, Any]) -> nn.Module:
+    return build_model(meta["model"], int(meta["n_classes"]), float(meta["width"]),
+                       **architecture_options(meta))

@@ -1,4 +1,4 @@
-"""Training of the reference models: the paper's budgets and a CPU-sized preset.
+"""Training of the reference models: one iteration-based loop for every budget.
 
 The loop is iteration-based like the paper's Caffe solvers (a fixed number of SGD steps over a
 cycled loader, the learning rate halved on a fixed schedule, gradient-norm clipping), evaluates
@@ -21,13 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from audioxai_bench.models.registry import ModelError, get_model_class
-
-#: Width multiplier recommended for training on a CPU, chosen with ``benchmarks/bench_models.py``:
-#: forward+backward about 150 samples/s for AudioNet at 0.25 and 230/s for AlexNet at 0.125 on
-#: one core, so ``cpu_config``'s 800 x 32 samples take 2-3 minutes. AudioNet at 0.125 learns
-#: markedly slower per step; AlexNet at 0.25 is twice as slow for a small gain.
-CPU_WIDTH: dict[str, float] = {"audionet": 0.25, "alexnet": 0.125}
+from audioxai_bench.models.registry import ModelError
 
 #: ``progress(iteration, total, info)``; ``info`` holds ``loss``, ``lr`` and, after the first
 #: evaluation, ``val_accuracy`` and ``best_val_accuracy``.
@@ -84,65 +78,6 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain-data copy, for checkpoint meta and result records."""
         return dataclasses.asdict(self)
-
-
-def paper_config(model_name: str, **overrides: Any) -> TrainConfig:
-    """The paper's solver settings for ``model_name`` (PROTOCOL.md, "Reference models").
-
-    Selection is ``"final"`` because the paper tested the last iterate; pass ``select="best"``
-    to keep the validation-best state instead. ``overrides`` replace any field (seed, device...).
-    """
-    get_model_class(model_name)  # unknown names fail with the list of valid ones
-    if model_name == "audionet":
-        base = TrainConfig(
-            iterations=50_000,
-            batch_size=100,
-            lr=1e-4,
-            momentum=0.9,
-            weight_decay=0.0,
-            eval_every=1000,
-            select="final",
-        )
-    else:
-        base = TrainConfig(
-            iterations=10_000,
-            batch_size=100,
-            lr=1e-3,
-            momentum=0.9,
-            weight_decay=0.0,
-            lr_halve_every=2500,
-            grad_clip=5.0,
-            eval_every=500,
-            select="final",
-        )
-    return dataclasses.replace(base, **overrides)
-
-
-def cpu_config(model_name: str, **overrides: Any) -> TrainConfig:
-    """A budget that trains the ``CPU_WIDTH`` model to good accuracy in minutes on a CPU.
-
-    The paper's plain SGD (lr 1e-4 or 1e-3, batch 100) needs 10 000-50 000 steps; a CPU run
-    affords under a thousand. Adam at lr 2e-3 with batch 32 gets the narrow nets to about 94 %
-    digit accuracy on a 3 000-clip synthetic set (1 800 training clips, digit fold 0) in
-    800 steps; halving the rate every 300 steps settles the last few hundred, clipping at 5
-    (as the paper's AlexNet solver) guards the first steps, and validation-best selection
-    guards against a worse last iterate. The AlexNet-style net takes lr 1e-3: its unnormalised
-    dB input (-80..0) made lr 2e-3 stall at chance for some seeds (digit fold 0, seed 0: 10 %
-    after 800 steps; at 1e-3 95 % validation accuracy).
-    """
-    get_model_class(model_name)
-    base = TrainConfig(
-        iterations=800,
-        batch_size=32,
-        lr=1e-3 if model_name == "alexnet" else 2e-3,
-        momentum=0.9,
-        optimizer="adam",
-        lr_halve_every=300,
-        grad_clip=5.0,
-        eval_every=100,
-        select="best",
-    )
-    return dataclasses.replace(base, **overrides)
 
 
 @dataclass

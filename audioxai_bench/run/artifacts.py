@@ -28,7 +28,6 @@ from ..data.dataset import AudioMNIST
 from ..data.splits import N_CLASSES, female_speakers, select_speakers
 from ..data.synth import synthesize_dataset
 from ..errors import AudioXaiError
-from ..models import CPU_WIDTH, cpu_config, paper_config
 from ..models.checkpoint import read_checkpoint, save_atomic, save_checkpoint
 from ..models.train import TrainConfig, TrainResult, train
 from ..results import config_hash
@@ -88,18 +87,19 @@ class ModelRecipe:
 
 def make_recipe(spec: Any, plugin: str, task: str, fold: int, preset: str, *,
                 width: float | None = None, **overrides: Any) -> ModelRecipe:
-    """The recipe for ``spec`` under ``preset`` (``cpu`` or ``paper``): the spec's CPU width
-    (or 1.0 for ``paper``) unless ``width`` is given, and the preset's training settings with
-    ``overrides``. A model from a plugin takes the preset of the built-in with its input."""
+    """The recipe for ``spec`` under ``preset``: the spec's own training settings for that
+    preset with ``overrides``, at the spec's ``cpu_width`` for ``cpu`` (1.0 otherwise) unless
+    ``width`` is given. A spec without the preset fails naming both."""
+    presets = getattr(spec, "presets", None) or {}
+    if preset not in presets:
+        raise AudioXaiError(f"model {spec.name!r} ({plugin}) has no training preset {preset!r}; "
+                            f"it declares {', '.join(sorted(presets)) or 'none'}")
     if width is None:
-        width = getattr(spec, "cpu_width", CPU_WIDTH.get(spec.name, 1.0)) if preset == "cpu" \
-            else 1.0
-    make = cpu_config if preset == "cpu" else paper_config
+        width = getattr(spec, "cpu_width", 1.0) if preset == "cpu" else 1.0
     try:
-        config = make(spec.name, **overrides)
-    except AudioXaiError:  # not a built-in name
-        builtin = "alexnet" if spec.representation == "spectrogram" else "audionet"
-        config = make(builtin, **overrides)
+        config = dataclasses.replace(presets[preset], **overrides)
+    except (TypeError, ValueError) as exc:
+        raise AudioXaiError(f"model {spec.name!r}, preset {preset!r}: {exc}") from None
     return ModelRecipe(spec, plugin, task, fold, float(width), preset, config)
 
 

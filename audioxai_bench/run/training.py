@@ -17,9 +17,10 @@ import torch
 from ..data.dataset import load_audiomnist
 from ..data.splits import speaker_split
 from ..errors import AudioXaiError
-from ..models import TrainResult, get_model_class
+from ..models import TrainResult
+from ..models.checkpoint import architecture_options, load_checkpoint
 from ..models.train import resolve_device
-from ..plugins import PluginManager
+from ..plugins import PluginManager, load_plugins
 from ..progress import Progress
 from .artifacts import fit, make_recipe
 
@@ -53,7 +54,7 @@ def train_reference(req: TrainRequest, quiet: bool = False,
                     log: Callable[[str], None] = print) -> tuple[TrainResult, dict[str, Any]]:
     """Train ``req.model`` on ``req.task`` fold ``req.fold`` and save the checkpoint."""
     speaker_split(req.task, req.fold)  # a bad task or fold fails before any work
-    get_model_class(req.model)  # an unknown name fails with the valid ones
+    spec = load_plugins().models.registration(req.model)  # unknown: fails with the valid ones
     device = resolve_device(req.device)  # fail before preprocessing, not after
     preset = resolve_preset(req.preset, device)
     overrides: dict[str, Any] = {"seed": req.seed, "device": req.device}
@@ -61,7 +62,6 @@ def train_reference(req: TrainRequest, quiet: bool = False,
         overrides["iterations"] = req.iterations
     if req.select:
         overrides["select"] = req.select
-    spec = PluginManager(entrypoints=False).models.registration(req.model)
     recipe = make_recipe(spec.obj, str(spec.source), req.task, req.fold, preset,
                          width=req.width, **overrides)
     config = recipe.config
@@ -77,3 +77,20 @@ def train_reference(req: TrainRequest, quiet: bool = False,
     _, meta, result = fit(recipe, data, req.out, lambda it, total, info: bar(it, total), log,
                           {"data": str(req.data), "skipped_clips": data.skipped})
     return result, meta
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu", *,
+               plugins: PluginManager | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Load a checkpoint of any registered model, a plugin's included; return ``(model, meta)``.
+
+    The architecture comes from the model spec named in the checkpoint's metadata, looked up in
+    ``plugins`` (default: every installed plugin).
+    """
+    pm = plugins or load_plugins()
+
+    def build(meta: dict[str, Any]) -> torch.nn.Module:
+        spec = pm.models.get(str(meta.get("model")))
+        return spec.build(int(meta["n_classes"]), float(meta["width"]),
+                          **architecture_options(meta))
+
+    return load_checkpoint(path, device, build=build)
