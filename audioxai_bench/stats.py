@@ -55,13 +55,6 @@ def _finite(values: ArrayLike) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
-def _resample_means(values: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
-    """Means of ``n_resamples`` bootstrap resamples, drawn in one vectorised call."""
-    rng = np.random.default_rng(seed)
-    index = rng.integers(0, len(values), size=(n_resamples, len(values)))
-    return values[index].mean(axis=1)
-
-
 def bootstrap_ci(
     values: ArrayLike | Tensor,
     *,
@@ -69,20 +62,25 @@ def bootstrap_ci(
     n_resamples: int = N_RESAMPLES,
     seed: int = 0,
 ) -> Estimate:
-    """Mean of ``values`` with its percentile-bootstrap interval over samples.
+    """Mean of ``values`` with its percentile-bootstrap interval over samples
+    (``scipy.stats.bootstrap``).
 
     Non-finite values (a correlation of two constant maps, say) are left out and not counted.
-    The same ``seed`` gives the same interval.
+    The same ``seed`` gives the same interval; one value gives the interval ``[x, x]``.
     """
     if isinstance(values, Tensor):
         values = values.detach().cpu().double().numpy()
     finite = _finite(values)
     if len(finite) == 0:
         return Estimate(math.nan, math.nan, math.nan, 0, confidence)
-    means = _resample_means(finite, n_resamples, seed)
-    alpha = (1.0 - confidence) / 2
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    return Estimate(float(finite.mean()), float(low), float(high), len(finite), confidence)
+    mean = float(finite.mean())
+    if len(finite) < 2 or np.all(finite == finite[0]):  # nothing to resample
+        return Estimate(mean, mean, mean, len(finite), confidence)
+    res = sps.bootstrap((finite,), np.mean, n_resamples=n_resamples, confidence_level=confidence,
+                        method="percentile", vectorized=True,
+                        rng=np.random.default_rng(seed))
+    low, high = res.confidence_interval
+    return Estimate(mean, float(low), float(high), len(finite), confidence)
 
 
 def paired_test(
@@ -118,21 +116,21 @@ def paired_test(
     elif test == "wilcoxon":
         p_value = float(sps.wilcoxon(diff, zero_method="wilcox").pvalue)
     else:
-        means = _resample_means(diff, n_resamples, seed)
+        rng = np.random.default_rng(seed)
+        means = diff[rng.integers(0, n, size=(n_resamples, n))].mean(axis=1)
         side = np.mean(means <= 0) if diff.mean() > 0 else np.mean(means >= 0)
         p_value = float(min(1.0, 2 * side))
     return PairedComparison(ci.mean, ci.low, ci.high, p_value, n, test)
 
 
 def wilson_interval(accuracy: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion (an accuracy over ``n`` independent trials):
-    unlike the normal approximation it stays inside [0, 1] and is sensible at 0 % and 100 %."""
+    """Wilson score interval of a proportion (an accuracy over ``n`` independent trials,
+    ``scipy.stats.binomtest``): unlike the normal approximation it stays inside [0, 1] and is
+    sensible at 0 % and 100 %."""
     if n <= 0 or not 0 <= accuracy <= 1:
         return math.nan, math.nan
-    z = float(sps.norm.ppf(0.5 + confidence / 2))
-    centre = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    ci = sps.binomtest(round(accuracy * n), n).proportion_ci(confidence, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def rank_data(values: Tensor) -> Tensor:
