@@ -9,12 +9,14 @@ from pathlib import Path
 
 from . import __version__
 from .errors import AudioXaiError
-from .progress import Progress
+from .progress import FORCE_ENV, Progress
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "progress", False):
+        os.environ[FORCE_ENV] = "1"
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -120,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("--quiet", action="store_true", default=default,
-                        help="no progress output")
+                        help="no progress bars")
+    parser.add_argument("--progress", action="store_true", default=default,
+                        help="progress bars even when stderr is not a terminal (logs, CI)")
     parser.add_argument("--debug", action="store_true", default=default, help="show tracebacks")
 
 

@@ -1,33 +1,57 @@
-"""A small progress display on stderr: in place on a terminal, a line every few seconds in logs."""
+"""Progress bars and status lines, both on stderr so stdout holds only results.
+
+Bars come from tqdm (count, rate, ETA); they show on a terminal and stay quiet in logs and
+pipes unless ``AUDIOXAI_BENCH_PROGRESS=1`` (or ``--progress``) asks for them. Status lines are
+flushed as they happen, so a piped or killed run has printed everything up to that moment.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
-import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+
+class ProgressFn(Protocol):
+    """The one progress callback of data loading, training and the runner:
+    ``progress(done, total)``, and training adds ``info`` (loss, learning rate, validation
+    accuracy)."""
+
+    def __call__(self, done: int, total: int, info: Mapping[str, Any] | None = None, /
+                 ) -> None: ...
+
+#: Set to 1 to show bars when stderr is not a terminal (CI logs, ``| tee``).
+FORCE_ENV = "AUDIOXAI_BENCH_PROGRESS"
+
+
+def status(message: str) -> None:
+    """One status line on stderr, flushed now."""
+    print(message, file=sys.stderr, flush=True)
 
 
 class Progress:
-    """Callable ``(done, total)`` that shows ``label: done/total (rate/s)``; silent when quiet."""
+    """A :data:`ProgressFn` drawing ``label`` as a tqdm bar; silent when ``quiet``."""
 
-    def __init__(self, label: str, quiet: bool = False, unit: str = "",
-                 log_every_s: float = 5.0):
-        self.label, self.quiet, self.unit = label, quiet, unit
-        self.start = time.perf_counter()
-        self.last = 0.0
-        self.log_every_s = log_every_s
-        self.tty = sys.stderr.isatty()
+    def __init__(self, label: str, quiet: bool = False, unit: str = ""):
+        self.label, self.unit = label, unit.strip() or "it"
+        force = os.environ.get(FORCE_ENV, "") not in ("", "0")
+        self.disabled = quiet or not (force or sys.stderr.isatty())
+        self.bar: tqdm | None = None
 
-    def __call__(self, done: int, total: int) -> None:
-        if self.quiet:
+    def __call__(self, done: int, total: int, info: Mapping[str, Any] | None = None) -> None:
+        if self.disabled:
             return
-        now = time.perf_counter()
-        finished = total and done >= total
-        if not finished and now - self.last < (0.2 if self.tty else self.log_every_s):
-            return
-        self.last = now
-        elapsed = now - self.start
-        rate = done / elapsed if elapsed > 0 else 0.0
-        of_total = f"/{total}" if total else ""
-        text = f"{self.label}: {done}{of_total}{self.unit} ({rate:.1f}/s, {elapsed:.0f} s)"
-        end = "\n" if finished or not self.tty else ""
-        print(("\r" if self.tty else "") + text, end=end, file=sys.stderr, flush=True)
+        if self.bar is None:
+            self.bar = tqdm(total=total or None, desc=self.label, unit=self.unit,
+                            unit_scale=self.unit == "bytes", file=sys.stderr, dynamic_ncols=True,
+                            mininterval=0.2 if sys.stderr.isatty() else 5.0)
+        self.bar.total = total or None
+        if info:
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in info.items()
+                                  if isinstance(v, float)}, refresh=False)
+        self.bar.update(done - self.bar.n)
+        if total and done >= total:
+            self.bar.close()

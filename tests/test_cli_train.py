@@ -32,8 +32,8 @@ def test_train_writes_a_checkpoint_with_its_provenance(synth_tree, tmp_path, cap
     assert main(["train", "--data", str(synth_tree), "--model", model, "--task", task,
                  "--fold", "1", "--out", str(ckpt), "--iterations", "2", "--width", "0.05",
                  "--quiet"]) == 0
-    out = capsys.readouterr().out
-    assert "preset cpu" in out and "test accuracy" in out
+    captured = capsys.readouterr()  # status lines on stderr, the result on stdout
+    assert "preset cpu" in captured.err and "test accuracy" in captured.out
     restored, meta = load_checkpoint(ckpt)
     assert meta["model"] == model and meta["task"] == task and meta["fold"] == 1
     assert meta["width"] == 0.05 and meta["n_classes"] == (10 if task == "digit" else 2)
@@ -51,7 +51,7 @@ def test_train_reports_skipped_clips(tmp_path, capsys):
     assert main(["train", "--data", str(tree), "--model", "audionet", "--task", "digit",
                  "--fold", "0", "--out", str(ckpt), "--iterations", "1", "--width", "0.05",
                  "--quiet"]) == 0
-    assert "skipped 1 unusable clips" in capsys.readouterr().out
+    assert "skipped 1 unusable clips" in capsys.readouterr().err  # a status line
     assert read_checkpoint(ckpt)[1]["skipped_clips"] == 1
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -13,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import AudioXaiError, ClipError
+from ..progress import ProgressFn
 from . import cache
 from .check import WINDOW, check_dataset
 from .layout import Clip, Problem
@@ -27,7 +27,6 @@ from .preprocess import (
 )
 from .splits import SEX_LABELS, check_task, speaker_split
 
-Progress = Callable[[int, int], None]
 DECODE_CHUNK = 200
 PRECOMPUTE_BYTES = 2 << 30  # model inputs of a fold are kept in memory up to this size
 PRECOMPUTE_BATCH = 256
@@ -110,7 +109,7 @@ def _input_bytes(representation: str) -> int:
 
 
 def load_audiomnist(root: Path | str, seed: int = 0, use_cache: bool = True,
-                    progress: Progress | None = None, workers: int = 2) -> AudioMNIST:
+                    progress: ProgressFn | None = None, workers: int = 2) -> AudioMNIST:
     """Check ``root``, then decode every usable clip (or read it from the cache).
 
     Unusable clips are skipped and recorded in ``problems``; a dataset with no usable clip is
@@ -148,7 +147,7 @@ def load_audiomnist(root: Path | str, seed: int = 0, use_cache: bool = True,
         relpaths=relpaths, fingerprint=fingerprint, problems=problems)
 
 
-def decode_clips(clips: list[Clip], seed: int, progress: Progress | None = None,
+def decode_clips(clips: list[Clip], seed: int, progress: ProgressFn | None = None,
                  workers: int = 2) -> tuple[np.ndarray, list[Problem]]:
     """Read, resample and pad every clip; a clip that fails is recorded, not raised."""
     signals = np.zeros((len(clips), WINDOW), dtype=np.float32)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from audioxai_bench.models.registry import ModelError
-
-#: ``progress(iteration, total, info)``; ``info`` holds ``loss``, ``lr`` and, after the first
-#: evaluation, ``val_accuracy`` and ``best_val_accuracy``.
-ProgressFn = Callable[[int, int, dict[str, Any]], None]
+from audioxai_bench.progress import ProgressFn
 
 _SELECT = ("best", "final")
 NO_SCORE = (math.nan, math.nan)
@@ -200,7 +197,7 @@ def train(
     val_set: Dataset | None,
     test_set: Dataset | None,
     config: TrainConfig,
-    progress: ProgressFn | None = None,
+    progress: ProgressFn | None = None,  # (iteration, total, info: loss, lr, val_accuracy)
 ) -> TrainResult:
     """Train ``model`` in place on ``train_set`` for ``config.iterations`` optimiser steps.
 

@@ -30,13 +30,13 @@ from ..data.synth import synthesize_dataset
 from ..errors import AudioXaiError
 from ..models.checkpoint import read_checkpoint, save_atomic, save_checkpoint
 from ..models.train import TrainConfig, TrainResult, train
+from ..progress import ProgressFn
 from ..results import config_hash
 
-Progress = Callable[[int, int], None]
 _DONE = ".complete"
 
 
-def synthetic_data(speakers: int, reps: int, seed: int, progress: Progress | None = None,
+def synthetic_data(speakers: int, reps: int, seed: int, progress: ProgressFn | None = None,
                    workers: int | None = None) -> tuple[Path, bool]:
     """The synthetic tree for these parameters, generated on first use; ``(root, was_cached)``.
 
@@ -104,7 +104,7 @@ def make_recipe(spec: Any, plugin: str, task: str, fold: int, preset: str, *,
 
 
 def fit(recipe: ModelRecipe, data: AudioMNIST, path: Path,
-        progress: Callable[[int, int, dict], None] | None = None,
+        progress: ProgressFn | None = None,
         log: Callable[[str], None] | None = None,
         extra_meta: Mapping[str, Any] | None = None
         ) -> tuple[nn.Module, dict[str, Any], TrainResult]:
@@ -135,7 +135,7 @@ def model_path(recipe: ModelRecipe, data_fingerprint: str) -> Path:
 
 
 def trained_model(recipe: ModelRecipe, data: AudioMNIST, device: torch.device,
-                  progress: Callable[[int, int, dict], None] | None = None
+                  progress: ProgressFn | None = None
                   ) -> tuple[nn.Module, dict[str, Any], bool]:
     """The trained model for ``recipe`` on ``data`` in eval mode on ``device``, its checkpoint
     meta, and whether it came from the cache."""

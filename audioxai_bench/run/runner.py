@@ -35,7 +35,7 @@ from ..evaluation.summary import merge_outputs, summarize, timed
 from ..guard import run_explainer
 from ..models.train import resolve_device
 from ..plugins import PluginManager, load_plugins
-from ..progress import Progress
+from ..progress import Progress, status
 from ..results import RESULTS_FILE, ResultStore, cell_key, config_hash, environment
 from ..stats import wilson_interval
 from . import folder
@@ -111,7 +111,7 @@ class Runner:
 
     def __init__(self, bench: Benchmark, out: Path, *, device: str | None = None,
                  resume: bool = False, quiet: bool = False, plugins: PluginManager | None = None,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = status):
         self.bench, self.out, self.resume = bench, Path(out), resume
         self.quiet, self.log = quiet, log
         self.pm = plugins or load_plugins()
@@ -254,7 +254,7 @@ class Runner:
             with self._stage("train"):
                 bar = Progress(f"train {where.label}", self.quiet, " it")
                 model, meta, cached = trained_model(recipe, self.data, self.device,
-                                                    progress=lambda i, n, info: bar(i, n))
+                                                    progress=bar)
         except Exception as exc:  # recorded; the other models still run
             self._write(accuracy | {"status": "error", "error": f"training failed: "
                                                                f"{one_line(exc)}"})

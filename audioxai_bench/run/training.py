@@ -21,7 +21,7 @@ from ..models import TrainResult
 from ..models.checkpoint import architecture_options, load_checkpoint
 from ..models.train import resolve_device
 from ..plugins import PluginManager, load_plugins
-from ..progress import Progress
+from ..progress import Progress, status
 from .artifacts import fit, make_recipe
 
 PRESETS = ("auto", "cpu", "paper")
@@ -51,7 +51,7 @@ def resolve_preset(preset: str, device: torch.device) -> str:
 
 
 def train_reference(req: TrainRequest, quiet: bool = False,
-                    log: Callable[[str], None] = print) -> tuple[TrainResult, dict[str, Any]]:
+                    log: Callable[[str], None] = status) -> tuple[TrainResult, dict[str, Any]]:
     """Train ``req.model`` on ``req.task`` fold ``req.fold`` and save the checkpoint."""
     speaker_split(req.task, req.fold)  # a bad task or fold fails before any work
     spec = load_plugins().models.registration(req.model)  # unknown: fails with the valid ones
@@ -74,7 +74,7 @@ def train_reference(req: TrainRequest, quiet: bool = False,
     if data.skipped:
         log(f"skipped {data.skipped} unusable clips (see 'audioxai-bench data check')")
     bar = Progress("train", quiet, " it")
-    _, meta, result = fit(recipe, data, req.out, lambda it, total, info: bar(it, total), log,
+    _, meta, result = fit(recipe, data, req.out, bar, log,
                           {"data": str(req.data), "skipped_clips": data.skipped})
     return result, meta
 
