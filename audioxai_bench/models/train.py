@@ -97,7 +97,10 @@ class TrainResult:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """Turn ``"cpu"``/``"cuda"`` into a device, failing clearly when CUDA is absent."""
+    """Turn ``"cpu"``/``"cuda"``/``"auto"`` (CUDA when present) into a device, failing clearly
+    when CUDA is asked for and absent."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         dev = torch.device(device)
     except RuntimeError:

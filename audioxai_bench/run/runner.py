@@ -33,10 +33,9 @@ from ..data.splits import speaker_split
 from ..errors import AudioXaiError, one_line
 from ..evaluation.summary import merge_outputs, summarize, timed
 from ..guard import run_explainer
-from ..models.train import resolve_device
-from ..plugins import PluginManager, load_plugins
+from ..plugins import PluginManager
 from ..progress import Progress, status
-from ..results import RESULTS_FILE, ResultStore, cell_key, config_hash, environment
+from ..results import RESULTS_FILE, ResultStore, cell_key, config_hash
 from ..stats import wilson_interval
 from . import folder
 from .artifacts import (
@@ -47,8 +46,8 @@ from .artifacts import (
     synthetic_data,
     trained_model,
 )
-from .plan import Plugged, applies, plan_benchmark
-from .training import resolve_preset
+from .plan import Plugged, applies
+from .setup import RunSetup, prepare_run
 
 # --- the run ------------------------------------------------------------------------------
 
@@ -109,22 +108,14 @@ class _Panel(_Where):
 class Runner:
     """Runs one benchmark into ``out``; see the module docstring."""
 
-    def __init__(self, bench: Benchmark, out: Path, *, device: str | None = None,
-                 resume: bool = False, quiet: bool = False, plugins: PluginManager | None = None,
-                 log: Callable[[str], None] = status):
-        self.bench, self.out, self.resume = bench, Path(out), resume
-        self.quiet, self.log = quiet, log
-        self.pm = plugins or load_plugins()
-        self.plan = plan_benchmark(bench, self.pm)
-        wanted = device or bench.device
-        if wanted == "auto":
-            wanted = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = resolve_device(wanted)
-        self.preset = resolve_preset(bench.preset, self.device)
+    def __init__(self, setup: RunSetup, out: Path, *, resume: bool = False,
+                 quiet: bool = False, log: Callable[[str], None] = status):
+        self.bench, self.plan, self.device = setup.bench, setup.plan, setup.device
+        self.preset, self.env = setup.preset, setup.env
+        self.out, self.resume, self.quiet, self.log = Path(out), resume, quiet, log
         self.stages: dict[str, float] = {}
         self.cached = {"data": 0, "models": 0, "relevance": 0}
         self.counts = {"records": 0, "failed": 0, "skipped": 0}
-        self.env = environment()
 
     # -- bookkeeping --------------------------------------------------------------------
 
@@ -429,6 +420,8 @@ def balanced_sample(rows: np.ndarray, labels: np.ndarray, n: int | None, seed: i
     return order_arr if n is None else order_arr[:n]
 
 
-def run_benchmark(bench: Benchmark, out: str | Path, **options: Any) -> RunReport:
-    """Run ``bench`` into the folder ``out``; options as :class:`Runner`."""
-    return Runner(bench, Path(out), **options).run()
+def run_benchmark(bench: Benchmark, out: str | Path, *, device: str | None = None,
+                  plugins: PluginManager | None = None, **options: Any) -> RunReport:
+    """Resolve ``bench`` (:func:`~audioxai_bench.run.setup.prepare_run`) and run it into the
+    folder ``out``; ``options`` as :class:`Runner`."""
+    return Runner(prepare_run(bench, device=device, plugins=plugins), Path(out), **options).run()
