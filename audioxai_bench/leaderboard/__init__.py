@@ -86,9 +86,12 @@ def top_table(df: pd.DataFrame, n: int = 5) -> str:
         if s.has(RANK_METRIC):
             header = ["#", "Explainer", f"Faithfulness gap{tables.arrow(s, RANK_METRIC)} "
                                         "[95 % CI]"]
-            rows = [[str(i), e, tables.cell_text(s.cell(e, RANK_METRIC))]
-                    for i, e in enumerate(s.explainers[:n], 1)]
+            rows = [[s.ranks[e], e, tables.cell_text(s.cell(e, RANK_METRIC))]
+                    for e in s.explainers[:n]]
             lines.append(tables.markdown(tables.Table("", header, rows)).rstrip("\n"))
+            if any(r[0] != "–" and "–" in r[0] for r in rows):  # "–" alone: no value
+                lines.append("a rank such as 1–3 is shared: those explainers' 95 % intervals "
+                             "overlap, so these results cannot order them")
         else:
             lines.append("no faithfulness-gap results")
         failed = int((s.rows["status"] == "error").sum())
