@@ -108,7 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("results", nargs="*", type=Path,
                        help="run folders or results.jsonl files (default results/quickstart)")
     board.add_argument("--out", type=Path, default=Path("leaderboard"),
-                       help="output folder (default leaderboard/)")
+                       help="output folder (default leaderboard/); a leaderboard of other "
+                            "benchmarks already there is not replaced without --force")
+    board.add_argument("--force", action="store_true",
+                       help="replace the leaderboard in --out even if it was built from other "
+                            "benchmarks or datasets")
     board.set_defaults(func=cmd_leaderboard)
 
     plugins = sub.add_parser("plugins", parents=[common],
@@ -222,7 +226,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import build_leaderboard
 
     results = args.results or [Path("results") / "quickstart"]
-    written = build_leaderboard(results, args.out, quiet=args.quiet)
+    written = build_leaderboard(results, args.out, quiet=args.quiet, force=args.force)
     print(f"wrote {len(written)} files to {args.out}")
     return 0
 

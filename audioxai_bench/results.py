@@ -151,17 +151,28 @@ def _results_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 def read_records(paths: Iterable[str | os.PathLike[str]]) -> Iterator[dict[str, Any]]:
     """Records from result files or run folders; a bad line fails naming file and line."""
     for path in _results_files(paths):
-        with open(path, encoding="utf-8") as fh:
-            for number, line in enumerate(fh, 1):
+        with open(path, "rb") as fh:  # decoded per line, so a bad byte names its line
+            for number, raw in enumerate(fh, 1):
+                where = f"{path}:{number}"
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise AudioXaiError(f"{where}: not UTF-8 text (byte {raw[exc.start]:#04x} "
+                                        f"at column {exc.start + 1}); is this a results "
+                                        "file?") from None
                 if not line.strip():
                     continue
-                where = f"{path}:{number}"
                 if not line.endswith("\n"):  # torn by a killed run; the store repairs it
                     continue
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise AudioXaiError(f"{where}: not a JSON record ({exc.msg})") from None
+                except RecursionError:
+                    raise AudioXaiError(f"{where}: not a JSON record (nested too deeply to "
+                                        "read)") from None
+                except ValueError as exc:  # e.g. an integer too long to convert
+                    raise AudioXaiError(f"{where}: not a JSON record ({exc})") from None
                 if not isinstance(record, dict):
                     raise AudioXaiError(f"{where}: a record must be a JSON object")
                 validate_record(record, where)

@@ -3,103 +3,34 @@ self-contained page, determinism and clear errors."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import shutil
+import struct
 from pathlib import Path
 
+import matplotlib
+import matplotlib.text
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+from audioxai_bench.cli import main
 from audioxai_bench.errors import AudioXaiError
-from audioxai_bench.leaderboard import build_leaderboard, top_table
+from audioxai_bench.leaderboard import (
+    aggregate,
+    build_leaderboard,
+    collect,
+    figures,
+    media,
+    source,
+    top_table,
+)
 from audioxai_bench.results import ResultStore, load_results
 
-GRID = [0.0, 0.1, 0.3, 0.5]
-#: (model, explainer) -> faithfulness gap; the ranking differs between the models and from the
-#: alphabetical order.
-GAPS = {("audionet", "lrp-epsilon"): 0.30, ("audionet", "gradient"): 0.10,
-        ("alexnet", "lrp-epsilon"): 0.20, ("alexnet", "gradient"): 0.40}
-SHAPES = {"audionet": (1, 8000), "alexnet": (1, 227, 227)}
-REASON = "CUDA out of memory while explaining"
-
-
-def record(model: str, metric: str, value: float | None, *, explainer: str | None = None,
-           sonifier: str | None = None, fold: int = 0, **extra) -> dict:
-    """A record as the runner writes it."""
-    r = {"benchmark": "quickstart", "dataset": "synthetic", "task": "digit", "model": model,
-         "representation": "waveform" if model == "audionet" else "spectrogram", "fold": fold,
-         "explainer": explainer, "sonifier": sonifier, "metric": metric, "status": "ok",
-         "error": None, "value": value,
-         "ci": None if value is None else [value - 0.05, value + 0.05], "n": 8,
-         "higher_is_better": metric not in ("runtime", "model-randomisation"),
-         "wall_seconds": 1.5, "device": "cpu", "seed": 0, "config_hash": "abc123",
-         "git_revision": "0123456789abcdef", "versions": {"torch": "2.11.0", "numpy": "2.0"},
-         "plugins": {"explainer": {"name": explainer, "plugin": "builtin", "version": "0.1.0"}},
-         "params": {}, "created": "2030-01-01T00:00:00", "python": "3.11.7"}
-    r.update(extra)
-    return r
-
-
-def explainer_records(model: str, explainer: str, fold: int = 0) -> list[dict]:
-    gap = GAPS[model, explainer] + 0.2 * fold
-    top = 1.0 - 2 * gap
-    curves = {f"{kind}/{order}": [1.0, start, start - 0.1, start - 0.2]
-              for kind in ("probability", "accuracy")
-              for order, start in (("most-relevant", top), ("least-relevant", 0.95),
-                                   ("random", 0.8), ("amplitude", 0.7))}
-    out = [record(model, "faithfulness-gap", gap, explainer=explainer, fold=fold, grid=GRID,
-                  curves=curves)]
-    if fold:
-        return out
-    out += [record(model, "aopc", 0.5 * gap, explainer=explainer, grid=GRID, curves=curves),
-            record(model, "runtime", 0.012, explainer=explainer),
-            record(model, "model-randomisation", 0.9, explainer=explainer,
-                   summary={"insensitive": explainer == "gradient"})]
-    for sonifier, value in (("keep-top", 0.6), ("spectrogram-mask", 0.7)):
-        out.append(record(model, "sonified-accuracy", value, explainer=explainer,
-                          sonifier=sonifier))
-    if model == "alexnet":
-        out.append(record(model, "frequency-bands", 0.25, explainer=explainer,
-                          summary={"densest_band_hz": [0, 300],
-                                   "most_harmful_band_hz": [300, 700],
-                                   "spearman_density_vs_accuracy_drop": 0.8}))
-    return out
-
-
-def fake_run(root: Path, *, media: bool = True) -> Path:
-    """Records for 2 explainers x 2 models (a second fold for AudioNet), one failed cell, an
-    examples file per model and a few WAVs."""
-    store = ResultStore(root / "results.jsonl")
-    for model in ("audionet", "alexnet"):
-        store.append(record(model, "test-accuracy", 0.9, extras={"val-accuracy": {"value": 0.91}},
-                            info={"preset": "cpu", "width": 0.25, "iterations": 300}, n=200))
-        for explainer in ("gradient", "lrp-epsilon"):
-            for r in explainer_records(model, explainer):
-                store.append(r)
-    store.append(record("audionet", "test-accuracy", 0.8, fold=1, n=200))
-    for explainer in ("gradient", "lrp-epsilon"):
-        store.append(explainer_records("audionet", explainer, fold=1)[0])
-    store.append(record("alexnet", "gini", None, explainer="gradient", status="error",
-                        error=REASON))
-    if media:
-        rng = np.random.default_rng(0)
-        (root / "examples").mkdir()
-        for model, shape in SHAPES.items():
-            arrays = {"signals": rng.normal(size=(3, 8000)).astype(np.float32),
-                      "inputs": rng.normal(size=(3, *shape)).astype(np.float32),
-                      "target": np.array([3, 1, 4])}
-            for explainer in ("gradient", "lrp-epsilon"):
-                arrays[f"relevance__{explainer}"] = rng.normal(size=(3, *shape)).astype(
-                    np.float32)
-            np.savez(root / "examples" / f"digit-{model}-fold0.npz", **arrays)
-        folder = root / "audio" / "digit-audionet-fold0" / "lrp-epsilon"
-        folder.mkdir(parents=True)
-        for suffix in ("original", "keep-top", "spectrogram-mask", "spectrogram-mask__complement"):
-            sf.write(folder / f"sample-000__{suffix}.wav", 0.1 * rng.normal(size=800), 8000,
-                     subtype="PCM_16")
-    return root
+from .helpers import REASON, fake_run, record
 
 
 @pytest.fixture(scope="module")
@@ -116,11 +47,16 @@ def section(text: str, heading: str) -> str:
     return text[start: end if end > 0 else None]
 
 
-def test_writes_the_four_files(built):
-    _, out, written = built
+def test_writes_the_four_files_and_the_manifest(built):
+    run, out, written = built
     assert [p.name for p in written] == ["README.md", "leaderboard.csv", "models.csv",
-                                         "index.html"]
+                                         "index.html", ".source.json"]
     assert all(p.parent == out and p.stat().st_size > 0 for p in written)
+    manifest = json.loads((out / ".source.json").read_text())
+    assert manifest["sources"] == [{"benchmark": "quickstart", "dataset": "synthetic"}]
+    # relative to the leaderboard folder: no machine's absolute path in a committed file
+    assert (out / manifest["results"][0]).resolve() == (run / "results.jsonl").resolve()
+    assert not manifest["results"][0].startswith("/")
 
 
 def test_ranks_by_faithfulness_gap_per_model_with_intervals(built):
@@ -197,7 +133,7 @@ def test_page_is_self_contained_with_pictures_and_audio(built):
 def test_output_is_deterministic_and_path_free(built, tmp_path):
     run, out, _ = built
     again = build_leaderboard([run / "results.jsonl"], tmp_path / "again", quiet=True)
-    for path in again:
+    for path in again[:-1]:  # the manifest records the (relative) paths read: it may differ
         assert path.read_bytes() == (out / path.name).read_bytes(), path.name
         assert str(run) not in path.read_text()
 
@@ -240,8 +176,8 @@ def test_without_media_and_with_a_later_file_that_wins(tmp_path):
     rerun = tmp_path / "rerun" / "results.jsonl"
     ResultStore(rerun).append(record("alexnet", "gini", 0.5, explainer="gradient"))
     out = tmp_path / "board"
-    written = build_leaderboard([run, rerun.parent], out, quiet=True)
-    page = written[-1].read_text()
+    build_leaderboard([run, rerun.parent], out, quiet=True)
+    page = (out / "index.html").read_text()
     assert "No examples/ file" in page and "No audio/ folder" in page and "<audio" not in page
     # the rerun's ok record replaces the failed cell
     assert REASON not in (out / "README.md").read_text()
@@ -258,3 +194,186 @@ def test_top_table_summarises_each_model(built):
         "\n\n")[0]
     assert "1 failed cell:" in text
     assert json.dumps(text)  # plain text
+
+
+# --- shared ranks -------------------------------------------------------------------------------
+
+def _rank_cells(rows: list[tuple[str, float | None, float | None, float | None]],
+                higher: bool = True) -> pd.DataFrame:
+    return pd.DataFrame([{"explainer": e, "sonifier": "", "metric": "faithfulness-gap",
+                          "value": v, "ci_low": lo, "ci_high": hi, "higher_is_better": higher}
+                         for e, v, lo, hi in rows])
+
+
+def test_ranks_are_shared_where_intervals_overlap():
+    cells = _rank_cells([("a", 0.50, 0.45, 0.55), ("b", 0.42, 0.37, 0.47),
+                         ("c", 0.36, 0.31, 0.41), ("d", 0.10, 0.05, 0.15),
+                         ("e", 0.05, None, None), ("f", None, None, None)])
+    order = aggregate.ranked(cells)
+    assert order == ("a", "b", "c", "d", "e", "f")
+    # a overlaps b only, b overlaps a and c, c overlaps b only (a is above it), d overlaps
+    # none; e has no interval, so nothing can be told apart from it; f has no value
+    assert aggregate.shared_ranks(cells, order) == {
+        "a": "1–3", "b": "1–4", "c": "2–4", "d": "4–5", "e": "1–5", "f": "–"}
+    without_e = cells[cells["explainer"] != "e"]
+    assert aggregate.shared_ranks(without_e, aggregate.ranked(without_e)) == {
+        "a": "1–2", "b": "1–3", "c": "2–3", "d": "4", "f": "–"}
+    # touching intervals overlap; apart they give single ranks
+    apart = _rank_cells([("x", 0.5, 0.4, 0.6), ("y", 0.3, 0.2, 0.4), ("z", 0.1, 0.0, 0.19)])
+    assert aggregate.shared_ranks(apart, aggregate.ranked(apart)) == {
+        "x": "1–2", "y": "1–2", "z": "3"}
+
+
+def test_ranks_respect_lower_is_better():
+    cells = _rank_cells([("fast", 0.1, 0.05, 0.15), ("mid", 0.2, 0.14, 0.3),
+                         ("slow", 0.9, 0.8, 1.0)], higher=False)
+    order = aggregate.ranked(cells)
+    assert order == ("fast", "mid", "slow")
+    assert aggregate.shared_ranks(cells, order) == {"fast": "1–2", "mid": "1–2", "slow": "3"}
+
+
+def test_tables_show_shared_ranks_and_the_rule(tmp_path):
+    gaps = {("audionet", "lrp-epsilon"): 0.30, ("audionet", "gradient"): 0.27,
+            ("audionet", "random"): 0.0, ("alexnet", "lrp-epsilon"): 0.2,
+            ("alexnet", "gradient"): 0.4, ("alexnet", "random"): 0.0}
+    run = fake_run(tmp_path / "run", media=False, gaps=gaps)
+    build_leaderboard([run], tmp_path / "board", quiet=True)
+    readme = (tmp_path / "board" / "README.md").read_text()
+    audionet = section(readme, "## digit · audionet")
+    assert "| 1–2 | lrp-epsilon |" in audionet and "| 1–2 | gradient |" in audionet
+    assert "| 3 | random |" in audionet
+    assert "not distinguishable when their 95 % intervals" in audionet
+    page = (tmp_path / "board" / "index.html").read_text()
+    assert "<tr><td>1–2</td><td>lrp-epsilon</td>" in page
+    assert "not distinguishable when their 95 % intervals" in page
+    top = top_table(load_results(run), n=3)
+    assert re.search(r"\| 1–2 \| lrp-epsilon \|", top)
+    assert "a rank such as 1–3 is shared" in top
+
+
+# --- the page: interactive, labelled, readable ---------------------------------------------------
+
+def test_page_has_its_script_filters_and_labelled_players(built):
+    _, out, _ = built
+    page = (out / "index.html").read_text()
+    assert page.count("<script>") == 1 and "<script src" not in page
+    assert page.count('<table class="sortable"') >= 4
+    # every filter names a table that exists
+    targets = re.findall(r'<input type="search" class="filter" aria-controls="([^"]+)"', page)
+    assert len(targets) == 3  # two ranking tables and the failed cells
+    assert all(f'id="{t}"' in page for t in targets)
+    # value and interval are one cell that does not wrap, the interval in its own span
+    assert '<td>0.400 <span class="ci">[0.350, 0.450]</span></td>' in page
+    assert "white-space:nowrap" in page
+    labels = re.findall(r'<audio controls preload="metadata" aria-label="([^"]+)"', page)
+    assert labels == ["original of sample-000 (digit · audionet, fold 0)",
+                      "explainer lrp-epsilon, sonifier spectrogram-mask, clip sample-000 "
+                      "(digit · audionet, fold 0)"]
+
+
+def _texts(fig):
+    return [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text()]
+
+
+def test_figures_are_drawn_to_be_read_at_their_pixel_size(built):
+    run, out, _ = built
+    df = collect.read([run])
+    audionet = [s for s in aggregate.sections(df) if s.model == "audionet"][0]
+    fig = figures.curves_figure(audionet)
+    png = figures.png(fig)  # drawn: ticks exist now
+    width, height = struct.unpack(">II", png[16:24])
+    assert (width, height) == tuple(round(96 * v) for v in fig.get_size_inches())
+    assert width <= 1200  # shown 1:1 in the page's column
+    canvas = FigureCanvasAgg(fig)
+    with matplotlib.rc_context(figures.RC):
+        canvas.draw()
+    sizes = [t.get_fontsize() for t in _texts(fig)]
+    assert len(sizes) > 20 and min(sizes) >= 10
+    renderer = canvas.get_renderer()
+    legend = fig.legends[0].get_window_extent(renderer)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "lrp-epsilon", "gradient", "random order (reference)", "amplitude order (reference)"]
+    for ax in fig.axes:  # below the panels and their axis labels, not over the curves
+        assert legend.y1 < ax.get_tightbbox(renderer).y0
+    examples = media.find_examples(audionet)
+    fig = figures.relevance_figure(examples, 0, audionet.explainers, "title")
+    figures.png(fig)
+    assert min(t.get_fontsize() for t in _texts(fig)) >= 10
+    page = (out / "index.html").read_text()
+    for w, h, data in re.findall(r'<img alt="[^"]*" width="(\d+)" height="(\d+)" '
+                                 r'src="data:image/png;base64,([^"]+)"', page):
+        assert struct.unpack(">II", base64.b64decode(data)[16:24]) == (int(w), int(h))
+
+
+# --- unreadable results (R12) -------------------------------------------------------------------
+
+GOOD_LINE = json.dumps(record("audionet", "test-accuracy", 0.9)).encode() + b"\n"
+
+
+@pytest.mark.parametrize("content, reason", [
+    (GOOD_LINE + bytes(range(128, 256)) * 20 + b"\n", r":2: not UTF-8 text \(byte 0x80"),
+    (b"[" * 100_000 + b"]" * 100_000 + b"\n", r":1: not a JSON record \(nested too deeply"),
+    (GOOD_LINE + b'{"a": ' + b"9" * 5000 + b"}\n", r":2: not a JSON record \(Exceeds the limit"),
+], ids=["binary", "deep", "long-integer"])
+def test_unreadable_results_fail_in_one_line_naming_file_and_line(tmp_path, capsys, content,
+                                                                    reason):
+    bad = tmp_path / "results.jsonl"
+    bad.write_bytes(content)
+    with pytest.raises(AudioXaiError, match=re.escape(str(bad)) + reason):
+        load_results(bad)
+    assert main(["leaderboard", str(bad), "--out", str(tmp_path / "board")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}:") and err.count("\n") == 1
+    assert not (tmp_path / "board").exists()
+
+
+# --- never replace another benchmark's leaderboard ----------------------------------------------
+
+def _other_benchmark(root: Path) -> Path:
+    store = ResultStore(root / "results.jsonl")
+    store.append(record("audionet", "test-accuracy", 0.5, benchmark="myplugin"))
+    store.append(record("audionet", "faithfulness-gap", 0.1, explainer="mine",
+                        benchmark="myplugin"))
+    return root
+
+
+def test_another_benchmark_is_not_written_over_a_leaderboard(tmp_path, capsys):
+    run = fake_run(tmp_path / "run", media=False)
+    out = tmp_path / "board"
+    build_leaderboard([run], out, quiet=True)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    other = _other_benchmark(tmp_path / "other")
+    with pytest.raises(AudioXaiError, match=r"holds the leaderboard of quickstart \(synthetic\), "
+                                            r"not of myplugin \(synthetic\).*--force"):
+        build_leaderboard([other], out, quiet=True)
+    assert main(["leaderboard", str(other), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing touched
+    # the same benchmark again in place is fine; --force replaces
+    build_leaderboard([run], out, quiet=True)
+    assert main(["--quiet", "leaderboard", str(other), "--out", str(out), "--force"]) == 0
+    assert "myplugin" in (out / "README.md").read_text()
+    assert json.loads((out / ".source.json").read_text())["sources"] == [
+        {"benchmark": "myplugin", "dataset": "synthetic"}]
+
+
+def test_a_folder_without_manifest_is_judged_by_its_csv_or_left_alone(built, tmp_path):
+    run, board, _ = built
+    legacy = tmp_path / "legacy"  # a leaderboard written before the manifest existed
+    shutil.copytree(board, legacy)
+    (legacy / ".source.json").unlink()
+    source.check(legacy, {("quickstart", "synthetic")}, force=False)  # same benchmark: fine
+    with pytest.raises(AudioXaiError, match="holds the leaderboard of quickstart"):
+        source.check(legacy, {("quickstart", "real-audiomnist")}, force=False)
+    with pytest.raises(AudioXaiError, match="holds the leaderboard of quickstart"):
+        build_leaderboard([_other_benchmark(tmp_path / "other")], legacy, quiet=True)
+    stranger = tmp_path / "repo"  # e.g. --out . in a repository with its own README.md
+    stranger.mkdir()
+    (stranger / "README.md").write_text("# my project\n")
+    with pytest.raises(AudioXaiError, match=r"repo: holds README\.md, but no \.source\.json "
+                                            r"or leaderboard\.csv.*--force"):
+        build_leaderboard([run], stranger, quiet=True)
+    assert (stranger / "README.md").read_text() == "# my project\n"
+    (stranger / ".source.json").write_text("{broken")
+    with pytest.raises(AudioXaiError, match=r"\.source\.json: not a leaderboard source record"):
+        build_leaderboard([run], stranger, quiet=True)

@@ -2,7 +2,8 @@
 
 ``build_leaderboard`` regenerates the committed ``leaderboard/`` folder from run folders;
 ``top_table`` is the short summary a run prints when it ends. Same records in, byte-identical
-files out: nothing depends on the clock, the machine or the paths the records were read from.
+files out: nothing depends on the clock, the machine or the paths the records were read from,
+except the ``.source.json`` manifest, which records those paths (see :mod:`.source`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import collect, page, provenance, readme, tables
+from ..results import results_file
+from . import collect, page, provenance, readme, source, tables
 from .aggregate import ACCURACY_METRIC, RANK_METRIC, by_cell, sections
 
 __all__ = ["build_leaderboard", "top_table"]
@@ -23,14 +25,21 @@ DEFAULT_TITLE = "audioxai-bench leaderboard"
 
 
 def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
-                      *, title: str | None = None, quiet: bool = False) -> list[Path]:
-    """Write ``README.md``, ``leaderboard.csv``, ``models.csv`` and ``index.html`` into ``out``
-    from run folders or ``results.jsonl`` files; return the paths written.
+                      *, title: str | None = None, quiet: bool = False,
+                      force: bool = False) -> list[Path]:
+    """Write ``README.md``, ``leaderboard.csv``, ``models.csv``, ``index.html`` and the
+    ``.source.json`` manifest into ``out`` from run folders or ``results.jsonl`` files; return
+    the paths written.
 
     Raises :class:`~audioxai_bench.errors.AudioXaiError` naming the file (and field) at fault
-    when a results, examples or audio file cannot be used.
+    when a results, examples or audio file cannot be used, and, unless ``force``, when ``out``
+    already holds the leaderboard of other benchmarks or datasets (or leaderboard files of
+    unknown origin); nothing is written then.
     """
     df = collect.read(results)
+    out = Path(out)
+    pairs = source.sources(df)
+    source.check(out, pairs, force=force)
     cells = by_cell(df)
     secs = sections(df, cells)
     title = title or DEFAULT_TITLE
@@ -41,8 +50,8 @@ def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.P
         "leaderboard.csv": tables.leaderboard_csv(cells),
         "models.csv": tables.models_csv(secs),
         "index.html": page.render(title, facts, secs, models, failures),
+        source.MANIFEST: source.manifest_text(pairs, map(results_file, results), out),
     }
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in outputs.items():
@@ -51,10 +60,15 @@ def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.P
         written.append(path)
     if not quiet:
         failed = int((df["status"] == "error").sum())
-        sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e3:.0f} kB" for p in written)
-        print(f"leaderboard: {len(df)} cells ({failed} failed) in {len(secs)} sections -> "
+        sizes = ", ".join(f"{p.name} {_size(p.stat().st_size)}" for p in written)
+        print(f"leaderboard: {len(df)} cells ({failed} failed) in {len(secs)} "
+              f"section{'s' * (len(secs) != 1)} -> "
               f"{out}: {sizes}", file=sys.stderr)
     return written
+
+
+def _size(n: int) -> str:
+    return f"{n} B" if n < 1000 else f"{n / 1e3:.0f} kB" if n < 1e6 else f"{n / 1e6:.1f} MB"
 
 
 def top_table(df: pd.DataFrame, n: int = 5) -> str:
@@ -72,9 +86,12 @@ def top_table(df: pd.DataFrame, n: int = 5) -> str:
         if s.has(RANK_METRIC):
             header = ["#", "Explainer", f"Faithfulness gap{tables.arrow(s, RANK_METRIC)} "
                                         "[95 % CI]"]
-            rows = [[str(i), e, tables.cell_text(s.cell(e, RANK_METRIC))]
-                    for i, e in enumerate(s.explainers[:n], 1)]
+            rows = [[s.ranks[e], e, tables.cell_text(s.cell(e, RANK_METRIC))]
+                    for e in s.explainers[:n]]
             lines.append(tables.markdown(tables.Table("", header, rows)).rstrip("\n"))
+            if any(r[0] != "–" and "–" in r[0] for r in rows):  # "–" alone: no value
+                lines.append("a rank such as 1–3 is shared: those explainers' 95 % intervals "
+                             "overlap, so these results cannot order them")
         else:
             lines.append("no faithfulness-gap results")
         failed = int((s.rows["status"] == "error").sum())

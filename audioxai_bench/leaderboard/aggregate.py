@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,8 @@ class Section:
     rows: pd.DataFrame
     cells: pd.DataFrame
     explainers: tuple[str, ...]
+    #: explainer -> its rank as text ("2", "1–3" where it shares ranks; see :func:`shared_ranks`)
+    ranks: dict[str, str]
 
     @property
     def title(self) -> str:
@@ -102,6 +105,49 @@ def ranked(cells: pd.DataFrame) -> tuple[str, ...]:
     return tuple(sorted(names, key=key))
 
 
+#: How the page and README say when two explainers count as tied; it describes
+#: :func:`shared_ranks` and changes with it.
+TIE_RULE = ("Ties: two explainers are not distinguishable when their 95 % intervals of the "
+            "faithfulness gap overlap. A rank such as 1–3 is shared: it runs from 1 + the number "
+            "of explainers better than this one with no overlap to the number not worse than it "
+            "with no overlap (itself included). An explainer without an interval shares every "
+            "rank.")
+
+
+def shared_ranks(cells: pd.DataFrame, explainers: Sequence[str]) -> dict[str, str]:
+    """Each explainer's rank by :data:`RANK_METRIC` as text, shared where the data cannot order
+    explainers: two are *not distinguishable* when their 95 % intervals overlap (touching
+    counts), or when either has no interval. An explainer's rank runs from 1 + the number of
+    explainers distinguishably better to the number not distinguishably worse (itself
+    included). Without a value the rank is "–".
+
+    ``explainers`` is the order of :func:`ranked`. The one place that decides ties: a paired
+    test can replace the rule here (and :data:`TIE_RULE` with it).
+    """
+    rank = cells[(cells["metric"] == RANK_METRIC) & (cells["sonifier"] == "")]
+    rows = {e: r for e, r in zip(rank["explainer"], rank.itertuples())}
+    better = bool(rank["higher_is_better"].iloc[0]) if len(rank) else True
+    valued = [e for e in explainers if e in rows and not pd.isna(rows[e].value)]
+
+    def interval(name: str) -> tuple[float, float] | None:
+        low, high = rows[name].ci_low, rows[name].ci_high
+        return None if pd.isna(low) or pd.isna(high) else (float(low), float(high))
+
+    def ahead(a: str, b: str) -> bool:
+        """``a`` is distinguishably better than ``b``."""
+        ia, ib = interval(a), interval(b)
+        if ia is None or ib is None:
+            return False
+        return ia[0] > ib[1] if better else ia[1] < ib[0]
+
+    out = {}
+    for name in valued:
+        best = 1 + sum(ahead(o, name) for o in valued if o != name)
+        worst = len(valued) - sum(ahead(name, o) for o in valued if o != name)
+        out[name] = str(best) if best == worst else f"{best}–{worst}"
+    return {e: out.get(e, "–") for e in explainers}
+
+
 def sections(df: pd.DataFrame, cells: pd.DataFrame | None = None) -> list[Section]:
     """Every section in (benchmark, dataset, task, model) order."""
     cells = by_cell(df) if cells is None else cells
@@ -110,7 +156,8 @@ def sections(df: pd.DataFrame, cells: pd.DataFrame | None = None) -> list[Sectio
         mine = cells[(cells[list(SECTION_KEYS)] == pd.Series(key, index=SECTION_KEYS)).all(
             axis=1)]
         reps = sorted({r for r in rows["representation"] if isinstance(r, str)})
+        order = ranked(mine)
         out.append(Section(*key, representation=reps[0] if len(reps) == 1 else None,
                            rows=rows.reset_index(drop=True), cells=mine.reset_index(drop=True),
-                           explainers=ranked(mine)))
+                           explainers=order, ranks=shared_ranks(mine, order)))
     return out

@@ -2,7 +2,8 @@
 
 Drawn on bare :class:`matplotlib.figure.Figure` objects (Agg, no pyplot, no global backend or
 rcParams change in the caller's process), with the PNG's version stamp removed, so the same
-records give byte-identical images. Modest sizes and dpi keep the page small.
+records give byte-identical images. Drawn at 96 dpi, the CSS pixel density, and shown at their
+pixel size, so a 10 pt label reads as 10 pt on the page; no text is smaller than that.
 """
 
 from __future__ import annotations
@@ -19,9 +20,19 @@ from matplotlib.figure import Figure
 from .aggregate import Section
 from .media import Examples
 
-DPI = 72
-RC = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7,
-      "xtick.labelsize": 6, "ytick.labelsize": 6, "legend.fontsize": 6}
+#: CSS pixels per inch: a figure shown at its pixel size has its text at the size in points.
+DPI = 96
+#: The smallest text on any figure, in points.
+MIN_FONT_PT = 10
+RC = {"font.size": MIN_FONT_PT, "axes.titlesize": MIN_FONT_PT, "axes.labelsize": MIN_FONT_PT,
+      "xtick.labelsize": MIN_FONT_PT, "ytick.labelsize": MIN_FONT_PT,
+      "legend.fontsize": MIN_FONT_PT, "figure.titlesize": MIN_FONT_PT + 1}
+#: Widest figure, in inches: fits the page's column at 96 dpi.
+MAX_WIDTH = 12.0
+#: Explainer curves: ten colours, then the same colours again with other markers and dashes.
+COLOURS = "tab10"
+MARKERS = ("o", "s", "^", "D", "v")
+LINESTYLES = ("-", "-.", "--")
 #: Which records carry the deletion curves (both metrics read the same ones).
 CURVE_METRICS = ("faithfulness-gap", "aopc")
 REFERENCES = {"random": dict(color="black", linestyle="--"),
@@ -34,9 +45,10 @@ BIN = 16
 
 
 def png(fig: Figure) -> bytes:
-    """The figure as PNG bytes without the Software stamp."""
+    """The figure as PNG bytes at :data:`DPI`, without the Software stamp."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    with matplotlib.rc_context(RC):  # ticks are made as they are drawn: at the same sizes
+        fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return buf.getvalue()
 
 
@@ -69,8 +81,15 @@ def mean_curves(section: Section) -> tuple[np.ndarray, dict[str, dict[str, np.nd
 
 
 def curves_png(section: Section) -> bytes | None:
+    """:func:`curves_figure` as PNG bytes; None without curves."""
+    fig = curves_figure(section)
+    return None if fig is None else png(fig)
+
+
+def curves_figure(section: Section) -> Figure | None:
     """Most-relevant-first deletion curves of every explainer against the random and amplitude
-    orders (averaged over explainers), for probability and accuracy; None without curves."""
+    orders (averaged over explainers), for probability and accuracy, the legend below the
+    panels; None without curves."""
     found = mean_curves(section)
     if found is None:
         return None
@@ -81,32 +100,39 @@ def curves_png(section: Section) -> bytes | None:
              if any(f"{k}/most-relevant" in c for c in curves.values())]
     if not kinds:
         return None
-    colours = matplotlib.colormaps["tab20"]
+    colours = matplotlib.colormaps[COLOURS]
     with matplotlib.rc_context(RC):
-        width = 4.2 * len(kinds) + 1.8
-        fig = Figure(figsize=(width, 2.8))
+        entries = len(order) + len(REFERENCES)
+        columns = min(4, entries)
+        legend_rows = math.ceil(entries / columns)
+        width = min(MAX_WIDTH, 6.0 * len(kinds) + 0.5)
+        legend_height = 0.23 * legend_rows + 0.1
+        height = 3.0 + 0.55 + legend_height
+        fig = Figure(figsize=(width, height))
         axes = fig.subplots(1, len(kinds), squeeze=False)[0]
-        fig.subplots_adjust(left=0.5 / width, right=1 - 1.9 / width, bottom=0.16, top=0.96,
-                            wspace=0.25)
+        fig.subplots_adjust(left=0.75 / width, right=1 - 0.2 / width,
+                            bottom=(legend_height + 0.6) / height, top=1 - 0.15 / height,
+                            wspace=0.22)
         x = 100 * grid
         for ax, kind in zip(axes, kinds):
             for i, explainer in enumerate(order):
                 curve = curves[explainer].get(f"{kind}/most-relevant")
                 if curve is not None:
-                    shade = 2 * i % 20 + i // 10 % 2  # the dark tab20 shades first
-                    ax.plot(x, curve, color=colours(shade), marker=".", markersize=3,
-                            linewidth=1.2, label=explainer)
+                    ax.plot(x, curve, color=colours(i % 10), marker=MARKERS[i // 10 % 5],
+                            linestyle=LINESTYLES[i // 10 % 3], markersize=4, linewidth=1.4,
+                            label=explainer)
             for ref, style in REFERENCES.items():
                 refs = [c[f"{kind}/{ref}"] for c in curves.values() if f"{kind}/{ref}" in c]
                 if refs:
-                    ax.plot(x, nanmean(refs), linewidth=1.4,
+                    ax.plot(x, nanmean(refs), linewidth=1.8,
                             label=f"{ref} order (reference)", **style)
             ax.set_xlabel("input removed, most relevant first (%)")
             ax.set_ylabel(f"true-class {kind}")
             ax.grid(alpha=0.3)
         handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="upper right", frameon=False)
-        return png(fig)
+        fig.legend(handles, labels, loc="lower center", ncols=columns, frameon=False,
+                   bbox_to_anchor=(0.5, 0.01), columnspacing=1.5, handlelength=2.5)
+        return fig
 
 
 def _clip(relevance: np.ndarray) -> float:
@@ -137,21 +163,31 @@ def _waveform_relevance(ax, t: np.ndarray, x: np.ndarray, r: np.ndarray,
 
 
 def relevance_png(examples: Examples, index: int, explainers: Sequence[str], title: str) -> bytes:
+    """:func:`relevance_figure` as PNG bytes."""
+    return png(relevance_figure(examples, index, explainers, title))
+
+
+def relevance_figure(examples: Examples, index: int, explainers: Sequence[str],
+                     title: str) -> Figure:
     """The model input of one example and every explainer's relevance over it: a heat map on
     the spectrogram, or the waveform coloured by relevance (red positive, blue negative)."""
     names = [e for e in explainers if e in examples.relevance] + sorted(
         set(examples.relevance) - set(explainers))
     spectrogram = examples.inputs.ndim == 4
-    columns = min(4, len(names) + 1)
+    columns = min(6, len(names) + 1)
     rows = math.ceil((len(names) + 1) / columns)
     x = np.nan_to_num(examples.inputs[index, 0].astype(float))
     with matplotlib.rc_context(RC):
-        height = 1.6 * rows + 0.55
-        fig = Figure(figsize=(2.1 * columns, height))
-        fig.suptitle(title, fontsize=8)
+        panel = min(1.85, (MAX_WIDTH - 0.9) / columns)
+        width = panel * columns + 0.9
+        height = 1.75 * rows + (0.75 if rows == 1 else 0.4)
+        fig = Figure(figsize=(width, height))
+        fig.suptitle(title)
         axes = fig.subplots(rows, columns, squeeze=False).ravel()
-        fig.subplots_adjust(left=0.5 / (2.1 * columns), right=0.99, bottom=0.4 / height,
-                            top=1 - 0.45 / height, wspace=0.08, hspace=0.45)
+        # the input panel's axis labels sit in the gap below the first row, or at the bottom
+        bottom = (0.5 if rows == 1 else 0.12) / height
+        fig.subplots_adjust(left=0.8 / width, right=1 - 0.1 / width, bottom=bottom,
+                            top=1 - 0.55 / height, wspace=0.1, hspace=0.6)
         for ax in axes[len(names) + 1:]:
             ax.set_axis_off()
         if spectrogram:
@@ -174,4 +210,4 @@ def relevance_png(examples: Examples, index: int, explainers: Sequence[str], tit
             ax.set_title(name)
             ax.set_xticks([])
             ax.set_yticks([])
-        return png(fig)
+        return fig

@@ -1,59 +1,115 @@
 """The leaderboard as one self-contained HTML page: tables, curves, relevance pictures, audio.
 
-Everything is inline (CSS, PNG and WAV as data URIs) so the page works offline, from a file,
-attached to an e-mail or as a CI artifact, and loads nothing from the net.
+Everything is inline (CSS, the script of :mod:`.interactive`, PNG and WAV as data URIs) so the
+page works offline, from a file, attached to an e-mail or as a CI artifact, and loads nothing
+from the net. Tables sort by any column and ranking tables filter by text; numbers with their
+interval never wrap (a wide table scrolls in its own box); figures are shown at their pixel size.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import re
+import struct
 from collections.abc import Sequence
 
 from ..data.splits import SEX_LABELS
-from . import figures, media, tables
+from . import figures, interactive, media, tables
 from .aggregate import Section
 from .tables import Table
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;
- max-width:1280px;padding:1em 2em;color:#222}
+ max-width:1500px;padding:1em 2em;color:#222}
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ccc;margin-top:2em}
-table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:12.5px}
-caption{caption-side:top;text-align:left;color:#555;padding-bottom:.3em}
-th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
+.scroll{overflow-x:auto;margin:.6em 0 1.2em}
+table{border-collapse:collapse;font-size:12.5px;font-variant-numeric:tabular-nums}
+caption{caption-side:top;text-align:left;color:#555;padding-bottom:.3em;max-width:75em}
+th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top;
+ white-space:nowrap}
+td.text{white-space:normal;min-width:24em}
 th{background:#f3f3f3}tbody tr:nth-child(even){background:#fafafa}
+th button{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:0;
+ cursor:pointer;text-align:left}
+th button::after{content:" \\2195";color:#aaa}
+th[aria-sort=ascending] button::after{content:" \\25B2";color:#222}
+th[aria-sort=descending] button::after{content:" \\25BC";color:#222}
+.ci{color:#666;font-size:.9em}
+.filter-box{margin:.5em 0 .2em;font-size:13px;color:#222}.filter-box input{font:inherit;width:18em}
+.filter-box .count{color:#666;margin-left:.6em}
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 1em;font-size:13px}
 dl.facts dt{font-weight:600}dl.facts dd{margin:0}
 .note{color:#666;font-style:italic}figure{margin:.5em 0 1em}
-figcaption{color:#555;font-size:12.5px}audio{height:28px;width:210px}
+figcaption{color:#555;font-size:12.5px;max-width:75em}
+audio{height:30px;width:220px;display:block}
 nav ul{columns:3}img{max-width:100%;height:auto}
 """.strip()
+#: A cell this long that is not a number is prose (a failure's reason): it may wrap.
+PROSE = 60
+_VALUE = re.compile(r"^([-+\u2212]?[\d.]\S*) (\[[^\]]*\])(.*)$", re.S)
+_NUMERIC = re.compile(r"^[-+\u2212]?(\d|\.\d)")
 
 
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def table_html(table: Table) -> str:
-    """An escaped HTML table with its caption."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in table.header)
-    body = "\n".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>"
-                     for row in table.rows)
-    return (f"<table>\n<caption>{_e(table.caption)}</caption>\n<thead><tr>{head}</tr></thead>"
-            f"\n<tbody>\n{body}\n</tbody>\n</table>")
+def _cell(text: str) -> str:
+    """A table cell: the interval of ``value [low, high] ...`` in a quieter span; long prose
+    may wrap, everything else stays on one line."""
+    match = _VALUE.match(text)
+    if match:
+        value, ci, rest = match.groups()
+        return f'<td>{_e(value)} <span class="ci">{_e(ci)}</span>{_e(rest)}</td>'
+    if len(text) > PROSE and not _NUMERIC.match(text):
+        return f'<td class="text">{_e(text)}</td>'
+    return f"<td>{_e(text)}</td>"
+
+
+def table_html(table: Table, table_id: str | None = None, *, filter_label: str | None = None,
+               sorted_by: int | None = None) -> str:
+    """An escaped, sortable HTML table with its caption, in a box that scrolls sideways when
+    the table is wider than the page; with ``filter_label`` (and ``table_id``) a text filter
+    under the caption. ``sorted_by``: the column the rows are already in ascending order of."""
+    sort = ' aria-sort="ascending"'
+    head = "".join(f"<th{sort if i == sorted_by else ''}>{_e(h)}</th>"
+                   for i, h in enumerate(table.header))
+    body = "\n".join("<tr>" + "".join(map(_cell, row)) + "</tr>" for row in table.rows)
+    ident = f' id="{_e(table_id)}"' if table_id else ""
+    box = ""
+    if filter_label and table_id:  # in the caption: between its text and the table's header
+        box = (f'<div class="filter-box"><label>Filter: <input type="search" class="filter" '
+               f'aria-controls="{_e(table_id)}" aria-label="{_e(filter_label)}" '
+               'placeholder="explainer name or any text"></label>'
+               '<span class="count" aria-live="polite"></span></div>')
+    return (f'<div class="scroll"><table class="sortable"{ident}>\n'
+            f"<caption>{_e(table.caption)}{box}</caption>\n<thead><tr>{head}</tr></thead>"
+            f"\n<tbody>\n{body}\n</tbody>\n</table></div>")
 
 
 def _data(mime: str, payload: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
 
 
+def _png_size(png: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    return struct.unpack(">II", png[16:24])
+
+
 def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{_e(alt)}" src="{_data("image/png", png)}">'
+    """The picture at its pixel size (drawn at 96 dpi: text at its point size), smaller only
+    where the window is narrower."""
+    width, height = _png_size(png)
+    return (f'<img alt="{_e(alt)}" width="{width}" height="{height}" '
+            f'src="{_data("image/png", png)}">')
 
 
-def _audio(wav: bytes) -> str:
-    return f'<audio controls preload="none" src="{_data("audio/wav", wav)}"></audio>'
+def _audio(wav: bytes, label: str) -> str:
+    """A player named for screen readers and on hover; ``preload="metadata"`` shows the length
+    (the sound is in the page already)."""
+    return (f'<audio controls preload="metadata" aria-label="{_e(label)}" title="{_e(label)}" '
+            f'src="{_data("audio/wav", wav)}"></audio>')
 
 
 def _label(task: str, target: int) -> str:
@@ -89,22 +145,26 @@ def _listen(section: Section) -> str:
     order = [e for e in section.explainers if e in explainers] + sorted(
         explainers - set(section.explainers))
     header = "".join(f"<th>{_e(s)}</th>" for s in audio.samples)
+    where = f"{section.title}, fold {audio.fold}"
     rows = ["<tr><td>original</td>" + "".join(
-        f"<td>{_audio(audio.originals[s])}</td>" if s in audio.originals else "<td>–</td>"
-        for s in audio.samples) + "</tr>"]
+        f"<td>{_audio(audio.originals[s], f'original of {s} ({where})')}</td>"
+        if s in audio.originals else "<td>–</td>" for s in audio.samples) + "</tr>"]
     for explainer in order:
         cells = []
         for sample in audio.samples:
             if (explainer, sample) in audio.sonified:
                 sonifier, wav = audio.sonified[explainer, sample]
-                cells.append(f"<td>{_audio(wav)}<br><small>{_e(sonifier)}</small></td>")
+                label = (f"explainer {explainer}, sonifier {sonifier}, clip {sample} "
+                         f"({where})")
+                cells.append(f"<td>{_audio(wav, label)}<small>{_e(sonifier)}</small></td>")
             else:
                 cells.append("<td>–</td>")
         rows.append(f"<tr><td>{_e(explainer)}</td>{''.join(cells)}</tr>")
     caption = (f"Sonified examples of fold {audio.fold} (8 kHz): one sonifier per explainer, "
                f"{media.PREFERRED_SONIFIER} where the run has it.")
-    return (f"<table>\n<caption>{_e(caption)}</caption>\n<thead><tr><th>explainer</th>{header}"
-            f"</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")
+    return (f'<div class="scroll"><table>\n<caption>{_e(caption)}</caption>\n<thead><tr>'
+            f"<th>explainer</th>{header}</tr></thead>\n<tbody>\n" + "\n".join(rows)
+            + "\n</tbody>\n</table></div>")
 
 
 def _section(section: Section) -> str:
@@ -113,7 +173,9 @@ def _section(section: Section) -> str:
              f'{_e(section.dataset)}, {_e(section.representation or "mixed")} input, folds '
              f'{_e(", ".join(map(str, section.folds)))}</p>']
     if section.explainers:
-        parts.append(table_html(tables.ranking_table(section)))
+        parts.append(table_html(tables.ranking_table(section), f"{section.anchor}-ranking",
+                                filter_label=f"Filter the ranking of {section.title}",
+                                sorted_by=0))
     else:
         parts.append('<p class="note">No explainer results for this model.</p>')
     for extra in (tables.bands_table(section), tables.sonification_table(section)):
@@ -139,7 +201,8 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
     nav = "".join(f'<li><a href="#{_e(s.anchor)}">{_e(s.title)} ({_e(s.benchmark)})</a></li>'
                   for s in sections)
     facts_html = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
-    failed = table_html(failures) if failures else '<p class="note">No cell failed.</p>'
+    failed = (table_html(failures, "failed-cells", filter_label="Filter the failed cells")
+              if failures else '<p class="note">No cell failed.</p>')
     body = "\n".join([
         f"<h1>{_e(title)}</h1>",
         f'<dl class="facts">{facts_html}</dl>',
@@ -152,4 +215,4 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{_e(title)}</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n{body}\n"
-            "</body>\n</html>\n")
+            f"<script>\n{interactive.SCRIPT}\n</script>\n</body>\n</html>\n")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from .aggregate import ACCURACY_METRIC, Section
+from .aggregate import ACCURACY_METRIC, TIE_RULE, Section
 
 #: Headline metrics of the ranking table, in column order: name -> column label.
 HEADLINE: dict[str, str] = {
@@ -143,8 +143,8 @@ def ranking_table(section: Section) -> Table:
     if sonified:
         header.append(f"Sonified accuracy{arrow(section, SONIFIED)} (best sonifier)")
     rows = []
-    for rank, explainer in enumerate(section.explainers, 1):
-        row = [str(rank), explainer]
+    for explainer in section.explainers:
+        row = [section.ranks[explainer], explainer]
         for metric in metrics:
             text = cell_text(section.cell(explainer, metric))
             if metric == "model-randomisation":
@@ -161,7 +161,7 @@ def ranking_table(section: Section) -> Table:
     caption = ("Explainers ranked by faithfulness gap: the true-class probability with inputs "
                "removed at random minus with the most relevant removed first, averaged over the "
                "removed fractions (higher is better). Cells: value [95 % bootstrap interval]; "
-               f"{NONE}: not measured.")
+               f"{NONE}: not measured. {TIE_RULE}")
     return Table(caption, header, rows)
 
 
