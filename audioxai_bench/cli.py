@@ -199,7 +199,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .benchmark import load_benchmark
     from .leaderboard import top_table
-    from .results import RESULTS_FILE, load_results
+    from .run.records import RESULTS_FILE, load_results
     from .run.runner import run_benchmark
 
     bench = load_benchmark(args.benchmark)

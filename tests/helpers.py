@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from audioxai_bench.results import ResultStore
+from audioxai_bench.run.records import ResultStore
 
 GRID = [0.0, 0.1, 0.3, 0.5]
 #: (model, explainer) -> faithfulness gap; the ranking differs between the models and from the

@@ -28,7 +28,7 @@ from audioxai_bench.leaderboard import (
     source,
     top_table,
 )
-from audioxai_bench.results import ResultStore, load_results
+from audioxai_bench.run.records import ResultStore, load_results
 
 from .helpers import REASON, fake_run, record
 
@@ -144,7 +144,9 @@ def test_bad_results_name_the_file_and_field(tmp_path):
     with pytest.raises(AudioXaiError, match=re.escape(str(bad))):
         build_leaderboard([bad], tmp_path / "board", quiet=True)
     wrong = tmp_path / "wrong" / "results.jsonl"
-    ResultStore(wrong).append(record("audionet", "aopc", None, explainer="x") | {"value": "hi"})
+    wrong.parent.mkdir()  # a hand-edited file: the store itself refuses to write such a record
+    wrong.write_text(json.dumps(record("audionet", "aopc", None, explainer="x") | {"value": "hi"})
+                     + "\n")
     with pytest.raises(AudioXaiError, match=r"wrong/results\.jsonl.*'value'"):
         build_leaderboard([wrong.parent], tmp_path / "board", quiet=True)
     with pytest.raises(AudioXaiError, match="nowhere"):

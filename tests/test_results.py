@@ -7,7 +7,7 @@ import json
 import pytest
 
 from audioxai_bench.errors import AudioXaiError
-from audioxai_bench.results import (
+from audioxai_bench.run.records import (
     CELL_FIELDS,
     ResultStore,
     config_hash,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..results import results_file
+from ..run.records import results_file
 from . import collect, page, provenance, readme, source, tables
 from .aggregate import ACCURACY_METRIC, RANK_METRIC, by_cell, sections
 

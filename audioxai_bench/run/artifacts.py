@@ -28,10 +28,10 @@ from ..data.dataset import AudioMNIST
 from ..data.splits import N_CLASSES, female_speakers, select_speakers
 from ..data.synth import synthesize_dataset
 from ..errors import AudioXaiError
+from ..hashing import config_hash
 from ..models.checkpoint import read_checkpoint, save_atomic, save_checkpoint
 from ..models.train import TrainConfig, TrainResult, train
 from ..progress import ProgressFn
-from ..results import config_hash
 
 _DONE = ".complete"
 

@@ -33,9 +33,9 @@ from ..data.splits import speaker_split
 from ..errors import AudioXaiError, one_line
 from ..evaluation.summary import merge_outputs, summarize, timed
 from ..guard import run_explainer
+from ..hashing import config_hash
 from ..plugins import PluginManager
 from ..progress import Progress, status
-from ..results import RESULTS_FILE, ResultStore, cell_key, config_hash
 from ..stats import wilson_interval
 from . import folder
 from .artifacts import (
@@ -47,6 +47,7 @@ from .artifacts import (
     trained_model,
 )
 from .plan import Plugged, applies
+from .records import RESULTS_FILE, ResultStore, cell_key
 from .setup import RunSetup, prepare_run
 
 # --- the run ------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ import torch
 from ..benchmark import Benchmark
 from ..models.train import resolve_device
 from ..plugins import PluginManager, load_plugins
-from ..results import environment
 from .plan import Plan, plan_benchmark
+from .records import environment
 from .training import resolve_preset
 
 

@@ -1,0 +1,288 @@
+"""Result records: the one schema (:class:`Record`), an append-only JSON Lines store, and
+results as a DataFrame. The writer (the runner) and every reader (``--resume``, the
+leaderboard, :func:`load_results`) go through :class:`Record`, so a field has one meaning.
+
+One record per cell (benchmark, dataset, task, model, fold, explainer, sonifier-or-null, metric),
+as DESIGN.md asks. A record is one line written with a single ``write`` on a file opened for
+appending and then flushed to disk, so a run killed at any moment leaves whole records and at
+most one torn last line; the store cuts that line off before it appends again, and ``--resume``
+skips every cell that already has an ``ok`` record with the same config hash. A cell that failed
+has a record with ``status: "error"`` and the reason; it is tried again on resume, and readers
+keep the newest record of each cell.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+
+from ..errors import AudioXaiError
+from ..hashing import config_hash  # noqa: F401  (records are keyed by it; re-exported)
+from .folder import RESULTS_FILE
+
+SCHEMA_VERSION = 1
+#: The fields that name a cell; a run writes at most one record per cell and config hash.
+CELL_FIELDS: tuple[str, ...] = ("benchmark", "dataset", "task", "model", "fold", "explainer",
+                                "sonifier", "metric")
+STATUSES = ("ok", "error")
+_Number = float | None
+_Text = str | None
+
+
+class Record(BaseModel):
+    """One cell's result: the cell, its value with interval and curves, and its provenance.
+
+    ``value`` is the mean of the per-sample scores and ``ci`` its 95 % interval; ``curves``
+    hold mean curves over ``grid``; ``extras`` further values with intervals; ``info`` facts
+    that do not depend on the samples; ``summary`` the metric's run-level facts. An ``error``
+    record carries the reason (and, for a plugin's exception, its ``traceback``).
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_version: StrictInt = Field(SCHEMA_VERSION, alias="schema")
+    benchmark: str = Field(min_length=1)
+    dataset: str = Field(min_length=1)
+    task: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    fold: StrictInt
+    explainer: _Text = None
+    sonifier: _Text = None
+    metric: str = Field(min_length=1)
+    status: Literal["ok", "error"]
+    error: _Text = None
+    traceback: _Text = None
+    config_hash: str = Field(min_length=1)
+    representation: _Text = None
+    data_fingerprint: _Text = None
+    value: _Number = None
+    ci: list[_Number] | None = Field(None, min_length=2, max_length=2)
+    n: StrictInt | None = None
+    higher_is_better: bool | None = None
+    grid: list[float] | None = None
+    curves: dict[str, list[_Number]] | None = None
+    extras: dict[str, Any] | None = None
+    info: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    wall_seconds: _Number = None
+    device: _Text = None
+    seed: StrictInt | None = None
+    plugins: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    git_revision: _Text = None
+    versions: dict[str, _Text] | None = None
+    python: _Text = None
+    created: _Text = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Record:
+        if self.status == "error" and not self.error:
+            raise ValueError("an error record needs field 'error' (the reason)")
+        if self.curves and (self.grid is None or any(len(c) != len(self.grid)
+                                                     for c in self.curves.values())):
+            raise ValueError("field 'curves' needs one value per point of field 'grid'")
+        return self
+
+    def as_json(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=False)
+#: Distributions whose versions every record carries.
+TRACKED_PACKAGES = ("audioxai-bench", "torch", "torchaudio", "zennit", "captum", "numpy")
+
+
+def cell_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The cell a record belongs to."""
+    return tuple(record.get(f) for f in CELL_FIELDS)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> dict[str, Any]:
+    """Package versions, Python and the project's git revision (None outside a checkout)."""
+    return {"python": platform.python_version(),
+            "versions": {d: _version(d) for d in TRACKED_PACKAGES},
+            "git_revision": git_revision()}
+
+
+def git_revision() -> str | None:
+    """``HEAD`` of the checkout the package runs from, ``+dirty`` when files were changed."""
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, timeout=10,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return rev + ("+dirty" if dirty else "") if rev else None
+
+
+def validate_record(record: Mapping[str, Any], where: str = "record") -> None:
+    """Check ``record`` against :class:`Record`; fail naming ``where`` and the first bad field."""
+    if not isinstance(record, Mapping):
+        raise AudioXaiError(f"{where}: a record must be a JSON object")
+    try:
+        Record.model_validate(record)
+    except ValidationError as exc:
+        raise AudioXaiError(f"{where}: {_first_problem(exc)}") from None
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "missing":
+        return f"field {field!r} is missing"
+    if error["type"] == "extra_forbidden":
+        return f"field {field!r} is not a record field"
+    if error["type"] == "literal_error":
+        return f"field {field!r} must be one of {STATUSES}, got {error['input']!r:.60}"
+    if not field:  # a check across fields
+        return str(error["msg"]).removeprefix("Value error, ")
+    return f"field {field!r}: {error['msg'].lower()}, got {error['input']!r:.60}"
+
+
+class ResultStore:
+    """Append-only JSON Lines file of result records.
+
+    Opening the store repairs a torn last line left by a killed run (it is cut off, and the
+    number of bytes dropped is kept in :attr:`repaired_bytes`).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.repaired_bytes = self._repair()
+
+    def _repair(self) -> int:
+        if not self.path.exists():
+            return 0
+        data = self.path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
+        with open(self.path, "r+b") as fh:
+            fh.truncate(keep)
+        return len(data) - keep
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Write one record as one line, durably (a single write, then fsync)."""
+        validate_record(record)
+        line = (json.dumps(record, sort_keys=True, allow_nan=True) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            written = os.write(fd, line)
+            if written != len(line):
+                raise AudioXaiError(f"{self.path}: short write ({written} of {len(line)} bytes)")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every record in file order."""
+        return list(read_records([self.path]))
+
+    def finished(self) -> set[tuple[Any, ...]]:
+        """``cell_key + (config_hash,)`` of every cell with an ``ok`` record."""
+        return {(*cell_key(r), r["config_hash"]) for r in self.records() if r["status"] == "ok"}
+
+
+def results_file(path: str | os.PathLike[str]) -> Path:
+    """The ``results.jsonl`` a run folder or file argument stands for."""
+    path = Path(path)
+    return path / RESULTS_FILE if path.is_dir() else path
+
+
+def _results_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    files = []
+    for p in map(results_file, paths):
+        if not p.exists():
+            raise AudioXaiError(f"{p}: no results here (run 'audioxai-bench run' first)")
+        files.append(p)
+    return files
+
+
+def read_records(paths: Iterable[str | os.PathLike[str]]) -> Iterator[dict[str, Any]]:
+    """Records from result files or run folders; a bad line fails naming file and line."""
+    for path in _results_files(paths):
+        with open(path, "rb") as fh:  # decoded per line, so a bad byte names its line
+            for number, raw in enumerate(fh, 1):
+                where = f"{path}:{number}"
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise AudioXaiError(f"{where}: not UTF-8 text (byte {raw[exc.start]:#04x} "
+                                        f"at column {exc.start + 1}); is this a results "
+                                        "file?") from None
+                if not line.strip():
+                    continue
+                if not line.endswith("\n"):  # torn by a killed run; the store repairs it
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise AudioXaiError(f"{where}: not a JSON record ({exc.msg})") from None
+                except RecursionError:
+                    raise AudioXaiError(f"{where}: not a JSON record (nested too deeply to "
+                                        "read)") from None
+                except ValueError as exc:  # e.g. an integer too long to convert
+                    raise AudioXaiError(f"{where}: not a JSON record ({exc})") from None
+                if not isinstance(record, dict):
+                    raise AudioXaiError(f"{where}: a record must be a JSON object")
+                validate_record(record, where)
+                yield record
+
+
+def latest(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The newest record of each cell (later lines and later files win)."""
+    newest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in records:
+        key = cell_key(r)
+        newest.pop(key, None)  # keep file order of the newest copies
+        newest[key] = dict(r)
+    return list(newest.values())
+
+
+#: Columns of :func:`load_results`, in order: the record's flat fields, with ``ci`` split into
+#: ``ci_low``/``ci_high``; the full record stays in column ``record``.
+COLUMNS: tuple[str, ...] = (*CELL_FIELDS, "representation", "status", "value", "ci_low",
+                            "ci_high", "n", "higher_is_better", "error", "wall_seconds",
+                            "device", "seed", "config_hash", "git_revision", "created")
+
+
+
+def load_results(*paths: str | os.PathLike[str], all_records: bool = False) -> pd.DataFrame:
+    """Results as a DataFrame, one row per cell (``all_records=True``: one per record).
+
+    ``paths`` are run folders or ``results.jsonl`` files (default ``results/quickstart``).
+    Curves, extras and provenance stay available as dicts in the ``record`` column::
+
+        df = load_results("results/quickstart")
+        df[df.metric == "faithfulness-gap"].pivot_table(
+            index="explainer", columns=["task", "model"], values="value")
+    """
+    records = list(read_records(paths or [Path("results") / "quickstart"]))
+    if not all_records:
+        records = latest(records)
+    rows = []
+    for r in records:
+        ci = r.get("ci") or [None, None]
+        row = {c: r.get(c) for c in COLUMNS}
+        row.update(ci_low=ci[0], ci_high=ci[1], record=r)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*COLUMNS, "record"])
