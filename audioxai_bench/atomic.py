@@ -66,7 +66,10 @@ def atomic_write(path: Path | str, write_fn: Callable[[BinaryIO], object], *,
         os.replace(tmp, path)
     except BaseException as err:
         named = _named(err, path, tmp) if isinstance(err, OSError) else None
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink()
+        except OSError:
+            pass  # never created (e.g. the parent is a file)
         if named is not None:
             raise named from err
         raise
@@ -117,13 +120,15 @@ def _named(err: OSError, path: Path, tmp: Path) -> WriteError:
     """``err`` as a WriteError naming the target file (temporary names mean nothing to users)."""
     if isinstance(err, WriteError):
         return err
-    where = path
+    where, other = path, None
     if err.filename:
         try:
             where = path / Path(err.filename).relative_to(tmp)
-        except ValueError:
-            where = Path(err.filename) if Path(err.filename) != tmp else path
+        except ValueError:  # not the temporary: e.g. a file in the way of the parent folder
+            other = err.filename
     reason = err.strerror or str(err) or type(err).__name__
+    if other is not None:
+        reason += f": {other}"
     try:
         free = shutil.disk_usage(path.parent).free
     except OSError:

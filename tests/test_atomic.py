@@ -113,3 +113,12 @@ def test_live_fresh_and_foreign_entries_are_kept(tmp_path):
     assert clean_stale_temps(tmp_path, unowned=True) == [legacy]
     assert [p.name for p in tmp_path.iterdir()] == ["entry.tmp-host-1-ab"]
     assert clean_stale_temps(tmp_path / "missing") == []
+
+
+def test_a_parent_that_is_a_file_is_a_named_error(tmp_path):
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    with pytest.raises(WriteError, match=r"blocker/x\.json: could not write"):
+        atomic_write(tmp_path / "blocker" / "x.json", lambda f: f.write(b"{}"))
+    with pytest.raises(WriteError, match=r"blocker/entry: could not write"):
+        with atomic_dir(tmp_path / "blocker" / "entry"):
+            pass

@@ -265,3 +265,14 @@ def test_fingerprint_follows_content_not_modification_times(tiny_tree, tmp_path,
 
     monkeypatch.setattr(digests, "file_sha256", lambda p: pytest.fail(f"hashed {p} again"))
     assert fingerprint(tiny_tree) == original  # unchanged files are not read again
+
+
+def test_unwritable_digest_store_slows_the_next_run_but_breaks_nothing(tiny_tree, private_cache,
+                                                                      caplog):
+    report = check_dataset(tiny_tree)
+    (private_cache / "digests").parent.mkdir(parents=True, exist_ok=True)
+    (private_cache / "digests").write_text("a file where the folder should be")
+    first = cache.data_fingerprint(report.index.root, report.usable)
+    assert any("could not write" in m and "hashed again next time" in m for m in caplog.messages)
+    (private_cache / "digests").unlink()
+    assert cache.data_fingerprint(report.index.root, report.usable) == first

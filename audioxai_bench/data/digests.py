@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..atomic import atomic_write
+from ..atomic import WriteError, atomic_write
 
 STORE_VERSION = 1
 _BLOCK = 1 << 20
@@ -33,7 +33,7 @@ def file_sha256(path: Path | str) -> str:
 
 def file_digests(paths: Iterable[Path], store: Path | None = None) -> dict[Path, str]:
     """``{path: sha256 of its content}``; with ``store``, digests of unchanged files come from
-    (and new ones go to) that JSON file. A damaged store is reported and rebuilt."""
+    (and new ones go to) that JSON file. A damaged or unwritable store is reported, not fatal."""
     remembered = _read_store(store) if store is not None else {}
     digests: dict[Path, str] = {}
     fresh: dict[str, list] = {}
@@ -50,7 +50,10 @@ def file_digests(paths: Iterable[Path], store: Path | None = None) -> dict[Path,
         fresh[key] = [*stamp, digest]
     if store is not None and fresh != remembered:
         payload = json.dumps({"version": STORE_VERSION, "files": fresh}).encode()
-        atomic_write(store, lambda f: f.write(payload), durable=False)
+        try:
+            atomic_write(store, lambda f: f.write(payload), durable=False)
+        except WriteError as err:  # the digests are right; only the next run is slower
+            _log.warning("%s; files will be hashed again next time", err)
     return digests
 
 
