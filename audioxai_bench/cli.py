@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    help="fetch the original recordings (needs a network)")
     download.add_argument("--out", type=Path, required=True)
     download.add_argument("--url", default=None, help="archive URL (default: the paper's repo)")
+    download.add_argument("--sha256", default=None, metavar="HEX",
+                          help="expected SHA-256 of the archive; nothing is extracted when it "
+                               "differs (the default URL's archive is built on demand by "
+                               "GitHub, so its digest is not pinned)")
     download.set_defaults(func=cmd_data_download)
 
     train = sub.add_parser("train", parents=[common], help="train a reference model")
@@ -174,10 +178,11 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 def cmd_data_download(args: argparse.Namespace) -> int:
     from .data.download import DEFAULT_URL, download_audiomnist
 
-    n = download_audiomnist(args.out, args.url or DEFAULT_URL,
-                            progress=Progress("download", args.quiet, " bytes"))
-    print(f"extracted {n} files into {args.out}; check them with "
-          f"'audioxai-bench data check {args.out}'")
+    got = download_audiomnist(args.out, args.url or DEFAULT_URL,
+                              progress=Progress("download", args.quiet, " bytes"),
+                              sha256=args.sha256)
+    print(f"extracted {got.files} files into {args.out} (archive SHA-256 {got.sha256}); check "
+          f"them with 'audioxai-bench data check {args.out}'")
     return 0
 
 

@@ -45,6 +45,19 @@ def write_tree(root: Path, speakers: list[int], digits=range(10), reps=range(2),
     return root
 
 
+def make_unreadable(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Listing a folder called ``name`` fails as under chmod 000 (the tests run as root, whom
+    permissions do not stop)."""
+    iterdir = Path.iterdir
+
+    def guarded(self: Path):
+        if self.name == name:
+            raise PermissionError(13, "Permission denied", str(self))
+        return iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", guarded)
+
+
 @pytest.fixture
 def small_tree(tmp_path: Path) -> Path:
     """Four speakers (two female), every digit, two repetitions."""

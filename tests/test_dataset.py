@@ -1,15 +1,27 @@
 """Decoding, caching, skipping bad files and serving the paper's folds."""
 
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 import audioxai_bench.data.dataset as dataset_module
+from audioxai_bench.atomic import WriteError, temp_name
+from audioxai_bench.data import cache, digests
+from audioxai_bench.data.check import check_dataset
 from audioxai_bench.data.dataset import ClipDataset, load_audiomnist
 from audioxai_bench.data.splits import speaker_split
 from audioxai_bench.errors import AudioXaiError
 
-from .conftest import write_tree
+from .conftest import make_unreadable, write_tree
 
 
 def test_signals_are_resampled_and_padded(small_tree):
@@ -81,3 +93,186 @@ def test_precomputed_and_on_the_fly_inputs_agree(small_tree):
     assert eager.inputs is not None and lazy.inputs is None
     for (xe, ye), (xl, yl) in zip(eager.__getitems__([3, 7]), lazy.__getitems__([3, 7])):
         assert torch.equal(xe, xl) and ye == yl
+
+
+@pytest.fixture
+def tiny_tree(tmp_path: Path) -> Path:
+    """Six clips: enough for the cache's checks, quick to decode."""
+    return write_tree(tmp_path / "tiny", [12, 13], digits=range(3), reps=range(1))
+
+
+def test_float_clips_give_the_same_signals_as_int16_clips(tiny_tree, tmp_path):
+    """A 32-bit float copy of the tree used to decode as silence."""
+    as_float = tmp_path / "float"
+    shutil.copytree(tiny_tree, as_float)
+    for path in as_float.rglob("*.wav"):
+        samples, rate = sf.read(path, dtype="float32")
+        sf.write(path, samples, rate, subtype="FLOAT")
+    ref = load_audiomnist(tiny_tree, use_cache=False)
+    got = load_audiomnist(as_float, use_cache=False)
+    assert got.relpaths == ref.relpaths and np.abs(ref.signals).max() > 5000
+    np.testing.assert_allclose(got.signals, ref.signals, atol=1e-2, rtol=0)
+
+
+def test_unreadable_speaker_folder_is_skipped_with_a_note(tiny_tree, monkeypatch, caplog):
+    make_unreadable(monkeypatch, "13")
+    data = load_audiomnist(tiny_tree)
+    assert len(data.relpaths) == 3 and 13 not in set(data.speaker)
+    assert f"{tiny_tree / '13'}: cannot list this speaker folder; its clips are left out" in \
+        caplog.messages
+
+
+def signals_entry(cache_dir: Path) -> Path:
+    [entry] = [p for p in (cache_dir / "signals").iterdir() if not p.name.startswith(".")]
+    return entry
+
+
+def reorder_rows(entry: Path) -> None:
+    signals = np.load(entry / "signals.npy")
+    np.save(entry / "signals.npy", signals[::-1].copy())
+
+
+def put_nan(entry: Path) -> None:
+    signals = np.load(entry / "signals.npy")
+    signals[3, 100] = np.nan
+    np.save(entry / "signals.npy", signals)
+
+
+def cut_short(entry: Path) -> None:
+    raw = (entry / "signals.npy").read_bytes()
+    (entry / "signals.npy").write_bytes(raw[: len(raw) // 2])
+
+
+def edit_index(entry: Path, change) -> None:
+    index = json.loads((entry / "index.json").read_text())
+    change(index)
+    (entry / "index.json").write_text(json.dumps(index))
+
+
+DAMAGE = {
+    "index not JSON": (lambda e: (e / "index.json").write_text('{"relpaths": ['),
+                       "index.json is unreadable (JSONDecodeError)"),
+    "index nested deep": (lambda e: (e / "index.json").write_text("[" * 100_000 + "]" * 100_000),
+                          "index.json is unreadable (RecursionError)"),
+    "index missing": (lambda e: (e / "index.json").unlink(), "index.json is missing"),
+    "relpaths reordered": (lambda e: edit_index(e, lambda i: i["relpaths"].reverse()),
+                           "index.json does not match its checksum"),
+    "signals cut short": (cut_short, "signals.npy does not match its checksum"),
+    "rows reordered": (reorder_rows, "signals.npy does not match its checksum"),
+    "NaN written": (put_nan, "signals.npy does not match its checksum"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damaged_signals_cache_is_reported_set_aside_and_recomputed(
+        tiny_tree, private_cache, monkeypatch, caplog, damage):
+    first = load_audiomnist(tiny_tree)
+    entry = signals_entry(private_cache)
+    corrupt, reason = DAMAGE[damage]
+    corrupt(entry)
+    second = load_audiomnist(tiny_tree)
+    [message] = [m for m in caplog.messages if "damaged cache entry" in m]
+    assert message.startswith(f"{entry}: damaged cache entry ({reason}); set aside as "
+                              f"{entry.name}.bad-") and message.endswith("; recomputing")
+    np.testing.assert_array_equal(second.signals, first.signals)
+    assert second.relpaths == first.relpaths
+    assert len(list(entry.parent.glob(f"{entry.name}.bad-*"))) == 1
+
+    monkeypatch.setattr(dataset_module, "read_clip", lambda *a: pytest.fail("decoded again"))
+    third = load_audiomnist(tiny_tree)  # the recomputed entry is stored and verifies
+    np.testing.assert_array_equal(third.signals, first.signals)
+
+
+def test_a_finite_check_backs_the_checksum(tiny_tree, private_cache):
+    """NaN in an entry whose checksum was (wrongly) updated to match is still caught."""
+    load_audiomnist(tiny_tree)
+    entry = signals_entry(private_cache)
+    put_nan(entry)
+    index = json.loads((entry / "index.json").read_text())
+    body = {k: v for k, v in index.items() if k != "index_sha256"}
+    body["signals_sha256"] = hashlib.sha256((entry / "signals.npy").read_bytes()).hexdigest()
+    body_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    (entry / "index.json").write_text(json.dumps({**body, "index_sha256": body_hash}))
+    with pytest.raises(cache.DamagedEntry, match="NaN or Inf"):
+        cache.verify_entry(entry, body["made_from"])
+
+
+def test_cache_entry_records_what_it_was_made_from(tiny_tree, private_cache):
+    data = load_audiomnist(tiny_tree, seed=3)
+    entry = signals_entry(private_cache)
+    index = json.loads((entry / "index.json").read_text())
+    assert index["made_from"] == cache.preprocessing_params(data.fingerprint, 3)
+    assert entry.name == cache.preprocessing_key(data.fingerprint, 3)
+    assert index["signals_sha256"] == \
+        hashlib.sha256((entry / "signals.npy").read_bytes()).hexdigest()
+    other = entry.with_name(cache.preprocessing_key(data.fingerprint, 4))
+    shutil.copytree(entry, other)  # an entry under a key it was not made for
+    with pytest.raises(cache.DamagedEntry, match="made from other data or parameters"):
+        cache.verify_entry(other, cache.preprocessing_params(data.fingerprint, 4))
+
+
+def test_disk_full_while_storing_names_the_file_and_leaves_nothing(
+        tiny_tree, private_cache, monkeypatch):
+    def short_write(path, array):
+        Path(path).write_bytes(b"\x93NUMPY partial")
+        raise OSError("640000 requested and 16352 written")  # what np.save says
+
+    monkeypatch.setattr(cache.np, "save", short_write)
+    with pytest.raises(WriteError, match=r"signals/[0-9a-f]{16}/signals\.npy: could not write "
+                                         r"\(640000 requested and 16352 written"):
+        load_audiomnist(tiny_tree)
+    assert not list((private_cache / "signals").iterdir())
+
+
+def test_temporaries_of_killed_runs_are_removed_from_the_cache(tiny_tree, private_cache):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    name = temp_name("0123456789abcdef").replace(f"-{os.getpid()}-", f"-{dead.pid}-")
+    killed = private_cache / "signals" / name
+    killed.mkdir(parents=True)
+    legacy_old = private_cache / "synth" / ".60x50-seed0-34aca8fb454bd27b.u4tsp122"
+    legacy_new = private_cache / "synth" / ".60x50-seed0-34aca8fb454bd27b.a1b2c3d4"
+    for folder in (legacy_old, legacy_new):
+        folder.mkdir(parents=True)
+        (folder / "01").mkdir()
+    os.utime(legacy_old, (time.time() - 3 * 86400,) * 2)
+    load_audiomnist(tiny_tree)
+    assert not killed.exists() and not legacy_old.exists()
+    assert legacy_new.exists()  # may still be written by a live run
+
+
+def test_fingerprint_follows_content_not_modification_times(tiny_tree, tmp_path, monkeypatch):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_tree, copy, copy_function=shutil.copyfile)  # new mtimes
+    edited = tmp_path / "edited"
+    shutil.copytree(tiny_tree, edited)  # same mtimes
+    clip = edited / "12" / "1_12_0.wav"
+    before = clip.stat()
+    raw = bytearray(clip.read_bytes())
+    raw[-1] ^= 1
+    clip.write_bytes(bytes(raw))
+    os.utime(clip, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    def fingerprint(root):
+        report = check_dataset(root)
+        return cache.data_fingerprint(report.index.root, report.usable)
+
+    original = fingerprint(tiny_tree)
+    assert fingerprint(copy) == original
+    assert fingerprint(edited) != original
+    os.utime(copy / "12" / "0_12_0.wav", (1, 1))  # touched: hashed again, same value
+    assert fingerprint(copy) == original
+
+    monkeypatch.setattr(digests, "file_sha256", lambda p: pytest.fail(f"hashed {p} again"))
+    assert fingerprint(tiny_tree) == original  # unchanged files are not read again
+
+
+def test_unwritable_digest_store_slows_the_next_run_but_breaks_nothing(tiny_tree, private_cache,
+                                                                      caplog):
+    report = check_dataset(tiny_tree)
+    (private_cache / "digests").parent.mkdir(parents=True, exist_ok=True)
+    (private_cache / "digests").write_text("a file where the folder should be")
+    first = cache.data_fingerprint(report.index.root, report.usable)
+    assert any("could not write" in m and "hashed again next time" in m for m in caplog.messages)
+    (private_cache / "digests").unlink()
+    assert cache.data_fingerprint(report.index.root, report.usable) == first

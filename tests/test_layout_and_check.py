@@ -1,6 +1,7 @@
 """The reader and ``data check`` on trees in the original layout, clean and broken."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from audioxai_bench.data.check import check_dataset
 from audioxai_bench.data.layout import load_meta, scan_dataset
 from audioxai_bench.errors import AudioXaiError
 
-from .conftest import tone_clip, write_tree
+from .conftest import make_unreadable, tone_clip, write_tree
 
 
 def test_scan_reads_layout_and_labels(small_tree):
@@ -115,3 +116,75 @@ def test_check_cli_exit_codes_and_counts(broken_tree, small_tree, capsys, tmp_pa
     assert main(["data", "check", str(empty)]) == 2
     assert main(["data", "check", str(tmp_path / "nowhere")]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+@pytest.fixture
+def odd_clips_tree(small_tree):
+    """Clips that pass a header-only check but cannot be used, next to usable odd ones."""
+    folder = small_tree / "12"
+    clip = tone_clip(0, 12, 0).astype(np.float32) / 32768
+    sf.write(folder / "0_12_0.wav", clip, 48_000, subtype="FLOAT")  # usable
+    sf.write(folder / "0_12_1.wav", clip.astype(np.float64), 48_000, subtype="DOUBLE")  # usable
+    nan = clip.copy()
+    nan[5] = np.nan
+    sf.write(folder / "1_12_0.wav", nan, 48_000, subtype="FLOAT")
+    sf.write(folder / "2_12_0.wav", np.full(19_200, 100, np.int16), 192_007)
+    sf.write(folder / "3_12_0.wav", np.full(50, 100, np.int16), 1_000)
+    (folder / "4_12_0.wav").unlink()
+    os.mkfifo(folder / "4_12_0.wav")
+    held = os.open(folder / "4_12_0.wav", os.O_RDWR | os.O_NONBLOCK)  # a wrong reader fails
+    os.write(held, b"not a wav header" * 4)  # on these bytes instead of hanging
+    (folder / "5_12_0.wav").unlink()
+    (folder / "5_12_0.wav").symlink_to("/dev/zero")
+    yield small_tree
+    os.close(held)
+
+
+def test_check_reads_float_clips_and_rejects_nan_rates_and_special_files(odd_clips_tree):
+    report = check_dataset(odd_clips_tree)
+    fatal = {p.where.split("/")[-1]: p.message for p in report.fatal}
+    assert fatal == {
+        "1_12_0.wav": "1 NaN/Inf samples of 14400",
+        "2_12_0.wav": "sample rate 192007 Hz shares too small a factor with 8000 Hz to resample "
+                      "(ratio 192007/8000); convert it to a common rate such as 48000 Hz",
+        "3_12_0.wav": "sample rate 1000 Hz is outside 4000..384000 Hz",
+        "4_12_0.wav": "not a regular file (a FIFO)",
+        "5_12_0.wav": "not a regular file (a character device)",
+    }
+    assert len(report.usable) == 80 - 5
+
+
+def test_check_cli_lists_each_odd_clip_on_one_line(odd_clips_tree, capsys):
+    assert main(["data", "check", str(odd_clips_tree)]) == 1
+    errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 5 and any("4_12_0.wav: not a regular file (a FIFO)" in e for e in errors)
+
+
+def test_deeply_nested_meta_is_one_line_error(small_tree, capsys):
+    (small_tree / "audioMNIST_meta.txt").write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["data", "check", str(small_tree)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {small_tree}/audioMNIST_meta.txt: meta file is not valid JSON " \
+                  "(nested too deeply)\n"
+
+
+def test_meta_that_is_a_fifo_is_refused_without_reading(small_tree):
+    meta = small_tree / "audioMNIST_meta.txt"
+    meta.unlink()
+    os.mkfifo(meta)
+    with pytest.raises(AudioXaiError, match="meta file is not a regular file"):
+        scan_dataset(small_tree)
+
+
+def test_unreadable_speaker_folder_is_one_problem_and_the_rest_is_checked(
+        small_tree, monkeypatch, capsys):
+    make_unreadable(monkeypatch, "13")
+    report = check_dataset(small_tree)
+    assert {c.speaker for c in report.usable} == {12, 26, 27} and len(report.usable) == 60
+    assert [str(p) for p in report.fatal] == [
+        f"{small_tree / '13'}: cannot list this speaker folder (Permission denied); its clips "
+        "are left out"]
+    assert report.index.unlisted == [small_tree / "13"]
+    assert main(["data", "check", str(small_tree)]) == 1
+    out = capsys.readouterr().out
+    assert "60 usable clips of 60, 3 speakers" in out and "13: cannot list" in out

@@ -1,19 +1,26 @@
 """Preprocessing against independent NumPy/SciPy computations of PROTOCOL.md's recipe."""
 
+import os
+
 import numpy as np
 import pytest
 import scipy.signal
+import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from audioxai_bench.data.check import rate_problem, resample_kernel_size
 from audioxai_bench.data.preprocess import (
     clip_offset,
     pad_to_window,
+    read_clip,
     resample_batch,
     spectrogram_input,
     waveform_input,
 )
 from audioxai_bench.errors import ClipError
+
+from .conftest import tone_clip
 
 
 def scipy_spectrogram(signal: np.ndarray) -> np.ndarray:
@@ -85,3 +92,66 @@ def test_offsets_are_seeded_per_clip_and_fit_the_window():
 def test_pad_to_window_places_clip():
     padded = pad_to_window(np.ones(10, np.float32), 7990)
     assert padded.shape == (8000,) and padded[7990:].sum() == 10 and padded[:7990].sum() == 0
+
+
+@pytest.mark.parametrize("subtype, tolerance", [("PCM_16", 0), ("FLOAT", 1e-3), ("DOUBLE", 1e-6),
+                                                ("PCM_24", 0), ("PCM_U8", 0)])
+def test_every_encoding_decodes_on_the_int16_scale(tmp_path, subtype, tolerance):
+    """Float WAVs read as int16 used to come out as silence (libsndfile truncates |x| < 1)."""
+    clip = tone_clip(4, 12, 0)
+    path = tmp_path / "clip.wav"
+    if subtype == "PCM_U8":
+        clip = (clip // 256 * 256).astype(np.int16)  # 8 bits keep only the high byte
+    sf.write(path, clip.astype(np.float64) / 32768 if subtype in ("FLOAT", "DOUBLE") else clip,
+             48_000, subtype=subtype)
+    samples, rate = read_clip(str(path))
+    assert rate == 48_000 and samples.dtype == np.float32
+    np.testing.assert_allclose(samples, clip.astype(np.float32), atol=tolerance, rtol=0)
+
+
+def test_nan_and_inf_samples_reject_the_clip(tmp_path):
+    samples = tone_clip(1, 12, 0).astype(np.float32) / 32768
+    samples[10:20] = np.nan
+    samples[30] = np.inf
+    sf.write(tmp_path / "nan.wav", samples, 48_000, subtype="FLOAT")
+    with pytest.raises(ClipError, match=r"nan\.wav: 11 NaN/Inf samples of"):
+        read_clip(str(tmp_path / "nan.wav"))
+
+
+@pytest.mark.parametrize("rate, message", [(192_007, "shares too small a factor"),
+                                           (47_999, "ratio 47999/8000"),
+                                           (1_000, "outside 4000..384000 Hz"),
+                                           (400_000, "outside 4000..384000 Hz")])
+def test_absurd_rates_are_refused_before_any_allocation(tmp_path, rate, message, monkeypatch):
+    """192 007 Hz → 8 kHz shares no factor: torchaudio's kernel would take 6 GB."""
+    sf.write(tmp_path / "odd.wav", np.full(max(rate // 10, 1), 100, np.int16), rate)
+    monkeypatch.setattr(AF, "resample", lambda *a, **k: pytest.fail("resampled"))
+    assert rate_problem(rate) is not None
+    with pytest.raises(ClipError, match=message):
+        read_clip(str(tmp_path / "odd.wav"))
+
+
+def test_kernel_size_estimate_is_torchaudios():
+    import math
+
+    from torchaudio.functional.functional import _get_sinc_resample_kernel
+
+    for rate in (44_100, 22_050, 11_025, 96_000, 12_345, 8_000, 4_000, 384_000):
+        kernel, _ = _get_sinc_resample_kernel(rate, 8_000, math.gcd(rate, 8_000))
+        assert resample_kernel_size(rate) == kernel.numel()
+        assert rate_problem(rate) is None  # common rates are all accepted
+    assert resample_kernel_size(192_007) > 1e9
+
+
+def test_a_fifo_is_refused_without_opening_it(tmp_path):
+    fifo = tmp_path / "0_01_0.wav"
+    os.mkfifo(fifo)
+    # hold the FIFO open with some bytes in it, so that a reader that wrongly opens it fails
+    # on the bytes instead of hanging the tests
+    held = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    os.write(held, b"not a wav header" * 4)
+    try:
+        with pytest.raises(ClipError, match="not a regular file \\(a FIFO\\)"):
+            read_clip(str(fifo))
+    finally:
+        os.close(held)

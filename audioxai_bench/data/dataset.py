@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -30,6 +31,7 @@ from .splits import SEX_LABELS, check_task, speaker_split
 DECODE_CHUNK = 200
 PRECOMPUTE_BYTES = 2 << 30  # model inputs of a fold are kept in memory up to this size
 PRECOMPUTE_BATCH = 256
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -112,17 +114,19 @@ def load_audiomnist(root: Path | str, seed: int = 0, use_cache: bool = True,
                     progress: ProgressFn | None = None, workers: int = 2) -> AudioMNIST:
     """Check ``root``, then decode every usable clip (or read it from the cache).
 
-    Unusable clips are skipped and recorded in ``problems``; a dataset with no usable clip is
-    an error.
+    Unusable clips are skipped and recorded in ``problems`` (a speaker folder that cannot be
+    listed is also logged, as its clips are not counted); a dataset with no usable clip is an
+    error.
     """
     report = check_dataset(root)
+    for folder in report.index.unlisted:
+        _log.warning("%s: cannot list this speaker folder; its clips are left out", folder)
     clips = sorted(report.usable, key=lambda c: c.relpath)
     if not clips:
         raise AudioXaiError(f"{root}: no usable clips ({len(report.problems)} problems; "
                             "run 'audioxai-bench data check' for the list)")
     fingerprint = cache.data_fingerprint(report.index.root, clips)
-    key = cache.preprocessing_key(fingerprint, seed)
-    cached = cache.load_signals(key) if use_cache else None
+    cached = cache.load_signals(fingerprint, seed) if use_cache else None
     problems = list(report.problems)
     if cached is None:
         signals, failed = decode_clips(clips, seed, progress, workers)
@@ -131,8 +135,8 @@ def load_audiomnist(root: Path | str, seed: int = 0, use_cache: bool = True,
         keep = [i for i, c in enumerate(clips) if str(c.path) not in bad]
         signals, relpaths = signals[keep], [clips[i].relpath for i in keep]
         if use_cache:
-            cache.store_signals(key, signals, {"relpaths": relpaths,
-                                               "problems": [vars(p) for p in failed]})
+            cache.store_signals(fingerprint, seed, signals,
+                                {"relpaths": relpaths, "problems": [vars(p) for p in failed]})
     else:
         signals, index = cached
         relpaths = index["relpaths"]

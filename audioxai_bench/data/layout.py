@@ -9,7 +9,9 @@ stopping at the first one.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +64,7 @@ class DatasetIndex:
     clips: list[Clip]
     speakers: dict[int, Speaker]
     problems: list[Problem] = field(default_factory=list)
+    unlisted: list[Path] = field(default_factory=list)  # speaker folders that could not be read
 
     def sex_of(self, clip: Clip) -> str | None:
         speaker = self.speakers.get(clip.speaker)
@@ -71,11 +74,20 @@ class DatasetIndex:
 def load_meta(path: Path) -> tuple[dict[int, Speaker], list[Problem]]:
     """Parse the meta file; malformed entries become problems, not exceptions."""
     try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError as err:
+        raise AudioXaiError(f"{path}: meta file not found") from err
+    if not stat.S_ISREG(mode):  # reading a FIFO would block forever
+        raise AudioXaiError(f"{path}: meta file is not a regular file")
+    try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise AudioXaiError(f"{path}: meta file not found") from err
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise AudioXaiError(f"{path}: meta file is not valid JSON ({err})") from err
+    except RecursionError as err:
+        raise AudioXaiError(f"{path}: meta file is not valid JSON (nested too deeply)") from err
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError, huge integers
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise AudioXaiError(f"{path}: meta file is not valid JSON ({first})") from err
     if not isinstance(raw, dict):
         raise AudioXaiError(f"{path}: meta file must hold a JSON object keyed by speaker id")
     speakers: dict[int, Speaker] = {}
@@ -129,12 +141,21 @@ def scan_dataset(root: Path | str) -> DatasetIndex:
         speakers = {}
         problems.append(Problem(str(meta_path), "meta file missing: speaker sex unknown"))
     clips: list[Clip] = []
+    unlisted: list[Path] = []
     for folder in speaker_dirs:
         speaker_id = int(folder.name)
         if meta_path.exists() and speaker_id not in speakers:
             problems.append(Problem(f"{META_FILE}[{folder.name!r}]",
                                     "speaker missing from meta file: sex unknown", fatal=False))
-        for path in sorted(folder.iterdir()):
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError as err:  # e.g. no read permission: the other speakers are still usable
+            reason = err.strerror or str(err)
+            problems.append(Problem(str(folder), f"cannot list this speaker folder ({reason}); "
+                                                 "its clips are left out"))
+            unlisted.append(folder)
+            continue
+        for path in entries:
             if path.suffix.lower() != ".wav":
                 continue  # e.g. speaker 36's notes.txt
             match = _CLIP_NAME.match(path.name)
@@ -146,4 +167,4 @@ def scan_dataset(root: Path | str) -> DatasetIndex:
                                                    f"{folder.name}"))
                 continue
             clips.append(Clip(path, speaker_id, int(match["digit"]), int(match["rep"])))
-    return DatasetIndex(root, clips, speakers, problems)
+    return DatasetIndex(root, clips, speakers, problems, unlisted)
