@@ -17,6 +17,8 @@ import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from ..data.check import TARGET_RATE
+from ..data.preprocess import HOP, N_FFT
 from .aggregate import Section
 from .media import Examples
 
@@ -37,9 +39,6 @@ LINESTYLES = ("-", "-.", "--")
 CURVE_METRICS = ("faithfulness-gap", "aopc")
 REFERENCES = {"random": dict(color="black", linestyle="--"),
               "amplitude": dict(color="0.45", linestyle=":")}
-RATE = 8000
-HOP = 35
-WINDOW = 455
 #: Waveform samples per coloured bin of a waveform's relevance (2 ms at 8 kHz).
 BIN = 16
 
@@ -191,12 +190,12 @@ def relevance_figure(examples: Examples, index: int, explainers: Sequence[str],
         for ax in axes[len(names) + 1:]:
             ax.set_axis_off()
         if spectrogram:
-            extent = (0, x.shape[1] * HOP / RATE, 0, x.shape[0] * RATE / WINDOW)
+            extent = (0, x.shape[1] * HOP / TARGET_RATE, 0, x.shape[0] * TARGET_RATE / N_FFT)
             axes[0].imshow(x, origin="lower", aspect="auto", cmap="magma", extent=extent,
                            interpolation="nearest")
             axes[0].set(xlabel="time (s)", ylabel="frequency (Hz)", title="input (dB)")
         else:
-            t = np.arange(x.size) / RATE
+            t = np.arange(x.size) / TARGET_RATE
             axes[0].plot(t, x, color="0.3", linewidth=0.5)
             axes[0].set(xlabel="time (s)", title="input waveform")
         for ax, name in zip(axes[1:], names):

@@ -8,7 +8,6 @@ read strictly (a broken file fails naming it) but only as much as the page shows
 from __future__ import annotations
 
 import dataclasses
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,12 +15,12 @@ import numpy as np
 import soundfile as sf
 
 from ..errors import AudioXaiError
+from ..run import folder as run_folder
 from .aggregate import Section
 
 MAX_EXAMPLES = 2
 #: The sonifier whose sound is embedded when an explainer has several (else the first by name).
 PREFERRED_SONIFIER = "spectrogram-mask"
-RELEVANCE_PREFIX = "relevance__"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -54,14 +53,14 @@ def run_folders(section: Section) -> list[Path]:
 
 
 def _stem(section: Section, fold: int) -> str:
-    return f"{section.task}-{section.model}-fold{fold}"
+    return run_folder.panel_stem(section.task, section.model, fold)
 
 
 def find_examples(section: Section) -> Examples | None:
     """The examples file of the lowest fold that has one, or None."""
     for fold in section.folds:
         for folder in run_folders(section):
-            path = folder / "examples" / f"{_stem(section, fold)}.npz"
+            path = run_folder.examples_file(folder, _stem(section, fold))
             if path.is_file():
                 return load_examples(path, fold)
     return None
@@ -69,26 +68,9 @@ def find_examples(section: Section) -> Examples | None:
 
 def load_examples(path: Path, fold: int) -> Examples:
     """Read and check an examples file, keeping the first :data:`MAX_EXAMPLES` samples."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise AudioXaiError(f"{path}: not a readable .npz file ({exc})") from None
-    for key in ("signals", "inputs", "target"):
-        if key not in arrays:
-            raise AudioXaiError(f"{path}: array {key!r} is missing")
-    inputs = arrays["inputs"]
-    if inputs.ndim not in (3, 4) or arrays["signals"].ndim != 2 or arrays["target"].shape != (
-            len(inputs),) or len(arrays["signals"]) != len(inputs):
-        raise AudioXaiError(f"{path}: arrays 'signals' (E, 8000), 'inputs' (E, 1, 8000) or "
-                            f"(E, 1, 227, 227) and 'target' (E,) must hold the same E samples")
-    relevance = {}
-    for key in sorted(k for k in arrays if k.startswith(RELEVANCE_PREFIX)):
-        if arrays[key].shape != inputs.shape:
-            raise AudioXaiError(f"{path}: array {key!r} has shape {arrays[key].shape}, expected "
-                                f"{inputs.shape} like 'inputs'")
-        relevance[key[len(RELEVANCE_PREFIX):]] = arrays[key][:MAX_EXAMPLES]
-    return Examples(fold, arrays["signals"][:MAX_EXAMPLES], inputs[:MAX_EXAMPLES],
+    arrays = run_folder.read_examples(path)
+    relevance = {name: r[:MAX_EXAMPLES] for name, r in run_folder.relevance_maps(arrays).items()}
+    return Examples(fold, arrays["signals"][:MAX_EXAMPLES], arrays["inputs"][:MAX_EXAMPLES],
                     arrays["target"][:MAX_EXAMPLES], relevance)
 
 
@@ -96,7 +78,7 @@ def find_audio(section: Section) -> Audio | None:
     """The sonified examples of the lowest fold that has some, or None."""
     for fold in section.folds:
         for folder in run_folders(section):
-            path = folder / "audio" / _stem(section, fold)
+            path = run_folder.audio_folder(folder, _stem(section, fold))
             audio = load_audio(path, fold) if path.is_dir() else None
             if audio and audio.samples:
                 return audio
@@ -115,11 +97,7 @@ def _wav(path: Path) -> bytes:
 
 def load_audio(folder: Path, fold: int) -> Audio:
     """The original and one sonified sound per explainer for the first samples by name."""
-    files: dict[str, dict[str, dict[str, Path]]] = {}  # explainer -> sample -> kind -> path
-    for path in sorted(folder.glob("*/*.wav")):
-        parts = path.stem.split("__")
-        if len(parts) == 2:  # <name>__original or <name>__<sonifier>; not complements
-            files.setdefault(path.parent.name, {}).setdefault(parts[0], {})[parts[1]] = path
+    files = run_folder.sonified_files(folder)
     samples = tuple(sorted({s for by_sample in files.values() for s in by_sample}))
     samples = samples[:MAX_EXAMPLES]
     originals: dict[str, bytes] = {}

@@ -11,6 +11,7 @@ Layout of ``<out>/``::
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import soundfile as sf
 from torch import Tensor
 
 from audioxai_bench.data.check import TARGET_RATE
+from audioxai_bench.errors import AudioXaiError
 
 RESULTS_FILE = "results.jsonl"
 RUN_FILE = "run.json"
@@ -38,12 +40,56 @@ def examples_file(out: str | Path, stem: str) -> Path:
     return Path(out) / EXAMPLES_DIR / f"{stem}.npz"
 
 
-def audio_folder(out: str | Path, stem: str, explainer: str) -> Path:
-    return Path(out) / AUDIO_DIR / stem / explainer
+def audio_folder(out: str | Path, stem: str, explainer: str | None = None) -> Path:
+    """A panel's sonified examples (one explainer's, when named)."""
+    folder = Path(out) / AUDIO_DIR / stem
+    return folder / explainer if explainer else folder
 
 
 def sample_names(n: int) -> list[str]:
     return [f"sample-{i:03d}" for i in range(n)]
+
+
+def read_examples(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of an examples file, checked: ``signals`` (E, 8000), ``inputs`` and every
+    ``relevance__<explainer>`` in one model-input shape, ``target`` (E,); a broken file fails
+    naming it."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise AudioXaiError(f"{path}: not a readable .npz file ({exc})") from None
+    for key in ("signals", "inputs", "target"):
+        if key not in arrays:
+            raise AudioXaiError(f"{path}: array {key!r} is missing")
+    inputs = arrays["inputs"]
+    if inputs.ndim not in (3, 4) or arrays["signals"].ndim != 2 or arrays["target"].shape != (
+            len(inputs),) or len(arrays["signals"]) != len(inputs):
+        raise AudioXaiError(f"{path}: arrays 'signals' (E, 8000), 'inputs' (E, 1, 8000) or "
+                            f"(E, 1, 227, 227) and 'target' (E,) must hold the same E samples")
+    for key in arrays:
+        if key.startswith(RELEVANCE_PREFIX) and arrays[key].shape != inputs.shape:
+            raise AudioXaiError(f"{path}: array {key!r} has shape {arrays[key].shape}, expected "
+                                f"{inputs.shape} like 'inputs'")
+    return arrays
+
+
+def relevance_maps(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``explainer -> relevance`` from the arrays of an examples file."""
+    return {k[len(RELEVANCE_PREFIX):]: v for k, v in sorted(arrays.items())
+            if k.startswith(RELEVANCE_PREFIX)}
+
+
+def sonified_files(folder: str | Path) -> dict[str, dict[str, dict[str, Path]]]:
+    """``explainer -> sample -> kind -> path`` of a panel's audio folder, where kind is
+    ``original`` or a sonifier's name (complements are left out)."""
+    files: dict[str, dict[str, dict[str, Path]]] = {}
+    for path in sorted(Path(folder).glob("*/*.wav")):
+        parts = path.stem.split("__")
+        if len(parts) == 2:
+            files.setdefault(path.parent.name, {}).setdefault(parts[0], {})[parts[1]] = path
+    return files
 
 
 def write_examples(out: str | Path, stem: str, *, signals: np.ndarray, inputs: np.ndarray,

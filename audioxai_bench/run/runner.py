@@ -89,7 +89,7 @@ class _Where:
 
     @property
     def label(self) -> str:
-        return f"{self.task}-{self.model_name}-fold{self.fold}"
+        return folder.panel_stem(self.task, self.model_name, self.fold)
 
 
 @dataclasses.dataclass
