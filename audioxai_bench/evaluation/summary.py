@@ -57,12 +57,14 @@ def summarize(
     """Record fields for a metric's merged output: mean, bootstrap interval, mean curves.
 
     Keys: ``value``, ``ci`` ([low, high]), ``n`` (finite scores), ``higher_is_better``,
+    ``scores`` (every sample's score, 7 significant digits, NaN where undefined),
     ``grid`` and ``curves`` (means over samples, when the metric has curves), ``extras``
     (name → {value, ci}), ``info``, and ``summary`` (the metric's own ``summarize``, if any).
     """
     est = stats.bootstrap_ci(output.scores, confidence=confidence, seed=seed)
     record: dict[str, Any] = {"value": est.mean, "ci": [est.low, est.high], "n": est.n,
-                              "higher_is_better": bool(metric.higher_is_better)}
+                              "higher_is_better": bool(metric.higher_is_better),
+                              "scores": [float(f"{v:.7g}") for v in output.scores.tolist()]}
     if output.curves:
         record["grid"] = output.grid.tolist()
         record["curves"] = {k: v.nanmean(dim=0).tolist() for k, v in output.curves.items()}

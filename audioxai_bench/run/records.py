@@ -42,7 +42,8 @@ _Text = str | None
 class Record(BaseModel):
     """One cell's result: the cell, its value with interval and curves, and its provenance.
 
-    ``value`` is the mean of the per-sample scores and ``ci`` its 95 % interval; ``curves``
+    ``value`` is the mean of the per-sample ``scores`` (of the test ``clips`` of ``speakers``,
+    kept so that any test can be re-run from the records) and ``ci`` its 95 % interval; ``curves``
     hold mean curves over ``grid``; ``extras`` further values with intervals; ``info`` facts
     that do not depend on the samples; ``summary`` the metric's run-level facts. An ``error``
     record carries the reason (and, for a plugin's exception, its ``traceback``).
@@ -69,6 +70,9 @@ class Record(BaseModel):
     ci: list[_Number] | None = Field(None, min_length=2, max_length=2)
     n: StrictInt | None = None
     higher_is_better: bool | None = None
+    scores: list[float] | None = None
+    clips: list[str] | None = None
+    speakers: list[StrictInt] | None = None
     grid: list[float] | None = None
     curves: dict[str, list[_Number]] | None = None
     extras: dict[str, Any] | None = None
@@ -88,6 +92,9 @@ class Record(BaseModel):
     def _consistent(self) -> Record:
         if self.status == "error" and not self.error:
             raise ValueError("an error record needs field 'error' (the reason)")
+        if self.scores is not None and self.clips is not None and (
+                len(self.scores) != len(self.clips) or len(self.clips) != len(self.speakers or ())):
+            raise ValueError("fields 'scores', 'clips' and 'speakers' need one entry per sample")
         if self.curves and (self.grid is None or any(len(c) != len(self.grid)
                                                      for c in self.curves.values())):
             raise ValueError("field 'curves' needs one value per point of field 'grid'")

@@ -104,6 +104,9 @@ class _Panel(_Where):
     n_test: int  # test clips of the split (the model's accuracy is over all of them)
     #: per batch index: what metrics keep for every explainer (see EvalBatch.shared)
     shared: dict[int, dict] = dataclasses.field(default_factory=dict)
+    #: which clips the per-sample scores belong to: ``clips`` and their ``speakers``, so any
+    #: test (paired, clustered by speaker) can be run later from the records alone
+    samples: dict[str, list] = dataclasses.field(default_factory=dict)
 
 
 class Runner:
@@ -286,7 +289,9 @@ class Runner:
         target = torch.from_numpy(labels[rows].astype(np.int64))
         return _Panel(**dataclasses.asdict(where), model=model, signals=signals.to(self.device),
                       x=x.to(self.device), target=target.to(self.device), rows=rows,
-                      n_test=len(test_rows))
+                      n_test=len(test_rows),
+                      samples={"clips": [self.data.relpaths[r] for r in rows],
+                               "speakers": self.data.speaker[rows].astype(int).tolist()})
 
     def _batches(self, n: int) -> list[slice]:
         size = self.bench.batch_size
@@ -379,7 +384,7 @@ class Runner:
             except Exception as exc:
                 self._write(record | {"status": "error", "error": one_line(exc)})
                 continue
-            self._write(record | fields | {"wall_seconds": round(spent[i], 4)})
+            self._write(record | fields | panel.samples | {"wall_seconds": round(spent[i], 4)})
         return relevance
 
     def _write_examples(self, panel: _Panel, relevance: dict[str, torch.Tensor]) -> None:
