@@ -1,10 +1,16 @@
 """Benchmark definitions: a flat, versioned YAML file, checked before any work starts.
 
 A definition says what to run (data, tasks, models, folds, training budget, explainers, metrics,
-sonifiers) and how much of it (test samples, batch sizes, seed, device). Every key is checked:
-an unknown key or value is a one-line error naming the file and the key, with the valid
-choices; names of explainers, metrics, sonifiers and models are checked against the plugins by
-:func:`resolve`. Example (``benchmarks/quickstart.yaml`` is the default of ``audioxai-bench run``)::
+sonifiers) and how much of it (test samples, batch sizes, seed, device). :class:`Definition` is
+the file's schema as pydantic models: every key and value is checked, and the first mistake is
+one line naming the file and the dotted key (``x.yaml: models[0].width: must be positive, got
+-1``). Names of explainers, metrics, sonifiers and models are checked against the plugins by
+:func:`audioxai_bench.plan.plan_benchmark`. Relative paths are relative to the file's folder.
+
+The schema ships as ``definitions/benchmark.schema.json`` (:func:`write_schema` regenerates it);
+an editor with the YAML language server completes keys after a first line
+``# yaml-language-server: $schema=<path or URL of benchmark.schema.json>``. Example
+(``benchmarks/quickstart.yaml`` is the default of ``audioxai-bench run``)::
 
     version: 1
     name: quickstart
@@ -13,7 +19,7 @@ choices; names of explainers, metrics, sonifiers and models are checked against 
     models: [{name: audionet, width: 0.25}, {name: alexnet, width: 0.125}]
     folds: [0]
     training: {preset: cpu, iterations: 300}
-    explainers: [all, {name: occlusion, params: {window: 400}}]
+    explainers: [all, {name: occlusion, params: {waveform_window: 400}}]
     metrics: all
     sonifiers: all
     samples: 24
@@ -22,47 +28,104 @@ choices; names of explainers, metrics, sonifiers and models are checked against 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import json
+import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .data.splits import n_folds
 from .errors import AudioXaiError
 from .models.train import TrainConfig
+from .safe_yaml import brief, cut, parse_yaml
 
 FORMAT_VERSION = 1
 TASKS = ("digit", "sex")
-DEVICES = ("auto", "cpu", "cuda")
-PRESETS = ("auto", "cpu", "paper")
 #: The shipped definitions, in ``benchmarks/`` of the repository and inside the package.
 SHIPPED = ("quickstart", "paper-digit", "paper-sex")
-#: TrainConfig fields a definition may set (device and seed come from the run).
-TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig)
-                     if f.name not in ("device", "seed", "num_workers"))
+SCHEMA_FILE = Path(__file__).with_name("definitions") / "benchmark.schema.json"
+#: Seeds stay small enough that the derived per-metric seeds (seed * 100_003 + index) fit int64.
+MAX_SEED = 2**31 - 1
+#: Widths and training budgets beyond these are typos, not experiments (the paper: 1, 50 000).
+MAX_WIDTH = 64.0
+MAX_ITERATIONS = 1_000_000
+
+Task = Literal["digit", "sex"]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Split = Annotated[int, Field(ge=0)]
 
 
-@dataclasses.dataclass(frozen=True)
-class Selection:
+class _Section(BaseModel):
+    """A mapping of the file: strict types (YAML cannot smuggle ``"4"`` or ``true`` in for a
+    number), no unknown keys, ``null`` only where a key documents it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True,
+                              use_attribute_docstrings=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, raw: Any) -> Any:
+        valid = ", ".join(cls.model_fields)
+        if isinstance(raw, BaseModel):
+            return raw
+        if not isinstance(raw, dict):
+            raise ValueError(f"must be a mapping of {valid}")
+        unknown = sorted(map(str, set(raw) - set(cls.model_fields)))
+        if unknown:
+            raise ValueError(f"unknown key {brief(unknown[0])}; valid: {valid}")
+        return raw
+
+
+class _Entry(_Section):
+    """A list entry that names a plugin; :attr:`at` is where (``explainers[2]``), for the
+    errors that only the plugins can find (:mod:`audioxai_bench.plan`)."""
+
+    name: str = Field(min_length=1)
+    _at: str = PrivateAttr("")
+
+    @property
+    def at(self) -> str:
+        return self._at
+
+
+class ModelChoice(_Entry):
+    """A model to train: a registered name, at a width multiplier."""
+
+    width: float = Field(None, gt=0, le=MAX_WIDTH, allow_inf_nan=False)
+    """Width multiplier (default: the spec's CPU width for the cpu preset, else 1)."""
+
+
+class Selection(_Entry):
     """One plugin object to use: ``name`` as registered, or a variant of ``base`` with
     ``params`` (``base`` is ``name`` itself when only parameters change)."""
 
-    name: str
-    base: str
-    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    base: str = Field(None, min_length=1)
+    """The registered object this one configures (default: ``name``)."""
+    params: dict[str, Any] = {}
 
-
-@dataclasses.dataclass(frozen=True)
-class ModelChoice:
-    name: str
-    width: float | None = None  # None: the model spec's CPU width for the cpu preset, else 1
+    @model_validator(mode="after")
+    def _all_is_a_marker(self) -> Selection:
+        if "all" in (self.name, self.base) and (self.name != self.base or self.params):
+            raise ValueError("'all' stands for every registered one: no base or params")
+        return self
 
 
 @dataclasses.dataclass(frozen=True)
 class DataChoice:
     """Real data at ``path``, or a synthetic set (generated once and cached) when ``path`` is
-    None."""
+    None. (A dataclass: the runner hashes ``dataclasses.asdict`` of it into every record.)"""
 
     path: Path | None = None
     speakers: int = 60
@@ -70,15 +133,17 @@ class DataChoice:
     synth_seed: int = 0
 
 
-@dataclasses.dataclass(frozen=True)
-class Benchmark:
+class Benchmark(BaseModel):
+    """A checked definition as the runner uses it (build it with :func:`parse_benchmark`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
     name: str
     data: DataChoice
     tasks: tuple[str, ...]
     models: tuple[ModelChoice, ...]
-    folds: Mapping[str, tuple[int, ...]]  # per task
+    folds: dict[str, tuple[int, ...]]  # per task
     preset: str
-    training: Mapping[str, Any]
+    training: dict[str, Any]  # TrainConfig overrides
     explainers: tuple[Selection, ...] | None  # None: every registered one
     metrics: tuple[Selection, ...] | None
     sonifiers: tuple[Selection, ...] | None
@@ -93,16 +158,200 @@ class Benchmark:
 
     def with_data(self, path: Path | None) -> Benchmark:
         """The same benchmark on real data at ``path`` (``--data`` of ``audioxai-bench run``)."""
-        return dataclasses.replace(self, data=dataclasses.replace(self.data, path=path))
+        path = None if path is None else _absolute(Path.cwd(), path)
+        return self.model_copy(update={"data": dataclasses.replace(self.data, path=path)})
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes results, as plain data (hashed into every record)."""
-        out = dataclasses.asdict(self)
-        out.pop("description")
-        out.pop("source")
+        out = self.model_dump(exclude={"description", "source"})
         out["data"]["path"] = None if self.data.path is None else str(self.data.path)
         return out
 
+
+# -- the file's schema ------------------------------------------------------------------------
+
+def _named(value: Any) -> Any:
+    """A bare name stands for ``{name: <name>}``."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+def _selected(value: Any) -> Any:
+    """As :func:`_named`; a selection's ``base`` defaults to its name."""
+    value = _named(value)
+    if isinstance(value, dict) and "base" not in value and isinstance(value.get("name"), str):
+        value = {**value, "base": value["name"]}
+    return value
+
+
+def _all_or_list(what: str):
+    def check(value: Any) -> Any:
+        if value == "all":
+            return None
+        if not isinstance(value, list):
+            raise ValueError(f"must be 'all' or a non-empty list of {what}, got {brief(value)}")
+        return value
+    return check
+
+
+def _tasks(value: Any) -> Any:
+    value = [value] if isinstance(value, str) else value
+    for task in value if isinstance(value, list) else ():
+        if task not in TASKS:
+            raise ValueError(f"unknown value {brief(task)}; valid: {', '.join(TASKS)}")
+    return value
+
+
+Named = Annotated[ModelChoice, BeforeValidator(_named, json_schema_input_type=str | ModelChoice)]
+Chosen = Annotated[Selection, BeforeValidator(_selected, json_schema_input_type=str | Selection)]
+Selections = Annotated[
+    Annotated[list[Chosen], Field(min_length=1)] | None,
+    BeforeValidator(_all_or_list("names and {name, base, params}"),
+                    json_schema_input_type=Literal["all"] | list[str | Selection]),
+    Field("all", validate_default=True,
+          description="'all' (every registered one), or names, 'all' and {name, base, params} "
+                      "entries; a later entry replaces an earlier one of the same name")]
+
+
+class Synthetic(_Section):
+    """An offline synthetic AudioMNIST, generated once and cached."""
+
+    speakers: int = Field(60, ge=1, le=60)
+    """How many of the paper's 60 speakers."""
+    reps: int = Field(50, ge=1)
+    """Repetitions of each digit per speaker."""
+    seed: Seed = 0
+
+
+class DataSection(_Section):
+    """Real AudioMNIST at ``path``, else the synthetic set."""
+
+    path: str = Field(None, min_length=1)
+    """An AudioMNIST tree (its data/ folder); relative to this file's folder."""
+    synthetic: Synthetic = Field({}, validate_default=True)
+
+
+class TrainingSection(_Section):
+    """A training preset and any TrainConfig setting that overrides it. TrainConfig checks its
+    own ranges (reported at ``training``); the schema adds types and what it leaves open."""
+
+    preset: Literal["auto", "cpu", "paper"] = "auto"
+    """cpu (narrow, minutes), paper (full width, the paper's budget) or auto (paper on cuda)."""
+    iterations: int = Field(None, le=MAX_ITERATIONS)
+    batch_size: int = None
+    lr: float = Field(None, allow_inf_nan=False)
+    momentum: float = Field(None, ge=0, lt=1, allow_inf_nan=False)
+    weight_decay: float = Field(None, ge=0, allow_inf_nan=False)
+    lr_halve_every: int | None = None
+    """Halve the learning rate every this many iterations; null: never."""
+    grad_clip: float | None = Field(None, allow_inf_nan=False)
+    """Clip the gradients' global L2 norm at this; null: no clipping."""
+    eval_every: int = None
+    select: Literal["best", "final"] = None
+    optimizer: Literal["sgd", "adam"] = None
+
+    @model_validator(mode="after")
+    def _a_train_config(self) -> TrainingSection:
+        try:
+            TrainConfig(**self.model_dump(exclude_unset=True, exclude={"preset"}))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
+class Definition(_Section):
+    """An audioxai-bench benchmark definition (see audioxai_bench/benchmark.py)."""
+
+    version: int = Field(json_schema_extra={"const": FORMAT_VERSION})
+    """The format version: 1."""
+    name: str = Field(pattern=r"^[\w-]+$")
+    description: str = ""
+    data: DataSection = Field({}, validate_default=True)
+    tasks: Annotated[list[str], BeforeValidator(
+        _tasks, json_schema_input_type=Task | list[Task])] = Field(TASKS, min_length=1)
+    models: list[Named] = Field(["audionet", "alexnet"], min_length=1, validate_default=True)
+    folds: Annotated[
+        Annotated[list[Split], Field(min_length=1)] | None,
+        BeforeValidator(_all_or_list("split numbers"),
+                        json_schema_input_type=Literal["all"] | list[Split])] = [0]
+    """The paper's splits: 'all' or a list (digit has 5, sex 4)."""
+    training: TrainingSection = Field({}, validate_default=True)
+    explainers: Selections
+    metrics: Selections
+    sonifiers: Selections
+    samples: int = Field(None, ge=1)
+    """Test samples per task, model and split (default: all)."""
+    batch_size: int = Field(16, ge=1)
+    chunk_size: int = Field(256, ge=1)
+    examples: int = Field(2, ge=0)
+    seed: Seed = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, version: int) -> int:
+        if version != FORMAT_VERSION:
+            raise ValueError(f"must be {FORMAT_VERSION} (the format this version reads), "
+                             f"got {brief(version)}")
+        return version
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks_once(cls, tasks: list[str]) -> list[str]:
+        if len(set(tasks)) != len(tasks):
+            raise ValueError("lists a value twice")
+        return tasks
+
+    @field_validator("folds")
+    @classmethod
+    def _folds_exist(cls, folds: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        for task in info.data.get("tasks", ()) if folds else ():
+            bad = [f for f in folds if f >= n_folds(task)]
+            if bad:
+                raise ValueError(f"split {bad[0]} does not exist for task {task} "
+                                 f"(0..{n_folds(task) - 1})")
+        return folds
+
+    @field_validator("models", "explainers", "metrics", "sonifiers")
+    @classmethod
+    def _locate(cls, items: list | None, info: ValidationInfo) -> list | None:
+        for i, item in enumerate(items or ()):
+            item._at = f"{info.field_name}[{i}]"
+        if info.field_name == "models" and len({m.name for m in items}) != len(items):
+            raise ValueError("lists a model twice")
+        return items
+
+    def benchmark(self, source: str, folder: Path) -> Benchmark:
+        """The benchmark as the runner uses it; relative paths are taken from ``folder``."""
+        data, synth = self.data, self.data.synthetic
+        return Benchmark(
+            name=self.name, description=self.description, source=source,
+            data=DataChoice(path=data.path and _absolute(folder, data.path),
+                            speakers=synth.speakers, reps=synth.reps, synth_seed=synth.seed),
+            tasks=tuple(self.tasks), models=tuple(self.models),
+            folds={t: tuple(range(n_folds(t))) if self.folds is None
+                   else tuple(dict.fromkeys(self.folds)) for t in self.tasks},
+            preset=self.training.preset,
+            training=self.training.model_dump(exclude_unset=True, exclude={"preset"}),
+            explainers=_chosen(self.explainers), metrics=_chosen(self.metrics),
+            sonifiers=_chosen(self.sonifiers), samples=self.samples,
+            batch_size=self.batch_size, chunk_size=self.chunk_size, examples=self.examples,
+            seed=self.seed, device=self.device)
+
+
+def _chosen(selections: list[Selection] | None) -> tuple[Selection, ...] | None:
+    """None for every registered one; else the entries, a later one replacing an earlier one
+    of the same name, with the ``all`` marker (a Selection of base ``all``) first if given."""
+    if selections is None:
+        return None
+    chosen = {s.name: s for s in selections}
+    return (chosen.pop("all"), *chosen.values()) if "all" in chosen else tuple(chosen.values())
+
+
+def _absolute(folder: Path, path: str | Path) -> Path:
+    return Path(os.path.abspath(Path(folder) / Path(path).expanduser()))
+
+
+# -- reading ----------------------------------------------------------------------------------
 
 def shipped_path(name: str) -> Path:
     """The file of a shipped definition (``quickstart``, ``paper-digit``, ``paper-sex``)."""
@@ -117,205 +366,90 @@ def load_benchmark(path: str | Path) -> Benchmark:
     if not path.exists() and str(path) in SHIPPED:
         path = shipped_path(str(path))
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise AudioXaiError(f"{path}: no such benchmark file (shipped: "
                             f"{', '.join(SHIPPED)})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise AudioXaiError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return parse_benchmark(raw, str(path))
+    except OSError as exc:
+        raise AudioXaiError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    raw = parse_yaml(data, str(path))
+    return parse_benchmark(raw, str(path), path.parent)
 
 
-class _Reader:
-    """Checks one mapping of the file; every error names the file and the dotted key."""
-
-    def __init__(self, raw: Any, source: str, where: str, valid: tuple[str, ...]):
-        self.source, self.where = source, where
-        if not isinstance(raw, Mapping):
-            self.fail(f"must be a mapping of {', '.join(valid)}")
-        unknown = sorted(set(map(str, raw)) - set(valid))
-        if unknown:
-            self.fail(f"unknown key {unknown[0]!r}; valid: {', '.join(valid)}")
-        self.raw = raw
-
-    def fail(self, message: str, key: str | None = None) -> None:
-        where = ".".join(p for p in (self.where, key) if p) or "definition"
-        raise AudioXaiError(f"{self.source}: {where}: {message}")
-
-    def get(self, key: str, default: Any, kind: type | tuple[type, ...], *,
-            choices: tuple[Any, ...] = (), minimum: float | None = None) -> Any:
-        value = self.raw.get(key, default)
-        if value is None or value is default:
-            return value
-        if isinstance(value, bool) and kind is not bool:
-            self.fail(f"must be {_kind_name(kind)}, got {value!r}", key)
-        if kind is float and isinstance(value, int):
-            value = float(value)
-        if not isinstance(value, kind):
-            self.fail(f"must be {_kind_name(kind)}, got {value!r}", key)
-        if choices and value not in choices:
-            self.fail(f"unknown value {value!r}; valid: {', '.join(map(str, choices))}", key)
-        if minimum is not None and value < minimum:
-            self.fail(f"must be at least {minimum:g}, got {value!r}", key)
-        return value
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-             list: "a list", dict: "a mapping"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-_TOP = ("version", "name", "description", "data", "tasks", "models", "folds", "training",
-        "explainers", "metrics", "sonifiers", "samples", "batch_size", "chunk_size", "examples",
-        "seed", "device")
-
-
-def parse_benchmark(raw: Any, source: str = "<dict>") -> Benchmark:
-    """A :class:`Benchmark` from parsed YAML; one-line errors name ``source`` and the key."""
-    top = _Reader(raw, source, "", _TOP)
-    version = top.get("version", None, int)
-    if version != FORMAT_VERSION:
-        top.fail(f"must be {FORMAT_VERSION} (the format this version reads), got {version!r}",
-                 "version")
-    name = top.get("name", None, str)
-    if not name or not all(c.isalnum() or c in "-_" for c in name):
-        top.fail("must be a non-empty name of letters, digits, '-' and '_'", "name")
-    tasks = tuple(_names(top, "tasks", TASKS, TASKS))
-    training = _training(top)
-    return Benchmark(
-        name=name,
-        description=top.get("description", "", str),
-        data=_data(top),
-        tasks=tasks,
-        models=_models(top),
-        folds=_folds(top, tasks),
-        preset=training.pop("preset"),
-        training=training,
-        explainers=_selections(top, "explainers"),
-        metrics=_selections(top, "metrics"),
-        sonifiers=_selections(top, "sonifiers"),
-        samples=top.get("samples", None, int, minimum=1),
-        batch_size=top.get("batch_size", 16, int, minimum=1),
-        chunk_size=top.get("chunk_size", 256, int, minimum=1),
-        examples=top.get("examples", 2, int, minimum=0),
-        seed=top.get("seed", 0, int, minimum=0),
-        device=top.get("device", "auto", str, choices=DEVICES),
-        source=source,
-    )
-
-
-def _names(top: _Reader, key: str, default: tuple[str, ...], valid: tuple[str, ...]) -> list[str]:
-    value = top.raw.get(key, list(default))
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        top.fail(f"must be a non-empty list of {', '.join(valid)}", key)
-    for v in value:
-        if v not in valid:
-            top.fail(f"unknown value {v!r}; valid: {', '.join(valid)}", key)
-    if len(set(value)) != len(value):
-        top.fail("lists a value twice", key)
-    return value
-
-
-def _data(top: _Reader) -> DataChoice:
-    raw = top.raw.get("data", {"synthetic": {}})
-    data = _Reader(raw, top.source, "data", ("path", "synthetic"))
-    path = data.get("path", None, str)
-    synth = _Reader(data.raw.get("synthetic") or {}, top.source, "data.synthetic",
-                    ("speakers", "reps", "seed"))
-    speakers = synth.get("speakers", 60, int, minimum=1)
-    if speakers > 60:
-        synth.fail("must be at most 60 (the paper's speakers)", "speakers")
-    return DataChoice(path=Path(path).expanduser() if path else None, speakers=speakers,
-                      reps=synth.get("reps", 50, int, minimum=1),
-                      synth_seed=synth.get("seed", 0, int, minimum=0))
-
-
-def _models(top: _Reader) -> tuple[ModelChoice, ...]:
-    raw = top.raw.get("models", ["audionet", "alexnet"])
-    if not isinstance(raw, list) or not raw:
-        top.fail("must be a non-empty list of model names or {name, width}", "models")
-    models = []
-    for i, item in enumerate(raw):
-        if isinstance(item, str):
-            models.append(ModelChoice(item))
-            continue
-        entry = _Reader(item, top.source, f"models[{i}]", ("name", "width"))
-        name = entry.get("name", None, str)
-        if not name:
-            entry.fail("needs a name", "name")
-        width = entry.get("width", None, float)
-        if width is not None and width <= 0:
-            entry.fail(f"must be positive, got {width}", "width")
-        models.append(ModelChoice(name, width))
-    if len({m.name for m in models}) != len(models):
-        top.fail("lists a model twice", "models")
-    return tuple(models)
-
-
-def _folds(top: _Reader, tasks: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
-    raw = top.raw.get("folds", [0])
-    folds = {}
-    for task in tasks:
-        count = n_folds(task)
-        if raw == "all":
-            folds[task] = tuple(range(count))
-            continue
-        if not isinstance(raw, list) or not raw or not all(
-                isinstance(f, int) and not isinstance(f, bool) for f in raw):
-            top.fail("must be 'all' or a non-empty list of split numbers", "folds")
-        bad = [f for f in raw if not 0 <= f < count]
-        if bad:
-            top.fail(f"split {bad[0]} does not exist for task {task} (0..{count - 1})", "folds")
-        folds[task] = tuple(dict.fromkeys(raw))
-    return folds
-
-
-def _training(top: _Reader) -> dict[str, Any]:
-    train = _Reader(top.raw.get("training") or {}, top.source, "training",
-                    ("preset", *TRAIN_FIELDS))
-    out: dict[str, Any] = {"preset": train.get("preset", "auto", str, choices=PRESETS)}
-    defaults = TrainConfig()
-    for key in TRAIN_FIELDS:
-        if key in train.raw:
-            current = getattr(defaults, key)
-            kind = (float, int) if isinstance(current, float) or current is None else type(current)
-            out[key] = train.get(key, None, kind)
+def parse_benchmark(raw: Any, source: str = "<dict>", folder: str | Path = ".") -> Benchmark:
+    """A :class:`Benchmark` from parsed YAML; one-line errors name ``source`` and the key.
+    Relative paths are taken from ``folder`` (the definition file's folder)."""
     try:
-        TrainConfig(**{k: v for k, v in out.items() if k != "preset"})
-    except (TypeError, ValueError) as exc:
-        train.fail(str(exc))
-    return out
+        definition = Definition.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise AudioXaiError(f"{source}: {_dotted(first['loc']) or 'definition'}: "
+                            f"{_message(first)}") from None
+    except RecursionError:
+        raise AudioXaiError(f"{source}: definition: nested too deeply") from None
+    return definition.benchmark(source, Path(folder))
 
 
-def _selections(top: _Reader, key: str) -> tuple[Selection, ...] | None:
-    """``all``, or a list of names, ``all`` and ``{name, base, params}`` entries; a later
-    entry with the name of an earlier one (or of ``all``) replaces it."""
-    raw = top.raw.get(key, "all")
-    if raw == "all":
-        return None
-    if not isinstance(raw, list) or not raw:
-        top.fail("must be 'all' or a non-empty list of names and {name, base, params}", key)
-    chosen: dict[str, Selection | None] = {}
-    for i, item in enumerate(raw):
-        if item == "all":
-            chosen["all"] = None
-            continue
-        if isinstance(item, str):
-            chosen[item] = Selection(item, item)
-            continue
-        entry = _Reader(item, top.source, f"{key}[{i}]", ("name", "base", "params"))
-        name = entry.get("name", None, str)
-        if not name:
-            entry.fail("needs a name", "name")
-        params = entry.get("params", {}, dict)
-        chosen[name] = Selection(name, entry.get("base", name, str), dict(params or {}))
-    if "all" in chosen:  # "all" then overrides: keep the marker as a Selection of base "all"
-        rest = [s for n, s in chosen.items() if n != "all"]
-        return (Selection("all", "all"), *rest)
-    return tuple(s for s in chosen.values() if s is not None)
+# -- one-line errors --------------------------------------------------------------------------
+
+_KINDS = {"int_type": "an integer", "int_from_float": "an integer", "float_type": "a number",
+          "finite_number": "a finite number", "string_type": "a string",
+          "bool_type": "true or false", "list_type": "a list", "dict_type": "a mapping"}
+_BOUNDS = {"greater_than": "more than {gt}", "greater_than_equal": "at least {ge}",
+           "less_than": "less than {lt}", "less_than_equal": "at most {le}"}
+
+
+def _dotted(loc: tuple) -> str:
+    """``('models', 0, 'width')`` as ``models[0].width``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return cut(out, 120)
+
+
+def _message(error: dict) -> str:
+    """Today's wording for the first error pydantic reports."""
+    kind, ctx, got = error["type"], error.get("ctx") or {}, brief(error.get("input"))
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error"))
+    if kind == "missing":
+        return "is required"
+    if kind in ("too_short", "string_too_short"):
+        return "must not be empty"
+    if kind == "string_pattern_mismatch":
+        return f"must be a non-empty name of letters, digits, '-' and '_', got {got}"
+    if kind == "literal_error":
+        valid = ", ".join(re.findall(r"'([^']*)'", ctx.get("expected", "")))
+        return f"unknown value {got}; valid: {valid}"
+    if kind == "greater_than" and ctx.get("gt") == 0:
+        return f"must be positive, got {got}"
+    if kind in _BOUNDS:
+        bound = {k: f"{v:g}" if isinstance(v, float) else v for k, v in ctx.items()}
+        return f"must be {_BOUNDS[kind].format(**bound)}, got {got}"
+    if kind in _KINDS:
+        return f"must be {_KINDS[kind]}, got {got}"
+    return f"{error['msg'][:1].lower()}{error['msg'][1:]}, got {got}"
+
+
+# -- the JSON schema --------------------------------------------------------------------------
+
+def json_schema() -> dict[str, Any]:
+    """The JSON schema of a definition file, for editors (generated from :class:`Definition`)."""
+    def tidy(node: Any) -> Any:  # "default": null only where null is allowed
+        if isinstance(node, dict):
+            return {k: tidy(v) for k, v in node.items()
+                    if not (k == "default" and v is None and "anyOf" not in node)}
+        return [tidy(v) for v in node] if isinstance(node, list) else node
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "audioxai-bench benchmark definition",
+            **{k: tidy(v) for k, v in Definition.model_json_schema().items() if k != "title"}}
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2) + "\n"
+
+
+def write_schema(path: Path = SCHEMA_FILE) -> Path:
+    """Regenerate the shipped ``benchmark.schema.json`` (a test keeps it in step)."""
+    path.write_text(schema_text(), encoding="utf-8")
+    return path

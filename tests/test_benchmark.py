@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
+import time
+from pathlib import Path
+
 import pytest
 
 from audioxai_bench.benchmark import SHIPPED, load_benchmark, parse_benchmark, shipped_path
@@ -108,3 +114,213 @@ def test_shipped_files_live_in_the_package():
     assert shipped_path("quickstart").is_file()
     with pytest.raises(AudioXaiError, match="shipped: quickstart, paper-digit, paper-sex"):
         shipped_path("paper")
+
+
+# -- the schema and its shipped JSON form ----------------------------------------------------
+
+def test_the_shipped_json_schema_is_the_models_schema():
+    from audioxai_bench.benchmark import SCHEMA_FILE, schema_text
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_text(), (
+        "regenerate: python -c 'from audioxai_bench.benchmark import write_schema; "
+        "write_schema()'")
+    schema = json.loads(schema_text())
+    assert schema["additionalProperties"] is False and schema["required"] == ["version", "name"]
+    assert schema["properties"]["seed"]["maximum"] == 2**31 - 1
+
+
+def test_the_schema_ships_in_the_package():
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    package_data = re.search(r"^audioxai_bench = \[(.*)\]$", pyproject, re.M).group(1)
+    assert '"definitions/*.json"' in package_data
+
+
+def test_training_keys_are_the_train_config_fields():
+    from audioxai_bench.benchmark import TrainingSection
+    from audioxai_bench.models.train import TrainConfig
+    settable = {f.name for f in dataclasses.fields(TrainConfig)} - {"device", "seed",
+                                                                      "num_workers"}
+    assert set(TrainingSection.model_fields) == settable | {"preset"}
+
+
+# -- relative paths ----------------------------------------------------------------------------
+
+def test_a_relative_data_path_is_taken_from_the_definition_folder(tmp_path, monkeypatch):
+    (tmp_path / "defs" / "syn").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "defs" / "b.yaml").write_text("version: 1\nname: t\ndata: {path: syn}\n")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    bench = load_benchmark("../defs/b.yaml")
+    assert bench.data.path == tmp_path / "defs" / "syn" and bench.data.path.is_dir()
+    assert bench.settings()["data"]["path"] == str(tmp_path / "defs" / "syn")  # run.json
+    assert bench.with_data(Path("mine")).data.path == tmp_path / "elsewhere" / "mine"
+    assert parse_benchmark(MINIMAL | {"data": {"path": "/abs/d"}}).data.path == Path("/abs/d")
+
+
+# -- issue 14: values the old checks let through -----------------------------------------------
+
+@pytest.mark.parametrize("raw, message", [
+    # Y5: null is not a value, except where a key documents it
+    (MINIMAL | {"batch_size": None}, "batch_size: must be an integer, got None"),
+    (MINIMAL | {"chunk_size": None}, "chunk_size: must be an integer, got None"),
+    (MINIMAL | {"device": None}, "device: unknown value None; valid: auto, cpu, cuda"),
+    (MINIMAL | {"samples": None}, "samples: must be an integer, got None"),
+    (MINIMAL | {"training": None}, "training: must be a mapping of preset, iterations"),
+    (MINIMAL | {"data": {"synthetic": None}}, "data.synthetic: must be a mapping of speakers"),
+    (MINIMAL | {"data": {"path": None}}, "data.path: must be a string, got None"),
+    (MINIMAL | {"folds": None}, "folds: must be 'all' or a non-empty list of split numbers"),
+    (MINIMAL | {"metrics": None}, "metrics: must be 'all' or a non-empty list of names"),
+    (MINIMAL | {"models": [{"name": "audionet", "width": None}]},
+     r"models\[0\].width: must be a number, got None"),
+    (MINIMAL | {"explainers": [{"name": "x", "base": None}]},
+     r"explainers\[0\].base: must be a string, got None"),
+    # Y6: values that used to fail only at run time
+    (MINIMAL | {"seed": None}, "seed: must be an integer, got None"),
+    (MINIMAL | {"seed": 2**64}, "seed: must be at most 2147483647, got 18446744073709551616"),
+    (MINIMAL | {"seed": 2**63 - 1}, "seed: must be at most 2147483647"),
+    (MINIMAL | {"seed": -1}, "seed: must be at least 0, got -1"),
+    (MINIMAL | {"seed": True}, "seed: must be an integer, got True"),
+    (MINIMAL | {"models": [{"name": "audionet", "width": -1}]},
+     r"^x.yaml: models\[0\].width: must be positive, got -1$"),
+    (MINIMAL | {"models": [{"name": "audionet", "width": float("nan")}]},
+     r"models\[0\].width: must be a finite number, got nan"),
+    (MINIMAL | {"models": [{"name": "audionet", "width": float("inf")}]},
+     r"models\[0\].width: must be a finite number, got inf"),
+    (MINIMAL | {"models": [{"name": "audionet", "width": 1e5}]},
+     r"models\[0\].width: must be at most 64, got 100000.0"),
+    (MINIMAL | {"training": {"weight_decay": -1.0}},
+     "training.weight_decay: must be at least 0, got -1.0"),
+    (MINIMAL | {"training": {"lr": 0}}, "training: TrainConfig.lr must be positive"),
+    (MINIMAL | {"training": {"lr": -1e-3}}, "training: TrainConfig.lr must be positive"),
+    (MINIMAL | {"training": {"lr": float("inf")}}, "training.lr: must be a finite number"),
+    (MINIMAL | {"training": {"momentum": 1.5}}, "training.momentum: must be less than 1"),
+    (MINIMAL | {"training": {"iterations": 10**9}},
+     "training.iterations: must be at most 1000000, got 1000000000"),
+    (MINIMAL | {"training": {"iterations": 2.5}}, "training.iterations: must be an integer"),
+    (MINIMAL | {"training": {"optimizer": "rmsprop"}},
+     "training.optimizer: unknown value 'rmsprop'; valid: sgd, adam"),
+    # other shapes
+    ({"name": "t"}, "version: is required"),
+    (MINIMAL | {"version": True}, "version: must be an integer, got True"),
+    (MINIMAL | {"tasks": ["digit", "digit"]}, "tasks: lists a value twice"),
+    (MINIMAL | {"models": ["audionet", {"name": "audionet"}]}, "models: lists a model twice"),
+    (MINIMAL | {"explainers": "gradient"}, "explainers: must be 'all' or a non-empty list"),
+    (MINIMAL | {"explainers": []}, "explainers: must not be empty"),
+    (MINIMAL | {"explainers": [{"name": "all", "params": {"a": 1}}]},
+     r"explainers\[0\]: 'all' stands for every registered one"),
+    ([1, 2], "definition: must be a mapping of version, name"),
+])
+def test_values_that_would_fail_at_run_time_are_refused_naming_the_key(raw, message):
+    with pytest.raises(AudioXaiError, match=message) as info:
+        parse_benchmark(raw, "x.yaml")
+    assert str(info.value).startswith("x.yaml: ") and "\n" not in str(info.value)
+
+
+def test_documented_nulls_turn_a_preset_setting_off():
+    bench = parse_benchmark(MINIMAL | {"training": {"lr_halve_every": None, "grad_clip": None}})
+    assert bench.training == {"lr_halve_every": None, "grad_clip": None}
+    assert bench.samples is None  # an absent key keeps its default
+
+
+def test_a_message_never_holds_a_huge_value():
+    for raw in (MINIMAL | {"samples": "x" * 100_000}, MINIMAL | {"k" * 100_000: 1},
+                MINIMAL | {"training": {"iterations": [[list(range(1000))] * 1000] * 1000}}):
+        with pytest.raises(AudioXaiError) as info:
+            parse_benchmark(raw, "x.yaml")
+        assert len(str(info.value)) < 300 and "x" * 81 not in str(info.value)
+        assert "k" * 81 not in str(info.value) and "999" not in str(info.value)
+
+
+def _fails(tmp_path, text: str | bytes, message: str) -> str:
+    path = tmp_path / "d.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(AudioXaiError, match=message) as info:
+        load_benchmark(path)
+    assert str(info.value).startswith(f"{path}") and "\n" not in str(info.value)
+    return str(info.value)
+
+
+BOMB = "version: 1\nname: t\ntraining: {preset: cpu, iterations: [&a [lol,lol,lol,lol,lol,\
+lol,lol,lol,lol], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a], &c [*b,*b,*b,*b,*b,*b,*b,*b,*b], &d [*c,*c,*c,\
+*c,*c,*c,*c,*c,*c], &e [*d,*d,*d,*d,*d,*d,*d,*d,*d], &f [*e,*e,*e,*e,*e,*e,*e,*e,*e], &g [*f,*f,*f\
+,*f,*f,*f,*f,*f,*f], &h [*g,*g,*g,*g,*g,*g,*g,*g,*g], &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]]}\n"
+
+
+def test_yaml_aliases_are_refused_so_a_billion_laughs_cannot_expand(tmp_path):
+    start = time.perf_counter()
+    message = _fails(tmp_path, BOMB, r":3: not valid YAML \(aliases \(\*a\) are not allowed")
+    assert time.perf_counter() - start < 2 and len(message) < 200
+
+
+def test_deep_nesting_is_one_line(tmp_path):
+    _fails(tmp_path, "version: 1\nname: t\ndescription: " + "[" * 50_000 + "]" * 50_000,
+           r":3: not valid YAML \(nested deeper than 50 levels\)")
+
+
+def test_bytes_that_are_not_utf8_are_one_line(tmp_path):
+    _fails(tmp_path, b"version: 1\nname: t\xff\xfe\n", r"not UTF-8 text \(byte 0xff at offset 18\)")
+
+
+def test_a_key_given_twice_is_refused(tmp_path):
+    _fails(tmp_path, "version: 1\nname: t\nsamples: 4\nsamples: 8\n",
+           r"d.yaml:4: not valid YAML \(duplicate key 'samples'\)")
+    _fails(tmp_path, "version: 1\nname: t\ntraining:\n  iterations: 3\n  iterations: 4\n",
+           r"d.yaml:5: not valid YAML \(duplicate key 'iterations'\)")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "definition: must be a mapping of version"),  # Y13, unchanged
+    ("# only a comment\n", "definition: must be a mapping of version"),
+    ("---\n...\n", "definition: must be a mapping of version"),
+    ("version: 1\nname: t\x00\n", r"not valid YAML \(unacceptable character #x0000"),
+    ("version: 1\nname: t\nseed: " + "9" * 5000 + "\n", "not valid YAML"),
+    ("version: 1\nname: t\nseed: !!python/object/apply:os.system [echo]\n",
+     "could not determine a constructor"),
+])
+def test_other_unusable_files_are_one_line(tmp_path, text, message):
+    _fails(tmp_path, text, message)
+
+
+def test_a_folder_is_not_a_definition(tmp_path):
+    with pytest.raises(AudioXaiError, match="cannot read"):
+        load_benchmark(tmp_path)
+
+
+def test_the_cli_refuses_a_bomb_before_any_work(tmp_path, capsys):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BOMB)
+    assert main(["run", str(bomb), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bomb}:3: not valid YAML") and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+# -- names checked against the plugins name the file and key -----------------------------------
+
+@pytest.mark.parametrize("raw, message", [
+    (MINIMAL | {"explainers": ["gradient", "gradeint"]},
+     r"^x.yaml: explainers\[1\]: unknown explainer 'gradeint' \(did you mean 'gradient'\?\); "
+     "valid names: amplitude, gradient"),
+    (MINIMAL | {"explainers": [{"name": "eps", "base": "lrp-epsilom"}]},
+     r"^x.yaml: explainers\[0\].base: unknown explainer 'lrp-epsilom' \(did you mean "
+     "'lrp-epsilon'\\?\\)"),
+    (MINIMAL | {"models": ["audionet", "audionett"]},
+     r"^x.yaml: models\[1\]: unknown model 'audionett' \(did you mean 'audionet'\?\)"),
+    (MINIMAL | {"metrics": ["all", {"name": "gini", "params": {"power": 2}}]},
+     r"^x.yaml: metrics\[1\].params: metric 'gini' .*has no parameter 'power'"),
+    # Y15: a variant may not take the name of another registered object
+    (MINIMAL | {"explainers": [{"name": "gradient", "base": "random"}]},
+     r"^x.yaml: explainers\[0\].name: 'gradient' is already the name of a registered "
+     "explainer; a variant needs a new name$"),
+    (MINIMAL | {"sonifiers": [{"name": "keep-top", "base": "keep-positive"}]},
+     r"^x.yaml: sonifiers\[0\].name: 'keep-top' is already the name of a registered sonifier"),
+])
+def test_plugin_name_errors_name_the_file_and_key(raw, message, pm):
+    with pytest.raises(AudioXaiError, match=message) as info:
+        plan_benchmark(parse_benchmark(raw, "x.yaml"), pm)
+    assert "\n" not in str(info.value)
+
+
+def test_a_variant_with_a_new_name_of_a_builtin_still_works(pm):
+    plan = plan_benchmark(parse_benchmark(MINIMAL | {"explainers": [
+        "random", {"name": "random-seed-3", "base": "random", "params": {"seed": 3}}]}), pm)
+    assert [e.name for e in plan.explainers] == ["random", "random-seed-3"]

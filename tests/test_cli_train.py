@@ -1,9 +1,14 @@
 """The user's path of the foundation issue: synth → check → train, through the CLI."""
 
+import argparse
+import re
+
 import pytest
 import torch
 
-from audioxai_bench.cli import main
+from audioxai_bench import benchmark, cli
+from audioxai_bench.cli import build_parser, main
+from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.models import load_checkpoint
 from audioxai_bench.models.checkpoint import read_checkpoint
 
@@ -58,7 +63,7 @@ def test_train_reports_skipped_clips(tmp_path, capsys):
 @pytest.mark.parametrize("args,message", [
     (["--model", "resnet"], "unknown model 'resnet'"),
     (["--task", "age"], "unknown task 'age'"),
-    (["--fold", "9"], "fold 9 out of range"),
+    (["--task", "sex", "--fold", "4"], "fold 4 out of range for task 'sex'"),
     (["--device", "cuda"], "CUDA is not available"),
     (["--device", "gpu"], "unknown device 'gpu'"),
 ])
@@ -74,3 +79,68 @@ def test_train_bad_arguments_are_one_line(tmp_path, capsys, args, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def _parsers(parser: argparse.ArgumentParser):
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _parsers(sub)
+
+
+def test_every_option_of_every_command_has_help():
+    parsers = list(_parsers(build_parser()))
+    assert {p.prog for p in parsers} >= {"audioxai-bench train", "audioxai-bench data synth",
+                                         "audioxai-bench run", "audioxai-bench plugins"}
+    missing = [f"{p.prog} {a.option_strings or a.dest}" for p in parsers for a in p._actions
+               if not a.help or a.help == argparse.SUPPRESS]
+    assert not missing
+
+
+TRAIN = ["train", "--data", "d", "--model", "audionet", "--task", "digit", "--out", "m.pt"]
+SYNTH = ["data", "synth", "--out", "o"]
+
+
+@pytest.mark.parametrize("argv, message", [  # X1, X2: refused before any work
+    (TRAIN + ["--iterations", "0"], "--iterations: must be between 1 and 1000000, got 0"),
+    (TRAIN + ["--iterations", "-5"], "--iterations: must be between 1 and 1000000, got -5"),
+    (TRAIN + ["--iterations", "10000000"], "--iterations: must be between 1 and 1000000"),
+    (TRAIN + ["--iterations", "many"], "--iterations: must be an integer, got 'many'"),
+    (TRAIN + ["--width", "-1"], r"--width: must be in \(0, 64\], got -1"),
+    (TRAIN + ["--width", "0"], r"--width: must be in \(0, 64\], got 0"),
+    (TRAIN + ["--width", "nan"], r"--width: must be in \(0, 64\], got nan"),
+    (TRAIN + ["--width", "inf"], r"--width: must be in \(0, 64\], got inf"),
+    (TRAIN + ["--width", "1e5"], r"--width: must be in \(0, 64\], got 1e5"),
+    (TRAIN + ["--seed", "-1"], "--seed: must be between 0 and 2147483647, got -1"),
+    (TRAIN + ["--seed", str(2**63)], "--seed: must be between 0 and 2147483647"),
+    (TRAIN + ["--fold", "9"], "--fold: must be between 0 and 4, got 9"),
+    (TRAIN + ["--fold", "-1"], "--fold: must be between 0 and 4, got -1"),
+    (SYNTH + ["--speakers", "0"], "--speakers: must be between 1 and 60, got 0"),
+    (SYNTH + ["--speakers", "61"], "--speakers: must be between 1 and 60, got 61"),
+    (SYNTH + ["--reps", "0"], "--reps: must be at least 1, got 0"),
+    (SYNTH + ["--workers", "0"], "--workers: must be at least 1, got 0"),
+    (SYNTH + ["--seed", "-3"], "--seed: must be between 0 and 2147483647, got -3"),
+])
+def test_bad_numbers_are_one_line_usage_errors(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: audioxai-bench ") and err.count("\n") == 1
+    assert re.search(f"argument {message}", err), err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_iterations_zero_is_an_error_not_the_presets_budget(tmp_path):
+    from audioxai_bench.reference import TrainRequest, train_reference
+    req = TrainRequest(data=tmp_path / "none", model="audionet", task="digit", fold=0,
+                       out=tmp_path / "m.pt", iterations=0)
+    with pytest.raises(AudioXaiError, match="iterations must be at least 1, got 0"):
+        train_reference(req, quiet=True, log=lambda _: None)
+
+
+def test_cli_bounds_are_the_definitions_bounds():
+    assert (cli.MAX_SEED, cli.MAX_WIDTH, cli.MAX_ITERATIONS) == (
+        benchmark.MAX_SEED, benchmark.MAX_WIDTH, benchmark.MAX_ITERATIONS)

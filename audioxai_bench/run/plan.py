@@ -7,10 +7,12 @@ unknown parameter, stops a run at once with the valid choices.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from typing import Any
 
 from ..api.explainer import REPRESENTATIONS
 from ..benchmark import Benchmark, Selection
+from ..errors import AudioXaiError
 from ..plugins import PluginManager, Source, parameters_of
 
 
@@ -27,8 +29,8 @@ class Plugged:
         return {"name": self.name, "plugin": self.source.plugin, "version": self.source.version}
 
 
-def _plug(pm: PluginManager, kind: str, selections: tuple[Selection, ...] | None
-          ) -> list[Plugged]:
+def _plug(pm: PluginManager, kind: str, selections: tuple[Selection, ...] | None,
+          source: str) -> list[Plugged]:
     registry = pm.registry(kind)
     chosen: dict[str, Plugged] = {}
     if selections is None or (selections and selections[0].base == "all"):
@@ -36,12 +38,34 @@ def _plug(pm: PluginManager, kind: str, selections: tuple[Selection, ...] | None
             chosen[reg.name] = Plugged(reg.name, reg.obj, reg.source, parameters_of(reg.obj))
         selections = selections[1:] if selections else ()
     for sel in selections:
-        reg = registry.registration(sel.base)  # unknown names fail with the valid ones
+        variant = sel.name != sel.base
+        if sel.base not in registry:
+            raise AudioXaiError(f"{_at(source, sel.at, '.base' if variant else '')}: "
+                                f"{_unknown(kind, sel.base, registry.names())}")
+        if variant and sel.name in registry:
+            raise AudioXaiError(f"{_at(source, sel.at, '.name')}: {sel.name!r} is already the "
+                                f"name of a registered {kind}; a variant needs a new name")
+        reg = registry.registration(sel.base)
         obj = reg.obj
-        if sel.params or sel.name != sel.base:
-            obj = pm.configured(kind, sel.base, sel.name, sel.params)
+        if sel.params or variant:
+            try:
+                obj = pm.configured(kind, sel.base, sel.name, sel.params)
+            except AudioXaiError as exc:
+                where = _at(source, sel.at, ".params" if sel.params else "")
+                raise AudioXaiError(f"{where}: {exc}") from None
         chosen[sel.name] = Plugged(sel.name, obj, reg.source, parameters_of(obj))
     return list(chosen.values())
+
+
+def _at(source: str, key: str, field: str) -> str:
+    """``file: explainers[2].name`` (just the file for a selection made outside a file)."""
+    return f"{source}: {key}{field}" if key else source
+
+
+def _unknown(kind: str, name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {kind} {name!r}{hint}; valid names: {', '.join(valid) or '(none registered)'}"
 
 
 @dataclasses.dataclass
@@ -56,10 +80,14 @@ def plan_benchmark(bench: Benchmark, pm: PluginManager) -> Plan:
     """Resolve every name of ``bench`` against the plugins; fail before any work starts."""
     models = {}
     for choice in bench.models:
+        if choice.name not in pm.models:
+            raise AudioXaiError(f"{_at(bench.source, choice.at, '')}: "
+                                f"{_unknown('model', choice.name, pm.models.names())}")
         reg = pm.models.registration(choice.name)
         models[choice.name] = Plugged(choice.name, reg.obj, reg.source, {})
-    return Plan(_plug(pm, "explainer", bench.explainers), _plug(pm, "metric", bench.metrics),
-                _plug(pm, "sonifier", bench.sonifiers), models)
+    return Plan(_plug(pm, "explainer", bench.explainers, bench.source),
+                _plug(pm, "metric", bench.metrics, bench.source),
+                _plug(pm, "sonifier", bench.sonifiers, bench.source), models)
 
 
 def applies(obj: Any, representation: str) -> bool:

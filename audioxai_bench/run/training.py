@@ -58,7 +58,9 @@ def train_reference(req: TrainRequest, quiet: bool = False,
     device = resolve_device(req.device)  # fail before preprocessing, not after
     preset = resolve_preset(req.preset, device)
     overrides: dict[str, Any] = {"seed": req.seed, "device": req.device}
-    if req.iterations:
+    if req.iterations is not None:  # 0 is an error, not "the preset's"
+        if req.iterations < 1:
+            raise AudioXaiError(f"iterations must be at least 1, got {req.iterations}")
         overrides["iterations"] = req.iterations
     if req.select:
         overrides["select"] = req.select
