@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Bounds shared with benchmark definitions (``audioxai_bench.benchmark``; a test keeps them
+#: Bounds shared with benchmark definitions (``audioxai_bench.run.definition``; a test keeps them
 #: equal): seeds whose derived metric seeds fit int64, sane widths and budgets.
 MAX_SEED = 2**31 - 1
 MAX_WIDTH = 64.0
@@ -250,8 +250,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .benchmark import load_benchmark
     from .leaderboard import top_table
+    from .run.definition import load_benchmark
     from .run.records import RESULTS_FILE, load_results
     from .run.runner import run_benchmark
 

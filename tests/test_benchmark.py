@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from audioxai_bench.benchmark import SHIPPED, load_benchmark, parse_benchmark, shipped_path
 from audioxai_bench.cli import main
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.plugins import load_plugins
+from audioxai_bench.run.definition import SHIPPED, load_benchmark, parse_benchmark, shipped_path
 from audioxai_bench.run.plan import plan_benchmark
 
 MINIMAL = {"version": 1, "name": "t"}
@@ -119,9 +119,9 @@ def test_shipped_files_live_in_the_package():
 # -- the schema and its shipped JSON form ----------------------------------------------------
 
 def test_the_shipped_json_schema_is_the_models_schema():
-    from audioxai_bench.benchmark import SCHEMA_FILE, schema_text
+    from audioxai_bench.run.definition import SCHEMA_FILE, schema_text
     assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_text(), (
-        "regenerate: python -c 'from audioxai_bench.benchmark import write_schema; "
+        "regenerate: python -c 'from audioxai_bench.run.definition import write_schema; "
         "write_schema()'")
     schema = json.loads(schema_text())
     assert schema["additionalProperties"] is False and schema["required"] == ["version", "name"]
@@ -135,8 +135,8 @@ def test_the_schema_ships_in_the_package():
 
 
 def test_training_keys_are_the_train_config_fields():
-    from audioxai_bench.benchmark import TrainingSection
     from audioxai_bench.models.train import TrainConfig
+    from audioxai_bench.run.definition import TrainingSection
     settable = {f.name for f in dataclasses.fields(TrainConfig)} - {"device", "seed",
                                                                       "num_workers"}
     assert set(TrainingSection.model_fields) == settable | {"preset"}

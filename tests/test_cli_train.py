@@ -6,11 +6,12 @@ import re
 import pytest
 import torch
 
-from audioxai_bench import benchmark, cli
+from audioxai_bench import cli
 from audioxai_bench.cli import build_parser, main
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.models import load_checkpoint
 from audioxai_bench.models.checkpoint import read_checkpoint
+from audioxai_bench.run import definition as benchmark
 
 from .conftest import write_tree
 
@@ -134,7 +135,7 @@ def test_bad_numbers_are_one_line_usage_errors(tmp_path, monkeypatch, capsys, ar
 
 
 def test_iterations_zero_is_an_error_not_the_presets_budget(tmp_path):
-    from audioxai_bench.reference import TrainRequest, train_reference
+    from audioxai_bench.run.training import TrainRequest, train_reference
     req = TrainRequest(data=tmp_path / "none", model="audionet", task="digit", fold=0,
                        out=tmp_path / "m.pt", iterations=0)
     with pytest.raises(AudioXaiError, match="iterations must be at least 1, got 0"):

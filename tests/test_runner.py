@@ -20,13 +20,13 @@ import yaml
 from torch import nn
 
 from audioxai_bench import hookimpl
-from audioxai_bench.benchmark import parse_benchmark
 from audioxai_bench.builtin.models import BUILTIN_MODELS
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.leaderboard import build_leaderboard, top_table
 from audioxai_bench.models import TrainConfig
 from audioxai_bench.plugins import load_plugins
 from audioxai_bench.run.artifacts import make_recipe
+from audioxai_bench.run.definition import parse_benchmark
 from audioxai_bench.run.records import cell_key, load_results, read_records
 from audioxai_bench.run.runner import balanced_sample, run_benchmark
 from audioxai_bench.run.training import load_model

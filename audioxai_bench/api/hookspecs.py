@@ -50,7 +50,7 @@ def audioxai_bench_sonifiers() -> list[Any]:
     ``waveform`` is the ``(B, 8000)`` padded 8 kHz signal the model input came from,
     ``relevance`` has the model input's shape, and the result is a ``(B, 8000)`` waveform.
     Built-in: :mod:`audioxai_bench.builtin.sonifiers`; scored by
-    :mod:`audioxai_bench.sonify_eval`.
+    :mod:`audioxai_bench.evaluation.sonification`.
     """
 
 

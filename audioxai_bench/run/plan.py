@@ -11,9 +11,9 @@ import difflib
 from typing import Any
 
 from ..api.explainer import REPRESENTATIONS
-from ..benchmark import Benchmark, Selection
 from ..errors import AudioXaiError
 from ..plugins import PluginManager, Source, parameters_of
+from .definition import Benchmark, Selection
 
 
 @dataclasses.dataclass(frozen=True)

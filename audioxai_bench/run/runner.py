@@ -26,7 +26,6 @@ import numpy as np
 import torch
 
 from ..api.metric import EvalBatch, MetricOutput
-from ..benchmark import Benchmark
 from ..data.dataset import AudioMNIST, load_audiomnist
 from ..data.preprocess import to_model_input
 from ..data.splits import speaker_split
@@ -46,6 +45,7 @@ from .artifacts import (
     synthetic_data,
     trained_model,
 )
+from .definition import Benchmark
 from .plan import Plugged, applies
 from .records import RESULTS_FILE, ResultStore, cell_key
 from .setup import RunSetup, prepare_run

@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-from ..benchmark import Benchmark
 from ..models.train import resolve_device
 from ..plugins import PluginManager, load_plugins
+from .definition import Benchmark
 from .plan import Plan, plan_benchmark
 from .records import environment
 from .training import resolve_preset

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import AudioXaiError
+from ..errors import AudioXaiError
 
 #: Nesting a configuration may use; deeper files are refused before Python's recursion suffers.
 MAX_DEPTH = 50

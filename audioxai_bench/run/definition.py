@@ -5,7 +5,7 @@ sonifiers) and how much of it (test samples, batch sizes, seed, device). :class:
 the file's schema as pydantic models: every key and value is checked, and the first mistake is
 one line naming the file and the dotted key (``x.yaml: models[0].width: must be positive, got
 -1``). Names of explainers, metrics, sonifiers and models are checked against the plugins by
-:func:`audioxai_bench.plan.plan_benchmark`. Relative paths are relative to the file's folder.
+:func:`audioxai_bench.run.plan.plan_benchmark`. Relative paths are relative to the file's folder.
 
 The schema ships as ``definitions/benchmark.schema.json`` (:func:`write_schema` regenerates it);
 an editor with the YAML language server completes keys after a first line
@@ -46,16 +46,15 @@ from pydantic import (
     model_validator,
 )
 
-from .data.splits import n_folds
-from .errors import AudioXaiError
-from .models.train import TrainConfig
+from ..data.splits import TASKS, n_folds
+from ..errors import AudioXaiError
+from ..models.train import TrainConfig
 from .safe_yaml import brief, cut, parse_yaml
 
 FORMAT_VERSION = 1
-TASKS = ("digit", "sex")
 #: The shipped definitions, in ``benchmarks/`` of the repository and inside the package.
 SHIPPED = ("quickstart", "paper-digit", "paper-sex")
-SCHEMA_FILE = Path(__file__).with_name("definitions") / "benchmark.schema.json"
+SCHEMA_FILE = Path(__file__).parent.parent / "definitions" / "benchmark.schema.json"
 #: Seeds stay small enough that the derived per-metric seeds (seed * 100_003 + index) fit int64.
 MAX_SEED = 2**31 - 1
 #: Widths and training budgets beyond these are typos, not experiments (the paper: 1, 50 000).
@@ -90,7 +89,7 @@ class _Section(BaseModel):
 
 class _Entry(_Section):
     """A list entry that names a plugin; :attr:`at` is where (``explainers[2]``), for the
-    errors that only the plugins can find (:mod:`audioxai_bench.plan`)."""
+    errors that only the plugins can find (:mod:`audioxai_bench.run.plan`)."""
 
     name: str = Field(min_length=1)
     _at: str = PrivateAttr("")
@@ -357,7 +356,7 @@ def shipped_path(name: str) -> Path:
     """The file of a shipped definition (``quickstart``, ``paper-digit``, ``paper-sex``)."""
     if name not in SHIPPED:
         raise AudioXaiError(f"no shipped benchmark {name!r}; shipped: {', '.join(SHIPPED)}")
-    return Path(__file__).with_name("definitions") / f"{name}.yaml"
+    return Path(__file__).parent.parent / "definitions" / f"{name}.yaml"
 
 
 def load_benchmark(path: str | Path) -> Benchmark:
