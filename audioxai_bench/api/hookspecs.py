@@ -61,7 +61,7 @@ def audioxai_bench_metrics() -> list[Any]:
     Each object has ``name: str``, ``higher_is_better: bool`` and
     ``score(batch: EvalBatch) -> MetricOutput`` (per-sample scores, optional curves); optional
     ``representations`` and ``needs`` (the optional ``EvalBatch`` fields it reads). The contract
-    is documented in :mod:`audioxai_bench.evaluation`. Built-ins: the ``metrics_*`` modules of
+    is documented in :mod:`audioxai_bench.api.metric`. Built-ins: the ``metrics_*`` modules of
     :mod:`audioxai_bench.builtin`.
     """
 

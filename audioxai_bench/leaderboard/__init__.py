@@ -75,7 +75,7 @@ def top_table(df: pd.DataFrame, n: int = 5) -> str:
     """Per (task, model): test accuracy against the paper's and the top ``n`` explainers by
     faithfulness gap with their 95 % intervals, as Markdown-ish plain text.
 
-    ``df`` is a :func:`audioxai_bench.results.load_results` frame.
+    ``df`` is a :func:`audioxai_bench.run.records.load_results` frame.
     """
     df = collect.normalise(df)
     lines = []

@@ -2,7 +2,7 @@
 
 Layout of ``<out>/``::
 
-    results.jsonl                       one record per cell (:mod:`audioxai_bench.results`)
+    results.jsonl                       one record per cell (:mod:`audioxai_bench.run.records`)
     run.json                            the resolved definition and the run's report
     examples/<task>-<model>-fold<k>.npz signals, inputs, targets, relevance__<explainer>
     audio/<task>-<model>-fold<k>/<explainer>/sample-NNN__<sonifier>[__complement].wav
