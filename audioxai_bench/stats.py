@@ -180,3 +180,142 @@ def correlate_ranks(ra: Tensor, rb: Tensor) -> Tensor:
     rho = torch.where(const_a & const_b, torch.ones_like(rho), rho)
     rho = torch.where(const_a ^ const_b, torch.zeros_like(rho), rho)
     return rho.clamp(-1.0, 1.0)
+
+
+# --- verdicts over clustered, paired samples ---------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Clustered:
+    """Per-sample scores of several methods on the same clips, grouped as the data were drawn:
+    ``scores`` is ``(M, N)`` (methods × clips, NaN where undefined), ``group`` gives each clip's
+    trained model (fold or seed) and ``cluster`` its speaker. Clips of one speaker are not
+    independent, and neither are the clips a model was tested on, so every interval and test
+    below resamples models, then speakers within a model, never single clips."""
+
+    scores: np.ndarray
+    group: np.ndarray
+    cluster: np.ndarray
+
+    def units(self) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """Per model: per-speaker score sums ``(M, S)``, finite-score counts ``(M, S)`` and the
+        speaker ids."""
+        sums, counts, ids = [], [], []
+        finite = np.isfinite(self.scores)
+        values = np.where(finite, self.scores, 0.0)
+        for g in np.unique(self.group):
+            in_group = self.group == g
+            speakers = np.unique(self.cluster[in_group])
+            member = (self.cluster[in_group][None, :] == speakers[:, None]).astype(float)
+            sums.append(values[:, in_group] @ member.T)
+            counts.append(finite[:, in_group].astype(float) @ member.T)
+            ids.append(speakers)
+        return sums, counts, ids
+
+    def means(self) -> np.ndarray:
+        """``(M,)`` the mean over models of each model's mean over its clips."""
+        sums, counts, _ = self.units()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_model = np.stack([s.sum(1) / c.sum(1) for s, c in zip(sums, counts)])
+        return np.nanmean(per_model, axis=0) if len(per_model) else np.full(len(self.scores),
+                                                                            np.nan)
+
+    def bootstrap(self, n_resamples: int = N_RESAMPLES, seed: int = 0) -> np.ndarray:
+        """``(B, M)`` means of hierarchical resamples: models with replacement, then speakers
+        with replacement within each drawn model; every method sees the same resample, so the
+        replicates are paired."""
+        rng = np.random.default_rng(seed)
+        sums, counts, _ = self.units()
+        per_model = []
+        for s, c in zip(sums, counts):
+            pick = rng.integers(0, s.shape[1], size=(n_resamples, s.shape[1]))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per_model.append(s[:, pick].sum(2) / c[:, pick].sum(2))  # (M, B)
+        stacked = np.stack(per_model)  # (G, M, B)
+        drawn = rng.integers(0, len(per_model), size=(n_resamples, len(per_model)))
+        chosen = stacked[drawn, :, np.arange(n_resamples)[:, None]]  # (B, G, M)
+        with np.errstate(invalid="ignore"):
+            return np.nanmean(chosen, axis=1)
+
+
+def clustered_interval(data: Clustered, confidence: float = 0.95, n_resamples: int = N_RESAMPLES,
+                       seed: int = 0) -> np.ndarray:
+    """``(M, 2)`` percentile intervals of each method's mean from :meth:`Clustered.bootstrap`."""
+    alpha = (1 - confidence) / 2
+    reps = data.bootstrap(n_resamples, seed)
+    with np.errstate(invalid="ignore"):
+        return np.nanquantile(reps, [alpha, 1 - alpha], axis=0).T
+
+
+def holm(p_values: ArrayLike) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (Holm 1979): controls the chance of
+    any false "different" among all pairs, without assuming independence."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p)
+    adjusted = np.empty_like(p)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """How methods compare on one metric: their means and clustered intervals, pairwise
+    Holm-adjusted p-values of paired Wilcoxon tests over (model, speaker) units, which pairs
+    differ at ``alpha``, each method's shared rank ``(best, worst)`` and its bootstrap rank
+    interval."""
+
+    means: np.ndarray
+    intervals: np.ndarray
+    p_adjusted: np.ndarray  # (M, M), NaN on the diagonal
+    better: np.ndarray  # (M, M) bool: method i is distinguishably better than j
+    ranks: list[tuple[int, int]]
+    rank_intervals: np.ndarray  # (M, 2)
+    units: int
+
+
+def compare(data: Clustered, higher_is_better: bool = True, alpha: float = 0.05,
+            n_resamples: int = N_RESAMPLES, seed: int = 0) -> Verdict:
+    """Rank methods only as far as the data separate them.
+
+    Each pair is tested on the per-(model, speaker) mean difference with scipy's Wilcoxon
+    signed-rank test; the family of all pairs is adjusted with :func:`holm`. A method's shared
+    rank runs from 1 + the number of methods distinguishably better to the number not
+    distinguishably worse. Rank intervals come from the paired hierarchical bootstrap.
+    """
+    sums, counts, _ = data.units()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit_means = np.concatenate([s / c for s, c in zip(sums, counts)], axis=1)  # (M, U)
+    m = len(data.scores)
+    sign = 1.0 if higher_is_better else -1.0
+    means = data.means()
+    raw = np.full((m, m), np.nan)
+    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
+    for i, j in pairs:
+        diff = unit_means[i] - unit_means[j]
+        diff = diff[np.isfinite(diff)]
+        if len(diff) == 0 or not np.any(diff != 0):
+            raw[i, j] = 1.0
+        else:
+            raw[i, j] = float(sps.wilcoxon(diff, zero_method="wilcox").pvalue)
+    adjusted = np.full((m, m), np.nan)
+    if pairs:
+        flat = holm([raw[i, j] for i, j in pairs])
+        for (i, j), p in zip(pairs, flat):
+            adjusted[i, j] = adjusted[j, i] = p
+    better = np.zeros((m, m), dtype=bool)
+    for i, j in pairs:
+        if adjusted[i, j] < alpha and np.isfinite(means[i]) and np.isfinite(means[j]):
+            if sign * (means[i] - means[j]) > 0:
+                better[i, j] = True
+            else:
+                better[j, i] = True
+    ranks = [(1 + int(better[:, i].sum()), m - int(better[i, :].sum())) for i in range(m)]
+    reps = data.bootstrap(n_resamples, seed)
+    order = np.argsort(np.argsort(-sign * np.nan_to_num(reps, nan=-sign * np.inf), axis=1),
+                       axis=1) + 1
+    rank_intervals = np.quantile(order, [(1 - 0.95) / 2, 1 - (1 - 0.95) / 2], axis=0).T
+    return Verdict(means, clustered_interval(data, n_resamples=n_resamples, seed=seed), adjusted,
+                   better, ranks, rank_intervals, unit_means.shape[1])

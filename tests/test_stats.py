@@ -110,3 +110,67 @@ def test_wilson_interval_matches_the_textbook_value_and_stays_in_range():
     assert wilson_interval(1.0, 20)[1] == 1.0 and wilson_interval(0.0, 20)[0] == 0.0
     assert wilson_interval(1.0, 20)[0] > 0.8
     assert all(math.isnan(v) for v in wilson_interval(0.5, 0))
+
+
+# --- verdicts over clustered, paired samples ---------------------------------------------------
+
+
+def clustered(scores, speakers_per_model=(12, 12), clips_per_speaker=4):
+    from audioxai_bench.stats import Clustered
+
+    group = np.repeat(np.arange(len(speakers_per_model)),
+                      [s * clips_per_speaker for s in speakers_per_model])
+    cluster = np.concatenate([np.repeat(np.arange(s) + 100 * g, clips_per_speaker)
+                              for g, s in enumerate(speakers_per_model)])
+    return Clustered(np.asarray(scores, dtype=float), group, cluster)
+
+
+def test_holm_adjusts_step_down_and_keeps_order():
+    from audioxai_bench.stats import holm
+
+    assert np.allclose(holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+    assert np.allclose(holm([0.5]), [0.5]) and holm([0.9, 0.9]).max() == 1.0
+
+
+def test_clustered_mean_is_the_mean_of_model_means():
+    data = clustered(np.r_[np.zeros(48), np.ones(16)][None], speakers_per_model=(12, 4))
+    assert data.means()[0] == pytest.approx(0.5)  # not 16/64: each model counts once
+
+
+def test_clustered_interval_is_wider_than_an_iid_one_when_speakers_differ():
+    from audioxai_bench.stats import clustered_interval
+
+    rng = np.random.default_rng(1)
+    speaker_effect = np.repeat(rng.normal(0, 1, 24), 4)
+    data = clustered((speaker_effect + rng.normal(0, 0.1, 96))[None])
+    low, high = clustered_interval(data)[0]
+    iid = bootstrap_ci(data.scores[0])
+    assert (high - low) > 1.5 * (iid.high - iid.low)
+    assert low < data.means()[0] < high
+
+
+def test_compare_ranks_only_what_the_data_separate():
+    from audioxai_bench.stats import compare
+
+    rng = np.random.default_rng(0)
+    n = 96
+    good = 0.5 + rng.normal(0, 0.1, n)
+    same_a, same_b = rng.normal(0, 0.1, n), rng.normal(0, 0.1, n)
+    verdict = compare(clustered([same_a, good, same_b]))
+    assert verdict.ranks == [(2, 3), (1, 1), (2, 3)]
+    assert verdict.better[1, 0] and verdict.better[1, 2] and not verdict.better[0, 2]
+    assert verdict.p_adjusted[0, 2] > 0.05 > verdict.p_adjusted[1, 0]
+    assert verdict.rank_intervals[1].tolist() == [1.0, 1.0]
+    # the null method's interval holds 0; lower-is-better flips the order
+    low, high = verdict.intervals[0]
+    assert low < 0 < high
+    assert compare(clustered([same_a, good, same_b]), higher_is_better=False).ranks[1] == (3, 3)
+
+
+def test_compare_leaves_nan_methods_unranked_and_identical_methods_tied():
+    from audioxai_bench.stats import compare
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 1, 96)
+    verdict = compare(clustered([x, x.copy()]))
+    assert verdict.ranks == [(1, 2), (1, 2)] and verdict.p_adjusted[0, 1] == 1.0
