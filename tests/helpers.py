@@ -40,15 +40,24 @@ def record(model: str, metric: str, value: float | None, *, explainer: str | Non
 
 
 def explainer_records(model: str, explainer: str, fold: int = 0,
-                      gaps: Mapping[tuple[str, str], float] = GAPS) -> list[dict]:
+                      gaps: Mapping[tuple[str, str], float] = GAPS,
+                      noisy: Sequence[str] = ()) -> list[dict]:
     gap = gaps[model, explainer] + 0.2 * fold
     top = 1.0 - 2 * gap
     curves = {f"{kind}/{order}": [1.0, start, start - 0.1, start - 0.2]
               for kind in ("probability", "accuracy")
               for order, start in (("most-relevant", top), ("least-relevant", 0.95),
                                    ("random", 0.8), ("amplitude", 0.7))}
+    # per-sample scores of 8 clips from 8 speakers, the same offsets for every explainer
+    offsets = [-0.04, -0.02, 0.02, 0.04, -0.03, 0.03, -0.01, 0.01]
+    if explainer in noisy:  # other offsets: its paired differences change sign
+        offsets = [0.09, -0.08, 0.07, -0.09, 0.08, -0.07, 0.06, -0.06]
+    speakers = range(8 * fold + 1, 8 * fold + 9)
+    samples = {"scores": [gap + o for o in offsets],
+               "clips": [f"{s:02d}/0_{s:02d}_0.wav" for s in speakers],
+               "speakers": list(speakers)}
     out = [record(model, "faithfulness-gap", gap, explainer=explainer, fold=fold, grid=GRID,
-                  curves=curves)]
+                  curves=curves, **samples)]
     if fold:
         return out
     out += [record(model, "aopc", 0.5 * gap, explainer=explainer, grid=GRID, curves=curves),
@@ -68,7 +77,8 @@ def explainer_records(model: str, explainer: str, fold: int = 0,
 
 def fake_run(root: Path, *, media: bool = True,
              gaps: Mapping[tuple[str, str], float] = GAPS,
-             audio_explainers: Sequence[str] = ("lrp-epsilon",), audio_samples: int = 1) -> Path:
+             audio_explainers: Sequence[str] = ("lrp-epsilon",), audio_samples: int = 1,
+             noisy: Sequence[str] = ()) -> Path:
     """Records for the explainers of ``gaps`` x 2 models (a second fold for AudioNet), one
     failed cell (AlexNet's gradient gini), an examples file per model and 1 s WAVs for
     ``audio_explainers`` on AudioNet (the original, two sonifiers and a complement per
@@ -79,11 +89,12 @@ def fake_run(root: Path, *, media: bool = True,
         store.append(record(model, "test-accuracy", 0.9, extras={"val-accuracy": {"value": 0.91}},
                             info={"preset": "cpu", "width": 0.25, "iterations": 300}, n=200))
         for explainer in explainers:
-            for r in explainer_records(model, explainer, gaps=gaps):
+            for r in explainer_records(model, explainer, gaps=gaps, noisy=noisy):
                 store.append(r)
     store.append(record("audionet", "test-accuracy", 0.8, fold=1, n=200))
     for explainer in explainers:
-        store.append(explainer_records("audionet", explainer, fold=1, gaps=gaps)[0])
+        store.append(explainer_records("audionet", explainer, fold=1, gaps=gaps,
+                                       noisy=noisy)[0])
     store.append(record("alexnet", "gini", None, explainer="gradient", status="error",
                         error=REASON))
     if media:

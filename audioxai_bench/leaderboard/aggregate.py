@@ -1,9 +1,12 @@
-"""Fold means, sections and rankings: the numbers every output of the leaderboard shares.
+"""Cells over trained models, sections and rankings: the numbers every output shares.
 
-Several folds of one (task, model) are summarised by their mean (so are the bounds of the
-per-fold intervals; ``n`` is summed), which is what the README says beside the tables. A cell
-whose every fold failed stays in the frame with no value and its error count, so no output can
-drop it silently.
+A cell's value is the mean over its trained models (folds or seeds) of each model's mean over
+its test clips, and its interval comes from resampling models, then speakers within a model
+(:class:`audioxai_bench.stats.Clustered`), computed from the per-sample scores the records
+keep; interval bounds are never averaged. Explainers are ranked only as far as paired tests
+separate them (:func:`audioxai_bench.stats.compare`), and not at all on a model below
+:data:`ACCURACY_FLOOR`. A cell whose every fold failed stays in the frame with no value and its
+error count, so no output can drop it silently.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..stats import Clustered, Verdict, clustered_interval, compare
+
 #: A table section of the leaderboard: one model on one task of one benchmark and dataset.
 SECTION_KEYS: tuple[str, ...] = ("benchmark", "dataset", "task", "model")
 #: The columns that name a fold-aggregated cell (and the CSV's first columns).
@@ -22,16 +27,67 @@ KEYS: tuple[str, ...] = (*SECTION_KEYS, "explainer", "sonifier", "metric")
 #: The ranking metric.
 RANK_METRIC = "faithfulness-gap"
 ACCURACY_METRIC = "test-accuracy"
+#: A model is good enough to rank explanations of when its test accuracy is at least this far
+#: from chance towards 100 % (digit: 55 %, sex: 75 %); below it, what a model relies on is mostly
+#: noise and a ranking of its explanations would mean nothing.
+ACCURACY_FLOOR = 0.5
+
+
+def accuracy_floor(n_classes: int) -> float:
+    """The lowest test accuracy whose model's explanations are ranked."""
+    chance = 1.0 / n_classes
+    return chance + ACCURACY_FLOOR * (1.0 - chance)
+
+
+def _clustered(rows: pd.DataFrame, columns: Sequence[str]) -> Clustered | None:
+    """Per-sample scores of the ``rows`` (one per fold and ``columns`` value) as a
+    :class:`Clustered` with one method per ``columns`` value; None unless every row has its
+    scores and every method has the same clips."""
+    methods: dict[tuple, dict[int, dict]] = {}
+    for _, row in rows.iterrows():
+        record = row["record"]
+        if not all(isinstance(record.get(k), list) for k in ("scores", "clips", "speakers")):
+            return None
+        key = tuple(row[c] for c in columns)
+        methods.setdefault(key, {})[int(row["fold"])] = record
+    if not methods:
+        return None
+    folds = sorted(next(iter(methods.values())))
+    scores, group, cluster = [], None, None
+    for by_fold in methods.values():
+        if sorted(by_fold) != folds:
+            return None
+        clips = [(f, c) for f in folds for c in by_fold[f]["clips"]]
+        order = np.argsort(np.array([f"{f}/{c}" for f, c in clips]), kind="stable")
+        values = np.array([v for f in folds for v in by_fold[f]["scores"]], dtype=float)[order]
+        g = np.array([f for f in folds for _ in by_fold[f]["clips"]])[order]
+        k = np.array([f * 1000 + s for f in folds for s in by_fold[f]["speakers"]])[order]
+        if group is not None and not (np.array_equal(g, group) and np.array_equal(k, cluster)):
+            return None
+        scores.append(values)
+        group, cluster = g, k
+    return Clustered(np.stack(scores), group, cluster)
 
 
 def by_cell(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per :data:`KEYS` over folds: mean value and interval bounds, summed ``n``, the
-    number of folds with a result (``folds``) and of failed folds (``errors``)."""
+    """One row per :data:`KEYS` over folds: value and interval over models and speakers (see
+    the module docstring), summed ``n``, the number of folds with a result (``folds``) and of
+    failed folds (``errors``). Records without per-sample scores (older runs) keep a single
+    fold's own interval; several such folds get their mean and no interval."""
     ok = df[df["status"] == "ok"]
-    groups = ok.groupby(list(KEYS), sort=False)
-    values = groups.agg(value=("value", "mean"), ci_low=("ci_low", "mean"),
-                        ci_high=("ci_high", "mean"), n=("n", lambda s: s.sum(min_count=1)),
-                        folds=("fold", "nunique"))
+    rows = []
+    for key, group in ok.groupby(list(KEYS), sort=False):
+        data = _clustered(group, ["metric"]) if key[-1] != ACCURACY_METRIC else None
+        if data is not None:
+            value = float(data.means()[0])
+            low, high = clustered_interval(data)[0]
+        elif len(group) == 1:
+            value, low, high = group[["value", "ci_low", "ci_high"]].iloc[0]
+        else:
+            value, low, high = group["value"].mean(), np.nan, np.nan
+        rows.append((*key, value, low, high, group["n"].sum(min_count=1), group["fold"].nunique()))
+    values = pd.DataFrame(rows, columns=[*KEYS, "value", "ci_low", "ci_high", "n", "folds"])
+    values = values.set_index(list(KEYS))
     errors = df[df["status"] == "error"].groupby(list(KEYS), sort=False).size().rename("errors")
     cells = values.join(errors, how="outer")
     info = df.groupby(list(KEYS), sort=False).agg(
@@ -58,8 +114,12 @@ class Section:
     rows: pd.DataFrame
     cells: pd.DataFrame
     explainers: tuple[str, ...]
-    #: explainer -> its rank as text ("2", "1–3" where it shares ranks; see :func:`shared_ranks`)
+    #: explainer -> its rank as text ("2", "1–3" where it shares ranks; see :func:`rank_texts`)
     ranks: dict[str, str]
+    #: the paired comparison behind the ranks (None: no per-sample scores, or not ranked)
+    verdict: Verdict | None = None
+    #: why the explainers of this section are not ranked (a model below the accuracy floor)
+    unranked: str | None = None
 
     @property
     def title(self) -> str:
@@ -106,24 +166,21 @@ def ranked(cells: pd.DataFrame) -> tuple[str, ...]:
 
 
 #: How the page and README say when two explainers count as tied; it describes
-#: :func:`shared_ranks` and changes with it.
-TIE_RULE = ("Ties: two explainers are not distinguishable when their 95 % intervals of the "
-            "faithfulness gap overlap. A rank such as 1–3 is shared: it runs from 1 + the number "
-            "of explainers better than this one with no overlap to the number not worse than it "
-            "with no overlap (itself included). An explainer without an interval shares every "
-            "rank.")
+#: :func:`rank_texts` and changes with it.
+TIE_RULE = ("Ranks: explainer A ranks above B only where a paired Wilcoxon signed-rank test over "
+            "(trained model, test speaker) units, adjusted with Holm's method over all pairs of "
+            "the table, finds them different at the 5 % level. A rank such as 1–3 is shared: it "
+            "runs from 1 + the number of explainers distinguishably better to the number not "
+            "distinguishably worse. Intervals resample trained models, then speakers. Where a "
+            "run kept no per-sample scores, two explainers tie when their 95 % intervals "
+            "overlap.")
 
 
 def shared_ranks(cells: pd.DataFrame, explainers: Sequence[str]) -> dict[str, str]:
-    """Each explainer's rank by :data:`RANK_METRIC` as text, shared where the data cannot order
-    explainers: two are *not distinguishable* when their 95 % intervals overlap (touching
-    counts), or when either has no interval. An explainer's rank runs from 1 + the number of
-    explainers distinguishably better to the number not distinguishably worse (itself
-    included). Without a value the rank is "–".
-
-    ``explainers`` is the order of :func:`ranked`. The one place that decides ties: a paired
-    test can replace the rule here (and :data:`TIE_RULE` with it).
-    """
+    """The fallback for records without per-sample scores: ranks shared where 95 % intervals
+    of :data:`RANK_METRIC` overlap (touching counts) or either has no interval. An explainer's
+    rank runs from 1 + the number distinguishably better to the number not distinguishably
+    worse (itself included); without a value it is "–"."""
     rank = cells[(cells["metric"] == RANK_METRIC) & (cells["sonifier"] == "")]
     rows = {e: r for e, r in zip(rank["explainer"], rank.itertuples())}
     better = bool(rank["higher_is_better"].iloc[0]) if len(rank) else True
@@ -140,12 +197,44 @@ def shared_ranks(cells: pd.DataFrame, explainers: Sequence[str]) -> dict[str, st
             return False
         return ia[0] > ib[1] if better else ia[1] < ib[0]
 
-    out = {}
+    spans = {}
     for name in valued:
-        best = 1 + sum(ahead(o, name) for o in valued if o != name)
-        worst = len(valued) - sum(ahead(name, o) for o in valued if o != name)
-        out[name] = str(best) if best == worst else f"{best}–{worst}"
-    return {e: out.get(e, "–") for e in explainers}
+        spans[name] = (1 + sum(ahead(o, name) for o in valued if o != name),
+                       len(valued) - sum(ahead(name, o) for o in valued if o != name))
+    return rank_texts(spans, explainers)
+
+
+def rank_texts(spans: dict[str, tuple[int, int]], explainers: Sequence[str]) -> dict[str, str]:
+    """``(best, worst)`` rank spans as text: ``"2"`` or ``"1–3"``; "–" for the unranked."""
+    return {e: ("–" if e not in spans else str(spans[e][0]) if spans[e][0] == spans[e][1]
+                else f"{spans[e][0]}–{spans[e][1]}") for e in explainers}
+
+
+def paired_verdict(rows: pd.DataFrame, explainers: Sequence[str]
+                   ) -> tuple[Verdict, list[str]] | None:
+    """The paired comparison of ``explainers`` on :data:`RANK_METRIC` from the records' per-sample
+    scores, and the explainers it covers (in its order); None without such scores."""
+    mine = rows[(rows["metric"] == RANK_METRIC) & (rows["status"] == "ok")
+                & (rows["sonifier"] == "") & rows["explainer"].isin(explainers)]
+    data = _clustered(mine, ["explainer"])
+    if data is None:
+        return None
+    names = list(dict.fromkeys(mine["explainer"]))
+    better = mine["higher_is_better"].iloc[0] is not False
+    return compare(data, higher_is_better=better), names
+
+
+def below_floor(rows: pd.DataFrame, task: str) -> str | None:
+    """Why explanations of this section's models are not ranked, or None when they are."""
+    from ..data.splits import N_CLASSES
+
+    floor = accuracy_floor(N_CLASSES.get(task, 2))
+    acc = rows[(rows["metric"] == ACCURACY_METRIC) & (rows["status"] == "ok")]
+    weak = sorted(int(f) for f, v in zip(acc["fold"], acc["value"]) if v < floor)
+    if not weak:
+        return None
+    return (f"not ranked: the model of fold {', '.join(map(str, weak))} has test accuracy below "
+            f"the floor of {floor:.0%} (chance + half the way to 100 %)")
 
 
 def sections(df: pd.DataFrame, cells: pd.DataFrame | None = None) -> list[Section]:
@@ -157,7 +246,18 @@ def sections(df: pd.DataFrame, cells: pd.DataFrame | None = None) -> list[Sectio
             axis=1)]
         reps = sorted({r for r in rows["representation"] if isinstance(r, str)})
         order = ranked(mine)
+        rows = rows.reset_index(drop=True)
+        unranked = below_floor(rows, key[2])
+        verdict = None
+        if unranked:
+            ranks = dict.fromkeys(order, "–")
+        elif (found := paired_verdict(rows, order)) is not None:
+            verdict, names = found
+            spans = dict(zip(names, verdict.ranks))
+            ranks = rank_texts(spans, order)
+        else:
+            ranks = shared_ranks(mine, order)
         out.append(Section(*key, representation=reps[0] if len(reps) == 1 else None,
-                           rows=rows.reset_index(drop=True), cells=mine.reset_index(drop=True),
-                           explainers=order, ranks=shared_ranks(mine, order)))
+                           rows=rows, cells=mine.reset_index(drop=True), explainers=order,
+                           ranks=ranks, verdict=verdict, unranked=unranked))
     return out

@@ -54,9 +54,10 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
         ("Samples per cell (n)", f"{_span(explained['n'])} explained test samples; "
                                  f"{_span(accuracy['n'])} test clips for model accuracy"),
         ("Folds", folds),
-        ("Aggregation", "values over several folds are the mean of the per-fold values (so "
-                        "are the interval bounds; n is summed)" if several
-         else "one fold per model: no aggregation"),
+        ("Aggregation", "a value is the mean over trained models (folds) of each model's mean "
+                        "over its test clips; its 95 % interval resamples models, then speakers "
+                        "within a model (interval bounds are never averaged; n is summed)"
+         if several else "one trained model per table: the 95 % interval resamples speakers"),
         ("Devices", ", ".join(_distinct(df["device"])) or unknown),
         ("Seeds", ", ".join(_distinct(df["seed"])) or unknown),
         ("Git revisions", ", ".join(_distinct(df["git_revision"])) or unknown),
