@@ -15,11 +15,13 @@ import dataclasses
 import json
 import os
 import resource
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from traceback import format_exception
 from typing import Any
 
 import numpy as np
@@ -111,9 +113,10 @@ class Runner:
 
     def __init__(self, bench: Benchmark, out: Path, *, device: str | None = None,
                  resume: bool = False, quiet: bool = False, plugins: PluginManager | None = None,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, debug: bool = False):
         self.bench, self.out, self.resume = bench, Path(out), resume
-        self.quiet, self.log = quiet, log
+        self.quiet, self.log, self.debug = quiet, log, debug
+        self._shown: set[str] = set()  # tracebacks printed under debug (once each)
         self.pm = plugins or load_plugins()
         self.plan = plan_benchmark(bench, self.pm)
         wanted = device or bench.device
@@ -187,6 +190,10 @@ class Runner:
             self.log(f"FAILED {record['task']}/{record['model']}/fold {record['fold']}/"
                      f"{record['explainer']}/{record['metric']}"
                      f"{'/' + record['sonifier'] if record['sonifier'] else ''}: {record['error']}")
+            trace = record.get("traceback")
+            if self.debug and trace and trace not in self._shown:
+                self._shown.add(trace)
+                print(trace.rstrip(), file=sys.stderr)
 
     def _done(self, record: dict[str, Any]) -> bool:
         if (*cell_key(record), record["config_hash"]) in self.finished:
@@ -257,7 +264,8 @@ class Runner:
                                                     progress=lambda i, n, info: bar(i, n))
         except Exception as exc:  # recorded; the other models still run
             self._write(accuracy | {"status": "error", "error": f"training failed: "
-                                                               f"{one_line(exc)}"})
+                                                               f"{one_line(exc)}",
+                                    "traceback": _traceback(exc)})
             return
         self.cached["models"] += cached
         how = "cached model" if cached else f"trained in {meta['train_seconds']:.0f} s"
@@ -350,11 +358,14 @@ class Runner:
         try:
             relevance, seconds = self._relevance(panel, explainer)
         except AudioXaiError as exc:
+            trace = getattr(exc, "traceback", None)  # the plugin's, when it raised
             for _, _, record in todo:
-                self._write(record | {"status": "error", "error": str(exc)})
+                self._write(record | {"status": "error", "error": str(exc)}
+                            | ({"traceback": trace} if trace else {}))
             return None
         outputs: dict[int, list[MetricOutput]] = {i: [] for i in range(len(todo))}
         errors: dict[int, str] = {}
+        traces: dict[int, str] = {}
         spent = dict.fromkeys(range(len(todo)), 0.0)
         for index, b in enumerate(self._batches(len(panel.rows))):
             base = EvalBatch(model=panel.model, x=panel.x[b], target=panel.target[b],
@@ -376,16 +387,18 @@ class Runner:
                 try:
                     outputs[i].append(metric.obj.score(batch))
                 except Exception as exc:  # recorded as the cell's error; the rest runs on
-                    errors[i] = one_line(exc)
+                    errors[i], traces[i] = one_line(exc), _traceback(exc)
                 spent[i] += time.perf_counter() - t0
         for i, (metric, _, record) in enumerate(todo):
             if i in errors:
-                self._write(record | {"status": "error", "error": errors[i]})
+                self._write(record | {"status": "error", "error": errors[i],
+                                      "traceback": traces[i]})
                 continue
             try:
                 fields = summarize(metric.obj, merge_outputs(outputs[i]), seed=self.bench.seed)
             except Exception as exc:
-                self._write(record | {"status": "error", "error": one_line(exc)})
+                self._write(record | {"status": "error", "error": one_line(exc),
+                                      "traceback": _traceback(exc)})
                 continue
             self._write(record | fields | {"wall_seconds": round(spent[i], 4)})
         return relevance
@@ -412,6 +425,11 @@ class Runner:
                 except Exception as exc:  # its metric cells carry the failure as well
                     self.log(f"could not write {sonifier.name} examples of {explainer} on "
                              f"{panel.label}: {one_line(exc)}")
+
+
+def _traceback(exc: BaseException) -> str:
+    """The formatted traceback of a plugin's exception, kept in its cell's error record."""
+    return "".join(format_exception(exc))
 
 
 def balanced_sample(rows: np.ndarray, labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
