@@ -35,6 +35,7 @@ _LAZY = {
     "load_plugins": "plugins", "PluginManager": "plugins",
     "run_explainer": "guard", "ExplainerError": "guard",
     "AudioXaiError": "errors",
+    "score_attributions": "scoring",
 }
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "Explainer", "BaseExplainer", "REPRESENTATIONS", "explaining", "silence_of", "amplitude_of",
     "Metric", "BaseMetric", "EvalBatch", "MetricOutput", "Sonifier", "BaseSonifier", "ModelSpec",
     "load_plugins", "PluginManager", "run_explainer", "ExplainerError", "AudioXaiError",
+    "score_attributions",
 ]
 
 
@@ -72,3 +74,4 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from audioxai_bench.errors import AudioXaiError
     from audioxai_bench.guard import ExplainerError, run_explainer
     from audioxai_bench.plugins import PluginManager, load_plugins
+    from audioxai_bench.scoring import score_attributions
