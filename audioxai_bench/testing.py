@@ -193,8 +193,10 @@ def _check_explainer_on(explainer: Any, label: str, model: nn.Module, rep: str,
         first = _explain(explainer, model, batch.x, batch.target, where)
         again = _explain(explainer, model, batch.x, batch.target, where)
         if not _same(first, again):
-            raise AssertionError(f"{where}: a repeated call gave different relevance (seed any "
-                                 "randomness on every call)")
+            hint = ("seed any randomness on every call" if mode == "eval" else "dropout is on "
+                    "in train mode: explain the model in eval mode "
+                    "(audioxai_bench.explaining(model), or subclass BaseExplainer)")
+            raise AssertionError(f"{where}: a repeated call gave different relevance ({hint})")
         results[mode] = first
     if not _same(results["eval"], results["train"]):
         raise AssertionError(f"{label} on the {rep} toy model: the relevance differs when the "

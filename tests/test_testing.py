@@ -117,6 +117,18 @@ class SeededButInTrainMode:
             return torch.autograd.grad(out, x)[0]
 
 
+class ForgetsEval:
+    """Duck-typed, no eval mode and no seed: dropout makes train-mode calls differ."""
+
+    name = "no-eval"
+    representations = frozenset({"waveform"})
+
+    def explain(self, model, x, target):
+        with torch.enable_grad():
+            x = x.detach().requires_grad_()
+            return torch.autograd.grad(model(x).gather(1, target[:, None]).sum(), x)[0]
+
+
 class IgnoresName(Grad):
     def with_params(self, **params):
         return self
@@ -134,6 +146,9 @@ class IgnoresName(Grad):
      r"in attribute"),
     (SeededButInTrainMode(), r"'forgets-eval' on the waveform toy model: the relevance differs "
                              r"when the model is in train mode"),
+    (ForgetsEval(), r"'no-eval' on the waveform toy model in train mode: a repeated call gave "
+                    r"different relevance \(dropout is on in train mode: explain the model in "
+                    r"eval mode"),
     (IgnoresName(name="ignores-name"), r"with_params\(name='ignores-name-copy'\) returned an "
                                        r"object named 'ignores-name'"),
     (Grad(name="Bad Name"), r"check_explainer: explainer name 'Bad Name' must be lower-case"),
