@@ -165,13 +165,14 @@ def _add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
                         help="show tracebacks: of an error, and of each plugin that raised")
 
 
-def _load_plugins(args: argparse.Namespace, *, fatal: bool):
-    """The plugins with ``--plugin`` and ``AUDIOXAI_BENCH_PLUGINS``. With ``fatal``, a failure of
-    one of those stops the command (a run without a plugin the user asked for would mislead);
-    with ``--debug`` every failure's traceback goes to stderr."""
+def _load_plugins(args: argparse.Namespace, *, fatal: bool, extra: tuple[str, ...] = ()):
+    """The plugins with ``extra`` (a definition's ``plugins:``), ``--plugin`` and
+    ``AUDIOXAI_BENCH_PLUGINS``. With ``fatal``, a failure of one of those stops the command (a
+    run without a plugin the user asked for would mislead); with ``--debug`` every failure's
+    traceback goes to stderr."""
     from .plugins import load_plugins
 
-    pm = load_plugins(extra=args.plugin)
+    pm = load_plugins(extra=[*extra, *args.plugin])
     named = set(pm.extra.values())
     for failure in pm.failures:
         if args.debug and failure.traceback:
@@ -254,7 +255,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     bench = load_benchmark(args.benchmark)
     if args.data is not None:
         bench = bench.with_data(args.data)
-    pm = _load_plugins(args, fatal=True)
+    # a definition's `plugins:` (resolved by plugins.plugin_paths_from_definition)
+    pm = _load_plugins(args, fatal=True, extra=tuple(getattr(bench, "plugins", ())))
     for failure in pm.failures:  # of installed plugins: the run goes on without them
         print(f"warning: {failure}", file=sys.stderr)
     out = args.out or Path("results") / bench.name

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ from torch import Tensor, nn
 from audioxai_bench.api.explainer import REPRESENTATIONS
 from audioxai_bench.api.metric import DEFAULT_CHUNK, EvalBatch, MetricOutput
 from audioxai_bench.errors import AudioXaiError, one_line
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Metrics that read only the model, the input and the relevance: they apply to any model.
 DEFAULT_METRICS: tuple[str, ...] = ("faithfulness-gap", "aopc", "insertion-gap", "insertion-auc",
@@ -52,7 +55,7 @@ def score_attributions(
     batch_size: int = 32,
     chunk_size: int = DEFAULT_CHUNK,
     confidence: float = 0.95,
-) -> Any:
+) -> pd.DataFrame:
     """Score the attributions ``relevance`` of ``model`` for ``x`` with the suite's metrics.
 
     Parameters

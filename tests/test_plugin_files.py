@@ -178,3 +178,21 @@ def test_cli_run_stops_before_any_work_when_a_named_plugin_cannot_load(tmp_path,
     err = capsys.readouterr().err
     assert err == f"error: plugin missing: file {missing.resolve()}: no such file\n"
     assert not out.exists()
+
+
+def test_cli_run_loads_the_definitions_plugins_first(tmp_path, capsys, monkeypatch):
+    """Once the definition model has its `plugins` field, `run` loads them like --plugin."""
+    import audioxai_bench.benchmark as benchmark
+
+    real = benchmark.load_benchmark
+
+    def with_plugins(name):
+        bench = real(name)
+        object.__setattr__(bench, "plugins", plugin_paths_from_definition(
+            ["gone.py"], tmp_path / "bench.yaml"))
+        return bench
+
+    monkeypatch.setattr(benchmark, "load_benchmark", with_plugins)
+    assert main(["run", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: plugin gone: file {tmp_path.resolve() / 'gone.py'}: no such file\n")

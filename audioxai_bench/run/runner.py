@@ -117,7 +117,7 @@ class Runner:
         self.bench, self.out, self.resume = bench, Path(out), resume
         self.quiet, self.log, self.debug = quiet, log, debug
         self._shown: set[str] = set()  # tracebacks printed under debug (once each)
-        self.pm = plugins or load_plugins()
+        self.pm = plugins or load_plugins(extra=getattr(bench, "plugins", ()))
         self.plan = plan_benchmark(bench, self.pm)
         wanted = device or bench.device
         if wanted == "auto":
