@@ -126,6 +126,13 @@ def _declared(obj: Any, label: str) -> list[str]:
     return sorted(reps)
 
 
+def _model(models: Mapping[str, nn.Module], rep: str, label: str) -> nn.Module:
+    if rep not in models:
+        raise ValueError(f"{label} declares {rep} models, but models= has only "
+                         f"{', '.join(sorted(models))}")
+    return models[rep]
+
+
 def _same(a: Tensor, b: Tensor) -> bool:
     """Equal up to float noise (NaN equal to NaN): relative to the larger magnitude."""
     if a.shape != b.shape:
@@ -175,7 +182,7 @@ def check_explainer(explainer: Any, *, models: Mapping[str, nn.Module] | None = 
                                  f"object named {getattr(copy, 'name', None)!r}")
     models = models or tiny_models(device=device)
     for rep in _declared(explainer, label):
-        model = models[rep]
+        model = _model(models, rep, label)
         before = model.training
         try:
             _check_explainer_on(explainer, label, model, rep, device)
@@ -247,7 +254,7 @@ def check_metric(metric: Any, *, models: Mapping[str, nn.Module] | None = None,
         sonifier = SpectrogramMask(name="spectrogram-mask")
     finite = 0
     for rep in _declared(metric, label):
-        model = models[rep]
+        model = _model(models, rep, label)
         before = model.training
         try:
             finite += _check_metric_on(metric, label, model, rep, explainer, sonifier, device)
@@ -348,7 +355,7 @@ def check_sonifier(sonifier: Any, *, models: Mapping[str, nn.Module] | None = No
         raise AssertionError(f"{label}: domain must be 'time' or 'stft', got {domain!r}")
     models = models or tiny_models(device=device)
     for rep in _declared(sonifier, label):
-        model = models[rep]
+        model = _model(models, rep, label)
         before = model.training
         try:
             _check_sonifier_on(sonifier, label, model, rep, device)
