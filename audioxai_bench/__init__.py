@@ -36,6 +36,8 @@ _LAZY = {
     "run_explainer": "guard", "ExplainerError": "guard",
     "AudioXaiError": "errors",
     "load_model": "run.training",
+    "score_attributions": "scoring",
+    "load_results": "run.records",
 }
 
 __all__ = [
@@ -43,7 +45,7 @@ __all__ = [
     "Explainer", "BaseExplainer", "REPRESENTATIONS", "explaining", "silence_of", "amplitude_of",
     "Metric", "BaseMetric", "EvalBatch", "MetricOutput", "Sonifier", "BaseSonifier", "ModelSpec",
     "load_plugins", "PluginManager", "run_explainer", "ExplainerError", "AudioXaiError",
-    "load_model",
+    "load_model", "score_attributions", "load_results",
 ]
 
 
@@ -74,4 +76,6 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from audioxai_bench.errors import AudioXaiError
     from audioxai_bench.guard import ExplainerError, run_explainer
     from audioxai_bench.plugins import PluginManager, load_plugins
+    from audioxai_bench.run.records import load_results
     from audioxai_bench.run.training import load_model
+    from audioxai_bench.scoring import score_attributions

@@ -18,8 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "progress", False):
         os.environ[FORCE_ENV] = "1"
-    if not getattr(args, "func", None):
-        parser.print_help()
+    if not getattr(args, "func", None):  # no command (or `data` without an action): its help
+        getattr(args, "help_of", parser).print_help(sys.stderr)
         return 2
     try:
         return args.func(args) or 0
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(metavar="COMMAND", help="what to do")
 
     data = sub.add_parser("data", help="create, check or download AudioMNIST data")
+    data.set_defaults(help_of=data)
     data_sub = data.add_subparsers(metavar="ACTION", help="what to do with data")
     synth = data_sub.add_parser("synth", parents=[common],
                                 help="synthesize an AudioMNIST-shaped dataset offline")
@@ -110,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common],
                          help="run a benchmark: train (cached), explain, score, write results",
                          description="With no BENCHMARK runs the quickstart on synthetic data "
-                                     "(generated and cached on first use).")
+                                     "(generated and cached on first use).",
+                         epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("benchmark", nargs="?", default="quickstart",
                      help="a benchmark YAML file or a shipped name: quickstart (default), "
                           "paper-digit, paper-sex")
@@ -122,10 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="real AudioMNIST tree (its data/ folder) instead of the benchmark's data")
     run.add_argument("--resume", action="store_true",
                      help="continue the run in --out: finished cells are not computed again")
+    _add_plugin_option(run)
     run.set_defaults(func=cmd_run)
 
     board = sub.add_parser("leaderboard", parents=[common],
-                           help="regenerate the leaderboard tables and page from results")
+                           help="regenerate the leaderboard tables and page from results",
+                           description="Write Markdown and CSV tables and one self-contained "
+                                       "index.html from one or more runs.")
     board.add_argument("results", nargs="*", type=Path,
                        help="run folders or results.jsonl files (default results/quickstart)")
     board.add_argument("--out", type=Path, default=Path("leaderboard"),
@@ -138,9 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = sub.add_parser("plugins", parents=[common],
                              help="list every explainer, sonifier, metric and model with the "
-                                  "plugin that registered it")
+                                  "plugin that registered it",
+                             description="List every registered object with its plugin, version "
+                                         "and origin. Exit status 0, or 1 when a plugin failed "
+                                         "to load (a FAILED line names it and the reason; "
+                                         "--debug adds its traceback).")
     plugins.add_argument("--kind", choices=("explainer", "sonifier", "metric", "model"),
                          help="only this kind")
+    _add_plugin_option(plugins)
     plugins.set_defaults(func=cmd_plugins)
     return parser
 
@@ -178,12 +188,59 @@ def width(text: str) -> float:
     return value
 
 
+RUN_EPILOG = """\
+exit status:
+  0    every cell was scored
+  1    some cells failed: each is recorded with its reason in results.jsonl and
+       printed as a FAILED line (with --debug, the plugin's traceback on stderr)
+  2    bad input or a plugin named by --plugin that cannot be loaded (one line)
+  130  interrupted: finished cells are kept; continue with --resume
+
+results: OUT/results.jsonl holds one JSON record per cell. Without --resume, an
+existing OUT/results.jsonl is first moved to OUT/results.previous.jsonl (only
+the last earlier run is kept there).
+
+environment:
+  AUDIOXAI_BENCH_CACHE          cache of data, trained models and relevance maps
+                                (default ~/.cache/audioxai-bench)
+  AUDIOXAI_BENCH_PLUGINS        .py files or module names to load as plugins, as
+                                --plugin; separated by commas or os.pathsep (:)
+  AUDIOXAI_BENCH_BLOCK_PLUGINS  plugin names to skip, comma-separated: an entry-point
+                                or distribution name, a plugin file's stem, or
+                                builtin.<module>
+"""
+
+
+def _add_plugin_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plugin", action="append", default=[], metavar="PATH",
+                        help="also load this plugin: a .py file (a one-file plugin, no "
+                             "packaging needed) or an importable module name; repeatable")
+
+
 def _add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("--quiet", action="store_true", default=default,
                         help="no progress bars")
     parser.add_argument("--progress", action="store_true", default=default,
                         help="progress bars even when stderr is not a terminal (logs, CI)")
-    parser.add_argument("--debug", action="store_true", default=default, help="show tracebacks")
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show tracebacks: of an error, and of each plugin that raised")
+
+
+def _load_plugins(args: argparse.Namespace, *, fatal: bool, extra: tuple[str, ...] = ()):
+    """The plugins with ``extra`` (a definition's ``plugins:``), ``--plugin`` and
+    ``AUDIOXAI_BENCH_PLUGINS``. With ``fatal``, a failure of one of those stops the command (a
+    run without a plugin the user asked for would mislead); with ``--debug`` every failure's
+    traceback goes to stderr."""
+    from .plugins import load_plugins
+
+    pm = load_plugins(extra=[*extra, *args.plugin])
+    named = set(pm.extra.values())
+    for failure in pm.failures:
+        if args.debug and failure.traceback:
+            print(failure.traceback.rstrip(), file=sys.stderr)
+        if fatal and (failure.plugin in named or failure.where.startswith(("file ", "module "))):
+            raise AudioXaiError(str(failure))
+    return pm
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
@@ -258,10 +315,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     bench = load_benchmark(args.benchmark)
     if args.data is not None:
         bench = bench.with_data(args.data)
+    pm = _load_plugins(args, fatal=True, extra=bench.plugins)
+    for failure in pm.failures:  # of installed plugins: the run goes on without them
+        print(f"warning: {failure}", file=sys.stderr)
     out = args.out or Path("results") / bench.name
     try:
         report = run_benchmark(bench, out, device=args.device, resume=args.resume,
-                               quiet=args.quiet)
+                               quiet=args.quiet, plugins=pm, debug=args.debug)
     except KeyboardInterrupt:
         print(f"interrupted: finished cells are in {out / RESULTS_FILE}; continue with "
               f"'audioxai-bench run {args.benchmark} --out {out} --resume'", file=sys.stderr)
@@ -287,9 +347,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_plugins(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .plugins import load_plugins
-
-    pm = load_plugins()
+    pm = _load_plugins(args, fatal=False)
     rows = pd.DataFrame(pm.describe())
     if args.kind:
         rows = rows[rows.kind == args.kind]

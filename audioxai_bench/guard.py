@@ -9,6 +9,7 @@ plugin; the model is restored, so the caller's other work goes on.
 from __future__ import annotations
 
 import time
+from traceback import format_exception
 from typing import Any
 
 import torch
@@ -21,13 +22,15 @@ class ExplainerError(AudioXaiError):
     """An explainer broke its contract; ``kind`` is one of ``exception``, ``timeout``,
     ``model-changed``, ``input-changed``, ``type``, ``shape``, ``device``, ``non-finite``.
 
-    The message names the explainer, its plugin and the reason, in one line.
+    The message names the explainer, its plugin and the reason, in one line; ``traceback`` is
+    the plugin's formatted traceback when it raised (for ``--debug`` and the result record).
     """
 
-    def __init__(self, explainer: str, plugin: str, kind: str, reason: str, seconds: float):
+    def __init__(self, explainer: str, plugin: str, kind: str, reason: str, seconds: float,
+                 traceback: str | None = None):
         super().__init__(f"explainer {explainer!r} (plugin {plugin}): {reason}")
         self.explainer, self.plugin, self.kind = explainer, plugin, kind
-        self.reason, self.seconds = reason, seconds
+        self.reason, self.seconds, self.traceback = reason, seconds, traceback
 
 
 _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
@@ -134,11 +137,13 @@ def run_explainer(
     name = str(getattr(explainer, "name", type(explainer).__name__))
     guard = _ModelGuard(model, x, target)
     error: tuple[str, str] | None = None
+    trace = None
     start = time.perf_counter()
     try:
         result = explainer.explain(model, x, target)
     except Exception as exc:
         error = ("exception", f"raised {one_line(exc)}")
+        trace = "".join(format_exception(exc))
         result = None
     seconds = time.perf_counter() - start
     changed = guard.restore()
@@ -154,7 +159,7 @@ def run_explainer(
         kind, reason = error
         if kind == "exception" and changed:
             reason += "; it also " + "; ".join(changed) + " (restored)"
-        raise ExplainerError(name, plugin, kind, reason, seconds)
+        raise ExplainerError(name, plugin, kind, reason, seconds, trace)
     return result.detach()
 
 

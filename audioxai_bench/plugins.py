@@ -1,11 +1,14 @@
 """The plugin manager: finds plugins, validates what they register, configures variants.
 
 Built-in plugin modules (:data:`audioxai_bench.builtin.BUILTIN_PLUGINS`) are registered first,
-then every entry point of the group ``audioxai_bench``, each through the same hooks
-(:mod:`audioxai_bench.api.hookspecs`). Each plugin's hooks are called one by one, so a plugin that
-fails to import, raises or returns a broken object is recorded in :attr:`PluginManager.failures`
-with its name and the reason, and the others still load. Objects land in typed registries
-(:class:`Registry`) that refuse an unknown name with the list of valid ones.
+then every entry point of the group ``audioxai_bench``, then one-file plugins and modules named
+by ``--plugin``, a definition's ``plugins:`` or ``AUDIOXAI_BENCH_PLUGINS``
+(:meth:`PluginManager.register_path`: try a method in one file, package it later), each through
+the same hooks (:mod:`audioxai_bench.api.hookspecs`). Each plugin's hooks are called one by one,
+so a plugin that fails to import, raises or returns a broken object is recorded in
+:attr:`PluginManager.failures` with its name and the reason, and the others still load. Objects
+land in typed registries (:class:`Registry`) that refuse an unknown name with the list of valid
+ones.
 
 :meth:`PluginManager.explain` calls an explainer under its contract
 (:func:`audioxai_bench.guard.run_explainer`).
@@ -16,11 +19,16 @@ Nothing is loaded at import time: call :func:`load_plugins` (or build a :class:`
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import importlib.metadata
+import importlib.util
 import os
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from traceback import format_exception
 from typing import Any, Generic, TypeVar
 
 import pluggy
@@ -39,6 +47,9 @@ from audioxai_bench.guard import ExplainerError, run_explainer  # noqa: F401
 GROUP = hookspecs.PROJECT
 #: Comma-separated plugin names to block, read by :func:`load_plugins`.
 BLOCK_ENV = "AUDIOXAI_BENCH_BLOCK_PLUGINS"
+#: ``.py`` files or module names to load as plugins, comma- or ``os.pathsep``-separated, read
+#: by :func:`load_plugins`.
+PLUGINS_ENV = "AUDIOXAI_BENCH_PLUGINS"
 #: Registry kinds, in listing order, and the hook that collects each.
 HOOKS: dict[str, str] = {
     "explainer": "audioxai_bench_explainers",
@@ -47,15 +58,18 @@ HOOKS: dict[str, str] = {
     "model": "audioxai_bench_models",
 }
 _NAME = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
+_MODULE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """Who registered an object: ``plugin`` (distribution name or ``"builtin"``), its
-    ``version``, and ``origin`` (``"builtin"``, ``"entry point"``, ``"registered"`` or
-    ``"variant of <name>"``)."""
+    """Who registered an object: ``plugin`` (distribution name, ``"builtin"``, a one-file
+    plugin's file stem or a module name), its ``version``, and ``origin`` (``"builtin"``,
+    ``"entry point"``, ``"file <path>"``, ``"module <name>"``, ``"registered"`` or
+    ``"variant of <name>"``). A one-file plugin's version ends in ``sha256.<digest>`` of the
+    file, so editing it invalidates cached results."""
 
     plugin: str
     version: str | None
@@ -77,12 +91,14 @@ class Registration:
 
 @dataclasses.dataclass(frozen=True)
 class PluginFailure:
-    """A plugin (or one of its objects) that could not be used, and why."""
+    """A plugin (or one of its objects) that could not be used, and why; ``traceback`` is the
+    formatted exception when the plugin raised (shown with ``--debug``)."""
 
     plugin: str
     version: str | None
     where: str
     reason: str
+    traceback: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         who = self.plugin if self.version is None else f"{self.plugin} {self.version}"
@@ -235,6 +251,9 @@ class PluginManager:
         The objects of each kind, by name.
     failures : list of PluginFailure
         Plugins or objects that were skipped, with the reason.
+    extra : dict of str to str
+        What :meth:`register_path` was given (a file's absolute path or a module name) → the
+        plugin name it registers under.
     hooks : pluggy.PluginManager
         The underlying pluggy manager.
     """
@@ -255,6 +274,7 @@ class PluginManager:
         self.metrics: Registry[Any] = Registry("metric")
         self.models: Registry[Any] = Registry("model")
         self.failures: list[PluginFailure] = []
+        self.extra: dict[str, str] = {}
         self._sources: dict[str, Source] = {}
         for name in block:
             self.hooks.set_blocked(name)
@@ -311,7 +331,7 @@ class PluginManager:
         try:
             objects = function()
         except Exception as exc:
-            self._fail(source, hook_name, f"raised {one_line(exc)}")
+            self._fail(source, hook_name, f"raised {one_line(exc)}", exc)
             return
         if objects is None:
             return
@@ -326,8 +346,10 @@ class PluginManager:
             except (ValueError, _Invalid) as exc:
                 self._fail(source, hook_name, str(exc))
 
-    def _fail(self, source: Source, where: str, reason: str) -> None:
-        failure = PluginFailure(source.plugin, source.version, where, reason)
+    def _fail(self, source: Source, where: str, reason: str,
+              exc: BaseException | None = None) -> None:
+        trace = "".join(format_exception(exc)) if exc is not None else None
+        failure = PluginFailure(source.plugin, source.version, where, reason, trace)
         if self.strict:
             raise AudioXaiError(str(failure))
         self.failures.append(failure)
@@ -352,9 +374,92 @@ class PluginManager:
                 try:
                     plugin = ep.load()
                 except Exception as exc:
-                    self._fail(source, f"entry point {ep.name} = {ep.value}", one_line(exc))
+                    self._fail(source, f"entry point {ep.name} = {ep.value}", one_line(exc), exc)
                     continue
                 self.register(plugin, ep.name, source)
+
+    def register_path(self, spec: str | os.PathLike[str]) -> str | None:
+        """Register a one-file plugin (a ``.py`` path) or an importable module by name.
+
+        The file is imported under a unique module name and registered under its stem (block it
+        by that name) with origin ``"file <absolute path>"``; a module under its dotted name with
+        origin ``"module <name>"``. A file or module given twice is registered once. A missing
+        file, an import error, a name already taken or a plugin without any hook is a one-line
+        failure naming the file (recorded, or raised when ``strict``). Returns the plugin name,
+        or ``None`` when it failed or is blocked.
+        """
+        text = os.fspath(spec)
+        if isinstance(spec, os.PathLike) or is_plugin_file(text):
+            return self._register_file(Path(text))
+        return self._register_module(text)
+
+    def _register_file(self, path: Path) -> str | None:
+        path = path.expanduser().resolve()
+        key = str(path)
+        if key in self.extra:
+            return self.extra[key]
+        name, where = path.stem, f"file {path}"
+        source = Source(name, None, where)
+        if self.hooks.is_blocked(name):
+            return None
+        if not path.is_file():
+            self._fail(source, where, "no such file" if not path.exists() else "not a file")
+            return None
+        taken = self._sources.get(name)
+        if taken is not None:
+            self._fail(source, where, f"the plugin name {name!r} is already used by {taken} "
+                                      f"({taken.origin}); rename the file")
+            return None
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()[:12]
+        module_name = "audioxai_bench_file_plugin_{}_{}".format(
+            re.sub(r"\W", "_", name), hashlib.sha256(key.encode()).hexdigest()[:8])
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        if module_spec is None or module_spec.loader is None:
+            self._fail(source, where, "cannot be imported as a Python module (not a .py file?)")
+            return None
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module  # dataclasses and pickling look modules up here
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[module_name]
+            self._fail(source, where, f"import failed: {one_line(exc)}", exc)
+            return None
+        declared = getattr(module, "__version__", None)
+        version = f"{declared}+sha256.{digest}" if declared else f"sha256.{digest}"
+        return self._register_extra(key, module, name, Source(name, version, where))
+
+    def _register_module(self, name: str) -> str | None:
+        if name in self.extra:
+            return self.extra[name]
+        where = f"module {name}"
+        source = Source(name, None, where)
+        if self.hooks.is_blocked(name):
+            return None
+        if not _MODULE.fullmatch(name):
+            self._fail(source, where, "is neither a .py file nor a module name")
+            return None
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:
+            self._fail(source, where, f"import failed: {one_line(exc)}", exc)
+            return None
+        version = getattr(module, "__version__", None)
+        return self._register_extra(name, module, name, Source(name, version, where))
+
+    def _register_extra(self, key: str, module: Any, name: str, source: Source) -> str | None:
+        failed = len(self.failures)
+        self.register(module, name, source)
+        if self.hooks.get_plugin(name) is not module:
+            if len(self.failures) == failed:  # not recorded yet (strict mode raised already)
+                self._fail(source, source.origin, "could not be registered")
+            return None
+        self.extra[key] = name
+        if not self.hooks.get_hookcallers(module):
+            self._fail(source, source.origin, "implements no hook: mark functions named after "
+                                              "the hooks with @audioxai_bench.hookimpl")
+        return name
 
     def configured(self, kind: str, base: str, name: str, params: Mapping[str, Any]) -> Any:
         """The ``kind`` registered as ``base``, renamed ``name`` with ``params`` replaced, not
@@ -467,13 +572,64 @@ class PluginManager:
         )
 
 
+def is_plugin_file(spec: str) -> bool:
+    """Whether a plugin spec names a file (ends in ``.py`` or has a path separator) rather
+    than a module."""
+    return spec.endswith(".py") or "/" in spec or os.sep in spec or bool(
+        os.altsep and os.altsep in spec)
+
+
+def split_plugin_list(text: str) -> list[str]:
+    """The specs of :data:`PLUGINS_ENV`: comma- or ``os.pathsep``-separated, blanks dropped."""
+    return [p.strip() for p in re.split(f"[,{re.escape(os.pathsep)}]", text) if p.strip()]
+
+
+def plugin_paths_from_definition(raw: Any, definition_file: str | os.PathLike[str] | None
+                                 ) -> tuple[str, ...]:
+    """The ``plugins:`` key of a benchmark definition as :meth:`PluginManager.register_path`
+    specs: relative ``.py`` paths resolved against the definition's folder (the current folder
+    when ``definition_file`` is ``None``), module names as they are.
+
+    Anything but a list of non-empty strings is a one-line :class:`AudioXaiError` naming the
+    file and the key.
+    """
+    where = f"{definition_file}: plugins" if definition_file is not None else "plugins"
+    if raw is None:
+        return ()
+    if not isinstance(raw, (list, tuple)):
+        raise AudioXaiError(f"{where}: must be a list of .py files or module names, got "
+                            f"{type(raw).__name__} {raw!r}")
+    folder = Path(definition_file).parent if definition_file is not None else Path()
+    specs = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, str) or not item.strip():
+            raise AudioXaiError(f"{where}[{i}]: must be a .py file or a module name, got "
+                                f"{item!r}")
+        item = item.strip()
+        if is_plugin_file(item):
+            path = Path(item).expanduser()
+            specs.append(str(path if path.is_absolute() else folder / path))
+        elif _MODULE.fullmatch(item):
+            specs.append(item)
+        else:
+            raise AudioXaiError(f"{where}[{i}]: {item!r} is neither a .py file nor a module "
+                                "name")
+    return tuple(specs)
+
+
 def load_plugins(
-    *, block: Iterable[str] = (), entrypoints: bool = True, strict: bool = False
+    *, block: Iterable[str] = (), entrypoints: bool = True, strict: bool = False,
+    extra: Iterable[str | os.PathLike[str]] = (),
 ) -> PluginManager:
-    """A :class:`PluginManager` with the built-ins and every installed plugin.
+    """A :class:`PluginManager` with the built-ins, every installed plugin, and the one-file
+    plugins or modules in the environment variable ``AUDIOXAI_BENCH_PLUGINS`` and in ``extra``
+    (see :meth:`PluginManager.register_path`).
 
     Plugins named in ``block`` or in the environment variable ``AUDIOXAI_BENCH_BLOCK_PLUGINS``
     (comma-separated) are skipped.
     """
     blocked = [n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()]
-    return PluginManager(block=[*block, *blocked], entrypoints=entrypoints, strict=strict)
+    pm = PluginManager(block=[*block, *blocked], entrypoints=entrypoints, strict=strict)
+    for spec in [*split_plugin_list(os.environ.get(PLUGINS_ENV, "")), *extra]:
+        pm.register_path(spec)
+    return pm

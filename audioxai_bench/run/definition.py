@@ -49,6 +49,7 @@ from pydantic import (
 from ..data.splits import TASKS, n_folds
 from ..errors import AudioXaiError
 from ..models.train import TrainConfig
+from ..plugins import plugin_paths_from_definition
 from .safe_yaml import brief, cut, parse_yaml
 
 FORMAT_VERSION = 1
@@ -152,6 +153,8 @@ class Benchmark(BaseModel):
     examples: int = 2
     seed: int = 0
     device: str = "auto"
+    #: one-file plugins and modules the run loads (``--plugin``), paths made absolute
+    plugins: tuple[str, ...] = ()
     description: str = ""
     source: str = "<dict>"
 
@@ -162,7 +165,8 @@ class Benchmark(BaseModel):
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes results, as plain data (hashed into every record)."""
-        out = self.model_dump(exclude={"description", "source"})
+        # plugins: each record names the plugin (and a file's content hash) that made it
+        out = self.model_dump(exclude={"description", "source", "plugins"})
         out["data"]["path"] = None if self.data.path is None else str(self.data.path)
         return out
 
@@ -284,6 +288,9 @@ class Definition(_Section):
     examples: int = Field(2, ge=0)
     seed: Seed = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    plugins: list[Annotated[str, Field(min_length=1)]] = []
+    """One-file plugins (.py files, relative to this file) or module names to load, as
+    ``audioxai-bench run --plugin``: try a method before packaging it."""
 
     @field_validator("version")
     @classmethod
@@ -334,7 +341,8 @@ class Definition(_Section):
             explainers=_chosen(self.explainers), metrics=_chosen(self.metrics),
             sonifiers=_chosen(self.sonifiers), samples=self.samples,
             batch_size=self.batch_size, chunk_size=self.chunk_size, examples=self.examples,
-            seed=self.seed, device=self.device)
+            seed=self.seed, device=self.device,
+            plugins=plugin_paths_from_definition(self.plugins, folder / Path(source).name))
 
 
 def _chosen(selections: list[Selection] | None) -> tuple[Selection, ...] | None:

@@ -15,11 +15,13 @@ import dataclasses
 import json
 import os
 import resource
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from traceback import format_exception
 from typing import Any
 
 import numpy as np
@@ -113,10 +115,12 @@ class Runner:
     """Runs one benchmark into ``out``; see the module docstring."""
 
     def __init__(self, setup: RunSetup, out: Path, *, resume: bool = False,
-                 quiet: bool = False, log: Callable[[str], None] = status):
+                 quiet: bool = False, log: Callable[[str], None] = status, debug: bool = False):
         self.bench, self.plan, self.device = setup.bench, setup.plan, setup.device
         self.preset, self.env = setup.preset, setup.env
         self.out, self.resume, self.quiet, self.log = Path(out), resume, quiet, log
+        self.debug = debug
+        self._shown: set[str] = set()  # tracebacks printed under debug (once each)
         self.stages: dict[str, float] = {}
         self.cached = {"data": 0, "models": 0, "relevance": 0}
         self.counts = {"records": 0, "failed": 0, "skipped": 0}
@@ -182,6 +186,10 @@ class Runner:
             self.log(f"FAILED {record['task']}/{record['model']}/fold {record['fold']}/"
                      f"{record['explainer']}/{record['metric']}"
                      f"{'/' + record['sonifier'] if record['sonifier'] else ''}: {record['error']}")
+            trace = record.get("traceback")
+            if self.debug and trace and trace not in self._shown:
+                self._shown.add(trace)
+                print(trace.rstrip(), file=sys.stderr)
 
     def _done(self, record: dict[str, Any]) -> bool:
         if (*cell_key(record), record["config_hash"]) in self.finished:
@@ -252,7 +260,8 @@ class Runner:
                                                     progress=bar)
         except Exception as exc:  # recorded; the other models still run
             self._write(accuracy | {"status": "error", "error": f"training failed: "
-                                                               f"{one_line(exc)}"})
+                                                               f"{one_line(exc)}",
+                                    "traceback": _traceback(exc)})
             return
         self.cached["models"] += cached
         how = "cached model" if cached else f"trained in {meta['train_seconds']:.0f} s"
@@ -347,11 +356,14 @@ class Runner:
         try:
             relevance, seconds = self._relevance(panel, explainer)
         except AudioXaiError as exc:
+            trace = getattr(exc, "traceback", None)  # the plugin's, when it raised
             for _, _, record in todo:
-                self._write(record | {"status": "error", "error": str(exc)})
+                self._write(record | {"status": "error", "error": str(exc)}
+                            | ({"traceback": trace} if trace else {}))
             return None
         outputs: dict[int, list[MetricOutput]] = {i: [] for i in range(len(todo))}
         errors: dict[int, str] = {}
+        traces: dict[int, str] = {}
         spent = dict.fromkeys(range(len(todo)), 0.0)
         for index, b in enumerate(self._batches(len(panel.rows))):
             base = EvalBatch(model=panel.model, x=panel.x[b], target=panel.target[b],
@@ -373,16 +385,18 @@ class Runner:
                 try:
                     outputs[i].append(metric.obj.score(batch))
                 except Exception as exc:  # recorded as the cell's error; the rest runs on
-                    errors[i] = one_line(exc)
+                    errors[i], traces[i] = one_line(exc), _traceback(exc)
                 spent[i] += time.perf_counter() - t0
         for i, (metric, _, record) in enumerate(todo):
             if i in errors:
-                self._write(record | {"status": "error", "error": errors[i]})
+                self._write(record | {"status": "error", "error": errors[i],
+                                      "traceback": traces[i]})
                 continue
             try:
                 fields = summarize(metric.obj, merge_outputs(outputs[i]), seed=self.bench.seed)
             except Exception as exc:
-                self._write(record | {"status": "error", "error": one_line(exc)})
+                self._write(record | {"status": "error", "error": one_line(exc),
+                                      "traceback": _traceback(exc)})
                 continue
             self._write(record | fields | panel.samples | {"wall_seconds": round(spent[i], 4)})
         return relevance
@@ -409,6 +423,11 @@ class Runner:
                 except Exception as exc:  # its metric cells carry the failure as well
                     self.log(f"could not write {sonifier.name} examples of {explainer} on "
                              f"{panel.label}: {one_line(exc)}")
+
+
+def _traceback(exc: BaseException) -> str:
+    """The formatted traceback of a plugin's exception, kept in its cell's error record."""
+    return "".join(format_exception(exc))
 
 
 def balanced_sample(rows: np.ndarray, labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:

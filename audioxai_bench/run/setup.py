@@ -35,7 +35,7 @@ class RunSetup:
 def prepare_run(bench: Benchmark, *, device: str | None = None,
                 plugins: PluginManager | None = None) -> RunSetup:
     """Resolve ``bench`` (``device`` overrides its own; default plugins: every installed one)."""
-    pm = plugins or load_plugins()
+    pm = plugins or load_plugins(extra=bench.plugins)
     plan = plan_benchmark(bench, pm)
     dev = resolve_device(device or bench.device)
     return RunSetup(bench, pm, plan, dev, resolve_preset(bench.preset, dev), environment())

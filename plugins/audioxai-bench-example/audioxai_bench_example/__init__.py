@@ -1,38 +1,27 @@
 """Example plugin: squared-gradient sensitivity (Simonyan et al. 2014, arXiv 1312.6034).
 
-A plain object with ``name``, ``representations`` and ``explain`` is an explainer; a function
-marked ``@audioxai_bench.hookimpl`` named after the hook returns it.
+``BaseExplainer`` puts the model in eval mode, enables gradients and detaches input and result,
+so a method only writes ``attribute``. Duck typing works too: any object with ``name``,
+``representations`` and ``explain(model, x, target)`` is an explainer (see CONTRIBUTING.md).
 """
 
 import torch
-from torch import Tensor
 
 import audioxai_bench
 
 __version__ = "0.1.0"
 
 
-class GradientSquared:
-    """Relevance = (d logit_target / d x)^2: how sensitive the decision is to each input."""
+class GradientSquared(audioxai_bench.BaseExplainer):
+    """Relevance = (d logit_target / d x)²: how sensitive the decision is to each input."""
 
-    name = "gradient-squared"
-    display_name = "Gradient²"
-    representations = frozenset({"waveform", "spectrogram"})
-
-    def explain(self, model: torch.nn.Module, x: Tensor, target: Tensor) -> Tensor:
-        modes = [(m, m.training) for m in model.modules()]
-        model.eval()  # explain the deployed model: no dropout
-        try:
-            with torch.enable_grad():
-                x = x.detach().requires_grad_()
-                logit = model(x).gather(1, target[:, None]).sum()
-                (grad,) = torch.autograd.grad(logit, x)  # leaves the parameters' .grad alone
-        finally:
-            for module, training in modes:  # give the model back as we found it
-                module.training = training
-        return grad.detach() ** 2
+    def attribute(self, model, x, target):
+        x = x.requires_grad_()
+        logit = model(x).gather(1, target[:, None]).sum()
+        (grad,) = torch.autograd.grad(logit, x)  # leaves the parameters' .grad alone
+        return grad**2
 
 
 @audioxai_bench.hookimpl
-def audioxai_bench_explainers() -> list:
-    return [GradientSquared()]
+def audioxai_bench_explainers():
+    return [GradientSquared(name="gradient-squared", display_name="Gradient²")]

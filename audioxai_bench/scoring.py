@@ -1,0 +1,312 @@
+"""Score attributions of any audio classifier with the suite's metrics, in one call.
+
+::
+
+    scores = audioxai_bench.score_attributions(model, x, target, relevance)
+    scores.loc["faithfulness-gap", ["value", "ci_low", "ci_high"]]
+
+Works for any model whose input is a ``(B, C, T)`` waveform or a ``(B, C, F, T)`` spectrogram
+batch (any length, sample rate or grid), not only the AudioMNIST reference models: the metrics
+run exactly as in a benchmark run (:class:`~audioxai_bench.api.metric.EvalBatch` per batch,
+outputs merged, mean with a bootstrap interval over samples). A metric that needs something
+these inputs do not give, such as the suite's own 8 kHz preprocessing, is refused with a
+one-line reason instead of computing a number that means nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from audioxai_bench.api.explainer import REPRESENTATIONS
+from audioxai_bench.api.metric import DEFAULT_CHUNK, EvalBatch, MetricOutput
+from audioxai_bench.errors import AudioXaiError, one_line
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Metrics that read only the model, the input and the relevance: they apply to any model.
+DEFAULT_METRICS: tuple[str, ...] = ("faithfulness-gap", "aopc", "insertion-gap", "insertion-auc",
+                                    "gini")
+#: Columns of the frame :func:`score_attributions` returns, after its index ``metric``.
+COLUMNS: tuple[str, ...] = ("sonifier", "status", "value", "ci_low", "ci_high", "n",
+                            "higher_is_better", "reason", "scores", "output")
+
+
+def score_attributions(
+    model: nn.Module,
+    x: Any,
+    target: Any,
+    relevance: Any,
+    *,
+    representation: str | None = None,
+    metrics: str | Iterable[Any] = DEFAULT_METRICS,
+    signals: Any = None,
+    explainer: Any = None,
+    explain_seconds: float | None = None,
+    sonifiers: Iterable[Any] = (),
+    plugins: Any = None,
+    seed: int = 0,
+    batch_size: int = 32,
+    chunk_size: int = DEFAULT_CHUNK,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Score the attributions ``relevance`` of ``model`` for ``x`` with the suite's metrics.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any classifier returning ``(B, classes)`` logits, on the device of ``x``; its train/eval
+        mode is left as it is (the metrics evaluate in eval mode).
+    x, target, relevance : Tensor or array
+        Inputs ``(B, C, T)`` (waveform) or ``(B, C, F, T)`` (spectrogram), the ``(B,)`` classes
+        the attributions explain, and the attributions in ``x.shape``.
+    representation : str, optional
+        ``"waveform"`` or ``"spectrogram"``; by default from ``x``'s number of dimensions.
+        Spectrogram metrics take each sample's minimum as silence (a dB spectrogram's floor).
+    metrics : "all" or iterable of str or metric objects
+        Registered metric names or metric objects (e.g. your own, not registered).
+        :data:`DEFAULT_METRICS` apply to any model. A named metric that cannot apply raises
+        :class:`AudioXaiError` with the reason; with ``"all"`` it gets a row with status
+        ``"skipped"`` (or ``"error"`` when it raises) and the reason.
+    signals : Tensor, optional
+        ``(B, 8000)`` 8 kHz signals when ``x`` is the suite's preprocessing of them
+        (``audioxai_bench.data.preprocess.to_model_input``): the metrics that go back to sound
+        (frequency bands, sonification) need both, and refuse other inputs.
+    explainer : object, optional
+        The explainer that made ``relevance``, for metrics that explain again
+        (``model-randomisation``).
+    explain_seconds : float, optional
+        Wall seconds the whole batch took to explain, for ``runtime``.
+    sonifiers : iterable of str or sonifier objects
+        Sonifiers for the sonification metrics (one row per metric and sonifier).
+    plugins : PluginManager, optional
+        Where names are looked up (default :func:`audioxai_bench.load_plugins`).
+    seed, batch_size, chunk_size, confidence
+        As in a benchmark definition: batch ``i`` is scored with seed ``seed * 100003 + i``
+        (random orders and controls), at most ``chunk_size`` inputs per forward pass; the
+        interval is the percentile bootstrap over samples at ``confidence``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per metric (per metric and sonifier), indexed by ``metric`` (``name`` or
+        ``name/sonifier``), with columns :data:`COLUMNS`: ``value`` (mean over samples),
+        ``ci_low``/``ci_high``, ``n`` (finite per-sample scores), ``higher_is_better``,
+        ``status`` (``ok``, ``skipped``, ``error``) and ``reason``; ``scores`` holds the
+        per-sample scores (a NumPy array) and ``output`` the merged
+        :class:`~audioxai_bench.api.metric.MetricOutput` (curves, extras, info).
+    """
+    import pandas as pd
+
+    from audioxai_bench.evaluation.summary import merge_outputs, summarize
+
+    x, target, relevance, signals, rep = _inputs(model, x, target, relevance, signals,
+                                                  representation)
+    if batch_size < 1 or chunk_size < 1:
+        raise AudioXaiError(f"score_attributions: batch_size and chunk_size must be positive, "
+                            f"got {batch_size} and {chunk_size}")
+    every = isinstance(metrics, str) and metrics == "all"
+    if isinstance(metrics, str) and not every:
+        metrics = [metrics]
+    pm = plugins
+    if pm is None and (every or any(isinstance(m, str) for m in [*metrics, *sonifiers])):
+        from audioxai_bench.plugins import load_plugins
+
+        pm = load_plugins()
+    chosen = list(pm.metrics) if every else [_resolve(pm, "metric", m) for m in metrics]
+    sounds = [_resolve(pm, "sonifier", s) for s in sonifiers]
+    context = _Context(rep, x, signals, explainer, explain_seconds, sounds)
+
+    cells: list[tuple[Any, Any]] = []
+    rows: dict[str, dict[str, Any]] = {}
+    order: list[str] = []  # row labels in the order the metrics were asked for
+    for metric in chosen:
+        reason = context.why_not(metric)
+        if reason is not None and not every:
+            raise AudioXaiError(f"metric {metric.name!r} cannot score these attributions: "
+                                f"{reason}")
+        if reason is not None:
+            rows[metric.name] = _row(metric, None, "skipped", reason)
+            order.append(metric.name)
+            continue
+        if "sonifier" in set(getattr(metric, "needs", ())):
+            mine = [(metric, s) for s in sounds if _applies(s, rep)]
+        else:
+            mine = [(metric, None)]
+        cells += mine
+        order += [_label(m, s) for m, s in mine]
+
+    outputs: dict[int, list[MetricOutput]] = {i: [] for i in range(len(cells))}
+    failed: dict[int, str] = {}
+    b = x.shape[0]
+    for index, start in enumerate(range(0, b, batch_size)):
+        part = slice(start, min(b, start + batch_size))
+        base = EvalBatch(model=model, x=x[part], target=target[part], relevance=relevance[part],
+                         representation=rep, signals=None if signals is None else signals[part],
+                         explainer=explainer,
+                         explain_seconds=None if explain_seconds is None
+                         else explain_seconds * (part.stop - part.start) / b,
+                         seed=seed * 100_003 + index, chunk_size=chunk_size, shared={})
+        with_sonifier: dict[int, EvalBatch] = {}
+        for i, (metric, sonifier) in enumerate(cells):
+            if i in failed:
+                continue
+            batch = base if sonifier is None else with_sonifier.setdefault(
+                id(sonifier), dataclasses.replace(base, sonifier=sonifier))
+            try:
+                outputs[i].append(metric.score(batch))
+            except Exception as exc:
+                if not every:
+                    raise AudioXaiError(f"metric {metric.name!r} failed: {one_line(exc)}"
+                                        ) from exc
+                failed[i] = one_line(exc)
+
+    for i, (metric, sonifier) in enumerate(cells):
+        label = _label(metric, sonifier)
+        if i in failed:
+            rows[label] = _row(metric, sonifier, "error", failed[i])
+            continue
+        merged = merge_outputs(outputs[i])
+        fields = summarize(metric, merged, confidence=confidence, seed=seed)
+        rows[label] = _row(metric, sonifier, "ok", None) | {
+            "value": fields["value"], "ci_low": fields["ci"][0], "ci_high": fields["ci"][1],
+            "n": fields["n"], "scores": merged.scores.numpy(), "output": merged}
+    frame = pd.DataFrame.from_dict({k: rows[k] for k in order}, orient="index",
+                                   columns=list(COLUMNS))
+    frame.index.name = "metric"
+    return frame
+
+
+def _label(metric: Any, sonifier: Any) -> str:
+    return metric.name if sonifier is None else f"{metric.name}/{sonifier.name}"
+
+
+def _row(metric: Any, sonifier: Any, status: str, reason: str | None) -> dict[str, Any]:
+    return {"sonifier": getattr(sonifier, "name", None), "status": status, "value": np.nan,
+            "ci_low": np.nan, "ci_high": np.nan, "n": 0,
+            "higher_is_better": bool(metric.higher_is_better), "reason": reason, "scores": None,
+            "output": None}
+
+
+def _applies(obj: Any, representation: str) -> bool:
+    return representation in set(getattr(obj, "representations", REPRESENTATIONS))
+
+
+def _resolve(pm: Any, kind: str, item: Any) -> Any:
+    """A registered object by name, or a plugin object checked like a registration."""
+    from audioxai_bench.plugins import validate
+
+    if isinstance(item, str):
+        return pm.registry(kind).get(item)
+    try:
+        validate(kind, item)
+    except ValueError as exc:
+        raise AudioXaiError(f"score_attributions: {exc}") from None
+    return item
+
+
+def _tensor(value: Any, what: str) -> Tensor:
+    try:
+        return value if isinstance(value, Tensor) else torch.as_tensor(np.asarray(value))
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise AudioXaiError(f"score_attributions: {what} must be a tensor or an array: "
+                            f"{one_line(exc)}") from None
+
+
+def _inputs(model: nn.Module, x: Any, target: Any, relevance: Any, signals: Any,
+            representation: str | None) -> tuple[Tensor, Tensor, Tensor, Tensor | None, str]:
+    """The inputs as tensors on ``x``'s device, checked against each other and the model."""
+    x = _tensor(x, "x").detach()
+    if not x.dtype.is_floating_point or x.dim() not in (3, 4):
+        raise AudioXaiError(f"score_attributions: x must be a floating (B, C, T) waveform or "
+                            f"(B, C, F, T) spectrogram batch, got {x.dtype} {tuple(x.shape)}")
+    inferred = "waveform" if x.dim() == 3 else "spectrogram"
+    rep = representation or inferred
+    if rep not in REPRESENTATIONS:
+        raise AudioXaiError(f"score_attributions: representation must be one of "
+                            f"{sorted(REPRESENTATIONS)}, got {rep!r}")
+    if rep != inferred:
+        raise AudioXaiError(f"score_attributions: a {rep} batch has "
+                            f"{3 if rep == 'waveform' else 4} dimensions, x has {x.dim()}")
+    target = _tensor(target, "target").to(x.device)
+    if target.shape != (x.shape[0],) or target.dtype.is_floating_point or \
+            target.dtype == torch.bool:
+        raise AudioXaiError(f"score_attributions: target must be ({x.shape[0]},) class indices, "
+                            f"got {target.dtype} {tuple(target.shape)}")
+    relevance = _tensor(relevance, "relevance").detach().to(x.device)
+    if relevance.shape != x.shape:
+        raise AudioXaiError(f"score_attributions: relevance has shape {tuple(relevance.shape)}, "
+                            f"x has {tuple(x.shape)}")
+    if not bool(torch.isfinite(relevance).all()):
+        raise AudioXaiError("score_attributions: relevance holds NaN or Inf values")
+    weight = next(iter(model.parameters()), None)
+    if weight is not None and weight.device != x.device:
+        raise AudioXaiError(f"score_attributions: the model is on {weight.device}, x on "
+                            f"{x.device}; move one of them")
+    if signals is not None:
+        signals = _tensor(signals, "signals").detach().to(x.device)
+        if signals.dim() != 2 or signals.shape[0] != x.shape[0]:
+            raise AudioXaiError(f"score_attributions: signals must be ({x.shape[0]}, samples), "
+                                f"got {tuple(signals.shape)}")
+    return x, target.long(), relevance.to(x.dtype), signals, rep
+
+
+@dataclasses.dataclass
+class _Context:
+    """What the inputs offer, to say why a metric cannot apply."""
+
+    representation: str
+    x: Tensor
+    signals: Tensor | None
+    explainer: Any
+    explain_seconds: float | None
+    sonifiers: Sequence[Any]
+    _preprocessed: str | None = dataclasses.field(default=None, init=False)
+    _checked: bool = dataclasses.field(default=False, init=False)
+
+    def why_not(self, metric: Any) -> str | None:
+        """Why ``metric`` cannot score these inputs, in one line, or ``None``."""
+        rep = self.representation
+        if not _applies(metric, rep):
+            return (f"applies to {', '.join(sorted(metric.representations))} "
+                    f"models only, these are {rep} inputs")
+        needs = set(getattr(metric, "needs", ()))
+        if "signals" in needs:
+            problem = self.not_preprocessed()
+            if problem:
+                return (f"it reads the sound through the suite's AudioMNIST preprocessing (8 kHz "
+                        f"signals, to_model_input), and {problem}")
+        if "explainer" in needs and self.explainer is None:
+            return "it explains again: pass the explainer that made the relevance (explainer=)"
+        if "explain_seconds" in needs and self.explain_seconds is None:
+            return "it needs the time the explanation took (explain_seconds=)"
+        if "sonifier" in needs and not any(_applies(s, rep) for s in self.sonifiers):
+            return f"it scores a sonifier: pass sonifiers= (ones that take {rep} relevance)"
+        return None
+
+    def not_preprocessed(self) -> str | None:
+        """``None`` when ``x`` is the suite's model input of ``signals``, else what is not."""
+        if self._checked:
+            return self._preprocessed
+        self._checked = True
+        from audioxai_bench.data.check import WINDOW
+        from audioxai_bench.data.preprocess import to_model_input
+
+        if self.signals is None:
+            self._preprocessed = "no signals= were given"
+        elif self.signals.shape[1] != WINDOW:
+            self._preprocessed = (f"the signals have {self.signals.shape[1]} samples, not "
+                                  f"{WINDOW} (1 s at 8 kHz)")
+        else:
+            expected = to_model_input(self.signals.float(), self.representation)
+            if expected.shape != self.x.shape or not torch.allclose(
+                    expected.to(self.x.dtype), self.x, rtol=1e-4, atol=1e-4):
+                self._preprocessed = (f"x {tuple(self.x.shape)} is not "
+                                      f"to_model_input(signals, {self.representation!r})")
+        return self._preprocessed

@@ -1,0 +1,37 @@
+"""`--help` says what a user needs: every option of run, leaderboard and plugins, exit statuses,
+files and environment variables; a command without its action prints that command's help."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from audioxai_bench.cli import build_parser, main
+
+
+def subparser(name: str) -> argparse.ArgumentParser:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[name]
+
+
+@pytest.mark.parametrize("command", ["run", "leaderboard", "plugins"])
+def test_every_option_has_help(command):
+    missing = [a.dest for a in subparser(command)._actions if not a.help]
+    assert not missing
+
+
+def test_run_help_names_exit_statuses_files_and_environment():
+    text = subparser("run").format_help()
+    for needle in ("1    some cells failed", "130  interrupted", "results.previous.jsonl",
+                   "AUDIOXAI_BENCH_CACHE", "AUDIOXAI_BENCH_PLUGINS",
+                   "AUDIOXAI_BENCH_BLOCK_PLUGINS", "--plugin PATH"):
+        assert needle in text
+
+
+@pytest.mark.parametrize("argv, usage", [([], "usage: audioxai-bench [-h]"),
+                                         (["data"], "usage: audioxai-bench data [-h]")])
+def test_no_command_prints_its_help_to_stderr(capsys, argv, usage):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith(usage)

@@ -1,0 +1,143 @@
+"""CONTRIBUTING.md cannot rot: its Python examples run, the plugins they define pass the contract
+checks, and following its renaming step literally gives a template whose tests pass."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest depends on tomli there
+    import tomli as tomllib
+
+from audioxai_bench.plugins import HOOKS, PluginManager
+from audioxai_bench.testing import check_explainer, check_metric, check_sonifier, tiny_models
+
+from .doc_examples import fenced_blocks, run_blocks
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "CONTRIBUTING.md"
+TEMPLATE = ROOT / "plugins" / "audioxai-bench-example"
+CHECKS = {"explainer": check_explainer, "metric": check_metric, "sonifier": check_sonifier}
+
+
+def sections() -> dict[str, list[tuple[int, str]]]:
+    found: dict[str, list[tuple[int, str]]] = {}
+    for section, start, code in fenced_blocks(DOC, "python"):
+        found.setdefault(section, []).append((start, code))
+    return found
+
+
+def registered(module: types.ModuleType, name: str) -> list[tuple[str, object]]:
+    pm = PluginManager(builtins=False, entrypoints=False, strict=True)
+    pm.register(module, name)
+    return [(kind, reg.obj) for kind in HOOKS for reg in pm.registry(kind).registrations()]
+
+
+@pytest.fixture(scope="module")
+def models():
+    return tiny_models()
+
+
+@pytest.mark.parametrize("section", sorted(sections()))
+def test_the_python_examples_of_each_section_run_and_keep_the_contract(section, models,
+                                                                       capsys):
+    slug = "contributing_" + re.sub(r"\W+", "_", section).strip("_").lower()
+    module = run_blocks(DOC, sections()[section], slug)
+    try:
+        hooks = [n for n in vars(module) if n in HOOKS.values()]
+        objects = registered(module, slug)
+        assert bool(hooks) == bool(objects), f"{section}: hooks {hooks} registered {objects}"
+        for kind, obj in objects:
+            if kind in CHECKS:
+                CHECKS[kind](obj, models=models)
+    finally:
+        del sys.modules[slug]
+
+
+def test_the_walkthroughs_cover_a_one_file_plugin_an_explainer_a_metric_and_a_sonifier():
+    kinds = {}
+    for section, blocks in sections().items():
+        slug = "contributing_kinds_" + re.sub(r"\W+", "_", section).strip("_").lower()
+        try:
+            for kind, _ in registered(run_blocks(DOC, blocks, slug), slug):
+                kinds.setdefault(kind, set()).add(section.split(".")[0])
+        finally:
+            del sys.modules[slug]
+    assert kinds["explainer"] >= {"0", "2"}
+    assert kinds["metric"] == {"8"} and kinds["sonifier"] == {"9"}
+
+
+def test_step_2_shows_the_template_plugin_verbatim():
+    (blocks,) = [b for s, b in sections().items() if s.startswith("2.")]
+    template = (TEMPLATE / "audioxai_bench_example" / "__init__.py").read_text()
+    assert blocks[0][1] == template
+
+
+def renamed_template(tmp_path: Path) -> Path:
+    """The template after step 1 done literally: copied, package folder renamed, and the lines
+    of the step's TOML block put into pyproject.toml (each replaces the line with its key in
+    its table; the entry-point table is replaced whole)."""
+    copy = tmp_path / "my-plugin"
+    subprocess.run(["cp", "-r", str(TEMPLATE), str(copy)], check=True)
+    (copy / "audioxai_bench_example").rename(copy / "my_plugin")
+    (toml_block,) = [code for section, _, code in fenced_blocks(DOC, "toml")
+                     if section.startswith("1.")]
+    wanted: dict[str, list[str]] = {}
+    table = ""
+    for line in toml_block.splitlines():
+        if line.startswith("["):
+            table = line.strip()
+        elif "=" in line:
+            wanted.setdefault(table, []).append(line)
+    out, table = [], ""
+    for line in (copy / "pyproject.toml").read_text().splitlines():
+        if line.startswith("["):
+            table = line.strip()
+        elif "=" in line and table in wanted:
+            key = line.split("=")[0].strip()
+            lines = wanted[table]
+            if table == "[project.entry-points.audioxai_bench]":
+                out += lines if not out or out[-1] not in lines else []
+                continue
+            line = next((w for w in lines if w.split("=")[0].strip() == key), line)
+        out.append(line)
+    (copy / "pyproject.toml").write_text("\n".join(out) + "\n")
+    return copy
+
+
+def test_step_1_changes_every_name_the_template_needs(tmp_path):
+    copy = renamed_template(tmp_path)
+    project = tomllib.loads((copy / "pyproject.toml").read_text())
+    assert project["project"]["name"] == "my-plugin"
+    assert project["project"]["entry-points"]["audioxai_bench"] == {"my-plugin": "my_plugin"}
+    assert project["tool"]["setuptools"]["packages"] == ["my_plugin"]
+    # nothing else in the copy still names the template's module
+    stale = [p for p in copy.rglob("*") if p.is_file() and p.suffix in (".py", ".toml", ".yaml")
+             and "audioxai_bench_example" in p.read_text()]
+    assert not stale
+
+
+@pytest.mark.slow
+def test_the_renamed_template_passes_its_own_tests(tmp_path):
+    """Step 1 literally, then step 4's pytest; "pip install -e ." is stood in for by the
+    metadata it writes (a dist-info folder with the entry point), so no index is needed."""
+    copy = renamed_template(tmp_path)
+    site = tmp_path / "site"
+    info = site / "my_plugin-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-plugin\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text("[audioxai_bench]\nmy-plugin = my_plugin\n")
+    env = {"PYTHONPATH": f"{copy}:{site}:{ROOT}", "PATH": "/usr/bin:/bin",
+           "OMP_NUM_THREADS": "1", "AUDIOXAI_BENCH_CACHE": str(tmp_path / "cache"),
+           "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                          cwd=copy, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "4 passed" in done.stdout

@@ -1,0 +1,98 @@
+"""`run --plugin FILE --debug`: a one-file plugin is scored, and when it raises, its traceback is
+kept in the cell's record and shown once on stderr."""
+
+from __future__ import annotations
+
+import yaml
+
+from audioxai_bench.cli import main
+from audioxai_bench.guard import ExplainerError, run_explainer
+from audioxai_bench.results import read_records
+
+from .conftest import write_tree
+
+BROKEN = '''\
+import dataclasses
+
+import audioxai_bench
+
+
+def helper(x):
+    raise RuntimeError("boom inside my explainer")
+
+
+class Boom(audioxai_bench.BaseExplainer):
+    def attribute(self, model, x, target):
+        return helper(x)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Fails(audioxai_bench.BaseMetric):
+    def score(self, batch):
+        raise ValueError("cannot score this")
+
+
+@audioxai_bench.hookimpl
+def audioxai_bench_explainers():
+    return [Boom(name="boom")]
+
+
+@audioxai_bench.hookimpl
+def audioxai_bench_metrics():
+    return [Fails(name="fails", higher_is_better=True)]
+'''
+
+
+def test_the_guard_keeps_the_plugins_traceback():
+    import torch
+
+    class Raises:
+        name, representations = "raises", frozenset({"waveform"})
+
+        def explain(self, model, x, target):
+            raise KeyError("deep inside")
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 2))
+    try:
+        run_explainer(Raises(), model, torch.zeros(2, 1, 8), torch.tensor([0, 1]))
+    except ExplainerError as exc:
+        assert exc.kind == "exception" and "\n" not in str(exc)
+        assert exc.traceback.startswith("Traceback (most recent call last)")
+        assert 'raise KeyError("deep inside")' in exc.traceback
+    else:
+        raise AssertionError("no ExplainerError")
+
+
+def test_run_with_a_plugin_file_records_and_shows_its_traceback(tmp_path, capsys):
+    # the fewest speakers split 0 of the digit task can train, validate and test on
+    tree = write_tree(tmp_path / "data", [1, 2, 4, 5, 13], reps=range(1))
+    plugin = tmp_path / "boom_method.py"
+    plugin.write_text(BROKEN)
+    spec = tmp_path / "bench.yaml"
+    spec.write_text(yaml.safe_dump({
+        "version": 1, "name": "plugin-file", "data": {"path": str(tree)}, "tasks": ["digit"],
+        "models": [{"name": "audionet", "width": 0.0625}], "folds": [0],
+        "training": {"preset": "cpu", "iterations": 2, "eval_every": 2, "batch_size": 8},
+        "explainers": ["gradient", "boom"], "metrics": ["gini", "fails"], "sonifiers": ["keep-top"],
+        "samples": 2, "batch_size": 2, "examples": 0, "device": "cpu"}))
+    out = tmp_path / "out"
+    assert main(["--quiet", "run", str(spec), "--out", str(out), "--plugin", str(plugin),
+                 "--debug"]) == 1
+    records = {(r["explainer"], r["metric"]): r for r in read_records([out])}
+    ok = records[("gradient", "gini")]
+    assert ok["status"] == "ok" and "traceback" not in ok
+    for metric in ("gini", "fails"):  # the explainer raised: both of its cells failed
+        boom = records[("boom", metric)]
+        assert boom["status"] == "error" and boom["error"].endswith(
+            "raised RuntimeError: boom inside my explainer")
+        assert f'File "{plugin.resolve()}", line 7, in helper' in boom["traceback"]
+        assert boom["plugins"]["explainer"]["plugin"] == "boom_method"
+        assert boom["plugins"]["explainer"]["version"].startswith("sha256.")
+    fails = records[("gradient", "fails")]
+    assert fails["error"] == "ValueError: cannot score this"
+    assert "line 18, in score" in fails["traceback"]
+    err = capsys.readouterr().err
+    # each distinct traceback once, although the explainer's failure fills two cells
+    # (FAILED status lines go to stderr too: count a frame of the traceback itself)
+    assert err.count("line 7, in helper") == 1
+    assert err.count("line 18, in score") == 1

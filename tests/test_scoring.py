@@ -1,0 +1,195 @@
+"""score_attributions: the suite's metrics on any model's attributions, in one call; README's
+example runs as printed."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import audioxai_bench
+from audioxai_bench.api.metric import EvalBatch
+from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.plugins import PluginManager
+from audioxai_bench.scoring import COLUMNS, DEFAULT_METRICS, score_attributions
+from audioxai_bench.testing import tiny_models, toy_batch
+
+from .doc_examples import fenced_blocks, run_blocks
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.fixture(scope="module")
+def pm() -> PluginManager:
+    return PluginManager(entrypoints=False)
+
+
+def spectrogram_model() -> nn.Module:
+    """A classifier of (B, 1, 40, 50) spectrograms: not the AudioMNIST grid."""
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Conv2d(1, 4, 5, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
+                         nn.Flatten(), nn.Linear(16, 3)).eval()
+
+
+def test_the_readme_example_runs_and_gives_the_known_answer():
+    ((start, code),) = [(line, c) for section, line, c in fenced_blocks(README, "python")
+                        if section == "Score the attributions of your own model"]
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        module = run_blocks(README, [(start, code)], "readme_scoring_example")
+    del sys.modules["readme_scoring_example"]
+    exact, random = (module.results[k] for k in ("gradient-x-input", "random"))
+    assert list(exact.index) == list(DEFAULT_METRICS) and list(exact.columns) == list(COLUMNS)
+    assert (exact.status == "ok").all() and (exact.n == 16).all()
+    # the exact attribution of a linear model removes the evidence first; random does not
+    gap, chance = exact.loc["faithfulness-gap"], random.loc["faithfulness-gap"]
+    assert gap.value > 0.2 and gap.ci_low > chance.ci_high and abs(chance.value) < 0.05
+    assert exact.loc["insertion-gap", "value"] > 0.2
+    assert exact.loc["faithfulness-gap", "scores"].shape == (16,)
+    assert printed.getvalue().startswith("gradient-x-input [")
+
+
+def test_any_spectrogram_grid_and_a_metric_object(pm):
+    model = spectrogram_model()
+    x = torch.randn(6, 1, 40, 50)
+    target = torch.tensor([0, 1, 2, 0, 1, 2])
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Mass(audioxai_bench.BaseMetric):
+        def score(self, batch):
+            r = batch.relevance.abs().flatten(1)
+            return audioxai_bench.MetricOutput(scores=r[:, :10].sum(1) / r.sum(1))
+
+    relevance = torch.zeros_like(x)
+    relevance.view(6, -1)[:, :10] = 1.0
+    scores = score_attributions(model, x.numpy(), target.numpy(), relevance,
+                                metrics=["faithfulness-gap-patch", Mass(name="mass",
+                                                                        higher_is_better=True)],
+                                plugins=pm, batch_size=4)
+    assert list(scores.index) == ["faithfulness-gap-patch", "mass"]
+    assert (scores.status == "ok").all() and (scores.n == 6).all()
+    assert scores.loc["mass", "value"] == pytest.approx(1.0)
+    assert np.isfinite(scores.loc["faithfulness-gap-patch", "value"])
+
+
+def test_model_randomisation_explains_again_with_the_explainer(pm):
+    model, x = spectrogram_model(), torch.randn(2, 1, 40, 50)
+    target = torch.tensor([0, 2])
+    relevance = pm.explain("gradient", model, x, target)
+    scores = score_attributions(model, x, target, relevance, metrics=["model-randomisation"],
+                                explainer=pm.explainers.get("gradient"), plugins=pm)
+    output = scores.loc["model-randomisation", "output"]
+    assert output.info["layers"] == ["4", "0"] and output.curves["spearman"].shape == (2, 2)
+    assert scores.loc["model-randomisation", "status"] == "ok"
+
+
+def test_the_same_numbers_as_the_metric_on_an_eval_batch(pm):
+    model = tiny_models()["waveform"]
+    toy = toy_batch("waveform", size=4)
+    relevance = toy.x.abs()
+    scores = score_attributions(model, toy.x, toy.target, relevance, metrics=["aopc"],
+                                plugins=pm, seed=3)
+    direct = pm.metrics.get("aopc").score(EvalBatch(
+        model=model, x=toy.x, target=toy.target, relevance=relevance,
+        representation="waveform", seed=3 * 100_003, shared={}))
+    np.testing.assert_allclose(scores.loc["aopc", "scores"], direct.scores.numpy())
+    assert scores.loc["aopc", "value"] == pytest.approx(float(direct.scores.mean()))
+
+
+def test_all_metrics_skip_what_cannot_apply_with_the_reason(pm):
+    model, x = spectrogram_model(), torch.randn(3, 1, 40, 50)
+    scores = score_attributions(model, x, torch.tensor([0, 1, 2]), x - x.amin(), metrics="all",
+                                plugins=pm)
+    assert list(scores.index) == pm.metrics.names()
+    skipped = scores[scores.status == "skipped"]
+    assert skipped.value.isna().all() and skipped.reason.notna().all()
+    assert "no signals= were given" in skipped.loc["frequency-bands", "reason"]
+    assert "explainer=" in skipped.loc["model-randomisation", "reason"]
+    assert "explain_seconds=" in skipped.loc["runtime", "reason"]
+    ok = scores[scores.status == "ok"]
+    assert set(DEFAULT_METRICS) <= set(ok.index) and np.isfinite(ok.value.astype(float)).all()
+
+
+def test_a_named_metric_that_cannot_apply_fails_with_one_line(pm):
+    model, x = spectrogram_model(), torch.randn(2, 1, 40, 50)
+    target = torch.tensor([0, 1])
+    with pytest.raises(AudioXaiError, match=r"^metric 'frequency-bands' cannot score these "
+                                            r"attributions: .*no signals= were given$"):
+        score_attributions(model, x, target, x, metrics=["frequency-bands"], plugins=pm)
+    # signals given, but x is not the suite's preprocessing of them
+    with pytest.raises(AudioXaiError, match=r"x \(2, 1, 40, 50\) is not "
+                                            r"to_model_input\(signals, 'spectrogram'\)"):
+        score_attributions(model, x, target, x, metrics="frequency-bands",
+                           signals=torch.randn(2, 8000), plugins=pm)
+    wave = torch.randn(2, 1, 100)
+    with pytest.raises(AudioXaiError, match="applies to spectrogram models only, these are "
+                                            "waveform inputs"):
+        score_attributions(nn.Sequential(nn.Flatten(), nn.Linear(100, 2)), wave, target, wave,
+                           metrics=["frequency-bands"], plugins=pm)
+    toy = toy_batch("spectrogram")
+    with pytest.raises(AudioXaiError, match=r"pass sonifiers= \(ones that take spectrogram"):
+        score_attributions(tiny_models()["spectrogram"], toy.x, toy.target, toy.x,
+                           signals=toy.signals, metrics=["sonified-accuracy"], plugins=pm,
+                           sonifiers=["keep-top"])
+
+
+def test_audiomnist_inputs_with_signals_explainer_and_sonifiers(pm):
+    model = tiny_models()["spectrogram"].train()  # its mode is left as it is
+    toy = toy_batch("spectrogram", size=2)
+    relevance = pm.explain("gradient", model, toy.x, toy.target)
+    scores = score_attributions(
+        model, toy.x, toy.target, relevance, signals=toy.signals, explain_seconds=0.5,
+        sonifiers=["spectrogram-mask", "keep-top"], plugins=pm,
+        metrics=["frequency-bands", "runtime", "kept-energy"])
+    # keep-top takes waveform relevance only: one sonifier row
+    assert list(scores.index) == ["frequency-bands", "runtime", "kept-energy/spectrogram-mask"]
+    assert (scores.status == "ok").all() and model.training
+    assert scores.loc["runtime", "value"] == pytest.approx(0.25)
+    assert scores.loc["kept-energy/spectrogram-mask", "sonifier"] == "spectrogram-mask"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"relevance": torch.zeros(2, 1, 99)}, r"relevance has shape \(2, 1, 99\), x has"),
+    ({"target": torch.tensor([0.0, 1.0])}, r"target must be \(2,\) class indices"),
+    ({"x": torch.zeros(2, 100)}, r"x must be a floating \(B, C, T\) waveform"),
+    ({"relevance": torch.full((2, 1, 100), float("nan"))}, "relevance holds NaN"),
+    ({"representation": "spectrogram"}, "a spectrogram batch has 4 dimensions, x has 3"),
+    ({"metrics": ["no-such-metric"]}, "unknown metric 'no-such-metric'; valid names:"),
+    ({"metrics": [object()]}, r"score_attributions: metric object has no string attribute"),
+])
+def test_bad_input_is_one_clear_error(pm, change, message):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(100, 2))
+    arguments = {"x": torch.randn(2, 1, 100), "target": torch.tensor([0, 1]),
+                 "relevance": torch.ones(2, 1, 100)} | change
+    options = {k: arguments.pop(k) for k in ("representation", "metrics") if k in arguments}
+    with pytest.raises(AudioXaiError, match=message):
+        score_attributions(model, **arguments, plugins=pm, **options)
+
+
+def test_a_failing_metric_object_is_an_error_row_under_all_and_raises_when_named(pm):
+    class Fails:
+        name, higher_is_better = "fails", True
+
+        def score(self, batch):
+            raise ValueError("cannot score this")
+
+    model, x = nn.Sequential(nn.Flatten(), nn.Linear(100, 2)), torch.randn(2, 1, 100)
+    with pytest.raises(AudioXaiError, match="metric 'fails' failed: ValueError: cannot score"):
+        score_attributions(model, x, torch.tensor([0, 1]), x, metrics=[Fails()], plugins=pm)
+    class Plugin:
+        @audioxai_bench.hookimpl
+        def audioxai_bench_metrics(self):
+            return [Fails(), pm.metrics.get("gini")]
+
+    only = PluginManager(builtins=False, entrypoints=False)
+    only.register(Plugin(), "fails-plugin")
+    scores = score_attributions(model, x, torch.tensor([0, 1]), x, metrics="all", plugins=only)
+    assert scores.loc["gini", "status"] == "ok" and scores.loc["fails", "status"] == "error"
+    assert scores.loc["fails", "reason"] == "ValueError: cannot score this"
