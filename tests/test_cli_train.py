@@ -12,8 +12,7 @@ from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.models import load_checkpoint
 from audioxai_bench.models.checkpoint import read_checkpoint
 from audioxai_bench.run import definition as benchmark
-
-from .conftest import write_tree
+from tests.helpers import write_tree
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,7 @@ else:  # pytest depends on tomli there
 
 from audioxai_bench.plugins import HOOKS, PluginManager
 from audioxai_bench.testing import check_explainer, check_metric, check_sonifier, tiny_models
-
-from .doc_examples import fenced_blocks, run_blocks
+from tests.doc_examples import fenced_blocks, run_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "CONTRIBUTING.md"

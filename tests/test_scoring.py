@@ -20,8 +20,7 @@ from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.plugins import PluginManager
 from audioxai_bench.scoring import COLUMNS, DEFAULT_METRICS, score_attributions
 from audioxai_bench.testing import tiny_models, toy_batch
-
-from .doc_examples import fenced_blocks, run_blocks
+from tests.doc_examples import fenced_blocks, run_blocks
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from audioxai_bench.leaderboard import build_leaderboard
-
-from ..helpers import fake_run
+from tests.helpers import fake_run
 
 pytestmark = pytest.mark.browser
 

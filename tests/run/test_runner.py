@@ -30,8 +30,7 @@ from audioxai_bench.run.definition import parse_benchmark
 from audioxai_bench.run.records import cell_key, load_results, read_records
 from audioxai_bench.run.runner import balanced_sample, run_benchmark
 from audioxai_bench.run.training import load_model
-
-from .conftest import write_tree
+from tests.helpers import write_tree
 
 EXPLAINERS = ["gradient", "random"]
 PLAIN_METRICS = ["faithfulness-gap", "aopc", "gini", "runtime"]

@@ -129,7 +129,7 @@ def test_the_shipped_json_schema_is_the_models_schema():
 
 
 def test_the_schema_ships_in_the_package():
-    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     package_data = re.search(r"^audioxai_bench = \[(.*)\]$", pyproject, re.M).group(1)
     assert '"definitions/*.json"' in package_data
 

@@ -19,8 +19,7 @@ from audioxai_bench.data.preprocess import (
     waveform_input,
 )
 from audioxai_bench.errors import ClipError
-
-from .conftest import tone_clip
+from tests.helpers import tone_clip
 
 
 def scipy_spectrogram(signal: np.ndarray) -> np.ndarray:

@@ -11,8 +11,7 @@ from audioxai_bench.cli import main
 from audioxai_bench.data.check import check_dataset
 from audioxai_bench.data.layout import load_meta, scan_dataset
 from audioxai_bench.errors import AudioXaiError
-
-from .conftest import make_unreadable, tone_clip, write_tree
+from tests.helpers import make_unreadable, tone_clip, write_tree
 
 
 def test_scan_reads_layout_and_labels(small_tree):

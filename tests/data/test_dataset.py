@@ -20,8 +20,7 @@ from audioxai_bench.data.check import check_dataset
 from audioxai_bench.data.dataset import ClipDataset, load_audiomnist
 from audioxai_bench.data.splits import speaker_split
 from audioxai_bench.errors import AudioXaiError
-
-from .conftest import make_unreadable, write_tree
+from tests.helpers import make_unreadable, write_tree
 
 
 def test_signals_are_resampled_and_padded(small_tree):

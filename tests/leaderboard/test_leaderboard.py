@@ -29,8 +29,7 @@ from audioxai_bench.leaderboard import (
     top_table,
 )
 from audioxai_bench.run.records import ResultStore, load_results
-
-from .helpers import REASON, fake_run, record
+from tests.helpers import REASON, fake_run, record
 
 
 @pytest.fixture(scope="module")

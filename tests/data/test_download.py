@@ -11,8 +11,7 @@ import pytest
 from audioxai_bench.cli import main
 from audioxai_bench.data.download import DEFAULT_SHA256, extract_data_folder
 from audioxai_bench.errors import AudioXaiError
-
-from .conftest import write_tree
+from tests.helpers import write_tree
 
 
 def make_repo_archive(tmp_path, extra_members=()):
