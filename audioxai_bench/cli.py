@@ -191,6 +191,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .benchmark import load_benchmark
     from .leaderboard import top_table
+    from .plugins import load_plugins
     from .results import RESULTS_FILE, load_results
     from .run.runner import run_benchmark
 
@@ -198,9 +199,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.data is not None:
         bench = bench.with_data(args.data)
     out = args.out or Path("results") / bench.name
+    pm = load_plugins()
+    for failure in pm.failures:  # before any work, so a missing method is seen at once
+        print(f"warning: {failure}", file=sys.stderr)
     try:
         report = run_benchmark(bench, out, device=args.device, resume=args.resume,
-                               quiet=args.quiet)
+                               quiet=args.quiet, plugins=pm)
     except KeyboardInterrupt:
         print(f"interrupted: finished cells are in {out / RESULTS_FILE}; continue with "
               f"'audioxai-bench run {args.benchmark} --out {out} --resume'", file=sys.stderr)
@@ -211,7 +215,23 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{out / RESULTS_FILE}; wall time {report.wall_seconds:.0f} s ({stages}); peak memory "
           f"{report.peak_memory_mb:.0f} MB")
     print(f"tables and page: audioxai-bench leaderboard {out}")
+    everything = _asks_for_all(bench)
+    if pm.failures and everything:
+        print(f"error: the benchmark asks for all {everything}, but {len(pm.failures)} plugin "
+              f"failure(s) left some out of these results (also in {out / 'run.json'}):",
+              file=sys.stderr)
+        for failure in pm.failures:
+            print(f"  {failure}", file=sys.stderr)
+        return 1
     return 1 if report.failed else 0
+
+
+def _asks_for_all(bench) -> str:
+    """Which kinds the definition takes as 'all' registered ones ("" when none): a plugin that
+    failed to load then changes the set of methods the user asked for."""
+    kinds = [kind for kind in ("explainers", "metrics", "sonifiers")
+             if (chosen := getattr(bench, kind)) is None or (chosen and chosen[0].base == "all")]
+    return ", ".join(kinds)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:

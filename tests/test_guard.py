@@ -7,17 +7,21 @@ the same cell of a clean model: what the plugin did is undone, later cells are u
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.modules.module as torch_module
+import yaml
 from torch import nn
 
 import audioxai_bench
 from audioxai_bench.api.metric import EvalBatch, MetricOutput
 from audioxai_bench.benchmark import parse_benchmark
+from audioxai_bench.cli import main
 from audioxai_bench.guard import (
     ExplainerError,
     ModelKeeper,
@@ -423,3 +427,51 @@ def test_runner_fails_the_cells_and_later_cells_equal_a_clean_run(tree, tmp_path
     reference = {cell_key(r)[5:]: r["value"] for r in read_records([tmp_path / "clean"])}
     assert len(reference) == 5
     assert {k: records[k]["value"] for k in reference} == reference
+
+
+def write_distribution(root: Path, dist: str, entry_points: dict[str, str]) -> None:
+    info = root / f"{dist}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    lines = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[audioxai_bench]\n{lines}")
+
+
+def test_p16_p17_a_plugin_that_fails_to_load_is_not_silent_in_run(tree, tmp_path, monkeypatch,
+                                                                  capsys):
+    broken, clash = f"broken_{uuid.uuid4().hex[:8]}", f"clash_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{broken}.py").write_text("raise ImportError('no module named torchaudio2')\n")
+    (tmp_path / f"{clash}.py").write_text(
+        "import torch, audioxai_bench\n"
+        "class G:\n"
+        "    name = 'random'\n"
+        "    representations = {'waveform'}\n"
+        "    def explain(self, model, x, target):\n"
+        "        return torch.zeros_like(x)\n"
+        "@audioxai_bench.hookimpl\n"
+        "def audioxai_bench_explainers():\n"
+        "    return [G()]\n")
+    write_distribution(tmp_path, "axbprobe", {"axbprobe": broken})
+    write_distribution(tmp_path, "axbclash", {"axbclash": clash})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # 'all' explainers, kept cheap: only the baseline module's (random, amplitude) stay
+    monkeypatch.setenv("AUDIOXAI_BENCH_BLOCK_PLUGINS",
+                       "builtin.explainers_lrp, builtin.explainers_captum")
+    spec = tmp_path / "all.yaml"
+    spec.write_text(yaml.safe_dump(definition(tree, explainers="all", metrics=["gini"])))
+
+    rc = main(["--quiet", "run", str(spec), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "warning: plugin axbprobe 0.1: entry point axbprobe" in err
+    assert "ImportError: no module named torchaudio2" in err
+    assert "explainer 'random' is registered by both builtin" in err  # P16
+    assert "error: the benchmark asks for all explainers, but 2 plugin failure(s)" in err
+    failures = json.loads((tmp_path / "out" / "run.json").read_text())["plugin_failures"]
+    assert len(failures) == 2 and any("torchaudio2" in f for f in failures)
+
+    # named explainers: what was asked for ran, so a warning but status 0
+    spec.write_text(yaml.safe_dump(definition(tree, explainers=["random"], metrics=["gini"])))
+    assert main(["--quiet", "run", str(spec), "--out", str(tmp_path / "named")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: plugin axbprobe 0.1" in err and "error:" not in err

@@ -230,7 +230,9 @@ class Runner:
                            dict(self.cached))
         (self.out / folder.RUN_FILE).write_text(json.dumps(
             {"benchmark": self.bench.settings() | {"source": self.bench.source},
-             "report": report.as_dict(), **self.env}, indent=2, default=str) + "\n")
+             "report": report.as_dict(), **self.env,
+             "plugin_failures": [str(f) for f in self.pm.failures]},
+            indent=2, default=str) + "\n")
         return report
 
     def _load_data(self) -> tuple[AudioMNIST, str]:
