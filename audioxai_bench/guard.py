@@ -160,11 +160,15 @@ class _ModuleState:
                 return False
         return True
 
+    @property
+    def label(self) -> str:
+        """``features.0 (Conv1d)``; the class alone for the model itself."""
+        return f"{self.path} ({self.cls.__name__})" if self.path else self.cls.__name__
+
     def restore(self, changed: list[str]) -> None:
         if self.unchanged():
             return
-        m, where = self.module, self.path or "the model"
-        label = f"{where} ({self.cls.__name__})" if self.path else where
+        m, label = self.module, self.label
         if type(m) is not self.cls:
             changed.append(f"changed the class of {label} to {type(m).__name__}")
             m.__class__ = self.cls
@@ -201,8 +205,7 @@ class _ModuleState:
                 if what == "submodule":
                     old, new = type(saved[name]).__name__, type(current[name]).__name__
                     return f"replaced submodule {prefix}{name} ({old} by {new})"
-                owner = type(self.module).__name__
-                return f"replaced {name} of {owner}"
+                return f"replaced {name} of {label}"
         added = next(iter(current.keys() - saved.keys()))
         return f"added {what} {prefix}{added}"
 
@@ -220,14 +223,15 @@ class ModelKeeper:
     def __init__(self, model: nn.Module):
         self.model = model
         self.modules = [_ModuleState(m, path) for path, m in model.named_modules()]
-        self.tensors: list[tuple[nn.Module, str, Tensor, Tensor, bool, Tensor | None]] = []
+        #: (name as in messages, tensor, its copy, requires_grad, copy of .grad)
+        self.tensors: list[tuple[str, Tensor, Tensor, bool, Tensor | None]] = []
         for state in self.modules:
             for key in ("_parameters", "_buffers"):
                 for name, t in state.dicts[key].items():
                     if t is None:
                         continue
                     grad = t.grad.detach().clone() if t.grad is not None else None
-                    self.tensors.append((state.module, name, t, t.detach().clone(),
+                    self.tensors.append((f"{name} of {state.label}", t, t.detach().clone(),
                                          t.requires_grad, grad))
 
     def restore(self) -> list[str]:
@@ -235,22 +239,25 @@ class ModelKeeper:
         changed: list[str] = []
         for state in self.modules:
             state.restore(changed)
+        found: dict[str, list[str]] = {}
         with torch.no_grad():
-            for module, key, t, copy, requires_grad, grad in self.tensors:
-                owner = f"{key} of {type(module).__name__}"
+            for owner, t, copy, requires_grad, grad in self.tensors:
                 if t.shape != copy.shape or t.dtype != copy.dtype or t.device != copy.device:
-                    changed.append(f"changed the shape, dtype or device of {owner}")
+                    found.setdefault("changed the shape, dtype or device of", []).append(owner)
                     t.data = copy.clone()
                 elif not _equal(t, copy):
-                    changed.append(f"modified {owner}")
+                    found.setdefault("modified", []).append(owner)
                     t.copy_(copy)
                 if t.requires_grad != requires_grad:
-                    changed.append(f"switched requires_grad of {owner}")
+                    found.setdefault("switched requires_grad of", []).append(owner)
                     t.requires_grad_(requires_grad)
                 now = t.grad
                 if (grad is None) != (now is None) or (grad is not None and not _equal(grad, now)):
-                    changed.append(f"touched the .grad of {owner}")
+                    found.setdefault("touched the .grad of", []).append(owner)
                     t.grad = None if grad is None else grad.clone()
+        for verb, owners in found.items():  # the first three by name: one line stays short
+            more = f" and {len(owners) - 3} more" if len(owners) > 3 else ""
+            changed.append(f"{verb} {', '.join(owners[:3])}{more}")
         return changed
 
 

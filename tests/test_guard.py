@@ -143,7 +143,8 @@ def no_grad_params(model, x):
 def test_p6_requires_grad_switched_off(pm, net, batch, clean):
     err = explain_fails(Probe(no_grad_params), net, batch)
     assert err.kind == "model-changed"
-    assert "switched requires_grad of weight of Conv1d" in err.reason and "(restored)" in err.reason
+    assert err.reason == ("switched requires_grad of weight of 0 (Conv1d), bias of 0 (Conv1d), "
+                          "weight of 4 (Linear) and 1 more (restored)")
     assert all(p.requires_grad for p in net.parameters())
     assert_unaffected(pm, net, batch, clean)
 
@@ -161,7 +162,7 @@ def test_p9_default_dtype(pm, net, batch, clean):
 
 def test_model_converted_to_double(pm, net, batch, clean):
     err = explain_fails(Probe(lambda m, x: m.double()), net, batch)
-    assert "changed the shape, dtype or device of weight of Conv1d" in err.reason
+    assert "changed the shape, dtype or device of weight of 0 (Conv1d)" in err.reason
     assert all(p.dtype == torch.float32 for p in net.parameters())
     assert_unaffected(pm, net, batch, clean)
 
@@ -330,7 +331,8 @@ def test_p18_metric_that_scales_the_weights(pm, net, batch, clean):
     keeper = ModelKeeper(net)  # one reference per panel, as the runner keeps it
     err = metric_fails(ProbeMetric(scale_weights), net, batch, keeper=keeper)
     assert err.kind == "model-changed"
-    assert "modified weight of Conv1d; modified bias of Conv1d" in err.reason
+    assert err.reason == ("modified weight of 0 (Conv1d), bias of 0 (Conv1d), weight of 4 "
+                          "(Linear) and 1 more (restored)")
     assert_unaffected(pm, net, batch, clean, keeper=keeper)
 
 
@@ -341,7 +343,7 @@ def test_p18_write_through_data_bumps_no_version_but_is_found(pm, net, batch, cl
     version = net[0].weight._version
     err = metric_fails(ProbeMetric(sneaky), net, batch, keeper=ModelKeeper(net))
     assert net[0].weight._version == version + 1  # the restore's own copy_
-    assert "modified weight of Conv1d (restored)" in err.reason
+    assert err.reason == "modified weight of 0 (Conv1d) (restored)"
     assert_unaffected(pm, net, batch, clean)
 
 
@@ -416,7 +418,8 @@ def test_runner_fails_the_cells_and_later_cells_equal_a_clean_run(tree, tmp_path
     assert exits and all(r["error"] == "explainer 'probe-exit' (plugin axbprobe): raised "
                                        "SystemExit(0)" for r in exits)
     scaled = [r for k, r in records.items() if k[2] == "probe-metric" and k[0] != "probe-exit"]
-    assert len(scaled) == 2 and all("modified weight of Conv1d" in r["error"] for r in scaled)
+    assert len(scaled) == 2 and all("modified weight of features.0 (Conv1d)" in r["error"]
+                                    for r in scaled)
     assert report.failed == len(exits) + len(scaled)
 
     # a clean run with fresh relevance: every other cell has the same value
