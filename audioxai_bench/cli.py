@@ -332,7 +332,23 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{out / RESULTS_FILE}; wall time {report.wall_seconds:.0f} s ({stages}); peak memory "
           f"{report.peak_memory_mb:.0f} MB")
     print(f"tables and page: audioxai-bench leaderboard {out}")
+    everything = _asks_for_all(bench)
+    if pm.failures and everything:
+        print(f"error: the benchmark asks for all {everything}, but {len(pm.failures)} plugin "
+              f"failure(s) left some out of these results (also in {out / 'run.json'}):",
+              file=sys.stderr)
+        for failure in pm.failures:
+            print(f"  {failure}", file=sys.stderr)
+        return 1
     return 1 if report.failed else 0
+
+
+def _asks_for_all(bench) -> str:
+    """Which kinds the definition takes as 'all' registered ones ("" when none): a plugin that
+    failed to load then changes the set of methods the user asked for."""
+    kinds = [kind for kind in ("explainers", "metrics", "sonifiers")
+             if (chosen := getattr(bench, kind)) is None or (chosen and chosen[0].base == "all")]
+    return ", ".join(kinds)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:

@@ -1,104 +1,487 @@
-"""The explainer guard: every explainer call runs under the contract of DESIGN.md.
+"""The plugin guard: every explainer, metric and sonifier call runs under the contract of DESIGN.md.
 
-:func:`run_explainer` checks that the relevance has the input's shape and device and is finite,
-and that the model's parameters, gradients, hooks and train/eval mode are as before. A
-violation, an exception or an overrun time limit becomes an :class:`ExplainerError` naming the
-plugin; the model is restored, so the caller's other work goes on.
+A plugin runs inside the benchmark's process and receives the live model, so anything it leaves
+behind would change what the model computes for every later cell. :func:`guarded_call` runs one
+plugin call and afterwards compares, against a reference, everything that decides what the model
+computes:
+
+- the model (:class:`ModelKeeper`): parameter and buffer values, dtypes, devices, ``requires_grad``
+  and ``.grad``; which parameters, buffers and submodules it holds (by identity, so a replaced
+  submodule is seen), each module's class, train/eval mode, hooks and other attributes;
+- torch's global state (:class:`GlobalState`): the autograd switch, the default dtype, the global
+  module hooks (``torch.nn.modules.module._global_*``), deterministic-algorithm mode, the thread
+  count, and the cuDNN/TF32 switches;
+- the call's input tensors.
+
+Whatever changed is put back and the call fails with a :class:`PluginCallError` that names the
+plugin and says what it changed, so the cell is recorded as failed and later cells are
+unaffected. An exception of the plugin fails the call too; ``SystemExit``, ``GeneratorExit`` and
+other ``BaseException`` of a plugin become a failure ("raised SystemExit(0)") instead of ending
+the run. ``KeyboardInterrupt`` is the exception: it is Ctrl-C from the user (it cannot be told
+apart from a plugin raising it), so the state is restored and it propagates; the command line
+then says how to resume.
+
+A declared time limit is enforced: on the main thread of a platform with ``SIGALRM`` a timer
+raises :class:`PluginTimeout` inside the call, which stops Python-level work (a sleep, a loop,
+between two torch operations; a single long native operation finishes first). Elsewhere the
+call cannot be stopped and the limit is checked once it returns.
+
+:func:`run_explainer` adds the explainer's result checks; :func:`check_repeatable` the promise
+that repeated calls give the same relevance; :func:`score_metric` guards ``metric.score(batch)``.
 """
 
 from __future__ import annotations
 
+import math
+import operator
+import signal
+import threading
 import time
+from collections.abc import Callable, Sequence
 from traceback import format_exception
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import torch
+import torch.nn.modules.module as torch_module
 from torch import Tensor, nn
 
 from audioxai_bench.errors import AudioXaiError, one_line
 
+_T = TypeVar("_T")
 
-class ExplainerError(AudioXaiError):
-    """An explainer broke its contract; ``kind`` is one of ``exception``, ``timeout``,
-    ``model-changed``, ``input-changed``, ``type``, ``shape``, ``device``, ``non-finite``.
 
-    The message names the explainer, its plugin and the reason, in one line; ``traceback`` is
-    the plugin's formatted traceback when it raised (for ``--debug`` and the result record).
+class PluginCallError(AudioXaiError):
+    """A plugin call broke the contract; ``kind`` is one of ``exception``, ``timeout``,
+    ``model-changed``, ``input-changed``, ``nondeterministic``, ``type``, ``shape``,
+    ``device``, ``non-finite``.
+
+    ``role`` is ``explainer``, ``metric`` or ``sonifier``. The message names the role, the
+    object, its plugin and the reason, in one line; ``traceback`` is the plugin's formatted
+    traceback when it raised (for ``--debug`` and the result record).
     """
 
-    def __init__(self, explainer: str, plugin: str, kind: str, reason: str, seconds: float,
-                 traceback: str | None = None):
-        super().__init__(f"explainer {explainer!r} (plugin {plugin}): {reason}")
-        self.explainer, self.plugin, self.kind = explainer, plugin, kind
+    def __init__(self, role: str, name: str, plugin: str, kind: str, reason: str,
+                 seconds: float, traceback: str | None = None):
+        super().__init__(f"{role} {name!r} (plugin {plugin}): {reason}")
+        self.role, self.name, self.plugin, self.kind = role, name, plugin, kind
         self.reason, self.seconds, self.traceback = reason, seconds, traceback
 
 
-_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+class ExplainerError(PluginCallError):
+    """An explainer broke its contract (see :class:`PluginCallError`); ``explainer`` is its name."""
+
+    def __init__(self, explainer: str, plugin: str, kind: str, reason: str, seconds: float,
+                 traceback: str | None = None):
+        super().__init__("explainer", explainer, plugin, kind, reason, seconds, traceback)
+        self.explainer = explainer
 
 
-class _ModelGuard:
-    """A snapshot of everything an explainer must leave alone, able to put it back.
+class PluginTimeout(TimeoutError):
+    """Raised inside a plugin call by the timer of an enforced time limit (``alarm``: whose)."""
 
-    Parameters and buffers are cloned (the only way to see an in-place change through
-    ``.data``); a plugin's leftover module hooks are found through torch's per-module hook
-    dictionaries, which have no public listing.
+    def __init__(self, alarm: _Alarm):
+        super().__init__(f"stopped after {alarm.limit:g} s")
+        self.alarm = alarm
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+#: Module attributes compared by value rather than identity (a re-assigned equal number is fine).
+_PLAIN = (bool, int, float, str, bytes, tuple, frozenset, type(None), torch.dtype, torch.device)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, Tensor) and isinstance(b, Tensor):  # e.g. weight_norm's recomputed weight
+        return a.device == b.device and _equal(a, b)
+    if type(a) is type(b) and isinstance(a, _PLAIN):
+        try:
+            return bool(a == b)
+        except Exception:  # a tuple holding something odd
+            return False
+    return False
+
+
+#: Integer dtypes by element size: CPU tensors are compared bit for bit through numpy, about 3×
+#: faster than torch.equal on one thread.
+_BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _bits(t: Tensor) -> np.ndarray | None:
+    """A CPU tensor's values as one flat integer array in memory order (no copy), or None."""
+    if t.device.type != "cpu" or t.element_size() not in _BITS or t.is_complex():
+        return None
+    if not t.is_contiguous():  # e.g. a transposed spectrogram batch: permute to memory order
+        t = t.permute(sorted(range(t.dim()), key=lambda d: (-t.stride(d), -t.shape[d])))
+        if not t.is_contiguous():
+            return None
+    return t.detach().reshape(-1).view(_BITS[t.element_size()]).numpy()
+
+
+def _equal(a: Tensor, b: Tensor) -> bool:
+    """Equal values, NaN equal to NaN (a buffer may legitimately hold NaN)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    fast = _bits(a), _bits(b)
+    if a.stride() == b.stride() and fast[0] is not None and fast[1] is not None:
+        if np.array_equal(*fast):
+            return True
+    elif torch.equal(a, b):
+        return True
+    if not (a.dtype.is_floating_point or a.dtype.is_complex):
+        return False
+    return bool(((a == b) | (a.isnan() & b.isnan())).all())
+
+
+class _ModuleState:
+    """One module's structure: class, mode, attributes, and its parameter/buffer/submodule/hook
+    dictionaries (shallow copies: the objects themselves are compared by identity)."""
+
+    __slots__ = ("module", "path", "cls", "attrs", "dicts", "_fast")
+
+    def __init__(self, module: nn.Module, path: str):
+        self.module, self.path, self.cls = module, path, type(module)
+        self.attrs = dict(vars(module))
+        # _parameters, _buffers, _modules and every hook dictionary: their contents matter
+        self.dicts = {k: dict(v) for k, v in self.attrs.items() if isinstance(v, dict)}
+        self._fast = (tuple(self.attrs), tuple(self.attrs.values()),
+                      [(k, tuple(d), tuple(d.values())) for k, d in self.dicts.items()])
+
+    def unchanged(self) -> bool:
+        """The common case, checked fast: the same objects under the same names everywhere."""
+        now = vars(self.module)
+        keys, values, dicts = self._fast
+        if (type(self.module) is not self.cls or len(now) != len(keys)
+                or not all(map(operator.is_, now.values(), values)) or tuple(now) != keys):
+            return False
+        for key, names, objects in dicts:
+            d = now[key]
+            if len(d) != len(names) or not all(map(operator.is_, d.values(), objects)) or (
+                    names and tuple(d) != names):
+                return False
+        return True
+
+    @property
+    def label(self) -> str:
+        """``features.0 (Conv1d)``; the class alone for the model itself."""
+        return f"{self.path} ({self.cls.__name__})" if self.path else self.cls.__name__
+
+    def restore(self, changed: list[str]) -> None:
+        if self.unchanged():
+            return
+        m, label = self.module, self.label
+        if type(m) is not self.cls:
+            changed.append(f"changed the class of {label} to {type(m).__name__}")
+            m.__class__ = self.cls
+        now = vars(m)
+        if now.get("training") != self.attrs.get("training"):
+            changed.append("changed the train/eval mode")
+        for key in now.keys() - self.attrs.keys():
+            changed.append(f"added attribute {key!r} to {label}")
+            del now[key]
+        for key, value in self.attrs.items():
+            if key not in now or not _same(now[key], value):
+                if key != "training":
+                    changed.append(f"replaced attribute {key!r} of {label}")
+                now[key] = value
+        for key, saved in self.dicts.items():
+            current = now[key]
+            if current.keys() == saved.keys() and all(current[k] is v for k, v in saved.items()):
+                continue
+            changed.append(self._describe(key, current, saved, label))
+            current.clear()
+            current.update(saved)
+
+    def _describe(self, key: str, current: dict, saved: dict, label: str) -> str:
+        if "hooks" in key:
+            return "left hooks on the model" if current.keys() - saved.keys() else (
+                f"changed the hooks of {label}")
+        what = {"_parameters": "parameter", "_buffers": "buffer",
+                "_modules": "submodule"}.get(key, f"entry of {key}")
+        prefix = f"{self.path}." if self.path else ""
+        for name in saved:
+            if name not in current:
+                return f"removed {what} {prefix}{name}"
+            if current[name] is not saved[name]:
+                if what == "submodule":
+                    old, new = type(saved[name]).__name__, type(current[name]).__name__
+                    return f"replaced submodule {prefix}{name} ({old} by {new})"
+                return f"replaced {name} of {label}"
+        added = next(iter(current.keys() - saved.keys()))
+        return f"added {what} {prefix}{added}"
+
+
+class ModelKeeper:
+    """A reference copy of everything about a model that a plugin must leave alone.
+
+    Taken once (values are cloned: an in-place write through ``.data`` bumps no version
+    counter, so only a comparison with a copy sees every change); :meth:`restore` compares the
+    model with it and puts back what differs. The runner keeps one per panel, so a plugin call
+    costs a comparison, not a copy. The model must not be changed on purpose while a keeper
+    holds it: the keeper would put it back.
     """
 
-    def __init__(self, model: nn.Module, x: Tensor, target: Tensor):
-        self.model, self.x, self.target = model, x, target
-        self.x_copy, self.target_copy = x.detach().clone(), target.detach().clone()
-        self.grad_enabled = torch.is_grad_enabled()
-        self.modules = [(m, m.training) for m in model.modules()]
-        self.tensors = []
-        self.hooks = []
-        for module, _ in self.modules:
-            own = [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
-            for key, p in own:
-                grad = p.grad.detach().clone() if p.grad is not None else None
-                self.tensors.append((module, key, p, p.detach().clone(), grad))
-            for attr in _HOOK_DICTS:
-                hooks = getattr(module, attr, None)
-                if isinstance(hooks, dict):
-                    self.hooks.append((hooks, set(hooks)))
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.modules = [_ModuleState(m, path) for path, m in model.named_modules()]
+        #: (name as in messages, tensor, its copy, requires_grad, copy of .grad)
+        self.tensors: list[tuple[str, Tensor, Tensor, bool, Tensor | None]] = []
+        for state in self.modules:
+            for key in ("_parameters", "_buffers"):
+                for name, t in state.dicts[key].items():
+                    if t is None:
+                        continue
+                    grad = t.grad.detach().clone() if t.grad is not None else None
+                    self.tensors.append((f"{name} of {state.label}", t, t.detach().clone(),
+                                         t.requires_grad, grad))
 
     def restore(self) -> list[str]:
-        """Put everything back; return what had changed (empty when nothing did)."""
+        """Put the model back as it was kept; return what had changed (empty when nothing)."""
         changed: list[str] = []
-        if torch.is_grad_enabled() != self.grad_enabled:
-            changed.append("switched autograd globally")
-            torch.set_grad_enabled(self.grad_enabled)
+        for state in self.modules:
+            state.restore(changed)
+        found: dict[str, list[str]] = {}
         with torch.no_grad():
-            self._restore_tensors(changed)
+            for owner, t, copy, requires_grad, grad in self.tensors:
+                if t.shape != copy.shape or t.dtype != copy.dtype or t.device != copy.device:
+                    found.setdefault("changed the shape, dtype or device of", []).append(owner)
+                    t.data = copy.clone()
+                elif not _equal(t, copy):
+                    found.setdefault("modified", []).append(owner)
+                    t.copy_(copy)
+                if t.requires_grad != requires_grad:
+                    found.setdefault("switched requires_grad of", []).append(owner)
+                    t.requires_grad_(requires_grad)
+                now = t.grad
+                if (grad is None) != (now is None) or (grad is not None and not _equal(grad, now)):
+                    found.setdefault("touched the .grad of", []).append(owner)
+                    t.grad = None if grad is None else grad.clone()
+        for verb, owners in found.items():  # the first three by name: one line stays short
+            more = f" and {len(owners) - 3} more" if len(owners) > 3 else ""
+            changed.append(f"{verb} {', '.join(owners[:3])}{more}")
+        return changed
+
+
+# --- torch's global state ----------------------------------------------------------------------
+
+def _set_deterministic(value: tuple[bool, bool]) -> None:
+    torch.use_deterministic_algorithms(value[0], warn_only=value[1])
+
+
+def _cudnn(attr: str) -> tuple[Callable[[], Any], Callable[[Any], None]]:
+    return (lambda: getattr(torch.backends.cudnn, attr),
+            lambda v: setattr(torch.backends.cudnn, attr, v))
+
+
+#: (what a change is called, getter, setter) of every global switch that changes what or how a
+#: model computes.
+_SWITCHES: tuple[tuple[str, Callable[[], Any], Callable[[Any], None]], ...] = (
+    ("switched autograd globally", torch.is_grad_enabled, torch.set_grad_enabled),
+    ("changed the default dtype", torch.get_default_dtype, torch.set_default_dtype),
+    ("changed torch.use_deterministic_algorithms",
+     lambda: (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled()), _set_deterministic),
+    ("changed the number of torch threads", torch.get_num_threads, torch.set_num_threads),
+    ("changed the float32 matmul precision", torch.get_float32_matmul_precision,
+     torch.set_float32_matmul_precision),
+    ("changed torch.backends.cudnn.enabled", *_cudnn("enabled")),
+    ("changed torch.backends.cudnn.benchmark", *_cudnn("benchmark")),
+    ("changed torch.backends.cudnn.deterministic", *_cudnn("deterministic")),
+    ("changed torch.backends.cudnn.allow_tf32", *_cudnn("allow_tf32")),
+    ("changed anomaly detection", torch.is_anomaly_enabled, torch.set_anomaly_enabled),
+)
+
+#: torch's global module hooks (forward, backward, registration), as dictionaries.
+_GLOBAL_HOOKS = tuple(sorted(
+    name for name, value in vars(torch_module).items()
+    if name.startswith("_global_") and "hook" in name and isinstance(value, dict)))
+
+
+class GlobalState:
+    """torch's global switches and global module hooks at one moment, able to put them back."""
+
+    def __init__(self) -> None:
+        self.switches = [getter() for _, getter, _ in _SWITCHES]
+        self.hooks = {name: dict(getattr(torch_module, name)) for name in _GLOBAL_HOOKS}
+        self.full_backward = getattr(torch_module, "_global_is_full_backward_hook", None)
+
+    def restore(self) -> list[str]:
+        """Put everything back; return what had changed."""
+        changed = []
+        for (label, getter, setter), value in zip(_SWITCHES, self.switches, strict=True):
+            if getter() != value:
+                changed.append(label)
+                setter(value)
+        for name, saved in self.hooks.items():
+            current = getattr(torch_module, name)
+            if current.keys() != saved.keys() or any(current[k] is not v
+                                                     for k, v in saved.items()):
+                changed.append(f"left global module hooks ({name.strip('_')})")
+                current.clear()
+                current.update(saved)
+        if getattr(torch_module, "_global_is_full_backward_hook", None) is not self.full_backward:
+            torch_module._global_is_full_backward_hook = self.full_backward
         return list(dict.fromkeys(changed))
 
-    def _restore_tensors(self, changed: list[str]) -> None:
-        if any(m.training != training for m, training in self.modules):
-            changed.append("changed the train/eval mode")
-            for module, training in self.modules:
-                module.training = training
-        for module, key, original, copy, grad in self.tensors:
-            current = getattr(module, key, None)
-            if current is not original:
-                changed.append(f"replaced {key} of {type(module).__name__}")
-                setattr(module, key, original)
-            if not torch.equal(original, copy):
-                changed.append(f"modified {key} of {type(module).__name__}")
-                original.copy_(copy)
-            now = original.grad
-            if (grad is None) != (now is None) or (grad is not None and not torch.equal(grad, now)):
-                changed.append(f"touched the .grad of {key} of {type(module).__name__}")
-                original.grad = grad
-        for hooks, keys in self.hooks:
-            extra = set(hooks) - keys
-            if extra:
-                changed.append("left hooks on the model")
-                for k in extra:
-                    hooks.pop(k)
-        if not torch.equal(self.x, self.x_copy) or not torch.equal(self.target, self.target_copy):
-            changed.append("modified its input")
-            self.x.copy_(self.x_copy)
-            self.target.copy_(self.target_copy)
 
+# --- the time limit ----------------------------------------------------------------------------
+
+def _can_interrupt() -> bool:
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+class _Alarm:
+    """Raises :class:`PluginTimeout` in the main thread once ``limit`` seconds have passed, and
+    again every ``limit/10`` (at least 50 ms, at most 1 s) in case the plugin swallowed it.
+
+    An alarm that was already running (a guarded call inside another) is put back with the time
+    it had left.
+    """
+
+    def __init__(self, limit: float):
+        self.limit, self.active = limit, False
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+        previous = signal.signal(signal.SIGALRM, self._fire)
+        self.previous = signal.SIG_DFL if previous is None else previous  # None: set from C
+        self.active = True
+        self.outer = signal.setitimer(signal.ITIMER_REAL, self.limit,
+                                      min(1.0, max(self.limit / 10, 0.05)))
+
+    def _fire(self, signum: int, frame: Any) -> None:
+        # never inside the guard's own code (its restore, or stop() itself): only in the plugin's
+        if self.active and (frame is None or frame.f_code.co_filename != __file__):
+            raise PluginTimeout(self)
+
+    def stop(self) -> None:
+        """Idempotent; disarms first, so no alarm of ours fires after it returns."""
+        if not self.active:
+            return
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.previous)
+        self.active = False
+        delay, interval = self.outer
+        if delay > 0:
+            left = max(delay - (time.monotonic() - self.started), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, left, interval)
+
+
+def time_limit_of(obj: Any) -> float | None:
+    """The ``time_limit_s`` a plugin object declares (None: no limit); a bad value is an error."""
+    limit = getattr(obj, "time_limit_s", None)
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not (
+            math.isfinite(limit) and limit > 0):
+        raise AudioXaiError(f"{getattr(obj, 'name', type(obj).__name__)!r}: time_limit_s must be "
+                            f"a positive number of seconds, got {limit!r}")
+    return float(limit)
+
+
+# --- one guarded call --------------------------------------------------------------------------
+
+def guarded_call(
+    role: str,
+    name: str,
+    plugin: str,
+    model: nn.Module | None,
+    fn: Callable[[], _T],
+    *,
+    time_limit_s: float | None = None,
+    keeper: ModelKeeper | None = None,
+    inputs: Sequence[Tensor] = (),
+    reraise: bool = False,
+) -> _T:
+    """Run ``fn()`` (a call into plugin ``name`` of ``plugin``, a ``role``) under the guard.
+
+    ``model`` is compared with ``keeper`` (taken now when None, which costs a copy of its
+    state), torch's global state and ``inputs`` with their values before the call; what
+    changed is restored. ``time_limit_s`` is enforced (see the module docstring).
+
+    Raises :class:`PluginCallError` (:class:`ExplainerError` for explainers) for a change, an
+    overrun limit, or an exception of the plugin; with ``reraise`` an ordinary ``Exception``
+    that changed nothing propagates as it is (the runner records a metric's own exception
+    text). ``KeyboardInterrupt`` propagates after the state is restored.
+    """
+    if keeper is None and model is not None:
+        keeper = ModelKeeper(model)
+    before = GlobalState()
+    copies = [(t, t.detach().clone()) for t in inputs]  # the same layout: a fast comparison
+    alarm = _Alarm(time_limit_s) if time_limit_s is not None and _can_interrupt() else None
+    error: tuple[str, str] | None = None
+    caught: BaseException | None = None
+    result: Any = None
+    start = time.perf_counter()
+    try:
+        if alarm is not None:
+            alarm.start()
+        result = fn()
+        if alarm is not None:
+            alarm.stop()
+    except BaseException as exc:  # noqa: BLE001 - a plugin's SystemExit must not end the run
+        if alarm is not None:
+            alarm.stop()
+        if isinstance(exc, PluginTimeout) and exc.alarm is alarm:
+            error = ("timeout", "")
+        elif isinstance(exc, (KeyboardInterrupt, PluginTimeout)):  # the user's, or an outer call's
+            _restore(keeper, before, copies)
+            raise
+        else:
+            caught = exc
+            error = ("exception", f"raised {_describe_exception(exc)}")
+    seconds = time.perf_counter() - start
+    changed = _restore(keeper, before, copies)
+
+    if error is not None and time_limit_s is not None and seconds >= time_limit_s:
+        then = "" if caught is None else f"; it then raised {_describe_exception(caught)}"
+        how = "stopped after" if alarm is not None else "took"
+        error = ("timeout", f"timed out: {how} {seconds:.2f} s, over the limit of "
+                            f"{time_limit_s:g} s{then}")
+    if error is None and changed:
+        only_input = all(c == "modified its input" for c in changed)
+        error = ("input-changed" if only_input else "model-changed",
+                 "; ".join(changed) + " (restored)")
+    if error is None and time_limit_s is not None and seconds > time_limit_s:
+        how = " (this call could not be interrupted)" if alarm is None else ""
+        error = ("timeout", f"timed out: took {seconds:.2f} s, over the limit of "
+                            f"{time_limit_s:g} s{how}")
+    if error is None:
+        return result
+    kind, reason = error
+    if kind == "exception" and reraise and not changed and isinstance(caught, Exception):
+        raise caught
+    if kind in ("exception", "timeout") and changed:
+        reason += "; it also " + "; ".join(changed) + " (restored)"
+    trace = "".join(format_exception(caught)) if caught is not None else None
+    if role == "explainer":
+        raise ExplainerError(name, plugin, kind, reason, seconds, trace) from caught
+    raise PluginCallError(role, name, plugin, kind, reason, seconds, trace) from caught
+
+
+def _describe_exception(exc: BaseException) -> str:
+    if isinstance(exc, Exception):
+        return one_line(exc)
+    return f"{type(exc).__name__}({', '.join(map(repr, exc.args))})"  # SystemExit(0)
+
+
+def _restore(keeper: ModelKeeper | None, before: GlobalState,
+             copies: list[tuple[Tensor, Tensor]]) -> list[str]:
+    changed = before.restore()  # first: autograd back on, the default dtype back
+    if keeper is not None:
+        changed = keeper.restore() + changed
+    with torch.no_grad():
+        for t, copy in copies:
+            if t.shape != copy.shape or t.dtype != copy.dtype or not _equal(t, copy):
+                changed.append("modified its input")
+                if t.shape == copy.shape and t.dtype == copy.dtype:
+                    t.copy_(copy)
+    return list(dict.fromkeys(changed))
+
+
+# --- explainers --------------------------------------------------------------------------------
 
 def check_batch(x: Tensor, target: Tensor) -> None:
     """Fail (the caller's error, not a plugin's) unless ``target`` is ``(B,)`` class indices."""
@@ -121,45 +504,28 @@ def run_explainer(
     *,
     time_limit_s: float | None = None,
     plugin: str = "unregistered",
+    keeper: ModelKeeper | None = None,
 ) -> Tensor:
-    """Call ``explainer.explain(model, x, target)`` and enforce the explainer contract.
+    """Call ``explainer.explain(model, x, target)`` under :func:`guarded_call` and check the result.
 
     The result must be a floating tensor of exactly ``x.shape`` on ``x.device`` with finite
-    values; the model's parameters, buffers, ``.grad``, hooks and train/eval mode, the global
-    autograd switch and the input must be unchanged. Anything changed is put back before
-    returning or raising, so a misbehaving plugin cannot spoil the methods that run after it.
-    A running call cannot be interrupted, so ``time_limit_s`` is checked once it returns.
+    values; the model, torch's global state and the input must be unchanged (what changed is
+    put back, so a misbehaving plugin cannot spoil the methods that run after it).
+    ``time_limit_s`` is enforced where possible (see the module docstring). ``keeper`` is the
+    model's reference state when the caller keeps one (else it is taken for this call).
 
     Returns the relevance (detached). Raises :class:`ExplainerError` naming the explainer,
     ``plugin`` and the reason.
     """
     check_batch(x, target)
     name = str(getattr(explainer, "name", type(explainer).__name__))
-    guard = _ModelGuard(model, x, target)
-    error: tuple[str, str] | None = None
-    trace = None
     start = time.perf_counter()
-    try:
-        result = explainer.explain(model, x, target)
-    except Exception as exc:
-        error = ("exception", f"raised {one_line(exc)}")
-        trace = "".join(format_exception(exc))
-        result = None
-    seconds = time.perf_counter() - start
-    changed = guard.restore()
-
-    if error is None and changed:
-        error = ("input-changed" if changed == ["modified its input"] else "model-changed",
-                 "; ".join(changed) + " (restored)")
-    if error is None and time_limit_s is not None and seconds > time_limit_s:
-        error = ("timeout", f"took {seconds:.2f} s, over the limit of {time_limit_s:g} s")
-    if error is None:
-        error = _check_result(result, x)
-    if error is not None:
-        kind, reason = error
-        if kind == "exception" and changed:
-            reason += "; it also " + "; ".join(changed) + " (restored)"
-        raise ExplainerError(name, plugin, kind, reason, seconds, trace)
+    result = guarded_call("explainer", name, plugin, model,
+                          lambda: explainer.explain(model, x, target),
+                          time_limit_s=time_limit_s, keeper=keeper, inputs=(x, target))
+    problem = _check_result(result, x)
+    if problem is not None:
+        raise ExplainerError(name, plugin, *problem, time.perf_counter() - start)
     return result.detach()
 
 
@@ -179,3 +545,90 @@ def _check_result(result: Any, x: Tensor) -> tuple[str, str] | None:
         if bad:
             return "non-finite", f"returned {bad} NaN/Inf value(s) of {result.numel()}"
     return None
+
+
+#: Samples the repeatability check explains twice.
+REPEAT_SAMPLES = 2
+
+
+def declares_nondeterministic(explainer: Any) -> bool:
+    """Whether an explainer says ``deterministic = False`` (its relevance varies by design)."""
+    return getattr(explainer, "deterministic", True) is False
+
+
+def explainer_notes(explainer: Any) -> dict[str, Any]:
+    """Record fields about what the guard could not check for ``explainer``: ``deterministic:
+    false`` for one that declares it (its repeatability was not checked)."""
+    return {"deterministic": False} if declares_nondeterministic(explainer) else {}
+
+
+def check_repeatable(
+    explainer: Any,
+    model: nn.Module,
+    x: Tensor,
+    target: Tensor,
+    *,
+    plugin: str = "unregistered",
+    keeper: ModelKeeper | None = None,
+    time_limit_s: float | None = None,
+) -> None:
+    """Explain the first :data:`REPEAT_SAMPLES` samples twice; fail unless the two agree.
+
+    Agreement allows float noise (|a - b| <= 1e-4 |b| + 1e-4 max|b|, for GPU kernels that sum in
+    varying order), not a redraw of random numbers. Skipped for an explainer that declares
+    ``deterministic = False``. Raises :class:`ExplainerError` (kind ``nondeterministic``).
+    """
+    if declares_nondeterministic(explainer):
+        return
+    xs, ts = x[:REPEAT_SAMPLES], target[:REPEAT_SAMPLES]
+    calls = [run_explainer(explainer, model, xs, ts, plugin=plugin, keeper=keeper,
+                           time_limit_s=time_limit_s) for _ in range(2)]
+    first, second = (c.double() for c in calls)
+    scale = float(second.abs().max()) if second.numel() else 0.0
+    if torch.allclose(first, second, rtol=1e-4, atol=1e-4 * scale):
+        return
+    worst = float((first - second).abs().max())
+    name = str(getattr(explainer, "name", type(explainer).__name__))
+    raise ExplainerError(
+        name, plugin, "nondeterministic",
+        f"not repeatable: two calls on the same {len(xs)} samples differ by up to {worst:.3g} "
+        f"(largest value {scale:.3g}); seed any randomness on every call, or declare "
+        f"deterministic = False", 0.0)
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+def score_metric(metric: Any, batch: Any, *, name: str, plugin: str,
+                 keeper: ModelKeeper | None = None) -> Any:
+    """``metric.score(batch)`` under :func:`guarded_call`: the batch's model, its tensors and the
+    batch object's fields are checked (the runner hands one batch to many metrics). A metric's
+    own exception that changed nothing propagates unchanged."""
+    fields = dict(vars(batch))
+    tensors = [v for v in fields.values() if isinstance(v, Tensor)]
+
+    def score() -> Any:
+        try:
+            return metric.score(batch)
+        finally:
+            now = vars(batch)
+            if any(now.get(k) is not v for k, v in fields.items()):
+                now.update(fields)
+                raise _BatchChanged()
+
+    replaced = "replaced a field of its EvalBatch (restored)"
+    try:
+        return guarded_call("metric", name, plugin, batch.model, score,
+                            time_limit_s=time_limit_of(metric), keeper=keeper, inputs=tensors,
+                            reraise=True)
+    except _BatchChanged:  # re-raised as it was: nothing else had changed
+        raise PluginCallError("metric", name, plugin, "input-changed", replaced, 0.0) from None
+    except PluginCallError as exc:
+        if isinstance(exc.__cause__, _BatchChanged):
+            reason = exc.reason.replace("raised _BatchChanged", replaced)
+            raise PluginCallError("metric", name, plugin, exc.kind, reason,
+                                  exc.seconds) from None
+        raise
+
+
+class _BatchChanged(Exception):
+    """Internal: a metric replaced a field of the (frozen) batch it was given."""

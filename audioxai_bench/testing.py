@@ -31,7 +31,13 @@ from audioxai_bench.api.metric import OPTIONAL_FIELDS, EvalBatch, MetricOutput
 from audioxai_bench.data.check import TARGET_RATE, WINDOW
 from audioxai_bench.data.preprocess import to_model_input
 from audioxai_bench.errors import one_line
-from audioxai_bench.guard import ExplainerError, _ModelGuard, run_explainer
+from audioxai_bench.guard import (
+    ExplainerError,
+    ModelKeeper,
+    PluginCallError,
+    run_explainer,
+    score_metric,
+)
 from audioxai_bench.plugins import validate
 
 __all__ = ["ToyBatch", "check_explainer", "check_metric", "check_sonifier", "tiny_models",
@@ -314,18 +320,14 @@ def _check_metric_on(metric: Any, label: str, model: nn.Module, rep: str, explai
 
 
 def _score(metric: Any, batch: EvalBatch, where: str) -> MetricOutput:
-    guard = _ModelGuard(batch.model, batch.x, batch.target)
-    kept = {f: getattr(batch, f).clone() for f in ("relevance", "signals")}
+    """``metric.score`` under the runner's own guard (model, batch tensors, global state)."""
     try:
-        out = metric.score(batch)
+        out = score_metric(metric, batch, name=str(getattr(metric, "name", "?")),
+                           plugin="under test", keeper=ModelKeeper(batch.model))
+    except PluginCallError as exc:
+        raise AssertionError(f"{where}: {exc.reason}") from None
     except Exception as exc:
-        guard.restore()
         raise _fail(where, f"score raised {one_line(exc)}", exc) from None
-    changed = guard.restore()
-    changed += [f"modified batch.{f}" for f, v in kept.items()
-                if not torch.equal(getattr(batch, f), v)]
-    if changed:
-        raise AssertionError(f"{where}: {'; '.join(changed)}")
     if not isinstance(out, MetricOutput):
         raise AssertionError(f"{where}: score returned {type(out).__name__}, not a MetricOutput")
     if out.scores.shape != (batch.size,):

@@ -350,14 +350,14 @@ def test_exception_after_changing_the_model_mentions_both(net, batch):
     assert not net.training
 
 
-def test_slow_explainer_is_reported_after_it_returns(net, batch):
+def test_slow_explainer_is_stopped_at_its_time_limit(net, batch):
     def slow(m, x, t):
         time.sleep(0.15)
         return torch.zeros_like(x)
 
     with pytest.raises(ExplainerError, match="over the limit of 0.05 s") as info:
         run_explainer(Explainer("slow", slow), net, *batch, time_limit_s=0.05)
-    assert info.value.kind == "timeout" and info.value.seconds >= 0.15
+    assert info.value.kind == "timeout" and 0.05 <= info.value.seconds < 0.15  # stopped
     assert run_explainer(Explainer("slow", slow), net, *batch, time_limit_s=5).shape == (2, 1, 16)
 
 

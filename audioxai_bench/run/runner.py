@@ -33,7 +33,16 @@ from ..data.preprocess import to_model_input
 from ..data.splits import speaker_split
 from ..errors import AudioXaiError, one_line
 from ..evaluation.summary import merge_outputs, summarize, timed
-from ..guard import run_explainer
+from ..guard import (
+    ModelKeeper,
+    PluginCallError,
+    check_repeatable,
+    explainer_notes,
+    guarded_call,
+    run_explainer,
+    score_metric,
+    time_limit_of,
+)
 from ..hashing import config_hash
 from ..plugins import PluginManager
 from ..progress import Progress, status
@@ -109,6 +118,8 @@ class _Panel(_Where):
     #: which clips the per-sample scores belong to: ``clips`` and their ``speakers``, so any
     #: test (paired, clustered by speaker) can be run later from the records alone
     samples: dict[str, list] = dataclasses.field(default_factory=dict)
+    #: the model's state as trained: every plugin call is checked against it (guard.py)
+    keeper: ModelKeeper | None = None
 
 
 class Runner:
@@ -117,7 +128,7 @@ class Runner:
     def __init__(self, setup: RunSetup, out: Path, *, resume: bool = False,
                  quiet: bool = False, log: Callable[[str], None] = status, debug: bool = False):
         self.bench, self.plan, self.device = setup.bench, setup.plan, setup.device
-        self.preset, self.env = setup.preset, setup.env
+        self.preset, self.env, self.plugins = setup.preset, setup.env, setup.plugins
         self.out, self.resume, self.quiet, self.log = Path(out), resume, quiet, log
         self.debug = debug
         self._shown: set[str] = set()  # tracebacks printed under debug (once each)
@@ -222,7 +233,9 @@ class Runner:
                            dict(self.cached))
         (self.out / folder.RUN_FILE).write_text(json.dumps(
             {"benchmark": self.bench.settings() | {"source": self.bench.source},
-             "report": report.as_dict(), **self.env}, indent=2, default=str) + "\n")
+             "report": report.as_dict(), **self.env,
+             "plugin_failures": [str(f) for f in self.plugins.failures]},
+            indent=2, default=str) + "\n")
         return report
 
     def _load_data(self) -> tuple[AudioMNIST, str]:
@@ -298,7 +311,7 @@ class Runner:
         target = torch.from_numpy(labels[rows].astype(np.int64))
         return _Panel(**dataclasses.asdict(where), model=model, signals=signals.to(self.device),
                       x=x.to(self.device), target=target.to(self.device), rows=rows,
-                      n_test=len(test_rows),
+                      n_test=len(test_rows), keeper=ModelKeeper(model),
                       samples={"clips": [self.data.relpaths[r] for r in rows],
                                "speakers": self.data.speaker[rows].astype(int).tolist()})
 
@@ -317,10 +330,13 @@ class Runner:
             self.cached["relevance"] += 1
             return entry["relevance"].to(self.device), entry["seconds"]
         parts, seconds = [], []
+        limit = time_limit_of(explainer.obj)
+        check_repeatable(explainer.obj, panel.model, panel.x, panel.target, keeper=panel.keeper,
+                         plugin=str(explainer.source), time_limit_s=limit)
         for b in self._batches(len(panel.rows)):
             rel, sec = timed(lambda b=b: run_explainer(
-                explainer.obj, panel.model, panel.x[b], panel.target[b],
-                plugin=str(explainer.source)), self.device)
+                explainer.obj, panel.model, panel.x[b], panel.target[b], keeper=panel.keeper,
+                plugin=str(explainer.source), time_limit_s=limit), self.device)
             parts.append(rel)
             seconds.append(sec)
         relevance, secs = torch.cat(parts), torch.tensor(seconds, dtype=torch.float64)
@@ -348,7 +364,7 @@ class Runner:
         for metric, sonifier in self._cells(panel):
             record = self._record(panel, explainer=explainer, sonifier=sonifier,
                                   metric=metric.name, metric_plug=metric, settings=settings,
-                                  fields={})
+                                  fields=explainer_notes(explainer.obj))
             if not self._done(record):
                 todo.append((metric, sonifier, record))
         if not todo and not self.bench.examples:
@@ -383,17 +399,28 @@ class Runner:
                         sonifier.name, dataclasses.replace(base, sonifier=sonifier.obj))
                 t0 = time.perf_counter()
                 try:
-                    outputs[i].append(metric.obj.score(batch))
+                    outputs[i].append(score_metric(metric.obj, batch, name=metric.name,
+                                                   plugin=str(metric.source), keeper=panel.keeper))
+                except PluginCallError as exc:  # the model is restored; the rest runs on
+                    errors[i], traces[i] = str(exc), exc.traceback
                 except Exception as exc:  # recorded as the cell's error; the rest runs on
                     errors[i], traces[i] = one_line(exc), _traceback(exc)
                 spent[i] += time.perf_counter() - t0
         for i, (metric, _, record) in enumerate(todo):
             if i in errors:
                 self._write(record | {"status": "error", "error": errors[i],
-                                      "traceback": traces[i]})
+                                      "traceback": traces.get(i)})
                 continue
             try:
-                fields = summarize(metric.obj, merge_outputs(outputs[i]), seed=self.bench.seed)
+                fields = guarded_call(
+                    "metric", metric.name, str(metric.source), panel.model,
+                    lambda i=i, metric=metric: summarize(metric.obj, merge_outputs(outputs[i]),
+                                                         seed=self.bench.seed),
+                    keeper=panel.keeper, reraise=True)
+            except PluginCallError as exc:
+                self._write(record | {"status": "error", "error": str(exc),
+                                      "traceback": exc.traceback})
+                continue
             except Exception as exc:
                 self._write(record | {"status": "error", "error": one_line(exc),
                                       "traceback": _traceback(exc)})
@@ -417,9 +444,14 @@ class Runner:
                 if not applies(sonifier.obj, panel.representation):
                     continue
                 try:
-                    folder.write_sonified(sonifier.obj, signals, rel, panel.representation,
-                                          folder.audio_folder(self.out, panel.label, explainer),
-                                          names=names)
+                    guarded_call(
+                        "sonifier", sonifier.name, str(sonifier.source), panel.model,
+                        lambda sonifier=sonifier, explainer=explainer, rel=rel:
+                        folder.write_sonified(sonifier.obj, signals, rel, panel.representation,
+                                              folder.audio_folder(self.out, panel.label,
+                                                                  explainer), names=names),
+                        time_limit_s=time_limit_of(sonifier.obj), keeper=panel.keeper,
+                        inputs=(signals, rel), reraise=True)
                 except Exception as exc:  # its metric cells carry the failure as well
                     self.log(f"could not write {sonifier.name} examples of {explainer} on "
                              f"{panel.label}: {one_line(exc)}")

@@ -7,7 +7,7 @@ import yaml
 
 from audioxai_bench.cli import main
 from audioxai_bench.guard import ExplainerError, run_explainer
-from audioxai_bench.results import read_records
+from audioxai_bench.run.records import read_records
 from tests.helpers import write_tree
 
 BROKEN = '''\
