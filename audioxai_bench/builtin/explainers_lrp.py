@@ -28,6 +28,7 @@ from audioxai_bench.api.explainer import BaseExplainer, spatial_dims
 from audioxai_bench.api.hookspecs import hookimpl
 from audioxai_bench.api.reference import REFERENCES, reference_of, relative_to
 
+#: Where the 0 dB variants are registered (on waveforms zero is silence: nothing to compare).
 SPECTROGRAM = frozenset({"spectrogram"})
 #: Composite presets by short name (the ``composite`` parameter).
 COMPOSITES: tuple[str, ...] = (
