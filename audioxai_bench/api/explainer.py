@@ -6,6 +6,16 @@ exactly ``x.shape`` on ``x.device``, leaving the model as it found it (:class:`E
 :class:`BaseExplainer` is an optional helper that adds eval mode, gradients and detaching, and
 makes parameters data (``with_params`` builds the variants a benchmark YAML asks for). The
 harness enforces the contract around every call (:mod:`audioxai_bench.guard`).
+
+"Absent" has one meaning in the suite: :func:`silence_of`. It is THE reference of every method
+that explains relative to a reference input (gradient × input, the LRP input layer, integrated
+gradients, occlusion) and the value that deletion metrics write into removed inputs, so a plugin
+that needs a reference should take it from there. It is exact for both representations: zero
+for a waveform, and for a dB spectrogram the floor of the preprocessing, ``-DB_TOP`` = -80 dB,
+the same for every sample (each spectrogram is dB relative to its own maximum, which is 0 dB,
+floored 80 dB below; zero would be the *loudest* bin, Kindermans et al. 2019).
+:func:`audioxai_bench.api.reference.relative_to` explains relative to it exactly, for methods
+whose reference is implicitly x = 0 (gradient × input, LRP), by reparameterising the model.
 """
 
 from __future__ import annotations
@@ -25,17 +35,27 @@ REPRESENTATIONS: frozenset[str] = frozenset({"waveform", "spectrogram"})
 
 
 def silence_of(x: Tensor) -> Tensor:
-    """The "absent" input of each sample, broadcastable to ``x``: zero for a waveform batch
-    ``(B, 1, T)``, each sample's floor for a dB spectrogram batch ``(B, 1, F, T)`` (0 dB is the
-    loudest bin, so zero would be a loud reference)."""
+    """The "absent" input of each sample, ``(B, 1, ...)`` broadcastable to ``x``: zero for a
+    waveform batch ``(B, 1, T)``, the preprocessing's floor ``-DB_TOP`` (-80 dB) for a dB
+    spectrogram batch ``(B, 1, F, T)``.
+
+    The floor is a constant of the representation, not each sample's minimum: a sample with no
+    bin at the floor (a clip that fills the window with sound) has a minimum above -80 dB, and
+    taking that as silence would call a quiet but audible bin "absent".
+    """
+    shape = (x.shape[0],) + (1,) * (x.dim() - 1)
     if x.dim() == 3:
-        return x.new_zeros((x.shape[0],) + (1,) * (x.dim() - 1))
-    return x.amin(dim=spatial_dims(x), keepdim=True)
+        return x.new_zeros(shape)
+    # imported here: the data layer pulls in torchaudio, which listing plugins does not need
+    from audioxai_bench.data.preprocess import DB_TOP
+
+    return x.new_full(shape, -DB_TOP)
 
 
 def amplitude_of(x: Tensor) -> Tensor:
-    """Loudness per input feature: ``|x|`` for waveforms, the level above the floor for dB
-    spectrograms (the ``amplitude`` explainer and the paper's "loudest samples" order)."""
+    """Loudness per input feature: ``|x|`` for waveforms, the level above silence (dB above the
+    -80 dB floor) for dB spectrograms (the ``amplitude`` explainer and the paper's "loudest
+    samples" order)."""
     if x.dim() == 3:
         return x.abs()
     return x - silence_of(x)

@@ -11,6 +11,9 @@ A metric is any object with ``name: str``, ``higher_is_better: bool`` and
   ``sonifier=None``.
 - ``summarize(output: MetricOutput) -> dict``: run-level facts computed from the merged
   per-sample output (a flag, a correlation across bands).
+- ``interval(output: MetricOutput) -> [low, high] | None``: the record's ``ci`` instead of the
+  bootstrap over samples (``runtime``: none, its samples share one measurement).
+- ``ranked``: ``False`` for a descriptive metric the leaderboard should not rank by.
 
 The runner builds one :class:`EvalBatch` per batch of test samples and calls ``score`` on every
 metric with that same object (metrics reading the same perturbation curves compute them once,

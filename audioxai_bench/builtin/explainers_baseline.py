@@ -42,7 +42,8 @@ class Amplitude(BaseExplainer):
 
     Waveforms: ``|x|`` (the paper's comparison). Spectrograms hold dB relative to the maximum
     (at most 0, floor -80), so ``|x|`` would rank the quietest bins first; there relevance is the
-    level above the sample's floor, ``x - min(x)``, which ranks bins by loudness.
+    level above silence, ``x + 80`` (:func:`~audioxai_bench.api.explainer.amplitude_of`), which
+    ranks bins by loudness.
     """
 
     def passes(self, input_shape: tuple[int, ...]) -> int:

@@ -3,6 +3,12 @@
 Each class only picks a captum attribution method and its parameters. ``internal_batch_size``
 bounds memory the same way everywhere: at most that many rows (samples × steps, noise draws or
 occlusion windows) go through the model at once. captum is imported on first use.
+
+Every method with a reference input takes it from :func:`~audioxai_bench.api.explainer.silence_of`
+by default: integrated gradients and occlusion as captum's ``baselines`` (parameter ``baseline``),
+gradient × input through the exact reparameterisation of :mod:`audioxai_bench.api.reference`
+(parameter ``reference``). ``"zero"`` keeps the raw input's zero, which on the paper's dB
+spectrograms is 0 dB, the loudest bin: the ``-0db`` variants register that paper configuration.
 """
 
 from __future__ import annotations
@@ -13,27 +19,24 @@ import math
 import torch
 from torch import Tensor, nn
 
-from audioxai_bench.api.explainer import BaseExplainer, silence_of
+from audioxai_bench.api.explainer import BaseExplainer, spatial_dims
 from audioxai_bench.api.hookspecs import hookimpl
+from audioxai_bench.api.reference import REFERENCES, reference_of, relative_to
 
 #: Reference inputs for integrated gradients and occlusion (the ``baseline`` parameter).
-BASELINES: tuple[str, ...] = ("silence", "zero")
+BASELINES: tuple[str, ...] = REFERENCES
 
 
 def reference_input(x: Tensor, baseline: str) -> Tensor:
-    """The "absent" input: ``"zero"``, or ``"silence"`` = zero for waveforms (``x.dim() == 3``)
-    and each sample's minimum for spectrograms (the -80 dB floor: zero dB is the loudest bin).
-    """
-    if baseline == "zero":
-        return torch.zeros_like(x)
-    if baseline == "silence":
-        return silence_of(x).expand_as(x).contiguous()
-    raise ValueError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
+    """The reference input in ``x``'s shape: ``"silence"`` (zero for waveforms, the -80 dB floor
+    for spectrograms, :func:`~audioxai_bench.api.explainer.silence_of`) or ``"zero"``."""
+    _check_baseline(baseline)
+    return reference_of(x, baseline).expand_as(x).contiguous()
 
 
-def _check_baseline(baseline: str) -> None:
+def _check_baseline(baseline: str, key: str = "baseline") -> None:
     if baseline not in BASELINES:
-        raise ValueError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
+        raise ValueError(f"unknown {key} {baseline!r}; valid: {', '.join(BASELINES)}")
 
 
 def _positive(owner: BaseExplainer, *names: str) -> None:
@@ -59,12 +62,29 @@ class CaptumGradient(BaseExplainer):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CaptumGradientXInput(BaseExplainer):
-    """Gradient × input (Shrikumar et al. 2016, arXiv 1605.01713); captum's ``InputXGradient``."""
+    """Gradient × (input − reference) (Shrikumar et al. 2016, arXiv 1605.01713): captum's
+    ``InputXGradient`` on the model reparameterised so that the reference is its zero input.
+
+    Parameters
+    ----------
+    reference : str
+        ``"silence"`` (default): ∇f(x)·(x − silence). ``"zero"``: ∇f(x)·x, the paper's
+        configuration, relative to 0 dB on spectrograms (registered as ``gradient-x-input-0db``).
+        On waveforms the two are the same.
+    """
+
+    reference: str = "silence"
+
+    def __post_init__(self) -> None:
+        _check_baseline(self.reference, "reference")
 
     def attribute(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
         from captum.attr import InputXGradient
 
-        return InputXGradient(model).attribute(x.requires_grad_(), target=target)
+        shifted = relative_to(model, x, reference_of(x, self.reference))
+        relevance = InputXGradient(shifted.model).attribute(shifted.x.requires_grad_(),
+                                                             target=target)
+        return shifted.relevance(relevance)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -76,7 +96,8 @@ class CaptumIntegratedGradients(BaseExplainer):
     n_steps : int
         Points of the path integral (Gauss–Legendre, captum's default rule).
     baseline : str
-        Reference input, see :data:`BASELINES`.
+        Reference input, see :data:`BASELINES`: ``"silence"`` (default) or ``"zero"`` (0 dB on
+        spectrograms, the loudest bin).
     internal_batch_size : int
         Rows per model call (at least the batch size).
     """
@@ -107,18 +128,24 @@ class CaptumIntegratedGradients(BaseExplainer):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CaptumSmoothGrad(BaseExplainer):
     """SmoothGrad: the signed gradient averaged over noisy copies (Smilkov et al. 2017,
-    arXiv 1706.03825); captum's ``NoiseTunnel`` over ``Saliency``.
+    arXiv 1706.03825); captum's ``Saliency`` on each copy.
+
+    The noise of a sample is scaled to that sample's own value range, and every sample gets the
+    same seeded draws, so a sample's map does not depend on the batch it is explained in.
+    (captum's ``NoiseTunnel`` scales by one number per batch and draws the batch's noise
+    together, so a clip's map would depend on its batch-mates; hence the loop here.)
 
     Parameters
     ----------
     n_samples : int
         Noisy copies per sample.
     noise_level : float
-        Noise standard deviation relative to the batch's value range (the paper: 10–20 %).
+        Noise standard deviation relative to the sample's value range, max − min (the paper:
+        10–20 %).
     seed : int
         Seeds the noise on every call, so repeated calls agree.
     internal_batch_size : int
-        Rows per model call.
+        Rows (samples × copies) per model call.
     """
 
     n_samples: int = 16
@@ -134,22 +161,28 @@ class CaptumSmoothGrad(BaseExplainer):
     def passes(self, input_shape: tuple[int, ...]) -> int:
         return self.n_samples
 
-    def attribute(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
-        from captum.attr import NoiseTunnel, Saliency
+    def noise(self, x: Tensor) -> Tensor:
+        """``(n_samples, B, ...)`` noise: the same seeded standard draws for every sample (drawn
+        on the CPU, so every device adds the same), times the sample's own standard deviation."""
+        dims = spatial_dims(x)
+        stdev = self.noise_level * (x.amax(dim=dims, keepdim=True) - x.amin(dim=dims, keepdim=True))
+        generator = torch.Generator().manual_seed(self.seed)
+        draws = torch.randn((self.n_samples, 1, *x.shape[1:]), generator=generator)
+        return draws.to(x.device, x.dtype) * stdev
 
-        stdev = self.noise_level * float(x.max() - x.min())
-        devices = [x.device] if x.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed)
-            return NoiseTunnel(Saliency(model)).attribute(
-                x.requires_grad_(),
-                nt_type="smoothgrad",
-                nt_samples=self.n_samples,
-                nt_samples_batch_size=max(1, self.internal_batch_size // len(x)),
-                stdevs=stdev,
-                target=target,
-                abs=False,
-            )
+    def attribute(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
+        from captum.attr import Saliency
+
+        saliency, noise = Saliency(model), self.noise(x)
+        per_call = max(1, self.internal_batch_size // len(x))
+        total = torch.zeros_like(x)
+        for start in range(0, self.n_samples, per_call):
+            copies = (x + noise[start:start + per_call]).flatten(0, 1)  # copy-major rows
+            k = len(copies) // len(x)
+            grads = saliency.attribute(copies.requires_grad_(), target=target.repeat(k),
+                                       abs=False)
+            total += grads.view(k, *x.shape).sum(dim=0)
+        return total / self.n_samples
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -162,16 +195,19 @@ class CaptumOcclusion(BaseExplainer):
     waveform_window, waveform_stride : int
         Window and stride in samples (80 = 10 ms at 8 kHz).
     spectrogram_window, spectrogram_stride : tuple of int
-        Patch and stride in (frequency bins, frames).
+        Patch and stride in (frequency bins, frames). The default, 8 × 8 tiles side by side, is
+        the unit of the per-patch manipulation metrics (``faithfulness-gap-patch``), so the
+        map is judged at the unit it was computed at; per-bin metrics see it as ties within
+        tiles. Records carry the window: state it wherever occlusion is compared.
     baseline : str
-        What replaces the window, see :data:`BASELINES`.
+        What replaces the window, see :data:`BASELINES`: ``"silence"`` (default) or ``"zero"``.
     internal_batch_size : int
         Rows per model call (windows × samples).
     """
 
     waveform_window: int = 80
     waveform_stride: int = 40
-    spectrogram_window: tuple[int, int] = (16, 16)
+    spectrogram_window: tuple[int, int] = (8, 8)
     spectrogram_stride: tuple[int, int] = (8, 8)
     baseline: str = "silence"
     internal_batch_size: int = 256
@@ -211,10 +247,18 @@ class CaptumOcclusion(BaseExplainer):
 
 @hookimpl
 def audioxai_bench_explainers() -> list[BaseExplainer]:
-    """Gradient, gradient × input, integrated gradients, SmoothGrad and occlusion."""
+    """Gradient, gradient × input, integrated gradients, SmoothGrad and occlusion.
+
+    ``gradient-x-input-0db`` is gradient × input relative to the raw zero (0 dB), the paper's
+    configuration; it is registered for spectrograms only, since on waveforms zero is silence
+    and it would equal ``gradient-x-input``.
+    """
     return [
         CaptumGradient(name="gradient", display_name="Gradient"),
         CaptumGradientXInput(name="gradient-x-input", display_name="Gradient × Input"),
+        CaptumGradientXInput(name="gradient-x-input-0db",
+                             display_name="Gradient × Input (0 dB reference)", reference="zero",
+                             representations=frozenset({"spectrogram"})),
         CaptumIntegratedGradients(name="integrated-gradients", display_name="Integrated Gradients"),
         CaptumSmoothGrad(name="smoothgrad", display_name="SmoothGrad"),
         CaptumOcclusion(name="occlusion", display_name="Occlusion"),

@@ -7,6 +7,13 @@ explaining neural network decisions with LRP"). Each explainer only names a zenn
 its parameters; zennit's ``Gradient`` attributor, started from the target logit (a one-hot
 mask of the output), does the work.
 zennit is imported on first use, so listing plugins stays fast.
+
+The ε- and αβ-rules have no input-layer rule of their own: at the input they attribute relative
+to x = 0, which on the paper's dB spectrograms is 0 dB, the loudest bin. Their ``reference``
+parameter (default ``"silence"``) moves that reference exactly, by reparameterising the first
+layer (:mod:`audioxai_bench.api.reference`); the ``-0db`` variants keep the paper configuration.
+EpsilonPlusFlat's flat rule and EpsilonGammaBox's z^B rule set the input layer's reference
+themselves (none; the box bounds), so their ``reference`` is ``"input-rule"``.
 """
 
 from __future__ import annotations
@@ -19,7 +26,10 @@ from torch.nn import functional as F
 
 from audioxai_bench.api.explainer import BaseExplainer, spatial_dims
 from audioxai_bench.api.hookspecs import hookimpl
+from audioxai_bench.api.reference import REFERENCES, reference_of, relative_to
 
+#: Where the 0 dB variants are registered (on waveforms zero is silence: nothing to compare).
+SPECTROGRAM = frozenset({"spectrogram"})
 #: Composite presets by short name (the ``composite`` parameter).
 COMPOSITES: tuple[str, ...] = (
     "epsilon",
@@ -27,6 +37,8 @@ COMPOSITES: tuple[str, ...] = (
     "epsilon-alpha2-beta1",
     "epsilon-gamma-box",
 )
+#: Composites whose input-layer rule sets its own reference (the ``"input-rule"`` reference).
+INPUT_RULE_COMPOSITES: tuple[str, ...] = ("epsilon-plus-flat", "epsilon-gamma-box")
 
 
 def make_composite(
@@ -112,6 +124,12 @@ class ZennitLRP(BaseExplainer):
         Denominator stabiliser of the other rules.
     low, high : float or None
         Input bounds of the z^B rule; ``None``: each sample's minimum / maximum.
+    reference : str
+        What the input layer attributes relative to. ``"epsilon"`` and
+        ``"epsilon-alpha2-beta1"``: ``"silence"`` (the default) or ``"zero"`` (0 dB on
+        spectrograms, the paper's configuration, registered as ``lrp-epsilon-0db`` and
+        ``lrp-epsilon-alpha2-beta1-0db``). ``"epsilon-plus-flat"`` and ``"epsilon-gamma-box"``:
+        ``"input-rule"`` (their default), the input layer's own rule decides.
     """
 
     composite: str = "epsilon-plus-flat"
@@ -120,16 +138,28 @@ class ZennitLRP(BaseExplainer):
     stabilizer: float = 1e-6
     low: float | None = None
     high: float | None = None
+    reference: str | None = None
 
     def __post_init__(self) -> None:
         if self.composite not in COMPOSITES:
             raise ValueError(
                 f"unknown LRP composite {self.composite!r}; valid: {', '.join(COMPOSITES)}"
             )
+        own_rule = self.composite in INPUT_RULE_COMPOSITES
+        if self.reference is None:  # the composite's default
+            object.__setattr__(self, "reference", "input-rule" if own_rule else "silence")
+        valid = ("input-rule",) if own_rule else REFERENCES
+        if self.reference not in valid:
+            raise ValueError(f"composite {self.composite!r} takes reference "
+                             f"{' or '.join(map(repr, valid))}, got {self.reference!r}")
 
     def attribute(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
         from zennit.attribution import Gradient
 
+        shifted = None
+        if self.reference in REFERENCES:
+            shifted = relative_to(model, x, reference_of(x, self.reference))
+            model, x = shifted.model, shifted.x
         composite = make_composite(
             self.composite,
             x,
@@ -142,18 +172,27 @@ class ZennitLRP(BaseExplainer):
         )
         with Gradient(model=model, composite=composite) as attributor:
             _, relevance = attributor(x, lambda out: target_logit(out, target))
-        return relevance
+        return relevance if shifted is None else shifted.relevance(relevance)
 
 
 @hookimpl
 def audioxai_bench_explainers() -> list[ZennitLRP]:
-    """LRP-ε and the three composites the zennit authors recommend."""
+    """LRP-ε and the three composites the zennit authors recommend, and the paper's 0 dB
+    reference for ε and α2β1 (``-0db``; spectrograms only: on waveforms zero is silence)."""
     return [
         ZennitLRP(
             name="lrp-epsilon",
             display_name="LRP-ε",
             composite="epsilon",
             epsilon=0.25,
+        ),
+        ZennitLRP(
+            name="lrp-epsilon-0db",
+            display_name="LRP-ε (0 dB reference)",
+            composite="epsilon",
+            epsilon=0.25,
+            reference="zero",
+            representations=SPECTROGRAM,
         ),
         ZennitLRP(
             name="lrp-epsilon-plus-flat",
@@ -164,6 +203,13 @@ def audioxai_bench_explainers() -> list[ZennitLRP]:
             name="lrp-epsilon-alpha2-beta1",
             display_name="LRP EpsilonAlpha2Beta1",
             composite="epsilon-alpha2-beta1",
+        ),
+        ZennitLRP(
+            name="lrp-epsilon-alpha2-beta1-0db",
+            display_name="LRP EpsilonAlpha2Beta1 (0 dB reference)",
+            composite="epsilon-alpha2-beta1",
+            reference="zero",
+            representations=SPECTROGRAM,
         ),
         ZennitLRP(
             name="lrp-epsilon-gamma-box",

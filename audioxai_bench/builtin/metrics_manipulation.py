@@ -21,13 +21,15 @@ from audioxai_bench.evaluation.perturbation import (
     DEFAULT_GRID,
     ORDERS,
     REFERENCE_ORDERS,
+    REMOVALS,
     PerturbationCurves,
     combine_curves,
     perturbation_curves,
 )
 
-#: Tile of the per-patch spectrogram test: 8 × 8 bins (141 Hz × 280 ms), AlexNet's conv1 stride
-#: times its first pooling stride, so a tile is about one unit of the second feature map.
+#: Tile of the per-patch spectrogram test: 8 × 8 bins = 141 Hz × 35 ms (8 bins of 17.6 Hz,
+#: 8 frames of hop 35 at 8 kHz), AlexNet's conv1 stride times its first pooling stride, so a
+#: tile is about one unit of the second feature map.
 PATCH: tuple[int, int] = (8, 8)
 STATISTICS: tuple[str, ...] = ("aopc", "gap", "auc")
 
@@ -47,8 +49,10 @@ class ManipulationMetric(BaseMetric):
         ``"deletion"`` or ``"insertion"``.
     patch : tuple of int, optional
         Perturb spectrogram tiles of this size instead of single bins.
-    grid, baseline, orders
-        Passed to :func:`perturbation_curves`.
+    grid, baseline, orders, removal
+        Passed to :func:`perturbation_curves`; ``removal="re-preprocess"`` levels every
+        perturbed input again as the preprocessing does (dB relative to the new maximum), where
+        the default ``"replace"`` (the paper's) writes the baseline into the model input.
     memo : BatchMemo
         Shared by metrics that read the same curves.
     """
@@ -59,6 +63,7 @@ class ManipulationMetric(BaseMetric):
     grid: tuple[float, ...] = DEFAULT_GRID
     baseline: str = "silence"
     orders: tuple[str, ...] = ORDERS
+    removal: str = "replace"
     memo: BatchMemo = dataclasses.field(default_factory=BatchMemo, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -68,11 +73,13 @@ class ManipulationMetric(BaseMetric):
         needed = {"most-relevant"} | ({"random"} if self.statistic == "gap" else set())
         if not needed <= set(self.orders):
             raise ValueError(f"metric {self.name!r}: orders must include {sorted(needed)}")
+        if self.removal not in REMOVALS:
+            raise ValueError(f"metric {self.name!r}: removal must be one of {REMOVALS}")
 
     def curves(self, batch: EvalBatch) -> PerturbationCurves:
         """The batch's curves, computed once for every metric sharing :attr:`memo`; the
         reference orders once for every explainer sharing ``batch.shared``."""
-        key = (self.mode, self.patch, self.grid, self.baseline, self.orders)
+        key = (self.mode, self.patch, self.grid, self.baseline, self.orders, self.removal)
         return self.memo.get(batch, key, lambda: self._curves(batch))
 
     def _curves(self, batch: EvalBatch) -> PerturbationCurves:
@@ -80,14 +87,14 @@ class ManipulationMetric(BaseMetric):
             return perturbation_curves(
                 batch.model, batch.x, batch.relevance, batch.target, grid=self.grid,
                 orders=orders, mode=self.mode, baseline=self.baseline, patch=self.patch,
-                seed=batch.seed, chunk_size=batch.chunk_size)
+                seed=batch.seed, chunk_size=batch.chunk_size, removal=self.removal)
 
         reference = tuple(o for o in self.orders if o in REFERENCE_ORDERS)
         own = tuple(o for o in self.orders if o not in REFERENCE_ORDERS)
         if batch.shared is None or not reference or not own:
             return compute(self.orders)
         key = ("perturbation-curves", self.mode, self.patch, self.grid, self.baseline,
-               reference, batch.seed)
+               self.removal, reference, batch.seed)
         return combine_curves([compute(own), batch.reuse(key, lambda: compute(reference))],
                               self.orders)
 
@@ -117,7 +124,8 @@ class ManipulationMetric(BaseMetric):
             curves[f"probability/{order}"] = c.curve(order)
             curves[f"accuracy/{order}"] = c.curve(order, "accuracy")
         units = "feature" if self.patch is None else f"patch {self.patch[0]}x{self.patch[1]}"
-        info = {"mode": c.mode, "baseline": self.baseline, "units": units,
+        info = {"mode": c.mode, "baseline": self.baseline, "removal": self.removal,
+                "units": units,
                 "n_units": c.n_units, "orders": list(c.orders)}
         return MetricOutput(scores=scores, curves=curves, grid=c.grid, extras=extras, info=info)
 

@@ -38,6 +38,9 @@ DEFAULT_GRID: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 #: What replaces a removed feature (see :func:`baseline_values`).
 BASELINES: tuple[str, ...] = ("silence", "zero", "mean", "noise")
 MODES: tuple[str, ...] = ("deletion", "insertion")
+#: How a perturbed input reaches the model (see :func:`re_preprocess`): as written, or
+#: re-levelled the way the preprocessing levels a clip.
+REMOVALS: tuple[str, ...] = ("replace", "re-preprocess")
 
 
 def _descending_key(values: Tensor) -> Tensor:
@@ -121,8 +124,9 @@ def combine_curves(parts: Sequence[PerturbationCurves], orders: Sequence[str]
 def baseline_values(x: Tensor, baseline: str, seed: int, rows: Tensor) -> Tensor:
     """What replaces removed features of ``x`` (``(S, N)``, flattened samples).
 
-    ``"silence"``: zero for waveforms, each spectrogram's minimum (its -80 dB floor; 0 dB is the
-    loudest bin, so zero would be a loud baseline); ``"zero"``; ``"mean"``: each sample's mean;
+    ``"silence"``: :func:`~audioxai_bench.api.explainer.silence_of`, zero for waveforms and the
+    -80 dB floor for spectrograms (0 dB is the loudest bin, so zero would be a loud baseline);
+    ``"zero"``; ``"mean"``: each sample's mean;
     ``"noise"``: Gaussian noise with each sample's mean and standard deviation, seeded.
     Returns ``(S, 1)`` for constants, ``(S, N)`` for noise.
     """
@@ -140,6 +144,30 @@ def baseline_values(x: Tensor, baseline: str, seed: int, rows: Tensor) -> Tensor
         mean, std = flat.mean(1, keepdim=True), flat.std(1, keepdim=True)
         return (mean + std * normal.to(flat.dtype)).contiguous()
     raise AudioXaiError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
+
+
+def re_preprocess(perturbed: Tensor, original: Tensor) -> Tensor:
+    """Model inputs after a removal, levelled again as the preprocessing levels a clip.
+
+    The inputs are normalised per clip (``audioxai_bench.data.preprocess``), so removing the
+    loudest parts leaves an input the model never saw in training (a dB spectrogram whose
+    maximum is below 0 dB). Spectrograms ``(B, 1, F, T)``: the dB relative to the new maximum,
+    as if the removed bins' power were zero and the preprocessing's ``power_to_db`` ran again;
+    bins at the -80 dB floor (their level below it is unknown) and removed bins stay at the
+    floor, and an input without sound stays silent. Waveforms ``(B, 1, T)``: divided again by
+    the new 95th percentile + 0.001 in the signal's units; the scale of the original clip is
+    ``0.001 / (1 - q95(original))`` (a clip normalised by its 95th percentile has
+    ``q95 = (s - 0.001) / s``), so the result equals re-preprocessing the perturbed sound.
+    ``original`` is the unperturbed input of each row of ``perturbed``.
+    """
+    dims = tuple(range(1, perturbed.dim()))
+    if perturbed.dim() == 3:
+        q = torch.quantile(perturbed.flatten(1).float(), 0.95, dim=1).to(perturbed.dtype)
+        q0 = torch.quantile(original.flatten(1).float(), 0.95, dim=1).to(perturbed.dtype)
+        return perturbed / (q + 1 - q0).view(-1, 1, 1)
+    floor = silence_of(perturbed)
+    top = perturbed.amax(dim=dims, keepdim=True)
+    return torch.where(perturbed > floor, perturbed - top, floor)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,15 +272,19 @@ def perturbation_curves(
     patch: tuple[int, int] | None = None,
     seed: int = 0,
     chunk_size: int = DEFAULT_CHUNK,
+    removal: str = "replace",
 ) -> PerturbationCurves:
     """Perturbation curves of ``model`` on ``x`` for removal ``orders`` over fractions ``grid``.
 
     Units are single input features, or ``patch``-sized tiles of the last two dimensions
-    (relevance summed, amplitude averaged per tile). All orders share the unperturbed pass and
-    the all-baseline pass; relevance is sorted once per sample, ties broken at random. Samples
-    go in blocks of ``chunk_size // steps``; within a block each order's inputs are built step by
-    step (each step changes only the units it adds) and every forward pass holds at most
-    ``chunk_size`` inputs, so memory follows the chunk, not the batch.
+    (relevance summed, amplitude averaged per tile). ``removal="replace"`` (the paper's) gives
+    the model the input with the baseline written in; ``"re-preprocess"`` levels every
+    perturbed input again as the preprocessing would (:func:`re_preprocess`). All orders share
+    the unperturbed pass and the all-baseline pass; relevance is sorted once per sample, ties
+    broken at random. Samples go in blocks of ``chunk_size // steps``; within a block each
+    order's inputs are built step by step (each step changes only the units it adds) and every
+    forward pass holds at most ``chunk_size`` inputs, so memory follows the chunk, not the
+    batch.
     """
     orders = tuple(orders)
     bad = sorted(set(orders) - set(ORDERS))
@@ -262,6 +294,8 @@ def perturbation_curves(
         raise AudioXaiError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
     if baseline not in BASELINES:
         raise AudioXaiError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
+    if removal not in REMOVALS:
+        raise AudioXaiError(f"unknown removal {removal!r}; valid: {', '.join(REMOVALS)}")
     fractions = torch.tensor([float(g) for g in grid], dtype=torch.float64)
     if len(fractions) == 0 or bool(((fractions < 0) | (fractions > 1)).any()):
         raise AudioXaiError(f"grid fractions must lie in [0, 1], got {list(grid)}")
@@ -302,7 +336,8 @@ def perturbation_curves(
             flat = units.pad(xb)
             base = baseline_values(xb, baseline, seed, rows).to(flat.dtype)
             base = units.pad(base.expand_as(xb.flatten(1)).reshape(xb.shape))
-            pass_ = _Pass(model, units, target[start:stop], storage)
+            pass_ = _Pass(model, units, target[start:stop], storage,
+                          original=xb if removal == "re-preprocess" else None)
             for job, (o, c) in enumerate(jobs):
                 if c in (0, n_units):  # unperturbed or all-baseline
                     state = flat if (c == 0) == (mode == "deletion") else base
@@ -335,8 +370,10 @@ class _Pass:
     """Collects the inputs of one block of samples in ``storage`` and runs them through the model
     in forward passes as large as ``storage`` holds (whole jobs: every sample of the block)."""
 
-    def __init__(self, model: nn.Module, units: _Units, target: Tensor, storage: Tensor):
+    def __init__(self, model: nn.Module, units: _Units, target: Tensor, storage: Tensor,
+                 original: Tensor | None = None):
         self.model, self.units, self.target = model, units, target
+        self.original = original  # the block's inputs, when each pass is re-preprocessed
         size = math.prod(units.padded)
         self.per_pass = max(1, len(storage) // (len(target) * size))
         self.buffer = storage[: self.per_pass * len(target) * size].view(
@@ -355,7 +392,10 @@ class _Pass:
         if not self.jobs:
             return
         n, s = len(self.jobs), len(self.target)
-        logits = self.model(self.units.crop(self.buffer[:n].view(n * s, -1)))
+        inputs = self.units.crop(self.buffer[:n].view(n * s, -1))
+        if self.original is not None:
+            inputs = re_preprocess(inputs, self.original.repeat(n, *[1] * (inputs.dim() - 1)))
+        logits = self.model(inputs)
         p, hit = true_class_scores(logits, self.target.repeat(n))
         p, hit = p.view(n, s).cpu(), hit.view(n, s).cpu()  # one transfer per pass
         for i, job in enumerate(self.jobs):

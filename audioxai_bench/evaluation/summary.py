@@ -56,14 +56,19 @@ def summarize(
 ) -> dict[str, Any]:
     """Record fields for a metric's merged output: mean, bootstrap interval, mean curves.
 
-    Keys: ``value``, ``ci`` ([low, high]), ``n`` (finite scores), ``higher_is_better``,
+    A metric with an ``interval(output)`` method gives its own ``ci`` instead of the bootstrap
+    over samples (``None`` where there is none, e.g. one measurement shared by every sample).
+
+    Keys: ``value``, ``ci`` ([low, high] or null), ``n`` (finite scores), ``higher_is_better``,
     ``scores`` (every sample's score, 7 significant digits, NaN where undefined),
     ``grid`` and ``curves`` (means over samples, when the metric has curves), ``extras``
     (name → {value, ci}), ``info``, and ``summary`` (the metric's own ``summarize``, if any).
     """
     est = stats.bootstrap_ci(output.scores, confidence=confidence, seed=seed)
-    record: dict[str, Any] = {"value": est.mean, "ci": [est.low, est.high], "n": est.n,
-                              "higher_is_better": bool(metric.higher_is_better),
+    own_interval = getattr(metric, "interval", None)
+    ci = own_interval(output) if callable(own_interval) else [est.low, est.high]
+    record: dict[str, Any] = {"value": est.mean, "ci": None if ci is None else list(ci),
+                              "n": est.n, "higher_is_better": bool(metric.higher_is_better),
                               "scores": [float(f"{v:.7g}") for v in output.scores.tolist()]}
     if output.curves:
         record["grid"] = output.grid.tolist()

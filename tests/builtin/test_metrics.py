@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 
 import pytest
 import torch
@@ -18,17 +19,18 @@ from audioxai_bench.builtin.metrics_bands import (
     band_stop,
     relevance_per_band,
 )
-from audioxai_bench.builtin.metrics_complexity import gini
+from audioxai_bench.builtin.metrics_complexity import active_units, gini
 from audioxai_bench.builtin.metrics_manipulation import manipulation_metrics
 from audioxai_bench.builtin.metrics_randomisation import (
     ModelRandomisation,
     cascade_depths,
     randomisable_layers,
 )
-from audioxai_bench.data.preprocess import spectrogram_input
+from audioxai_bench.data.preprocess import power_to_db, spectrogram_input, to_model_input
 from audioxai_bench.errors import AudioXaiError
-from audioxai_bench.evaluation.perturbation import perturbation_curves
+from audioxai_bench.evaluation.perturbation import perturbation_curves, re_preprocess
 from audioxai_bench.evaluation.summary import merge_outputs, summarize
+from audioxai_bench.guard import ExplainerError
 from audioxai_bench.models import build_model
 from audioxai_bench.plugins import PluginManager, validate
 
@@ -358,14 +360,129 @@ def test_gini_of_one_hot_uniform_and_empty_maps():
     assert gini(half).item() == pytest.approx(0.5)
 
 
-def test_runtime_turns_measured_seconds_into_per_sample_scores():
-    pm = PluginManager(entrypoints=False)
-    runtime = pm.metrics.get("runtime")
+def test_gini_counts_only_the_units_that_hold_sound():
+    """M8: a map that is exactly zero on silence (any map times x − silence) is as sparse as
+    its values on the sound, however much padding the input has."""
+    gen = torch.Generator().manual_seed(0)
+    values = torch.rand(2, 1, 4000, generator=gen)
+    wave = torch.zeros(2, 1, 8000)
+    wave[..., 2000:6000] = torch.randn(2, 1, 4000, generator=gen)
+    relevance = torch.zeros_like(wave)
+    relevance[..., 2000:6000] = values
+    metric = PluginManager(entrypoints=False).metrics.get("gini")
+    out = metric.score(make_batch(WindowNet(), wave, torch.zeros(2, dtype=torch.long),
+                                  relevance))
+    torch.testing.assert_close(out.scores, gini(values))
+    assert bool((gini(relevance) > out.scores + 0.3).all())  # the padding confound
+    assert out.extras["active-fraction"].tolist() == [0.5, 0.5]
+    assert metric.ranked is False
+    spec = torch.full((2, 1, 16, 16), -80.0)  # spectrograms: bins at the floor are silent
+    spec[0, 0, :4] = -10.0
+    rel = torch.zeros_like(spec)
+    rel[0, 0, :4] = torch.arange(64.0).view(4, 16)
+    got = gini(rel, active_units(spec))
+    assert got[0].item() == pytest.approx(gini(torch.arange(64.0).view(1, 64)).item())
+    assert math.isnan(got[1].item())  # nothing sounds: undefined, not "perfectly sparse"
+
+
+class Sleepy:
+    """An explainer whose first call is slow (a lazy import) and whose later calls are not."""
+
+    name = "sleepy"
+    representations = frozenset({"waveform"})
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def explain(self, model, x, target):
+        self.calls += 1
+        time.sleep(0.3 if self.calls == 1 else 0.01)
+        return torch.zeros_like(x)
+
+
+def test_runtime_is_the_median_of_warm_repeats_on_the_first_batch():
+    runtime = PluginManager(entrypoints=False).metrics.get("runtime")
+    assert runtime.needs == {"explainer"} and not runtime.higher_is_better
     model, x, target = window_batch(4)
-    out = runtime.score(make_batch(model, x, target, x, explain_seconds=0.5))
-    assert out.scores.tolist() == [0.125] * 4 and not runtime.higher_is_better
-    with pytest.raises(AudioXaiError, match="explain_seconds"):
+    explainer = Sleepy()
+    out = runtime.score(make_batch(model, x, target, x, explainer=explainer))
+    assert explainer.calls == 1 + 5  # warm-up, then five timed calls
+    assert len(out.info["call_seconds"]) == 5 and out.info["timed_batch_size"] == 4
+    assert 0.01 / 4 <= out.scores[0].item() < 0.2 / 4  # the cold 0.3 s call is not counted
+    assert len(set(out.scores.tolist())) == 1
+    spread = out.info["per_sample_spread"]
+    assert spread["min"] <= spread["q25"] <= spread["median"] <= spread["q75"] <= spread["max"]
+    assert spread["median"] == out.scores[0].item()
+    later = runtime.score(make_batch(model, x[:2], target[:2], x[:2], explainer=explainer))
+    assert explainer.calls == 6 and later.scores.tolist() == [out.scores[0].item()] * 2
+    record = summarize(runtime, merge_outputs([out, later]))
+    assert record["ci"] is None and record["n"] == 6  # no bootstrap of one measurement
+    with pytest.raises(AudioXaiError, match="explainer"):
         runtime.score(make_batch(model, x, target, x))
+    with pytest.raises(ValueError, match="repeats must be at least 5"):
+        dataclasses.replace(runtime, repeats=3)
+
+
+def test_runtime_repeats_run_under_the_explainer_guard():
+    class Meddling(Sleepy):
+        def explain(self, model, x, target):
+            model.pattern.add_(1.0)
+            return torch.zeros_like(x)
+
+    runtime = PluginManager(entrypoints=False).metrics.get("runtime")
+    model, x, target = window_batch(2)
+    before = model.pattern.clone()
+    with pytest.raises(ExplainerError, match="modified pattern"):
+        runtime.score(make_batch(model, x, target, x, explainer=Meddling()))
+    assert torch.equal(model.pattern, before)
+
+
+# --- re-preprocessing after removal (L2) ----------------------------------------------------
+
+
+def test_re_preprocess_equals_preprocessing_the_perturbed_sound():
+    """Waveforms: zeroing samples of the sound and preprocessing again equals re-levelling the
+    perturbed input. Spectrograms: the removed bins' power set to zero and ``power_to_db`` run
+    again (dB re the new maximum); bins at the floor stay at it."""
+    gen = torch.Generator().manual_seed(0)
+    signals = torch.zeros(2, 8000)
+    signals[:, 1000:5000] = 3000 * torch.randn(2, 4000, generator=gen)
+    removed = torch.rand(2, 8000, generator=gen) < 0.3
+    wave = to_model_input(signals, "waveform")
+    expected = to_model_input(signals.masked_fill(removed, 0.0), "waveform")
+    got = re_preprocess(wave.masked_fill(removed[:, None], 0.0), wave)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+    spec = spectrogram_input(signals)
+    loud = spec > -20  # remove the loudest bins: the maximum drops below 0 dB
+    perturbed = spec.masked_fill(loud, -80.0)
+    # the input's power spectrogram (at a clip's scale: far above the amin clamp)
+    power = torch.where(perturbed > -80, 1e6 * 10 ** (perturbed.double() / 10), 0.0)
+    expected = power_to_db(power[:, 0]).float()[:, None]
+    got = re_preprocess(perturbed, spec)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-4)
+    assert got.amax(dim=(1, 2, 3)).eq(0).all() and perturbed.amax() < -19
+    assert torch.equal(re_preprocess(spec, spec), spec)  # an intact input is already levelled
+
+
+def test_re_preprocess_removal_changes_the_curves_not_the_intact_input():
+    torch.manual_seed(0)
+    model = build_model("alexnet", n_classes=10, width=0.0625).eval()
+    gen = torch.Generator().manual_seed(1)
+    x = spectrogram_input(1000 * torch.randn(2, 8000, generator=gen))
+    target = torch.tensor([0, 1])
+    relevance = x + 80  # loudest first: the maximum goes at once
+    plain = perturbation_curves(model, x, relevance, target, grid=(0.0, 0.1, 0.3))
+    again = perturbation_curves(model, x, relevance, target, grid=(0.0, 0.1, 0.3),
+                                removal="re-preprocess")
+    assert torch.equal(plain.original_probability, again.original_probability)
+    assert not torch.allclose(plain.curve("most-relevant")[:, 1:],
+                              again.curve("most-relevant")[:, 1:])
+    gap = dataclasses.replace(metric("faithfulness-gap"), removal="re-preprocess")
+    out = gap.score(make_batch(model, x, target, relevance))
+    assert out.info["removal"] == "re-preprocess"
+    with pytest.raises(AudioXaiError, match="unknown removal"):
+        perturbation_curves(model, x, relevance, target, removal="renormalise")
 
 
 # --- frequency bands ------------------------------------------------------------------------
