@@ -42,7 +42,9 @@ _Text = str | None
 class Record(BaseModel):
     """One cell's result: the cell, its value with interval and curves, and its provenance.
 
-    ``value`` is the mean of the per-sample ``scores`` (of the test ``clips`` of ``speakers``,
+    ``ranked`` is false for a metric that describes or checks rather than judges (the
+    leaderboard shows it and ranks nothing by it). ``value`` is the mean of the per-sample
+    ``scores`` (of the test ``clips`` of ``speakers``,
     kept so that any test can be re-run from the records) and ``ci`` its 95 % interval; ``curves``
     hold mean curves over ``grid``; ``extras`` further values with intervals; ``info`` facts
     that do not depend on the samples; ``summary`` the metric's run-level facts. An ``error``
@@ -70,6 +72,7 @@ class Record(BaseModel):
     ci: list[_Number] | None = Field(None, min_length=2, max_length=2)
     n: StrictInt | None = None
     higher_is_better: bool | None = None
+    ranked: bool | None = None
     scores: list[float] | None = None
     clips: list[str] | None = None
     speakers: list[StrictInt] | None = None

@@ -58,7 +58,7 @@ from .artifacts import (
 )
 from .definition import Benchmark
 from .plan import Plugged, applies
-from .records import RESULTS_FILE, ResultStore, cell_key
+from .records import RESULTS_FILE, SCHEMA_VERSION, ResultStore, cell_key
 from .setup import RunSetup, prepare_run
 
 # --- the run ------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ class Runner:
         plugins = {k: p.provenance() for k, p in used.items()}
         plugins["model"] = self.plan.models[panel.model_name].provenance()
         record = {
-            "schema": 1, "benchmark": self.bench.name, "dataset": self.dataset_name,
+            "schema": SCHEMA_VERSION, "benchmark": self.bench.name, "dataset": self.dataset_name,
             "data_fingerprint": self.data.fingerprint, "task": panel.task,
             "model": panel.model_name, "representation": panel.representation,
             "fold": panel.fold, "explainer": explainer.name if explainer else None,
@@ -186,6 +186,8 @@ class Runner:
             "python": self.env["python"],
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+        if metric_plug is not None:  # a verdict, or shown only (a sanity check, a description)
+            record["ranked"] = bool(getattr(metric_plug.obj, "ranked", True))
         record.update(fields)
         return record
 
