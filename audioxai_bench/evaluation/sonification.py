@@ -311,9 +311,13 @@ class MaskedSounds:
     hit_in: Tensor
     kept_in: Tensor
 
+    def apply(self, fn: Callable[[Tensor], Tensor]) -> MaskedSounds:
+        """The same results with ``fn`` applied to each tensor (a selection, a mean)."""
+        return MaskedSounds(*(fn(getattr(self, f.name)) for f in dataclasses.fields(self)))
+
     def mean_over_controls(self) -> MaskedSounds:
         """Average ``(B, C, K)`` control results over the C controls."""
-        return MaskedSounds(*(v.mean(dim=1) for v in dataclasses.astuple(self)))
+        return self.apply(lambda v: v.mean(dim=1))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -452,9 +456,7 @@ def score_matched_masks(
                  for c in range(controls)]
         ranks.append(unit_ranks(loudness, active, ties))
         sounds = render(torch.stack(ranks, dim=1), k)  # (B, C + 1, K)
-        random = MaskedSounds(*(v[:, :controls] for v in dataclasses.astuple(sounds)))
-        amplitude = MaskedSounds(*(v[:, controls] for v in dataclasses.astuple(sounds)))
-        return random, amplitude
+        return sounds.apply(lambda v: v[:, :controls]), sounds.apply(lambda v: v[:, controls])
 
     name = getattr(sonifier, "name", type(sonifier).__name__)
     random, amplitude = share(("sonified-controls", name, id(sonifier), setting), control_sounds)
@@ -463,7 +465,7 @@ def score_matched_masks(
     return MatchedScores(
         fractions=fractions, predicted=predicted.cpu(), p_clean=p_clean.cpu(),
         n_active=n_active.cpu(),
-        explainer=MaskedSounds(*(v[:, 0] for v in dataclasses.astuple(mine))),
+        explainer=mine.apply(lambda v: v[:, 0]),
         random=random, amplitude=amplitude, units=units.label)
 
 
