@@ -34,7 +34,11 @@ controls keep exactly as many units under every sonifier, and the controls do no
 explainer, so every explainer is compared with the same control. The explainer's graded
 information still counts through the ranking at four sizes. A sonifier that caps what it keeps
 (``keep-top``, ``spectrogram-keep-top`` at 20 % of samples or bins) plays at most its cap, for
-the explainer and the controls alike.
+the explainer and the controls alike; below its cap it plays what its uncapped sibling plays
+(on spectrogram maps ``spectrogram-keep-top`` and ``spectrogram-mask`` give the same sounds
+until the kept units exceed 20 % of the bins). The controls' mean is one draw shared by every
+explainer of a batch: its sampling error is a common offset of all their gains, which more
+``controls`` shrink.
 
 Sufficiency gain = mean over f of p(masked-in) - p(random-in); comprehensiveness gain = mean
 over f of p(random-out) - p(masked-out), with p(random-...) the mean over the controls (ERASER,
