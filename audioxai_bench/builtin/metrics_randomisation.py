@@ -1,10 +1,42 @@
-"""Model randomisation sanity check (Adebayo et al. 2018, "Sanity checks for saliency maps",
-NeurIPS, arXiv 1810.03292).
+"""Model randomisation as a sanity check (Adebayo et al. 2018, "Sanity checks for saliency
+maps", NeurIPS, arXiv 1810.03292), not a ranked column.
 
-An explanation of a model should depend on the model. The check re-initialises the layers from
-the output down (cascading) and explains each randomised model again; the Spearman rank
-correlation with the trained model's relevance should fall. A method whose relevance hardly
-changes (edge detectors, signal amplitude) explains the input, not the model, and is flagged.
+An explanation of a model should depend on the model. Two metrics:
+
+``model-randomisation-check`` (the pass/fail check). Per sample, with R the explanation of the
+trained model f, R' the explainer run again on f with a fresh seed, and R1, R2 its explanations
+of two independent full re-initialisations g1, g2 of f (every layer, Adebayo et al.'s final
+cascade step), for each similarity s (signed Spearman, absolute Spearman, SSIM):
+
+- ``rerun`` = s(R, R'): the ceiling, how alike two runs of the explainer on the *same* model
+  are (1 for a deterministic explainer; SmoothGrad's seed-to-seed Spearman was 0.17 in the
+  review, so a low randomised similarity can be estimator noise, review H5);
+- ``trained-vs-randomised`` = s(R, R1), the quantity of Adebayo et al.;
+- ``randomised-vs-randomised`` = s(R1, R2): the null, what two explanations of *unrelated* models
+  share (through the input alone). Together with ``input-times-noise`` = Spearman(|a N1|,
+  |a N2|), a the input's amplitude and N1, N2 independent Gaussian noise, it shows what rank
+  correlation an input-multiplied map gets for free (review: 0.95 on waveforms, 0.81 on dB);
+- ``drop`` = rerun - trained-vs-randomised, the per-sample score.
+
+Every explanation other than R uses a fresh explainer seed (``with_params(seed=...)`` where the
+explainer has one, and a forked global generator), so that the ceiling, the randomised
+similarity and the null all compare independent draws of a stochastic explainer (the idea of
+sMPRT, Hedström et al. 2023, "Sanity checks revisited", which smooths the noise away instead).
+
+The test: the explainer depends on the model when randomising the model lowers the similarity
+beyond the explainer's own rerun noise, that is when the lower end of the bootstrap interval
+of the mean ``drop`` exceeds ``min_drop`` (0.1 of the correlation scale, a convention). The
+verdict uses the signed Spearman: the signed rank order is what the suite's deletion and
+sonification scores read, while absolute ranks are dominated by |x - reference| (review H5:
+every input-multiplied map would fail whatever its model part). Absolute Spearman and SSIM get
+their own drops and verdicts beside it, for comparison with Adebayo et al. The margin is the
+interval's lower end minus ``min_drop``. It is a sanity check, not a quality score: Binder et
+al. (2023, "Shortcomings of top-down randomization-based sanity checks", CVPR) show that
+passing it does not make an explanation faithful, so it is never ranked.
+
+``model-randomisation`` (descriptive): the original cascade, top-down, Spearman per depth.
+A method whose relevance hardly changes is flagged; the flag reads the absolute Spearman against
+a fixed threshold, so read it beside the check above.
 """
 
 from __future__ import annotations
@@ -14,11 +46,14 @@ import dataclasses
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audioxai_bench.api.explainer import amplitude_of
 from audioxai_bench.api.hookspecs import hookimpl
 from audioxai_bench.api.metric import BaseMetric, EvalBatch, MetricOutput
-from audioxai_bench.stats import correlate_ranks, rank_data
+from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.stats import bootstrap_ci, correlate_ranks, rank_data, spearman
 
 
 def randomisable_layers(model: nn.Module) -> list[str]:
@@ -83,6 +118,7 @@ class ModelRandomisation(BaseMetric):
     steps: int | None = None
     flag_threshold: float = 0.5
     seed: int = 0
+    ranked: bool = False
 
     def score(self, batch: EvalBatch) -> MetricOutput:
         self.check(batch)
@@ -110,7 +146,7 @@ class ModelRandomisation(BaseMetric):
             curves={"spearman": curve},
             grid=torch.tensor(depths, dtype=torch.float64),
             extras={"spearman/all-randomised": curve[:, -1]},
-            info={"layers": names, "absolute": self.absolute},
+            info={"layers": names, "absolute": self.absolute, "ranked": self.ranked},
         )
 
     def summarize(self, output: MetricOutput) -> dict[str, Any]:
@@ -120,9 +156,197 @@ class ModelRandomisation(BaseMetric):
                 "flag_threshold": self.flag_threshold}
 
 
+# --- the sanity check ---------------------------------------------------------------------------
+
+#: Similarity measures of the check, by record name.
+MEASURES: tuple[str, ...] = ("spearman", "abs-spearman", "ssim")
+#: SSIM constants of Wang et al. (2004): Gaussian window of 11 with sigma 1.5, K1, K2.
+SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
+
+
+def ssim(a: Tensor, b: Tensor, data_range: float | Tensor = 1.0) -> Tensor:
+    """``(B,)`` mean structural similarity of ``(B, C, T)`` or ``(B, C, H, W)`` maps (Wang,
+    Bovik, Sheikh & Simoncelli 2004, IEEE TIP), per channel then averaged.
+
+    Local statistics under a Gaussian window (11 taps, sigma 1.5; separable in 2-D), only
+    where the window fits (as scikit-image crops its borders), with C1 = (0.01 L)^2 and
+    C2 = (0.03 L)^2 for the data range L (a number, or one per sample).
+    """
+    if a.shape != b.shape or a.dim() not in (3, 4):
+        raise ValueError(f"ssim: expected two (B, C, T) or (B, C, H, W) maps of one shape, "
+                         f"got {tuple(a.shape)} and {tuple(b.shape)}")
+    spatial = a.shape[2:]
+    if min(spatial) < SSIM_WINDOW:
+        raise ValueError(f"ssim: maps must span at least {SSIM_WINDOW} points, got {spatial}")
+    c = a.shape[1]
+    taps = torch.arange(SSIM_WINDOW, dtype=torch.float64, device=a.device) - SSIM_WINDOW // 2
+    g = torch.exp(-taps.square() / (2 * SSIM_SIGMA**2))
+    g = g / g.sum()
+
+    def blur(v: Tensor) -> Tensor:
+        if v.dim() == 3:
+            return F.conv1d(v, g.view(1, 1, -1).expand(c, 1, -1), groups=c)
+        v = F.conv2d(v, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+        return F.conv2d(v, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+
+    a, b = a.double(), b.double()
+    L = torch.as_tensor(data_range, dtype=torch.float64, device=a.device)
+    L = L.view(-1, *([1] * (a.dim() - 1))) if L.dim() else L
+    c1, c2 = (SSIM_K1 * L) ** 2, (SSIM_K2 * L) ** 2
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a.square()
+    var_b = blur(b * b) - mu_b.square()
+    cov = blur(a * b) - mu_a * mu_b
+    index = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)
+             / ((mu_a.square() + mu_b.square() + c1) * (var_a + var_b + c2)))
+    return index.flatten(1).mean(dim=1)
+
+
+def _unit_range(maps: Tensor) -> Tensor:
+    """Each map min-max scaled to [0, 1] (a constant map to 0), so that SSIM compares
+    structure and not the overall scale, which differs by orders of magnitude between a trained
+    and a random model."""
+    flat = maps.double().flatten(1)
+    low, high = flat.amin(dim=1, keepdim=True), flat.amax(dim=1, keepdim=True)
+    span = (high - low).where(high > low, torch.ones_like(high))
+    return ((flat - low) / span).view(maps.shape)
+
+
+def similarities(maps: dict[str, Tensor], pairs: dict[str, tuple[str, str]]
+                 ) -> dict[str, Tensor]:
+    """``(B,)`` signed Spearman, absolute Spearman and SSIM (on [0, 1]-scaled maps) of the
+    named ``pairs`` of ``maps``, as ``"<measure>/<pair>"`` (measures: :data:`MEASURES`).
+    Each map is ranked and scaled once, however many pairs it is in."""
+    flat = {k: v.flatten(1) for k, v in maps.items()}
+    signed = {k: rank_data(v) for k, v in flat.items()}
+    absolute = {k: rank_data(v.abs()) for k, v in flat.items()}
+    scaled = {k: _unit_range(v) for k, v in maps.items()}
+    out = {}
+    for pair, (a, b) in pairs.items():
+        out[f"spearman/{pair}"] = correlate_ranks(signed[a], signed[b])
+        out[f"abs-spearman/{pair}"] = correlate_ranks(absolute[a], absolute[b])
+        out[f"ssim/{pair}"] = ssim(scaled[a], scaled[b])
+    return out
+
+
+def randomised_copy(model: nn.Module, seed: int, device: torch.device) -> nn.Module:
+    """A copy of ``model`` with every layer that has ``reset_parameters`` re-initialised from
+    ``seed`` (the global random state is left as it was)."""
+    clone = copy.deepcopy(model)
+    modules = dict(clone.named_modules())
+    names = randomisable_layers(clone)
+    if not names:
+        raise AudioXaiError("the model has no layer to re-initialise")
+    for i, name in enumerate(names):
+        _reinitialise(modules[name], seed * 1000 + i, device)
+    return clone
+
+
+def _explain_fresh(explainer: Any, model: nn.Module, x: Tensor, target: Tensor,
+                   draw: int) -> Tensor:
+    """The explainer's relevance with a fresh seed ``draw``: its own ``seed`` parameter moved
+    (where it has one) and the global generator forked and seeded."""
+    params = getattr(explainer, "params", None)
+    if isinstance(params, dict) and isinstance(params.get("seed"), int) and callable(
+            getattr(explainer, "with_params", None)):
+        explainer = explainer.with_params(seed=params["seed"] + draw)
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(1_000_003 * draw + 17)
+        return explainer.explain(model, x, target).detach()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RandomisationCheck(BaseMetric):
+    """Pass/fail: does randomising the model change the explanation beyond rerun noise?
+
+    The per-sample score is the ``drop`` of the first measure in ``verdict_on`` (see the module
+    docstring for every quantity and the test).
+
+    Parameters
+    ----------
+    verdict_on : tuple of str
+        Measures (of :data:`MEASURES`) whose drop must pass; the first gives the score.
+    min_drop : float
+        The smallest mean drop that counts as model dependence (a convention).
+    confidence : float
+        Of the bootstrap interval of the mean drop.
+    seed : int
+        Seeds the two re-initialisations and the noise of the input-times-noise null.
+    ranked : bool
+        False: a sanity check, never a ranked column.
+    """
+
+    verdict_on: tuple[str, ...] = ("spearman",)
+    min_drop: float = 0.1
+    confidence: float = 0.95
+    seed: int = 0
+    ranked: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.verdict_on if m not in MEASURES]
+        if not self.verdict_on or unknown:
+            raise AudioXaiError(f"metric {self.name!r}: verdict_on must name some of "
+                                f"{', '.join(MEASURES)}, got {list(self.verdict_on)}")
+
+    def score(self, batch: EvalBatch) -> MetricOutput:
+        self.check(batch)
+        x, target, device = batch.x, batch.target, batch.device
+        try:
+            first = randomised_copy(batch.model, 2 * self.seed + 1, device)
+            second = randomised_copy(batch.model, 2 * self.seed + 2, device)
+        except AudioXaiError as exc:
+            raise AudioXaiError(f"metric {self.name!r}: {exc}") from None
+        rerun = _explain_fresh(batch.explainer, batch.model, x, target, 1)
+        r1 = _explain_fresh(batch.explainer, first, x, target, 2)
+        r2 = _explain_fresh(batch.explainer, second, x, target, 3)
+        maps = {"trained": batch.relevance, "rerun": rerun, "randomised": r1, "other": r2}
+        extras = similarities(maps, {"rerun": ("trained", "rerun"),
+                                     "trained-vs-randomised": ("trained", "randomised"),
+                                     "randomised-vs-randomised": ("randomised", "other")})
+        for measure in MEASURES:
+            extras[f"{measure}/drop"] = (extras[f"{measure}/rerun"]
+                                         - extras[f"{measure}/trained-vs-randomised"])
+        generator = batch.generator(salt=907)
+        amplitude = amplitude_of(x).double()
+        n1 = torch.randn(amplitude.shape, generator=generator, device=device,
+                         dtype=torch.float64)
+        n2 = torch.randn(amplitude.shape, generator=generator, device=device,
+                         dtype=torch.float64)
+        extras["input-times-noise"] = spearman((amplitude * n1).abs(), (amplitude * n2).abs())
+        return MetricOutput(
+            scores=extras[f"{self.verdict_on[0]}/drop"], extras=extras,
+            info={"verdict_on": list(self.verdict_on), "min_drop": self.min_drop,
+                  "randomised": "every layer, two independent seeds", "ranked": self.ranked})
+
+    def summarize(self, output: MetricOutput) -> dict[str, Any]:
+        """The verdict: per measure the mean drop, its interval and whether its lower end
+        clears ``min_drop``; ``passes`` when every measure of ``verdict_on`` does."""
+        measures = {}
+        for measure in MEASURES:
+            est = bootstrap_ci(output.extras[f"{measure}/drop"], confidence=self.confidence)
+            measures[measure] = {
+                "drop": est.mean, "ci": [est.low, est.high],
+                "passes": bool(est.low > self.min_drop), "margin": est.low - self.min_drop,
+                **{what: float(output.extras[f"{measure}/{what}"].nanmean())
+                   for what in ("rerun", "trained-vs-randomised", "randomised-vs-randomised")}}
+        passes = all(measures[m]["passes"] for m in self.verdict_on)
+        return {"passes": passes, "verdict": "pass" if passes else "fail",
+                "margin": min(measures[m]["margin"] for m in self.verdict_on),
+                "verdict_on": list(self.verdict_on), "min_drop": self.min_drop,
+                "measures": measures,
+                "input_times_noise_spearman": float(output.extras["input-times-noise"].nanmean())}
+
+
 @hookimpl
-def audioxai_bench_metrics() -> list[ModelRandomisation]:
-    """Cascading top-down model randomisation."""
-    return [ModelRandomisation(
-        name="model-randomisation", display_name="Model randomisation (Spearman, cascading)",
-        higher_is_better=False, needs=frozenset({"explainer"}))]
+def audioxai_bench_metrics() -> list[BaseMetric]:
+    """The pass/fail randomisation check and the descriptive cascade."""
+    needs = frozenset({"explainer"})
+    return [
+        RandomisationCheck(
+            name="model-randomisation-check", higher_is_better=True, needs=needs,
+            display_name="Model randomisation check (signed Spearman drop vs rerun)"),
+        ModelRandomisation(
+            name="model-randomisation", display_name="Model randomisation (Spearman, cascading)",
+            higher_is_better=False, needs=needs),
+    ]

@@ -1,18 +1,41 @@
 """Scores of a sonifier as metrics, so each (explainer, sonifier) pair gets leaderboard records.
 
 These metrics need ``EvalBatch.sonifier`` and ``EvalBatch.signals``; the runner runs them once per
-sonifier. All four read one :func:`audioxai_bench.sonify_eval.evaluate_sonifier` result per
-batch, and each carries every number of it as extras. Why these scores: see
-:mod:`audioxai_bench.sonify_eval`.
+sonifier. Definitions and reasons: :mod:`audioxai_bench.evaluation.sonification`.
+
+Ranked (``ranked = True``): ``sonified-sufficiency-gain`` and
+``sonified-comprehensiveness-gain``, the gain of the explainer's top-f units over random units of
+the same number under the same sonifier, at matched kept fractions, on the model's prediction.
+They rank (explainer, sonifier) pairs; never take a maximum over sonifiers.
+
+Descriptive (``ranked = False``; the leaderboard does not rank by them): ``sonified-lmac``, the
+L-MAC quantities at 20 % kept, to read beside Paissan et al. (2024); and the energy-matched
+listening aids ``sonified-accuracy``, ``complement-accuracy``, ``kept-energy`` and
+``sonified-random-gap``, which do not separate explainers (review H1: the model inputs ignore
+gain, and a white random STFT mask acts as a near-uniform gain).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from typing import Any
+
+import torch
 
 from audioxai_bench.api.hookspecs import hookimpl
 from audioxai_bench.api.metric import BaseMetric, BatchMemo, EvalBatch, MetricOutput
-from audioxai_bench.evaluation.sonification import SonificationScores, evaluate_sonifier
+from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.evaluation.sonification import (
+    FRACTIONS,
+    PATCH,
+    WAVEFORM_BLOCK,
+    MatchedScores,
+    SonificationScores,
+    evaluate_sonifier,
+    lmac_quantities,
+    score_matched_masks,
+)
 
 #: Metric name -> (field of SonificationScores.as_dict(), higher is better).
 SCORES: dict[str, tuple[str, bool]] = {
@@ -21,13 +44,23 @@ SCORES: dict[str, tuple[str, bool]] = {
     "kept-energy": ("kept-energy", False),
     "sonified-random-gap": ("gap/probability", True),
 }
+#: Matched-size metric name -> what its per-sample score is.
+MATCHED: dict[str, str] = {
+    "sonified-sufficiency-gain": "sufficiency",
+    "sonified-comprehensiveness-gain": "comprehensiveness",
+    "sonified-lmac": "lmac",
+}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SonificationMetric(BaseMetric):
-    """One field of the sonification scores as the per-sample score; the rest as extras."""
+    """One field of the energy-matched scores as the per-sample score; the rest as extras.
+
+    Descriptive: a listening aid, not ranked (review H1).
+    """
 
     field: str
+    ranked: bool = False
     memo: BatchMemo = dataclasses.field(default_factory=BatchMemo, compare=False, repr=False)
 
     def scores(self, batch: EvalBatch) -> SonificationScores:
@@ -42,13 +75,148 @@ class SonificationMetric(BaseMetric):
         values = self.scores(batch).as_dict()
         return MetricOutput(
             scores=values[self.field], extras=values,
-            info={"sonifier": str(getattr(batch.sonifier, "name", type(batch.sonifier)))})
+            info={"sonifier": str(getattr(batch.sonifier, "name", type(batch.sonifier))),
+                  "ranked": self.ranked})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MatchedSonificationMetric(BaseMetric):
+    """Matched-size sonification scores (:func:`score_matched_masks`) as one metric.
+
+    Parameters
+    ----------
+    quantity : str
+        The per-sample score: ``"sufficiency"`` (mean over fractions of p(masked-in) minus the
+        random controls' mean), ``"comprehensiveness"`` (the controls' p(masked-out) minus the
+        explainer's), or ``"lmac"`` (Fid-In at ``lmac_fraction``, the other L-MAC quantities
+        as extras).
+    fractions : tuple of float
+        Kept fractions of each sample's active units.
+    controls : int
+        Random unit masks per fraction (their mean is the control).
+    waveform_block : int
+        Samples per waveform unit (80 = 10 ms).
+    patch : tuple of int
+        Bins x frames per spectrogram unit.
+    lmac_fraction : float
+        The fraction (on the grid) at which the L-MAC quantities are read.
+    ranked : bool
+        Whether the leaderboard may rank by this metric (the L-MAC quantities are descriptive).
+    """
+
+    quantity: str
+    fractions: tuple[float, ...] = FRACTIONS
+    controls: int = 4
+    waveform_block: int = WAVEFORM_BLOCK
+    patch: tuple[int, int] = PATCH
+    lmac_fraction: float = 0.2
+    ranked: bool = True
+    memo: BatchMemo = dataclasses.field(default_factory=BatchMemo, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.quantity not in MATCHED.values():
+            raise AudioXaiError(f"metric {self.name!r}: quantity must be one of "
+                                f"{', '.join(sorted(set(MATCHED.values())))}, "
+                                f"got {self.quantity!r}")
+        fractions = tuple(self.fractions)
+        if not fractions or list(fractions) != sorted(set(fractions)) or not (
+                0 < fractions[0] and fractions[-1] <= 1):
+            raise AudioXaiError(f"metric {self.name!r}: fractions must rise within (0, 1], "
+                                f"got {fractions}")
+        if self.lmac_fraction not in fractions:
+            raise AudioXaiError(f"metric {self.name!r}: lmac_fraction {self.lmac_fraction} "
+                                f"must be one of the fractions {fractions}")
+        if self.controls < 1 or self.waveform_block < 1 or min(self.patch) < 1:
+            raise AudioXaiError(f"metric {self.name!r}: controls, waveform_block and patch "
+                                f"must be positive")
+
+    def scores(self, batch: EvalBatch) -> MatchedScores:
+        """The batch's matched scores, computed once for the metrics sharing the memo."""
+        setting = (tuple(self.fractions), self.controls, self.waveform_block, tuple(self.patch))
+        return self.memo.get(batch, ("matched", setting), lambda: score_matched_masks(
+            batch.sonifier, batch.model, batch.signals, batch.x, batch.relevance,
+            batch.representation, fractions=self.fractions, controls=self.controls,
+            block=self.waveform_block, patch=tuple(self.patch), seed=batch.seed,
+            chunk_size=batch.chunk_size, reuse=batch.reuse))
+
+    def score(self, batch: EvalBatch) -> MetricOutput:
+        self.check(batch)
+        s = self.scores(batch)
+        explained = (batch.target.cpu() == s.predicted).double()
+        info: dict[str, Any] = {
+            "sonifier": str(getattr(batch.sonifier, "name", type(batch.sonifier))),
+            "units": s.units, "fractions": list(s.fractions), "controls": self.controls,
+            "class": "predicted", "ranked": self.ranked}
+        common = {"probability/original": s.p_clean, "explains-predicted-class": explained,
+                  "active-units": s.n_active.double()}
+        if self.quantity == "lmac":
+            return self._lmac(s, common, info)
+        part = "in" if self.quantity == "sufficiency" else "out"
+        gain = s.sufficiency_gain if part == "in" else s.comprehensiveness_gain
+        random = s.random.mean_over_controls()
+        sign = 1.0 if part == "in" else -1.0
+        mine, rand, amp = (getattr(v, f"p_{part}") for v in (s.explainer, random, s.amplitude))
+        curves = {
+            f"probability/masked-{part}": mine, f"probability/random-{part}": rand,
+            f"probability/amplitude-{part}": amp,
+            "gain/random": sign * (mine - rand), "gain/amplitude": sign * (mine - amp),
+            "kept-energy/masked-in": s.explainer.kept_in, "kept-energy/random-in": random.kept_in,
+        }
+        amplitude_gain = sign * (amp - rand).mean(dim=1)
+        extras = common | {
+            "gain/amplitude": gain("amplitude"),
+            "amplitude/gain": amplitude_gain.where(s.n_active > 0,
+                                                   torch.full_like(amplitude_gain, math.nan)),
+        }
+        return MetricOutput(scores=gain("random"), curves=curves,
+                            grid=torch.tensor(s.fractions, dtype=torch.float64),
+                            extras=extras, info=info)
+
+    def _lmac(self, s: MatchedScores, common: dict, info: dict) -> MetricOutput:
+        j = s.at(self.lmac_fraction)
+        mine = lmac_quantities(s.p_clean, s.explainer.p_in[:, j], s.explainer.hit_in[:, j],
+                               s.explainer.p_out[:, j])
+        controls = [lmac_quantities(s.p_clean, s.random.p_in[:, c, j], s.random.hit_in[:, c, j],
+                                    s.random.p_out[:, c, j]) for c in range(self.controls)]
+        amplitude = lmac_quantities(s.p_clean, s.amplitude.p_in[:, j], s.amplitude.hit_in[:, j],
+                                    s.amplitude.p_out[:, j])
+        extras = dict(common)
+        for key in mine:
+            extras[key] = mine[key]
+            extras[f"random/{key}"] = torch.stack([c[key] for c in controls]).mean(dim=0)
+            extras[f"amplitude/{key}"] = amplitude[key]
+        undefined = torch.full_like(mine["fid-in"], math.nan)
+        extras = {k: v.where(s.n_active > 0, undefined) for k, v in extras.items()}
+        return MetricOutput(scores=extras["fid-in"], extras=extras,
+                            info=info | {"fraction": self.lmac_fraction})
+
+
+def matched_metrics() -> list[MatchedSonificationMetric]:
+    """The three matched-size metrics, sharing one computation per batch."""
+    memo = BatchMemo()
+    needs = frozenset({"signals", "sonifier"})
+    return [
+        MatchedSonificationMetric(
+            name="sonified-sufficiency-gain", quantity="sufficiency", higher_is_better=True,
+            display_name="Sonified sufficiency gain over random units (matched size)",
+            needs=needs, memo=memo),
+        MatchedSonificationMetric(
+            name="sonified-comprehensiveness-gain", quantity="comprehensiveness",
+            higher_is_better=True,
+            display_name="Sonified comprehensiveness gain over random units (matched size)",
+            needs=needs, memo=memo),
+        MatchedSonificationMetric(
+            name="sonified-lmac", quantity="lmac", higher_is_better=True, ranked=False,
+            display_name="L-MAC quantities at 20 % kept (score: Fid-In)", needs=needs,
+            memo=memo),
+    ]
 
 
 @hookimpl
-def audioxai_bench_metrics() -> list[SonificationMetric]:
-    """Accuracy on the sonified sound and its complement, kept energy, gap to random."""
+def audioxai_bench_metrics() -> list[BaseMetric]:
+    """Matched-size gains and L-MAC quantities; the energy-matched listening aids."""
     memo = BatchMemo()
     needs = frozenset({"signals", "sonifier"})
-    return [SonificationMetric(name=name, higher_is_better=better, field=field, memo=memo,
-                               needs=needs) for name, (field, better) in SCORES.items()]
+    old = [SonificationMetric(name=name, higher_is_better=better, field=field, memo=memo,
+                              needs=needs) for name, (field, better) in SCORES.items()]
+    return [*matched_metrics(), *old]

@@ -1,25 +1,76 @@
 """Objective scores of a sonifier: what the model still hears in the sonified sound.
 
 The AudioMNIST paper asked people whether audible heatmaps help (Becker et al., arXiv
-1807.03418); this module asks the model. A sonified sound that carries the explanation should
-still be recognised when played alone (run back through the model's own preprocessing), its
-complement (``signal - sonified``) should not, and it should do better than a random mask that
-keeps the same share of the signal's energy. How much energy it keeps says how selective it is.
+1807.03418); this module asks the model. Two engines live here.
+
+**Matched-size scores** (:func:`score_matched_masks`, the ranked ones). The explanation's
+top-f units go through the sonifier and are played back to the model, next to random units of
+the same number, so that the score is the gain of the explainer's map over a random map of the
+same size under the same sonifier. Precisely, per sample:
+
+- *Units*: 10 ms blocks (80 samples) of a waveform map, 8 x 8-bin patches of the model's
+  227 x 227 spectrogram grid (the last row and column of patches are 3 bins wide). A unit is
+  *active* when it holds sound: its mean amplitude (:func:`~audioxai_bench.api.explainer.
+  amplitude_of`, |x| or dB above the floor) exceeds 1e-6 of the loudest unit's. Padding is
+  exact silence, so the 40-45 % of units that are padding never count (review H4).
+- *Ranking*: active units by relevance per feature (their mean relevance), ties in a seeded
+  random order; silent units never rank.
+- For each fraction f (5, 10, 20, 40 %), k = max(1, round(f x active units)). The *map* of a
+  unit set is 1 on its units and 0 elsewhere, in the relevance's shape. Masked-in sound:
+  ``sonifier.sonify(signals, map(top-k units), representation)``; masked-out sound:
+  ``signals - masked-in`` (every built-in sonifier masks or weights the signal, so this is the
+  sound with the explanation removed). The *random control*: the same with k active units in a
+  seeded random order, ``controls`` times (4 by default); the *amplitude control*: the k
+  loudest active units.
+- Every sound is classified through the model's own preprocessing
+  (:func:`~audioxai_bench.data.preprocess.to_model_input`) and scored by the probability of the
+  class the model *predicts for the clean input* (review M5; L-MAC scores the same way), not
+  the true label.
+
+Why 0/1 maps and not the relevance values: graded values let the kept size depend on how
+heavy-tailed a map is (review section 2, point 3: soft masks kept 0-81 % of the energy by
+explainer), which is the confound this score removes; with 0/1 maps the explainer and its
+controls keep exactly as many units under every sonifier, and the controls do not depend on the
+explainer, so every explainer is compared with the same control. The explainer's graded
+information still counts through the ranking at four sizes. A sonifier that caps what it keeps
+(``keep-top``, ``spectrogram-keep-top`` at 20 % of samples or bins) plays at most its cap, for
+the explainer and the controls alike; below its cap it plays what its uncapped sibling plays
+(on spectrogram maps ``spectrogram-keep-top`` and ``spectrogram-mask`` give the same sounds
+until the kept units exceed 20 % of the bins). The controls' mean is one draw shared by every
+explainer of a batch: its sampling error is a common offset of all their gains, which more
+``controls`` shrink.
+
+Sufficiency gain = mean over f of p(masked-in) - p(random-in); comprehensiveness gain = mean
+over f of p(random-out) - p(masked-out), with p(random-...) the mean over the controls (ERASER,
+DeYoung et al. 2020, against a matched control). Both are 0 in expectation for a map that
+carries no information (the ``random`` explainer) and positive when the map finds what the
+model uses. The L-MAC quantities (Paissan et al. 2024, "Listenable maps for audio
+classifiers", ICML) at one fraction follow SpeechBrain's definitions (see
+:func:`lmac_quantities`).
+
+**Energy-matched scores** (:func:`evaluate_sonifier`, kept as descriptive listening aids). A
+sonified sound that carries the explanation should still be recognised when played alone, its
+complement should not, and it should do better than a random mask that keeps the same share of
+the signal's energy. The review (H1) showed why these do not separate explainers: both model
+inputs ignore overall gain and a white random STFT mask acts as a near-uniform gain.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import functools
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from audioxai_bench.api.explainer import explaining
+from audioxai_bench.api.explainer import amplitude_of, explaining
 from audioxai_bench.api.metric import DEFAULT_CHUNK
 from audioxai_bench.data.preprocess import istft, stft, to_model_input
-from audioxai_bench.evaluation.randomness import hashed_keys
+from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.evaluation.randomness import hashed_keys, hashed_uniform
 from audioxai_bench.evaluation.summary import true_class_scores
 
 
@@ -167,3 +218,294 @@ def evaluate_sonifier(
         random_probability=prob[2 * b:], random_correct=correct[2 * b:],
         kept_energy=kept.cpu(), random_kept_energy=kept_energy(control, signals).cpu(),
     )
+
+
+# --- matched-size scores ------------------------------------------------------------------------
+
+#: Kept fractions of the active units (of each sample) the matched scores are read at.
+FRACTIONS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)
+#: 10 ms at 8 kHz: the waveform unit.
+WAVEFORM_BLOCK = 80
+#: Bins x frames of a spectrogram unit: 8 bins (141 Hz) by 8 frames (35 ms).
+PATCH: tuple[int, int] = (8, 8)
+#: A unit holds sound when its mean amplitude exceeds this share of the loudest unit's.
+ACTIVE_SHARE = 1e-6
+#: Random-stream numbers of :func:`~audioxai_bench.evaluation.randomness.hashed_uniform`.
+_TIES, _CONTROLS = 61, 67
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Units:
+    """A partition of a model input's features into units (blocks or patches).
+
+    ``index[j]`` is the unit of flattened feature j (channels share a unit); ``label`` names
+    the unit for records (``"block 80"``, ``"patch 8x8"``).
+    """
+
+    index: Tensor
+    count: int
+    label: str
+
+    @classmethod
+    def of(cls, shape: tuple[int, ...], *, block: int = WAVEFORM_BLOCK,
+           patch: tuple[int, int] = PATCH, device: torch.device | str = "cpu") -> Units:
+        """Units of one sample of ``shape``: ``(C, T)`` in blocks, ``(C, H, W)`` in patches."""
+        if len(shape) == 2:
+            c, t = shape
+            index = (torch.arange(t, device=device) // block).repeat(c)
+            return cls(index, -(-t // block), f"block {block}")
+        if len(shape) == 3:
+            c, h, w = shape
+            ph, pw = patch
+            cols = -(-w // pw)
+            tile = (torch.arange(h, device=device)[:, None] // ph * cols
+                    + torch.arange(w, device=device)[None, :] // pw)
+            return cls(tile.flatten().repeat(c), -(-h // ph) * cols, f"patch {ph}x{pw}")
+        raise AudioXaiError(f"units: expected a (C, T) or (C, H, W) sample, got {shape}")
+
+    def mean(self, values: Tensor) -> Tensor:
+        """``(B, count)`` mean of ``(B, ...)`` feature values over each unit."""
+        flat = values.flatten(1).double()
+        total = flat.new_zeros(flat.shape[0], self.count).index_add_(1, self.index, flat)
+        size = torch.bincount(self.index, minlength=self.count).to(flat)
+        return total / size
+
+    def spread(self, unit_values: Tensor, shape: tuple[int, ...]) -> Tensor:
+        """``(N, *shape)`` feature map holding each unit's value on its features."""
+        return unit_values[:, self.index].view(len(unit_values), *shape)
+
+
+def active_units(loudness: Tensor) -> Tensor:
+    """``(B, units)`` True where a unit's mean amplitude ``loudness`` exceeds
+    :data:`ACTIVE_SHARE` of the sample's loudest unit (padding, exact silence, never counts)."""
+    peak = loudness.amax(dim=1, keepdim=True)
+    return (loudness > ACTIVE_SHARE * peak) & (peak > 0)
+
+
+def unit_ranks(scores: Tensor, active: Tensor, ties: Tensor) -> Tensor:
+    """``(B, units)`` position of each unit when active units are sorted by ``scores``
+    (highest first, equal scores in the order of ``ties``); silent units come after them all."""
+    order = ties.argsort(dim=1)
+    key = scores.double().nan_to_num(nan=-math.inf)  # an undefined score ranks last...
+    order = order.gather(1, key.gather(1, order).argsort(dim=1, descending=True, stable=True))
+    silent = (~active).gather(1, order).to(torch.uint8)  # ...of the active units
+    order = order.gather(1, silent.argsort(dim=1, stable=True))
+    return torch.empty_like(order).scatter_(
+        1, order, torch.arange(order.shape[1], device=order.device).expand_as(order).contiguous())
+
+
+def kept_counts(n_active: Tensor, fractions: Sequence[float]) -> Tensor:
+    """``(B, K)`` units kept at each fraction: max(1, round(f x active)), 0 without sound."""
+    f = torch.tensor(fractions, dtype=torch.float64, device=n_active.device)
+    k = (f[None, :] * n_active[:, None].double()).round().clamp_min(1).long()
+    return torch.where(n_active[:, None] > 0, k, torch.zeros_like(k))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MaskedSounds:
+    """Model verdicts on masked-in and masked-out sounds, ``(B, ..., K)`` float64 on the CPU.
+
+    ``p_in``/``p_out``: probability of the clean prediction; ``hit_in``: the masked-in sound is
+    still classified as the clean prediction (1/0); ``kept_in``: the masked-in sound's energy
+    over the signal's.
+    """
+
+    p_in: Tensor
+    p_out: Tensor
+    hit_in: Tensor
+    kept_in: Tensor
+
+    def apply(self, fn: Callable[[Tensor], Tensor]) -> MaskedSounds:
+        """The same results with ``fn`` applied to each tensor (a selection, a mean)."""
+        return MaskedSounds(*(fn(getattr(self, f.name)) for f in dataclasses.fields(self)))
+
+    def mean_over_controls(self) -> MaskedSounds:
+        """Average ``(B, C, K)`` control results over the C controls."""
+        return self.apply(lambda v: v.mean(dim=1))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MatchedScores:
+    """Result of :func:`score_matched_masks` for one batch (all tensors on the CPU).
+
+    ``explainer``/``amplitude``: ``(B, K)``; ``random``: ``(B, C, K)``, one row per control;
+    ``predicted``: the clean prediction; ``p_clean``: its probability; ``n_active``: units
+    holding sound; ``units``: the unit's name.
+    """
+
+    fractions: tuple[float, ...]
+    predicted: Tensor
+    p_clean: Tensor
+    n_active: Tensor
+    explainer: MaskedSounds
+    random: MaskedSounds
+    amplitude: MaskedSounds
+    units: str
+
+    def _undefined(self, values: Tensor) -> Tensor:
+        return values.where(self.n_active > 0, torch.full_like(values, math.nan))
+
+    def sufficiency_gain(self, against: str = "random") -> Tensor:
+        """``(B,)`` mean over fractions of p(masked-in) - p(control-in)."""
+        control = self._control(against)
+        return self._undefined((self.explainer.p_in - control.p_in).mean(dim=1))
+
+    def comprehensiveness_gain(self, against: str = "random") -> Tensor:
+        """``(B,)`` mean over fractions of p(control-out) - p(masked-out)."""
+        control = self._control(against)
+        return self._undefined((control.p_out - self.explainer.p_out).mean(dim=1))
+
+    def _control(self, against: str) -> MaskedSounds:
+        if against == "random":
+            return self.random.mean_over_controls()
+        if against == "amplitude":
+            return self.amplitude
+        raise ValueError(f"unknown control {against!r}; valid: random, amplitude")
+
+    def at(self, fraction: float) -> int:
+        """Column of ``fraction`` in the curves."""
+        try:
+            return self.fractions.index(fraction)
+        except ValueError:
+            raise AudioXaiError(f"fraction {fraction} is not on the grid "
+                                f"{self.fractions}") from None
+
+
+def lmac_quantities(p_clean: Tensor, p_in: Tensor, hit_in: Tensor, p_out: Tensor
+                    ) -> dict[str, Tensor]:
+    """The L-MAC faithfulness quantities of one masked-in/masked-out pair, per sample.
+
+    As SpeechBrain computes them (``recipes/ESC50/interpret/interpreter_brain.py``,
+    ``compute_AI``/``compute_AD``/``compute_AG``/``compute_fidelity``/``compute_faithfulness``,
+    called from ``train_lmac.py`` with softmax outputs), all on the clean prediction c with
+    p = p_c(clean), o = p_c(masked-in):
+
+    - AI (average increase, %): 100 if o > p else 0 (higher is better);
+    - AD (average drop, %): 100 ReLU(p - o) / p (lower is better);
+    - AG (average gain, %): 100 ReLU(o - p) / (1 - p) (higher is better);
+    - Fid-In (input fidelity): 1 if the masked-in sound is still classified as c;
+    - FF (faithfulness): p - p_c(masked-out) (higher is better).
+
+    SpeechBrain's ``compute_AD`` applies a softmax to inputs that are already probabilities;
+    this follows the paper's formula (a drop of the probabilities themselves) instead.
+    """
+    eps = 1e-10
+    return {
+        "ai": 100.0 * (p_in > p_clean).double(),
+        "ad": 100.0 * (p_clean - p_in).clamp_min(0) / (p_clean + eps),
+        "ag": 100.0 * (p_in - p_clean).clamp_min(0) / (1 - p_clean + eps),
+        "fid-in": hit_in.double(),
+        "ff": p_clean - p_out,
+    }
+
+
+def score_matched_masks(
+    sonifier: Any,
+    model: nn.Module,
+    signals: Tensor,
+    x: Tensor,
+    relevance: Tensor,
+    representation: str,
+    *,
+    fractions: Sequence[float] = FRACTIONS,
+    controls: int = 4,
+    block: int = WAVEFORM_BLOCK,
+    patch: tuple[int, int] = PATCH,
+    seed: int = 0,
+    chunk_size: int = DEFAULT_CHUNK,
+    reuse: Callable[[Any, Callable[[], Any]], Any] | None = None,
+) -> MatchedScores:
+    """Play the top-f units of ``relevance``, and matched random and loudest units, through
+    ``sonifier`` and score them on the model's clean prediction (definitions: module docstring).
+
+    ``x`` is the model input of ``signals`` (``(B, samples)`` padded 8 kHz waveforms) and
+    ``relevance`` the explanation in ``x.shape``. ``reuse(key, compute)`` (e.g.
+    :meth:`EvalBatch.reuse`) shares what does not depend on the relevance, the prediction and
+    the controls' sounds, between explainers; the controls come from ``seed`` and the sample's
+    position in the batch.
+    """
+    fractions = tuple(float(f) for f in fractions)
+    if not fractions or any(not 0 < f <= 1 for f in fractions):
+        raise AudioXaiError(f"kept fractions must lie in (0, 1], got {fractions}")
+    if controls < 1:
+        raise AudioXaiError(f"need at least one random control, got {controls}")
+    if relevance.shape != x.shape:
+        raise AudioXaiError(f"relevance has shape {tuple(relevance.shape)}, x has "
+                            f"{tuple(x.shape)}")
+    share = reuse or (lambda key, compute: compute())
+    device, b = x.device, x.shape[0]
+    signals = signals.to(device)
+    units = Units.of(tuple(x.shape[1:]), block=block, patch=patch, device=device)
+    rows = torch.arange(b, device=device)
+    setting = (fractions, controls, units.label, seed)
+
+    def clean() -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        with explaining(model), torch.no_grad():
+            prob = torch.softmax(model(x).float(), dim=1).double()
+        predicted = prob.argmax(dim=1)
+        loudness = units.mean(amplitude_of(x))
+        return predicted, prob.gather(1, predicted[:, None])[:, 0], active_units(loudness), \
+            loudness
+
+    predicted, p_clean, active, loudness = share(("sonified-clean", setting), clean)
+    n_active = active.sum(dim=1)
+    k = kept_counts(n_active, fractions)
+    render = functools.partial(_play, sonifier, model, signals, predicted, units,
+                               tuple(x.shape[1:]), representation, chunk_size, x.dtype)
+
+    def control_sounds() -> tuple[MaskedSounds, MaskedSounds]:
+        ties = hashed_uniform(seed, rows, units.count, stream=_TIES)
+        ranks = [unit_ranks(torch.zeros_like(loudness), active,
+                            hashed_uniform(seed, rows, units.count, stream=_CONTROLS + c))
+                 for c in range(controls)]
+        ranks.append(unit_ranks(loudness, active, ties))
+        sounds = render(torch.stack(ranks, dim=1), k)  # (B, C + 1, K)
+        return sounds.apply(lambda v: v[:, :controls]), sounds.apply(lambda v: v[:, controls])
+
+    name = getattr(sonifier, "name", type(sonifier).__name__)
+    random, amplitude = share(("sonified-controls", name, id(sonifier), setting), control_sounds)
+    ties = hashed_uniform(seed, rows, units.count, stream=_TIES)
+    mine = render(unit_ranks(units.mean(relevance), active, ties)[:, None], k)
+    return MatchedScores(
+        fractions=fractions, predicted=predicted.cpu(), p_clean=p_clean.cpu(),
+        n_active=n_active.cpu(),
+        explainer=mine.apply(lambda v: v[:, 0]),
+        random=random, amplitude=amplitude, units=units.label)
+
+
+def _play(sonifier: Any, model: nn.Module, signals: Tensor, predicted: Tensor, units: Units,
+          shape: tuple[int, ...], representation: str, chunk_size: int, dtype: torch.dtype,
+          ranks: Tensor, kept: Tensor) -> MaskedSounds:
+    """Masked-in and masked-out sounds of the unit sets ``ranks < kept`` (``ranks``:
+    ``(B, M, units)``, ``kept``: ``(B, K)``) through ``sonifier``, scored on ``predicted``;
+    results ``(B, M, K)``. Maps and sounds are built ``chunk_size // 2`` at a time."""
+    b, m, _ = ranks.shape
+    n_fractions = kept.shape[1]
+    sample = torch.arange(b, device=ranks.device)[:, None, None].expand(b, m, n_fractions)
+    which = torch.arange(m, device=ranks.device)[None, :, None].expand(b, m, n_fractions)
+    fraction = torch.arange(n_fractions, device=ranks.device)[None, None, :].expand(b, m,
+                                                                                     n_fractions)
+    sample, which, fraction = sample.flatten(), which.flatten(), fraction.flatten()
+    total = len(sample)
+    results = torch.empty(4, total, dtype=torch.float64)
+    step = max(1, chunk_size // 2)
+    with explaining(model), torch.no_grad():
+        for start in range(0, total, step):
+            s, w, f = (v[start: start + step] for v in (sample, which, fraction))
+            keep = (ranks[s, w] < kept[s, f][:, None]).to(dtype)
+            relevance = units.spread(keep, shape)
+            signal = signals[s]
+            sound = sonifier.sonify(signal, relevance, representation)
+            if sound.shape != signal.shape:
+                raise AudioXaiError(f"sonifier {getattr(sonifier, 'name', sonifier)!r} returned "
+                                    f"{tuple(sound.shape)}, expected {tuple(signal.shape)}")
+            sound = sound.to(signal.dtype)
+            inputs = to_model_input(torch.cat([sound, signal - sound]), representation)
+            target = predicted[s].repeat(2)
+            p, hit = true_class_scores(model(inputs.to(dtype)), target)
+            n = len(s)
+            results[0, start: start + n] = p[:n].cpu()
+            results[1, start: start + n] = p[n:].cpu()
+            results[2, start: start + n] = hit[:n].cpu()
+            results[3, start: start + n] = kept_energy(sound, signal).cpu()
+    return MaskedSounds(*(r.view(b, m, n_fractions) for r in results))

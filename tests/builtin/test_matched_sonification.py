@@ -1,0 +1,183 @@
+"""Matched-size sonification scores: the explainer's top units against random units of the same
+number, through the sonifier, on the model's prediction (review H1, M5)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from audioxai_bench.api.metric import EvalBatch
+from audioxai_bench.builtin.explainers_baseline import Amplitude, RandomRelevance
+from audioxai_bench.builtin.metrics_sonification import matched_metrics
+from audioxai_bench.builtin.sonifiers import KeepPositive, SpectrogramMask
+from audioxai_bench.data.preprocess import spectrogram_input, waveform_input
+from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.evaluation.sonification import (
+    Units,
+    kept_counts,
+    lmac_quantities,
+    score_matched_masks,
+    unit_ranks,
+)
+from audioxai_bench.plugins import PluginManager
+from audioxai_bench.stats import bootstrap_ci
+
+from .toys import LowRowsNet, WindowNet, occlusion_effect, speech_like, tones
+
+
+def test_units_are_10ms_blocks_and_8x8_patches():
+    blocks = Units.of((1, 8000))
+    assert blocks.count == 100 and blocks.label == "block 80"
+    assert blocks.index[[0, 79, 80, 7999]].tolist() == [0, 0, 1, 99]
+    patches = Units.of((1, 227, 227))
+    assert patches.count == 29 * 29 and patches.label == "patch 8x8"
+    grid = patches.index.view(227, 227)
+    assert grid[0, 0] == 0 and grid[7, 7] == 0 and grid[0, 8] == 1 and grid[8, 0] == 29
+    assert (grid == 29 * 29 - 1).sum() == 3 * 3  # the corner patch is 3 x 3 bins
+    values = torch.arange(8000.0)[None, None]
+    assert blocks.mean(values)[0, :2].tolist() == [39.5, 119.5]
+    spread = blocks.spread(torch.arange(100.0)[None], (1, 8000))
+    assert spread[0, 0, 79] == 0 and spread[0, 0, 80] == 1
+
+
+def test_ranks_put_silent_units_last_and_break_ties_by_the_given_order():
+    scores = torch.tensor([[3.0, 1.0, 3.0, 9.0, float("nan")]])
+    active = torch.tensor([[True, True, True, False, True]])
+    ties = torch.tensor([[0.9, 0.5, 0.1, 0.0, 0.3]])
+    assert unit_ranks(scores, active, ties).tolist() == [[1, 2, 0, 4, 3]]
+    assert kept_counts(torch.tensor([100, 0, 10]), (0.05, 0.4)).tolist() == [
+        [5, 40], [0, 0], [1, 4]]
+
+
+def test_lmac_quantities_follow_speechbrain():
+    p = torch.tensor([0.8, 0.8, 0.5], dtype=torch.float64)
+    o = torch.tensor([0.6, 0.9, 0.5], dtype=torch.float64)
+    q = lmac_quantities(p, o, torch.tensor([1.0, 1.0, 0.0]), torch.tensor([0.1, 0.7, 0.5]))
+    assert q["ai"].tolist() == [0.0, 100.0, 0.0]
+    assert q["ad"].tolist() == pytest.approx([25.0, 0.0, 0.0])
+    assert q["ag"].tolist() == pytest.approx([0.0, 50.0, 0.0])
+    assert q["fid-in"].tolist() == [1.0, 1.0, 0.0]
+    assert q["ff"].tolist() == pytest.approx([0.7, 0.1, 0.0])
+
+
+def waveform_batch(relevance_of, n: int = 24, **kw) -> EvalBatch:
+    model, signals = WindowNet(), speech_like(n)
+    x = waveform_input(signals)
+    return EvalBatch(model=model, x=x, target=model(x).argmax(1), relevance=relevance_of(model, x),
+                     representation="waveform", signals=signals,
+                     sonifier=KeepPositive(name="keep-positive"), chunk_size=128, **kw)
+
+
+def random_map(model, x):
+    return RandomRelevance(name="random").explain(model, x, torch.zeros(len(x), dtype=torch.long))
+
+
+def test_random_gains_contain_zero_and_the_occlusion_oracle_beats_them_clearly():
+    # two of the four default fractions keep the test fast
+    metrics = {m.name: dataclasses.replace(m, fractions=(0.05, 0.2)) for m in matched_metrics()}
+    shared: dict = {}
+    results = {}
+    for name, relevance_of in (("random", random_map), ("oracle", occlusion_effect)):
+        batch = waveform_batch(relevance_of, shared=shared)
+        results[name] = {m: metrics[m].score(batch) for m in metrics}
+    for metric in ("sonified-sufficiency-gain", "sonified-comprehensiveness-gain"):
+        random = bootstrap_ci(results["random"][metric].scores)
+        oracle = bootstrap_ci(results["oracle"][metric].scores)
+        assert random.low <= 0 <= random.high, metric
+        assert oracle.low > random.high + 0.1 and oracle.mean > 0.25, metric
+    out = results["oracle"]["sonified-sufficiency-gain"]
+    assert out.grid.tolist() == [0.05, 0.2]
+    assert out.curves["probability/masked-in"].shape == (24, 2)
+    # More units keep more of the sound, for the explainer and the controls alike.
+    for kept in (out.curves["kept-energy/masked-in"], out.curves["kept-energy/random-in"]):
+        assert bool((kept.diff(dim=1) > 0).all()) and bool((kept < 1).all())
+    assert out.info["units"] == "block 80" and out.info["class"] == "predicted"
+    assert out.info["ranked"] and not results["oracle"]["sonified-lmac"].info["ranked"]
+    # Padding is never kept: samples 600-6599 hold sound, blocks 7-82 are active.
+    assert out.extras["active-units"].eq(76).all()
+    lmac = results["oracle"]["sonified-lmac"]
+    assert lmac.extras["fid-in"].mean() > lmac.extras["random/fid-in"].mean() + 0.2
+    assert lmac.extras["ff"].mean() > lmac.extras["random/ff"].mean() + 0.2
+    assert torch.equal(lmac.scores, lmac.extras["fid-in"])
+
+
+def test_amplitude_map_equals_the_amplitude_control_and_controls_are_shared():
+    calls = []
+
+    class Counting(KeepPositive):
+        def render(self, waveform, relevance, representation):
+            calls.append(len(waveform))
+            return super().render(waveform, relevance, representation)
+
+    sonifier = Counting(name="counting")
+    shared: dict = {}
+    metric = matched_metrics()[0]
+    amplitude = lambda model, x: Amplitude(name="amplitude").explain(model, x, None)  # noqa: E731
+    first = metric.score(dataclasses.replace(waveform_batch(amplitude, 8, shared=shared),
+                                             sonifier=sonifier))
+    assert sum(calls) == 8 * 4 * (1 + 4 + 1)  # explainer, 4 random controls, amplitude
+    assert torch.equal(first.curves["gain/amplitude"], torch.zeros(8, 4, dtype=torch.float64))
+    calls.clear()
+    second = metric.score(dataclasses.replace(waveform_batch(random_map, 8, shared=shared),
+                                              sonifier=sonifier))
+    assert sum(calls) == 8 * 4  # the controls come from the shared dict
+    assert torch.equal(first.curves["probability/random-in"],
+                       second.curves["probability/random-in"])
+
+
+def test_scores_use_the_prediction_and_do_not_depend_on_chunking():
+    batch = waveform_batch(occlusion_effect, 6)
+    metric = dataclasses.replace(matched_metrics()[1], fractions=(0.2,), controls=2)
+    a = metric.score(batch)
+    b = metric.score(dataclasses.replace(batch, chunk_size=6, target=1 - batch.target))
+    assert torch.allclose(a.scores, b.scores, atol=1e-6)
+    assert a.extras["explains-predicted-class"].eq(1).all()
+    assert b.extras["explains-predicted-class"].eq(0).all()
+
+
+def test_spectrogram_patches_through_the_stft_mask_find_the_low_band():
+    model = LowRowsNet()
+    signals = torch.cat([tones([150, 1500], 2), tones([150, 2500], 2, seed=1)])
+    x = spectrogram_input(signals)
+    assert model(x).argmax(1).eq(1).all()
+    right = torch.zeros_like(x)
+    right[:, :, :18] = 1.0
+    shared: dict = {}
+
+    def reuse(key, compute):
+        if key not in shared:
+            shared[key] = compute()
+        return shared[key]
+
+    scores = {}
+    for name, relevance in (("right", right), ("wrong", right.flip(2))):
+        s = score_matched_masks(SpectrogramMask(name="spectrogram-mask"), model, signals, x,
+                                relevance, "spectrogram", fractions=(0.1, 0.4), controls=2,
+                                chunk_size=64, seed=3, reuse=reuse)
+        scores[name] = (s.sufficiency_gain(), s.comprehensiveness_gain())
+        assert s.units == "patch 8x8"
+    for gain in scores["right"]:
+        assert bool((gain > 0.1).all()) and gain.mean() > 0.25
+    assert scores["wrong"][0].mean() < 0.05 and scores["wrong"][1].mean() < 0.05
+
+
+def test_bad_settings_fail_naming_the_metric():
+    metric = matched_metrics()[0]
+    with pytest.raises(AudioXaiError, match="sonified-sufficiency-gain.*fractions must rise"):
+        dataclasses.replace(metric, fractions=(0.4, 0.2))
+    with pytest.raises(AudioXaiError, match="lmac_fraction 0.3 must be one of"):
+        dataclasses.replace(metric, lmac_fraction=0.3)
+    with pytest.raises(AudioXaiError, match="needs EvalBatch.sonifier"):
+        metric.score(dataclasses.replace(waveform_batch(random_map, 2), sonifier=None))
+
+
+def test_matched_metrics_register_ranked_and_old_ones_are_descriptive():
+    pm = PluginManager(entrypoints=False)
+    for name in ("sonified-sufficiency-gain", "sonified-comprehensiveness-gain"):
+        m = pm.metrics.get(name)
+        assert m.ranked and m.higher_is_better and m.needs == {"signals", "sonifier"}
+    for name in ("sonified-lmac", "sonified-accuracy", "complement-accuracy", "kept-energy",
+                 "sonified-random-gap"):
+        assert pm.metrics.get(name).ranked is False
