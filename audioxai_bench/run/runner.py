@@ -298,7 +298,7 @@ class Runner:
         key = config_hash({"model": panel.model_key, "explainer": explainer.provenance(),
                            "params": explainer.params, "rows": panel.rows.tolist(),
                            "batch_size": self.bench.batch_size, "device": self.device.type})
-        entry = load_relevance(key)
+        entry = load_relevance(key, tuple(panel.x.shape))
         if entry is not None:
             self.cached["relevance"] += 1
             return entry["relevance"].to(self.device), entry["seconds"]

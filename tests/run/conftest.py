@@ -1,0 +1,159 @@
+"""Fixtures of the results-store and cache tests: one small data tree, a tiny definition, a
+warmed signals cache to copy, and runs in forked processes that can be killed like real ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import traceback
+from pathlib import Path
+
+import pytest
+import yaml
+
+from audioxai_bench import faults
+from audioxai_bench.benchmark import parse_benchmark
+from audioxai_bench.plugins import load_plugins
+from audioxai_bench.run.records import cell_key, read_records
+from audioxai_bench.run.runner import run_benchmark
+
+from ..conftest import write_tree
+
+EXPLAINERS = ["gradient", "random"]
+METRICS = ["faithfulness-gap", "gini", "runtime"]
+#: test accuracy, then every metric per explainer
+N_CELLS = 1 + len(EXPLAINERS) * len(METRICS)
+
+
+@pytest.fixture(scope="session")
+def tree(tmp_path_factory) -> Path:
+    """Every speaker of the paper (every split has test speakers), one clip of digits 0-2."""
+    return write_tree(tmp_path_factory.mktemp("tree") / "data", list(range(1, 61)), digits=range(3),
+                      reps=range(1))
+
+
+def definition(tree: Path, **changes) -> dict:
+    return {"version": 1, "name": "store", "data": {"path": str(tree)}, "tasks": ["digit"],
+            "models": [{"name": "audionet", "width": 0.0625}], "folds": [0],
+            "training": {"preset": "cpu", "iterations": 3, "eval_every": 3, "batch_size": 8},
+            "explainers": EXPLAINERS, "metrics": METRICS, "sonifiers": ["keep-top"], "samples": 4,
+            "batch_size": 2, "examples": 0, "device": "cpu"} | changes
+
+
+@pytest.fixture(scope="session")
+def spec(tree: Path, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("spec") / "store.yaml"
+    path.write_text(yaml.safe_dump(definition(tree)))
+    return path
+
+
+@pytest.fixture(scope="session")
+def signals_cache(tree: Path, tmp_path_factory) -> Path:
+    """A cache holding only the tree's decoded signals, for tests to copy: decoding is not
+    what they test."""
+    from audioxai_bench.data.dataset import load_audiomnist
+
+    cache = tmp_path_factory.mktemp("signals-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUDIOXAI_BENCH_CACHE", str(cache))
+        load_audiomnist(tree)
+    return cache
+
+
+def fresh_cache(signals_cache: Path, where: Path) -> Path:
+    """A cache with the decoded signals and nothing else (no model, no relevance)."""
+    shutil.copytree(signals_cache, where)
+    return where
+
+
+@pytest.fixture
+def cache(signals_cache: Path, private_cache: Path) -> Path:
+    """This test's private cache, holding the decoded signals."""
+    return fresh_cache(signals_cache, private_cache)
+
+
+@pytest.fixture(scope="session")
+def reference(spec, signals_cache, tmp_path_factory) -> tuple[dict, list[str]]:
+    """An uninterrupted run from an empty model and relevance cache: its :func:`outcome` and
+    the fault points it passes, in order."""
+    where = tmp_path_factory.mktemp("reference")
+    points, out = where / "points.txt", where / "out"
+    rc = run_cli(["run", spec, "--out", out], fresh_cache(signals_cache, where / "cache"),
+                 where / "run.log", fault_log=points)
+    assert rc == 0, (where / "run.log").read_text()
+    got = outcome(out)
+    assert len(got) == N_CELLS
+    return got, [line.split()[1] for line in points.read_text().splitlines()]
+
+
+def run(tree: Path, out: Path, **options):
+    """The definition run in this process (quiet, built-in plugins only)."""
+    bench = parse_benchmark(definition(tree, **options.pop("changes", {})))
+    return run_benchmark(bench, out, quiet=True, plugins=load_plugins(entrypoints=False),
+                         log=options.pop("log", lambda _: None), **options)
+
+
+def start_cli(args: list, cache: Path, log: Path, fault_at: int | None = None,
+              fault_log: Path | None = None) -> int:
+    """Fork a process that runs ``audioxai-bench ARGS`` on ``cache`` with stdout and stderr
+    in ``log``; return its pid. ``fault_at``/``fault_log`` set the fault hook
+    (:mod:`audioxai_bench.faults`)."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 99
+    try:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 (pytest replaced both)
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+        os.environ["AUDIOXAI_BENCH_CACHE"] = str(cache)
+        os.environ.pop(faults.FAULT_AT_ENV, None)
+        os.environ.pop(faults.FAULT_LOG_ENV, None)
+        if fault_at is not None:
+            os.environ[faults.FAULT_AT_ENV] = str(fault_at)
+        if fault_log is not None:
+            os.environ[faults.FAULT_LOG_ENV] = str(fault_log)
+        faults._reached.clear()
+        from audioxai_bench.cli import main
+
+        code = main(["--quiet", *map(str, args)])
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def finish(pid: int) -> int:
+    """The exit status of a forked run (negative: killed by that signal)."""
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def run_cli(args: list, cache: Path, log: Path, **fault) -> int:
+    return finish(start_cli(args, cache, log, **fault))
+
+
+def outcome(out: Path) -> dict:
+    """Every record's cell and what must not depend on interruptions: value, interval, curves
+    and hashes (not runtime, whose value is wall-clock time)."""
+    got = {}
+    for r in read_records([out]):
+        assert r["status"] == "ok", r.get("error")
+        key = cell_key(r)
+        assert key not in got, f"cell recorded twice: {key}"
+        got[key] = None if r["metric"] == "runtime" else json.dumps(
+            [r.get(k) for k in ("value", "ci", "curves", "extras", "n", "config_hash",
+                                "data_fingerprint")])
+    return got
+
+
+def leftovers(*folders: Path) -> list[str]:
+    """Temporaries and set-aside entries anywhere under ``folders``."""
+    return sorted(str(p) for folder in folders for p in folder.rglob("*")
+                  if ".tmp-" in p.name or ".bad-" in p.name)
