@@ -244,7 +244,9 @@ def _verify_relevance(path: Path, key: str, shape: tuple[int, ...] | None
     if not isinstance(made_from, dict) or "sha256" not in entry:
         raise DamagedEntry("no key, shape or checksum inside (written by an older version)")
     relevance, seconds = entry["relevance"], entry["seconds"]
-    if made_from.get("key") != key or made_from.get("format") != RELEVANCE_FORMAT:
+    if made_from.get("format") != RELEVANCE_FORMAT:
+        raise DamagedEntry(f"format {made_from.get('format')!r}, expected {RELEVANCE_FORMAT}")
+    if made_from.get("key") != key:
         raise DamagedEntry(f"made from key {made_from.get('key')!r}, not {key!r}")
     if list(relevance.shape) != made_from.get("shape") or (
             shape is not None and tuple(relevance.shape) != tuple(shape)):

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..api.metric import EvalBatch, MetricOutput
-from ..atomic import atomic_write
+from ..atomic import atomic_write, clean_stale_temps
 from ..benchmark import Benchmark
 from ..data.dataset import AudioMNIST, load_audiomnist
 from ..data.preprocess import to_model_input
@@ -214,6 +214,7 @@ class Runner:
             raise AudioXaiError("--resume and --overwrite exclude each other")
         self.out.mkdir(parents=True, exist_ok=True)
         with folder_lock(self.out):
+            clean_stale_temps(self.out)  # e.g. a run.json whose writer was killed
             return self._run()
 
     def _run(self) -> RunReport:

@@ -12,6 +12,7 @@ import pytest
 
 import audioxai_bench.run.artifacts as artifacts
 import audioxai_bench.run.runner as runner
+from audioxai_bench.atomic import temp_name
 from audioxai_bench.cli import main
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.run.records import ResultStore, folder_lock, keep_aside, read_records
@@ -33,7 +34,14 @@ def test_resume_after_ctrl_c_in_training_starts_the_run(spec, cache, tmp_path, m
     assert suggested.endswith(f"'audioxai-bench run {spec} --out {out} --resume'")
     assert not (out / "results.jsonl").exists()
     monkeypatch.undo()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    stale = out / temp_name(out / "run.json").replace(f"-{os.getpid()}-", f"-{pid}-")
+    stale.write_text("{")  # as left by a run killed while writing run.json
     assert main(["--quiet", "run", str(spec), "--out", str(out), "--resume"]) == 0
+    assert not stale.exists()
     assert f"no results in {out} yet: the run starts from the beginning" in \
         capsys.readouterr().err
     assert len(list(read_records([out]))) == N_CELLS
