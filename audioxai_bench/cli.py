@@ -117,13 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a benchmark YAML file or a shipped name: quickstart (default), "
                           "paper-digit, paper-sex")
     run.add_argument("--out", type=Path, default=None,
-                     help="results folder (default results/<benchmark name>)")
+                     help="results folder (default results/<benchmark name>); one run writes "
+                          "a folder at a time, and a folder that holds results is continued "
+                          "only with --resume or started over with --overwrite")
     run.add_argument("--device", choices=("cpu", "cuda"), default=None,
                      help="overrides the benchmark's device")
     run.add_argument("--data", type=Path, default=None,
                      help="real AudioMNIST tree (its data/ folder) instead of the benchmark's data")
-    run.add_argument("--resume", action="store_true",
-                     help="continue the run in --out: finished cells are not computed again")
+    again = run.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the run in --out (after Ctrl-C, a kill or a changed "
+                            "definition): finished cells are not computed again")
+    again.add_argument("--overwrite", action="store_true",
+                       help="start over in --out; the earlier results.jsonl and run.json are "
+                            "kept as results.previous-<UTC time>.jsonl and "
+                            "run.previous-<UTC time>.json, never deleted")
     _add_plugin_option(run)
     run.set_defaults(func=cmd_run)
 
@@ -196,9 +204,10 @@ exit status:
   2    bad input or a plugin named by --plugin that cannot be loaded (one line)
   130  interrupted: finished cells are kept; continue with --resume
 
-results: OUT/results.jsonl holds one JSON record per cell. Without --resume, an
-existing OUT/results.jsonl is first moved to OUT/results.previous.jsonl (only
-the last earlier run is kept there).
+results: OUT/results.jsonl holds one JSON record per cell. A folder that holds
+results is not written into without --resume (continue) or --overwrite (start
+over; the earlier files are kept under a timestamped name, never deleted). One
+run writes a folder at a time (a lock, OUT/.lock).
 
 environment:
   AUDIOXAI_BENCH_CACHE          cache of data, trained models and relevance maps
@@ -321,7 +330,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out or Path("results") / bench.name
     try:
         report = run_benchmark(bench, out, device=args.device, resume=args.resume,
-                               quiet=args.quiet, plugins=pm, debug=args.debug)
+                               overwrite=args.overwrite, quiet=args.quiet, plugins=pm,
+                               debug=args.debug)
     except KeyboardInterrupt:
         print(f"interrupted: finished cells are in {out / RESULTS_FILE}; continue with "
               f"'audioxai-bench run {args.benchmark} --out {out} --resume'", file=sys.stderr)

@@ -2,15 +2,17 @@
 
 A checkpoint is ``{"state_dict": ..., "meta": {...}}`` saved with ``torch.save``. It is loaded
 with ``torch.load(..., weights_only=True)`` (no pickled code runs), so ``meta`` holds plain data
-only; the architecture is rebuilt from ``meta`` through the model registry.
+only; the architecture is rebuilt from ``meta`` through the model registry. ``meta`` carries
+``state_sha256``, a checksum of the weights, which loading verifies: a checkpoint whose weights
+changed after it was written fails instead of being used.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from audioxai_bench.atomic import atomic_write
+from audioxai_bench.faults import fault_point
 from audioxai_bench.models.registry import ModelError, build_model
 
 #: Bumped when the layout of a checkpoint file changes.
@@ -70,8 +74,9 @@ def save_checkpoint(
 ) -> Path:
     """Write ``model``'s weights and ``meta`` to ``path`` atomically; return the path.
 
-    The file appears only when complete (temporary file + ``os.replace``), so an interrupted
-    run never leaves a truncated checkpoint that a later run would trust. The architecture
+    The file appears only when complete (:func:`save_atomic`), so an interrupted run never
+    leaves a truncated checkpoint that a later run would trust; ``meta`` gets the weights'
+    checksum ``state_sha256``. The architecture
     fields (``model``, ``n_classes``, ``width``, ``hidden_activation``) come from the model and
     override any the caller passes; everything else in ``meta`` (task, fold, data fingerprint,
     accuracies, seed, config) is stored as given. Dataclasses are stored as dicts. A model
@@ -90,32 +95,41 @@ def save_checkpoint(
     }
     if clashes:
         raise ValueError(f"checkpoint meta contradicts the model: {clashes} vs {arch}")
+    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     full = {
         **caller,
         **arch,
         "format_version": FORMAT_VERSION,
         "torch_version": str(torch.__version__),
+        "state_sha256": state_sha256(state),
     }
-    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     return save_atomic({"state_dict": state, "meta": full}, path)
 
 
 def save_atomic(payload: Any, path: str | os.PathLike[str]) -> Path:
     """``torch.save`` to ``path`` so that the file appears only when complete and on disk
-    (temporary file, fsync, ``os.replace``); return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    (:func:`~audioxai_bench.atomic.atomic_write`); return the path. A failed write raises a
+    :class:`~audioxai_bench.atomic.WriteError` naming ``path`` (torch reports a full disk as
+    ``RuntimeError: [enforce fail at inline_container.cc…] unexpected pos …``)."""
+
+    def write(fh: Any) -> None:
+        try:
             torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        except RuntimeError as exc:  # torch's zip writer: the file could not be written
+            raise OSError(None, f"torch.save failed: {_reason(exc)}") from exc
+        fault_point("save")  # written, not yet renamed into place
+
+    return atomic_write(path, write)
+
+
+def state_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of named tensors: every name, dtype, shape and byte, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def _reason(exc: BaseException) -> str:
@@ -131,8 +145,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
     """Return ``(state_dict, meta)`` of a checkpoint on CPU, without building the model.
 
     Raises ``FileNotFoundError`` or a one-line :class:`CheckpointError` (a ``ValueError``)
-    naming the path when the file is
-    missing, unreadable or not a checkpoint of this package.
+    naming the path when the file is missing, unreadable, not a checkpoint of this package, or
+    its weights do not match their checksum (checkpoints written before checksums have none).
     """
     path = Path(path)
     if not path.is_file():
@@ -149,11 +163,16 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
         and isinstance(payload.get("meta"), dict)
     ):
         raise CheckpointError(f"{path}: not an audioxai-bench checkpoint (no state_dict/meta)")
-    meta = payload["meta"]
+    meta, state = payload["meta"], payload["state_dict"]
     missing = [k for k in ("model", "n_classes", "width") if k not in meta]
     if missing:
         raise CheckpointError(f"{path}: checkpoint meta lacks {', '.join(missing)}")
-    return payload["state_dict"], meta
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: the state_dict holds values that are not tensors")
+    if "state_sha256" in meta and state_sha256(state) != meta["state_sha256"]:
+        raise CheckpointError(f"{path}: the weights do not match their checksum (the file was "
+                              "changed or damaged after it was written)")
+    return state, meta
 
 
 def load_checkpoint(

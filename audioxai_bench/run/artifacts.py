@@ -3,18 +3,22 @@
 Each artifact lives under :func:`audioxai_bench.data.cache.cache_root` at a name derived from
 everything that determines it (a synthetic set from its parameters and the package version; a
 model from the data fingerprint, architecture, width, task, split, training settings and seed;
-relevance from the model's key, the explainer and its parameters and the samples). An artifact
-appears only when complete (written aside, then renamed), so a killed run never leaves one that
-a later run would trust.
+relevance from the model's key, the explainer and its parameters and the samples).
+
+Every entry is written aside and renamed into place when complete
+(:mod:`audioxai_bench.atomic`), so a killed run never leaves half an entry under its name, two
+runs computing the same entry at once never mix theirs, and the temporaries of killed writers
+are removed by the next run. Entries are verified, not trusted: a model or relevance entry
+carries what it was made from and a checksum, and one that is damaged, made from something
+else, of the wrong shape or not finite is reported in one line naming the file, renamed to
+``<name>.bad-<time>`` and recomputed. A cache entry that cannot be written (a full disk) is a
+warning: the run goes on with what it computed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
-import tempfile
-import warnings
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,42 +27,52 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..data.cache import cache_root
+from ..atomic import atomic_dir, clean_stale_temps
+from ..data.cache import cache_root, clean_temps, set_aside
 from ..data.dataset import AudioMNIST
 from ..data.splits import N_CLASSES, female_speakers, select_speakers
 from ..data.synth import synthesize_dataset
 from ..errors import AudioXaiError
+from ..faults import fault_point
 from ..hashing import config_hash
-from ..models.checkpoint import read_checkpoint, save_atomic, save_checkpoint
+from ..models.checkpoint import (
+    CheckpointError,
+    read_checkpoint,
+    save_atomic,
+    save_checkpoint,
+    state_sha256,
+)
 from ..models.train import TrainConfig, TrainResult, train
 from ..progress import ProgressFn
 
 _DONE = ".complete"
+RELEVANCE_FORMAT = 2  # 1: no key, shape or checksum inside
+_log = logging.getLogger(__name__)
+_cleaned: set[Path] = set()
+
+
+class DamagedEntry(Exception):
+    """A cache entry failed verification; the message says how."""
 
 
 def synthetic_data(speakers: int, reps: int, seed: int, progress: ProgressFn | None = None,
                    workers: int | None = None) -> tuple[Path, bool]:
     """The synthetic tree for these parameters, generated on first use; ``(root, was_cached)``.
 
-    The package version is part of the key: a new generator never reuses an old tree.
+    The package version is part of the key: a new generator never reuses an old tree. The tree
+    is written aside and renamed into place; a killed synthesis leaves a temporary that the next
+    call removes.
     """
     key = config_hash({"speakers": speakers, "reps": reps, "seed": seed, "version": __version__})
-    parent = cache_root() / "synth"
-    root = parent / f"{speakers}x{reps}-seed{seed}-{key}"
+    root = cache_root() / "synth" / f"{speakers}x{reps}-seed{seed}-{key}"
+    clean_temps()
     if (root / _DONE).exists():
         return root, True
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{root.name}."))
-    try:
+    # a tree without the marker is from an interrupted rename of an older version: replace it
+    with atomic_dir(root, replace=root.exists()) as tmp:
         synthesize_dataset(tmp, select_speakers(speakers), female_speakers(), reps=reps,
                            seed=seed, workers=workers, progress=progress)
         (tmp / _DONE).write_text("")
-        if root.exists():  # an interrupted rename or a concurrent run: replace it
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return root, False
 
 
@@ -111,6 +125,15 @@ def fit(recipe: ModelRecipe, data: AudioMNIST, path: Path,
     """Train ``recipe`` on its split of ``data`` and save the checkpoint at ``path`` with its
     metadata (and ``extra_meta``); return the model, the metadata and the training result. ``log``
     hears the split sizes."""
+    model, meta, result = _train(recipe, data, progress, log, extra_meta)
+    save_checkpoint(path, model, meta)
+    return model, meta, result
+
+
+def _train(recipe: ModelRecipe, data: AudioMNIST, progress: ProgressFn | None = None,
+           log: Callable[[str], None] | None = None,
+           extra_meta: Mapping[str, Any] | None = None
+           ) -> tuple[nn.Module, dict[str, Any], TrainResult]:
     sets = data.fold(recipe.task, recipe.fold, recipe.spec.representation)
     if log is not None:
         log(f"{recipe.task} fold {recipe.fold}: {len(sets[0])} train / {len(sets[1])} validate "
@@ -125,7 +148,6 @@ def fit(recipe: ModelRecipe, data: AudioMNIST, path: Path,
             "selected_iteration": result.selected_iteration, "train_seconds": result.seconds,
             "model": recipe.spec.name, "n_classes": N_CLASSES[recipe.task],
             "width": recipe.width, **(extra_meta or {})}
-    save_checkpoint(path, model, meta)
     return model, meta, result
 
 
@@ -138,36 +160,129 @@ def trained_model(recipe: ModelRecipe, data: AudioMNIST, device: torch.device,
                   progress: ProgressFn | None = None
                   ) -> tuple[nn.Module, dict[str, Any], bool]:
     """The trained model for ``recipe`` on ``data`` in eval mode on ``device``, its checkpoint
-    meta, and whether it came from the cache."""
+    meta, and whether it came from the cache.
+
+    A cached checkpoint is used only when it verifies (:func:`verify_model`); otherwise it is
+    set aside and the model trained again. When the new checkpoint cannot be stored, the run
+    goes on with the trained model in memory (a warning names the file).
+    """
     path = model_path(recipe, data.fingerprint)
+    _clean_once(path.parent)
     if path.exists():
-        state, meta = read_checkpoint(path)
-        model = recipe.build()
-        model.load_state_dict(state, strict=True)
-        return model.to(device).eval(), meta, True
-    model, meta, _ = fit(recipe, data, path, progress)
+        try:
+            model, meta = verify_model(path, recipe, data.fingerprint)
+            return model.to(device).eval(), meta, True
+        except DamagedEntry as err:
+            set_aside(path, str(err))
+    fault_point("train")
+    model, meta, _ = _train(recipe, data, progress)
+    try:
+        save_checkpoint(path, model, meta)
+    except OSError as err:  # a WriteError naming the file: the trained model is not lost
+        _log.warning("%s; the run goes on with the model in memory (it is trained again next "
+                     "time)", err)
     return model.to(device).eval(), meta, False
+
+
+def verify_model(path: Path, recipe: ModelRecipe, data_fingerprint: str
+                 ) -> tuple[nn.Module, dict[str, Any]]:
+    """The model cached at ``path`` if its weights match their checksum, it was made from
+    ``recipe`` and the data ``data_fingerprint``, every weight is finite and it fits the
+    recipe's architecture; :class:`DamagedEntry` saying why otherwise."""
+    try:
+        state, meta = read_checkpoint(path)
+    except (CheckpointError, OSError) as err:
+        raise DamagedEntry(str(err).removeprefix(f"{path}: ")) from None
+    if "state_sha256" not in meta:
+        raise DamagedEntry("the weights have no checksum (written by an older version)")
+    made_from = {"recipe": meta.get("recipe"), "data_fingerprint": meta.get("data_fingerprint")}
+    if made_from != {"recipe": recipe.key, "data_fingerprint": data_fingerprint}:
+        raise DamagedEntry(f"made from another recipe or data ({made_from}) than its name says")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
+    if bad:
+        raise DamagedEntry(f"weights hold NaN or Inf values ({', '.join(bad[:3])})")
+    model = recipe.build()
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, ValueError) as exc:
+        raise DamagedEntry(f"the weights do not fit the model ({_first_line(exc)})") from None
+    return model, meta
 
 
 def relevance_path(key: str) -> Path:
     return cache_root() / "relevance" / f"{key}.pt"
 
 
-def load_relevance(key: str) -> dict[str, torch.Tensor] | None:
-    """``{"relevance", "seconds"}`` stored under ``key``, or None."""
+def load_relevance(key: str, shape: tuple[int, ...] | None = None
+                   ) -> dict[str, torch.Tensor] | None:
+    """``{"relevance", "seconds"}`` stored under ``key``, or None when there is no usable entry.
+
+    The entry must carry ``key``, the shape of its relevance (``shape`` when given) and the
+    checksum of its tensors, and hold finite values only; one that does not is set aside.
+    """
     path = relevance_path(key)
+    _clean_once(path.parent)
     if not path.exists():
         return None
     try:
-        entry = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a damaged entry is recomputed and rewritten, never trusted
-        warnings.warn(f"{path}: unreadable cache entry ({type(exc).__name__}); recomputing",
-                      stacklevel=2)
-        path.unlink(missing_ok=True)
+        return _verify_relevance(path, key, shape)
+    except DamagedEntry as err:
+        set_aside(path, str(err))
         return None
-    return entry if isinstance(entry, dict) and {"relevance", "seconds"} <= set(entry) else None
+
+
+def _verify_relevance(path: Path, key: str, shape: tuple[int, ...] | None
+                      ) -> dict[str, torch.Tensor]:
+    try:
+        entry = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged or foreign file
+        raise DamagedEntry(f"unreadable ({type(exc).__name__}: {_first_line(exc)})") from None
+    if not (isinstance(entry, dict) and {"relevance", "seconds"} <= set(entry)
+            and all(isinstance(entry[k], torch.Tensor) for k in ("relevance", "seconds"))):
+        raise DamagedEntry("not a relevance entry")
+    made_from = entry.get("made_from")
+    if not isinstance(made_from, dict) or "sha256" not in entry:
+        raise DamagedEntry("no key, shape or checksum inside (written by an older version)")
+    relevance, seconds = entry["relevance"], entry["seconds"]
+    if made_from.get("format") != RELEVANCE_FORMAT:
+        raise DamagedEntry(f"format {made_from.get('format')!r}, expected {RELEVANCE_FORMAT}")
+    if made_from.get("key") != key:
+        raise DamagedEntry(f"made from key {made_from.get('key')!r}, not {key!r}")
+    if list(relevance.shape) != made_from.get("shape") or (
+            shape is not None and tuple(relevance.shape) != tuple(shape)):
+        raise DamagedEntry(f"relevance has shape {tuple(relevance.shape)}, recorded "
+                           f"{made_from.get('shape')}, expected {shape}")
+    if state_sha256({"relevance": relevance, "seconds": seconds}) != entry["sha256"]:
+        raise DamagedEntry("the values do not match their checksum")
+    if not (relevance.isfinite().all() and seconds.isfinite().all()):
+        raise DamagedEntry("holds NaN or Inf values")
+    return {"relevance": relevance, "seconds": seconds}
 
 
 def store_relevance(key: str, relevance: torch.Tensor, seconds: torch.Tensor) -> None:
-    save_atomic({"relevance": relevance.detach().cpu(), "seconds": seconds.cpu()},
-                relevance_path(key))
+    """Store an entry with its key, shape and checksum; a failed write is a warning only."""
+    relevance, seconds = relevance.detach().cpu(), seconds.detach().cpu()
+    entry = {"relevance": relevance, "seconds": seconds,
+             "made_from": {"key": key, "shape": list(relevance.shape),
+                           "format": RELEVANCE_FORMAT},
+             "sha256": state_sha256({"relevance": relevance, "seconds": seconds})}
+    try:
+        save_atomic(entry, relevance_path(key))
+    except OSError as err:  # a WriteError naming the file: the run has the values in memory
+        _log.warning("%s; the relevance is computed again next time", err)
+        return
+    fault_point("relevance")
+
+
+def _clean_once(folder: Path) -> None:
+    """Remove temporaries of killed writers in a cache folder, once per process; hidden entries
+    there can only be temporaries, so unowned ones go once a day old."""
+    if folder in _cleaned:
+        return
+    _cleaned.add(folder)
+    for path in clean_stale_temps(folder, unowned=True):
+        _log.info("%s: removed a temporary left by an interrupted run", path)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:200]

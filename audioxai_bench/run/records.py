@@ -9,16 +9,26 @@ most one torn last line; the store cuts that line off before it appends again, a
 skips every cell that already has an ``ok`` record with the same config hash. A cell that failed
 has a record with ``status: "error"`` and the reason; it is tried again on resume, and readers
 keep the newest record of each cell.
+
+One run writes a results folder at a time: :func:`folder_lock` holds an exclusive ``flock`` on
+``<folder>/.lock`` for the run and refuses a second writer at once, naming the first. Earlier
+results are never overwritten: :func:`keep_aside` renames a file to a new
+``<name>.previous-<UTC time>`` name.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import importlib.metadata
 import json
+import logging
 import os
 import platform
+import socket
 import subprocess
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -31,12 +41,14 @@ from ..hashing import config_hash  # noqa: F401  (records are keyed by it; re-ex
 from .folder import RESULTS_FILE
 
 SCHEMA_VERSION = 1
+LOCK_FILE = ".lock"
 #: The fields that name a cell; a run writes at most one record per cell and config hash.
 CELL_FIELDS: tuple[str, ...] = ("benchmark", "dataset", "task", "model", "fold", "explainer",
                                 "sonifier", "metric")
 STATUSES = ("ok", "error")
 _Number = float | None
 _Text = str | None
+_log = logging.getLogger(__name__)
 
 
 class Record(BaseModel):
@@ -204,12 +216,73 @@ class ResultStore:
             os.close(fd)
 
     def records(self) -> list[dict[str, Any]]:
-        """Every record in file order."""
-        return list(read_records([self.path]))
+        """Every record in file order (none before the first is written)."""
+        return list(read_records([self.path])) if self.path.exists() else []
 
     def finished(self) -> set[tuple[Any, ...]]:
         """``cell_key + (config_hash,)`` of every cell with an ``ok`` record."""
         return {(*cell_key(r), r["config_hash"]) for r in self.records() if r["status"] == "ok"}
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold ``<folder>/.lock`` exclusively for the block; a second holder fails at once.
+
+    The lock is an ``flock`` on the file, so the kernel releases it when its process ends,
+    killed or not, and a stale file never blocks anyone. The file names the holder (process id
+    and host) for the message the next writer gets. Where the file system cannot lock, the run
+    goes on with a warning.
+    """
+    folder = Path(folder)
+    path = folder / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AudioXaiError(f"{folder} is being written by another run ({_holder(path)}); "
+                                "wait for it or use another --out") from None
+        except OSError as err:  # e.g. a file system without locks
+            _log.warning("%s: could not lock (%s); make sure no other run writes here", path,
+                         err.strerror or err)
+        else:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                      "since": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                             time.gmtime())}).encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text())
+        return f"pid {int(info['pid'])} on host {info['host']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a process that has not said who it is yet"
+
+
+def keep_aside(path: str | os.PathLike[str]) -> Path:
+    """Rename ``path`` to ``<stem>.previous-<UTC time>[-k]<suffix>`` beside it, never over an
+    existing file; return the new path."""
+    path = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for k in range(1000):
+        target = path.with_name(f"{path.stem}.previous-{stamp}{f'-{k}' if k else ''}"
+                                f"{path.suffix}")
+        try:
+            os.link(path, target)  # fails when target exists: nothing is overwritten
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links on this file system; the folder lock keeps others out
+            if target.exists():
+                continue
+            os.rename(path, target)
+            return target
+        os.unlink(path)
+        return target
+    raise AudioXaiError(f"{path}: could not find a free name to keep it under")
 
 
 def results_file(path: str | os.PathLike[str]) -> Path:

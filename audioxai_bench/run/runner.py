@@ -7,13 +7,17 @@ perturbation curves compute them once per batch. Each finished cell is appended 
 ``results.jsonl`` at once; with ``resume`` a cell that already has an ``ok`` record with the
 same config hash is not computed again. A failing explainer, metric or sonifier is recorded as
 an ``error`` record with its reason and the rest runs on.
+
+One run writes a folder at a time (a lock, :func:`~audioxai_bench.run.records.folder_lock`),
+and a run never destroys earlier results: a folder that holds them is continued with
+``resume``, or kept aside under a new name with ``overwrite``; otherwise the run refuses to
+start.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import resource
 import sys
 import time
@@ -28,11 +32,13 @@ import numpy as np
 import torch
 
 from ..api.metric import EvalBatch, MetricOutput
+from ..atomic import atomic_write, clean_stale_temps
 from ..data.dataset import AudioMNIST, load_audiomnist
 from ..data.preprocess import to_model_input
 from ..data.splits import speaker_split
 from ..errors import AudioXaiError, one_line
 from ..evaluation.summary import merge_outputs, summarize, timed
+from ..faults import fault_point
 from ..guard import (
     ModelKeeper,
     PluginCallError,
@@ -58,7 +64,7 @@ from .artifacts import (
 )
 from .definition import Benchmark
 from .plan import Plugged, applies
-from .records import RESULTS_FILE, SCHEMA_VERSION, ResultStore, cell_key
+from .records import RESULTS_FILE, SCHEMA_VERSION, ResultStore, cell_key, folder_lock, keep_aside
 from .setup import RunSetup, prepare_run
 
 # --- the run ------------------------------------------------------------------------------
@@ -126,11 +132,12 @@ class Runner:
     """Runs one benchmark into ``out``; see the module docstring."""
 
     def __init__(self, setup: RunSetup, out: Path, *, resume: bool = False,
-                 quiet: bool = False, log: Callable[[str], None] = status, debug: bool = False):
+                 overwrite: bool = False, quiet: bool = False,
+                 log: Callable[[str], None] = status, debug: bool = False):
         self.bench, self.plan, self.device = setup.bench, setup.plan, setup.device
         self.preset, self.env, self.plugins = setup.preset, setup.env, setup.plugins
         self.out, self.resume, self.quiet, self.log = Path(out), resume, quiet, log
-        self.debug = debug
+        self.overwrite, self.debug = overwrite, debug
         self._shown: set[str] = set()  # tracebacks printed under debug (once each)
         self.stages: dict[str, float] = {}
         self.cached = {"data": 0, "models": 0, "relevance": 0}
@@ -147,12 +154,21 @@ class Runner:
             self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - start
 
     def _open_store(self) -> ResultStore:
+        """The folder's result store; earlier results are continued (``resume``), kept aside
+        (``overwrite``) or the run refuses to start."""
         path = self.out / RESULTS_FILE
-        if path.exists() and not self.resume:
-            previous = path.with_name("results.previous.jsonl")
-            os.replace(path, previous)
-            self.log(f"moved the results of an earlier run to {previous} (use --resume to "
-                     "continue a run instead)")
+        earlier = path.exists() and path.stat().st_size > 0
+        if earlier and not (self.resume or self.overwrite):
+            raise AudioXaiError(f"{self.out} holds the results of an earlier run; continue it "
+                                "with --resume, write to another --out, or start over with "
+                                "--overwrite (the earlier results are kept aside)")
+        if earlier and self.overwrite:
+            for name in (RESULTS_FILE, folder.RUN_FILE):
+                if (self.out / name).exists():
+                    kept = keep_aside(self.out / name)
+                    self.log(f"kept the earlier run's {name} as {kept}")
+        elif self.resume and not earlier:
+            self.log(f"no results in {self.out} yet: the run starts from the beginning")
         store = ResultStore(path)
         if store.repaired_bytes:
             self.log(f"{path}: cut off a torn last line ({store.repaired_bytes} bytes) left by "
@@ -160,8 +176,10 @@ class Runner:
         return store
 
     def _base_settings(self, where: _Where) -> dict[str, Any]:
+        """What every record's config hash covers. The data enter by content (the fingerprint),
+        not by path, so the same data in another folder or cache give the same hash."""
         b = self.bench
-        return {"data": dataclasses.asdict(b.data) | {"path": str(b.data.path or "")},
+        return {"data": self.data.fingerprint,
                 "model": where.model_key, "samples": b.samples, "batch_size": b.batch_size,
                 "seed": b.seed, "device": self.device.type}
 
@@ -193,6 +211,7 @@ class Runner:
 
     def _write(self, record: dict[str, Any]) -> None:
         self.store.append(record)
+        fault_point("record")
         self.counts["records"] += 1
         if record["status"] == "error":
             self.counts["failed"] += 1
@@ -213,12 +232,21 @@ class Runner:
     # -- the stages -----------------------------------------------------------------------
 
     def run(self) -> RunReport:
-        start = time.perf_counter()
+        """Run into ``out`` holding its lock; refused at once when another run holds it."""
+        if self.resume and self.overwrite:
+            raise AudioXaiError("--resume and --overwrite exclude each other")
         self.out.mkdir(parents=True, exist_ok=True)
+        with folder_lock(self.out):
+            clean_stale_temps(self.out)  # e.g. a run.json whose writer was killed
+            return self._run()
+
+    def _run(self) -> RunReport:
+        start = time.perf_counter()
         self.store = self._open_store()
         self.finished = self.store.finished() if self.resume else set()
         with self._stage("data"):
             self.data, self.dataset_name = self._load_data()
+        fault_point("data")
         if self.preset == "paper" and self.device.type == "cpu":
             self.log("warning: the paper preset (full width, the paper's budget) takes days on a "
                      "CPU; it is meant for --device cuda")
@@ -233,11 +261,11 @@ class Runner:
                            {k: round(v, 2) for k, v in self.stages.items()},
                            self.counts["records"], self.counts["failed"], self.counts["skipped"],
                            dict(self.cached))
-        (self.out / folder.RUN_FILE).write_text(json.dumps(
-            {"benchmark": self.bench.settings() | {"source": self.bench.source},
-             "report": report.as_dict(), **self.env,
-             "plugin_failures": [str(f) for f in self.plugins.failures]},
-            indent=2, default=str) + "\n")
+        text = json.dumps({"benchmark": self.bench.settings() | {"source": self.bench.source},
+                           "report": report.as_dict(), **self.env,
+                           "plugin_failures": [str(f) for f in self.plugins.failures]},
+                          indent=2, default=str)
+        atomic_write(self.out / folder.RUN_FILE, lambda f: f.write(text.encode() + b"\n"))
         return report
 
     def _load_data(self) -> tuple[AudioMNIST, str]:
@@ -327,7 +355,7 @@ class Runner:
         key = config_hash({"model": panel.model_key, "explainer": explainer.provenance(),
                            "params": explainer.params, "rows": panel.rows.tolist(),
                            "batch_size": self.bench.batch_size, "device": self.device.type})
-        entry = load_relevance(key)
+        entry = load_relevance(key, tuple(panel.x.shape))
         if entry is not None:
             self.cached["relevance"] += 1
             return entry["relevance"].to(self.device), entry["seconds"]

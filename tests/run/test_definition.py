@@ -38,8 +38,8 @@ def test_shipped_definitions_parse_and_resolve(name, pm):
 def test_quickstart_overrides_replace_parameters_under_the_same_name(pm):
     plan = plan_benchmark(load_benchmark("quickstart"), pm)
     occlusion = {e.name: e for e in plan.explainers}["occlusion"]
-    assert occlusion.params["waveform_window"] == 400
-    assert occlusion.params["spectrogram_window"] == (32, 32)
+    assert occlusion.params["waveform_window"] == 320
+    assert occlusion.params["spectrogram_window"] == (16, 16)
     randomisation = {m.name: m for m in plan.metrics}["model-randomisation"]
     assert randomisation.params["steps"] == 3 and randomisation.params["max_layers"] is None
     assert len(plan.explainers) == len(pm.explainers)  # replaced, not added

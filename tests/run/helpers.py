@@ -1,0 +1,110 @@
+"""What the results-store and cache tests share: a tiny definition, copies of a warmed signals
+cache, and runs in forked processes that can be killed like real ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import traceback
+from pathlib import Path
+
+from audioxai_bench import faults
+from audioxai_bench.plugins import load_plugins
+from audioxai_bench.run.definition import parse_benchmark
+from audioxai_bench.run.records import cell_key, read_records
+from audioxai_bench.run.runner import run_benchmark
+
+EXPLAINERS = ["gradient", "random"]
+
+
+METRICS = ["faithfulness-gap", "gini", "runtime"]
+
+
+N_CELLS = 1 + len(EXPLAINERS) * len(METRICS)
+
+
+def definition(tree: Path, **changes) -> dict:
+    return {"version": 1, "name": "store", "data": {"path": str(tree)}, "tasks": ["digit"],
+            "models": [{"name": "audionet", "width": 0.0625}], "folds": [0],
+            "training": {"preset": "cpu", "iterations": 3, "eval_every": 3, "batch_size": 8},
+            "explainers": EXPLAINERS, "metrics": METRICS, "sonifiers": ["keep-top"], "samples": 4,
+            "batch_size": 2, "examples": 0, "device": "cpu"} | changes
+
+
+def fresh_cache(signals_cache: Path, where: Path) -> Path:
+    """A cache with the decoded signals and nothing else (no model, no relevance)."""
+    shutil.copytree(signals_cache, where)
+    return where
+
+
+def run(tree: Path, out: Path, **options):
+    """The definition run in this process (quiet, built-in plugins only)."""
+    bench = parse_benchmark(definition(tree, **options.pop("changes", {})))
+    return run_benchmark(bench, out, quiet=True, plugins=load_plugins(entrypoints=False),
+                         log=options.pop("log", lambda _: None), **options)
+
+
+def start_cli(args: list, cache: Path, log: Path, fault_at: int | None = None,
+              fault_log: Path | None = None) -> int:
+    """Fork a process that runs ``audioxai-bench ARGS`` on ``cache`` with stdout and stderr
+    in ``log``; return its pid. ``fault_at``/``fault_log`` set the fault hook
+    (:mod:`audioxai_bench.faults`)."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 99
+    try:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 (pytest replaced both)
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+        os.environ["AUDIOXAI_BENCH_CACHE"] = str(cache)
+        os.environ.pop(faults.FAULT_AT_ENV, None)
+        os.environ.pop(faults.FAULT_LOG_ENV, None)
+        if fault_at is not None:
+            os.environ[faults.FAULT_AT_ENV] = str(fault_at)
+        if fault_log is not None:
+            os.environ[faults.FAULT_LOG_ENV] = str(fault_log)
+        faults._reached.clear()
+        from audioxai_bench.cli import main
+
+        code = main(["--quiet", *map(str, args)])
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def finish(pid: int) -> int:
+    """The exit status of a forked run (negative: killed by that signal)."""
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def run_cli(args: list, cache: Path, log: Path, **fault) -> int:
+    return finish(start_cli(args, cache, log, **fault))
+
+
+def outcome(out: Path) -> dict:
+    """Every record's cell and what must not depend on interruptions: value, interval, curves
+    and hashes (not runtime, whose value is wall-clock time)."""
+    got = {}
+    for r in read_records([out]):
+        assert r["status"] == "ok", r.get("error")
+        key = cell_key(r)
+        assert key not in got, f"cell recorded twice: {key}"
+        got[key] = None if r["metric"] == "runtime" else json.dumps(
+            [r.get(k) for k in ("value", "ci", "curves", "extras", "n", "config_hash",
+                                "data_fingerprint")])
+    return got
+
+
+def leftovers(*folders: Path) -> list[str]:
+    """Temporaries and set-aside entries anywhere under ``folders``."""
+    return sorted(str(p) for folder in folders for p in folder.rglob("*")
+                  if ".tmp-" in p.name or ".bad-" in p.name)

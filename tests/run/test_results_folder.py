@@ -1,0 +1,125 @@
+"""The results folder: --resume works before the first record (R2), earlier results are never
+destroyed (R4), and one run writes a folder at a time (R5)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+
+import pytest
+
+import audioxai_bench.run.artifacts as artifacts
+import audioxai_bench.run.runner as runner
+from audioxai_bench.atomic import temp_name
+from audioxai_bench.cli import main
+from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.run.records import ResultStore, folder_lock, keep_aside, read_records
+from tests.run.helpers import N_CELLS, run
+
+
+def test_resume_after_ctrl_c_in_training_starts_the_run(spec, cache, tmp_path, monkeypatch,
+                                                        capsys):
+    """R2: Ctrl-C before the first record, then the command the message suggests."""
+    out = tmp_path / "out"
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(artifacts, "train", ctrl_c)
+    assert main(["--quiet", "run", str(spec), "--out", str(out)]) == 130
+    suggested = capsys.readouterr().err.strip().splitlines()[-1]
+    assert suggested.endswith(f"'audioxai-bench run {spec} --out {out} --resume'")
+    assert not (out / "results.jsonl").exists()
+    monkeypatch.undo()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    stale = out / temp_name(out / "run.json").replace(f"-{os.getpid()}-", f"-{pid}-")
+    stale.write_text("{")  # as left by a run killed while writing run.json
+    assert main(["--quiet", "run", str(spec), "--out", str(out), "--resume"]) == 0
+    assert not stale.exists()
+    assert f"no results in {out} yet: the run starts from the beginning" in \
+        capsys.readouterr().err
+    assert len(list(read_records([out]))) == N_CELLS
+
+
+def test_a_store_without_a_file_has_nothing_finished(tmp_path):
+    store = ResultStore(tmp_path / "results.jsonl")
+    assert store.records() == [] and store.finished() == set()
+
+
+def test_a_folder_with_results_is_refused_before_any_work_or_kept_aside(tree, cache, tmp_path,
+                                                                         monkeypatch):
+    """R4: without --resume or --overwrite the run refuses and touches nothing; --overwrite
+    keeps every earlier run's files under new names."""
+    out = tmp_path / "out"
+    run(tree, out)
+    first = (out / "results.jsonl").read_bytes()
+    first_run = (out / "run.json").read_bytes()
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("data were loaded before the refusal")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(runner, "load_audiomnist", no_work)
+        with pytest.raises(AudioXaiError) as refused:
+            run(tree, out)
+        with pytest.raises(AudioXaiError, match="exclude each other"):
+            run(tree, out, resume=True, overwrite=True)
+    assert str(refused.value) == (
+        f"{out} holds the results of an earlier run; continue it with --resume, write to "
+        "another --out, or start over with --overwrite (the earlier results are kept aside)")
+    assert (out / "results.jsonl").read_bytes() == first
+
+    logged = []
+    run(tree, out, overwrite=True, changes={"samples": 2}, log=logged.append)
+    second = (out / "results.jsonl").read_bytes()
+    run(tree, out, overwrite=True, changes={"samples": 3})
+    kept = sorted(out.glob("results.previous-*.jsonl"))
+    assert len(kept) == 2 and {p.read_bytes() for p in kept} == {first, second}
+    assert [p.read_bytes() for p in out.glob("run.previous-*.json")].count(first_run) == 1
+    assert {r["n"] for r in read_records([out]) if r["metric"] == "gini"} == {3}
+    assert any(line.startswith("kept the earlier run's results.jsonl as ") for line in logged)
+
+
+def test_keep_aside_never_overwrites(tmp_path):
+    kept = []
+    for text in ("one", "two", "three"):
+        (tmp_path / "results.jsonl").write_text(text)
+        kept.append(keep_aside(tmp_path / "results.jsonl"))
+    assert len(set(kept)) == 3 and [p.read_text() for p in kept] == ["one", "two", "three"]
+    assert all(p.name.startswith("results.previous-") and p.suffix == ".jsonl" for p in kept)
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_a_second_writer_is_refused_at_once_naming_the_first(spec, cache, tmp_path,
+                                                             monkeypatch, capsys):
+    """R5: while another process holds the folder, a run fails in one line, before any work;
+    when that process dies (even by SIGKILL) the folder is free again."""
+    out = tmp_path / "out"
+    out.mkdir()
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the first writer: holds the lock until killed
+        try:
+            with folder_lock(out):
+                os.write(ready_w, b"x")
+                time.sleep(60)
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(ready_r, 1) == b"x"
+        monkeypatch.setattr(runner, "load_audiomnist", lambda *a, **k: 1 / 0)
+        assert main(["--quiet", "run", str(spec), "--out", str(out)]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"error: {out} is being written by another run (pid {pid} on host "
+            f"{socket.gethostname()}); wait for it or use another --out")
+        assert not (out / "results.jsonl").exists()
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    with folder_lock(out) as lock:  # released by the kernel with the killed process
+        assert lock.read_text().startswith(f'{{"pid": {os.getpid()},')
