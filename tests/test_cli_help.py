@@ -23,7 +23,7 @@ def test_every_option_has_help(command):
 
 def test_run_help_names_exit_statuses_files_and_environment():
     text = subparser("run").format_help()
-    for needle in ("1    some cells failed", "130  interrupted", "results.previous.jsonl",
+    for needle in ("1    some cells failed", "130  interrupted", "--overwrite",
                    "AUDIOXAI_BENCH_CACHE", "AUDIOXAI_BENCH_PLUGINS",
                    "AUDIOXAI_BENCH_BLOCK_PLUGINS", "--plugin PATH"):
         assert needle in text

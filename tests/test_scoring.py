@@ -111,7 +111,7 @@ def test_all_metrics_skip_what_cannot_apply_with_the_reason(pm):
     assert skipped.value.isna().all() and skipped.reason.notna().all()
     assert "no signals= were given" in skipped.loc["frequency-bands", "reason"]
     assert "explainer=" in skipped.loc["model-randomisation", "reason"]
-    assert "explain_seconds=" in skipped.loc["runtime", "reason"]
+    assert "explainer=" in skipped.loc["runtime", "reason"]  # it times the explainer itself
     ok = scores[scores.status == "ok"]
     assert set(DEFAULT_METRICS) <= set(ok.index) and np.isfinite(ok.value.astype(float)).all()
 
@@ -144,13 +144,14 @@ def test_audiomnist_inputs_with_signals_explainer_and_sonifiers(pm):
     toy = toy_batch("spectrogram", size=2)
     relevance = pm.explain("gradient", model, toy.x, toy.target)
     scores = score_attributions(
-        model, toy.x, toy.target, relevance, signals=toy.signals, explain_seconds=0.5,
+        model, toy.x, toy.target, relevance, signals=toy.signals,
+        explainer=pm.explainers.get("gradient"),
         sonifiers=["spectrogram-mask", "keep-top"], plugins=pm,
         metrics=["frequency-bands", "runtime", "kept-energy"])
     # keep-top takes waveform relevance only: one sonifier row
     assert list(scores.index) == ["frequency-bands", "runtime", "kept-energy/spectrogram-mask"]
     assert (scores.status == "ok").all() and model.training
-    assert scores.loc["runtime", "value"] == pytest.approx(0.25)
+    assert 0 < scores.loc["runtime", "value"] < 10  # seconds per sample, timed warm
     assert scores.loc["kept-energy/spectrogram-mask", "sonifier"] == "spectrogram-mask"
 
 
