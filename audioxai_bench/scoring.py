@@ -174,8 +174,9 @@ def score_attributions(
             continue
         merged = merge_outputs(outputs[i])
         fields = summarize(metric, merged, confidence=confidence, seed=seed)
+        low, high = fields["ci"] or (None, None)  # a metric may have no interval (runtime)
         rows[label] = _row(metric, sonifier, "ok", None) | {
-            "value": fields["value"], "ci_low": fields["ci"][0], "ci_high": fields["ci"][1],
+            "value": fields["value"], "ci_low": low, "ci_high": high,
             "n": fields["n"], "scores": merged.scores.numpy(), "output": merged}
     frame = pd.DataFrame.from_dict({k: rows[k] for k in order}, orient="index",
                                    columns=list(COLUMNS))
