@@ -10,6 +10,22 @@ from .aggregate import Section
 from .tables import Table
 
 
+#: What every number means, for a reader who has not read the code.
+HOW_TO_READ = (
+    "Each table is one model architecture on one task; its numbers pool the trained models "
+    "(splits) listed, and each is the mean over test clips of a per-clip score. A 95 % interval "
+    "resamples trained models, then speakers (clips of one speaker are not independent), so it "
+    "includes the luck of training. Explainers are ranked by the faithfulness gap, and only as "
+    "far as paired tests over (model, speaker) units, corrected for all pairs of a table "
+    "(Holm), separate them: a rank such as 2–4 means the data cannot order those explainers. "
+    "The `random` explainer is the null: its gaps should have intervals around 0, and a method "
+    "whose interval overlaps `random`'s explains nothing the test can see. Columns marked † "
+    "describe (Gini, runtime) or check (the randomisation sanity check, pass/fail with its "
+    "margin); nothing is ranked by them. Explanations of a model below the accuracy floor are "
+    "reported but not ranked. Spectrogram explainers take silence (the −80 dB floor) as the "
+    "absent input; the paper's 0 dB reference is listed as the `-0db` variants.")
+
+
 def _table(table: Table) -> str:
     return f"{table.caption}\n\n{tables.markdown(table)}"
 
@@ -23,6 +39,7 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
              "[index.html](index.html). Every number: [leaderboard.csv](leaderboard.csv) and "
              "[models.csv](models.csv).",
              "\n".join(f"- **{k}:** {v}" for k, v in facts),
+             "## How to read this", HOW_TO_READ,
              "## Models", _table(models)]
     for s in sections:
         parts += [f"## {s.title}",

@@ -18,14 +18,26 @@ import pandas as pd
 
 from .aggregate import ACCURACY_METRIC, TIE_RULE, Section
 
-#: Headline metrics of the ranking table, in column order: name -> column label.
+#: The ranking table's column order and labels; a metric not named here (a plugin's) gets a
+#: column after these, labelled by its name. Metrics whose records say ``ranked: false`` are
+#: shown with a dagger: they describe or check, they are not verdicts.
 HEADLINE: dict[str, str] = {
-    "faithfulness-gap": "Faithfulness gap", "aopc": "AOPC", "insertion-auc": "Insertion AUC",
-    "model-randomisation": "Model randomisation", "gini": "Gini",
-    "runtime": "Runtime (s/sample)", "frequency-bands": "Frequency bands",
+    "faithfulness-gap": "Faithfulness gap", "gap-vs-amplitude": "Gap vs amplitude",
+    "srg": "LeRF − MoRF", "insertion-gap": "Insertion gap",
+    "frequency-bands-beyond-amplitude": "Bands beyond amplitude",
+    "model-randomisation-check": "Randomisation check",
+    "gini": "Gini", "runtime": "Runtime (s/sample)",
 }
-SPECTROGRAM_ONLY = frozenset({"frequency-bands"})
+#: Metrics with a table of their own (besides the per-sonifier ones).
+OWN_TABLES = frozenset({"frequency-bands"})
+SPECTROGRAM_ONLY = frozenset({"frequency-bands", "frequency-bands-beyond-amplitude"})
 SONIFIED = "sonified-accuracy"
+#: The sonification scores, in column order: name -> column label.
+SONIFICATION: dict[str, str] = {
+    "sonified-sufficiency-gain": "Sufficiency gain",
+    "sonified-comprehensiveness-gain": "Comprehensiveness gain",
+    "sonified-lmac": "L-MAC Fid-In @20 %", "sonified-accuracy": "Sonified accuracy",
+}
 #: The paper's test accuracies in % (mean, std over splits; None: std not known for sure).
 PAPER_ACCURACY: dict[tuple[str, str], tuple[float, float | None]] = {
     ("digit", "alexnet"): (95.8, 1.5), ("sex", "alexnet"): (95.9, None),
@@ -134,61 +146,64 @@ def _mean(values: Iterable[Any]) -> float:
 
 # --- the tables ---------------------------------------------------------------------------------
 
+def _ranked(section: Section, metric: str) -> bool:
+    """Whether ``metric``'s records call it a verdict (older records say nothing: a verdict)."""
+    rows = section.metric_rows(metric)
+    return all(r.get("ranked", True) is not False for r in rows["record"])
+
+
 def ranking_table(section: Section) -> Table:
-    """Explainers ranked by faithfulness gap, with every headline metric the section has."""
-    metrics = [m for m in HEADLINE if section.has(m) and (
-        m not in SPECTROGRAM_ONLY or section.representation == "spectrogram")]
-    header = ["#", "Explainer", *(f"{HEADLINE[m]}{arrow(section, m)}" for m in metrics)]
-    sonified = section.has(SONIFIED)
-    if sonified:
-        header.append(f"Sonified accuracy{arrow(section, SONIFIED)} (best sonifier)")
+    """Explainers ranked by faithfulness gap, with every other metric the section has that is
+    scored per explainer (sonifier metrics have their own table)."""
+    present = [m for m in dict.fromkeys(section.cells["metric"]) if m != ACCURACY_METRIC]
+    per_explainer = [m for m in present
+                     if (section.cells.loc[section.cells["metric"] == m, "sonifier"] == "").all()]
+    metrics = [m for m in HEADLINE if m in per_explainer] + sorted(
+        m for m in per_explainer if m not in HEADLINE and m not in OWN_TABLES)
+    metrics = [m for m in metrics if m not in SPECTROGRAM_ONLY
+               or section.representation == "spectrogram"]
+    header = ["#", "Explainer", *(f"{HEADLINE.get(m, m)}{arrow(section, m)}"
+                                  f"{'' if _ranked(section, m) else ' †'}" for m in metrics)]
     rows = []
     for explainer in section.explainers:
         row = [section.ranks[explainer], explainer]
         for metric in metrics:
             text = cell_text(section.cell(explainer, metric))
-            if metric == "model-randomisation":
-                flags = [bool(s.get("insensitive")) for s in _summaries(section, metric,
-                                                                         explainer)]
-                if flags and all(flags):
-                    text += " ⚠ insensitive"
-                elif any(flags):
-                    text += f" ⚠ insensitive in {sum(flags)}/{len(flags)} folds"
+            if metric == "model-randomisation-check":
+                verdicts = [s.get("verdict") or s.get("passed") for s in
+                            _summaries(section, metric, explainer)]
+                verdicts = [str(v) for v in verdicts if v is not None]
+                if verdicts:
+                    text += f" ({', '.join(dict.fromkeys(verdicts))})"
             row.append(text)
-        if sonified:
-            row.append(_best_sonifier(section, explainer))
         rows.append(row)
-    caption = ("Explainers ranked by faithfulness gap: the true-class probability with inputs "
-               "removed at random minus with the most relevant removed first, averaged over the "
-               "removed fractions (higher is better). Cells: value [95 % bootstrap interval]; "
-               f"{NONE}: not measured. {TIE_RULE}")
+    unranked = f" {section.unranked.capitalize()}." if section.unranked else ""
+    caption = ("Explainers ranked by faithfulness gap: per clip, the true-class probability "
+               "with units removed in random order minus with the most relevant removed first, "
+               "averaged over the removed fractions (higher is better; 0 = no better than "
+               "random). Cells: value [95 % interval]; † descriptive or a sanity check, not a "
+               f"verdict; {NONE}: not measured.{unranked} {TIE_RULE}")
     return Table(caption, header, rows)
 
 
-def _best_sonifier(section: Section, explainer: str) -> str:
-    c = section.cells
-    mine = c[(c["explainer"] == explainer) & (c["metric"] == SONIFIED)]
-    if mine.empty:
-        return NONE
-    valued = mine[(mine["folds"] > 0) & mine["value"].notna()]
-    if valued.empty:
-        return "error" if (mine["folds"] == 0).all() else "n/a"
-    better = _higher(valued["higher_is_better"]) is not False
-    best = valued.sort_values(["value", "sonifier"], ascending=[not better, True],
-                              kind="stable").iloc[0]
-    return f"{cell_text(best)} {best['sonifier']}"
-
-
 def sonification_table(section: Section) -> Table | None:
-    """Sonified accuracy of every (explainer, sonifier) pair."""
-    c = section.cells[section.cells["metric"] == SONIFIED]
-    if c.empty:
+    """Every (explainer, sonifier) pair: the gains over a random mask of the same size, and the
+    descriptive scores; never a best-of over sonifiers."""
+    metrics = [m for m in SONIFICATION if section.has(m)]
+    if not metrics:
         return None
-    sonifiers = sorted(set(c["sonifier"]))
-    rows = [[e, *(cell_text(section.cell(e, SONIFIED, s)) for s in sonifiers)]
-            for e in section.explainers if (c["explainer"] == e).any()]
-    return Table("Sonified accuracy: the model's accuracy on the sonified sound alone, per "
-                 "sonifier (higher is better).", ["Explainer", *sonifiers], rows)
+    c = section.cells[section.cells["metric"].isin(metrics)]
+    pairs = [(e, s) for e in section.explainers
+             for s in sorted(set(c.loc[c["explainer"] == e, "sonifier"]))]
+    rows = [[e, s, *(cell_text(section.cell(e, m, s)) for m in metrics)] for e, s in pairs]
+    header = ["Explainer", "Sonifier", *(f"{SONIFICATION[m]}{arrow(section, m)}"
+                                         f"{'' if _ranked(section, m) else ' †'}"
+                                         for m in metrics)]
+    return Table("Sonification: the model's probability for its own prediction on the sound "
+                 "of the explanation's top units (sufficiency) and on the sound without them "
+                 "(comprehensiveness), each minus the same for random units of the same number "
+                 "(5/10/20/40 % of the units that hold sound, averaged): 0 = no better than "
+                 "random. † descriptive.", header, rows)
 
 
 def bands_table(section: Section) -> Table | None:
