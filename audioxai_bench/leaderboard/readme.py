@@ -9,7 +9,6 @@ from . import tables
 from .aggregate import Section
 from .tables import Table
 
-
 #: What every number means, for a reader who has not read the code.
 HOW_TO_READ = (
     "Each table is one model architecture on one task; its numbers pool the trained models "
