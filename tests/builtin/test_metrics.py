@@ -34,6 +34,8 @@ from audioxai_bench.guard import ExplainerError
 from audioxai_bench.models import build_model
 from audioxai_bench.plugins import PluginManager, validate
 
+from .toys import tones
+
 REGION = slice(1000, 2000)
 GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 
@@ -219,17 +221,6 @@ class LowRowsNet(nn.Module):
         low = ((x[:, 0, :18] + 80) / 80).amax(dim=1).mean(dim=-1)
         z = 20 * (low - 0.2)
         return torch.stack([-z / 2, z / 2], dim=1)
-
-
-def tones(freqs: list[float], n: int, seed: int = 0) -> Tensor:
-    """``n`` padded signals holding tones at ``freqs`` (slightly detuned per sample) and noise."""
-    t = torch.arange(8000) / 8000
-    env = torch.zeros(8000)
-    env[2000:6000] = torch.hann_window(4000)
-    g = torch.Generator().manual_seed(seed)
-    rows = [sum(torch.sin(2 * math.pi * f * (1 + 0.02 * i) * t) for f in freqs) * env * 3000
-            + torch.randn(8000, generator=g) for i in range(n)]
-    return torch.stack(rows)
 
 
 def low_rows_relevance(x: Tensor, rows: slice = slice(0, 18)) -> Tensor:
