@@ -186,14 +186,23 @@ def check_explainer(explainer: Any, *, models: Mapping[str, nn.Module] | None = 
         if getattr(copy, "name", None) != f"{name}-copy":
             raise AssertionError(f"{label}: with_params(name={name + '-copy'!r}) returned an "
                                  f"object named {getattr(copy, 'name', None)!r}")
+    _on_each_model(explainer, label, models, device, _check_explainer_on)
+
+
+def _on_each_model(obj: Any, label: str, models: Mapping[str, nn.Module] | None,
+                   device: str | torch.device, check: Any) -> list[Any]:
+    """``check(obj, label, model, representation, device)`` on the toy model of every
+    representation ``obj`` declares, each model's train/eval mode given back afterwards."""
     models = models or tiny_models(device=device)
-    for rep in _declared(explainer, label):
+    results = []
+    for rep in _declared(obj, label):
         model = _model(models, rep, label)
         before = model.training
         try:
-            _check_explainer_on(explainer, label, model, rep, device)
+            results.append(check(obj, label, model, rep, device))
         finally:
             model.train(before)
+    return results
 
 
 def _check_explainer_on(explainer: Any, label: str, model: nn.Module, rep: str,
@@ -258,14 +267,10 @@ def check_metric(metric: Any, *, models: Mapping[str, nn.Module] | None = None,
         from audioxai_bench.plugins import PluginManager
 
         sonifier = PluginManager(entrypoints=False).sonifiers.get("spectrogram-mask")
-    finite = 0
-    for rep in _declared(metric, label):
-        model = _model(models, rep, label)
-        before = model.training
-        try:
-            finite += _check_metric_on(metric, label, model, rep, explainer, sonifier, device)
-        finally:
-            model.train(before)
+    finite = sum(_on_each_model(
+        metric, label, models, device,
+        lambda obj, lab, model, rep, dev: _check_metric_on(obj, lab, model, rep, explainer,
+                                                           sonifier, dev)))
     if not finite:
         raise AssertionError(f"{label}: every score on every toy batch is NaN; NaN is for "
                              "samples where the metric is undefined")
@@ -355,14 +360,7 @@ def check_sonifier(sonifier: Any, *, models: Mapping[str, nn.Module] | None = No
     domain = getattr(sonifier, "domain", "time")
     if domain not in ("time", "stft"):
         raise AssertionError(f"{label}: domain must be 'time' or 'stft', got {domain!r}")
-    models = models or tiny_models(device=device)
-    for rep in _declared(sonifier, label):
-        model = _model(models, rep, label)
-        before = model.training
-        try:
-            _check_sonifier_on(sonifier, label, model, rep, device)
-        finally:
-            model.train(before)
+    _on_each_model(sonifier, label, models, device, _check_sonifier_on)
 
 
 def _check_sonifier_on(sonifier: Any, label: str, model: nn.Module, rep: str,
