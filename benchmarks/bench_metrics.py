@@ -1,16 +1,23 @@
-"""Cost of the input-manipulation curve against the forward passes it needs, side by side.
+"""Cost of the deletion metrics: the engine against the forward passes it needs, and a panel.
 
-For each model (at its CPU width): seconds per 100 samples for the full manipulation curve (4
-orders × the default 8-step grid: 1 + 4 × 7 = 29 model inputs per sample), and the ratio to the
-bare cost of exactly those forward passes (the same pass sizes, on inputs built beforehand; goal
-<= 1.1), in wall time and in this process's CPU time (steadier on a shared machine). Runs
-alternate engine and bare passes and keep each one's fastest repeat, so load from other
-processes hits both alike. Then the peak memory growth (RSS high-water mark, reset through
-/proc/self/clear_refs) of one call on two batch sizes: it should follow the chunk size, not the
-batch size.
+1. Engine (for each model, at its CPU width): seconds per 100 samples for one
+   :func:`perturbation_curves` call as the unit metrics make it (10 ms blocks / 8 × 8 patches,
+   4 orders, the random one averaged over 8 permutations, the 11-point grid: 2 + 11 × 9 = 101
+   model inputs per sample), and the ratio to the bare cost of exactly those forward passes (the
+   same pass sizes, on inputs built beforehand; goal <= 1.1), in wall time and in this process's
+   CPU time (steadier on a shared machine). Runs alternate engine and bare passes and keep each
+   one's fastest repeat, so load from other processes hits both alike.
+2. Panel (``--panel-explainers``): every registered manipulation metric for E explainers on the
+   same samples, as the runner calls them (one ``shared`` dict, so the reference curves are
+   computed once): model inputs per sample per explainer and seconds per 100 samples per
+   explainer. This part reads only the metric contract, so it also runs against older versions
+   of the package (``--panel-only``), for a before/after on the same machine.
+3. The peak memory growth (RSS high-water mark, reset through /proc/self/clear_refs) of one
+   engine call on two batch sizes: it should follow the chunk size, not the batch size.
 
     python benchmarks/bench_metrics.py                      # 100 samples, 2 repeats
     python benchmarks/bench_metrics.py --samples 50 --chunk 128 --threads 1
+    PYTHONPATH=/path/to/other/checkout python benchmarks/bench_metrics.py --panel-only
 """
 
 from __future__ import annotations
@@ -22,31 +29,39 @@ import time
 import torch
 from torch import Tensor, nn
 
+from audioxai_bench.api.metric import EvalBatch
 from audioxai_bench.builtin.models import BUILTIN_MODELS
-from audioxai_bench.evaluation.perturbation import DEFAULT_GRID, ORDERS, perturbation_curves
 from audioxai_bench.models import build_model
 
 CPU_WIDTH = {spec.name: spec.cpu_width for spec in BUILTIN_MODELS}
+UNIT = {"audionet": (80,), "alexnet": (8, 8)}
 
 
-def make_batch(model_name: str, n: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Inputs shaped and scaled like real ones, random relevance, random targets."""
-    gen = torch.Generator().manual_seed(0)
+def make_batch(model_name: str, n: int, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+    """Inputs shaped and scaled like real ones (silence in 40 % of them, as in AudioMNIST),
+    random relevance, random targets."""
+    gen = torch.Generator().manual_seed(seed)
     if model_name == "audionet":
         x = torch.randn(n, 1, 8000, generator=gen)
+        x[..., :1600], x[..., 6400:] = 0, 0
     else:
         x = -80 * torch.rand(n, 1, 227, 227, generator=gen)
+        x[..., :45], x[..., 182:] = -80, -80
     relevance = torch.rand(x.shape, generator=gen)
     return x, relevance, torch.randint(0, 10, (n,), generator=gen)
 
 
 def pass_sizes(n: int, chunk: int, per_sample: int) -> list[int]:
-    """The forward-pass sizes the engine uses for ``n`` samples (see perturbation_curves)."""
-    per_block = max(1, chunk // per_sample)
+    """The forward-pass sizes the engine uses for ``n`` samples (see perturbation_curves):
+    blocks of ``chunk // 4`` samples, each job of a block one slice of a pass of at most
+    ``chunk`` inputs."""
+    per_block = min(n, max(1, chunk // 4))
     sizes = []
     for start in range(0, n, per_block):
-        jobs = (min(n, start + per_block) - start) * per_sample
-        sizes += [min(chunk, jobs - s) for s in range(0, jobs, chunk)]
+        s = min(n, start + per_block) - start
+        per_pass = max(1, min(chunk, per_sample * per_block) // s)
+        full, rest = divmod(per_sample, per_pass)
+        sizes += [per_pass * s] * full + ([rest * s] if rest else [])
     return sizes
 
 
@@ -58,16 +73,24 @@ def bare_forwards(model: nn.Module, x: Tensor, sizes: list[int]) -> None:
             model(buffer[:size])
 
 
-def time_model(name: str, samples: int, chunk: int, repeats: int) -> dict[str, float]:
+def time_engine(name: str, samples: int, chunk: int, repeats: int) -> dict[str, float]:
+    from audioxai_bench.evaluation.perturbation import (
+        DEFAULT_GRID,
+        N_RANDOM,
+        ORDERS,
+        perturbation_curves,
+    )
+
     model = build_model(name, 10, CPU_WIDTH[name]).eval()
     x, relevance, target = make_batch(name, samples)
-    per_sample = 1 + len(ORDERS) * (len(DEFAULT_GRID) - 1)
+    orders = sum(N_RANDOM if o == "random" else 1 for o in ORDERS)
+    per_sample = 2 + orders * (len(DEFAULT_GRID) - 2)
     sizes = pass_sizes(samples, chunk, per_sample)
     bare_forwards(model, x, sizes[:1])  # warm-up
     engine, bare, engine_cpu, bare_cpu = [], [], [], []
     for _ in range(repeats):
         wall, cpu = time.perf_counter(), time.process_time()
-        perturbation_curves(model, x, relevance, target, chunk_size=chunk)
+        perturbation_curves(model, x, relevance, target, chunk_size=chunk, patch=UNIT[name])
         engine.append(time.perf_counter() - wall)
         engine_cpu.append(time.process_time() - cpu)
         wall, cpu = time.perf_counter(), time.process_time()
@@ -80,6 +103,32 @@ def time_model(name: str, samples: int, chunk: int, repeats: int) -> dict[str, f
             "inputs_per_sample": per_sample, "passes": len(sizes)}
 
 
+def time_panel(name: str, samples: int, chunk: int, explainers: int) -> dict[str, float]:
+    """Every registered manipulation metric for ``explainers`` maps on the same samples, with
+    one ``shared`` dict as the runner gives them."""
+    from audioxai_bench.builtin.metrics_manipulation import manipulation_metrics
+
+    model = build_model(name, 10, CPU_WIDTH[name]).eval()
+    x, _, target = make_batch(name, samples)
+    representation = "waveform" if x.dim() == 3 else "spectrogram"
+    metrics = [m for m in manipulation_metrics() if representation in m.representations]
+    inputs = []
+    forward = model.forward
+    model.forward = lambda batch: inputs.append(len(batch)) or forward(batch)
+    shared: dict = {}
+    wall, cpu = time.perf_counter(), time.process_time()
+    for e in range(explainers):
+        relevance = make_batch(name, samples, seed=1 + e)[1]
+        batch = EvalBatch(model=model, x=x, target=target, relevance=relevance,
+                          representation=representation, chunk_size=chunk, shared=shared)
+        for m in metrics:
+            m.score(batch)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    per = samples * explainers
+    return {"metrics": len(metrics), "inputs_per_sample_explainer": sum(inputs) / per,
+            "s_per_100_per_explainer": wall * 100 / per, "cpu_per_100": cpu * 100 / per}
+
+
 def _status_kb(field: str) -> int:
     with open("/proc/self/status") as status:
         for line in status:
@@ -90,13 +139,16 @@ def _status_kb(field: str) -> int:
 
 def peak_growth_mb(name: str, samples: int, chunk: int) -> float:
     """Growth of the RSS high-water mark during one curve computation (inputs made before)."""
+    from audioxai_bench.evaluation.perturbation import perturbation_curves
+
     model = build_model(name, 10, CPU_WIDTH[name]).eval()
     x, relevance, target = make_batch(name, samples)
-    perturbation_curves(model, x[:1], relevance[:1], target[:1], chunk_size=chunk)  # warm-up
+    perturbation_curves(model, x[:1], relevance[:1], target[:1], chunk_size=chunk,
+                        patch=UNIT[name])  # warm-up
     with open("/proc/self/clear_refs", "w") as refs:
         refs.write("5")  # reset VmHWM to the current RSS
     before = _status_kb("VmHWM")
-    perturbation_curves(model, x, relevance, target, chunk_size=chunk)
+    perturbation_curves(model, x, relevance, target, chunk_size=chunk, patch=UNIT[name])
     return (_status_kb("VmHWM") - before) / 1024
 
 
@@ -108,24 +160,39 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--memory-sizes", type=int, nargs=2, default=[32, 128])
+    parser.add_argument("--panel-explainers", type=int, default=11,
+                        help="explainers in the panel measurement (0: skip it)")
+    parser.add_argument("--panel-samples", type=int, default=24)
+    parser.add_argument("--panel-only", action="store_true")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
-          f"{os.cpu_count()} CPU(s), chunk {args.chunk}, {args.samples} samples, "
-          f"best of {args.repeats}")
-    print(f"{'model':10} {'width':>5} {'curve s/100':>12} {'bare s/100':>11} {'ratio':>6} "
-          f"{'CPU-time ratio':>14} {'inputs/sample':>13} {'passes':>6}")
-    for name in args.models:
-        r = time_model(name, args.samples, args.chunk, args.repeats)
-        print(f"{name:10} {CPU_WIDTH[name]:5g} {r['engine_s_per_100']:12.2f} "
-              f"{r['bare_s_per_100']:11.2f} {r['ratio']:6.3f} {r['cpu_ratio']:14.3f} "
-              f"{r['inputs_per_sample']:13d} {r['passes']:6d}")
-    small, large = args.memory_sizes
-    for name in args.models:
-        growth = [peak_growth_mb(name, n, args.chunk) for n in (small, large)]
-        print(f"peak RSS growth {name:8}: {growth[0]:7.1f} MB at {small} samples, "
-              f"{growth[1]:7.1f} MB at {large} samples (chunk {args.chunk})")
+          f"{os.cpu_count()} CPU(s), chunk {args.chunk}")
+    if not args.panel_only:
+        print(f"engine: {args.samples} samples, best of {args.repeats}")
+        print(f"{'model':10} {'width':>5} {'curve s/100':>12} {'bare s/100':>11} {'ratio':>6} "
+              f"{'CPU-time ratio':>14} {'inputs/sample':>13} {'passes':>6}")
+        for name in args.models:
+            r = time_engine(name, args.samples, args.chunk, args.repeats)
+            print(f"{name:10} {CPU_WIDTH[name]:5g} {r['engine_s_per_100']:12.2f} "
+                  f"{r['bare_s_per_100']:11.2f} {r['ratio']:6.3f} {r['cpu_ratio']:14.3f} "
+                  f"{r['inputs_per_sample']:13d} {r['passes']:6d}")
+    if args.panel_explainers:
+        print(f"panel: {args.panel_explainers} explainers x {args.panel_samples} samples, every "
+              f"manipulation metric, reference curves shared")
+        print(f"{'model':10} {'metrics':>7} {'inputs/sample/explainer':>23} "
+              f"{'s/100/explainer':>15} {'CPU s/100/expl.':>15}")
+        for name in args.models:
+            r = time_panel(name, args.panel_samples, args.chunk, args.panel_explainers)
+            print(f"{name:10} {r['metrics']:7d} {r['inputs_per_sample_explainer']:23.1f} "
+                  f"{r['s_per_100_per_explainer']:15.2f} {r['cpu_per_100']:15.2f}")
+    if not args.panel_only:
+        small, large = args.memory_sizes
+        for name in args.models:
+            growth = [peak_growth_mb(name, n, args.chunk) for n in (small, large)]
+            print(f"peak RSS growth {name:8}: {growth[0]:7.1f} MB at {small} samples, "
+                  f"{growth[1]:7.1f} MB at {large} samples (chunk {args.chunk})")
 
 
 if __name__ == "__main__":

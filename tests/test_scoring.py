@@ -69,13 +69,13 @@ def test_any_spectrogram_grid_and_a_metric_object(pm):
     relevance = torch.zeros_like(x)
     relevance.view(6, -1)[:, :10] = 1.0
     scores = score_attributions(model, x.numpy(), target.numpy(), relevance,
-                                metrics=["faithfulness-gap-patch", Mass(name="mass",
+                                metrics=["faithfulness-gap", Mass(name="mass",
                                                                         higher_is_better=True)],
                                 plugins=pm, batch_size=4)
-    assert list(scores.index) == ["faithfulness-gap-patch", "mass"]
+    assert list(scores.index) == ["faithfulness-gap", "mass"]
     assert (scores.status == "ok").all() and (scores.n == 6).all()
     assert scores.loc["mass", "value"] == pytest.approx(1.0)
-    assert np.isfinite(scores.loc["faithfulness-gap-patch", "value"])
+    assert np.isfinite(scores.loc["faithfulness-gap", "value"])
 
 
 def test_model_randomisation_explains_again_with_the_explainer(pm):

@@ -1,24 +1,69 @@
-"""Input manipulation, the AudioMNIST paper's test of an explanation, and insertion, its mirror.
+"""Deletion and insertion, the AudioMNIST paper's test of an explanation, as paired scores.
 
-Becker et al. (arXiv 1807.03418) replace the most relevant inputs first and compare the drop in
-accuracy with removing random inputs and the loudest ones; Samek et al. (2017, IEEE TNNLS,
-arXiv 1509.06321) summarise such a curve by its area over the perturbation curve (AOPC).
-Insertion (Petsiuk et al. 2018, arXiv 1806.07421) starts from the baseline and restores the most
-relevant inputs first. Every metric here returns the accuracy and true-class probability curves
-of all four orders; ``aopc`` and ``faithfulness-gap`` (likewise the insertion pair) share one
-computation of those curves per batch.
+Becker et al. (arXiv 1807.03418) remove the most relevant inputs first and compare the damage
+with removing random inputs and the loudest ones; Samek et al. (2017, IEEE TNNLS, arXiv
+1509.06321) summarise such a curve by its area; insertion (Petsiuk et al. 2018, arXiv
+1806.07421) restores the most relevant inputs first; Blücher et al. (2024, TMLR, "Decoupling
+pixel flipping and occlusion strategy") rank by the symmetric relevance gain, least- minus
+most-relevant-first.
+
+Every score is a per-sample difference of two curve areas on the same sample, so its mean's
+interval is a paired test: an interval containing 0 means "not better than the control".
+
+What every metric here shares (:mod:`audioxai_bench.evaluation.perturbation` has the detail,
+each record's ``info`` repeats it):
+
+- **Unit**: an 8 × 8 tile of spectrogram bins (141 Hz × 35 ms: 8 bins of 17.6 Hz, 8 frames of
+  hop 35 at 8 kHz), or an 80-sample block of a waveform (10 ms at 8 kHz); ``unit="feature"``
+  removes single bins or samples (the paper's unit, which ROAD, Rong et al. 2022, shows leaks
+  the mask's shape). A unit's relevance is the **sum** of its elements' relevance.
+- **Only units that hold sound** (any element not silence) are ranked and removed.
+- **Grid**: 0, 10, …, 100 % of those units; **area**: the trapezoid over the grid divided by
+  its x-range, i.e. the mean height of the curve with half weight on 0 % and 100 %.
+- **Curve**: the model's true-class probability.
+- **Ties** in relevance (e.g. exactly 0 on dead units) are ordered by a seeded random
+  permutation, so a tie block is removed in random order; ``tied-share`` reports how much of
+  each map ties.
+- **Random control**: the mean curve of 8 seeded permutations, computed once per batch for
+  every explainer on the same samples (it does not read the relevance).
+- **Sign**: units are ranked by signed relevance, largest first, and removal moves a unit to
+  the baseline: a score measures agreement with the *signed* effect of removing the unit (to
+  first order, gradient · (x - baseline)), not with ``|relevance|``.
+
+The registered metrics (all per sample, higher is better):
+
+=============================  ===========================================  ==========
+name                           definition                                   ranked
+=============================  ===========================================  ==========
+``faithfulness-gap``           area(random) - area(most relevant first)     yes
+``gap-vs-amplitude``           area(loudest first) - area(most relevant)    yes
+``srg``                        area(least relevant) - area(most relevant)   yes
+``insertion-gap``              insertion area(most relevant) - (random)     yes
+``aopc``                       p(x) - area(most relevant first)             descriptive
+``insertion-auc``              insertion area(most relevant first)          descriptive
+``faithfulness-gap-feature``   ``faithfulness-gap`` with single features    descriptive
+=============================  ===========================================  ==========
+
+``aopc`` and ``insertion-auc`` are the deletion and insertion gaps plus a constant per sample
+that every explainer shares (the random area, M2 of the scientific review): they rank exactly
+like the gaps, so they are descriptive. Insertion is read off the deletion passes (keeping the
+k most relevant units is removing the n - k least relevant), so ``srg = faithfulness-gap +
+insertion-gap`` exactly, and the six unit metrics cost one computation per batch.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from torch import Tensor
 
 from audioxai_bench.api.hookspecs import hookimpl
-from audioxai_bench.api.metric import BaseMetric, BatchMemo, EvalBatch, MetricOutput
+from audioxai_bench.api.metric import BaseMetric, EvalBatch, MetricOutput
 from audioxai_bench.evaluation.perturbation import (
+    BASELINES,
     DEFAULT_GRID,
+    N_RANDOM,
     ORDERS,
     REFERENCE_ORDERS,
     REMOVALS,
@@ -27,134 +72,249 @@ from audioxai_bench.evaluation.perturbation import (
     perturbation_curves,
 )
 
-#: Tile of the per-patch spectrogram test: 8 × 8 bins = 141 Hz × 35 ms (8 bins of 17.6 Hz,
-#: 8 frames of hop 35 at 8 kHz), AlexNet's conv1 stride times its first pooling stride, so a
-#: tile is about one unit of the second feature map.
+#: The default unit per representation: 8 × 8 bins = 141 Hz × 35 ms (AlexNet's conv1 stride
+#: times its first pooling stride, about one unit of the second feature map); 80 samples =
+#: 10 ms at 8 kHz.
 PATCH: tuple[int, int] = (8, 8)
-STATISTICS: tuple[str, ...] = ("aopc", "gap", "auc")
+BLOCK: tuple[int] = (80,)
+UNITS: tuple[str, ...] = ("patch", "feature")
+
+#: statistic → (mode, orders it reads, definition). Areas are of true-class probability curves.
+STATISTICS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "gap-vs-random": ("deletion", ("most-relevant", "random"),
+                      "area(random order) - area(most relevant first), deletion"),
+    "gap-vs-amplitude": ("deletion", ("most-relevant", "amplitude"),
+                         "area(loudest first) - area(most relevant first), deletion"),
+    "srg": ("deletion", ("most-relevant", "least-relevant"),
+            "area(least relevant first) - area(most relevant first), deletion "
+            "(symmetric relevance gain, Blücher et al. 2024)"),
+    "insertion-gap": ("insertion", ("least-relevant", "random"),
+                      "insertion area(most relevant first) - insertion area(random order)"),
+    "aopc": ("deletion", ("most-relevant",),
+             "p(x) - area(most relevant first), deletion (AOPC, Samek et al. 2017)"),
+    "insertion-auc": ("insertion", ("least-relevant",),
+                      "insertion area(most relevant first) (Petsiuk et al. 2018)"),
+}
+
+BASELINE_TEXT = {
+    "silence": "silence (waveform 0, spectrogram -80 dB)",
+    "zero": "zero",
+    "mean": "each sample's mean",
+    "noise": "Gaussian noise with each sample's mean and SD, seeded",
+    "noisy-linear": "ROAD-style noisy linear imputation along time: the line between the kept "
+                    "neighbours before and after each gap (per frequency row on spectrograms), "
+                    "plus N(0, (0.01 SD)²) noise, seeded",
+}
+TIES = ("units whose relevance is equal (e.g. exactly 0) are ordered by a seeded random "
+        "permutation of the units, independent of the random orders: a tie block is removed "
+        "in random order (extra tied-share: the share of tied units per sample)")
+SIGN = ("units are ranked by signed relevance, largest first; removal moves a unit to the "
+        "baseline, so the score measures agreement with the signed removal effect (to first "
+        "order gradient * (x - baseline)), not with |relevance|")
+
+
+class CurveMemo:
+    """The curves computed for the latest :class:`EvalBatch`, one per settings key, so metrics
+    that read the same curves (every unit metric here) compute them once per batch."""
+
+    def __init__(self) -> None:
+        self._batch: EvalBatch | None = None
+        self._values: dict[Any, PerturbationCurves] = {}
+
+    def get(self, batch: EvalBatch, key: Any, compute: Any) -> PerturbationCurves:
+        if self._batch is not batch:
+            self._batch, self._values = None, {}
+        if key not in self._values:
+            self._values[key] = compute()
+            self._batch = batch
+        return self._values[key]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ManipulationMetric(BaseMetric):
-    """One number from the perturbation curves of :func:`perturbation_curves`.
+    """One paired score from the deletion curves of :func:`perturbation_curves`.
 
     Parameters
     ----------
     statistic : str
-        Deletion: ``"aopc"`` (mean drop of the true-class probability, most relevant first) or
-        ``"gap"`` (random curve minus most-relevant curve, averaged over the grid: the
-        faithfulness gap). Insertion: ``"auc"`` (mean probability, most relevant restored first)
-        or ``"gap"`` (most-relevant minus random).
-    mode : str
-        ``"deletion"`` or ``"insertion"``.
-    patch : tuple of int, optional
-        Perturb spectrogram tiles of this size instead of single bins.
-    grid, baseline, orders, removal
-        Passed to :func:`perturbation_curves`; ``removal="re-preprocess"`` levels every
-        perturbed input again as the preprocessing does (dB relative to the new maximum), where
-        the default ``"replace"`` (the paper's) writes the baseline into the model input.
-    memo : BatchMemo
+        A key of :data:`STATISTICS`: ``"gap-vs-random"``, ``"gap-vs-amplitude"``, ``"srg"``,
+        ``"insertion-gap"``, ``"aopc"`` or ``"insertion-auc"``.
+    unit : str
+        ``"patch"``: ``spectrogram_patch`` tiles of a spectrogram, ``waveform_patch`` blocks of
+        a waveform; ``"feature"``: single bins or samples.
+    spectrogram_patch, waveform_patch : tuple of int
+        Tile sizes over the trailing dimensions (default 8 × 8 bins, 80 samples).
+    grid : tuple of float
+        Fractions of the units that hold sound, rising from 0 to 1 (insertion needs it
+        symmetric about 0.5); default 0, 0.1, …, 1.
+    baseline : str
+        What a removed element becomes: ``"silence"`` (default), ``"zero"``, ``"mean"``,
+        ``"noise"`` or ``"noisy-linear"`` (ROAD-style imputation along time).
+    removal : str
+        ``"replace"`` (the paper's) or ``"re-preprocess"`` (dB relative to the new maximum,
+        the waveform re-normalised).
+    orders : tuple of str
+        The orders computed (one computation serves every metric sharing ``memo`` and the same
+        settings); must include those the statistic reads.
+    n_random : int
+        Seeded permutations averaged into the random control.
+    ranked : bool
+        False for a descriptive metric the leaderboard shows but does not rank by.
+    memo : CurveMemo
         Shared by metrics that read the same curves.
     """
 
     statistic: str
-    mode: str = "deletion"
-    patch: tuple[int, int] | None = None
+    unit: str = "patch"
+    spectrogram_patch: tuple[int, ...] = PATCH
+    waveform_patch: tuple[int, ...] = BLOCK
     grid: tuple[float, ...] = DEFAULT_GRID
     baseline: str = "silence"
-    orders: tuple[str, ...] = ORDERS
     removal: str = "replace"
-    memo: BatchMemo = dataclasses.field(default_factory=BatchMemo, compare=False, repr=False)
+    orders: tuple[str, ...] = ORDERS
+    n_random: int = N_RANDOM
+    ranked: bool = True
+    memo: CurveMemo = dataclasses.field(default_factory=CurveMemo, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        allowed = ("aopc", "gap") if self.mode == "deletion" else ("auc", "gap")
-        if self.statistic not in allowed:
-            raise ValueError(f"metric {self.name!r}: statistic must be one of {allowed}")
-        needed = {"most-relevant"} | ({"random"} if self.statistic == "gap" else set())
-        if not needed <= set(self.orders):
-            raise ValueError(f"metric {self.name!r}: orders must include {sorted(needed)}")
+        def fail(text: str) -> None:
+            raise ValueError(f"metric {self.name!r}: {text}")
+
+        if self.statistic not in STATISTICS:
+            fail(f"statistic must be one of {', '.join(STATISTICS)}")
+        if self.unit not in UNITS:
+            fail(f"unit must be one of {', '.join(UNITS)}")
+        needed = set(STATISTICS[self.statistic][1])
+        if not needed <= set(self.orders) or not set(self.orders) <= set(ORDERS):
+            fail(f"orders must be out of {', '.join(ORDERS)} and include {sorted(needed)}")
+        if self.baseline not in BASELINES:
+            fail(f"baseline must be one of {', '.join(BASELINES)}")
         if self.removal not in REMOVALS:
-            raise ValueError(f"metric {self.name!r}: removal must be one of {REMOVALS}")
+            fail(f"removal must be one of {', '.join(REMOVALS)}")
+
+    @property
+    def mode(self) -> str:
+        """``"deletion"`` or ``"insertion"``: which curves the statistic reads."""
+        return STATISTICS[self.statistic][0]
+
+    def patch_for(self, batch: EvalBatch) -> tuple[int, ...] | None:
+        """The tile size on this batch's input (None: single features)."""
+        if self.unit == "feature":
+            return None
+        return self.waveform_patch if batch.representation == "waveform" \
+            else self.spectrogram_patch
 
     def curves(self, batch: EvalBatch) -> PerturbationCurves:
-        """The batch's curves, computed once for every metric sharing :attr:`memo`; the
-        reference orders once for every explainer sharing ``batch.shared``."""
-        key = (self.mode, self.patch, self.grid, self.baseline, self.orders, self.removal)
-        return self.memo.get(batch, key, lambda: self._curves(batch))
+        """The batch's deletion curves, computed once for every metric sharing :attr:`memo`;
+        the reference orders once for every explainer sharing ``batch.shared``."""
+        settings = (self.patch_for(batch), self.grid, self.baseline, self.removal,
+                    self.n_random, batch.seed)
+        return self.memo.get(batch, (self.orders, *settings), lambda: self._curves(batch))
 
     def _curves(self, batch: EvalBatch) -> PerturbationCurves:
         def compute(orders: tuple[str, ...]) -> PerturbationCurves:
             return perturbation_curves(
                 batch.model, batch.x, batch.relevance, batch.target, grid=self.grid,
-                orders=orders, mode=self.mode, baseline=self.baseline, patch=self.patch,
-                seed=batch.seed, chunk_size=batch.chunk_size, removal=self.removal)
+                orders=orders, baseline=self.baseline, patch=self.patch_for(batch),
+                seed=batch.seed, chunk_size=batch.chunk_size, removal=self.removal,
+                n_random=self.n_random)
 
         reference = tuple(o for o in self.orders if o in REFERENCE_ORDERS)
         own = tuple(o for o in self.orders if o not in REFERENCE_ORDERS)
         if batch.shared is None or not reference or not own:
             return compute(self.orders)
-        key = ("perturbation-curves", self.mode, self.patch, self.grid, self.baseline,
-               self.removal, reference, batch.seed)
+        key = ("perturbation-curves", self.patch_for(batch), self.grid, self.baseline,
+               self.removal, self.n_random, reference, batch.seed)
         return combine_curves([compute(own), batch.reuse(key, lambda: compute(reference))],
                               self.orders)
 
     def score(self, batch: EvalBatch) -> MetricOutput:
         self.check(batch)
-        c = self.curves(batch)
+        deletion = self.curves(batch)
+        c = deletion.insertion() if self.mode == "insertion" else deletion
+        mrf = c.area("most-relevant")  # in insertion: the deletion least-relevant read back
+        scores = {
+            "gap-vs-random": lambda: c.area("random") - mrf,
+            "gap-vs-amplitude": lambda: c.area("amplitude") - mrf,
+            "srg": lambda: c.area("least-relevant") - mrf,
+            "insertion-gap": lambda: mrf - c.area("random"),
+            "aopc": lambda: c.original_probability - mrf,
+            "insertion-auc": lambda: mrf,
+        }[self.statistic]()
+        prefix = "area" if self.mode == "deletion" else "insertion-area"
         extras: dict[str, Tensor] = {"original/probability": c.original_probability,
-                                     "original/accuracy": c.original_correct}
-        if self.mode == "deletion":
-            for order in c.orders:
-                extras[f"aopc/{order}"] = c.aopc(order)
-                extras[f"aopc-accuracy/{order}"] = c.aopc(order, "accuracy")
-            mrf = c.area("most-relevant")
-            for order in [o for o in c.orders if o != "most-relevant"]:
-                extras[f"gap/{order}"] = c.area(order) - mrf
-            scores = c.aopc("most-relevant") if self.statistic == "aopc" else extras["gap/random"]
-        else:
-            for order in c.orders:
-                extras[f"auc/{order}"] = c.area(order)
-                extras[f"auc-accuracy/{order}"] = c.area(order, "accuracy")
-            mrf = c.area("most-relevant")
-            for order in [o for o in c.orders if o != "most-relevant"]:
-                extras[f"gap/{order}"] = mrf - c.area(order)
-            scores = mrf if self.statistic == "auc" else extras["gap/random"]
+                                     "original/accuracy": c.original_correct,
+                                     "active-share": c.active.double() / c.n_units,
+                                     "tied-share": c.tied_share}
+        for order in c.orders:
+            extras[f"{prefix}/{order}"] = c.area(order)
+            extras[f"{prefix}-accuracy/{order}"] = c.area(order, "accuracy")
+        if "random" in c.orders:
+            extras["random/area-sd"] = c.random_area_sd()
         curves = {}
         for order in c.orders:
             curves[f"probability/{order}"] = c.curve(order)
             curves[f"accuracy/{order}"] = c.curve(order, "accuracy")
-        units = "feature" if self.patch is None else f"patch {self.patch[0]}x{self.patch[1]}"
-        info = {"mode": c.mode, "baseline": self.baseline, "removal": self.removal,
-                "units": units,
-                "n_units": c.n_units, "orders": list(c.orders)}
-        return MetricOutput(scores=scores, curves=curves, grid=c.grid, extras=extras, info=info)
+        return MetricOutput(scores=scores, curves=curves, grid=c.grid, extras=extras,
+                            info=self.describe(batch, c))
+
+    def describe(self, batch: EvalBatch, c: PerturbationCurves) -> dict[str, Any]:
+        """The record's ``info``: every choice the number rests on, in words and values."""
+        patch = self.patch_for(batch)
+        if patch is None:
+            unit = "single feature (one sample or bin)"
+        elif batch.representation == "waveform":
+            unit = f"block of {patch[0]} samples ({patch[0] / 8:g} ms at 8 kHz)"
+        else:
+            unit = f"{' x '.join(map(str, patch))} bins (frequency x time)"
+        return {
+            "mode": c.mode, "score": STATISTICS[self.statistic][2],
+            "curve": "true-class probability", "unit": unit,
+            "unit_shape": None if patch is None else list(patch),
+            "unit_relevance": "sum of the relevance of the unit's elements",
+            "unit_amplitude": "mean amplitude of the unit's elements",
+            "units_removed": "only units that hold sound (any element not silence: waveform "
+                             "!= 0, spectrogram > -80 dB); silent units are never removed",
+            "n_units": c.n_units, "grid": c.grid.tolist(),
+            "grid_of": "fraction f of a sample's units that hold sound; step f removes the "
+                       "first round(f n)" + ("" if c.mode == "deletion" else
+                                             "; insertion keeps n - round((1 - f) n)"),
+            "area": "trapezoid over the grid divided by its x-range",
+            "baseline": self.baseline, "baseline_is": BASELINE_TEXT[self.baseline],
+            "removal": self.removal, "orders": list(c.orders), "ties": TIES,
+            "random": f"mean of {self.n_random} seeded permutations, shared by every explainer",
+            "sign": SIGN,
+        }
 
 
 def manipulation_metrics() -> list[ManipulationMetric]:
-    """The built-in manipulation metrics; each pair shares one memo (one computation)."""
-    spec = frozenset({"spectrogram"})
-    deletion, patches, insertion = BatchMemo(), BatchMemo(), BatchMemo()
+    """The built-in manipulation metrics: the six unit metrics share one memo (one
+    computation per batch), the per-feature gap has its own."""
+    units, features = CurveMemo(), CurveMemo()
     return [
-        ManipulationMetric(name="aopc", display_name="AOPC (most relevant first)",
-                           higher_is_better=True, statistic="aopc", memo=deletion),
-        ManipulationMetric(name="faithfulness-gap", display_name="Faithfulness gap vs random",
-                           higher_is_better=True, statistic="gap", memo=deletion),
-        ManipulationMetric(name="aopc-patch", display_name="AOPC, 8×8 patches",
-                           higher_is_better=True, statistic="aopc", patch=PATCH,
-                           representations=spec, memo=patches),
-        ManipulationMetric(name="faithfulness-gap-patch", display_name="Faithfulness gap, patches",
-                           higher_is_better=True, statistic="gap", patch=PATCH,
-                           representations=spec, memo=patches),
-        ManipulationMetric(name="insertion-auc", display_name="Insertion AUC",
-                           higher_is_better=True, statistic="auc", mode="insertion",
-                           memo=insertion),
+        ManipulationMetric(name="faithfulness-gap", display_name="Deletion gap vs random",
+                           higher_is_better=True, statistic="gap-vs-random", memo=units),
+        ManipulationMetric(name="gap-vs-amplitude",
+                           display_name="Deletion gap vs amplitude (loudest first)",
+                           higher_is_better=True, statistic="gap-vs-amplitude", memo=units),
+        ManipulationMetric(name="srg", display_name="Symmetric relevance gain (LeRF - MoRF)",
+                           higher_is_better=True, statistic="srg", memo=units),
         ManipulationMetric(name="insertion-gap", display_name="Insertion gap vs random",
-                           higher_is_better=True, statistic="gap", mode="insertion",
-                           memo=insertion),
+                           higher_is_better=True, statistic="insertion-gap", memo=units),
+        ManipulationMetric(name="aopc", display_name="AOPC (most relevant first)",
+                           higher_is_better=True, statistic="aopc", ranked=False, memo=units),
+        ManipulationMetric(name="insertion-auc", display_name="Insertion AUC",
+                           higher_is_better=True, statistic="insertion-auc", ranked=False,
+                           memo=units),
+        ManipulationMetric(name="faithfulness-gap-feature",
+                           display_name="Deletion gap vs random, single features",
+                           higher_is_better=True, statistic="gap-vs-random", unit="feature",
+                           orders=("most-relevant", "random"), ranked=False, memo=features),
     ]
 
 
 @hookimpl
 def audioxai_bench_metrics() -> list[ManipulationMetric]:
-    """AOPC and faithfulness gap (per feature; per patch on spectrograms), insertion."""
+    """Deletion gaps (vs random, vs amplitude, SRG), insertion, AOPC; per unit and per
+    feature."""
     return manipulation_metrics()

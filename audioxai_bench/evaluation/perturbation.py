@@ -2,19 +2,46 @@
 
 :func:`perturbation_curves` is the input-manipulation test of the AudioMNIST paper (Becker et
 al., arXiv 1807.03418) and of Samek et al. (2017, IEEE TNNLS, "Evaluating the visualization of
-what a deep neural network has learned"): replace the top k % of input features, in a given
-order, by a baseline and record the true-class probability and correctness for every k. Each
-sample's relevance is ordered once (one partial sort serves most- and least-relevant first), the
-random order is one permutation, and all four orders share the unperturbed pass. Each order's
-inputs are built step by step (a step changes only the units it adds) straight into one buffer
-that goes through the model in forward passes of at most ``chunk_size`` inputs (samples × steps
-together), so memory is bounded by the chunk, not by the batch.
+what a deep neural network has learned"): remove a growing fraction of the input, unit by unit in
+a given order, and record the true-class probability and correctness at every step.
+
+The definitions, which the metrics' docstrings and ``info`` repeat:
+
+- **Units**: single features, or tiles of the last ``len(patch)`` dimensions (the metrics use
+  80-sample blocks of a waveform and 8 × 8 bins of a spectrogram). A unit's relevance is the
+  *sum* of its elements' relevance; its amplitude the mean of
+  :func:`~audioxai_bench.api.explainer.amplitude_of`.
+- **Only units that hold sound are removed**: a unit holds sound when any of its elements is
+  not silence (waveform ≠ 0, spectrogram above the -80 dB floor; the definition of the Gini
+  metric). 40–45 % of an AudioMNIST input is padding or floor, where removal to silence changes
+  nothing, so counting it would spend that share of every order's steps on no-ops.
+- **Orders** of those units: ``most-relevant`` first (signed relevance, largest first),
+  ``least-relevant`` first (its exact reverse), ``amplitude`` (loudest first, the paper's
+  control) and ``random``, whose curve is the mean of ``n_random`` seeded permutations (one
+  permutation's area has a per-sample SD of 0.02–0.04 on the quickstart models).
+- **Ties** (equal unit relevance or amplitude, e.g. a map that is exactly 0 on dead units) are
+  ordered by a seeded random permutation of the units, drawn apart from the random orders: a
+  tie block is removed in random order, never in position order. :attr:`PerturbationCurves.
+  tied_share` reports how much of each map is tied.
+- **Grid**: fractions f of a sample's n units that hold sound; step f removes the first
+  ``round(f · n)`` units of the order (half to even). The area under a curve is the trapezoid
+  over the grid divided by the grid's x-range (:func:`trapezoid`).
+- **Removal**: the removed elements take a baseline value (:func:`baseline_values`), or with
+  ``"noisy-linear"`` the ROAD-style interpolation of the elements kept beside them
+  (:func:`noisy_linear_fill`); ``removal="re-preprocess"`` then levels the input again as the
+  preprocessing would (:func:`re_preprocess`).
+- **Insertion** comes from the same passes (:meth:`PerturbationCurves.insertion`): keeping the
+  k most relevant units and removing the rest *is* removing the n - k least relevant, so the
+  insertion curve of an order is the deletion curve of its reverse, read backwards.
+
+Each order's inputs are built step by step (a step removes only the units it adds) into one
+buffer that goes through the model in forward passes of at most ``chunk_size`` inputs, so
+memory is bounded by the chunk, not by the batch.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Sequence
 
@@ -33,52 +60,73 @@ from audioxai_bench.evaluation.summary import true_class_scores
 ORDERS: tuple[str, ...] = ("most-relevant", "least-relevant", "random", "amplitude")
 #: The orders that do not read the relevance: their curves are the same for every explainer.
 REFERENCE_ORDERS: tuple[str, ...] = ("random", "amplitude")
-#: Fractions of the input perturbed (the issue's default grid, 0 to 50 %).
-DEFAULT_GRID: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
-#: What replaces a removed feature (see :func:`baseline_values`).
-BASELINES: tuple[str, ...] = ("silence", "zero", "mean", "noise")
-MODES: tuple[str, ...] = ("deletion", "insertion")
+#: Fractions of the units that hold sound, 0 to 100 % in steps of 10 % (a uniform grid: every
+#: step weighs the same in the trapezoid area, as in Samek et al. and Petsiuk et al.).
+DEFAULT_GRID: tuple[float, ...] = tuple(k / 10 for k in range(11))
+#: Seeded permutations averaged into the random order's curve (M7 of the scientific review).
+N_RANDOM = 8
+#: What replaces a removed feature (see :func:`baseline_values`, :func:`noisy_linear_fill`).
+BASELINES: tuple[str, ...] = ("silence", "zero", "mean", "noise", "noisy-linear")
 #: How a perturbed input reaches the model (see :func:`re_preprocess`): as written, or
 #: re-levelled the way the preprocessing levels a clip.
 REMOVALS: tuple[str, ...] = ("replace", "re-preprocess")
+#: Noise of the noisy-linear fill, as a fraction of each sample's standard deviation (ROAD adds
+#: N(0, 0.01²) to images normalised to unit variance).
+IMPUTATION_NOISE = 0.01
 
 
 def _descending_key(values: Tensor) -> Tensor:
     """int64 keys in ``[0, 2**32)`` whose ascending order is the descending order of ``values``.
 
     The IEEE-754 trick: float32 bits, with the magnitude bits of negatives flipped, order like the
-    floats as signed int32; bitwise not reverses that order.
+    floats as signed int32; bitwise not reverses that order. ``-0.0`` counts as ``0.0`` (they
+    are equal, so they tie).
     """
-    bits = values.float().contiguous().view(torch.int32)
+    bits = (values.float() + 0.0).contiguous().view(torch.int32)
     signed = bits ^ ((bits >> 31) & 0x7FFFFFFF)
     return (~signed).to(torch.int64) + 2**31
 
 
-def _argsort(keys: Tensor, kth: Sequence[int] = ()) -> Tensor:
-    """Row-wise order of distinct int64 keys, exact at least at the positions ``kth``.
-
-    Only the sets before each ``kth`` position matter to the engine, so on the CPU NumPy's
-    multi-pivot ``argpartition`` does (or its sort without ``kth``); elsewhere a full sort.
-    Keys never tie, so every algorithm and device gives the same sets.
-    """
+def _argsort(keys: Tensor) -> Tensor:
+    """Row-wise ascending order of distinct int64 keys (NumPy's sort on the CPU: keys never tie,
+    so every algorithm and device gives the same order)."""
     if keys.device.type != "cpu":
         return keys.argsort(dim=1)
-    if kth:
-        return torch.from_numpy(np.argpartition(keys.numpy(), list(kth), axis=1))
     return torch.from_numpy(np.argsort(keys.numpy(), axis=1))
 
 
-# --- the perturbation engine ------------------------------------------------------------------
+def stream_seed(seed: int, stream: int) -> int:
+    """The seed of permutation ``stream`` (0 … 62: the random orders; -1: the tie order) of a
+    batch seeded ``seed``: one-to-one in (seed, stream)."""
+    return seed * 64 + stream + 1
+
+
+def trapezoid(curves: Tensor, grid: Tensor) -> Tensor:
+    """``(..., K)`` curves over ``grid`` → ``(...)`` trapezoid areas divided by the grid's
+    x-range (the mean height; the one value itself for a one-point grid)."""
+    if len(grid) == 1:
+        return curves[..., 0]
+    widths = (grid[1:] - grid[:-1]).to(curves)
+    heights = (curves[..., 1:] + curves[..., :-1]) / 2
+    return (heights * widths).sum(dim=-1) / float(grid[-1] - grid[0])
+
+
+# --- the curves ---------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class PerturbationCurves:
-    """True-class probability and correctness after perturbing a growing fraction of the input.
+    """True-class probability and correctness after removing a growing fraction of the units
+    that hold sound.
 
-    ``probability`` and ``correct`` are ``(B, len(orders), len(grid))`` float64 on the CPU;
-    ``original_*`` are the unperturbed input's values ``(B,)``. In ``"deletion"`` mode step k
-    replaces the first ``grid[k]`` of the units in each order; in ``"insertion"`` mode it keeps
-    only those and replaces the rest.
+    ``probability`` and ``correct`` are ``(B, len(orders), len(grid))`` float64 on the CPU
+    (``"random"``: the mean over ``random_probability``'s ``(B, n_random, K)`` permutations);
+    ``original_*`` are the unperturbed input's values ``(B,)``; ``active`` ``(B,)`` counts each
+    sample's units that hold sound, out of ``n_units``; ``tied_share`` ``(B,)`` is the share of
+    those whose relevance equals another one's (NaN without sound; None without a relevance
+    order). In ``"deletion"`` mode step f has the first ``round(f · n)`` units of each order
+    removed; in ``"insertion"`` mode (:meth:`insertion`) it keeps the first
+    ``n - round((1 - f) · n)`` and has the rest removed.
     """
 
     grid: Tensor
@@ -89,6 +137,9 @@ class PerturbationCurves:
     correct: Tensor
     original_probability: Tensor
     original_correct: Tensor
+    active: Tensor
+    random_probability: Tensor | None = None
+    tied_share: Tensor | None = None
 
     def curve(self, order: str, kind: str = "probability") -> Tensor:
         """``(B, K)`` curve of one order; ``kind`` is ``"probability"`` or ``"accuracy"``."""
@@ -96,20 +147,54 @@ class PerturbationCurves:
         return values[:, self.orders.index(order)]
 
     def area(self, order: str, kind: str = "probability") -> Tensor:
-        """``(B,)`` mean of a curve over the grid steps (the discrete area of Samek et al.)."""
-        return self.curve(order, kind).mean(dim=1)
+        """``(B,)`` trapezoid area of a curve over the grid, divided by the grid's x-range."""
+        return trapezoid(self.curve(order, kind), self.grid)
 
     def aopc(self, order: str, kind: str = "probability") -> Tensor:
-        """``(B,)`` area over the perturbation curve, mean over k of (f(x) - f(x_k)) (Samek et al.
-        2017, eq. 12, with the grid's steps)."""
+        """``(B,)`` area over the perturbation curve: f(x) minus the curve's area (Samek et al.
+        2017, eq. 12, with the trapezoid over the grid)."""
         original = self.original_probability if kind == "probability" else self.original_correct
         return original - self.area(order, kind)
+
+    def random_area_sd(self) -> Tensor:
+        """``(B,)`` standard deviation over the random permutations of their areas: the noise
+        one permutation would leave in every gap (NaN with fewer than two)."""
+        if self.random_probability is None or self.random_probability.shape[1] < 2:
+            return torch.full_like(self.original_probability, float("nan"))
+        return trapezoid(self.random_probability, self.grid).std(dim=1)
+
+    def insertion(self) -> PerturbationCurves:
+        """The insertion curves these deletion curves hold (Petsiuk et al. 2018: start from the
+        removed input, restore the most relevant units first).
+
+        Keeping the first ``n - round((1 - f) · n)`` units of an order removes exactly the first
+        ``round((1 - f) · n)`` of its reverse, so insertion most-relevant-first is deletion
+        least-relevant-first read backwards (and the reverse), and insertion in a random order
+        is deletion in the reversed random permutation, read backwards. Amplitude has no
+        reverse here and is left out. Needs a grid symmetric about 50 %.
+        """
+        if self.mode != "deletion":
+            raise AudioXaiError("insertion curves come from deletion curves")
+        g = self.grid
+        if not bool(torch.allclose(g + g.flip(0), torch.ones_like(g), rtol=0, atol=1e-9)):
+            raise AudioXaiError(f"insertion needs a grid symmetric about 0.5, got {g.tolist()}")
+        mirror = {"most-relevant": "least-relevant", "least-relevant": "most-relevant",
+                  "random": "random"}
+        orders = tuple(o for o in self.orders if o in mirror and mirror[o] in self.orders)
+        at = [self.orders.index(mirror[o]) for o in orders]
+        flip = (lambda t: t[:, at].flip(-1))  # noqa: E731
+        randoms = self.random_probability
+        return dataclasses.replace(
+            self, orders=orders, mode="insertion", probability=flip(self.probability),
+            correct=flip(self.correct),
+            random_probability=None if randoms is None or "random" not in orders
+            else randoms.flip(-1))
 
 
 def combine_curves(parts: Sequence[PerturbationCurves], orders: Sequence[str]
                    ) -> PerturbationCurves:
     """One :class:`PerturbationCurves` with ``orders`` taken from ``parts``, curves computed on
-    the same inputs, grid and mode for different orders (e.g. one explainer's relevance orders
+    the same inputs, grid and seed for different orders (e.g. one explainer's relevance orders
     and the reference orders shared by all explainers)."""
     where = {o: (p, p.orders.index(o)) for p in parts for o in p.orders}
     first = parts[0]
@@ -117,8 +202,15 @@ def combine_curves(parts: Sequence[PerturbationCurves], orders: Sequence[str]
     def pick(field: str) -> Tensor:
         return torch.stack([getattr(where[o][0], field)[:, where[o][1]] for o in orders], dim=1)
 
+    randoms = next((p.random_probability for p in parts if p.random_probability is not None),
+                   None)
+    tied = next((p.tied_share for p in parts if p.tied_share is not None), None)
     return dataclasses.replace(first, orders=tuple(orders), probability=pick("probability"),
-                               correct=pick("correct"))
+                               correct=pick("correct"), random_probability=randoms,
+                               tied_share=tied)
+
+
+# --- what a removed element becomes ---------------------------------------------------------------
 
 
 def baseline_values(x: Tensor, baseline: str, seed: int, rows: Tensor) -> Tensor:
@@ -127,23 +219,65 @@ def baseline_values(x: Tensor, baseline: str, seed: int, rows: Tensor) -> Tensor
     ``"silence"``: :func:`~audioxai_bench.api.explainer.silence_of`, zero for waveforms and the
     -80 dB floor for spectrograms (0 dB is the loudest bin, so zero would be a loud baseline);
     ``"zero"``; ``"mean"``: each sample's mean;
-    ``"noise"``: Gaussian noise with each sample's mean and standard deviation, seeded.
+    ``"noise"``: Gaussian noise with each sample's mean and standard deviation, seeded;
+    ``"noisy-linear"``: NaN, the marker :func:`noisy_linear_fill` fills from the kept elements.
     Returns ``(S, 1)`` for constants, ``(S, N)`` for noise.
     """
     if baseline == "zero":
         return x.new_zeros(x.shape[0], 1)
     if baseline == "silence":
         return silence_of(x).flatten(1)
+    if baseline == "noisy-linear":
+        return x.new_full((x.shape[0], 1), float("nan"))
     flat = x.flatten(1)
     if baseline == "mean":
         return flat.mean(dim=1, keepdim=True)
     if baseline == "noise":
-        u1 = hashed_uniform(seed, rows, flat.shape[1], stream=11)
-        u2 = hashed_uniform(seed, rows, flat.shape[1], stream=12)
-        normal = torch.sqrt(-2 * torch.log(u1)) * torch.cos(2 * math.pi * u2)
         mean, std = flat.mean(1, keepdim=True), flat.std(1, keepdim=True)
-        return (mean + std * normal.to(flat.dtype)).contiguous()
+        return (mean + std * _normal(seed, rows, flat.shape[1], 11).to(flat.dtype)).contiguous()
     raise AudioXaiError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
+
+
+def _normal(seed: int, rows: Tensor, n: int, stream: int) -> Tensor:
+    """``(len(rows), n)`` standard normal values per (seed, row, element) (Box–Muller)."""
+    u1 = hashed_uniform(seed, rows, n, stream=stream)
+    u2 = hashed_uniform(seed, rows, n, stream=stream + 1)
+    return torch.sqrt(-2 * torch.log(u1)) * torch.cos(2 * math.pi * u2)
+
+
+def noisy_linear_fill(inputs: Tensor, noise: Tensor | None = None) -> Tensor:
+    """``inputs`` with every NaN (a removed element) replaced by the linear interpolation, along
+    the last axis (time), between the nearest kept elements of its row, plus ``noise``.
+
+    This is ROAD's noisy linear imputation (Rong et al. 2022, ICML: each removed element the
+    weighted mean of its neighbours, solved as one sparse system, plus Gaussian noise) along
+    time only. For a waveform it is ROAD exactly: in one dimension that system's solution is the
+    straight line between the kept samples either side of a gap, constant before the first and
+    after the last. For a spectrogram each frequency row is filled the same way, from its own
+    level before and after the gap; ROAD's isotropic fill would also draw on the rows above and
+    below, but needs one sparse solve per perturbed input (10–20× the cost of the forward
+    passes here), where this is closed-form and batched. A row with nothing kept becomes
+    silence. ``noise`` broadcasts to ``inputs`` and is added to the filled elements only.
+    """
+    removed = torch.isnan(inputs)
+    if not bool(removed.any()):
+        return inputs
+    t = inputs.shape[-1]
+    rows = inputs.reshape(-1, t)
+    gone = removed.reshape(-1, t)
+    idx = torch.arange(t, device=inputs.device).expand_as(rows)
+    before = torch.where(gone, -1, idx).cummax(dim=1).values  # last kept at or before
+    after = torch.where(gone, t, idx).flip(1).cummin(dim=1).values.flip(1)  # next kept
+    v_before = rows.gather(1, before.clamp(min=0))
+    v_after = rows.gather(1, after.clamp(max=t - 1))
+    span = (after - before).clamp(min=1).to(rows.dtype)
+    line = v_before + (v_after - v_before) * (idx - before).to(rows.dtype) / span
+    fill = torch.where(before < 0, v_after, torch.where(after >= t, v_before, line))
+    silence = silence_of(inputs).expand_as(inputs).reshape(-1, t)
+    fill = torch.where((before < 0) & (after >= t), silence, fill).view_as(inputs)
+    if noise is not None:
+        fill = fill + noise
+    return torch.where(removed, fill, inputs)
 
 
 def re_preprocess(perturbed: Tensor, original: Tensor) -> Tensor:
@@ -170,34 +304,42 @@ def re_preprocess(perturbed: Tensor, original: Tensor) -> Tensor:
     return torch.where(perturbed > floor, perturbed - top, floor)
 
 
+# --- units and orders -----------------------------------------------------------------------------
+
+
 @dataclasses.dataclass(frozen=True)
 class _Units:
     """How input features group into perturbation units.
 
-    Single features, or ``patch`` tiles of the last two dimensions. With tiles the input is
-    zero-padded to whole tiles (``padded`` shape, cropped before the model sees it) so that every
-    unit owns the same number of elements: ``elements[u]`` are unit u's flat indices.
+    Single features, or ``patch`` tiles of the last ``len(patch)`` dimensions (the leading ones,
+    e.g. channels, go with the tile). With tiles the input is zero-padded to whole tiles
+    (``padded`` shape, cropped before the model sees it) so that every unit owns the same number
+    of elements: ``elements[u]`` are unit u's flat indices.
     """
 
     shape: tuple[int, ...]
-    patch: tuple[int, int] | None
+    patch: tuple[int, ...] | None
     padded: tuple[int, ...]
     elements: Tensor
 
     @classmethod
-    def make(cls, shape: tuple[int, ...], patch: tuple[int, int] | None,
+    def make(cls, shape: tuple[int, ...], patch: Sequence[int] | None,
              device: torch.device) -> _Units:
         if patch is None:
             n = math.prod(shape)
             return cls(shape, None, shape, torch.arange(n, device=device)[:, None])
-        (h, w), (ph, pw) = shape[-2:], patch
-        c, hu, wu = math.prod(shape[:-2]), -(-h // ph), -(-w // pw)
-        hp, wp = hu * ph, wu * pw
-        ar = functools.partial(torch.arange, device=device)
-        idx = (ar(c).view(1, 1, c, 1, 1) * hp * wp
-               + (ar(hu).view(hu, 1, 1, 1, 1) * ph + ar(ph).view(1, 1, 1, ph, 1)) * wp
-               + ar(wu).view(1, wu, 1, 1, 1) * pw + ar(pw).view(1, 1, 1, 1, pw))
-        return cls(shape, patch, (c, hp, wp), idx.reshape(hu * wu, c * ph * pw))
+        patch = tuple(int(p) for p in patch)
+        k = len(patch)
+        if not 0 < k < len(shape) or min(patch) < 1:
+            raise AudioXaiError(f"patch {list(patch)} does not tile inputs of shape "
+                                f"{list(shape)} (one size per trailing dimension, >= 1)")
+        lead = math.prod(shape[:-k])
+        per_dim = [-(-d // p) for d, p in zip(shape[-k:], patch)]
+        padded = (lead, *(u * p for u, p in zip(per_dim, patch)))
+        interleaved = [lead] + [v for u, p in zip(per_dim, patch) for v in (u, p)]
+        order = [1 + 2 * i for i in range(k)] + [0] + [2 + 2 * i for i in range(k)]
+        idx = torch.arange(math.prod(padded), device=device).view(interleaved).permute(order)
+        return cls(shape, patch, padded, idx.reshape(math.prod(per_dim), -1))
 
     @property
     def count(self) -> int:
@@ -207,56 +349,97 @@ class _Units:
         """``(S, *shape)`` → ``(S, prod(padded))``."""
         if self.patch is None:
             return values.reshape(values.shape[0], -1)
-        c, hp, wp = self.padded
-        h, w = self.shape[-2:]
-        grid = values.reshape(values.shape[0], c, h, w)
-        return F.pad(grid, (0, wp - w, 0, hp - h)).reshape(values.shape[0], -1)
+        grid = values.reshape(values.shape[0], self.padded[0], *self.shape[-len(self.patch):])
+        pads = [v for d, p in zip(reversed(grid.shape[2:]), reversed(self.padded[1:]))
+                for v in (0, p - d)]
+        return F.pad(grid, pads).reshape(values.shape[0], -1)
 
     def crop(self, flat: Tensor) -> Tensor:
         """``(R, prod(padded))`` → ``(R, *shape)`` model inputs."""
         if self.patch is None:
             return flat.view(-1, *self.shape)
-        h, w = self.shape[-2:]
-        return flat.view(-1, *self.padded)[..., :h, :w].reshape(-1, *self.shape)
+        dims = self.shape[-len(self.patch):]
+        view = flat.view(-1, *self.padded)[(slice(None), slice(None))
+                                           + tuple(slice(0, d) for d in dims)]
+        return view.reshape(-1, *self.shape)
 
     def scores(self, values: Tensor, reduce: str) -> Tensor:
-        """``(S, U)`` per-unit sums (``"sum"``) or means (``"mean"``) of ``(S, *shape)``."""
+        """``(S, U)`` per-unit sums (``"sum"``) or means over the real elements (``"mean"``) of
+        ``(S, *shape)``."""
         if self.patch is None:
             return values.reshape(values.shape[0], -1)
-        s, (c, hp, wp), (ph, pw) = values.shape[0], self.padded, self.patch
-        tiles = self.pad(values).view(s, c, hp // ph, ph, wp // pw, pw).sum(dim=(1, 3, 5))
+        k = len(self.patch)
+        split = [self.padded[0]] + [v for d, p in zip(self.padded[1:], self.patch)
+                                    for v in (d // p, p)]
+        summed = tuple([1] + [3 + 2 * i for i in range(k)])
+        tiles = self.pad(values).view(values.shape[0], *split).sum(dim=summed)
         if reduce == "mean":
-            ones = self.pad(torch.ones_like(values[:1]))
-            tiles = tiles / ones.view(1, c, hp // ph, ph, wp // pw, pw).sum(dim=(1, 3, 5))
-        return tiles.reshape(s, -1)
+            ones = self.pad(torch.ones_like(values[:1])).view(1, *split).sum(dim=summed)
+            tiles = tiles / ones
+        return tiles.reshape(values.shape[0], -1)
 
 
-def _orderings(orders: Sequence[str], relevance: Tensor, amplitude: Tensor, shuffle: Tensor,
-               counts: Sequence[int]) -> list[Tensor]:
-    """``(S, U)`` units in perturbation order, one tensor per order; within the stretches
-    between two ``counts`` the order is arbitrary (only the sets matter).
+def _holds_sound(x: Tensor) -> Tensor:
+    """``x.shape`` bool: the elements that are not silence (waveform ≠ 0, spectrogram above the
+    floor)."""
+    return x != 0 if x.dim() == 3 else x > silence_of(x)
 
-    ``shuffle`` is the random order. Each unit's place in it sits below the order-preserving
-    bits of relevance or amplitude, so ties are broken at random, no two keys are equal and the
-    result is the same for any sort algorithm and device. Relevance is ordered once for both of
-    its orders; the random order needs no sort.
-    """
-    n = shuffle.shape[1]
-    rank = torch.empty_like(shuffle).scatter_(
-        1, shuffle, torch.arange(n, device=shuffle.device).expand_as(shuffle))
-    both_ends = sorted(set(counts) | {n - c for c in counts})
-    by_relevance = None
-    out = []
+
+def _order_by(values: Tensor, silent: Tensor, tie_rank: Tensor) -> Tensor:
+    """``(S, U)`` units with sound first, each part by ``values`` descending, ties by
+    ``tie_rank`` (a permutation: the key is unique, so any sort gives the same order)."""
+    bits = max(1, (values.shape[1] - 1).bit_length())
+    key = (silent.to(torch.int64) << (32 + bits)) | (_descending_key(values) << bits) | tie_rank
+    return _argsort(key)
+
+
+def _tied_share(values: Tensor, by_value: Tensor, n: Tensor) -> Tensor:
+    """``(S,)`` share of the first ``n`` units of ``by_value`` (sorted by ``values``) whose
+    value equals another one's; NaN where ``n`` is 0."""
+    v = (values.float() + 0.0).gather(1, by_value)
+    both = torch.arange(1, v.shape[1], device=v.device)[None] < n[:, None]
+    same = (v[:, 1:] == v[:, :-1]) & both
+    tied = F.pad(same, (1, 0)) | F.pad(same, (0, 1))
+    share = tied.sum(dim=1).double() / n.double()
+    return torch.where(n > 0, share, torch.full_like(share, float("nan")))
+
+
+def _orderings(orders: Sequence[str], relevance: Tensor, amplitude: Tensor, silent: Tensor,
+               seed: int, rows: Tensor, n_random: int
+               ) -> tuple[list[tuple[str, Tensor]], Tensor | None]:
+    """The internal orders ``(name, (S, U) units)``, units with sound first in each, and the
+    tied share of the relevance (None without a relevance order). ``"random"`` becomes
+    ``n_random`` orders, one per seeded permutation; ``"least-relevant"`` is the exact reverse
+    of ``"most-relevant"`` over the units with sound."""
+    n_units = silent.shape[1]
+    n = (~silent).sum(dim=1)
+    tie_rank = None
+    if set(orders) - {"random"}:
+        tie_rank = random_perms(stream_seed(seed, -1), rows, n_units).to(silent.device)
+    out: list[tuple[str, Tensor]] = []
+    by_relevance = tied = None
     for order in orders:
         if order == "random":
-            out.append(shuffle)
+            for r in range(n_random):
+                perm = random_perms(stream_seed(seed, r), rows, n_units).to(silent.device)
+                first = silent.gather(1, perm).to(torch.int8).argsort(dim=1, stable=True)
+                out.append((order, perm.gather(1, first)))
         elif order == "amplitude":
-            out.append(_argsort((_descending_key(amplitude) << 31) | rank, counts))
+            out.append((order, _order_by(amplitude, silent, tie_rank)))
         else:
             if by_relevance is None:
-                by_relevance = _argsort((_descending_key(relevance) << 31) | rank, both_ends)
-            out.append(by_relevance if order == "most-relevant" else by_relevance.flip(1))
-    return out
+                by_relevance = _order_by(relevance, silent, tie_rank)
+                tied = _tied_share(relevance, by_relevance, n)
+            if order == "most-relevant":
+                out.append((order, by_relevance))
+            else:
+                j = torch.arange(n_units, device=silent.device)[None]
+                out.append((order, by_relevance.gather(
+                    1, torch.where(j < n[:, None], n[:, None] - 1 - j, j))))
+    return out, tied
+
+
+# --- the engine -----------------------------------------------------------------------------------
 
 
 def perturbation_curves(
@@ -267,113 +450,170 @@ def perturbation_curves(
     *,
     grid: Sequence[float] = DEFAULT_GRID,
     orders: Sequence[str] = ORDERS,
-    mode: str = "deletion",
     baseline: str = "silence",
-    patch: tuple[int, int] | None = None,
+    patch: Sequence[int] | None = None,
     seed: int = 0,
     chunk_size: int = DEFAULT_CHUNK,
     removal: str = "replace",
+    n_random: int = N_RANDOM,
 ) -> PerturbationCurves:
-    """Perturbation curves of ``model`` on ``x`` for removal ``orders`` over fractions ``grid``.
+    """Deletion curves of ``model`` on ``x`` for removal ``orders`` over fractions ``grid``.
 
-    Units are single input features, or ``patch``-sized tiles of the last two dimensions
-    (relevance summed, amplitude averaged per tile). ``removal="replace"`` (the paper's) gives
-    the model the input with the baseline written in; ``"re-preprocess"`` levels every
-    perturbed input again as the preprocessing would (:func:`re_preprocess`). All orders share
-    the unperturbed pass and the all-baseline pass; relevance is sorted once per sample, ties
-    broken at random. Samples go in blocks of ``chunk_size // steps``; within a block each
-    order's inputs are built step by step (each step changes only the units it adds) and every
-    forward pass holds at most ``chunk_size`` inputs, so memory follows the chunk, not the
-    batch.
+    Units are single input features, or ``patch``-sized tiles of the last ``len(patch)``
+    dimensions (``(80,)``: 10 ms blocks of an 8 kHz waveform; ``(8, 8)``: spectrogram tiles);
+    only those that hold sound are removed (see the module docstring for every definition).
+    ``removal="replace"`` (the paper's) gives the model the input with the removed elements
+    written in; ``"re-preprocess"`` levels every perturbed input again as the preprocessing
+    would (:func:`re_preprocess`). The unperturbed and the all-removed inputs do not depend on
+    the order and are passed once. Samples go in blocks of ``chunk_size // 4``; within a block
+    each order's inputs are built step by step (each step removes only the units it adds) and
+    every forward pass holds at most ``chunk_size`` inputs, so memory follows the chunk, not the
+    batch. Insertion curves: :meth:`PerturbationCurves.insertion`.
     """
     orders = tuple(orders)
     bad = sorted(set(orders) - set(ORDERS))
-    if bad or not orders:
-        raise AudioXaiError(f"unknown orders {bad}; valid: {', '.join(ORDERS)}")
-    if mode not in MODES:
-        raise AudioXaiError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+    if bad or not orders or len(set(orders)) != len(orders):
+        raise AudioXaiError(f"orders must be distinct names out of {', '.join(ORDERS)}; "
+                            f"got {list(orders)}")
     if baseline not in BASELINES:
         raise AudioXaiError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
     if removal not in REMOVALS:
         raise AudioXaiError(f"unknown removal {removal!r}; valid: {', '.join(REMOVALS)}")
+    if not 1 <= n_random <= 62:
+        raise AudioXaiError(f"n_random must be 1 to 62 permutations, got {n_random}")
     fractions = torch.tensor([float(g) for g in grid], dtype=torch.float64)
-    if len(fractions) == 0 or bool(((fractions < 0) | (fractions > 1)).any()):
-        raise AudioXaiError(f"grid fractions must lie in [0, 1], got {list(grid)}")
-    if patch is not None and x.dim() != 4:
-        raise AudioXaiError("patches apply to spectrogram inputs (B, C, H, W) only")
+    if (len(fractions) == 0 or bool(((fractions < 0) | (fractions > 1)).any())
+            or bool((fractions[1:] <= fractions[:-1]).any())):
+        raise AudioXaiError(f"grid fractions must rise strictly within [0, 1], got {list(grid)}")
     if relevance.shape != x.shape:
         raise AudioXaiError(f"relevance {tuple(relevance.shape)} does not match x "
                             f"{tuple(x.shape)}")
+    if not bool(torch.isfinite(relevance).all()) or not bool(torch.isfinite(x).all()):
+        raise AudioXaiError("the input or the relevance holds NaN or infinite values")
 
     b, device = x.shape[0], x.device
     units = _Units.make(tuple(x.shape[1:]), patch, device)
     n_units = units.count
-    counts = [int(round(float(f) * n_units)) for f in fractions]
-    # Jobs per sample: (order index, units counted from the front), each order's counts rising.
-    # The first is the unperturbed input; 0 or all units do not depend on the order: run once.
-    untouched = 0 if mode == "deletion" else n_units
-    jobs: list[tuple[int, int]] = [(0, untouched)]
-    jobs += sorted({(0, c) for c in counts if c in (0, n_units)} - {(0, untouched)})
-    steps = sorted({c for c in counts if 0 < c < n_units})
-    jobs += [(o, c) for o in range(len(orders)) for c in steps]
-    job_of = torch.tensor([[jobs.index((0, c) if c in (0, n_units) else (o, c)) for c in counts]
-                           for o in range(len(orders))])
+    if n_units >= 2**30:
+        raise AudioXaiError(f"{n_units} units are too many to order (at most 2**30)")
+    names = [o for o in orders for _ in range(n_random if o == "random" else 1)]
+    fracs = fractions.tolist()
+    interior = [k for k, f in enumerate(fracs) if 0 < f < 1]
+    # Jobs per sample: the intact input, all units with sound removed (if the grid reaches
+    # 100 %), then each internal order's steps. The first two do not depend on the order.
+    first_step = 2 if fracs[-1] == 1 else 1
+    n_jobs = first_step + len(names) * len(interior)
+    job_of = torch.tensor([[0 if f == 0 else 1 if f == 1
+                            else first_step + o * len(interior) + interior.index(k)
+                            for k, f in enumerate(fracs)] for o in range(len(names))])
 
-    prob = torch.empty(b, len(jobs), dtype=torch.float64)
-    correct = torch.empty(b, len(jobs), dtype=torch.float64)
-    per_block = max(1, chunk_size // len(jobs))
-    # One input buffer for all blocks (fresh pages for every block would cost page faults).
-    capacity = min(chunk_size, len(jobs) * min(b, per_block))
-    storage = x.new_empty(capacity * math.prod(units.padded))
+    prob = torch.empty(b, n_jobs, dtype=torch.float64)
+    correct = torch.empty(b, n_jobs, dtype=torch.float64)
+    active = torch.empty(b, dtype=torch.long)
+    tied_share: Tensor | None = None
+    per_block = min(b, max(1, chunk_size // 4))
+    storage = x.new_empty(min(chunk_size, n_jobs * per_block) * math.prod(units.padded))
     with explaining(model), torch.no_grad():
         for start in range(0, b, per_block):
             stop = min(b, start + per_block)
             rows = torch.arange(start, stop, device=device)
             xb = x[start:stop]
-            perms = _orderings(orders, units.scores(relevance[start:stop], "sum"),
-                               units.scores(amplitude_of(xb), "mean"),
-                               random_perms(seed, rows, n_units), steps)
+            silent = units.scores(_holds_sound(xb).to(x.dtype), "sum") == 0
+            ordered, tied = _orderings(orders, units.scores(relevance[start:stop], "sum"),
+                                       units.scores(amplitude_of(xb), "mean"), silent, seed,
+                                       rows, n_random)
+            n = (~silent).sum(dim=1)
+            counts = torch.round(fractions.to(device)[None] * n[:, None]).long()  # (S, K)
+            active[start:stop] = n.cpu()
+            if tied is not None:
+                if tied_share is None:
+                    tied_share = torch.empty(b, dtype=torch.float64)
+                tied_share[start:stop] = tied.cpu()
+
             flat = units.pad(xb)
             base = baseline_values(xb, baseline, seed, rows).to(flat.dtype)
-            base = units.pad(base.expand_as(xb.flatten(1)).reshape(xb.shape))
-            pass_ = _Pass(model, units, target[start:stop], storage,
+            base = units.pad(base.expand_as(xb.flatten(1)).reshape(xb.shape)).contiguous()
+            noise = None
+            if baseline == "noisy-linear":
+                scale = IMPUTATION_NOISE * xb.flatten(1).std(dim=1)
+                noise = (scale[:, None] * _normal(seed, rows, xb[0].numel(), 13).to(x.dtype)
+                         ).view_as(xb)
+            pass_ = _Pass(model, units, target[start:stop], storage, noise=noise,
                           original=xb if removal == "re-preprocess" else None)
-            for job, (o, c) in enumerate(jobs):
-                if c in (0, n_units):  # unperturbed or all-baseline
-                    state = flat if (c == 0) == (mode == "deletion") else base
-                    pass_.add(job, state)
-                    continue
-                if c == steps[0]:  # a new order: start from the untouched input
-                    state = (flat if mode == "deletion" else base).clone()
-                    done = 0
-                added = units.elements[perms[o][:, done:c]].flatten(1)  # (S, units × elements)
-                source = base if mode == "deletion" else flat
-                state.scatter_(1, added, source.gather(1, added))
-                done = c
-                pass_.add(job, state)
+            remove = _Remover(units, flat, base)
+            pass_.add(0, flat)
+            if first_step == 2:
+                pass_.add(1, remove.all_of(ordered[0][1], n))
+            for o, (_, order) in enumerate(ordered):
+                state, done = flat.clone(), torch.zeros_like(n)
+                for i, k in enumerate(interior):
+                    remove.step(state, order, done, counts[:, k])
+                    done = counts[:, k]
+                    pass_.add(first_step + o * len(interior) + i, state)
             pass_.flush()
-            prob[start:stop], correct[start:stop] = pass_.results(len(jobs))
+            prob[start:stop], correct[start:stop] = pass_.results(n_jobs)
+
+    by_order = prob[:, job_of], correct[:, job_of]  # (B, internal orders, K)
+    first = {name: names.index(name) for name in orders}
+    randoms = [i for i, name in enumerate(names) if name == "random"]
+
+    def per_order(values: Tensor) -> Tensor:
+        return torch.stack([values[:, randoms].mean(dim=1) if o == "random"
+                            else values[:, first[o]] for o in orders], dim=1)
 
     return PerturbationCurves(
         grid=fractions,
         orders=orders,
-        mode=mode,
+        mode="deletion",
         n_units=n_units,
-        probability=prob[:, job_of],
-        correct=correct[:, job_of],
+        probability=per_order(by_order[0]),
+        correct=per_order(by_order[1]),
         original_probability=prob[:, 0],
         original_correct=correct[:, 0],
+        active=active,
+        random_probability=by_order[0][:, randoms] if randoms else None,
+        tied_share=tied_share,
     )
+
+
+class _Remover:
+    """Writes the removal of units into a state ``(S, prod(padded))``: ``base`` values (or the
+    NaN marker of the noisy-linear fill) into every element of the units removed."""
+
+    def __init__(self, units: _Units, flat: Tensor, base: Tensor):
+        self.units, self.flat, self.base = units, flat, base
+        self.offsets = torch.arange(flat.shape[0], device=flat.device)[:, None, None] \
+            * flat.shape[1]
+
+    def step(self, state: Tensor, order: Tensor, lo: Tensor, hi: Tensor) -> None:
+        """Remove units ``order[i, lo[i]:hi[i]]`` of every row i (rows differ in length)."""
+        width = int((hi - lo).max()) if len(lo) else 0
+        if width <= 0:
+            return
+        pos = lo[:, None] + torch.arange(width, device=order.device)[None]
+        valid = pos < hi[:, None]
+        chosen = order.gather(1, pos.clamp(max=order.shape[1] - 1))
+        elements = self.units.elements[chosen] + self.offsets  # (S, width, E)
+        where = elements[valid]  # only the units each row removes
+        state.view(-1)[where] = self.base.reshape(-1)[where]
+
+    def all_of(self, order: Tensor, n: Tensor) -> Tensor:
+        """The state with every unit that holds sound removed (the same for any order)."""
+        state = self.flat.clone()
+        self.step(state, order, torch.zeros_like(n), n)
+        return state
 
 
 class _Pass:
     """Collects the inputs of one block of samples in ``storage`` and runs them through the model
-    in forward passes as large as ``storage`` holds (whole jobs: every sample of the block)."""
+    in forward passes as large as ``storage`` holds (whole jobs: every sample of the block).
+    Removed elements marked NaN are filled there (:func:`noisy_linear_fill` plus ``noise``,
+    ``(S, *shape)``), then ``original`` (the block's inputs) re-levels them if given."""
 
     def __init__(self, model: nn.Module, units: _Units, target: Tensor, storage: Tensor,
-                 original: Tensor | None = None):
+                 noise: Tensor | None = None, original: Tensor | None = None):
         self.model, self.units, self.target = model, units, target
-        self.original = original  # the block's inputs, when each pass is re-preprocessed
+        self.noise, self.original = noise, original
         size = math.prod(units.padded)
         self.per_pass = max(1, len(storage) // (len(target) * size))
         self.buffer = storage[: self.per_pass * len(target) * size].view(
@@ -393,6 +633,8 @@ class _Pass:
             return
         n, s = len(self.jobs), len(self.target)
         inputs = self.units.crop(self.buffer[:n].view(n * s, -1))
+        if self.noise is not None:
+            inputs = noisy_linear_fill(inputs, self.noise.repeat(n, *[1] * (inputs.dim() - 1)))
         if self.original is not None:
             inputs = re_preprocess(inputs, self.original.repeat(n, *[1] * (inputs.dim() - 1)))
         logits = self.model(inputs)

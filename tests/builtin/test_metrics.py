@@ -28,7 +28,11 @@ from audioxai_bench.builtin.metrics_randomisation import (
 )
 from audioxai_bench.data.preprocess import power_to_db, spectrogram_input, to_model_input
 from audioxai_bench.errors import AudioXaiError
-from audioxai_bench.evaluation.perturbation import perturbation_curves, re_preprocess
+from audioxai_bench.evaluation.perturbation import (
+    DEFAULT_GRID,
+    perturbation_curves,
+    re_preprocess,
+)
 from audioxai_bench.evaluation.summary import merge_outputs, summarize
 from audioxai_bench.guard import ExplainerError
 from audioxai_bench.models import build_model
@@ -36,18 +40,18 @@ from audioxai_bench.plugins import PluginManager, validate
 
 from .toys import tones
 
-REGION = slice(1000, 2000)
-GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+#: Samples 960-1920: 12 of the 100 blocks of 80 samples (10 ms) of an 8000-sample input.
+REGION = slice(960, 1920)
 
 
 class WindowNet(nn.Module):
-    """Two classes from the sign of a fixed projection of samples 1000-2000 only."""
+    """Two classes from the sign of a fixed projection of samples 960-1920 only."""
 
     representation = "waveform"
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_buffer("pattern", torch.randn(1000, generator=torch.Generator()
+        self.register_buffer("pattern", torch.randn(960, generator=torch.Generator()
                                                     .manual_seed(1)))
         self.calls = 0
 
@@ -58,7 +62,7 @@ class WindowNet(nn.Module):
 
 
 class CountNet(nn.Module):
-    """Class 1 while more than half of samples 1000-2000 are intact (non-zero)."""
+    """Class 1 while more than half of samples 960-1920 are intact (non-zero)."""
 
     def forward(self, x: Tensor) -> Tensor:
         intact = (x[:, 0, REGION] != 0).double().mean(-1)
@@ -96,122 +100,6 @@ def metric(name: str):
     return {m.name: m for m in manipulation_metrics()}[name]
 
 
-# --- input manipulation --------------------------------------------------------------------
-
-
-def test_perfect_relevance_drives_accuracy_to_chance_and_random_does_not():
-    model, x, target = window_batch()
-    c = perturbation_curves(model, x, contribution(model, x, target), target, grid=GRID)
-    k2 = GRID.index(0.02)
-    assert c.curve("most-relevant", "accuracy")[:, 0].mean() == 1.0
-    assert c.curve("most-relevant", "accuracy")[:, k2].mean() <= 0.5  # at most chance at 2 %
-    assert c.curve("random", "accuracy")[:, : GRID.index(0.05) + 1].mean() >= 0.85
-    assert c.curve("least-relevant", "accuracy").mean() == 1.0  # the region goes last
-    # The indicator of the region (no sign information) reaches chance once it is removed.
-    m = perturbation_curves(model, x, mask_relevance(x), target, grid=GRID)
-    assert abs(float(m.curve("most-relevant", "accuracy")[:, GRID.index(0.2)].mean()) - 0.5) < 0.2
-    assert (m.area("random") > m.area("most-relevant")).float().mean() >= 0.75
-
-
-def test_true_mask_scores_the_maximal_gap():
-    model = CountNet()
-    x = torch.randn(4, 1, 8000, generator=torch.Generator().manual_seed(3))
-    target = torch.ones(4, dtype=torch.long)
-    gap = metric("faithfulness-gap")
-    truth = mask_relevance(x)
-    candidates = {
-        "random": torch.rand(x.shape, generator=torch.Generator().manual_seed(4)),
-        "amplitude": x.abs(),
-        "shifted": torch.roll(truth, 500, dims=-1),
-        "noisy": truth + 0.8 * torch.rand(x.shape, generator=torch.Generator().manual_seed(5)),
-        "rescaled-truth": 3 * truth + 1,
-    }
-    best = gap.score(make_batch(model, x, target, truth)).scores
-    for name, relevance in candidates.items():
-        other = gap.score(make_batch(model, x, target, relevance)).scores
-        assert bool((other <= best + 1e-12).all()), name
-    # It equals the analytic optimum: removing region samples first, all of them by 12.5 %.
-    removed = torch.tensor([min(round(f * 8000), 1000) for f in GRID], dtype=torch.float64)
-    z = (10 * ((1000 - removed) / 1000 - 0.5)).float().double()
-    optimum = torch.sigmoid(z).mean()
-    curves = perturbation_curves(model, x, truth, target, grid=GRID)
-    assert torch.allclose(curves.area("most-relevant"), optimum.expand(4), atol=1e-6)
-
-
-def test_same_numbers_twice_and_for_any_chunk_size():
-    model, x, target = window_batch(4)
-    relevance = torch.rand(x.shape, generator=torch.Generator().manual_seed(2))
-
-    def run(chunk_size: int, baseline: str = "silence", seed: int = 7):
-        return perturbation_curves(model, x, relevance, target, grid=GRID, seed=seed,
-                                   chunk_size=chunk_size, baseline=baseline)
-
-    first = run(256)
-    assert torch.equal(first.probability, run(256).probability)
-    assert torch.equal(first.probability, run(9).probability)
-    assert torch.equal(run(256, "noise").probability, run(9, "noise").probability)
-    other_seed = run(256, seed=8)
-    assert not torch.equal(other_seed.curve("random"), first.curve("random"))
-    assert torch.equal(other_seed.curve("most-relevant"), first.curve("most-relevant"))
-
-
-def test_metric_outputs_curves_extras_and_shares_one_computation():
-    model, x, target = window_batch(4)
-    batch = make_batch(model, x, target, contribution(model, x, target), chunk_size=64)
-    metrics = {m.name: m for m in manipulation_metrics()}  # one call: pairs share a memo
-    aopc, gap = metrics["aopc"], metrics["faithfulness-gap"]
-    model.calls = 0
-    out = aopc.score(batch)
-    calls = model.calls
-    out_gap = gap.score(batch)
-    assert model.calls == calls  # the gap reuses the curves computed for AOPC
-    assert calls == math.ceil(4 / (64 // (1 + 4 * 7)))  # 29 inputs a sample, <= 64 a pass
-    assert set(out.curves) == {f"{k}/{o}" for k in ("probability", "accuracy") for o in
-                               ("most-relevant", "least-relevant", "random", "amplitude")}
-    assert out.grid.tolist() == list(GRID)
-    assert torch.allclose(out_gap.scores, out.extras["aopc/most-relevant"]
-                          - out.extras["aopc/random"])
-    assert bool((out.scores > 0.3).all()) and bool((out_gap.scores > 0.2).all())
-    assert out.info["n_units"] == 8000 and out.info["units"] == "feature"
-
-
-def test_explainers_on_the_same_samples_share_the_reference_orders():
-    """Random and amplitude curves do not read the relevance: with ``shared`` the second
-    explainer computes only its own two orders, and every number equals a solo computation."""
-    model, x, target = window_batch(4)
-    shared: dict = {}
-    maps = [contribution(model, x, target), torch.rand(x.shape)]
-    solo = [metric("aopc").score(make_batch(model, x, target, r, chunk_size=512)) for r in maps]
-    model.calls = 0
-    inputs = []
-    original_forward = model.forward
-
-    def counting(x_in):
-        inputs.append(len(x_in))
-        return original_forward(x_in)
-
-    model.forward = counting
-    together = [metric("aopc").score(make_batch(model, x, target, r, chunk_size=512,
-                                                shared=shared)) for r in maps]
-    # one pass each (chunk 512): explainer 1's orders, the reference orders, explainer 2's
-    assert len(inputs) == 3 and len(set(inputs)) == 1 and len(shared) == 1
-    for a, b in zip(solo, together):
-        for key in a.curves:
-            assert torch.allclose(a.curves[key], b.curves[key]), key
-        assert torch.allclose(a.scores, b.scores)
-
-
-def test_insertion_restores_the_class_fastest_with_the_true_region():
-    model = CountNet()
-    x = torch.randn(4, 1, 8000, generator=torch.Generator().manual_seed(3))
-    target = torch.ones(4, dtype=torch.long)
-    batch = make_batch(model, x, target, mask_relevance(x))
-    auc, gap = metric("insertion-auc").score(batch), metric("insertion-gap").score(batch)
-    assert bool((gap.scores > 0.3).all())
-    assert bool((auc.scores > auc.extras["auc/random"]).all())
-    assert auc.curves["accuracy/most-relevant"][:, GRID.index(0.1)].eq(1).all()
-
-
 class LowRowsNet(nn.Module):
     """Spectrogram toy: class 1 when rows 0-17 (0-300 Hz) are loud."""
 
@@ -229,44 +117,234 @@ def low_rows_relevance(x: Tensor, rows: slice = slice(0, 18)) -> Tensor:
     return r
 
 
-def test_patch_metrics_on_a_spectrogram_toy():
+# --- input manipulation --------------------------------------------------------------------
+
+
+def sigmoid_of_intact(intact: Tensor) -> Tensor:
+    """CountNet's true-class (1) probability when a fraction ``intact`` of its region is left,
+    computed in float32 as the model and the engine do."""
+    z = (10 * (intact - 0.5)).float()
+    return torch.softmax(torch.stack([-z / 2, z / 2], dim=-1), dim=-1)[..., 1].double()
+
+
+def count_batch(n: int = 4) -> tuple[CountNet, Tensor, Tensor]:
+    x = torch.randn(n, 1, 8000, generator=torch.Generator().manual_seed(3))
+    return CountNet(), x, torch.ones(n, dtype=torch.long)
+
+
+def test_the_true_region_gives_the_analytic_curves_and_the_largest_gaps():
+    """CountNet reads only the 12 blocks of its region (of 100 10-ms blocks, all sounding).
+    Most relevant first removes them by 20 % (10 at 10 %); least relevant first only after
+    80 %. No map can do better: the curves are the lowest and highest possible."""
+    model, x, target = count_batch()
+    truth = mask_relevance(x)
+    batch = make_batch(model, x, target, truth)
+    gap, srg = metric("faithfulness-gap").score(batch), metric("srg").score(batch)
+    k = torch.tensor([round(f * 100) for f in DEFAULT_GRID])
+    most = sigmoid_of_intact((12 - k.clamp(max=12)) / 12)
+    least = sigmoid_of_intact((12 - (k - 88).clamp(min=0)) / 12)
+    torch.testing.assert_close(gap.curves["probability/most-relevant"], most.expand(4, -1))
+    torch.testing.assert_close(srg.curves["probability/least-relevant"], least.expand(4, -1))
+    grid = torch.tensor(DEFAULT_GRID, dtype=torch.float64)
+    expected_srg = torch.trapezoid(least, grid) - torch.trapezoid(most, grid)
+    torch.testing.assert_close(srg.scores, expected_srg.expand(4))
+    torch.testing.assert_close(gap.scores, gap.extras["area/random"]
+                               - torch.trapezoid(most, grid).expand(4))
+    assert gap.info["unit"] == "block of 80 samples (10 ms at 8 kHz)" and gap.info["n_units"] == 100
+    candidates = {
+        "random": torch.rand(x.shape, generator=torch.Generator().manual_seed(4)),
+        "amplitude": x.abs(),
+        "shifted": torch.roll(truth, 500, dims=-1),
+        "noisy": truth + 0.8 * torch.rand(x.shape, generator=torch.Generator().manual_seed(5)),
+        "rescaled-truth": 3 * truth + 1,
+    }
+    for name, relevance in candidates.items():
+        other = make_batch(model, x, target, relevance)
+        for m, best in (("faithfulness-gap", gap), ("srg", srg)):
+            assert bool((metric(m).score(other).scores <= best.scores + 1e-12).all()), (name, m)
+    # the inverted map removes the region last: exactly the opposite symmetric gain
+    inverted = make_batch(model, x, target, -truth)
+    torch.testing.assert_close(metric("srg").score(inverted).scores, -srg.scores)
+    assert bool((metric("faithfulness-gap").score(inverted).scores < -0.2).all())
+
+
+def test_oracle_beats_amplitude_beats_random_beats_the_inverted_map():
+    """WindowNet reads a signed projection of its region, whose first half is loud: the
+    loudest-first order removes that half (evidence for and against alike), the exact
+    contribution map removes the evidence for the class first."""
+    model, x, _ = window_batch(16)
+    x[:, :, 960:1440] *= 4
+    target = model(x).argmax(1)
+    maps = {"oracle": contribution(model, x, target), "amplitude": x.abs(),
+            "random": torch.rand(x.shape, generator=torch.Generator().manual_seed(6)),
+            "inverted": -contribution(model, x, target)}
+    shared: dict = {}
+    scores = {name: {m: metric(m).score(make_batch(model, x, target, r, shared=shared)).scores
+                     for m in ("faithfulness-gap", "gap-vs-amplitude", "srg")}
+              for name, r in maps.items()}
+    mean = {name: {m: float(v.mean()) for m, v in s.items()} for name, s in scores.items()}
+    gap = {name: mean[name]["faithfulness-gap"] for name in maps}
+    assert gap["oracle"] > gap["amplitude"] + 0.3 and gap["amplitude"] > gap["random"] + 0.1
+    assert abs(gap["random"]) < 0.1 and gap["inverted"] < -0.1  # one random map: SE ~0.04
+    # the paper's claim: the faithful map beats loudest-first on every clip
+    assert bool((scores["oracle"]["gap-vs-amplitude"] > 0).all())
+    assert torch.equal(scores["amplitude"]["gap-vs-amplitude"], torch.zeros(16,
+                                                                           dtype=torch.float64))
+    assert mean["inverted"]["gap-vs-amplitude"] < 0
+    torch.testing.assert_close(scores["inverted"]["srg"], -scores["oracle"]["srg"])
+
+
+def test_a_random_map_is_not_distinguishable_from_random():
+    """The scores are paired differences against the random control: a random map's interval
+    contains 0 (while its AOPC, a descriptive number, does not)."""
+    model, x, target = window_batch(24)
+    relevance = torch.rand(x.shape, generator=torch.Generator().manual_seed(7))
+    batch = make_batch(model, x, target, relevance)
+    for name in ("faithfulness-gap", "srg", "insertion-gap"):
+        m = metric(name)
+        record = summarize(m, merge_outputs([m.score(batch)]))
+        assert record["ci"][0] < 0 < record["ci"][1], (name, record["ci"])
+        assert m.ranked
+    aopc = summarize(metric("aopc"), metric("aopc").score(batch))
+    assert aopc["ci"][0] > 0.1 and not metric("aopc").ranked
+
+
+def test_insertion_restores_the_class_fastest_with_the_true_region():
+    model, x, target = count_batch()
+    batch = make_batch(model, x, target, mask_relevance(x))
+    auc, gap = metric("insertion-auc").score(batch), metric("insertion-gap").score(batch)
+    assert auc.info["mode"] == gap.info["mode"] == "insertion"
+    assert bool((gap.scores > 0.3).all())
+    assert bool((auc.scores > auc.extras["insertion-area/random"]).all())
+    # all 12 region blocks are back by 20 %: kept = 100 - round(0.8 * 100)
+    assert auc.curves["accuracy/most-relevant"][:, DEFAULT_GRID.index(0.2)].eq(1).all()
+    # keeping the most relevant is removing the least relevant: SRG = deletion + insertion gap
+    srg, deletion = metric("srg").score(batch), metric("faithfulness-gap").score(batch)
+    torch.testing.assert_close(srg.scores, deletion.scores + gap.scores)
+
+
+def test_one_computation_per_batch_and_the_reference_once_for_all_explainers():
+    """The six unit metrics read one computation; the random (8 permutations) and amplitude
+    curves are computed for the first explainer only, and every number equals a solo run."""
+    model, x, target = window_batch(4)
+    maps = [contribution(model, x, target), torch.rand(x.shape)]
+    names = [m.name for m in manipulation_metrics()]
+    solo = [{m.name: m.score(make_batch(model, x, target, r, chunk_size=512))
+             for m in manipulation_metrics()} for r in maps]
+    inputs: list[int] = []
+    forward = model.forward
+    model.forward = lambda x_in: inputs.append(len(x_in)) or forward(x_in)
+    shared: dict = {}
+    metrics = manipulation_metrics()
+    together = []
+    for r in maps:
+        batch = make_batch(model, x, target, r, chunk_size=512, shared=shared)
+        together.append({m.name: m.score(batch) for m in metrics})
+        inputs.append(0)  # marks the next explainer
+    # explainer 1: its two orders (2 + 2 × 9 inputs a sample), the reference (2 + 9 × 9), the
+    # feature gap's own order (2 + 9) and its reference (2 + 8 × 9); explainer 2: its own only
+    assert inputs == [4 * 20, 4 * 83, 4 * 11, 4 * 74, 0, 4 * 20, 4 * 11, 0]
+    for a, b in zip(solo, together):
+        for name in names:
+            assert torch.equal(a[name].scores, b[name].scores), name
+            for key in a[name].curves:
+                assert torch.equal(a[name].curves[key], b[name].curves[key]), (name, key)
+
+
+def test_aopc_and_insertion_auc_are_the_gaps_plus_a_constant_every_explainer_shares():
+    """M2: shown twice, the same ranking; so they are descriptive, not ranked."""
+    model, x, target = window_batch(4)
+    shared: dict = {}
+    diffs = []
+    for r in (contribution(model, x, target), x.abs()):
+        batch = make_batch(model, x, target, r, shared=shared)
+        out = {m.name: m.score(batch) for m in manipulation_metrics()}
+        diffs.append((out["aopc"].scores - out["faithfulness-gap"].scores,
+                      out["insertion-auc"].scores - out["insertion-gap"].scores))
+    for first, second in zip(*diffs):
+        torch.testing.assert_close(first, second)
+    ranked = {m.name: m.ranked for m in manipulation_metrics()}
+    assert ranked == {"faithfulness-gap": True, "gap-vs-amplitude": True, "srg": True,
+                      "insertion-gap": True, "aopc": False, "insertion-auc": False,
+                      "faithfulness-gap-feature": False}
+
+
+def test_the_tied_share_counts_ties_among_the_units_that_hold_sound():
+    """Item 9: a map that is 0 off its region ties there; padding does not count; a tie block
+    goes in random order, so a constant map scores like the random order."""
+    model, x, target = window_batch(8)
+    out = metric("faithfulness-gap").score(make_batch(model, x, target,
+                                                      contribution(model, x, target)))
+    assert out.extras["tied-share"].tolist() == [0.88] * 8  # 88 of 100 blocks sum to 0
+    assert out.info["ties"].startswith("units whose relevance is equal")
+    padded = x.clone()
+    padded[..., 4000:] = 0  # silence: 50 of the 100 blocks
+    out = metric("faithfulness-gap").score(make_batch(model, padded, target,
+                                                      contribution(model, padded, target)))
+    assert out.extras["active-share"].tolist() == [0.5] * 8
+    torch.testing.assert_close(out.extras["tied-share"], torch.full((8,), 38 / 50,
+                                                                    dtype=torch.float64))
+    model, x, target = count_batch(16)
+    constant = metric("faithfulness-gap").score(make_batch(model, x, target, torch.ones_like(x)))
+    assert constant.extras["tied-share"].eq(1).all()
+    # in position order the region (blocks 12-23) would be gone by 24 %: a gap near 0.35
+    assert abs(float(constant.scores.mean())) < 0.06
+
+
+def test_spectrograms_use_8x8_patches_and_the_feature_variant_single_bins():
     model, signals = LowRowsNet(), tones([150, 1500], 3)
     x = spectrogram_input(signals)
     target = torch.ones(3, dtype=torch.long)
     batch = make_batch(model, x, target, low_rows_relevance(x))
-    out = metric("faithfulness-gap-patch").score(batch)
-    assert out.info["n_units"] == 29 * 29 and out.info["units"] == "patch 8x8"
+    out = metric("faithfulness-gap").score(batch)
+    assert out.info["n_units"] == 29 * 29 and out.info["unit_shape"] == [8, 8]
+    assert out.info["unit"] == "8 x 8 bins (frequency x time)"
     assert bool((out.scores > 0.3).all())
-    wrong = metric("aopc-patch").score(make_batch(model, x, target,
-                                                  low_rows_relevance(x, slice(100, 150))))
-    assert bool((wrong.scores < 0.05).all())
-    with pytest.raises(AudioXaiError, match="does not apply to waveform"):
-        metric("aopc-patch").score(make_batch(*window_batch(2), torch.zeros(2, 1, 8000)))
+    wrong = make_batch(model, x, target, low_rows_relevance(x, slice(100, 150)))
+    assert bool((metric("faithfulness-gap").score(wrong).scores < 0.05).all())
+    feature = metric("faithfulness-gap-feature").score(batch)
+    assert feature.info["n_units"] == 227 * 227 and feature.info["unit_shape"] is None
+    assert bool((feature.scores > 0.3).all())
+    assert feature.info["orders"] == ["most-relevant", "random"]
 
 
-def test_unit_patches_equal_single_features_and_full_removal_is_shared():
-    model, signals = LowRowsNet(), tones([150, 1500], 2)
-    x = spectrogram_input(signals)
-    target = torch.ones(2, dtype=torch.long)
-    relevance = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
-    grid = (0.0, 0.05, 0.5, 1.0)
-    per_bin = perturbation_curves(model, x, relevance, target, grid=grid)
-    per_tile = perturbation_curves(model, x, relevance, target, grid=grid, patch=(1, 1))
-    assert torch.equal(per_bin.probability, per_tile.probability)
-    removed = per_bin.probability[:, :, -1]  # 100 %: every order reaches the same input
-    assert bool((removed == removed[:, :1]).all())
-    assert torch.equal(per_bin.probability[:, :, 0], per_bin.original_probability[:, None]
-                       .expand(2, 4))
+def test_noisy_linear_imputation_keeps_the_true_region_ahead():
+    """ROAD-style removal: the removed blocks become the line between their kept neighbours
+    plus noise, not silence; the exact evidence still goes first."""
+    model, x, target = window_batch(8)
+    noisy = dataclasses.replace(metric("faithfulness-gap"), baseline="noisy-linear")
+    out = noisy.score(make_batch(model, x, target, contribution(model, x, target)))
+    assert out.info["baseline"] == "noisy-linear" and "ROAD" in out.info["baseline_is"]
+    assert bool((out.scores > 0.1).all()) and float(out.scores.mean()) > 0.4
+    silence = metric("faithfulness-gap").score(make_batch(model, x, target,
+                                                          contribution(model, x, target)))
+    assert not torch.equal(out.curves["probability/random"],
+                           silence.curves["probability/random"])
 
 
-def test_bad_arguments_fail_with_the_valid_choices():
+def test_info_states_the_grid_the_area_and_the_sign_convention():
     model, x, target = window_batch(2)
-    with pytest.raises(AudioXaiError, match="valid: silence, zero, mean, noise"):
-        perturbation_curves(model, x, x, target, baseline="white")
+    info = metric("gap-vs-amplitude").score(make_batch(model, x, target, x)).info
+    assert info["grid"] == [k / 10 for k in range(11)]
+    assert info["area"] == "trapezoid over the grid divided by its x-range"
+    assert "signed removal effect" in info["sign"] and info["unit_relevance"].startswith("sum")
+    assert info["random"].startswith("mean of 8 seeded permutations")
+    assert info["score"].startswith("area(loudest first) - area(most relevant first)")
+
+
+def test_bad_settings_fail_with_the_metric_name():
+    with pytest.raises(ValueError, match="'faithfulness-gap': unit must be one of patch"):
+        dataclasses.replace(metric("faithfulness-gap"), unit="block")
+    with pytest.raises(ValueError, match="'srg': orders must .* include"):
+        dataclasses.replace(metric("srg"), orders=("most-relevant", "random"))
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        dataclasses.replace(metric("srg"), baseline="white")
+    model, x, target = window_batch(2)
     with pytest.raises(AudioXaiError, match="relevance has shape"):
         make_batch(model, x, target, x[:, :, :100])
-    with pytest.raises(AudioXaiError, match="lie in"):
-        perturbation_curves(model, x, x, target, grid=(0.0, 1.5))
+    skewed = dataclasses.replace(metric("insertion-gap"), grid=(0.0, 0.1, 0.5))
+    with pytest.raises(AudioXaiError, match="symmetric"):
+        skewed.score(make_batch(model, x, target, x))
 
 
 # --- model randomisation --------------------------------------------------------------------
@@ -576,8 +654,8 @@ def test_band_removal_passes_are_shared_between_explainers():
 def test_builtin_metrics_register_and_declare_their_needs():
     pm = PluginManager(entrypoints=False)
     assert not [f for f in pm.failures if "metric" in f.where]
-    expected = {"aopc", "faithfulness-gap", "aopc-patch", "faithfulness-gap-patch",
-                "insertion-auc", "insertion-gap", "model-randomisation", "gini",
+    expected = {"faithfulness-gap", "gap-vs-amplitude", "srg", "insertion-gap", "aopc",
+                "insertion-auc", "faithfulness-gap-feature", "model-randomisation", "gini",
                 "frequency-bands", "runtime", "sonified-accuracy", "complement-accuracy",
                 "kept-energy", "sonified-random-gap"}
     assert expected <= set(pm.metrics.names())
