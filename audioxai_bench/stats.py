@@ -1,10 +1,10 @@
 """Uncertainty of benchmark numbers: bootstrap intervals, paired tests, rank correlation.
 
-A leaderboard row is a mean over test samples; :func:`bootstrap_ci` gives its percentile
-bootstrap interval (Efron & Tibshirani 1993) and :func:`paired_test` says whether two methods
-scored on the same samples differ (Wilcoxon signed-rank test, Wilcoxon 1945, plus a paired
-bootstrap interval of the mean difference). :func:`spearman` is the batched rank correlation the
-randomisation check (Adebayo et al. 2018) and the frequency-band test use.
+A mean over test samples gets its percentile bootstrap interval from :func:`bootstrap_ci`
+(Efron & Tibshirani 1993); methods scored on the same clips are compared by :func:`compare`
+(Wilcoxon signed-rank tests over (model, speaker) units with Holm's adjustment, and a
+hierarchical bootstrap for intervals and rank intervals). :func:`spearman` is the batched rank
+correlation the randomisation check (Adebayo et al. 2018) and the frequency-band test use.
 """
 
 from __future__ import annotations
@@ -31,23 +31,6 @@ class Estimate:
     high: float
     n: int
     confidence: float
-
-
-@dataclasses.dataclass(frozen=True)
-class PairedComparison:
-    """Method A against method B on the same samples.
-
-    ``mean_diff`` is mean(A - B) with its paired bootstrap interval ``[low, high]``;
-    ``p_value`` comes from the two-sided test named in ``test``. ``n`` counts the pairs where
-    both values are finite.
-    """
-
-    mean_diff: float
-    low: float
-    high: float
-    p_value: float
-    n: int
-    test: str
 
 
 def _finite(values: ArrayLike) -> np.ndarray:
@@ -81,46 +64,6 @@ def bootstrap_ci(
                         rng=np.random.default_rng(seed))
     low, high = res.confidence_interval
     return Estimate(mean, float(low), float(high), len(finite), confidence)
-
-
-def paired_test(
-    a: ArrayLike | Tensor,
-    b: ArrayLike | Tensor,
-    *,
-    test: str = "wilcoxon",
-    confidence: float = 0.95,
-    n_resamples: int = N_RESAMPLES,
-    seed: int = 0,
-) -> PairedComparison:
-    """Compare two methods scored on the same samples (``a[i]`` and ``b[i]`` pair up).
-
-    ``test="wilcoxon"``: scipy's Wilcoxon signed-rank test (no normality assumed; the scores of
-    a perturbation curve are bounded and skewed). ``test="bootstrap"``: the two-sided paired
-    bootstrap p-value, twice the share of resampled mean differences on the far side of zero.
-    The interval is always the paired percentile bootstrap of mean(a - b).
-    """
-    if test not in ("wilcoxon", "bootstrap"):
-        raise ValueError(f"unknown test {test!r}; valid: wilcoxon, bootstrap")
-    a_np = np.asarray(a.detach().cpu().double() if isinstance(a, Tensor) else a, dtype=float)
-    b_np = np.asarray(b.detach().cpu().double() if isinstance(b, Tensor) else b, dtype=float)
-    if a_np.shape != b_np.shape:
-        raise ValueError(f"paired scores must have one shape, got {a_np.shape} and {b_np.shape}")
-    diff = a_np - b_np
-    diff = diff[np.isfinite(diff)]
-    n = len(diff)
-    if n == 0:
-        return PairedComparison(math.nan, math.nan, math.nan, math.nan, 0, test)
-    ci = bootstrap_ci(diff, confidence=confidence, n_resamples=n_resamples, seed=seed)
-    if not np.any(diff != 0):
-        p_value = 1.0  # identical methods: no evidence of a difference
-    elif test == "wilcoxon":
-        p_value = float(sps.wilcoxon(diff, zero_method="wilcox").pvalue)
-    else:
-        rng = np.random.default_rng(seed)
-        means = diff[rng.integers(0, n, size=(n_resamples, n))].mean(axis=1)
-        side = np.mean(means <= 0) if diff.mean() > 0 else np.mean(means >= 0)
-        p_value = float(min(1.0, 2 * side))
-    return PairedComparison(ci.mean, ci.low, ci.high, p_value, n, test)
 
 
 def wilson_interval(accuracy: float, n: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -12,7 +12,7 @@ from scipy import stats as sps
 from audioxai_bench.api.metric import MetricOutput
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.evaluation.summary import merge_outputs, summarize
-from audioxai_bench.stats import bootstrap_ci, paired_test, rank_data, spearman, wilson_interval
+from audioxai_bench.stats import bootstrap_ci, rank_data, spearman, wilson_interval
 
 
 def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_samples():
@@ -34,27 +34,6 @@ def test_bootstrap_skips_nan_and_handles_degenerate_input():
     assert constant.low == constant.high == constant.mean == 0.5
     empty = bootstrap_ci([float("nan")])
     assert empty.n == 0 and np.isnan(empty.mean)
-
-
-@pytest.mark.parametrize("test", ["wilcoxon", "bootstrap"])
-def test_paired_test_detects_a_shift_and_not_noise(test):
-    rng = np.random.default_rng(1)
-    base = rng.normal(0, 1, 200)
-    better = base + 0.3 + rng.normal(0, 0.1, 200)
-    result = paired_test(better, base, test=test)
-    assert result.p_value < 0.01 and result.low > 0 and result.n == 200
-    assert result.mean_diff == pytest.approx(0.3, abs=0.03)
-    same = paired_test(base, base.copy(), test=test)
-    assert same.p_value == 1.0 and same.mean_diff == 0.0
-    noise = paired_test(base + rng.normal(0, 0.1, 200), base, test=test)
-    assert noise.p_value > 0.01 and noise.low < 0 < noise.high
-
-
-def test_paired_test_rejects_mismatched_inputs():
-    with pytest.raises(ValueError, match="one shape"):
-        paired_test([1.0, 2.0], [1.0])
-    with pytest.raises(ValueError, match="valid: wilcoxon, bootstrap"):
-        paired_test([1.0], [2.0], test="t")
 
 
 def test_rank_data_and_spearman_match_scipy():
