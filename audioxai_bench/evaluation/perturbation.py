@@ -182,7 +182,10 @@ class PerturbationCurves:
                   "random": "random"}
         orders = tuple(o for o in self.orders if o in mirror and mirror[o] in self.orders)
         at = [self.orders.index(mirror[o]) for o in orders]
-        flip = (lambda t: t[:, at].flip(-1))  # noqa: E731
+
+        def flip(curves: Tensor) -> Tensor:
+            return curves[:, at].flip(-1)
+
         randoms = self.random_probability
         return dataclasses.replace(
             self, orders=orders, mode="insertion", probability=flip(self.probability),
@@ -265,14 +268,15 @@ def noisy_linear_fill(inputs: Tensor, noise: Tensor | None = None) -> Tensor:
     t = inputs.shape[-1]
     rows = inputs.reshape(-1, t)
     gone = removed.reshape(-1, t)
-    idx = torch.arange(t, device=inputs.device).expand_as(rows)
-    before = torch.where(gone, -1, idx).cummax(dim=1).values  # last kept at or before
-    after = torch.where(gone, t, idx).flip(1).cummin(dim=1).values.flip(1)  # next kept
-    v_before = rows.gather(1, before.clamp(min=0))
-    v_after = rows.gather(1, after.clamp(max=t - 1))
-    span = (after - before).clamp(min=1).to(rows.dtype)
-    line = v_before + (v_after - v_before) * (idx - before).to(rows.dtype) / span
-    fill = torch.where(before < 0, v_after, torch.where(after >= t, v_before, line))
+    # int32 positions: half the memory traffic of int64 on these full-size temporaries
+    pos = torch.arange(t, device=inputs.device, dtype=torch.int32 if t < 2**31 else torch.int64)
+    before = torch.where(gone, -1, pos).cummax(dim=1).values  # last kept at or before
+    after = torch.where(gone, t, pos).flip(1).cummin(dim=1).values.flip(1)  # next kept
+    v_before = rows.gather(1, before.clamp(min=0).long())
+    v_after = rows.gather(1, after.clamp(max=t - 1).long())
+    share = (pos - before).to(rows.dtype) / (after - before).clamp(min=1).to(rows.dtype)
+    fill = torch.where(before < 0, v_after,
+                       torch.where(after >= t, v_before, torch.lerp(v_before, v_after, share)))
     silence = silence_of(inputs).expand_as(inputs).reshape(-1, t)
     fill = torch.where((before < 0) & (after >= t), silence, fill).view_as(inputs)
     if noise is not None:
@@ -313,55 +317,81 @@ class _Units:
 
     Single features, or ``patch`` tiles of the last ``len(patch)`` dimensions (the leading ones,
     e.g. channels, go with the tile). With tiles the input is zero-padded to whole tiles
-    (``padded`` shape, cropped before the model sees it) so that every unit owns the same number
-    of elements: ``elements[u]`` are unit u's flat indices.
+    (``padded``: the leading size, then each tiled dimension rounded up; cropped before the
+    model sees it) so that every unit owns the same number of elements. The engine edits
+    inputs in the padded layout through :meth:`tiled`, a view in which unit u is the index
+    ``unravel(u)`` of the unit dimensions.
     """
 
     shape: tuple[int, ...]
     patch: tuple[int, ...] | None
     padded: tuple[int, ...]
-    elements: Tensor
 
     @classmethod
-    def make(cls, shape: tuple[int, ...], patch: Sequence[int] | None,
-             device: torch.device) -> _Units:
+    def make(cls, shape: tuple[int, ...], patch: Sequence[int] | None) -> _Units:
         if patch is None:
-            n = math.prod(shape)
-            return cls(shape, None, shape, torch.arange(n, device=device)[:, None])
+            return cls(shape, None, (math.prod(shape),))
         patch = tuple(int(p) for p in patch)
         k = len(patch)
         if not 0 < k < len(shape) or min(patch) < 1:
             raise AudioXaiError(f"patch {list(patch)} does not tile inputs of shape "
                                 f"{list(shape)} (one size per trailing dimension, >= 1)")
-        lead = math.prod(shape[:-k])
-        per_dim = [-(-d // p) for d, p in zip(shape[-k:], patch)]
-        padded = (lead, *(u * p for u, p in zip(per_dim, patch)))
-        interleaved = [lead] + [v for u, p in zip(per_dim, patch) for v in (u, p)]
-        order = [1 + 2 * i for i in range(k)] + [0] + [2 + 2 * i for i in range(k)]
-        idx = torch.arange(math.prod(padded), device=device).view(interleaved).permute(order)
-        return cls(shape, patch, padded, idx.reshape(math.prod(per_dim), -1))
+        tiled = [-(-d // p) * p for d, p in zip(shape[-k:], patch)]
+        return cls(shape, patch, (math.prod(shape[:-k]), *tiled))
+
+    @property
+    def grid(self) -> list[int]:
+        """Units along each tiled dimension (the feature count for single features)."""
+        if self.patch is None:
+            return [self.padded[0]]
+        return [d // p for d, p in zip(self.padded[1:], self.patch)]
 
     @property
     def count(self) -> int:
-        return self.elements.shape[0]
+        """Units per input."""
+        return math.prod(self.grid)
+
+    @property
+    def size(self) -> int:
+        """Elements per input in the padded layout."""
+        return math.prod(self.padded)
 
     def pad(self, values: Tensor) -> Tensor:
-        """``(S, *shape)`` → ``(S, prod(padded))``."""
+        """``(S, *shape)`` → ``(S, *padded)``, zero-padded (a copy)."""
         if self.patch is None:
-            return values.reshape(values.shape[0], -1)
-        grid = values.reshape(values.shape[0], self.padded[0], *self.shape[-len(self.patch):])
-        pads = [v for d, p in zip(reversed(grid.shape[2:]), reversed(self.padded[1:]))
+            return values.reshape(values.shape[0], -1).clone()
+        k = len(self.patch)
+        grid = values.reshape(values.shape[0], self.padded[0], *self.shape[-k:])
+        pads = [v for d, p in zip(reversed(self.shape[-k:]), reversed(self.padded[1:]))
                 for v in (0, p - d)]
-        return F.pad(grid, pads).reshape(values.shape[0], -1)
+        return F.pad(grid, pads)
 
-    def crop(self, flat: Tensor) -> Tensor:
-        """``(R, prod(padded))`` → ``(R, *shape)`` model inputs."""
+    def tiled(self, padded: Tensor) -> Tensor:
+        """``(S, *padded)`` viewed as ``(S, lead, u1, p1, u2, p2, ...)`` (``(S, N)`` for
+        single features)."""
         if self.patch is None:
-            return flat.view(-1, *self.shape)
+            return padded
+        split = [v for u, p in zip(self.grid, self.patch) for v in (u, p)]
+        return padded.view(padded.shape[0], self.padded[0], *split)
+
+    def index(self, rows: Tensor, units: Tensor) -> tuple:
+        """The index of :meth:`tiled` that selects unit ``units[j]`` of row ``rows[j]``."""
+        if self.patch is None:
+            return rows, units
+        coords, rest = [], units
+        for u in reversed(self.grid):  # unravel: the last tiled dimension runs fastest
+            coords.append(rest % u)
+            rest = rest // u
+        return (rows, slice(None)) + tuple(v for c in reversed(coords)
+                                           for v in (c, slice(None)))
+
+    def crop(self, padded: Tensor) -> Tensor:
+        """``(R, *padded)`` → ``(R, *shape)`` model inputs (a view)."""
+        if self.patch is None:
+            return padded.view(-1, *self.shape)
         dims = self.shape[-len(self.patch):]
-        view = flat.view(-1, *self.padded)[(slice(None), slice(None))
-                                           + tuple(slice(0, d) for d in dims)]
-        return view.reshape(-1, *self.shape)
+        crop = (slice(None), slice(None)) + tuple(slice(0, d) for d in dims)
+        return padded.view(-1, *self.padded)[crop].reshape(-1, *self.shape)
 
     def scores(self, values: Tensor, reduce: str) -> Tensor:
         """``(S, U)`` per-unit sums (``"sum"``) or means over the real elements (``"mean"``) of
@@ -369,13 +399,10 @@ class _Units:
         if self.patch is None:
             return values.reshape(values.shape[0], -1)
         k = len(self.patch)
-        split = [self.padded[0]] + [v for d, p in zip(self.padded[1:], self.patch)
-                                    for v in (d // p, p)]
         summed = tuple([1] + [3 + 2 * i for i in range(k)])
-        tiles = self.pad(values).view(values.shape[0], *split).sum(dim=summed)
+        tiles = self.tiled(self.pad(values)).sum(dim=summed)
         if reduce == "mean":
-            ones = self.pad(torch.ones_like(values[:1])).view(1, *split).sum(dim=summed)
-            tiles = tiles / ones
+            tiles = tiles / self.tiled(self.pad(torch.ones_like(values[:1]))).sum(dim=summed)
         return tiles.reshape(values.shape[0], -1)
 
 
@@ -492,7 +519,7 @@ def perturbation_curves(
         raise AudioXaiError("the input or the relevance holds NaN or infinite values")
 
     b, device = x.shape[0], x.device
-    units = _Units.make(tuple(x.shape[1:]), patch, device)
+    units = _Units.make(tuple(x.shape[1:]), patch)
     n_units = units.count
     if n_units >= 2**30:
         raise AudioXaiError(f"{n_units} units are too many to order (at most 2**30)")
@@ -512,7 +539,7 @@ def perturbation_curves(
     active = torch.empty(b, dtype=torch.long)
     tied_share: Tensor | None = None
     per_block = min(b, max(1, chunk_size // 4))
-    storage = x.new_empty(min(chunk_size, n_jobs * per_block) * math.prod(units.padded))
+    storage = x.new_empty(min(chunk_size, n_jobs * per_block) * units.size)
     with explaining(model), torch.no_grad():
         for start in range(0, b, per_block):
             stop = min(b, start + per_block)
@@ -531,7 +558,7 @@ def perturbation_curves(
                 tied_share[start:stop] = tied.cpu()
 
             flat = units.pad(xb)
-            base = baseline_values(xb, baseline, seed, rows).to(flat.dtype)
+            base = baseline_values(xb, baseline, seed, rows).to(x.dtype)
             base = units.pad(base.expand_as(xb.flatten(1)).reshape(xb.shape)).contiguous()
             noise = None
             if baseline == "noisy-linear":
@@ -577,13 +604,12 @@ def perturbation_curves(
 
 
 class _Remover:
-    """Writes the removal of units into a state ``(S, prod(padded))``: ``base`` values (or the
-    NaN marker of the noisy-linear fill) into every element of the units removed."""
+    """Writes the removal of units into a padded state ``(S, *padded)``: the ``base`` values (or
+    the NaN marker of the noisy-linear fill) over every element of each unit removed."""
 
     def __init__(self, units: _Units, flat: Tensor, base: Tensor):
-        self.units, self.flat, self.base = units, flat, base
-        self.offsets = torch.arange(flat.shape[0], device=flat.device)[:, None, None] \
-            * flat.shape[1]
+        self.units, self.flat, self.base = units, flat, units.tiled(base)
+        self.rows = torch.arange(flat.shape[0], device=flat.device)[:, None]
 
     def step(self, state: Tensor, order: Tensor, lo: Tensor, hi: Tensor) -> None:
         """Remove units ``order[i, lo[i]:hi[i]]`` of every row i (rows differ in length)."""
@@ -593,9 +619,8 @@ class _Remover:
         pos = lo[:, None] + torch.arange(width, device=order.device)[None]
         valid = pos < hi[:, None]
         chosen = order.gather(1, pos.clamp(max=order.shape[1] - 1))
-        elements = self.units.elements[chosen] + self.offsets  # (S, width, E)
-        where = elements[valid]  # only the units each row removes
-        state.view(-1)[where] = self.base.reshape(-1)[where]
+        where = self.units.index(self.rows.expand_as(chosen)[valid], chosen[valid])
+        self.units.tiled(state)[where] = self.base[where]
 
     def all_of(self, order: Tensor, n: Tensor) -> Tensor:
         """The state with every unit that holds sound removed (the same for any order)."""
@@ -614,10 +639,9 @@ class _Pass:
                  noise: Tensor | None = None, original: Tensor | None = None):
         self.model, self.units, self.target = model, units, target
         self.noise, self.original = noise, original
-        size = math.prod(units.padded)
-        self.per_pass = max(1, len(storage) // (len(target) * size))
-        self.buffer = storage[: self.per_pass * len(target) * size].view(
-            self.per_pass, len(target), size)
+        self.per_pass = max(1, len(storage) // (len(target) * units.size))
+        self.buffer = storage[: self.per_pass * len(target) * units.size].view(
+            self.per_pass, len(target), *units.padded)
         self.jobs: list[int] = []
         self.prob: dict[int, Tensor] = {}
         self.correct: dict[int, Tensor] = {}
@@ -632,7 +656,7 @@ class _Pass:
         if not self.jobs:
             return
         n, s = len(self.jobs), len(self.target)
-        inputs = self.units.crop(self.buffer[:n].view(n * s, -1))
+        inputs = self.units.crop(self.buffer[:n].flatten(0, 1))
         if self.noise is not None:
             inputs = noisy_linear_fill(inputs, self.noise.repeat(n, *[1] * (inputs.dim() - 1)))
         if self.original is not None:

@@ -185,18 +185,22 @@ def test_ties_are_removed_in_a_seeded_random_order_not_by_position():
 
 
 def test_units_tile_the_trailing_dimensions():
-    blocks = _Units.make((1, 8000), (80,), torch.device("cpu"))
-    assert blocks.count == 100 and blocks.elements[3].tolist() == list(range(240, 320))
-    tiles = _Units.make((1, 227, 227), (8, 8), torch.device("cpu"))
+    blocks = _Units.make((1, 8000), (80,))
+    laid_out = blocks.tiled(blocks.pad(torch.arange(8000.0).view(1, 1, 8000)))
+    assert blocks.count == 100 and laid_out[0, 0, 3].tolist() == list(range(240, 320))
+    tiles = _Units.make((1, 227, 227), (8, 8))
     assert tiles.count == 29 * 29 and tiles.padded == (1, 232, 232)
     x = torch.randn(2, 1, 227, 227)
-    assert torch.equal(tiles.crop(tiles.pad(x)), x)
+    padded = tiles.pad(x)
+    assert torch.equal(tiles.crop(padded), x)
+    unit_30 = tiles.tiled(padded)[tiles.index(torch.tensor([1]), torch.tensor([30]))]
+    assert torch.equal(unit_30[0], x[1, :, 8:16, 8:16])  # tile row 1, column 1
     sums = tiles.scores(x, "sum")
     assert sums[1, 30].item() == pytest.approx(float(x[1, 0, 8:16, 8:16].sum()), abs=1e-4)
     means = tiles.scores(x, "mean")  # the last tile of a row holds 8 × 3 real bins
     assert means[0, 28].item() == pytest.approx(float(x[0, 0, :8, 224:].mean()), abs=1e-5)
     with pytest.raises(AudioXaiError, match="does not tile"):
-        _Units.make((1, 8000), (8, 8, 8), torch.device("cpu"))
+        _Units.make((1, 8000), (8, 8, 8))
     spec = spectrograms()  # 1 × 1 tiles are single features
     model, target = Linear(tuple(spec.shape[1:])), torch.tensor([0, 1, 2])
     relevance = torch.rand(spec.shape, generator=torch.Generator().manual_seed(0))
