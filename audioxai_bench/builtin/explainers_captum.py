@@ -196,7 +196,7 @@ class CaptumOcclusion(BaseExplainer):
         Window and stride in samples (80 = 10 ms at 8 kHz).
     spectrogram_window, spectrogram_stride : tuple of int
         Patch and stride in (frequency bins, frames). The default, 8 × 8 tiles side by side, is
-        the unit of the per-patch manipulation metrics (``faithfulness-gap-patch``), so the
+        the unit of the manipulation metrics on spectrograms (``faithfulness-gap``), so the
         map is judged at the unit it was computed at; per-bin metrics see it as ties within
         tiles. Records carry the window: state it wherever occlusion is compared.
     baseline : str
