@@ -6,9 +6,9 @@ A metric is any object with ``name: str``, ``higher_is_better: bool`` and
 - ``representations``: the model inputs it applies to (``{"waveform", "spectrogram"}`` when
   absent); the runner skips a metric on a model it does not declare.
 - ``needs``: the optional :class:`EvalBatch` fields it reads (``"signals"``, ``"explainer"``,
-  ``"sonifier"``, ``"explain_seconds"``). A metric that needs ``"sonifier"`` is run once per
-  sonifier and its records carry the sonifier's name; every other metric runs with
-  ``sonifier=None``.
+  ``"sonifier"``, ``"explain_seconds"``, ``"ground_truth"``). A metric that needs ``"sonifier"``
+  is run once per sonifier and its records carry the sonifier's name; every other metric runs
+  with ``sonifier=None``.
 - ``summarize(output: MetricOutput) -> dict``: run-level facts computed from the merged
   per-sample output (a flag, a correlation across bands).
 - ``interval(output: MetricOutput) -> [low, high] | None``: the record's ``ci`` instead of the
@@ -41,7 +41,8 @@ from audioxai_bench.errors import AudioXaiError
 #: Most inputs (samples × perturbation steps) per forward pass unless a batch says otherwise.
 DEFAULT_CHUNK = 256
 #: Optional :class:`EvalBatch` fields a metric may declare in ``needs``.
-OPTIONAL_FIELDS = frozenset({"signals", "explainer", "sonifier", "explain_seconds"})
+OPTIONAL_FIELDS = frozenset({"signals", "explainer", "sonifier", "explain_seconds",
+                             "ground_truth"})
 
 
 # --- the contract -------------------------------------------------------------------------------
@@ -73,6 +74,9 @@ class EvalBatch:
         The sonifier under test, for sonification metrics.
     explain_seconds : float, optional
         Wall time the explainer took for this batch (see :func:`timed`).
+    ground_truth : Tensor, optional
+        Boolean mask in ``x.shape``: True where the evidence for the label was planted (the
+        ``cue`` task); absent on data whose evidence nobody knows.
     seed : int
         Seeds every random choice of every metric for this batch.
     chunk_size : int
@@ -92,6 +96,7 @@ class EvalBatch:
     explainer: Any = None
     sonifier: Any = None
     explain_seconds: float | None = None
+    ground_truth: Tensor | None = None
     seed: int = 0
     chunk_size: int = DEFAULT_CHUNK
     shared: dict[Any, Any] | None = dataclasses.field(default=None, repr=False)
@@ -110,6 +115,11 @@ class EvalBatch:
         if self.signals is not None and (self.signals.dim() != 2 or self.signals.shape[0] != b):
             raise AudioXaiError(f"EvalBatch: signals must be ({b}, samples), "
                                 f"got {tuple(self.signals.shape)}")
+        if self.ground_truth is not None and (self.ground_truth.shape != self.x.shape
+                                              or self.ground_truth.dtype != torch.bool):
+            raise AudioXaiError(f"EvalBatch: ground_truth must be a bool mask of shape "
+                                f"{tuple(self.x.shape)}, got {self.ground_truth.dtype} "
+                                f"{tuple(self.ground_truth.shape)}")
         if self.chunk_size < 1:
             raise AudioXaiError(f"EvalBatch: chunk_size must be positive, got {self.chunk_size}")
 
