@@ -178,6 +178,10 @@ def ranking_table(section: Section) -> Table:
             row.append(text)
         rows.append(row)
     unranked = f" {section.unranked.capitalize()}." if section.unranked else ""
+    if section.separation is not None:
+        k, n = section.separation
+        unranked += (f" The paired tests separate {k} of the {n} neighbouring pairs of this "
+                     f"order; the rest is not supported by the data.")
     caption = ("Explainers ranked by faithfulness gap: per clip, the true-class probability "
                "with units removed in random order minus with the most relevant removed first, "
                "averaged over the removed fractions (higher is better; 0 = no better than "

@@ -250,6 +250,8 @@ def test_tables_show_shared_ranks_and_the_rule(tmp_path):
     assert "| 1–2 | lrp-epsilon |" in audionet and "| 1–2 | gradient |" in audionet
     assert "| 3 | random |" in audionet
     assert "paired Wilcoxon signed-rank test" in audionet
+    # lrp-epsilon | gradient are not separated, gradient | random are
+    assert "The paired tests separate 1 of the 2 neighbouring pairs" in audionet
     page = (tmp_path / "board" / "index.html").read_text()
     assert "<tr><td>1–2</td><td>lrp-epsilon</td>" in page
     assert "paired Wilcoxon signed-rank test" in page
