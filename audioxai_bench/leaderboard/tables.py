@@ -22,7 +22,9 @@ from .aggregate import ACCURACY_METRIC, TIE_RULE, Section
 #: column after these, labelled by its name. Metrics whose records say ``ranked: false`` are
 #: shown with a dagger: they describe or check, they are not verdicts.
 HEADLINE: dict[str, str] = {
-    "faithfulness-gap": "Faithfulness gap", "gap-vs-amplitude": "Gap vs amplitude",
+    "faithfulness-gap": "Faithfulness gap",
+    "faithfulness-gap-road": "Faithfulness gap (noisy fill)",
+    "gap-vs-amplitude": "Gap vs amplitude",
     "srg": "LeRF − MoRF", "insertion-gap": "Insertion gap",
     "frequency-bands-beyond-amplitude": "Bands beyond amplitude",
     "model-randomisation-check": "Randomisation check",
