@@ -123,6 +123,15 @@ class Section:
     #: the explainers the verdict covers, in the verdict's order
     compared: tuple[str, ...] = ()
 
+    def rank_interval(self, explainer: str) -> str:
+        """The explainer's 95 % bootstrap rank interval as text ("1–3", "2"); "–" without a
+        paired comparison."""
+        if self.verdict is None or explainer not in self.compared:
+            return "–"
+        low, high = (int(round(v)) for v in
+                     self.verdict.rank_intervals[self.compared.index(explainer)])
+        return str(low) if low == high else f"{low}–{high}"
+
     @property
     def separation(self) -> tuple[int, int] | None:
         """``(k, n)``: of the ``n`` neighbouring pairs in leaderboard order, the paired tests
