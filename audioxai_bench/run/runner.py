@@ -387,7 +387,7 @@ class Runner:
             self._write(accuracy | {"status": "error", "error": f"training failed: {out.reason}",
                                     "traceback": out.traceback})
             return
-        self._spent("train", out.seconds, unit="train", panel=where.label, host=out.host)
+        self._spent("train", out.seconds, where, host=out.host)
         self.cached["models"] += out.cached
         meta = out.meta
         how = "cached model" if out.cached else f"trained in {meta['train_seconds']:.0f} s"
@@ -436,8 +436,7 @@ class Runner:
                 self._write(record | {"status": "error", "error": out.reason,
                                       "traceback": out.traceback})
         else:
-            self._spent("explain+score", out.seconds, unit="explain",
-                        panel=pending.panel.label, explainer=explainer,
+            self._spent("explain+score", out.seconds, pending.panel, explainer=explainer,
                         host=out.records[0]["host"] if out.records else None)
             self.cached["relevance"] += out.cached
             for record in out.records:
@@ -449,9 +448,12 @@ class Runner:
         if not pending.left:
             self._write_examples(pending.panel, pending.examples)
 
-    def _spent(self, stage: str, seconds: float, **unit: Any) -> None:
+    def _spent(self, stage: str, seconds: float, where: _Where, **unit: Any) -> None:
+        """Count a unit's own seconds in its stage and list it (run.json ``units``)."""
         self.stages[stage] = self.stages.get(stage, 0.0) + seconds
-        self.units.append(unit | {"seconds": round(seconds, 4)})
+        self.units.append({"unit": stage.split("+")[0], "task": where.task,
+                           "model": where.model_name, "fold": where.fold, **unit,
+                           "seconds": round(seconds, 4)})
 
     # -- the units of work (run by the executor, here or on a worker) ------------------------
 
