@@ -5,9 +5,13 @@ explainers, cheap metrics) runs three times, each from a cache that holds only t
 signals, so every run trains and explains: with the local executor, then with the ray executor
 on a local Ray instance of 1 CPU and of 2 CPUs (a unit takes one CPU, so 1 or 2 workers run at
 once). Ray's start-up is timed apart from the runs. Printed: wall time of each run, the sum of
-its units' own times (run.json ``units``), the speed-up of 2 workers over 1 and over the local
-executor, and the overhead per unit of the ray executor: (wall on 1 worker - wall local) /
-units. The run folders stay in ``--out`` (``benchmarks/bench_scale.py`` reads their units).
+its units' own times (run.json ``units``), the load average of the machine after the run, the
+speed-up of 2 workers over 1 and over the local executor, and the overhead per unit of the ray
+executor on 1 worker: the time outside units (wall - unit seconds: scheduling, the object
+store, starting workers and loading the plugins there) per unit, minus the same for the local
+executor; on a shared machine that difference holds up better than one of wall times, which
+other load moves. The run folders stay in ``--out`` (``benchmarks/bench_scale.py`` reads
+their units).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_executors.py
     OMP_NUM_THREADS=1 python benchmarks/bench_executors.py --folds 0 1 --iterations 40
@@ -50,7 +54,7 @@ def timed_run(bench, out: Path, cache: Path, signals: Path, **options) -> dict:
     assert report.failed == 0, f"{out}: {report.failed} cells failed"
     units = json.loads((out / "run.json").read_text())["units"]
     return {"wall": report.wall_seconds, "units": len(units),
-            "unit_seconds": sum(u["seconds"] for u in units)}
+            "unit_seconds": sum(u["seconds"] for u in units), "load": os.getloadavg()[0]}
 
 
 def main() -> None:
@@ -79,15 +83,19 @@ def main() -> None:
             "ray_start": started}
         ray.shutdown()
 
-    print(f"{'executor':<16}{'units':>6}{'wall s':>9}{'unit s':>9}{'Ray start s':>13}")
+    print(f"{'executor':<16}{'units':>6}{'wall s':>9}{'unit s':>9}{'Ray start s':>13}"
+          f"{'load':>7}")
     for name, row in rows.items():
         print(f"{name:<16}{row['units']:>6}{row['wall']:>9.1f}{row['unit_seconds']:>9.1f}"
-              f"{row.get('ray_start', 0):>13.1f}")
+              f"{row.get('ray_start', 0):>13.1f}{row['load']:>7.1f}")
     local, one, two = rows.values()
     print(f"speed-up of 2 workers over 1: {one['wall'] / two['wall']:.2f}x; over the local "
           f"executor: {local['wall'] / two['wall']:.2f}x")
-    print(f"overhead of the ray executor per unit (1 worker against local): "
-          f"{(one['wall'] - local['wall']) / one['units']:.2f} s")
+    outside = {name: (row["wall"] - row["unit_seconds"]) / row["units"]
+               for name, row in (("local", local), ("ray", one))}
+    print(f"time outside units per unit: local {outside['local']:.2f} s, ray on 1 worker "
+          f"{outside['ray']:.2f} s; overhead of the ray executor per unit "
+          f"{outside['ray'] - outside['local']:.2f} s")
 
 
 if __name__ == "__main__":
