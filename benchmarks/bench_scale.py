@@ -69,17 +69,18 @@ def measured(run: Path) -> tuple[dict, dict, list[str]]:
             {k: statistics.median(v) for k, v in explain.items()}, notes)
 
 
-def cost(table: dict, key: tuple, model: str, what: str, notes: list[str]) -> float:
+def cost(table: dict, key: tuple, model: str, what: str, missing: dict) -> float:
+    """The measured cost of ``key``, else the median of ``model``'s (noted in ``missing``)."""
     if key in table:
         return table[key]
     same = [v for k, v in table.items() if model in k]
     if not same:
         raise SystemExit(f"the run measured no {what} of model {model!r}")
-    notes.append(f"{what} {'/'.join(key)}: not measured, the median of {model}'s")
+    missing.setdefault((what, model), set()).add(key[0] if what == "training" else key[1])
     return statistics.median(same)
 
 
-def matrix(train: dict, explain: dict, notes: list[str]) -> list[Unit]:
+def matrix(train: dict, explain: dict, missing: dict) -> list[Unit]:
     """The trainings of both paper definitions, each with its explain units."""
     pm = load_plugins()
     units = []
@@ -89,13 +90,13 @@ def matrix(train: dict, explain: dict, notes: list[str]) -> list[Unit]:
         for task in bench.tasks:
             for choice in bench.models:
                 spec = plan.models[choice.name].obj
-                t = cost(train, (task, choice.name), choice.name, "training", notes)
+                t = cost(train, (task, choice.name), choice.name, "training", missing)
                 for fold in bench.folds[task]:
                     label = f"{task}-{choice.name}-fold{fold}"
                     trained = Unit(label, t, SLOTS)
                     trained.children = [
                         Unit(f"{label}/{e.name}",
-                             cost(explain, (choice.name, e.name), choice.name, "explain", notes),
+                             cost(explain, (choice.name, e.name), choice.name, "explain", missing),
                              1, label)
                         for e in plan.explainers if applies(e.obj, spec.representation)]
                     units.append(trained)
@@ -134,7 +135,11 @@ def main() -> None:
     args = parser.parse_args()
 
     train, explain, notes = measured(args.run)
-    units = matrix(train, explain, notes)
+    missing: dict[tuple[str, str], set[str]] = {}
+    units = matrix(train, explain, missing)
+    for (what, model), names in missing.items():
+        notes.append(f"{what} of {model} not measured for {', '.join(sorted(names))}: the "
+                     f"median of {model}'s measured ones")
     work = sum(u.seconds * u.slots / SLOTS + sum(c.seconds / SLOTS for c in u.children)
                for u in units)
     critical = max(units, key=lambda u: u.seconds + max((c.seconds for c in u.children),
@@ -143,7 +148,7 @@ def main() -> None:
     path = critical.seconds + slowest
     print(f"measured in {args.run}: training s by (task, model) "
           f"{ {'/'.join(k): round(v, 1) for k, v in train.items()} }")
-    for note in dict.fromkeys(notes):
+    for note in notes:
         print(f"note: {note}")
     print(f"{len(units)} trainings, {sum(len(u.children) for u in units)} explain units; "
           f"work {work:.0f} GPU-s; critical path {path:.0f} s ({critical.name}: training "

@@ -21,6 +21,7 @@ and the run goes on).
 from __future__ import annotations
 
 import dataclasses
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -164,7 +165,10 @@ def run_unit(setup: Any, unit: Callable[..., Any], *args: Any) -> Any:
     runner = _workers.get(setup.token)
     if runner is None:
         _workers.clear()  # one run at a time per worker process
-        runner = _workers[setup.token] = setup.runner()
+        try:
+            runner = _workers[setup.token] = setup.runner()
+        except AudioXaiError as exc:  # e.g. a plugin missing on this node
+            raise AudioXaiError(f"on {socket.gethostname()}: {exc}") from None
     return unit(runner, *args)
 
 
