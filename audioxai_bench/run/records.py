@@ -95,6 +95,8 @@ class Record(BaseModel):
     summary: dict[str, Any] | None = None
     wall_seconds: _Number = None
     device: _Text = None
+    #: torch's deterministic algorithms on (the default) or off (cuDNN autotuning, not repeatable)
+    torch_deterministic: bool | None = None
     seed: StrictInt | None = None
     plugins: dict[str, Any] | None = None
     params: dict[str, Any] | None = None

@@ -52,6 +52,7 @@ from ..guard import (
 from ..hashing import config_hash
 from ..plugins import PluginManager
 from ..progress import Progress, status
+from ..reproducibility import torch_mode
 from ..stats import wilson_interval
 from . import folder
 from .artifacts import (
@@ -179,9 +180,10 @@ class Runner:
         """What every record's config hash covers. The data enter by content (the fingerprint),
         not by path, so the same data in another folder or cache give the same hash."""
         b = self.bench
+        fast = {} if b.deterministic else {"deterministic": False}  # earlier hashes stay valid
         return {"data": self.data.fingerprint,
                 "model": where.model_key, "samples": b.samples, "batch_size": b.batch_size,
-                "seed": b.seed, "device": self.device.type}
+                "seed": b.seed, "device": self.device.type, **fast}
 
     def _record(self, panel: _Where, *, explainer: Plugged | None, sonifier: Plugged | None,
                 metric: str, metric_plug: Plugged | None, settings: dict[str, Any],
@@ -198,6 +200,7 @@ class Runner:
             "fold": panel.fold, "explainer": explainer.name if explainer else None,
             "sonifier": sonifier.name if sonifier else None, "metric": metric,
             "status": "ok", "error": None, "device": str(self.device), "seed": self.bench.seed,
+            "torch_deterministic": self.bench.deterministic,
             "config_hash": config_hash({**settings, "params": params, "plugins": plugins}),
             "plugins": plugins, "params": json.loads(json.dumps(params, default=repr)),
             "git_revision": self.env["git_revision"], "versions": self.env["versions"],
@@ -238,7 +241,8 @@ class Runner:
         self.out.mkdir(parents=True, exist_ok=True)
         with folder_lock(self.out):
             clean_stale_temps(self.out)  # e.g. a run.json whose writer was killed
-            return self._run()
+            with torch_mode(self.bench.deterministic):
+                return self._run()
 
     def _run(self) -> RunReport:
         start = time.perf_counter()
@@ -287,7 +291,7 @@ class Runner:
         plug = self.plan.models[choice.name]
         return make_recipe(plug.obj, str(plug.source), task, fold, self.preset,
                            width=choice.width, **self.bench.training, seed=self.bench.seed,
-                           device=str(self.device))
+                           device=str(self.device), deterministic=self.bench.deterministic)
 
     def _run_panel(self, task: str, choice: Any, fold: int) -> None:
         recipe = self._recipe(task, choice, fold)
@@ -319,6 +323,8 @@ class Runner:
                     "extras": {"val-accuracy": {"value": meta["val_accuracy"]}},
                     "info": {"width": recipe.width, "preset": recipe.preset,
                              "iterations": recipe.config.iterations,
+                             "precision": recipe.config.precision,
+                             "compile": recipe.config.compile,
                              "selected_iteration": meta["selected_iteration"]}})
             examples = {}
             bar = Progress(f"explain {where.label}", self.quiet, " explainers")
