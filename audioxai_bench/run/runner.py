@@ -37,6 +37,7 @@ from ..data.dataset import AudioMNIST, load_audiomnist
 from ..data.preprocess import to_model_input
 from ..data.splits import speaker_split
 from ..errors import AudioXaiError, one_line
+from ..evaluation.passes import inputs_per_pass
 from ..evaluation.summary import merge_outputs, summarize, timed
 from ..faults import fault_point
 from ..guard import (
@@ -120,6 +121,7 @@ class _Panel(_Where):
     target: torch.Tensor
     rows: np.ndarray
     n_test: int  # test clips of the split (the model's accuracy is over all of them)
+    chunk_size: int  # inputs per forward pass of the engines: the definition's, if they fit
     #: per batch index: what metrics keep for every explainer (see EvalBatch.shared)
     shared: dict[int, dict] = dataclasses.field(default_factory=dict)
     #: which clips the per-sample scores belong to: ``clips`` and their ``speakers``, so any
@@ -348,6 +350,8 @@ class Runner:
         return _Panel(**dataclasses.asdict(where), model=model, signals=signals.to(self.device),
                       x=x.to(self.device), target=target.to(self.device), rows=rows,
                       n_test=len(test_rows), keeper=ModelKeeper(model),
+                      chunk_size=inputs_per_pass(model, x[:1].to(self.device),
+                                                 self.bench.chunk_size),
                       samples={"clips": [self.data.relpaths[r] for r in rows],
                                "speakers": self.data.speaker[rows].astype(int).tolist()})
 
@@ -423,7 +427,7 @@ class Runner:
                              signals=panel.signals[b], explainer=explainer.obj,
                              explain_seconds=float(seconds[index]),
                              seed=self.bench.seed * 100_003 + index,
-                             chunk_size=self.bench.chunk_size,
+                             chunk_size=panel.chunk_size,
                              shared=panel.shared.setdefault(index, {}))
             with_sonifier: dict[str, EvalBatch] = {}
             for i, (metric, sonifier, _) in enumerate(todo):
