@@ -8,6 +8,12 @@ algorithms (cuDNN deterministic, no autotuning, ``CUBLAS_WORKSPACE_CONFIG``) for
 puts the previous switches back afterwards. ``deterministic=False`` is the faster mode that
 lets cuDNN autotune; it is an explicit choice that every record carries.
 
+The suite's own code was read for operations that raise in this mode on CUDA (torch's list in
+``torch.use_deterministic_algorithms``): floating-point ``cumsum`` was the only one (the
+random energy mask and the sonifiers' moving average, now :func:`cumsum` and ``avg_pool1d``).
+``index_add_``, ``scatter_``/``gather``, ``index_put_`` and ``bincount`` without weights, which
+the engines and statistics use, switch to deterministic kernels by themselves (some slower).
+
 ``CUBLAS_WORKSPACE_CONFIG`` is read when cuBLAS first runs, so it is set (unless the user set it)
 before any CUDA work; torch raises at the first matrix product when it is missing.
 """
