@@ -104,6 +104,7 @@ def score_attributions(
     """
     import pandas as pd
 
+    from audioxai_bench.evaluation.passes import inputs_per_pass
     from audioxai_bench.evaluation.summary import merge_outputs, summarize
 
     x, target, relevance, signals, rep = _inputs(model, x, target, relevance, signals,
@@ -111,6 +112,7 @@ def score_attributions(
     if batch_size < 1 or chunk_size < 1:
         raise AudioXaiError(f"score_attributions: batch_size and chunk_size must be positive, "
                             f"got {batch_size} and {chunk_size}")
+    chunk_size = inputs_per_pass(model, x[:1], chunk_size)  # as many as the device holds well
     every = isinstance(metrics, str) and metrics == "all"
     if isinstance(metrics, str) and not every:
         metrics = [metrics]

@@ -98,6 +98,8 @@ class Record(BaseModel):
     device: _Text = None
     host: _Text = None
     executor: _Text = None
+    #: torch's deterministic algorithms on (the default) or off (cuDNN autotuning, not repeatable)
+    torch_deterministic: bool | None = None
     seed: StrictInt | None = None
     plugins: dict[str, Any] | None = None
     params: dict[str, Any] | None = None

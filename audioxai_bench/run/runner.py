@@ -47,6 +47,7 @@ from ..data.dataset import AudioMNIST, load_audiomnist
 from ..data.preprocess import to_model_input
 from ..data.splits import speaker_split
 from ..errors import AudioXaiError, one_line
+from ..evaluation.passes import inputs_per_pass
 from ..evaluation.summary import merge_outputs, summarize, timed
 from ..faults import fault_point
 from ..guard import (
@@ -62,6 +63,7 @@ from ..guard import (
 from ..hashing import config_hash
 from ..plugins import PluginManager, replicate_plugins
 from ..progress import Progress, status
+from ..reproducibility import torch_mode
 from ..stats import wilson_interval
 from . import folder
 from .artifacts import (
@@ -130,6 +132,7 @@ class _Panel(_Where):
     target: torch.Tensor
     rows: np.ndarray
     n_test: int  # test clips of the split (the model's accuracy is over all of them)
+    chunk_size: int  # inputs per forward pass of the engines: the definition's, if they fit
     #: per batch index: what metrics keep for every explainer (see EvalBatch.shared)
     shared: dict[int, dict] = dataclasses.field(default_factory=dict)
     #: which clips the per-sample scores belong to: ``clips`` and their ``speakers``, so any
@@ -251,9 +254,10 @@ class Runner:
         """What every record's config hash covers. The data enter by content (the fingerprint),
         not by path, so the same data in another folder or cache give the same hash."""
         b = self.bench
+        fast = {} if b.deterministic else {"deterministic": False}  # earlier hashes stay valid
         return {"data": self.data.fingerprint,
                 "model": where.model_key, "samples": b.samples, "batch_size": b.batch_size,
-                "seed": b.seed, "device": self.device.type}
+                "seed": b.seed, "device": self.device.type, **fast}
 
     def _record(self, panel: _Where, *, explainer: Plugged | None, sonifier: Plugged | None,
                 metric: str, metric_plug: Plugged | None, settings: dict[str, Any],
@@ -271,6 +275,7 @@ class Runner:
             "sonifier": sonifier.name if sonifier else None, "metric": metric,
             "status": "ok", "error": None, "device": str(self.device), "seed": self.bench.seed,
             "executor": self.executor_name,
+            "torch_deterministic": self.bench.deterministic,
             "config_hash": config_hash({**settings, "params": params, "plugins": plugins}),
             "plugins": plugins, "params": json.loads(json.dumps(params, default=repr)),
             "git_revision": self.env["git_revision"], "versions": self.env["versions"],
@@ -311,7 +316,8 @@ class Runner:
         self.out.mkdir(parents=True, exist_ok=True)
         with folder_lock(self.out):
             clean_stale_temps(self.out)  # e.g. a run.json whose writer was killed
-            return self._run()
+            with torch_mode(self.bench.deterministic):
+                return self._run()
 
     def _run(self) -> RunReport:
         start = time.perf_counter()
@@ -364,7 +370,7 @@ class Runner:
         plug = self.plan.models[choice.name]
         return make_recipe(plug.obj, str(plug.source), task, fold, self.preset,
                            width=choice.width, **self.bench.training, seed=self.bench.seed,
-                           device=str(self.device))
+                           device=str(self.device), deterministic=self.bench.deterministic)
 
     def worker_setup(self) -> WorkerSetup:
         """How another process runs this run's units (see :class:`WorkerSetup`)."""
@@ -403,6 +409,8 @@ class Runner:
                 "extras": {"val-accuracy": {"value": meta["val_accuracy"]}},
                 "info": {"width": recipe.width, "preset": recipe.preset,
                          "iterations": recipe.config.iterations,
+                         "precision": recipe.config.precision,
+                         "compile": recipe.config.compile,
                          "selected_iteration": meta["selected_iteration"]}})
         units = []
         for explainer in self.plan.explainers:
@@ -513,6 +521,8 @@ class Runner:
         return _Panel(**dataclasses.asdict(where), model=model, signals=signals.to(self.device),
                       x=x.to(self.device), target=target.to(self.device), rows=rows,
                       n_test=len(test_rows), keeper=ModelKeeper(model),
+                      chunk_size=inputs_per_pass(model, x[:1].to(self.device),
+                                                 self.bench.chunk_size),
                       samples={"clips": [self.data.relpaths[r] for r in rows],
                                "speakers": self.data.speaker[rows].astype(int).tolist()})
 
@@ -581,7 +591,7 @@ class Runner:
                              signals=panel.signals[b], explainer=explainer.obj,
                              explain_seconds=float(seconds[index]),
                              seed=self.bench.seed * 100_003 + index,
-                             chunk_size=self.bench.chunk_size,
+                             chunk_size=panel.chunk_size,
                              shared=panel.shared.setdefault(index, {}))
             with_sonifier: dict[str, EvalBatch] = {}
             for i, (metric, sonifier, _) in enumerate(todo):
