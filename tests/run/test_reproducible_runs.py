@@ -23,6 +23,7 @@ EVERYTHING = {
                        "spectrogram_window": [32, 32], "spectrogram_stride": [32, 32]}}],
     "metrics": ["all", {"name": "model-randomisation", "params": {"steps": 2}}],
     "sonifiers": "all",
+    "samples": 2,
 }
 
 
