@@ -126,6 +126,8 @@ class _Panel(_Where):
     samples: dict[str, list] = dataclasses.field(default_factory=dict)
     #: the model's state as trained: every plugin call is checked against it (guard.py)
     keeper: ModelKeeper | None = None
+    #: where the evidence was planted, in ``x.shape`` (EvalBatch.ground_truth); None: unknown
+    ground_truth: torch.Tensor | None = None
 
 
 class Runner:
@@ -379,6 +381,9 @@ class Runner:
         for metric in self.plan.metrics:
             if not applies(metric.obj, panel.representation):
                 continue
+            if "ground_truth" in set(getattr(metric.obj, "needs", ())) and \
+                    panel.ground_truth is None:
+                continue  # nothing to localise: nobody knows where this data's evidence is
             if "sonifier" in set(getattr(metric.obj, "needs", ())):
                 cells += [(metric, s) for s in self.plan.sonifiers
                           if applies(s.obj, panel.representation)]
@@ -416,6 +421,8 @@ class Runner:
                              relevance=relevance[b], representation=panel.representation,
                              signals=panel.signals[b], explainer=explainer.obj,
                              explain_seconds=float(seconds[index]),
+                             ground_truth=None if panel.ground_truth is None
+                             else panel.ground_truth[b],
                              seed=self.bench.seed * 100_003 + index,
                              chunk_size=self.bench.chunk_size,
                              shared=panel.shared.setdefault(index, {}))
