@@ -31,12 +31,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import __version__
 from ..api.metric import EvalBatch, MetricOutput
 from ..atomic import atomic_write, clean_stale_temps
 from ..data.dataset import AudioMNIST, load_audiomnist
 from ..data.preprocess import to_model_input
 from ..data.splits import speaker_split
 from ..errors import AudioXaiError, one_line
+from ..evaluation.meta import reference_maps, reference_name, uncheckable
 from ..evaluation.summary import merge_outputs, summarize, timed
 from ..faults import fault_point
 from ..guard import (
@@ -50,7 +52,7 @@ from ..guard import (
     time_limit_of,
 )
 from ..hashing import config_hash
-from ..plugins import PluginManager
+from ..plugins import PluginManager, Source
 from ..progress import Progress, status
 from ..stats import wilson_interval
 from . import folder
@@ -331,6 +333,8 @@ class Runner:
                 if relevance is not None and self.bench.examples:
                     examples[explainer.name] = relevance[: self.bench.examples].cpu()
             bar(len(explainers), len(explainers))
+            if panel.ground_truth is not None:
+                self._check_metrics(panel, settings)
             self._write_examples(panel, examples)
 
     def _panel(self, where: _Where, recipe: ModelRecipe, model: torch.nn.Module) -> _Panel:
@@ -393,10 +397,22 @@ class Runner:
         sonifiers = [None, *self.plan.sonifiers]
         return sorted(cells, key=lambda c: sonifiers.index(c[1]))
 
-    def _explain_and_score(self, panel: _Panel, explainer: Plugged,
-                           settings: dict[str, Any]) -> torch.Tensor | None:
+    def _check_metrics(self, panel: _Panel, settings: dict[str, Any]) -> None:
+        """Score maps of known quality built from the planted evidence with every metric, as
+        explainers named ``reference:<map>`` (:mod:`audioxai_bench.evaluation.meta`)."""
+        source = Source("audioxai-bench", __version__, "reference map")
+        for name, relevance in reference_maps(panel.ground_truth, self.bench.seed).items():
+            plug = Plugged(reference_name(name), None, source, {"reference": name})
+            self._explain_and_score(panel, plug, settings, relevance=relevance)
+
+    def _explain_and_score(self, panel: _Panel, explainer: Plugged, settings: dict[str, Any],
+                           relevance: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Score ``explainer``'s relevance of the panel, or the given ``relevance`` (a reference
+        map: the metrics that score the explaining method are left out)."""
         todo = []
         for metric, sonifier in self._cells(panel):
+            if relevance is not None and uncheckable(metric.obj):
+                continue
             record = self._record(panel, explainer=explainer, sonifier=sonifier,
                                   metric=metric.name, metric_plug=metric, settings=settings,
                                   fields=explainer_notes(explainer.obj))
@@ -405,7 +421,8 @@ class Runner:
         if not todo and not self.bench.examples:
             return None
         try:
-            relevance, seconds = self._relevance(panel, explainer)
+            relevance, seconds = (self._relevance(panel, explainer) if relevance is None else
+                                  (relevance, [float("nan")] * len(self._batches(len(relevance)))))
         except AudioXaiError as exc:
             trace = getattr(exc, "traceback", None)  # the plugin's, when it raised
             for _, _, record in todo:
