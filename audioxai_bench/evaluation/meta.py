@@ -19,11 +19,12 @@ order), ``partial`` (oracle above random, no step reversed, some steps not resol
 that saturates near the oracle, or cannot tell a random map from an anti-localised one) or
 ``fail`` (a step reversed, or the oracle not shown above random).
 
-Metrics that score the explaining *method* rather than a map (its time, its dependence on the
-model's weights: they need ``explainer`` or ``explain_seconds``) cannot be checked this way
-(:func:`uncheckable`). The runner scores the references of every panel with ground truth under
-explainer names ``reference:<name>`` (:func:`reference_name`); :func:`check_metrics` does the
-same in memory for one batch.
+Only verdicts are checked (:func:`uncheckable`): not metrics that score the explaining *method*
+rather than a map (its time, its dependence on the model's weights: they need ``explainer`` or
+``explain_seconds``), nor descriptive ones (``ranked = False``: Gini would "pass" because the
+oracle is the sparsest map, which says nothing about quality). The runner scores the
+references of every panel with ground truth under explainer names ``reference:<name>``
+(:func:`reference_name`); :func:`check_metrics` does the same in memory for one batch.
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ def uncheckable(metric: Any) -> str | None:
     if needs & {"explainer", "explain_seconds"}:
         return ("it scores the explaining method (its time or its dependence on the model), "
                 "not a relevance map")
+    if getattr(metric, "ranked", True) is False:
+        return ("it describes or checks (ranked: false) and does not claim to order maps by "
+                "quality (Gini, for one, follows sparseness: the oracle is the sparsest map)")
     return None
 
 

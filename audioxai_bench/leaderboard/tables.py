@@ -264,12 +264,11 @@ def reliability_table(section: Section) -> Table | None:
         return None
     rows = []
     for metric, sonifier, r in found:
-        label = f"{HEADLINE.get(metric, metric)}{'' if _ranked(section, metric) else ' †'}"
         means = " · ".join(number(r.means[k]) for k in ("oracle", "random", "inverted"))
         failing = "; ".join(f"{s.better} → {s.worse} {s.verdict} (p = {s.p:.2g})"
                             for s in r.failing) or NONE
-        rows.append([label, sonifier or NONE, VERDICTS[r.verdict], means, _step(r.margin),
-                     failing])
+        rows.append([HEADLINE.get(metric, metric), sonifier or NONE, VERDICTS[r.verdict], means,
+                     _step(r.margin), failing])
     header = ["Metric", "Sonifier", "Orders the references?", "Oracle · random · inverted",
               "Smallest step [95 % CI]", "Steps not in order"]
     levels = ", ".join(f"{s:g}" for s in NOISE_LEVELS)
@@ -285,7 +284,8 @@ def reliability_table(section: Section) -> Table | None:
         "random map from an anti-localised one); no: a step reversed, or the oracle not "
         "above random: do not read that metric's column as a ranking of explanations. "
         "Smallest step: the adjacent difference closest to (or below) 0, in the metric's good "
-        "direction, with its paired 95 % interval over models and speakers. † descriptive.",
+        "direction, with its paired 95 % interval over models and speakers. Descriptive "
+        "metrics and those that time or re-run the explainer are not checked.",
         header, rows)
 
 

@@ -202,7 +202,9 @@ def test_a_metric_built_to_prefer_the_inverted_map_fails(pm):
                                       if s.verdict == "reversed"}
 
 
-def test_method_metrics_are_not_checkable(pm):
+def test_method_and_descriptive_metrics_are_not_checkable(pm):
     assert uncheckable(pm.metrics.get("runtime")) and uncheckable(
         pm.metrics.get("model-randomisation"))
+    assert "ranked: false" in uncheckable(pm.metrics.get("gini"))
     assert uncheckable(pm.metrics.get("faithfulness-gap")) is None
+    assert uncheckable(pm.metrics.get("pointing-game")) is None
