@@ -45,6 +45,6 @@ def test_the_table_says_which_metric_orders_the_references(tmp_path: Path):
     bad = rows["Pointing game"].split(" | ")
     assert bad[2] == "no" and bad[5].startswith("oracle → noisy-0.25 reversed (p = ")
     assert "random → inverted reversed" in bad[5]
-    ranking = readme[readme.index("| # | Explainer"):readme.index("Metric reliability")]
+    ranking = readme[readme.index("| # |"):readme.index("Metric reliability")]
     assert "| gradient |" in ranking and "reference:" not in ranking
     assert "reference:oracle" in (tmp_path / "board" / "leaderboard.csv").read_text()
