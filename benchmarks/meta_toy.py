@@ -7,7 +7,7 @@ applies, for the sonification metrics) scores the reference maps of
 :mod:`audioxai_bench.evaluation.meta`, and the verdict of each is printed: a first reading of
 which metric columns to believe, before the ``cue`` task's trained models exist.
 
-    python benchmarks/meta_toy.py --samples 24
+    python benchmarks/meta_toy.py --samples 24 [--representations spectrogram] [--sonifiers]
 """
 
 from __future__ import annotations
@@ -76,16 +76,20 @@ def batch(representation: str, n: int) -> EvalBatch:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=24)
+    parser.add_argument("--representations", nargs="+", default=["waveform", "spectrogram"])
+    parser.add_argument("--sonifiers", nargs="*", default=None,
+                        help="sonifier names (default: every one that applies; none: skip)")
     args = parser.parse_args()
     pm = load_plugins(entrypoints=False)
-    for rep in ("waveform", "spectrogram"):
+    for rep in args.representations:
         b = batch(rep, args.samples)
         metrics = [m for m in pm.metrics if rep in m.representations and not uncheckable(m)]
         plain = [m for m in metrics if "sonifier" not in m.needs]
         runs = [("", b, plain)] + [
             (s.name, dataclasses.replace(b, sonifier=s),
              [m for m in metrics if "sonifier" in m.needs])
-            for s in pm.sonifiers if rep in s.representations]
+            for s in pm.sonifiers if rep in s.representations
+            and (args.sonifiers is None or s.name in args.sonifiers)]
         print(f"\n## {rep}: {args.samples} clips, each its own unit")
         for sonifier, where, chosen in runs:
             start = time.perf_counter()
