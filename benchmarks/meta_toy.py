@@ -31,17 +31,19 @@ REGIONS = {"waveform": (slice(None), slice(2000, 3000)),
 
 
 class RegionNet(nn.Module):
-    """Two classes from a fixed random projection of one region of the input."""
+    """Two classes from a fixed random projection of one region of the input, measured from
+    silence (waveform 0, spectrogram -80 dB), so that removing a unit removes its evidence."""
 
     def __init__(self, representation: str, scale: float) -> None:
         super().__init__()
         self.rows, self.cols = REGIONS[representation]
         shape = (1000,) if representation == "waveform" else (40, 40)
         weight = torch.randn(2, *shape, generator=torch.Generator().manual_seed(3))
+        weight = weight - weight.flatten(1).mean(1).view(2, *[1] * len(shape))  # no class bias
         self.register_buffer("weight", weight * scale)
 
     def forward(self, x: Tensor) -> Tensor:
-        region = x[:, 0, self.cols] if x.dim() == 3 else x[:, 0, self.rows, self.cols]
+        region = x[:, 0, self.cols] if x.dim() == 3 else (x[:, 0, self.rows, self.cols] + 80) / 80
         return region.flatten(1) @ self.weight.flatten(1).T
 
 
@@ -58,7 +60,7 @@ def speech_like(n: int, seed: int = 0) -> Tensor:
 def batch(representation: str, n: int) -> EvalBatch:
     signals = speech_like(n)
     x = to_model_input(signals, representation)
-    scale = 0.1 if representation == "waveform" else 0.01
+    scale = 0.1 if representation == "waveform" else 1.0
     model = RegionNet(representation, scale).eval()
     ground_truth = torch.zeros_like(x, dtype=torch.bool)
     rows, cols = REGIONS[representation]
