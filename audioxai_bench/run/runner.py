@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import __version__
 from ..api.metric import EvalBatch, MetricOutput
 from ..atomic import atomic_write, clean_stale_temps
 from ..data.cache import CACHE_ENV, cache_root
@@ -47,6 +48,7 @@ from ..data.dataset import AudioMNIST, load_audiomnist
 from ..data.preprocess import to_model_input
 from ..data.splits import speaker_split
 from ..errors import AudioXaiError, one_line
+from ..evaluation.meta import reference_maps, reference_name, uncheckable
 from ..evaluation.passes import inputs_per_pass
 from ..evaluation.summary import merge_outputs, summarize, timed
 from ..faults import fault_point
@@ -61,7 +63,7 @@ from ..guard import (
     time_limit_of,
 )
 from ..hashing import config_hash
-from ..plugins import PluginManager, replicate_plugins
+from ..plugins import PluginManager, Source, replicate_plugins
 from ..progress import Progress, status
 from ..reproducibility import torch_mode
 from ..stats import wilson_interval
@@ -140,6 +142,8 @@ class _Panel(_Where):
     samples: dict[str, list] = dataclasses.field(default_factory=dict)
     #: the model's state as trained: every plugin call is checked against it (guard.py)
     keeper: ModelKeeper | None = None
+    #: where the evidence was planted, in ``x.shape`` (EvalBatch.ground_truth); None: unknown
+    ground_truth: torch.Tensor | None = None
 
 
 @dataclasses.dataclass
@@ -424,15 +428,29 @@ class Runner:
                 if not self._done(record):
                     todo.append((metric.name, sonifier and sonifier.name, record))
             if todo or self.bench.examples:
-                units.append((explainer.name, todo))
+                units.append((Runner.explain_unit, explainer.name, todo))
+        if panel.ground_truth is not None:  # the metrics themselves, on maps of known quality
+            for name in reference_maps(panel.ground_truth[:1], self.bench.seed):
+                plug = self._reference(name)
+                todo = []
+                for metric, sonifier in self._cells(panel):
+                    if uncheckable(metric.obj):
+                        continue
+                    record = self._record(panel, explainer=plug, sonifier=sonifier,
+                                          metric=metric.name, metric_plug=metric,
+                                          settings=settings, fields={})
+                    if not self._done(record):
+                        todo.append((metric.name, sonifier and sonifier.name, record))
+                if todo:
+                    units.append((Runner.reference_unit, name, todo))
         if not units:
             return
         pending = _Pending(panel, len(units), Progress(f"explain {where.label}", self.quiet,
                                                        " explainers"))
         pending.bar(0, pending.total)
         handle = self.executor.share(spec)
-        for name, todo in units:
-            self.executor.submit("explain", Runner.explain_unit, (handle, name, todo),
+        for unit, name, todo in units:
+            self.executor.submit("explain", unit, (handle, name, todo),
                                  lambda out, name=name, todo=todo:
                                  self._explained(pending, name, todo, out))
 
@@ -495,6 +513,26 @@ class Runner:
         if relevance is not None and self.bench.examples:
             examples = relevance[: self.bench.examples].cpu()
         return Explained(records, examples, cached, time.perf_counter() - start)
+
+    def reference_unit(self, spec: PanelSpec, name: str, todo: list[Todo]) -> Explained:
+        """Score one reference map of known quality (:mod:`audioxai_bench.evaluation.meta`),
+        built from the panel's planted evidence, on its cells ``todo``."""
+        start = time.perf_counter()
+        panel = self._panel_of(spec)
+        relevance = reference_maps(panel.ground_truth, self.bench.seed)[name]
+        metrics, sonifiers = self.plan.metrics, self.plan.sonifiers
+        cells = [(_named(metrics, m), s and _named(sonifiers, s), record)
+                 for m, s, record in todo]
+        records, _, _ = self._explain_and_score(panel, self._reference(name), cells,
+                                                relevance=relevance)
+        return Explained(records, None, False, time.perf_counter() - start)
+
+    @staticmethod
+    def _reference(name: str) -> Plugged:
+        """A reference map as the explainer of its records, ``reference:<map>``."""
+        return Plugged(reference_name(name), None,
+                       Source("audioxai-bench", __version__, "reference map"),
+                       {"reference": name})
 
     def _panel_of(self, spec: PanelSpec) -> _Panel:
         """The panel of ``spec``, made once for the units of one panel that follow each other
@@ -560,6 +598,9 @@ class Runner:
         for metric in self.plan.metrics:
             if not applies(metric.obj, panel.representation):
                 continue
+            if "ground_truth" in set(getattr(metric.obj, "needs", ())) and \
+                    panel.ground_truth is None:
+                continue  # nothing to localise: nobody knows where this data's evidence is
             if "sonifier" in set(getattr(metric.obj, "needs", ())):
                 cells += [(metric, s) for s in self.plan.sonifiers
                           if applies(s.obj, panel.representation)]
@@ -570,12 +611,17 @@ class Runner:
         return sorted(cells, key=lambda c: sonifiers.index(c[1]))
 
     def _explain_and_score(self, panel: _Panel, explainer: Plugged,
-                           todo: list[tuple[Plugged, Plugged | None, dict[str, Any]]]
+                           todo: list[tuple[Plugged, Plugged | None, dict[str, Any]]],
+                           relevance: torch.Tensor | None = None
                            ) -> tuple[list[dict[str, Any]], torch.Tensor | None, bool]:
-        """The records of the cells ``todo``, the relevance and whether it was cached."""
+        """The records of the cells ``todo``, the relevance and whether it was cached; with
+        ``relevance`` given (a reference map), that map is scored instead of explaining."""
         host = {"host": socket.gethostname()}
         try:
-            relevance, seconds, cached = self._relevance(panel, explainer)
+            if relevance is None:
+                relevance, seconds, cached = self._relevance(panel, explainer)
+            else:
+                seconds, cached = [float("nan")] * len(self._batches(len(relevance))), False
         except AudioXaiError as exc:
             trace = getattr(exc, "traceback", None)  # the plugin's, when it raised
             return [record | host | {"status": "error", "error": str(exc)}
@@ -590,6 +636,8 @@ class Runner:
                              relevance=relevance[b], representation=panel.representation,
                              signals=panel.signals[b], explainer=explainer.obj,
                              explain_seconds=float(seconds[index]),
+                             ground_truth=None if panel.ground_truth is None
+                             else panel.ground_truth[b],
                              seed=self.bench.seed * 100_003 + index,
                              chunk_size=panel.chunk_size,
                              shared=panel.shared.setdefault(index, {}))
