@@ -130,16 +130,17 @@ def spectrogram_rates(device: torch.device, batch: int, repeats: int) -> dict[st
         for dtype in (torch.float64, torch.float32)}
 
 
-def metric_inputs_per_sample(pm: PluginManager, name: str, width: float) -> float:
+def metric_inputs_per_sample(pm: PluginManager, name: str, width: float,
+                             device: torch.device) -> float:
     """Forward inputs every registered metric and sonifier needs per sample and explainer,
-    counted on 4 samples through ``score_attributions`` on the CPU."""
+    counted on 4 samples through ``score_attributions``."""
     from audioxai_bench import score_attributions
 
-    model = build_model(name, 10, width).eval()
-    signals = torch.from_numpy(clips(4))
+    model = build_model(name, 10, width).to(device).eval()
+    signals = torch.from_numpy(clips(4)).to(device)
     x = to_model_input(signals, MODELS[name])
-    target = torch.arange(4)
-    relevance = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
+    target = torch.arange(4, device=device)
+    relevance = torch.rand(x.shape, generator=torch.Generator().manual_seed(0)).to(device)
     counted = [0]
     forward = model.forward
     model.forward = lambda batch: counted.__setitem__(0, counted[0] + len(batch)) or forward(batch)
@@ -230,7 +231,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.definitions:
         print("\n## projected wall time from these rates (width "
               f"{width:g}; training + explain/score)")
-        inputs = {name: metric_inputs_per_sample(pm, name, 0.0625) for name in args.models}
+        inputs = {name: metric_inputs_per_sample(pm, name, 0.0625, device)
+                  for name in args.models}
         print("metric forward inputs per sample and explainer: "
               + ", ".join(f"{k} {v:.0f}" for k, v in inputs.items()))
         for definition in args.definitions:
