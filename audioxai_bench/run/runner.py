@@ -33,6 +33,7 @@ import torch
 
 from ..api.metric import EvalBatch, MetricOutput
 from ..atomic import atomic_write, clean_stale_temps
+from ..data.cue import is_cue_tree
 from ..data.dataset import AudioMNIST, load_audiomnist
 from ..data.preprocess import to_model_input
 from ..data.splits import speaker_split
@@ -56,12 +57,14 @@ from ..stats import wilson_interval
 from . import folder
 from .artifacts import (
     ModelRecipe,
+    cue_data,
     load_relevance,
     make_recipe,
     store_relevance,
     synthetic_data,
     trained_model,
 )
+from .control import CHANCE_MARGIN, CONTROL_METRIC, CUE_ONLY_FLOOR, cue_control
 from .definition import Benchmark
 from .plan import Plugged, applies
 from .records import RESULTS_FILE, SCHEMA_VERSION, ResultStore, cell_key, folder_lock, keep_aside
@@ -126,6 +129,8 @@ class _Panel(_Where):
     samples: dict[str, list] = dataclasses.field(default_factory=dict)
     #: the model's state as trained: every plugin call is checked against it (guard.py)
     keeper: ModelKeeper | None = None
+    #: bool mask in ``x.shape`` where the label's evidence is (the cue task), else None
+    ground_truth: torch.Tensor | None = None
 
 
 class Runner:
@@ -277,6 +282,11 @@ class Runner:
                                           Progress("synthesize data", self.quiet, " clips"))
             self.cached["data"] += cached
             name = f"synthetic-{d.speakers}x{d.reps}-seed{d.synth_seed}"
+        if d.cue and not is_cue_tree(root):
+            root, cached = cue_data(root, d.synth_seed, Progress("plant cues", self.quiet,
+                                                                 " clips"))
+            self.cached["data"] += cached
+            name += f"-cue{d.synth_seed}"
         data = load_audiomnist(root, seed=self.bench.seed,
                                progress=Progress("preprocess", self.quiet, " clips"))
         if data.skipped:
@@ -320,6 +330,8 @@ class Runner:
                     "info": {"width": recipe.width, "preset": recipe.preset,
                              "iterations": recipe.config.iterations,
                              "selected_iteration": meta["selected_iteration"]}})
+            if where.task == "cue":
+                self._cue_control(where, model, settings)
             examples = {}
             bar = Progress(f"explain {where.label}", self.quiet, " explainers")
             explainers = [e for e in self.plan.explainers if applies(e.obj, panel.representation)]
@@ -331,6 +343,32 @@ class Runner:
             bar(len(explainers), len(explainers))
             self._write_examples(panel, examples)
 
+    def _cue_control(self, where: _Where, model: torch.nn.Module,
+                     settings: dict[str, Any]) -> None:
+        """Record the cue task's control (run/control.py) for the panel's model."""
+        record = self._record(where, explainer=None, sonifier=None, metric=CONTROL_METRIC,
+                              metric_plug=None, settings=settings, fields={})
+        if self._done(record):
+            return
+        try:
+            check = cue_control(model, self.data, where.fold, where.representation, self.device,
+                                self.bench.batch_size)
+        except Exception as exc:  # recorded; the explainers still run
+            self._write(record | {"status": "error", "error": one_line(exc),
+                                  "traceback": _traceback(exc)})
+            return
+        self.log(f"{where.label}: cue control {'passed' if check.passed else 'FAILED'}: "
+                 f"accuracy {check.removed:.1%} without the cue (chance {check.chance:.0%}), "
+                 f"{check.only:.1%} on the cue alone")
+        self._write(record | {
+            "value": check.removed, "ci": list(wilson_interval(check.removed, check.n)),
+            "n": check.n, "higher_is_better": False, "ranked": False,
+            "extras": {"cue-only-accuracy": {"value": check.only,
+                                             "ci": list(wilson_interval(check.only, check.n))}},
+            "info": {"chance": check.chance, "passed": check.passed,
+                     "rule": f"without the cue within {CHANCE_MARGIN:.0%} of chance, on the "
+                             f"cue alone at least {CUE_ONLY_FLOOR:.0%}"}})
+
     def _panel(self, where: _Where, recipe: ModelRecipe, model: torch.nn.Module) -> _Panel:
         labels = self.data.labels(where.task)
         test = speaker_split(where.task, where.fold).test
@@ -339,9 +377,11 @@ class Runner:
         signals = torch.from_numpy(np.asarray(self.data.signals[rows], dtype=np.float32))
         x = to_model_input(signals, where.representation)
         target = torch.from_numpy(labels[rows].astype(np.int64))
+        truth = self.data.ground_truth(where.task, rows, where.representation)
         return _Panel(**dataclasses.asdict(where), model=model, signals=signals.to(self.device),
                       x=x.to(self.device), target=target.to(self.device), rows=rows,
                       n_test=len(test_rows), keeper=ModelKeeper(model),
+                      ground_truth=None if truth is None else truth.to(self.device),
                       samples={"clips": [self.data.relpaths[r] for r in rows],
                                "speakers": self.data.speaker[rows].astype(int).tolist()})
 
@@ -395,7 +435,12 @@ class Runner:
             record = self._record(panel, explainer=explainer, sonifier=sonifier,
                                   metric=metric.name, metric_plug=metric, settings=settings,
                                   fields=explainer_notes(explainer.obj))
-            if not self._done(record):
+            if self._done(record):
+                continue
+            reason = _missing_need(metric.obj, panel)
+            if reason:
+                self._write(record | {"status": "skipped", "reason": reason})
+            else:
                 todo.append((metric, sonifier, record))
         if not todo and not self.bench.examples:
             return None
@@ -416,6 +461,8 @@ class Runner:
                              relevance=relevance[b], representation=panel.representation,
                              signals=panel.signals[b], explainer=explainer.obj,
                              explain_seconds=float(seconds[index]),
+                             ground_truth=None if panel.ground_truth is None
+                             else panel.ground_truth[b],
                              seed=self.bench.seed * 100_003 + index,
                              chunk_size=self.bench.chunk_size,
                              shared=panel.shared.setdefault(index, {}))
@@ -485,6 +532,14 @@ class Runner:
                 except Exception as exc:  # its metric cells carry the failure as well
                     self.log(f"could not write {sonifier.name} examples of {explainer} on "
                              f"{panel.label}: {one_line(exc)}")
+
+
+def _missing_need(metric: Any, panel: _Panel) -> str | None:
+    """Why ``metric`` cannot score this panel (a field it needs that these data lack), or None."""
+    if "ground_truth" in set(getattr(metric, "needs", ())) and panel.ground_truth is None:
+        return (f"it needs the ground truth of where the evidence is, which only the cue task "
+                f"has (this is the {panel.task} task)")
+    return None
 
 
 def _traceback(exc: BaseException) -> str:

@@ -1,0 +1,90 @@
+"""The cue task through the runner: ground truth reaches the metrics, a metric that needs it is
+skipped with its reason on other tasks, and every cue model gets its control record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audioxai_bench import hookimpl
+from audioxai_bench.api.metric import MetricOutput
+from audioxai_bench.data.cue import plant_cues
+from audioxai_bench.data.dataset import load_audiomnist
+from audioxai_bench.data.ground_truth import sample_span
+from audioxai_bench.data.splits import speaker_split
+from audioxai_bench.plugins import load_plugins
+from audioxai_bench.run.definition import parse_benchmark
+from audioxai_bench.run.records import load_results
+from audioxai_bench.run.runner import run_benchmark
+from tests.run.helpers import definition
+
+
+class MaskStart:
+    """Scores each sample by the first model-input sample its ground truth marks."""
+
+    name = "mask-start"
+    higher_is_better = True
+    representations = frozenset({"waveform"})
+    needs = frozenset({"ground_truth"})
+
+    def score(self, batch):
+        assert batch.ground_truth.shape == batch.x.shape
+        first = batch.ground_truth[:, 0].float().argmax(dim=1)
+        return MetricOutput(scores=first.double(),
+                            extras={"marked": batch.ground_truth.flatten(1).sum(1).double()})
+
+
+class MaskPlugin:
+    @hookimpl
+    def audioxai_bench_metrics(self):
+        return [MaskStart()]
+
+
+@pytest.fixture(scope="module")
+def cue_tree(tree: Path, tmp_path_factory) -> Path:
+    return plant_cues(tree, tmp_path_factory.mktemp("cue") / "data", seed=0).out
+
+
+def _run(root: Path, out: Path, task: str):
+    pm = load_plugins(entrypoints=False)
+    pm.register(MaskPlugin(), "mask-plugin")
+    bench = parse_benchmark(definition(root, tasks=[task], explainers=["random"],
+                                       metrics=["mask-start", "gini"], samples=6))
+    run_benchmark(bench, out, quiet=True, plugins=pm, log=lambda _: None)
+    return load_results(out)
+
+
+def test_the_runner_passes_the_ground_truth_of_the_scored_clips(cue_tree, tmp_path):
+    df = _run(cue_tree, tmp_path / "out", "cue")
+    record = df[df.metric == "mask-start"].record.iloc[0]
+    assert record["status"] == "ok" and record["task"] == "cue"
+    data = load_audiomnist(cue_tree, seed=0)
+    rows = [data.relpaths.index(c) for c in record["clips"]]
+    start, stop = sample_span(data.cues.take(np.array(rows)))
+    assert record["scores"] == start.astype(float).tolist()
+    assert record["extras"]["marked"]["value"] == pytest.approx(float(np.mean(stop - start)))
+    assert (df[df.metric == "gini"].status == "ok").all()
+
+
+def test_a_ground_truth_metric_is_skipped_with_its_reason_without_ground_truth(cue_tree,
+                                                                                tmp_path):
+    df = _run(cue_tree, tmp_path / "out", "digit")
+    skipped = df[df.metric == "mask-start"]
+    assert skipped.status.tolist() == ["skipped"]
+    assert "needs the ground truth" in skipped.reason.iloc[0]
+    assert "digit task" in skipped.reason.iloc[0]
+    assert (df[df.metric == "gini"].status == "ok").all()
+    assert "cue-control" not in set(df.metric)
+
+
+def test_every_cue_model_gets_its_control_record(cue_tree, tmp_path):
+    df = _run(cue_tree, tmp_path / "out", "cue")
+    (record,) = df[df.metric == "cue-control"].record
+    data = load_audiomnist(cue_tree, seed=0)
+    n_test = int(np.isin(data.speaker, speaker_split("cue", 0).test).sum())
+    assert record["status"] == "ok" and record["n"] == n_test
+    assert record["info"]["chance"] == 0.25 and record["ranked"] is False
+    removed, only = record["value"], record["extras"]["cue-only-accuracy"]["value"]
+    assert record["info"]["passed"] == (abs(removed - 0.25) <= 0.05 and only >= 0.9)
