@@ -22,23 +22,37 @@ import torch
 
 from .check import TARGET_RATE, WINDOW
 from .cue import Cue, burst_wave
-from .preprocess import HOP, N_FFT, SPEC_BINS, SPEC_FIRST_FRAME, SPEC_FRAMES, clip_offset
+from .preprocess import (
+    HOP,
+    N_FFT,
+    SPEC_BINS,
+    SPEC_FIRST_FRAME,
+    SPEC_FRAMES,
+    clip_offset,
+    pad_to_window,
+    resample_batch,
+)
 
 HALF_BAND_BINS = 2.5
 HALF_FRAME_SAMPLES = N_FFT // 4
+_CHUNK = 256  # clips resampled at once (256 one-second clips at 48 kHz: 50 MB)
 _ROUNDING = 1e-6  # samples: an onset on the grid must not round to the next sample
 
 
 @dataclass(frozen=True)
 class CueTable:
-    """The bursts of some clips, placed in the one-second window (one entry per clip)."""
+    """The bursts of some clips (one entry per clip): the sidecars' fields, and each clip's
+    offset in the window."""
 
     label: np.ndarray  # int64
     freq_hz: np.ndarray
-    onset: np.ndarray  # seconds from the window's first sample to the burst's start
-    seconds: np.ndarray
+    start: np.ndarray  # in the clip file's samples
+    stop: np.ndarray
+    rate: np.ndarray
+    frames: np.ndarray
     amplitude: np.ndarray  # int16 scale
     phase: np.ndarray
+    offset: np.ndarray  # the clip's first sample in the window (8 kHz samples)
 
     def take(self, rows: np.ndarray) -> CueTable:
         return CueTable(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
@@ -46,27 +60,41 @@ class CueTable:
     def __len__(self) -> int:
         return len(self.label)
 
+    @property
+    def onset(self) -> np.ndarray:
+        """Seconds from the window's first sample to the burst's start."""
+        return self.offset / TARGET_RATE + self.start / self.rate
+
+    @property
+    def seconds(self) -> np.ndarray:
+        return (self.stop - self.start) / self.rate
+
 
 def cue_table(cues: list[Cue], relpaths: list[str], seed: int) -> CueTable:
-    """The bursts of clips ``relpaths`` in the window, with the offsets of run seed ``seed``."""
-    onsets = []
-    for cue, relpath in zip(cues, relpaths):
-        length = math.ceil(cue.frames * TARGET_RATE / cue.rate)  # as resample_batch cuts it
-        onsets.append(clip_offset(relpath, length, seed) / TARGET_RATE + cue.start / cue.rate)
-    return CueTable(label=np.array([c.label for c in cues], dtype=np.int64),
-                    freq_hz=np.array([c.freq_hz for c in cues], dtype=np.float64),
-                    onset=np.array(onsets, dtype=np.float64),
-                    seconds=np.array([(c.stop - c.start) / c.rate for c in cues]),
-                    amplitude=np.array([c.amplitude for c in cues], dtype=np.float64),
-                    phase=np.array([c.phase for c in cues], dtype=np.float64))
+    """The bursts of clips ``relpaths`` with the window offsets of run seed ``seed``."""
+    columns = {f.name: np.array([getattr(c, f.name) for c in cues])
+               for f in fields(CueTable) if f.name != "offset"}
+    offsets = [clip_offset(relpath, math.ceil(c.frames * TARGET_RATE / c.rate), seed)
+               for c, relpath in zip(cues, relpaths)]  # the length resample_batch cuts to
+    return CueTable(**columns, offset=np.array(offsets, dtype=np.int64))
 
 
 def burst_signals(table: CueTable) -> torch.Tensor:
-    """``(B, 8000)`` float32: each burst alone in its window, as the 8 kHz clip carries it."""
-    times = np.arange(WINDOW)[None, :] / TARGET_RATE - table.onset[:, None]
-    wave = burst_wave(times, table.seconds[:, None], table.amplitude[:, None],
-                      table.freq_hz[:, None], table.phase[:, None])
-    return torch.from_numpy(wave.astype(np.float32))
+    """``(B, 8000)`` float32: each burst alone, made at its file's rate and put through the
+    same resampling and offset as its clip, so subtracting it from the clip's signal removes
+    the cue up to the int16 rounding of the planted file."""
+    out = np.zeros((len(table), WINDOW), dtype=np.float32)
+    for rate in np.unique(table.rate):
+        for chunk in np.array_split(np.flatnonzero(table.rate == rate),
+                                    max(1, int(np.sum(table.rate == rate)) // _CHUNK)):
+            part = table.take(chunk)
+            times = (np.arange(part.frames.max())[None, :] - part.start[:, None]) / rate
+            waves = burst_wave(times, part.seconds[:, None], part.amplitude[:, None],
+                               part.freq_hz[:, None], part.phase[:, None]).astype(np.float32)
+            clips = resample_batch([w[:n] for w, n in zip(waves, part.frames)], int(rate))
+            for row, clip, offset in zip(chunk, clips, part.offset):
+                out[row] = pad_to_window(clip, int(offset))
+    return torch.from_numpy(out)
 
 
 def sample_span(table: CueTable) -> tuple[np.ndarray, np.ndarray]:
