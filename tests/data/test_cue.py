@@ -166,3 +166,10 @@ def test_the_fingerprint_covers_the_ground_truth(planted, tmp_path):
     sidecar = sidecar_path(root / "01" / "0_01_0.wav")
     sidecar.write_text(json.dumps(json.loads(sidecar.read_text()) | {"phase": 0.5}))
     assert load_audiomnist(root, use_cache=False).fingerprint != before
+
+
+def test_the_cli_plants_a_tree_that_data_check_accepts(plain, planted, tmp_path, capsys):
+    assert main(["data", "cue", str(plain), "--out", str(tmp_path / "cli"), "--seed", "3"]) == 0
+    assert "planted cues into 64 clips" in capsys.readouterr().out
+    assert _files(tmp_path / "cli") == _files(planted)
+    assert main(["data", "check", str(tmp_path / "cli")]) == 0
