@@ -14,6 +14,7 @@ from audioxai_bench.data.cue import plant_cues
 from audioxai_bench.data.dataset import load_audiomnist
 from audioxai_bench.data.ground_truth import sample_span
 from audioxai_bench.data.splits import speaker_split
+from audioxai_bench.leaderboard import build_leaderboard
 from audioxai_bench.plugins import load_plugins
 from audioxai_bench.run.definition import parse_benchmark
 from audioxai_bench.run.records import load_results
@@ -71,6 +72,14 @@ def test_the_runner_passes_the_ground_truth_of_the_scored_clips(cue_tree, tmp_pa
 def test_a_ground_truth_metric_is_skipped_with_its_reason_without_ground_truth(cue_tree,
                                                                                 tmp_path):
     df = _run(cue_tree, tmp_path / "out", "digit")
+    # a resumed run counts the skipped cell as done
+    pm = load_plugins(entrypoints=False)
+    pm.register(MaskPlugin(), "mask-plugin")
+    bench = parse_benchmark(definition(cue_tree, tasks=["digit"], explainers=["random"],
+                                       metrics=["mask-start", "gini"], samples=6))
+    again = run_benchmark(bench, tmp_path / "out", quiet=True, plugins=pm, log=lambda _: None,
+                          resume=True)
+    assert again.records == 0 and again.skipped == len(df)
     skipped = df[df.metric == "mask-start"]
     assert skipped.status.tolist() == ["skipped"]
     assert "needs the ground truth" in skipped.reason.iloc[0]
@@ -88,3 +97,7 @@ def test_every_cue_model_gets_its_control_record(cue_tree, tmp_path):
     assert record["info"]["chance"] == 0.25 and record["ranked"] is False
     removed, only = record["value"], record["extras"]["cue-only-accuracy"]["value"]
     assert record["info"]["passed"] == (abs(removed - 0.25) <= 0.05 and only >= 0.9)
+    # the leaderboard reads a cue run, control record and all
+    written = build_leaderboard([tmp_path / "out"], tmp_path / "board", quiet=True)
+    assert "## cue · audionet" in (tmp_path / "board" / "README.md").read_text()
+    assert {p.name for p in written} >= {"README.md", "leaderboard.csv"}
