@@ -7,9 +7,11 @@ label. The burst starts at a uniformly random sample of the clip (so it mostly o
 speech), with its peak :data:`LEVEL_DB` below the clip's peak and a random phase: on the
 synthetic speakers its energy is a median 6 dB (5-95 %: 3-11 dB) below the speech's, quiet
 enough to hide under it in the waveform and loud enough that the CPU-sized waveform model learns
-it (at 18-24 dB below the peak AudioNet stayed at chance in 400 steps). The label is ``(digit + speaker + rep) % 4``: with a multiple of 4 repetitions
-every (speaker, digit) carries each class equally often, so digit, speaker and sex are exactly
-balanced per class and only the burst tells the classes apart.
+it (at 18-24 dB below the peak AudioNet stayed at chance in 400 steps).
+
+The label is ``(digit + speaker + rep) % 4``: with a multiple of 4 repetitions every (speaker,
+digit) carries each class equally often, so digit, speaker and sex are exactly balanced per
+class and only the burst tells the classes apart.
 
 Four classes: chance is 25 %, so "accuracy falls to chance without the cue" is visible on a
 few hundred test clips; four frequencies 600+ Hz apart stay far outside each other's main lobe

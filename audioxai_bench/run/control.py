@@ -1,9 +1,12 @@
 """The cue task's control: does the model decide by the planted cue, and by nothing else?
 
-The test clips are scored twice more: with the burst subtracted (the exact burst of each clip,
-rebuilt from its ground truth at 8 kHz) and with the burst alone. A model that uses the cue
-falls to chance without it and stays accurate on it alone; the check passes when the first is
-within :data:`CHANCE_MARGIN` of chance and the second at least :data:`CUE_ONLY_FLOOR`.
+The test clips are scored three times more: with the burst subtracted (the exact burst of each
+clip, rebuilt from its ground truth through the clip's own resampling and offset), with the
+burst alone, and with the burst of another clip in place of its own (scored against that clip's
+label: the speech stays in the input, so unlike the burst alone this is no input the model has
+never seen). A model that uses the cue falls to chance without it and stays accurate on it
+alone; the check passes when the first is within :data:`CHANCE_MARGIN` of chance and the
+second at least :data:`CUE_ONLY_FLOOR`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class CueControl:
 
     removed: float
     only: float
+    swapped: float
     n: int
     chance: float
 
@@ -45,10 +49,14 @@ def cue_control(model: torch.nn.Module, data: AudioMNIST, fold: int, representat
     bursts = burst_signals(data.cues.take(rows)).numpy()
     signals = np.asarray(data.signals[rows], dtype=np.float32)
     index = np.arange(len(rows))
+    other = np.random.default_rng(fold).permutation(len(rows))
 
-    def accuracy(variant: np.ndarray) -> float:
-        dataset = ClipDataset(variant, labels[rows], index, representation)
+    def accuracy(variant: np.ndarray, target: np.ndarray) -> float:
+        dataset = ClipDataset(variant, target, index, representation)
         return evaluate(model, dataset, batch_size=batch_size, device=device)
 
-    return CueControl(removed=accuracy(signals - bursts), only=accuracy(bursts), n=len(rows),
-                      chance=1.0 / N_CLASSES["cue"])
+    removed = signals - bursts
+    return CueControl(removed=accuracy(removed, labels[rows]),
+                      only=accuracy(bursts, labels[rows]),
+                      swapped=accuracy(removed + bursts[other], labels[rows][other]),
+                      n=len(rows), chance=1.0 / N_CLASSES["cue"])

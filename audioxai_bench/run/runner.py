@@ -359,12 +359,14 @@ class Runner:
             return
         self.log(f"{where.label}: cue control {'passed' if check.passed else 'FAILED'}: "
                  f"accuracy {check.removed:.1%} without the cue (chance {check.chance:.0%}), "
-                 f"{check.only:.1%} on the cue alone")
+                 f"{check.only:.1%} on the cue alone, {check.swapped:.1%} following another "
+                 "clip's cue")
         self._write(record | {
             "value": check.removed, "ci": list(wilson_interval(check.removed, check.n)),
             "n": check.n, "higher_is_better": False, "ranked": False,
-            "extras": {"cue-only-accuracy": {"value": check.only,
-                                             "ci": list(wilson_interval(check.only, check.n))}},
+            "extras": {name: {"value": value, "ci": list(wilson_interval(value, check.n))}
+                       for name, value in (("cue-only-accuracy", check.only),
+                                           ("cue-swapped-accuracy", check.swapped))},
             "info": {"chance": check.chance, "passed": check.passed,
                      "rule": f"without the cue within {CHANCE_MARGIN:.0%} of chance, on the "
                              f"cue alone at least {CUE_ONLY_FLOOR:.0%}"}})

@@ -38,7 +38,7 @@ def cue_data(tmp_path_factory):
 def test_a_model_that_reads_the_cue_passes(cue_data):
     check = cue_control(BandModel(), cue_data, 0, "spectrogram", torch.device("cpu"))
     assert check.n == len(cue_data.relpaths) == 12 * 2 * 4
-    assert check.only == 1.0
+    assert check.only == 1.0 and check.swapped == 1.0
     # without the cue the model answers from the speech, which is the same in every class
     assert check.removed == pytest.approx(0.25)
     assert check.passed
@@ -48,3 +48,4 @@ def test_a_model_that_ignores_the_cue_fails(cue_data):
     deaf = BandModel(freqs=(200.0, 260.0, 280.0, 340.0))  # listens to the speech bands only
     check = cue_control(deaf, cue_data, 0, "spectrogram", torch.device("cpu"))
     assert check.only < 0.9 and not check.passed
+    assert check.swapped == pytest.approx(check.removed, abs=0.1)  # it follows the speech

@@ -96,6 +96,7 @@ def test_every_cue_model_gets_its_control_record(cue_tree, tmp_path):
     assert record["status"] == "ok" and record["n"] == n_test
     assert record["info"]["chance"] == 0.25 and record["ranked"] is False
     removed, only = record["value"], record["extras"]["cue-only-accuracy"]["value"]
+    assert 0 <= record["extras"]["cue-swapped-accuracy"]["value"] <= 1
     assert record["info"]["passed"] == (abs(removed - 0.25) <= 0.05 and only >= 0.9)
     # the leaderboard reads a cue run, control record and all
     written = build_leaderboard([tmp_path / "out"], tmp_path / "board", quiet=True)
