@@ -102,3 +102,19 @@ def test_every_cue_model_gets_its_control_record(cue_tree, tmp_path):
     written = build_leaderboard([tmp_path / "out"], tmp_path / "board", quiet=True)
     assert "## cue · audionet" in (tmp_path / "board" / "README.md").read_text()
     assert {p.name for p in written} >= {"README.md", "leaderboard.csv"}
+
+
+def test_a_synthetic_cue_run_plants_the_cues_once_and_caches_them(tree, tmp_path, monkeypatch):
+    import audioxai_bench.run.runner as runner
+
+    monkeypatch.setattr(runner, "synthetic_data", lambda *a, **k: (tree, True))
+    raw = definition(tree, tasks=["cue"], explainers=["random"], metrics=["gini"], samples=4)
+    raw["data"] = {"synthetic": {"speakers": 60, "reps": 1}}
+    bench = parse_benchmark(raw)
+    assert bench.data.cue
+    pm = load_plugins(entrypoints=False)
+    first = run_benchmark(bench, tmp_path / "a", quiet=True, plugins=pm, log=lambda _: None)
+    second = run_benchmark(bench, tmp_path / "b", quiet=True, plugins=pm, log=lambda _: None)
+    assert (first.cached["data"], second.cached["data"]) == (1, 2)  # planted, then reused
+    df = load_results(tmp_path / "b")
+    assert set(df.dataset) == {"synthetic-60x1-seed0-cue0"} and (df.status == "ok").all()
