@@ -133,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="overrides the benchmark's device")
     run.add_argument("--data", type=Path, default=None,
                      help="real AudioMNIST tree (its data/ folder) instead of the benchmark's data")
+    run.add_argument("--executor", choices=("local", "ray"), default=None,
+                     help="where the work runs: local (this process; the default unless the "
+                          "benchmark says executor: ray) or ray (tasks on a Ray cluster)")
+    run.add_argument("--address", default=None, metavar="auto|HOST:PORT",
+                     help="the Ray cluster to join (default: start a local Ray instance)")
+    run.add_argument("--cache", type=Path, default=None,
+                     help="cache folder for data, models and relevance (default "
+                          "$AUDIOXAI_BENCH_CACHE or ~/.cache/audioxai-bench); with Ray, a path "
+                          "every node can read and write")
     again = run.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="continue the run in --out (after Ctrl-C, a kill or a changed "
@@ -347,10 +356,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     for failure in pm.failures:  # of installed plugins: the run goes on without them
         print(f"warning: {failure}", file=sys.stderr)
     out = args.out or Path("results") / bench.name
+    if args.cache is not None:
+        from .data.cache import CACHE_ENV
+
+        os.environ[CACHE_ENV] = str(args.cache.resolve())
     try:
         report = run_benchmark(bench, out, device=args.device, resume=args.resume,
                                overwrite=args.overwrite, quiet=args.quiet, plugins=pm,
-                               debug=args.debug)
+                               debug=args.debug, executor=args.executor, address=args.address)
     except KeyboardInterrupt:
         print(f"interrupted: finished cells are in {out / RESULTS_FILE}; continue with "
               f"'audioxai-bench run {args.benchmark} --out {out} --resume'", file=sys.stderr)

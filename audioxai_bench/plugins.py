@@ -275,6 +275,8 @@ class PluginManager:
         self.models: Registry[Any] = Registry("model")
         self.failures: list[PluginFailure] = []
         self.extra: dict[str, str] = {}
+        self._options = {"block": list(block), "entrypoints": entrypoints,
+                         "builtins": builtins, "strict": strict}
         self._sources: dict[str, Source] = {}
         for name in block:
             self.hooks.set_blocked(name)
@@ -286,6 +288,11 @@ class PluginManager:
                     self.register(module, name, Source("builtin", __version__, "builtin"))
         if entrypoints:
             self._load_entrypoints()
+
+    def recipe(self) -> dict[str, Any]:
+        """How to load the same plugins in another process (a Ray worker; see
+        :func:`replicate_plugins`): the options and every file or module registered by path."""
+        return {**self._options, "extra": list(self.extra)}
 
     def registry(self, kind: str) -> Registry[Any]:
         """The registry of ``kind`` (``"explainer"``, ``"sonifier"``, ``"metric"``, ``"model"``)."""
@@ -615,6 +622,17 @@ def plugin_paths_from_definition(raw: Any, definition_file: str | os.PathLike[st
             raise AudioXaiError(f"{where}[{i}]: {item!r} is neither a .py file nor a module "
                                 "name")
     return tuple(specs)
+
+
+def replicate_plugins(recipe: dict[str, Any]) -> PluginManager:
+    """The plugins :meth:`PluginManager.recipe` describes, loaded in this process; installed
+    plugins come from this process's environment, which must match the first one's."""
+    options = dict(recipe)
+    extra = options.pop("extra")
+    pm = PluginManager(**options)
+    for spec in extra:
+        pm.register_path(spec)
+    return pm
 
 
 def load_plugins(

@@ -2,10 +2,11 @@
 
 The first call of an explainer pays for lazy imports (zennit, captum), allocator growth and
 kernel selection, so one cold call can be ten times a warm one; one measurement has no spread.
-This metric explains the panel's first batch again: ``warmup`` untimed calls, then ``repeats``
-timed ones (CUDA synchronised), all under the explainer guard. The score is the median call
-divided by the batch size, the same for every sample and for the panel's later batches (they
-are not re-timed, which bounds the cost to ``warmup + repeats`` calls per explainer and model).
+This metric explains the panel's first batch (or its first ``samples`` samples) again:
+``warmup`` untimed calls, then ``repeats`` timed ones (CUDA synchronised), all under the
+explainer guard. The score is the median call divided by the batch size, the same for every
+sample and for the panel's later batches (they are not re-timed, which bounds the cost to
+``warmup + repeats`` calls per explainer and model).
 The spread of the repeats (min, quartiles, max, per sample) is in the record's ``info``. The
 record has no interval (``ci`` is null): all samples share one measurement, so a bootstrap
 over them would be the constant ``[x, x]``; the repeat quantiles are the spread to read.
@@ -74,10 +75,15 @@ class Runtime(BaseMetric):
         Timed calls (at least 5, so the median and quartiles mean something).
     warmup : int
         Untimed calls before them.
+    samples : int, optional
+        Time the explainer on only this many samples of the first batch (the whole batch when
+        absent): bounds the cost of slow explainers; the per-sample time of a smaller batch is
+        a little higher where batching pays (the record's ``info`` states the size timed).
     """
 
     repeats: int = 5
     warmup: int = 1
+    samples: int | None = None
     memo: weakref.WeakKeyDictionary = dataclasses.field(
         default_factory=weakref.WeakKeyDictionary, compare=False, repr=False)
 
@@ -85,19 +91,24 @@ class Runtime(BaseMetric):
         if self.repeats < 5 or self.warmup < 1:
             raise ValueError(f"metric {self.name!r}: repeats must be at least 5 and warmup at "
                              f"least 1, got {self.repeats} and {self.warmup}")
+        if self.samples is not None and self.samples < 1:
+            raise ValueError(f"metric {self.name!r}: samples must be at least 1, "
+                             f"got {self.samples}")
 
     def timing(self, batch: EvalBatch) -> Timing:
         """The explainer's timing on this model: measured on the first batch it is asked for,
         then kept for the model's later batches (held only while the model is alive)."""
         explainer = batch.explainer
         key = (getattr(explainer, "name", None), repr(explainer), tuple(batch.x.shape[1:]),
-               str(batch.device), self.warmup, self.repeats)
+               str(batch.device), self.warmup, self.repeats, self.samples)
         per_model = self.memo.setdefault(batch.model, {})
         if key not in per_model:
+            timed_part = slice(0, self.samples)
+            x, target = batch.x[timed_part], batch.target[timed_part]
             repeated = _Repeated(explainer, self.warmup, self.repeats)
-            run_explainer(repeated, batch.model, batch.x, batch.target,
+            run_explainer(repeated, batch.model, x, target,
                           plugin=f"timed by metric {self.name}")
-            per_model[key] = Timing(tuple(repeated.seconds), batch.size)
+            per_model[key] = Timing(tuple(repeated.seconds), len(x))
         return per_model[key]
 
     def score(self, batch: EvalBatch) -> MetricOutput:

@@ -39,9 +39,12 @@ class DamagedEntry(Exception):
     """A cache entry failed verification; the message says how."""
 
 
+CACHE_ENV = "AUDIOXAI_BENCH_CACHE"
+
+
 def cache_root() -> Path:
     """``$AUDIOXAI_BENCH_CACHE`` or ``~/.cache/audioxai-bench``."""
-    env = os.environ.get("AUDIOXAI_BENCH_CACHE")
+    env = os.environ.get(CACHE_ENV)
     return Path(env) if env else Path.home() / ".cache" / "audioxai-bench"
 
 

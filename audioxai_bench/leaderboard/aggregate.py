@@ -120,6 +120,30 @@ class Section:
     verdict: Verdict | None = None
     #: why the explainers of this section are not ranked (a model below the accuracy floor)
     unranked: str | None = None
+    #: the explainers the verdict covers, in the verdict's order
+    compared: tuple[str, ...] = ()
+
+    def rank_interval(self, explainer: str) -> str:
+        """The explainer's 95 % bootstrap rank interval as text ("1–3", "2"); "–" without a
+        paired comparison."""
+        if self.verdict is None or explainer not in self.compared:
+            return "–"
+        low, high = (int(round(v)) for v in
+                     self.verdict.rank_intervals[self.compared.index(explainer)])
+        return str(low) if low == high else f"{low}–{high}"
+
+    @property
+    def separation(self) -> tuple[int, int] | None:
+        """``(k, n)``: of the ``n`` neighbouring pairs in leaderboard order, the paired tests
+        separate ``k``; None where no paired comparison was made. The share says how much of
+        the order the data support."""
+        if self.verdict is None:
+            return None
+        index = {name: i for i, name in enumerate(self.compared)}
+        order = [index[e] for e in self.explainers if e in index
+                 and np.isfinite(self.verdict.means[index[e]])]
+        pairs = list(zip(order, order[1:]))
+        return sum(bool(self.verdict.better[a, b]) for a, b in pairs), len(pairs)
 
     @property
     def title(self) -> str:
@@ -248,7 +272,7 @@ def sections(df: pd.DataFrame, cells: pd.DataFrame | None = None) -> list[Sectio
         order = ranked(mine)
         rows = rows.reset_index(drop=True)
         unranked = below_floor(rows, key[2])
-        verdict = None
+        verdict, names = None, []
         if unranked:
             ranks = dict.fromkeys(order, "–")
         elif (found := paired_verdict(rows, order)) is not None:
@@ -259,5 +283,6 @@ def sections(df: pd.DataFrame, cells: pd.DataFrame | None = None) -> list[Sectio
             ranks = shared_ranks(mine, order)
         out.append(Section(*key, representation=reps[0] if len(reps) == 1 else None,
                            rows=rows, cells=mine.reset_index(drop=True), explainers=order,
-                           ranks=ranks, verdict=verdict, unranked=unranked))
+                           ranks=ranks, verdict=verdict, unranked=unranked,
+                           compared=tuple(names)))
     return out

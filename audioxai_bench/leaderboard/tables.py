@@ -22,7 +22,9 @@ from .aggregate import ACCURACY_METRIC, TIE_RULE, Section
 #: column after these, labelled by its name. Metrics whose records say ``ranked: false`` are
 #: shown with a dagger: they describe or check, they are not verdicts.
 HEADLINE: dict[str, str] = {
-    "faithfulness-gap": "Faithfulness gap", "gap-vs-amplitude": "Gap vs amplitude",
+    "faithfulness-gap": "Faithfulness gap",
+    "faithfulness-gap-road": "Faithfulness gap (noisy fill)",
+    "gap-vs-amplitude": "Gap vs amplitude",
     "srg": "LeRF − MoRF", "insertion-gap": "Insertion gap",
     "frequency-bands-beyond-amplitude": "Bands beyond amplitude",
     "model-randomisation-check": "Randomisation check",
@@ -162,11 +164,14 @@ def ranking_table(section: Section) -> Table:
         m for m in per_explainer if m not in HEADLINE and m not in OWN_TABLES)
     metrics = [m for m in metrics if m not in SPECTROGRAM_ONLY
                or section.representation == "spectrogram"]
-    header = ["#", "Explainer", *(f"{HEADLINE.get(m, m)}{arrow(section, m)}"
-                                  f"{'' if _ranked(section, m) else ' †'}" for m in metrics)]
+    bootstrap = section.verdict is not None
+    header = ["#", *(["Rank 95 %"] if bootstrap else []), "Explainer",
+              *(f"{HEADLINE.get(m, m)}{arrow(section, m)}"
+                f"{'' if _ranked(section, m) else ' †'}" for m in metrics)]
     rows = []
     for explainer in section.explainers:
-        row = [section.ranks[explainer], explainer]
+        row = [section.ranks[explainer],
+               *([section.rank_interval(explainer)] if bootstrap else []), explainer]
         for metric in metrics:
             text = cell_text(section.cell(explainer, metric))
             if metric == "model-randomisation-check":
@@ -178,6 +183,11 @@ def ranking_table(section: Section) -> Table:
             row.append(text)
         rows.append(row)
     unranked = f" {section.unranked.capitalize()}." if section.unranked else ""
+    if section.separation is not None:
+        k, n = section.separation
+        unranked += (f" The paired tests separate {k} of the {n} neighbouring pairs of this "
+                     f"order; the rest is not supported by the data. Rank 95 %: the middle 95 "
+                     f"% of the explainer's rank when models and speakers are resampled.")
     caption = ("Explainers ranked by faithfulness gap: per clip, the true-class probability "
                "with units removed in random order minus with the most relevant removed first, "
                "averaged over the removed fractions (higher is better; 0 = no better than "

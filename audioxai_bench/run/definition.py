@@ -160,6 +160,7 @@ class Benchmark(BaseModel):
     device: str = "auto"
     #: one-file plugins and modules the run loads (``--plugin``), paths made absolute
     plugins: tuple[str, ...] = ()
+    executor: str = "local"  # where the units run (run/executors.py); changes no result
     description: str = ""
     source: str = "<dict>"
 
@@ -171,7 +172,7 @@ class Benchmark(BaseModel):
     def settings(self) -> dict[str, Any]:
         """Everything that changes results, as plain data (hashed into every record)."""
         # plugins: each record names the plugin (and a file's content hash) that made it
-        out = self.model_dump(exclude={"description", "source", "plugins"})
+        out = self.model_dump(exclude={"description", "source", "plugins", "executor"})
         out["data"]["path"] = None if self.data.path is None else str(self.data.path)
         return out
 
@@ -296,6 +297,9 @@ class Definition(_Section):
     plugins: list[Annotated[str, Field(min_length=1)]] = []
     """One-file plugins (.py files, relative to this file) or module names to load, as
     ``audioxai-bench run --plugin``: try a method before packaging it."""
+    executor: Literal["local", "ray"] = "local"
+    """Where the work runs: local (this process) or ray (tasks on a Ray cluster, as
+    ``audioxai-bench run --executor ray``); the records are the same."""
 
     @field_validator("version")
     @classmethod
@@ -347,7 +351,7 @@ class Definition(_Section):
             explainers=_chosen(self.explainers), metrics=_chosen(self.metrics),
             sonifiers=_chosen(self.sonifiers), samples=self.samples,
             batch_size=self.batch_size, chunk_size=self.chunk_size, examples=self.examples,
-            seed=self.seed, device=self.device,
+            seed=self.seed, device=self.device, executor=self.executor,
             plugins=plugin_paths_from_definition(self.plugins, folder / Path(source).name))
 
 

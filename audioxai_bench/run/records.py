@@ -60,7 +60,8 @@ class Record(BaseModel):
     kept so that any test can be re-run from the records) and ``ci`` its 95 % interval; ``curves``
     hold mean curves over ``grid``; ``extras`` further values with intervals; ``info`` facts
     that do not depend on the samples; ``summary`` the metric's run-level facts. An ``error``
-    record carries the reason (and, for a plugin's exception, its ``traceback``).
+    record carries the reason (and, for a plugin's exception, its ``traceback``). ``host`` is
+    the machine that computed the cell and ``executor`` what ran it (``local``, ``ray``).
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -96,6 +97,8 @@ class Record(BaseModel):
     summary: dict[str, Any] | None = None
     wall_seconds: _Number = None
     device: _Text = None
+    host: _Text = None
+    executor: _Text = None
     seed: StrictInt | None = None
     plugins: dict[str, Any] | None = None
     params: dict[str, Any] | None = None

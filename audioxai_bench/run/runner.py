@@ -8,6 +8,12 @@ perturbation curves compute them once per batch. Each finished cell is appended 
 same config hash is not computed again. A failing explainer, metric or sonifier is recorded as
 an ``error`` record with its reason and the rest runs on.
 
+The work comes in two kinds of units, one training per panel (:meth:`Runner.train_unit`) and
+one explain-and-score per panel and explainer (:meth:`Runner.explain_unit`); they return
+records and write nothing in the results folder. An executor
+(:mod:`~audioxai_bench.run.executors`) runs them, here or on a Ray cluster, and hands each
+outcome back to the runner, the one writer of the folder.
+
 One run writes a folder at a time (a lock, :func:`~audioxai_bench.run.records.folder_lock`),
 and a run never destroys earlier results: a folder that holds them is continued with
 ``resume``, or kept aside under a new name with ``overwrite``; otherwise the run refuses to
@@ -18,9 +24,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import resource
+import socket
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -33,6 +42,7 @@ import torch
 
 from ..api.metric import EvalBatch, MetricOutput
 from ..atomic import atomic_write, clean_stale_temps
+from ..data.cache import CACHE_ENV, cache_root
 from ..data.cue import is_cue_tree
 from ..data.dataset import AudioMNIST, load_audiomnist
 from ..data.preprocess import to_model_input
@@ -51,7 +61,7 @@ from ..guard import (
     time_limit_of,
 )
 from ..hashing import config_hash
-from ..plugins import PluginManager
+from ..plugins import PluginManager, replicate_plugins
 from ..progress import Progress, status
 from ..stats import wilson_interval
 from . import folder
@@ -66,6 +76,7 @@ from .artifacts import (
 )
 from .control import CHANCE_MARGIN, CONTROL_METRIC, CUE_ONLY_FLOOR, cue_control
 from .definition import Benchmark
+from .executors import Failed, open_executor
 from .plan import Plugged, applies
 from .records import RESULTS_FILE, SCHEMA_VERSION, ResultStore, cell_key, folder_lock, keep_aside
 from .setup import RunSetup, prepare_run
@@ -133,20 +144,81 @@ class _Panel(_Where):
     ground_truth: torch.Tensor | None = None
 
 
+@dataclasses.dataclass
+class PanelSpec:
+    """What a unit needs to make a panel anywhere: where it is and the trained weights (CPU)."""
+
+    where: _Where
+    state: dict[str, torch.Tensor]
+
+
+@dataclasses.dataclass
+class Trained:
+    """The outcome of a training unit."""
+
+    state: dict[str, torch.Tensor]  # on the CPU, to travel to any node
+    meta: dict[str, Any]
+    cached: bool
+    seconds: float
+    host: str
+
+
+@dataclasses.dataclass
+class Explained:
+    """The outcome of an explain-and-score unit: its records, ready to append."""
+
+    records: list[dict[str, Any]]
+    examples: torch.Tensor | None  # relevance of the first samples, for the leaderboard
+    cached: bool
+    seconds: float
+
+
+#: a cell still to compute, as a unit receives it: (metric, sonifier or None, its record so far)
+Todo = tuple[str, str | None, dict[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerSetup:
+    """What another process (a Ray worker) needs to run this run's units: the definition, the
+    device, how the plugins were loaded, the cache and the data. Picklable."""
+
+    bench: Benchmark
+    device: str
+    plugins: dict[str, Any]
+    cache: str
+    data: AudioMNIST
+    dataset_name: str
+    token: str  # one per run: a worker prepares each run once
+
+    def runner(self) -> Runner:
+        """A runner that only runs units (it never opens the results folder)."""
+        os.environ[CACHE_ENV] = self.cache
+        setup = prepare_run(self.bench, device=self.device,
+                            plugins=replicate_plugins(self.plugins))
+        runner = Runner(setup, Path("."), quiet=True, log=lambda _: None)
+        runner.data, runner.dataset_name = self.data, self.dataset_name
+        return runner
+
+
 class Runner:
-    """Runs one benchmark into ``out``; see the module docstring."""
+    """Runs one benchmark into ``out``; see the module docstring. ``executor`` (default: the
+    definition's) runs the units; ``address`` is the Ray cluster's (default: a local one)."""
 
     def __init__(self, setup: RunSetup, out: Path, *, resume: bool = False,
                  overwrite: bool = False, quiet: bool = False,
-                 log: Callable[[str], None] = status, debug: bool = False):
+                 log: Callable[[str], None] = status, debug: bool = False,
+                 executor: str | None = None, address: str | None = None):
         self.bench, self.plan, self.device = setup.bench, setup.plan, setup.device
         self.preset, self.env, self.plugins = setup.preset, setup.env, setup.plugins
         self.out, self.resume, self.quiet, self.log = Path(out), resume, quiet, log
         self.overwrite, self.debug = overwrite, debug
+        self.executor_name, self.address = executor or self.bench.executor, address
         self._shown: set[str] = set()  # tracebacks printed under debug (once each)
         self.stages: dict[str, float] = {}
         self.cached = {"data": 0, "models": 0, "relevance": 0}
         self.counts = {"records": 0, "failed": 0, "skipped": 0}
+        self.units: list[dict[str, Any]] = []  # what each unit cost, for run.json
+        self._panel_cache: _Panel | None = None
 
     # -- bookkeeping --------------------------------------------------------------------
 
@@ -203,6 +275,7 @@ class Runner:
             "fold": panel.fold, "explainer": explainer.name if explainer else None,
             "sonifier": sonifier.name if sonifier else None, "metric": metric,
             "status": "ok", "error": None, "device": str(self.device), "seed": self.bench.seed,
+            "executor": self.executor_name,
             "config_hash": config_hash({**settings, "params": params, "plugins": plugins}),
             "plugins": plugins, "params": json.loads(json.dumps(params, default=repr)),
             "git_revision": self.env["git_revision"], "versions": self.env["versions"],
@@ -257,17 +330,21 @@ class Runner:
                      "CPU; it is meant for --device cuda")
         self.log(f"device {self.device}; preset {self.preset}; "
                  f"{len(self.plan.explainers)} explainers, {len(self.plan.metrics)} metrics, "
-                 f"{len(self.plan.sonifiers)} sonifiers")
-        for task in self.bench.tasks:
-            for choice in self.bench.models:
-                for fold in self.bench.folds[task]:
-                    self._run_panel(task, choice, fold)
+                 f"{len(self.plan.sonifiers)} sonifiers; executor {self.executor_name}")
+        with open_executor(self.executor_name, self, self.address) as executor:
+            self.executor = executor
+            for task in self.bench.tasks:
+                for choice in self.bench.models:
+                    for fold in self.bench.folds[task]:
+                        self._submit_training(task, choice, fold)
+            executor.wait()
         report = RunReport(self.out, time.perf_counter() - start, peak_memory_mb(),
                            {k: round(v, 2) for k, v in self.stages.items()},
                            self.counts["records"], self.counts["failed"], self.counts["skipped"],
                            dict(self.cached))
         text = json.dumps({"benchmark": self.bench.settings() | {"source": self.bench.source},
                            "report": report.as_dict(), **self.env,
+                           "executor": self.executor_name, "units": self.units,
                            "plugin_failures": [str(f) for f in self.plugins.failures]},
                           indent=2, default=str)
         atomic_write(self.out / folder.RUN_FILE, lambda f: f.write(text.encode() + b"\n"))
@@ -299,65 +376,89 @@ class Runner:
                            width=choice.width, **self.bench.training, seed=self.bench.seed,
                            device=str(self.device))
 
-    def _run_panel(self, task: str, choice: Any, fold: int) -> None:
+    def worker_setup(self) -> WorkerSetup:
+        """How another process runs this run's units (see :class:`WorkerSetup`)."""
+        return WorkerSetup(self.bench, str(self.device), self.plugins.recipe(), str(cache_root()),
+                           self.data, self.dataset_name, uuid.uuid4().hex)
+
+    def _submit_training(self, task: str, choice: Any, fold: int) -> None:
         recipe = self._recipe(task, choice, fold)
         where = _Where(task, choice.name, fold, recipe.spec.representation,
                        config_hash({"recipe": recipe.key, "data": self.data.fingerprint}))
+        self.executor.submit("train", Runner.train_unit, (task, choice, fold),
+                             lambda out: self._trained(where, recipe, out))
+
+    def _trained(self, where: _Where, recipe: ModelRecipe, out: Trained | Failed) -> None:
+        """A panel's model is there: record its accuracy, hand out its explainers."""
         settings = self._base_settings(where)
         accuracy = self._record(where, explainer=None, sonifier=None, metric="test-accuracy",
                                 metric_plug=None, settings=settings, fields={})
-        try:
-            with self._stage("train"):
-                bar = Progress(f"train {where.label}", self.quiet, " it")
-                model, meta, cached = trained_model(recipe, self.data, self.device,
-                                                    progress=bar)
-        except Exception as exc:  # recorded; the other models still run
-            self._write(accuracy | {"status": "error", "error": f"training failed: "
-                                                               f"{one_line(exc)}",
-                                    "traceback": _traceback(exc)})
+        if isinstance(out, Failed):  # recorded; the other models still run
+            self._write(accuracy | {"status": "error", "error": f"training failed: {out.reason}",
+                                    "traceback": out.traceback})
             return
-        self.cached["models"] += cached
-        how = "cached model" if cached else f"trained in {meta['train_seconds']:.0f} s"
+        self._spent("train", out.seconds, where, host=out.host)
+        self.cached["models"] += out.cached
+        meta = out.meta
+        how = "cached model" if out.cached else f"trained in {meta['train_seconds']:.0f} s"
         self.log(f"{where.label}: test accuracy {meta['test_accuracy']:.1%} ({how})")
-        with self._stage("explain+score"):
-            panel = self._panel(where, recipe, model)
-            if not self._done(accuracy):
-                acc, n = meta["test_accuracy"], panel.n_test
-                self._write(accuracy | {
-                    "value": acc, "ci": list(wilson_interval(acc, n)), "n": n,
-                    "higher_is_better": True, "wall_seconds": meta.get("train_seconds"),
-                    "extras": {"val-accuracy": {"value": meta["val_accuracy"]}},
-                    "info": {"width": recipe.width, "preset": recipe.preset,
-                             "iterations": recipe.config.iterations,
-                             "selected_iteration": meta["selected_iteration"]}})
-            if where.task == "cue":
-                self._cue_control(where, model, settings)
-            examples = {}
-            bar = Progress(f"explain {where.label}", self.quiet, " explainers")
-            explainers = [e for e in self.plan.explainers if applies(e.obj, panel.representation)]
-            for i, explainer in enumerate(explainers):
-                bar(i, len(explainers))
-                relevance = self._explain_and_score(panel, explainer, settings)
-                if relevance is not None and self.bench.examples:
-                    examples[explainer.name] = relevance[: self.bench.examples].cpu()
-            bar(len(explainers), len(explainers))
-            self._write_examples(panel, examples)
+        spec = PanelSpec(where, out.state)
+        panel = self._panel_of(spec)
+        if not self._done(accuracy):
+            acc, n = meta["test_accuracy"], panel.n_test
+            self._write(accuracy | {
+                "value": acc, "ci": list(wilson_interval(acc, n)), "n": n,
+                "higher_is_better": True, "wall_seconds": meta.get("train_seconds"),
+                "host": out.host,
+                "extras": {"val-accuracy": {"value": meta["val_accuracy"]}},
+                "info": {"width": recipe.width, "preset": recipe.preset,
+                         "iterations": recipe.config.iterations,
+                         "selected_iteration": meta["selected_iteration"]}})
+        if where.task == "cue":
+            self._cue_control(panel, settings)
+        units = []
+        for explainer in self.plan.explainers:
+            if not applies(explainer.obj, panel.representation):
+                continue
+            todo = []
+            for metric, sonifier in self._cells(panel):
+                record = self._record(panel, explainer=explainer, sonifier=sonifier,
+                                      metric=metric.name, metric_plug=metric, settings=settings,
+                                      fields=explainer_notes(explainer.obj))
+                if self._done(record):
+                    continue
+                reason = _missing_need(metric.obj, panel)
+                if reason:
+                    self._write(record | {"status": "skipped", "reason": reason})
+                else:
+                    todo.append((metric.name, sonifier and sonifier.name, record))
+            if todo or self.bench.examples:
+                units.append((explainer.name, todo))
+        if not units:
+            return
+        pending = _Pending(panel, len(units), Progress(f"explain {where.label}", self.quiet,
+                                                       " explainers"))
+        pending.bar(0, pending.total)
+        handle = self.executor.share(spec)
+        for name, todo in units:
+            self.executor.submit("explain", Runner.explain_unit, (handle, name, todo),
+                                 lambda out, name=name, todo=todo:
+                                 self._explained(pending, name, todo, out))
 
-    def _cue_control(self, where: _Where, model: torch.nn.Module,
-                     settings: dict[str, Any]) -> None:
+    def _cue_control(self, panel: _Panel, settings: dict[str, Any]) -> None:
         """Record the cue task's control (run/control.py) for the panel's model."""
-        record = self._record(where, explainer=None, sonifier=None, metric=CONTROL_METRIC,
+        record = self._record(panel, explainer=None, sonifier=None, metric=CONTROL_METRIC,
                               metric_plug=None, settings=settings, fields={})
         if self._done(record):
             return
         try:
-            check = cue_control(model, self.data, where.fold, where.representation, self.device,
-                                self.bench.batch_size)
+            check = cue_control(panel.model, self.data, panel.fold, panel.representation,
+                                self.device, self.bench.batch_size)
         except Exception as exc:  # recorded; the explainers still run
             self._write(record | {"status": "error", "error": one_line(exc),
                                   "traceback": _traceback(exc)})
             return
-        self.log(f"{where.label}: cue control {'passed' if check.passed else 'FAILED'}: "
+        self.log(f"{panel.label}: cue control {'passed' if check.passed else 'FAILED'}: "
                  f"accuracy {check.removed:.1%} without the cue (chance {check.chance:.0%}), "
                  f"{check.only:.1%} on the cue alone, {check.swapped:.1%} following another "
                  "clip's cue")
@@ -371,7 +472,81 @@ class Runner:
                      "rule": f"without the cue within {CHANCE_MARGIN:.0%} of chance, on the "
                              f"cue alone at least {CUE_ONLY_FLOOR:.0%}"}})
 
-    def _panel(self, where: _Where, recipe: ModelRecipe, model: torch.nn.Module) -> _Panel:
+    def _explained(self, pending: _Pending, explainer: str, todo: list[Todo],
+                   out: Explained | Failed) -> None:
+        """An explainer's cells are done: append them; after a panel's last, its examples."""
+        if isinstance(out, Failed):
+            for _, _, record in todo:
+                self._write(record | {"status": "error", "error": out.reason,
+                                      "traceback": out.traceback})
+        else:
+            self._spent("explain+score", out.seconds, pending.panel, explainer=explainer,
+                        host=out.records[0]["host"] if out.records else None)
+            self.cached["relevance"] += out.cached
+            for record in out.records:
+                self._write(record)
+            if out.examples is not None:
+                pending.examples[explainer] = out.examples
+        pending.left -= 1
+        pending.bar(pending.total - pending.left, pending.total)
+        if not pending.left:
+            self._write_examples(pending.panel, pending.examples)
+
+    def _spent(self, stage: str, seconds: float, where: _Where, **unit: Any) -> None:
+        """Count a unit's own seconds in its stage and list it (run.json ``units``)."""
+        self.stages[stage] = self.stages.get(stage, 0.0) + seconds
+        self.units.append({"unit": stage.split("+")[0], "task": where.task,
+                           "model": where.model_name, "fold": where.fold, **unit,
+                           "seconds": round(seconds, 4)})
+
+    # -- the units of work (run by the executor, here or on a worker) ------------------------
+
+    def train_unit(self, task: str, choice: Any, fold: int) -> Trained:
+        """Train (or load from the cache) one panel's model."""
+        start = time.perf_counter()
+        recipe = self._recipe(task, choice, fold)
+        bar = Progress(f"train {folder.panel_stem(task, choice.name, fold)}", self.quiet, " it")
+        model, meta, cached = trained_model(recipe, self.data, self.device, progress=bar)
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        return Trained(state, meta, cached, time.perf_counter() - start, socket.gethostname())
+
+    def explain_unit(self, spec: PanelSpec, explainer_name: str, todo: list[Todo]) -> Explained:
+        """Explain one panel with one explainer and score its cells ``todo``."""
+        start = time.perf_counter()
+        panel = self._panel_of(spec)
+        explainer = _named(self.plan.explainers, explainer_name)
+        metrics, sonifiers = self.plan.metrics, self.plan.sonifiers
+        cells = [(_named(metrics, m), s and _named(sonifiers, s), record)
+                 for m, s, record in todo]
+        model = self.plan.models[spec.where.model_name]
+        for metric, sonifier, record in cells:
+            for kind, plug in (("explainer", explainer), ("metric", metric),
+                               ("sonifier", sonifier), ("model", model)):
+                if plug is not None and record["plugins"][kind] != plug.provenance():
+                    raise AudioXaiError(f"{socket.gethostname()} has {plug.provenance()}, the "
+                                        f"run {record['plugins'][kind]}: install the same "
+                                        "plugins on every node")
+        records, relevance, cached = self._explain_and_score(panel, explainer, cells)
+        examples = None
+        if relevance is not None and self.bench.examples:
+            examples = relevance[: self.bench.examples].cpu()
+        return Explained(records, examples, cached, time.perf_counter() - start)
+
+    def _panel_of(self, spec: PanelSpec) -> _Panel:
+        """The panel of ``spec``, made once for the units of one panel that follow each other
+        (so metrics share their per-batch memo across explainers, as before)."""
+        cached = self._panel_cache
+        if cached is not None and cached.model_key == spec.where.model_key:
+            return cached
+        where = spec.where
+        choice = next(c for c in self.bench.models if c.name == where.model_name)
+        recipe = self._recipe(where.task, choice, where.fold)
+        model = recipe.build()
+        model.load_state_dict(spec.state)
+        self._panel_cache = self._panel(where, model.to(self.device).eval())
+        return self._panel_cache
+
+    def _panel(self, where: _Where, model: torch.nn.Module) -> _Panel:
         labels = self.data.labels(where.task)
         test = speaker_split(where.task, where.fold).test
         test_rows = np.flatnonzero(np.isin(self.data.speaker, test) & (labels >= 0))
@@ -391,16 +566,16 @@ class Runner:
         size = self.bench.batch_size
         return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
-    def _relevance(self, panel: _Panel, explainer: Plugged) -> tuple[torch.Tensor, torch.Tensor]:
-        """Relevance of the panel's samples and the seconds each batch took, from the cache
-        when present (the runtime metric then reports the run that computed them)."""
+    def _relevance(self, panel: _Panel, explainer: Plugged
+                   ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """Relevance of the panel's samples, the seconds each batch took and whether it came
+        from the cache (the runtime metric then reports the run that computed them)."""
         key = config_hash({"model": panel.model_key, "explainer": explainer.provenance(),
                            "params": explainer.params, "rows": panel.rows.tolist(),
                            "batch_size": self.bench.batch_size, "device": self.device.type})
         entry = load_relevance(key, tuple(panel.x.shape))
         if entry is not None:
-            self.cached["relevance"] += 1
-            return entry["relevance"].to(self.device), entry["seconds"]
+            return entry["relevance"].to(self.device), entry["seconds"], True
         parts, seconds = [], []
         limit = time_limit_of(explainer.obj)
         check_repeatable(explainer.obj, panel.model, panel.x, panel.target, keeper=panel.keeper,
@@ -413,7 +588,7 @@ class Runner:
             seconds.append(sec)
         relevance, secs = torch.cat(parts), torch.tensor(seconds, dtype=torch.float64)
         store_relevance(key, relevance, secs)
-        return relevance, secs
+        return relevance, secs, False
 
     def _cells(self, panel: _Panel) -> list[tuple[Plugged, Plugged | None]]:
         """(metric, sonifier-or-None) pairs that apply to the panel's representation."""
@@ -431,29 +606,17 @@ class Runner:
         return sorted(cells, key=lambda c: sonifiers.index(c[1]))
 
     def _explain_and_score(self, panel: _Panel, explainer: Plugged,
-                           settings: dict[str, Any]) -> torch.Tensor | None:
-        todo = []
-        for metric, sonifier in self._cells(panel):
-            record = self._record(panel, explainer=explainer, sonifier=sonifier,
-                                  metric=metric.name, metric_plug=metric, settings=settings,
-                                  fields=explainer_notes(explainer.obj))
-            if self._done(record):
-                continue
-            reason = _missing_need(metric.obj, panel)
-            if reason:
-                self._write(record | {"status": "skipped", "reason": reason})
-            else:
-                todo.append((metric, sonifier, record))
-        if not todo and not self.bench.examples:
-            return None
+                           todo: list[tuple[Plugged, Plugged | None, dict[str, Any]]]
+                           ) -> tuple[list[dict[str, Any]], torch.Tensor | None, bool]:
+        """The records of the cells ``todo``, the relevance and whether it was cached."""
+        host = {"host": socket.gethostname()}
         try:
-            relevance, seconds = self._relevance(panel, explainer)
+            relevance, seconds, cached = self._relevance(panel, explainer)
         except AudioXaiError as exc:
             trace = getattr(exc, "traceback", None)  # the plugin's, when it raised
-            for _, _, record in todo:
-                self._write(record | {"status": "error", "error": str(exc)}
-                            | ({"traceback": trace} if trace else {}))
-            return None
+            return [record | host | {"status": "error", "error": str(exc)}
+                    | ({"traceback": trace} if trace else {}) for _, _, record in todo], None, False
+        records = []
         outputs: dict[int, list[MetricOutput]] = {i: [] for i in range(len(todo))}
         errors: dict[int, str] = {}
         traces: dict[int, str] = {}
@@ -486,9 +649,10 @@ class Runner:
                     errors[i], traces[i] = one_line(exc), _traceback(exc)
                 spent[i] += time.perf_counter() - t0
         for i, (metric, _, record) in enumerate(todo):
+            record = record | host
             if i in errors:
-                self._write(record | {"status": "error", "error": errors[i],
-                                      "traceback": traces.get(i)})
+                records.append(record | {"status": "error", "error": errors[i],
+                                         "traceback": traces.get(i)})
                 continue
             try:
                 fields = guarded_call(
@@ -497,15 +661,16 @@ class Runner:
                                                          seed=self.bench.seed),
                     keeper=panel.keeper, reraise=True)
             except PluginCallError as exc:
-                self._write(record | {"status": "error", "error": str(exc),
-                                      "traceback": exc.traceback})
+                records.append(record | {"status": "error", "error": str(exc),
+                                         "traceback": exc.traceback})
                 continue
             except Exception as exc:
-                self._write(record | {"status": "error", "error": one_line(exc),
-                                      "traceback": _traceback(exc)})
+                records.append(record | {"status": "error", "error": one_line(exc),
+                                         "traceback": _traceback(exc)})
                 continue
-            self._write(record | fields | panel.samples | {"wall_seconds": round(spent[i], 4)})
-        return relevance
+            records.append(record | fields | panel.samples
+                           | {"wall_seconds": round(spent[i], 4)})
+        return records, relevance, cached
 
     def _write_examples(self, panel: _Panel, relevance: dict[str, torch.Tensor]) -> None:
         """Inputs, relevance maps and sonified WAVs of the first samples, for the leaderboard."""
@@ -542,6 +707,28 @@ def _missing_need(metric: Any, panel: _Panel) -> str | None:
         return (f"it needs the ground truth of where the evidence is, which only the cue task "
                 f"has (this is the {panel.task} task)")
     return None
+
+
+@dataclasses.dataclass
+class _Pending:
+    """A panel whose explain units are out: how many are left, the examples they returned."""
+
+    panel: _Panel
+    total: int
+    bar: Callable[[int, int], None]
+    examples: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.left = self.total
+
+
+def _named(plugs: list[Plugged], name: str) -> Plugged:
+    """The plugin object ``name`` of this process's plan (a worker's may lack it)."""
+    for plug in plugs:
+        if plug.name == name:
+            return plug
+    raise AudioXaiError(f"{socket.gethostname()} has no {name!r}: install the same plugins on "
+                        "every node")
 
 
 def _traceback(exc: BaseException) -> str:

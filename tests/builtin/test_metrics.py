@@ -492,6 +492,23 @@ def test_runtime_is_the_median_of_warm_repeats_on_the_first_batch():
         dataclasses.replace(runtime, repeats=3)
 
 
+def test_runtime_can_time_a_part_of_the_batch():
+    class Counting(Sleepy):
+        def explain(self, model, x, target):
+            self.sizes = [*getattr(self, "sizes", []), len(x)]
+            return torch.zeros_like(x)
+
+    runtime = dataclasses.replace(PluginManager(entrypoints=False).metrics.get("runtime"),
+                                  samples=2)
+    model, x, target = window_batch(4)
+    explainer = Counting()
+    out = runtime.score(make_batch(model, x, target, x, explainer=explainer))
+    assert explainer.sizes == [2] * 6 and out.info["timed_batch_size"] == 2
+    assert out.scores.shape == (4,)  # every sample of the batch still gets the score
+    with pytest.raises(ValueError, match="samples must be at least 1"):
+        dataclasses.replace(runtime, samples=0)
+
+
 def test_runtime_repeats_run_under_the_explainer_guard():
     class Meddling(Sleepy):
         def explain(self, model, x, target):

@@ -66,8 +66,13 @@ def test_ranks_by_faithfulness_gap_per_model_with_intervals(built):
     # by value, not by name: lrp-epsilon leads on AudioNet, gradient on AlexNet; AudioNet's
     # two folds are averaged: (0.3 + 0.5) / 2, and its interval spans the two models (bounds
     # are not averaged); AlexNet's one model: the interval resamples its 8 speakers
-    assert audionet.index("| 1 | lrp-epsilon |") < audionet.index("| 2 | gradient |")
-    assert alexnet.index("| 1 | gradient |") < alexnet.index("| 2 | lrp-epsilon |")
+    def ranked(text: str) -> list[tuple[str, str]]:
+        """(rank, explainer) of the ranking table's rows (cells: rank, rank interval, name)."""
+        rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| ")]
+        return [(r[0][2:], r[2]) for r in rows[1:] if len(r) > 2 and not r[0].startswith("|-")]
+
+    assert ranked(audionet)[:2] == [("1", "lrp-epsilon"), ("2", "gradient")]
+    assert ranked(alexnet)[:2] == [("1", "gradient"), ("2", "lrp-epsilon")]
     low, high = map(float, re.search(r"\| lrp-epsilon \| 0\.400 \[([-\d.]+), ([-\d.]+)\]",
                                      audionet).groups())
     assert low < 0.31 and high > 0.49
@@ -247,11 +252,13 @@ def test_tables_show_shared_ranks_and_the_rule(tmp_path):
     build_leaderboard([run], tmp_path / "board", quiet=True)
     readme = (tmp_path / "board" / "README.md").read_text()
     audionet = section(readme, "## digit · audionet")
-    assert "| 1–2 | lrp-epsilon |" in audionet and "| 1–2 | gradient |" in audionet
-    assert "| 3 | random |" in audionet
+    assert "| 1–2 | 1–2 | lrp-epsilon |" in audionet and "| 1–2 | 1–2 | gradient |" in audionet
+    assert "| 3 | 3 | random |" in audionet  # shared rank, then the bootstrap rank interval
     assert "paired Wilcoxon signed-rank test" in audionet
+    # lrp-epsilon | gradient are not separated, gradient | random are
+    assert "The paired tests separate 1 of the 2 neighbouring pairs" in audionet
     page = (tmp_path / "board" / "index.html").read_text()
-    assert "<tr><td>1–2</td><td>lrp-epsilon</td>" in page
+    assert "<tr><td>1–2</td><td>1–2</td><td>lrp-epsilon</td>" in page
     assert "paired Wilcoxon signed-rank test" in page
     top = top_table(load_results(run), n=3)
     assert re.search(r"\| 1–2 \| lrp-epsilon \|", top)
