@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=integer(0, MAX_SEED), default=0,
                        help="data split and initialisation seed (default 0)")
     train.add_argument("--device", default="cpu", help="cpu or cuda")
+    train.add_argument("--nondeterministic", action="store_true",
+                       help="faster, not repeatable on a GPU: let cuDNN autotune instead of "
+                            "deterministic algorithms (recorded with the results)")
     train.set_defaults(func=cmd_train)
 
     run = sub.add_parser("run", parents=[common],
@@ -142,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="cache folder for data, models and relevance (default "
                           "$AUDIOXAI_BENCH_CACHE or ~/.cache/audioxai-bench); with Ray, a path "
                           "every node can read and write")
+    run.add_argument("--nondeterministic", action="store_true",
+                     help="faster, not repeatable on a GPU: let cuDNN autotune instead of "
+                          "deterministic algorithms (recorded with the results)")
     again = run.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="continue the run in --out (after Ctrl-C, a kill or a changed "
@@ -334,7 +340,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     req = TrainRequest(data=args.data, model=args.model, task=args.task, fold=args.fold,
                        out=args.out, preset=args.preset, width=args.width,
                        iterations=args.iterations, select=args.select, seed=args.seed,
-                       device=args.device)
+                       device=args.device, deterministic=not args.nondeterministic)
     result, _ = train_reference(req, quiet=args.quiet)
     print(f"{args.model} {args.task} fold {args.fold}: validation accuracy "
           f"{result.val_accuracy:.1%}, test accuracy {result.test_accuracy:.1%} "
@@ -352,6 +358,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     bench = load_benchmark(args.benchmark)
     if args.data is not None:
         bench = bench.with_data(args.data)
+    if args.nondeterministic:
+        bench = bench.model_copy(update={"deterministic": False})
     pm = _load_plugins(args, fatal=True, extra=bench.plugins)
     for failure in pm.failures:  # of installed plugins: the run goes on without them
         print(f"warning: {failure}", file=sys.stderr)

@@ -49,6 +49,7 @@ def score_attributions(
     signals: Any = None,
     explainer: Any = None,
     explain_seconds: float | None = None,
+    ground_truth: Any = None,
     sonifiers: Iterable[Any] = (),
     plugins: Any = None,
     seed: int = 0,
@@ -83,6 +84,9 @@ def score_attributions(
         (``model-randomisation``).
     explain_seconds : float, optional
         Wall seconds the whole batch took to explain, for ``runtime``.
+    ground_truth : Tensor or array, optional
+        Bool mask in ``x.shape``, True where the evidence for the label is known to be, for the
+        localisation metrics (``relevance-mass-accuracy``, ``pointing-game``, ...).
     sonifiers : iterable of str or sonifier objects
         Sonifiers for the sonification metrics (one row per metric and sonifier).
     plugins : PluginManager, optional
@@ -104,6 +108,7 @@ def score_attributions(
     """
     import pandas as pd
 
+    from audioxai_bench.evaluation.passes import inputs_per_pass
     from audioxai_bench.evaluation.summary import merge_outputs, summarize
 
     x, target, relevance, signals, rep = _inputs(model, x, target, relevance, signals,
@@ -111,6 +116,7 @@ def score_attributions(
     if batch_size < 1 or chunk_size < 1:
         raise AudioXaiError(f"score_attributions: batch_size and chunk_size must be positive, "
                             f"got {batch_size} and {chunk_size}")
+    chunk_size = inputs_per_pass(model, x[:1], chunk_size)  # as many as the device holds well
     every = isinstance(metrics, str) and metrics == "all"
     if isinstance(metrics, str) and not every:
         metrics = [metrics]
@@ -121,7 +127,14 @@ def score_attributions(
         pm = load_plugins()
     chosen = list(pm.metrics) if every else [_resolve(pm, "metric", m) for m in metrics]
     sounds = [_resolve(pm, "sonifier", s) for s in sonifiers]
-    context = _Context(rep, x, signals, explainer, explain_seconds, sounds)
+    if ground_truth is not None:
+        ground_truth = _tensor(ground_truth, "ground_truth").to(x.device)
+        if ground_truth.shape != x.shape or ground_truth.dtype != torch.bool:
+            raise AudioXaiError(f"score_attributions: ground_truth must be a bool mask of shape "
+                                f"{tuple(x.shape)}, got {ground_truth.dtype} "
+                                f"{tuple(ground_truth.shape)}")
+    context = _Context(rep, x, signals, explainer, explain_seconds, sounds,
+                       ground_truth is not None)
 
     cells: list[tuple[Any, Any]] = []
     rows: dict[str, dict[str, Any]] = {}
@@ -152,6 +165,7 @@ def score_attributions(
                          explainer=explainer,
                          explain_seconds=None if explain_seconds is None
                          else explain_seconds * (part.stop - part.start) / b,
+                         ground_truth=None if ground_truth is None else ground_truth[part],
                          seed=seed * 100_003 + index, chunk_size=chunk_size, shared={})
         with_sonifier: dict[int, EvalBatch] = {}
         for i, (metric, sonifier) in enumerate(cells):
@@ -268,6 +282,7 @@ class _Context:
     explainer: Any
     explain_seconds: float | None
     sonifiers: Sequence[Any]
+    has_ground_truth: bool
     _preprocessed: str | None = dataclasses.field(default=None, init=False)
     _checked: bool = dataclasses.field(default=False, init=False)
 
@@ -287,6 +302,9 @@ class _Context:
             return "it explains again: pass the explainer that made the relevance (explainer=)"
         if "explain_seconds" in needs and self.explain_seconds is None:
             return "it needs the time the explanation took (explain_seconds=)"
+        if "ground_truth" in needs and not self.has_ground_truth:
+            return ("it compares the relevance with where the evidence is: pass ground_truth= "
+                    "(a bool mask in x.shape)")
         if "sonifier" in needs and not any(_applies(s, rep) for s in self.sonifiers):
             return f"it scores a sonifier: pass sonifiers= (ones that take {rep} relevance)"
         return None

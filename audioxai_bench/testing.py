@@ -41,7 +41,7 @@ from audioxai_bench.guard import (
 from audioxai_bench.plugins import validate
 
 __all__ = ["ToyBatch", "check_explainer", "check_metric", "check_sonifier", "tiny_models",
-           "toy_batch"]
+           "toy_batch", "toy_ground_truth"]
 
 #: Width multiplier of the toy models: the reference topology with a sixteenth of the channels.
 TOY_WIDTH = 0.0625
@@ -103,6 +103,16 @@ def toy_batch(representation: str, size: int = TOY_BATCH, *, seed: int = 0,
     target = (torch.arange(size) * 3) % TOY_CLASSES
     x = to_model_input(signals, representation)
     return ToyBatch(x.to(device), target.to(device), signals.to(device), representation)
+
+
+def toy_ground_truth(x: Tensor) -> Tensor:
+    """A stand-in :attr:`EvalBatch.ground_truth` for ``x``: True on the second quarter of the
+    time axis (the last dimension), every channel and frequency; the mask's shape and type, not
+    a real cue."""
+    mask = torch.zeros(x.shape, dtype=torch.bool, device=x.device)
+    t = x.shape[-1]
+    mask[..., t // 4: t // 2] = True
+    return mask
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -250,7 +260,8 @@ def check_metric(metric: Any, *, models: Mapping[str, nn.Module] | None = None,
 
     On the toy model of every representation it declares, with gradient × input relevance (or
     ``explainer``'s) and every :class:`EvalBatch` field it ``needs`` filled in (``sonifier``
-    defaults to the built-in ``spectrogram-mask``): ``score`` returns a :class:`MetricOutput`
+    defaults to the built-in ``spectrogram-mask``, ``ground_truth`` to
+    :func:`toy_ground_truth`): ``score`` returns a :class:`MetricOutput`
     with one score per sample and no Inf; the model, input, relevance and signals are left
     alone; the same batch gives the same scores again, and with the model in train mode;
     a result it keeps in ``batch.shared`` does not leak one explainer's relevance into
@@ -289,6 +300,8 @@ def _check_metric_on(metric: Any, label: str, model: nn.Module, rep: str, explai
                          signals=toy.signals.clone(), explainer=explainer,
                          sonifier=sonifier if "sonifier" in needs else None,
                          explain_seconds=0.01, seed=7, chunk_size=64,
+                         ground_truth=toy_ground_truth(toy.x) if "ground_truth" in needs
+                         else None,
                          shared={} if shared is None else shared)
 
     outputs = {}

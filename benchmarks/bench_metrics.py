@@ -12,7 +12,15 @@
    computed once): model inputs per sample per explainer and seconds per 100 samples per
    explainer. This part reads only the metric contract, so it also runs against older versions
    of the package (``--panel-only``), for a before/after on the same machine.
-3. The peak memory growth (RSS high-water mark, reset through /proc/self/clear_refs) of one
+3. Versus Quantus (when ``quantus`` imports; it is no dependency of the suite: e.g.
+   ``pip install --target /tmp/quantus quantus==0.6.0`` and ``PYTHONPATH=/tmp/quantus``):
+   the engine with the chunk the runner gives it (:func:`inputs_per_pass`) beside Quantus 0.6
+   ``PixelFlipping`` on the same model, inputs and relevance, both in this process's CPU time.
+   Quantus flips ``features_in_step`` features per step, one forward pass of the whole batch
+   per step: 80 (10 ms) for AudioNet, 100 steps a sample like the engine's 101 inputs; 227 (a
+   spectrogram column; 227 x 227 has no other divisor) for AlexNet, 227 steps. Hence both the
+   time per curve and per model input.
+4. The peak memory growth (RSS high-water mark, reset through /proc/self/clear_refs) of one
    engine call on two batch sizes: it should follow the chunk size, not the batch size.
 
     python benchmarks/bench_metrics.py                      # 100 samples, 2 repeats
@@ -129,6 +137,50 @@ def time_panel(name: str, samples: int, chunk: int, explainers: int) -> dict[str
             "s_per_100_per_explainer": wall * 100 / per, "cpu_per_100": cpu * 100 / per}
 
 
+QUANTUS_STEP = {"audionet": 80, "alexnet": 227}
+
+
+def time_versus_quantus(name: str, samples: int, chunk: int, repeats: int
+                        ) -> dict[str, float] | None:
+    """CPU seconds per 100 samples and per 1000 model inputs: the engine (at the runner's chunk)
+    and Quantus PixelFlipping; None when quantus is not importable."""
+    try:
+        import quantus
+    except ImportError:
+        return None
+    from audioxai_bench.evaluation.passes import inputs_per_pass
+    from audioxai_bench.evaluation.perturbation import (
+        DEFAULT_GRID,
+        N_RANDOM,
+        ORDERS,
+        perturbation_curves,
+    )
+
+    model = build_model(name, 10, CPU_WIDTH[name]).eval()
+    x, relevance, target = make_batch(name, samples)
+    per_pass = inputs_per_pass(model, x, chunk)
+    flipping = quantus.PixelFlipping(features_in_step=QUANTUS_STEP[name], normalise=False,
+                                     disable_warnings=True, display_progressbar=False)
+    steps = x[0].numel() // QUANTUS_STEP[name]
+    orders = sum(N_RANDOM if o == "random" else 1 for o in ORDERS)
+    ours_inputs = 2 + orders * (len(DEFAULT_GRID) - 2)
+    ours, theirs = [], []
+    for _ in range(repeats):
+        cpu = time.process_time()
+        perturbation_curves(model, x, relevance, target, chunk_size=per_pass, patch=UNIT[name])
+        ours.append(time.process_time() - cpu)
+        cpu = time.process_time()
+        flipping(model=model, x_batch=x.numpy(), y_batch=target.numpy(),
+                 a_batch=relevance.numpy(), device="cpu", channel_first=True,
+                 batch_size=samples)
+        theirs.append(time.process_time() - cpu)
+    return {"per_pass": per_pass, "ours_s_per_100": min(ours) * 100 / samples,
+            "quantus_s_per_100": min(theirs) * 100 / samples,
+            "ours_ms_per_input": min(ours) * 1000 / (samples * ours_inputs),
+            "quantus_ms_per_input": min(theirs) * 1000 / (samples * steps),
+            "ours_inputs": ours_inputs, "quantus_inputs": steps}
+
+
 def _status_kb(field: str) -> int:
     with open("/proc/self/status") as status:
         for line in status:
@@ -188,6 +240,19 @@ def main() -> None:
             print(f"{name:10} {r['metrics']:7d} {r['inputs_per_sample_explainer']:23.1f} "
                   f"{r['s_per_100_per_explainer']:15.2f} {r['cpu_per_100']:15.2f}")
     if not args.panel_only:
+        print(f"versus Quantus PixelFlipping: {args.samples} samples, best of {args.repeats}, "
+              f"CPU time")
+        for name in args.models:
+            r = time_versus_quantus(name, args.samples, args.chunk, args.repeats)
+            if r is None:
+                print("  quantus is not importable: comparison skipped (see the docstring)")
+                break
+            print(f"{name:10} engine {r['ours_s_per_100']:7.2f} s/100 ({r['ours_inputs']} "
+                  f"inputs/sample, {r['per_pass']} per pass, {r['ours_ms_per_input']:.2f} "
+                  f"ms/input) | quantus {r['quantus_s_per_100']:7.2f} s/100 "
+                  f"({r['quantus_inputs']} inputs/sample, {r['quantus_ms_per_input']:.2f} "
+                  f"ms/input) | per input {r['ours_ms_per_input'] / r['quantus_ms_per_input']:.2f}x"
+                  f", per curve {r['ours_s_per_100'] / r['quantus_s_per_100']:.2f}x")
         small, large = args.memory_sizes
         for name in args.models:
             growth = [peak_growth_mb(name, n, args.chunk) for n in (small, large)]

@@ -23,6 +23,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "audioxai_bench.builtin.metrics_bands",
     "audioxai_bench.builtin.metrics_runtime",
     "audioxai_bench.builtin.metrics_sonification",
+    "audioxai_bench.builtin.metrics_localisation",
 )
 
 #: Names that lived here in 0.1, kept importable for one release.

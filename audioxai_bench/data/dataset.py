@@ -93,8 +93,11 @@ class ClipDataset(Dataset):
     """Model inputs of some clips, made from the cached signals.
 
     Inputs are computed once, in batches, when they fit ``precompute_bytes`` (a spectrogram is
-    206 kB, so 3 000 of them take 620 MB); otherwise each batch makes them on the fly through
-    ``__getitems__``, which the DataLoader calls with a whole batch of indices.
+    206 kB, so 3 000 of them take 620 MB); otherwise they are made batch by batch from the
+    signals. :meth:`batch` serves a whole batch on a device: what it needs (the inputs, or on a
+    GPU the signals, 32 kB a clip) is copied there once and batches are cut and transformed
+    there, so training and scoring do no per-batch work on the host. ``__getitems__`` serves
+    a ``DataLoader`` on the host.
     """
 
     def __init__(self, signals: np.ndarray, labels: np.ndarray, rows: np.ndarray,
@@ -102,6 +105,7 @@ class ClipDataset(Dataset):
         self.signals, self.labels, self.rows = signals, labels, rows
         self.representation = representation
         self.inputs: torch.Tensor | None = None
+        self._held: dict[tuple[str, torch.device], torch.Tensor] = {}
         if len(rows) * _input_bytes(representation) <= precompute_bytes:
             self.inputs = torch.cat([self._make(rows[i:i + PRECOMPUTE_BATCH])
                                      for i in range(0, len(rows), PRECOMPUTE_BATCH)])
@@ -110,6 +114,33 @@ class ClipDataset(Dataset):
         return to_model_input(torch.from_numpy(np.asarray(self.signals[rows])),
                               self.representation)
 
+    def _on(self, what: str, device: torch.device) -> torch.Tensor:
+        """The inputs, signals or labels of every row, held on ``device`` (copied once)."""
+        key = (what, device)
+        if key not in self._held:
+            whole = {"inputs": lambda: self.inputs,
+                     "signals": lambda: torch.from_numpy(np.asarray(self.signals[self.rows])),
+                     "labels": lambda: torch.from_numpy(self.labels[self.rows].astype(np.int64))}
+            self._held[key] = whole[what]().to(device)
+        return self._held[key]
+
+    def batch(self, index: torch.Tensor, device: torch.device
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and labels of positions ``index`` (a 1-d integer tensor) on ``device``.
+
+        On the CPU, inputs that are not precomputed are made from the (memory-mapped) signals
+        of the batch alone, so the signals of a large set are never all in memory.
+        """
+        device = torch.device(device)
+        on_device = index.to(device, non_blocking=True)
+        if self.inputs is not None:
+            x = self._on("inputs", device)[on_device]
+        elif device.type == "cpu":
+            x = self._make(self.rows[index.numpy()])
+        else:
+            x = to_model_input(self._on("signals", device)[on_device], self.representation)
+        return x, self._on("labels", device)[on_device]
+
     def __len__(self) -> int:
         return len(self.rows)
 
@@ -117,10 +148,8 @@ class ClipDataset(Dataset):
         return self.__getitems__([i])[0]
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
-        index = np.asarray(indices)
-        rows = self.rows[index]
-        x = self.inputs[torch.from_numpy(index)] if self.inputs is not None else self._make(rows)
-        return list(zip(x, self.labels[rows].tolist()))
+        x, y = self.batch(torch.as_tensor(indices), torch.device("cpu"))
+        return list(zip(x, y.tolist()))
 
 
 def _input_bytes(representation: str) -> int:

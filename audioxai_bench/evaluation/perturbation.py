@@ -36,7 +36,8 @@ The definitions, which the metrics' docstrings and ``info`` repeat:
 
 Each order's inputs are built step by step (a step removes only the units it adds) into one
 buffer that goes through the model in forward passes of at most ``chunk_size`` inputs, so
-memory is bounded by the chunk, not by the batch.
+memory is bounded by the chunk, not by the batch. (The runner sizes the chunk by the
+activations it makes: :mod:`~audioxai_bench.evaluation.passes`.)
 """
 
 from __future__ import annotations
@@ -663,12 +664,12 @@ class _Pass:
             inputs = re_preprocess(inputs, self.original.repeat(n, *[1] * (inputs.dim() - 1)))
         logits = self.model(inputs)
         p, hit = true_class_scores(logits, self.target.repeat(n))
-        p, hit = p.view(n, s).cpu(), hit.view(n, s).cpu()  # one transfer per pass
+        p, hit = p.view(n, s), hit.view(n, s)  # kept on the device until the block is done
         for i, job in enumerate(self.jobs):
             self.prob[job], self.correct[job] = p[i], hit[i]
         self.jobs = []
 
     def results(self, n_jobs: int) -> tuple[Tensor, Tensor]:
-        """``(S, n_jobs)`` probabilities and correctness."""
-        return (torch.stack([self.prob[j] for j in range(n_jobs)], dim=1),
-                torch.stack([self.correct[j] for j in range(n_jobs)], dim=1))
+        """``(S, n_jobs)`` probabilities and correctness, on the host (one transfer)."""
+        return (torch.stack([self.prob[j] for j in range(n_jobs)], dim=1).cpu(),
+                torch.stack([self.correct[j] for j in range(n_jobs)], dim=1).cpu())

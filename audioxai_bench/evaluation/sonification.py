@@ -72,6 +72,7 @@ from audioxai_bench.data.preprocess import istft, stft, to_model_input
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.evaluation.randomness import hashed_keys, hashed_uniform
 from audioxai_bench.evaluation.summary import true_class_scores
+from audioxai_bench.reproducibility import cumsum
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -116,7 +117,7 @@ def random_energy_masker(energy: Tensor, seed: int) -> Callable[[Tensor], Tensor
     order = hashed_keys(seed, torch.arange(b, device=energy.device), n, stream=31).argsort(dim=1)
     e = energy.gather(1, order)
     total = e.sum(dim=1, keepdim=True)
-    before = e.cumsum(dim=1) - e / 2  # midpoint rule: keep a unit if half of it still fits
+    before = cumsum(e, dim=1) - e / 2  # midpoint rule: keep a unit if half of it still fits
 
     def mask(fraction: Tensor) -> Tensor:
         keep = (before < fraction[:, None].to(e.dtype) * total).to(energy.dtype)

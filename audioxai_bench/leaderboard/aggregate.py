@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..evaluation.meta import REFERENCES, Reliability, is_reference, reference_name, reliability
 from ..stats import Clustered, Verdict, clustered_interval, compare
 
 #: A table section of the leaderboard: one model on one task of one benchmark and dataset.
@@ -175,8 +176,9 @@ class Section:
 
 
 def ranked(cells: pd.DataFrame) -> tuple[str, ...]:
-    """Explainers by :data:`RANK_METRIC`, best first; unranked ones (no value) last by name."""
-    names = sorted(set(cells["explainer"]) - {""})
+    """Explainers by :data:`RANK_METRIC`, best first; unranked ones (no value) last by name.
+    Reference maps (:mod:`audioxai_bench.evaluation.meta`) are not explainers: left out."""
+    names = sorted(e for e in set(cells["explainer"]) - {""} if not is_reference(e))
     rank = cells[(cells["metric"] == RANK_METRIC) & (cells["sonifier"] == "")]
     score = dict(zip(rank["explainer"], rank["value"]))
     better = bool(rank["higher_is_better"].iloc[0]) if len(rank) else True
@@ -246,6 +248,25 @@ def paired_verdict(rows: pd.DataFrame, explainers: Sequence[str]
     names = list(dict.fromkeys(mine["explainer"]))
     better = mine["higher_is_better"].iloc[0] is not False
     return compare(data, higher_is_better=better), names
+
+
+def reliabilities(section: Section) -> list[tuple[str, str, Reliability]]:
+    """``(metric, sonifier, verdict)`` for every metric of the section whose records hold
+    per-sample scores of every reference map on the same clips
+    (:func:`audioxai_bench.evaluation.meta.reliability`), in the records' metric order."""
+    names = [reference_name(r) for r in REFERENCES]
+    rows = section.rows[(section.rows["status"] == "ok") & section.rows["explainer"].isin(names)]
+    out = []
+    for (metric, sonifier), group in rows.groupby(["metric", "sonifier"], sort=False):
+        group = group.assign(_order=group["explainer"].map(names.index)).sort_values(
+            ["_order", "fold"], kind="stable")
+        if group["explainer"].nunique() != len(names):
+            continue
+        data = _clustered(group, ["explainer"])
+        if data is not None:
+            better = group["higher_is_better"].iloc[0] is not False
+            out.append((metric, sonifier, reliability(data, higher_is_better=better)))
+    return out
 
 
 def below_floor(rows: pd.DataFrame, task: str) -> str | None:

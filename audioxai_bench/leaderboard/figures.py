@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from ..data.check import TARGET_RATE
 from ..data.preprocess import HOP, N_FFT
+from ..evaluation.meta import is_reference
 from .aggregate import Section
 from .media import Examples
 
@@ -94,7 +95,7 @@ def curves_figure(section: Section) -> Figure | None:
         return None
     grid, curves = found
     order = [e for e in section.explainers if e in curves] + sorted(
-        set(curves) - set(section.explainers))
+        e for e in set(curves) - set(section.explainers) if not is_reference(e))
     kinds = [k for k in ("probability", "accuracy")
              if any(f"{k}/most-relevant" in c for c in curves.values())]
     if not kinds:

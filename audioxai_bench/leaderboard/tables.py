@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from .aggregate import ACCURACY_METRIC, TIE_RULE, Section
+from ..evaluation.meta import NOISE_LEVELS, Step
+from .aggregate import ACCURACY_METRIC, TIE_RULE, Section, reliabilities
 
 #: The ranking table's column order and labels; a metric not named here (a plugin's) gets a
 #: column after these, labelled by its name. Metrics whose records say ``ranked: false`` are
@@ -26,6 +27,8 @@ HEADLINE: dict[str, str] = {
     "faithfulness-gap-road": "Faithfulness gap (noisy fill)",
     "gap-vs-amplitude": "Gap vs amplitude",
     "srg": "LeRF − MoRF", "insertion-gap": "Insertion gap",
+    "relevance-mass-accuracy": "Relevance mass", "pointing-game": "Pointing game",
+    "relevance-rank-accuracy": "Relevance rank", "relevance-auc": "Relevance AUC",
     "frequency-bands-beyond-amplitude": "Bands beyond amplitude",
     "model-randomisation-check": "Randomisation check",
     "gini": "Gini", "runtime": "Runtime (s/sample)",
@@ -240,6 +243,50 @@ def bands_table(section: Section) -> Table | None:
                  "Per-sample Spearman over bands, and the run-level summary (rank "
                  "correlations of mean relevance density with mean damage over bands).",
                  header, rows)
+
+
+#: How the reliability table words each verdict of
+#: :class:`~audioxai_bench.evaluation.meta.Reliability`.
+VERDICTS = {"pass": "yes", "partial": "partly", "fail": "no"}
+
+
+def _step(step: Step) -> str:
+    low, high = step.interval
+    return (f"{step.better} → {step.worse}: {step.difference:+.3f} "
+            f"[{low:+.3f}, {high:+.3f}]")
+
+
+def reliability_table(section: Section) -> Table | None:
+    """Per metric (and sonifier): does it order maps of known quality as it should (see
+    :mod:`audioxai_bench.evaluation.meta`)? None where the section has no reference maps."""
+    found = reliabilities(section)
+    if not found:
+        return None
+    rows = []
+    for metric, sonifier, r in found:
+        means = " · ".join(number(r.means[k]) for k in ("oracle", "random", "inverted"))
+        failing = "; ".join(f"{s.better} → {s.worse} {s.verdict} (p = {s.p:.2g})"
+                            for s in r.failing) or NONE
+        rows.append([HEADLINE.get(metric, metric), sonifier or NONE, VERDICTS[r.verdict], means,
+                     _step(r.margin), failing])
+    header = ["Metric", "Sonifier", "Orders the references?", "Oracle · random · inverted",
+              "Smallest step [95 % CI]", "Steps not in order"]
+    levels = ", ".join(f"{s:g}" for s in NOISE_LEVELS)
+    return Table(
+        "Metric reliability: every metric scored maps whose quality is known by construction "
+        "from the planted evidence: the evidence itself (oracle), the oracle plus Gaussian "
+        f"noise of σ = {levels} (noisy-σ), uniform random relevance, and its inverse "
+        "(relevant everywhere but on the evidence). A metric to believe orders them oracle > "
+        "noisy oracles, least noise first > random > inverted. yes: every step in order "
+        "(paired Wilcoxon signed-rank tests over (trained model, speaker) units, Holm-adjusted "
+        "over the steps, 5 %); partly: the oracle above random and no step reversed, but the "
+        "steps listed not resolved (the metric saturates near the oracle, or cannot tell a "
+        "random map from an anti-localised one); no: a step reversed, or the oracle not "
+        "above random: do not read that metric's column as a ranking of explanations. "
+        "Smallest step: the adjacent difference closest to (or below) 0, in the metric's good "
+        "direction, with its paired 95 % interval over models and speakers. Descriptive "
+        "metrics and those that time or re-run the explainer are not checked.",
+        header, rows)
 
 
 def models_table(sections: Sequence[Section]) -> Table:

@@ -3,8 +3,15 @@
 The loop is iteration-based like the paper's Caffe solvers (a fixed number of SGD steps over a
 cycled loader, the learning rate halved on a fixed schedule, gradient-norm clipping), evaluates
 on the validation split every ``eval_every`` steps and keeps either the best state by validation
-accuracy or the final iterate (what the paper tested). It is deterministic on CPU under
-``TrainConfig.seed``.
+accuracy or the final iterate (what the paper tested). Under ``TrainConfig.seed`` it repeats
+exactly on the same device: deterministic algorithms are on by default
+(:mod:`audioxai_bench.reproducibility`).
+
+A dataset with a ``batch(index, device)`` method (:class:`~audioxai_bench.data.dataset.ClipDataset`)
+serves whole batches from tensors held on the training device, so a step does no per-sample
+work and no copy from the host; any other ``(x, y)`` dataset goes through a ``DataLoader`` in
+the same order. Loss and accuracy add up on the device and are read at evaluation points only,
+so a step does not wait for the device.
 """
 
 from __future__ import annotations
@@ -12,9 +19,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -23,10 +30,14 @@ from torch.utils.data import DataLoader, Dataset
 
 from audioxai_bench.models.registry import ModelError
 from audioxai_bench.progress import ProgressFn
+from audioxai_bench.reproducibility import torch_mode
 
 _SELECT = ("best", "final")
 NO_SCORE = (math.nan, math.nan)
 _OPTIMIZERS = ("sgd", "adam")
+_PRECISIONS = ("fp32", "bf16")
+#: Inputs per evaluation forward pass: large on a GPU, where a pass costs its launch overhead.
+EVAL_BATCH = {"cpu": 256, "cuda": 1024}
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,13 @@ class TrainConfig:
     policy with gamma 0.5); ``grad_clip`` rescales gradients whose global L2 norm exceeds it
     (Caffe's ``clip_gradients``). ``optimizer`` is ``"sgd"`` (the paper) or ``"adam"``
     (``momentum`` is then beta1).
+
+    ``deterministic`` (default) runs under deterministic algorithms (the same weights on every
+    run on one device); ``False`` lets cuDNN autotune, faster and not repeatable on CUDA.
+    ``precision="bf16"`` runs forward and loss under bfloat16 autocast and ``compile`` trains
+    through ``torch.compile``: both faster on a GPU, neither the paper's exact fp32 (default).
+    ``device`` and ``num_workers`` (DataLoader workers for a dataset without ``batch``) change
+    where, not what.
     """
 
     iterations: int = 2000
@@ -54,6 +72,9 @@ class TrainConfig:
     device: str = "cpu"
     num_workers: int = 0
     optimizer: str = "sgd"
+    deterministic: bool = True
+    precision: str = "fp32"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         for name in ("iterations", "batch_size", "eval_every"):
@@ -69,6 +90,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.select must be one of {', '.join(_SELECT)}")
         if self.optimizer not in _OPTIMIZERS:
             raise ValueError(f"TrainConfig.optimizer must be one of {', '.join(_OPTIMIZERS)}")
+        if self.precision not in _PRECISIONS:
+            raise ValueError(f"TrainConfig.precision must be one of {', '.join(_PRECISIONS)}")
         if self.num_workers < 0:
             raise ValueError("TrainConfig.num_workers must be non-negative")
 
@@ -122,26 +145,56 @@ def _loader(
     )
 
 
+@runtime_checkable
+class BatchSource(Protocol):
+    """A dataset that serves whole batches on a device (see the module docstring)."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, index: torch.Tensor, device: torch.device
+              ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
 def evaluate(
     model: nn.Module,
     dataset: Dataset,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: str | torch.device | None = None,
     num_workers: int = 0,
 ) -> float:
     """Top-1 accuracy of ``model`` on ``dataset`` (eval mode, no dropout); NaN if it is empty.
 
-    ``device`` defaults to where the model's parameters are. The model's training mode is
-    restored afterwards.
+    ``device`` defaults to where the model's parameters are, ``batch_size`` to
+    :data:`EVAL_BATCH` for it. The model's training mode is restored afterwards.
     """
     return _evaluate(model, dataset, batch_size, device, num_workers)[0]
+
+
+def _on_device(dataset: Dataset, loader: Iterable[Any], device: torch.device
+               ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The loader's batches on ``device``; for a :class:`BatchSource` the loader yields
+    positions (so both kinds are ordered, and draw from the RNGs, the same way)."""
+    for batch in loader:
+        if isinstance(dataset, BatchSource):
+            yield dataset.batch(batch, device)
+        else:
+            x, y = batch
+            yield x.to(device, non_blocking=True), torch.as_tensor(y).to(device).long()
+
+
+def _eval_batches(dataset: Dataset, batch_size: int, device: torch.device, num_workers: int
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    resident = isinstance(dataset, BatchSource)
+    loader = _loader(range(len(dataset)) if resident else dataset, batch_size, device,
+                     0 if resident else num_workers, shuffle=False)
+    return _on_device(dataset, loader, device)
 
 
 @torch.no_grad()
 def _evaluate(
     model: nn.Module,
     dataset: Dataset,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: str | torch.device | None = None,
     num_workers: int = 0,
 ) -> tuple[float, float]:
@@ -153,9 +206,8 @@ def _evaluate(
     loss = torch.zeros((), dtype=torch.float64, device=dev)
     total = 0
     try:
-        for x, y in _loader(dataset, batch_size, dev, num_workers, shuffle=False):
-            x = x.to(dev, non_blocking=True)
-            y = torch.as_tensor(y).to(dev, non_blocking=True).long()
+        for x, y in _eval_batches(dataset, batch_size or EVAL_BATCH.get(dev.type, 256), dev,
+                                  num_workers):
             logits = model(x)
             correct += (logits.argmax(dim=1) == y).sum()
             loss += F.cross_entropy(logits.float(), y, reduction="sum").double()
@@ -167,7 +219,7 @@ def _evaluate(
     return correct.item() / total, loss.item() / total
 
 
-def _cycle(loader: DataLoader) -> Iterator[Any]:
+def _cycle(loader: DataLoader) -> Iterable[Any]:
     """Yield batches forever, reshuffling at each pass (the loader's generator carries on)."""
     while True:
         empty = True
@@ -176,6 +228,24 @@ def _cycle(loader: DataLoader) -> Iterator[Any]:
             yield batch
         if empty:
             raise ValueError("training set is empty")
+
+
+def _training_batches(dataset: Dataset, config: TrainConfig, device: torch.device
+                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Shuffled batches forever, on ``device``. A :class:`BatchSource` is indexed through a
+    loader of positions, which shuffles exactly as a loader of the dataset would."""
+    resident = isinstance(dataset, BatchSource)
+    loader = _loader(
+        range(len(dataset)) if resident else dataset,
+        config.batch_size,
+        device,
+        0 if resident else config.num_workers,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(config.seed),
+        drop_last=len(dataset) >= config.batch_size,  # equal batches, unless the set is smaller
+        persistent_workers=config.num_workers > 0 and not resident,
+    )
+    return _on_device(dataset, _cycle(loader), device)
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -205,28 +275,29 @@ def train(
     """Train ``model`` in place on ``train_set`` for ``config.iterations`` optimiser steps.
 
     Datasets yield ``(x, y)`` with ``x`` the model input without batch dimension and ``y`` an
-    int label. Seeds torch's global RNG (dropout) and a private generator (shuffling) from
-    ``config.seed``, so CPU runs repeat exactly. On return the model holds the selected state
-    (validation-best or final, see :class:`TrainConfig`) and is in eval mode. ``val_set`` may be
-    ``None`` only with ``select="final"``; ``test_set`` may be ``None`` (test accuracy is NaN).
+    int label (or serve batches, :class:`BatchSource`). Seeds torch's RNGs (dropout, on every
+    device) and a private generator (shuffling) from ``config.seed``, so runs on one device
+    repeat exactly. On return the model holds the selected state (validation-best or final, see
+    :class:`TrainConfig`) and is in eval mode. ``val_set`` may be ``None`` only with
+    ``select="final"``; ``test_set`` may be ``None`` (test accuracy is NaN). ``progress``
+    hears the mean loss of the last evaluation interval, not of each step (reading it would make
+    every step wait for the device).
     """
     if val_set is None and config.select == "best":
         raise ValueError("select='best' needs a validation set")
+    with torch_mode(config.deterministic):
+        return _train(model, train_set, val_set, test_set, config, progress)
+
+
+def _train(model: nn.Module, train_set: Dataset, val_set: Dataset | None,
+           test_set: Dataset | None, config: TrainConfig, progress: ProgressFn | None
+           ) -> TrainResult:
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     model.to(device).train()
-
-    bs = config.batch_size
-    loader = _loader(
-        train_set,
-        bs,
-        device,
-        config.num_workers,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(config.seed),
-        drop_last=len(train_set) >= bs,  # equal batches, unless the set is smaller than one
-        persistent_workers=config.num_workers > 0,
-    )
+    step_model = torch.compile(model) if config.compile else model
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16,
+                              enabled=config.precision == "bf16")
     optimizer = _optimizer(model, config)
     scheduler = (
         torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_halve_every, gamma=0.5)
@@ -237,20 +308,17 @@ def train(
     history: list[dict[str, Any]] = []
     best_acc, best_loss, best_it, best_state = -math.inf, math.inf, 0, None
     info: dict[str, Any] = {}
-    loss_sum, seen, correct = 0.0, 0, 0
+    # sums over the evaluation interval, kept on the device: read at evaluation points only
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    seen, since = 0, 1
     start = time.perf_counter()
-    batches = _cycle(loader)
+    batches = _training_batches(train_set, config, device)
     for it in range(1, config.iterations + 1):
         x, y = next(batches)
-        x = x.to(device, non_blocking=True)
-        y = torch.as_tensor(y).to(device, non_blocking=True).long()
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            raise FloatingPointError(
-                f"training loss became {loss_value} at iteration {it}; lower the learning rate"
-            )
+        with autocast:
+            logits = step_model(x)
+            loss = F.cross_entropy(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip is not None:
@@ -260,33 +328,42 @@ def train(
         if scheduler is not None:
             scheduler.step()
 
-        loss_sum += loss_value * len(y)
+        loss_sum += loss.detach().double() * len(y)
         seen += len(y)
-        correct += int((logits.detach().argmax(dim=1) == y).sum())
-        info["loss"], info["lr"] = loss_value, lr
+        correct += (logits.detach().argmax(dim=1) == y).sum()
+        info["lr"] = lr
 
         if it % config.eval_every == 0 or it == config.iterations:
+            mean_loss = loss_sum.item() / seen
+            if not math.isfinite(mean_loss):
+                raise FloatingPointError(
+                    f"training loss became {mean_loss} between iterations {since} and {it}; "
+                    "lower the learning rate"
+                )
             val_acc, val_loss = (
                 _evaluate(model, val_set, device=device) if val_set is not None else NO_SCORE
             )
             history.append(
                 {
                     "iteration": it,
-                    "loss": loss_sum / seen,
-                    "train_accuracy": correct / seen,
+                    "loss": mean_loss,
+                    "train_accuracy": correct.item() / seen,
                     "val_accuracy": val_acc,
                     "val_loss": val_loss,
                     "lr": lr,
                     "seconds": time.perf_counter() - start,
                 }
             )
-            loss_sum, seen, correct = 0.0, 0, 0
+            loss_sum.zero_()
+            correct.zero_()
+            seen, since = 0, it + 1
             # Highest accuracy; on a tie (common once validation saturates) the lower
             # validation loss, i.e. the better-trained state. NaN never wins.
             if (val_acc, -val_loss) > (best_acc, -best_loss):
                 best_acc, best_loss, best_it = val_acc, val_loss, it
                 if config.select == "best":
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            info["loss"] = mean_loss
             info["val_accuracy"] = val_acc
             info["best_val_accuracy"] = best_acc
         if progress is not None:

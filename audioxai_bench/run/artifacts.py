@@ -48,6 +48,8 @@ from ..models.train import TrainConfig, TrainResult, train
 from ..progress import ProgressFn
 
 _DONE = ".complete"
+#: TrainConfig settings added after models were cached, with the value those models had
+_LATER_SETTINGS = {"deterministic": True, "precision": "fp32", "compile": False}
 RELEVANCE_FORMAT = 2  # 1: no key, shape or checksum inside
 _log = logging.getLogger(__name__)
 _cleaned: set[Path] = set()
@@ -107,8 +109,11 @@ class ModelRecipe:
 
     @property
     def key(self) -> str:
+        # where it ran changes nothing; the newer settings count only when not at their
+        # default, so models cached before they existed keep their keys
         train_settings = {k: v for k, v in self.config.to_dict().items()
-                          if k not in ("device", "num_workers")}
+                          if k not in ("device", "num_workers")
+                          and not (k in _LATER_SETTINGS and v == _LATER_SETTINGS[k])}
         return config_hash({"model": self.spec.name, "plugin": self.plugin, "task": self.task,
                             "fold": self.fold, "width": self.width, "train": train_settings})
 

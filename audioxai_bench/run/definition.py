@@ -158,6 +158,7 @@ class Benchmark(BaseModel):
     examples: int = 2
     seed: int = 0
     device: str = "auto"
+    deterministic: bool = True
     #: one-file plugins and modules the run loads (``--plugin``), paths made absolute
     plugins: tuple[str, ...] = ()
     executor: str = "local"  # where the units run (run/executors.py); changes no result
@@ -257,6 +258,10 @@ class TrainingSection(_Section):
     eval_every: int = None
     select: Literal["best", "final"] = None
     optimizer: Literal["sgd", "adam"] = None
+    precision: Literal["fp32", "bf16"] = None
+    """fp32 (default, exact) or bf16 autocast: faster on a GPU, not the paper's arithmetic."""
+    compile: bool = None
+    """Train through torch.compile (default false)."""
 
     @model_validator(mode="after")
     def _a_train_config(self) -> TrainingSection:
@@ -294,6 +299,9 @@ class Definition(_Section):
     examples: int = Field(2, ge=0)
     seed: Seed = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    deterministic: bool = True
+    """Deterministic torch algorithms (default): the same records on every run on one device.
+    false lets cuDNN autotune: faster on a GPU, not repeatable there; records say which."""
     plugins: list[Annotated[str, Field(min_length=1)]] = []
     """One-file plugins (.py files, relative to this file) or module names to load, as
     ``audioxai-bench run --plugin``: try a method before packaging it."""
@@ -352,6 +360,7 @@ class Definition(_Section):
             sonifiers=_chosen(self.sonifiers), samples=self.samples,
             batch_size=self.batch_size, chunk_size=self.chunk_size, examples=self.examples,
             seed=self.seed, device=self.device, executor=self.executor,
+            deterministic=self.deterministic,
             plugins=plugin_paths_from_definition(self.plugins, folder / Path(source).name))
 
 

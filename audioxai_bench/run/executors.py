@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from ..errors import AudioXaiError, one_line
+from ..reproducibility import torch_mode
 
 EXECUTORS = ("local", "ray")
 #: How often Ray runs a task again when its worker dies (not when the task raises).
@@ -169,7 +170,8 @@ def run_unit(setup: Any, unit: Callable[..., Any], *args: Any) -> Any:
             runner = _workers[setup.token] = setup.runner()
         except AudioXaiError as exc:  # e.g. a plugin missing on this node
             raise AudioXaiError(f"on {socket.gethostname()}: {exc}") from None
-    return unit(runner, *args)
+    with torch_mode(setup.bench.deterministic):  # as the driver runs its local units
+        return unit(runner, *args)
 
 
 def _failed(exc: BaseException) -> Failed:

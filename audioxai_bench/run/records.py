@@ -99,6 +99,10 @@ class Record(BaseModel):
     device: _Text = None
     host: _Text = None
     executor: _Text = None
+    #: torch's deterministic algorithms on (the default) or off (cuDNN autotuning, not repeatable)
+    torch_deterministic: bool | None = None
+    #: false for an explainer that declares itself non-deterministic (not checked repeatable)
+    deterministic: bool | None = None
     seed: StrictInt | None = None
     plugins: dict[str, Any] | None = None
     params: dict[str, Any] | None = None

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import __version__
 from ..api.metric import EvalBatch, MetricOutput
 from ..atomic import atomic_write, clean_stale_temps
 from ..data.cache import CACHE_ENV, cache_root
@@ -48,6 +49,8 @@ from ..data.dataset import AudioMNIST, load_audiomnist
 from ..data.preprocess import to_model_input
 from ..data.splits import speaker_split
 from ..errors import AudioXaiError, one_line
+from ..evaluation.meta import reference_maps, reference_name, uncheckable
+from ..evaluation.passes import inputs_per_pass
 from ..evaluation.summary import merge_outputs, summarize, timed
 from ..faults import fault_point
 from ..guard import (
@@ -61,8 +64,9 @@ from ..guard import (
     time_limit_of,
 )
 from ..hashing import config_hash
-from ..plugins import PluginManager, replicate_plugins
+from ..plugins import PluginManager, Source, replicate_plugins
 from ..progress import Progress, status
+from ..reproducibility import torch_mode
 from ..stats import wilson_interval
 from . import folder
 from .artifacts import (
@@ -133,6 +137,7 @@ class _Panel(_Where):
     target: torch.Tensor
     rows: np.ndarray
     n_test: int  # test clips of the split (the model's accuracy is over all of them)
+    chunk_size: int  # inputs per forward pass of the engines: the definition's, if they fit
     #: per batch index: what metrics keep for every explainer (see EvalBatch.shared)
     shared: dict[int, dict] = dataclasses.field(default_factory=dict)
     #: which clips the per-sample scores belong to: ``clips`` and their ``speakers``, so any
@@ -140,7 +145,7 @@ class _Panel(_Where):
     samples: dict[str, list] = dataclasses.field(default_factory=dict)
     #: the model's state as trained: every plugin call is checked against it (guard.py)
     keeper: ModelKeeper | None = None
-    #: bool mask in ``x.shape`` where the label's evidence is (the cue task), else None
+    #: where the evidence was planted, in ``x.shape`` (EvalBatch.ground_truth); None: unknown
     ground_truth: torch.Tensor | None = None
 
 
@@ -256,9 +261,10 @@ class Runner:
         """What every record's config hash covers. The data enter by content (the fingerprint),
         not by path, so the same data in another folder or cache give the same hash."""
         b = self.bench
+        fast = {} if b.deterministic else {"deterministic": False}  # earlier hashes stay valid
         return {"data": self.data.fingerprint,
                 "model": where.model_key, "samples": b.samples, "batch_size": b.batch_size,
-                "seed": b.seed, "device": self.device.type}
+                "seed": b.seed, "device": self.device.type, **fast}
 
     def _record(self, panel: _Where, *, explainer: Plugged | None, sonifier: Plugged | None,
                 metric: str, metric_plug: Plugged | None, settings: dict[str, Any],
@@ -276,6 +282,7 @@ class Runner:
             "sonifier": sonifier.name if sonifier else None, "metric": metric,
             "status": "ok", "error": None, "device": str(self.device), "seed": self.bench.seed,
             "executor": self.executor_name,
+            "torch_deterministic": self.bench.deterministic,
             "config_hash": config_hash({**settings, "params": params, "plugins": plugins}),
             "plugins": plugins, "params": json.loads(json.dumps(params, default=repr)),
             "git_revision": self.env["git_revision"], "versions": self.env["versions"],
@@ -316,7 +323,8 @@ class Runner:
         self.out.mkdir(parents=True, exist_ok=True)
         with folder_lock(self.out):
             clean_stale_temps(self.out)  # e.g. a run.json whose writer was killed
-            return self._run()
+            with torch_mode(self.bench.deterministic):
+                return self._run()
 
     def _run(self) -> RunReport:
         start = time.perf_counter()
@@ -374,7 +382,7 @@ class Runner:
         plug = self.plan.models[choice.name]
         return make_recipe(plug.obj, str(plug.source), task, fold, self.preset,
                            width=choice.width, **self.bench.training, seed=self.bench.seed,
-                           device=str(self.device))
+                           device=str(self.device), deterministic=self.bench.deterministic)
 
     def worker_setup(self) -> WorkerSetup:
         """How another process runs this run's units (see :class:`WorkerSetup`)."""
@@ -413,6 +421,8 @@ class Runner:
                 "extras": {"val-accuracy": {"value": meta["val_accuracy"]}},
                 "info": {"width": recipe.width, "preset": recipe.preset,
                          "iterations": recipe.config.iterations,
+                         "precision": recipe.config.precision,
+                         "compile": recipe.config.compile,
                          "selected_iteration": meta["selected_iteration"]}})
         if where.task == "cue":
             self._cue_control(panel, settings)
@@ -433,15 +443,29 @@ class Runner:
                 else:
                     todo.append((metric.name, sonifier and sonifier.name, record))
             if todo or self.bench.examples:
-                units.append((explainer.name, todo))
+                units.append((Runner.explain_unit, explainer.name, todo))
+        if panel.ground_truth is not None:  # the metrics themselves, on maps of known quality
+            for name in reference_maps(panel.ground_truth[:1], self.bench.seed):
+                plug = self._reference(name)
+                todo = []
+                for metric, sonifier in self._cells(panel):
+                    if uncheckable(metric.obj):
+                        continue
+                    record = self._record(panel, explainer=plug, sonifier=sonifier,
+                                          metric=metric.name, metric_plug=metric,
+                                          settings=settings, fields={})
+                    if not self._done(record):
+                        todo.append((metric.name, sonifier and sonifier.name, record))
+                if todo:
+                    units.append((Runner.reference_unit, name, todo))
         if not units:
             return
         pending = _Pending(panel, len(units), Progress(f"explain {where.label}", self.quiet,
                                                        " explainers"))
         pending.bar(0, pending.total)
         handle = self.executor.share(spec)
-        for name, todo in units:
-            self.executor.submit("explain", Runner.explain_unit, (handle, name, todo),
+        for unit, name, todo in units:
+            self.executor.submit("explain", unit, (handle, name, todo),
                                  lambda out, name=name, todo=todo:
                                  self._explained(pending, name, todo, out))
 
@@ -532,6 +556,26 @@ class Runner:
             examples = relevance[: self.bench.examples].cpu()
         return Explained(records, examples, cached, time.perf_counter() - start)
 
+    def reference_unit(self, spec: PanelSpec, name: str, todo: list[Todo]) -> Explained:
+        """Score one reference map of known quality (:mod:`audioxai_bench.evaluation.meta`),
+        built from the panel's planted evidence, on its cells ``todo``."""
+        start = time.perf_counter()
+        panel = self._panel_of(spec)
+        relevance = reference_maps(panel.ground_truth, self.bench.seed)[name]
+        metrics, sonifiers = self.plan.metrics, self.plan.sonifiers
+        cells = [(_named(metrics, m), s and _named(sonifiers, s), record)
+                 for m, s, record in todo]
+        records, _, _ = self._explain_and_score(panel, self._reference(name), cells,
+                                                relevance=relevance)
+        return Explained(records, None, False, time.perf_counter() - start)
+
+    @staticmethod
+    def _reference(name: str) -> Plugged:
+        """A reference map as the explainer of its records, ``reference:<map>``."""
+        return Plugged(reference_name(name), None,
+                       Source("audioxai-bench", __version__, "reference map"),
+                       {"reference": name})
+
     def _panel_of(self, spec: PanelSpec) -> _Panel:
         """The panel of ``spec``, made once for the units of one panel that follow each other
         (so metrics share their per-batch memo across explainers, as before)."""
@@ -559,6 +603,8 @@ class Runner:
                       x=x.to(self.device), target=target.to(self.device), rows=rows,
                       n_test=len(test_rows), keeper=ModelKeeper(model),
                       ground_truth=None if truth is None else truth.to(self.device),
+                      chunk_size=inputs_per_pass(model, x[:1].to(self.device),
+                                                 self.bench.chunk_size),
                       samples={"clips": [self.data.relpaths[r] for r in rows],
                                "speakers": self.data.speaker[rows].astype(int).tolist()})
 
@@ -606,12 +652,17 @@ class Runner:
         return sorted(cells, key=lambda c: sonifiers.index(c[1]))
 
     def _explain_and_score(self, panel: _Panel, explainer: Plugged,
-                           todo: list[tuple[Plugged, Plugged | None, dict[str, Any]]]
+                           todo: list[tuple[Plugged, Plugged | None, dict[str, Any]]],
+                           relevance: torch.Tensor | None = None
                            ) -> tuple[list[dict[str, Any]], torch.Tensor | None, bool]:
-        """The records of the cells ``todo``, the relevance and whether it was cached."""
+        """The records of the cells ``todo``, the relevance and whether it was cached; with
+        ``relevance`` given (a reference map), that map is scored instead of explaining."""
         host = {"host": socket.gethostname()}
         try:
-            relevance, seconds, cached = self._relevance(panel, explainer)
+            if relevance is None:
+                relevance, seconds, cached = self._relevance(panel, explainer)
+            else:
+                seconds, cached = [float("nan")] * len(self._batches(len(relevance))), False
         except AudioXaiError as exc:
             trace = getattr(exc, "traceback", None)  # the plugin's, when it raised
             return [record | host | {"status": "error", "error": str(exc)}
@@ -629,7 +680,7 @@ class Runner:
                              ground_truth=None if panel.ground_truth is None
                              else panel.ground_truth[b],
                              seed=self.bench.seed * 100_003 + index,
-                             chunk_size=self.bench.chunk_size,
+                             chunk_size=panel.chunk_size,
                              shared=panel.shared.setdefault(index, {}))
             with_sonifier: dict[str, EvalBatch] = {}
             for i, (metric, sonifier, _) in enumerate(todo):

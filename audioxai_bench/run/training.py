@@ -40,6 +40,7 @@ class TrainRequest:
     select: str | None = None
     seed: int = 0
     device: str = "cpu"
+    deterministic: bool = True
 
 
 def resolve_preset(preset: str, device: torch.device) -> str:
@@ -57,7 +58,8 @@ def train_reference(req: TrainRequest, quiet: bool = False,
     spec = load_plugins().models.registration(req.model)  # unknown: fails with the valid ones
     device = resolve_device(req.device)  # fail before preprocessing, not after
     preset = resolve_preset(req.preset, device)
-    overrides: dict[str, Any] = {"seed": req.seed, "device": req.device}
+    overrides: dict[str, Any] = {"seed": req.seed, "device": req.device,
+                                 "deterministic": req.deterministic}
     if req.iterations is not None:  # 0 is an error, not "the preset's"
         if req.iterations < 1:
             raise AudioXaiError(f"iterations must be at least 1, got {req.iterations}")

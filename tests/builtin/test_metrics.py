@@ -678,5 +678,6 @@ def test_builtin_metrics_register_and_declare_their_needs():
     assert expected <= set(pm.metrics.names())
     for m in pm.metrics:
         assert validate("metric", m) == m.name
-        assert m.needs <= {"signals", "explainer", "sonifier", "explain_seconds"}
+        assert m.needs <= {"signals", "explainer", "sonifier", "explain_seconds",
+                           "ground_truth"}
     assert pm.metrics.get("frequency-bands").representations == {"spectrogram"}

@@ -71,7 +71,9 @@ def test_result_fields_history_and_progress() -> None:
         progress=lambda i, n, info: calls.append((i, n, info)),
     )
     assert [i for i, _, _ in calls] == list(range(1, 7)) and all(n == 6 for _, n, _ in calls)
-    assert "loss" in calls[0][2] and "val_accuracy" in calls[-1][2]
+    # the loss is read at evaluation points only (a step does not wait for the device)
+    assert "loss" not in calls[2][2] and "lr" in calls[0][2]
+    assert calls[3][2]["loss"] == result.history[0]["loss"] and "val_accuracy" in calls[-1][2]
     assert [h["iteration"] for h in result.history] == [4, 6]  # every eval_every, and the end
     assert set(result.history[0]) >= {"iteration", "loss", "val_accuracy", "lr", "seconds"}
     assert result.iterations == 6 and result.seconds > 0
@@ -280,3 +282,20 @@ def test_checkpoint_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="contradicts"):
         save_checkpoint(tmp_path / "bad.pt", model, {"width": 1.0})
     assert not (tmp_path / "bad.pt").exists()
+
+
+def test_bf16_autocast_trains_and_speed_settings_enter_the_model_key_only_when_set() -> None:
+    cfg = dataclasses.replace(FAST, iterations=4, eval_every=4, precision="bf16")
+    result = train(small_audionet(), tone_set(32, 1), tone_set(16, 2), None, cfg)
+    assert math.isfinite(result.history[0]["loss"])
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="fp16")
+    spec = BUILTIN_MODELS[0]
+
+    def key(**overrides: object) -> str:
+        return make_recipe(spec, "builtin", "digit", 0, "cpu", **overrides).key
+
+    default = key()
+    assert key(device="cuda", num_workers=2) == default  # where it runs changes nothing
+    assert key(deterministic=True, precision="fp32", compile=False) == default
+    assert len({default, key(precision="bf16"), key(compile=True), key(deterministic=False)}) == 4

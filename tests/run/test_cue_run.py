@@ -86,6 +86,8 @@ def test_a_ground_truth_metric_is_skipped_with_its_reason_without_ground_truth(c
     assert "digit task" in skipped.reason.iloc[0]
     assert (df[df.metric == "gini"].status == "ok").all()
     assert "cue-control" not in set(df.metric)
+    build_leaderboard([tmp_path / "out"], tmp_path / "board", quiet=True)  # reads skipped cells
+    assert "mask-start" not in (tmp_path / "board" / "README.md").read_text()
 
 
 def test_every_cue_model_gets_its_control_record(cue_tree, tmp_path):

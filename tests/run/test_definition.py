@@ -144,8 +144,8 @@ def test_the_schema_ships_in_the_package():
 def test_training_keys_are_the_train_config_fields():
     from audioxai_bench.models.train import TrainConfig
     from audioxai_bench.run.definition import TrainingSection
-    settable = {f.name for f in dataclasses.fields(TrainConfig)} - {"device", "seed",
-                                                                      "num_workers"}
+    settable = {f.name for f in dataclasses.fields(TrainConfig)} - {
+        "device", "seed", "num_workers", "deterministic"}  # the run's, not the training's
     assert set(TrainingSection.model_fields) == settable | {"preset"}
 
 

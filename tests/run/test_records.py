@@ -105,3 +105,14 @@ def test_environment_names_the_packages():
     env = environment()
     assert env["versions"]["torch"] and env["versions"]["audioxai-bench"]
     assert env["python"].count(".") == 2
+
+
+def test_a_nondeterministic_explainers_note_is_a_record_field(tmp_path):
+    from audioxai_bench.guard import explainer_notes
+
+    class Noisy:
+        deterministic = False
+
+    store = ResultStore(tmp_path / "results.jsonl")
+    store.append(record(**explainer_notes(Noisy())))
+    assert store.records()[0]["deterministic"] is False

@@ -1,0 +1,164 @@
+"""Localisation: does the relevance sit where the evidence for the label was planted?
+
+On data with a known answer (the ``cue`` task, :attr:`EvalBatch.ground_truth`: True where the
+evidence is) four scores per sample, each over every unit of the model input:
+
+- **relevance mass accuracy** (Arras, Osman & Samek 2022, "CLEVR-XAI: a benchmark dataset for
+  the ground truth evaluation of neural network explanations", Information Fusion 81): the
+  share of the positive relevance that lies inside the mask;
+- **relevance rank accuracy** (ibid.): of the K most relevant units, K the mask's size, the
+  share inside the mask;
+- **pointing game** (Zhang et al. 2018, "Top-down neural attention by excitation backprop",
+  IJCV 126): a hit when the most relevant unit is inside the mask; a proportion, so its record
+  interval is Wilson's;
+- **relevance ROC-AUC**: how well relevance separates mask from non-mask units, the
+  Mann-Whitney U statistic over the units (ties count one half).
+
+Relevance is read signed, as the deletion metrics read it: a unit with negative relevance
+speaks against the class. Ties and empty maps are settled so that no map scores by luck:
+
+- a constant (e.g. all-zero) map *places* nothing: mass accuracy 0 (no positive relevance,
+  no mass on the evidence) and a pointing-game miss; it *orders* nothing: rank accuracy and
+  ROC-AUC give the chance level (the mask fraction and 0.5);
+- pointing game: a hit only when **every** unit tied at the maximum is inside the mask
+  (Quantus' ``PointingGame`` counts a hit when any tied unit is, so a constant map always hits);
+- rank accuracy: units tied at the K-th value share the remaining slots in proportion, the
+  expected hits under a random tie break (Quantus breaks ties by ``argsort`` order);
+- a sample whose mask is empty or covers every unit has nothing to localise: NaN.
+
+With these rules, on maps without ties the four numbers equal Quantus' ``RelevanceMassAccuracy``
+(of the positive part), ``RelevanceRankAccuracy``, ``PointingGame`` and scikit-learn's
+``roc_auc_score`` (``tests/builtin/test_metrics_localisation.py`` pins them on hand-computed
+maps). Mass, rank and pointing game carry the per-sample ``mask-fraction``: what a uniform or
+random map scores in expectation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from audioxai_bench.api.hookspecs import hookimpl
+from audioxai_bench.api.metric import BaseMetric, EvalBatch, MetricOutput
+from audioxai_bench.stats import rank_data, wilson_interval
+
+
+def relevance_mass(relevance: Tensor, mask: Tensor) -> Tensor:
+    """``(B,)`` positive relevance inside ``mask`` over all positive relevance (0 without
+    positive relevance), on ``(B, N)`` float64 maps and bool masks."""
+    positive = relevance.clamp_min(0)
+    total = positive.sum(dim=1)
+    inside = (positive * mask).sum(dim=1)
+    return torch.where(total > 0, inside / total.where(total > 0, torch.ones_like(total)),
+                       torch.zeros_like(total))
+
+
+def rank_accuracy(relevance: Tensor, mask: Tensor) -> Tensor:
+    """``(B,)`` share of the ``K = |mask|`` most relevant units inside ``mask``; units tied at
+    the K-th value fill the remaining slots in proportion to how many of them are inside."""
+    k = mask.sum(dim=1)
+    kth = relevance.sort(dim=1, descending=True).values.gather(
+        1, (k - 1).clamp_min(0)[:, None])  # (B, 1) the K-th largest value
+    above, tied = relevance > kth, relevance == kth
+    slots = (k - above.sum(dim=1)).double()
+    share = (tied & mask).sum(dim=1).double() / tied.sum(dim=1).double()
+    return ((above & mask).sum(dim=1).double() + slots * share) / k.clamp_min(1).double()
+
+
+def pointing_hits(relevance: Tensor, mask: Tensor) -> Tensor:
+    """``(B,)`` 1.0 where every unit tied at the maximum relevance is inside ``mask``, else 0."""
+    at_max = relevance == relevance.amax(dim=1, keepdim=True)
+    return (at_max & ~mask).sum(dim=1).eq(0).double()
+
+
+def roc_auc(relevance: Tensor, mask: Tensor) -> Tensor:
+    """``(B,)`` area under the ROC curve of relevance as a detector of ``mask`` units:
+    ``U / (m (N - m))`` from the average ranks (the Mann-Whitney U; ties count 1/2)."""
+    m = mask.sum(dim=1).double()
+    n = mask.shape[1] - m
+    ranks = rank_data(relevance) + 1  # 1-based, ties averaged
+    u = (ranks * mask).sum(dim=1) - m * (m + 1) / 2
+    return u / (m * n).clamp_min(1)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Localisation(BaseMetric):
+    """A score of the relevance against :attr:`EvalBatch.ground_truth`, per sample."""
+
+    higher_is_better: bool = True
+    needs: frozenset[str] = frozenset({"ground_truth"})
+    #: whether the output carries the chance level of a uniform map (the mask fraction)
+    chance_extra: ClassVar[bool] = True
+
+    def measure(self, relevance: Tensor, mask: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def score(self, batch: EvalBatch) -> MetricOutput:
+        self.check(batch)
+        relevance = batch.relevance.detach().flatten(1).double()
+        mask = batch.ground_truth.flatten(1)
+        size = mask.sum(dim=1)
+        defined = (size > 0) & (size < mask.shape[1])
+        scores = self.measure(relevance, mask).where(defined, torch.nan)
+        extras = ({"mask-fraction": size.double() / mask.shape[1]} if self.chance_extra
+                  else {})
+        return MetricOutput(scores=scores, extras=extras,
+                            info={"units": "every unit of the model input",
+                                  "relevance": "signed"})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RelevanceMassAccuracy(_Localisation):
+    """Share of the positive relevance inside the ground-truth mask (Arras et al. 2022)."""
+
+    def measure(self, relevance: Tensor, mask: Tensor) -> Tensor:
+        return relevance_mass(relevance, mask)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RelevanceRankAccuracy(_Localisation):
+    """Share of the top-|mask| relevant units inside the mask (Arras et al. 2022)."""
+
+    def measure(self, relevance: Tensor, mask: Tensor) -> Tensor:
+        return rank_accuracy(relevance, mask)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PointingGame(_Localisation):
+    """Hit rate of the most relevant unit on the mask (Zhang et al. 2018); ties must all hit."""
+
+    def measure(self, relevance: Tensor, mask: Tensor) -> Tensor:
+        return pointing_hits(relevance, mask)
+
+    def interval(self, output: MetricOutput) -> list[float]:
+        """Wilson's interval of the hit rate (a proportion of independent trials): the
+        percentile bootstrap collapses to a point at 0 or n hits."""
+        hits = output.scores[output.scores.isfinite()]
+        return list(wilson_interval(float(hits.mean()), len(hits))) if len(hits) else [
+            float("nan"), float("nan")]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RelevanceAuc(_Localisation):
+    """ROC-AUC of relevance against the mask: 1 separates perfectly, 0.5 is chance."""
+
+    chance_extra: ClassVar[bool] = False
+
+    def measure(self, relevance: Tensor, mask: Tensor) -> Tensor:
+        return roc_auc(relevance, mask)
+
+
+@hookimpl
+def audioxai_bench_metrics() -> list[_Localisation]:
+    """Relevance mass and rank accuracy, pointing game and ROC-AUC against the ground truth."""
+    return [
+        RelevanceMassAccuracy(name="relevance-mass-accuracy",
+                              display_name="Relevance mass accuracy"),
+        RelevanceRankAccuracy(name="relevance-rank-accuracy",
+                              display_name="Relevance rank accuracy"),
+        PointingGame(name="pointing-game", display_name="Pointing game (hit rate)"),
+        RelevanceAuc(name="relevance-auc", display_name="Relevance ROC-AUC vs ground truth"),
+    ]

@@ -1,0 +1,195 @@
+"""Checking the metrics themselves: maps of known quality, and whether a metric orders them.
+
+Where the evidence for the label is known (:attr:`EvalBatch.ground_truth`, the ``cue`` task),
+maps whose quality is known by construction can be scored like any explainer's relevance, in
+the spirit of MetaQuantus (Hedström et al. 2023, "The meta-evaluation problem in explainable
+AI", TMLR). :data:`REFERENCES`, best to worst:
+
+- ``oracle``: the mask itself (1 on the evidence, 0 elsewhere);
+- ``noisy-σ``: the mask plus ``σ`` times one seeded standard normal field per sample, σ in
+  :data:`NOISE_LEVELS` (multiples of the mask's scale, the step from 0 to 1); the same field at
+  every level, so neighbouring levels differ only in σ;
+- ``random``: uniform [0, 1) noise, the law of the ``random`` explainer;
+- ``inverted``: ``1 - mask``, relevant everywhere but on the evidence.
+
+A trustworthy metric scores them in that order, every step apart. :func:`reliability` tests
+each adjacent step and the span oracle → random with paired Wilcoxon signed-rank tests over
+(trained model, speaker) units, Holm-adjusted over the steps, and says ``pass`` (every step in
+order), ``partial`` (oracle above random, no step reversed, some steps not resolved: a metric
+that saturates near the oracle, or cannot tell a random map from an anti-localised one) or
+``fail`` (a step reversed, or the oracle not shown above random).
+
+Only verdicts are checked (:func:`uncheckable`): not metrics that score the explaining *method*
+rather than a map (its time, its dependence on the model's weights: they need ``explainer`` or
+``explain_seconds``), nor descriptive ones (``ranked = False``: Gini would "pass" because the
+oracle is the sparsest map, which says nothing about quality). The runner scores the
+references of every panel with ground truth under explainer names ``reference:<name>``
+(:func:`reference_name`); :func:`check_metrics` does the same in memory for one batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from audioxai_bench import stats
+from audioxai_bench.api.metric import EvalBatch, MetricOutput
+
+#: Noise levels of the noisy oracles, in multiples of the mask's scale.
+NOISE_LEVELS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
+#: The reference maps, best to worst.
+REFERENCES: tuple[str, ...] = ("oracle", *(f"noisy-{s:g}" for s in NOISE_LEVELS), "random",
+                               "inverted")
+#: Explainer names of reference records start with this.
+PREFIX = "reference:"
+#: The steps that must be in order for a metric not to fail: it tells the truth from noise.
+COARSE: tuple[tuple[str, str], ...] = (("oracle", "random"),)
+
+
+def reference_name(reference: str) -> str:
+    """The explainer name a reference's records carry: ``reference:oracle``."""
+    return PREFIX + reference
+
+
+def is_reference(explainer: Any) -> bool:
+    """Whether an explainer name is a reference map's (not ranked with the explainers)."""
+    return isinstance(explainer, str) and explainer.startswith(PREFIX)
+
+
+def reference_maps(ground_truth: Tensor, seed: int) -> dict[str, Tensor]:
+    """Each of :data:`REFERENCES` for a bool ``ground_truth`` mask, float32 in its shape,
+    seeded by ``seed`` (the same seed, shape and device give the same maps)."""
+    mask = ground_truth.float()
+    generator = torch.Generator(device=mask.device).manual_seed(seed)
+    noise = torch.randn(mask.shape, generator=generator, device=mask.device)
+    maps = {"oracle": mask}
+    maps |= {f"noisy-{s:g}": mask + s * noise for s in NOISE_LEVELS}
+    maps["random"] = torch.rand(mask.shape, generator=generator, device=mask.device)
+    maps["inverted"] = 1 - mask
+    return maps
+
+
+def uncheckable(metric: Any) -> str | None:
+    """Why ``metric`` cannot be checked on reference maps, or None when it can."""
+    needs = set(getattr(metric, "needs", ()))
+    if needs & {"explainer", "explain_seconds"}:
+        return ("it scores the explaining method (its time or its dependence on the model), "
+                "not a relevance map")
+    if getattr(metric, "ranked", True) is False:
+        return ("it describes or checks (ranked: false) and does not claim to order maps by "
+                "quality (Gini, for one, follows sparseness: the oracle is the sparsest map)")
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One comparison of two references: ``difference`` is the mean of better minus worse in
+    the metric's good direction (positive: in order), ``interval`` its paired 95 % bootstrap
+    interval over models and speakers, ``p`` the Holm-adjusted two-sided Wilcoxon p over
+    (model, speaker) units, ``verdict`` ``"ordered"``, ``"tied"`` or ``"reversed"``."""
+
+    better: str
+    worse: str
+    difference: float
+    interval: tuple[float, float]
+    p: float
+    verdict: str
+
+    def __str__(self) -> str:
+        return (f"{self.better} → {self.worse}: {self.verdict}, {self.difference:+.3g} "
+                f"[{self.interval[0]:+.3g}, {self.interval[1]:+.3g}], p = {self.p:.2g}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Reliability:
+    """How one metric orders the references: their ``means``, every tested ``step`` (the
+    adjacent ones in order, then the span oracle → random), the ``verdict`` and the number of
+    (model, speaker) ``units`` the tests ran over."""
+
+    means: dict[str, float]
+    steps: tuple[Step, ...]
+    verdict: str
+    units: int
+
+    @property
+    def adjacent(self) -> tuple[Step, ...]:
+        return self.steps[: len(REFERENCES) - 1]
+
+    @property
+    def margin(self) -> Step:
+        """The adjacent step with the smallest difference in the good direction."""
+        return min(self.adjacent, key=lambda s: (np.nan_to_num(s.difference, nan=-np.inf)))
+
+    @property
+    def failing(self) -> tuple[Step, ...]:
+        """The steps not in order: reversed ones first, then unresolved ones."""
+        bad = [s for s in self.steps if s.verdict != "ordered"]
+        return tuple(sorted(bad, key=lambda s: s.verdict != "reversed"))
+
+
+def reliability(data: stats.Clustered, higher_is_better: bool = True, alpha: float = 0.05,
+                n_resamples: int = stats.N_RESAMPLES, seed: int = 0) -> Reliability:
+    """The verdict on one metric from its per-sample scores of the references (``data.scores``
+    holds one row per :data:`REFERENCES` entry, in that order); see the module docstring."""
+    if len(data.scores) != len(REFERENCES):
+        raise ValueError(f"reliability: need scores of {len(REFERENCES)} references "
+                         f"({', '.join(REFERENCES)}), got {len(data.scores)}")
+    index = {name: i for i, name in enumerate(REFERENCES)}
+    pairs = [*zip(REFERENCES, REFERENCES[1:]), ("oracle", "random")]
+    sign = 1.0 if higher_is_better else -1.0
+    units = data.unit_means()
+    reps = data.bootstrap(n_resamples, seed)
+    means = data.means()
+    raw = [stats.paired_p(sign * (units[index[a]] - units[index[b]])) for a, b in pairs]
+    steps = []
+    for (a, b), p in zip(pairs, stats.holm(raw)):
+        diff = sign * (means[index[a]] - means[index[b]])
+        with np.errstate(invalid="ignore"):
+            low, high = np.nanquantile(sign * (reps[:, index[a]] - reps[:, index[b]]),
+                                       [0.025, 0.975])
+        verdict = "tied" if not (p < alpha and np.isfinite(diff) and diff != 0) else (
+            "ordered" if diff > 0 else "reversed")
+        steps.append(Step(a, b, float(diff), (float(low), float(high)), float(p), verdict))
+    by_pair = {(s.better, s.worse): s for s in steps}
+    if any(s.verdict == "reversed" for s in steps) or any(
+            by_pair[pair].verdict != "ordered" for pair in COARSE):
+        verdict = "fail"
+    else:
+        verdict = "pass" if all(s.verdict == "ordered" for s in steps) else "partial"
+    return Reliability({name: float(means[i]) for name, i in index.items()}, tuple(steps),
+                       verdict, units.shape[1])
+
+
+def score_references(metrics: Iterable[Any], batch: EvalBatch) -> dict[str, dict[str,
+                                                                              MetricOutput]]:
+    """``{metric name: {reference: output}}``: every checkable metric scored on each reference
+    map of ``batch.ground_truth`` in place of ``batch.relevance`` (seeded from ``batch.seed``)."""
+    if batch.ground_truth is None:
+        raise ValueError("score_references: the batch has no ground_truth to build references of")
+    maps = reference_maps(batch.ground_truth, batch.seed)
+    out: dict[str, dict[str, MetricOutput]] = {}
+    for metric in metrics:
+        if uncheckable(metric) is None:
+            out[metric.name] = {name: metric.score(dataclasses.replace(
+                batch, relevance=rel.to(batch.x.dtype), explainer=None))
+                for name, rel in maps.items()}
+    return out
+
+
+def check_metrics(metrics: Sequence[Any], batch: EvalBatch,
+                  speakers: Sequence[int] | None = None, **options: Any) -> dict[str, Reliability]:
+    """:func:`reliability` of each checkable metric on one batch, each sample its own
+    speaker unless ``speakers`` says otherwise; ``options`` as :func:`reliability`."""
+    cluster = np.arange(batch.size) if speakers is None else np.asarray(speakers)
+    verdicts = {}
+    by_name = {m.name: m for m in metrics}
+    for name, outputs in score_references(metrics, batch).items():
+        scores = np.stack([outputs[r].scores.numpy() for r in REFERENCES])
+        data = stats.Clustered(scores, np.zeros(batch.size, dtype=int), cluster)
+        verdicts[name] = reliability(data, bool(by_name[name].higher_is_better), **options)
+    return verdicts

@@ -1,0 +1,71 @@
+"""Deterministic torch for training and scoring: the same definition and seed give the same
+records on the same device.
+
+On a CPU torch is deterministic already. On CUDA, cuDNN's autotuner picks kernels by timing,
+and several kernels (convolution backward, cuBLAS with its default workspaces) accumulate in a
+varying order; two cold runs then differ. :func:`torch_mode` switches torch to deterministic
+algorithms (cuDNN deterministic, no autotuning, ``CUBLAS_WORKSPACE_CONFIG``) for a block and
+puts the previous switches back afterwards. ``deterministic=False`` is the faster mode that
+lets cuDNN autotune; it is an explicit choice that every record carries.
+
+The suite's own code was read for operations that raise in this mode on CUDA (torch's list in
+``torch.use_deterministic_algorithms``): floating-point ``cumsum`` was the only one (the
+random energy mask and the sonifiers' moving average, now :func:`cumsum` and ``avg_pool1d``).
+``index_add_``, ``scatter_``/``gather``, ``index_put_`` and ``bincount`` without weights, which
+the engines and statistics use, switch to deterministic kernels by themselves (some slower).
+
+``CUBLAS_WORKSPACE_CONFIG`` is read when cuBLAS first runs, so it is set (unless the user set it)
+before any CUDA work; torch raises at the first matrix product when it is missing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+#: cuBLAS's deterministic workspace setting (torch's reproducibility notes).
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+def _switches() -> tuple[bool, bool, bool, bool]:
+    return (torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+
+
+def _set(deterministic: bool, warn_only: bool, cudnn_deterministic: bool,
+         benchmark: bool) -> None:
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+    torch.backends.cudnn.deterministic = cudnn_deterministic
+    torch.backends.cudnn.benchmark = benchmark
+
+
+@contextmanager
+def torch_mode(deterministic: bool = True) -> Iterator[None]:
+    """Deterministic algorithms (``True``) or cuDNN autotuning (``False``) inside the block.
+
+    Deterministic mode raises, naming the operation, where torch has only a non-deterministic
+    kernel (on CUDA: e.g. floating-point ``cumsum``, histc, interpolate backward); the suite's
+    own code avoids those.
+    """
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    before = _switches()
+    _set(deterministic, False, deterministic, not deterministic)
+    try:
+        yield
+    finally:
+        _set(*before)
+
+
+def cumsum(values: torch.Tensor, dim: int) -> torch.Tensor:
+    """``values.cumsum(dim)``, also in deterministic mode on CUDA, where torch has no
+    deterministic floating-point scan and raises: there it runs on the CPU (one copy each way
+    per call; the engines call it once per batch, not per sample)."""
+    if (values.is_cuda and values.is_floating_point()
+            and torch.are_deterministic_algorithms_enabled()):
+        return values.cpu().cumsum(dim).to(values.device)
+    return values.cumsum(dim)

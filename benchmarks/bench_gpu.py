@@ -1,0 +1,246 @@
+"""The suite against the device's own rates, side by side in one run (issue #12), CPU or CUDA.
+
+1. Training: samples/s of :func:`audioxai_bench.models.train` (batches served on the device,
+   AlexNet's spectrograms made there from the signals) next to bare forward+backward at the
+   same batch, in the default deterministic fp32 mode, the fast (nondeterministic) mode and,
+   on CUDA, bf16 autocast. Goal: training >= 70 % of bare.
+2. Scoring: model inputs/s of the deletion engine (the unit metrics' curve, at the chunk the
+   runner gives it) next to bare forward passes of the same sizes. Goal: >= 50 %.
+3. Harness: the guarded ``gradient`` explainer (guard.py) against a direct captum
+   ``Saliency`` call on the same batch. Goal: <= 1.05x.
+4. The spectrogram input: float64 (reference) and float32 FFT on the device, inputs/s.
+5. Projection: each shipped definition's wall time from these rates: training budgets, the
+   explainers' forward+backward passes and the metrics' forward inputs per sample (counted on
+   a few samples through ``score_attributions``).
+
+    python benchmarks/bench_gpu.py                                # the device's defaults
+    python benchmarks/bench_gpu.py --device cpu --width 0.125 --iterations 20 --seconds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from bench_metrics import UNIT, bare_forwards, make_batch, pass_sizes
+from bench_models import throughput
+
+from audioxai_bench.data.dataset import ClipDataset
+from audioxai_bench.data.preprocess import spectrogram_input, to_model_input
+from audioxai_bench.evaluation.passes import inputs_per_pass
+from audioxai_bench.evaluation.perturbation import (
+    DEFAULT_GRID,
+    N_RANDOM,
+    ORDERS,
+    perturbation_curves,
+)
+from audioxai_bench.guard import ModelKeeper, run_explainer
+from audioxai_bench.models import TrainConfig, build_model, train
+from audioxai_bench.plugins import PluginManager
+
+MODELS = {"audionet": "waveform", "alexnet": "spectrogram"}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_of(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """Fastest wall seconds of ``repeats`` calls (after one warm-up), device synchronised."""
+    fn()
+    sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def clips(n: int, seed: int = 0) -> np.ndarray:
+    """Padded 8 kHz signals on the int16 scale: noise bursts in 40-80 % of the window."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, 8000), np.float32)
+    for i, start in enumerate(rng.integers(0, 1600, n)):
+        out[i, start:start + 4800] = 3000 * rng.standard_normal(4800)
+    return out
+
+
+def training_rate(name: str, width: float, device: torch.device, iterations: int,
+                  batch: int, **mode: object) -> float:
+    """Samples/s of ``train`` over ``iterations`` steps (one evaluation, on 100 clips)."""
+    signals, labels = clips(batch * 8), np.arange(batch * 8) % 10
+    rows = np.arange(len(signals))
+    # the paper preset's set is too large to precompute: batches are made from the signals
+    train_set = ClipDataset(signals, labels, rows, MODELS[name], precompute_bytes=0)
+    val_set = ClipDataset(signals, labels, rows[:100], MODELS[name])
+    config = TrainConfig(iterations=iterations, batch_size=batch, eval_every=iterations,
+                         select="final", device=str(device), **mode)
+    torch.manual_seed(0)
+    train(build_model(name, 10, width), train_set, val_set, None,
+          dataclasses.replace(config, iterations=2, eval_every=2))  # warm-up (cuDNN, compile)
+    sync(device)
+    result = train(build_model(name, 10, width), train_set, val_set, None, config)
+    return iterations * batch / result.seconds
+
+
+def scoring_rates(name: str, width: float, device: torch.device, samples: int, chunk: int,
+                  repeats: int) -> tuple[float, float, int]:
+    """(engine inputs/s, bare forward inputs/s, inputs per pass) of the deletion curves."""
+    model = build_model(name, 10, width).to(device).eval()
+    x, relevance, target = (t.to(device) for t in make_batch(name, samples))
+    per_pass = inputs_per_pass(model, x, chunk)
+    orders = sum(N_RANDOM if o == "random" else 1 for o in ORDERS)
+    per_sample = 2 + orders * (len(DEFAULT_GRID) - 2)
+    sizes = pass_sizes(samples, per_pass, per_sample)
+    engine = best_of(lambda: perturbation_curves(model, x, relevance, target,
+                                                 chunk_size=per_pass, patch=UNIT[name]),
+                     device, repeats)
+    bare = best_of(lambda: bare_forwards(model, x, sizes), device, repeats)
+    inputs = samples * per_sample
+    return inputs / engine, sum(sizes) / bare, per_pass
+
+
+def harness_ratio(pm: PluginManager, name: str, width: float, device: torch.device,
+                  batch: int, repeats: int) -> tuple[float, float]:
+    """(guarded gradient, direct captum Saliency) seconds per call at ``batch``."""
+    from captum.attr import Saliency
+
+    model = build_model(name, 10, width).to(device).eval()
+    x = to_model_input(torch.from_numpy(clips(batch)).to(device), MODELS[name])
+    target = torch.randint(0, 10, (batch,), device=device)
+    keeper, explainer = ModelKeeper(model), pm.explainers.get("gradient")
+    guarded = best_of(lambda: run_explainer(explainer, model, x, target, keeper=keeper),
+                      device, repeats)
+    direct = best_of(lambda: Saliency(model).attribute(x.clone().requires_grad_(), target=target,
+                                                       abs=False), device, repeats)
+    return guarded, direct
+
+
+def spectrogram_rates(device: torch.device, batch: int, repeats: int) -> dict[str, float]:
+    signals = torch.from_numpy(clips(batch)).to(device)
+    return {str(dtype).removeprefix("torch."): batch / best_of(
+        lambda dtype=dtype: spectrogram_input(signals, fft_dtype=dtype), device, repeats)
+        for dtype in (torch.float64, torch.float32)}
+
+
+def metric_inputs_per_sample(pm: PluginManager, name: str, width: float,
+                             device: torch.device) -> float:
+    """Forward inputs every registered metric and sonifier needs per sample and explainer,
+    counted on 4 samples through ``score_attributions``."""
+    from audioxai_bench import score_attributions
+
+    model = build_model(name, 10, width).to(device).eval()
+    signals = torch.from_numpy(clips(4)).to(device)
+    x = to_model_input(signals, MODELS[name])
+    target = torch.arange(4, device=device)
+    relevance = torch.rand(x.shape, generator=torch.Generator().manual_seed(0)).to(device)
+    counted = [0]
+    forward = model.forward
+    model.forward = lambda batch: counted.__setitem__(0, counted[0] + len(batch)) or forward(batch)
+    score_attributions(model, x, target, relevance, signals=signals, metrics="all",
+                       explainer=pm.explainers.get("gradient"), explain_seconds=0.01,
+                       sonifiers=pm.sonifiers.names(), plugins=pm)
+    return counted[0] / 4
+
+
+def projection(pm: PluginManager, definition: str, rates: dict[str, dict[str, float]],
+               inputs: dict[str, float]) -> tuple[float, float]:
+    """(training, explain+score) projected seconds of a shipped definition."""
+    from audioxai_bench.builtin.models import BUILTIN_MODELS
+    from audioxai_bench.run.definition import load_benchmark
+
+    bench = load_benchmark(definition)
+    presets = {spec.name: spec.presets[bench.preset if bench.preset != "auto" else "paper"]
+               for spec in BUILTIN_MODELS}
+    training = scoring = 0.0
+    for task in bench.tasks:
+        for choice in bench.models:
+            name, n = choice.name, len(bench.folds[task])
+            if name not in rates:
+                continue
+            config = dataclasses.replace(presets[name], **bench.training)
+            training += n * config.iterations * config.batch_size / rates[name]["train"]
+            shape = build_model(name, 10).input_shape
+            explainers = [pm.explainers.get(e) for e in pm.explainers.names()
+                          if MODELS[name] in pm.explainers.get(e).representations]
+            passes = sum(getattr(e, "passes", lambda _s: 1)(shape) for e in explainers)
+            per_sample = (passes / rates[name]["bare_fwd_bwd"]
+                          + len(explainers) * inputs[name] / rates[name]["score"])
+            scoring += n * (bench.samples or 500) * per_sample
+    return training, scoring
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--width", type=float, default=None, help="default: 1 on cuda, 0.125 on cpu")
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--batch", type=int, default=100, help="training batch (the paper's 100)")
+    p.add_argument("--iterations", type=int, default=None, help="default: 300 cuda, 10 cpu")
+    p.add_argument("--samples", type=int, default=None, help="scored; default 256 cuda, 16 cpu")
+    p.add_argument("--chunk", type=int, default=512, help="the definition's chunk_size")
+    p.add_argument("--seconds", type=float, default=3.0, help="per bare-rate measurement")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--definitions", nargs="*", default=["paper-digit", "paper-sex"])
+    args = p.parse_args(argv)
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    width = args.width or (1.0 if cuda else 0.125)
+    iterations = args.iterations or (300 if cuda else 10)
+    samples = args.samples or (256 if cuda else 16)
+    label = (torch.cuda.get_device_name(device) if cuda
+             else f"cpu, {torch.get_num_threads()} threads")
+    print(f"# torch {torch.__version__}, {label}; width {width:g}, batch {args.batch}")
+    pm = PluginManager(entrypoints=False, strict=True)
+    modes = {"fp32 deterministic": {}, "fp32 fast": {"deterministic": False}}
+    if cuda:
+        modes["bf16 deterministic"] = {"precision": "bf16"}
+    rates: dict[str, dict[str, float]] = {}
+    print("\n## training (samples/s) vs bare forward+backward")
+    for name in args.models:
+        model = build_model(name, 10, width)
+        bare = throughput(model, args.batch, device, backward=True, seconds=args.seconds)
+        rates[name] = {"bare_fwd_bwd": bare}
+        for mode, options in modes.items():
+            rate = training_rate(name, width, device, iterations, args.batch, **options)
+            rates[name].setdefault("train", rate)  # the default mode projects
+            print(f"{name:9} {mode:20} train {rate:9.1f}/s  bare {bare:9.1f}/s  "
+                  f"{100 * rate / bare:5.1f} %", flush=True)
+    print("\n## scoring: deletion-engine inputs/s vs bare forward of the same pass sizes")
+    for name in args.models:
+        engine, bare, per_pass = scoring_rates(name, width, device, samples, args.chunk,
+                                               args.repeats)
+        rates[name]["score"] = engine
+        print(f"{name:9} engine {engine:9.1f}/s  bare forward {bare:9.1f}/s  "
+              f"{100 * engine / bare:5.1f} %  ({per_pass} inputs per pass)", flush=True)
+    print("\n## harness: guarded 'gradient' vs direct captum Saliency, batch 64")
+    for name in args.models:
+        guarded, direct = harness_ratio(pm, name, width, device, 64, max(args.repeats, 10))
+        print(f"{name:9} guarded {guarded * 1e3:8.2f} ms  direct {direct * 1e3:8.2f} ms  "
+              f"{guarded / direct:5.2f}x", flush=True)
+    spec = spectrogram_rates(device, args.batch, args.repeats)
+    print("\n## spectrogram input on the device (inputs/s): "
+          + ", ".join(f"{k} FFT {v:.0f}" for k, v in spec.items()))
+    if args.definitions:
+        print("\n## projected wall time from these rates (width "
+              f"{width:g}; training + explain/score)")
+        inputs = {name: metric_inputs_per_sample(pm, name, 0.0625, device)
+                  for name in args.models}
+        print("metric forward inputs per sample and explainer: "
+              + ", ".join(f"{k} {v:.0f}" for k, v in inputs.items()))
+        for definition in args.definitions:
+            training, scoring = projection(pm, definition, rates, inputs)
+            print(f"{definition:12} training {training / 60:7.1f} min  explain+score "
+                  f"{scoring / 60:7.1f} min  total {(training + scoring) / 60:7.1f} min",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()

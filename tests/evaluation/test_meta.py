@@ -1,0 +1,210 @@
+"""The meta-evaluation: reference maps, the pass/fail logic on metrics built to pass and to
+fail, and the references ordered on a toy model whose decision depends only on a known region."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from torch import Tensor, nn
+
+from audioxai_bench.api.metric import BaseMetric, EvalBatch, MetricOutput
+from audioxai_bench.evaluation.meta import (
+    REFERENCES,
+    check_metrics,
+    reference_maps,
+    reliability,
+    uncheckable,
+)
+from audioxai_bench.plugins import PluginManager
+from audioxai_bench.stats import Clustered
+
+
+@pytest.fixture(scope="module")
+def pm() -> PluginManager:
+    return PluginManager(entrypoints=False, strict=True)
+
+
+def test_reference_maps_are_built_from_the_mask_and_seeded():
+    mask = torch.zeros(3, 1, 50, dtype=torch.bool)
+    mask[:, :, 10:20] = True
+    maps = reference_maps(mask, seed=4)
+    assert list(maps) == list(REFERENCES)
+    assert torch.equal(maps["oracle"], mask.float())
+    assert torch.equal(maps["inverted"], 1 - mask.float())
+    assert ((maps["random"] >= 0) & (maps["random"] < 1)).all()
+    # one noise field per sample, scaled: neighbouring levels differ only in sigma
+    torch.testing.assert_close(maps["noisy-2"] - maps["oracle"],
+                               8 * (maps["noisy-0.25"] - maps["oracle"]))
+    again = reference_maps(mask, seed=4)
+    assert all(torch.equal(maps[k], again[k]) for k in maps)
+    assert not torch.equal(reference_maps(mask, seed=5)["noisy-1"], maps["noisy-1"])
+
+
+# --- the verdict on constructed scores --------------------------------------------------------
+
+QUALITY = np.array([1.0, 0.8, 0.6, 0.4, 0.2, 0.0, -1.0])  # best to worst, one per reference
+
+
+def clustered(scores: np.ndarray) -> Clustered:
+    n = scores.shape[1]
+    return Clustered(scores, np.zeros(n, dtype=int), np.arange(n))
+
+
+def noisy_scores(means: np.ndarray, n: int = 30, spread: float = 0.02) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return means[:, None] + spread * rng.normal(size=(len(means), n))
+
+
+def test_a_metric_that_orders_every_step_passes():
+    verdict = reliability(clustered(noisy_scores(QUALITY)))
+    assert verdict.verdict == "pass" and not verdict.failing
+    assert [s.verdict for s in verdict.steps] == ["ordered"] * 7
+    assert verdict.margin.difference == pytest.approx(0.2, abs=0.02)
+    assert verdict.margin.interval[0] > 0
+
+
+def test_a_metric_that_prefers_the_inverted_map_fails_naming_the_reversed_steps():
+    verdict = reliability(clustered(noisy_scores(-QUALITY)))
+    assert verdict.verdict == "fail"
+    assert verdict.failing[0].verdict == "reversed"
+    assert {(s.better, s.worse) for s in verdict.failing} >= {("random", "inverted"),
+                                                               ("oracle", "random")}
+    assert verdict.margin.difference < 0
+
+
+def test_lower_is_better_flips_the_direction():
+    assert reliability(clustered(noisy_scores(-QUALITY)), higher_is_better=False).verdict == \
+        "pass"
+
+
+def test_a_metric_blind_to_the_map_fails_with_every_step_tied():
+    verdict = reliability(clustered(noisy_scores(np.zeros(7))))
+    assert verdict.verdict == "fail"
+    assert {s.verdict for s in verdict.steps} == {"tied"}
+
+
+def test_random_and_inverted_tied_is_partial_not_fail():
+    means = QUALITY.copy()
+    means[-1] = means[-2]  # a metric that cannot tell a random map from an anti-localised one
+    scores = noisy_scores(means)
+    scores[-1] = scores[-2]
+    verdict = reliability(clustered(scores))
+    assert verdict.verdict == "partial"
+    assert [(s.better, s.worse) for s in verdict.failing] == [("random", "inverted")]
+
+
+def test_a_saturated_top_is_partial_and_names_the_unresolved_step():
+    means = QUALITY.copy()
+    means[1] = means[0]  # oracle and the least noisy oracle score alike
+    scores = noisy_scores(means)
+    scores[1] = scores[0]
+    verdict = reliability(clustered(scores))
+    assert verdict.verdict == "partial"
+    assert [(s.better, s.worse, s.verdict) for s in verdict.failing] == [
+        ("oracle", "noisy-0.25", "tied")]
+
+
+def test_one_step_reversed_fails_even_when_the_ends_are_in_order():
+    means = QUALITY.copy()
+    means[2], means[3] = means[3], means[2]  # noisier scores better than less noisy
+    verdict = reliability(clustered(noisy_scores(means)))
+    assert verdict.verdict == "fail"
+    assert [(s.better, s.worse) for s in verdict.failing if s.verdict == "reversed"] == [
+        ("noisy-0.5", "noisy-1")]
+
+
+def test_speakers_are_the_units_of_the_tests():
+    scores = noisy_scores(QUALITY, n=30)
+    by_clip = reliability(Clustered(scores, np.zeros(30, dtype=int), np.arange(30)))
+    by_speaker = reliability(Clustered(scores, np.zeros(30, dtype=int), np.arange(30) // 10))
+    assert by_clip.units == 30 and by_speaker.units == 3
+    # 3 speakers cannot reach p < 0.05 with Wilcoxon (the smallest p is 0.25): nothing ordered
+    assert by_speaker.verdict == "fail" and by_clip.verdict == "pass"
+
+
+def test_reliability_needs_one_row_per_reference():
+    with pytest.raises(ValueError, match="7 references"):
+        reliability(clustered(np.zeros((3, 10))))
+
+
+# --- metrics on a toy model that reads only a known region -----------------------------------
+
+REGION = slice(2000, 3000)
+
+
+class RegionNet(nn.Module):
+    """Linear in samples 2000-2999 of a waveform and blind to the rest: the evidence is there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        weight = torch.randn(2, 1000, generator=torch.Generator().manual_seed(3))
+        self.register_buffer("weight", weight / 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x[:, 0, REGION] @ self.weight.T
+
+
+def region_batch(n: int = 32) -> EvalBatch:
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(n, 1, 8000)
+    x[:, 0, 500:7500] = torch.randn(n, 7000, generator=g) * (1 + torch.rand(n, 1, generator=g))
+    model = RegionNet().eval()
+    gt = torch.zeros_like(x, dtype=torch.bool)
+    gt[:, :, REGION] = True
+    with torch.no_grad():
+        target = model(x).argmax(dim=1)
+    return EvalBatch(model=model, x=x, target=target, relevance=torch.zeros_like(x),
+                     representation="waveform", ground_truth=gt, seed=1)
+
+
+def test_on_a_model_that_reads_only_the_region_the_references_are_ordered(pm):
+    names = ["faithfulness-gap", "relevance-mass-accuracy", "relevance-rank-accuracy",
+             "pointing-game", "relevance-auc", "runtime"]
+    verdicts = check_metrics([pm.metrics.get(n) for n in names], region_batch())
+    assert "runtime" not in verdicts  # it times the method: not checkable on maps
+    for name in ("relevance-mass-accuracy", "relevance-rank-accuracy", "relevance-auc"):
+        assert verdicts[name].verdict == "pass", (name, [str(s) for s in verdicts[name].steps])
+    # deletion ranks 10 ms blocks by their mean relevance: the oracle and its noisy copies
+    # order them alike, so the noise steps stay unresolved, but the coarse order holds
+    gap = verdicts["faithfulness-gap"]
+    steps = {(s.better, s.worse): s.verdict for s in gap.steps}
+    assert steps["oracle", "random"] == steps["random", "inverted"] == "ordered"
+    assert gap.verdict in ("pass", "partial"), [str(s) for s in gap.failing]
+    # the pointing game saturates: the least noisy oracle hits as surely as the oracle
+    pointing = verdicts["pointing-game"]
+    assert pointing.means["oracle"] == pointing.means["noisy-0.25"] == 1.0
+    assert pointing.verdict == "partial"
+    assert ("oracle", "noisy-0.25", "tied") in [(s.better, s.worse, s.verdict)
+                                                for s in pointing.failing]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PrefersInverted(BaseMetric):
+    """A broken metric: relevance mass *outside* the evidence."""
+
+    needs: frozenset[str] = frozenset({"ground_truth"})
+
+    def score(self, batch: EvalBatch) -> MetricOutput:
+        rel = batch.relevance.flatten(1).clamp_min(0)
+        outside = (rel * ~batch.ground_truth.flatten(1)).sum(1)
+        return MetricOutput(scores=outside / rel.sum(1).clamp_min(1e-12))
+
+
+def test_a_metric_built_to_prefer_the_inverted_map_fails(pm):
+    verdicts = check_metrics([PrefersInverted(name="prefers-inverted", higher_is_better=True)],
+                             region_batch())
+    verdict = verdicts["prefers-inverted"]
+    assert verdict.verdict == "fail"
+    assert ("random", "inverted") in {(s.better, s.worse) for s in verdict.failing
+                                      if s.verdict == "reversed"}
+
+
+def test_method_and_descriptive_metrics_are_not_checkable(pm):
+    assert uncheckable(pm.metrics.get("runtime")) and uncheckable(
+        pm.metrics.get("model-randomisation"))
+    assert "ranked: false" in uncheckable(pm.metrics.get("gini"))
+    assert uncheckable(pm.metrics.get("faithfulness-gap")) is None
+    assert uncheckable(pm.metrics.get("pointing-game")) is None
