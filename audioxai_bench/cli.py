@@ -69,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="processes (default: cores)")
     synth.set_defaults(func=cmd_data_synth)
 
+    cue = data_sub.add_parser("cue", parents=[common],
+                              help="plant the cue task's tone bursts (with ground truth) into a "
+                                   "copy of a dataset tree")
+    cue.add_argument("source", type=Path, help="an AudioMNIST tree (real or synthetic)")
+    cue.add_argument("--out", type=Path, required=True, help="new folder for the cue tree")
+    cue.add_argument("--seed", type=integer(0, MAX_SEED), default=0,
+                     help="burst placement seed (default 0)")
+    cue.set_defaults(func=cmd_data_cue)
+
     check = data_sub.add_parser("check", parents=[common], help="validate a dataset tree",
                                 description="Exit status: 0 clean, 1 some clips rejected, "
                                             "2 unusable.")
@@ -90,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", parents=[common], help="train a reference model")
     train.add_argument("--data", type=Path, required=True, help="AudioMNIST tree")
     train.add_argument("--model", required=True, help="audionet or alexnet")
-    train.add_argument("--task", required=True, help="digit or sex")
+    train.add_argument("--task", required=True, help="digit, sex or cue (a cue tree)")
     train.add_argument("--fold", type=integer(0, MAX_FOLD), default=0,
                        help=f"the paper's split, 0..{MAX_FOLD} (digit has 5, sex 4; default 0)")
     train.add_argument("--out", type=Path, required=True, help="checkpoint path")
@@ -277,6 +286,16 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
                                  progress=Progress("synth", args.quiet, " clips"))
     print(f"wrote {summary.n_clips} clips of {summary.n_speakers} speakers to {args.out} "
           f"in {summary.seconds:.1f} s")
+    return 0
+
+
+def cmd_data_cue(args: argparse.Namespace) -> int:
+    from .data.cue import plant_cues
+
+    summary = plant_cues(args.source, args.out, seed=args.seed,
+                         progress=Progress("plant cues", args.quiet, " clips"))
+    print(f"planted cues into {summary.n_clips} clips in {args.out}; check them with "
+          f"'audioxai-bench data check {args.out}'")
     return 0
 
 

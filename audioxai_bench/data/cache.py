@@ -25,6 +25,7 @@ import numpy as np
 
 from ..atomic import atomic_dir, clean_stale_temps
 from .check import TARGET_RATE, WINDOW
+from .cue import is_cue_tree, sidecar_path
 from .digests import file_digests, file_sha256
 from .layout import META_FILE, Clip
 
@@ -58,6 +59,9 @@ def data_fingerprint(root: Path, clips: list[Clip]) -> str:
     meta = root / META_FILE
     if meta.is_file():
         h.update(meta.read_bytes())
+    if is_cue_tree(root):  # the cue labels and ground truth live beside the clips
+        for clip in sorted(clips, key=lambda c: c.relpath):
+            h.update(sidecar_path(clip.path).read_bytes())
     return h.hexdigest()[:16]
 
 

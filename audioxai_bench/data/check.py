@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from .cue import cue_problem, is_cue_tree
 from .layout import Clip, DatasetIndex, Problem, scan_dataset
 
 ORIGINAL_RATE = 48_000
@@ -119,13 +120,17 @@ def clip_problem(clip: Clip) -> tuple[Problem | None, int | None]:
 
 
 def check_dataset(root: Path | str) -> CheckReport:
-    """Scan ``root`` and read every clip's header; a clip with a problem is not usable."""
+    """Scan ``root`` and read every clip's header; a clip with a problem is not usable. In a
+    cue tree (:mod:`audioxai_bench.data.cue`) a clip also needs valid ground truth."""
     index = scan_dataset(root)
     problems = list(index.problems)
     usable = []
     other_rates = 0
+    cues = is_cue_tree(index.root)
     for clip in index.clips:
         problem, rate = clip_problem(clip)
+        if problem is None and cues:
+            problem = cue_problem(clip)
         if problem:
             problems.append(problem)
             continue

@@ -16,6 +16,8 @@ from ..errors import AudioXaiError, ClipError
 from ..progress import ProgressFn
 from . import cache
 from .check import WINDOW, check_dataset
+from .cue import is_cue_tree, read_cue
+from .ground_truth import CueTable, cue_table, ground_truth_mask
 from .layout import Clip, Problem
 from .preprocess import (
     SPEC_BINS,
@@ -46,6 +48,8 @@ class AudioMNIST:
     relpaths: list[str]
     fingerprint: str
     problems: list[Problem] = field(default_factory=list)
+    #: the planted bursts of a cue tree (:mod:`audioxai_bench.data.cue`), else None
+    cues: CueTable | None = None
 
     @property
     def skipped(self) -> int:
@@ -54,7 +58,21 @@ class AudioMNIST:
 
     def labels(self, task: str) -> np.ndarray:
         check_task(task)
+        if task == "cue":
+            if self.cues is None:
+                raise AudioXaiError(f"{self.root}: task 'cue' needs a cue tree (clips with "
+                                    "planted cues and their ground truth, data/cue.py); these "
+                                    "data have none")
+            return self.cues.label
         return self.digit if task == "digit" else self.sex
+
+    def ground_truth(self, task: str, rows: np.ndarray, representation: str) -> torch.Tensor | None:
+        """The bool mask of where the label's evidence is in the model input of ``rows``, or
+        None when nobody knows it (every task but ``cue``)."""
+        if task != "cue":
+            return None
+        self.labels(task)  # a clear error on data without cues
+        return ground_truth_mask(self.cues.take(rows), representation)
 
     def fold(self, task: str, fold: int, representation: str) -> tuple[ClipDataset, ...]:
         """Train, validation and test sets of the paper's split ``fold`` for ``task``."""
@@ -173,11 +191,14 @@ def load_audiomnist(root: Path | str, seed: int = 0, use_cache: bool = True,
     by_path = {c.relpath: c for c in clips}
     kept = [by_path[r] for r in relpaths]
     sex_index = {s: i for i, s in enumerate(SEX_LABELS)}
+    cues = None
+    if is_cue_tree(report.index.root):  # check_dataset has validated every usable sidecar
+        cues = cue_table([read_cue(c.path) for c in kept], relpaths, seed)
     return AudioMNIST(
         root=report.index.root, signals=signals,
         speaker=np.array([c.speaker for c in kept]), digit=np.array([c.digit for c in kept]),
         sex=np.array([sex_index.get(report.index.sex_of(c), -1) for c in kept]),
-        relpaths=relpaths, fingerprint=fingerprint, problems=problems)
+        relpaths=relpaths, fingerprint=fingerprint, problems=problems, cues=cues)
 
 
 def decode_clips(clips: list[Clip], seed: int, progress: ProgressFn | None = None,

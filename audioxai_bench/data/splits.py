@@ -2,6 +2,8 @@
 
 Digit task: 5 folds over all 60 speakers (36 train / 12 validate / 12 test).
 Sex task: 4 folds over 12 female + 12 male speakers (12 / 6 / 6).
+Cue task (:mod:`audioxai_bench.data.cue`): the digit task's folds, so its test speakers are
+held out exactly as there.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from functools import cache
 from importlib import resources
 
 from ..errors import AudioXaiError
+from .cue import N_CUE_CLASSES
 
-TASKS = ("digit", "sex")
-N_CLASSES = {"digit": 10, "sex": 2}
+TASKS = ("digit", "sex", "cue")
+N_CLASSES = {"digit": 10, "sex": 2, "cue": N_CUE_CLASSES}
+_FOLDS_OF = {"cue": "digit"}  # tasks that reuse another task's speaker splits
 SEX_LABELS = ("male", "female")  # class index 0 = male, 1 = female
 ALL_SPEAKERS = tuple(range(1, 61))
 
@@ -47,7 +51,7 @@ def female_speakers() -> frozenset[int]:
 
 def n_folds(task: str) -> int:
     check_task(task)
-    return len(_splits()[task]["test"])
+    return len(_splits()[_FOLDS_OF.get(task, task)]["test"])
 
 
 def check_task(task: str) -> None:
@@ -60,7 +64,7 @@ def speaker_split(task: str, fold: int) -> Split:
     folds = n_folds(task)
     if not 0 <= fold < folds:
         raise AudioXaiError(f"fold {fold} out of range for task {task!r}: 0..{folds - 1}")
-    s = _splits()[task]
+    s = _splits()[_FOLDS_OF.get(task, task)]
     return Split(task, fold, *(tuple(s[part][fold]) for part in ("train", "validate", "test")))
 
 

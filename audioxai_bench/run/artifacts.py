@@ -28,8 +28,10 @@ from torch import nn
 
 from .. import __version__
 from ..atomic import atomic_dir, clean_stale_temps
-from ..data.cache import cache_root, clean_temps, set_aside
+from ..data.cache import cache_root, clean_temps, data_fingerprint, set_aside
+from ..data.cue import plant_cues
 from ..data.dataset import AudioMNIST
+from ..data.layout import scan_dataset
 from ..data.splits import N_CLASSES, female_speakers, select_speakers
 from ..data.synth import synthesize_dataset
 from ..errors import AudioXaiError
@@ -75,6 +77,21 @@ def synthetic_data(speakers: int, reps: int, seed: int, progress: ProgressFn | N
         synthesize_dataset(tmp, select_speakers(speakers), female_speakers(), reps=reps,
                            seed=seed, workers=workers, progress=progress)
         (tmp / _DONE).write_text("")
+    return root, False
+
+
+def cue_data(source: Path, seed: int, progress: ProgressFn | None = None) -> tuple[Path, bool]:
+    """``source`` with planted cues (:func:`~audioxai_bench.data.cue.plant_cues`), planted on
+    first use; ``(root, was_cached)``. Keyed by the source's content, the seed and the package
+    version."""
+    clips = scan_dataset(source).clips
+    key = config_hash({"source": data_fingerprint(source, clips), "seed": seed,
+                       "version": __version__})
+    root = cache_root() / "cue" / f"{source.name}-cue{seed}-{key}"
+    clean_temps()
+    if root.exists():
+        return root, True
+    plant_cues(source, root, seed=seed, progress=progress)
     return root, False
 
 

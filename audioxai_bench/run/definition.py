@@ -54,7 +54,9 @@ from .safe_yaml import brief, cut, parse_yaml
 
 FORMAT_VERSION = 1
 #: The shipped definitions, in ``benchmarks/`` of the repository and inside the package.
-SHIPPED = ("quickstart", "paper-digit", "paper-sex")
+SHIPPED = ("quickstart", "paper-digit", "paper-sex", "ground-truth")
+#: The paper's tasks, run when a definition names none (``cue`` is asked for by name).
+DEFAULT_TASKS = ("digit", "sex")
 SCHEMA_FILE = Path(__file__).parent.parent / "definitions" / "benchmark.schema.json"
 #: Seeds stay small enough that the derived per-metric seeds (seed * 100_003 + index) fit int64.
 MAX_SEED = 2**31 - 1
@@ -62,7 +64,7 @@ MAX_SEED = 2**31 - 1
 MAX_WIDTH = 64.0
 MAX_ITERATIONS = 1_000_000
 
-Task = Literal["digit", "sex"]
+Task = Literal["digit", "sex", "cue"]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Split = Annotated[int, Field(ge=0)]
 
@@ -131,6 +133,9 @@ class DataChoice:
     speakers: int = 60
     reps: int = 50
     synth_seed: int = 0
+    #: plant cues (data/cue.py, seeded by ``synth_seed``) unless the data are a cue tree: set
+    #: when the run has the ``cue`` task
+    cue: bool = False
 
 
 class Benchmark(BaseModel):
@@ -276,13 +281,13 @@ class Definition(_Section):
     description: str = ""
     data: DataSection = Field({}, validate_default=True)
     tasks: Annotated[list[str], BeforeValidator(
-        _tasks, json_schema_input_type=Task | list[Task])] = Field(TASKS, min_length=1)
+        _tasks, json_schema_input_type=Task | list[Task])] = Field(DEFAULT_TASKS, min_length=1)
     models: list[Named] = Field(["audionet", "alexnet"], min_length=1, validate_default=True)
     folds: Annotated[
         Annotated[list[Split], Field(min_length=1)] | None,
         BeforeValidator(_all_or_list("split numbers"),
                         json_schema_input_type=Literal["all"] | list[Split])] = [0]
-    """The paper's splits: 'all' or a list (digit has 5, sex 4)."""
+    """The paper's splits: 'all' or a list (digit has 5, sex 4; cue uses digit's)."""
     training: TrainingSection = Field({}, validate_default=True)
     explainers: Selections
     metrics: Selections
@@ -344,7 +349,8 @@ class Definition(_Section):
         return Benchmark(
             name=self.name, description=self.description, source=source,
             data=DataChoice(path=data.path and _absolute(folder, data.path),
-                            speakers=synth.speakers, reps=synth.reps, synth_seed=synth.seed),
+                            speakers=synth.speakers, reps=synth.reps, synth_seed=synth.seed,
+                            cue="cue" in self.tasks),
             tasks=tuple(self.tasks), models=tuple(self.models),
             folds={t: tuple(range(n_folds(t))) if self.folds is None
                    else tuple(dict.fromkeys(self.folds)) for t in self.tasks},

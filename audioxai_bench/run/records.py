@@ -45,7 +45,7 @@ LOCK_FILE = ".lock"
 #: The fields that name a cell; a run writes at most one record per cell and config hash.
 CELL_FIELDS: tuple[str, ...] = ("benchmark", "dataset", "task", "model", "fold", "explainer",
                                 "sonifier", "metric")
-STATUSES = ("ok", "error")
+STATUSES = ("ok", "error", "skipped")
 _Number = float | None
 _Text = str | None
 _log = logging.getLogger(__name__)
@@ -75,8 +75,9 @@ class Record(BaseModel):
     explainer: _Text = None
     sonifier: _Text = None
     metric: str = Field(min_length=1)
-    status: Literal["ok", "error"]
+    status: Literal[STATUSES]
     error: _Text = None
+    reason: _Text = None  # why a ``skipped`` cell cannot be scored (a field its data lack)
     traceback: _Text = None
     config_hash: str = Field(min_length=1)
     representation: _Text = None
@@ -114,6 +115,8 @@ class Record(BaseModel):
     def _consistent(self) -> Record:
         if self.status == "error" and not self.error:
             raise ValueError("an error record needs field 'error' (the reason)")
+        if self.status == "skipped" and not self.reason:
+            raise ValueError("a skipped record needs field 'reason'")
         if self.scores is not None and self.clips is not None and (
                 len(self.scores) != len(self.clips) or len(self.clips) != len(self.speakers or ())):
             raise ValueError("fields 'scores', 'clips' and 'speakers' need one entry per sample")
@@ -228,7 +231,8 @@ class ResultStore:
 
     def finished(self) -> set[tuple[Any, ...]]:
         """``cell_key + (config_hash,)`` of every cell with an ``ok`` record."""
-        return {(*cell_key(r), r["config_hash"]) for r in self.records() if r["status"] == "ok"}
+        return {(*cell_key(r), r["config_hash"]) for r in self.records()
+                if r["status"] in ("ok", "skipped")}
 
 
 @contextlib.contextmanager
@@ -351,7 +355,7 @@ def latest(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 #: Columns of :func:`load_results`, in order: the record's flat fields, with ``ci`` split into
 #: ``ci_low``/``ci_high``; the full record stays in column ``record``.
 COLUMNS: tuple[str, ...] = (*CELL_FIELDS, "representation", "status", "value", "ci_low",
-                            "ci_high", "n", "higher_is_better", "error", "wall_seconds",
+                            "ci_high", "n", "higher_is_better", "error", "reason", "wall_seconds",
                             "device", "seed", "config_hash", "git_revision", "created")
 
 

@@ -44,6 +44,7 @@ from .. import __version__
 from ..api.metric import EvalBatch, MetricOutput
 from ..atomic import atomic_write, clean_stale_temps
 from ..data.cache import CACHE_ENV, cache_root
+from ..data.cue import is_cue_tree
 from ..data.dataset import AudioMNIST, load_audiomnist
 from ..data.preprocess import to_model_input
 from ..data.splits import speaker_split
@@ -70,12 +71,14 @@ from ..stats import wilson_interval
 from . import folder
 from .artifacts import (
     ModelRecipe,
+    cue_data,
     load_relevance,
     make_recipe,
     store_relevance,
     synthetic_data,
     trained_model,
 )
+from .control import CHANCE_MARGIN, CONTROL_METRIC, CUE_ONLY_FLOOR, cue_control
 from .definition import Benchmark
 from .executors import Failed, open_executor
 from .plan import Plugged, applies
@@ -364,6 +367,11 @@ class Runner:
                                           Progress("synthesize data", self.quiet, " clips"))
             self.cached["data"] += cached
             name = f"synthetic-{d.speakers}x{d.reps}-seed{d.synth_seed}"
+        if d.cue and not is_cue_tree(root):
+            root, cached = cue_data(root, d.synth_seed, Progress("plant cues", self.quiet,
+                                                                 " clips"))
+            self.cached["data"] += cached
+            name += f"-cue{d.synth_seed}"
         data = load_audiomnist(root, seed=self.bench.seed,
                                progress=Progress("preprocess", self.quiet, " clips"))
         if data.skipped:
@@ -416,6 +424,8 @@ class Runner:
                          "precision": recipe.config.precision,
                          "compile": recipe.config.compile,
                          "selected_iteration": meta["selected_iteration"]}})
+        if where.task == "cue":
+            self._cue_control(panel, settings)
         units = []
         for explainer in self.plan.explainers:
             if not applies(explainer.obj, panel.representation):
@@ -425,7 +435,12 @@ class Runner:
                 record = self._record(panel, explainer=explainer, sonifier=sonifier,
                                       metric=metric.name, metric_plug=metric, settings=settings,
                                       fields=explainer_notes(explainer.obj))
-                if not self._done(record):
+                if self._done(record):
+                    continue
+                reason = _missing_need(metric.obj, panel)
+                if reason:
+                    self._write(record | {"status": "skipped", "reason": reason})
+                else:
                     todo.append((metric.name, sonifier and sonifier.name, record))
             if todo or self.bench.examples:
                 units.append((Runner.explain_unit, explainer.name, todo))
@@ -453,6 +468,33 @@ class Runner:
             self.executor.submit("explain", unit, (handle, name, todo),
                                  lambda out, name=name, todo=todo:
                                  self._explained(pending, name, todo, out))
+
+    def _cue_control(self, panel: _Panel, settings: dict[str, Any]) -> None:
+        """Record the cue task's control (run/control.py) for the panel's model."""
+        record = self._record(panel, explainer=None, sonifier=None, metric=CONTROL_METRIC,
+                              metric_plug=None, settings=settings, fields={})
+        if self._done(record):
+            return
+        try:
+            check = cue_control(panel.model, self.data, panel.fold, panel.representation,
+                                self.device, self.bench.batch_size)
+        except Exception as exc:  # recorded; the explainers still run
+            self._write(record | {"status": "error", "error": one_line(exc),
+                                  "traceback": _traceback(exc)})
+            return
+        self.log(f"{panel.label}: cue control {'passed' if check.passed else 'FAILED'}: "
+                 f"accuracy {check.removed:.1%} without the cue (chance {check.chance:.0%}), "
+                 f"{check.only:.1%} on the cue alone, {check.swapped:.1%} following another "
+                 "clip's cue")
+        self._write(record | {
+            "value": check.removed, "ci": list(wilson_interval(check.removed, check.n)),
+            "n": check.n, "higher_is_better": False, "ranked": False,
+            "extras": {name: {"value": value, "ci": list(wilson_interval(value, check.n))}
+                       for name, value in (("cue-only-accuracy", check.only),
+                                           ("cue-swapped-accuracy", check.swapped))},
+            "info": {"chance": check.chance, "passed": check.passed,
+                     "rule": f"without the cue within {CHANCE_MARGIN:.0%} of chance, on the "
+                             f"cue alone at least {CUE_ONLY_FLOOR:.0%}"}})
 
     def _explained(self, pending: _Pending, explainer: str, todo: list[Todo],
                    out: Explained | Failed) -> None:
@@ -556,9 +598,11 @@ class Runner:
         signals = torch.from_numpy(np.asarray(self.data.signals[rows], dtype=np.float32))
         x = to_model_input(signals, where.representation)
         target = torch.from_numpy(labels[rows].astype(np.int64))
+        truth = self.data.ground_truth(where.task, rows, where.representation)
         return _Panel(**dataclasses.asdict(where), model=model, signals=signals.to(self.device),
                       x=x.to(self.device), target=target.to(self.device), rows=rows,
                       n_test=len(test_rows), keeper=ModelKeeper(model),
+                      ground_truth=None if truth is None else truth.to(self.device),
                       chunk_size=inputs_per_pass(model, x[:1].to(self.device),
                                                  self.bench.chunk_size),
                       samples={"clips": [self.data.relpaths[r] for r in rows],
@@ -598,9 +642,6 @@ class Runner:
         for metric in self.plan.metrics:
             if not applies(metric.obj, panel.representation):
                 continue
-            if "ground_truth" in set(getattr(metric.obj, "needs", ())) and \
-                    panel.ground_truth is None:
-                continue  # nothing to localise: nobody knows where this data's evidence is
             if "sonifier" in set(getattr(metric.obj, "needs", ())):
                 cells += [(metric, s) for s in self.plan.sonifiers
                           if applies(s.obj, panel.representation)]
@@ -709,6 +750,14 @@ class Runner:
                 except Exception as exc:  # its metric cells carry the failure as well
                     self.log(f"could not write {sonifier.name} examples of {explainer} on "
                              f"{panel.label}: {one_line(exc)}")
+
+
+def _missing_need(metric: Any, panel: _Panel) -> str | None:
+    """Why ``metric`` cannot score this panel (a field it needs that these data lack), or None."""
+    if "ground_truth" in set(getattr(metric, "needs", ())) and panel.ground_truth is None:
+        return (f"it needs the ground truth of where the evidence is, which only the cue task "
+                f"has (this is the {panel.task} task)")
+    return None
 
 
 @dataclasses.dataclass

@@ -68,6 +68,10 @@ def test_references_are_scored_where_the_panel_has_ground_truth(tree, tmp_path, 
 def test_without_ground_truth_nothing_changes(tree, tmp_path, cache):
     out = tmp_path / "out"
     run(tree, out, changes=CHANGES)
-    got = cells(out)
-    assert not any(e and e.startswith("reference:") for e, _ in got)
-    assert not any(m == "pointing-game" for _, m in got)  # nothing to localise: not a failure
+    records = list(read_records([out]))
+    assert not any((r["explainer"] or "").startswith("reference:") for r in records)
+    # nothing to localise: recorded as skipped with the reason, not a failure and not silent
+    skipped = [r for r in records if r["status"] == "skipped"]
+    assert [r["metric"] for r in skipped] == ["pointing-game"]
+    assert "needs the ground truth" in skipped[0]["reason"]
+    assert all(r["status"] == "ok" for r in records if r["status"] != "skipped")

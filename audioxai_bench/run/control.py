@@ -1,0 +1,62 @@
+"""The cue task's control: does the model decide by the planted cue, and by nothing else?
+
+The test clips are scored three times more: with the burst subtracted (the exact burst of each
+clip, rebuilt from its ground truth through the clip's own resampling and offset), with the
+burst alone, and with the burst of another clip in place of its own (scored against that clip's
+label: the speech stays in the input, so unlike the burst alone this is no input the model has
+never seen). A model that uses the cue falls to chance without it and stays accurate on it
+alone; the check passes when the first is within :data:`CHANCE_MARGIN` of chance and the
+second at least :data:`CUE_ONLY_FLOOR`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data.dataset import AudioMNIST, ClipDataset
+from ..data.ground_truth import burst_signals
+from ..data.splits import N_CLASSES, speaker_split
+from ..models.train import evaluate
+
+CONTROL_METRIC = "cue-control"  # the record's metric: value = accuracy without the cue
+CHANCE_MARGIN = 0.05
+CUE_ONLY_FLOOR = 0.9
+
+
+@dataclass(frozen=True)
+class CueControl:
+    """Test accuracy without the cue and with the cue alone, over ``n`` clips."""
+
+    removed: float
+    only: float
+    swapped: float
+    n: int
+    chance: float
+
+    @property
+    def passed(self) -> bool:
+        return abs(self.removed - self.chance) <= CHANCE_MARGIN and self.only >= CUE_ONLY_FLOOR
+
+
+def cue_control(model: torch.nn.Module, data: AudioMNIST, fold: int, representation: str,
+                device: torch.device, batch_size: int = 64) -> CueControl:
+    """The control on every test clip of ``fold`` of the cue task."""
+    labels = data.labels("cue")
+    rows = np.flatnonzero(np.isin(data.speaker, speaker_split("cue", fold).test))
+    bursts = burst_signals(data.cues.take(rows)).numpy()
+    signals = np.asarray(data.signals[rows], dtype=np.float32)
+    index = np.arange(len(rows))
+    other = np.random.default_rng(fold).permutation(len(rows))
+
+    def accuracy(variant: np.ndarray, target: np.ndarray) -> float:
+        dataset = ClipDataset(variant, target, index, representation)
+        return evaluate(model, dataset, batch_size=batch_size, device=device)
+
+    removed = signals - bursts
+    return CueControl(removed=accuracy(removed, labels[rows]),
+                      only=accuracy(bursts, labels[rows]),
+                      swapped=accuracy(removed + bursts[other], labels[rows][other]),
+                      n=len(rows), chance=1.0 / N_CLASSES["cue"])

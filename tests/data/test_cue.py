@@ -1,0 +1,175 @@
+"""The planted-cue task: reproducible planting, balanced classes, ground truth that lines up
+with the cue in both model inputs, and data check of the ground-truth files."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from audioxai_bench.cli import main
+from audioxai_bench.data.check import check_dataset
+from audioxai_bench.data.cue import (
+    CUE_FREQS_HZ,
+    MARKER_FILE,
+    N_CUE_CLASSES,
+    plant_cues,
+    read_cue,
+    sidecar_path,
+)
+from audioxai_bench.data.dataset import load_audiomnist
+from audioxai_bench.data.ground_truth import burst_signals, ground_truth_mask
+from audioxai_bench.data.preprocess import (
+    SPEC_BINS,
+    SPEC_FIRST_FRAME,
+    SPEC_FRAMES,
+    spectrogram_input,
+    stft,
+)
+from audioxai_bench.errors import AudioXaiError
+from tests.helpers import write_tree
+
+SPEAKERS = [1, 2, 3, 28]
+RUN_SEED = 7
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory) -> Path:
+    return write_tree(tmp_path_factory.mktemp("plain") / "data", SPEAKERS, digits=range(4),
+                      reps=range(4))
+
+
+@pytest.fixture(scope="module")
+def planted(plain: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("planted") / "cue"
+    plant_cues(plain, out, seed=3)
+    return out
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != MARKER_FILE}
+
+
+def test_planting_is_reproducible_and_seeded(plain, planted, tmp_path):
+    again = plant_cues(plain, tmp_path / "again", seed=3)
+    plant_cues(plain, tmp_path / "other", seed=4)
+    assert again.n_clips == len(list(plain.rglob("*.wav")))
+    assert _files(tmp_path / "again") == _files(planted)
+    differ = [k for k, v in _files(tmp_path / "other").items() if _files(planted)[k] != v]
+    assert any(k.endswith(".wav") for k in differ) and any(k.endswith(".json") for k in differ)
+
+
+def test_classes_are_balanced_over_digit_speaker_and_sex(planted):
+    labels = {wav.name: read_cue(wav).label for wav in planted.rglob("*.wav")}
+    by_class_digit = Counter((label, name.split("_")[0]) for name, label in labels.items())
+    by_class_speaker = Counter((label, name.split("_")[1]) for name, label in labels.items())
+    assert set(by_class_digit.values()) == {len(SPEAKERS)}  # every (class, digit) equally
+    assert set(by_class_speaker.values()) == {4}  # every (class, speaker): 4 digits x 1
+    assert set(labels.values()) == set(range(N_CUE_CLASSES))
+
+
+def test_the_cue_is_the_only_difference_and_sits_where_the_sidecar_says(plain, planted):
+    a = load_audiomnist(planted, seed=RUN_SEED, use_cache=False)
+    b = load_audiomnist(plain, seed=RUN_SEED, use_cache=False)
+    assert a.relpaths == b.relpaths and a.cues is not None and b.cues is None
+    diff = torch.from_numpy(a.signals - b.signals)
+    burst = burst_signals(a.cues)
+    # the burst rebuilt at 8 kHz from the sidecar matches what resampling made of the file
+    residual = ((diff - burst) ** 2).sum(1) / (burst**2).sum(1)
+    assert float(residual.max()) < 1e-6
+    mask = ground_truth_mask(a.cues, "waveform")
+    assert mask.shape == (len(a.relpaths), 1, 8000) and mask.dtype == torch.bool
+    inside = ((diff**2) * mask[:, 0]).sum(1) / (diff**2).sum(1)
+    assert float(inside.min()) > 0.999
+    assert (mask.sum(dim=(1, 2)) == 800).all()  # 0.1 s at 8 kHz
+
+
+def test_the_spectrogram_mask_holds_the_cue_energy(plain, planted):
+    a = load_audiomnist(planted, seed=RUN_SEED, use_cache=False)
+    b = load_audiomnist(plain, seed=RUN_SEED, use_cache=False)
+    mask = ground_truth_mask(a.cues, "spectrogram")[:, 0]
+    assert mask.shape == (len(a.relpaths), SPEC_BINS, SPEC_FRAMES)
+    power = stft(burst_signals(a.cues)).abs() ** 2
+    power = power[:, :SPEC_BINS, SPEC_FIRST_FRAME:SPEC_FIRST_FRAME + SPEC_FRAMES]
+    assert float(((power * mask).sum((1, 2)) / power.sum((1, 2))).min()) > 0.95
+    # in the model input itself: the cue raises the masked bins, and nothing outside them
+    rise = (spectrogram_input(torch.from_numpy(a.signals))
+            - spectrogram_input(torch.from_numpy(b.signals)))[:, 0]
+    inside = (rise * mask).sum((1, 2)) / mask.sum((1, 2))
+    outside = (rise * ~mask).sum((1, 2)) / (~mask).sum((1, 2))
+    assert float(inside.min()) > 10.0 and float(outside.abs().max()) < 1.0
+    rows = mask.any(dim=2)
+    for row, label in zip(rows, a.cues.label):
+        centre = row.nonzero().float().mean() * 8000 / 455
+        assert abs(float(centre) - CUE_FREQS_HZ[label]) < 20
+
+
+def test_the_ground_truth_follows_the_run_seed(planted):
+    a = load_audiomnist(planted, seed=1, use_cache=False)
+    b = load_audiomnist(planted, seed=2, use_cache=False)
+    assert not np.array_equal(a.cues.onset, b.cues.onset)
+    assert np.array_equal(a.cues.label, b.cues.label)
+
+
+def _copy(planted: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(planted, tmp_path / "cue"))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.unlink(), "ground-truth file missing"),
+    (lambda p: p.write_text("{not json"), "not a readable JSON ground-truth file"),
+    (lambda p: p.write_text(json.dumps(json.loads(p.read_text()) | {"label": 9})),
+     "label: must be 0..3, got 9"),
+    (lambda p: p.write_text(json.dumps(json.loads(p.read_text()) | {"start": "0"})),
+     "start: must be an integer, got '0'"),
+    (lambda p: p.write_text(json.dumps(json.loads(p.read_text()) | {"stop": 10**7})),
+     "start/stop: need 0 <= start < stop <= frames"),
+    (lambda p: p.write_text(json.dumps(json.loads(p.read_text()) | {"frames": 123,
+                                                                    "start": 0, "stop": 100})),
+     "does not match its clip: 123 samples at 48000 Hz"),
+])
+def test_data_check_names_the_broken_ground_truth(planted, tmp_path, capsys, damage, message):
+    root = _copy(planted, tmp_path)
+    wav = root / "02" / "1_02_3.wav"
+    damage(sidecar_path(wav))
+    report = check_dataset(root)
+    bad = [p for p in report.problems if p.fatal]
+    assert len(bad) == 1 and bad[0].where == str(sidecar_path(wav)) and message in bad[0].message
+    assert wav not in {c.path for c in report.usable}
+    assert main(["data", "check", str(root)]) == 1
+    assert f"ERROR: {sidecar_path(wav)}: " in capsys.readouterr().out
+    data = load_audiomnist(root, use_cache=False)  # the clip is left out, the rest load
+    assert "02/1_02_3.wav" not in data.relpaths and len(data.cues) == len(data.relpaths)
+
+
+def test_a_clean_cue_tree_passes_data_check(planted):
+    assert main(["data", "check", str(planted)]) == 0
+
+
+def test_the_cue_task_needs_a_cue_tree(plain):
+    data = load_audiomnist(plain, use_cache=False)
+    with pytest.raises(AudioXaiError, match="task 'cue' needs a cue tree"):
+        data.labels("cue")
+    assert data.ground_truth("digit", np.arange(3), "waveform") is None
+
+
+def test_the_fingerprint_covers_the_ground_truth(planted, tmp_path):
+    root = _copy(planted, tmp_path)
+    before = load_audiomnist(root, use_cache=False).fingerprint
+    sidecar = sidecar_path(root / "01" / "0_01_0.wav")
+    sidecar.write_text(json.dumps(json.loads(sidecar.read_text()) | {"phase": 0.5}))
+    assert load_audiomnist(root, use_cache=False).fingerprint != before
+
+
+def test_the_cli_plants_a_tree_that_data_check_accepts(plain, planted, tmp_path, capsys):
+    assert main(["data", "cue", str(plain), "--out", str(tmp_path / "cli"), "--seed", "3"]) == 0
+    assert "planted cues into 64 clips" in capsys.readouterr().out
+    assert _files(tmp_path / "cli") == _files(planted)
+    assert main(["data", "check", str(tmp_path / "cli")]) == 0

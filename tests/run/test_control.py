@@ -1,0 +1,51 @@
+"""The cue control: a model that reads the cue passes, one that ignores it fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from audioxai_bench.data.cue import CUE_FREQS_HZ, plant_cues
+from audioxai_bench.data.dataset import load_audiomnist
+from audioxai_bench.data.splits import speaker_split
+from audioxai_bench.run.control import cue_control
+from tests.helpers import write_tree
+
+
+class BandModel(nn.Module):
+    """Logit of a class: the loudest moment of its cue's frequency band in the spectrogram."""
+
+    def __init__(self, freqs=CUE_FREQS_HZ):
+        super().__init__()
+        self.register_buffer("rows", torch.tensor([round(f * 455 / 8000) for f in freqs]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, 0, self.rows, :].amax(dim=2)
+
+
+@pytest.fixture(scope="module")
+def cue_data(tmp_path_factory):
+    """The test speakers of split 0, two digits, four repetitions: balanced cue classes."""
+    where: Path = tmp_path_factory.mktemp("control")
+    plain = write_tree(where / "plain", list(speaker_split("cue", 0).test), digits=range(2),
+                       reps=range(4))
+    return load_audiomnist(plant_cues(plain, where / "cue").out, use_cache=False)
+
+
+def test_a_model_that_reads_the_cue_passes(cue_data):
+    check = cue_control(BandModel(), cue_data, 0, "spectrogram", torch.device("cpu"))
+    assert check.n == len(cue_data.relpaths) == 12 * 2 * 4
+    assert check.only == 1.0 and check.swapped == 1.0
+    # without the cue the model answers from the speech, which is the same in every class
+    assert check.removed == pytest.approx(0.25)
+    assert check.passed
+
+
+def test_a_model_that_ignores_the_cue_fails(cue_data):
+    deaf = BandModel(freqs=(200.0, 260.0, 280.0, 340.0))  # listens to the speech bands only
+    check = cue_control(deaf, cue_data, 0, "spectrogram", torch.device("cpu"))
+    assert check.only < 0.9 and not check.passed
+    assert check.swapped == pytest.approx(check.removed, abs=0.1)  # it follows the speech

@@ -1,0 +1,122 @@
+"""The cue task through the runner: ground truth reaches the metrics, a metric that needs it is
+skipped with its reason on other tasks, and every cue model gets its control record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audioxai_bench import hookimpl
+from audioxai_bench.api.metric import MetricOutput
+from audioxai_bench.data.cue import plant_cues
+from audioxai_bench.data.dataset import load_audiomnist
+from audioxai_bench.data.ground_truth import sample_span
+from audioxai_bench.data.splits import speaker_split
+from audioxai_bench.leaderboard import build_leaderboard
+from audioxai_bench.plugins import load_plugins
+from audioxai_bench.run.definition import parse_benchmark
+from audioxai_bench.run.records import load_results
+from audioxai_bench.run.runner import run_benchmark
+from tests.run.helpers import definition
+
+
+class MaskStart:
+    """Scores each sample by the first model-input sample its ground truth marks."""
+
+    name = "mask-start"
+    higher_is_better = True
+    representations = frozenset({"waveform"})
+    needs = frozenset({"ground_truth"})
+
+    def score(self, batch):
+        assert batch.ground_truth.shape == batch.x.shape
+        first = batch.ground_truth[:, 0].float().argmax(dim=1)
+        return MetricOutput(scores=first.double(),
+                            extras={"marked": batch.ground_truth.flatten(1).sum(1).double()})
+
+
+class MaskPlugin:
+    @hookimpl
+    def audioxai_bench_metrics(self):
+        return [MaskStart()]
+
+
+@pytest.fixture(scope="module")
+def cue_tree(tree: Path, tmp_path_factory) -> Path:
+    return plant_cues(tree, tmp_path_factory.mktemp("cue") / "data", seed=0).out
+
+
+def _run(root: Path, out: Path, task: str):
+    pm = load_plugins(entrypoints=False)
+    pm.register(MaskPlugin(), "mask-plugin")
+    bench = parse_benchmark(definition(root, tasks=[task], explainers=["random"],
+                                       metrics=["mask-start", "gini"], samples=6))
+    run_benchmark(bench, out, quiet=True, plugins=pm, log=lambda _: None)
+    return load_results(out)
+
+
+def test_the_runner_passes_the_ground_truth_of_the_scored_clips(cue_tree, tmp_path):
+    df = _run(cue_tree, tmp_path / "out", "cue")
+    record = df[df.metric == "mask-start"].record.iloc[0]
+    assert record["status"] == "ok" and record["task"] == "cue"
+    data = load_audiomnist(cue_tree, seed=0)
+    rows = [data.relpaths.index(c) for c in record["clips"]]
+    start, stop = sample_span(data.cues.take(np.array(rows)))
+    assert record["scores"] == start.astype(float).tolist()
+    assert record["extras"]["marked"]["value"] == pytest.approx(float(np.mean(stop - start)))
+    assert (df[df.metric == "gini"].status == "ok").all()
+
+
+def test_a_ground_truth_metric_is_skipped_with_its_reason_without_ground_truth(cue_tree,
+                                                                                tmp_path):
+    df = _run(cue_tree, tmp_path / "out", "digit")
+    # a resumed run counts the skipped cell as done
+    pm = load_plugins(entrypoints=False)
+    pm.register(MaskPlugin(), "mask-plugin")
+    bench = parse_benchmark(definition(cue_tree, tasks=["digit"], explainers=["random"],
+                                       metrics=["mask-start", "gini"], samples=6))
+    again = run_benchmark(bench, tmp_path / "out", quiet=True, plugins=pm, log=lambda _: None,
+                          resume=True)
+    assert again.records == 0 and again.skipped == len(df)
+    skipped = df[df.metric == "mask-start"]
+    assert skipped.status.tolist() == ["skipped"]
+    assert "needs the ground truth" in skipped.reason.iloc[0]
+    assert "digit task" in skipped.reason.iloc[0]
+    assert (df[df.metric == "gini"].status == "ok").all()
+    assert "cue-control" not in set(df.metric)
+    build_leaderboard([tmp_path / "out"], tmp_path / "board", quiet=True)  # reads skipped cells
+    assert "mask-start" not in (tmp_path / "board" / "README.md").read_text()
+
+
+def test_every_cue_model_gets_its_control_record(cue_tree, tmp_path):
+    df = _run(cue_tree, tmp_path / "out", "cue")
+    (record,) = df[df.metric == "cue-control"].record
+    data = load_audiomnist(cue_tree, seed=0)
+    n_test = int(np.isin(data.speaker, speaker_split("cue", 0).test).sum())
+    assert record["status"] == "ok" and record["n"] == n_test
+    assert record["info"]["chance"] == 0.25 and record["ranked"] is False
+    removed, only = record["value"], record["extras"]["cue-only-accuracy"]["value"]
+    assert 0 <= record["extras"]["cue-swapped-accuracy"]["value"] <= 1
+    assert record["info"]["passed"] == (abs(removed - 0.25) <= 0.05 and only >= 0.9)
+    # the leaderboard reads a cue run, control record and all
+    written = build_leaderboard([tmp_path / "out"], tmp_path / "board", quiet=True)
+    assert "## cue · audionet" in (tmp_path / "board" / "README.md").read_text()
+    assert {p.name for p in written} >= {"README.md", "leaderboard.csv"}
+
+
+def test_a_synthetic_cue_run_plants_the_cues_once_and_caches_them(tree, tmp_path, monkeypatch):
+    import audioxai_bench.run.runner as runner
+
+    monkeypatch.setattr(runner, "synthetic_data", lambda *a, **k: (tree, True))
+    raw = definition(tree, tasks=["cue"], explainers=["random"], metrics=["gini"], samples=4)
+    raw["data"] = {"synthetic": {"speakers": 60, "reps": 1}}
+    bench = parse_benchmark(raw)
+    assert bench.data.cue
+    pm = load_plugins(entrypoints=False)
+    first = run_benchmark(bench, tmp_path / "a", quiet=True, plugins=pm, log=lambda _: None)
+    second = run_benchmark(bench, tmp_path / "b", quiet=True, plugins=pm, log=lambda _: None)
+    assert (first.cached["data"], second.cached["data"]) == (1, 2)  # planted, then reused
+    df = load_results(tmp_path / "b")
+    assert set(df.dataset) == {"synthetic-60x1-seed0-cue0"} and (df.status == "ok").all()
