@@ -49,7 +49,7 @@ from ..data.dataset import AudioMNIST, load_audiomnist
 from ..data.preprocess import to_model_input
 from ..data.splits import speaker_split
 from ..errors import AudioXaiError, one_line
-from ..evaluation.meta import reference_maps, reference_name, uncheckable
+from ..evaluation.meta import REFERENCES, reference_maps, reference_name, uncheckable
 from ..evaluation.passes import inputs_per_pass
 from ..evaluation.summary import merge_outputs, summarize, timed
 from ..faults import fault_point
@@ -427,35 +427,17 @@ class Runner:
         if where.task == "cue":
             self._cue_control(panel, settings)
         units = []
+        cells = self._cells(panel)
         for explainer in self.plan.explainers:
             if not applies(explainer.obj, panel.representation):
                 continue
-            todo = []
-            for metric, sonifier in self._cells(panel):
-                record = self._record(panel, explainer=explainer, sonifier=sonifier,
-                                      metric=metric.name, metric_plug=metric, settings=settings,
-                                      fields=explainer_notes(explainer.obj))
-                if self._done(record):
-                    continue
-                reason = _missing_need(metric.obj, panel)
-                if reason:
-                    self._write(record | {"status": "skipped", "reason": reason})
-                else:
-                    todo.append((metric.name, sonifier and sonifier.name, record))
+            todo = self._todo(panel, explainer, cells, settings, explainer_notes(explainer.obj))
             if todo or self.bench.examples:
                 units.append((Runner.explain_unit, explainer.name, todo))
         if panel.ground_truth is not None:  # the metrics themselves, on maps of known quality
-            for name in reference_maps(panel.ground_truth[:1], self.bench.seed):
-                plug = self._reference(name)
-                todo = []
-                for metric, sonifier in self._cells(panel):
-                    if uncheckable(metric.obj):
-                        continue
-                    record = self._record(panel, explainer=plug, sonifier=sonifier,
-                                          metric=metric.name, metric_plug=metric,
-                                          settings=settings, fields={})
-                    if not self._done(record):
-                        todo.append((metric.name, sonifier and sonifier.name, record))
+            checkable = [(m, s) for m, s in cells if not uncheckable(m.obj)]
+            for name in REFERENCES:
+                todo = self._todo(panel, self._reference(name), checkable, settings, {})
                 if todo:
                     units.append((Runner.reference_unit, name, todo))
         if not units:
@@ -495,6 +477,23 @@ class Runner:
             "info": {"chance": check.chance, "passed": check.passed,
                      "rule": f"without the cue within {CHANCE_MARGIN:.0%} of chance, on the "
                              f"cue alone at least {CUE_ONLY_FLOOR:.0%}"}})
+
+    def _todo(self, panel: _Panel, plug: Plugged, cells: list[tuple[Plugged, Plugged | None]],
+              settings: dict[str, Any], fields: dict[str, Any]) -> list[Todo]:
+        """The cells of ``plug`` (an explainer or a reference map) still to compute; a cell whose
+        metric needs what the panel lacks gets a skipped record with the reason instead."""
+        todo = []
+        for metric, sonifier in cells:
+            record = self._record(panel, explainer=plug, sonifier=sonifier, metric=metric.name,
+                                  metric_plug=metric, settings=settings, fields=fields)
+            if self._done(record):
+                continue
+            reason = _missing_need(metric.obj, panel)
+            if reason:
+                self._write(record | {"status": "skipped", "reason": reason})
+            else:
+                todo.append((metric.name, sonifier and sonifier.name, record))
+        return todo
 
     def _explained(self, pending: _Pending, explainer: str, todo: list[Todo],
                    out: Explained | Failed) -> None:
@@ -539,9 +538,7 @@ class Runner:
         start = time.perf_counter()
         panel = self._panel_of(spec)
         explainer = _named(self.plan.explainers, explainer_name)
-        metrics, sonifiers = self.plan.metrics, self.plan.sonifiers
-        cells = [(_named(metrics, m), s and _named(sonifiers, s), record)
-                 for m, s, record in todo]
+        cells = self._plugged(todo)
         model = self.plan.models[spec.where.model_name]
         for metric, sonifier, record in cells:
             for kind, plug in (("explainer", explainer), ("metric", metric),
@@ -562,12 +559,14 @@ class Runner:
         start = time.perf_counter()
         panel = self._panel_of(spec)
         relevance = reference_maps(panel.ground_truth, self.bench.seed)[name]
-        metrics, sonifiers = self.plan.metrics, self.plan.sonifiers
-        cells = [(_named(metrics, m), s and _named(sonifiers, s), record)
-                 for m, s, record in todo]
-        records, _, _ = self._explain_and_score(panel, self._reference(name), cells,
-                                                relevance=relevance)
+        records, _, _ = self._explain_and_score(panel, self._reference(name),
+                                                self._plugged(todo), relevance=relevance)
         return Explained(records, None, False, time.perf_counter() - start)
+
+    def _plugged(self, todo: list[Todo]) -> list[tuple[Plugged, Plugged | None, dict[str, Any]]]:
+        """A unit's cells with their metric and sonifier plugins, looked up by name here."""
+        metrics, sonifiers = self.plan.metrics, self.plan.sonifiers
+        return [(_named(metrics, m), s and _named(sonifiers, s), record) for m, s, record in todo]
 
     @staticmethod
     def _reference(name: str) -> Plugged:
