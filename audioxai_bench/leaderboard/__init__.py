@@ -90,8 +90,11 @@ def top_table(df: pd.DataFrame, n: int = 5) -> str:
                     for e in s.explainers[:n]]
             lines.append(tables.markdown(tables.Table("", header, rows)).rstrip("\n"))
             if any(r[0] != "–" and "–" in r[0] for r in rows):  # "–" alone: no value
-                lines.append("a rank such as 1–3 is shared: those explainers' 95 % intervals "
-                             "overlap, so these results cannot order them")
+                why = ("paired tests over (model, speaker) units, Holm-adjusted, do not "
+                       "separate those explainers" if s.verdict is not None else
+                       "those explainers' 95 % intervals overlap")
+                lines.append(f"a rank such as 1–3 is shared: {why}, so these results cannot "
+                             "order them")
         else:
             lines.append("no faithfulness-gap results")
         failed = int((s.rows["status"] == "error").sum())

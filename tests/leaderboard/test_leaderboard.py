@@ -262,7 +262,7 @@ def test_tables_show_shared_ranks_and_the_rule(tmp_path):
     assert "paired Wilcoxon signed-rank test" in page
     top = top_table(load_results(run), n=3)
     assert re.search(r"\| 1–2 \| lrp-epsilon \|", top)
-    assert "a rank such as 1–3 is shared" in top
+    assert "a rank such as 1–3 is shared: paired tests" in top  # the rule that made the ranks
 
 
 # --- the page: interactive, labelled, readable ---------------------------------------------------
