@@ -79,21 +79,20 @@ def wilson_interval(accuracy: float, n: int, confidence: float = 0.95) -> tuple[
 def rank_data(values: Tensor) -> Tensor:
     """Ranks (0-based, float) along the last dimension, ties given their average rank.
 
-    Batched and on ``values``' device: one sort per call, no loop over rows.
+    Batched and on ``values``' device: one sort per call, no loop over rows. A tie group's
+    average rank is the mean of its first and last sorted position.
     """
     sorted_vals, order = values.sort(dim=-1, stable=True)
     n = values.shape[-1]
     flat = sorted_vals.reshape(-1, n)
     starts = torch.ones_like(flat, dtype=torch.bool)
     starts[:, 1:] = flat[:, 1:] != flat[:, :-1]
-    group = starts.cumsum(dim=1) - 1  # tie group of each sorted position, per row
-    group = group + torch.arange(flat.shape[0], device=flat.device)[:, None] * n
-    position = torch.arange(n, device=flat.device, dtype=torch.float64).expand_as(flat)
-    total = torch.zeros(flat.numel(), dtype=torch.float64, device=flat.device)
-    count = torch.zeros_like(total)
-    total.index_add_(0, group.reshape(-1), position.reshape(-1))
-    count.index_add_(0, group.reshape(-1), torch.ones_like(position).reshape(-1))
-    mean_rank = (total[group] / count[group]).reshape(values.shape)
+    ends = torch.ones_like(starts)
+    ends[:, :-1] = starts[:, 1:]
+    position = torch.arange(n, device=flat.device).expand_as(flat)
+    first = torch.where(starts, position, 0).cummax(dim=1).values
+    last = torch.where(ends, position, n - 1).flip(1).cummin(dim=1).values.flip(1)
+    mean_rank = ((first + last).double() / 2).reshape(values.shape)
     ranks = torch.empty_like(mean_rank)
     ranks.scatter_(-1, order, mean_rank)
     return ranks

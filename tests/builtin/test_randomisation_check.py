@@ -49,6 +49,32 @@ def test_ssim_matches_hand_computed_values():
         ssim(torch.zeros(1, 1, 5), torch.zeros(1, 1, 5))
 
 
+def reference_ssim(a: Tensor, b: Tensor, data_range: float) -> Tensor:
+    """SSIM of ``(B, 1, T)`` maps in float64, window by window (Wang et al. 2004, eq. 13)."""
+    taps = torch.arange(11, dtype=torch.float64) - 5
+    w = torch.exp(-taps.square() / (2 * 1.5**2))
+    w = w / w.sum()
+    wa, wb = a.double()[:, 0].unfold(1, 11, 1), b.double()[:, 0].unfold(1, 11, 1)
+    mu_a, mu_b = (wa * w).sum(-1), (wb * w).sum(-1)
+    var_a = (w * (wa - mu_a[..., None]).square()).sum(-1)
+    var_b = (w * (wb - mu_b[..., None]).square()).sum(-1)
+    cov = (w * (wa - mu_a[..., None]) * (wb - mu_b[..., None])).sum(-1)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)
+            / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))).mean(dim=1)
+
+
+def test_ssim_agrees_with_a_float64_window_by_window_computation():
+    # the blurs run in float32 on centred maps: far from zero the centring keeps them exact
+    g = torch.Generator().manual_seed(1)
+    a = torch.rand(4, 1, 3000, generator=g)
+    b = a + 0.5 * torch.rand(4, 1, 3000, generator=g)
+    for shift, scale in ((0.0, 1.0), (1000.0, 5.0)):
+        x, y = a * scale + shift, b * scale + shift
+        assert torch.allclose(ssim(x, y, data_range=2 * scale),
+                              reference_ssim(x, y, 2 * scale), rtol=0, atol=1e-6)
+
+
 def tiny_waveform_net() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv1d(1, 4, 16, stride=16), nn.ReLU(), nn.Flatten(),
@@ -118,11 +144,33 @@ def test_check_outputs_and_bad_settings():
             assert out.extras[f"{measure}/{what}"].shape == (3,)
     assert torch.equal(out.scores, out.extras["spearman/drop"])
     assert torch.allclose(out.extras["spearman/rerun"], torch.ones(3, dtype=torch.float64))
+    assert out.info["rerun"] == "the relevance itself: a deterministic explainer"
+    seeded, _ = check(PluginManager(entrypoints=False).explainers.get("random"), n=3)
+    assert seeded.info["rerun"] == "explained again with a fresh seed"
     assert out.info["ranked"] is False
     with pytest.raises(AudioXaiError, match="verdict_on must name some of"):
         RandomisationCheck(name="c", higher_is_better=True, verdict_on=("hog",))
     with pytest.raises(AudioXaiError, match="no layer to re-initialise"):
         randomised_copy(nn.ReLU(), 0, torch.device("cpu"))
+
+
+def test_a_subset_check_scores_only_its_samples():
+    gradient = PluginManager(entrypoints=False).explainers.get("gradient")
+    model = tiny_waveform_net()
+    x = waveform_input(speech_like(8))
+    target = torch.arange(8) % 3
+    batch = EvalBatch(model=model, x=x, target=target, relevance=gradient.explain(model, x, target),
+                      representation="waveform", explainer=gradient)
+    full = RandomisationCheck(name="c", higher_is_better=True).score(batch)
+    part = RandomisationCheck(name="c", higher_is_better=True, samples=3).score(batch)
+    checked = torch.isfinite(part.scores)
+    assert int(checked.sum()) == 3 and checked[0] and checked[-1]  # spread over the batch
+    assert part.info["samples_checked"] == "3 of 8"
+    # the checked samples score what the whole batch gives them: samples are independent
+    assert torch.allclose(part.scores[checked], full.scores[checked])
+    assert torch.isnan(part.extras["ssim/drop"][~checked]).all()
+    with pytest.raises(AudioXaiError, match="samples must be at least 2"):
+        RandomisationCheck(name="c", higher_is_better=True, samples=1)
 
 
 def test_randomisation_metrics_register_as_descriptive():
