@@ -142,12 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--address", default=None, metavar="auto|HOST:PORT",
                      help="the Ray cluster to join (default: start a local Ray instance)")
     run.add_argument("--cache", type=Path, default=None,
-                     help="cache folder for data, models and relevance (default "
+                     help="cache folder for data, models, relevance and scores (default "
                           "$AUDIOXAI_BENCH_CACHE or ~/.cache/audioxai-bench); with Ray, a path "
                           "every node can read and write")
     run.add_argument("--nondeterministic", action="store_true",
                      help="faster, not repeatable on a GPU: let cuDNN autotune instead of "
                           "deterministic algorithms (recorded with the results)")
+    run.add_argument("--rescore", action="store_true",
+                     help="score every cell again, even those whose scores the cache keeps "
+                          "from an earlier run of the same code and settings (e.g. to time "
+                          "the explainers again)")
     again = run.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="continue the run in --out (after Ctrl-C, a kill or a changed "
@@ -371,7 +375,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         report = run_benchmark(bench, out, device=args.device, resume=args.resume,
                                overwrite=args.overwrite, quiet=args.quiet, plugins=pm,
-                               debug=args.debug, executor=args.executor, address=args.address)
+                               debug=args.debug, executor=args.executor, address=args.address,
+                               rescore=args.rescore)
     except KeyboardInterrupt:
         print(f"interrupted: finished cells are in {out / RESULTS_FILE}; continue with "
               f"'audioxai-bench run {args.benchmark} --out {out} --resume'", file=sys.stderr)

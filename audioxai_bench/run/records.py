@@ -96,6 +96,9 @@ class Record(BaseModel):
     info: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
     wall_seconds: _Number = None
+    #: true: the fields came from the score cache, computed by an earlier run of the same code
+    #: and settings (``wall_seconds`` and runtime values are that run's)
+    cached: bool | None = None
     device: _Text = None
     host: _Text = None
     executor: _Text = None

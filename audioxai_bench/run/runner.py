@@ -83,6 +83,7 @@ from .definition import Benchmark
 from .executors import Failed, open_executor
 from .plan import Plugged, applies
 from .records import RESULTS_FILE, SCHEMA_VERSION, ResultStore, cell_key, folder_lock, keep_aside
+from .score_cache import load_scores, score_key, store_scores
 from .setup import RunSetup, prepare_run
 
 # --- the run ------------------------------------------------------------------------------
@@ -194,33 +195,36 @@ class WorkerSetup:
     data: AudioMNIST
     dataset_name: str
     token: str  # one per run: a worker prepares each run once
+    rescore: bool = False
 
     def runner(self) -> Runner:
         """A runner that only runs units (it never opens the results folder)."""
         os.environ[CACHE_ENV] = self.cache
         setup = prepare_run(self.bench, device=self.device,
                             plugins=replicate_plugins(self.plugins))
-        runner = Runner(setup, Path("."), quiet=True, log=lambda _: None)
+        runner = Runner(setup, Path("."), quiet=True, log=lambda _: None, rescore=self.rescore)
         runner.data, runner.dataset_name = self.data, self.dataset_name
         return runner
 
 
 class Runner:
     """Runs one benchmark into ``out``; see the module docstring. ``executor`` (default: the
-    definition's) runs the units; ``address`` is the Ray cluster's (default: a local one)."""
+    definition's) runs the units; ``address`` is the Ray cluster's (default: a local one);
+    ``rescore`` scores every cell again instead of reading the score cache (run/score_cache.py)."""
 
     def __init__(self, setup: RunSetup, out: Path, *, resume: bool = False,
                  overwrite: bool = False, quiet: bool = False,
                  log: Callable[[str], None] = status, debug: bool = False,
-                 executor: str | None = None, address: str | None = None):
+                 executor: str | None = None, address: str | None = None,
+                 rescore: bool = False):
         self.bench, self.plan, self.device = setup.bench, setup.plan, setup.device
         self.preset, self.env, self.plugins = setup.preset, setup.env, setup.plugins
         self.out, self.resume, self.quiet, self.log = Path(out), resume, quiet, log
-        self.overwrite, self.debug = overwrite, debug
+        self.overwrite, self.debug, self.rescore = overwrite, debug, rescore
         self.executor_name, self.address = executor or self.bench.executor, address
         self._shown: set[str] = set()  # tracebacks printed under debug (once each)
         self.stages: dict[str, float] = {}
-        self.cached = {"data": 0, "models": 0, "relevance": 0}
+        self.cached = {"data": 0, "models": 0, "relevance": 0, "scores": 0}
         self.counts = {"records": 0, "failed": 0, "skipped": 0}
         self.units: list[dict[str, Any]] = []  # what each unit cost, for run.json
         self._panel_cache: _Panel | None = None
@@ -387,7 +391,7 @@ class Runner:
     def worker_setup(self) -> WorkerSetup:
         """How another process runs this run's units (see :class:`WorkerSetup`)."""
         return WorkerSetup(self.bench, str(self.device), self.plugins.recipe(), str(cache_root()),
-                           self.data, self.dataset_name, uuid.uuid4().hex)
+                           self.data, self.dataset_name, uuid.uuid4().hex, self.rescore)
 
     def _submit_training(self, task: str, choice: Any, fold: int) -> None:
         recipe = self._recipe(task, choice, fold)
@@ -506,6 +510,7 @@ class Runner:
             self._spent("explain+score", out.seconds, pending.panel, explainer=explainer,
                         host=out.records[0]["host"] if out.records else None)
             self.cached["relevance"] += out.cached
+            self.cached["scores"] += sum(r.get("cached") is True for r in out.records)
             for record in out.records:
                 self._write(record)
             if out.examples is not None:
@@ -655,7 +660,30 @@ class Runner:
                            relevance: torch.Tensor | None = None
                            ) -> tuple[list[dict[str, Any]], torch.Tensor | None, bool]:
         """The records of the cells ``todo``, the relevance and whether it was cached; with
-        ``relevance`` given (a reference map), that map is scored instead of explaining."""
+        ``relevance`` given (a reference map), that map is scored instead of explaining.
+        Cells scored by an earlier run with the same code come from the score cache."""
+        keys = [score_key(record["config_hash"], panel.chunk_size, explainer.obj, metric.obj,
+                          sonifier and sonifier.obj) for metric, sonifier, record in todo]
+        kept = [None if self.rescore else load_scores(key) for key in keys]
+        missing = [i for i, fields in enumerate(kept) if fields is None]
+        computed: list[dict[str, Any]] = []
+        cached = False
+        if missing or (relevance is None and self.bench.examples):
+            computed, relevance, cached = self._score(
+                panel, explainer, [todo[i] for i in missing], [keys[i] for i in missing],
+                relevance)
+        fresh = iter(computed)
+        host = {"host": socket.gethostname()}
+        records = [next(fresh) if fields is None else record | host | fields | {"cached": True}
+                   for (_, _, record), fields in zip(todo, kept)]
+        return records, relevance, cached
+
+    def _score(self, panel: _Panel, explainer: Plugged,
+               todo: list[tuple[Plugged, Plugged | None, dict[str, Any]]], keys: list[str],
+               relevance: torch.Tensor | None
+               ) -> tuple[list[dict[str, Any]], torch.Tensor | None, bool]:
+        """:meth:`_explain_and_score` of the cells not in the score cache; each finished cell
+        is kept there under its key of ``keys``."""
         host = {"host": socket.gethostname()}
         try:
             if relevance is None:
@@ -718,8 +746,9 @@ class Runner:
                 records.append(record | {"status": "error", "error": one_line(exc),
                                          "traceback": _traceback(exc)})
                 continue
-            records.append(record | fields | panel.samples
-                           | {"wall_seconds": round(spent[i], 4)})
+            fields = fields | panel.samples | {"wall_seconds": round(spent[i], 4)}
+            store_scores(keys[i], fields)
+            records.append(record | fields)
         return records, relevance, cached
 
     def _write_examples(self, panel: _Panel, relevance: dict[str, torch.Tensor]) -> None:

@@ -24,8 +24,9 @@ from tests.run.helpers import EXPLAINERS, METRICS, N_CELLS, definition, fresh_ca
 ray = pytest.importorskip("ray", reason="the ray extra: pip install 'audioxai-bench[ray]'")
 pytestmark = pytest.mark.ray
 
-#: what may differ between executors: when and where a cell was computed, and how long it took
-VARYING = ("created", "host", "executor", "wall_seconds")
+#: what may differ between executors: when and where a cell was computed, how long it took,
+#: and whether a resumed run read it from the score cache
+VARYING = ("created", "host", "executor", "wall_seconds", "cached")
 #: the runtime metric's values are wall-clock times
 TIMED = ("value", "ci", "scores", "extras", "curves", "summary", "info")
 
@@ -76,7 +77,7 @@ def test_records_equal_the_local_executors(cluster, tree, signals_cache, tmp_pat
     units = json.loads((tmp_path / "ray" / "run.json").read_text())["units"]
     assert sorted(u["unit"] for u in units) == ["explain"] * len(EXPLAINERS) + ["train"]
     report = json.loads((tmp_path / "ray" / "run.json").read_text())["report"]
-    assert report["cached"] == {"data": 0, "models": 0, "relevance": 0}
+    assert report["cached"] == {"data": 0, "models": 0, "relevance": 0, "scores": 0}
 
 
 DIE_ONCE = '''

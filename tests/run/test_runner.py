@@ -135,7 +135,7 @@ def test_an_interrupted_run_resumes_to_the_same_results(tree, tmp_path, monkeypa
     monkeypatch.setattr(type(gini), "score", interrupt_on_third)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        run(tree, out, plugins=pm)
+        run(tree, out, plugins=pm, rescore=True)  # not from the reference run's score cache
     partial = list(read_records([out]))
     assert 0 < len(partial) < N_CELLS
     monkeypatch.setattr(type(gini), "score", original)
@@ -323,7 +323,7 @@ def test_two_runs_from_nothing_give_the_same_numbers(tree, tmp_path, monkeypatch
     for name in ("a", "b"):
         monkeypatch.setenv("AUDIOXAI_BENCH_CACHE", str(tmp_path / f"cache-{name}"))
         report = run(tree, tmp_path / name, changes={"explainers": ["gradient", "smoothgrad"]})
-        assert report.cached == {"data": 0, "models": 0, "relevance": 0}
+        assert report.cached == {"data": 0, "models": 0, "relevance": 0, "scores": 0}
         outs.append(values(tmp_path / name))
     assert outs[0] == outs[1]  # every metric but wall-clock runtime
     assert len(outs[0]) == 1 + 2 * (len(PLAIN_METRICS) - 1 + len(SONIFIERS))

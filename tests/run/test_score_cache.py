@@ -1,0 +1,73 @@
+"""The score cache: a second run of the same code and settings reads every cell instead of
+scoring it again, with the same values; ``rescore``, a change of code or settings, and a damaged
+entry score again."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from audioxai_bench.run import score_cache
+from audioxai_bench.run.records import read_records
+from tests.run.helpers import EXPLAINERS, METRICS, N_CELLS, outcome, run
+
+SCORED = len(EXPLAINERS) * len(METRICS)  # every cell but the model's test accuracy
+
+
+def test_a_second_run_reads_its_scores_from_the_cache(tree, cache, tmp_path):
+    first = run(tree, tmp_path / "a")
+    second = run(tree, tmp_path / "b")
+    assert first.cached["scores"] == 0 and second.cached["scores"] == SCORED
+    assert second.cached["relevance"] == 0  # nothing to score, no examples: not even loaded
+    assert second.records == N_CELLS and outcome(tmp_path / "b") == outcome(tmp_path / "a")
+    records = [r for r in read_records([tmp_path / "b"]) if r["explainer"]]
+    assert all(r["cached"] is True for r in records)
+    assert not any("cached" in r for r in read_records([tmp_path / "a"]))
+    runtime = {r["explainer"]: r["value"] for r in read_records([tmp_path / "a"])
+               if r["metric"] == "runtime"}
+    # the runtime of the run that measured it, as for cached relevance
+    assert {r["explainer"]: r["value"] for r in records if r["metric"] == "runtime"} == runtime
+
+
+def test_rescore_and_a_change_of_code_or_settings_score_again(tree, cache, tmp_path,
+                                                              monkeypatch):
+    run(tree, tmp_path / "a")
+    again = run(tree, tmp_path / "b", rescore=True)
+    assert again.cached["scores"] == 0 and again.cached["relevance"] == len(EXPLAINERS)
+    other = run(tree, tmp_path / "c", changes={"explainers": ["gradient"], "metrics": ["gini"],
+                                               "batch_size": 4})
+    assert other.cached["scores"] == 0  # another batch size: another config hash
+    monkeypatch.setattr(score_cache, "package_digest", lambda: "an edited package")
+    assert run(tree, tmp_path / "d").cached["scores"] == 0
+    assert outcome(tmp_path / "d") == outcome(tmp_path / "a")
+
+
+def test_a_damaged_entry_is_named_set_aside_and_scored_again(tree, cache, tmp_path, caplog):
+    run(tree, tmp_path / "a")
+    [victim, *_] = sorted((cache / "scores").glob("*.json"))
+    entry = json.loads(victim.read_text())
+    entry["fields"]["value"] = 123.0  # a changed number: the checksum no longer matches
+    victim.write_text(json.dumps(entry))
+    with caplog.at_level(logging.WARNING):
+        second = run(tree, tmp_path / "b")
+    assert second.cached["scores"] == SCORED - 1
+    assert [m.split(" (")[0] for m in caplog.messages] == [f"{victim}: damaged cache entry"]
+    assert "checksum mismatch" in caplog.messages[0]
+    assert len(list(victim.parent.glob(f"{victim.name}.bad-*"))) == 1
+    assert outcome(tmp_path / "b") == outcome(tmp_path / "a")
+
+
+def test_the_code_digest_covers_a_plugins_own_file(tmp_path, monkeypatch):
+    for name, body in (("first", "x = 1"), ("second", "x = 2")):
+        (tmp_path / f"plug_{name}.py").write_text(f"{body}\nclass Metric:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import plug_first
+    import plug_second
+
+    digests = {score_cache.code_digest(m.Metric()) for m in (plug_first, plug_second)}
+    assert len(digests) == 2
+    # a built-in metric's source is the package's, already in the digest
+    from audioxai_bench.plugins import PluginManager
+
+    gini = PluginManager(entrypoints=False).metrics.get("gini")
+    assert score_cache.code_digest(gini) == score_cache.code_digest()
