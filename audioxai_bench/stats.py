@@ -76,6 +76,37 @@ def wilson_interval(accuracy: float, n: int, confidence: float = 0.95) -> tuple[
     return float(ci.low), float(ci.high)
 
 
+def clustered_wilson(hits: ArrayLike, clusters: ArrayLike, confidence: float = 0.95
+                     ) -> tuple[float, float, float]:
+    """``(low, high, n_effective)``: the Wilson interval of a proportion whose trials come in
+    clusters (the clips of one speaker), at the effective sample size.
+
+    The effective size is n p(1-p) / v (Kish's design effect; Korn & Graubard 1998 use it for
+    survey proportions), v the cluster-robust (linearised ratio) variance of the proportion,
+    kept between the number of clusters and of trials. Where v says nothing (no error, or no
+    success, in any cluster) it is the number of clusters: each speaker is then one
+    independent observation of the model, so 300 right clips from 6 speakers read
+    [61 %, 100 %], not the [98.7 %, 100 %] of 300 independent clips.
+    """
+    hits, clusters = np.asarray(hits, dtype=float), np.asarray(clusters)
+    n = len(hits)
+    if n == 0:
+        return math.nan, math.nan, 0.0
+    p = hits.mean()
+    ids, which = np.unique(clusters, return_inverse=True)
+    k = len(ids)
+    sizes, sums = np.bincount(which, minlength=k), np.bincount(which, hits, minlength=k)
+    v = (k / (k - 1) * np.square(sums - p * sizes).sum() / n**2) if k > 1 else 0.0
+    if p in (0.0, 1.0) or v <= 0:
+        n_eff = float(k) if p in (0.0, 1.0) else float(n)
+    else:
+        n_eff = float(np.clip(p * (1 - p) / v, k, n))
+    z = sps.norm.ppf(0.5 + confidence / 2)
+    centre = (p + z * z / (2 * n_eff)) / (1 + z * z / n_eff)
+    half = z / (1 + z * z / n_eff) * math.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff**2))
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half)), n_eff
+
+
 def rank_data(values: Tensor) -> Tensor:
     """Ranks (0-based, float) along the last dimension, ties given their average rank.
 

@@ -12,7 +12,13 @@ from scipy import stats as sps
 from audioxai_bench.api.metric import MetricOutput
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.evaluation.summary import merge_outputs, summarize
-from audioxai_bench.stats import bootstrap_ci, rank_data, spearman, wilson_interval
+from audioxai_bench.stats import (
+    bootstrap_ci,
+    clustered_wilson,
+    rank_data,
+    spearman,
+    wilson_interval,
+)
 
 
 def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_samples():
@@ -153,3 +159,21 @@ def test_compare_leaves_nan_methods_unranked_and_identical_methods_tied():
     x = rng.normal(0, 1, 96)
     verdict = compare(clustered([x, x.copy()]))
     assert verdict.ranks == [(1, 2), (1, 2)] and verdict.p_adjusted[0, 1] == 1.0
+
+
+def test_clustered_wilson_counts_speakers_not_clips_where_errors_cluster():
+    speakers = np.repeat(np.arange(6), 50)
+    # independent clips (one per cluster): the plain Wilson interval
+    hits = np.random.default_rng(0).random(300) < 0.9
+    low, high, n_eff = clustered_wilson(hits, np.arange(300))
+    assert n_eff == 300 and (low, high) == pytest.approx(wilson_interval(hits.mean(), 300))
+    # every clip right: each of the 6 speakers is one observation
+    low, high, n_eff = clustered_wilson(np.ones(300), speakers)
+    assert n_eff == 6 and (low, high) == pytest.approx(wilson_interval(1.0, 6))
+    # the errors all in one speaker: wider than 300 independent clips would give
+    hits = np.ones(300)
+    hits[:10] = 0
+    low, high, n_eff = clustered_wilson(hits, speakers)
+    plain = wilson_interval(hits.mean(), 300)
+    assert 6 <= n_eff < 60 and low < plain[0] - 0.05 and low < hits.mean() < high
+    assert np.isnan(clustered_wilson([], [])[0])

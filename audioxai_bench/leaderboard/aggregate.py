@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..evaluation.meta import REFERENCES, Reliability, is_reference, reference_name, reliability
-from ..stats import Clustered, Verdict, clustered_interval, compare
+from ..stats import Clustered, Verdict, clustered_interval, clustered_wilson, compare
 
 #: A table section of the leaderboard: one model on one task of one benchmark and dataset.
 SECTION_KEYS: tuple[str, ...] = ("benchmark", "dataset", "task", "model")
@@ -70,18 +70,36 @@ def _clustered(rows: pd.DataFrame, columns: Sequence[str]) -> Clustered | None:
     return Clustered(np.stack(scores), group, cluster)
 
 
+def _pooled_accuracy(rows: pd.DataFrame) -> tuple[float, float, float] | None:
+    """Test accuracy over the clips of every fold's model, with the Wilson interval at the
+    effective size of its (fold, speaker) clusters; None unless every record has its per-clip
+    hits and speakers."""
+    hits, clusters = [], []
+    for fold, record in zip(rows["fold"], rows["record"]):
+        if not all(isinstance(record.get(k), list) for k in ("scores", "speakers")):
+            return None
+        hits += record["scores"]
+        clusters += [int(fold) * 1000 + int(s) for s in record["speakers"]]
+    low, high, _ = clustered_wilson(hits, clusters)
+    return float(np.mean(hits)), low, high
+
+
 def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     """One row per :data:`KEYS` over folds: value and interval over models and speakers (see
     the module docstring), summed ``n``, the number of folds with a result (``folds``) and of
-    failed folds (``errors``). Records without per-sample scores (older runs) keep a single
+    failed folds (``errors``). Test accuracy pools the clips of every fold
+    (:func:`_pooled_accuracy`). Records without per-sample scores (older runs) keep a single
     fold's own interval; several such folds get their mean and no interval."""
     ok = df[df["status"] == "ok"]
     rows = []
     for key, group in ok.groupby(list(KEYS), sort=False):
         data = _clustered(group, ["metric"]) if key[-1] != ACCURACY_METRIC else None
+        pooled = _pooled_accuracy(group) if key[-1] == ACCURACY_METRIC else None
         if data is not None:
             value = float(data.means()[0])
             low, high = clustered_interval(data)[0]
+        elif pooled is not None:
+            value, low, high = pooled
         elif len(group) == 1:
             value, low, high = group[["value", "ci_low", "ci_high"]].iloc[0]
         else:

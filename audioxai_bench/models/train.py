@@ -117,6 +117,8 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     selected_iteration: int = 0
     select: str = "best"
+    #: per test clip, in the test set's order: whether the selected state classifies it right
+    test_correct: list[bool] = field(default_factory=list)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -168,6 +170,22 @@ def evaluate(
     :data:`EVAL_BATCH` for it. The model's training mode is restored afterwards.
     """
     return _evaluate(model, dataset, batch_size, device, num_workers)[0]
+
+
+@torch.no_grad()
+def correct_per_clip(model: nn.Module, dataset: Dataset, batch_size: int | None = None,
+                     device: str | torch.device | None = None) -> torch.Tensor:
+    """``(N,)`` bool on the CPU: whether ``model`` classifies each clip of ``dataset`` right,
+    in the dataset's order (for intervals that resample speakers, not clips)."""
+    dev = resolve_device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        hits = [model(x).argmax(dim=1) == y for x, y in
+                _eval_batches(dataset, batch_size or EVAL_BATCH.get(dev.type, 256), dev, 0)]
+    finally:
+        model.train(was_training)
+    return torch.cat(hits).cpu() if hits else torch.zeros(0, dtype=torch.bool)
 
 
 def _on_device(dataset: Dataset, loader: Iterable[Any], device: torch.device
@@ -375,7 +393,9 @@ def _train(model: nn.Module, train_set: Dataset, val_set: Dataset | None,
     else:
         selected, val_acc = config.iterations, history[-1]["val_accuracy"]
     model.eval()
-    test_acc = evaluate(model, test_set, device=device) if test_set is not None else math.nan
+    correct = (correct_per_clip(model, test_set, device=device) if test_set is not None
+               else torch.zeros(0, dtype=torch.bool))
+    test_acc = float(correct.double().mean()) if len(correct) else math.nan
     return TrainResult(
         val_accuracy=val_acc,
         test_accuracy=test_acc,
@@ -385,4 +405,5 @@ def _train(model: nn.Module, train_set: Dataset, val_set: Dataset | None,
         history=history,
         selected_iteration=selected,
         select=config.select,
+        test_correct=correct.tolist(),
     )

@@ -167,6 +167,7 @@ def _train(recipe: ModelRecipe, data: AudioMNIST, progress: ProgressFn | None = 
             "preset": recipe.preset, "recipe": recipe.key, "seed": recipe.config.seed,
             "config": recipe.config.to_dict(), "val_accuracy": result.val_accuracy,
             "test_accuracy": result.test_accuracy,
+            "test_correct": "".join("1" if c else "0" for c in result.test_correct),
             "selected_iteration": result.selected_iteration, "train_seconds": result.seconds,
             "model": recipe.spec.name, "n_classes": N_CLASSES[recipe.task],
             "width": recipe.width, **(extra_meta or {})}

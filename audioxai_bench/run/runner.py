@@ -45,7 +45,7 @@ from ..api.metric import EvalBatch, MetricOutput
 from ..atomic import atomic_write, clean_stale_temps
 from ..data.cache import CACHE_ENV, cache_root
 from ..data.cue import is_cue_tree
-from ..data.dataset import AudioMNIST, load_audiomnist
+from ..data.dataset import AudioMNIST, ClipDataset, load_audiomnist
 from ..data.preprocess import to_model_input
 from ..data.splits import speaker_split
 from ..errors import AudioXaiError, one_line
@@ -64,10 +64,11 @@ from ..guard import (
     time_limit_of,
 )
 from ..hashing import config_hash
+from ..models.train import correct_per_clip
 from ..plugins import PluginManager, Source, replicate_plugins
 from ..progress import Progress, status
 from ..reproducibility import torch_mode
-from ..stats import wilson_interval
+from ..stats import clustered_wilson, wilson_interval
 from . import folder
 from .artifacts import (
     ModelRecipe,
@@ -418,12 +419,18 @@ class Runner:
         panel = self._panel_of(spec)
         if not self._done(accuracy):
             acc, n = meta["test_accuracy"], panel.n_test
+            hits, speakers = self._test_hits(panel, meta)
+            low, high, n_eff = clustered_wilson(hits, speakers)
             self._write(accuracy | {
-                "value": acc, "ci": list(wilson_interval(acc, n)), "n": n,
+                "value": acc, "ci": [low, high], "n": n,
+                "scores": hits.astype(int).tolist(), "speakers": speakers.tolist(),
                 "higher_is_better": True, "wall_seconds": meta.get("train_seconds"),
                 "host": out.host,
                 "extras": {"val-accuracy": {"value": meta["val_accuracy"]}},
-                "info": {"width": recipe.width, "preset": recipe.preset,
+                "info": {"interval": "Wilson at the effective sample size of the speaker "
+                                     "clusters (stats.clustered_wilson)",
+                         "n_effective": n_eff, "test_speakers": len(set(speakers.tolist())),
+                         "width": recipe.width, "preset": recipe.preset,
                          "iterations": recipe.config.iterations,
                          "precision": recipe.config.precision,
                          "compile": recipe.config.compile,
@@ -594,10 +601,28 @@ class Runner:
         self._panel_cache = self._panel(where, model.to(self.device).eval())
         return self._panel_cache
 
-    def _panel(self, where: _Where, model: torch.nn.Module) -> _Panel:
+    def _test_rows(self, where: _Where) -> np.ndarray:
+        """The split's test clips, in the order of the model's test set."""
         labels = self.data.labels(where.task)
         test = speaker_split(where.task, where.fold).test
-        test_rows = np.flatnonzero(np.isin(self.data.speaker, test) & (labels >= 0))
+        return np.flatnonzero(np.isin(self.data.speaker, test) & (labels >= 0))
+
+    def _test_hits(self, panel: _Panel, meta: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Per test clip, whether the model got it right, and its speaker: from the training's
+        record of it, or (a model cached before it was recorded) by classifying them again."""
+        rows = self._test_rows(panel)
+        kept = meta.get("test_correct")
+        if isinstance(kept, str) and len(kept) == len(rows):
+            hits = np.frombuffer(kept.encode(), dtype=np.uint8) == ord("1")
+        else:
+            test = ClipDataset(self.data.signals, self.data.labels(panel.task), rows,
+                               panel.representation)
+            hits = correct_per_clip(panel.model, test, device=self.device).numpy()
+        return hits, self.data.speaker[rows].astype(int)
+
+    def _panel(self, where: _Where, model: torch.nn.Module) -> _Panel:
+        labels = self.data.labels(where.task)
+        test_rows = self._test_rows(where)
         rows = balanced_sample(test_rows, labels[test_rows], self.bench.samples, self.bench.seed)
         signals = torch.from_numpy(np.asarray(self.data.signals[rows], dtype=np.float32))
         x = to_model_input(signals, where.representation)
