@@ -42,6 +42,8 @@ REFERENCES = {"random": dict(color="black", linestyle="--"),
               "amplitude": dict(color="0.45", linestyle=":")}
 #: Waveform samples per coloured bin of a waveform's relevance (2 ms at 8 kHz).
 BIN = 16
+#: The colour of planted evidence (the cue task's ground truth) on the relevance pictures.
+PLANTED = "#1a9e3a"
 
 
 def png(fig: Figure) -> bytes:
@@ -162,6 +164,20 @@ def _waveform_relevance(ax, t: np.ndarray, x: np.ndarray, r: np.ndarray,
     ax.set_ylim(ylim)
 
 
+def _planted(ax, truth: np.ndarray, extent: tuple[float, ...] | None) -> None:
+    """Outline where the evidence was planted: a contour on a spectrogram (``extent`` its
+    axes), a shaded span per run of marked samples on a waveform."""
+    if extent is not None:
+        if truth.any() and not truth.all():
+            ax.contour(truth.astype(float), levels=[0.5], colors=PLANTED, linewidths=1.0,
+                       origin="lower", extent=extent)
+        return
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], truth.astype(np.int8), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2]):
+        ax.axvspan(start / TARGET_RATE, stop / TARGET_RATE, color=PLANTED, alpha=0.3,
+                   linewidth=0)
+
+
 def relevance_png(examples: Examples, index: int, explainers: Sequence[str], title: str) -> bytes:
     """:func:`relevance_figure` as PNG bytes."""
     return png(relevance_figure(examples, index, explainers, title))
@@ -199,6 +215,10 @@ def relevance_figure(examples: Examples, index: int, explainers: Sequence[str],
             t = np.arange(x.size) / TARGET_RATE
             axes[0].plot(t, x, color="0.3", linewidth=0.5)
             axes[0].set(xlabel="time (s)", title="input waveform")
+            extent = None
+        truth = None if examples.ground_truth is None else examples.ground_truth[index, 0]
+        if truth is not None:
+            _planted(axes[0], truth, extent)
         for ax, name in zip(axes[1:], names):
             r = np.nan_to_num(examples.relevance[name][index, 0].astype(float))
             if spectrogram:
@@ -207,6 +227,8 @@ def relevance_figure(examples: Examples, index: int, explainers: Sequence[str],
                           vmax=limit, extent=extent, interpolation="nearest")
             else:
                 _waveform_relevance(ax, t, x, r, axes[0].get_ylim())
+            if truth is not None:
+                _planted(ax, truth, extent)
             ax.set_title(name)
             ax.set_xticks([])
             ax.set_yticks([])

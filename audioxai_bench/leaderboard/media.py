@@ -25,13 +25,15 @@ PREFERRED_SONIFIER = "spectrogram-mask"
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Examples:
-    """Example samples of one fold: 8 kHz signals, model inputs, targets, relevance maps."""
+    """Example samples of one fold: 8 kHz signals, model inputs, targets, relevance maps and,
+    for planted evidence, where it is (a bool mask like the inputs)."""
 
     fold: int
     signals: np.ndarray
     inputs: np.ndarray
     target: np.ndarray
     relevance: dict[str, np.ndarray]
+    ground_truth: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -70,8 +72,10 @@ def load_examples(path: Path, fold: int) -> Examples:
     """Read and check an examples file, keeping the first :data:`MAX_EXAMPLES` samples."""
     arrays = run_folder.read_examples(path)
     relevance = {name: r[:MAX_EXAMPLES] for name, r in run_folder.relevance_maps(arrays).items()}
+    truth = arrays.get("ground_truth")
     return Examples(fold, arrays["signals"][:MAX_EXAMPLES], arrays["inputs"][:MAX_EXAMPLES],
-                    arrays["target"][:MAX_EXAMPLES], relevance)
+                    arrays["target"][:MAX_EXAMPLES], relevance,
+                    None if truth is None else truth[:MAX_EXAMPLES])
 
 
 def find_audio(section: Section) -> Audio | None:

@@ -130,9 +130,12 @@ def _pictures(section: Section) -> str:
         title = (f"{section.title}, fold {examples.fold}, example {i}: target "
                  f"{_label(section.task, int(examples.target[i]))}")
         png = figures.relevance_png(examples, i, section.explainers, title)
+        planted = ("" if examples.ground_truth is None else
+                   " Green: where the cue was planted (the ground truth), on the input and on "
+                   "every map; an explanation that found the evidence is red there.")
         parts.append(f"<figure>{_img(png, title)}<figcaption>{_e(title)}. Red: positive "
                      "relevance, blue: negative; each panel's colour scale is clipped at the "
-                     "99.5th percentile of |R|.</figcaption></figure>")
+                     f"99.5th percentile of |R|.{_e(planted)}</figcaption></figure>")
     return "\n".join(parts)
 
 

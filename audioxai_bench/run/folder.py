@@ -52,8 +52,8 @@ def sample_names(n: int) -> list[str]:
 
 def read_examples(path: str | Path) -> dict[str, np.ndarray]:
     """The arrays of an examples file, checked: ``signals`` (E, 8000), ``inputs`` and every
-    ``relevance__<explainer>`` in one model-input shape, ``target`` (E,); a broken file fails
-    naming it."""
+    ``relevance__<explainer>`` (and the optional ``ground_truth`` mask) in one model-input
+    shape, ``target`` (E,); a broken file fails naming it."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -69,7 +69,8 @@ def read_examples(path: str | Path) -> dict[str, np.ndarray]:
         raise AudioXaiError(f"{path}: arrays 'signals' (E, 8000), 'inputs' (E, 1, 8000) or "
                             f"(E, 1, 227, 227) and 'target' (E,) must hold the same E samples")
     for key in arrays:
-        if key.startswith(RELEVANCE_PREFIX) and arrays[key].shape != inputs.shape:
+        if (key.startswith(RELEVANCE_PREFIX) or key == "ground_truth") and (
+                arrays[key].shape != inputs.shape):
             raise AudioXaiError(f"{path}: array {key!r} has shape {arrays[key].shape}, expected "
                                 f"{inputs.shape} like 'inputs'")
     return arrays
@@ -93,11 +94,15 @@ def sonified_files(folder: str | Path) -> dict[str, dict[str, dict[str, Path]]]:
 
 
 def write_examples(out: str | Path, stem: str, *, signals: np.ndarray, inputs: np.ndarray,
-                   target: np.ndarray, relevance: Mapping[str, np.ndarray]) -> Path:
-    """Inputs and relevance maps of a panel's first samples, for the leaderboard's pictures."""
+                   target: np.ndarray, relevance: Mapping[str, np.ndarray],
+                   ground_truth: np.ndarray | None = None) -> Path:
+    """Inputs and relevance maps of a panel's first samples, for the leaderboard's pictures,
+    and where the evidence was planted (``ground_truth``, a bool mask like ``inputs``)."""
     path = examples_file(out, stem)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"signals": signals, "inputs": inputs, "target": target}
+    if ground_truth is not None:
+        arrays["ground_truth"] = ground_truth.astype(bool)
     arrays |= {f"{RELEVANCE_PREFIX}{name}": r for name, r in relevance.items()}
     np.savez_compressed(path, **arrays)
     return path

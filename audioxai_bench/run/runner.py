@@ -782,10 +782,12 @@ class Runner:
             return
         n = self.bench.examples
         signals = panel.signals[:n].cpu()
+        truth = panel.ground_truth
         folder.write_examples(self.out, panel.label, signals=signals.numpy(),
                               inputs=panel.x[:n].cpu().numpy(),
                               target=panel.target[:n].cpu().numpy(),
-                              relevance={name: r.numpy() for name, r in relevance.items()})
+                              relevance={name: r.numpy() for name, r in relevance.items()},
+                              ground_truth=None if truth is None else truth[:n].cpu().numpy())
         names = folder.sample_names(min(n, len(panel.rows)))
         for explainer, rel in relevance.items():
             for sonifier in self.plan.sonifiers:

@@ -3,6 +3,7 @@ skipped with its reason on other tasks, and every cue model gets its control rec
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +121,26 @@ def test_a_synthetic_cue_run_plants_the_cues_once_and_caches_them(tree, tmp_path
     assert (first.cached["data"], second.cached["data"]) == (1, 2)  # planted, then reused
     df = load_results(tmp_path / "b")
     assert set(df.dataset) == {"synthetic-60x1-seed0-cue0"} and (df.status == "ok").all()
+
+
+def test_the_page_draws_the_planted_region_over_the_cue_examples(cue_tree, tmp_path):
+    from audioxai_bench.leaderboard import figures, media
+    from audioxai_bench.run import folder
+
+    pm = load_plugins(entrypoints=False)
+    bench = parse_benchmark(definition(cue_tree, tasks=["cue"], explainers=["random"],
+                                       metrics=["gini"], samples=4, examples=2))
+    run_benchmark(bench, tmp_path / "out", quiet=True, plugins=pm, log=lambda _: None)
+    arrays = folder.read_examples(folder.examples_file(tmp_path / "out", "cue-audionet-fold0"))
+    truth = arrays["ground_truth"]
+    assert truth.shape == arrays["inputs"].shape and truth.dtype == bool
+    assert (truth.reshape(len(truth), -1).sum(1) > 0).all()  # every clip has its cue
+    examples = media.load_examples(
+        folder.examples_file(tmp_path / "out", "cue-audionet-fold0"), 0)
+    drawn = figures.relevance_figure(examples, 0, ["random"], "cue").axes
+    plain = figures.relevance_figure(dataclasses.replace(examples, ground_truth=None), 0,
+                                     ["random"], "cue").axes
+    # the planted span is shaded on the input and on every relevance panel
+    assert [len(ax.patches) for ax in drawn[:2]] == [len(ax.patches) + 1 for ax in plain[:2]]
+    build_leaderboard([tmp_path / "out"], tmp_path / "board", quiet=True)
+    assert "where the cue was planted" in (tmp_path / "board" / "index.html").read_text()
