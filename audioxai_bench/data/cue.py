@@ -56,6 +56,12 @@ _HEADROOM = 0.98 * 32_767  # as the synthesizer: the mix is scaled down to stay 
 _SALT = 0xC0E
 
 
+def cue_settings() -> dict[str, object]:
+    """What decides the planted bursts besides the seed (the key of a cached cue tree)."""
+    return {"format": FORMAT, "classes": list(CUE_FREQS_HZ), "seconds": CUE_SECONDS,
+            "ramp": RAMP_SECONDS, "level_db": list(LEVEL_DB)}
+
+
 @dataclass(frozen=True)
 class Cue:
     """One planted burst, in the samples of its clip file."""
@@ -159,8 +165,7 @@ def plant_cues(source: Path | str, out: Path | str, seed: int = 0,
             written += 1
             if progress is not None:
                 progress(done + 1, len(clips))
-        marker = {"format": FORMAT, "classes": list(CUE_FREQS_HZ), "seconds": CUE_SECONDS,
-                  "level_db": list(LEVEL_DB), "seed": seed, "source": str(source)}
+        marker = {**cue_settings(), "seed": seed, "source": str(source)}
         atomic_write(tmp / MARKER_FILE, lambda f: f.write(json.dumps(marker).encode()))
     return CueSummary(written, out)
 

@@ -29,7 +29,7 @@ from torch import nn
 from .. import __version__
 from ..atomic import atomic_dir, clean_stale_temps
 from ..data.cache import cache_root, clean_temps, data_fingerprint, set_aside
-from ..data.cue import plant_cues
+from ..data.cue import cue_settings, plant_cues
 from ..data.dataset import AudioMNIST
 from ..data.layout import scan_dataset
 from ..data.splits import N_CLASSES, female_speakers, select_speakers
@@ -82,11 +82,11 @@ def synthetic_data(speakers: int, reps: int, seed: int, progress: ProgressFn | N
 
 def cue_data(source: Path, seed: int, progress: ProgressFn | None = None) -> tuple[Path, bool]:
     """``source`` with planted cues (:func:`~audioxai_bench.data.cue.plant_cues`), planted on
-    first use; ``(root, was_cached)``. Keyed by the source's content, the seed and the package
-    version."""
+    first use; ``(root, was_cached)``. Keyed by the source's content, the seed, the bursts'
+    settings and the package version."""
     clips = scan_dataset(source).clips
     key = config_hash({"source": data_fingerprint(source, clips), "seed": seed,
-                       "version": __version__})
+                       "version": __version__, "cue": cue_settings()})
     root = cache_root() / "cue" / f"{source.name}-cue{seed}-{key}"
     clean_temps()
     if root.exists():

@@ -144,3 +144,21 @@ def test_the_page_draws_the_planted_region_over_the_cue_examples(cue_tree, tmp_p
     assert [len(ax.patches) for ax in drawn[:2]] == [len(ax.patches) + 1 for ax in plain[:2]]
     build_leaderboard([tmp_path / "out"], tmp_path / "board", quiet=True)
     assert "where the cue was planted" in (tmp_path / "board" / "index.html").read_text()
+
+
+def test_a_cached_cue_tree_is_keyed_by_the_burst_settings(tree, monkeypatch):
+    from audioxai_bench.data import cue
+    from audioxai_bench.run import artifacts
+
+    planted = []
+
+    def plant(source, root, **kwargs):
+        planted.append(root)
+        root.mkdir(parents=True)
+
+    monkeypatch.setattr(artifacts, "plant_cues", plant)
+    first, cached = artifacts.cue_data(tree, 0)
+    assert not cached and artifacts.cue_data(tree, 0) == (first, True)
+    monkeypatch.setattr(cue, "LEVEL_DB", (-16.0, -10.0))  # quieter bursts: another tree
+    second, cached = artifacts.cue_data(tree, 0)
+    assert not cached and second != first and planted == [first, second]
