@@ -312,7 +312,10 @@ def models_table(sections: Sequence[Section]) -> Table:
     header = ["Benchmark", "Task", "Model", "Fold", "Test accuracy [95 % CI]",
               "Val accuracy", "n", "Setup", "Paper"]
     return Table("Model test accuracy per fold next to the paper's (Becker et al., mean ± std "
-                 "over splits).", header, rows)
+                 "over splits). The interval counts speakers, not clips: one speaker's clips are "
+                 "not independent, so it is the Wilson interval at the effective sample size of "
+                 "the speaker clusters (no more than the clips, no fewer than the speakers).",
+                 header, rows)
 
 
 def failures_table(df: pd.DataFrame) -> Table | None:
