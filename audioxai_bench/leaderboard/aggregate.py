@@ -3,7 +3,8 @@
 A cell's value is the mean over its trained models (folds or seeds) of each model's mean over
 its test clips, and its interval comes from resampling models, then speakers within a model
 (:class:`audioxai_bench.stats.Clustered`), computed from the per-sample scores the records
-keep; interval bounds are never averaged. Explainers are ranked only as far as paired tests
+keep (for a proportion, the Wilson interval at the speaker clusters' effective sample size);
+interval bounds are never averaged. Explainers are ranked only as far as paired tests
 separate them (:func:`audioxai_bench.stats.compare`), and not at all on a model below
 :data:`ACCURACY_FLOOR`. A cell whose every fold failed stays in the frame with no value and its
 error count, so no output can drop it silently.
@@ -70,6 +71,18 @@ def _clustered(rows: pd.DataFrame, columns: Sequence[str]) -> Clustered | None:
     return Clustered(np.stack(scores), group, cluster)
 
 
+def _proportion_interval(data: Clustered) -> tuple[float, float] | None:
+    """Where every per-sample score is 0 or 1 (a proportion, such as the pointing game's
+    hits), the Wilson interval at the effective size of its (fold, speaker) clusters; a
+    bootstrap of 48 hits would read [1, 1]. None for any other scores."""
+    scores = data.scores[0]
+    finite = np.isfinite(scores)
+    if not finite.any() or not np.isin(scores[finite], (0.0, 1.0)).all():
+        return None
+    low, high, _ = clustered_wilson(scores[finite], data.cluster[finite])
+    return low, high
+
+
 def _pooled_accuracy(rows: pd.DataFrame) -> tuple[float, float, float] | None:
     """Test accuracy over the clips of every fold's model, with the Wilson interval at the
     effective size of its (fold, speaker) clusters; None unless every record has its per-clip
@@ -97,7 +110,7 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         pooled = _pooled_accuracy(group) if key[-1] == ACCURACY_METRIC else None
         if data is not None:
             value = float(data.means()[0])
-            low, high = clustered_interval(data)[0]
+            low, high = _proportion_interval(data) or clustered_interval(data)[0]
         elif pooled is not None:
             value, low, high = pooled
         elif len(group) == 1:

@@ -391,3 +391,30 @@ def test_a_folder_without_manifest_is_judged_by_its_csv_or_left_alone(built, tmp
     (stranger / ".source.json").write_text("{broken")
     with pytest.raises(AudioXaiError, match=r"\.source\.json: not a leaderboard source record"):
         build_leaderboard([run], stranger, quiet=True)
+
+
+def test_a_proportion_gets_a_speaker_clustered_wilson_interval_not_a_bootstrap():
+    """Hits of a pointing game: 48 of 48 right must not read [1, 1]."""
+    from audioxai_bench.stats import clustered_wilson
+
+    rows = []
+    for metric, scores in (("pointing-game", [1.0] * 24),
+                           ("gap", [0.1 * (i // 4) + 0.05 * (i % 2) for i in range(24)])):
+        for fold in (0, 1):
+            rec = {"benchmark": "b", "dataset": "d", "task": "digit", "model": "m",
+                   "explainer": "e", "sonifier": "", "metric": metric, "fold": fold,
+                   "status": "ok", "value": float(np.mean(scores)), "ci_low": 0.0,
+                   "ci_high": 1.0, "n": 24, "representation": "waveform",
+                   "higher_is_better": True,
+                   "scores": scores, "clips": [f"c{i}" for i in range(24)],
+                   "speakers": [i // 4 for i in range(24)]}
+            rows.append(rec | {"record": rec})
+    cells = aggregate.by_cell(pd.DataFrame(rows)).set_index("metric")
+    hits = cells.loc["pointing-game"]
+    clusters = [f * 1000 + i // 4 for f in (0, 1) for i in range(24)]
+    assert hits["value"] == 1.0
+    assert (hits["ci_low"], hits["ci_high"]) == pytest.approx(
+        clustered_wilson([1.0] * 48, clusters)[:2])
+    assert hits["ci_low"] < 0.8  # 12 (fold, speaker) units, not 48 clips
+    gap = cells.loc["gap"]  # not a proportion: the clustered bootstrap
+    assert 0.1 < gap["ci_low"] < gap["value"] < gap["ci_high"] < 0.4
