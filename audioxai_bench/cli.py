@@ -168,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Write Markdown and CSV tables and one self-contained "
                                        "index.html from one or more runs.")
     board.add_argument("results", nargs="*", type=Path,
-                       help="run folders or results.jsonl files (default results/quickstart)")
+                       help="run folders or results.jsonl files (default results/quickstart "
+                            "and, where it exists, results/ground-truth)")
     board.add_argument("--out", type=Path, default=Path("leaderboard"),
                        help="output folder (default leaderboard/); a leaderboard of other "
                             "benchmarks already there is not replaced without --force")
@@ -409,7 +410,9 @@ def _asks_for_all(bench) -> str:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import build_leaderboard
 
-    results = args.results or [Path("results") / "quickstart"]
+    # the committed leaderboard: the quickstart, and the ground-truth run where there is one
+    shipped = [Path("results") / name for name in ("quickstart", "ground-truth")]
+    results = args.results or [p for p in shipped if p.exists()] or shipped[:1]
     written = build_leaderboard(results, args.out, quiet=args.quiet, force=args.force)
     print(f"wrote {len(written)} files to {args.out}")
     return 0

@@ -418,3 +418,16 @@ def test_a_proportion_gets_a_speaker_clustered_wilson_interval_not_a_bootstrap()
     assert hits["ci_low"] < 0.8  # 12 (fold, speaker) units, not 48 clips
     gap = cells.loc["gap"]  # not a proportion: the clustered bootstrap
     assert 0.1 < gap["ci_low"] < gap["value"] < gap["ci_high"] < 0.4
+
+
+def test_the_default_reads_the_quickstart_and_a_ground_truth_run_where_there_is_one(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    fake_run(tmp_path / "results" / "quickstart", media=False)
+    assert main(["leaderboard", "--out", "board"]) == 0
+    store = ResultStore(tmp_path / "results" / "ground-truth" / "results.jsonl")
+    store.append(record("audionet", "test-accuracy", 0.9, n=200)
+                 | {"benchmark": "ground-truth", "task": "cue"})
+    assert main(["leaderboard", "--out", "board", "--force"]) == 0
+    sources = json.loads((tmp_path / "board" / ".source.json").read_text())["sources"]
+    assert {s["benchmark"] for s in sources} == {"quickstart", "ground-truth"}
