@@ -10,8 +10,8 @@ and the run goes on).
 - ``ray`` submits each unit as a Ray task with a resource request (:func:`ray_resources`):
   trainings first, each panel's explain units as soon as its model is there, so several panels
   are in flight at once. The data and each panel's weights travel through Ray's object store; a
-  worker rebuilds the run (plugins, plan) once from :class:`~audioxai_bench.run.runner.
-  WorkerSetup` and keeps it for the run's later units. A worker that dies is retried by Ray
+  worker rebuilds the run's units (plugins, plan) once from :class:`~audioxai_bench.run.units.
+  WorkerSetup` and keeps them for the run's later units. A worker that dies is retried by Ray
   (``max_retries``); the caches (models, relevance) are content-hashed and written atomically,
   so a retried or duplicated unit finds or rewrites the same entry. Without an address Ray
   starts a local instance on this machine (and stops it at the end); ``auto`` or
@@ -73,7 +73,7 @@ class LocalExecutor:
 
     def submit(self, kind: str, unit: Callable[..., Any], args: tuple, then: Then) -> None:
         try:
-            out = unit(self.runner, *args)
+            out = unit(self.runner.work, *args)
         except Exception as exc:  # the unit's cells fail; the run goes on
             out = _failed(exc)
         then(out)
@@ -162,16 +162,16 @@ _workers: dict[str, Any] = {}
 
 
 def run_unit(setup: Any, unit: Callable[..., Any], *args: Any) -> Any:
-    """A Ray task: ``unit`` on this process's runner for ``setup`` (made on its first unit)."""
-    runner = _workers.get(setup.token)
-    if runner is None:
+    """A Ray task: ``unit`` on this process's units for ``setup`` (made on its first unit)."""
+    units = _workers.get(setup.token)
+    if units is None:
         _workers.clear()  # one run at a time per worker process
         try:
-            runner = _workers[setup.token] = setup.runner()
+            units = _workers[setup.token] = setup.units()
         except AudioXaiError as exc:  # e.g. a plugin missing on this node
             raise AudioXaiError(f"on {socket.gethostname()}: {exc}") from None
     with torch_mode(setup.bench.deterministic):  # as the driver runs its local units
-        return unit(runner, *args)
+        return unit(units, *args)
 
 
 def _failed(exc: BaseException) -> Failed:

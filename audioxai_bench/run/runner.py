@@ -8,9 +8,9 @@ perturbation curves compute them once per batch. Each finished cell is appended 
 same config hash is not computed again. A failing explainer, metric or sonifier is recorded as
 an ``error`` record with its reason and the rest runs on.
 
-The work comes in two kinds of units, one training per panel (:meth:`Runner.train_unit`) and
-one explain-and-score per panel and explainer (:meth:`Runner.explain_unit`); they return
-records and write nothing in the results folder. An executor
+The work comes in units (:mod:`~audioxai_bench.run.units`), one training per panel and one
+explain-and-score per panel and explainer; they return records and write nothing in the
+results folder. An executor
 (:mod:`~audioxai_bench.run.executors`) runs them, here or on a Ray cluster, and hands each
 outcome back to the runner, the one writer of the folder.
 
@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import resource
-import socket
 import sys
 import time
 import uuid
@@ -34,58 +32,42 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from traceback import format_exception
 from typing import Any
 
-import numpy as np
 import torch
 
-from .. import __version__
-from ..api.metric import EvalBatch, MetricOutput
 from ..atomic import atomic_write, clean_stale_temps
-from ..data.cache import CACHE_ENV, cache_root
+from ..data.cache import cache_root
 from ..data.cue import is_cue_tree
-from ..data.dataset import AudioMNIST, ClipDataset, load_audiomnist
-from ..data.preprocess import to_model_input
-from ..data.splits import speaker_split
+from ..data.dataset import AudioMNIST, load_audiomnist
 from ..errors import AudioXaiError, one_line
-from ..evaluation.meta import REFERENCES, reference_maps, reference_name, uncheckable
-from ..evaluation.passes import inputs_per_pass
-from ..evaluation.summary import merge_outputs, summarize, timed
+from ..evaluation.meta import REFERENCES, uncheckable
 from ..faults import fault_point
-from ..guard import (
-    ModelKeeper,
-    PluginCallError,
-    check_repeatable,
-    explainer_notes,
-    guarded_call,
-    run_explainer,
-    score_metric,
-    time_limit_of,
-)
+from ..guard import explainer_notes, guarded_call, time_limit_of
 from ..hashing import config_hash
-from ..models.train import correct_per_clip
-from ..plugins import PluginManager, Source, replicate_plugins
+from ..plugins import PluginManager
 from ..progress import Progress, status
 from ..reproducibility import torch_mode
 from ..stats import clustered_wilson, wilson_interval
 from . import folder
-from .artifacts import (
-    ModelRecipe,
-    cue_data,
-    load_relevance,
-    make_recipe,
-    store_relevance,
-    synthetic_data,
-    trained_model,
-)
+from .artifacts import ModelRecipe, cue_data, synthetic_data
 from .control import CHANCE_MARGIN, CONTROL_METRIC, CUE_ONLY_FLOOR, cue_control
 from .definition import Benchmark
 from .executors import Failed, open_executor
 from .plan import Plugged, applies
 from .records import RESULTS_FILE, SCHEMA_VERSION, ResultStore, cell_key, folder_lock, keep_aside
-from .score_cache import load_scores, score_key, store_scores
 from .setup import RunSetup, prepare_run
+from .units import (
+    Explained,
+    Panel,
+    PanelSpec,
+    Todo,
+    Trained,
+    Units,
+    Where,
+    WorkerSetup,
+    _traceback,
+)
 
 # --- the run ------------------------------------------------------------------------------
 
@@ -114,100 +96,6 @@ def peak_memory_mb() -> float:
     return max(own, children) / 1024
 
 
-@dataclasses.dataclass
-class _Where:
-    """Which (task, model, split) a record belongs to; ``model_key`` names the trained model."""
-
-    task: str
-    model_name: str
-    fold: int
-    representation: str
-    model_key: str
-
-    @property
-    def label(self) -> str:
-        return folder.panel_stem(self.task, self.model_name, self.fold)
-
-
-@dataclasses.dataclass
-class _Panel(_Where):
-    """A trained model with its chosen test samples on the run's device."""
-
-    model: torch.nn.Module
-    signals: torch.Tensor  # (N, 8000)
-    x: torch.Tensor
-    target: torch.Tensor
-    rows: np.ndarray
-    n_test: int  # test clips of the split (the model's accuracy is over all of them)
-    chunk_size: int  # inputs per forward pass of the engines: the definition's, if they fit
-    #: per batch index: what metrics keep for every explainer (see EvalBatch.shared)
-    shared: dict[int, dict] = dataclasses.field(default_factory=dict)
-    #: which clips the per-sample scores belong to: ``clips`` and their ``speakers``, so any
-    #: test (paired, clustered by speaker) can be run later from the records alone
-    samples: dict[str, list] = dataclasses.field(default_factory=dict)
-    #: the model's state as trained: every plugin call is checked against it (guard.py)
-    keeper: ModelKeeper | None = None
-    #: where the evidence was planted, in ``x.shape`` (EvalBatch.ground_truth); None: unknown
-    ground_truth: torch.Tensor | None = None
-
-
-@dataclasses.dataclass
-class PanelSpec:
-    """What a unit needs to make a panel anywhere: where it is and the trained weights (CPU)."""
-
-    where: _Where
-    state: dict[str, torch.Tensor]
-
-
-@dataclasses.dataclass
-class Trained:
-    """The outcome of a training unit."""
-
-    state: dict[str, torch.Tensor]  # on the CPU, to travel to any node
-    meta: dict[str, Any]
-    cached: bool
-    seconds: float
-    host: str
-
-
-@dataclasses.dataclass
-class Explained:
-    """The outcome of an explain-and-score unit: its records, ready to append."""
-
-    records: list[dict[str, Any]]
-    examples: torch.Tensor | None  # relevance of the first samples, for the leaderboard
-    cached: bool
-    seconds: float
-
-
-#: a cell still to compute, as a unit receives it: (metric, sonifier or None, its record so far)
-Todo = tuple[str, str | None, dict[str, Any]]
-
-
-@dataclasses.dataclass(frozen=True)
-class WorkerSetup:
-    """What another process (a Ray worker) needs to run this run's units: the definition, the
-    device, how the plugins were loaded, the cache and the data. Picklable."""
-
-    bench: Benchmark
-    device: str
-    plugins: dict[str, Any]
-    cache: str
-    data: AudioMNIST
-    dataset_name: str
-    token: str  # one per run: a worker prepares each run once
-    rescore: bool = False
-
-    def runner(self) -> Runner:
-        """A runner that only runs units (it never opens the results folder)."""
-        os.environ[CACHE_ENV] = self.cache
-        setup = prepare_run(self.bench, device=self.device,
-                            plugins=replicate_plugins(self.plugins))
-        runner = Runner(setup, Path("."), quiet=True, log=lambda _: None, rescore=self.rescore)
-        runner.data, runner.dataset_name = self.data, self.dataset_name
-        return runner
-
-
 class Runner:
     """Runs one benchmark into ``out``; see the module docstring. ``executor`` (default: the
     definition's) runs the units; ``address`` is the Ray cluster's (default: a local one);
@@ -228,7 +116,6 @@ class Runner:
         self.cached = {"data": 0, "models": 0, "relevance": 0, "scores": 0}
         self.counts = {"records": 0, "failed": 0, "skipped": 0}
         self.units: list[dict[str, Any]] = []  # what each unit cost, for run.json
-        self._panel_cache: _Panel | None = None
 
     # -- bookkeeping --------------------------------------------------------------------
 
@@ -262,7 +149,7 @@ class Runner:
                      "an interrupted run")
         return store
 
-    def _base_settings(self, where: _Where) -> dict[str, Any]:
+    def _base_settings(self, where: Where) -> dict[str, Any]:
         """What every record's config hash covers. The data enter by content (the fingerprint),
         not by path, so the same data in another folder or cache give the same hash."""
         b = self.bench
@@ -271,7 +158,7 @@ class Runner:
                 "model": where.model_key, "samples": b.samples, "batch_size": b.batch_size,
                 "seed": b.seed, "device": self.device.type, **fast}
 
-    def _record(self, panel: _Where, *, explainer: Plugged | None, sonifier: Plugged | None,
+    def _record(self, panel: Where, *, explainer: Plugged | None, sonifier: Plugged | None,
                 metric: str, metric_plug: Plugged | None, settings: dict[str, Any],
                 fields: dict[str, Any]) -> dict[str, Any]:
         used = {k: p for k, p in (("explainer", explainer), ("metric", metric_plug),
@@ -337,6 +224,8 @@ class Runner:
         self.finished = self.store.finished() if self.resume else set()
         with self._stage("data"):
             self.data, self.dataset_name = self._load_data()
+        self.work = Units(RunSetup(self.bench, self.plugins, self.plan, self.device, self.preset,
+                                   self.env), self.data, quiet=self.quiet, rescore=self.rescore)
         fault_point("data")
         if self.preset == "paper" and self.device.type == "cpu":
             self.log("warning: the paper preset (full width, the paper's budget) takes days on a "
@@ -383,25 +272,19 @@ class Runner:
             self.log(f"skipped {data.skipped} unusable clips (see 'audioxai-bench data check')")
         return data, name
 
-    def _recipe(self, task: str, choice: Any, fold: int) -> ModelRecipe:
-        plug = self.plan.models[choice.name]
-        return make_recipe(plug.obj, str(plug.source), task, fold, self.preset,
-                           width=choice.width, **self.bench.training, seed=self.bench.seed,
-                           device=str(self.device), deterministic=self.bench.deterministic)
-
     def worker_setup(self) -> WorkerSetup:
         """How another process runs this run's units (see :class:`WorkerSetup`)."""
         return WorkerSetup(self.bench, str(self.device), self.plugins.recipe(), str(cache_root()),
-                           self.data, self.dataset_name, uuid.uuid4().hex, self.rescore)
+                           self.data, uuid.uuid4().hex, self.rescore)
 
     def _submit_training(self, task: str, choice: Any, fold: int) -> None:
-        recipe = self._recipe(task, choice, fold)
-        where = _Where(task, choice.name, fold, recipe.spec.representation,
+        recipe = self.work.recipe(task, choice, fold)
+        where = Where(task, choice.name, fold, recipe.spec.representation,
                        config_hash({"recipe": recipe.key, "data": self.data.fingerprint}))
-        self.executor.submit("train", Runner.train_unit, (task, choice, fold),
+        self.executor.submit("train", Units.train_unit, (task, choice, fold),
                              lambda out: self._trained(where, recipe, out))
 
-    def _trained(self, where: _Where, recipe: ModelRecipe, out: Trained | Failed) -> None:
+    def _trained(self, where: Where, recipe: ModelRecipe, out: Trained | Failed) -> None:
         """A panel's model is there: record its accuracy, hand out its explainers."""
         settings = self._base_settings(where)
         accuracy = self._record(where, explainer=None, sonifier=None, metric="test-accuracy",
@@ -416,10 +299,10 @@ class Runner:
         how = "cached model" if out.cached else f"trained in {meta['train_seconds']:.0f} s"
         self.log(f"{where.label}: test accuracy {meta['test_accuracy']:.1%} ({how})")
         spec = PanelSpec(where, out.state)
-        panel = self._panel_of(spec)
+        panel = self.work.panel_of(spec)
         if not self._done(accuracy):
             acc, n = meta["test_accuracy"], panel.n_test
-            hits, speakers = self._test_hits(panel, meta)
+            hits, speakers = self.work.test_hits(panel, meta)
             low, high, n_eff = clustered_wilson(hits, speakers)
             self._write(accuracy | {
                 "value": acc, "ci": [low, high], "n": n,
@@ -444,13 +327,13 @@ class Runner:
                 continue
             todo = self._todo(panel, explainer, cells, settings, explainer_notes(explainer.obj))
             if todo or self.bench.examples:
-                units.append((Runner.explain_unit, explainer.name, todo))
+                units.append((Units.explain_unit, explainer.name, todo))
         if panel.ground_truth is not None:  # the metrics themselves, on maps of known quality
             checkable = [(m, s) for m, s in cells if not uncheckable(m.obj)]
             for name in REFERENCES:
-                todo = self._todo(panel, self._reference(name), checkable, settings, {})
+                todo = self._todo(panel, Units.reference(name), checkable, settings, {})
                 if todo:
-                    units.append((Runner.reference_unit, name, todo))
+                    units.append((Units.reference_unit, name, todo))
         if not units:
             return
         pending = _Pending(panel, len(units), Progress(f"explain {where.label}", self.quiet,
@@ -462,7 +345,7 @@ class Runner:
                                  lambda out, name=name, todo=todo:
                                  self._explained(pending, name, todo, out))
 
-    def _cue_control(self, panel: _Panel, settings: dict[str, Any]) -> None:
+    def _cue_control(self, panel: Panel, settings: dict[str, Any]) -> None:
         """Record the cue task's control (run/control.py) for the panel's model."""
         record = self._record(panel, explainer=None, sonifier=None, metric=CONTROL_METRIC,
                               metric_plug=None, settings=settings, fields={})
@@ -489,7 +372,7 @@ class Runner:
                      "rule": f"without the cue within {CHANCE_MARGIN:.0%} of chance, on the "
                              f"cue alone at least {CUE_ONLY_FLOOR:.0%}"}})
 
-    def _todo(self, panel: _Panel, plug: Plugged, cells: list[tuple[Plugged, Plugged | None]],
+    def _todo(self, panel: Panel, plug: Plugged, cells: list[tuple[Plugged, Plugged | None]],
               settings: dict[str, Any], fields: dict[str, Any]) -> list[Todo]:
         """The cells of ``plug`` (an explainer or a reference map) still to compute; a cell whose
         metric needs what the panel lacks gets a skipped record with the reason instead."""
@@ -527,145 +410,14 @@ class Runner:
         if not pending.left:
             self._write_examples(pending.panel, pending.examples)
 
-    def _spent(self, stage: str, seconds: float, where: _Where, **unit: Any) -> None:
+    def _spent(self, stage: str, seconds: float, where: Where, **unit: Any) -> None:
         """Count a unit's own seconds in its stage and list it (run.json ``units``)."""
         self.stages[stage] = self.stages.get(stage, 0.0) + seconds
         self.units.append({"unit": stage.split("+")[0], "task": where.task,
                            "model": where.model_name, "fold": where.fold, **unit,
                            "seconds": round(seconds, 4)})
 
-    # -- the units of work (run by the executor, here or on a worker) ------------------------
-
-    def train_unit(self, task: str, choice: Any, fold: int) -> Trained:
-        """Train (or load from the cache) one panel's model."""
-        start = time.perf_counter()
-        recipe = self._recipe(task, choice, fold)
-        bar = Progress(f"train {folder.panel_stem(task, choice.name, fold)}", self.quiet, " it")
-        model, meta, cached = trained_model(recipe, self.data, self.device, progress=bar)
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        return Trained(state, meta, cached, time.perf_counter() - start, socket.gethostname())
-
-    def explain_unit(self, spec: PanelSpec, explainer_name: str, todo: list[Todo]) -> Explained:
-        """Explain one panel with one explainer and score its cells ``todo``."""
-        start = time.perf_counter()
-        panel = self._panel_of(spec)
-        explainer = _named(self.plan.explainers, explainer_name)
-        cells = self._plugged(todo)
-        model = self.plan.models[spec.where.model_name]
-        for metric, sonifier, record in cells:
-            for kind, plug in (("explainer", explainer), ("metric", metric),
-                               ("sonifier", sonifier), ("model", model)):
-                if plug is not None and record["plugins"][kind] != plug.provenance():
-                    raise AudioXaiError(f"{socket.gethostname()} has {plug.provenance()}, the "
-                                        f"run {record['plugins'][kind]}: install the same "
-                                        "plugins on every node")
-        records, relevance, cached = self._explain_and_score(panel, explainer, cells)
-        examples = None
-        if relevance is not None and self.bench.examples:
-            examples = relevance[: self.bench.examples].cpu()
-        return Explained(records, examples, cached, time.perf_counter() - start)
-
-    def reference_unit(self, spec: PanelSpec, name: str, todo: list[Todo]) -> Explained:
-        """Score one reference map of known quality (:mod:`audioxai_bench.evaluation.meta`),
-        built from the panel's planted evidence, on its cells ``todo``."""
-        start = time.perf_counter()
-        panel = self._panel_of(spec)
-        relevance = reference_maps(panel.ground_truth, self.bench.seed)[name]
-        records, _, _ = self._explain_and_score(panel, self._reference(name),
-                                                self._plugged(todo), relevance=relevance)
-        return Explained(records, None, False, time.perf_counter() - start)
-
-    def _plugged(self, todo: list[Todo]) -> list[tuple[Plugged, Plugged | None, dict[str, Any]]]:
-        """A unit's cells with their metric and sonifier plugins, looked up by name here."""
-        metrics, sonifiers = self.plan.metrics, self.plan.sonifiers
-        return [(_named(metrics, m), s and _named(sonifiers, s), record) for m, s, record in todo]
-
-    @staticmethod
-    def _reference(name: str) -> Plugged:
-        """A reference map as the explainer of its records, ``reference:<map>``."""
-        return Plugged(reference_name(name), None,
-                       Source("audioxai-bench", __version__, "reference map"),
-                       {"reference": name})
-
-    def _panel_of(self, spec: PanelSpec) -> _Panel:
-        """The panel of ``spec``, made once for the units of one panel that follow each other
-        (so metrics share their per-batch memo across explainers, as before)."""
-        cached = self._panel_cache
-        if cached is not None and cached.model_key == spec.where.model_key:
-            return cached
-        where = spec.where
-        choice = next(c for c in self.bench.models if c.name == where.model_name)
-        recipe = self._recipe(where.task, choice, where.fold)
-        model = recipe.build()
-        model.load_state_dict(spec.state)
-        self._panel_cache = self._panel(where, model.to(self.device).eval())
-        return self._panel_cache
-
-    def _test_rows(self, where: _Where) -> np.ndarray:
-        """The split's test clips, in the order of the model's test set."""
-        labels = self.data.labels(where.task)
-        test = speaker_split(where.task, where.fold).test
-        return np.flatnonzero(np.isin(self.data.speaker, test) & (labels >= 0))
-
-    def _test_hits(self, panel: _Panel, meta: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Per test clip, whether the model got it right, and its speaker: from the training's
-        record of it, or (a model cached before it was recorded) by classifying them again."""
-        rows = self._test_rows(panel)
-        kept = meta.get("test_correct")
-        if isinstance(kept, str) and len(kept) == len(rows):
-            hits = np.frombuffer(kept.encode(), dtype=np.uint8) == ord("1")
-        else:
-            test = ClipDataset(self.data.signals, self.data.labels(panel.task), rows,
-                               panel.representation)
-            hits = correct_per_clip(panel.model, test, device=self.device).numpy()
-        return hits, self.data.speaker[rows].astype(int)
-
-    def _panel(self, where: _Where, model: torch.nn.Module) -> _Panel:
-        labels = self.data.labels(where.task)
-        test_rows = self._test_rows(where)
-        rows = balanced_sample(test_rows, labels[test_rows], self.bench.samples, self.bench.seed)
-        signals = torch.from_numpy(np.asarray(self.data.signals[rows], dtype=np.float32))
-        x = to_model_input(signals, where.representation)
-        target = torch.from_numpy(labels[rows].astype(np.int64))
-        truth = self.data.ground_truth(where.task, rows, where.representation)
-        return _Panel(**dataclasses.asdict(where), model=model, signals=signals.to(self.device),
-                      x=x.to(self.device), target=target.to(self.device), rows=rows,
-                      n_test=len(test_rows), keeper=ModelKeeper(model),
-                      ground_truth=None if truth is None else truth.to(self.device),
-                      chunk_size=inputs_per_pass(model, x[:1].to(self.device),
-                                                 self.bench.chunk_size),
-                      samples={"clips": [self.data.relpaths[r] for r in rows],
-                               "speakers": self.data.speaker[rows].astype(int).tolist()})
-
-    def _batches(self, n: int) -> list[slice]:
-        size = self.bench.batch_size
-        return [slice(i, min(i + size, n)) for i in range(0, n, size)]
-
-    def _relevance(self, panel: _Panel, explainer: Plugged
-                   ) -> tuple[torch.Tensor, torch.Tensor, bool]:
-        """Relevance of the panel's samples, the seconds each batch took and whether it came
-        from the cache (the runtime metric then reports the run that computed them)."""
-        key = config_hash({"model": panel.model_key, "explainer": explainer.provenance(),
-                           "params": explainer.params, "rows": panel.rows.tolist(),
-                           "batch_size": self.bench.batch_size, "device": self.device.type})
-        entry = load_relevance(key, tuple(panel.x.shape))
-        if entry is not None:
-            return entry["relevance"].to(self.device), entry["seconds"], True
-        parts, seconds = [], []
-        limit = time_limit_of(explainer.obj)
-        check_repeatable(explainer.obj, panel.model, panel.x, panel.target, keeper=panel.keeper,
-                         plugin=str(explainer.source), time_limit_s=limit)
-        for b in self._batches(len(panel.rows)):
-            rel, sec = timed(lambda b=b: run_explainer(
-                explainer.obj, panel.model, panel.x[b], panel.target[b], keeper=panel.keeper,
-                plugin=str(explainer.source), time_limit_s=limit), self.device)
-            parts.append(rel)
-            seconds.append(sec)
-        relevance, secs = torch.cat(parts), torch.tensor(seconds, dtype=torch.float64)
-        store_relevance(key, relevance, secs)
-        return relevance, secs, False
-
-    def _cells(self, panel: _Panel) -> list[tuple[Plugged, Plugged | None]]:
+    def _cells(self, panel: Panel) -> list[tuple[Plugged, Plugged | None]]:
         """(metric, sonifier-or-None) pairs that apply to the panel's representation."""
         cells = []
         for metric in self.plan.metrics:
@@ -680,103 +432,7 @@ class Runner:
         sonifiers = [None, *self.plan.sonifiers]
         return sorted(cells, key=lambda c: sonifiers.index(c[1]))
 
-    def _explain_and_score(self, panel: _Panel, explainer: Plugged,
-                           todo: list[tuple[Plugged, Plugged | None, dict[str, Any]]],
-                           relevance: torch.Tensor | None = None
-                           ) -> tuple[list[dict[str, Any]], torch.Tensor | None, bool]:
-        """The records of the cells ``todo``, the relevance and whether it was cached; with
-        ``relevance`` given (a reference map), that map is scored instead of explaining.
-        Cells scored by an earlier run with the same code come from the score cache."""
-        keys = [score_key(record["config_hash"], panel.chunk_size, explainer.obj, metric.obj,
-                          sonifier and sonifier.obj) for metric, sonifier, record in todo]
-        kept = [None if self.rescore else load_scores(key) for key in keys]
-        missing = [i for i, fields in enumerate(kept) if fields is None]
-        computed: list[dict[str, Any]] = []
-        cached = False
-        if missing or (relevance is None and self.bench.examples):
-            computed, relevance, cached = self._score(
-                panel, explainer, [todo[i] for i in missing], [keys[i] for i in missing],
-                relevance)
-        fresh = iter(computed)
-        host = {"host": socket.gethostname()}
-        records = [next(fresh) if fields is None else record | host | fields | {"cached": True}
-                   for (_, _, record), fields in zip(todo, kept)]
-        return records, relevance, cached
-
-    def _score(self, panel: _Panel, explainer: Plugged,
-               todo: list[tuple[Plugged, Plugged | None, dict[str, Any]]], keys: list[str],
-               relevance: torch.Tensor | None
-               ) -> tuple[list[dict[str, Any]], torch.Tensor | None, bool]:
-        """:meth:`_explain_and_score` of the cells not in the score cache; each finished cell
-        is kept there under its key of ``keys``."""
-        host = {"host": socket.gethostname()}
-        try:
-            if relevance is None:
-                relevance, seconds, cached = self._relevance(panel, explainer)
-            else:
-                seconds, cached = [float("nan")] * len(self._batches(len(relevance))), False
-        except AudioXaiError as exc:
-            trace = getattr(exc, "traceback", None)  # the plugin's, when it raised
-            return [record | host | {"status": "error", "error": str(exc)}
-                    | ({"traceback": trace} if trace else {}) for _, _, record in todo], None, False
-        records = []
-        outputs: dict[int, list[MetricOutput]] = {i: [] for i in range(len(todo))}
-        errors: dict[int, str] = {}
-        traces: dict[int, str] = {}
-        spent = dict.fromkeys(range(len(todo)), 0.0)
-        for index, b in enumerate(self._batches(len(panel.rows))):
-            base = EvalBatch(model=panel.model, x=panel.x[b], target=panel.target[b],
-                             relevance=relevance[b], representation=panel.representation,
-                             signals=panel.signals[b], explainer=explainer.obj,
-                             explain_seconds=float(seconds[index]),
-                             ground_truth=None if panel.ground_truth is None
-                             else panel.ground_truth[b],
-                             seed=self.bench.seed * 100_003 + index,
-                             chunk_size=panel.chunk_size,
-                             shared=panel.shared.setdefault(index, {}))
-            with_sonifier: dict[str, EvalBatch] = {}
-            for i, (metric, sonifier, _) in enumerate(todo):
-                if i in errors:
-                    continue
-                batch = base
-                if sonifier is not None:
-                    batch = with_sonifier.setdefault(
-                        sonifier.name, dataclasses.replace(base, sonifier=sonifier.obj))
-                t0 = time.perf_counter()
-                try:
-                    outputs[i].append(score_metric(metric.obj, batch, name=metric.name,
-                                                   plugin=str(metric.source), keeper=panel.keeper))
-                except PluginCallError as exc:  # the model is restored; the rest runs on
-                    errors[i], traces[i] = str(exc), exc.traceback
-                except Exception as exc:  # recorded as the cell's error; the rest runs on
-                    errors[i], traces[i] = one_line(exc), _traceback(exc)
-                spent[i] += time.perf_counter() - t0
-        for i, (metric, _, record) in enumerate(todo):
-            record = record | host
-            if i in errors:
-                records.append(record | {"status": "error", "error": errors[i],
-                                         "traceback": traces.get(i)})
-                continue
-            try:
-                fields = guarded_call(
-                    "metric", metric.name, str(metric.source), panel.model,
-                    lambda i=i, metric=metric: summarize(metric.obj, merge_outputs(outputs[i]),
-                                                         seed=self.bench.seed),
-                    keeper=panel.keeper, reraise=True)
-            except PluginCallError as exc:
-                records.append(record | {"status": "error", "error": str(exc),
-                                         "traceback": exc.traceback})
-                continue
-            except Exception as exc:
-                records.append(record | {"status": "error", "error": one_line(exc),
-                                         "traceback": _traceback(exc)})
-                continue
-            fields = fields | panel.samples | {"wall_seconds": round(spent[i], 4)}
-            store_scores(keys[i], fields)
-            records.append(record | fields)
-        return records, relevance, cached
-
-    def _write_examples(self, panel: _Panel, relevance: dict[str, torch.Tensor]) -> None:
+    def _write_examples(self, panel: Panel, relevance: dict[str, torch.Tensor]) -> None:
         """Inputs, relevance maps and sonified WAVs of the first samples, for the leaderboard."""
         if not relevance:
             return
@@ -807,7 +463,7 @@ class Runner:
                              f"{panel.label}: {one_line(exc)}")
 
 
-def _missing_need(metric: Any, panel: _Panel) -> str | None:
+def _missing_need(metric: Any, panel: Panel) -> str | None:
     """Why ``metric`` cannot score this panel (a field it needs that these data lack), or None."""
     if "ground_truth" in set(getattr(metric, "needs", ())) and panel.ground_truth is None:
         return (f"it needs the ground truth of where the evidence is, which only the cue task "
@@ -819,42 +475,13 @@ def _missing_need(metric: Any, panel: _Panel) -> str | None:
 class _Pending:
     """A panel whose explain units are out: how many are left, the examples they returned."""
 
-    panel: _Panel
+    panel: Panel
     total: int
     bar: Callable[[int, int], None]
     examples: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.left = self.total
-
-
-def _named(plugs: list[Plugged], name: str) -> Plugged:
-    """The plugin object ``name`` of this process's plan (a worker's may lack it)."""
-    for plug in plugs:
-        if plug.name == name:
-            return plug
-    raise AudioXaiError(f"{socket.gethostname()} has no {name!r}: install the same plugins on "
-                        "every node")
-
-
-def _traceback(exc: BaseException) -> str:
-    """The formatted traceback of a plugin's exception, kept in its cell's error record."""
-    return "".join(format_exception(exc))
-
-
-def balanced_sample(rows: np.ndarray, labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
-    """``n`` of ``rows`` with classes as equal as possible, in a seeded order (all when None).
-
-    Each class is shuffled, then the classes take turns, so the first samples (the examples)
-    cover different classes.
-    """
-    rng = np.random.default_rng(seed)
-    per_class = [rng.permutation(rows[labels == c]) for c in np.unique(labels)]
-    order = []
-    for i in range(max((len(p) for p in per_class), default=0)):
-        order += [int(p[i]) for p in per_class if i < len(p)]
-    order_arr = np.asarray(order, dtype=np.int64)
-    return order_arr if n is None else order_arr[:n]
 
 
 def run_benchmark(bench: Benchmark, out: str | Path, *, device: str | None = None,

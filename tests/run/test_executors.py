@@ -8,7 +8,7 @@ from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.plugins import load_plugins, replicate_plugins
 from audioxai_bench.run.executors import open_executor
 from audioxai_bench.run.records import read_records
-from audioxai_bench.run.runner import Runner
+from audioxai_bench.run.units import Units
 from tests.run.helpers import METRICS, N_CELLS, run
 
 
@@ -24,14 +24,14 @@ def test_an_unknown_executor_or_an_address_without_ray_is_refused():
 def test_a_unit_that_raises_fails_its_cells_and_the_run_goes_on(tree, cache, tmp_path,
                                                                  monkeypatch):
     monkeypatch.setenv("AUDIOXAI_BENCH_CACHE", str(cache))
-    explain = Runner.explain_unit
+    explain = Units.explain_unit
 
     def broken(self, spec, explainer, todo):
         if explainer == "random":
             raise RuntimeError("out of memory on this node")
         return explain(self, spec, explainer, todo)
 
-    monkeypatch.setattr(Runner, "explain_unit", broken)
+    monkeypatch.setattr(Units, "explain_unit", broken)
     report = run(tree, tmp_path / "out")
 
     records = list(read_records([tmp_path / "out"]))

@@ -11,7 +11,7 @@ import pytest
 from audioxai_bench.evaluation.meta import REFERENCES, reference_name
 from audioxai_bench.leaderboard import build_leaderboard
 from audioxai_bench.run.records import read_records
-from audioxai_bench.run.runner import Runner
+from audioxai_bench.run.units import Units
 from audioxai_bench.testing import toy_ground_truth
 from tests.run.helpers import run
 
@@ -22,14 +22,14 @@ CHANGES = {"explainers": ["random"], "metrics": METRICS}
 @pytest.fixture
 def with_ground_truth(monkeypatch):
     """Panels carry a stand-in ground truth (what the cue task's data give)."""
-    panel = Runner._panel
+    panel = Units._panel
 
     def planted(self, *args, **kwargs):
         p = panel(self, *args, **kwargs)
         p.ground_truth = toy_ground_truth(p.x)
         return p
 
-    monkeypatch.setattr(Runner, "_panel", planted)
+    monkeypatch.setattr(Units, "_panel", planted)
 
 
 def cells(out: Path) -> Counter:

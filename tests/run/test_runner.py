@@ -28,8 +28,9 @@ from audioxai_bench.plugins import load_plugins
 from audioxai_bench.run.artifacts import make_recipe
 from audioxai_bench.run.definition import parse_benchmark
 from audioxai_bench.run.records import cell_key, load_results, read_records
-from audioxai_bench.run.runner import balanced_sample, run_benchmark
+from audioxai_bench.run.runner import run_benchmark
 from audioxai_bench.run.training import load_model
+from audioxai_bench.run.units import balanced_sample
 from tests.helpers import write_tree
 
 EXPLAINERS = ["gradient", "random"]
