@@ -4,9 +4,10 @@ A cell's record is a function of what its config hash covers (the data, the trai
 samples, the seed, the device, the determinism mode, the plugins with their versions and
 parameters) and of the code that computes it. The fields a cell computed (value, interval,
 per-sample scores, curves, info, its clips and its seconds) are kept under a key made of that
-hash, a digest of this package's source and of the plugins' own source files, and the panel's
-chunk size; a later run with the same key reads them instead of scoring again, and its record
-says ``"cached": true``. Any edit to the code, a plugin or a setting therefore scores again.
+hash, the versions of Python and the libraries every record lists, a digest of this package's
+source and of the plugins' own source files, and the panel's chunk size; a later run with the
+same key reads them instead of scoring again, and its record says ``"cached": true``. Any edit
+to the code, a plugin, a library version or a setting therefore scores again.
 
 Only finished cells are kept: an error is computed again next time. The runtime metric's
 seconds, like cached relevance, are those of the run that measured them. An entry carries its
@@ -65,10 +66,12 @@ def code_digest(*plugins: Any) -> str:
                         "plugins": {f: _file_digest(f) for f in sorted(files)}})
 
 
-def score_key(cell_hash: str, chunk_size: int, *plugins: Any) -> str:
-    """The key of a cell's scores: its record's config hash, the code and the chunk size."""
-    return config_hash({"cell": cell_hash, "code": code_digest(*plugins), "chunk": chunk_size,
-                        "format": FORMAT})
+def score_key(record: dict[str, Any], chunk_size: int, *plugins: Any) -> str:
+    """The key of a cell's scores: its record's config hash, the versions of Python and of the
+    libraries the record names (torch, captum, zennit, ...), the code and the chunk size."""
+    return config_hash({"cell": record["config_hash"], "versions": record.get("versions"),
+                        "python": record.get("python"), "code": code_digest(*plugins),
+                        "chunk": chunk_size, "format": FORMAT})
 
 
 def scores_path(key: str) -> Path:

@@ -295,7 +295,7 @@ class Units:
         """The records of the cells ``todo``, the relevance and whether it was cached; with
         ``relevance`` given (a reference map), that map is scored instead of explaining.
         Cells scored by an earlier run with the same code come from the score cache."""
-        keys = [score_key(record["config_hash"], panel.chunk_size, explainer.obj, metric.obj,
+        keys = [score_key(record, panel.chunk_size, explainer.obj, metric.obj,
                           sonifier and sonifier.obj) for metric, sonifier, record in todo]
         kept = [None if self.rescore else load_scores(key) for key in keys]
         missing = [i for i, fields in enumerate(kept) if fields is None]

@@ -8,6 +8,8 @@ import json
 import logging
 
 from audioxai_bench.run import score_cache
+from audioxai_bench.run import setup as run_setup
+from audioxai_bench.run.records import environment as real_environment
 from audioxai_bench.run.records import read_records
 from tests.run.helpers import EXPLAINERS, METRICS, N_CELLS, outcome, run
 
@@ -40,6 +42,10 @@ def test_rescore_and_a_change_of_code_or_settings_score_again(tree, cache, tmp_p
     monkeypatch.setattr(score_cache, "package_digest", lambda: "an edited package")
     assert run(tree, tmp_path / "d").cached["scores"] == 0
     assert outcome(tmp_path / "d") == outcome(tmp_path / "a")
+    # another torch (or captum, zennit, numpy) version: scored again
+    monkeypatch.setattr(run_setup, "environment",
+                        lambda: real_environment() | {"versions": {"torch": "9.9"}})
+    assert run(tree, tmp_path / "e").cached["scores"] == 0
 
 
 def test_a_damaged_entry_is_named_set_aside_and_scored_again(tree, cache, tmp_path, caplog):
