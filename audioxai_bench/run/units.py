@@ -150,6 +150,7 @@ class Units:
                  rescore: bool = False):
         self.bench, self.plan, self.device = setup.bench, setup.plan, setup.device
         self.preset, self.data, self.quiet, self.rescore = setup.preset, data, quiet, rescore
+        self.versions = setup.env.get("versions")  # of torch, captum, zennit...: relevance key
         self._panel_cache: Panel | None = None
 
     def recipe(self, task: str, choice: Any, fold: int) -> ModelRecipe:
@@ -270,7 +271,8 @@ class Units:
         from the cache (the runtime metric then reports the run that computed them)."""
         key = config_hash({"model": panel.model_key, "explainer": explainer.provenance(),
                            "params": explainer.params, "rows": panel.rows.tolist(),
-                           "batch_size": self.bench.batch_size, "device": self.device.type})
+                           "batch_size": self.bench.batch_size, "device": self.device.type,
+                           "versions": self.versions})
         entry = load_relevance(key, tuple(panel.x.shape))
         if entry is not None:
             return entry["relevance"].to(self.device), entry["seconds"], True
