@@ -19,7 +19,8 @@ import torch
 from ..data.dataset import AudioMNIST, ClipDataset
 from ..data.ground_truth import burst_signals
 from ..data.splits import N_CLASSES, speaker_split
-from ..models.train import evaluate
+from ..models.train import correct_per_clip
+from ..stats import clustered_wilson
 
 CONTROL_METRIC = "cue-control"  # the record's metric: value = accuracy without the cue
 CHANCE_MARGIN = 0.05
@@ -28,13 +29,33 @@ CUE_ONLY_FLOOR = 0.9
 
 @dataclass(frozen=True)
 class CueControl:
-    """Test accuracy without the cue and with the cue alone, over ``n`` clips."""
+    """Per test clip, whether the model is right without the cue, on the cue alone and
+    following another clip's cue, with the clips' ``speakers``."""
 
-    removed: float
-    only: float
-    swapped: float
-    n: int
+    hits: dict[str, np.ndarray]  # "removed", "only", "swapped": (n,) bool
+    speakers: np.ndarray
     chance: float
+
+    @property
+    def n(self) -> int:
+        return len(self.speakers)
+
+    @property
+    def removed(self) -> float:
+        return float(self.hits["removed"].mean())
+
+    @property
+    def only(self) -> float:
+        return float(self.hits["only"].mean())
+
+    @property
+    def swapped(self) -> float:
+        return float(self.hits["swapped"].mean())
+
+    def interval(self, which: str) -> list[float]:
+        """The accuracy's Wilson interval at the speaker clusters' effective sample size."""
+        low, high, _ = clustered_wilson(self.hits[which], self.speakers)
+        return [low, high]
 
     @property
     def passed(self) -> bool:
@@ -51,12 +72,12 @@ def cue_control(model: torch.nn.Module, data: AudioMNIST, fold: int, representat
     index = np.arange(len(rows))
     other = np.random.default_rng(fold).permutation(len(rows))
 
-    def accuracy(variant: np.ndarray, target: np.ndarray) -> float:
+    def hits(variant: np.ndarray, target: np.ndarray) -> np.ndarray:
         dataset = ClipDataset(variant, target, index, representation)
-        return evaluate(model, dataset, batch_size=batch_size, device=device)
+        return correct_per_clip(model, dataset, batch_size=batch_size, device=device).numpy()
 
     removed = signals - bursts
-    return CueControl(removed=accuracy(removed, labels[rows]),
-                      only=accuracy(bursts, labels[rows]),
-                      swapped=accuracy(removed + bursts[other], labels[rows][other]),
-                      n=len(rows), chance=1.0 / N_CLASSES["cue"])
+    return CueControl(hits={"removed": hits(removed, labels[rows]),
+                            "only": hits(bursts, labels[rows]),
+                            "swapped": hits(removed + bursts[other], labels[rows][other])},
+                      speakers=data.speaker[rows].astype(int), chance=1.0 / N_CLASSES["cue"])

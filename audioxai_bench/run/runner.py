@@ -48,7 +48,7 @@ from ..hashing import config_hash
 from ..plugins import PluginManager
 from ..progress import Progress, status
 from ..reproducibility import torch_mode
-from ..stats import clustered_wilson, wilson_interval
+from ..stats import clustered_wilson
 from . import folder
 from .artifacts import ModelRecipe, cue_data, synthetic_data
 from .control import CHANCE_MARGIN, CONTROL_METRIC, CUE_ONLY_FLOOR, cue_control
@@ -363,11 +363,11 @@ class Runner:
                  f"{check.only:.1%} on the cue alone, {check.swapped:.1%} following another "
                  "clip's cue")
         self._write(record | {
-            "value": check.removed, "ci": list(wilson_interval(check.removed, check.n)),
+            "value": check.removed, "ci": check.interval("removed"),
             "n": check.n, "higher_is_better": False, "ranked": False,
-            "extras": {name: {"value": value, "ci": list(wilson_interval(value, check.n))}
-                       for name, value in (("cue-only-accuracy", check.only),
-                                           ("cue-swapped-accuracy", check.swapped))},
+            "extras": {f"cue-{which}-accuracy": {"value": float(check.hits[which].mean()),
+                                                 "ci": check.interval(which)}
+                       for which in ("only", "swapped")},
             "info": {"chance": check.chance, "passed": check.passed,
                      "rule": f"without the cue within {CHANCE_MARGIN:.0%} of chance, on the "
                              f"cue alone at least {CUE_ONLY_FLOOR:.0%}"}})

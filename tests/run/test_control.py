@@ -12,6 +12,7 @@ from audioxai_bench.data.cue import CUE_FREQS_HZ, plant_cues
 from audioxai_bench.data.dataset import load_audiomnist
 from audioxai_bench.data.splits import speaker_split
 from audioxai_bench.run.control import cue_control
+from audioxai_bench.stats import wilson_interval
 from tests.helpers import write_tree
 
 
@@ -42,6 +43,9 @@ def test_a_model_that_reads_the_cue_passes(cue_data):
     # without the cue the model answers from the speech, which is the same in every class
     assert check.removed == pytest.approx(0.25)
     assert check.passed
+    # intervals count the 12 speakers, not the 96 clips: every clip right on the cue alone
+    assert set(check.speakers) == set(speaker_split("cue", 0).test)
+    assert check.interval("only") == pytest.approx(wilson_interval(1.0, 12))
 
 
 def test_a_model_that_ignores_the_cue_fails(cue_data):
