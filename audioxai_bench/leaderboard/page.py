@@ -181,8 +181,8 @@ def _section(section: Section) -> str:
                                 sorted_by=0))
     else:
         parts.append('<p class="note">No explainer results for this model.</p>')
-    for extra in (tables.bands_table(section), tables.sonification_table(section),
-                  tables.reliability_table(section)):
+    for extra in (tables.control_table(section), tables.bands_table(section),
+                  tables.sonification_table(section), tables.reliability_table(section)):
         if extra is not None:
             parts.append(table_html(extra))
     curves = figures.curves_png(section)

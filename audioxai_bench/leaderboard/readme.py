@@ -52,7 +52,8 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
             parts.append(_table(tables.ranking_table(s)))
         else:
             parts.append("No explainer results for this model.")
-        parts += [_table(t) for t in (tables.bands_table(s), tables.sonification_table(s),
-                                      tables.reliability_table(s)) if t is not None]
+        parts += [_table(t) for t in (tables.control_table(s), tables.bands_table(s),
+                                      tables.sonification_table(s), tables.reliability_table(s))
+                  if t is not None]
     parts += ["## Failed cells", _table(failures) if failures else "No cell failed."]
     return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ..evaluation.meta import NOISE_LEVELS, Step
+from ..run.control import CONTROL_METRIC
 from .aggregate import ACCURACY_METRIC, TIE_RULE, Section, reliabilities
 
 #: The ranking table's column order and labels; a metric not named here (a plugin's) gets a
@@ -160,7 +161,10 @@ def _ranked(section: Section, metric: str) -> bool:
 def ranking_table(section: Section) -> Table:
     """Explainers ranked by faithfulness gap, with every other metric the section has that is
     scored per explainer (sonifier metrics have their own table)."""
-    present = [m for m in dict.fromkeys(section.cells["metric"]) if m != ACCURACY_METRIC]
+    cells = section.cells
+    # per explainer only: a model's own records (test accuracy, the cue control) are elsewhere
+    present = [m for m in dict.fromkeys(cells["metric"])
+               if (cells.loc[cells["metric"] == m, "explainer"] != "").any()]
     per_explainer = [m for m in present
                      if (section.cells.loc[section.cells["metric"] == m, "sonifier"] == "").all()]
     metrics = [m for m in HEADLINE if m in per_explainer] + sorted(
@@ -217,6 +221,32 @@ def sonification_table(section: Section) -> Table | None:
                  "(comprehensiveness), each minus the same for random units of the same number "
                  "(5/10/20/40 % of the units that hold sound, averaged): 0 = no better than "
                  "random. † descriptive.", header, rows)
+
+
+def control_table(section: Section) -> Table | None:
+    """The cue task's control per fold: does the model decide by the planted cue?"""
+    rows = section.metric_rows(CONTROL_METRIC)
+    rows = rows[rows["status"] == "ok"]
+    if rows.empty:
+        return None
+
+    def text(value: Any, ci: Any) -> str:
+        return percent(value) + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
+
+    body = []
+    for _, r in rows.iterrows():
+        rec, extras = r["record"], r["record"].get("extras") or {}
+        info = rec.get("info") or {}
+        body.append([str(r["fold"]), text(rec.get("value"), rec.get("ci")),
+                     *(text((extras.get(k) or {}).get("value"), (extras.get(k) or {}).get("ci"))
+                       for k in ("cue-only-accuracy", "cue-swapped-accuracy")),
+                     percent(info.get("chance")), "pass" if info.get("passed") else "FAIL"])
+    header = ["Fold", "Without the cue ↓", "Cue alone ↑", "Another clip's cue ↑", "Chance",
+              "Control"]
+    return Table("Cue control: test accuracy with each clip's burst subtracted, with the burst "
+                 "alone, and with another clip's burst in its place (scored on that clip's "
+                 "label). A model that decides by the cue falls to chance without it and stays "
+                 "accurate on it; intervals count speakers, not clips.", header, body)
 
 
 def bands_table(section: Section) -> Table | None:

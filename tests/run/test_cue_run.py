@@ -103,7 +103,13 @@ def test_every_cue_model_gets_its_control_record(cue_tree, tmp_path):
     assert record["info"]["passed"] == (abs(removed - 0.25) <= 0.05 and only >= 0.9)
     # the leaderboard reads a cue run, control record and all
     written = build_leaderboard([tmp_path / "out"], tmp_path / "board", quiet=True)
-    assert "## cue · audionet" in (tmp_path / "board" / "README.md").read_text()
+    readme = (tmp_path / "board" / "README.md").read_text()
+    assert "## cue · audionet" in readme
+    # the control is the model's, in a table of its own with intervals over speakers
+    control = readme[readme.index("Cue control:"):]
+    assert f"| 0 | {100 * removed:.1f} % [" in control and "| Control |" in control
+    ranking_header = next(line for line in readme.splitlines() if line.startswith("| # |"))
+    assert "cue-control" not in ranking_header
     assert {p.name for p in written} >= {"README.md", "leaderboard.csv"}
 
 
