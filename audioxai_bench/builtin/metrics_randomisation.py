@@ -277,24 +277,28 @@ def randomised_copy(model: nn.Module, seed: int, device: torch.device) -> nn.Mod
     return clone
 
 
+def _seed_of(explainer: Any) -> int | None:
+    """The explainer's integer ``seed`` parameter, if it has one."""
+    params = getattr(explainer, "params", None)
+    seed = params.get("seed") if isinstance(params, dict) else None
+    return seed if isinstance(seed, int) else None
+
+
 def can_redraw(explainer: Any) -> bool:
     """Whether a fresh seed can change ``explainer``'s relevance: it declares ``deterministic =
     False`` or has an integer ``seed`` parameter. Any other explainer is deterministic (the
     runner's guard checks that two calls agree), so its rerun is its relevance and is not
     computed again."""
-    params = getattr(explainer, "params", None)
-    return declares_nondeterministic(explainer) or (
-        isinstance(params, dict) and isinstance(params.get("seed"), int))
+    return declares_nondeterministic(explainer) or _seed_of(explainer) is not None
 
 
 def _explain_fresh(explainer: Any, model: nn.Module, x: Tensor, target: Tensor,
                    draw: int) -> Tensor:
     """The explainer's relevance with a fresh seed ``draw``: its own ``seed`` parameter moved
     (where it has one) and the global generator forked and seeded."""
-    params = getattr(explainer, "params", None)
-    if isinstance(params, dict) and isinstance(params.get("seed"), int) and callable(
-            getattr(explainer, "with_params", None)):
-        explainer = explainer.with_params(seed=params["seed"] + draw)
+    seed = _seed_of(explainer)
+    if seed is not None and callable(getattr(explainer, "with_params", None)):
+        explainer = explainer.with_params(seed=seed + draw)
     devices = [x.device] if x.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(1_000_003 * draw + 17)

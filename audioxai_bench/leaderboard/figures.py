@@ -164,9 +164,11 @@ def _waveform_relevance(ax, t: np.ndarray, x: np.ndarray, r: np.ndarray,
     ax.set_ylim(ylim)
 
 
-def _planted(ax, truth: np.ndarray, extent: tuple[float, ...] | None) -> None:
-    """Outline where the evidence was planted: a contour on a spectrogram (``extent`` its
-    axes), a shaded span per run of marked samples on a waveform."""
+def _planted(ax, truth: np.ndarray | None, extent: tuple[float, ...] | None) -> None:
+    """Outline where the evidence was planted (nothing where it is unknown): a contour on a
+    spectrogram (``extent`` its axes), a shaded span per run of marked samples on a waveform."""
+    if truth is None:
+        return
     if extent is not None:
         if truth.any() and not truth.all():
             ax.contour(truth.astype(float), levels=[0.5], colors=PLANTED, linewidths=1.0,
@@ -217,8 +219,7 @@ def relevance_figure(examples: Examples, index: int, explainers: Sequence[str],
             axes[0].set(xlabel="time (s)", title="input waveform")
             extent = None
         truth = None if examples.ground_truth is None else examples.ground_truth[index, 0]
-        if truth is not None:
-            _planted(axes[0], truth, extent)
+        _planted(axes[0], truth, extent)
         for ax, name in zip(axes[1:], names):
             r = np.nan_to_num(examples.relevance[name][index, 0].astype(float))
             if spectrogram:
@@ -227,8 +228,7 @@ def relevance_figure(examples: Examples, index: int, explainers: Sequence[str],
                           vmax=limit, extent=extent, interpolation="nearest")
             else:
                 _waveform_relevance(ax, t, x, r, axes[0].get_ylim())
-            if truth is not None:
-                _planted(ax, truth, extent)
+            _planted(ax, truth, extent)
             ax.set_title(name)
             ax.set_xticks([])
             ax.set_yticks([])

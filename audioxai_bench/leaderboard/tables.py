@@ -85,6 +85,13 @@ def percent(value: Any) -> str:
     return "n/a" if math.isnan(value) else f"{100 * value:.1f} %"
 
 
+def percent_interval(value: Any, low: Any, high: Any) -> str:
+    """:func:`percent` with its interval in points, where both bounds are there."""
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return percent(value)
+    return f"{percent(value)} [{100 * low:.1f}, {100 * high:.1f}]"
+
+
 def paper(task: str, model: str) -> str:
     """The paper's accuracy for (task, model), or a dash."""
     if (task, model) not in PAPER_ACCURACY:
@@ -231,7 +238,7 @@ def control_table(section: Section) -> Table | None:
         return None
 
     def text(value: Any, ci: Any) -> str:
-        return percent(value) + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
+        return percent_interval(value, *(ci or (None, None)))
 
     body = []
     for _, r in rows.iterrows():
@@ -330,9 +337,8 @@ def models_table(sections: Sequence[Section]) -> Table:
             val = ((rec.get("extras") or {}).get("val-accuracy") or {}).get("value")
             setup = ", ".join(f"{k} {info[k]}" for k in ("preset", "width", "iterations")
                               if info.get(k) is not None) or NONE
-            test = "error" if r["status"] == "error" else percent(r["value"]) + (
-                "" if pd.isna(r["ci_low"]) or pd.isna(r["ci_high"])
-                else f" [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]")
+            test = ("error" if r["status"] == "error"
+                    else percent_interval(r["value"], r["ci_low"], r["ci_high"]))
             n = NONE if pd.isna(r["n"]) else str(r["n"])
             rows.append([s.benchmark, s.task, s.model, str(r["fold"]), test, percent(val), n,
                          setup, paper(s.task, s.model)])

@@ -40,17 +40,21 @@ class CueControl:
     def n(self) -> int:
         return len(self.speakers)
 
+    def accuracy(self, which: str) -> float:
+        """The accuracy of ``which`` variant of the test clips."""
+        return float(self.hits[which].mean())
+
     @property
     def removed(self) -> float:
-        return float(self.hits["removed"].mean())
+        return self.accuracy("removed")
 
     @property
     def only(self) -> float:
-        return float(self.hits["only"].mean())
+        return self.accuracy("only")
 
     @property
     def swapped(self) -> float:
-        return float(self.hits["swapped"].mean())
+        return self.accuracy("swapped")
 
     def interval(self, which: str) -> list[float]:
         """The accuracy's Wilson interval at the speaker clusters' effective sample size."""

@@ -365,7 +365,7 @@ class Runner:
         self._write(record | {
             "value": check.removed, "ci": check.interval("removed"),
             "n": check.n, "higher_is_better": False, "ranked": False,
-            "extras": {f"cue-{which}-accuracy": {"value": float(check.hits[which].mean()),
+            "extras": {f"cue-{which}-accuracy": {"value": check.accuracy(which),
                                                  "ci": check.interval(which)}
                        for which in ("only", "swapped")},
             "info": {"chance": check.chance, "passed": check.passed,
