@@ -67,13 +67,21 @@ def bootstrap_ci(
 
 
 def wilson_interval(accuracy: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion (an accuracy over ``n`` independent trials,
-    ``scipy.stats.binomtest``): unlike the normal approximation it stays inside [0, 1] and is
-    sensible at 0 % and 100 %."""
+    """Wilson score interval of a proportion (an accuracy over ``n`` independent trials, as
+    ``scipy.stats.binomtest(...).proportion_ci(method="wilson")``): unlike the normal
+    approximation it stays inside [0, 1] and is sensible at 0 % and 100 %."""
     if n <= 0 or not 0 <= accuracy <= 1:
         return math.nan, math.nan
-    ci = sps.binomtest(round(accuracy * n), n).proportion_ci(confidence, method="wilson")
-    return float(ci.low), float(ci.high)
+    return _wilson(accuracy, n, confidence)
+
+
+def _wilson(p: float, n: float, confidence: float) -> tuple[float, float]:
+    """The Wilson score interval of proportion ``p`` at (effective) sample size ``n``; ``p n``
+    need not be whole (expected hits, a design-effect-adjusted size)."""
+    z = sps.norm.ppf(0.5 + confidence / 2)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n**2))
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
 def clustered_wilson(hits: ArrayLike, clusters: ArrayLike, confidence: float = 0.95
@@ -101,10 +109,7 @@ def clustered_wilson(hits: ArrayLike, clusters: ArrayLike, confidence: float = 0
         n_eff = float(k) if p in (0.0, 1.0) else float(n)
     else:
         n_eff = float(np.clip(p * (1 - p) / v, k, n))
-    z = sps.norm.ppf(0.5 + confidence / 2)
-    centre = (p + z * z / (2 * n_eff)) / (1 + z * z / n_eff)
-    half = z / (1 + z * z / n_eff) * math.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff**2))
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half)), n_eff
+    return (*_wilson(float(p), n_eff, confidence), n_eff)
 
 
 def rank_data(values: Tensor) -> Tensor:

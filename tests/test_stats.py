@@ -95,6 +95,9 @@ def test_wilson_interval_matches_the_textbook_value_and_stays_in_range():
     assert wilson_interval(1.0, 20)[1] == 1.0 and wilson_interval(0.0, 20)[0] == 0.0
     assert wilson_interval(1.0, 20)[0] > 0.8
     assert all(math.isnan(v) for v in wilson_interval(0.5, 0))
+    for k, n in ((0, 7), (3, 7), (41, 48), (48, 48)):  # whole counts: scipy's own Wilson
+        ci = sps.binomtest(k, n).proportion_ci(0.95, method="wilson")
+        assert wilson_interval(k / n, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
 
 
 # --- verdicts over clustered, paired samples ---------------------------------------------------

@@ -172,6 +172,8 @@ class MetricOutput:
         ``(B,)`` further per-sample values worth a record field (e.g. ``"aopc/random"``).
     info : mapping
         Facts that do not depend on the samples (units, layer names, band edges); JSON-able.
+        ``"proportion": True`` says each score is a hit (0/1) or the chance of one, so the
+        mean is a proportion and its interval Wilson's, not a bootstrap's.
     """
 
     scores: Tensor

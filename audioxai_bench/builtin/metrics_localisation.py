@@ -10,7 +10,8 @@ evidence is) four scores per sample, each over every unit of the model input:
   share inside the mask;
 - **pointing game** (Zhang et al. 2018, "Top-down neural attention by excitation backprop",
   IJCV 126): a hit when the most relevant unit is inside the mask; a proportion, so its record
-  interval is Wilson's;
+  interval is Wilson's (conservative for expected hits: their variance is at most the
+  binomial's);
 - **relevance ROC-AUC**: how well relevance separates mask from non-mask units, the
   Mann-Whitney U statistic over the units (ties count one half).
 
@@ -18,10 +19,13 @@ Relevance is read signed, as the deletion metrics read it: a unit with negative 
 speaks against the class. Ties and empty maps are settled so that no map scores by luck:
 
 - a constant (e.g. all-zero) map *places* nothing: mass accuracy 0 (no positive relevance,
-  no mass on the evidence) and a pointing-game miss; it *orders* nothing: rank accuracy and
-  ROC-AUC give the chance level (the mask fraction and 0.5);
-- pointing game: a hit only when **every** unit tied at the maximum is inside the mask
-  (Quantus' ``PointingGame`` counts a hit when any tied unit is, so a constant map always hits);
+  no mass on the evidence); it *orders* nothing: pointing game, rank accuracy and ROC-AUC give
+  the chance level (the mask fraction, twice, and 0.5);
+- pointing game: units tied at the maximum each point with equal chance, so a sample scores
+  the share of them inside the mask, the expected hit under a random tie break. Quantus'
+  ``PointingGame`` counts a hit when any tied unit is inside (a constant map always hits);
+  requiring every tied unit inside fails coarse maps by construction (occlusion in 16 × 16
+  tiles ties 256 units, and a 5-bin-high mask can never hold them all);
 - rank accuracy: units tied at the K-th value share the remaining slots in proportion, the
   expected hits under a random tie break (Quantus breaks ties by ``argsort`` order);
 - a sample whose mask is empty or covers every unit has nothing to localise: NaN.
@@ -43,7 +47,7 @@ from torch import Tensor
 
 from audioxai_bench.api.hookspecs import hookimpl
 from audioxai_bench.api.metric import BaseMetric, EvalBatch, MetricOutput
-from audioxai_bench.stats import rank_data, wilson_interval
+from audioxai_bench.stats import rank_data
 
 
 def relevance_mass(relevance: Tensor, mask: Tensor) -> Tensor:
@@ -69,9 +73,10 @@ def rank_accuracy(relevance: Tensor, mask: Tensor) -> Tensor:
 
 
 def pointing_hits(relevance: Tensor, mask: Tensor) -> Tensor:
-    """``(B,)`` 1.0 where every unit tied at the maximum relevance is inside ``mask``, else 0."""
+    """``(B,)`` expected hit of the most relevant unit under a random tie break: the share of
+    the units tied at the maximum that lie inside ``mask`` (1 or 0 without ties)."""
     at_max = relevance == relevance.amax(dim=1, keepdim=True)
-    return (at_max & ~mask).sum(dim=1).eq(0).double()
+    return (at_max & mask).sum(dim=1).double() / at_max.sum(dim=1).double()
 
 
 def roc_auc(relevance: Tensor, mask: Tensor) -> Tensor:
@@ -92,6 +97,9 @@ class _Localisation(BaseMetric):
     needs: frozenset[str] = frozenset({"ground_truth"})
     #: whether the output carries the chance level of a uniform map (the mask fraction)
     chance_extra: ClassVar[bool] = True
+    #: whether each sample's score is the chance of a hit, so the mean is a proportion (the
+    #: output says so in ``info``; records and the leaderboard give it a Wilson interval)
+    proportion: ClassVar[bool] = False
 
     def measure(self, relevance: Tensor, mask: Tensor) -> Tensor:
         raise NotImplementedError
@@ -107,7 +115,8 @@ class _Localisation(BaseMetric):
                   else {})
         return MetricOutput(scores=scores, extras=extras,
                             info={"units": "every unit of the model input",
-                                  "relevance": "signed"})
+                                  "relevance": "signed"}
+                            | ({"proportion": True} if self.proportion else {}))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -128,17 +137,13 @@ class RelevanceRankAccuracy(_Localisation):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PointingGame(_Localisation):
-    """Hit rate of the most relevant unit on the mask (Zhang et al. 2018); ties must all hit."""
+    """Hit rate of the most relevant unit on the mask (Zhang et al. 2018); tied maxima share
+    the hit."""
+
+    proportion: ClassVar[bool] = True
 
     def measure(self, relevance: Tensor, mask: Tensor) -> Tensor:
         return pointing_hits(relevance, mask)
-
-    def interval(self, output: MetricOutput) -> list[float]:
-        """Wilson's interval of the hit rate (a proportion of independent trials): the
-        percentile bootstrap collapses to a point at 0 or n hits."""
-        hits = output.scores[output.scores.isfinite()]
-        return list(wilson_interval(float(hits.mean()), len(hits))) if len(hits) else [
-            float("nan"), float("nan")]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -188,7 +188,8 @@ class MatchedSonificationMetric(BaseMetric):
         undefined = torch.full_like(mine["fid-in"], math.nan)
         extras = {k: v.where(s.n_active > 0, undefined) for k, v in extras.items()}
         return MetricOutput(scores=extras["fid-in"], extras=extras,
-                            info=info | {"fraction": self.lmac_fraction})
+                            info=info | {"fraction": self.lmac_fraction,
+                                         "proportion": True})
 
 
 def matched_metrics() -> list[MatchedSonificationMetric]:

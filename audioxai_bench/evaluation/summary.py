@@ -57,7 +57,9 @@ def summarize(
     """Record fields for a metric's merged output: mean, bootstrap interval, mean curves.
 
     A metric with an ``interval(output)`` method gives its own ``ci`` instead of the bootstrap
-    over samples (``None`` where there is none, e.g. one measurement shared by every sample).
+    over samples (``None`` where there is none, e.g. one measurement shared by every sample);
+    an output whose ``info`` says ``proportion`` gets Wilson's interval (the bootstrap of n
+    hits out of n reads [1, 1]).
 
     Keys: ``value``, ``ci`` ([low, high] or null), ``n`` (finite scores), ``higher_is_better``,
     ``scores`` (every sample's score, 7 significant digits, NaN where undefined),
@@ -66,7 +68,12 @@ def summarize(
     """
     est = stats.bootstrap_ci(output.scores, confidence=confidence, seed=seed)
     own_interval = getattr(metric, "interval", None)
-    ci = own_interval(output) if callable(own_interval) else [est.low, est.high]
+    if callable(own_interval):
+        ci = own_interval(output)
+    elif output.info.get("proportion") and est.n:
+        ci = list(stats.wilson_interval(est.mean, est.n, confidence))
+    else:
+        ci = [est.low, est.high]
     record: dict[str, Any] = {"value": est.mean, "ci": None if ci is None else list(ci),
                               "n": est.n, "higher_is_better": bool(metric.higher_is_better),
                               "scores": [float(f"{v:.7g}") for v in output.scores.tolist()]}
@@ -84,8 +91,6 @@ def summarize(
     if callable(own):
         record["summary"] = own(output)
     return record
-
-
 
 
 def timed(call: Callable[[], _T], device: torch.device | str = "cpu") -> tuple[_T, float]:

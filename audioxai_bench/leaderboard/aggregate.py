@@ -71,13 +71,15 @@ def _clustered(rows: pd.DataFrame, columns: Sequence[str]) -> Clustered | None:
     return Clustered(np.stack(scores), group, cluster)
 
 
-def _proportion_interval(data: Clustered) -> tuple[float, float] | None:
-    """Where every per-sample score is 0 or 1 (a proportion, such as the pointing game's
-    hits), the Wilson interval at the effective size of its (fold, speaker) clusters; a
-    bootstrap of 48 hits would read [1, 1]. None for any other scores."""
+def _proportion_interval(data: Clustered, declared: bool) -> tuple[float, float] | None:
+    """Where the metric ``declared`` its per-sample scores hits or chances of a hit (the
+    pointing game, L-MAC's Fid-In), the Wilson interval at the effective size of its (fold,
+    speaker) clusters; a bootstrap of 48 hits would read [1, 1]. None for any other scores:
+    scores that merely happen to be 0 (amplitude against itself) are no proportion."""
     scores = data.scores[0]
     finite = np.isfinite(scores)
-    if not finite.any() or not np.isin(scores[finite], (0.0, 1.0)).all():
+    values = scores[finite]
+    if not declared or not finite.any() or not ((values >= 0) & (values <= 1)).all():
         return None
     low, high, _ = clustered_wilson(scores[finite], data.cluster[finite])
     return low, high
@@ -110,7 +112,8 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         pooled = _pooled_accuracy(group) if key[-1] == ACCURACY_METRIC else None
         if data is not None:
             value = float(data.means()[0])
-            low, high = _proportion_interval(data) or clustered_interval(data)[0]
+            declared = any((r.get("info") or {}).get("proportion") for r in group["record"])
+            low, high = _proportion_interval(data, declared) or clustered_interval(data)[0]
         elif pooled is not None:
             value, low, high = pooled
         elif len(group) == 1:

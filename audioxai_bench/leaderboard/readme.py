@@ -26,7 +26,12 @@ HOW_TO_READ = (
     "describe (Gini, runtime) or check (the randomisation sanity check, pass/fail with its "
     "margin); nothing is ranked by them. Explanations of a model below the accuracy floor are "
     "reported but not ranked. Spectrogram explainers take silence (the −80 dB floor) as the "
-    "absent input; the paper's 0 dB reference is listed as the `-0db` variants.")
+    "absent input; the paper's 0 dB reference is listed as the `-0db` variants. Where the "
+    "evidence was planted (the cue task), relevance mass, pointing game, relevance rank and "
+    "AUC score each map against the planted region, and units tied at a map's maximum share "
+    "the pointing game's hit. Read them beside `amplitude` as well as `random`: a cue a few "
+    "dB below the loudest speech is found by loudness alone, so localising it beats the null "
+    "only where it beats `amplitude`.")
 
 
 def _table(table: Table) -> str:

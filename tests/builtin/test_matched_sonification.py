@@ -101,6 +101,7 @@ def test_random_gains_contain_zero_and_the_occlusion_oracle_beats_them_clearly()
     assert lmac.extras["fid-in"].mean() > lmac.extras["random/fid-in"].mean() + 0.2
     assert lmac.extras["ff"].mean() > lmac.extras["random/ff"].mean() + 0.2
     assert torch.equal(lmac.scores, lmac.extras["fid-in"])
+    assert lmac.info["proportion"] and not out.info.get("proportion")  # Fid-In: hits
 
 
 def test_amplitude_map_equals_the_amplitude_control_and_controls_are_shared():

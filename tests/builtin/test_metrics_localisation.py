@@ -14,6 +14,7 @@ from audioxai_bench.api.metric import EvalBatch
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.evaluation.summary import summarize
 from audioxai_bench.plugins import PluginManager
+from audioxai_bench.stats import wilson_interval
 from audioxai_bench.testing import check_metric, tiny_models, toy_batch, toy_ground_truth
 
 
@@ -71,9 +72,11 @@ def test_auc_is_the_mann_whitney_u_over_units(pm):
 TIED, TIED_MASK = [1, 1, 0, 0], [1, 0, 0, 0]
 
 
-def test_a_tie_at_the_maximum_does_not_win_the_pointing_game(pm):
-    assert scores(pm, "pointing-game", [TIED, [1, 1, 0, 0]], [TIED_MASK, [1, 1, 0, 0]]) == [
-        0.0, 1.0]  # one tied unit outside: a miss; every tied unit inside: a hit
+def test_tied_maxima_share_the_pointing_game_hit(pm):
+    # two units tied at the top, one inside: half a hit; both inside: a hit; the top units
+    # of a coarse map (a 2-unit tile) over a 1-unit mask score its share, not a miss
+    assert scores(pm, "pointing-game", [TIED, [1, 1, 0, 0], [0, 2, 2, 0]],
+                  [TIED_MASK, [1, 1, 0, 0], [0, 0, 0, 1]]) == [0.5, 1.0, 0.0]
 
 
 def test_ties_at_the_kth_value_share_the_slots_in_proportion(pm):
@@ -88,7 +91,7 @@ def test_ties_at_the_kth_value_share_the_slots_in_proportion(pm):
 def test_a_constant_map_places_nothing_and_orders_nothing(pm):
     zero, mask = [[0.0] * 8], [[1, 1, 0, 0, 0, 0, 0, 0]]
     assert scores(pm, "relevance-mass-accuracy", zero, mask) == [0.0]
-    assert scores(pm, "pointing-game", zero, mask) == [0.0]
+    assert scores(pm, "pointing-game", zero, mask) == [0.25]  # every unit tied at the top
     assert scores(pm, "relevance-rank-accuracy", zero, mask) == [0.25]  # the mask fraction
     assert scores(pm, "relevance-auc", zero, mask) == [0.5]
     # only negative relevance: no mass anywhere either
@@ -111,19 +114,24 @@ def test_mask_fraction_is_the_chance_level_beside_the_score(pm):
     assert out.extras["mask-fraction"].tolist() == [pytest.approx(2 / 6)]
 
 
-def test_pointing_game_interval_is_wilsons(pm):
+def test_pointing_game_interval_is_wilsons_also_for_shared_hits(pm):
     metric = pm.metrics.get("pointing-game")
-    hits = [[1, 0, 0, 0]] * 20  # 20 samples, max on unit 0 in every one
-    masks = [[1, 0, 0, 0]] * 20
-    rel = torch.tensor(hits, dtype=torch.float32)[:, None]
-    batch = EvalBatch(model=torch.nn.Identity(), x=torch.zeros_like(rel),
-                      target=torch.zeros(20, dtype=torch.long), relevance=rel,
-                      representation="waveform",
-                      ground_truth=torch.tensor(masks, dtype=torch.bool)[:, None])
-    fields = summarize(metric, metric.score(batch))
-    assert fields["value"] == 1.0
-    low, high = fields["ci"]
+
+    def fields(maps):
+        rel = torch.tensor(maps, dtype=torch.float32)[:, None]
+        mask = torch.tensor([[1, 0, 0, 0]] * len(maps), dtype=torch.bool)[:, None]
+        batch = EvalBatch(model=torch.nn.Identity(), x=torch.zeros_like(rel),
+                          target=torch.zeros(len(maps), dtype=torch.long), relevance=rel,
+                          representation="waveform", ground_truth=mask)
+        return summarize(metric, metric.score(batch))
+
+    hits = fields([[1, 0, 0, 0]] * 20)  # the maximum on the mask unit in 20 of 20
+    assert hits["value"] == 1.0 and hits["info"]["proportion"]
+    low, high = hits["ci"]
     assert high == pytest.approx(1.0) and 0.8 < low < 0.9  # Wilson 20/20: [0.839, 1]
+    shared = fields([[1, 0, 0, 0]] * 20 + [[1, 1, 0, 0]] * 4)  # 4 half hits
+    assert shared["value"] == pytest.approx(22 / 24)
+    assert shared["ci"] == pytest.approx(list(wilson_interval(22 / 24, 24)))
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -394,14 +394,21 @@ def test_a_folder_without_manifest_is_judged_by_its_csv_or_left_alone(built, tmp
 
 
 def test_a_proportion_gets_a_speaker_clustered_wilson_interval_not_a_bootstrap():
-    """Hits of a pointing game: 48 of 48 right must not read [1, 1]."""
+    """Hits of a pointing game (its records say ``proportion``): 48 of 48 right must not read
+    [1, 1]."""
     from audioxai_bench.stats import clustered_wilson
 
     rows = []
-    for metric, scores in (("pointing-game", [1.0] * 24),
-                           ("gap", [0.1 * (i // 4) + 0.05 * (i % 2) for i in range(24)])):
+    tied = [1.0] * 20 + [0.25] * 4  # expected hits: one speaker's maxima tie 1 in 4 inside
+    proportion = {"proportion": True}
+    for metric, scores, info in (("pointing-game", [1.0] * 24, proportion),
+                                 ("gap", [0.1 * (i // 4) + 0.05 * (i % 2) for i in range(24)],
+                                  {}),
+                                 ("expected-hits", tied, proportion),
+                                 ("undeclared", tied, {}),
+                                 ("amplitude-vs-itself", [0.0] * 24, {})):
         for fold in (0, 1):
-            rec = {"benchmark": "b", "dataset": "d", "task": "digit", "model": "m",
+            rec = {"info": info, "benchmark": "b", "dataset": "d", "task": "digit", "model": "m",
                    "explainer": "e", "sonifier": "", "metric": metric, "fold": fold,
                    "status": "ok", "value": float(np.mean(scores)), "ci_low": 0.0,
                    "ci_high": 1.0, "n": 24, "representation": "waveform",
@@ -418,6 +425,14 @@ def test_a_proportion_gets_a_speaker_clustered_wilson_interval_not_a_bootstrap()
     assert hits["ci_low"] < 0.8  # 12 (fold, speaker) units, not 48 clips
     gap = cells.loc["gap"]  # not a proportion: the clustered bootstrap
     assert 0.1 < gap["ci_low"] < gap["value"] < gap["ci_high"] < 0.4
+    # fractional scores the metric declares chances of a hit: Wilson as well
+    expected = cells.loc["expected-hits"]
+    assert (expected["ci_low"], expected["ci_high"]) == pytest.approx(
+        clustered_wilson(tied * 2, clusters)[:2])
+    assert cells.loc["undeclared", "ci_low"] != pytest.approx(expected["ci_low"])
+    # scores that happen to be 0 or 1 are no proportion unless the metric says so
+    zeros = cells.loc["amplitude-vs-itself"]
+    assert (zeros["value"], zeros["ci_low"], zeros["ci_high"]) == (0.0, 0.0, 0.0)
 
 
 def test_the_default_reads_the_quickstart_and_a_ground_truth_run_where_there_is_one(
