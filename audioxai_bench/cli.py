@@ -136,9 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="overrides the benchmark's device")
     run.add_argument("--data", type=Path, default=None,
                      help="real AudioMNIST tree (its data/ folder) instead of the benchmark's data")
-    run.add_argument("--executor", choices=("local", "ray"), default=None,
+    run.add_argument("--executor", choices=("local", "processes", "ray"), default=None,
                      help="where the work runs: local (this process; the default unless the "
-                          "benchmark says executor: ray) or ray (tasks on a Ray cluster)")
+                          "benchmark names another), processes (a pool of processes on this "
+                          "machine) or ray (tasks on a Ray cluster)")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="processes of the processes executor (default: the benchmark's, "
+                          "else one per core); implies --executor processes")
     run.add_argument("--address", default=None, metavar="auto|HOST:PORT",
                      help="the Ray cluster to join (default: start a local Ray instance)")
     run.add_argument("--cache", type=Path, default=None,
@@ -365,6 +369,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         bench = bench.with_data(args.data)
     if args.nondeterministic:
         bench = bench.model_copy(update={"deterministic": False})
+    if args.workers is not None:
+        if args.workers < 1 or args.executor not in (None, "processes"):
+            raise AudioXaiError(f"--workers {args.workers}: needs a pool of at least one "
+                                f"process (the processes executor)")
+        bench = bench.model_copy(update={"executor": "processes", "workers": args.workers})
     pm = _load_plugins(args, fatal=True, extra=bench.plugins)
     for failure in pm.failures:  # of installed plugins: the run goes on without them
         print(f"warning: {failure}", file=sys.stderr)

@@ -61,6 +61,18 @@ def torch_mode(deterministic: bool = True) -> Iterator[None]:
         _set(*before)
 
 
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``threads`` inside the block (restored after): on a CPU
+    their number changes the last bits of reductions, so a run fixes it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def cumsum(values: torch.Tensor, dim: int) -> torch.Tensor:
     """``values.cumsum(dim)``, also in deterministic mode on CUDA, where torch has no
     deterministic floating-point scan and raises: there it runs on the CPU (one copy each way

@@ -161,7 +161,8 @@ class Benchmark(BaseModel):
     deterministic: bool = True
     #: one-file plugins and modules the run loads (``--plugin``), paths made absolute
     plugins: tuple[str, ...] = ()
-    executor: str = "local"  # where the units run (run/executors.py); changes no result
+    executor: str = "local"  # where the units run (run/executors.py)
+    workers: int | None = None  # the processes executor's pool size
     description: str = ""
     source: str = "<dict>"
 
@@ -173,7 +174,9 @@ class Benchmark(BaseModel):
     def settings(self) -> dict[str, Any]:
         """Everything that changes results, as plain data (hashed into every record)."""
         # plugins: each record names the plugin (and a file's content hash) that made it
-        out = self.model_dump(exclude={"description", "source", "plugins", "executor"})
+        # where the units ran enters records as their device and torch threads
+        out = self.model_dump(exclude={"description", "source", "plugins", "executor",
+                                       "workers"})
         out["data"]["path"] = None if self.data.path is None else str(self.data.path)
         return out
 
@@ -305,9 +308,13 @@ class Definition(_Section):
     plugins: list[Annotated[str, Field(min_length=1)]] = []
     """One-file plugins (.py files, relative to this file) or module names to load, as
     ``audioxai-bench run --plugin``: try a method before packaging it."""
-    executor: Literal["local", "ray"] = "local"
-    """Where the work runs: local (this process) or ray (tasks on a Ray cluster, as
-    ``audioxai-bench run --executor ray``); the records are the same."""
+    executor: Literal["local", "processes", "ray"] = "local"
+    """Where the work runs: local (this process), processes (a pool of worker processes on this
+    machine, ``workers`` of them, one per core by default) or ray (tasks on a Ray cluster), as
+    ``audioxai-bench run --executor``. On a CPU the records depend on the torch threads per unit
+    (records say how many): the same executor and thread count give the same records."""
+    workers: Annotated[int, Field(ge=1)] | None = None
+    """Processes of the ``processes`` executor (default: one per core)."""
 
     @field_validator("version")
     @classmethod
@@ -359,7 +366,7 @@ class Definition(_Section):
             explainers=_chosen(self.explainers), metrics=_chosen(self.metrics),
             sonifiers=_chosen(self.sonifiers), samples=self.samples,
             batch_size=self.batch_size, chunk_size=self.chunk_size, examples=self.examples,
-            seed=self.seed, device=self.device, executor=self.executor,
+            seed=self.seed, device=self.device, executor=self.executor, workers=self.workers,
             deterministic=self.deterministic,
             plugins=plugin_paths_from_definition(self.plugins, folder / Path(source).name))
 

@@ -7,6 +7,11 @@ folder. A unit that raises is handed back as :class:`Failed` (its cells are reco
 and the run goes on).
 
 - ``local`` runs each unit at once, in order: the loop as it always was.
+- ``processes`` runs units in a pool of worker processes on this machine (``workers``, default
+  one per core, each with its share of the cores as torch threads): on a CPU two one-thread
+  processes do more than one two-thread process (the quickstart's training steps and scoring
+  passes do not scale to 2 threads). Units go out in the same order as on Ray. On a GPU,
+  unless ``workers`` is given, the units run locally: one process drives the device best.
 - ``ray`` submits each unit as a Ray task with a resource request (:func:`ray_resources`):
   trainings first, each panel's explain units as soon as its model is there, so several panels
   are in flight at once. The data and each panel's weights travel through Ray's object store; a
@@ -16,20 +21,32 @@ and the run goes on).
   so a retried or duplicated unit finds or rewrites the same entry. Without an address Ray
   starts a local instance on this machine (and stops it at the end); ``auto`` or
   ``HOST:PORT`` joins a running cluster.
+
+On a CPU the number of torch threads a unit runs with changes the last bits of training and
+scoring (reductions split differently), so every executor states its ``threads``, its units run
+with exactly that many, and records carry it (hashed into CPU records and the relevance key):
+two cold runs of one definition on one machine with the same thread count give the same
+records. A cached model is reused at any thread count, as on any device (its key says what it
+was trained on, not where).
 """
 
 from __future__ import annotations
 
+import concurrent.futures as futures
 import dataclasses
+import multiprocessing
+import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+import torch
+
 from ..errors import AudioXaiError, one_line
 from ..reproducibility import torch_mode
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "processes", "ray")
 #: How often Ray runs a task again when its worker dies (not when the task raises).
 MAX_RETRIES = 3
 
@@ -47,6 +64,8 @@ Then = Callable[[Any], None]
 
 class Executor(Protocol):
     name: str
+    #: torch threads each unit runs with (on a CPU they change the last bits of the results)
+    threads: int
 
     def share(self, value: Any) -> Any:
         """``value`` as units take it: itself here, a reference into the object store on Ray
@@ -67,6 +86,7 @@ class LocalExecutor:
 
     def __init__(self, runner: Any):
         self.runner = runner
+        self.threads = torch.get_num_threads()
 
     def share(self, value: Any) -> Any:
         return value
@@ -80,6 +100,65 @@ class LocalExecutor:
 
     def wait(self) -> None:
         return None
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
+class ProcessExecutor:
+    """Units in a pool of ``workers`` processes on this machine; see the module docstring."""
+
+    name = "processes"
+
+    def __init__(self, runner: Any, workers: int | None):
+        self.workers = workers or cores()
+        self.threads = max(1, cores() // self.workers)
+        # spawn, not fork: a forked child of a process that ran OpenMP may hang in it
+        self.pool = futures.ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker, initargs=(runner.worker_setup(self.threads),))
+        self.pending: dict[futures.Future, Then] = {}
+
+    def share(self, value: Any) -> Any:
+        return value
+
+    def submit(self, kind: str, unit: Callable[..., Any], args: tuple, then: Then) -> None:
+        try:
+            self.pending[self.pool.submit(_pool_unit, unit, *args)] = then
+        except futures.BrokenExecutor as exc:  # a worker died earlier: the pool takes no more
+            then(Failed(f"the worker pool is broken: {one_line(exc)}"))
+
+    def wait(self) -> None:
+        while self.pending:
+            done, _ = futures.wait(self.pending, return_when=futures.FIRST_COMPLETED)
+            for future in sorted(done, key=list(self.pending).index):  # in submission order
+                then = self.pending.pop(future)
+                try:
+                    out = future.result()
+                except futures.BrokenExecutor as exc:  # e.g. killed for memory
+                    out = Failed(f"a worker process died: {one_line(exc)}")
+                except Exception as exc:  # the unit raised (its traceback comes along)
+                    out = _failed(exc)
+                then(out)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+_pool_setup: Any = None
+
+
+def _start_worker(setup: Any) -> None:
+    """A pool process's start: keep the run's setup for its units."""
+    global _pool_setup
+    _pool_setup = setup
+
+
+def _pool_unit(unit: Callable[..., Any], *args: Any) -> Any:
+    return run_unit(_pool_setup, unit, *args)
 
 
 def ray_resources(device_type: str) -> dict[str, dict[str, float]]:
@@ -107,7 +186,8 @@ class RayExecutor:
         if self.own:
             ray.init(address=address, log_to_driver=not runner.quiet)
         self.resources = ray_resources(runner.device.type)
-        self.setup = ray.put(runner.worker_setup())
+        self.threads = 1  # each task asks for one CPU
+        self.setup = ray.put(runner.worker_setup(self.threads))
         self.task = ray.remote(run_unit)
         self.pending: dict[Any, Then] = {}
 
@@ -142,16 +222,26 @@ class RayExecutor:
 
 
 @contextmanager
-def open_executor(name: str, runner: Any, address: str | None = None) -> Iterator[Executor]:
-    """The executor ``name`` for ``runner``, closed (a local Ray instance stopped) at the end."""
+def open_executor(name: str, runner: Any, address: str | None = None,
+                  workers: int | None = None) -> Iterator[Executor]:
+    """The executor ``name`` for ``runner``, closed (a pool or a local Ray instance stopped) at
+    the end."""
     if name not in EXECUTORS:
         raise AudioXaiError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
     if address is not None and name != "ray":
         raise AudioXaiError("--address names a Ray cluster: it needs --executor ray")
+    if workers is not None and name != "processes":
+        raise AudioXaiError("workers is the size of a process pool: it needs the processes "
+                            "executor")
+    if name == "processes" and workers is None and runner.device.type == "cuda":
+        runner.log("executor processes: one GPU is driven from one process, so the units run "
+                   "in this one (executor local); --workers N forces a pool")
+        name = "local"
     if name == "local":
         yield LocalExecutor(runner)
         return
-    executor = RayExecutor(runner, address)
+    executor = (ProcessExecutor(runner, workers) if name == "processes"
+                else RayExecutor(runner, address))
     try:
         yield executor
     finally:
@@ -162,10 +252,12 @@ _workers: dict[str, Any] = {}
 
 
 def run_unit(setup: Any, unit: Callable[..., Any], *args: Any) -> Any:
-    """A Ray task: ``unit`` on this process's units for ``setup`` (made on its first unit)."""
+    """A Ray task or pool unit: ``unit`` on this process's units for ``setup`` (made on its
+    first unit), with the run's torch threads."""
     units = _workers.get(setup.token)
     if units is None:
         _workers.clear()  # one run at a time per worker process
+        torch.set_num_threads(setup.threads)
         try:
             units = _workers[setup.token] = setup.units()
         except AudioXaiError as exc:  # e.g. a plugin missing on this node

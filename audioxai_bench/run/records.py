@@ -102,6 +102,8 @@ class Record(BaseModel):
     device: _Text = None
     host: _Text = None
     executor: _Text = None
+    #: torch threads each unit ran with (on a CPU they change the last bits of the results)
+    torch_threads: int | None = None
     #: torch's deterministic algorithms on (the default) or off (cuDNN autotuning, not repeatable)
     torch_deterministic: bool | None = None
     #: false for an explainer that declares itself non-deterministic (not checked repeatable)

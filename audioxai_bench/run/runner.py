@@ -47,7 +47,7 @@ from ..guard import explainer_notes, guarded_call, time_limit_of
 from ..hashing import config_hash
 from ..plugins import PluginManager
 from ..progress import Progress, status
-from ..reproducibility import torch_mode
+from ..reproducibility import torch_mode, torch_threads
 from ..stats import clustered_wilson
 from . import folder
 from .artifacts import ModelRecipe, cue_data, synthetic_data
@@ -98,19 +98,22 @@ def peak_memory_mb() -> float:
 
 class Runner:
     """Runs one benchmark into ``out``; see the module docstring. ``executor`` (default: the
-    definition's) runs the units; ``address`` is the Ray cluster's (default: a local one);
+    definition's) runs the units; ``address`` is the Ray cluster's (default: a local one),
+    ``workers`` the process pool's size (default: the definition's, else one per core);
     ``rescore`` scores every cell again instead of reading the score cache (run/score_cache.py)."""
 
     def __init__(self, setup: RunSetup, out: Path, *, resume: bool = False,
                  overwrite: bool = False, quiet: bool = False,
                  log: Callable[[str], None] = status, debug: bool = False,
                  executor: str | None = None, address: str | None = None,
-                 rescore: bool = False):
+                 workers: int | None = None, rescore: bool = False):
         self.bench, self.plan, self.device = setup.bench, setup.plan, setup.device
         self.preset, self.env, self.plugins = setup.preset, setup.env, setup.plugins
         self.out, self.resume, self.quiet, self.log = Path(out), resume, quiet, log
         self.overwrite, self.debug, self.rescore = overwrite, debug, rescore
         self.executor_name, self.address = executor or self.bench.executor, address
+        self.workers = workers if workers is not None else (
+            self.bench.workers if self.executor_name == "processes" else None)
         self._shown: set[str] = set()  # tracebacks printed under debug (once each)
         self.stages: dict[str, float] = {}
         self.cached = {"data": 0, "models": 0, "relevance": 0, "scores": 0}
@@ -156,7 +159,7 @@ class Runner:
         fast = {} if b.deterministic else {"deterministic": False}  # earlier hashes stay valid
         return {"data": self.data.fingerprint,
                 "model": where.model_key, "samples": b.samples, "batch_size": b.batch_size,
-                "seed": b.seed, "device": self.device.type, **fast}
+                "seed": b.seed, **self.work.numerics, **fast}
 
     def _record(self, panel: Where, *, explainer: Plugged | None, sonifier: Plugged | None,
                 metric: str, metric_plug: Plugged | None, settings: dict[str, Any],
@@ -173,7 +176,7 @@ class Runner:
             "fold": panel.fold, "explainer": explainer.name if explainer else None,
             "sonifier": sonifier.name if sonifier else None, "metric": metric,
             "status": "ok", "error": None, "device": str(self.device), "seed": self.bench.seed,
-            "executor": self.executor_name,
+            "executor": self.executor_name, "torch_threads": self.work.threads,
             "torch_deterministic": self.bench.deterministic,
             "config_hash": config_hash({**settings, "params": params, "plugins": plugins}),
             "plugins": plugins, "params": json.loads(json.dumps(params, default=repr)),
@@ -230,11 +233,15 @@ class Runner:
         if self.preset == "paper" and self.device.type == "cpu":
             self.log("warning: the paper preset (full width, the paper's budget) takes days on a "
                      "CPU; it is meant for --device cuda")
-        self.log(f"device {self.device}; preset {self.preset}; "
-                 f"{len(self.plan.explainers)} explainers, {len(self.plan.metrics)} metrics, "
-                 f"{len(self.plan.sonifiers)} sonifiers; executor {self.executor_name}")
-        with open_executor(self.executor_name, self, self.address) as executor:
+        with open_executor(self.executor_name, self, self.address, self.workers) as executor, \
+                torch_threads(executor.threads):
             self.executor = executor
+            self.executor_name = executor.name
+            self.work.threads = executor.threads
+            self.log(f"device {self.device}; preset {self.preset}; "
+                     f"{len(self.plan.explainers)} explainers, {len(self.plan.metrics)} metrics, "
+                     f"{len(self.plan.sonifiers)} sonifiers; executor {executor.name}, "
+                     f"{executor.threads} torch thread(s) per unit")
             for task in self.bench.tasks:
                 for choice in self.bench.models:
                     for fold in self.bench.folds[task]:
@@ -272,10 +279,11 @@ class Runner:
             self.log(f"skipped {data.skipped} unusable clips (see 'audioxai-bench data check')")
         return data, name
 
-    def worker_setup(self) -> WorkerSetup:
-        """How another process runs this run's units (see :class:`WorkerSetup`)."""
+    def worker_setup(self, threads: int) -> WorkerSetup:
+        """How another process runs this run's units with ``threads`` torch threads each (see
+        :class:`WorkerSetup`)."""
         return WorkerSetup(self.bench, str(self.device), self.plugins.recipe(), str(cache_root()),
-                           self.data, uuid.uuid4().hex, self.rescore)
+                           self.data, uuid.uuid4().hex, threads, self.rescore)
 
     def _submit_training(self, task: str, choice: Any, fold: int) -> None:
         recipe = self.work.recipe(task, choice, fold)

@@ -132,6 +132,7 @@ class WorkerSetup:
     cache: str
     data: AudioMNIST
     token: str  # one per run: a worker prepares each run once
+    threads: int  # torch threads per unit (the executor's)
     rescore: bool = False
 
     def units(self) -> Units:
@@ -139,7 +140,7 @@ class WorkerSetup:
         os.environ[CACHE_ENV] = self.cache
         setup = prepare_run(self.bench, device=self.device,
                             plugins=replicate_plugins(self.plugins))
-        return Units(setup, self.data, quiet=True, rescore=self.rescore)
+        return Units(setup, self.data, quiet=True, rescore=self.rescore, threads=self.threads)
 
 
 class Units:
@@ -147,11 +148,20 @@ class Units:
     data, and the panel of the units that follow each other (made once)."""
 
     def __init__(self, setup: RunSetup, data: AudioMNIST, *, quiet: bool = False,
-                 rescore: bool = False):
+                 rescore: bool = False, threads: int | None = None):
         self.bench, self.plan, self.device = setup.bench, setup.plan, setup.device
         self.preset, self.data, self.quiet, self.rescore = setup.preset, data, quiet, rescore
+        #: torch threads the units run with (the executor's; see run/executors.py)
+        self.threads = threads or torch.get_num_threads()
         self.versions = setup.env.get("versions")  # of torch, captum, zennit...: relevance key
         self._panel_cache: Panel | None = None
+
+    @property
+    def numerics(self) -> dict[str, Any]:
+        """Where the numbers are computed, as far as it changes their last bits: the device,
+        and on a CPU the number of threads (hashed into records and the relevance key)."""
+        cpu = {"threads": self.threads} if self.device.type == "cpu" else {}
+        return {"device": self.device.type, **cpu}
 
     def recipe(self, task: str, choice: Any, fold: int) -> ModelRecipe:
         """What determines the model of ``task``, a model ``choice`` and ``fold`` in this run."""
@@ -271,7 +281,7 @@ class Units:
         from the cache (the runtime metric then reports the run that computed them)."""
         key = config_hash({"model": panel.model_key, "explainer": explainer.provenance(),
                            "params": explainer.params, "rows": panel.rows.tolist(),
-                           "batch_size": self.bench.batch_size, "device": self.device.type,
+                           "batch_size": self.bench.batch_size, **self.numerics,
                            "versions": self.versions})
         entry = load_relevance(key, tuple(panel.x.shape))
         if entry is not None:

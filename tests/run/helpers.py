@@ -25,6 +25,34 @@ METRICS = ["faithfulness-gap", "gini", "runtime"]
 N_CELLS = 1 + len(EXPLAINERS) * len(METRICS)
 
 
+#: what may differ between executors: when and where a cell was computed, how long it took,
+#: and whether a resumed run read it from the score cache
+VARYING = ("created", "host", "executor", "wall_seconds", "cached")
+#: the runtime metric's values are wall-clock times
+TIMED = ("value", "ci", "scores", "extras", "curves", "summary", "info")
+
+
+def comparable(out: Path) -> dict:
+    """Every record by cell, without what may differ between executors; a cell recorded twice
+    fails."""
+    got = {}
+    for record in read_records([out]):
+        key = cell_key(record)
+        assert key not in got, f"cell recorded twice: {key}"
+        drop = VARYING + (TIMED if record["metric"] == "runtime" else ())
+        got[key] = {k: v for k, v in record.items() if k not in drop}
+    return got
+
+
+def assert_same(got: dict, expected: dict) -> None:
+    """The same cells with the same fields; else the fields that differ, by cell."""
+    assert got.keys() == expected.keys()
+    differ = {key[5:]: {f: (got[key].get(f), want.get(f)) for f in got[key].keys() | want.keys()
+                        if got[key].get(f) != want.get(f)}
+              for key, want in expected.items() if got[key] != want}
+    assert not differ
+
+
 def definition(tree: Path, **changes) -> dict:
     return {"version": 1, "name": "store", "data": {"path": str(tree)}, "tasks": ["digit"],
             "models": [{"name": "audionet", "width": 0.0625}], "folds": [0],
@@ -42,7 +70,8 @@ def fresh_cache(signals_cache: Path, where: Path) -> Path:
 def run(tree: Path, out: Path, **options):
     """The definition run in this process (quiet, built-in plugins only)."""
     bench = parse_benchmark(definition(tree, **options.pop("changes", {})))
-    return run_benchmark(bench, out, quiet=True, plugins=load_plugins(entrypoints=False),
+    plugins = options.pop("plugins", None) or load_plugins(entrypoints=False)
+    return run_benchmark(bench, out, quiet=True, plugins=plugins,
                          log=options.pop("log", lambda _: None), **options)
 
 

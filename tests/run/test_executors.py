@@ -1,24 +1,51 @@
-"""The executor seam without Ray: choosing one, a unit that raises, plugins rebuilt elsewhere."""
+"""The executor seam without Ray: choosing one, a unit that raises, plugins rebuilt elsewhere,
+and the process pool: the local records at the same thread count, a dead worker's cells
+recorded as failed."""
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
 import pytest
+import torch
 
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.plugins import load_plugins, replicate_plugins
+from audioxai_bench.run import executors
 from audioxai_bench.run.executors import open_executor
 from audioxai_bench.run.records import read_records
 from audioxai_bench.run.units import Units
-from tests.run.helpers import METRICS, N_CELLS, run
+from tests.run.helpers import (
+    EXPLAINERS,
+    METRICS,
+    N_CELLS,
+    assert_same,
+    comparable,
+    fresh_cache,
+    run,
+)
 
 
 def test_an_unknown_executor_or_an_address_without_ray_is_refused():
-    with pytest.raises(AudioXaiError, match="unknown executor 'dask'; valid: local, ray"):
+    with pytest.raises(AudioXaiError,
+                       match="unknown executor 'dask'; valid: local, processes, ray"):
         with open_executor("dask", runner=None):
             pass
     with pytest.raises(AudioXaiError, match="--address .* needs --executor ray"):
         with open_executor("local", runner=None, address="auto"):
             pass
+    with pytest.raises(AudioXaiError, match="workers .* needs the processes executor"):
+        with open_executor("local", runner=None, workers=2):
+            pass
+
+
+def test_a_gpu_run_keeps_its_units_in_one_process_unless_workers_are_given():
+    said = []
+    runner = SimpleNamespace(device=torch.device("cuda"), log=said.append)
+    with open_executor("processes", runner=runner) as executor:
+        assert executor.name == "local"
+    assert "one GPU is driven from one process" in said[0]
 
 
 def test_a_unit_that_raises_fails_its_cells_and_the_run_goes_on(tree, cache, tmp_path,
@@ -59,3 +86,59 @@ def test_replicated_plugins_are_the_same_plugins(tmp_path):
 
     assert "abs" in seen(copy) and "random" not in seen(copy)
     assert seen(copy) == seen(pm)
+
+
+def test_the_process_pool_gives_the_local_records_at_the_same_threads(
+        tree, signals_cache, tmp_path, monkeypatch):
+    monkeypatch.setattr(executors, "cores", lambda: 2)  # 2 workers of 1 thread, as tests run
+    monkeypatch.setenv("AUDIOXAI_BENCH_CACHE", str(fresh_cache(signals_cache, tmp_path / "a")))
+    run(tree, tmp_path / "local")
+    monkeypatch.setenv("AUDIOXAI_BENCH_CACHE", str(fresh_cache(signals_cache, tmp_path / "b")))
+    run(tree, tmp_path / "pool", executor="processes", workers=2)
+
+    local, pool = comparable(tmp_path / "local"), comparable(tmp_path / "pool")
+    assert len(local) == N_CELLS and all(r["status"] == "ok" for r in local.values())
+    assert_same(pool, local)
+    records = list(read_records([tmp_path / "pool"]))
+    assert {(r["executor"], r["torch_threads"]) for r in records} == {("processes", 1)}
+    units = json.loads((tmp_path / "pool" / "run.json").read_text())["units"]
+    assert sorted(u["unit"] for u in units) == ["explain"] * len(EXPLAINERS) + ["train"]
+
+
+DIES = """
+import os
+import signal
+
+import audioxai_bench
+
+
+class Dies(audioxai_bench.BaseExplainer):
+    \"\"\"Kills its own process, as the kernel does to one out of memory.\"\"\"
+
+    def attribute(self, model, x, target):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@audioxai_bench.hookimpl
+def audioxai_bench_explainers():
+    return [Dies(name="dies")]
+"""
+
+
+def test_a_dead_worker_fails_its_cells_and_nothing_else_is_lost(
+        tree, signals_cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIOXAI_BENCH_CACHE", str(fresh_cache(signals_cache, tmp_path / "c")))
+    plugin = tmp_path / "dies.py"
+    plugin.write_text(DIES)
+    report = run(tree, tmp_path / "out", executor="processes", workers=1,
+                 plugins=load_plugins(entrypoints=False, extra=[plugin]),
+                 changes={"explainers": ["dies", *EXPLAINERS]})
+
+    records = list(read_records([tmp_path / "out"]))
+    assert len(records) == N_CELLS + len(METRICS)  # every cell once, none dropped
+    failed = [r for r in records if r["status"] == "error"]
+    assert failed and {r["explainer"] for r in failed} <= {"dies", *EXPLAINERS}
+    assert all(r["error"].startswith("a worker process died") for r in failed)
+    assert any(r["explainer"] == "dies" for r in failed)
+    assert report.failed == len(failed)
+    assert [r for r in records if r["metric"] == "test-accuracy"][0]["status"] == "ok"

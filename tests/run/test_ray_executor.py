@@ -17,19 +17,21 @@ import yaml
 from audioxai_bench import faults
 from audioxai_bench.plugins import load_plugins
 from audioxai_bench.run.definition import parse_benchmark
-from audioxai_bench.run.records import cell_key, read_records
+from audioxai_bench.run.records import read_records
 from audioxai_bench.run.runner import run_benchmark
-from tests.run.helpers import EXPLAINERS, METRICS, N_CELLS, definition, fresh_cache, run
+from tests.run.helpers import (
+    EXPLAINERS,
+    METRICS,
+    N_CELLS,
+    assert_same,
+    comparable,
+    definition,
+    fresh_cache,
+    run,
+)
 
 ray = pytest.importorskip("ray", reason="the ray extra: pip install 'audioxai-bench[ray]'")
 pytestmark = pytest.mark.ray
-
-#: what may differ between executors: when and where a cell was computed, how long it took,
-#: and whether a resumed run read it from the score cache
-VARYING = ("created", "host", "executor", "wall_seconds", "cached")
-#: the runtime metric's values are wall-clock times
-TIMED = ("value", "ci", "scores", "extras", "curves", "summary", "info")
-
 
 @pytest.fixture(scope="module")
 def cluster():
@@ -38,27 +40,6 @@ def cluster():
                        log_to_driver=False)
     yield context.address_info["gcs_address"]
     ray.shutdown()
-
-
-def comparable(out: Path) -> dict:
-    """Every record by cell, without what may differ between executors; a cell recorded twice
-    fails."""
-    got = {}
-    for record in read_records([out]):
-        key = cell_key(record)
-        assert key not in got, f"cell recorded twice: {key}"
-        drop = VARYING + (TIMED if record["metric"] == "runtime" else ())
-        got[key] = {k: v for k, v in record.items() if k not in drop}
-    return got
-
-
-def assert_same(got: dict, expected: dict) -> None:
-    """The same cells with the same fields; else the fields that differ, by cell."""
-    assert got.keys() == expected.keys()
-    differ = {key[5:]: {f: (got[key].get(f), want.get(f)) for f in got[key].keys() | want.keys()
-                        if got[key].get(f) != want.get(f)}
-              for key, want in expected.items() if got[key] != want}
-    assert not differ
 
 
 def test_records_equal_the_local_executors(cluster, tree, signals_cache, tmp_path, monkeypatch):
