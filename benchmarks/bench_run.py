@@ -10,6 +10,7 @@ profile to cut from when a definition does not fit its budget.
     python benchmarks/bench_run.py                          # the quickstart
     python benchmarks/bench_run.py my.yaml --keep /tmp/runs # keep the run folders and cache
     python benchmarks/bench_run.py --warm-only --keep DIR   # re-time the warm run on DIR
+    python benchmarks/bench_run.py --executors local processes  # the executors side by side
 
 The machine's load average is printed beside the times: on a shared machine, compare only
 numbers from one invocation.
@@ -29,13 +30,15 @@ from collections import defaultdict
 from pathlib import Path
 
 
-def run_once(definition: str, out: Path, cache: Path) -> dict:
-    """One ``audioxai-bench run`` in a fresh process; its report, wall time and records."""
+def run_once(definition: str, out: Path, cache: Path, executor: str | None = None) -> dict:
+    """One ``audioxai-bench run`` in a fresh process (on ``executor``, default the
+    definition's); its report, wall time and records."""
     env = os.environ | {"AUDIOXAI_BENCH_CACHE": str(cache)}
     start = time.perf_counter()
+    where = ["--executor", executor] if executor else []
     proc = subprocess.run([sys.executable, "-m", "audioxai_bench", "--quiet", "run", definition,
-                           "--out", str(out), "--overwrite"], env=env, capture_output=True,
-                          text=True)
+                           "--out", str(out), "--overwrite", *where], env=env,
+                          capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         sys.exit(f"bench_run: the run failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -59,41 +62,49 @@ def main() -> None:
     parser.add_argument("--warm-only", action="store_true",
                         help="skip the cold run: time a warm run on the cache in --keep")
     parser.add_argument("--top", type=int, default=12, help="rows of each cost table")
+    parser.add_argument("--executors", nargs="+", metavar="NAME",
+                        help="time each executor side by side (e.g. local processes), each cold "
+                             "from its own empty cache, then warm; default: the definition's")
     args = parser.parse_args()
     if args.warm_only and args.keep is None:
         parser.error("--warm-only needs --keep (the folder with the cold run's cache)")
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-run-"))
     root.mkdir(parents=True, exist_ok=True)
-    cache = root / "cache"
     runs = {}
     try:
-        if not args.warm_only:
-            shutil.rmtree(cache, ignore_errors=True)
-            runs["cold"] = run_once(args.definition, root / "cold", cache)
-        runs["warm"] = run_once(args.definition, root / "warm", cache)
+        for executor in args.executors or [None]:
+            tag = f"-{executor}" if args.executors else ""
+            cache = root / f"cache{tag}"
+            if not args.warm_only:
+                shutil.rmtree(cache, ignore_errors=True)
+                runs[f"cold{tag}"] = run_once(args.definition, root / f"cold{tag}", cache,
+                                              executor)
+            runs[f"warm{tag}"] = run_once(args.definition, root / f"warm{tag}", cache, executor)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
     names = list(runs)
-    print(f"{args.definition}: {os.cpu_count()} CPUs")
-    print(f"{'':28s}" + "".join(f"{n:>12s}" for n in names))
-    print(f"{'wall (s)':28s}" + "".join(f"{runs[n]['wall']:12.1f}" for n in names))
+    width = max(12, *(len(n) + 2 for n in names))
+    print(f"{args.definition}: {os.cpu_count()} CPUs (with a process pool, a stage's seconds sum "
+          f"its units over the workers)")
+    print(f"{'':28s}" + "".join(f"{n:>{width}s}" for n in names))
+    print(f"{'wall (s)':28s}" + "".join(f"{runs[n]['wall']:{width}.1f}" for n in names))
     stages = sorted({s for n in names for s in runs[n]["report"]["stages"]})
     for stage in stages:
         print(f"{'  ' + stage + ' (s)':28s}"
-              + "".join(f"{runs[n]['report']['stages'].get(stage, 0):12.1f}" for n in names))
-    print(f"{'peak memory (MB)':28s}"
-          + "".join(f"{runs[n]['report'].get('peak_memory_mb') or 0:12.0f}" for n in names))
-    print(f"{'records':28s}" + "".join(f"{len(runs[n]['records']):12d}" for n in names))
-    print(f"{'exit status':28s}" + "".join(f"{runs[n]['exit']:12d}" for n in names))
-    print(f"{'load average (1 min)':28s}" + "".join(f"{runs[n]['load']:12.1f}" for n in names))
+              + "".join(f"{runs[n]['report']['stages'].get(stage, 0):{width}.1f}" for n in names))
+    print(f"{'peak memory, 1 process (MB)':28s}"
+          + "".join(f"{runs[n]['report'].get('peak_memory_mb') or 0:{width}.0f}" for n in names))
+    print(f"{'records':28s}" + "".join(f"{len(runs[n]['records']):{width}d}" for n in names))
+    print(f"{'exit status':28s}" + "".join(f"{runs[n]['exit']:{width}d}" for n in names))
+    print(f"{'load average (1 min)':28s}" + "".join(f"{runs[n]['load']:{width}.1f}" for n in names))
     for title, key in (("seconds per metric", lambda r: r.get("metric")),
                        ("seconds per model and explainer",
                         lambda r: f"{r.get('model')} {r.get('explainer') or '(training)'}")):
         print(f"\n{title} (records' wall_seconds)")
         tables = {n: costs(runs[n]["records"], key) for n in names}
         for name in list(tables[names[-1]])[: args.top]:
-            print(f"  {str(name):40s}" + "".join(f"{tables[n].get(name, 0):12.1f}"
+            print(f"  {str(name):40s}" + "".join(f"{tables[n].get(name, 0):{width}.1f}"
                                                  for n in names))
 
 

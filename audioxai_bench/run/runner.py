@@ -90,7 +90,8 @@ class RunReport:
 
 
 def peak_memory_mb() -> float:
-    """Peak resident memory of this process and its finished children, in MB (Linux: KiB)."""
+    """Peak resident memory of the largest of this process and its finished children (a process
+    pool's workers each count alone, not summed), in MB (Linux: KiB)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children) / 1024
