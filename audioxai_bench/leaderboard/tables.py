@@ -252,8 +252,10 @@ def control_table(section: Section) -> Table | None:
               "Control"]
     return Table("Cue control: test accuracy with each clip's burst subtracted, with the burst "
                  "alone, and with another clip's burst in its place (scored on that clip's "
-                 "label). A model that decides by the cue falls to chance without it and stays "
-                 "accurate on it; intervals count speakers, not clips.", header, body)
+                 "label). A model that decides by the cue falls to chance without it and "
+                 "follows another clip's cue (the control's rule); the burst alone is an input "
+                 "it never saw and is shown, not judged. Intervals count speakers, not clips.",
+                 header, body)
 
 
 def bands_table(section: Section) -> Table | None:

@@ -4,9 +4,13 @@ The test clips are scored three times more: with the burst subtracted (the exact
 clip, rebuilt from its ground truth through the clip's own resampling and offset), with the
 burst alone, and with the burst of another clip in place of its own (scored against that clip's
 label: the speech stays in the input, so unlike the burst alone this is no input the model has
-never seen). A model that uses the cue falls to chance without it and stays accurate on it
-alone; the check passes when the first is within :data:`CHANCE_MARGIN` of chance and the
-second at least :data:`CUE_ONLY_FLOOR`.
+never seen). A model that uses the cue falls to chance without it and follows another clip's
+cue; the check passes when the first is within :data:`CHANCE_MARGIN` of chance (the cue is
+necessary) and the second at least :data:`CUE_FOLLOW_FLOOR` (it suffices, in an input like
+those the model was trained on). The accuracy on the burst alone is reported beside them but
+decides nothing: a waveform model levels each input by its 95th percentile, so a lone burst is
+far from anything it saw (one AudioNet trained on 1 thread read it 77.9 % right while removal
+gave chance and the swap 93.1 %; the same recipe on 2 threads read it 99.8 %).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from ..stats import clustered_wilson
 
 CONTROL_METRIC = "cue-control"  # the record's metric: value = accuracy without the cue
 CHANCE_MARGIN = 0.05
-CUE_ONLY_FLOOR = 0.9
+CUE_FOLLOW_FLOOR = 0.9
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,8 @@ class CueControl:
 
     @property
     def passed(self) -> bool:
-        return abs(self.removed - self.chance) <= CHANCE_MARGIN and self.only >= CUE_ONLY_FLOOR
+        return (abs(self.removed - self.chance) <= CHANCE_MARGIN
+                and self.swapped >= CUE_FOLLOW_FLOOR)
 
 
 def cue_control(model: torch.nn.Module, data: AudioMNIST, fold: int, representation: str,

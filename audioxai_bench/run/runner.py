@@ -51,7 +51,7 @@ from ..reproducibility import torch_mode, torch_threads
 from ..stats import clustered_wilson
 from . import folder
 from .artifacts import ModelRecipe, cue_data, synthetic_data
-from .control import CHANCE_MARGIN, CONTROL_METRIC, CUE_ONLY_FLOOR, cue_control
+from .control import CHANCE_MARGIN, CONTROL_METRIC, CUE_FOLLOW_FLOOR, cue_control
 from .definition import Benchmark
 from .executors import Failed, open_executor
 from .plan import Plugged, applies
@@ -378,8 +378,10 @@ class Runner:
                                                  "ci": check.interval(which)}
                        for which in ("only", "swapped")},
             "info": {"chance": check.chance, "passed": check.passed,
-                     "rule": f"without the cue within {CHANCE_MARGIN:.0%} of chance, on the "
-                             f"cue alone at least {CUE_ONLY_FLOOR:.0%}"}})
+                     "rule": f"without the cue within {CHANCE_MARGIN:.0%} of chance, "
+                             f"following another clip's cue at least {CUE_FOLLOW_FLOOR:.0%} "
+                             f"(the cue alone is reported, not judged: no input the model "
+                             f"saw)"}})
 
     def _todo(self, panel: Panel, plug: Plugged, cells: list[tuple[Plugged, Plugged | None]],
               settings: dict[str, Any], fields: dict[str, Any]) -> list[Todo]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -11,7 +12,7 @@ from torch import nn
 from audioxai_bench.data.cue import CUE_FREQS_HZ, plant_cues
 from audioxai_bench.data.dataset import load_audiomnist
 from audioxai_bench.data.splits import speaker_split
-from audioxai_bench.run.control import cue_control
+from audioxai_bench.run.control import CueControl, cue_control
 from audioxai_bench.stats import wilson_interval
 from tests.helpers import write_tree
 
@@ -52,4 +53,16 @@ def test_a_model_that_ignores_the_cue_fails(cue_data):
     deaf = BandModel(freqs=(200.0, 260.0, 280.0, 340.0))  # listens to the speech bands only
     check = cue_control(deaf, cue_data, 0, "spectrogram", torch.device("cpu"))
     assert check.only < 0.9 and not check.passed
+    assert check.swapped < 0.9
     assert check.swapped == pytest.approx(check.removed, abs=0.1)  # it follows the speech
+
+
+def test_the_rule_judges_removal_and_the_swap_not_the_burst_alone():
+    def control(removed, only, swapped):
+        hits = {k: np.arange(100) < round(100 * v)
+                for k, v in (("removed", removed), ("only", only), ("swapped", swapped))}
+        return CueControl(hits=hits, speakers=np.arange(100) // 10, chance=0.25)
+
+    assert control(0.27, 0.5, 0.93).passed  # necessary and followed; alone it is off-domain
+    assert not control(0.27, 1.0, 0.85).passed  # not followed in context
+    assert not control(0.35, 1.0, 1.0).passed  # the speech still tells the class
