@@ -228,8 +228,6 @@ class Runner:
         self.finished = self.store.finished() if self.resume else set()
         with self._stage("data"):
             self.data, self.dataset_name = self._load_data()
-        self.work = Units(RunSetup(self.bench, self.plugins, self.plan, self.device, self.preset,
-                                   self.env), self.data, quiet=self.quiet, rescore=self.rescore)
         fault_point("data")
         if self.preset == "paper" and self.device.type == "cpu":
             self.log("warning: the paper preset (full width, the paper's budget) takes days on a "
@@ -238,7 +236,9 @@ class Runner:
                 torch_threads(executor.threads):
             self.executor = executor
             self.executor_name = executor.name
-            self.work.threads = executor.threads
+            self.work = Units(RunSetup(self.bench, self.plugins, self.plan, self.device,
+                                       self.preset, self.env), self.data, quiet=self.quiet,
+                              rescore=self.rescore, threads=executor.threads)
             self.log(f"device {self.device}; preset {self.preset}; "
                      f"{len(self.plan.explainers)} explainers, {len(self.plan.metrics)} metrics, "
                      f"{len(self.plan.sonifiers)} sonifiers; executor {executor.name}, "

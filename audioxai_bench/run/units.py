@@ -147,12 +147,12 @@ class Units:
     """Runs the units of one run in this process: the definition's plan on its device, the
     data, and the panel of the units that follow each other (made once)."""
 
-    def __init__(self, setup: RunSetup, data: AudioMNIST, *, quiet: bool = False,
-                 rescore: bool = False, threads: int | None = None):
+    def __init__(self, setup: RunSetup, data: AudioMNIST, *, threads: int, quiet: bool = False,
+                 rescore: bool = False):
         self.bench, self.plan, self.device = setup.bench, setup.plan, setup.device
         self.preset, self.data, self.quiet, self.rescore = setup.preset, data, quiet, rescore
         #: torch threads the units run with (the executor's; see run/executors.py)
-        self.threads = threads or torch.get_num_threads()
+        self.threads = threads
         self.versions = setup.env.get("versions")  # of torch, captum, zennit...: relevance key
         self._panel_cache: Panel | None = None
 
