@@ -190,6 +190,16 @@ class Clustered:
             ids.append(speakers)
         return sums, counts, ids
 
+    @property
+    def n_groups(self) -> int:
+        """Trained models (folds or seeds)."""
+        return len(np.unique(self.group))
+
+    def unit_counts(self) -> np.ndarray:
+        """``(M,)`` each method's (model, speaker) units with at least one finite score."""
+        _, counts, _ = self.units()
+        return sum((c > 0).sum(axis=1) for c in counts) if counts else np.zeros(len(self.scores))
+
     def unit_means(self) -> np.ndarray:
         """``(M, U)`` each method's mean over the clips of every (model, speaker) unit."""
         sums, counts, _ = self.units()
@@ -222,13 +232,46 @@ class Clustered:
             return np.nanmean(chosen, axis=1)
 
 
+def small_sample_factor(units: int, groups: int, confidence: float = 0.95) -> float:
+    """How much a percentile interval from resampling ``units`` speaker clusters (within
+    ``groups`` trained models) must widen about its estimate to keep its coverage; NaN below
+    one degree of freedom.
+
+    Resampling U clusters gives a variance (U - G) / U of the unbiased one, and normal-shaped
+    limits where a mean of U clusters follows Student's t with U - G degrees of freedom. With one
+    model and 12 test speakers the plain percentile interval covers 91 % instead of 95 % (6
+    speakers: 86 %); widened by this factor, 94 % (simulated, `tests/test_stats.py`)."""
+    dof = units - groups
+    if dof < 1:
+        return math.nan
+    q = 1 - (1 - confidence) / 2
+    return float(sps.t.ppf(q, dof) / sps.norm.ppf(q) * math.sqrt(units / dof))
+
+
+def widened(point: ArrayLike, low: ArrayLike, high: ArrayLike, factor: ArrayLike
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """``(low, high)`` moved away from ``point`` by ``factor`` (the interval's asymmetry kept)."""
+    point, factor = np.asarray(point, float), np.asarray(factor, float)
+    return point - factor * (point - np.asarray(low)), point + factor * (np.asarray(high) - point)
+
+
+def percentile_interval(reps: np.ndarray, point: ArrayLike, units: ArrayLike, groups: int,
+                        confidence: float = 0.95) -> np.ndarray:
+    """``(M, 2)`` the percentile limits of bootstrap replicates ``reps`` ``(B, M)``, widened by
+    :func:`small_sample_factor` for each column's number of resampled units."""
+    alpha = (1 - confidence) / 2
+    with np.errstate(invalid="ignore"):
+        low, high = np.nanquantile(reps, [alpha, 1 - alpha], axis=0)
+    factor = [small_sample_factor(int(u), groups, confidence) for u in np.atleast_1d(units)]
+    return np.stack(widened(point, low, high, factor), axis=-1)
+
+
 def clustered_interval(data: Clustered, confidence: float = 0.95, n_resamples: int = N_RESAMPLES,
                        seed: int = 0) -> np.ndarray:
-    """``(M, 2)`` percentile intervals of each method's mean from :meth:`Clustered.bootstrap`."""
-    alpha = (1 - confidence) / 2
-    reps = data.bootstrap(n_resamples, seed)
-    with np.errstate(invalid="ignore"):
-        return np.nanquantile(reps, [alpha, 1 - alpha], axis=0).T
+    """``(M, 2)`` each method's interval from :meth:`Clustered.bootstrap`: percentile limits,
+    widened for the few speakers resampled (:func:`small_sample_factor`)."""
+    return percentile_interval(data.bootstrap(n_resamples, seed), data.means(),
+                               data.unit_counts(), data.n_groups, confidence)
 
 
 def holm(p_values: ArrayLike) -> np.ndarray:

@@ -8,6 +8,7 @@ does no better than these two explains nothing.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import torch
 from torch import Tensor, nn
@@ -18,12 +19,16 @@ from audioxai_bench.api.hookspecs import hookimpl
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RandomRelevance(BaseExplainer):
-    """Uniform random relevance in [0, 1), drawn from a generator seeded on every call.
+    """Uniform random relevance in [0, 1), drawn per sample from a generator seeded by the seed
+    and the sample's own values.
+
+    A sample's map therefore does not depend on its batch: seeding one generator per call gave
+    the clips at one batch position the same map in every batch (not independent draws).
 
     Parameters
     ----------
     seed : int
-        The same seed and batch give the same relevance, on any call.
+        The same seed and sample give the same relevance, in any batch, on any device.
     """
 
     seed: int = 0
@@ -32,8 +37,15 @@ class RandomRelevance(BaseExplainer):
         return 0
 
     def attribute(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
-        generator = torch.Generator(device=x.device).manual_seed(self.seed)
-        return torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        generator = torch.Generator()
+        maps = [torch.rand(sample.shape, generator=generator.manual_seed(self._seed_of(sample)),
+                           dtype=x.dtype) for sample in x.detach().cpu()]
+        return torch.stack(maps).to(x.device)
+
+    def _seed_of(self, sample: Tensor) -> int:
+        digest = hashlib.blake2b(sample.contiguous().numpy().tobytes(), digest_size=8,
+                                 key=self.seed.to_bytes(8, "little", signed=True))
+        return int.from_bytes(digest.digest(), "little") >> 1
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

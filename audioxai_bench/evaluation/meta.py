@@ -149,9 +149,10 @@ def reliability(data: stats.Clustered, higher_is_better: bool = True, alpha: flo
     steps = []
     for (a, b), p in zip(pairs, stats.holm(raw)):
         diff = sign * (means[index[a]] - means[index[b]])
-        with np.errstate(invalid="ignore"):
-            low, high = np.nanquantile(sign * (reps[:, index[a]] - reps[:, index[b]]),
-                                       [0.025, 0.975])
+        paired = np.isfinite(units[index[a]]) & np.isfinite(units[index[b]])
+        (low, high), = stats.percentile_interval(
+            sign * (reps[:, [index[a]]] - reps[:, [index[b]]]), [diff], [paired.sum()],
+            data.n_groups)
         verdict = "tied" if not (p < alpha and np.isfinite(diff) and diff != 0) else (
             "ordered" if diff > 0 else "reversed")
         steps.append(Step(a, b, float(diff), (float(low), float(high)), float(p), verdict))

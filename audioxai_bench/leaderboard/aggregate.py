@@ -231,7 +231,8 @@ TIE_RULE = ("Ranks: explainer A ranks above B only where a paired Wilcoxon signe
             "(trained model, test speaker) units, adjusted with Holm's method over all pairs of "
             "the table, finds them different at the 5 % level. A rank such as 1–3 is shared: it "
             "runs from 1 + the number of explainers distinguishably better to the number not "
-            "distinguishably worse. Intervals resample trained models, then speakers. Where a "
+            "distinguishably worse. Intervals resample trained models, then speakers, widened "
+            "for the few speakers (Student's t). Where a "
             "run kept no per-sample scores, two explainers tie when their 95 % intervals "
             "overlap.")
 

@@ -47,7 +47,7 @@ from . import folder
 from .artifacts import ModelRecipe, load_relevance, make_recipe, store_relevance, trained_model
 from .definition import Benchmark
 from .plan import Plugged
-from .score_cache import load_scores, score_key, store_scores
+from .score_cache import code_digest, load_scores, score_key, store_scores
 from .setup import RunSetup, prepare_run
 
 
@@ -278,11 +278,12 @@ class Units:
     def _relevance(self, panel: Panel, explainer: Plugged
                    ) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """Relevance of the panel's samples, the seconds each batch took and whether it came
-        from the cache (the runtime metric then reports the run that computed them)."""
+        from the cache (the runtime metric then reports the run that computed them). The cache
+        key holds the code (as the score cache's): an edited explainer computes again."""
         key = config_hash({"model": panel.model_key, "explainer": explainer.provenance(),
                            "params": explainer.params, "rows": panel.rows.tolist(),
                            "batch_size": self.bench.batch_size, **self.numerics,
-                           "versions": self.versions})
+                           "versions": self.versions, "code": code_digest(explainer.obj)})
         entry = load_relevance(key, tuple(panel.x.shape))
         if entry is not None:
             return entry["relevance"].to(self.device), entry["seconds"], True

@@ -243,6 +243,10 @@ def test_random_is_seeded_and_amplitude_ranks_loudness(pm, nets, batches):
     one = rand.explain(nets["audionet"], wave, target)
     assert torch.equal(one, rand.explain(nets["audionet"], wave, target))
     assert not torch.equal(one, rand.with_params(seed=1).explain(nets["audionet"], wave, target))
+    alone = rand.explain(nets["audionet"], wave[1:2], target[1:2])
+    assert torch.equal(alone[0], one[1])  # a sample's map does not depend on its batch
+    again = rand.explain(nets["audionet"], torch.cat([wave[1:2], wave[1:2]]), target[:2])
+    assert torch.equal(again[0], again[1]) and not torch.equal(one[0], one[1])
     assert 0 <= one.min() and one.max() < 1
     amp = pm.explainers.get("amplitude")
     assert torch.equal(amp.explain(nets["audionet"], wave, target), wave.abs())

@@ -424,7 +424,7 @@ def test_a_proportion_gets_a_speaker_clustered_wilson_interval_not_a_bootstrap()
         clustered_wilson([1.0] * 48, clusters)[:2])
     assert hits["ci_low"] < 0.8  # 12 (fold, speaker) units, not 48 clips
     gap = cells.loc["gap"]  # not a proportion: the clustered bootstrap
-    assert 0.1 < gap["ci_low"] < gap["value"] < gap["ci_high"] < 0.4
+    assert 0.1 < gap["ci_low"] < gap["value"] < gap["ci_high"] < 0.5
     # fractional scores the metric declares chances of a hit: Wilson as well
     expected = cells.loc["expected-hits"]
     assert (expected["ci_low"], expected["ci_high"]) == pytest.approx(

@@ -40,7 +40,8 @@ def test_rescore_and_a_change_of_code_or_settings_score_again(tree, cache, tmp_p
                                                "batch_size": 4})
     assert other.cached["scores"] == 0  # another batch size: another config hash
     monkeypatch.setattr(score_cache, "package_digest", lambda: "an edited package")
-    assert run(tree, tmp_path / "d").cached["scores"] == 0
+    edited = run(tree, tmp_path / "d")
+    assert edited.cached["scores"] == edited.cached["relevance"] == 0  # an edited explainer
     assert outcome(tmp_path / "d") == outcome(tmp_path / "a")
     # another torch (or captum, zennit, numpy) version: scored again
     monkeypatch.setattr(run_setup, "environment",
