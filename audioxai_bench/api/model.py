@@ -4,6 +4,8 @@ A model spec names an architecture, the representation it reads, its input shape
 it and how to train it: ``presets`` maps a preset name (``"cpu"``, ``"paper"``) to a
 :class:`~audioxai_bench.models.train.TrainConfig`, and ``cpu_width`` is the width the ``cpu``
 preset trains. A plugin model is trained, cached and loaded exactly like the built-in ones.
+An optional integer ``revision`` enters the trained model's cache key where it is not 0: raise
+it when the same recipe now trains to other numbers.
 """
 
 from __future__ import annotations

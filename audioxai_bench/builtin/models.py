@@ -33,6 +33,9 @@ class ModelSpec:
     presets: Mapping[str, TrainConfig]
     display_name: str = ""
     cpu_width: float = 1.0
+    #: raised when the same recipe trains to other numbers (e.g. a gradient summed in another
+    #: order), so that models cached before do not stand in for the new ones
+    revision: int = 0
 
     @property
     def representation(self) -> str:
@@ -75,6 +78,7 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
               cpu_width=0.25, presets={"paper": _PAPER_AUDIONET, "cpu": _CPU}),
     ModelSpec(name="alexnet", architecture=AlexNetSpectrogram,
               display_name="AlexNet (spectrogram)", cpu_width=0.125,
+              revision=1,  # 1: the first convolution's weight gradient (models/layers.py)
               presets={"paper": _PAPER_ALEXNET, "cpu": dataclasses.replace(_CPU, lr=1e-3)}),
 )
 

@@ -464,7 +464,9 @@ def score_matched_masks(
         return sounds.apply(lambda v: v[:, :controls]), sounds.apply(lambda v: v[:, controls])
 
     name = getattr(sonifier, "name", type(sonifier).__name__)
-    random, amplitude = share(("sonified-controls", name, id(sonifier), setting), control_sounds)
+    # the sonifier by value (its repr), so that the key holds in another process as well
+    random, amplitude = share(("sonified-controls", name, repr(sonifier), setting),
+                              control_sounds)
     ties = hashed_uniform(seed, rows, units.count, stream=_TIES)
     mine = render(unit_ranks(units.mean(relevance), active, ties)[:, None], k)
     return MatchedScores(

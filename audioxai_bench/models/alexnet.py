@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from audioxai_bench.models.audionet import scaled
+from audioxai_bench.models.layers import InputConv2d
 
 #: Convolution channels at width 1.0 (conv1..conv5).
 CONV_CHANNELS: tuple[int, ...] = (96, 256, 384, 384, 256)
@@ -47,7 +48,7 @@ class AlexNetSpectrogram(nn.Module):
         h1, h2 = (scaled(h, width) for h in HIDDEN_UNITS)
 
         self.features = nn.Sequential(
-            nn.Conv2d(1, c1, kernel_size=11, stride=4),
+            InputConv2d(1, c1, kernel_size=11, stride=4),  # nn.Conv2d, faster to train
             nn.ReLU(),
             nn.MaxPool2d(kernel_size=3, stride=2),
             nn.Conv2d(c1, c2, kernel_size=5, padding=2, groups=2),

@@ -114,8 +114,10 @@ class ModelRecipe:
         train_settings = {k: v for k, v in self.config.to_dict().items()
                           if k not in ("device", "num_workers")
                           and not (k in _LATER_SETTINGS and v == _LATER_SETTINGS[k])}
+        revision = getattr(self.spec, "revision", 0)  # 0: keys from before it existed
         return config_hash({"model": self.spec.name, "plugin": self.plugin, "task": self.task,
-                            "fold": self.fold, "width": self.width, "train": train_settings})
+                            "fold": self.fold, "width": self.width, "train": train_settings,
+                            **({"revision": revision} if revision else {})})
 
     def build(self) -> nn.Module:
         return self.spec.build(N_CLASSES[self.task], self.width)

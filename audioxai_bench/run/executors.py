@@ -66,6 +66,9 @@ class Executor(Protocol):
     name: str
     #: torch threads each unit runs with (on a CPU they change the last bits of the results)
     threads: int
+    #: whether units run side by side in other processes: then a panel's first explain unit
+    #: runs ahead and hands what every explainer shares to the others (runner.py)
+    parallel: bool
 
     def share(self, value: Any) -> Any:
         """``value`` as units take it: itself here, a reference into the object store on Ray
@@ -83,6 +86,7 @@ class LocalExecutor:
     """Each unit at once, in this process: the order of a plain loop."""
 
     name = "local"
+    parallel = False
 
     def __init__(self, runner: Any):
         self.runner = runner
@@ -116,6 +120,7 @@ class ProcessExecutor:
     def __init__(self, runner: Any, workers: int | None):
         self.workers = workers or cores()
         self.threads = max(1, cores() // self.workers)
+        self.parallel = self.workers > 1
         # spawn, not fork: a forked child of a process that ran OpenMP may hang in it
         self.pool = futures.ProcessPoolExecutor(
             self.workers, mp_context=multiprocessing.get_context("spawn"),
@@ -174,6 +179,7 @@ class RayExecutor:
     """Units as Ray tasks; see the module docstring."""
 
     name = "ray"
+    parallel = True
 
     def __init__(self, runner: Any, address: str | None):
         try:

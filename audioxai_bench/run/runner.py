@@ -348,7 +348,24 @@ class Runner:
         pending = _Pending(panel, len(units), Progress(f"explain {where.label}", self.quiet,
                                                        " explainers"))
         pending.bar(0, pending.total)
-        handle = self.executor.share(spec)
+        if not self.executor.parallel or len(units) == 1:  # one process shares its panel
+            self._submit_explain(pending, self.executor.share(spec), units)
+            return
+        # units elsewhere: the first computes what every explainer shares (the reference
+        # orders' curves, the sonifiers' controls, ...), the others start from its result
+        (unit, name, todo), rest = units[0], units[1:]
+
+        def first_done(out: Explained | Failed) -> None:
+            self._explained(pending, name, todo, out)
+            shared = out.shared if isinstance(out, Explained) else None
+            self._submit_explain(pending, self.executor.share(
+                dataclasses.replace(spec, shared=shared)), rest)
+
+        self.executor.submit("explain", unit, (self.executor.share(spec), name, todo, True),
+                             first_done)
+
+    def _submit_explain(self, pending: _Pending, handle: Any,
+                        units: list[tuple[Callable[..., Explained], str, list[Todo]]]) -> None:
         for unit, name, todo in units:
             self.executor.submit("explain", unit, (handle, name, todo),
                                  lambda out, name=name, todo=todo:

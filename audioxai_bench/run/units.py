@@ -66,6 +66,23 @@ class Where:
         return folder.panel_stem(self.task, self.model_name, self.fold)
 
 
+def moved(value: Any, device: torch.device) -> Any:
+    """``value`` with every tensor in it (also inside tuples, lists, dicts and dataclasses)
+    on ``device``: a panel's shared memo, as it travels between processes."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple
+        return type(value)(*(moved(v, device) for v in value))
+    if isinstance(value, (tuple, list)):
+        return type(value)(moved(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: moved(v, device) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: moved(getattr(value, f.name), device)
+                                             for f in dataclasses.fields(value) if f.init})
+    return value
+
+
 @dataclasses.dataclass
 class Panel(Where):
     """A trained model with its chosen test samples on the run's device."""
@@ -94,6 +111,8 @@ class PanelSpec:
 
     where: Where
     state: dict[str, torch.Tensor]
+    #: what the panel's first unit kept for every explainer (Panel.shared), on the CPU
+    shared: dict[int, dict] | None = None
 
 
 @dataclasses.dataclass
@@ -115,6 +134,8 @@ class Explained:
     examples: torch.Tensor | None  # relevance of the first samples, for the leaderboard
     cached: bool
     seconds: float
+    #: the panel's shared memo (Panel.shared) on the CPU, where the unit was asked to hand it back
+    shared: dict[int, dict] | None = None
 
 
 #: a cell still to compute, as a unit receives it: (metric, sonifier or None, its record so far)
@@ -179,8 +200,10 @@ class Units:
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         return Trained(state, meta, cached, time.perf_counter() - start, socket.gethostname())
 
-    def explain_unit(self, spec: PanelSpec, explainer_name: str, todo: list[Todo]) -> Explained:
-        """Explain one panel with one explainer and score its cells ``todo``."""
+    def explain_unit(self, spec: PanelSpec, explainer_name: str, todo: list[Todo],
+                     hand_back: bool = False) -> Explained:
+        """Explain one panel with one explainer and score its cells ``todo``; with
+        ``hand_back``, return what the metrics kept for every explainer."""
         start = time.perf_counter()
         panel = self.panel_of(spec)
         explainer = _named(self.plan.explainers, explainer_name)
@@ -197,9 +220,11 @@ class Units:
         examples = None
         if relevance is not None and self.bench.examples:
             examples = relevance[: self.bench.examples].cpu()
-        return Explained(records, examples, cached, time.perf_counter() - start)
+        return Explained(records, examples, cached, time.perf_counter() - start,
+                         moved(panel.shared, torch.device("cpu")) if hand_back else None)
 
-    def reference_unit(self, spec: PanelSpec, name: str, todo: list[Todo]) -> Explained:
+    def reference_unit(self, spec: PanelSpec, name: str, todo: list[Todo],
+                       hand_back: bool = False) -> Explained:
         """Score one reference map of known quality (:mod:`audioxai_bench.evaluation.meta`),
         built from the panel's planted evidence, on its cells ``todo``."""
         start = time.perf_counter()
@@ -207,7 +232,8 @@ class Units:
         relevance = reference_maps(panel.ground_truth, self.bench.seed)[name]
         records, _, _ = self._explain_and_score(panel, self.reference(name),
                                                 self._plugged(todo), relevance=relevance)
-        return Explained(records, None, False, time.perf_counter() - start)
+        return Explained(records, None, False, time.perf_counter() - start,
+                         moved(panel.shared, torch.device("cpu")) if hand_back else None)
 
     def _plugged(self, todo: list[Todo]) -> list[tuple[Plugged, Plugged | None, dict[str, Any]]]:
         """A unit's cells with their metric and sonifier plugins, looked up by name here."""
@@ -224,16 +250,19 @@ class Units:
     def panel_of(self, spec: PanelSpec) -> Panel:
         """The panel of ``spec``, made once for the units of one panel that follow each other
         (so metrics share their per-batch memo across explainers, as before)."""
-        cached = self._panel_cache
-        if cached is not None and cached.model_key == spec.where.model_key:
-            return cached
-        where = spec.where
-        choice = next(c for c in self.bench.models if c.name == where.model_name)
-        recipe = self.recipe(where.task, choice, where.fold)
-        model = recipe.build()
-        model.load_state_dict(spec.state)
-        self._panel_cache = self._panel(where, model.to(self.device).eval())
-        return self._panel_cache
+        panel = self._panel_cache
+        if panel is None or panel.model_key != spec.where.model_key:
+            where = spec.where
+            choice = next(c for c in self.bench.models if c.name == where.model_name)
+            recipe = self.recipe(where.task, choice, where.fold)
+            model = recipe.build()
+            model.load_state_dict(spec.state)
+            panel = self._panel_cache = self._panel(where, model.to(self.device).eval())
+        for index, kept in (spec.shared or {}).items():  # computed by the panel's first unit
+            mine = panel.shared.setdefault(index, {})
+            for key, value in kept.items():
+                mine.setdefault(key, moved(value, self.device))
+        return panel
 
     def test_rows(self, where: Where) -> np.ndarray:
         """The split's test clips, in the order of the model's test set."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -147,3 +149,39 @@ def test_zennit_lrp_keeps_input_shape() -> None:
             out, relevance = attributor(x, torch.eye(10)[[3, 7]])
         assert out.shape == (2, 10) and relevance.shape == x.shape
         assert torch.isfinite(relevance).all()
+
+
+def test_the_input_convolution_trains_like_nn_conv2d():
+    """AlexNet's first layer computes its weight gradient as a dilated convolution in training
+    (models/layers.py): the same values as nn.Conv2d's, to float32 rounding; the same module
+    type and the stock path wherever the input needs a gradient (explanations)."""
+    from audioxai_bench.models.layers import InputConv2d
+
+    torch.manual_seed(0)
+    fast = InputConv2d(1, 6, kernel_size=11, stride=4)
+    stock = nn.Conv2d(1, 6, kernel_size=11, stride=4)
+    stock.load_state_dict(fast.state_dict())
+    x = torch.randn(5, 1, 227, 227)
+    out_fast, out_stock = fast(x), stock(x)
+    assert torch.equal(out_fast, out_stock)
+    assert out_fast.grad_fn is not None and "WeightGradByConvolution" in out_fast.grad_fn.name()
+    g = torch.randn_like(out_fast)
+    fast_grads = torch.autograd.grad(out_fast, (fast.weight, fast.bias), g)
+    stock_grads = torch.autograd.grad(out_stock, (stock.weight, stock.bias), g)
+    for mine, theirs in zip(fast_grads, stock_grads):
+        assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-4 * theirs.abs().max())
+    xg = x.clone().requires_grad_()
+    assert "WeightGradByConvolution" not in fast(xg).grad_fn.name()  # explaining: the stock path
+    assert isinstance(AlexNetSpectrogram(10).features[0], nn.Conv2d)
+
+
+def test_a_model_revision_keys_its_cache_apart():
+    from audioxai_bench.builtin.models import BUILTIN_MODELS
+    from audioxai_bench.run.artifacts import make_recipe
+
+    specs = {s.name: s for s in BUILTIN_MODELS}
+    alexnet = make_recipe(specs["alexnet"], "builtin 0.1.0", "digit", 0, "cpu")
+    assert specs["alexnet"].revision == 1
+    before = make_recipe(dataclasses.replace(specs["alexnet"], revision=0), "builtin 0.1.0",
+                         "digit", 0, "cpu")
+    assert alexnet.key != before.key

@@ -4,12 +4,14 @@ recorded as failed."""
 
 from __future__ import annotations
 
+import collections
 import json
 from types import SimpleNamespace
 
 import pytest
 import torch
 
+from audioxai_bench.api.metric import EvalBatch
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.plugins import load_plugins, replicate_plugins
 from audioxai_bench.run import executors
@@ -103,6 +105,44 @@ def test_the_process_pool_gives_the_local_records_at_the_same_threads(
     assert {(r["executor"], r["torch_threads"]) for r in records} == {("processes", 1)}
     units = json.loads((tmp_path / "pool" / "run.json").read_text())["units"]
     assert sorted(u["unit"] for u in units) == ["explain"] * len(EXPLAINERS) + ["train"]
+
+
+def test_a_panels_first_unit_hands_what_explainers_share_to_the_others(
+        tree, signals_cache, tmp_path, monkeypatch):
+    """Units in other processes each make their own panel: the first explain unit's shared memo
+    (reference orders' curves, sonifier controls) travels to the rest, which compute it no
+    more (here in one process, each unit's panel made anew as another process would)."""
+    computed: collections.Counter = collections.Counter()
+    reuse = EvalBatch.reuse
+
+    def counting(self, key, compute):
+        def counted():
+            computed[key[0]] += 1
+            return compute()
+        return reuse(self, key, counted)
+
+    monkeypatch.setattr(EvalBatch, "reuse", counting)
+    counts = {}
+    for name, apart, parallel in (("together", False, False), ("apart", True, False),
+                                  ("handed", True, True)):
+        panel_of = Units.panel_of
+
+        def elsewhere(self, spec, panel_of=panel_of, apart=apart):
+            if apart:
+                self._panel_cache = None
+            return panel_of(self, spec)
+
+        monkeypatch.setattr(Units, "panel_of", elsewhere)
+        monkeypatch.setattr(executors.LocalExecutor, "parallel", parallel)
+        monkeypatch.setenv("AUDIOXAI_BENCH_CACHE", str(fresh_cache(signals_cache,
+                                                                   tmp_path / f"c-{name}")))
+        computed.clear()
+        run(tree, tmp_path / name)
+        counts[name] = dict(computed)
+        monkeypatch.setattr(Units, "panel_of", panel_of)
+    assert counts["together"] and counts["handed"] == counts["together"]
+    assert all(counts["apart"][k] > n for k, n in counts["together"].items())
+    assert_same(comparable(tmp_path / "handed"), comparable(tmp_path / "together"))
 
 
 DIES = """
