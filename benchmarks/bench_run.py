@@ -11,6 +11,8 @@ profile to cut from when a definition does not fit its budget.
     python benchmarks/bench_run.py my.yaml --keep /tmp/runs # keep the run folders and cache
     python benchmarks/bench_run.py --warm-only --keep DIR   # re-time the warm run on DIR
     python benchmarks/bench_run.py --executors local processes  # the executors side by side
+    git worktree add /tmp/before HEAD~3
+    python benchmarks/bench_run.py --trees /tmp/before .   # two versions of the code, before/after
 
 The machine's load average is printed beside the times: on a shared machine, compare only
 numbers from one invocation.
@@ -30,10 +32,14 @@ from collections import defaultdict
 from pathlib import Path
 
 
-def run_once(definition: str, out: Path, cache: Path, executor: str | None = None) -> dict:
+def run_once(definition: str, out: Path, cache: Path, executor: str | None = None,
+             tree: Path | None = None) -> dict:
     """One ``audioxai-bench run`` in a fresh process (on ``executor``, default the
-    definition's); its report, wall time and records."""
+    definition's; with the package from source ``tree``, default the installed one); its
+    report, wall time and records."""
     env = os.environ | {"AUDIOXAI_BENCH_CACHE": str(cache)}
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(tree.resolve()), env.get("PYTHONPATH", "")])
     start = time.perf_counter()
     where = ["--executor", executor] if executor else []
     proc = subprocess.run([sys.executable, "-m", "audioxai_bench", "--quiet", "run", definition,
@@ -65,6 +71,9 @@ def main() -> None:
     parser.add_argument("--executors", nargs="+", metavar="NAME",
                         help="time each executor side by side (e.g. local processes), each cold "
                              "from its own empty cache, then warm; default: the definition's")
+    parser.add_argument("--trees", nargs="+", type=Path, metavar="DIR",
+                        help="time the package from each source folder side by side (e.g. a "
+                             "git worktree of an older commit and '.'), each cold, then warm")
     args = parser.parse_args()
     if args.warm_only and args.keep is None:
         parser.error("--warm-only needs --keep (the folder with the cold run's cache)")
@@ -72,14 +81,17 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     runs = {}
     try:
-        for executor in args.executors or [None]:
-            tag = f"-{executor}" if args.executors else ""
-            cache = root / f"cache{tag}"
-            if not args.warm_only:
-                shutil.rmtree(cache, ignore_errors=True)
-                runs[f"cold{tag}"] = run_once(args.definition, root / f"cold{tag}", cache,
-                                              executor)
-            runs[f"warm{tag}"] = run_once(args.definition, root / f"warm{tag}", cache, executor)
+        for tree in args.trees or [None]:
+            for executor in args.executors or [None]:
+                tag = (f"-{executor}" if args.executors else "") + (
+                    f"-{tree.resolve().name}" if args.trees else "")
+                cache = root / f"cache{tag}"
+                if not args.warm_only:
+                    shutil.rmtree(cache, ignore_errors=True)
+                    runs[f"cold{tag}"] = run_once(args.definition, root / f"cold{tag}", cache,
+                                                  executor, tree)
+                runs[f"warm{tag}"] = run_once(args.definition, root / f"warm{tag}", cache,
+                                              executor, tree)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
