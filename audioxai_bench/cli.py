@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--force", action="store_true",
                        help="replace the leaderboard in --out even if it was built from other "
                             "benchmarks or datasets")
+    board.add_argument("--readme", type=Path, metavar="FILE",
+                       help="also fill FILE's '<!-- results NAME -->' ... '<!-- /results -->' "
+                            "blocks with the summary table of benchmark NAME (the project "
+                            "README's results)")
     board.set_defaults(func=cmd_leaderboard)
 
     plugins = sub.add_parser("plugins", parents=[common],
@@ -422,7 +426,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     # the committed leaderboard: the quickstart, and the ground-truth run where there is one
     shipped = [Path("results") / name for name in ("quickstart", "ground-truth")]
     results = args.results or [p for p in shipped if p.exists()] or shipped[:1]
-    written = build_leaderboard(results, args.out, quiet=args.quiet, force=args.force)
+    written = build_leaderboard(results, args.out, quiet=args.quiet, force=args.force,
+                                project_readme=args.readme)
     print(f"wrote {len(written)} files to {args.out}")
     return 0
 

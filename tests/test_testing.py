@@ -138,7 +138,8 @@ class IgnoresName(Grad):
     (WrongShape(name="wrong-shape"),
      r"explainer 'wrong-shape' on the spectrogram toy model in eval mode: returned shape "
      r"\(2, 1, 227, 100\), expected \(2, 1, 227, 227\)"),
-    (ChangesWeights(name="changes-weights"), r"'changes-weights'.*modified weight of \S+ \(\w*Conv"),
+    (ChangesWeights(name="changes-weights"),
+     r"'changes-weights'.*modified weight of \S+ \(\w*Conv"),
     (NonFinite(name="non-finite"), r"'non-finite'.*NaN/Inf value"),
     (Unseeded(name="unseeded"), r"'unseeded'.*repeated call gave different relevance"),
     (Raises(name="raises"),

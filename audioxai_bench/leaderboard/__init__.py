@@ -26,10 +26,12 @@ DEFAULT_TITLE = "audioxai-bench leaderboard"
 
 def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
                       *, title: str | None = None, quiet: bool = False,
-                      force: bool = False) -> list[Path]:
+                      force: bool = False, project_readme: str | os.PathLike[str] | None = None
+                      ) -> list[Path]:
     """Write ``README.md``, ``leaderboard.csv``, ``models.csv``, ``index.html`` and the
     ``.source.json`` manifest into ``out`` from run folders or ``results.jsonl`` files; return
-    the paths written.
+    the paths written. With ``project_readme``, also fill its results blocks
+    (:func:`readme.with_results`).
 
     Raises :class:`~audioxai_bench.errors.AudioXaiError` naming the file (and field) at fault
     when a results, examples or audio file cannot be used, and, unless ``force``, when ``out``
@@ -52,10 +54,12 @@ def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.P
         "index.html": page.render(title, facts, secs, models, failures),
         source.MANIFEST: source.manifest_text(pairs, map(results_file, results), out),
     }
+    paths = {out / name: text for name, text in outputs.items()}
+    if project_readme is not None:  # checked before anything is written
+        paths[Path(project_readme)] = readme.with_results(Path(project_readme), secs)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in outputs.items():
-        path = out / name
+    for path, text in paths.items():
         path.write_text(text, encoding="utf-8", newline="\n")
         written.append(path)
     if not quiet:

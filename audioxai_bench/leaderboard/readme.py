@@ -3,8 +3,11 @@ failed cell, in Markdown that GitHub renders."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from pathlib import Path
 
+from ..errors import AudioXaiError
 from . import tables
 from .aggregate import Section
 from .tables import Table
@@ -65,3 +68,32 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
                   if t is not None]
     parts += ["## Failed cells", _table(failures) if failures else "No cell failed."]
     return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+
+#: A block of a project README that ``audioxai-bench leaderboard --readme`` fills with
+#: :func:`~audioxai_bench.leaderboard.tables.summary_table` of the named benchmark.
+RESULTS_BLOCK = re.compile(r"(<!-- results (?P<name>[\w.-]+) -->\n).*?(<!-- /results -->)",
+                           re.S)
+
+
+def with_results(path: Path, sections: Sequence[Section]) -> str:
+    """The text of ``path`` with every ``<!-- results NAME -->`` … ``<!-- /results -->`` block
+    holding the summary table of benchmark NAME; fails naming the file where there is no block
+    or a block's benchmark has no ranked section in these results."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AudioXaiError(f"{path}: cannot read it ({exc.strerror})") from None
+
+    def fill(match: re.Match) -> str:
+        table = tables.summary_table(sections, match["name"])
+        if table is None:
+            raise AudioXaiError(f"{path}: results block {match['name']!r}: no ranked section of "
+                                "that benchmark in these results")
+        return f"{match[1]}{tables.markdown(table)}\n{match[3]}"
+
+    filled, count = RESULTS_BLOCK.subn(fill, text)
+    if not count:
+        raise AudioXaiError(f"{path}: no '<!-- results NAME -->' ... '<!-- /results -->' block "
+                            "to fill")
+    return filled

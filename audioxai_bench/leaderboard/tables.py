@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..evaluation.meta import NOISE_LEVELS, Step
 from ..run.control import CONTROL_METRIC
-from .aggregate import ACCURACY_METRIC, TIE_RULE, Section, reliabilities
+from .aggregate import ACCURACY_METRIC, RANK_METRIC, TIE_RULE, Section, reliabilities
 
 #: The ranking table's column order and labels; a metric not named here (a plugin's) gets a
 #: column after these, labelled by its name. Metrics whose records say ``ranked: false`` are
@@ -354,6 +354,48 @@ def models_table(sections: Sequence[Section]) -> Table:
                  "not independent, so it is the Wilson interval at the effective sample size of "
                  "the speaker clusters (no more than the clips, no fewer than the speakers).",
                  header, rows)
+
+
+def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
+    """One column per ranked section of ``benchmark``: each explainer's shared rank and
+    faithfulness gap with its interval, under the models' test accuracy per fold and the share
+    of neighbouring pairs the paired tests separate; rows by mean position over the columns.
+    None where the benchmark has no ranked section."""
+    chosen = [s for s in sections if s.benchmark == benchmark and s.explainers]
+    if not chosen:
+        return None
+    position: dict[str, list[int]] = {}
+    for s in chosen:
+        for i, name in enumerate(s.explainers):
+            position.setdefault(name, []).append(i)
+    names = sorted(position, key=lambda n: (_mean(position[n]), n))
+
+    same_folds = len({tuple(s.folds) for s in chosen}) == 1
+
+    def accuracy(s: Section) -> str:
+        acc = s.metric_rows(ACCURACY_METRIC).sort_values("fold")
+        text = " / ".join("error" if r["status"] == "error" else percent(r["value"])
+                          for _, r in acc.iterrows()) or NONE
+        return text if same_folds else f"{text} (split {' / '.join(map(str, s.folds))})"
+
+    def separated(s: Section) -> str:
+        return NONE if s.separation is None else "{} of {}".format(*s.separation)
+
+    def entry(s: Section, name: str) -> str:
+        cell = s.cell(name, RANK_METRIC)
+        if cell is None:
+            return NONE
+        text = with_ci(cell["value"], cell["ci_low"], cell["ci_high"])
+        return f"{s.ranks.get(name, NONE)}: {text}" if s.ranks.get(name) else text
+
+    label = (f"*test accuracy (split {' / '.join(map(str, chosen[0].folds))})*" if same_folds
+             else "*test accuracy*")
+    rows = [[label, *(accuracy(s) for s in chosen)],
+            ["*neighbouring pairs separated*", *(separated(s) for s in chosen)]]
+    rows += [[name, *(entry(s, name) for s in chosen)] for name in names]
+    return Table(f"{benchmark}: shared rank: faithfulness gap [95 % interval], per model and "
+                 "task (the leaderboard's first column; `audioxai-bench leaderboard --readme`)",
+                 ["explainer", *(s.title for s in chosen)], rows)
 
 
 def failures_table(df: pd.DataFrame) -> Table | None:

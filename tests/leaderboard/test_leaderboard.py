@@ -97,6 +97,31 @@ def test_models_table_has_paper_numbers_and_fold_spread(built):
                                                       ("audionet", 1)]
 
 
+def test_the_project_readme_gets_the_summary_table_in_its_results_block(built, tmp_path):
+    run, _, _ = built
+    readme = tmp_path / "README.md"
+    readme.write_text("# Project\n\n<!-- results quickstart -->\nold numbers\n"
+                      "<!-- /results -->\n\nAfter.\n")
+    written = build_leaderboard([run], tmp_path / "board", quiet=True, project_readme=readme)
+    assert readme in written
+    text = readme.read_text()
+    assert "old numbers" not in text and text.endswith("<!-- /results -->\n\nAfter.\n")
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| explainer | digit · alexnet | digit · audionet |"
+    assert rows[1] == "| *test accuracy* | 90.0 % (split 0) | 90.0 % / 80.0 % (split 0 / 1) |"
+    assert rows[2] == "| *neighbouring pairs separated* | 1 of 1 | 1 of 1 |"
+    assert any(r.startswith("| lrp-epsilon | 2: ") and "| 1: 0.400 [" in r for r in rows)
+    # no block, or a block of a benchmark not in the results: one line naming the file, and
+    # nothing written
+    for content, says in (("# no block\n", "no '<!-- results NAME -->'"),
+                          ("<!-- results paper-sex -->\n<!-- /results -->\n",
+                           "results block 'paper-sex': no ranked section")):
+        readme.write_text(content)
+        with pytest.raises(AudioXaiError, match=f"{re.escape(str(readme))}: {re.escape(says)}"):
+            build_leaderboard([run], tmp_path / "board2", quiet=True, project_readme=readme)
+        assert readme.read_text() == content and not (tmp_path / "board2").exists()
+
+
 def test_failed_cell_is_listed_with_its_reason(built):
     _, out, _ = built
     failed = section((out / "README.md").read_text(), "## Failed cells")
