@@ -249,7 +249,8 @@ class Units:
 
     def panel_of(self, spec: PanelSpec) -> Panel:
         """The panel of ``spec``, made once for the units of one panel that follow each other
-        (so metrics share their per-batch memo across explainers, as before)."""
+        (so metrics share their per-batch memo across explainers), with the memo ``spec``
+        brings from the panel's first unit where that ran in another process."""
         panel = self._panel_cache
         if panel is None or panel.model_key != spec.where.model_key:
             where = spec.where
