@@ -37,14 +37,18 @@ def run_once(definition: str, out: Path, cache: Path, executor: str | None = Non
     """One ``audioxai-bench run`` in a fresh process (on ``executor``, default the
     definition's; with the package from source ``tree``, default the installed one); its
     report, wall time and records."""
-    env = os.environ | {"AUDIOXAI_BENCH_CACHE": str(cache)}
+    env = os.environ | {"AUDIOXAI_BENCH_CACHE": str(cache.resolve())}
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(tree.resolve()), env.get("PYTHONPATH", "")])
     start = time.perf_counter()
     where = ["--executor", executor] if executor else []
+    if Path(definition).is_file():
+        definition = str(Path(definition).resolve())
+    # run from the cache's folder: "python -m" puts the working directory first on sys.path,
+    # so a run started inside a checkout would import that checkout whatever the tree
     proc = subprocess.run([sys.executable, "-m", "audioxai_bench", "--quiet", "run", definition,
-                           "--out", str(out), "--overwrite", *where], env=env,
-                          capture_output=True, text=True)
+                           "--out", str(out.resolve()), "--overwrite", *where], env=env,
+                          capture_output=True, text=True, cwd=cache.parent)
     wall = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         sys.exit(f"bench_run: the run failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
