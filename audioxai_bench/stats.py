@@ -362,5 +362,6 @@ def compare(data: Clustered, higher_is_better: bool = True, alpha: float = 0.05,
     order = np.argsort(np.argsort(-sign * np.nan_to_num(reps, nan=-sign * np.inf), axis=1),
                        axis=1) + 1
     rank_intervals = np.quantile(order, [(1 - 0.95) / 2, 1 - (1 - 0.95) / 2], axis=0).T
-    return Verdict(means, clustered_interval(data, n_resamples=n_resamples, seed=seed), adjusted,
-                   better, ranks, rank_intervals, unit_means.shape[1])
+    intervals = percentile_interval(reps, means, data.unit_counts(), data.n_groups)
+    return Verdict(means, intervals, adjusted, better, ranks, rank_intervals,
+                   unit_means.shape[1])
