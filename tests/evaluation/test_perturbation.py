@@ -188,13 +188,17 @@ def test_units_tile_the_trailing_dimensions():
     blocks = _Units.make((1, 8000), (80,))
     laid_out = blocks.tiled(blocks.pad(torch.arange(8000.0).view(1, 1, 8000)))
     assert blocks.count == 100 and laid_out[0, 0, 3].tolist() == list(range(240, 320))
+    assert blocks.elements[3].tolist() == list(range(240, 320))
     tiles = _Units.make((1, 227, 227), (8, 8))
     assert tiles.count == 29 * 29 and tiles.padded == (1, 232, 232)
     x = torch.randn(2, 1, 227, 227)
-    padded = tiles.pad(x)
-    assert torch.equal(tiles.crop(padded), x)
-    unit_30 = tiles.tiled(padded)[tiles.index(torch.tensor([1]), torch.tensor([30]))]
-    assert torch.equal(unit_30[0], x[1, :, 8:16, 8:16])  # tile row 1, column 1
+    unit_30 = x[1].flatten()[tiles.elements[30]]
+    assert torch.equal(unit_30, x[1, 0, 8:16, 8:16].flatten())  # tile row 1, column 1
+    # a tile cut by the edge (row 0, column 28: 8 x 3 bins) repeats its last element
+    edge = tiles.elements[28]
+    assert len(edge.unique()) == 24 and torch.equal(x[0].flatten()[edge.unique()],
+                                                    x[0, 0, :8, 224:].flatten())
+    assert torch.equal(tiles.elements.unique(), torch.arange(227 * 227))  # each bin in a unit
     sums = tiles.scores(x, "sum")
     assert sums[1, 30].item() == pytest.approx(float(x[1, 0, 8:16, 8:16].sum()), abs=1e-4)
     means = tiles.scores(x, "mean")  # the last tile of a row holds 8 × 3 real bins
