@@ -20,18 +20,25 @@
    per step: 80 (10 ms) for AudioNet, 100 steps a sample like the engine's 101 inputs; 227 (a
    spectrogram column; 227 x 227 has no other divisor) for AlexNet, 227 steps. Hence both the
    time per curve and per model input.
-4. The peak memory growth (RSS high-water mark, reset through /proc/self/clear_refs) of one
+4. Pass sizes (``--pass-sizes 17 33 65 ...``): the engine's CPU milliseconds per model input
+   at each most-inputs-per-pass, split into user and system time, and the minor page faults
+   per input, beside the size :func:`inputs_per_pass` picks. Where system time and faults
+   jump, a tensor of the pass has outgrown glibc's mmap threshold (see
+   :mod:`audioxai_bench.evaluation.passes`).
+5. The peak memory growth (RSS high-water mark, reset through /proc/self/clear_refs) of one
    engine call on two batch sizes: it should follow the chunk size, not the batch size.
 
     python benchmarks/bench_metrics.py                      # 100 samples, 2 repeats
     python benchmarks/bench_metrics.py --samples 50 --chunk 128 --threads 1
     PYTHONPATH=/path/to/other/checkout python benchmarks/bench_metrics.py --panel-only
+    python benchmarks/bench_metrics.py --threads 1 --samples 32 --pass-sizes 17 33 65 129 257
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 
 import torch
@@ -181,6 +188,30 @@ def time_versus_quantus(name: str, samples: int, chunk: int, repeats: int
             "ours_inputs": ours_inputs, "quantus_inputs": steps}
 
 
+def time_pass_sizes(name: str, samples: int, sizes: list[int], repeats: int
+                    ) -> list[dict[str, float]]:
+    """Per most-inputs-per-pass: CPU ms per model input (user, system) and minor page faults
+    per input of one engine call, the best of ``repeats`` (sizes interleaved)."""
+    from audioxai_bench.evaluation.perturbation import perturbation_curves
+
+    model = build_model(name, 10, CPU_WIDTH[name]).eval()
+    x, relevance, target = make_batch(name, samples)
+    inputs = samples * 101
+    best: dict[int, dict[str, float]] = {}
+    for _ in range(repeats):
+        for size in sizes:
+            before = resource.getrusage(resource.RUSAGE_SELF)
+            perturbation_curves(model, x, relevance, target, chunk_size=size, patch=UNIT[name])
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            user = (after.ru_utime - before.ru_utime) * 1000 / inputs
+            system = (after.ru_stime - before.ru_stime) * 1000 / inputs
+            faults = (after.ru_minflt - before.ru_minflt) / inputs
+            if size not in best or user + system < best[size]["cpu"]:
+                best[size] = {"size": size, "cpu": user + system, "user": user,
+                              "system": system, "faults": faults}
+    return [best[size] for size in sizes]
+
+
 def _status_kb(field: str) -> int:
     with open("/proc/self/status") as status:
         for line in status:
@@ -216,6 +247,8 @@ def main() -> None:
                         help="explainers in the panel measurement (0: skip it)")
     parser.add_argument("--panel-samples", type=int, default=24)
     parser.add_argument("--panel-only", action="store_true")
+    parser.add_argument("--pass-sizes", type=int, nargs="+", default=[],
+                        help="also time the engine at these most-inputs-per-pass")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -230,6 +263,18 @@ def main() -> None:
             print(f"{name:10} {CPU_WIDTH[name]:5g} {r['engine_s_per_100']:12.2f} "
                   f"{r['bare_s_per_100']:11.2f} {r['ratio']:6.3f} {r['cpu_ratio']:14.3f} "
                   f"{r['inputs_per_sample']:13d} {r['passes']:6d}")
+    if args.pass_sizes and not args.panel_only:
+        from audioxai_bench.evaluation.passes import inputs_per_pass
+
+        print(f"pass sizes: {args.samples} samples, best of {args.repeats}, CPU time")
+        for name in args.models:
+            model = build_model(name, 10, CPU_WIDTH[name])
+            picked = inputs_per_pass(model, make_batch(name, 1)[0], 1 << 20)
+            for r in time_pass_sizes(name, args.samples, args.pass_sizes, args.repeats):
+                print(f"{name:10} at most {r['size']:4d} per pass: {r['cpu']:6.3f} ms/input "
+                      f"(user {r['user']:.3f}, system {r['system']:.3f}), "
+                      f"{r['faults']:6.1f} page faults/input")
+            print(f"{name:10} inputs_per_pass picks {picked} on this device")
     if args.panel_explainers:
         print(f"panel: {args.panel_explainers} explainers x {args.panel_samples} samples, every "
               f"manipulation metric, reference curves shared")

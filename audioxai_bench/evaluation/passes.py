@@ -1,13 +1,17 @@
-"""How many inputs one forward pass of an engine takes: sized by the activations they make.
+"""How many inputs one forward pass of an engine takes: sized by the tensors they make.
 
-An input count fits one model and one device at most. On a CPU a pass whose activations
-outgrow the caches is memory-bound: AudioNet at its CPU width (3.7 MiB of activations per
-input) costs 2-3 times more per input at 256 inputs per pass than at 16-32, while the
-AlexNet-style net (0.7 MiB) is fastest near 96 (``benchmarks/bench_metrics.py``). On a GPU the
-passes should be as large as memory allows. So the runner and ``score_attributions`` cap
-``chunk_size`` (the most inputs per pass that a definition allows; the engines keep to it) by a
-byte budget, once per model: :data:`CPU_PASS_BYTES` on a CPU, a share of the free memory on a
-GPU. Results do not depend on it.
+An input count fits one model and one device at most. On a CPU the cost per input is flat over
+pass sizes until one tensor of the pass (the input batch, or a layer's output) outgrows glibc's
+ceiling for reusing freed heap memory (``malloc``'s mmap threshold, at most 32 MiB on 64-bit
+Linux): from there every pass maps that tensor afresh and pays a page fault per 4 KiB of it.
+Deletion engine, one thread on 2 cores (``benchmarks/bench_metrics.py --pass-sizes``):
+AudioNet at width 0.25 (its first convolution writes 0.8 MB per input) cost 2.0 ms per input
+at 33 inputs per pass and 5.2 ms at 65, 3.2 of them system time; the AlexNet-style net (0.2 MB
+inputs) 1.9-2.1 ms up to 129 inputs and 2.3 ms at 257. So on a CPU the largest tensor of a
+pass stays under :data:`CPU_TENSOR_BYTES`; on a GPU the passes are as large as a share of the
+free memory holds. The runner and ``score_attributions`` cap ``chunk_size`` (the most inputs
+per pass that a definition allows; the engines keep to it) so, once per model. Results do not
+depend on it.
 """
 
 from __future__ import annotations
@@ -17,17 +21,18 @@ from torch import Tensor, nn
 
 from audioxai_bench.api.explainer import explaining
 
-#: Activation bytes of one forward pass on a CPU (measured best: 16-32 AudioNet inputs at
-#: width 0.25, ~96 AlexNet inputs at width 0.125; see the module docstring).
-CPU_PASS_BYTES = 64 << 20
+#: The largest tensor one forward pass may make on a CPU: under glibc's 32 MiB mmap-threshold
+#: ceiling, with room for the allocator's own rounding.
+CPU_TENSOR_BYTES = 24 << 20
 #: Share of the free device memory the activations of one forward pass may take on a GPU.
 DEVICE_PASS_SHARE = 0.25
 
 
-def activation_bytes(model: nn.Module, example: Tensor) -> int:
-    """Bytes of the outputs of every leaf module for one input ``example`` (batch of one): an
-    upper bound of what a forward pass without gradients holds per input."""
-    sizes: list[int] = []
+def activation_bytes(model: nn.Module, example: Tensor) -> tuple[int, int]:
+    """``(total, largest)`` bytes per input of the outputs of every leaf module for one input
+    ``example`` (batch of one): their sum, an upper bound of what a forward pass without
+    gradients holds, and the largest tensor among them and the input."""
+    sizes: list[int] = [example.numel() * example.element_size()]
 
     def count(_module: nn.Module, _inputs: object, output: object) -> None:
         if isinstance(output, Tensor):
@@ -41,15 +46,14 @@ def activation_bytes(model: nn.Module, example: Tensor) -> int:
     finally:
         for handle in handles:
             handle.remove()
-    return max(sum(sizes), example.numel() * example.element_size())
+    return max(sum(sizes[1:]), sizes[0]), max(sizes)
 
 
 def inputs_per_pass(model: nn.Module, x: Tensor, most: int) -> int:
     """Inputs per forward pass of ``model`` on inputs like ``x``: at most ``most``, and as many
-    as the device's activation budget holds (at least one)."""
+    as the device's budget allows (at least one)."""
+    total, largest = activation_bytes(model, x[:1])
     if x.is_cuda:
         free, _ = torch.cuda.mem_get_info(x.device)
-        budget = int(free * DEVICE_PASS_SHARE)
-    else:
-        budget = CPU_PASS_BYTES
-    return max(1, min(most, budget // activation_bytes(model, x[:1])))
+        return max(1, min(most, int(free * DEVICE_PASS_SHARE) // total))
+    return max(1, min(most, CPU_TENSOR_BYTES // largest))
