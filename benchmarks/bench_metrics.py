@@ -1,6 +1,7 @@
 """Cost of the deletion metrics: the engine against the forward passes it needs, and a panel.
 
-1. Engine (for each model, at its CPU width): seconds per 100 samples for one
+1. Engine (for each model, at its CPU width, ``--chunk`` capped as the runner caps it,
+   :func:`inputs_per_pass`): seconds per 100 samples for one
    :func:`perturbation_curves` call as the unit metrics make it (10 ms blocks / 8 × 8 patches,
    4 orders, the random one averaged over 8 permutations, the 11-point grid: 2 + 11 × 9 = 101
    model inputs per sample), and the ratio to the bare cost of exactly those forward passes (the
@@ -89,6 +90,7 @@ def bare_forwards(model: nn.Module, x: Tensor, sizes: list[int]) -> None:
 
 
 def time_engine(name: str, samples: int, chunk: int, repeats: int) -> dict[str, float]:
+    from audioxai_bench.evaluation.passes import inputs_per_pass
     from audioxai_bench.evaluation.perturbation import (
         DEFAULT_GRID,
         N_RANDOM,
@@ -98,6 +100,7 @@ def time_engine(name: str, samples: int, chunk: int, repeats: int) -> dict[str, 
 
     model = build_model(name, 10, CPU_WIDTH[name]).eval()
     x, relevance, target = make_batch(name, samples)
+    chunk = inputs_per_pass(model, x, chunk)  # as the runner sizes it
     orders = sum(N_RANDOM if o == "random" else 1 for o in ORDERS)
     per_sample = 2 + orders * (len(DEFAULT_GRID) - 2)
     sizes = pass_sizes(samples, chunk, per_sample)
@@ -115,7 +118,7 @@ def time_engine(name: str, samples: int, chunk: int, repeats: int) -> dict[str, 
     scale = 100 / samples
     return {"engine_s_per_100": min(engine) * scale, "bare_s_per_100": min(bare) * scale,
             "ratio": min(engine) / min(bare), "cpu_ratio": min(engine_cpu) / min(bare_cpu),
-            "inputs_per_sample": per_sample, "passes": len(sizes)}
+            "inputs_per_sample": per_sample, "passes": len(sizes), "chunk": chunk}
 
 
 def time_panel(name: str, samples: int, chunk: int, explainers: int) -> dict[str, float]:
@@ -257,12 +260,12 @@ def main() -> None:
     if not args.panel_only:
         print(f"engine: {args.samples} samples, best of {args.repeats}")
         print(f"{'model':10} {'width':>5} {'curve s/100':>12} {'bare s/100':>11} {'ratio':>6} "
-              f"{'CPU-time ratio':>14} {'inputs/sample':>13} {'passes':>6}")
+              f"{'CPU-time ratio':>14} {'inputs/sample':>13} {'passes':>6} {'chunk':>5}")
         for name in args.models:
             r = time_engine(name, args.samples, args.chunk, args.repeats)
             print(f"{name:10} {CPU_WIDTH[name]:5g} {r['engine_s_per_100']:12.2f} "
                   f"{r['bare_s_per_100']:11.2f} {r['ratio']:6.3f} {r['cpu_ratio']:14.3f} "
-                  f"{r['inputs_per_sample']:13d} {r['passes']:6d}")
+                  f"{r['inputs_per_sample']:13d} {r['passes']:6d} {r['chunk']:5d}")
     if args.pass_sizes and not args.panel_only:
         from audioxai_bench.evaluation.passes import inputs_per_pass
 
