@@ -89,20 +89,24 @@ def bare_forwards(model: nn.Module, x: Tensor, sizes: list[int]) -> None:
             model(buffer[:size])
 
 
-def time_engine(name: str, samples: int, chunk: int, repeats: int) -> dict[str, float]:
+def engine_setup(name: str, samples: int, chunk: int
+                 ) -> tuple[nn.Module, Tensor, Tensor, Tensor, int, int]:
+    """The model at its CPU width, a batch, the pass size the runner would use (``chunk``
+    capped by :func:`inputs_per_pass`) and the model inputs per sample of one engine call."""
     from audioxai_bench.evaluation.passes import inputs_per_pass
-    from audioxai_bench.evaluation.perturbation import (
-        DEFAULT_GRID,
-        N_RANDOM,
-        ORDERS,
-        perturbation_curves,
-    )
+    from audioxai_bench.evaluation.perturbation import DEFAULT_GRID, N_RANDOM, ORDERS
 
     model = build_model(name, 10, CPU_WIDTH[name]).eval()
     x, relevance, target = make_batch(name, samples)
-    chunk = inputs_per_pass(model, x, chunk)  # as the runner sizes it
     orders = sum(N_RANDOM if o == "random" else 1 for o in ORDERS)
     per_sample = 2 + orders * (len(DEFAULT_GRID) - 2)
+    return model, x, relevance, target, inputs_per_pass(model, x, chunk), per_sample
+
+
+def time_engine(name: str, samples: int, chunk: int, repeats: int) -> dict[str, float]:
+    from audioxai_bench.evaluation.perturbation import perturbation_curves
+
+    model, x, relevance, target, chunk, per_sample = engine_setup(name, samples, chunk)
     sizes = pass_sizes(samples, chunk, per_sample)
     bare_forwards(model, x, sizes[:1])  # warm-up
     engine, bare, engine_cpu, bare_cpu = [], [], [], []
@@ -158,22 +162,12 @@ def time_versus_quantus(name: str, samples: int, chunk: int, repeats: int
         import quantus
     except ImportError:
         return None
-    from audioxai_bench.evaluation.passes import inputs_per_pass
-    from audioxai_bench.evaluation.perturbation import (
-        DEFAULT_GRID,
-        N_RANDOM,
-        ORDERS,
-        perturbation_curves,
-    )
+    from audioxai_bench.evaluation.perturbation import perturbation_curves
 
-    model = build_model(name, 10, CPU_WIDTH[name]).eval()
-    x, relevance, target = make_batch(name, samples)
-    per_pass = inputs_per_pass(model, x, chunk)
+    model, x, relevance, target, per_pass, ours_inputs = engine_setup(name, samples, chunk)
     flipping = quantus.PixelFlipping(features_in_step=QUANTUS_STEP[name], normalise=False,
                                      disable_warnings=True, display_progressbar=False)
     steps = x[0].numel() // QUANTUS_STEP[name]
-    orders = sum(N_RANDOM if o == "random" else 1 for o in ORDERS)
-    ours_inputs = 2 + orders * (len(DEFAULT_GRID) - 2)
     ours, theirs = [], []
     for _ in range(repeats):
         cpu = time.process_time()
@@ -197,9 +191,8 @@ def time_pass_sizes(name: str, samples: int, sizes: list[int], repeats: int
     per input of one engine call, the best of ``repeats`` (sizes interleaved)."""
     from audioxai_bench.evaluation.perturbation import perturbation_curves
 
-    model = build_model(name, 10, CPU_WIDTH[name]).eval()
-    x, relevance, target = make_batch(name, samples)
-    inputs = samples * 101
+    model, x, relevance, target, _, per_sample = engine_setup(name, samples, 1)
+    inputs = samples * per_sample
     best: dict[int, dict[str, float]] = {}
     for _ in range(repeats):
         for size in sizes:
