@@ -617,9 +617,10 @@ class _Remover:
         pos = lo[:, None] + torch.arange(width, device=order.device)[None]
         valid = pos < hi[:, None]
         chosen = order.gather(1, pos.clamp(max=order.shape[1] - 1))
-        elements = self.units.elements[chosen[valid]]  # (m, P)
-        rows = self.rows.expand_as(chosen)[valid][:, None].expand_as(elements)
-        state[rows, elements] = self.base[rows, elements]
+        # flat indices into the (S, elements) state: one index per element, not a pair
+        rows = self.rows.expand_as(chosen)[valid][:, None] * self.flat.shape[1]
+        where = (rows + self.units.elements[chosen[valid]]).view(-1)
+        state.put_(where, self.base.view(-1).index_select(0, where))
 
     def all_of(self, order: Tensor, n: Tensor) -> Tensor:
         """The state with every unit that holds sound removed (the same for any order)."""
