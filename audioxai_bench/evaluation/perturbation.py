@@ -620,7 +620,8 @@ class _Remover:
         # flat indices into the (S, elements) state: one index per element, not a pair
         rows = self.rows.expand_as(chosen)[valid][:, None] * self.flat.shape[1]
         where = (rows + self.units.elements[chosen[valid]]).view(-1)
-        state.put_(where, self.base.view(-1).index_select(0, where))
+        # index_put (deterministic on every device, unlike put_ and scatter_ on CUDA)
+        state.view(-1)[where] = self.base.view(-1).index_select(0, where)
 
     def all_of(self, order: Tensor, n: Tensor) -> Tensor:
         """The state with every unit that holds sound removed (the same for any order)."""
