@@ -260,12 +260,9 @@ def main() -> None:
                   f"{r['bare_s_per_100']:11.2f} {r['ratio']:6.3f} {r['cpu_ratio']:14.3f} "
                   f"{r['inputs_per_sample']:13d} {r['passes']:6d} {r['chunk']:5d}")
     if args.pass_sizes and not args.panel_only:
-        from audioxai_bench.evaluation.passes import inputs_per_pass
-
         print(f"pass sizes: {args.samples} samples, best of {args.repeats}, CPU time")
         for name in args.models:
-            model = build_model(name, 10, CPU_WIDTH[name])
-            picked = inputs_per_pass(model, make_batch(name, 1)[0], 1 << 20)
+            picked = engine_setup(name, 1, 1 << 20)[4]
             for r in time_pass_sizes(name, args.samples, args.pass_sizes, args.repeats):
                 print(f"{name:10} at most {r['size']:4d} per pass: {r['cpu']:6.3f} ms/input "
                       f"(user {r['user']:.3f}, system {r['system']:.3f}), "
