@@ -312,7 +312,7 @@ def re_preprocess(perturbed: Tensor, original: Tensor) -> Tensor:
 # --- units and orders -----------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # holds a tensor: compared by identity
 class _Units:
     """How input features group into perturbation units.
 
