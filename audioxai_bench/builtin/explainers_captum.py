@@ -195,10 +195,13 @@ class CaptumOcclusion(BaseExplainer):
     waveform_window, waveform_stride : int
         Window and stride in samples (80 = 10 ms at 8 kHz).
     spectrogram_window, spectrogram_stride : tuple of int
-        Patch and stride in (frequency bins, frames). The default, 8 × 8 tiles side by side, is
-        the unit of the manipulation metrics on spectrograms (``faithfulness-gap``), so the
-        map is judged at the unit it was computed at; per-bin metrics see it as ties within
-        tiles. Records carry the window: state it wherever occlusion is compared.
+        Patch and stride in (frequency bins, frames). The default, 32 × 32 patches at half
+        overlap, is wider than the 19 bins one of AlexNet's first max-pooled units reads: a patch
+        smaller than that leaves the pool's other maxima in place, so on the quickstart's AlexNets
+        8 × 8 and 16 × 16 patches rank units no better than ``random`` in the deletion test
+        (faithfulness gap −0.05…0.06 on digit), 32 × 32 does (0.11, 0.26; sex 0.11, 0.21) and
+        AudioNet does not depend on the window. Records carry the window: state it wherever
+        occlusion is compared.
     baseline : str
         What replaces the window, see :data:`BASELINES`: ``"silence"`` (default) or ``"zero"``.
     internal_batch_size : int
@@ -207,8 +210,8 @@ class CaptumOcclusion(BaseExplainer):
 
     waveform_window: int = 80
     waveform_stride: int = 40
-    spectrogram_window: tuple[int, int] = (8, 8)
-    spectrogram_stride: tuple[int, int] = (8, 8)
+    spectrogram_window: tuple[int, int] = (32, 32)
+    spectrogram_stride: tuple[int, int] = (16, 16)
     baseline: str = "silence"
     internal_batch_size: int = 256
 

@@ -40,7 +40,8 @@ def test_quickstart_overrides_replace_parameters_under_the_same_name(pm):
     plan = plan_benchmark(load_benchmark("quickstart"), pm)
     occlusion = {e.name: e for e in plan.explainers}["occlusion"]
     assert occlusion.params["waveform_window"] == 320
-    assert occlusion.params["spectrogram_window"] == (16, 16)
+    assert occlusion.params["waveform_stride"] == 320
+    assert occlusion.params["spectrogram_window"] == (32, 32)  # the default, not overridden
     assert len(plan.explainers) == len(pm.explainers)  # replaced, not added
     metrics = {m.name: m for m in plan.metrics}
     assert metrics["runtime"].params["samples"] == 4
