@@ -47,11 +47,12 @@ def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.P
     title = title or DEFAULT_TITLE
     facts = provenance.facts(df)
     models, failures = tables.models_table(secs), tables.failures_table(df)
+    settings = tables.settings_table(df)
     outputs = {
-        "README.md": readme.render(title, facts, secs, models, failures),
+        "README.md": readme.render(title, facts, secs, models, settings, failures),
         "leaderboard.csv": tables.leaderboard_csv(cells),
         "models.csv": tables.models_csv(secs),
-        "index.html": page.render(title, facts, secs, models, failures),
+        "index.html": page.render(title, facts, secs, models, settings, failures),
         source.MANIFEST: source.manifest_text(pairs, map(results_file, results), out),
     }
     paths = {out / name: text for name, text in outputs.items()}

@@ -200,7 +200,7 @@ def _section(section: Section) -> str:
 
 
 def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Section],
-           models: Table, failures: Table | None) -> str:
+           models: Table, settings: Table | None, failures: Table | None) -> str:
     """The whole page."""
     nav = "".join(f'<li><a href="#{_e(s.anchor)}">{_e(s.title)} ({_e(s.benchmark)})</a></li>'
                   for s in sections)
@@ -211,8 +211,11 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
         f"<h1>{_e(title)}</h1>",
         f'<dl class="facts">{facts_html}</dl>',
         '<nav><ul><li><a href="#models">Models</a></li>'
-        f'{nav}<li><a href="#failed">Failed cells</a></li></ul></nav>',
+        + ('<li><a href="#settings">Explainer settings</a></li>' if settings else "")
+        + f'{nav}<li><a href="#failed">Failed cells</a></li></ul></nav>',
         '<h2 id="models">Models</h2>', table_html(models),
+        *(['<h2 id="settings">Explainer settings</h2>', table_html(settings)] if settings
+          else []),
         *(_section(s) for s in sections),
         '<h2 id="failed">Failed cells</h2>', failed,
     ])

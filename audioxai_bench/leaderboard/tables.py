@@ -356,6 +356,36 @@ def models_table(sections: Sequence[Section]) -> Table:
                  header, rows)
 
 
+def _setting(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return " × ".join(map(_setting, value))
+    return str(value)
+
+
+def settings_table(df: pd.DataFrame) -> Table | None:
+    """Each explainer's parameters as its records state them, per benchmark: one name can mean
+    other settings in another benchmark (the quickstart cuts integrated gradients to 16 steps),
+    and some methods' scores depend on them (occlusion's window). Where records of one name
+    disagree, every setting is listed. None where no record names an explainer."""
+    found: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for _, r in df[df["explainer"] != ""].iterrows():
+        rec = r["record"]
+        params = (rec.get("params") or {}).get("explainer") or {}
+        entry = (rec.get("plugins") or {}).get("explainer") or {}
+        plugin = f"{entry.get('plugin') or NONE} {entry.get('version') or ''}".strip()
+        text = ", ".join(f"{k} {_setting(v)}" for k, v in sorted(params.items())) or NONE
+        found.setdefault((r["benchmark"], r["explainer"]), set()).add((plugin, text))
+    if not found:
+        return None
+    rows = [[benchmark, explainer, plugin, text]
+            for (benchmark, explainer), settings in sorted(found.items())
+            for plugin, text in sorted(settings)]
+    return Table("The explainers' settings as their records state them (a spectrogram setting "
+                 "applies to AlexNet, a waveform one to AudioNet). A name listed twice in one "
+                 "benchmark was run with two settings, and its numbers pool both.",
+                 ["Benchmark", "Explainer", "Plugin", "Parameters"], rows)
+
+
 def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
     """One column per ranked section of ``benchmark``: each explainer's shared rank and
     faithfulness gap with its interval, under the models' test accuracy per fold and the share

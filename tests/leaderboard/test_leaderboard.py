@@ -131,6 +131,29 @@ def test_failed_cell_is_listed_with_its_reason(built):
     assert "| error |" in alexnet.split("| gradient |")[1].split("\n")[0]  # its gini cell
 
 
+def test_explainer_settings_are_listed_as_the_records_state_them(tmp_path):
+    """A reader comparing occlusion across tables needs its window; where records of one name
+    disagree (here: two metrics' cells), both settings are listed, not the last one."""
+    run = fake_run(tmp_path / "run", media=False)
+    store = ResultStore(run / "results.jsonl")
+    for metric, window in (("faithfulness-gap", [32, 32]), ("gini", [8, 8])):
+        store.append(record("alexnet", metric, 0.3, explainer="occlusion",
+                            params={"explainer": {"spectrogram_window": window,
+                                                  "baseline": "silence"}}))
+    build_leaderboard([run], tmp_path / "board", quiet=True)
+    readme = (tmp_path / "board" / "README.md").read_text()
+    settings = section(readme, "## Explainer settings")
+    assert readme.index("## Models") < readme.index("## Explainer settings")
+    rows = [line for line in settings.splitlines() if line.startswith("| quickstart | occ")]
+    assert rows == [
+        "| quickstart | occlusion | builtin 0.1.0 | baseline silence, spectrogram_window 32 × 32 |",
+        "| quickstart | occlusion | builtin 0.1.0 | baseline silence, spectrogram_window 8 × 8 |"]
+    assert "| quickstart | gradient | builtin 0.1.0 | – |" in settings
+    page = (tmp_path / "board" / "index.html").read_text()
+    assert '<h2 id="settings">' in page and 'href="#settings"' in page
+    assert "spectrogram_window 32 × 32" in page
+
+
 def test_csv_round_trips_with_the_expected_rows(built):
     _, out, _ = built
     csv = pd.read_csv(out / "leaderboard.csv", keep_default_na=False, na_values=[""])
