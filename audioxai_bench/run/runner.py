@@ -50,7 +50,7 @@ from ..progress import Progress, status
 from ..reproducibility import torch_mode, torch_threads
 from ..stats import clustered_wilson
 from . import folder
-from .artifacts import ModelRecipe, cue_data, synthetic_data
+from .artifacts import ModelRecipe, cue_data, model_key, synthetic_data
 from .control import CHANCE_MARGIN, CONTROL_METRIC, CUE_FOLLOW_FLOOR, cue_control
 from .definition import Benchmark
 from .executors import Failed, open_executor
@@ -289,7 +289,7 @@ class Runner:
     def _submit_training(self, task: str, choice: Any, fold: int) -> None:
         recipe = self.work.recipe(task, choice, fold)
         where = Where(task, choice.name, fold, recipe.spec.representation,
-                       config_hash({"recipe": recipe.key, "data": self.data.fingerprint}))
+                       model_key(recipe, self.data.fingerprint, self.work.numerics))
         self.executor.submit("train", Units.train_unit, (task, choice, fold),
                              lambda out: self._trained(where, recipe, out))
 

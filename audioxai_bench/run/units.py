@@ -196,7 +196,8 @@ class Units:
         start = time.perf_counter()
         recipe = self.recipe(task, choice, fold)
         bar = Progress(f"train {folder.panel_stem(task, choice.name, fold)}", self.quiet, " it")
-        model, meta, cached = trained_model(recipe, self.data, self.device, progress=bar)
+        model, meta, cached = trained_model(recipe, self.data, self.device, progress=bar,
+                                            numerics=self.numerics)
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         return Trained(state, meta, cached, time.perf_counter() - start, socket.gethostname())
 
