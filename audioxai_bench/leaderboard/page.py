@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from ..data.splits import SEX_LABELS
 from . import figures, interactive, media, tables
 from .aggregate import Section
+from .readme import HOW_TO_READ
 from .tables import Table
 
 STYLE = """
@@ -44,6 +45,7 @@ dl.facts dt{font-weight:600}dl.facts dd{margin:0}
 figcaption{color:#555;font-size:12.5px;max-width:75em}
 audio{height:30px;width:220px;display:block}
 nav ul{columns:3}img{max-width:100%;height:auto}
+p.prose{max-width:75em}
 """.strip()
 #: A cell this long that is not a number is prose (a failure's reason): it may wrap.
 PROSE = 60
@@ -86,6 +88,11 @@ def table_html(table: Table, table_id: str | None = None, *, filter_label: str |
     return (f'<div class="scroll"><table class="sortable"{ident}>\n'
             f"<caption>{_e(table.caption)}{box}</caption>\n<thead><tr>{head}</tr></thead>"
             f"\n<tbody>\n{body}\n</tbody>\n</table></div>")
+
+
+def _prose(markdown: str) -> str:
+    """Escaped text with Markdown's `code` spans as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(markdown))
 
 
 def _data(mime: str, payload: bytes) -> str:
@@ -210,9 +217,11 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
     body = "\n".join([
         f"<h1>{_e(title)}</h1>",
         f'<dl class="facts">{facts_html}</dl>',
-        '<nav><ul><li><a href="#models">Models</a></li>'
+        '<nav><ul><li><a href="#read">How to read this</a></li>'
+        '<li><a href="#models">Models</a></li>'
         + ('<li><a href="#settings">Explainer settings</a></li>' if settings else "")
         + f'{nav}<li><a href="#failed">Failed cells</a></li></ul></nav>',
+        '<h2 id="read">How to read this</h2>', f'<p class="prose">{_prose(HOW_TO_READ)}</p>',
         '<h2 id="models">Models</h2>', table_html(models),
         *(['<h2 id="settings">Explainer settings</h2>', table_html(settings)] if settings
           else []),

@@ -154,6 +154,17 @@ def test_explainer_settings_are_listed_as_the_records_state_them(tmp_path):
     assert "spectrogram_window 32 × 32" in page
 
 
+def test_the_page_says_how_to_read_it_as_the_readme_does(built):
+    """The page is what most readers open: it carries the README's reading guide, its code
+    spans as <code>, escaped."""
+    _, out, _ = built
+    page = (out / "index.html").read_text()
+    guide = page.split('<h2 id="read">How to read this</h2>')[1].split("</p>")[0]
+    assert "<code>random</code>" in guide and "signed relevance" in guide and "`" not in guide
+    assert 'href="#read"' in page and page.index('id="read"') < page.index('id="models"')
+    assert "signed relevance" in section((out / "README.md").read_text(), "## How to read")
+
+
 def test_csv_round_trips_with_the_expected_rows(built):
     _, out, _ = built
     csv = pd.read_csv(out / "leaderboard.csv", keep_default_na=False, na_values=[""])
