@@ -359,7 +359,7 @@ def models_table(sections: Sequence[Section]) -> Table:
 def _setting(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return " × ".join(map(_setting, value))
-    return str(value)
+    return NONE if value is None else str(value)  # None: not set (an LRP box's bounds)
 
 
 def settings_table(df: pd.DataFrame) -> Table | None:

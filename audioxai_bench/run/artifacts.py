@@ -109,8 +109,8 @@ class ModelRecipe:
 
     @property
     def key(self) -> str:
-        # where it ran changes nothing; the newer settings count only when not at their
-        # default, so models cached before they existed keep their keys
+        # where it trains enters the model's key (model_key), not the recipe's; the newer
+        # settings count only when not at their default
         train_settings = {k: v for k, v in self.config.to_dict().items()
                           if k not in ("device", "num_workers")
                           and not (k in _LATER_SETTINGS and v == _LATER_SETTINGS[k])}

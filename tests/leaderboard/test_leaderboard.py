@@ -139,15 +139,14 @@ def test_explainer_settings_are_listed_as_the_records_state_them(tmp_path):
     for metric, window in (("faithfulness-gap", [32, 32]), ("gini", [8, 8])):
         store.append(record("alexnet", metric, 0.3, explainer="occlusion",
                             params={"explainer": {"spectrogram_window": window,
-                                                  "baseline": "silence"}}))
+                                                  "baseline": "silence", "low": None}}))
     build_leaderboard([run], tmp_path / "board", quiet=True)
     readme = (tmp_path / "board" / "README.md").read_text()
     settings = section(readme, "## Explainer settings")
     assert readme.index("## Models") < readme.index("## Explainer settings")
     rows = [line for line in settings.splitlines() if line.startswith("| quickstart | occ")]
-    assert rows == [
-        "| quickstart | occlusion | builtin 0.1.0 | baseline silence, spectrogram_window 32 × 32 |",
-        "| quickstart | occlusion | builtin 0.1.0 | baseline silence, spectrogram_window 8 × 8 |"]
+    start = "| quickstart | occlusion | builtin 0.1.0 | baseline silence, low –, spectrogram_window"
+    assert rows == [f"{start} 32 × 32 |", f"{start} 8 × 8 |"]  # None: not set
     assert "| quickstart | gradient | builtin 0.1.0 | – |" in settings
     page = (tmp_path / "board" / "index.html").read_text()
     assert '<h2 id="settings">' in page and 'href="#settings"' in page
