@@ -73,6 +73,12 @@ def torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def numerics(device: torch.device, threads: int) -> dict[str, object]:
+    """Where numbers are computed, as far as it changes their last bits: the device and, on a
+    CPU, the torch threads (records, the relevance key and a trained model's key hold it)."""
+    return {"device": device.type, **({"threads": threads} if device.type == "cpu" else {})}
+
+
 def cumsum(values: torch.Tensor, dim: int) -> torch.Tensor:
     """``values.cumsum(dim)``, also in deterministic mode on CUDA, where torch has no
     deterministic floating-point scan and raises: there it runs on the CPU (one copy each way

@@ -22,6 +22,7 @@ from ..models.checkpoint import architecture_options, load_checkpoint
 from ..models.train import resolve_device
 from ..plugins import PluginManager, load_plugins
 from ..progress import Progress, status
+from ..reproducibility import numerics
 from .artifacts import fit, make_recipe
 
 PRESETS = ("auto", "cpu", "paper")
@@ -79,7 +80,8 @@ def train_reference(req: TrainRequest, quiet: bool = False,
         log(f"skipped {data.skipped} unusable clips (see 'audioxai-bench data check')")
     bar = Progress("train", quiet, " it")
     _, meta, result = fit(recipe, data, req.out, bar, log,
-                          {"data": str(req.data), "skipped_clips": data.skipped})
+                          {"data": str(req.data), "skipped_clips": data.skipped,
+                           "numerics": numerics(device, torch.get_num_threads())})
     return result, meta
 
 

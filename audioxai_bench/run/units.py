@@ -43,6 +43,7 @@ from ..hashing import config_hash
 from ..models.train import correct_per_clip
 from ..plugins import Source, replicate_plugins
 from ..progress import Progress
+from ..reproducibility import numerics
 from . import folder
 from .artifacts import ModelRecipe, load_relevance, make_recipe, store_relevance, trained_model
 from .definition import Benchmark
@@ -179,10 +180,8 @@ class Units:
 
     @property
     def numerics(self) -> dict[str, Any]:
-        """Where the numbers are computed, as far as it changes their last bits: the device,
-        and on a CPU the number of threads (hashed into records and the relevance key)."""
-        cpu = {"threads": self.threads} if self.device.type == "cpu" else {}
-        return {"device": self.device.type, **cpu}
+        """:func:`~audioxai_bench.reproducibility.numerics` of this run's units."""
+        return numerics(self.device, self.threads)
 
     def recipe(self, task: str, choice: Any, fold: int) -> ModelRecipe:
         """What determines the model of ``task``, a model ``choice`` and ``fold`` in this run."""
