@@ -205,7 +205,7 @@ def trained_model(recipe: ModelRecipe, data: AudioMNIST, device: torch.device,
     _clean_once(path.parent)
     if path.exists():
         try:
-            model, meta = verify_model(path, recipe, data.fingerprint)
+            model, meta = verify_model(path, recipe, data.fingerprint, numerics)
             return model.to(device).eval(), meta, True
         except DamagedEntry as err:
             set_aside(path, str(err))
@@ -219,20 +219,23 @@ def trained_model(recipe: ModelRecipe, data: AudioMNIST, device: torch.device,
     return model.to(device).eval(), meta, False
 
 
-def verify_model(path: Path, recipe: ModelRecipe, data_fingerprint: str
-                 ) -> tuple[nn.Module, dict[str, Any]]:
+def verify_model(path: Path, recipe: ModelRecipe, data_fingerprint: str,
+                 numerics: Mapping[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
     """The model cached at ``path`` if its weights match their checksum, it was made from
-    ``recipe`` and the data ``data_fingerprint``, every weight is finite and it fits the
-    recipe's architecture; :class:`DamagedEntry` saying why otherwise."""
+    ``recipe`` and the data ``data_fingerprint`` where ``numerics`` says, every weight is finite
+    and it fits the recipe's architecture; :class:`DamagedEntry` saying why otherwise."""
     try:
         state, meta = read_checkpoint(path)
     except (CheckpointError, OSError) as err:
         raise DamagedEntry(str(err).removeprefix(f"{path}: ")) from None
     if "state_sha256" not in meta:
         raise DamagedEntry("the weights have no checksum (written by an older version)")
-    made_from = {"recipe": meta.get("recipe"), "data_fingerprint": meta.get("data_fingerprint")}
-    if made_from != {"recipe": recipe.key, "data_fingerprint": data_fingerprint}:
-        raise DamagedEntry(f"made from another recipe or data ({made_from}) than its name says")
+    made_from = {"recipe": meta.get("recipe"), "data_fingerprint": meta.get("data_fingerprint"),
+                 "numerics": meta.get("numerics")}
+    if made_from != {"recipe": recipe.key, "data_fingerprint": data_fingerprint,
+                     "numerics": dict(numerics)}:
+        raise DamagedEntry(f"made from another recipe or data, or elsewhere ({made_from}), than "
+                           "its name says")
     bad = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
     if bad:
         raise DamagedEntry(f"weights hold NaN or Inf values ({', '.join(bad[:3])})")

@@ -77,6 +77,10 @@ def other_recipe(path: Path) -> None:
     rewrite(path, lambda state, meta: meta.update(recipe="0" * 16))
 
 
+def other_threads(path: Path) -> None:
+    rewrite(path, lambda state, meta: meta.update(numerics={"device": "cpu", "threads": 2}))
+
+
 def no_checksum(path: Path) -> None:
     rewrite(path, lambda state, meta: meta.pop("state_sha256"))
 
@@ -96,6 +100,7 @@ def other_width(path: Path) -> None:
     (changed_weight, "do not match their checksum"),
     (nan_weight, "NaN or Inf"),
     (other_recipe, "made from another recipe or data"),
+    (other_threads, "made from another recipe or data, or elsewhere"),
     (no_checksum, "no checksum"),
     (other_width, "do not fit the model"),
 ])
