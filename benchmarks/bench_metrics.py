@@ -186,12 +186,13 @@ def time_versus_quantus(name: str, samples: int, chunk: int, repeats: int
 
 
 def time_pass_sizes(name: str, samples: int, sizes: list[int], repeats: int
-                    ) -> list[dict[str, float]]:
+                    ) -> tuple[list[dict[str, float]], int]:
     """Per most-inputs-per-pass: CPU ms per model input (user, system) and minor page faults
-    per input of one engine call, the best of ``repeats`` (sizes interleaved)."""
+    per input of one engine call, the best of ``repeats`` (sizes interleaved); and the size
+    :func:`inputs_per_pass` picks on this device."""
     from audioxai_bench.evaluation.perturbation import perturbation_curves
 
-    model, x, relevance, target, _, per_sample = engine_setup(name, samples, 1)
+    model, x, relevance, target, picked, per_sample = engine_setup(name, samples, 1 << 20)
     inputs = samples * per_sample
     best: dict[int, dict[str, float]] = {}
     for _ in range(repeats):
@@ -205,7 +206,7 @@ def time_pass_sizes(name: str, samples: int, sizes: list[int], repeats: int
             if size not in best or user + system < best[size]["cpu"]:
                 best[size] = {"size": size, "cpu": user + system, "user": user,
                               "system": system, "faults": faults}
-    return [best[size] for size in sizes]
+    return [best[size] for size in sizes], picked
 
 
 def _status_kb(field: str) -> int:
@@ -262,8 +263,8 @@ def main() -> None:
     if args.pass_sizes and not args.panel_only:
         print(f"pass sizes: {args.samples} samples, best of {args.repeats}, CPU time")
         for name in args.models:
-            picked = engine_setup(name, 1, 1 << 20)[4]
-            for r in time_pass_sizes(name, args.samples, args.pass_sizes, args.repeats):
+            rows, picked = time_pass_sizes(name, args.samples, args.pass_sizes, args.repeats)
+            for r in rows:
                 print(f"{name:10} at most {r['size']:4d} per pass: {r['cpu']:6.3f} ms/input "
                       f"(user {r['user']:.3f}, system {r['system']:.3f}), "
                       f"{r['faults']:6.1f} page faults/input")
