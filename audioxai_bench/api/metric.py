@@ -14,6 +14,9 @@ A metric is any object with ``name: str``, ``higher_is_better: bool`` and
 - ``interval(output: MetricOutput) -> [low, high] | None``: the record's ``ci`` instead of the
   bootstrap over samples (``runtime``: none, its samples share one measurement).
 - ``ranked``: ``False`` for a descriptive metric the leaderboard should not rank by.
+- ``versus``: the control a score is a paired difference against (``"random order"``), so
+  that 0 means "no better than it"; the leaderboard then tests each explainer's scores
+  against 0 (:mod:`audioxai_bench.leaderboard.aggregate`).
 
 The runner builds one :class:`EvalBatch` per batch of test samples and calls ``score`` on every
 metric with that same object (metrics reading the same perturbation curves compute them once,

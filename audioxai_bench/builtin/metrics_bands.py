@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -312,6 +312,7 @@ class BandsBeyondAmplitude(FrequencyBands):
 
     relative_tolerance: float = 0.0
     ranked: bool = True
+    versus: ClassVar[str] = "the band level (amplitude)"
 
     def score(self, batch: EvalBatch) -> MetricOutput:
         self.check(batch)
@@ -377,6 +378,7 @@ class LowBandRelevance(FrequencyBands):
     """
 
     split_hz: float = 500.0
+    versus: ClassVar[str] = "amplitude (its share of the low bands)"
 
     def __post_init__(self) -> None:
         if self.split_hz not in self.edges[1:-1]:

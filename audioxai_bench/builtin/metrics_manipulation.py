@@ -95,6 +95,10 @@ STATISTICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "insertion-auc": ("insertion", ("least-relevant",),
                       "insertion area(most relevant first) (Petsiuk et al. 2018)"),
 }
+#: statistic → the control it is a paired difference against (0 = no better than it).
+VERSUS: dict[str, str] = {"gap-vs-random": "random order",
+                          "gap-vs-amplitude": "amplitude order (loudest first)",
+                          "srg": "least relevant first", "insertion-gap": "random order"}
 
 BASELINE_TEXT = {
     "silence": "silence (waveform 0, spectrogram -80 dB)",
@@ -191,6 +195,11 @@ class ManipulationMetric(BaseMetric):
             fail(f"baseline must be one of {', '.join(BASELINES)}")
         if self.removal not in REMOVALS:
             fail(f"removal must be one of {', '.join(REMOVALS)}")
+
+    @property
+    def versus(self) -> str | None:
+        """The control the statistic is a difference against (None: AOPC, insertion AUC)."""
+        return VERSUS.get(self.statistic)
 
     @property
     def mode(self) -> str:

@@ -130,6 +130,11 @@ class MatchedSonificationMetric(BaseMetric):
             raise AudioXaiError(f"metric {self.name!r}: controls, waveform_block and patch "
                                 f"must be positive")
 
+    @property
+    def versus(self) -> str | None:
+        """The gains' control: random units of the same number (None: the L-MAC quantities)."""
+        return None if self.quantity == "lmac" else "random units of the same number"
+
     def scores(self, batch: EvalBatch) -> MatchedScores:
         """The batch's matched scores, computed once for the metrics sharing the memo."""
         setting = (tuple(self.fractions), self.controls, self.waveform_block, tuple(self.patch))

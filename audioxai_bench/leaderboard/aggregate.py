@@ -6,8 +6,11 @@ its test clips, and its interval comes from resampling models, then speakers wit
 keep (for a proportion, the Wilson interval at the speaker clusters' effective sample size);
 interval bounds are never averaged. Explainers are ranked only as far as paired tests
 separate them (:func:`audioxai_bench.stats.compare`), and not at all on a model below
-:data:`ACCURACY_FLOOR`. A cell whose every fold failed stays in the frame with no value and its
-error count, so no output can drop it silently.
+:data:`ACCURACY_FLOOR`. A metric whose records name the control its scores are differences
+against (``versus``) gets a verdict per cell, :func:`control_verdicts`: better or worse than
+that control by a Wilcoxon signed-rank test over (model, speaker) units, Holm-adjusted over
+the explainers of its column. A cell whose every fold failed stays in the frame with no value
+and its error count, so no output can drop it silently.
 """
 
 from __future__ import annotations
@@ -20,7 +23,15 @@ import numpy as np
 import pandas as pd
 
 from ..evaluation.meta import REFERENCES, Reliability, is_reference, reference_name, reliability
-from ..stats import Clustered, Verdict, clustered_interval, clustered_wilson, compare
+from ..stats import (
+    Clustered,
+    Verdict,
+    clustered_interval,
+    clustered_wilson,
+    compare,
+    holm,
+    paired_p,
+)
 
 #: A table section of the leaderboard: one model on one task of one benchmark and dataset.
 SECTION_KEYS: tuple[str, ...] = ("benchmark", "dataset", "task", "model")
@@ -33,6 +44,8 @@ ACCURACY_METRIC = "test-accuracy"
 #: from chance towards 100 % (digit: 55 %, sex: 75 %); below it, what a model relies on is mostly
 #: noise and a ranking of its explanations would mean nothing.
 ACCURACY_FLOOR = 0.5
+#: Significance level of the paired tests (ranks and control verdicts).
+ALPHA = 0.05
 
 
 def accuracy_floor(n_classes: int) -> float:
@@ -99,17 +112,46 @@ def _pooled_accuracy(rows: pd.DataFrame) -> tuple[float, float, float] | None:
     return float(np.mean(hits)), low, high
 
 
+def _p_versus(data: Clustered) -> float:
+    """Two-sided p of the Wilcoxon signed-rank test that the (model, speaker) unit means of a
+    paired difference centre on 0; NaN where every unit mean is 0 (``amplitude`` against the
+    amplitude order: no test to make) or none is finite."""
+    units = data.unit_means()[0]
+    units = units[np.isfinite(units)]
+    return np.nan if not (units != 0).any() else paired_p(units)
+
+
+def control_verdicts(cells: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """``p_versus`` Holm-adjusted over each column (section and metric; the explainers it
+    shows: reference maps and sonifiers' rows of one metric count as one family), and
+    ``versus_verdict``: ``better`` / ``worse`` than the control where the adjusted p is below
+    ``alpha`` (in the metric's good direction), ``not separated`` above it, empty without a test."""
+    cells = cells.copy()
+    tested = cells["p_versus"].notna() & ~cells["explainer"].map(is_reference)
+    cells.loc[~tested, "p_versus"] = np.nan
+    for _, family in cells[tested].groupby([*SECTION_KEYS, "metric"], sort=False):
+        cells.loc[family.index, "p_versus"] = holm(family["p_versus"].to_numpy())
+    sign = np.where(cells["higher_is_better"].fillna(True).astype(bool), 1.0, -1.0)
+    verdict = np.where(cells["p_versus"] >= alpha, "not separated",
+                       np.where(sign * cells["value"] > 0, "better", "worse"))
+    cells["versus_verdict"] = np.where(cells["p_versus"].notna(), verdict, "")
+    return cells
+
+
 def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     """One row per :data:`KEYS` over folds: value and interval over models and speakers (see
     the module docstring), summed ``n``, the number of folds with a result (``folds``) and of
     failed folds (``errors``). Test accuracy pools the clips of every fold
     (:func:`_pooled_accuracy`). Records without per-sample scores (older runs) keep a single
-    fold's own interval; several such folds get their mean and no interval."""
+    fold's own interval; several such folds get their mean and no interval. Where the records
+    name a control (``versus``), :func:`control_verdicts` tests the cell against it."""
     ok = df[df["status"] == "ok"]
     rows = []
     for key, group in ok.groupby(list(KEYS), sort=False):
         data = _clustered(group, ["metric"]) if key[-1] != ACCURACY_METRIC else None
         pooled = _pooled_accuracy(group) if key[-1] == ACCURACY_METRIC else None
+        versus = next((r["versus"] for r in group["record"] if r.get("versus")), None)
+        p_versus = _p_versus(data) if versus and data is not None else np.nan
         if data is not None:
             value = float(data.means()[0])
             declared = any((r.get("info") or {}).get("proportion") for r in group["record"])
@@ -120,8 +162,10 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
             value, low, high = group[["value", "ci_low", "ci_high"]].iloc[0]
         else:
             value, low, high = group["value"].mean(), np.nan, np.nan
-        rows.append((*key, value, low, high, group["n"].sum(min_count=1), group["fold"].nunique()))
-    values = pd.DataFrame(rows, columns=[*KEYS, "value", "ci_low", "ci_high", "n", "folds"])
+        rows.append((*key, value, low, high, group["n"].sum(min_count=1), group["fold"].nunique(),
+                     versus, p_versus))
+    values = pd.DataFrame(rows, columns=[*KEYS, "value", "ci_low", "ci_high", "n", "folds",
+                                         "versus", "p_versus"])
     values = values.set_index(list(KEYS))
     errors = df[df["status"] == "error"].groupby(list(KEYS), sort=False).size().rename("errors")
     cells = values.join(errors, how="outer")
@@ -132,8 +176,9 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     cells["folds"] = cells["folds"].fillna(0).astype(int)
     cells["errors"] = cells["errors"].fillna(0).astype(int)
     cells["n"] = cells["n"].astype("Int64")
+    cells = control_verdicts(cells)
     columns = [*KEYS, "representation", "higher_is_better", "value", "ci_low", "ci_high", "n",
-               "folds", "errors"]
+               "folds", "errors", "versus", "p_versus", "versus_verdict"]
     return cells[columns].sort_values(list(KEYS), kind="stable").reset_index(drop=True)
 
 

@@ -36,6 +36,8 @@ HEADLINE: dict[str, str] = {
 }
 #: Metrics with a table of their own (besides the per-sonifier ones).
 OWN_TABLES = frozenset({"frequency-bands"})
+#: The paper's control beyond random: deleting the loudest units first.
+AMPLITUDE_METRIC = "gap-vs-amplitude"
 SPECTROGRAM_ONLY = frozenset({"frequency-bands", "frequency-bands-beyond-amplitude"})
 SONIFIED = "sonified-accuracy"
 #: The sonification scores, in column order: name -> column label.
@@ -50,6 +52,9 @@ PAPER_ACCURACY: dict[tuple[str, str], tuple[float, float | None]] = {
     ("digit", "audionet"): (92.5, 2.0), ("sex", "audionet"): (91.7, 8.6),
 }
 NONE = "–"
+#: A cell's mark where the paired test against its metric's control separates them
+#: (:func:`~audioxai_bench.leaderboard.aggregate.control_verdicts`).
+MARKS = {"better": " ▲", "worse": " ▼"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,8 +131,25 @@ def cell_text(cell: pd.Series | None) -> str:
     if cell["folds"] == 0:
         return "error"
     text = with_ci(cell["value"], cell["ci_low"], cell["ci_high"], cell["metric"])
+    text += MARKS.get(cell.get("versus_verdict"), "")
     failed = cell["errors"]
     return text + (f" ({failed} of {failed + cell['folds']} folds failed)" if failed else "")
+
+
+def controls_note(section: Section, metrics: Sequence[str], labels: dict[str, str]) -> str:
+    """What the ▲ and ▼ of ``metrics``' cells mean, naming each column's control; empty where
+    none of them was tested."""
+    c = section.cells
+    named = []
+    for metric in metrics:
+        tested = c[(c["metric"] == metric) & c["p_versus"].notna()]
+        if not tested.empty:
+            named.append(f"{labels.get(metric, metric)}: {tested['versus'].iloc[0]}")
+    if not named:
+        return ""
+    return (f" ▲ / ▼: better / worse than the column's control ({'; '.join(named)}) by a "
+            "paired Wilcoxon signed-rank test over (trained model, test speaker) units, "
+            "Holm-adjusted over the column's explainers, 5 %; no mark: not separated from it.")
 
 
 def _higher(flags: pd.Series) -> bool | None:
@@ -206,7 +228,8 @@ def ranking_table(section: Section) -> Table:
                "with units removed in random order minus with the most relevant removed first, "
                "averaged over the removed fractions (higher is better; 0 = no better than "
                "random). Cells: value [95 % interval]; † descriptive or a sanity check, not a "
-               f"verdict; {NONE}: not measured.{unranked} {TIE_RULE}")
+               f"verdict; {NONE}: not measured.{controls_note(section, metrics, HEADLINE)}"
+               f"{unranked} {TIE_RULE}")
     return Table(caption, header, rows)
 
 
@@ -227,7 +250,8 @@ def sonification_table(section: Section) -> Table | None:
                  "of the explanation's top units (sufficiency) and on the sound without them "
                  "(comprehensiveness), each minus the same for random units of the same number "
                  "(5/10/20/40 % of the units that hold sound, averaged): 0 = no better than "
-                 "random. † descriptive.", header, rows)
+                 f"random. † descriptive.{controls_note(section, metrics, SONIFICATION)}",
+                 header, rows)
 
 
 def control_table(section: Section) -> Table | None:
@@ -416,15 +440,31 @@ def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
         if cell is None:
             return NONE
         text = with_ci(cell["value"], cell["ci_low"], cell["ci_high"])
+        text += MARKS.get(cell["versus_verdict"], "")
         return f"{s.ranks.get(name, NONE)}: {text}" if s.ranks.get(name) else text
+
+    def beating(s: Section, metric: str) -> str:
+        c = s.cells[(s.cells["metric"] == metric) & s.cells["p_versus"].notna()
+                    & s.cells["explainer"].isin(s.explainers)]
+        better = [e for e in s.explainers if e in set(c.loc[c["versus_verdict"] == "better",
+                                                           "explainer"])]
+        return (NONE if c.empty else f"{len(better)} of {len(c)}"
+                + (f": {', '.join(better)}" if better else ""))
 
     label = (f"*test accuracy (split {' / '.join(map(str, chosen[0].folds))})*" if same_folds
              else "*test accuracy*")
     rows = [[label, *(accuracy(s) for s in chosen)],
             ["*neighbouring pairs separated*", *(separated(s) for s in chosen)]]
+    if any(s.has(AMPLITUDE_METRIC) for s in chosen):
+        rows.append(["*better than the amplitude order*",
+                     *(beating(s, AMPLITUDE_METRIC) for s in chosen)])
     rows += [[name, *(entry(s, name) for s in chosen)] for name in names]
     return Table(f"{benchmark}: shared rank: faithfulness gap [95 % interval], per model and "
-                 "task (the leaderboard's first column; `audioxai-bench leaderboard --readme`)",
+                 "task (the leaderboard's first column; `audioxai-bench leaderboard --readme`). "
+                 "▲ / ▼: above / below the random order, and *better than the amplitude "
+                 "order*: the explainers whose gap vs amplitude is above 0, each by a paired "
+                 "Wilcoxon signed-rank test over (trained model, test speaker) units, "
+                 "Holm-adjusted over the column's explainers, 5 %.",
                  ["explainer", *(s.title for s in chosen)], rows)
 
 

@@ -87,6 +87,8 @@ class Record(BaseModel):
     n: StrictInt | None = None
     higher_is_better: bool | None = None
     ranked: bool | None = None
+    #: the control the scores are paired differences against (0 = no better than it)
+    versus: _Text = None
     scores: list[float] | None = None
     clips: list[str] | None = None
     speakers: list[StrictInt] | None = None

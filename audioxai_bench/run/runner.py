@@ -187,6 +187,9 @@ class Runner:
         }
         if metric_plug is not None:  # a verdict, or shown only (a sanity check, a description)
             record["ranked"] = bool(getattr(metric_plug.obj, "ranked", True))
+            versus = getattr(metric_plug.obj, "versus", None)
+            if versus is not None:
+                record["versus"] = str(versus)
         record.update(fields)
         return record
 

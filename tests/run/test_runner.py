@@ -80,6 +80,10 @@ def test_a_run_writes_one_record_per_cell_with_provenance(tree, tmp_path):
     assert gap["plugins"]["explainer"] == {"name": "gradient", "plugin": "builtin",
                                            "version": gap["versions"]["audioxai-bench"]}
     assert gap["plugins"]["model"]["name"] == "audionet"
+    # the control the gap is a difference against, for the leaderboard's test against 0
+    assert gap["versus"] == "random order"
+    gini = next(r for r in records if r["metric"] == "gini")
+    assert gini.get("versus") is None
     for field in ("wall_seconds", "device", "seed", "config_hash", "git_revision", "versions"):
         assert field in gap
     accuracy = next(r for r in records if r["metric"] == "test-accuracy")

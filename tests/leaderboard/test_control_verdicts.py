@@ -1,0 +1,90 @@
+"""The test of each cell against the control its metric is a difference against (``versus``):
+a paired Wilcoxon test over (model, speaker) units, Holm-adjusted over the column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats as sps
+
+from audioxai_bench.leaderboard import aggregate, tables
+from audioxai_bench.stats import holm
+
+#: 2 folds × 6 speakers × 2 clips: 12 (model, speaker) units
+SPEAKERS = [s for s in range(6) for _ in range(2)]
+
+
+def _rows(scores: dict[str, np.ndarray], *, metric: str = "gap", versus: str | None = "random",
+          model: str = "m", higher_is_better: bool = True) -> list[dict]:
+    rows = []
+    for explainer, values in scores.items():
+        for fold in (0, 1):
+            part = [float(v) for v in values[12 * fold: 12 * fold + 12]]
+            rec = {"benchmark": "b", "dataset": "d", "task": "digit", "model": model,
+                   "explainer": explainer, "sonifier": "", "metric": metric, "fold": fold,
+                   "status": "ok", "value": float(np.mean(part)), "ci_low": np.nan,
+                   "ci_high": np.nan, "n": 12, "representation": "waveform",
+                   "higher_is_better": higher_is_better, "scores": part,
+                   "clips": [f"c{i}" for i in range(12)], "speakers": SPEAKERS}
+            if versus:
+                rec["versus"] = versus
+            rows.append(rec | {"record": rec})
+    return rows
+
+
+def _unit_means(values: np.ndarray) -> np.ndarray:
+    return values.reshape(12, 2).mean(axis=1)  # clips come in pairs per (fold, speaker)
+
+
+@pytest.fixture(scope="module")
+def scores() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    return {"above": 0.2 + 0.05 * rng.standard_normal(24),
+            "below": -0.2 + 0.05 * rng.standard_normal(24),
+            "around": 0.05 * rng.standard_normal(24),
+            "amplitude": np.zeros(24),  # the control itself: every difference is 0
+            "reference:oracle": 0.5 + 0.05 * rng.standard_normal(24)}
+
+
+def test_each_cell_is_tested_against_its_control_and_holm_adjusted_over_the_column(scores):
+    cells = aggregate.by_cell(pd.DataFrame(_rows(scores))).set_index("explainer")
+    verdict = cells["versus_verdict"].to_dict()
+    assert verdict == {"above": "better", "below": "worse", "around": "not separated",
+                       "amplitude": "", "reference:oracle": ""}
+    # no test where there is nothing to test, and reference maps are not in the family
+    assert cells.loc[["amplitude", "reference:oracle"], "p_versus"].isna().all()
+    tested = ["above", "below", "around"]
+    raw = [sps.wilcoxon(_unit_means(scores[e])).pvalue for e in tested]
+    assert cells.loc[tested, "p_versus"].to_numpy() == pytest.approx(holm(raw))
+    assert (cells.loc[tested, "p_versus"] > raw).any()  # adjusted, not the raw p
+    assert set(cells["versus"]) == {"random"}
+
+
+def test_a_metric_without_a_control_or_where_lower_is_better(scores):
+    plain = aggregate.by_cell(pd.DataFrame(_rows(scores, versus=None)))
+    assert plain["p_versus"].isna().all() and (plain["versus_verdict"] == "").all()
+    lower = aggregate.by_cell(pd.DataFrame(_rows(scores, higher_is_better=False)))
+    verdict = dict(zip(lower["explainer"], lower["versus_verdict"]))
+    assert verdict["above"] == "worse" and verdict["below"] == "better"
+
+
+def test_the_family_is_one_column_of_one_table(scores):
+    """Another model's cells and another metric's do not change a cell's adjustment."""
+    alone = aggregate.by_cell(pd.DataFrame(_rows(scores)))
+    more = aggregate.by_cell(pd.DataFrame(
+        _rows(scores) + _rows(scores, model="other") + _rows(scores, metric="other-gap")))
+    mine = more[(more["model"] == "m") & (more["metric"] == "gap")]
+    assert mine["p_versus"].to_numpy() == pytest.approx(alone["p_versus"].to_numpy(),
+                                                         nan_ok=True)
+
+
+def test_marks_and_the_caption_name_the_control(scores):
+    df = pd.DataFrame(_rows({k: v for k, v in scores.items() if k != "reference:oracle"},
+                            metric="faithfulness-gap", versus="random order"))
+    section = aggregate.sections(df)[0]
+    table = tables.ranking_table(section)
+    text = {row[table.header.index("Explainer")]: row[-1] for row in table.rows}
+    assert text["above"].endswith("▲") and text["below"].endswith("▼")
+    assert not text["around"].endswith(("▲", "▼")) and not text["amplitude"].endswith("▲")
+    assert "Faithfulness gap: random order" in table.caption
