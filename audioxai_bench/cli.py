@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "only with --resume or started over with --overwrite")
     run.add_argument("--device", choices=("cpu", "cuda"), default=None,
                      help="overrides the benchmark's device")
+    run.add_argument("--seed", type=integer(0, MAX_SEED), default=None,
+                     help="overrides the benchmark's seed (model initialisation, clip "
+                          "offsets, test samples, random orders): a replicate run; default "
+                          "--out results/<benchmark name>-seed<N>. The leaderboard pools the "
+                          "runs of several seeds, each split's models together")
     run.add_argument("--data", type=Path, default=None,
                      help="real AudioMNIST tree (its data/ folder) instead of the benchmark's data")
     run.add_argument("--executor", choices=("local", "processes", "ray"), default=None,
@@ -373,6 +378,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         bench = bench.with_data(args.data)
     if args.nondeterministic:
         bench = bench.model_copy(update={"deterministic": False})
+    if args.seed is not None:
+        bench = bench.model_copy(update={"seed": args.seed})
     if args.workers is not None:
         if args.workers < 1 or args.executor not in (None, "processes"):
             raise AudioXaiError(f"--workers {args.workers}: needs a pool of at least one "
@@ -381,7 +388,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     pm = _load_plugins(args, fatal=True, extra=bench.plugins)
     for failure in pm.failures:  # of installed plugins: the run goes on without them
         print(f"warning: {failure}", file=sys.stderr)
-    out = args.out or Path("results") / bench.name
+    out = args.out or Path("results") / (bench.name if args.seed is None
+                                         else f"{bench.name}-seed{args.seed}")
     if args.cache is not None:
         from .data.cache import CACHE_ENV
 

@@ -95,7 +95,7 @@ def top_table(df: pd.DataFrame, n: int = 5) -> str:
                     for e in s.explainers[:n]]
             lines.append(tables.markdown(tables.Table("", header, rows)).rstrip("\n"))
             if any(r[0] != "–" and "–" in r[0] for r in rows):  # "–" alone: no value
-                why = ("paired tests over (model, speaker) units, Holm-adjusted, do not "
+                why = ("paired tests over (split, speaker) units, Holm-adjusted, do not "
                        "separate those explainers" if s.verdict is not None else
                        "those explainers' 95 % intervals overlap")
                 lines.append(f"a rank such as 1–3 is shared: {why}, so these results cannot "

@@ -1,16 +1,20 @@
 """Cells over trained models, sections and rankings: the numbers every output shares.
 
-A cell's value is the mean over its trained models (folds or seeds) of each model's mean over
-its test clips, and its interval comes from resampling models, then speakers within a model
+A cell's value is the mean over its splits (folds) of each split's mean over its test clips,
+and its interval comes from resampling splits, then speakers within a split
 (:class:`audioxai_bench.stats.Clustered`), computed from the per-sample scores the records
 keep (for a proportion, the Wilson interval at the speaker clusters' effective sample size);
-interval bounds are never averaged. Explainers are ranked only as far as paired tests
-separate them (:func:`audioxai_bench.stats.compare`), and not at all on a model below
-:data:`ACCURACY_FLOOR`. A metric whose records name the control its scores are differences
-against (``versus``) gets a verdict per cell, :func:`control_verdicts`: better or worse than
-that control by a Wilcoxon signed-rank test over (model, speaker) units, Holm-adjusted over
-the explainers of its column. A cell whose every fold failed stays in the frame with no value
-and its error count, so no output can drop it silently.
+interval bounds are never averaged. Runs of one definition with other seeds are replicates:
+each trains its own model of every split, and their clips join the split's (split, speaker)
+units, so a split's mean averages its models' training luck, and the units stay independent
+speakers (one speaker's clips under two models are not independent). Explainers are ranked
+only as far as paired tests separate them (:func:`audioxai_bench.stats.compare`), and not at
+all on a model below :data:`ACCURACY_FLOOR`. A metric whose records name the control its
+scores are differences against (``versus``) gets a verdict per cell,
+:func:`control_verdicts`: better or worse than that control by a Wilcoxon signed-rank test
+over (split, speaker) units, Holm-adjusted over the explainers of its column. A cell whose
+every model failed stays in the frame with no value and its error count, so no output can
+drop it silently.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,29 +59,36 @@ def accuracy_floor(n_classes: int) -> float:
     return chance + ACCURACY_FLOOR * (1.0 - chance)
 
 
+def trained_model(fold: Any, seed: Any) -> tuple[int, int]:
+    """A trained model's key: its split and the run's seed (-1 where a record has none)."""
+    return int(fold), -1 if seed is None or pd.isna(seed) else int(seed)
+
+
 def _clustered(rows: pd.DataFrame, columns: Sequence[str]) -> Clustered | None:
-    """Per-sample scores of the ``rows`` (one per fold and ``columns`` value) as a
-    :class:`Clustered` with one method per ``columns`` value; None unless every row has its
-    scores and every method has the same clips."""
-    methods: dict[tuple, dict[int, dict]] = {}
+    """Per-sample scores of the ``rows`` (one per trained model and ``columns`` value) as a
+    :class:`Clustered` with one method per ``columns`` value, grouped by split, clustered by
+    (split, speaker); None unless every row has its scores and every method has the same
+    clips."""
+    methods: dict[tuple, dict[tuple[int, int], dict]] = {}
     for _, row in rows.iterrows():
         record = row["record"]
         if not all(isinstance(record.get(k), list) for k in ("scores", "clips", "speakers")):
             return None
         key = tuple(row[c] for c in columns)
-        methods.setdefault(key, {})[int(row["fold"])] = record
+        methods.setdefault(key, {})[trained_model(row["fold"], row.get("seed"))] = record
     if not methods:
         return None
-    folds = sorted(next(iter(methods.values())))
+    models = sorted(next(iter(methods.values())))
     scores, group, cluster = [], None, None
-    for by_fold in methods.values():
-        if sorted(by_fold) != folds:
+    for by_model in methods.values():
+        if sorted(by_model) != models:
             return None
-        clips = [(f, c) for f in folds for c in by_fold[f]["clips"]]
-        order = np.argsort(np.array([f"{f}/{c}" for f, c in clips]), kind="stable")
-        values = np.array([v for f in folds for v in by_fold[f]["scores"]], dtype=float)[order]
-        g = np.array([f for f in folds for _ in by_fold[f]["clips"]])[order]
-        k = np.array([f * 1000 + s for f in folds for s in by_fold[f]["speakers"]])[order]
+        clips = [(m, c) for m in models for c in by_model[m]["clips"]]
+        order = np.argsort(np.array([f"{f}/{s}/{c}" for (f, s), c in clips]), kind="stable")
+        values = np.array([v for m in models for v in by_model[m]["scores"]],
+                          dtype=float)[order]
+        g = np.array([m[0] for m in models for _ in by_model[m]["clips"]])[order]
+        k = np.array([m[0] * 1000 + s for m in models for s in by_model[m]["speakers"]])[order]
         if group is not None and not (np.array_equal(g, group) and np.array_equal(k, cluster)):
             return None
         scores.append(values)
@@ -99,7 +111,7 @@ def _proportion_interval(data: Clustered, declared: bool) -> tuple[float, float]
 
 
 def _pooled_accuracy(rows: pd.DataFrame) -> tuple[float, float, float] | None:
-    """Test accuracy over the clips of every fold's model, with the Wilson interval at the
+    """Test accuracy over the clips of every trained model, with the Wilson interval at the
     effective size of its (fold, speaker) clusters; None unless every record has its per-clip
     hits and speakers."""
     hits, clusters = [], []
@@ -113,7 +125,7 @@ def _pooled_accuracy(rows: pd.DataFrame) -> tuple[float, float, float] | None:
 
 
 def _p_versus(data: Clustered) -> float:
-    """Two-sided p of the Wilcoxon signed-rank test that the (model, speaker) unit means of a
+    """Two-sided p of the Wilcoxon signed-rank test that the (split, speaker) unit means of a
     paired difference centre on 0; NaN where every unit mean is 0 (``amplitude`` against the
     amplitude order: no test to make) or none is finite."""
     units = data.unit_means()[0]
@@ -139,9 +151,10 @@ def control_verdicts(cells: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
 
 
 def by_cell(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per :data:`KEYS` over folds: value and interval over models and speakers (see
-    the module docstring), summed ``n``, the number of folds with a result (``folds``) and of
-    failed folds (``errors``). Test accuracy pools the clips of every fold
+    """One row per :data:`KEYS` over trained models: value and interval over splits and
+    speakers (see the module docstring), summed ``n``, the number of trained models with a
+    result (``models``: splits × seeds) and of failed ones (``errors``). Test accuracy pools
+    the clips of every model
     (:func:`_pooled_accuracy`). Records without per-sample scores (older runs) keep a single
     fold's own interval; several such folds get their mean and no interval. Where the records
     name a control (``versus``), :func:`control_verdicts` tests the cell against it."""
@@ -162,9 +175,9 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
             value, low, high = group[["value", "ci_low", "ci_high"]].iloc[0]
         else:
             value, low, high = group["value"].mean(), np.nan, np.nan
-        rows.append((*key, value, low, high, group["n"].sum(min_count=1), group["fold"].nunique(),
-                     versus, p_versus))
-    values = pd.DataFrame(rows, columns=[*KEYS, "value", "ci_low", "ci_high", "n", "folds",
+        rows.append((*key, value, low, high, group["n"].sum(min_count=1), len(group), versus,
+                     p_versus))
+    values = pd.DataFrame(rows, columns=[*KEYS, "value", "ci_low", "ci_high", "n", "models",
                                          "versus", "p_versus"])
     values = values.set_index(list(KEYS))
     errors = df[df["status"] == "error"].groupby(list(KEYS), sort=False).size().rename("errors")
@@ -173,18 +186,19 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         representation=("representation", "first"), higher_is_better=("higher_is_better",
                                                                         "first"))
     cells = cells.join(info).reset_index()
-    cells["folds"] = cells["folds"].fillna(0).astype(int)
+    cells["models"] = cells["models"].fillna(0).astype(int)
     cells["errors"] = cells["errors"].fillna(0).astype(int)
     cells["n"] = cells["n"].astype("Int64")
     cells = control_verdicts(cells)
     columns = [*KEYS, "representation", "higher_is_better", "value", "ci_low", "ci_high", "n",
-               "folds", "errors", "versus", "p_versus", "versus_verdict"]
+               "models", "errors", "versus", "p_versus", "versus_verdict"]
     return cells[columns].sort_values(list(KEYS), kind="stable").reset_index(drop=True)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Section:
-    """The records (all folds) and fold-aggregated cells of one section, explainers ranked."""
+    """The records (every trained model) and aggregated cells of one section, explainers
+    ranked."""
 
     benchmark: str
     dataset: str
@@ -242,9 +256,9 @@ class Section:
         return None if hit.empty else hit.iloc[0]
 
     def metric_rows(self, metric: str) -> pd.DataFrame:
-        """Per-fold records of one metric, in (explainer, sonifier, fold) order."""
+        """Per-model records of one metric, in (explainer, sonifier, fold, seed) order."""
         rows = self.rows[self.rows["metric"] == metric]
-        return rows.sort_values(["explainer", "sonifier", "fold"], kind="stable")
+        return rows.sort_values(["explainer", "sonifier", "fold", "seed"], kind="stable")
 
     def has(self, metric: str) -> bool:
         return bool((self.cells["metric"] == metric).any())
@@ -252,6 +266,17 @@ class Section:
     @property
     def folds(self) -> list[int]:
         return sorted(int(f) for f in self.rows["fold"].unique())
+
+    @property
+    def seeds(self) -> list[int]:
+        """The runs' seeds (more than one: replicate models of each split)."""
+        return sorted({trained_model(0, s)[1] for s in self.rows["seed"]})
+
+    def model_label(self, fold: Any, seed: Any) -> str:
+        """A trained model as the tables name it: its fold, and its seed where the section
+        has several."""
+        return f"{int(fold)}" if len(self.seeds) < 2 else "{} (seed {})".format(
+            *trained_model(fold, seed))
 
 
 def ranked(cells: pd.DataFrame) -> tuple[str, ...]:
@@ -273,10 +298,10 @@ def ranked(cells: pd.DataFrame) -> tuple[str, ...]:
 #: How the page and README say when two explainers count as tied; it describes
 #: :func:`rank_texts` and changes with it.
 TIE_RULE = ("Ranks: explainer A ranks above B only where a paired Wilcoxon signed-rank test over "
-            "(trained model, test speaker) units, adjusted with Holm's method over all pairs of "
+            "(split, test speaker) units, adjusted with Holm's method over all pairs of "
             "the table, finds them different at the 5 % level. A rank such as 1–3 is shared: it "
             "runs from 1 + the number of explainers distinguishably better to the number not "
-            "distinguishably worse. Intervals resample trained models, then speakers, widened "
+            "distinguishably worse. Intervals resample splits, then speakers, widened "
             "for the few speakers (Student's t). Where a "
             "run kept no per-sample scores, two explainers tie when their 95 % intervals "
             "overlap.")
@@ -355,11 +380,14 @@ def below_floor(rows: pd.DataFrame, task: str) -> str | None:
 
     floor = accuracy_floor(N_CLASSES.get(task, 2))
     acc = rows[(rows["metric"] == ACCURACY_METRIC) & (rows["status"] == "ok")]
-    weak = sorted(int(f) for f, v in zip(acc["fold"], acc["value"]) if v < floor)
+    weak = sorted(trained_model(f, s) for f, s, v in zip(acc["fold"], acc["seed"], acc["value"])
+                  if v < floor)
     if not weak:
         return None
-    return (f"not ranked: the model of fold {', '.join(map(str, weak))} has test accuracy below "
-            f"the floor of {floor:.0%} (chance + half the way to 100 %)")
+    several = acc["seed"].nunique(dropna=False) > 1
+    names = ", ".join(f"{f} (seed {s})" if several else str(f) for f, s in weak)
+    return (f"not ranked: the model of fold {names} has test accuracy below the floor of "
+            f"{floor:.0%} (chance + half the way to 100 %)")
 
 
 def sections(df: pd.DataFrame, cells: pd.DataFrame | None = None) -> list[Section]:

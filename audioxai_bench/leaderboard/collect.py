@@ -33,9 +33,10 @@ def read(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
 
 
 def normalise(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell (the last one wins), ``""`` for a null explainer or sonifier, and
-    numbers as floats, so grouping and sorting treat every frame alike."""
-    df = df.drop_duplicates(subset=list(CELL_FIELDS), keep="last").copy()
+    """One row per cell and seed (the last one wins; runs with other seeds are replicates),
+    ``""`` for a null explainer or sonifier, and numbers as floats, so grouping and sorting
+    treat every frame alike."""
+    df = df.drop_duplicates(subset=[*CELL_FIELDS, "seed"], keep="last").copy()
     for column in ("explainer", "sonifier"):
         df[column] = [v if isinstance(v, str) else "" for v in df[column]]
     for column in ("value", "ci_low", "ci_high"):

@@ -45,7 +45,9 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
     folds = "; ".join(
         f"{task}/{model}: {', '.join(map(str, sorted(set(g['fold']))))}"
         for (task, model), g in df.groupby(["task", "model"], sort=True))
-    several = (df.groupby(["benchmark", "dataset", "task", "model"])["fold"].nunique() > 1).any()
+    per_table = df.groupby(["benchmark", "dataset", "task", "model"])
+    several = (per_table["fold"].nunique() > 1).any()
+    replicated = (per_table["seed"].nunique() > 1).any()
     wall = pd.to_numeric(df["wall_seconds"], errors="coerce").sum()
     unknown = "unknown"
     return [
@@ -54,10 +56,13 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
         ("Samples per cell (n)", f"{_span(explained['n'])} explained test samples; "
                                  f"{_span(accuracy['n'])} test clips for model accuracy"),
         ("Folds", folds),
-        ("Aggregation", "a value is the mean over trained models (folds) of each model's mean "
-                        "over its test clips; its 95 % interval resamples models, then speakers "
-                        "within a model (interval bounds are never averaged; n is summed)"
-         if several else "one trained model per table: the 95 % interval resamples speakers"),
+        ("Aggregation", ("a value is the mean over splits (folds) of each split's mean over "
+                         "its test clips; its 95 % interval resamples splits, then speakers "
+                         "within a split (interval bounds are never averaged; n is summed)"
+                         if several else "one split per table: the 95 % interval resamples "
+                         "speakers")
+         + ("; the runs of each seed trained their own model of every split, and a split's "
+            "clips pool its models'" if replicated else "")),
         ("Devices", ", ".join(_distinct(df["device"])) or unknown),
         ("Seeds", ", ".join(_distinct(df["seed"])) or unknown),
         ("Git revisions", ", ".join(_distinct(df["git_revision"])) or unknown),

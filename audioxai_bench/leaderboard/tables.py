@@ -18,7 +18,14 @@ import pandas as pd
 
 from ..evaluation.meta import NOISE_LEVELS, Step
 from ..run.control import CONTROL_METRIC
-from .aggregate import ACCURACY_METRIC, RANK_METRIC, TIE_RULE, Section, reliabilities
+from .aggregate import (
+    ACCURACY_METRIC,
+    RANK_METRIC,
+    TIE_RULE,
+    Section,
+    reliabilities,
+    trained_model,
+)
 
 #: The ranking table's column order and labels; a metric not named here (a plugin's) gets a
 #: column after these, labelled by its name. Metrics whose records say ``ranked: false`` are
@@ -106,13 +113,16 @@ def paper(task: str, model: str) -> str:
 
 
 def accuracy_text(rows: pd.DataFrame) -> str:
-    """Test accuracy of a model's fold records: one fold's value, or mean ± std over folds."""
-    ok = rows.loc[(rows["status"] == "ok") & rows["value"].notna(), "value"]
+    """Test accuracy of a model's records: one model's value, or mean ± std over the trained
+    models (folds, and seeds where there are several)."""
+    done = rows[(rows["status"] == "ok") & rows["value"].notna()]
+    ok = done["value"]
     if ok.empty:
         return "error" if len(rows) else NONE
     if len(ok) == 1:
         return percent(ok.iloc[0])
-    return f"{100 * ok.mean():.1f} ± {100 * ok.std(ddof=1):.1f} % ({len(ok)} folds)"
+    what = "folds" if done["fold"].is_unique else "models"
+    return f"{100 * ok.mean():.1f} ± {100 * ok.std(ddof=1):.1f} % ({len(ok)} {what})"
 
 
 def band(edges: Any) -> str:
@@ -125,15 +135,15 @@ def band(edges: Any) -> str:
 
 
 def cell_text(cell: pd.Series | None) -> str:
-    """A fold-aggregated cell: value and interval, ``error`` when every fold failed."""
+    """An aggregated cell: value and interval, ``error`` when every model failed."""
     if cell is None:
         return NONE
-    if cell["folds"] == 0:
+    if cell["models"] == 0:
         return "error"
     text = with_ci(cell["value"], cell["ci_low"], cell["ci_high"], cell["metric"])
     text += MARKS.get(cell.get("versus_verdict"), "")
     failed = cell["errors"]
-    return text + (f" ({failed} of {failed + cell['folds']} folds failed)" if failed else "")
+    return text + (f" ({failed} of {failed + cell['models']} models failed)" if failed else "")
 
 
 def controls_note(section: Section, metrics: Sequence[str], labels: dict[str, str]) -> str:
@@ -148,7 +158,7 @@ def controls_note(section: Section, metrics: Sequence[str], labels: dict[str, st
     if not named:
         return ""
     return (f" ▲ / ▼: better / worse than the column's control ({'; '.join(named)}) by a "
-            "paired Wilcoxon signed-rank test over (trained model, test speaker) units, "
+            "paired Wilcoxon signed-rank test over (split, test speaker) units, "
             "Holm-adjusted over the column's explainers, 5 %; no mark: not separated from it.")
 
 
@@ -268,7 +278,8 @@ def control_table(section: Section) -> Table | None:
     for _, r in rows.iterrows():
         rec, extras = r["record"], r["record"].get("extras") or {}
         info = rec.get("info") or {}
-        body.append([str(r["fold"]), text(rec.get("value"), rec.get("ci")),
+        body.append([section.model_label(r["fold"], r["seed"]),
+                     text(rec.get("value"), rec.get("ci")),
                      *(text((extras.get(k) or {}).get("value"), (extras.get(k) or {}).get("ci"))
                        for k in ("cue-only-accuracy", "cue-swapped-accuracy")),
                      percent(info.get("chance")), "pass" if info.get("passed") else "FAIL"])
@@ -341,7 +352,7 @@ def reliability_table(section: Section) -> Table | None:
         f"noise of σ = {levels} (noisy-σ), uniform random relevance, and its inverse "
         "(relevant everywhere but on the evidence). A metric to believe orders them oracle > "
         "noisy oracles, least noise first > random > inverted. yes: every step in order "
-        "(paired Wilcoxon signed-rank tests over (trained model, speaker) units, Holm-adjusted "
+        "(paired Wilcoxon signed-rank tests over (split, speaker) units, Holm-adjusted "
         "over the steps, 5 %); partly: the oracle above random and no step reversed, but the "
         "steps listed not resolved (the metric saturates near the oracle, or cannot tell a "
         "random map from an anti-localised one); no: a step reversed, or the oracle not "
@@ -366,7 +377,8 @@ def models_table(sections: Sequence[Section]) -> Table:
             test = ("error" if r["status"] == "error"
                     else percent_interval(r["value"], r["ci_low"], r["ci_high"]))
             n = NONE if pd.isna(r["n"]) else str(r["n"])
-            rows.append([s.benchmark, s.task, s.model, str(r["fold"]), test, percent(val), n,
+            rows.append([s.benchmark, s.task, s.model, s.model_label(r["fold"], r["seed"]), test,
+                         percent(val), n,
                          setup, paper(s.task, s.model)])
         if ((acc["status"] == "ok") & acc["value"].notna()).sum() > 1:
             rows.append([s.benchmark, s.task, s.model, "mean ± std", accuracy_text(acc),
@@ -427,9 +439,10 @@ def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
     same_folds = len({tuple(s.folds) for s in chosen}) == 1
 
     def accuracy(s: Section) -> str:
-        acc = s.metric_rows(ACCURACY_METRIC).sort_values("fold")
-        text = " / ".join("error" if r["status"] == "error" else percent(r["value"])
-                          for _, r in acc.iterrows()) or NONE
+        acc = s.metric_rows(ACCURACY_METRIC).sort_values(["fold", "seed"])
+        text = " / ".join(", ".join("error" if r["status"] == "error" else percent(r["value"])
+                                    for _, r in fold.iterrows())
+                          for _, fold in acc.groupby("fold", sort=True)) or NONE
         return text if same_folds else f"{text} (split {' / '.join(map(str, s.folds))})"
 
     def separated(s: Section) -> str:
@@ -451,8 +464,10 @@ def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
         return (NONE if c.empty else f"{len(better)} of {len(c)}"
                 + (f": {', '.join(better)}" if better else ""))
 
-    label = (f"*test accuracy (split {' / '.join(map(str, chosen[0].folds))})*" if same_folds
-             else "*test accuracy*")
+    seeds = sorted({seed for s in chosen for seed in s.seeds})
+    per_split = f", seeds {', '.join(map(str, seeds))} of each" if len(seeds) > 1 else ""
+    label = (f"*test accuracy (split {' / '.join(map(str, chosen[0].folds))}{per_split})*"
+             if same_folds else f"*test accuracy{per_split}*")
     rows = [[label, *(accuracy(s) for s in chosen)],
             ["*neighbouring pairs separated*", *(separated(s) for s in chosen)]]
     if any(s.has(AMPLITUDE_METRIC) for s in chosen):
@@ -463,7 +478,7 @@ def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
                  "task (the leaderboard's first column; `audioxai-bench leaderboard --readme`). "
                  "▲ / ▼: above / below the random order, and *better than the amplitude "
                  "order*: the explainers whose gap vs amplitude is above 0, each by a paired "
-                 "Wilcoxon signed-rank test over (trained model, test speaker) units, "
+                 "Wilcoxon signed-rank test over (split, test speaker) units, "
                  "Holm-adjusted over the column's explainers, 5 %.",
                  ["explainer", *(s.title for s in chosen)], rows)
 
@@ -471,17 +486,23 @@ def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
 def failures_table(df: pd.DataFrame) -> Table | None:
     """Every failed cell with its reason."""
     failed = df[df["status"] == "error"].sort_values(
-        ["benchmark", "dataset", "task", "model", "explainer", "sonifier", "metric", "fold"],
-        kind="stable")
+        ["benchmark", "dataset", "task", "model", "explainer", "sonifier", "metric", "fold",
+         "seed"], kind="stable")
     if failed.empty:
         return None
-    rows = [[r["benchmark"], r["dataset"], r["task"], r["model"], str(r["fold"]),
+    several = df["seed"].nunique(dropna=False) > 1
+
+    def fold(r: pd.Series) -> str:
+        return "{} (seed {})".format(*trained_model(r["fold"], r["seed"])) if several else str(
+            r["fold"])
+
+    rows = [[r["benchmark"], r["dataset"], r["task"], r["model"], fold(r),
              r["explainer"] or NONE, r["sonifier"] or NONE, r["metric"],
              " ".join(str(r["error"]).split())] for _, r in failed.iterrows()]
     header = ["Benchmark", "Dataset", "Task", "Model", "Fold", "Explainer", "Sonifier",
               "Metric", "Reason"]
-    return Table(f"Failed cells ({len(rows)}), each with its reason; a cell whose every fold "
-                 "failed reads 'error' in the tables above.", header, rows)
+    return Table(f"Failed cells ({len(rows)}), each with its reason; a cell whose every "
+                 "trained model failed reads 'error' in the tables above.", header, rows)
 
 
 # --- renderers ----------------------------------------------------------------------------------
@@ -501,14 +522,15 @@ def markdown(table: Table) -> str:
 
 
 def leaderboard_csv(cells: pd.DataFrame) -> str:
-    """The fold-aggregated cells as CSV (six significant digits, ``\\n`` line ends)."""
+    """The aggregated cells as CSV (six significant digits, ``\\n`` line ends)."""
     buf = io.StringIO()
     cells.to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
     return buf.getvalue()
 
 
 def models_csv(sections: Sequence[Section]) -> str:
-    """Test accuracy per fold, with the paper's numbers beside it."""
+    """Test accuracy per trained model (fold and seed), with the paper's numbers beside
+    it."""
     rows = []
     for s in sections:
         for _, r in s.metric_rows(ACCURACY_METRIC).iterrows():
@@ -517,14 +539,15 @@ def models_csv(sections: Sequence[Section]) -> str:
             mean, std = PAPER_ACCURACY.get((s.task, s.model), (None, None))
             rows.append({
                 "benchmark": s.benchmark, "dataset": s.dataset, "task": s.task,
-                "model": s.model, "fold": r["fold"], "status": r["status"],
+                "model": s.model, "fold": r["fold"], "seed": r["seed"], "status": r["status"],
                 "test_accuracy": r["value"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                 "val_accuracy": ((rec.get("extras") or {}).get("val-accuracy") or {}).get(
                     "value"),
                 "n": r["n"], "preset": info.get("preset"), "width": info.get("width"),
                 "iterations": info.get("iterations"), "paper_accuracy": mean,
                 "paper_std": std})
-    columns = ["benchmark", "dataset", "task", "model", "fold", "status", "test_accuracy",
+    columns = ["benchmark", "dataset", "task", "model", "fold", "seed", "status",
+               "test_accuracy",
                "ci_low", "ci_high", "val_accuracy", "n", "preset", "width", "iterations",
                "paper_accuracy", "paper_std"]
     buf = io.StringIO()

@@ -23,7 +23,7 @@ def _rows(scores: dict[str, np.ndarray], *, metric: str = "gap", versus: str | N
             part = [float(v) for v in values[12 * fold: 12 * fold + 12]]
             rec = {"benchmark": "b", "dataset": "d", "task": "digit", "model": model,
                    "explainer": explainer, "sonifier": "", "metric": metric, "fold": fold,
-                   "status": "ok", "value": float(np.mean(part)), "ci_low": np.nan,
+                   "status": "ok", "seed": 0, "value": float(np.mean(part)), "ci_low": np.nan,
                    "ci_high": np.nan, "n": 12, "representation": "waveform",
                    "higher_is_better": higher_is_better, "scores": part,
                    "clips": [f"c{i}" for i in range(12)], "speakers": SPEAKERS}

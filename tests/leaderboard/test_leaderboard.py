@@ -173,10 +173,10 @@ def test_csv_round_trips_with_the_expected_rows(built):
     assert csv["model"].value_counts().to_dict() == per_model
     gap = csv[(csv.model == "audionet") & (csv.explainer == "lrp-epsilon")
               & (csv.metric == "faithfulness-gap")].iloc[0]
-    assert (gap.value, gap.n, gap.folds) == pytest.approx((0.4, 16, 2))
+    assert (gap.value, gap.n, gap.models) == pytest.approx((0.4, 16, 2))
     assert gap.ci_low < 0.31 and gap.ci_high > 0.49  # resampled models, not averaged bounds
     error = csv[csv.metric == "gini"].iloc[0]
-    assert np.isnan(error.value) and error.errors == 1 and error.folds == 0
+    assert np.isnan(error.value) and error.errors == 1 and error.models == 0
     sonified = csv[csv.metric == "sonified-accuracy"]
     assert set(sonified.sonifier) == {"keep-top", "spectrogram-mask"}
 

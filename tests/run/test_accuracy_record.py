@@ -49,6 +49,6 @@ def test_the_leaderboard_pools_the_folds_clips_for_accuracy(tree, cache, tmp_pat
     clusters = [r["fold"] * 1000 + s for r in records for s in r["speakers"]]
     cells = by_cell(collect.read([tmp_path / "a"]))
     row = cells[cells.metric == "test-accuracy"].iloc[0]
-    assert row["folds"] == 2 and row["value"] == pytest.approx(sum(hits) / len(hits))
+    assert row["models"] == 2 and row["value"] == pytest.approx(sum(hits) / len(hits))
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(clustered_wilson(hits, clusters)[:2])
     assert not pd.isna(row["ci_low"])

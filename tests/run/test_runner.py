@@ -349,3 +349,43 @@ def test_the_leaderboard_reads_a_real_run(tree, tmp_path):
     page = (tmp_path / "board" / "index.html").read_text()
     assert page.count("data:audio/wav;base64,") >= 2 and "data:image/png;base64," in page
     assert top_table(load_results(tmp_path / "run")).count("gradient") == 2
+
+
+def test_a_run_with_another_seed_is_a_replicate_the_leaderboard_pools(tree, tmp_path,
+                                                                        monkeypatch):
+    """``run --seed 1`` trains and scores its own models into results/<name>-seed1; the
+    leaderboard pools both runs' clips per split, with (split, speaker) units."""
+    import pandas as pd
+
+    from audioxai_bench.cli import main
+    from audioxai_bench.leaderboard import aggregate, collect
+
+    spec = tmp_path / "unit.yaml"
+    spec.write_text(yaml.safe_dump(definition(tree, metrics=["faithfulness-gap"], samples=24,
+                                              batch_size=8, examples=0)))
+    monkeypatch.chdir(tmp_path)
+    assert main(["--quiet", "run", str(spec)]) == 0
+    assert main(["--quiet", "run", str(spec), "--seed", "1"]) == 0
+    folders = [tmp_path / "results" / "unit", tmp_path / "results" / "unit-seed1"]
+    one, two = (load_results(f) for f in folders)
+    assert set(one["seed"]) == {0} and set(two["seed"]) == {1}
+
+    def gap(df: pd.DataFrame) -> dict:
+        return df[(df.metric == "faithfulness-gap") & (df.explainer == "gradient")].iloc[0][
+            "record"]
+
+    build_leaderboard(folders, tmp_path / "board", quiet=True)
+    cells = pd.read_csv(tmp_path / "board" / "leaderboard.csv")
+    pooled = cells[(cells.metric == "faithfulness-gap") & (cells.explainer == "gradient")]
+    assert pooled["models"].iloc[0] == 2 and pooled["n"].iloc[0] == 48
+    assert pooled["value"].iloc[0] == pytest.approx(
+        np.mean(gap(one)["scores"] + gap(two)["scores"]), rel=1e-5)
+    # one speaker's clips under both seeds' models form one unit: units stay independent
+    rows = collect.read(folders)
+    data = aggregate._clustered(rows[rows.metric == "faithfulness-gap"], ["explainer"])
+    speakers = [set(gap(df)["speakers"]) for df in (one, two)]
+    assert data.unit_means().shape[1] == len(speakers[0] | speakers[1]) < sum(map(len, speakers))
+    models = pd.read_csv(tmp_path / "board" / "models.csv")
+    assert sorted(zip(models["fold"], models["seed"])) == [(0, 0), (0, 1)]
+    readme = (tmp_path / "board" / "README.md").read_text()
+    assert "| 0 (seed 1) |" in readme and "the runs of each seed trained their own" in readme
