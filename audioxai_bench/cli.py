@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -178,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        "index.html from one or more runs.")
     board.add_argument("results", nargs="*", type=Path,
                        help="run folders or results.jsonl files (default results/quickstart "
-                            "and, where it exists, results/ground-truth)")
+                            "and, where they exist, results/ground-truth and the seed "
+                            "replicates of both, results/<name>-seed<N>)")
     board.add_argument("--out", type=Path, default=Path("leaderboard"),
                        help="output folder (default leaderboard/); a leaderboard of other "
                             "benchmarks already there is not replaced without --force")
@@ -388,8 +390,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     pm = _load_plugins(args, fatal=True, extra=bench.plugins)
     for failure in pm.failures:  # of installed plugins: the run goes on without them
         print(f"warning: {failure}", file=sys.stderr)
-    out = args.out or Path("results") / (bench.name if args.seed is None
-                                         else f"{bench.name}-seed{args.seed}")
+    out = args.out or results_folder(bench.name, args.seed)
     if args.cache is not None:
         from .data.cache import CACHE_ENV
 
@@ -428,12 +429,30 @@ def _asks_for_all(bench) -> str:
     return ", ".join(kinds)
 
 
+def results_folder(name: str, seed: int | None = None) -> Path:
+    """Where ``run`` writes a benchmark's results by default: results/<name>, or
+    results/<name>-seed<N> for a replicate with another seed."""
+    return Path("results") / (name if seed is None else f"{name}-seed{seed}")
+
+
+def replicate_folders(name: str) -> list[Path]:
+    """The existing default results folders of benchmark ``name``: its own, then its seed
+    replicates by seed."""
+    found = {None: results_folder(name)} if results_folder(name).exists() else {}
+    for path in Path("results").glob(f"{name}-seed*"):
+        if (match := re.fullmatch(rf"{re.escape(name)}-seed(\d+)", path.name)):
+            found[int(match[1])] = path
+    return [found[k] for k in sorted(found, key=lambda k: -1 if k is None else k)]
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import build_leaderboard
 
-    # the committed leaderboard: the quickstart, and the ground-truth run where there is one
+    # the committed leaderboard: the quickstart, and the ground-truth run where there is one,
+    # each with its seed replicates
     shipped = [Path("results") / name for name in ("quickstart", "ground-truth")]
-    results = args.results or [p for p in shipped if p.exists()] or shipped[:1]
+    results = args.results or [p for name in ("quickstart", "ground-truth")
+                               for p in replicate_folders(name)] or shipped[:1]
     written = build_leaderboard(results, args.out, quiet=args.quiet, force=args.force,
                                 project_readme=args.readme)
     print(f"wrote {len(written)} files to {args.out}")

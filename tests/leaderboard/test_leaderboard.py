@@ -504,3 +504,15 @@ def test_the_default_reads_the_quickstart_and_a_ground_truth_run_where_there_is_
     assert main(["leaderboard", "--out", "board", "--force"]) == 0
     sources = json.loads((tmp_path / "board" / ".source.json").read_text())["sources"]
     assert {s["benchmark"] for s in sources} == {"quickstart", "ground-truth"}
+    # seed replicates, as 'run --seed N' names their folders, join by default
+    for seed in (10, 2):
+        replicate = ResultStore(tmp_path / "results" / f"quickstart-seed{seed}" / "results.jsonl")
+        replicate.append(record("audionet", "test-accuracy", 0.7, n=200, seed=seed))
+    (tmp_path / "results" / "quickstart-seedling").mkdir()  # not a replicate's name
+    assert main(["leaderboard", "--out", "board", "--force"]) == 0
+    manifest = json.loads((tmp_path / "board" / ".source.json").read_text())
+    assert [Path(r).parent.name for r in manifest["results"]] == [
+        "quickstart", "quickstart-seed2", "quickstart-seed10", "ground-truth"]
+    models = pd.read_csv(tmp_path / "board" / "models.csv")
+    mine = models[(models.model == "audionet") & (models.benchmark == "quickstart")]
+    assert sorted(zip(mine["fold"], mine["seed"])) == [(0, 0), (0, 2), (0, 10), (1, 0)]
