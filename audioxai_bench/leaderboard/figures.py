@@ -62,8 +62,8 @@ def nanmean(curves: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def mean_curves(section: Section) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]] | None:
-    """The grid and, per explainer, each curve averaged over folds (records whose grid differs
-    from the first one's are left out)."""
+    """The grid and, per explainer, each curve averaged over trained models (records whose
+    grid differs from the first one's are left out)."""
     for metric in CURVE_METRICS:
         rows = section.metric_rows(metric)
         records = [r for r, s in zip(rows["record"], rows["status"])

@@ -25,10 +25,11 @@ PREFERRED_SONIFIER = "spectrogram-mask"
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Examples:
-    """Example samples of one fold: 8 kHz signals, model inputs, targets, relevance maps and,
-    for planted evidence, where it is (a bool mask like the inputs)."""
+    """Example samples of one trained model (``model``: its fold, and its seed where the
+    section pools several): 8 kHz signals, model inputs, targets, relevance maps and, for
+    planted evidence, where it is (a bool mask like the inputs)."""
 
-    fold: int
+    model: str
     signals: np.ndarray
     inputs: np.ndarray
     target: np.ndarray
@@ -38,10 +39,11 @@ class Examples:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Audio:
-    """WAV bytes of one fold: the original of each sample, and per (explainer, sample) the
-    sound of one sonifier as ``(sonifier, bytes)``."""
+    """WAV bytes of one trained model (``model`` as in :class:`Examples`): the original of
+    each sample, and per (explainer, sample) the sound of one sonifier as
+    ``(sonifier, bytes)``."""
 
-    fold: int
+    model: str
     samples: tuple[str, ...]
     originals: dict[str, bytes]
     sonified: dict[tuple[str, str], tuple[str, bytes]]
@@ -58,22 +60,28 @@ def _stem(section: Section, fold: int) -> str:
     return run_folder.panel_stem(section.task, section.model, fold)
 
 
+def _model(section: Section, folder: Path, fold: int) -> str:
+    """The trained model whose files ``folder`` holds for ``fold``, as the tables name it."""
+    seeds = section.rows.loc[section.rows["source"] == str(folder), "seed"]
+    return section.model_label(fold, seeds.iloc[0] if len(seeds) else None)
+
+
 def find_examples(section: Section) -> Examples | None:
     """The examples file of the lowest fold that has one, or None."""
     for fold in section.folds:
         for folder in run_folders(section):
             path = run_folder.examples_file(folder, _stem(section, fold))
             if path.is_file():
-                return load_examples(path, fold)
+                return load_examples(path, _model(section, folder, fold))
     return None
 
 
-def load_examples(path: Path, fold: int) -> Examples:
+def load_examples(path: Path, model: str) -> Examples:
     """Read and check an examples file, keeping the first :data:`MAX_EXAMPLES` samples."""
     arrays = run_folder.read_examples(path)
     relevance = {name: r[:MAX_EXAMPLES] for name, r in run_folder.relevance_maps(arrays).items()}
     truth = arrays.get("ground_truth")
-    return Examples(fold, arrays["signals"][:MAX_EXAMPLES], arrays["inputs"][:MAX_EXAMPLES],
+    return Examples(model, arrays["signals"][:MAX_EXAMPLES], arrays["inputs"][:MAX_EXAMPLES],
                     arrays["target"][:MAX_EXAMPLES], relevance,
                     None if truth is None else truth[:MAX_EXAMPLES])
 
@@ -83,7 +91,7 @@ def find_audio(section: Section) -> Audio | None:
     for fold in section.folds:
         for folder in run_folders(section):
             path = run_folder.audio_folder(folder, _stem(section, fold))
-            audio = load_audio(path, fold) if path.is_dir() else None
+            audio = load_audio(path, _model(section, folder, fold)) if path.is_dir() else None
             if audio and audio.samples:
                 return audio
     return None
@@ -99,7 +107,7 @@ def _wav(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def load_audio(folder: Path, fold: int) -> Audio:
+def load_audio(folder: Path, model: str) -> Audio:
     """The original and one sonified sound per explainer for the first samples by name."""
     files = run_folder.sonified_files(folder)
     samples = tuple(sorted({s for by_sample in files.values() for s in by_sample}))
@@ -114,7 +122,7 @@ def load_audio(folder: Path, fold: int) -> Audio:
             choice = _choose([k for k in kinds if k != "original"])
             if choice:
                 sonified[explainer, sample] = (choice, _wav(kinds[choice]))
-    return Audio(fold, samples, originals, sonified)
+    return Audio(model, samples, originals, sonified)
 
 
 def _choose(sonifiers: Sequence[str]) -> str | None:

@@ -131,10 +131,10 @@ def _pictures(section: Section) -> str:
         return ('<p class="note">No examples/ file for this model in the run folder: no '
                 "relevance pictures.</p>")
     if not examples.relevance:
-        return f'<p class="note">The examples of fold {examples.fold} hold no relevance maps.</p>'
+        return f'<p class="note">The examples of fold {examples.model} hold no relevance maps.</p>'
     parts = []
     for i in range(len(examples.target)):
-        title = (f"{section.title}, fold {examples.fold}, example {i}: target "
+        title = (f"{section.title}, fold {examples.model}, example {i}: target "
                  f"{_label(section.task, int(examples.target[i]))}")
         png = figures.relevance_png(examples, i, section.explainers, title)
         planted = ("" if examples.ground_truth is None else
@@ -155,7 +155,7 @@ def _listen(section: Section) -> str:
     order = [e for e in section.explainers if e in explainers] + sorted(
         explainers - set(section.explainers))
     header = "".join(f"<th>{_e(s)}</th>" for s in audio.samples)
-    where = f"{section.title}, fold {audio.fold}"
+    where = f"{section.title}, fold {audio.model}"
     rows = ["<tr><td>original</td>" + "".join(
         f"<td>{_audio(audio.originals[s], f'original of {s} ({where})')}</td>"
         if s in audio.originals else "<td>–</td>" for s in audio.samples) + "</tr>"]
@@ -170,7 +170,7 @@ def _listen(section: Section) -> str:
             else:
                 cells.append("<td>–</td>")
         rows.append(f"<tr><td>{_e(explainer)}</td>{''.join(cells)}</tr>")
-    caption = (f"Sonified examples of fold {audio.fold} (8 kHz): one sonifier per explainer, "
+    caption = (f"Sonified examples of fold {audio.model} (8 kHz): one sonifier per explainer, "
                f"{media.PREFERRED_SONIFIER} where the run has it.")
     return (f'<div class="scroll"><table>\n<caption>{_e(caption)}</caption>\n<thead><tr>'
             f"<th>explainer</th>{header}</tr></thead>\n<tbody>\n" + "\n".join(rows)
@@ -198,8 +198,8 @@ def _section(section: Section) -> str:
         parts.append('<p class="note">No perturbation curves in these records.</p>')
     else:
         caption = ("Deletion curves, most relevant input first, per explainer (mean over "
-                   "folds); the random and amplitude orders are the references. A faithful "
-                   "explanation falls fast and far below the random order.")
+                   "trained models); the random and amplitude orders are the references. A "
+                   "faithful explanation falls fast and far below the random order.")
         parts.append(f"<figure>{_img(curves, 'perturbation curves')}<figcaption>{_e(caption)}"
                      "</figcaption></figure>")
     parts += ["<h3>Relevance</h3>", _pictures(section), "<h3>Listen</h3>", _listen(section)]

@@ -142,7 +142,7 @@ def test_the_page_draws_the_planted_region_over_the_cue_examples(cue_tree, tmp_p
     assert truth.shape == arrays["inputs"].shape and truth.dtype == bool
     assert (truth.reshape(len(truth), -1).sum(1) > 0).all()  # every clip has its cue
     examples = media.load_examples(
-        folder.examples_file(tmp_path / "out", "cue-audionet-fold0"), 0)
+        folder.examples_file(tmp_path / "out", "cue-audionet-fold0"), "0")
     drawn = figures.relevance_figure(examples, 0, ["random"], "cue").axes
     plain = figures.relevance_figure(dataclasses.replace(examples, ground_truth=None), 0,
                                      ["random"], "cue").axes
