@@ -157,7 +157,8 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     the clips of every model
     (:func:`_pooled_accuracy`). Records without per-sample scores (older runs) keep a single
     fold's own interval; several such folds get their mean and no interval. Where the records
-    name a control (``versus``), :func:`control_verdicts` tests the cell against it."""
+    name a control (``versus``), :func:`control_verdicts` tests the cell against it, unless a
+    model of its section is below the accuracy floor (:func:`below_floor`)."""
     ok = df[df["status"] == "ok"]
     rows = []
     for key, group in ok.groupby(list(KEYS), sort=False):
@@ -189,6 +190,12 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     cells["models"] = cells["models"].fillna(0).astype(int)
     cells["errors"] = cells["errors"].fillna(0).astype(int)
     cells["n"] = cells["n"].astype("Int64")
+    # a model below the accuracy floor: its explanations are not judged, against a control
+    # no more than against each other
+    weak = [key for key, rows in df.groupby(list(SECTION_KEYS), sort=False)
+            if below_floor(rows, key[2])]
+    unjudged = cells.set_index(list(SECTION_KEYS)).index.isin(weak)
+    cells.loc[unjudged, "p_versus"] = np.nan
     cells = control_verdicts(cells)
     columns = [*KEYS, "representation", "higher_is_better", "value", "ci_low", "ci_high", "n",
                "models", "errors", "versus", "p_versus", "versus_verdict"]

@@ -88,3 +88,17 @@ def test_marks_and_the_caption_name_the_control(scores):
     assert text["above"].endswith("▲") and text["below"].endswith("▼")
     assert not text["around"].endswith(("▲", "▼")) and not text["amplitude"].endswith("▲")
     assert "Faithfulness gap: random order" in table.caption
+
+
+def test_no_verdict_on_the_explanations_of_a_model_below_the_accuracy_floor(scores):
+    rows = _rows(scores)
+    for fold, value in ((0, 0.95), (1, 0.10)):  # fold 1's model: chance on ten digits
+        rec = {"benchmark": "b", "dataset": "d", "task": "digit", "model": "m", "explainer": "",
+               "sonifier": "", "metric": "test-accuracy", "fold": fold, "status": "ok",
+               "seed": 0, "value": value, "ci_low": np.nan, "ci_high": np.nan, "n": 12,
+               "representation": "waveform", "higher_is_better": True}
+        rows.append(rec | {"record": rec})
+    cells = aggregate.by_cell(pd.DataFrame(rows))
+    gaps = cells[cells["metric"] == "gap"]
+    assert gaps["p_versus"].isna().all() and (gaps["versus_verdict"] == "").all()
+    assert gaps["value"].notna().all()  # the values are still reported

@@ -467,7 +467,7 @@ def test_a_proportion_gets_a_speaker_clustered_wilson_interval_not_a_bootstrap()
                                  ("amplitude-vs-itself", [0.0] * 24, {})):
         for fold in (0, 1):
             rec = {"info": info, "benchmark": "b", "dataset": "d", "task": "digit", "model": "m",
-                   "explainer": "e", "sonifier": "", "metric": metric, "fold": fold,
+                   "explainer": "e", "sonifier": "", "metric": metric, "fold": fold, "seed": 0,
                    "status": "ok", "value": float(np.mean(scores)), "ci_low": 0.0,
                    "ci_high": 1.0, "n": 24, "representation": "waveform",
                    "higher_is_better": True,
