@@ -233,7 +233,7 @@ def ranking_table(section: Section) -> Table:
         k, n = section.separation
         unranked += (f" The paired tests separate {k} of the {n} neighbouring pairs of this "
                      f"order; the rest is not supported by the data. Rank 95 %: the middle 95 "
-                     f"% of the explainer's rank when models and speakers are resampled.")
+                     f"% of the explainer's rank when splits and speakers are resampled.")
     caption = ("Explainers ranked by faithfulness gap: per clip, the true-class probability "
                "with units removed in random order minus with the most relevant removed first, "
                "averaged over the removed fractions (higher is better; 0 = no better than "
@@ -358,7 +358,7 @@ def reliability_table(section: Section) -> Table | None:
         "random map from an anti-localised one); no: a step reversed, or the oracle not "
         "above random: do not read that metric's column as a ranking of explanations. "
         "Smallest step: the adjacent difference closest to (or below) 0, in the metric's good "
-        "direction, with its paired 95 % interval over models and speakers. Descriptive "
+        "direction, with its paired 95 % interval over splits and speakers. Descriptive "
         "metrics and those that time or re-run the explainer are not checked.",
         header, rows)
 
