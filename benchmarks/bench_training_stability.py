@@ -21,8 +21,7 @@ import torch
 
 from audioxai_bench.builtin.models import BUILTIN_MODELS
 from audioxai_bench.data.dataset import load_audiomnist
-from audioxai_bench.data.splits import N_CLASSES
-from audioxai_bench.leaderboard.aggregate import accuracy_floor
+from audioxai_bench.data.splits import N_CLASSES, accuracy_floor
 from audioxai_bench.models.alexnet import AlexNetSpectrogram
 from audioxai_bench.models.train import train
 from audioxai_bench.run.artifacts import make_recipe, synthetic_data

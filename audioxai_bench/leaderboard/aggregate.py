@@ -9,8 +9,9 @@ each trains its own model of every split, and their clips join the split's (spli
 units, so a split's mean averages its models' training luck, and the units stay independent
 speakers (one speaker's clips under two models are not independent). Explainers are ranked
 only as far as paired tests separate them (:func:`audioxai_bench.stats.compare`), and not at
-all on a model below :data:`ACCURACY_FLOOR`. A metric whose records name the control its
-scores are differences against (``versus``) gets a verdict per cell,
+all on a model below the accuracy floor (:func:`audioxai_bench.data.splits.accuracy_floor`).
+A metric whose records name the control its scores are differences against (``versus``)
+gets a verdict per cell,
 :func:`control_verdicts`: better or worse than that control by a Wilcoxon signed-rank test
 over (split, speaker) units, Holm-adjusted over the explainers of its column. A cell whose
 every model failed stays in the frame with no value and its error count, so no output can
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.splits import ACCURACY_FLOOR, accuracy_floor  # noqa: F401  (re-exported)
 from ..evaluation.meta import REFERENCES, Reliability, is_reference, reference_name, reliability
 from ..stats import (
     Clustered,
@@ -45,18 +47,8 @@ KEYS: tuple[str, ...] = (*SECTION_KEYS, "explainer", "sonifier", "metric")
 #: The ranking metric.
 RANK_METRIC = "faithfulness-gap"
 ACCURACY_METRIC = "test-accuracy"
-#: A model is good enough to rank explanations of when its test accuracy is at least this far
-#: from chance towards 100 % (digit: 55 %, sex: 75 %); below it, what a model relies on is mostly
-#: noise and a ranking of its explanations would mean nothing.
-ACCURACY_FLOOR = 0.5
 #: Significance level of the paired tests (ranks and control verdicts).
 ALPHA = 0.05
-
-
-def accuracy_floor(n_classes: int) -> float:
-    """The lowest test accuracy whose model's explanations are ranked."""
-    chance = 1.0 / n_classes
-    return chance + ACCURACY_FLOOR * (1.0 - chance)
 
 
 def trained_model(fold: Any, seed: Any) -> tuple[int, int]:

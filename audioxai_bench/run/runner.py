@@ -40,6 +40,7 @@ from ..atomic import atomic_write, clean_stale_temps
 from ..data.cache import cache_root
 from ..data.cue import is_cue_tree
 from ..data.dataset import AudioMNIST, load_audiomnist
+from ..data.splits import N_CLASSES, accuracy_floor
 from ..errors import AudioXaiError, one_line
 from ..evaluation.meta import REFERENCES, uncheckable
 from ..faults import fault_point
@@ -309,7 +310,10 @@ class Runner:
         self.cached["models"] += out.cached
         meta = out.meta
         how = "cached model" if out.cached else f"trained in {meta['train_seconds']:.0f} s"
-        self.log(f"{where.label}: test accuracy {meta['test_accuracy']:.1%} ({how})")
+        floor = accuracy_floor(N_CLASSES[where.task])
+        weak = (f"; below the floor of {floor:.0%}: its explanations are scored, not ranked or "
+                "judged" if meta["test_accuracy"] < floor else "")
+        self.log(f"{where.label}: test accuracy {meta['test_accuracy']:.1%} ({how}){weak}")
         spec = PanelSpec(where, out.state)
         panel = self.work.panel_of(spec)
         if not self._done(accuracy):

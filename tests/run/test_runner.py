@@ -389,3 +389,18 @@ def test_a_run_with_another_seed_is_a_replicate_the_leaderboard_pools(tree, tmp_
     assert sorted(zip(models["fold"], models["seed"])) == [(0, 0), (0, 1)]
     readme = (tmp_path / "board" / "README.md").read_text()
     assert "| 0 (seed 1) |" in readme and "the runs of each seed trained their own" in readme
+
+
+def test_the_log_says_when_a_model_is_below_the_accuracy_floor(tree, tmp_path):
+    """A model at chance (3 iterations) is scored, and the run says at once that its
+    explanations will not be ranked."""
+    lines: list[str] = []
+    bench = parse_benchmark(definition(tree, metrics=["gini"], explainers=["gradient"]))
+    run_benchmark(bench, tmp_path / "out", quiet=True, plugins=load_plugins(entrypoints=False),
+                  log=lines.append)
+    accuracy = next(r for r in read_records([tmp_path / "out"])
+                    if r["metric"] == "test-accuracy")
+    said = [line for line in lines if "test accuracy" in line]
+    assert accuracy["value"] < 0.55 and len(said) == 1
+    assert said[0].endswith("below the floor of 55%: its explanations are scored, not ranked "
+                            "or judged")
