@@ -438,11 +438,10 @@ def results_folder(name: str, seed: int | None = None) -> Path:
 def replicate_folders(name: str) -> list[Path]:
     """The existing default results folders of benchmark ``name``: its own, then its seed
     replicates by seed."""
-    found = {None: results_folder(name)} if results_folder(name).exists() else {}
-    for path in Path("results").glob(f"{name}-seed*"):
-        if (match := re.fullmatch(rf"{re.escape(name)}-seed(\d+)", path.name)):
-            found[int(match[1])] = path
-    return [found[k] for k in sorted(found, key=lambda k: -1 if k is None else k)]
+    own = results_folder(name)
+    replicates = sorted((int(match[1]), path) for path in own.parent.glob(f"{name}-seed*")
+                        if (match := re.fullmatch(rf"{re.escape(name)}-seed(\d+)", path.name)))
+    return [own] * own.exists() + [path for _, path in replicates]
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -450,9 +449,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     # the committed leaderboard: the quickstart, and the ground-truth run where there is one,
     # each with its seed replicates
-    shipped = [Path("results") / name for name in ("quickstart", "ground-truth")]
-    results = args.results or [p for name in ("quickstart", "ground-truth")
-                               for p in replicate_folders(name)] or shipped[:1]
+    shipped = ("quickstart", "ground-truth")
+    results = args.results or [p for name in shipped for p in replicate_folders(name)] or [
+        results_folder(shipped[0])]
     written = build_leaderboard(results, args.out, quiet=args.quiet, force=args.force,
                                 project_readme=args.readme)
     print(f"wrote {len(written)} files to {args.out}")

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.splits import ACCURACY_FLOOR, accuracy_floor  # noqa: F401  (re-exported)
+from ..data.splits import N_CLASSES, accuracy_floor
 from ..evaluation.meta import REFERENCES, Reliability, is_reference, reference_name, reliability
 from ..stats import (
     Clustered,
@@ -51,9 +51,21 @@ ACCURACY_METRIC = "test-accuracy"
 ALPHA = 0.05
 
 
+def _seed(value: Any) -> int:
+    """A record's run seed (-1 where it has none)."""
+    return -1 if value is None or pd.isna(value) else int(value)
+
+
 def trained_model(fold: Any, seed: Any) -> tuple[int, int]:
-    """A trained model's key: its split and the run's seed (-1 where a record has none)."""
-    return int(fold), -1 if seed is None or pd.isna(seed) else int(seed)
+    """A trained model's key: its split and the run's seed."""
+    return int(fold), _seed(seed)
+
+
+def model_label(fold: Any, seed: Any, several_seeds: bool) -> str:
+    """A trained model as the tables name it: its fold, and its seed where runs of several
+    seeds are pooled."""
+    fold, seed = trained_model(fold, seed)
+    return f"{fold} (seed {seed})" if several_seeds else str(fold)
 
 
 def _clustered(rows: pd.DataFrame, columns: Sequence[str]) -> Clustered | None:
@@ -152,12 +164,17 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     name a control (``versus``), :func:`control_verdicts` tests the cell against it, unless a
     model of its section is below the accuracy floor (:func:`below_floor`)."""
     ok = df[df["status"] == "ok"]
+    # a model below the accuracy floor: its explanations are not judged, against a control
+    # no more than against each other
+    weak = {key for key, rows in df.groupby(list(SECTION_KEYS), sort=False)
+            if below_floor(rows, key[2])}
     rows = []
     for key, group in ok.groupby(list(KEYS), sort=False):
         data = _clustered(group, ["metric"]) if key[-1] != ACCURACY_METRIC else None
         pooled = _pooled_accuracy(group) if key[-1] == ACCURACY_METRIC else None
         versus = next((r["versus"] for r in group["record"] if r.get("versus")), None)
-        p_versus = _p_versus(data) if versus and data is not None else np.nan
+        judged = versus and data is not None and key[:len(SECTION_KEYS)] not in weak
+        p_versus = _p_versus(data) if judged else np.nan
         if data is not None:
             value = float(data.means()[0])
             declared = any((r.get("info") or {}).get("proportion") for r in group["record"])
@@ -182,12 +199,6 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     cells["models"] = cells["models"].fillna(0).astype(int)
     cells["errors"] = cells["errors"].fillna(0).astype(int)
     cells["n"] = cells["n"].astype("Int64")
-    # a model below the accuracy floor: its explanations are not judged, against a control
-    # no more than against each other
-    weak = [key for key, rows in df.groupby(list(SECTION_KEYS), sort=False)
-            if below_floor(rows, key[2])]
-    unjudged = cells.set_index(list(SECTION_KEYS)).index.isin(weak)
-    cells.loc[unjudged, "p_versus"] = np.nan
     cells = control_verdicts(cells)
     columns = [*KEYS, "representation", "higher_is_better", "value", "ci_low", "ci_high", "n",
                "models", "errors", "versus", "p_versus", "versus_verdict"]
@@ -269,13 +280,11 @@ class Section:
     @property
     def seeds(self) -> list[int]:
         """The runs' seeds (more than one: replicate models of each split)."""
-        return sorted({trained_model(0, s)[1] for s in self.rows["seed"]})
+        return sorted({_seed(s) for s in self.rows["seed"]})
 
     def model_label(self, fold: Any, seed: Any) -> str:
-        """A trained model as the tables name it: its fold, and its seed where the section
-        has several."""
-        return f"{int(fold)}" if len(self.seeds) < 2 else "{} (seed {})".format(
-            *trained_model(fold, seed))
+        """:func:`model_label` in this section."""
+        return model_label(fold, seed, len(self.seeds) > 1)
 
 
 def ranked(cells: pd.DataFrame) -> tuple[str, ...]:
@@ -375,8 +384,6 @@ def reliabilities(section: Section) -> list[tuple[str, str, Reliability]]:
 
 def below_floor(rows: pd.DataFrame, task: str) -> str | None:
     """Why explanations of this section's models are not ranked, or None when they are."""
-    from ..data.splits import N_CLASSES
-
     floor = accuracy_floor(N_CLASSES.get(task, 2))
     acc = rows[(rows["metric"] == ACCURACY_METRIC) & (rows["status"] == "ok")]
     weak = sorted(trained_model(f, s) for f, s, v in zip(acc["fold"], acc["seed"], acc["value"])
@@ -384,7 +391,7 @@ def below_floor(rows: pd.DataFrame, task: str) -> str | None:
     if not weak:
         return None
     several = acc["seed"].nunique(dropna=False) > 1
-    names = ", ".join(f"{f} (seed {s})" if several else str(f) for f, s in weak)
+    names = ", ".join(model_label(f, s, several) for f, s in weak)
     return (f"not ranked: the model of fold {names} has test accuracy below the floor of "
             f"{floor:.0%} (chance + half the way to 100 %)")
 

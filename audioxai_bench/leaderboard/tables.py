@@ -23,8 +23,8 @@ from .aggregate import (
     RANK_METRIC,
     TIE_RULE,
     Section,
+    model_label,
     reliabilities,
-    trained_model,
 )
 
 #: The ranking table's column order and labels; a metric not named here (a plugin's) gets a
@@ -491,12 +491,8 @@ def failures_table(df: pd.DataFrame) -> Table | None:
     if failed.empty:
         return None
     several = df["seed"].nunique(dropna=False) > 1
-
-    def fold(r: pd.Series) -> str:
-        return "{} (seed {})".format(*trained_model(r["fold"], r["seed"])) if several else str(
-            r["fold"])
-
-    rows = [[r["benchmark"], r["dataset"], r["task"], r["model"], fold(r),
+    rows = [[r["benchmark"], r["dataset"], r["task"], r["model"],
+             model_label(r["fold"], r["seed"], several),
              r["explainer"] or NONE, r["sonifier"] or NONE, r["metric"],
              " ".join(str(r["error"]).split())] for _, r in failed.iterrows()]
     header = ["Benchmark", "Dataset", "Task", "Model", "Fold", "Explainer", "Sonifier",
