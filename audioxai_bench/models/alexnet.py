@@ -73,6 +73,11 @@ class AlexNetSpectrogram(nn.Module):
             nn.Linear(h2, n_classes),
         )
 
+    @property
+    def input_layer(self) -> nn.Module:
+        """The first convolution (unpadded): a centred training input folds into it."""
+        return self.features[0]
+
     def forward(self, x: Tensor) -> Tensor:
         """Map spectrograms ``(B, 1, 227, 227)`` to class logits ``(B, n_classes)``."""
         return self.classifier(self.features(x))

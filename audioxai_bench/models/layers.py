@@ -8,6 +8,9 @@ width 1/16). The same gradient is a convolution of the input with the output gra
 by the stride, which torch computes in 10 ms. Only the order of the sums differs (its error
 against a float64 reference equals torch's own), so a model trained with it gets other last
 bits: :attr:`audioxai_bench.builtin.models.ModelSpec.revision` keeps the cache keys apart.
+
+:class:`Standardise` and :func:`fold_input_affine` let a model train on a centred input and
+still take the raw input afterwards (``TrainConfig.input_centre``).
 """
 
 from __future__ import annotations
@@ -52,3 +55,37 @@ class InputConv2d(nn.Conv2d):
                 and self.weight.requires_grad):
             return _WeightGradByConvolution.apply(x, self.weight, self.bias, self.stride)
         return super().forward(x)
+
+
+class Standardise(nn.Module):
+    """``(x - centre) / scale``: put in front of a model while it trains."""
+
+    def __init__(self, centre: float, scale: float):
+        super().__init__()
+        self.centre, self.scale = float(centre), float(scale)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.centre) / self.scale
+
+
+@torch.no_grad()
+def fold_input_affine(layer: nn.Module, centre: float, scale: float) -> None:
+    """Make ``layer`` compute on ``x`` what it computed on ``(x - centre) / scale``.
+
+    For a weight ``W`` and bias ``b``: ``W / scale`` and ``b - centre / scale * sum(W)`` (the
+    sum over each output's inputs). Exact for an ``nn.Linear`` and an ``nn.Conv2d`` without
+    padding; a padded convolution pads with 0, which is not ``centre`` after the fold.
+    """
+    if isinstance(layer, nn.Conv2d):
+        if layer.padding not in ((0, 0), "valid"):
+            raise ValueError(f"cannot fold an input affine into a padded {type(layer).__name__}")
+    elif not isinstance(layer, nn.Linear):
+        raise ValueError(f"cannot fold an input affine into a {type(layer).__name__}; "
+                         "an input_layer must be an nn.Linear or an unpadded nn.Conv2d")
+    weight = layer.weight
+    shift = weight.sum(dim=tuple(range(1, weight.ndim))) * (centre / scale)
+    if layer.bias is None:
+        layer.bias = nn.Parameter(-shift)
+    else:
+        layer.bias.sub_(shift)
+    weight.div_(scale)

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from audioxai_bench.models.layers import Standardise, fold_input_affine
 from audioxai_bench.models.registry import ModelError
 from audioxai_bench.progress import ProgressFn
 from audioxai_bench.reproducibility import torch_mode
@@ -57,6 +58,12 @@ class TrainConfig:
     through ``torch.compile``: both faster on a GPU, neither the paper's exact fp32 (default).
     ``device`` and ``num_workers`` (DataLoader workers for a dataset without ``batch``) change
     where, not what.
+
+    ``input_centre`` and ``input_scale`` precondition training: the model learns on
+    ``(x - input_centre) / input_scale`` and the map is then folded into its ``input_layer``
+    (:func:`~audioxai_bench.models.layers.fold_input_affine`), so the trained model takes the
+    raw input and is explained on it. An input far from 0 (dB spectrograms, -80 to 0) can hold
+    a model at the uniform guess for a whole run.
     """
 
     iterations: int = 2000
@@ -75,6 +82,8 @@ class TrainConfig:
     deterministic: bool = True
     precision: str = "fp32"
     compile: bool = False
+    input_centre: float = 0.0
+    input_scale: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("iterations", "batch_size", "eval_every"):
@@ -94,6 +103,12 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.precision must be one of {', '.join(_PRECISIONS)}")
         if self.num_workers < 0:
             raise ValueError("TrainConfig.num_workers must be non-negative")
+        if not (math.isfinite(self.input_centre) and 0 < self.input_scale < math.inf):
+            raise ValueError("TrainConfig.input_centre must be finite and input_scale positive")
+
+    @property
+    def standardises_input(self) -> bool:
+        return (self.input_centre, self.input_scale) != (0.0, 1.0)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data copy, for checkpoint meta and result records."""
@@ -307,13 +322,27 @@ def train(
         return _train(model, train_set, val_set, test_set, config, progress)
 
 
+def _input_layer(model: nn.Module, config: TrainConfig) -> nn.Module | None:
+    """The layer a standardised input folds into (None when the config does not standardise)."""
+    if not config.standardises_input:
+        return None
+    layer = getattr(model, "input_layer", None)
+    if not isinstance(layer, nn.Module):
+        raise ModelError(f"{type(model).__name__} names no input_layer to fold the training "
+                         "input's centring into (TrainConfig.input_centre, input_scale)")
+    return layer
+
+
 def _train(model: nn.Module, train_set: Dataset, val_set: Dataset | None,
            test_set: Dataset | None, config: TrainConfig, progress: ProgressFn | None
            ) -> TrainResult:
     device = resolve_device(config.device)
+    input_layer = _input_layer(model, config)
     torch.manual_seed(config.seed)
     model.to(device).train()
-    step_model = torch.compile(model) if config.compile else model
+    net = (nn.Sequential(Standardise(config.input_centre, config.input_scale), model)
+           if input_layer is not None else model)
+    step_model = torch.compile(net) if config.compile else net
     autocast = torch.autocast(device.type, dtype=torch.bfloat16,
                               enabled=config.precision == "bf16")
     optimizer = _optimizer(model, config)
@@ -359,7 +388,7 @@ def _train(model: nn.Module, train_set: Dataset, val_set: Dataset | None,
                     "lower the learning rate"
                 )
             val_acc, val_loss = (
-                _evaluate(model, val_set, device=device) if val_set is not None else NO_SCORE
+                _evaluate(net, val_set, device=device) if val_set is not None else NO_SCORE
             )
             history.append(
                 {
@@ -392,6 +421,8 @@ def _train(model: nn.Module, train_set: Dataset, val_set: Dataset | None,
         selected, val_acc = best_it, best_acc
     else:
         selected, val_acc = config.iterations, history[-1]["val_accuracy"]
+    if input_layer is not None:
+        fold_input_affine(input_layer, config.input_centre, config.input_scale)
     model.eval()
     correct = (correct_per_clip(model, test_set, device=device) if test_set is not None
                else torch.zeros(0, dtype=torch.bool))

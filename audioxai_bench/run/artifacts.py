@@ -49,7 +49,8 @@ from ..progress import ProgressFn
 
 _DONE = ".complete"
 #: TrainConfig settings added after models were cached, with the value those models had
-_LATER_SETTINGS = {"deterministic": True, "precision": "fp32", "compile": False}
+_LATER_SETTINGS = {"deterministic": True, "precision": "fp32", "compile": False,
+                   "input_centre": 0.0, "input_scale": 1.0}
 RELEVANCE_FORMAT = 2  # 1: no key, shape or checksum inside
 _log = logging.getLogger(__name__)
 _cleaned: set[Path] = set()

@@ -185,3 +185,27 @@ def test_a_model_revision_keys_its_cache_apart():
     before = make_recipe(dataclasses.replace(specs["alexnet"], revision=0), "builtin 0.1.0",
                          "digit", 0, "cpu")
     assert alexnet.key != before.key
+
+
+@pytest.mark.parametrize("layer", [nn.Linear(7, 3), nn.Conv2d(2, 4, kernel_size=3, stride=2),
+                                   nn.Conv2d(2, 4, kernel_size=3, bias=False)])
+def test_an_input_affine_folds_into_the_first_layer_exactly(layer: nn.Module) -> None:
+    """The folded layer computes on x what the layer computed on (x - centre) / scale."""
+    from audioxai_bench.models.layers import Standardise, fold_input_affine
+
+    torch.manual_seed(0)
+    x = -80 * torch.rand(4, 7) if isinstance(layer, nn.Linear) else -80 * torch.rand(4, 2, 9, 9)
+    with torch.no_grad():
+        expected = layer(Standardise(-40.0, 40.0)(x))
+        fold_input_affine(layer, -40.0, 40.0)
+        assert torch.allclose(layer(x), expected, atol=1e-5 * float(expected.abs().max()))
+        assert not torch.allclose(layer(x), layer(Standardise(-40.0, 40.0)(x)))
+
+
+def test_a_padded_or_unknown_layer_does_not_fold() -> None:
+    from audioxai_bench.models.layers import fold_input_affine
+
+    with pytest.raises(ValueError, match="padded"):
+        fold_input_affine(nn.Conv2d(1, 2, 3, padding=1), -40.0, 40.0)
+    with pytest.raises(ValueError, match="Conv1d"):
+        fold_input_affine(nn.Conv1d(1, 2, 3), -40.0, 40.0)

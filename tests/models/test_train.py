@@ -299,3 +299,67 @@ def test_bf16_autocast_trains_and_speed_settings_enter_the_model_key_only_when_s
     assert key(device="cuda", num_workers=2) == default  # where it runs changes nothing
     assert key(deterministic=True, precision="fp32", compile=False) == default
     assert len({default, key(precision="bf16"), key(compile=True), key(deterministic=False)}) == 4
+
+
+def spectrogram_set(n: int, seed: int) -> TensorDataset:
+    """dB-like inputs in [-80, 0]: class 1 has a loud low band."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    x = -80 + 20 * torch.rand(n, 1, 227, 227, generator=g)
+    x[y == 1, :, :40] += 50
+    return TensorDataset(x, y)
+
+
+def test_a_centred_input_trains_as_if_centred_and_folds_into_the_raw_input_model() -> None:
+    """TrainConfig.input_centre/input_scale: the model trains on (x - c) / s and is returned
+    taking x, a plain model with the map folded into its first convolution: its outputs on x
+    are those of the same training run on an explicitly centred input."""
+    from audioxai_bench.models.alexnet import AlexNetSpectrogram
+    from audioxai_bench.models.layers import Standardise
+
+    data = spectrogram_set(24, 0), spectrogram_set(8, 1), spectrogram_set(8, 2)
+    config = dataclasses.replace(FAST, iterations=4, batch_size=8, eval_every=2)
+    centred = dataclasses.replace(config, input_centre=-40.0, input_scale=40.0)
+    torch.manual_seed(3)
+    folded = AlexNetSpectrogram(2, width=0.0625)
+    explicit = nn.Sequential(Standardise(-40.0, 40.0), AlexNetSpectrogram(2, width=0.0625))
+    explicit[1].load_state_dict(folded.state_dict())
+    result = train(folded, *data, centred)
+    reference = train(explicit, *data, config)
+    assert type(folded.features[0]) is type(explicit[1].features[0])  # still a plain AlexNet
+    x = data[2].tensors[0]
+    with torch.no_grad():
+        expected = explicit(x)
+        assert torch.allclose(folded(x), expected, atol=1e-4 * float(expected.abs().max()))
+        assert not torch.allclose(explicit[1](x), expected, atol=1e-2 * float(expected.abs().max()))
+    assert [h["loss"] for h in result.history] == [h["loss"] for h in reference.history]
+    assert result.test_accuracy == reference.test_accuracy
+
+
+def test_a_centred_input_needs_a_layer_to_fold_into() -> None:
+    config = dataclasses.replace(FAST, iterations=1, input_centre=-40.0, input_scale=40.0)
+    with pytest.raises(AudioXaiError, match="names no input_layer"):
+        train(small_audionet(), tone_set(4, 1), tone_set(4, 2), None, config)
+    with pytest.raises(ValueError, match="input_scale"):
+        TrainConfig(input_scale=0.0)
+
+
+def test_the_cpu_alexnet_trains_centred_and_audionet_keys_do_not_move() -> None:
+    """Only the AlexNet's cpu preset centres its input; settings at their defaults stay out of
+    a recipe's key, so AudioNet models cached before it keep their keys."""
+    specs = {s.name: s for s in BUILTIN_MODELS}
+    assert specs["alexnet"].presets["cpu"].standardises_input
+    assert not specs["alexnet"].presets["paper"].standardises_input
+    audionet = make_recipe(specs["audionet"], "builtin 0.1.0", "digit", 0, "cpu")
+
+    @dataclasses.dataclass(frozen=True)
+    class Before(TrainConfig):  # the settings as they were before input centring existed
+        def to_dict(self) -> dict:
+            return {k: v for k, v in super().to_dict().items()
+                    if k not in ("input_centre", "input_scale")}
+
+    before = dataclasses.replace(audionet, config=Before(**audionet.config.to_dict()))
+    assert audionet.key == before.key
+    raw = make_recipe(specs["alexnet"], "builtin 0.1.0", "digit", 0, "cpu",
+                      input_centre=0.0, input_scale=1.0)
+    assert raw.key != make_recipe(specs["alexnet"], "builtin 0.1.0", "digit", 0, "cpu").key
