@@ -16,8 +16,9 @@ EpsilonPlusFlat's flat rule and EpsilonGammaBox's z^B rule set the input layer's
 themselves (none; the box bounds), so their ``reference`` is ``"input-rule"``.
 The z^B rule takes a positive weight's share relative to ``low`` and a negative weight's
 relative to ``high``: on a dB spectrogram with per-sample bounds, the latter is the clip's
-loudest bin, so gamma-box is partly a 0 dB method (README, results: below ``random`` on the
-digit AlexNets; −0.025 and +0.070 with both bounds at silence).
+loudest bin, so gamma-box is partly a 0 dB method. How much that matters depends on the model
+(README, results: below ``random`` on AlexNets trained on the raw dB input, not on those
+trained centred).
 """
 
 from __future__ import annotations
