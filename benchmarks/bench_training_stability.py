@@ -26,7 +26,7 @@ from audioxai_bench.builtin.models import BUILTIN_MODELS
 from audioxai_bench.data.dataset import load_audiomnist
 from audioxai_bench.data.splits import N_CLASSES, accuracy_floor
 from audioxai_bench.models.train import train
-from audioxai_bench.run.artifacts import cue_data, make_recipe, synthetic_data
+from audioxai_bench.run.artifacts import data_tree, make_recipe
 from audioxai_bench.run.definition import load_benchmark
 from audioxai_bench.run.training import resolve_preset
 
@@ -50,10 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     task = args.task or bench.tasks[0]
     fold = bench.folds[task][-1] if args.fold is None else args.fold
     choice = next(m for m in bench.models if m.name == "alexnet")
-    d = bench.data
-    root, _ = synthetic_data(d.speakers, d.reps, d.synth_seed)
-    if d.cue:
-        root, _ = cue_data(root, d.synth_seed)
+    root, _, _ = data_tree(bench.data)
     training = dict(bench.training)
     if args.iterations is not None:
         training["iterations"] = args.iterations

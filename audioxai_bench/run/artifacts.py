@@ -29,7 +29,7 @@ from torch import nn
 from .. import __version__
 from ..atomic import atomic_dir, clean_stale_temps
 from ..data.cache import cache_root, clean_temps, data_fingerprint, set_aside
-from ..data.cue import cue_settings, plant_cues
+from ..data.cue import cue_settings, is_cue_tree, plant_cues
 from ..data.dataset import AudioMNIST
 from ..data.layout import scan_dataset
 from ..data.splits import N_CLASSES, female_speakers, select_speakers
@@ -94,6 +94,27 @@ def cue_data(source: Path, seed: int, progress: ProgressFn | None = None) -> tup
         return root, True
     plant_cues(source, root, seed=seed, progress=progress)
     return root, False
+
+
+def data_tree(data: Any, progress: Callable[[str], ProgressFn | None] = lambda step: None
+              ) -> tuple[Path, str, int]:
+    """The AudioMNIST tree a definition's data section (:class:`~.definition.DataChoice`) names:
+    its ``path``, else the synthetic set, with cues planted where ``cue`` asks and the tree has
+    none; ``(root, name, steps found cached)``. ``progress(step)`` gives each step's progress
+    callback ("synthesize data", "plant cues")."""
+    cached = 0
+    if data.path is not None:
+        root, name = data.path, f"audiomnist:{data.path.name}"
+    else:
+        root, hit = synthetic_data(data.speakers, data.reps, data.synth_seed,
+                                   progress("synthesize data"))
+        cached += hit
+        name = f"synthetic-{data.speakers}x{data.reps}-seed{data.synth_seed}"
+    if data.cue and not is_cue_tree(root):
+        root, hit = cue_data(root, data.synth_seed, progress("plant cues"))
+        cached += hit
+        name += f"-cue{data.synth_seed}"
+    return root, name, cached
 
 
 @dataclasses.dataclass(frozen=True)

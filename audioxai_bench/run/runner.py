@@ -38,7 +38,6 @@ import torch
 
 from ..atomic import atomic_write, clean_stale_temps
 from ..data.cache import cache_root
-from ..data.cue import is_cue_tree
 from ..data.dataset import AudioMNIST, load_audiomnist
 from ..data.splits import N_CLASSES, accuracy_floor
 from ..errors import AudioXaiError, one_line
@@ -51,7 +50,7 @@ from ..progress import Progress, status
 from ..reproducibility import torch_mode, torch_threads
 from ..stats import clustered_wilson
 from . import folder
-from .artifacts import ModelRecipe, cue_data, model_key, synthetic_data
+from .artifacts import ModelRecipe, data_tree, model_key
 from .control import CHANCE_MARGIN, CONTROL_METRIC, CUE_FOLLOW_FLOOR, cue_control
 from .definition import Benchmark
 from .executors import Failed, open_executor
@@ -265,19 +264,9 @@ class Runner:
         return report
 
     def _load_data(self) -> tuple[AudioMNIST, str]:
-        d = self.bench.data
-        if d.path is not None:
-            root, name = d.path, f"audiomnist:{d.path.name}"
-        else:
-            root, cached = synthetic_data(d.speakers, d.reps, d.synth_seed,
-                                          Progress("synthesize data", self.quiet, " clips"))
-            self.cached["data"] += cached
-            name = f"synthetic-{d.speakers}x{d.reps}-seed{d.synth_seed}"
-        if d.cue and not is_cue_tree(root):
-            root, cached = cue_data(root, d.synth_seed, Progress("plant cues", self.quiet,
-                                                                 " clips"))
-            self.cached["data"] += cached
-            name += f"-cue{d.synth_seed}"
+        root, name, cached = data_tree(self.bench.data,
+                                       lambda step: Progress(step, self.quiet, " clips"))
+        self.cached["data"] += cached
         data = load_audiomnist(root, seed=self.bench.seed,
                                progress=Progress("preprocess", self.quiet, " clips"))
         if data.skipped:

@@ -114,9 +114,9 @@ def test_every_cue_model_gets_its_control_record(cue_tree, tmp_path):
 
 
 def test_a_synthetic_cue_run_plants_the_cues_once_and_caches_them(tree, tmp_path, monkeypatch):
-    import audioxai_bench.run.runner as runner
+    import audioxai_bench.run.artifacts as artifacts
 
-    monkeypatch.setattr(runner, "synthetic_data", lambda *a, **k: (tree, True))
+    monkeypatch.setattr(artifacts, "synthetic_data", lambda *a, **k: (tree, True))
     raw = definition(tree, tasks=["cue"], explainers=["random"], metrics=["gini"], samples=4)
     raw["data"] = {"synthetic": {"speakers": 60, "reps": 1}}
     bench = parse_benchmark(raw)
