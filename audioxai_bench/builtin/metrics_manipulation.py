@@ -281,7 +281,7 @@ class ManipulationMetric(BaseMetric):
             "curve": "true-class probability", "unit": unit,
             "unit_shape": None if patch is None else list(patch),
             "unit_relevance": "sum of the relevance of the unit's elements",
-            "unit_amplitude": "mean amplitude of the unit's elements",
+            "unit_amplitude": "sum of the amplitude of the unit's elements",
             "units_removed": "only units that hold sound (any element not silence: waveform "
                              "!= 0, spectrogram > -80 dB); silent units are never removed",
             "n_units": c.n_units, "grid": c.grid.tolist(),

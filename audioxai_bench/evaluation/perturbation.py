@@ -9,8 +9,9 @@ The definitions, which the metrics' docstrings and ``info`` repeat:
 
 - **Units**: single features, or tiles of the last ``len(patch)`` dimensions (the metrics use
   80-sample blocks of a waveform and 8 × 8 bins of a spectrogram). A unit's relevance is the
-  *sum* of its elements' relevance; its amplitude the mean of
-  :func:`~audioxai_bench.api.explainer.amplitude_of`.
+  *sum* of its elements' relevance, its amplitude the sum of
+  :func:`~audioxai_bench.api.explainer.amplitude_of` (so the amplitude order is the order of
+  the ``amplitude`` explainer's map, also on the smaller tiles at a spectrogram's edges).
 - **Only units that hold sound are removed**: a unit holds sound when any of its elements is
   not silence (waveform ≠ 0, spectrogram above the -80 dB floor; the definition of the Gini
   metric). 40–45 % of an AudioMNIST input is padding or floor, where removal to silence changes
@@ -321,7 +322,7 @@ class _Units:
     dimension running fastest. The engine removes units from inputs in their own contiguous
     layout through :attr:`elements`: on a CPU the AlexNet-style net took 15-20 % longer on
     inputs cropped out of a padded layout (strided) than on contiguous ones (92 inputs, one
-    thread), and the copy it made faulted pages in every pass. :meth:`scores` pads to whole
+    thread), and the copy it made faulted pages in every pass. `sums` pads to whole
     tiles (``padded``: the leading size, then each tiled dimension rounded up).
     """
 
@@ -391,17 +392,12 @@ class _Units:
         split = [v for u, p in zip(self.grid, self.patch) for v in (u, p)]
         return padded.view(padded.shape[0], self.padded[0], *split)
 
-    def scores(self, values: Tensor, reduce: str) -> Tensor:
-        """``(S, U)`` per-unit sums (``"sum"``) or means over the real elements (``"mean"``) of
-        ``(S, *shape)``."""
+    def sums(self, values: Tensor) -> Tensor:
+        """``(S, U)`` per-unit sums of ``(S, *shape)``."""
         if self.patch is None:
             return values.reshape(values.shape[0], -1)
-        k = len(self.patch)
-        summed = tuple([1] + [3 + 2 * i for i in range(k)])
-        tiles = self.tiled(self.pad(values)).sum(dim=summed)
-        if reduce == "mean":
-            tiles = tiles / self.tiled(self.pad(torch.ones_like(values[:1]))).sum(dim=summed)
-        return tiles.reshape(values.shape[0], -1)
+        summed = tuple([1] + [3 + 2 * i for i in range(len(self.patch))])
+        return self.tiled(self.pad(values)).sum(dim=summed).reshape(values.shape[0], -1)
 
 
 def _holds_sound(x: Tensor) -> Tensor:
@@ -543,9 +539,9 @@ def perturbation_curves(
             stop = min(b, start + per_block)
             rows = torch.arange(start, stop, device=device)
             xb = x[start:stop]
-            silent = units.scores(_holds_sound(xb).to(x.dtype), "sum") == 0
-            ordered, tied = _orderings(orders, units.scores(relevance[start:stop], "sum"),
-                                       units.scores(amplitude_of(xb), "mean"), silent, seed,
+            silent = units.sums(_holds_sound(xb).to(x.dtype)) == 0
+            ordered, tied = _orderings(orders, units.sums(relevance[start:stop]),
+                                       units.sums(amplitude_of(xb)), silent, seed,
                                        rows, n_random)
             n = (~silent).sum(dim=1)
             counts = torch.round(fractions.to(device)[None] * n[:, None]).long()  # (S, K)

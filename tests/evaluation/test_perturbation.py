@@ -12,6 +12,7 @@ import scipy.sparse.linalg
 import torch
 from torch import Tensor, nn
 
+from audioxai_bench.api.explainer import amplitude_of
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.evaluation.perturbation import (
     DEFAULT_GRID,
@@ -92,7 +93,7 @@ def naive_orders(x: Tensor, relevance: Tensor, patch, seed: int, n_random: int
                  if any((flat[e] > silence) if x.dim() == 4 else (flat[e] != 0) for e in el)]
         sound_counts.append(len(sound))
         total = {u: float(rel[units[u]].sum()) for u in sound}
-        loud = {u: float(amp[units[u]].mean()) for u in sound}
+        loud = {u: float(amp[units[u]].sum()) for u in sound}
         morf = sorted(sound, key=lambda u: (-total[u], int(ties[i, u])))
         out["most-relevant"].append(morf)
         out["least-relevant"].append(morf[::-1])
@@ -141,6 +142,26 @@ def test_curves_equal_the_definition_built_input_by_input(kind, patch):
     again = perturbation_curves(model, x, relevance, target, grid=grid, patch=patch, seed=4,
                                 n_random=3, baseline="mean", chunk_size=256)
     assert torch.equal(again.probability, curves.probability)
+
+
+def test_the_amplitude_order_is_the_amplitude_explainers_order_on_edge_tiles_too():
+    """20 × 30 bins in 8 × 8 tiles: the edge tiles are smaller. The amplitude order ranks units
+    as a relevance map of the amplitude ranks them (summed), so that explainer scores exactly
+    its own control (its gap vs amplitude is 0, not a test of tile sizes)."""
+    x = spectrograms()
+    x[:, :, 16:, 24:] = -1.0  # a loud corner tile of 4 × 6 bins: loudest by its mean only
+    model = Linear(tuple(x.shape[1:]))
+    target = torch.tensor([0, 1, 2])
+    curves = perturbation_curves(model, x, amplitude_of(x), target, patch=(8, 8), seed=4,
+                                 n_random=1, chunk_size=64)
+    assert torch.equal(curves.curve("amplitude"), curves.curve("most-relevant"))
+    # not a tautology here: by its mean the small corner tile is the loudest, by its sum not
+    units = naive_units(tuple(x.shape[1:]), (8, 8))
+    level = amplitude_of(x[0]).flatten()
+    means = [float(level[u].mean()) for u in units]
+    sums = [float(level[u].sum()) for u in units]
+    assert max(range(len(units)), key=means.__getitem__) != max(range(len(units)),
+                                                               key=sums.__getitem__)
 
 
 def test_silent_units_are_never_touched_and_each_step_removes_round_f_n_units():
@@ -199,10 +220,10 @@ def test_units_tile_the_trailing_dimensions():
     assert len(edge.unique()) == 24 and torch.equal(x[0].flatten()[edge.unique()],
                                                     x[0, 0, :8, 224:].flatten())
     assert torch.equal(tiles.elements.unique(), torch.arange(227 * 227))  # each bin in a unit
-    sums = tiles.scores(x, "sum")
+    sums = tiles.sums(x)
     assert sums[1, 30].item() == pytest.approx(float(x[1, 0, 8:16, 8:16].sum()), abs=1e-4)
-    means = tiles.scores(x, "mean")  # the last tile of a row holds 8 × 3 real bins
-    assert means[0, 28].item() == pytest.approx(float(x[0, 0, :8, 224:].mean()), abs=1e-5)
+    # the last tile of a row sums its 8 × 3 real bins (the padding adds nothing)
+    assert sums[0, 28].item() == pytest.approx(float(x[0, 0, :8, 224:].sum()), abs=1e-4)
     with pytest.raises(AudioXaiError, match="does not tile"):
         _Units.make((1, 8000), (8, 8, 8))
     spec = spectrograms()  # 1 × 1 tiles are single features
