@@ -20,9 +20,12 @@ before any CUDA work; torch raises at the first matrix product when it is missin
 
 from __future__ import annotations
 
+import functools
 import os
+import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 
@@ -74,9 +77,34 @@ def torch_threads(threads: int) -> Iterator[None]:
 
 
 def numerics(device: torch.device, threads: int) -> dict[str, object]:
-    """Where numbers are computed, as far as it changes their last bits: the device and, on a
-    CPU, the torch threads (records, the relevance key and a trained model's key hold it)."""
-    return {"device": device.type, **({"threads": threads} if device.type == "cpu" else {})}
+    """Where numbers are computed, as far as it changes their last bits: the device, on a CPU
+    the torch threads, and the machine (:func:`machine`). Records, the relevance key and a
+    trained model's key hold it."""
+    return {"device": device.type, **({"threads": threads} if device.type == "cpu" else {}),
+            **machine(str(device))}
+
+
+@functools.cache
+def machine(device: str) -> dict[str, str]:
+    """The torch build and the processor (or accelerator) that compute on ``device``. Kernels
+    are picked by build and instruction set (MKL and oneDNN dispatch by CPU), so their last
+    bits can differ between machines, and training turns last bits into other weights (as it
+    does the threads': :func:`~audioxai_bench.run.artifacts.model_key`)."""
+    out = {"torch_build": str(torch.__version__)}
+    if device.startswith("cuda"):
+        return out | {"accelerator": torch.cuda.get_device_name(torch.device(device))}
+    return out | {"cpu": _cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def _cpu_name() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo; elsewhere what platform reports)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:  # not Linux: platform's names below
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def cumsum(values: torch.Tensor, dim: int) -> torch.Tensor:

@@ -44,8 +44,13 @@ def test_train_writes_a_checkpoint_with_its_provenance(synth_tree, tmp_path, cap
     assert meta["width"] == 0.05 and meta["n_classes"] == (10 if task == "digit" else 2)
     assert len(meta["data_fingerprint"]) == 16 and meta["seed"] == 0
     assert 0.0 <= meta["test_accuracy"] <= 1.0
-    # where it trained (on a CPU the threads change the weights' last bits)
-    assert meta["numerics"] == {"device": "cpu", "threads": torch.get_num_threads()}
+    # where it trained (on a CPU the threads, the processor and the build change the weights'
+    # last bits)
+    assert meta["numerics"] == {"device": "cpu", "threads": torch.get_num_threads(),
+                                "torch_build": torch.__version__,
+                                "cpu": meta["numerics"]["cpu"],
+                                "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    assert meta["numerics"]["cpu"]
     assert not restored.training
     # weights_only loading is what makes it safe to open a shared checkpoint
     torch.load(ckpt, weights_only=True)

@@ -1,11 +1,15 @@
-"""Deterministic torch mode: switched on inside the block, put back after it."""
+"""Deterministic torch mode: switched on inside the block, put back after it; the numerics
+that name where numbers were computed."""
 
 import os
 
+import pandas as pd
 import pytest
 import torch
 
-from audioxai_bench.reproducibility import CUBLAS_WORKSPACE, torch_mode
+from audioxai_bench.leaderboard.provenance import facts
+from audioxai_bench.reproducibility import CUBLAS_WORKSPACE, machine, numerics, torch_mode
+from tests.helpers import record
 
 
 def switches() -> tuple:
@@ -35,3 +39,21 @@ def test_a_users_cublas_setting_is_kept(monkeypatch):
     monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
     with torch_mode(True):
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+
+
+def test_numerics_name_the_machine_so_another_one_trains_its_own_models():
+    cpu = numerics(torch.device("cpu"), 2)
+    assert cpu["threads"] == 2 and cpu["torch_build"] == torch.__version__
+    assert cpu["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and cpu["cpu"]
+    assert type(cpu["torch_build"]) is str  # torch's version object does not load safely
+
+
+def test_the_leaderboard_names_the_data_content_and_the_machine():
+    here = machine("cpu")
+    old = record("audionet", "faithfulness-gap", 0.2)  # written before these fields existed
+    new = record("audionet", "faithfulness-gap", 0.2, data_fingerprint="1fbf1fe31350b47a",
+                 machine=here)
+    lines = dict(facts(pd.DataFrame([dict(r, record=r) for r in (old, new)])))
+    assert lines["Datasets"] == "synthetic, synthetic (content 1fbf1fe31350b47a)"
+    assert lines["Devices"] == (f"cpu, cpu ({here['cpu']}, {here['cpu_capability']}; "
+                                f"torch {here['torch_build']})")

@@ -27,6 +27,24 @@ def _span(values: Iterable[Any]) -> str:
     return str(numbers[0]) if len(numbers) == 1 else f"{numbers[0]}–{numbers[-1]}"
 
 
+def _dataset(record: dict[str, Any]) -> str | None:
+    """The data folder's name and its content's fingerprint, which tells the same data apart
+    from data of the same name (another synthesis, another copy)."""
+    name, content = record.get("dataset"), record.get("data_fingerprint")
+    return f"{name} (content {content})" if name and content else name
+
+
+def _device(record: dict[str, Any]) -> str | None:
+    """The device with the machine behind it (records before the ``machine`` field: the
+    device alone): two leaderboards of one definition and seed agree only on one machine."""
+    device, machine = record.get("device"), record.get("machine") or {}
+    if device is None or not machine:
+        return device
+    where = machine.get("accelerator") or ", ".join(
+        v for v in (machine.get("cpu"), machine.get("cpu_capability")) if v)
+    return f"{device} ({where}; torch {machine.get('torch_build')})"
+
+
 def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
     """``(label, text)`` pairs describing the records in ``df``."""
     records = list(df["record"])
@@ -52,7 +70,7 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
     unknown = "unknown"
     return [
         ("Benchmarks", ", ".join(_distinct(df["benchmark"]))),
-        ("Datasets", ", ".join(_distinct(df["dataset"]))),
+        ("Datasets", ", ".join(_distinct(_dataset(r) for r in records))),
         ("Samples per cell (n)", f"{_span(explained['n'])} explained test samples; "
                                  f"{_span(accuracy['n'])} test clips for model accuracy"),
         ("Folds", folds),
@@ -63,7 +81,7 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
                          "speakers")
          + ("; the runs of each seed trained their own model of every split, and a split's "
             "clips pool its models'" if replicated else "")),
-        ("Devices", ", ".join(_distinct(df["device"])) or unknown),
+        ("Devices", ", ".join(_distinct(_device(r) for r in records)) or unknown),
         ("Seeds", ", ".join(_distinct(df["seed"])) or unknown),
         ("Git revisions", ", ".join(_distinct(df["git_revision"])) or unknown),
         ("Python", ", ".join(_distinct(r.get("python") for r in records)) or unknown),

@@ -103,6 +103,9 @@ class Record(BaseModel):
     cached: bool | None = None
     device: _Text = None
     host: _Text = None
+    #: the torch build and processor or accelerator that computed the cell (a model's accuracy:
+    #: that trained it); records of two machines need not agree in their last bits
+    machine: dict[str, _Text] | None = None
     executor: _Text = None
     #: torch threads each unit ran with (on a CPU they change the last bits of the results)
     torch_threads: int | None = None

@@ -295,7 +295,7 @@ class Runner:
             self._write(accuracy | {"status": "error", "error": f"training failed: {out.reason}",
                                     "traceback": out.traceback})
             return
-        self._spent("train", out.seconds, where, host=out.host)
+        self._spent("train", out.seconds, where, host=out.here["host"])
         self.cached["models"] += out.cached
         meta = out.meta
         how = "cached model" if out.cached else f"trained in {meta['train_seconds']:.0f} s"
@@ -313,7 +313,7 @@ class Runner:
                 "value": acc, "ci": [low, high], "n": n,
                 "scores": hits.astype(int).tolist(), "speakers": speakers.tolist(),
                 "higher_is_better": True, "wall_seconds": meta.get("train_seconds"),
-                "host": out.host,
+                **out.here,
                 "extras": {"val-accuracy": {"value": meta["val_accuracy"]}},
                 "info": {"interval": "Wilson at the effective sample size of the speaker "
                                      "clusters (stats.clustered_wilson)",

@@ -43,7 +43,7 @@ from ..hashing import config_hash
 from ..models.train import correct_per_clip
 from ..plugins import Source, replicate_plugins
 from ..progress import Progress
-from ..reproducibility import numerics
+from ..reproducibility import machine, numerics
 from . import folder
 from .artifacts import ModelRecipe, load_relevance, make_recipe, store_relevance, trained_model
 from .definition import Benchmark
@@ -124,7 +124,7 @@ class Trained:
     meta: dict[str, Any]
     cached: bool
     seconds: float
-    host: str
+    here: dict[str, Any]  # Work.computed_here of the unit
 
 
 @dataclasses.dataclass
@@ -183,6 +183,10 @@ class Units:
         """:func:`~audioxai_bench.reproducibility.numerics` of this run's units."""
         return numerics(self.device, self.threads)
 
+    def computed_here(self) -> dict[str, Any]:
+        """A record's ``host`` and ``machine``: where its unit ran (a worker, a ray node)."""
+        return {"host": socket.gethostname(), "machine": machine(str(self.device))}
+
     def recipe(self, task: str, choice: Any, fold: int) -> ModelRecipe:
         """What determines the model of ``task``, a model ``choice`` and ``fold`` in this run."""
         plug = self.plan.models[choice.name]
@@ -198,7 +202,7 @@ class Units:
         model, meta, cached = trained_model(recipe, self.data, self.device, progress=bar,
                                             numerics=self.numerics)
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        return Trained(state, meta, cached, time.perf_counter() - start, socket.gethostname())
+        return Trained(state, meta, cached, time.perf_counter() - start, self.computed_here())
 
     def explain_unit(self, spec: PanelSpec, explainer_name: str, todo: list[Todo],
                      hand_back: bool = False) -> Explained:
@@ -349,8 +353,8 @@ class Units:
                 panel, explainer, [todo[i] for i in missing], [keys[i] for i in missing],
                 relevance)
         fresh = iter(computed)
-        host = {"host": socket.gethostname()}
-        records = [next(fresh) if fields is None else record | host | fields | {"cached": True}
+        here = self.computed_here()
+        records = [next(fresh) if fields is None else record | here | fields | {"cached": True}
                    for (_, _, record), fields in zip(todo, kept)]
         return records, relevance, cached
 
@@ -360,7 +364,7 @@ class Units:
                ) -> tuple[list[dict[str, Any]], torch.Tensor | None, bool]:
         """:meth:`_explain_and_score` of the cells not in the score cache; each finished cell
         is kept there under its key of ``keys``."""
-        host = {"host": socket.gethostname()}
+        here = self.computed_here()
         try:
             if relevance is None:
                 relevance, seconds, cached = self._relevance(panel, explainer)
@@ -368,7 +372,7 @@ class Units:
                 seconds, cached = [float("nan")] * len(self._batches(len(relevance))), False
         except AudioXaiError as exc:
             trace = getattr(exc, "traceback", None)  # the plugin's, when it raised
-            return [record | host | {"status": "error", "error": str(exc)}
+            return [record | here | {"status": "error", "error": str(exc)}
                     | ({"traceback": trace} if trace else {}) for _, _, record in todo], None, False
         records = []
         outputs: dict[int, list[MetricOutput]] = {i: [] for i in range(len(todo))}
@@ -403,7 +407,7 @@ class Units:
                     errors[i], traces[i] = one_line(exc), _traceback(exc)
                 spent[i] += time.perf_counter() - t0
         for i, (metric, _, record) in enumerate(todo):
-            record = record | host
+            record = record | here
             if i in errors:
                 records.append(record | {"status": "error", "error": errors[i],
                                          "traceback": traces.get(i)})

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 import yaml
 from torch import nn
 
@@ -88,6 +89,9 @@ def test_a_run_writes_one_record_per_cell_with_provenance(tree, tmp_path):
         assert field in gap
     accuracy = next(r for r in records if r["metric"] == "test-accuracy")
     assert accuracy["explainer"] is None and 0 <= accuracy["value"] <= 1
+    # the machine behind every number, the model's accuracy included (it trained there)
+    assert {r["machine"]["torch_build"] for r in records} == {torch.__version__}
+    assert accuracy["machine"] == gap["machine"] and gap["machine"]["cpu"]
     run_info = json.loads((tmp_path / "out" / "run.json").read_text())
     assert run_info["report"]["records"] == N_CELLS and run_info["report"]["peak_memory_mb"] > 0
 
