@@ -249,7 +249,15 @@ def test_random_is_seeded_and_amplitude_ranks_loudness(pm, nets, batches):
     assert torch.equal(alone[0], one[1])  # a sample's map does not depend on its batch
     again = rand.explain(nets["audionet"], torch.cat([wave[1:2], wave[1:2]]), target[:2])
     assert torch.equal(again[0], again[1]) and not torch.equal(one[0], one[1])
-    assert 0 <= one.min() and one.max() < 1
+    assert -1 <= one.min() < 0 < one.max() < 1
+    # signed: summed over AlexNet's 8 x 8 tiles, the 3-bin edge tiles fall mid-order, not last
+    # (drawn from [0, 1) every one of them ranked below every whole tile)
+    tiles = F.pad(rand.explain(nets["alexnet"], spec, target), (0, 5, 0, 5))
+    sums = F.avg_pool2d(tiles, 8, divisor_override=1).flatten(1)  # (B, 29 * 29)
+    edge = torch.zeros(29, 29, dtype=torch.bool)
+    edge[-1], edge[:, -1] = True, True
+    rank = sums.argsort(dim=1, descending=True).argsort(dim=1).float() / (29 * 29 - 1)
+    assert 0.35 < rank[:, edge.flatten()].mean() < 0.65
     amp = pm.explainers.get("amplitude")
     assert torch.equal(amp.explain(nets["audionet"], wave, target), wave.abs())
     level = amp.explain(nets["alexnet"], spec, target)  # dB above the floor: loudest largest
