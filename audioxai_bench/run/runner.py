@@ -384,7 +384,7 @@ class Runner:
                  f"accuracy {check.removed:.1%} without the cue (chance {check.chance:.0%}), "
                  f"{check.only:.1%} on the cue alone, {check.swapped:.1%} following another "
                  "clip's cue")
-        self._write(record | {
+        self._write(record | self.work.computed_here() | {
             "value": check.removed, "ci": check.interval("removed"),
             "n": check.n, "higher_is_better": False, "ranked": False,
             "extras": {f"cue-{which}-accuracy": {"value": check.accuracy(which),

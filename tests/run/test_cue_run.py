@@ -98,6 +98,7 @@ def test_every_cue_model_gets_its_control_record(cue_tree, tmp_path):
     n_test = int(np.isin(data.speaker, speaker_split("cue", 0).test).sum())
     assert record["status"] == "ok" and record["n"] == n_test
     assert record["info"]["chance"] == 0.25 and record["ranked"] is False
+    assert record["machine"] and record["host"]  # where the control ran, as for every cell
     removed, only = record["value"], record["extras"]["cue-only-accuracy"]["value"]
     assert 0 <= record["extras"]["cue-swapped-accuracy"]["value"] <= 1
     assert record["info"]["passed"] == (abs(removed - 0.25) <= 0.05 and only >= 0.9)
