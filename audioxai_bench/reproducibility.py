@@ -88,8 +88,8 @@ def numerics(device: torch.device, threads: int) -> dict[str, object]:
 def machine(device: str) -> dict[str, str]:
     """The torch build and the processor (or accelerator) that compute on ``device``. Kernels
     are picked by build and instruction set (MKL and oneDNN dispatch by CPU), so their last
-    bits can differ between machines, and training turns last bits into other weights (as it
-    does the threads': :func:`~audioxai_bench.run.artifacts.model_key`)."""
+    bits can differ between machines, and training turns last bits into other weights, as it
+    does for the thread count (:func:`~audioxai_bench.run.artifacts.model_key`)."""
     out = {"torch_build": str(torch.__version__)}
     if device.startswith("cuda"):
         return out | {"accelerator": torch.cuda.get_device_name(torch.device(device))}

@@ -322,7 +322,7 @@ class _Units:
     dimension running fastest. The engine removes units from inputs in their own contiguous
     layout through :attr:`elements`: on a CPU the AlexNet-style net took 15-20 % longer on
     inputs cropped out of a padded layout (strided) than on contiguous ones (92 inputs, one
-    thread), and the copy it made faulted pages in every pass. `sums` pads to whole
+    thread), and the copy it made faulted pages in every pass. :meth:`sums` pads to whole
     tiles (``padded``: the leading size, then each tiled dimension rounded up).
     """
 

@@ -200,9 +200,9 @@ def _train(recipe: ModelRecipe, data: AudioMNIST, progress: ProgressFn | None = 
 
 def model_key(recipe: ModelRecipe, data_fingerprint: str, numerics: Mapping[str, Any]) -> str:
     """The trained model's identity: its recipe, its data and where it trains as far as that
-    changes its weights (``numerics``: the device and, on a CPU, the torch threads, which split
-    reductions differently; the same recipe trained the cue task's AudioNet to 98.3 % test
-    accuracy on 2 threads and 96.9 % on 1)."""
+    changes its weights (``numerics``: the device, on a CPU the torch threads, which split
+    reductions differently, and the machine's processor and torch build; the same recipe
+    trained the cue task's AudioNet to 98.3 % test accuracy on 2 threads and 96.9 % on 1)."""
     return config_hash({"recipe": recipe.key, "data": data_fingerprint,
                         "numerics": dict(numerics)})
 
