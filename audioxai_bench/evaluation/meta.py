@@ -9,7 +9,7 @@ AI", TMLR). :data:`REFERENCES`, best to worst:
 - ``noisy-σ``: the mask plus ``σ`` times one seeded standard normal field per sample, σ in
   :data:`NOISE_LEVELS` (multiples of the mask's scale, the step from 0 to 1); the same field at
   every level, so neighbouring levels differ only in σ;
-- ``random``: uniform [0, 1) noise, the law of the ``random`` explainer;
+- ``random``: uniform [-1, 1) noise, the law of the ``random`` explainer;
 - ``inverted``: ``1 - mask``, relevant everywhere but on the evidence.
 
 A trustworthy metric scores them in that order, every step apart. :func:`reliability` tests
@@ -69,7 +69,7 @@ def reference_maps(ground_truth: Tensor, seed: int) -> dict[str, Tensor]:
     noise = torch.randn(mask.shape, generator=generator, device=mask.device)
     maps = {"oracle": mask}
     maps |= {f"noisy-{s:g}": mask + s * noise for s in NOISE_LEVELS}
-    maps["random"] = torch.rand(mask.shape, generator=generator, device=mask.device)
+    maps["random"] = 2 * torch.rand(mask.shape, generator=generator, device=mask.device) - 1
     maps["inverted"] = 1 - mask
     return maps
 

@@ -34,7 +34,7 @@ def test_reference_maps_are_built_from_the_mask_and_seeded():
     assert list(maps) == list(REFERENCES)
     assert torch.equal(maps["oracle"], mask.float())
     assert torch.equal(maps["inverted"], 1 - mask.float())
-    assert ((maps["random"] >= 0) & (maps["random"] < 1)).all()
+    assert ((maps["random"] >= -1) & (maps["random"] < 1)).all() and maps["random"].min() < 0
     # one noise field per sample, scaled: neighbouring levels differ only in sigma
     torch.testing.assert_close(maps["noisy-2"] - maps["oracle"],
                                8 * (maps["noisy-0.25"] - maps["oracle"]))
