@@ -61,7 +61,8 @@ class Record(BaseModel):
     hold mean curves over ``grid``; ``extras`` further values with intervals; ``info`` facts
     that do not depend on the samples; ``summary`` the metric's run-level facts. An ``error``
     record carries the reason (and, for a plugin's exception, its ``traceback``). ``host`` is
-    the machine that computed the cell and ``executor`` what ran it (``local``, ``ray``).
+    the computer that computed the cell, ``machine`` its torch build and processor or GPU, and
+    ``executor`` what ran it (``local``, ``ray``).
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

@@ -124,7 +124,7 @@ class Trained:
     meta: dict[str, Any]
     cached: bool
     seconds: float
-    here: dict[str, Any]  # Work.computed_here of the unit
+    here: dict[str, Any]  # Units.computed_here of the unit: its host and machine
 
 
 @dataclasses.dataclass
