@@ -1,5 +1,7 @@
 """The one exception type the command line turns into a one-line message."""
 
+from traceback import format_exception
+
 
 class AudioXaiError(Exception):
     """A user-facing error: bad input, a broken plugin, a missing file.
@@ -20,3 +22,9 @@ def one_line(exc: BaseException) -> str:
     """``Type: first line of the message``, for one-line failure reports and records."""
     first = (str(exc).strip().splitlines() or [""])[0][:300]
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def traceback_text(exc: BaseException) -> str:
+    """The formatted traceback of ``exc``, kept in its cell's error record beside
+    :func:`one_line`."""
+    return "".join(format_exception(exc))

@@ -38,7 +38,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from traceback import format_exception
 from typing import Any, TypeVar
 
 import numpy as np
@@ -46,7 +45,7 @@ import torch
 import torch.nn.modules.module as torch_module
 from torch import Tensor, nn
 
-from audioxai_bench.errors import AudioXaiError, one_line
+from audioxai_bench.errors import AudioXaiError, one_line, traceback_text
 
 _T = TypeVar("_T")
 
@@ -455,7 +454,7 @@ def guarded_call(
         raise caught
     if kind in ("exception", "timeout") and changed:
         reason += "; it also " + "; ".join(changed) + " (restored)"
-    trace = "".join(format_exception(caught)) if caught is not None else None
+    trace = traceback_text(caught) if caught is not None else None
     if role == "explainer":
         raise ExplainerError(name, plugin, kind, reason, seconds, trace) from caught
     raise PluginCallError(role, name, plugin, kind, reason, seconds, trace) from caught

@@ -28,7 +28,6 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from traceback import format_exception
 from typing import Any, Generic, TypeVar
 
 import pluggy
@@ -38,7 +37,7 @@ from audioxai_bench import __version__
 from audioxai_bench.api import hookspecs
 from audioxai_bench.api.explainer import REPRESENTATIONS
 from audioxai_bench.builtin import BUILTIN_PLUGINS
-from audioxai_bench.errors import AudioXaiError, one_line
+from audioxai_bench.errors import AudioXaiError, one_line, traceback_text
 
 # ExplainerError and run_explainer lived here in 0.1; kept importable from here for one release
 from audioxai_bench.guard import ExplainerError, run_explainer  # noqa: F401
@@ -355,7 +354,7 @@ class PluginManager:
 
     def _fail(self, source: Source, where: str, reason: str,
               exc: BaseException | None = None) -> None:
-        trace = "".join(format_exception(exc)) if exc is not None else None
+        trace = traceback_text(exc) if exc is not None else None
         failure = PluginFailure(source.plugin, source.version, where, reason, trace)
         if self.strict:
             raise AudioXaiError(str(failure))

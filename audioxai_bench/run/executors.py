@@ -43,7 +43,7 @@ from typing import Any, Protocol
 
 import torch
 
-from ..errors import AudioXaiError, one_line
+from ..errors import AudioXaiError, one_line, traceback_text
 from ..reproducibility import torch_mode
 
 EXECUTORS = ("local", "processes", "ray")
@@ -53,10 +53,13 @@ MAX_RETRIES = 3
 
 @dataclasses.dataclass(frozen=True)
 class Failed:
-    """A unit that raised: the reason (one line) and the traceback when there is one."""
+    """A unit that raised: the reason (one line), the traceback when there is one, and where
+    it ran (``Units.computed_here``: host and machine) when that is known (not for a worker that
+    died)."""
 
     reason: str
     traceback: str | None = None
+    here: dict[str, Any] | None = None
 
 
 Then = Callable[[Any], None]
@@ -99,7 +102,7 @@ class LocalExecutor:
         try:
             out = unit(self.runner.work, *args)
         except Exception as exc:  # the unit's cells fail; the run goes on
-            out = _failed(exc)
+            out = _failed(exc, self.runner.work)
         then(out)
 
     def wait(self) -> None:
@@ -269,10 +272,13 @@ def run_unit(setup: Any, unit: Callable[..., Any], *args: Any) -> Any:
         except AudioXaiError as exc:  # e.g. a plugin missing on this node
             raise AudioXaiError(f"on {socket.gethostname()}: {exc}") from None
     with torch_mode(setup.bench.deterministic):  # as the driver runs its local units
-        return unit(units, *args)
+        try:
+            return unit(units, *args)
+        except Exception as exc:  # returned, not raised, to say where it ran
+            return _failed(exc, units)
 
 
-def _failed(exc: BaseException) -> Failed:
-    from traceback import format_exception
-
-    return Failed(one_line(exc), "".join(format_exception(exc)))
+def _failed(exc: BaseException, units: Any = None) -> Failed:
+    """``exc`` as a :class:`Failed`, naming where it ran when its ``units`` are known."""
+    return Failed(one_line(exc), traceback_text(exc),
+                  units.computed_here() if units is not None else None)

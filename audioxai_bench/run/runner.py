@@ -40,7 +40,7 @@ from ..atomic import atomic_write, clean_stale_temps
 from ..data.cache import cache_root
 from ..data.dataset import AudioMNIST, load_audiomnist
 from ..data.splits import N_CLASSES, accuracy_floor
-from ..errors import AudioXaiError, one_line
+from ..errors import AudioXaiError, one_line, traceback_text
 from ..evaluation.meta import REFERENCES, uncheckable
 from ..faults import fault_point
 from ..guard import explainer_notes, guarded_call, time_limit_of
@@ -66,7 +66,6 @@ from .units import (
     Units,
     Where,
     WorkerSetup,
-    _traceback,
 )
 
 # --- the run ------------------------------------------------------------------------------
@@ -292,8 +291,9 @@ class Runner:
         accuracy = self._record(where, explainer=None, sonifier=None, metric="test-accuracy",
                                 metric_plug=None, settings=settings, fields={})
         if isinstance(out, Failed):  # recorded; the other models still run
-            self._write(accuracy | {"status": "error", "error": f"training failed: {out.reason}",
-                                    "traceback": out.traceback})
+            self._write(accuracy | (out.here or {}) | {
+                "status": "error", "error": f"training failed: {out.reason}",
+                "traceback": out.traceback})
             return
         self._spent("train", out.seconds, where, host=out.here["host"])
         self.cached["models"] += out.cached
@@ -377,8 +377,8 @@ class Runner:
             check = cue_control(panel.model, self.data, panel.fold, panel.representation,
                                 self.device, self.bench.batch_size)
         except Exception as exc:  # recorded; the explainers still run
-            self._write(record | {"status": "error", "error": one_line(exc),
-                                  "traceback": _traceback(exc)})
+            self._write(record | self.work.computed_here() | {
+                "status": "error", "error": one_line(exc), "traceback": traceback_text(exc)})
             return
         self.log(f"{panel.label}: cue control {'passed' if check.passed else 'FAILED'}: "
                  f"accuracy {check.removed:.1%} without the cue (chance {check.chance:.0%}), "
@@ -418,8 +418,8 @@ class Runner:
         """An explainer's cells are done: append them; after a panel's last, its examples."""
         if isinstance(out, Failed):
             for _, _, record in todo:
-                self._write(record | {"status": "error", "error": out.reason,
-                                      "traceback": out.traceback})
+                self._write(record | (out.here or {}) | {
+                    "status": "error", "error": out.reason, "traceback": out.traceback})
         else:
             self._spent("explain+score", out.seconds, pending.panel, explainer=explainer,
                         host=out.records[0]["host"] if out.records else None)

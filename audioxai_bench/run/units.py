@@ -14,7 +14,6 @@ import dataclasses
 import os
 import socket
 import time
-from traceback import format_exception
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,7 @@ from ..data.cache import CACHE_ENV
 from ..data.dataset import AudioMNIST, ClipDataset
 from ..data.preprocess import to_model_input
 from ..data.splits import speaker_split
-from ..errors import AudioXaiError, one_line
+from ..errors import AudioXaiError, one_line, traceback_text
 from ..evaluation.meta import reference_maps, reference_name
 from ..evaluation.passes import inputs_per_pass
 from ..evaluation.summary import merge_outputs, summarize, timed
@@ -404,7 +403,7 @@ class Units:
                 except PluginCallError as exc:  # the model is restored; the rest runs on
                     errors[i], traces[i] = str(exc), exc.traceback
                 except Exception as exc:  # recorded as the cell's error; the rest runs on
-                    errors[i], traces[i] = one_line(exc), _traceback(exc)
+                    errors[i], traces[i] = one_line(exc), traceback_text(exc)
                 spent[i] += time.perf_counter() - t0
         for i, (metric, _, record) in enumerate(todo):
             record = record | here
@@ -424,7 +423,7 @@ class Units:
                 continue
             except Exception as exc:
                 records.append(record | {"status": "error", "error": one_line(exc),
-                                         "traceback": _traceback(exc)})
+                                         "traceback": traceback_text(exc)})
                 continue
             fields = fields | panel.samples | {"wall_seconds": round(spent[i], 4)}
             store_scores(keys[i], fields)
@@ -439,11 +438,6 @@ def _named(plugs: list[Plugged], name: str) -> Plugged:
             return plug
     raise AudioXaiError(f"{socket.gethostname()} has no {name!r}: install the same plugins on "
                         "every node")
-
-
-def _traceback(exc: BaseException) -> str:
-    """The formatted traceback of a plugin's exception, kept in its cell's error record."""
-    return "".join(format_exception(exc))
 
 
 def balanced_sample(rows: np.ndarray, labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:

@@ -69,6 +69,8 @@ def test_a_unit_that_raises_fails_its_cells_and_the_run_goes_on(tree, cache, tmp
     assert {r["explainer"] for r in failed} == {"random"} and len(failed) == len(METRICS)
     assert all(r["error"] == "RuntimeError: out of memory on this node" for r in failed)
     assert all("broken" in r["traceback"] for r in failed)
+    where = {(r["host"], str(r["machine"])) for r in records}  # failed ones say where, too
+    assert len(where) == 1 and None not in next(iter(where))
     assert report.failed == len(METRICS)
     assert {r["executor"] for r in records} == {"local"}
 
@@ -179,6 +181,7 @@ def test_a_dead_worker_fails_its_cells_and_nothing_else_is_lost(
     failed = [r for r in records if r["status"] == "error"]
     assert failed and {r["explainer"] for r in failed} <= {"dies", *EXPLAINERS}
     assert all(r["error"].startswith("a worker process died") for r in failed)
+    assert all(r.get("machine") is None for r in failed)  # unknown: its process is gone
     assert any(r["explainer"] == "dies" for r in failed)
     assert report.failed == len(failed)
     assert [r for r in records if r["metric"] == "test-accuracy"][0]["status"] == "ok"

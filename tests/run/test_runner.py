@@ -324,6 +324,9 @@ def test_a_model_that_fails_to_train_is_recorded_and_the_others_run(tree, tmp_pa
     assert report.failed == 1 and failed.model.tolist() == ["exploding"]
     assert failed.error.iloc[0] == "training failed: RuntimeError: NaN loss"
     assert set(df[df.status == "ok"].model) == {"audionet"}
+    where = {(r["status"], r["host"], json.dumps(r["machine"]))  # failures say where, too
+             for r in read_records([tmp_path / "out"]) if r["metric"] == "test-accuracy"}
+    assert len(where) == 2 and len({w[1:] for w in where}) == 1
 
 
 def test_two_runs_from_nothing_give_the_same_numbers(tree, tmp_path, monkeypatch):
