@@ -9,6 +9,7 @@ package does not depend on.
 from __future__ import annotations
 
 import dataclasses
+import html
 import io
 import math
 from collections.abc import Iterable, Sequence
@@ -504,7 +505,9 @@ def failures_table(df: pd.DataFrame) -> Table | None:
 # --- renderers ----------------------------------------------------------------------------------
 
 def _md_cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """One line of ``text`` as a Markdown cell: ``|`` escaped, and ``<``, ``>``, ``&`` as
+    entities, so a plugin's error text cannot put HTML into the page."""
+    return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
 
 
 def markdown(table: Table) -> str:

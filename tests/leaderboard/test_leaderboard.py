@@ -516,3 +516,11 @@ def test_the_default_reads_the_quickstart_and_a_ground_truth_run_where_there_is_
     models = pd.read_csv(tmp_path / "board" / "models.csv")
     mine = models[(models.model == "audionet") & (models.benchmark == "quickstart")]
     assert sorted(zip(mine["fold"], mine["seed"])) == [(0, 0), (0, 2), (0, 10), (1, 0)]
+
+
+def test_a_plugins_error_text_cannot_put_html_or_columns_into_the_markdown():
+    from audioxai_bench.leaderboard.tables import Table, markdown
+
+    text = markdown(Table("c", ["Reason"], [["<script>alert(1)</script> a|b & c\nd"]]))
+    assert "| &lt;script&gt;alert(1)&lt;/script&gt; a\\|b &amp; c d |" in text
+    assert "<script>" not in text
