@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                          epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("benchmark", nargs="?", default="quickstart",
                      help="a benchmark YAML file or a shipped name: quickstart (default), "
-                          "paper-digit, paper-sex")
+                          "paper-digit, paper-sex, ground-truth")
     run.add_argument("--out", type=Path, default=None,
                      help="results folder (default results/<benchmark name>); one run writes "
                           "a folder at a time, and a folder that holds results is continued "

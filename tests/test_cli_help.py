@@ -29,6 +29,13 @@ def test_run_help_names_exit_statuses_files_and_environment():
         assert needle in text
 
 
+def test_run_help_names_every_shipped_benchmark():
+    from audioxai_bench.run.definition import SHIPPED
+
+    text = " ".join(subparser("run").format_help().split())
+    assert all(name in text for name in SHIPPED)
+
+
 @pytest.mark.parametrize("argv, usage", [([], "usage: audioxai-bench [-h]"),
                                          (["data"], "usage: audioxai-bench data [-h]")])
 def test_no_command_prints_its_help_to_stderr(capsys, argv, usage):
