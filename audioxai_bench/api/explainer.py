@@ -21,7 +21,7 @@ whose reference is implicitly x = 0 (gradient × input, LRP), by reparameterisin
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
@@ -59,6 +59,16 @@ def amplitude_of(x: Tensor) -> Tensor:
     if x.dim() == 3:
         return x.abs()
     return x - silence_of(x)
+
+
+def null_relevance(shape: Sequence[int], generator: torch.Generator, *,
+                   dtype: torch.dtype | None = None) -> Tensor:
+    """The null's law, uniform on [-1, 1) on ``generator``'s device (the ``random`` explainer
+    and the metric check's ``reference:random``). Signed, so a unit's summed relevance has mean
+    0 whatever its size: from [0, 1) the smaller edge tiles of a spectrogram summed lowest and
+    the null ranked them last."""
+    return 2 * torch.rand(tuple(shape), generator=generator, dtype=dtype,
+                          device=generator.device) - 1
 
 
 @runtime_checkable

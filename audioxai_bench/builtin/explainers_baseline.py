@@ -13,19 +13,18 @@ import hashlib
 import torch
 from torch import Tensor, nn
 
-from audioxai_bench.api.explainer import BaseExplainer, amplitude_of
+from audioxai_bench.api.explainer import BaseExplainer, amplitude_of, null_relevance
 from audioxai_bench.api.hookspecs import hookimpl
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RandomRelevance(BaseExplainer):
-    """Uniform random relevance in [-1, 1), drawn per sample from a generator seeded by the seed
-    and the sample's own values.
+    """Uniform random relevance in [-1, 1) (:func:`~audioxai_bench.api.explainer.null_relevance`),
+    drawn per sample from a generator seeded by the seed and the sample's own values.
 
-    Signed, so that a unit's summed relevance has mean 0 whatever the unit's size: drawn from
-    [0, 1), the smaller tiles at a spectrogram's edges summed lowest, so the most-relevant order
-    removed them last and the least-relevant order first, and the null scored above 0 on SRG
-    on AlexNet (three seeds pooled: digit 0.024, sex 0.021, both marked).
+    Signed: drawn from [0, 1), the smaller tiles at a spectrogram's edges summed lowest, so the
+    most-relevant order removed them last and the least-relevant order first, and the null
+    scored above 0 on SRG on AlexNet (three seeds pooled: digit 0.024, sex 0.021, both marked).
 
     A sample's map therefore does not depend on its batch: seeding one generator per call gave
     the clips at one batch position the same map in every batch (not independent draws).
@@ -43,8 +42,8 @@ class RandomRelevance(BaseExplainer):
 
     def attribute(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
         generator = torch.Generator()
-        maps = [2 * torch.rand(sample.shape, generator=generator.manual_seed(
-                    self._seed_of(sample)), dtype=x.dtype) - 1 for sample in x.detach().cpu()]
+        maps = [null_relevance(sample.shape, generator.manual_seed(self._seed_of(sample)),
+                               dtype=x.dtype) for sample in x.detach().cpu()]
         return torch.stack(maps).to(x.device)
 
     def _seed_of(self, sample: Tensor) -> int:

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 
 from audioxai_bench import stats
+from audioxai_bench.api.explainer import null_relevance
 from audioxai_bench.api.metric import EvalBatch, MetricOutput
 
 #: Noise levels of the noisy oracles, in multiples of the mask's scale.
@@ -69,7 +70,7 @@ def reference_maps(ground_truth: Tensor, seed: int) -> dict[str, Tensor]:
     noise = torch.randn(mask.shape, generator=generator, device=mask.device)
     maps = {"oracle": mask}
     maps |= {f"noisy-{s:g}": mask + s * noise for s in NOISE_LEVELS}
-    maps["random"] = 2 * torch.rand(mask.shape, generator=generator, device=mask.device) - 1
+    maps["random"] = null_relevance(mask.shape, generator)
     maps["inverted"] = 1 - mask
     return maps
 
