@@ -5,7 +5,7 @@ sonifier. Definitions and reasons: :mod:`audioxai_bench.evaluation.sonification`
 
 Ranked (``ranked = True``): ``sonified-sufficiency-gain`` and
 ``sonified-comprehensiveness-gain``, the gain of the explainer's top-f units over random units of
-the same number under the same sonifier, at matched kept fractions, on the model's prediction.
+the same number under the same sonifier, at matched kept fractions, on the explained class.
 They rank (explainer, sonifier) pairs; never take a maximum over sonifiers.
 
 Descriptive (``ranked = False``; the leaderboard does not rank by them): ``sonified-lmac``, the
@@ -70,13 +70,19 @@ class SonificationMetric(BaseMetric):
             batch.representation, seed=batch.seed, chunk_size=batch.chunk_size,
             dtype=batch.x.dtype))
 
+    @property
+    def proportion(self) -> bool:
+        """An accuracy's scores are hits (0/1): its mean is a proportion, whose interval is
+        Wilson's, not a bootstrap's."""
+        return self.field.endswith("/accuracy")
+
     def score(self, batch: EvalBatch) -> MetricOutput:
         self.check(batch)
         values = self.scores(batch).as_dict()
         return MetricOutput(
             scores=values[self.field], extras=values,
             info={"sonifier": str(getattr(batch.sonifier, "name", type(batch.sonifier))),
-                  "ranked": self.ranked})
+                  "ranked": self.ranked} | ({"proportion": True} if self.proportion else {}))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -139,7 +145,7 @@ class MatchedSonificationMetric(BaseMetric):
         """The batch's matched scores, computed once for the metrics sharing the memo."""
         setting = (tuple(self.fractions), self.controls, self.waveform_block, tuple(self.patch))
         return self.memo.get(batch, ("matched", setting), lambda: score_matched_masks(
-            batch.sonifier, batch.model, batch.signals, batch.x, batch.relevance,
+            batch.sonifier, batch.model, batch.signals, batch.x, batch.target, batch.relevance,
             batch.representation, fractions=self.fractions, controls=self.controls,
             block=self.waveform_block, patch=tuple(self.patch), seed=batch.seed,
             chunk_size=batch.chunk_size, reuse=batch.reuse))
@@ -151,7 +157,7 @@ class MatchedSonificationMetric(BaseMetric):
         info: dict[str, Any] = {
             "sonifier": str(getattr(batch.sonifier, "name", type(batch.sonifier))),
             "units": s.units, "fractions": list(s.fractions), "controls": self.controls,
-            "class": "predicted", "ranked": self.ranked}
+            "class": "explained", "ranked": self.ranked}
         common = {"probability/original": s.p_clean, "explains-predicted-class": explained,
                   "active-units": s.n_active.double()}
         if self.quantity == "lmac":

@@ -24,8 +24,10 @@ same size under the same sonifier. Precisely, per sample:
   loudest active units.
 - Every sound is classified through the model's own preprocessing
   (:func:`~audioxai_bench.data.preprocess.to_model_input`) and scored by the probability of the
-  class the model *predicts for the clean input* (review M5; L-MAC scores the same way), not
-  the true label.
+  class the map *explains*: the true label, the class every explainer is asked about (review
+  M5). L-MAC explains and scores the model's clean prediction; scoring the prediction here
+  would score a map of the label against another class on every misclassified clip (14-32 %
+  on digit · AudioNet). Where the two differ is kept per sample (``explains-predicted-class``).
 
 Why 0/1 maps and not the relevance values: graded values let the kept size depend on how
 heavy-tailed a map is (review section 2, point 3: soft masks kept 0-81 % of the energy by
@@ -306,8 +308,8 @@ def kept_counts(n_active: Tensor, fractions: Sequence[float]) -> Tensor:
 class MaskedSounds:
     """Model verdicts on masked-in and masked-out sounds, ``(B, ..., K)`` float64 on the CPU.
 
-    ``p_in``/``p_out``: probability of the clean prediction; ``hit_in``: the masked-in sound is
-    still classified as the clean prediction (1/0); ``kept_in``: the masked-in sound's energy
+    ``p_in``/``p_out``: probability of the scored class; ``hit_in``: the masked-in sound is
+    classified as the scored class (1/0); ``kept_in``: the masked-in sound's energy
     over the signal's.
     """
 
@@ -330,8 +332,8 @@ class MatchedScores:
     """Result of :func:`score_matched_masks` for one batch (all tensors on the CPU).
 
     ``explainer``/``amplitude``: ``(B, K)``; ``random``: ``(B, C, K)``, one row per control;
-    ``predicted``: the clean prediction; ``p_clean``: its probability; ``n_active``: units
-    holding sound; ``units``: the unit's name.
+    ``predicted``: the clean prediction; ``p_clean``: the clean probability of the explained
+    class; ``n_active``: units holding sound; ``units``: the unit's name.
     """
 
     fractions: tuple[float, ...]
@@ -378,8 +380,9 @@ def lmac_quantities(p_clean: Tensor, p_in: Tensor, hit_in: Tensor, p_out: Tensor
 
     As SpeechBrain computes them (``recipes/ESC50/interpret/interpreter_brain.py``,
     ``compute_AI``/``compute_AD``/``compute_AG``/``compute_fidelity``/``compute_faithfulness``,
-    called from ``train_lmac.py`` with softmax outputs), all on the clean prediction c with
-    p = p_c(clean), o = p_c(masked-in):
+    called from ``train_lmac.py`` with softmax outputs), all on one class c with
+    p = p_c(clean), o = p_c(masked-in); L-MAC's c is the clean prediction, the matched scores'
+    the explained class (module docstring):
 
     - AI (average increase, %): 100 if o > p else 0 (higher is better);
     - AD (average drop, %): 100 ReLU(p - o) / p (lower is better);
@@ -405,6 +408,7 @@ def score_matched_masks(
     model: nn.Module,
     signals: Tensor,
     x: Tensor,
+    target: Tensor,
     relevance: Tensor,
     representation: str,
     *,
@@ -417,11 +421,12 @@ def score_matched_masks(
     reuse: Callable[[Any, Callable[[], Any]], Any] | None = None,
 ) -> MatchedScores:
     """Play the top-f units of ``relevance``, and matched random and loudest units, through
-    ``sonifier`` and score them on the model's clean prediction (definitions: module docstring).
+    ``sonifier`` and score them on ``target``, the class the map explains (definitions: module
+    docstring).
 
     ``x`` is the model input of ``signals`` (``(B, samples)`` padded 8 kHz waveforms) and
-    ``relevance`` the explanation in ``x.shape``. ``reuse(key, compute)`` (e.g.
-    :meth:`EvalBatch.reuse`) shares what does not depend on the relevance, the prediction and
+    ``relevance`` the explanation of ``target`` in ``x.shape``. ``reuse(key, compute)`` (e.g.
+    :meth:`EvalBatch.reuse`) shares what does not depend on the relevance, the clean scores and
     the controls' sounds, between explainers; the controls come from ``seed`` and the sample's
     position in the batch.
     """
@@ -438,20 +443,20 @@ def score_matched_masks(
     signals = signals.to(device)
     units = Units.of(tuple(x.shape[1:]), block=block, patch=patch, device=device)
     rows = torch.arange(b, device=device)
-    setting = (fractions, controls, units.label, seed)
+    target = target.to(device)
+    setting = (fractions, controls, units.label, seed, tuple(target.tolist()))
 
     def clean() -> tuple[Tensor, Tensor, Tensor, Tensor]:
         with explaining(model), torch.no_grad():
             prob = torch.softmax(model(x).float(), dim=1).double()
-        predicted = prob.argmax(dim=1)
         loudness = units.mean(amplitude_of(x))
-        return predicted, prob.gather(1, predicted[:, None])[:, 0], active_units(loudness), \
-            loudness
+        return prob.argmax(dim=1), prob.gather(1, target[:, None])[:, 0], \
+            active_units(loudness), loudness
 
     predicted, p_clean, active, loudness = share(("sonified-clean", setting), clean)
     n_active = active.sum(dim=1)
     k = kept_counts(n_active, fractions)
-    render = functools.partial(_play, sonifier, model, signals, predicted, units,
+    render = functools.partial(_play, sonifier, model, signals, target, units,
                                tuple(x.shape[1:]), representation, chunk_size, x.dtype)
 
     def control_sounds() -> tuple[MaskedSounds, MaskedSounds]:
@@ -476,11 +481,11 @@ def score_matched_masks(
         random=random, amplitude=amplitude, units=units.label)
 
 
-def _play(sonifier: Any, model: nn.Module, signals: Tensor, predicted: Tensor, units: Units,
+def _play(sonifier: Any, model: nn.Module, signals: Tensor, target: Tensor, units: Units,
           shape: tuple[int, ...], representation: str, chunk_size: int, dtype: torch.dtype,
           ranks: Tensor, kept: Tensor) -> MaskedSounds:
     """Masked-in and masked-out sounds of the unit sets ``ranks < kept`` (``ranks``:
-    ``(B, M, units)``, ``kept``: ``(B, K)``) through ``sonifier``, scored on ``predicted``;
+    ``(B, M, units)``, ``kept``: ``(B, K)``) through ``sonifier``, scored on ``target``;
     results ``(B, M, K)``. Maps and sounds are built ``chunk_size // 2`` at a time."""
     b, m, _ = ranks.shape
     n_fractions = kept.shape[1]
@@ -504,8 +509,7 @@ def _play(sonifier: Any, model: nn.Module, signals: Tensor, predicted: Tensor, u
                                     f"{tuple(sound.shape)}, expected {tuple(signal.shape)}")
             sound = sound.to(signal.dtype)
             inputs = to_model_input(torch.cat([sound, signal - sound]), representation)
-            target = predicted[s].repeat(2)
-            p, hit = true_class_scores(model(inputs.to(dtype)), target)
+            p, hit = true_class_scores(model(inputs.to(dtype)), target[s].repeat(2))
             n = len(s)
             results[0, start: start + n] = p[:n].cpu()
             results[1, start: start + n] = p[n:].cpu()

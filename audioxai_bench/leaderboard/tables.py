@@ -257,11 +257,12 @@ def sonification_table(section: Section) -> Table | None:
     header = ["Explainer", "Sonifier", *(f"{SONIFICATION[m]}{arrow(section, m)}"
                                          f"{'' if _ranked(section, m) else ' †'}"
                                          for m in metrics)]
-    return Table("Sonification: the model's probability for its own prediction on the sound "
-                 "of the explanation's top units (sufficiency) and on the sound without them "
-                 "(comprehensiveness), each minus the same for random units of the same number "
-                 "(5/10/20/40 % of the units that hold sound, averaged): 0 = no better than "
-                 f"random. † descriptive.{controls_note(section, metrics, SONIFICATION)}",
+    return Table("Sonification: the model's probability for the explained class (the label) "
+                 "on the sound of the explanation's top units (sufficiency) and on the sound "
+                 "without them (comprehensiveness), each minus the same for random units of the "
+                 "same number (5/10/20/40 % of the units that hold sound, averaged): 0 = no "
+                 "better than random. † descriptive."
+                 f"{controls_note(section, metrics, SONIFICATION)}",
                  header, rows)
 
 
@@ -295,7 +296,9 @@ def control_table(section: Section) -> Table | None:
 
 
 def bands_table(section: Section) -> Table | None:
-    """The frequency-band test (spectrogram model) with each run's summary."""
+    """The frequency-band test's detail (spectrogram model), descriptive: the per-sample
+    Spearman rewards relevance that merely follows loudness (review M6), so the verdict is the
+    ranking table's paired difference from the amplitude map."""
     metric = "frequency-bands"
     if section.representation != "spectrogram" or not section.has(metric):
         return None
@@ -311,12 +314,20 @@ def bands_table(section: Section) -> Table | None:
                                   for x in s)),
                      _joined(band(x.get("densest_band_hz")) for x in s),
                      _joined(band(x.get("most_harmful_band_hz")) for x in s)])
-    header = ["Explainer", f"Spearman per sample{arrow(section, metric)}",
-              "Run: density vs accuracy drop", "Run: density vs log-p drop", "Densest band",
+    header = ["Explainer", f"Spearman per sample{arrow(section, metric)} †",
+              "Run: density vs accuracy drop †", "Run: density vs log-p drop †", "Densest band",
               "Most harmful band"]
-    return Table("Frequency bands: does relevance sit in the bands whose removal hurts? "
-                 "Per-sample Spearman over bands, and the run-level summary (rank "
-                 "correlations of mean relevance density with mean damage over bands).",
+    verdict = ("the verdict is the ranking table's Bands beyond amplitude column (this Spearman "
+               "minus the amplitude map's, paired per clip)"
+               if section.has("frequency-bands-beyond-amplitude") else
+               "the run did not score frequency-bands-beyond-amplitude, the paired difference "
+               "from the amplitude map that would be the verdict")
+    return Table("Frequency bands, descriptive (†): does relevance sit in the bands whose "
+                 "removal hurts? Per-sample Spearman over the 10 bands; a map of loudness alone "
+                 f"scores here too (the amplitude row), so {verdict}. Run: rank correlations of "
+                 "the mean relevance density with the mean damage over the 10 bands, one number "
+                 "per run of all its clips, without an interval; bands: where relevance is "
+                 "densest and where removal hurts most, per run.",
                  header, rows)
 
 

@@ -1,5 +1,5 @@
 """Matched-size sonification scores: the explainer's top units against random units of the same
-number, through the sonifier, on the model's prediction (review H1, M5)."""
+number, through the sonifier, on the explained class (review H1, M5)."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_random_gains_contain_zero_and_the_occlusion_oracle_beats_them_clearly()
     # More units keep more of the sound, for the explainer and the controls alike.
     for kept in (out.curves["kept-energy/masked-in"], out.curves["kept-energy/random-in"]):
         assert bool((kept.diff(dim=1) > 0).all()) and bool((kept < 1).all())
-    assert out.info["units"] == "block 80" and out.info["class"] == "predicted"
+    assert out.info["units"] == "block 80" and out.info["class"] == "explained"
     assert out.info["ranked"] and not results["oracle"]["sonified-lmac"].info["ranked"]
     # Padding is never kept: samples 600-6599 hold sound, blocks 7-82 are active.
     assert out.extras["active-units"].eq(76).all()
@@ -126,16 +126,37 @@ def test_amplitude_map_equals_the_amplitude_control_and_controls_are_shared():
     assert sum(calls) == 8 * 4  # the controls come from the shared dict
     assert torch.equal(first.curves["probability/random-in"],
                        second.curves["probability/random-in"])
+    # the extras against loudness: the amplitude map gains nothing over itself, its gain over
+    # random is the control's, and any map's gain over loudness is its gain over random minus
+    # loudness' gain over random
+    assert torch.equal(first.extras["gain/amplitude"], torch.zeros(8, dtype=torch.float64))
+    assert torch.allclose(first.scores, first.extras["amplitude/gain"])
+    assert torch.equal(second.extras["amplitude/gain"], first.extras["amplitude/gain"])
+    assert torch.allclose(second.extras["gain/amplitude"],
+                          second.scores - second.extras["amplitude/gain"])
 
 
-def test_scores_use_the_prediction_and_do_not_depend_on_chunking():
+def test_scores_are_on_the_explained_class_and_do_not_depend_on_chunking():
+    # review M5: the map explains batch.target; where the model predicts another class, the
+    # sounds are still scored on the explained one (L-MAC's clean prediction would score a map
+    # of y against y-hat).
     batch = waveform_batch(occlusion_effect, 6)
-    metric = dataclasses.replace(matched_metrics()[1], fractions=(0.2,), controls=2)
+    metric = dataclasses.replace(matched_metrics()[0], fractions=(0.2,), controls=2)
     a = metric.score(batch)
-    b = metric.score(dataclasses.replace(batch, chunk_size=6, target=1 - batch.target))
-    assert torch.allclose(a.scores, b.scores, atol=1e-6)
+    assert torch.allclose(a.scores, metric.score(dataclasses.replace(batch, chunk_size=6)).scores,
+                          atol=1e-6)
+    other = dataclasses.replace(batch, target=1 - batch.target)
+    b = metric.score(other)
+    with torch.no_grad():
+        prob = torch.softmax(batch.model(batch.x), dim=1).double()
+    assert torch.allclose(b.extras["probability/original"],
+                          prob.gather(1, other.target[:, None])[:, 0])
+    # two classes: every sound's probability of the other class is 1 - that of the prediction
+    for curve in ("probability/masked-in", "probability/random-in", "probability/amplitude-in"):
+        assert torch.allclose(b.curves[curve], 1 - a.curves[curve], atol=1e-6), curve
     assert a.extras["explains-predicted-class"].eq(1).all()
     assert b.extras["explains-predicted-class"].eq(0).all()
+    assert a.info["class"] == "explained"
 
 
 def test_spectrogram_patches_through_the_stft_mask_find_the_low_band():
@@ -155,8 +176,9 @@ def test_spectrogram_patches_through_the_stft_mask_find_the_low_band():
     scores = {}
     for name, relevance in (("right", right), ("wrong", right.flip(2))):
         s = score_matched_masks(SpectrogramMask(name="spectrogram-mask"), model, signals, x,
-                                relevance, "spectrogram", fractions=(0.1, 0.4), controls=2,
-                                chunk_size=64, seed=3, reuse=reuse)
+                                torch.ones(len(x), dtype=torch.long), relevance, "spectrogram",
+                                fractions=(0.1, 0.4), controls=2, chunk_size=64, seed=3,
+                                reuse=reuse)
         scores[name] = (s.sufficiency_gain(), s.comprehensiveness_gain())
         assert s.units == "patch 8x8"
     for gain in scores["right"]:

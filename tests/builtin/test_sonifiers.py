@@ -225,6 +225,8 @@ def test_sonification_metrics_share_one_evaluation_per_batch():
     assert outs["sonified-accuracy"].scores.tolist() == [1.0] * 4
     assert outs["complement-accuracy"].extras["kept-energy"].tolist() == pytest.approx([1.0] * 4)
     assert [pm.metrics.get(n).higher_is_better for n in names] == [True, False, False, True]
+    # the accuracies are hits: their intervals are Wilson's (the summary reads this flag)
+    assert [bool(outs[n].info.get("proportion")) for n in names] == [True, True, False, False]
     with pytest.raises(AudioXaiError, match="needs EvalBatch.sonifier"):
         metrics[0].score(EvalBatch(model=model, x=x, target=batch.target, relevance=relevance,
                                    representation="waveform", signals=signals))

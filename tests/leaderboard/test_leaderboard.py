@@ -84,6 +84,13 @@ def test_ranks_by_faithfulness_gap_per_model_with_intervals(built):
     assert "best sonifier" not in readme
     assert "Frequency bands" in alexnet and "Frequency bands" not in audionet
     assert "0–300 Hz" in alexnet and "300–700 Hz" in alexnet
+    # review M6: the band detail is descriptive, says loudness scores there too and where the
+    # verdict is (this fake run has no frequency-bands-beyond-amplitude)
+    bands = alexnet[alexnet.index("Frequency bands"):]
+    assert bands.startswith("Frequency bands, descriptive (†)")
+    assert "the amplitude row" in bands
+    assert "did not score frequency-bands-beyond-amplitude" in bands
+    assert "| Explainer | Spearman per sample ↑ † | Run: density vs accuracy drop † |" in bands
     assert "interval bounds are never averaged" in readme
 
 
