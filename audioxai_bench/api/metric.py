@@ -247,21 +247,22 @@ _T = TypeVar("_T")
 
 
 class BatchMemo:
-    """The last result computed for one :class:`EvalBatch` object and one key.
+    """Results computed for the latest :class:`EvalBatch` object, one per settings key.
 
     Metrics registered as separate names but reading the same curves (``aopc`` and
-    ``faithfulness-gap``) share a memo, so the runner's calls on one batch compute the curves
-    once. It holds only the latest batch.
+    ``faithfulness-gap``, the sonification scores) share a memo, so the runner's calls on one
+    batch compute them once. It holds only the latest batch; what every explainer's batch
+    shares goes through :meth:`EvalBatch.reuse` instead.
     """
 
     def __init__(self) -> None:
         self._batch: EvalBatch | None = None
-        self._key: Any = None
-        self._value: Any = None
+        self._values: dict[Any, Any] = {}
 
     def get(self, batch: EvalBatch, key: Any, compute: Callable[[], _T]) -> _T:
-        if self._batch is not batch or self._key != key:
-            self._batch, self._key, self._value = None, None, None
-            value = compute()
-            self._batch, self._key, self._value = batch, key, value
-        return self._value
+        if self._batch is not batch:
+            self._batch, self._values = None, {}
+        if key not in self._values:
+            self._values[key] = compute()
+            self._batch = batch
+        return self._values[key]

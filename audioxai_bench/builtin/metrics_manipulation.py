@@ -59,7 +59,7 @@ from typing import Any
 from torch import Tensor
 
 from audioxai_bench.api.hookspecs import hookimpl
-from audioxai_bench.api.metric import BaseMetric, EvalBatch, MetricOutput
+from audioxai_bench.api.metric import BaseMetric, BatchMemo, EvalBatch, MetricOutput
 from audioxai_bench.evaluation.perturbation import (
     BASELINES,
     DEFAULT_GRID,
@@ -117,23 +117,6 @@ SIGN = ("units are ranked by signed relevance, largest first; removal moves a un
         "order gradient * (x - baseline)), not with |relevance|")
 
 
-class CurveMemo:
-    """The curves computed for the latest :class:`EvalBatch`, one per settings key, so metrics
-    that read the same curves (every unit metric here) compute them once per batch."""
-
-    def __init__(self) -> None:
-        self._batch: EvalBatch | None = None
-        self._values: dict[Any, PerturbationCurves] = {}
-
-    def get(self, batch: EvalBatch, key: Any, compute: Any) -> PerturbationCurves:
-        if self._batch is not batch:
-            self._batch, self._values = None, {}
-        if key not in self._values:
-            self._values[key] = compute()
-            self._batch = batch
-        return self._values[key]
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ManipulationMetric(BaseMetric):
     """One paired score from the deletion curves of :func:`perturbation_curves`.
@@ -164,7 +147,7 @@ class ManipulationMetric(BaseMetric):
         Seeded permutations averaged into the random control.
     ranked : bool
         False for a descriptive metric the leaderboard shows but does not rank by.
-    memo : CurveMemo
+    memo : BatchMemo
         Shared by metrics that read the same curves.
     """
 
@@ -178,7 +161,7 @@ class ManipulationMetric(BaseMetric):
     orders: tuple[str, ...] = ORDERS
     n_random: int = N_RANDOM
     ranked: bool = True
-    memo: CurveMemo = dataclasses.field(default_factory=CurveMemo, compare=False, repr=False)
+    memo: BatchMemo = dataclasses.field(default_factory=BatchMemo, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         def fail(text: str) -> None:
@@ -299,7 +282,7 @@ class ManipulationMetric(BaseMetric):
 def manipulation_metrics() -> list[ManipulationMetric]:
     """The built-in manipulation metrics: the six unit metrics share one memo (one
     computation per batch), the per-feature gap has its own."""
-    units, features = CurveMemo(), CurveMemo()
+    units, features = BatchMemo(), BatchMemo()
     return [
         ManipulationMetric(name="faithfulness-gap", display_name="Deletion gap vs random",
                            higher_is_better=True, statistic="gap-vs-random", memo=units),
