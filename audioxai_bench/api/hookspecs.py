@@ -1,4 +1,5 @@
-"""The four hooks a plugin implements: the public contract of DESIGN.md, "Everything is a plugin".
+"""The four hooks a plugin implements: the public contract (README, "Explanation
+methods are plugins").
 
 A plugin is a module (or any object) with functions marked ``@audioxai_bench.hookimpl`` named
 after the hooks below. Outside plugins are found through the entry-point group

@@ -54,7 +54,7 @@ class ModelSpec:
             raise AudioXaiError(f"bad options for model {self.name!r}: {exc}") from None
 
 
-# The paper's solvers (PROTOCOL.md, "Reference models"): plain SGD, final iterate tested.
+# The paper's solvers (Becker et al., arXiv 1807.03418): plain SGD, final iterate tested.
 _PAPER_AUDIONET = TrainConfig(iterations=50_000, batch_size=100, lr=1e-4, momentum=0.9,
                               weight_decay=0.0, eval_every=1000, select="final")
 _PAPER_ALEXNET = TrainConfig(iterations=10_000, batch_size=100, lr=1e-3, momentum=0.9,

@@ -1,4 +1,5 @@
-"""The paper's preprocessing (PROTOCOL.md): 8 kHz, one-second window, two model inputs.
+"""The paper's preprocessing (Becker et al., arXiv 1807.03418): 8 kHz, one-second window, two
+model inputs.
 
 A clip is read on the int16 scale (a 16-bit clip gives exactly its int16 values; 8-, 24-,
 32-bit and float clips the same scale: float samples × 32 768), resampled to 8 kHz with

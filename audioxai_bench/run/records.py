@@ -2,13 +2,13 @@
 results as a DataFrame. The writer (the runner) and every reader (``--resume``, the
 leaderboard, :func:`load_results`) go through :class:`Record`, so a field has one meaning.
 
-One record per cell (benchmark, dataset, task, model, fold, explainer, sonifier-or-null, metric),
-as DESIGN.md asks. A record is one line written with a single ``write`` on a file opened for
-appending and then flushed to disk, so a run killed at any moment leaves whole records and at
-most one torn last line; the store cuts that line off before it appends again, and ``--resume``
-skips every cell that already has an ``ok`` record with the same config hash. A cell that failed
-has a record with ``status: "error"`` and the reason; it is tried again on resume, and readers
-keep the newest record of each cell.
+One record per cell (benchmark, dataset, task, model, fold, explainer, sonifier-or-null, metric;
+the README's "Run the benchmark" lists its fields). A record is one line written with a single
+``write`` on a file opened for appending and then flushed to disk, so a run killed at any moment
+leaves whole records and at most one torn last line; the store cuts that line off before it
+appends again, and ``--resume`` skips every cell that already has an ``ok`` record with the same
+config hash. A cell that failed has a record with ``status: "error"`` and the reason; it is tried
+again on resume, and readers keep the newest record of each cell.
 
 One run writes a results folder at a time: :func:`folder_lock` holds an exclusive ``flock`` on
 ``<folder>/.lock`` for the run and refuses a second writer at once, naming the first. Earlier

@@ -1,4 +1,5 @@
-"""Preprocessing against independent NumPy/SciPy computations of PROTOCOL.md's recipe."""
+"""Preprocessing against independent NumPy/SciPy computations of the paper's recipe
+(:mod:`audioxai_bench.data.preprocess` states it)."""
 
 import os
 

@@ -1,4 +1,5 @@
-"""Architecture of the reference models (PROTOCOL.md, "Reference models") and their registry."""
+"""Architecture of the reference models (Becker et al., arXiv 1807.03418) and their
+registry."""
 
 from __future__ import annotations
 
