@@ -1,5 +1,5 @@
 """score_attributions: the suite's metrics on any model's attributions, in one call; README's
-example runs as printed."""
+examples run as printed."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from torch import nn
 import audioxai_bench
 from audioxai_bench.api.metric import EvalBatch
 from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.models import build_model, save_checkpoint
 from audioxai_bench.plugins import PluginManager
 from audioxai_bench.scoring import COLUMNS, DEFAULT_METRICS, score_attributions
 from audioxai_bench.testing import tiny_models, toy_batch
@@ -53,6 +54,19 @@ def test_the_readme_example_runs_and_gives_the_known_answer():
     assert exact.loc["insertion-gap", "value"] > 0.2
     assert exact.loc["faithfulness-gap", "scores"].shape == (16,)
     assert printed.getvalue().startswith("gradient-x-input [")
+
+
+def test_the_readme_plugin_example_runs_on_a_checkpoint(tmp_path, monkeypatch):
+    ((start, code),) = [(line, c) for section, line, c in fenced_blocks(README, "python")
+                        if section == "Explanation methods are plugins"]
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "audionet-digit-0.pt", build_model("audionet", 10, width=0.0625),
+                    {"task": "digit", "fold": 0})
+    monkeypatch.chdir(tmp_path)
+    module = run_blocks(README, [(start, code)], "readme_plugin_example")
+    del sys.modules["readme_plugin_example"]
+    assert module.relevance.shape == (4, 1, 8000)
+    assert bool(torch.isfinite(module.relevance).all()) and module.relevance.abs().sum() > 0
 
 
 def test_any_spectrogram_grid_and_a_metric_object(pm):
