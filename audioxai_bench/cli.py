@@ -198,8 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
                                   "plugin that registered it",
                              description="List every registered object with its plugin, version "
                                          "and origin. Exit status 0, or 1 when a plugin failed "
-                                         "to load (a FAILED line names it and the reason; "
-                                         "--debug adds its traceback).")
+                                         "to load: it registers nothing, and a FAILED line on "
+                                         "stderr names it and the reason (--debug adds its "
+                                         "traceback). 2 when AUDIOXAI_BENCH_BLOCK_PLUGINS names "
+                                         "no plugin.")
     plugins.add_argument("--kind", choices=("explainer", "sonifier", "metric", "model"),
                          help="only this kind")
     _add_plugin_option(plugins)
@@ -260,7 +262,8 @@ environment:
                                 --plugin; separated by commas or os.pathsep (:)
   AUDIOXAI_BENCH_BLOCK_PLUGINS  plugin names to skip, comma-separated: an entry-point
                                 or distribution name, a plugin file's stem, or
-                                builtin.<module>
+                                builtin.<module>; a name that matches no plugin is
+                                an error (exit status 2)
 """
 
 
@@ -287,11 +290,10 @@ def _load_plugins(args: argparse.Namespace, *, fatal: bool, extra: tuple[str, ..
     from .plugins import load_plugins
 
     pm = load_plugins(extra=[*extra, *args.plugin])
-    named = set(pm.extra.values())
     for failure in pm.failures:
         if args.debug and failure.traceback:
             print(failure.traceback.rstrip(), file=sys.stderr)
-        if fatal and (failure.plugin in named or failure.where.startswith(("file ", "module "))):
+        if fatal and failure.origin.startswith(("file ", "module ")):  # named by the user
             raise AudioXaiError(str(failure))
     return pm
 
@@ -377,6 +379,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     bench = load_benchmark(args.benchmark)
     if args.data is not None:
+        if not args.data.is_dir():  # before the definition's data.path is blamed for it
+            raise AudioXaiError(f"--data {args.data}: "
+                                f"{'not a' if args.data.exists() else 'no such'} directory")
         bench = bench.with_data(args.data)
     if args.nondeterministic:
         bench = bench.model_copy(update={"deterministic": False})
@@ -466,8 +471,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.kind:
         rows = rows[rows.kind == args.kind]
     print(rows.to_string(index=False) if len(rows) else "nothing registered")
+    sys.stdout.flush()  # the table first, then the failures, when both go to one terminal
     for failure in pm.failures:
-        print(f"FAILED: {failure}")
+        print(f"FAILED: {failure}", file=sys.stderr)
     return 1 if pm.failures else 0
 
 

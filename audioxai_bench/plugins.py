@@ -5,10 +5,11 @@ then every entry point of the group ``audioxai_bench``, then one-file plugins an
 by ``--plugin``, a definition's ``plugins:`` or ``AUDIOXAI_BENCH_PLUGINS``
 (:meth:`PluginManager.register_path`: try a method in one file, package it later), each through
 the same hooks (:mod:`audioxai_bench.api.hookspecs`). Each plugin's hooks are called one by one,
-so a plugin that fails to import, raises or returns a broken object is recorded in
-:attr:`PluginManager.failures` with its name and the reason, and the others still load. Objects
-land in typed registries (:class:`Registry`) that refuse an unknown name with the list of valid
-ones.
+so a plugin that fails to import, implements an unknown hook, raises or returns a broken object
+is recorded in :attr:`PluginManager.failures` with its name and the reason, and the others still
+load. A plugin is loaded whole or not at all: one that failed registers nothing, so a run never
+mixes the working half of a broken plugin into its results. Objects land in typed registries
+(:class:`Registry`) that refuse an unknown name with the list of valid ones.
 
 :meth:`PluginManager.explain` calls an explainer under its contract
 (:func:`audioxai_bench.guard.run_explainer`).
@@ -90,14 +91,17 @@ class Registration:
 
 @dataclasses.dataclass(frozen=True)
 class PluginFailure:
-    """A plugin (or one of its objects) that could not be used, and why; ``traceback`` is the
-    formatted exception when the plugin raised (shown with ``--debug``)."""
+    """A plugin that could not be used (nothing of it is registered), where and why;
+    ``traceback`` is the formatted exception when the plugin raised (shown with ``--debug``);
+    ``origin`` is the plugin's (:class:`Source`), so a failure of a plugin the user named by
+    file or module can stop a run."""
 
     plugin: str
     version: str | None
     where: str
     reason: str
     traceback: str | None = dataclasses.field(default=None, compare=False, repr=False)
+    origin: str = dataclasses.field(default="", compare=False, repr=False)
 
     def __str__(self) -> str:
         who = self.plugin if self.version is None else f"{self.plugin} {self.version}"
@@ -141,13 +145,19 @@ class Registry(Generic[T]):
         return len(self._items)
 
     def _add(self, reg: Registration) -> None:
-        old = self._items.get(reg.name)
-        if old is not None:
-            raise _Invalid(
-                f"{self.kind} {reg.name!r} is registered by both {old.source} and {reg.source}; "
-                f"the one from {reg.source} is ignored (block one of the two plugins)"
-            )
+        clash = self._clash(reg)
+        if clash:
+            raise _Invalid(clash)
         self._items[reg.name] = reg
+
+    def _clash(self, reg: Registration) -> str:
+        """Why ``reg`` cannot join (its name is taken), or ``""``; checked before a plugin's
+        objects are added, so a plugin with a clash adds none."""
+        old = self._items.get(reg.name)
+        if old is None:
+            return ""
+        return (f"{self.kind} {reg.name!r} is registered by both {old.source} and {reg.source}; "
+                f"the one from {reg.source} is ignored (block one of the two plugins)")
 
 
 class _Invalid(Exception):
@@ -244,12 +254,15 @@ class PluginManager:
         Raise :class:`AudioXaiError` at the first plugin failure instead of recording it
         (for plugin authors' tests).
 
+    A plugin with any failure (an unknown hook, a hook that raises, a broken or clashing
+    object) registers nothing: all of a plugin is loaded or none of it.
+
     Attributes
     ----------
     explainers, sonifiers, metrics, models : Registry
         The objects of each kind, by name.
     failures : list of PluginFailure
-        Plugins or objects that were skipped, with the reason.
+        Plugins that were skipped (nothing of them registered), with the reasons.
     extra : dict of str to str
         What :meth:`register_path` was given (a file's absolute path or a module name) → the
         plugin name it registers under.
@@ -277,6 +290,7 @@ class PluginManager:
         self._options = {"block": list(block), "entrypoints": entrypoints,
                          "builtins": builtins, "strict": strict}
         self._sources: dict[str, Source] = {}
+        self._named: set[str] = set()  # every plugin name met, loaded or not (see blockable)
         for name in block:
             self.hooks.set_blocked(name)
         if builtins:
@@ -312,10 +326,13 @@ class PluginManager:
         """Register ``plugin`` (a module or object with hook functions) and collect its objects.
 
         ``source`` defaults to the plugin's name and ``__version__`` with origin
-        ``"registered"``. Failures are recorded (or raised when ``strict``).
+        ``"registered"``. Failures are recorded (or raised when ``strict``); a plugin with any
+        failure is unregistered and adds no object, so a plugin reported failed contributes
+        nothing (not even its correctly spelt hooks).
         """
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         source = source or Source(name, getattr(plugin, "__version__", None), "registered")
+        self._named.add(name)
         try:
             registered = self.hooks.register(plugin, name)
         except Exception as exc:  # pluggy's PluginValidationError, or a name already taken
@@ -323,39 +340,66 @@ class PluginManager:
             return
         if registered is None:  # blocked
             return
+        found, problems = self._gather(plugin, source)
+        if problems:
+            self.hooks.unregister(plugin)
+            for where, reason, exc in problems:
+                self._fail(source, where, reason, exc)
+            return
         self._sources[registered] = source
-        for caller in self.hooks.get_hookcallers(plugin) or []:
-            if not caller.has_spec():
-                self._fail(source, caller.name, "implements an unknown hook (a typo?)")
+        for reg in found:
+            self.registry(reg.kind)._add(reg)
+
+    def _gather(self, plugin: object, source: Source
+                ) -> tuple[list[Registration], list[tuple[str, str, BaseException | None]]]:
+        """What ``plugin``'s hooks return, validated but not registered yet, and every problem
+        as ``(where, reason, exception)``: all of them are reported, and a plugin with one
+        is left out whole."""
+        problems: list[tuple[str, str, BaseException | None]] = [
+            (caller.name, "implements an unknown hook (a typo?)", None)
+            for caller in self.hooks.get_hookcallers(plugin) or [] if not caller.has_spec()]
+        found: list[Registration] = []
         for kind, hook_name in HOOKS.items():
             caller = getattr(self.hooks.hook, hook_name)
             for impl in caller.get_hookimpls():
                 if impl.plugin is plugin:
-                    self._collect(kind, hook_name, impl.function, source)
+                    self._collect(kind, hook_name, impl.function, source, found, problems)
+        return found, problems
 
-    def _collect(self, kind: str, hook_name: str, function: Any, source: Source) -> None:
+    def _collect(self, kind: str, hook_name: str, function: Any, source: Source,
+                 found: list[Registration],
+                 problems: list[tuple[str, str, BaseException | None]]) -> None:
+        """Call one hook; append its valid objects to ``found`` and what is wrong to
+        ``problems`` (a name taken by another plugin or twice by this one included)."""
         try:
             objects = function()
         except Exception as exc:
-            self._fail(source, hook_name, f"raised {one_line(exc)}", exc)
+            problems.append((hook_name, f"raised {one_line(exc)}", exc))
             return
         if objects is None:
             return
         if not isinstance(objects, (list, tuple)):
-            self._fail(source, hook_name, f"returned {type(objects).__name__}, not a list")
+            problems.append((hook_name, f"returned {type(objects).__name__}, not a list", None))
             return
-        registry = self.registry(kind)
         for obj in objects:
             try:
-                name = validate(kind, obj)
-                registry._add(Registration(kind, name, obj, source))
-            except (ValueError, _Invalid) as exc:
-                self._fail(source, hook_name, str(exc))
+                reg = Registration(kind, validate(kind, obj), obj, source)
+            except ValueError as exc:
+                problems.append((hook_name, str(exc), None))
+                continue
+            clash = self.registry(kind)._clash(reg) or (
+                f"{kind} {reg.name!r} is registered twice by {source}" if any(
+                    (r.kind, r.name) == (kind, reg.name) for r in found) else "")
+            if clash:
+                problems.append((hook_name, clash, None))
+            else:
+                found.append(reg)
 
     def _fail(self, source: Source, where: str, reason: str,
               exc: BaseException | None = None) -> None:
         trace = traceback_text(exc) if exc is not None else None
-        failure = PluginFailure(source.plugin, source.version, where, reason, trace)
+        failure = PluginFailure(source.plugin, source.version, where, reason, trace,
+                                source.origin)
         if self.strict:
             raise AudioXaiError(str(failure))
         self.failures.append(failure)
@@ -363,26 +407,24 @@ class PluginManager:
     def _load_entrypoints(self) -> None:
         # Like pluggy's load_setuptools_entrypoints, but one plugin that fails to import is
         # recorded instead of stopping the others from loading.
-        for dist in importlib.metadata.distributions():
-            dist_name = dist.metadata["Name"] or "?"
-            for ep in dist.entry_points:
-                if ep.group != GROUP:
-                    continue
-                if self.hooks.is_blocked(ep.name) or self.hooks.is_blocked(dist_name):
-                    continue
-                source = Source(dist_name, dist.version, "entry point")
-                taken = self._sources.get(ep.name)
-                if taken is not None:
-                    if taken.plugin != dist_name:  # else: the same dist seen twice on sys.path
-                        self._fail(source, f"entry point {ep.name}",
-                                   f"the plugin name {ep.name!r} is already used by {taken}")
-                    continue
-                try:
-                    plugin = ep.load()
-                except Exception as exc:
-                    self._fail(source, f"entry point {ep.name} = {ep.value}", one_line(exc), exc)
-                    continue
-                self.register(plugin, ep.name, source)
+        tried: dict[str, Source] = {}  # entry-point name -> the first plugin that claimed it
+        for dist, dist_name, ep in _installed_entry_points():
+            if self.hooks.is_blocked(ep.name) or self.hooks.is_blocked(dist_name):
+                continue
+            source = Source(dist_name, dist.version, "entry point")
+            taken = self._sources.get(ep.name) or tried.get(ep.name)
+            if taken is not None:
+                if taken.plugin != dist_name:  # else: the same dist seen twice on sys.path
+                    self._fail(source, f"entry point {ep.name}",
+                               f"the plugin name {ep.name!r} is already used by {taken}")
+                continue
+            tried[ep.name] = source
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                self._fail(source, f"entry point {ep.name} = {ep.value}", one_line(exc), exc)
+                continue
+            self.register(plugin, ep.name, source)
 
     def register_path(self, spec: str | os.PathLike[str]) -> str | None:
         """Register a one-file plugin (a ``.py`` path) or an importable module by name.
@@ -406,6 +448,7 @@ class PluginManager:
             return self.extra[key]
         name, where = path.stem, f"file {path}"
         source = Source(name, None, where)
+        self._named.add(name)
         if self.hooks.is_blocked(name):
             return None
         if not path.is_file():
@@ -441,6 +484,7 @@ class PluginManager:
             return self.extra[name]
         where = f"module {name}"
         source = Source(name, None, where)
+        self._named.add(name)
         if self.hooks.is_blocked(name):
             return None
         if not _MODULE.fullmatch(name):
@@ -466,6 +510,27 @@ class PluginManager:
             self._fail(source, source.origin, "implements no hook: mark functions named after "
                                               "the hooks with @audioxai_bench.hookimpl")
         return name
+
+    def blockable(self) -> list[str]:
+        """Every name a block list can match, sorted: the built-in modules'
+        (``builtin.<module>``), each installed plugin's entry-point and distribution name
+        (loaded or not) and every other plugin this manager met (files, modules)."""
+        names = {"builtin." + module.rsplit(".", 1)[-1] for module in BUILTIN_PLUGINS}
+        for _, dist_name, ep in _installed_entry_points():
+            names.update((ep.name, dist_name))
+        return sorted(names | self._named)
+
+    def check_block(self, names: Iterable[str], where: str) -> None:
+        """Refuse block-list entries that match no plugin, in one line naming ``where`` the
+        list came from and the known names: a misspelt entry blocks nothing, and the user
+        would believe a plugin is off while it runs."""
+        names = list(names)
+        known = self.blockable() if names else []
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise AudioXaiError(f"{where}: {', '.join(map(repr, unknown))} "
+                                f"match{'es' if len(unknown) == 1 else ''} no plugin; known "
+                                f"plugins: {', '.join(known)}")
 
     def configured(self, kind: str, base: str, name: str, params: Mapping[str, Any]) -> Any:
         """The ``kind`` registered as ``base``, renamed ``name`` with ``params`` replaced, not
@@ -578,6 +643,17 @@ class PluginManager:
         )
 
 
+def _installed_entry_points() -> Iterator[tuple[importlib.metadata.Distribution, str,
+                                                importlib.metadata.EntryPoint]]:
+    """``(distribution, its name, entry point)`` for every installed entry point of the group
+    (for loading, and for the names a block list may use)."""
+    for dist in importlib.metadata.distributions():
+        dist_name = dist.metadata["Name"] or "?"
+        for ep in dist.entry_points:
+            if ep.group == GROUP:
+                yield dist, dist_name, ep
+
+
 def is_plugin_file(spec: str) -> bool:
     """Whether a plugin spec names a file (ends in ``.py`` or has a path separator) rather
     than a module."""
@@ -643,10 +719,14 @@ def load_plugins(
     (see :meth:`PluginManager.register_path`).
 
     Plugins named in ``block`` or in the environment variable ``AUDIOXAI_BENCH_BLOCK_PLUGINS``
-    (comma-separated) are skipped.
+    (comma-separated) are skipped; a name there that matches no plugin is a one-line
+    :class:`AudioXaiError` naming it and the known names (:meth:`PluginManager.check_block`).
     """
+    block = list(block)
     blocked = [n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()]
     pm = PluginManager(block=[*block, *blocked], entrypoints=entrypoints, strict=strict)
     for spec in [*split_plugin_list(os.environ.get(PLUGINS_ENV, "")), *extra]:
         pm.register_path(spec)
+    pm.check_block(blocked, BLOCK_ENV)
+    pm.check_block(block, "block")
     return pm

@@ -17,3 +17,51 @@ def test_plugins_kind_filter_and_blocking(capsys, monkeypatch):
     assert main(["plugins", "--kind", "explainer"]) == 0
     out = capsys.readouterr().out
     assert "gradient" in out and "lrp-epsilon" not in out and "audionet" not in out
+
+
+TYPO_PLUGIN = '''\
+import torch
+
+import audioxai_bench
+
+
+class Zero:
+    name = "typo-good"
+    representations = {"waveform"}
+
+    def explain(self, model, x, target):
+        return torch.zeros_like(x)
+
+
+@audioxai_bench.hookimpl
+def audioxai_bench_explainers():
+    return [Zero()]
+
+
+@audioxai_bench.hookimpl
+def audioxai_bench_explainer():  # misspelt
+    return []
+'''
+
+
+def test_a_failed_plugin_is_reported_on_stderr_lists_nothing_and_exits_1(tmp_path, capsys):
+    path = tmp_path / "typo.py"
+    path.write_text(TYPO_PLUGIN)
+    assert main(["plugins", "--kind", "explainer", "--plugin", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert "gradient" in captured.out  # the table of what loaded is still printed
+    assert "typo" not in captured.out and "FAILED" not in captured.out
+    [line] = captured.err.splitlines()
+    assert line.startswith("FAILED: plugin typo sha256.")
+    assert line.endswith(": audioxai_bench_explainer: implements an unknown hook (a typo?)")
+
+
+def test_a_misspelt_block_name_stops_the_command_naming_it(capsys, monkeypatch):
+    monkeypatch.setenv("AUDIOXAI_BENCH_BLOCK_PLUGINS", "builtin.explainers_lrpp")
+    assert main(["plugins"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert line.startswith("error: AUDIOXAI_BENCH_BLOCK_PLUGINS: 'builtin.explainers_lrpp' "
+                           "matches no plugin; known plugins: ")
+    assert "builtin.explainers_lrp," in line

@@ -167,7 +167,7 @@ def test_cli_plugins_reports_a_broken_file_with_its_traceback_under_debug(tmp_pa
     assert main(["plugins", "--debug", "--plugin", str(path)]) == 1
     captured = capsys.readouterr()
     assert f"FAILED: plugin boom: file {path.resolve()}: import failed: RuntimeError: boom at " \
-           "import" in captured.out
+           "import" in captured.err and "FAILED" not in captured.out
     assert "Traceback (most recent call last)" in captured.err and str(path) in captured.err
 
 
@@ -177,6 +177,20 @@ def test_cli_run_stops_before_any_work_when_a_named_plugin_cannot_load(tmp_path,
     assert main(["run", "--plugin", str(missing), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err == f"error: plugin missing: file {missing.resolve()}: no such file\n"
+    assert not out.exists()
+
+
+def test_cli_run_stops_when_a_named_plugin_has_a_misspelt_hook(tmp_path, capsys):
+    """The plugin imports and registers, then fails as a whole: the run must not go on
+    without the method the user named (nor with half of it)."""
+    path = tmp_path / "typo.py"
+    path.write_text(ONE_FILE + "\n\n@audioxai_bench.hookimpl\ndef audioxai_bench_explainer():\n"
+                    "    return []\n")
+    out = tmp_path / "out"
+    assert main(["run", "--plugin", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"error: plugin typo 0\.2\+sha256\.\w+: audioxai_bench_explainer: "
+                        r"implements an unknown hook \(a typo\?\)\n", err), err
     assert not out.exists()
 
 

@@ -115,10 +115,18 @@ def test_duplicate_name_names_both_plugins_and_first_wins():
     pm.register(plugin("pkg_a", [first], version="1.0"), "pkg_a")
     pm.register(plugin("pkg_b", [second, Explainer("other")], version="2.0"), "pkg_b")
     assert pm.explainers.get("edge") is first
-    assert "other" in pm.explainers  # the rest of pkg_b still registers
+    assert "other" not in pm.explainers  # pkg_b failed: nothing of it registers
     [failure] = pm.failures
     assert failure.plugin == "pkg_b"
     assert "pkg_a 1.0" in failure.reason and "pkg_b 2.0" in failure.reason
+
+
+def test_a_name_given_twice_by_one_plugin_fails_the_plugin():
+    pm = bare()
+    pm.register(plugin("twice", [Explainer("edge"), Explainer("edge")], version="1.0"), "twice")
+    assert len(pm.explainers) == 0
+    [failure] = pm.failures
+    assert failure.reason == "explainer 'edge' is registered twice by twice 1.0"
 
 
 def test_duplicate_of_a_builtin_is_refused():
@@ -174,13 +182,22 @@ def test_metrics_sonifiers_and_models_are_validated():
     pm = bare()
     pm.register(plugin(
         "kinds",
+        audioxai_bench_metrics=lambda: [good_metric],
+        audioxai_bench_sonifiers=lambda: [sonifier],
+        audioxai_bench_models=lambda: [model],
+    ), "kinds")
+    assert (pm.metrics.names(), pm.sonifiers.names(), pm.models.names()) == (
+        ["gap"], ["mask"], ["tiny"])
+    assert not pm.failures
+    pm = bare()
+    pm.register(plugin(
+        "broken_kinds",
         audioxai_bench_metrics=lambda: [good_metric, no_direction],
         audioxai_bench_sonifiers=lambda: [sonifier],
         audioxai_bench_models=lambda: [model, bad_model],
-    ), "kinds")
-    assert pm.metrics.names() == ["gap"]
-    assert pm.sonifiers.names() == ["mask"]
-    assert pm.models.names() == ["tiny"]
+    ), "broken_kinds")
+    # every problem is reported, and the plugin contributes nothing, its valid objects neither
+    assert len(pm.metrics) == len(pm.sonifiers) == len(pm.models) == 0
     reasons = " | ".join(f.reason for f in pm.failures)
     assert "higher_is_better" in reasons and "representation must be" in reasons
 
@@ -192,10 +209,32 @@ def test_unknown_hook_is_reported():
     assert pm.failures[0].where == "audioxai_bench_explainer"
 
 
+def test_a_plugin_with_a_misspelt_hook_contributes_nothing():
+    """Reported FAILED, so none of it runs: not the objects of its correctly spelt hook, and
+    its hooks are not called again (the plugin is unregistered)."""
+    calls = []
+
+    def good():
+        calls.append("good")
+        return [Explainer("typo-good")]
+
+    pm = bare()
+    pm.register(plugin("typo_pkg", good, audioxai_bench_explainer=lambda: []), "typo_pkg")
+    [failure] = pm.failures
+    assert (failure.plugin, failure.where) == ("typo_pkg", "audioxai_bench_explainer")
+    assert "typo-good" not in pm.explainers and len(pm.explainers) == 0
+    assert pm.hooks.get_plugin("typo_pkg") is None and pm.describe_plugins() == []
+    assert pm.hooks.hook.audioxai_bench_explainers() == [] and calls == ["good"]
+    # the name is free again: the corrected plugin loads
+    pm.register(plugin("typo_pkg", good), "typo_pkg")
+    assert pm.explainers.names() == ["typo-good"] and len(pm.failures) == 1
+
+
 def test_strict_mode_raises_at_the_first_failure():
     pm = PluginManager(builtins=False, entrypoints=False, strict=True)
     with pytest.raises(AudioXaiError, match="plugin bad_pkg: .*lower-case"):
-        pm.register(plugin("bad_pkg", [Explainer("Bad")]), "bad_pkg")
+        pm.register(plugin("bad_pkg", [Explainer("Bad"), Explainer("good")]), "bad_pkg")
+    assert len(pm.explainers) == 0 and pm.hooks.get_plugin("bad_pkg") is None
 
 
 def test_block_builtin_by_name(monkeypatch):
@@ -205,6 +244,21 @@ def test_block_builtin_by_name(monkeypatch):
     pm = load_plugins(entrypoints=False)
     assert "lrp-epsilon" not in pm.explainers and len(pm.models) == 0
     assert "gradient" in pm.explainers
+
+
+def test_a_block_name_that_matches_no_plugin_is_an_error_naming_it(monkeypatch):
+    """A misspelt entry blocks nothing; accepted silently, the user would believe the plugin
+    is off while it runs."""
+    monkeypatch.setenv("AUDIOXAI_BENCH_BLOCK_PLUGINS", "builtin.explainers_lrp, builtin.modles")
+    with pytest.raises(AudioXaiError) as raised:
+        load_plugins(entrypoints=False)
+    text = str(raised.value)
+    assert text.startswith("AUDIOXAI_BENCH_BLOCK_PLUGINS: 'builtin.modles' matches no plugin; "
+                           "known plugins: ") and "\n" not in text
+    assert "builtin.models" in text and "builtin.explainers_lrp" in text
+    monkeypatch.delenv("AUDIOXAI_BENCH_BLOCK_PLUGINS")
+    with pytest.raises(AudioXaiError, match=r"^block: 'nope', 'nada' match no plugin; known"):
+        load_plugins(entrypoints=False, block=["nope", "nada"])
 
 
 def write_distribution(root: Path, dist: str, version: str, entry_points: dict[str, str]) -> None:
@@ -247,6 +301,8 @@ def test_entry_points_are_loaded_with_distribution_and_version(tmp_path, monkeyp
     assert "'fake' is already used by fake-plug 1.2.3" in clash.reason
 
     assert "fake-edge" not in load_plugins(block=["fake"]).explainers  # the entry-point name
+    # an installed plugin's names are known to the block list even when not loaded
+    load_plugins(entrypoints=False, block=["fake", "fake-plug", "other-plug"])
     # blocking a distribution leaves the other one's entry point of the same name free
     assert load_plugins(block=["fake-plug"]).source("explainer", "fake-edge").plugin == (
         "other-plug")
