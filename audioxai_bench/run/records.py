@@ -277,6 +277,27 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[Path]:
         os.close(fd)  # releases the lock
 
 
+def discard_unused(folder: str | os.PathLike[str]) -> bool:
+    """Remove ``folder`` and its lock file when nothing else is in it; return whether it did.
+
+    A run that made the folder calls it, holding the lock, when it fails before writing
+    anything, so a typo leaves no empty folder behind; a folder that holds anything else (an
+    earlier run's results) is never touched. A failure to remove is logged, not raised: the
+    run's own error is the one to report.
+    """
+    folder = Path(folder)
+    try:
+        if any(entry.name != LOCK_FILE for entry in folder.iterdir()):
+            return False
+        (folder / LOCK_FILE).unlink(missing_ok=True)
+        folder.rmdir()
+    except OSError as err:
+        _log.warning("%s: could not remove the empty folder of the failed run (%s)", folder,
+                     err.strerror or err)
+        return False
+    return True
+
+
 def _holder(path: Path) -> str:
     try:
         info = json.loads(path.read_text())

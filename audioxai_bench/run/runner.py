@@ -55,7 +55,15 @@ from .control import CHANCE_MARGIN, CONTROL_METRIC, CUE_FOLLOW_FLOOR, cue_contro
 from .definition import Benchmark
 from .executors import Failed, open_executor
 from .plan import Plugged, applies
-from .records import RESULTS_FILE, SCHEMA_VERSION, ResultStore, cell_key, folder_lock, keep_aside
+from .records import (
+    RESULTS_FILE,
+    SCHEMA_VERSION,
+    ResultStore,
+    cell_key,
+    discard_unused,
+    folder_lock,
+    keep_aside,
+)
 from .setup import RunSetup, prepare_run
 from .units import (
     Explained,
@@ -215,14 +223,24 @@ class Runner:
     # -- the stages -----------------------------------------------------------------------
 
     def run(self) -> RunReport:
-        """Run into ``out`` holding its lock; refused at once when another run holds it."""
+        """Run into ``out`` holding its lock; refused at once when another run holds it.
+
+        A missing ``data.path`` fails before ``out`` is made; a folder this run made is
+        removed again when the run fails before writing anything into it."""
         if self.resume and self.overwrite:
             raise AudioXaiError("--resume and --overwrite exclude each other")
+        check_data_path(self.bench)
+        made = not self.out.exists()
         self.out.mkdir(parents=True, exist_ok=True)
         with folder_lock(self.out):
-            clean_stale_temps(self.out)  # e.g. a run.json whose writer was killed
-            with torch_mode(self.bench.deterministic):
-                return self._run()
+            try:
+                clean_stale_temps(self.out)  # e.g. a run.json whose writer was killed
+                with torch_mode(self.bench.deterministic):
+                    return self._run()
+            except Exception:
+                if made:
+                    discard_unused(self.out)
+                raise
 
     def _run(self) -> RunReport:
         start = time.perf_counter()
@@ -506,6 +524,16 @@ class _Pending:
 
     def __post_init__(self) -> None:
         self.left = self.total
+
+
+def check_data_path(bench: Benchmark) -> None:
+    """Refuse a definition's ``data.path`` that is not a folder, in one line naming the
+    definition file, the key and the path, before the run makes or locks its output folder
+    (the data are read only later, inside the run)."""
+    path = bench.data.path
+    if path is not None and not path.is_dir():
+        problem = "not a directory" if path.exists() else "no such directory"
+        raise AudioXaiError(f"{bench.source}: data.path: {path}: {problem}")
 
 
 def run_benchmark(bench: Benchmark, out: str | Path, *, device: str | None = None,

@@ -9,6 +9,7 @@ import socket
 import time
 
 import pytest
+import yaml
 
 import audioxai_bench.run.artifacts as artifacts
 import audioxai_bench.run.runner as runner
@@ -16,7 +17,7 @@ from audioxai_bench.atomic import temp_name
 from audioxai_bench.cli import main
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.run.records import ResultStore, folder_lock, keep_aside, read_records
-from tests.run.helpers import N_CELLS, run
+from tests.run.helpers import N_CELLS, definition, run
 
 
 def test_resume_after_ctrl_c_in_training_starts_the_run(spec, cache, tmp_path, monkeypatch,
@@ -123,3 +124,49 @@ def test_a_second_writer_is_refused_at_once_naming_the_first(spec, cache, tmp_pa
         os.waitpid(pid, 0)
     with folder_lock(out) as lock:  # released by the kernel with the killed process
         assert lock.read_text().startswith(f'{{"pid": {os.getpid()},')
+
+
+def test_a_missing_data_path_fails_naming_file_and_key_before_the_folder_is_made(tree, tmp_path,
+                                                                                  capsys):
+    """One line naming the definition, the key and the path (relative to the definition's
+    folder); no --out folder or lock file is left behind."""
+    spec = tmp_path / "defs" / "bench.yaml"
+    spec.parent.mkdir()
+    spec.write_text(yaml.safe_dump(definition(tree) | {"data": {"path": "../no/data"}}))
+    out = tmp_path / "out"
+    assert main(["--quiet", "run", str(spec), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {spec}: data.path: {tmp_path / 'no' / 'data'}: no such directory\n")
+    assert not out.exists()
+    (tmp_path / "no").mkdir()
+    (tmp_path / "no" / "data").write_text("a file")
+    assert main(["--quiet", "run", str(spec), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.endswith(": data.path: "
+                                            f"{tmp_path / 'no' / 'data'}: not a directory\n")
+    # --data replaces data.path, so a missing --data is blamed on the option, not the file
+    assert main(["--quiet", "run", str(spec), "--out", str(out), "--data",
+                 str(tmp_path / "elsewhere")]) == 2
+    assert capsys.readouterr().err == f"error: --data {tmp_path / 'elsewhere'}: no such directory\n"
+    assert not out.exists()
+
+
+def test_a_run_that_fails_before_writing_removes_only_a_folder_it_made(tree, cache, tmp_path):
+    """The lock is released and an empty folder the run made is removed; a folder that was
+    there keeps everything in it (a resumed run's results survive its failure)."""
+    not_audiomnist = tmp_path / "empty"
+    not_audiomnist.mkdir()
+    made = tmp_path / "made"
+    with pytest.raises(AudioXaiError, match="not an AudioMNIST dataset"):
+        run(not_audiomnist, made)
+    assert not made.exists()
+
+    out = tmp_path / "out"
+    run(tree, out)
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert "results.jsonl" in before
+    with pytest.raises(AudioXaiError, match="not an AudioMNIST dataset"):
+        run(not_audiomnist, out, resume=True)
+    assert {p.name: p.read_bytes() for p in out.rglob("*")
+            if p.is_file() and p.name != ".lock"} == before
+    with folder_lock(out):  # released: the next run can take it
+        pass
