@@ -1,12 +1,16 @@
-"""CONTRIBUTING.md cannot rot: its Python examples run, the plugins they define pass the contract
-checks, and following its renaming step literally gives a template whose tests pass."""
+"""CONTRIBUTING.md cannot rot: each of its Python examples runs as written (alone, in a fresh
+module, importing what it uses; a block the text says to save as ``name.py`` is importable as
+``name`` by the blocks after it), the plugins they define pass the contract checks, and
+following its renaming step literally gives a template whose tests pass."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,6 +37,36 @@ def sections() -> dict[str, list[tuple[int, str]]]:
     return found
 
 
+def saved_as(start: int) -> str | None:
+    """The module name of the block whose code starts at line ``start`` when the paragraph
+    just above it says "Save this (or it) as `name.py`"."""
+    lines = DOC.read_text(encoding="utf-8").splitlines()[: start - 2]  # up to the fence
+    while lines and not lines[-1].strip():
+        lines.pop()
+    paragraph = []
+    while lines and lines[-1].strip():
+        paragraph.insert(0, lines.pop())
+    found = re.search(r"Save (?:this|it) as `(\w+)\.py`", " ".join(paragraph))
+    return found[1] if found else None
+
+
+@contextlib.contextmanager
+def section_modules(section: str, prefix: str) -> Iterator[list[types.ModuleType]]:
+    """Each block of ``section`` run alone in a fresh module, in order: named as the text
+    saves it, else after the section; removed from ``sys.modules`` afterwards."""
+    slug = prefix + re.sub(r"\W+", "_", section).strip("_").lower()
+    names = []
+    try:
+        modules = []
+        for i, (start, code) in enumerate(sections()[section]):
+            names.append(saved_as(start) or f"{slug}_{i}")
+            modules.append(run_blocks(DOC, [(start, code)], names[-1]))
+        yield modules
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)
+
+
 def registered(module: types.ModuleType, name: str) -> list[tuple[str, object]]:
     pm = PluginManager(builtins=False, entrypoints=False, strict=True)
     pm.register(module, name)
@@ -47,30 +81,32 @@ def models():
 @pytest.mark.parametrize("section", sorted(sections()))
 def test_the_python_examples_of_each_section_run_and_keep_the_contract(section, models,
                                                                        capsys):
-    slug = "contributing_" + re.sub(r"\W+", "_", section).strip("_").lower()
-    module = run_blocks(DOC, sections()[section], slug)
-    try:
-        hooks = [n for n in vars(module) if n in HOOKS.values()]
-        objects = registered(module, slug)
-        assert bool(hooks) == bool(objects), f"{section}: hooks {hooks} registered {objects}"
-        for kind, obj in objects:
-            if kind in CHECKS:
-                CHECKS[kind](obj, models=models)
-    finally:
-        del sys.modules[slug]
+    with section_modules(section, "contributing_") as modules:
+        for module in modules:
+            hooks = [n for n in vars(module) if n in HOOKS.values()]
+            objects = registered(module, module.__name__)
+            assert bool(hooks) == bool(objects), f"{section}: hooks {hooks} registered {objects}"
+            for kind, obj in objects:
+                if kind in CHECKS:
+                    CHECKS[kind](obj, models=models)
 
 
 def test_the_walkthroughs_cover_a_one_file_plugin_an_explainer_a_metric_and_a_sonifier():
     kinds = {}
-    for section, blocks in sections().items():
-        slug = "contributing_kinds_" + re.sub(r"\W+", "_", section).strip("_").lower()
-        try:
-            for kind, _ in registered(run_blocks(DOC, blocks, slug), slug):
-                kinds.setdefault(kind, set()).add(section.split(".")[0])
-        finally:
-            del sys.modules[slug]
+    for section in sections():
+        with section_modules(section, "contributing_kinds_") as modules:
+            for module in modules:
+                for kind, _ in registered(module, module.__name__):
+                    kinds.setdefault(kind, set()).add(section.split(".")[0])
     assert kinds["explainer"] >= {"0", "2"}
     assert kinds["metric"] == {"8"} and kinds["sonifier"] == {"9"}
+
+
+def test_the_saved_files_are_the_ones_the_text_names():
+    """The one-file plugin of section 0 and the metric of section 8 are importable under the
+    names their text gives them, which the later examples and commands use."""
+    saved = {saved_as(start) for blocks in sections().values() for start, _ in blocks}
+    assert {"my_method", "loud_mass"} <= saved
 
 
 def test_step_2_shows_the_template_plugin_verbatim():
