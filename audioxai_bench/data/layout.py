@@ -20,7 +20,9 @@ from ..errors import AudioXaiError
 META_FILE = "audioMNIST_meta.txt"
 META_KEYS = ("accent", "age", "gender", "native speaker", "origin", "recordingdate",
              "recordingroom")
-_CLIP_NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>\d{2})_(?P<rep>\d+)\.wav$")
+#: The corpus writes repetitions without leading zeros (``0_01_0`` .. ``0_01_49``): ``0_01_00``
+#: would read as a second repetition 0, so only the canonical spelling matches.
+_CLIP_NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>\d{2})_(?P<rep>0|[1-9]\d*)\.wav$")
 _SPEAKER_DIR = re.compile(r"^\d{2}$")
 
 
@@ -160,7 +162,8 @@ def scan_dataset(root: Path | str) -> DatasetIndex:
                 continue  # e.g. speaker 36's notes.txt
             match = _CLIP_NAME.match(path.name)
             if not match:
-                problems.append(Problem(str(path), "name is not <digit>_<NN>_<rep>.wav"))
+                problems.append(Problem(str(path), "name is not <digit>_<NN>_<rep>.wav (rep "
+                                                   "without leading zeros)"))
                 continue
             if int(match["speaker"]) != speaker_id:
                 problems.append(Problem(str(path), f"speaker in name differs from folder "

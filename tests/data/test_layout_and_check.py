@@ -82,6 +82,8 @@ def broken_tree(small_tree):
     sf.write(folder / "5_12_0.wav", tone_clip(5, 12, 0, 16_000), 16_000)  # other rate: usable
     sf.write(folder / "6_12_0.flac", tone_clip(6, 12, 0), 48_000, format="FLAC")  # ignored
     (folder / "badname.wav").write_bytes(b"")
+    # a second spelling of repetition 0 (review D11): the corpus has no leading zeros
+    sf.write(folder / "8_12_00.wav", tone_clip(8, 12, 0), 48_000)
     sf.write(folder / "7_13_0.wav", tone_clip(7, 13, 0), 48_000)  # wrong speaker in the name
     return small_tree
 
@@ -90,7 +92,8 @@ def test_check_lists_every_problem_at_once(broken_tree):
     report = check_dataset(broken_tree)
     fatal = {p.where.split("/")[-1]: p.message for p in report.fatal}
     assert set(fatal) == {"0_12_0.wav", "1_12_0.wav", "2_12_0.wav", "3_12_0.wav",
-                          "4_12_0.wav", "badname.wav", "7_13_0.wav"}
+                          "4_12_0.wav", "badname.wav", "7_13_0.wav", "8_12_00.wav"}
+    assert "without leading zeros" in fatal["8_12_00.wav"]
     assert "not a readable WAV" in fatal["0_12_0.wav"]
     assert "2 channels" in fatal["3_12_0.wav"]
     assert "1.20 s" in fatal["4_12_0.wav"]
