@@ -155,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="cache folder for data, models, relevance and scores (default "
                           "$AUDIOXAI_BENCH_CACHE or ~/.cache/audioxai-bench); with Ray, a path "
                           "every node can read and write")
+    run.add_argument("--time-limit", type=integer(1), default=None, metavar="SECONDS",
+                     help="seconds one plugin call (an explainer or metric on a batch) may take "
+                          "unless the plugin declares its own limit; a call over it fails its "
+                          "cells and the run goes on (default: the benchmark's "
+                          "plugin_time_limit_s, 1800)")
     run.add_argument("--nondeterministic", action="store_true",
                      help="faster, not repeatable on a GPU: let cuDNN autotune instead of "
                           "deterministic algorithms (recorded with the results)")
@@ -387,6 +392,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         bench = bench.model_copy(update={"deterministic": False})
     if args.seed is not None:
         bench = bench.model_copy(update={"seed": args.seed})
+    if args.time_limit is not None:
+        bench = bench.model_copy(update={"plugin_time_limit_s": float(args.time_limit)})
     if args.workers is not None:
         if args.workers < 1 or args.executor not in (None, "processes"):
             raise AudioXaiError(f"--workers {args.workers}: needs a pool of at least one "

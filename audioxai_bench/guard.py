@@ -1,4 +1,5 @@
-"""The plugin guard: every explainer, metric and sonifier call runs under the contract of DESIGN.md.
+"""The plugin guard: every explainer, metric and sonifier call runs under the plugin contract
+(:mod:`audioxai_bench.api`).
 
 A plugin runs inside the benchmark's process and receives the live model, so anything it leaves
 behind would change what the model computes for every later cell. :func:`guarded_call` runs one
@@ -21,10 +22,11 @@ the run. ``KeyboardInterrupt`` is the exception: it is Ctrl-C from the user (it 
 apart from a plugin raising it), so the state is restored and it propagates; the command line
 then says how to resume.
 
-A declared time limit is enforced: on the main thread of a platform with ``SIGALRM`` a timer
-raises :class:`PluginTimeout` inside the call, which stops Python-level work (a sleep, a loop,
-between two torch operations; a single long native operation finishes first). Elsewhere the
-call cannot be stopped and the limit is checked once it returns.
+A time limit is enforced, the plugin's declared ``time_limit_s`` or else the run's
+``plugin_time_limit_s`` (:data:`DEFAULT_PLUGIN_TIME_LIMIT_S`): on the main thread of a platform
+with ``SIGALRM`` a timer raises :class:`PluginTimeout` inside the call, which stops Python-level
+work (a sleep, a loop, between two torch operations; a single long native operation finishes
+first). Elsewhere the call cannot be stopped and the limit is checked once it returns.
 
 :func:`run_explainer` adds the explainer's result checks; :func:`check_repeatable` the promise
 that repeated calls give the same relevance; :func:`score_metric` guards ``metric.score(batch)``.
@@ -368,11 +370,18 @@ class _Alarm:
             signal.setitimer(signal.ITIMER_REAL, left, interval)
 
 
-def time_limit_of(obj: Any) -> float | None:
-    """The ``time_limit_s`` a plugin object declares (None: no limit); a bad value is an error."""
+#: Seconds a run gives one plugin call whose plugin declares no limit (a definition's
+#: ``plugin_time_limit_s``): long enough for any method at paper scale on a CPU, so that only a
+#: plugin that hangs meets it (review P10: a hang stalled a run for good).
+DEFAULT_PLUGIN_TIME_LIMIT_S = 1800.0
+
+
+def time_limit_of(obj: Any, default: float | None = None) -> float | None:
+    """The ``time_limit_s`` a plugin object declares, else ``default`` (None: no limit); a bad
+    declared value is an error."""
     limit = getattr(obj, "time_limit_s", None)
     if limit is None:
-        return None
+        return default
     if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not (
             math.isfinite(limit) and limit > 0):
         raise AudioXaiError(f"{getattr(obj, 'name', type(obj).__name__)!r}: time_limit_s must be "
@@ -598,10 +607,11 @@ def check_repeatable(
 # --- metrics -----------------------------------------------------------------------------------
 
 def score_metric(metric: Any, batch: Any, *, name: str, plugin: str,
-                 keeper: ModelKeeper | None = None) -> Any:
+                 keeper: ModelKeeper | None = None, default_limit_s: float | None = None) -> Any:
     """``metric.score(batch)`` under :func:`guarded_call`: the batch's model, its tensors and the
     batch object's fields are checked (the runner hands one batch to many metrics). A metric's
-    own exception that changed nothing propagates unchanged."""
+    own exception that changed nothing propagates unchanged. The time limit is the metric's
+    ``time_limit_s``, else ``default_limit_s``."""
     fields = dict(vars(batch))
     tensors = [v for v in fields.values() if isinstance(v, Tensor)]
 
@@ -617,7 +627,8 @@ def score_metric(metric: Any, batch: Any, *, name: str, plugin: str,
     replaced = "replaced a field of its EvalBatch (restored)"
     try:
         return guarded_call("metric", name, plugin, batch.model, score,
-                            time_limit_s=time_limit_of(metric), keeper=keeper, inputs=tensors,
+                            time_limit_s=time_limit_of(metric, default_limit_s),
+                            keeper=keeper, inputs=tensors,
                             reraise=True)
     except _BatchChanged:  # re-raised as it was: nothing else had changed
         raise PluginCallError("metric", name, plugin, "input-changed", replaced, 0.0) from None

@@ -48,6 +48,7 @@ from pydantic import (
 
 from ..data.splits import TASKS, n_folds
 from ..errors import AudioXaiError
+from ..guard import DEFAULT_PLUGIN_TIME_LIMIT_S
 from ..models.train import TrainConfig
 from ..plugins import plugin_paths_from_definition
 from .safe_yaml import brief, cut, parse_yaml
@@ -163,6 +164,8 @@ class Benchmark(BaseModel):
     plugins: tuple[str, ...] = ()
     executor: str = "local"  # where the units run (run/executors.py)
     workers: int | None = None  # the processes executor's pool size
+    #: seconds one plugin call may take when the plugin declares no ``time_limit_s``
+    plugin_time_limit_s: float = DEFAULT_PLUGIN_TIME_LIMIT_S
     description: str = ""
     source: str = "<dict>"
 
@@ -174,9 +177,10 @@ class Benchmark(BaseModel):
     def settings(self) -> dict[str, Any]:
         """Everything that changes results, as plain data (hashed into every record)."""
         # plugins: each record names the plugin (and a file's content hash) that made it
-        # where the units ran enters records as their device and torch threads
+        # where the units ran enters records as their device and torch threads; a time limit
+        # decides whether a cell fails, never its value
         out = self.model_dump(exclude={"description", "source", "plugins", "executor",
-                                       "workers"})
+                                       "workers", "plugin_time_limit_s"})
         out["data"]["path"] = None if self.data.path is None else str(self.data.path)
         return out
 
@@ -315,6 +319,11 @@ class Definition(_Section):
     (records say how many): the same executor and thread count give the same records."""
     workers: Annotated[int, Field(ge=1)] | None = None
     """Processes of the ``processes`` executor (default: one per core)."""
+    plugin_time_limit_s: float = Field(DEFAULT_PLUGIN_TIME_LIMIT_S, gt=0, allow_inf_nan=False)
+    """Seconds one call of a plugin (an explainer on a batch, a metric on a batch, a sonifier)
+    may take unless the plugin declares its own ``time_limit_s``; a call over it fails its
+    cells with the reason, and the run goes on. Generous by default (30 minutes): it stops a
+    plugin that hangs, not a slow method; results do not depend on it."""
 
     @field_validator("version")
     @classmethod
@@ -367,7 +376,7 @@ class Definition(_Section):
             sonifiers=_chosen(self.sonifiers), samples=self.samples,
             batch_size=self.batch_size, chunk_size=self.chunk_size, examples=self.examples,
             seed=self.seed, device=self.device, executor=self.executor, workers=self.workers,
-            deterministic=self.deterministic,
+            deterministic=self.deterministic, plugin_time_limit_s=self.plugin_time_limit_s,
             plugins=plugin_paths_from_definition(self.plugins, folder / Path(source).name))
 
 

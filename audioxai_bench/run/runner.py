@@ -498,7 +498,8 @@ class Runner:
                         folder.write_sonified(sonifier.obj, signals, rel, panel.representation,
                                               folder.audio_folder(self.out, panel.label,
                                                                   explainer), names=names),
-                        time_limit_s=time_limit_of(sonifier.obj), keeper=panel.keeper,
+                        time_limit_s=time_limit_of(sonifier.obj, self.bench.plugin_time_limit_s),
+                        keeper=panel.keeper,
                         inputs=(signals, rel), reraise=True)
                 except Exception as exc:  # its metric cells carry the failure as well
                     self.log(f"could not write {sonifier.name} examples of {explainer} on "

@@ -321,7 +321,7 @@ class Units:
         if entry is not None:
             return entry["relevance"].to(self.device), entry["seconds"], True
         parts, seconds = [], []
-        limit = time_limit_of(explainer.obj)
+        limit = time_limit_of(explainer.obj, self.bench.plugin_time_limit_s)
         check_repeatable(explainer.obj, panel.model, panel.x, panel.target, keeper=panel.keeper,
                          plugin=str(explainer.source), time_limit_s=limit)
         for b in self._batches(len(panel.rows)):
@@ -398,8 +398,9 @@ class Units:
                         sonifier.name, dataclasses.replace(base, sonifier=sonifier.obj))
                 t0 = time.perf_counter()
                 try:
-                    outputs[i].append(score_metric(metric.obj, batch, name=metric.name,
-                                                   plugin=str(metric.source), keeper=panel.keeper))
+                    outputs[i].append(score_metric(
+                        metric.obj, batch, name=metric.name, plugin=str(metric.source),
+                        keeper=panel.keeper, default_limit_s=self.bench.plugin_time_limit_s))
                 except PluginCallError as exc:  # the model is restored; the rest runs on
                     errors[i], traces[i] = str(exc), exc.traceback
                 except Exception as exc:  # recorded as the cell's error; the rest runs on

@@ -237,7 +237,8 @@ def test_a_message_never_holds_a_huge_value():
                 MINIMAL | {"training": {"iterations": [[list(range(1000))] * 1000] * 1000}}):
         with pytest.raises(AudioXaiError) as info:
             parse_benchmark(raw, "x.yaml")
-        assert len(str(info.value)) < 300 and "x" * 81 not in str(info.value)
+        # the value is cut; the rest is the file, the key and the valid keys' list
+        assert len(str(info.value)) < 400 and "x" * 81 not in str(info.value)
         assert "k" * 81 not in str(info.value) and "999" not in str(info.value)
 
 
