@@ -272,7 +272,10 @@ class Runner:
                            {k: round(v, 2) for k, v in self.stages.items()},
                            self.counts["records"], self.counts["failed"], self.counts["skipped"],
                            dict(self.cached))
-        text = json.dumps({"benchmark": self.bench.settings() | {"source": self.bench.source},
+        # the time limit is not a setting of the results (settings()), but of this run
+        limit = {"plugin_time_limit_s": self.bench.plugin_time_limit_s}
+        text = json.dumps({"benchmark": self.bench.settings() | {"source": self.bench.source}
+                           | limit,
                            "report": report.as_dict(), **self.env,
                            "executor": self.executor_name, "units": self.units,
                            "plugin_failures": [str(f) for f in self.plugins.failures]},

@@ -3,6 +3,7 @@ kept in the cell's record and shown once on stderr; when it hangs, the run's tim
 
 from __future__ import annotations
 
+import json
 import time
 
 import yaml
@@ -156,6 +157,8 @@ def test_plugins_that_hang_without_a_declared_limit_fail_at_the_runs_limit(tmp_p
         assert records[cell]["status"] == "error", cell
         assert "timed out: stopped after" in records[cell]["error"], cell
         assert "over the limit of 0.5 s" in records[cell]["error"], cell
+    run_json = json.loads((out / "run.json").read_text())
+    assert run_json["benchmark"]["plugin_time_limit_s"] == 0.5  # the run says what it allowed
     # the limit decides whether a cell fails, never its value: not in the config hash
     bench = parse_benchmark(definition)
     assert bench.plugin_time_limit_s == 0.5
