@@ -21,9 +21,15 @@ META_FILE = "audioMNIST_meta.txt"
 META_KEYS = ("accent", "age", "gender", "native speaker", "origin", "recordingdate",
              "recordingroom")
 #: The corpus writes repetitions without leading zeros (``0_01_0`` .. ``0_01_49``): ``0_01_00``
-#: would read as a second repetition 0, so only the canonical spelling matches.
-_CLIP_NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>\d{2})_(?P<rep>0|[1-9]\d*)\.wav$")
-_SPEAKER_DIR = re.compile(r"^\d{2}$")
+#: would read as a second repetition 0, so only the canonical spelling matches (review D11).
+#: ASCII digits only, the whole name (``fullmatch``): ``\d`` also takes ``٠`` or ``０`` and
+#: ``$`` a trailing newline, and ``int`` reads them all, so a folder ``٠١`` or ``01\n`` would be
+#: a second speaker 1 and ``0_01_1٠.wav`` a second ``0_01_10.wav``.
+_CLIP_NAME = re.compile(r"(?P<digit>[0-9])_(?P<speaker>[0-9]{2})_(?P<rep>0|[1-9][0-9]*)\.wav")
+_SPEAKER_DIR = re.compile(r"[0-9]{2}")
+#: What the reader took for a clip name before D11: a name it matches that ``_CLIP_NAME`` does
+#: not is another spelling of a clip's (digit, speaker, repetition).
+_LAX_CLIP_NAME = re.compile(r"(?P<digit>\d)_(?P<speaker>\d{2})_(?P<rep>\d+)\.wav")
 
 
 @dataclass(frozen=True)
@@ -126,12 +132,24 @@ def _parse_age(value: object) -> tuple[int | None, str | None]:
     return age, None
 
 
+def name_problem(name: str) -> str:
+    """Why ``name`` is not a clip name; another spelling of one (``0_01_00.wav``, non-ASCII
+    digits) names the clip it would collide with, so the user sees why it is refused."""
+    problem = "name is not <digit>_<NN>_<rep>.wav (ASCII digits, rep without leading zeros)"
+    lax = _LAX_CLIP_NAME.fullmatch(name)
+    if lax is None:
+        return problem
+    return (f"{problem}; it would read as {int(lax['digit'])}_{int(lax['speaker']):02d}_"
+            f"{int(lax['rep'])}.wav")
+
+
 def scan_dataset(root: Path | str) -> DatasetIndex:
     """Index ``root`` by file names alone (fast); audio content is checked by ``check``."""
     root = Path(root)
     if not root.is_dir():
         raise AudioXaiError(f"{root}: not a directory")
-    speaker_dirs = sorted(p for p in root.iterdir() if p.is_dir() and _SPEAKER_DIR.match(p.name))
+    speaker_dirs = sorted(p for p in root.iterdir()
+                          if p.is_dir() and _SPEAKER_DIR.fullmatch(p.name))
     meta_path = root / META_FILE
     if not speaker_dirs:
         raise AudioXaiError(f"{root}: not an AudioMNIST dataset (no speaker folders 01..60)")
@@ -160,10 +178,9 @@ def scan_dataset(root: Path | str) -> DatasetIndex:
         for path in entries:
             if path.suffix.lower() != ".wav":
                 continue  # e.g. speaker 36's notes.txt
-            match = _CLIP_NAME.match(path.name)
+            match = _CLIP_NAME.fullmatch(path.name)
             if not match:
-                problems.append(Problem(str(path), "name is not <digit>_<NN>_<rep>.wav (rep "
-                                                   "without leading zeros)"))
+                problems.append(Problem(str(path), name_problem(path.name)))
                 continue
             if int(match["speaker"]) != speaker_id:
                 problems.append(Problem(str(path), f"speaker in name differs from folder "
