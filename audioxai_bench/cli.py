@@ -156,10 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "$AUDIOXAI_BENCH_CACHE or ~/.cache/audioxai-bench); with Ray, a path "
                           "every node can read and write")
     run.add_argument("--time-limit", type=integer(1), default=None, metavar="SECONDS",
-                     help="seconds one plugin call (an explainer or metric on a batch) may take "
-                          "unless the plugin declares its own limit; a call over it fails its "
-                          "cells and the run goes on (default: the benchmark's "
-                          "plugin_time_limit_s, 1800)")
+                     help="seconds one plugin call (an explainer or a metric on a batch, a "
+                          "metric's summary, a sonifier) may take unless the plugin declares "
+                          "its own limit; a call over it fails its cells and the run goes on "
+                          "(default: the benchmark's plugin_time_limit_s, 1800)")
     run.add_argument("--nondeterministic", action="store_true",
                      help="faster, not repeatable on a GPU: let cuDNN autotune instead of "
                           "deterministic algorithms (recorded with the results)")

@@ -412,11 +412,12 @@ class Units:
                 records.append(record | {"status": "error", "error": errors[i],
                                          "traceback": traces.get(i)})
                 continue
-            try:
+            try:  # summarize calls the metric's own interval() and summarize(): limited too
                 fields = guarded_call(
                     "metric", metric.name, str(metric.source), panel.model,
                     lambda i=i, metric=metric: summarize(metric.obj, merge_outputs(outputs[i]),
                                                          seed=self.bench.seed),
+                    time_limit_s=time_limit_of(metric.obj, self.bench.plugin_time_limit_s),
                     keeper=panel.keeper, reraise=True)
             except PluginCallError as exc:
                 records.append(record | {"status": "error", "error": str(exc),
