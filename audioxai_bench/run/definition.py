@@ -320,8 +320,8 @@ class Definition(_Section):
     workers: Annotated[int, Field(ge=1)] | None = None
     """Processes of the ``processes`` executor (default: one per core)."""
     plugin_time_limit_s: float = Field(DEFAULT_PLUGIN_TIME_LIMIT_S, gt=0, allow_inf_nan=False)
-    """Seconds one call of a plugin (an explainer on a batch, a metric on a batch, a sonifier)
-    may take unless the plugin declares its own ``time_limit_s``; a call over it fails its
+    """Seconds one call of a plugin (an explainer or a metric on a batch, a metric's summary, a
+    sonifier) may take unless the plugin declares its own ``time_limit_s``; a call over it fails its
     cells with the reason, and the run goes on. Generous by default (30 minutes): it stops a
     plugin that hangs, not a slow method; results do not depend on it."""
 
