@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from audioxai_bench.cli import main
+from audioxai_bench.guard import DEFAULT_PLUGIN_TIME_LIMIT_S
+from audioxai_bench.hashing import config_hash
 from audioxai_bench.plugins import load_plugins
 from audioxai_bench.run.definition import parse_benchmark
 from audioxai_bench.run.records import read_records
@@ -123,6 +125,30 @@ def timed_out(record: dict, plugin: str, name: str, limit: str) -> bool:
         f"explainer {name!r} (plugin {plugin} sha256." in error)
     return (record["status"] == "error" and named and "timed out: stopped after" in error
             and f"over the limit of {limit} s" in error)
+
+
+def test_an_explainer_and_a_metric_that_hang_fail_at_the_definitions_limit(setup, tmp_path):
+    # the old code enforced only a declared time_limit_s: it slept SLEEP_S per call, then ok
+    tree, plugin = setup
+    spec = tmp_path / "bench.yaml"
+    raw = definition(tree, explainers=["quick", "hangs"], metrics=["quick-metric", "hangs-too"],
+                     plugin_time_limit_s=0.5)
+    spec.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "out"
+    start = time.monotonic()
+    assert main(["--quiet", "run", str(spec), "--out", str(out), "--plugin", str(plugin)]) == 1
+    assert time.monotonic() - start < SLEEP_S
+    records = {(r["explainer"], r["metric"]): r for r in read_records([out])}
+    assert records[("quick", "quick-metric")]["status"] == "ok"
+    assert timed_out(records[("hangs", "quick-metric")], "hanging", "hangs", "0.5")
+    assert timed_out(records[("hangs", "hangs-too")], "hanging", "hangs", "0.5")
+    assert timed_out(records[("quick", "hangs-too")], "hanging", "hangs-too", "0.5")
+    # the limit decides whether a cell fails, never its value: not in the config hash
+    bench = parse_benchmark(raw)
+    assert config_hash(bench.settings()) == config_hash(
+        parse_benchmark(raw | {"plugin_time_limit_s": 1800}).settings())
+    no_limit = {k: v for k, v in raw.items() if k != "plugin_time_limit_s"}
+    assert parse_benchmark(no_limit).plugin_time_limit_s == DEFAULT_PLUGIN_TIME_LIMIT_S == 1800
 
 
 def test_a_metric_whose_own_summary_hangs_fails_at_the_time_limit_of_the_command_line(
