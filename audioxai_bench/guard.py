@@ -374,6 +374,8 @@ class _Alarm:
 #: ``plugin_time_limit_s``): long enough for any method at paper scale on a CPU, so that only a
 #: plugin that hangs meets it (review P10: a hang stalled a run for good).
 DEFAULT_PLUGIN_TIME_LIMIT_S = 1800.0
+#: Where a timeout's limit is set, said with it, so the user knows what to raise.
+LIMIT_FROM = " (the plugin's time_limit_s, else the run's plugin_time_limit_s or --time-limit)"
 
 
 def time_limit_of(obj: Any, default: float | None = None) -> float | None:
@@ -447,7 +449,7 @@ def guarded_call(
         then = "" if caught is None else f"; it then raised {_describe_exception(caught)}"
         how = "stopped after" if alarm is not None else "took"
         error = ("timeout", f"timed out: {how} {seconds:.2f} s, over the limit of "
-                            f"{time_limit_s:g} s{then}")
+                            f"{time_limit_s:g} s{LIMIT_FROM}{then}")
     if error is None and changed:
         only_input = all(c == "modified its input" for c in changed)
         error = ("input-changed" if only_input else "model-changed",
@@ -455,7 +457,7 @@ def guarded_call(
     if error is None and time_limit_s is not None and seconds > time_limit_s:
         how = " (this call could not be interrupted)" if alarm is None else ""
         error = ("timeout", f"timed out: took {seconds:.2f} s, over the limit of "
-                            f"{time_limit_s:g} s{how}")
+                            f"{time_limit_s:g} s{LIMIT_FROM}{how}")
     if error is None:
         return result
     kind, reason = error

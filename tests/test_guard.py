@@ -245,7 +245,8 @@ def test_p10_the_limit_of_an_outer_call_is_not_taken_for_an_inner_ones(net, batc
         run_explainer(Probe(lambda m, x: (m.train(), time.sleep(30))), b.model, b.x, b.target)
 
     err = metric_fails(ProbeMetric(explains_slowly, time_limit_s=0.3), net, batch)
-    assert err.kind == "timeout" and "over the limit of 0.3 s" in err.reason
+    assert err.kind == "timeout" and "over the limit of 0.3 s (the plugin's time_limit_s, " \
+        "else the run's plugin_time_limit_s or --time-limit)" in err.reason
     assert not net.training
 
 
