@@ -380,13 +380,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .leaderboard import top_table
     from .run.definition import load_benchmark
     from .run.records import RESULTS_FILE, load_results
-    from .run.runner import run_benchmark
+    from .run.runner import folder_problem, run_benchmark
 
     bench = load_benchmark(args.benchmark)
     if args.data is not None:
-        if not args.data.is_dir():  # before the definition's data.path is blamed for it
-            raise AudioXaiError(f"--data {args.data}: "
-                                f"{'not a' if args.data.exists() else 'no such'} directory")
+        problem = folder_problem(args.data)  # before the definition's data.path is blamed
+        if problem:
+            raise AudioXaiError(f"--data {args.data}: {problem}")
         bench = bench.with_data(args.data)
     if args.nondeterministic:
         bench = bench.model_copy(update={"deterministic": False})

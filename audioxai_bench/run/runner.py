@@ -530,13 +530,21 @@ class _Pending:
         self.left = self.total
 
 
+def folder_problem(path: Path) -> str | None:
+    """Why ``path`` cannot hold data (``"no such directory"``, ``"not a directory"``), or
+    None: for ``data.path`` here and ``--data`` on the command line."""
+    if path.is_dir():
+        return None
+    return "not a directory" if path.exists() else "no such directory"
+
+
 def check_data_path(bench: Benchmark) -> None:
     """Refuse a definition's ``data.path`` that is not a folder, in one line naming the
     definition file, the key and the path, before the run makes or locks its output folder
     (the data are read only later, inside the run)."""
     path = bench.data.path
-    if path is not None and not path.is_dir():
-        problem = "not a directory" if path.exists() else "no such directory"
+    problem = None if path is None else folder_problem(path)
+    if problem:
         raise AudioXaiError(f"{bench.source}: data.path: {path}: {problem}")
 
 
