@@ -261,7 +261,9 @@ def sonification_table(section: Section) -> Table | None:
                  "on the sound of the explanation's top units (sufficiency) and on the sound "
                  "without them (comprehensiveness), each minus the same for random units of the "
                  "same number (5/10/20/40 % of the units that hold sound, averaged): 0 = no "
-                 "better than random. † descriptive."
+                 "better than random. The amplitude row (the loudest units) is a control, not "
+                 "a method: a gain near its own shows no more than loudness does (the marks "
+                 "here are against random only). † descriptive."
                  f"{controls_note(section, metrics, SONIFICATION)}",
                  header, rows)
 

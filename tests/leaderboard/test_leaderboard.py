@@ -81,6 +81,8 @@ def test_ranks_by_faithfulness_gap_per_model_with_intervals(built):
     assert 0.36 <= low < 0.4 < high <= 0.44
     # every (explainer, sonifier) pair in its own row: never a best-of over sonifiers
     assert "| lrp-epsilon | spectrogram-mask | " in audionet
+    # a loudness map beats random units too: the caption says its row is the control to read
+    assert "The amplitude row (the loudest units) is a control, not a method" in audionet
     assert "best sonifier" not in readme
     assert "Frequency bands" in alexnet and "Frequency bands" not in audionet
     assert "0–300 Hz" in alexnet and "300–700 Hz" in alexnet
