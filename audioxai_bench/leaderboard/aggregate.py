@@ -49,6 +49,11 @@ RANK_METRIC = "faithfulness-gap"
 ACCURACY_METRIC = "test-accuracy"
 #: Significance level of the paired tests (ranks and control verdicts).
 ALPHA = 0.05
+#: The explainer whose map is loudness alone, and the name ending and control of the sonified
+#: metrics' paired difference from it (:func:`_versus_amplitude`).
+AMPLITUDE_EXPLAINER = "amplitude"
+VERSUS_AMPLITUDE = "-vs-amplitude"
+AMPLITUDE_VERSUS = "the amplitude map (loudest units) under the same sonifier"
 
 
 def _seed(value: Any) -> int:
@@ -137,6 +142,41 @@ def _p_versus(data: Clustered) -> float:
     return np.nan if not (units != 0).any() else paired_p(units)
 
 
+def _versus_amplitude(ok: pd.DataFrame, weak: set[tuple]) -> list[tuple]:
+    """Cells of every ranked sonified metric paired against the :data:`AMPLITUDE_EXPLAINER`'s
+    map under the same sonifier, as :func:`by_cell`'s rows (metric ``<metric>-vs-amplitude``).
+
+    A sonified gain is a difference against random units, and a loudness map beats those too;
+    this column asks whether a map plays more than its loudest units. Per sample it is the
+    explainer's score minus the amplitude map's on the same clip; the matched engine shares the
+    random controls between explainers, so this equals the gain over the amplitude control
+    (the records' ``gain/amplitude``). Its interval and test are the usual ones of a paired
+    difference (:func:`clustered_interval`, :func:`_p_versus`); no row where the section has
+    no amplitude map, ``n/a`` where the clips cannot be paired."""
+    sonified = ok[(ok["sonifier"] != "")
+                  & ok["record"].map(lambda r: r.get("ranked", True) is not False)]
+    rows = []
+    for key, group in sonified.groupby([*SECTION_KEYS, "sonifier", "metric"], sort=False):
+        loud = group[group["explainer"] == AMPLITUDE_EXPLAINER]
+        if loud.empty:
+            continue
+        judged = key[:len(SECTION_KEYS)] not in weak
+        for explainer, mine in group.groupby("explainer", sort=False):
+            data = _clustered(pd.concat([mine.assign(explainer="_"), loud]), ["explainer"])
+            value = low = high = p_versus = np.nan
+            if data is not None:
+                paired = Clustered(data.scores[:1] - data.scores[1:], data.group, data.cluster)
+                value = float(paired.means()[0])
+                low, high = clustered_interval(paired)[0]
+                p_versus = _p_versus(paired) if judged else np.nan
+            *section, sonifier, metric = key
+            rows.append((*section, explainer, sonifier, f"{metric}{VERSUS_AMPLITUDE}", value, low,
+                         high, mine["n"].sum(min_count=1), len(mine), AMPLITUDE_VERSUS,
+                         p_versus, mine["representation"].iloc[0],
+                         mine["higher_is_better"].iloc[0]))
+    return rows
+
+
 def control_verdicts(cells: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     """``p_versus`` Holm-adjusted over each column (section and metric; the explainers it
     shows: reference maps and sonifiers' rows of one metric count as one family), and
@@ -162,7 +202,9 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     (:func:`_pooled_accuracy`). Records without per-sample scores (older runs) keep a single
     fold's own interval; several such folds get their mean and no interval. Where the records
     name a control (``versus``), :func:`control_verdicts` tests the cell against it, unless a
-    model of its section is below the accuracy floor (:func:`below_floor`)."""
+    model of its section is below the accuracy floor (:func:`below_floor`). Ranked sonified
+    metrics get a second cell per explainer, paired against the amplitude map
+    (:func:`_versus_amplitude`)."""
     ok = df[df["status"] == "ok"]
     # a model below the accuracy floor: its explanations are not judged, against a control
     # no more than against each other
@@ -196,6 +238,11 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         representation=("representation", "first"), higher_is_better=("higher_is_better",
                                                                         "first"))
     cells = cells.join(info).reset_index()
+    derived = pd.DataFrame(_versus_amplitude(ok, weak), columns=[
+        *KEYS, "value", "ci_low", "ci_high", "n", "models", "versus", "p_versus",
+        "representation", "higher_is_better"])
+    if not derived.empty:
+        cells = pd.concat([cells, derived], ignore_index=True)
     cells["models"] = cells["models"].fillna(0).astype(int)
     cells["errors"] = cells["errors"].fillna(0).astype(int)
     cells["n"] = cells["n"].astype("Int64")

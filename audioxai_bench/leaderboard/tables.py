@@ -23,6 +23,7 @@ from .aggregate import (
     ACCURACY_METRIC,
     RANK_METRIC,
     TIE_RULE,
+    VERSUS_AMPLITUDE,
     Section,
     model_label,
     reliabilities,
@@ -48,10 +49,13 @@ OWN_TABLES = frozenset({"frequency-bands"})
 AMPLITUDE_METRIC = "gap-vs-amplitude"
 SPECTROGRAM_ONLY = frozenset({"frequency-bands", "frequency-bands-beyond-amplitude"})
 SONIFIED = "sonified-accuracy"
-#: The sonification scores, in column order: name -> column label.
+#: The sonification scores, in column order: name -> column label (a sonified metric not
+#: named here, a plugin's, gets a column after these, labelled by its name).
 SONIFICATION: dict[str, str] = {
     "sonified-sufficiency-gain": "Sufficiency gain",
+    f"sonified-sufficiency-gain{VERSUS_AMPLITUDE}": "Sufficiency vs amplitude",
     "sonified-comprehensiveness-gain": "Comprehensiveness gain",
+    f"sonified-comprehensiveness-gain{VERSUS_AMPLITUDE}": "Comprehensiveness vs amplitude",
     "sonified-lmac": "L-MAC Fid-In @20 %", "sonified-accuracy": "Sonified accuracy",
 }
 #: The paper's test accuracies in % (mean, std over splits; None: std not known for sure).
@@ -245,25 +249,32 @@ def ranking_table(section: Section) -> Table:
 
 
 def sonification_table(section: Section) -> Table | None:
-    """Every (explainer, sonifier) pair: the gains over a random mask of the same size, and the
-    descriptive scores; never a best-of over sonifiers."""
-    metrics = [m for m in SONIFICATION if section.has(m)]
+    """Every (explainer, sonifier) pair: the gains over a random mask of the same size and
+    their paired difference from the amplitude map's, and the descriptive scores; never a
+    best-of over sonifiers."""
+    c = section.cells
+    sonified = list(dict.fromkeys(c.loc[c["sonifier"] != "", "metric"]))
+    metrics = [m for m in SONIFICATION if m in sonified] + sorted(
+        m for m in sonified if m not in SONIFICATION)
     if not metrics:
         return None
-    c = section.cells[section.cells["metric"].isin(metrics)]
+    c = c[c["metric"].isin(metrics)]
     pairs = [(e, s) for e in section.explainers
              for s in sorted(set(c.loc[c["explainer"] == e, "sonifier"]))]
     rows = [[e, s, *(cell_text(section.cell(e, m, s)) for m in metrics)] for e, s in pairs]
-    header = ["Explainer", "Sonifier", *(f"{SONIFICATION[m]}{arrow(section, m)}"
+    header = ["Explainer", "Sonifier", *(f"{SONIFICATION.get(m, m)}{arrow(section, m)}"
                                          f"{'' if _ranked(section, m) else ' †'}"
                                          for m in metrics)]
+    versus = ("" if not any(m.endswith(VERSUS_AMPLITUDE) for m in metrics) else
+              " Vs amplitude: the gain minus the amplitude row's on the same clip and "
+              "sonifier, so above 0 means the map plays more of what the model uses than its "
+              "loudest units do.")
     return Table("Sonification: the model's probability for the explained class (the label) "
                  "on the sound of the explanation's top units (sufficiency) and on the sound "
                  "without them (comprehensiveness), each minus the same for random units of the "
                  "same number (5/10/20/40 % of the units that hold sound, averaged): 0 = no "
                  "better than random. The amplitude row (the loudest units) is a control, not "
-                 "a method: a gain near its own shows no more than loudness does (the marks "
-                 "here are against random only). † descriptive."
+                 f"a method: loudness alone beats random units.{versus} † descriptive."
                  f"{controls_note(section, metrics, SONIFICATION)}",
                  header, rows)
 
