@@ -377,14 +377,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .data.layout import tree_problem
     from .leaderboard import top_table
     from .run.definition import load_benchmark
     from .run.records import RESULTS_FILE, load_results
-    from .run.runner import folder_problem, run_benchmark
+    from .run.runner import run_benchmark
 
     bench = load_benchmark(args.benchmark)
     if args.data is not None:
-        problem = folder_problem(args.data)  # before the definition's data.path is blamed
+        problem = tree_problem(args.data)  # before the definition's data.path is blamed
         if problem:
             raise AudioXaiError(f"--data {args.data}: {problem}")
         bench = bench.with_data(args.data)

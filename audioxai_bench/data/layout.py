@@ -143,16 +143,28 @@ def name_problem(name: str) -> str:
             f"{int(lax['rep'])}.wav")
 
 
+def _speaker_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and _SPEAKER_DIR.fullmatch(p.name))
+
+
+def tree_problem(root: Path) -> str | None:
+    """Why ``root`` cannot be an AudioMNIST tree (no such directory, not a directory, no
+    speaker folders), or None; cheap, so a run can refuse a folder before it makes its own."""
+    if not root.is_dir():
+        return "not a directory" if root.exists() else "no such directory"
+    if not _speaker_dirs(root):
+        return "not an AudioMNIST dataset (no speaker folders 01..60)"
+    return None
+
+
 def scan_dataset(root: Path | str) -> DatasetIndex:
     """Index ``root`` by file names alone (fast); audio content is checked by ``check``."""
     root = Path(root)
-    if not root.is_dir():
-        raise AudioXaiError(f"{root}: not a directory")
-    speaker_dirs = sorted(p for p in root.iterdir()
-                          if p.is_dir() and _SPEAKER_DIR.fullmatch(p.name))
+    problem = tree_problem(root)
+    if problem:
+        raise AudioXaiError(f"{root}: {problem}")
+    speaker_dirs = _speaker_dirs(root)
     meta_path = root / META_FILE
-    if not speaker_dirs:
-        raise AudioXaiError(f"{root}: not an AudioMNIST dataset (no speaker folders 01..60)")
     problems: list[Problem] = []
     if meta_path.exists():
         speakers, meta_problems = load_meta(meta_path)

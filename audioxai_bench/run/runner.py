@@ -39,6 +39,7 @@ import torch
 from ..atomic import atomic_write, clean_stale_temps
 from ..data.cache import cache_root
 from ..data.dataset import AudioMNIST, load_audiomnist
+from ..data.layout import tree_problem
 from ..data.splits import N_CLASSES, accuracy_floor
 from ..errors import AudioXaiError, one_line, traceback_text
 from ..evaluation.meta import REFERENCES, uncheckable
@@ -530,20 +531,13 @@ class _Pending:
         self.left = self.total
 
 
-def folder_problem(path: Path) -> str | None:
-    """Why ``path`` cannot hold data (``"no such directory"``, ``"not a directory"``), or
-    None: for ``data.path`` here and ``--data`` on the command line."""
-    if path.is_dir():
-        return None
-    return "not a directory" if path.exists() else "no such directory"
-
-
 def check_data_path(bench: Benchmark) -> None:
-    """Refuse a definition's ``data.path`` that is not a folder, in one line naming the
-    definition file, the key and the path, before the run makes or locks its output folder
-    (the data are read only later, inside the run)."""
+    """Refuse a definition's ``data.path`` that cannot be an AudioMNIST tree
+    (:func:`~audioxai_bench.data.layout.tree_problem`), in one line naming the definition file,
+    the key and the path, before the run makes or locks its output folder (the data are read
+    only later, inside the run)."""
     path = bench.data.path
-    problem = None if path is None else folder_problem(path)
+    problem = None if path is None else tree_problem(path)
     if problem:
         raise AudioXaiError(f"{bench.source}: data.path: {path}: {problem}")
 

@@ -117,7 +117,7 @@ def test_check_cli_exit_codes_and_counts(broken_tree, small_tree, capsys, tmp_pa
     (empty / "01" / "0_01_0.wav").write_bytes(b"")
     assert main(["data", "check", str(empty)]) == 2
     assert main(["data", "check", str(tmp_path / "nowhere")]) == 2
-    assert "not a directory" in capsys.readouterr().err
+    assert "nowhere: no such directory" in capsys.readouterr().err
 
 
 @pytest.fixture

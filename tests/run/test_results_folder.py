@@ -147,25 +147,37 @@ def test_a_missing_data_path_fails_naming_file_and_key_before_the_folder_is_made
     assert main(["--quiet", "run", str(spec), "--out", str(out), "--data",
                  str(tmp_path / "elsewhere")]) == 2
     assert capsys.readouterr().err == f"error: --data {tmp_path / 'elsewhere'}: no such directory\n"
+    # a folder that is there but holds no speaker folders: the same line, before the folder
+    (tmp_path / "no" / "data").unlink()
+    (tmp_path / "no" / "data").mkdir()
+    assert main(["--quiet", "run", str(spec), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {spec}: data.path: {tmp_path / 'no' / 'data'}: not an AudioMNIST dataset (no "
+        "speaker folders 01..60)\n")
+    assert main(["--quiet", "run", str(spec), "--out", str(out), "--data",
+                 str(tmp_path / "no" / "data")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --data {tmp_path / 'no' / 'data'}: not an "
+                                              "AudioMNIST dataset")
     assert not out.exists()
 
 
 def test_a_run_that_fails_before_writing_removes_only_a_folder_it_made(tree, cache, tmp_path):
     """The lock is released and an empty folder the run made is removed; a folder that was
     there keeps everything in it (a resumed run's results survive its failure)."""
-    not_audiomnist = tmp_path / "empty"
-    not_audiomnist.mkdir()
+    unusable = tmp_path / "unusable"  # looks like AudioMNIST, fails when its clips are read
+    (unusable / "01").mkdir(parents=True)
+    (unusable / "01" / "0_01_0.wav").write_bytes(b"")
     made = tmp_path / "made"
-    with pytest.raises(AudioXaiError, match="not an AudioMNIST dataset"):
-        run(not_audiomnist, made)
+    with pytest.raises(AudioXaiError, match="unusable: no usable clips"):
+        run(unusable, made)
     assert not made.exists()
 
     out = tmp_path / "out"
     run(tree, out)
     before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
     assert "results.jsonl" in before
-    with pytest.raises(AudioXaiError, match="not an AudioMNIST dataset"):
-        run(not_audiomnist, out, resume=True)
+    with pytest.raises(AudioXaiError, match="unusable: no usable clips"):
+        run(unusable, out, resume=True)
     assert {p.name: p.read_bytes() for p in out.rglob("*")
             if p.is_file() and p.name != ".lock"} == before
     with folder_lock(out):  # released: the next run can take it
