@@ -9,7 +9,11 @@ the same number under the same sonifier, at matched kept fractions, on the expla
 They rank (explainer, sonifier) pairs; never take a maximum over sonifiers.
 
 Descriptive (``ranked = False``; the leaderboard does not rank by them): ``sonified-lmac``, the
-L-MAC quantities at 20 % kept, to read beside Paissan et al. (2024); and the energy-matched
+L-MAC quantities at 20 % kept, to read beside Paissan et al. (2024);
+``sonified-sufficiency-vs-input`` and ``sonified-comprehensiveness-vs-input``, which judge the
+sonifier rather than the map: the gain under the sonifier minus the gain of the same units
+applied in the model input (0: the sound keeps what the units carry; below 0: the sonifier
+loses some of it; review H1); and the energy-matched
 listening aids ``sonified-accuracy``, ``complement-accuracy``, ``kept-energy`` and
 ``sonified-random-gap``, which do not separate explainers (review H1: the model inputs ignore
 gain, and a white random STFT mask acts as a near-uniform gain).
@@ -22,6 +26,7 @@ import math
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from audioxai_bench.api.hookspecs import hookimpl
 from audioxai_bench.api.metric import BaseMetric, BatchMemo, EvalBatch, MetricOutput
@@ -49,7 +54,11 @@ MATCHED: dict[str, str] = {
     "sonified-sufficiency-gain": "sufficiency",
     "sonified-comprehensiveness-gain": "comprehensiveness",
     "sonified-lmac": "lmac",
+    "sonified-sufficiency-vs-input": "sufficiency-vs-input",
+    "sonified-comprehensiveness-vs-input": "comprehensiveness-vs-input",
 }
+#: The control of the ``-vs-input`` quantities.
+INPUT_VERSUS = "the same units in the model input (silence elsewhere)"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -94,8 +103,10 @@ class MatchedSonificationMetric(BaseMetric):
     quantity : str
         The per-sample score: ``"sufficiency"`` (mean over fractions of p(masked-in) minus the
         random controls' mean), ``"comprehensiveness"`` (the controls' p(masked-out) minus the
-        explainer's), or ``"lmac"`` (Fid-In at ``lmac_fraction``, the other L-MAC quantities
-        as extras).
+        explainer's), ``"lmac"`` (Fid-In at ``lmac_fraction``, the other L-MAC quantities
+        as extras), or ``"sufficiency-vs-input"`` / ``"comprehensiveness-vs-input"``: that gain
+        under the sonifier minus the same gain with the same unit sets applied in the model
+        input (review H1: how much of what the units carry the sound keeps; 0 = all of it).
     fractions : tuple of float
         Kept fractions of each sample's active units.
     controls : int
@@ -138,14 +149,20 @@ class MatchedSonificationMetric(BaseMetric):
 
     @property
     def versus(self) -> str | None:
-        """The gains' control: random units of the same number (None: the L-MAC quantities)."""
-        return None if self.quantity == "lmac" else "random units of the same number"
+        """The scores' control: random units of the same number, or for the ``-vs-input``
+        quantities the same units in the model input (None: the L-MAC quantities)."""
+        if self.quantity == "lmac":
+            return None
+        return INPUT_VERSUS if self.quantity.endswith("-vs-input") else (
+            "random units of the same number")
 
-    def scores(self, batch: EvalBatch) -> MatchedScores:
-        """The batch's matched scores, computed once for the metrics sharing the memo."""
+    def scores(self, batch: EvalBatch, *, in_input: bool = False) -> MatchedScores:
+        """The batch's matched scores under its sonifier, or ``in_input`` with the unit sets
+        applied in the model input; computed once for the metrics sharing the memo."""
         setting = (tuple(self.fractions), self.controls, self.waveform_block, tuple(self.patch))
-        return self.memo.get(batch, ("matched", setting), lambda: score_matched_masks(
-            batch.sonifier, batch.model, batch.signals, batch.x, batch.target, batch.relevance,
+        sonifier = None if in_input else batch.sonifier
+        return self.memo.get(batch, ("matched", in_input, setting), lambda: score_matched_masks(
+            sonifier, batch.model, batch.signals, batch.x, batch.target, batch.relevance,
             batch.representation, fractions=self.fractions, controls=self.controls,
             block=self.waveform_block, patch=tuple(self.patch), seed=batch.seed,
             chunk_size=batch.chunk_size, reuse=batch.reuse))
@@ -162,6 +179,8 @@ class MatchedSonificationMetric(BaseMetric):
                   "active-units": s.n_active.double()}
         if self.quantity == "lmac":
             return self._lmac(s, common, info)
+        if self.quantity.endswith("-vs-input"):
+            return self._versus_input(s, self.scores(batch, in_input=True), common, info)
         part = "in" if self.quantity == "sufficiency" else "out"
         gain = s.sufficiency_gain if part == "in" else s.comprehensiveness_gain
         random = s.random.mean_over_controls()
@@ -182,6 +201,26 @@ class MatchedSonificationMetric(BaseMetric):
         return MetricOutput(scores=gain("random"), curves=curves,
                             grid=torch.tensor(s.fractions, dtype=torch.float64),
                             extras=extras, info=info)
+
+    def _versus_input(self, sonified: MatchedScores, direct: MatchedScores, common: dict,
+                      info: dict) -> MetricOutput:
+        """The gain under the sonifier minus the gain of the same unit sets in the model input
+        (both over their own random controls, drawn alike), per fraction and averaged."""
+        quantity = self.quantity.removesuffix("-vs-input")
+        part, sign = ("in", 1.0) if quantity == "sufficiency" else ("out", -1.0)
+
+        def curve(s: MatchedScores) -> Tensor:
+            p = getattr(s.explainer, f"p_{part}")
+            return sign * (p - getattr(s.random.mean_over_controls(), f"p_{part}"))
+
+        gains = [getattr(s, f"{quantity}_gain")() for s in (sonified, direct)]
+        curves = {"gain/sonified": curve(sonified), "gain/input": curve(direct)}
+        curves["gain/sonified-minus-input"] = curves["gain/sonified"] - curves["gain/input"]
+        extras = common | {"gain/sonified": gains[0], "gain/input": gains[1],
+                           "kept-loudness/input-in": direct.explainer.kept_in.mean(dim=1)}
+        return MetricOutput(scores=gains[0] - gains[1], curves=curves,
+                            grid=torch.tensor(sonified.fractions, dtype=torch.float64),
+                            extras=extras, info=info | {"reference": "model input"})
 
     def _lmac(self, s: MatchedScores, common: dict, info: dict) -> MetricOutput:
         j = s.at(self.lmac_fraction)
@@ -204,7 +243,7 @@ class MatchedSonificationMetric(BaseMetric):
 
 
 def matched_metrics() -> list[MatchedSonificationMetric]:
-    """The three matched-size metrics, sharing one computation per batch."""
+    """The matched-size metrics, sharing one computation per batch."""
     memo = BatchMemo()
     needs = frozenset({"signals", "sonifier"})
     return [
@@ -221,6 +260,11 @@ def matched_metrics() -> list[MatchedSonificationMetric]:
             name="sonified-lmac", quantity="lmac", higher_is_better=True, ranked=False,
             display_name="L-MAC quantities at 20 % kept (score: Fid-In)", needs=needs,
             memo=memo),
+        *(MatchedSonificationMetric(
+            name=f"sonified-{quantity}-vs-input", quantity=f"{quantity}-vs-input",
+            higher_is_better=True, ranked=False, needs=needs, memo=memo,
+            display_name=f"Sonified {quantity} gain minus the same units' in the model input")
+          for quantity in ("sufficiency", "comprehensiveness")),
     ]
 
 

@@ -68,7 +68,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from audioxai_bench.api.explainer import amplitude_of, explaining
+from audioxai_bench.api.explainer import amplitude_of, explaining, silence_of
 from audioxai_bench.api.metric import DEFAULT_CHUNK
 from audioxai_bench.data.preprocess import istft, stft, to_model_input
 from audioxai_bench.errors import AudioXaiError
@@ -233,6 +233,9 @@ WAVEFORM_BLOCK = 80
 PATCH: tuple[int, int] = (8, 8)
 #: A unit holds sound when its mean amplitude exceeds this share of the loudest unit's.
 ACTIVE_SHARE = 1e-6
+#: The name of :func:`score_matched_masks`' reference without a sonifier: the unit sets
+#: applied in the model input.
+INPUT = "model input"
 #: Random-stream numbers of :func:`~audioxai_bench.evaluation.randomness.hashed_uniform`.
 _TIES, _CONTROLS = 61, 67
 
@@ -406,7 +409,7 @@ def lmac_quantities(p_clean: Tensor, p_in: Tensor, hit_in: Tensor, p_out: Tensor
 def score_matched_masks(
     sonifier: Any,
     model: nn.Module,
-    signals: Tensor,
+    signals: Tensor | None,
     x: Tensor,
     target: Tensor,
     relevance: Tensor,
@@ -422,9 +425,13 @@ def score_matched_masks(
 ) -> MatchedScores:
     """Play the top-f units of ``relevance``, and matched random and loudest units, through
     ``sonifier`` and score them on ``target``, the class the map explains (definitions: module
-    docstring).
+    docstring). With ``sonifier=None`` the same unit sets are applied in the model input
+    instead, the rest at silence (:func:`~audioxai_bench.api.explainer.silence_of`): what the
+    units carry before any sonifier turns them into sound, the reference a sonifier is judged
+    against (review H1).
 
-    ``x`` is the model input of ``signals`` (``(B, samples)`` padded 8 kHz waveforms) and
+    ``x`` is the model input of ``signals`` (``(B, samples)`` padded 8 kHz waveforms; not
+    needed without a sonifier) and
     ``relevance`` the explanation of ``target`` in ``x.shape``. ``reuse(key, compute)`` (e.g.
     :meth:`EvalBatch.reuse`) shares what does not depend on the relevance, the clean scores and
     the controls' sounds, between explainers; the controls come from ``seed`` and the sample's
@@ -440,7 +447,7 @@ def score_matched_masks(
                             f"{tuple(x.shape)}")
     share = reuse or (lambda key, compute: compute())
     device, b = x.device, x.shape[0]
-    signals = signals.to(device)
+    signals = None if signals is None else signals.to(device)
     units = Units.of(tuple(x.shape[1:]), block=block, patch=patch, device=device)
     rows = torch.arange(b, device=device)
     target = target.to(device)
@@ -456,8 +463,11 @@ def score_matched_masks(
     predicted, p_clean, active, loudness = share(("sonified-clean", setting), clean)
     n_active = active.sum(dim=1)
     k = kept_counts(n_active, fractions)
-    render = functools.partial(_play, sonifier, model, signals, target, units,
-                               tuple(x.shape[1:]), representation, chunk_size, x.dtype)
+    if sonifier is None:
+        render = functools.partial(_mask_input, model, x, target, units, chunk_size)
+    else:
+        render = functools.partial(_play, sonifier, model, signals, target, units,
+                                   tuple(x.shape[1:]), representation, chunk_size, x.dtype)
 
     def control_sounds() -> tuple[MaskedSounds, MaskedSounds]:
         ties = hashed_uniform(seed, rows, units.count, stream=_TIES)
@@ -468,7 +478,7 @@ def score_matched_masks(
         sounds = render(torch.stack(ranks, dim=1), k)  # (B, C + 1, K)
         return sounds.apply(lambda v: v[:, :controls]), sounds.apply(lambda v: v[:, controls])
 
-    name = getattr(sonifier, "name", type(sonifier).__name__)
+    name = INPUT if sonifier is None else getattr(sonifier, "name", type(sonifier).__name__)
     # the sonifier by value (its repr), so that the key holds in another process as well
     random, amplitude = share(("sonified-controls", name, repr(sonifier), setting),
                               control_sounds)
@@ -487,32 +497,56 @@ def _play(sonifier: Any, model: nn.Module, signals: Tensor, target: Tensor, unit
     """Masked-in and masked-out sounds of the unit sets ``ranks < kept`` (``ranks``:
     ``(B, M, units)``, ``kept``: ``(B, K)``) through ``sonifier``, scored on ``target``;
     results ``(B, M, K)``. Maps and sounds are built ``chunk_size // 2`` at a time."""
+
+    def verdicts(s: Tensor, keep: Tensor) -> tuple[Tensor, ...]:
+        signal = signals[s]
+        sound = sonifier.sonify(signal, units.spread(keep.to(dtype), shape), representation)
+        if sound.shape != signal.shape:
+            raise AudioXaiError(f"sonifier {getattr(sonifier, 'name', sonifier)!r} returned "
+                                f"{tuple(sound.shape)}, expected {tuple(signal.shape)}")
+        sound = sound.to(signal.dtype)
+        inputs = to_model_input(torch.cat([sound, signal - sound]), representation)
+        p, hit = true_class_scores(model(inputs.to(dtype)), target[s].repeat(2))
+        return p[:len(s)], p[len(s):], hit[:len(s)], kept_energy(sound, signal)
+
+    return _collect(ranks, kept, chunk_size, model, verdicts)
+
+
+def _mask_input(model: nn.Module, x: Tensor, target: Tensor, units: Units, chunk_size: int,
+                ranks: Tensor, kept: Tensor) -> MaskedSounds:
+    """:func:`_play` without sound: the unit sets kept in the model input ``x`` and the rest
+    set to silence (masked-in), and the reverse (masked-out); ``kept_in`` is the masked-in
+    input's share of the loudness (:func:`~audioxai_bench.api.explainer.amplitude_of`)."""
+    silence = silence_of(x)
+
+    def verdicts(s: Tensor, keep: Tensor) -> tuple[Tensor, ...]:
+        keep = units.spread(keep, tuple(x.shape[1:]))
+        sample, quiet = x[s], silence[s]
+        inside, outside = sample.where(keep, quiet), quiet.where(keep, sample)
+        p, hit = true_class_scores(model(torch.cat([inside, outside])), target[s].repeat(2))
+        share = (amplitude_of(inside).flatten(1).double().sum(dim=1)
+                 / amplitude_of(sample).flatten(1).double().sum(dim=1))
+        return p[:len(s)], p[len(s):], hit[:len(s)], share
+
+    return _collect(ranks, kept, chunk_size, model, verdicts)
+
+
+def _collect(ranks: Tensor, kept: Tensor, chunk_size: int, model: nn.Module,
+             verdicts: Callable[[Tensor, Tensor], tuple[Tensor, ...]]) -> MaskedSounds:
+    """``verdicts(samples, keep)`` of the unit sets ``ranks < kept`` (``ranks``:
+    ``(B, M, units)``, ``kept``: ``(B, K)``), ``chunk_size // 2`` sets at a time (each set is
+    two model inputs), as :class:`MaskedSounds` of ``(B, M, K)``; ``keep`` is ``(n, units)``
+    boolean, ``samples`` the batch rows of its sets."""
     b, m, _ = ranks.shape
     n_fractions = kept.shape[1]
-    sample = torch.arange(b, device=ranks.device)[:, None, None].expand(b, m, n_fractions)
-    which = torch.arange(m, device=ranks.device)[None, :, None].expand(b, m, n_fractions)
-    fraction = torch.arange(n_fractions, device=ranks.device)[None, None, :].expand(b, m,
-                                                                                     n_fractions)
-    sample, which, fraction = sample.flatten(), which.flatten(), fraction.flatten()
-    total = len(sample)
-    results = torch.empty(4, total, dtype=torch.float64)
+    grid = torch.meshgrid(*(torch.arange(n, device=ranks.device) for n in (b, m, n_fractions)),
+                          indexing="ij")
+    sample, which, fraction = (g.flatten() for g in grid)
+    results = torch.empty(4, len(sample), dtype=torch.float64)
     step = max(1, chunk_size // 2)
     with explaining(model), torch.no_grad():
-        for start in range(0, total, step):
+        for start in range(0, len(sample), step):
             s, w, f = (v[start: start + step] for v in (sample, which, fraction))
-            keep = (ranks[s, w] < kept[s, f][:, None]).to(dtype)
-            relevance = units.spread(keep, shape)
-            signal = signals[s]
-            sound = sonifier.sonify(signal, relevance, representation)
-            if sound.shape != signal.shape:
-                raise AudioXaiError(f"sonifier {getattr(sonifier, 'name', sonifier)!r} returned "
-                                    f"{tuple(sound.shape)}, expected {tuple(signal.shape)}")
-            sound = sound.to(signal.dtype)
-            inputs = to_model_input(torch.cat([sound, signal - sound]), representation)
-            p, hit = true_class_scores(model(inputs.to(dtype)), target[s].repeat(2))
-            n = len(s)
-            results[0, start: start + n] = p[:n].cpu()
-            results[1, start: start + n] = p[n:].cpu()
-            results[2, start: start + n] = hit[:n].cpu()
-            results[3, start: start + n] = kept_energy(sound, signal).cpu()
+            values = verdicts(s, ranks[s, w] < kept[s, f][:, None])
+            results[:, start: start + len(s)] = torch.stack([v.double().cpu() for v in values])
     return MaskedSounds(*(r.view(b, m, n_fractions) for r in results))

@@ -54,8 +54,10 @@ SONIFIED = "sonified-accuracy"
 SONIFICATION: dict[str, str] = {
     "sonified-sufficiency-gain": "Sufficiency gain",
     f"sonified-sufficiency-gain{VERSUS_AMPLITUDE}": "Sufficiency vs amplitude",
+    "sonified-sufficiency-vs-input": "Sufficiency vs model input",
     "sonified-comprehensiveness-gain": "Comprehensiveness gain",
     f"sonified-comprehensiveness-gain{VERSUS_AMPLITUDE}": "Comprehensiveness vs amplitude",
+    "sonified-comprehensiveness-vs-input": "Comprehensiveness vs model input",
     "sonified-lmac": "L-MAC Fid-In @20 %", "sonified-accuracy": "Sonified accuracy",
 }
 #: The paper's test accuracies in % (mean, std over splits; None: std not known for sure).
@@ -269,6 +271,11 @@ def sonification_table(section: Section) -> Table | None:
               " Vs amplitude: the gain minus the amplitude row's on the same clip and "
               "sonifier, so above 0 means the map plays more of what the model uses than its "
               "loudest units do.")
+    if any(m.endswith("-vs-input") for m in metrics):
+        versus += (" Vs model input (†, it judges the sonifier, not the map): the gain minus "
+                   "that of the same units applied in the model input, silence elsewhere; 0 = "
+                   "the sound keeps what the units carry, below 0 = the sonifier loses some "
+                   "of it.")
     return Table("Sonification: the model's probability for the explained class (the label) "
                  "on the sound of the explanation's top units (sufficiency) and on the sound "
                  "without them (comprehensiveness), each minus the same for random units of the "

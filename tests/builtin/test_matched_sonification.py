@@ -14,8 +14,12 @@ from audioxai_bench.builtin.metrics_sonification import matched_metrics
 from audioxai_bench.builtin.sonifiers import KeepPositive, SpectrogramMask
 from audioxai_bench.data.preprocess import spectrogram_input, waveform_input
 from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.evaluation.randomness import hashed_uniform
 from audioxai_bench.evaluation.sonification import (
+    _TIES,
+    INPUT,
     Units,
+    active_units,
     kept_counts,
     lmac_quantities,
     score_matched_masks,
@@ -204,3 +208,79 @@ def test_matched_metrics_register_ranked_and_old_ones_are_descriptive():
     for name in ("sonified-lmac", "sonified-accuracy", "complement-accuracy", "kept-energy",
                  "sonified-random-gap"):
         assert pm.metrics.get(name).ranked is False
+
+
+def _by_name(**changes) -> dict:
+    return {m.name: dataclasses.replace(m, **changes) for m in matched_metrics()}
+
+
+def test_the_model_input_reference_masks_the_input_itself():
+    """sonifier=None: the kept units as they are, the rest at silence, no sound made."""
+    model, signals = WindowNet(), speech_like(4)
+    x = waveform_input(signals)
+    target = model(x).argmax(1)
+    s = score_matched_masks(None, model, None, x, target, occlusion_effect(model, x),
+                            "waveform", fractions=(0.2,), controls=1, seed=2)
+    units = Units.of((1, 8000))
+    ties = hashed_uniform(2, torch.arange(4), units.count, stream=_TIES)
+    active = active_units(units.mean(x.abs()))
+    ranks = unit_ranks(units.mean(occlusion_effect(model, x)), active, ties)
+    keep = units.spread((ranks < kept_counts(active.sum(1), (0.2,))).double(), (1, 8000)) > 0
+    with torch.no_grad():
+        p = torch.softmax(model(torch.cat([x * keep, x * ~keep])), dim=1).double()
+    rows = torch.arange(4)
+    assert torch.allclose(s.explainer.p_in[:, 0], p[rows, target])
+    assert torch.allclose(s.explainer.p_out[:, 0], p[rows + 4, target])
+    assert torch.allclose(s.explainer.kept_in[:, 0],
+                          (x.abs() * keep).sum((1, 2)).double() / x.abs().sum((1, 2)))
+    spectrogram = spectrogram_input(signals)
+    model = LowRowsNet()
+    s = score_matched_masks(None, model, None, spectrogram, torch.ones(4, dtype=torch.long),
+                            torch.rand_like(spectrogram), "spectrogram", fractions=(0.05,),
+                            controls=1)
+    assert s.units == "patch 8x8" and bool(((s.explainer.kept_in > 0)
+                                            & (s.explainer.kept_in < 0.5)).all())
+
+
+def test_versus_input_is_the_sonified_gain_minus_the_same_units_in_the_input():
+    metrics = _by_name(fractions=(0.05, 0.2), controls=2)
+    shared: dict = {}
+    batch = waveform_batch(occlusion_effect, 12, shared=shared)
+    for quantity in ("sufficiency", "comprehensiveness"):
+        gain = metrics[f"sonified-{quantity}-gain"].score(batch)
+        versus = metrics[f"sonified-{quantity}-vs-input"].score(batch)
+        assert torch.allclose(versus.extras["gain/sonified"], gain.scores)
+        assert torch.allclose(versus.scores,
+                              versus.extras["gain/sonified"] - versus.extras["gain/input"])
+        assert versus.extras["gain/input"].mean() > 0.25  # the oracle's units carry the class
+        assert versus.curves["gain/input"].shape == (12, 2)
+        assert versus.info["reference"] == "model input" and not versus.info["ranked"]
+    assert metrics["sonified-sufficiency-vs-input"].versus.startswith("the same units in the")
+
+    class PlaysEverything(KeepPositive):
+        """A sonifier that ignores the map: every sound is the signal, so it keeps nothing of
+        what the units carry."""
+
+        def render(self, waveform, relevance, representation):
+            return waveform.clone()
+
+    deaf = dataclasses.replace(batch, sonifier=PlaysEverything(name="plays-everything"))
+    versus = metrics["sonified-sufficiency-vs-input"].score(deaf)
+    assert versus.extras["gain/sonified"].abs().max() < 1e-12
+    assert torch.allclose(versus.scores, -versus.extras["gain/input"])
+    assert versus.scores.mean() < -0.25
+
+
+def test_the_input_reference_is_computed_once_for_every_sonifier():
+    """Its controls go through the shared dict under the model input's name, so a second
+    sonifier on the same samples reuses them."""
+    shared: dict = {}
+    metric = _by_name(fractions=(0.2,), controls=2)["sonified-sufficiency-vs-input"]
+    batch = waveform_batch(occlusion_effect, 6, shared=shared)
+    a = metric.score(batch)
+    keys = [k for k in shared if k[0] == "sonified-controls" and k[1] == INPUT]
+    assert len(keys) == 1
+    b = metric.score(dataclasses.replace(batch, sonifier=SpectrogramMask(name="spectrogram-mask")))
+    assert [k for k in shared if k[0] == "sonified-controls" and k[1] == INPUT] == keys
+    assert torch.equal(a.extras["gain/input"], b.extras["gain/input"])
+    assert not torch.equal(a.extras["gain/sonified"], b.extras["gain/sonified"])
