@@ -11,26 +11,13 @@ import scipy.stats as sps
 from audioxai_bench.leaderboard import aggregate, tables
 from audioxai_bench.stats import holm
 
-#: 2 folds × 6 speakers × 2 clips: 12 (model, speaker) units
-SPEAKERS = [s for s in range(6) for _ in range(2)]
+from .records import score_rows, weak_model_rows
 
 
 def _rows(scores: dict[str, np.ndarray], *, metric: str = "gap", versus: str | None = "random",
           model: str = "m", higher_is_better: bool = True) -> list[dict]:
-    rows = []
-    for explainer, values in scores.items():
-        for fold in (0, 1):
-            part = [float(v) for v in values[12 * fold: 12 * fold + 12]]
-            rec = {"benchmark": "b", "dataset": "d", "task": "digit", "model": model,
-                   "explainer": explainer, "sonifier": "", "metric": metric, "fold": fold,
-                   "status": "ok", "seed": 0, "value": float(np.mean(part)), "ci_low": np.nan,
-                   "ci_high": np.nan, "n": 12, "representation": "waveform",
-                   "higher_is_better": higher_is_better, "scores": part,
-                   "clips": [f"c{i}" for i in range(12)], "speakers": SPEAKERS}
-            if versus:
-                rec["versus"] = versus
-            rows.append(rec | {"record": rec})
-    return rows
+    return score_rows(scores, metric=metric, versus=versus, model=model,
+                      higher_is_better=higher_is_better)
 
 
 def _unit_means(values: np.ndarray) -> np.ndarray:
@@ -91,13 +78,7 @@ def test_marks_and_the_caption_name_the_control(scores):
 
 
 def test_no_verdict_on_the_explanations_of_a_model_below_the_accuracy_floor(scores):
-    rows = _rows(scores)
-    for fold, value in ((0, 0.95), (1, 0.10)):  # fold 1's model: chance on ten digits
-        rec = {"benchmark": "b", "dataset": "d", "task": "digit", "model": "m", "explainer": "",
-               "sonifier": "", "metric": "test-accuracy", "fold": fold, "status": "ok",
-               "seed": 0, "value": value, "ci_low": np.nan, "ci_high": np.nan, "n": 12,
-               "representation": "waveform", "higher_is_better": True}
-        rows.append(rec | {"record": rec})
+    rows = _rows(scores) + weak_model_rows()
     cells = aggregate.by_cell(pd.DataFrame(rows))
     gaps = cells[cells["metric"] == "gap"]
     assert gaps["p_versus"].isna().all() and (gaps["versus_verdict"] == "").all()

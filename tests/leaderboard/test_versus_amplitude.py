@@ -12,27 +12,16 @@ import scipy.stats as sps
 from audioxai_bench.leaderboard import aggregate, tables
 from audioxai_bench.stats import holm
 
-#: 2 folds × 6 speakers × 2 clips: 12 (fold, speaker) units
-SPEAKERS = [s for s in range(6) for _ in range(2)]
+from .records import score_rows, weak_model_rows
+
 GAIN = "sonified-sufficiency-gain"
 VERSUS = f"{GAIN}-vs-amplitude"
 
 
 def _rows(scores: dict[str, np.ndarray], *, metric: str = GAIN, sonifier: str = "mask",
           ranked: bool = True, model: str = "m") -> list[dict]:
-    rows = []
-    for explainer, values in scores.items():
-        for fold in (0, 1):
-            part = [float(v) for v in values[12 * fold: 12 * fold + 12]]
-            rec = {"benchmark": "b", "dataset": "d", "task": "digit", "model": model,
-                   "explainer": explainer, "sonifier": sonifier, "metric": metric,
-                   "fold": fold, "status": "ok", "seed": 0, "value": float(np.mean(part)),
-                   "ci_low": np.nan, "ci_high": np.nan, "n": 12,
-                   "representation": "waveform", "higher_is_better": True, "scores": part,
-                   "clips": [f"c{i}" for i in range(12)], "speakers": SPEAKERS,
-                   "versus": "random units of the same number", "ranked": ranked}
-            rows.append(rec | {"record": rec})
-    return rows
+    return score_rows(scores, metric=metric, versus="random units of the same number",
+                      sonifier=sonifier, ranked=ranked, model=model)
 
 
 @pytest.fixture(scope="module")
@@ -99,13 +88,7 @@ def test_clips_that_cannot_be_paired_read_n_a_not_a_number(scores):
 
 
 def test_no_verdict_below_the_accuracy_floor(scores):
-    rows = _rows(scores)
-    for fold, value in ((0, 0.95), (1, 0.10)):
-        rec = {"benchmark": "b", "dataset": "d", "task": "digit", "model": "m", "explainer": "",
-               "sonifier": "", "metric": "test-accuracy", "fold": fold, "status": "ok",
-               "seed": 0, "value": value, "ci_low": np.nan, "ci_high": np.nan, "n": 12,
-               "representation": "waveform", "higher_is_better": True}
-        rows.append(rec | {"record": rec})
+    rows = _rows(scores) + weak_model_rows()
     cells = aggregate.by_cell(pd.DataFrame(rows))
     versus = cells[cells["metric"] == VERSUS]
     assert versus["value"].notna().all() and (versus["versus_verdict"] == "").all()

@@ -1,0 +1,38 @@
+"""Record rows for the aggregation tests: 2 folds × 6 speakers × 2 clips, 12 (fold, speaker)
+units, as :func:`audioxai_bench.leaderboard.collect.read` gives them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+SPEAKERS = [s for s in range(6) for _ in range(2)]
+
+
+def _row(**fields: Any) -> dict:
+    rec = {"benchmark": "b", "dataset": "d", "task": "digit", "model": "m", "explainer": "",
+           "sonifier": "", "seed": 0, "status": "ok", "ci_low": np.nan, "ci_high": np.nan,
+           "n": 12, "representation": "waveform", "higher_is_better": True} | fields
+    return rec | {"record": rec}
+
+
+def score_rows(scores: dict[str, np.ndarray], *, metric: str, versus: str | None,
+               **fields: Any) -> list[dict]:
+    """One row per explainer and fold holding its 12 per-clip ``scores`` of that fold."""
+    rows = []
+    for explainer, values in scores.items():
+        for fold in (0, 1):
+            part = [float(v) for v in values[12 * fold: 12 * fold + 12]]
+            rows.append(_row(explainer=explainer, metric=metric, fold=fold,
+                             value=float(np.mean(part)), scores=part,
+                             clips=[f"c{i}" for i in range(12)], speakers=SPEAKERS,
+                             **({"versus": versus} if versus else {}), **fields))
+    return rows
+
+
+def weak_model_rows() -> list[dict]:
+    """Test accuracy of the two folds' models, fold 1's at chance on ten digits: below the
+    accuracy floor."""
+    return [_row(metric="test-accuracy", fold=fold, value=value)
+            for fold, value in ((0, 0.95), (1, 0.10))]
