@@ -274,8 +274,8 @@ def sonification_table(section: Section) -> Table | None:
     if any(m.endswith("-vs-input") for m in metrics):
         versus += (" Vs model input (†, it judges the sonifier, not the map): the gain minus "
                    "that of the same units applied in the model input, silence elsewhere; 0 = "
-                   "the sound keeps what the units carry, below 0 = the sonifier loses some "
-                   "of it.")
+                   "the sound carries what those units carry in the input, below 0 = less, "
+                   "above 0 = more (a removal the STFT spreads to neighbouring bins, say).")
     return Table("Sonification: the model's probability for the explained class (the label) "
                  "on the sound of the explanation's top units (sufficiency) and on the sound "
                  "without them (comprehensiveness), each minus the same for random units of the "

@@ -95,11 +95,14 @@ def test_no_verdict_below_the_accuracy_floor(scores):
 
 
 def test_the_sonification_table_shows_the_column_beside_its_gain(scores):
-    rows = _rows(scores) + _rows(scores, metric="plugin-sonified", ranked=False)
+    rows = (_rows(scores) + _rows(scores, metric="plugin-sonified", ranked=False)
+            + _rows(scores, metric="sonified-sufficiency-vs-input", ranked=False))
     section = aggregate.sections(pd.DataFrame(rows))[0]
     table = tables.sonification_table(section)
     assert list(table.header) == ["Explainer", "Sonifier", "Sufficiency gain ↑",
-                                  "Sufficiency vs amplitude ↑", "plugin-sonified ↑ †"]
+                                  "Sufficiency vs amplitude ↑",
+                                  "Sufficiency vs model input ↑ †", "plugin-sonified ↑ †"]
+    assert "Vs model input (†, it judges the sonifier, not the map)" in table.caption
     text = {row[0]: row[3] for row in table.rows}
     assert text["beyond"].endswith("▲") and text["random"].endswith("▼")
     assert not text["like"].endswith(("▲", "▼")) and text["amplitude"].startswith("0.000")
