@@ -1,0 +1,97 @@
+"""Why a sonified map's gain over random units is below the same units' gain in the model
+input: the sonifier, or the model's own normalisation of each sound? Side by side in one run.
+
+The leaderboard's "vs model input" columns show that on digit · AudioNet every map's sound has a
+smaller sufficiency gain than its units applied in the model input. AudioNet divides each sound
+by its signed 95th percentile + 0.001, so a sound that keeps a few units is scaled up; the
+sonifiers also smooth their masks (``keep-positive``) or go through the STFT
+(``spectrogram-mask``). This trains the benchmark's AudioNet (or ``--model alexnet``) on one
+split, explains its test clips and prints, per way of playing the units: the sufficiency gain,
+and the true-class probability of the map's units and of the random units per kept fraction.
+``gate`` multiplies the signal by the 0/1 unit map exactly (no fades) and goes through the
+model's preprocessing like any sound, so ``input`` vs ``gate`` is the normalisation alone and
+``gate`` vs a sonifier is that sonifier's smoothing.
+
+    python benchmarks/bench_sonifier_leakage.py                     # digit, split 0, G x I
+    python benchmarks/bench_sonifier_leakage.py --explainer lrp-epsilon --samples 48
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import torch
+
+from audioxai_bench.api.sonifier import BaseSonifier
+from audioxai_bench.builtin.models import BUILTIN_MODELS
+from audioxai_bench.data.dataset import load_audiomnist
+from audioxai_bench.evaluation.sonification import FRACTIONS, score_matched_masks
+from audioxai_bench.models.train import train
+from audioxai_bench.plugins import load_plugins
+from audioxai_bench.run.artifacts import data_tree, make_recipe
+from audioxai_bench.run.definition import load_benchmark
+from audioxai_bench.run.training import resolve_preset
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Gate(BaseSonifier):
+    """The signal times the 0/1 unit map, exactly: no fades, no smoothing."""
+
+    representations: frozenset[str] = frozenset({"waveform"})
+
+    def render(self, waveform, relevance, representation):
+        return waveform * (relevance[:, 0] > 0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--benchmark", default="quickstart")
+    p.add_argument("--task", default="digit")
+    p.add_argument("--fold", type=int, default=0)
+    p.add_argument("--model", default="audionet", choices=["audionet", "alexnet"])
+    p.add_argument("--explainer", default="gradient-x-input")
+    p.add_argument("--samples", type=int, default=96, help="test clips (default 96)")
+    p.add_argument("--controls", type=int, default=4, help="random unit sets per fraction")
+    args = p.parse_args(argv)
+
+    bench = load_benchmark(args.benchmark)
+    root, _, _ = data_tree(bench.data)
+    choice = next(m for m in bench.models if m.name == args.model)
+    spec = next(m for m in BUILTIN_MODELS if m.name == args.model)
+    recipe = make_recipe(spec, "builtin", args.task, args.fold,
+                         resolve_preset(bench.preset, torch.device("cpu")),
+                         width=choice.width, seed=bench.seed, **dict(bench.training))
+    data = load_audiomnist(root, seed=bench.seed)
+    train_set, val_set, test_set = data.fold(args.task, args.fold, spec.representation)
+    torch.manual_seed(recipe.config.seed)
+    model = recipe.build()
+    result = train(model, train_set, val_set, test_set, recipe.config)
+    model.eval()
+    n = min(args.samples, len(test_set))
+    x, target = test_set.batch(torch.arange(n), torch.device("cpu"))
+    signals = torch.as_tensor(data.signals[test_set.rows[:n]]).float()
+    pm = load_plugins()
+    relevance = pm.explain(args.explainer, model, x, target)
+    players = {"input": None}
+    if spec.representation == "waveform":
+        players |= {"gate": Gate(name="gate"), "keep-positive": pm.sonifiers.get("keep-positive")}
+    players["spectrogram-mask"] = pm.sonifiers.get("spectrogram-mask")
+    print(f"{args.model}, {args.task}, split {args.fold}: test accuracy "
+          f"{result.test_accuracy:.3f}; {args.explainer} on {n} test clips, "
+          f"{args.controls} random unit sets per fraction")
+    fractions = " ".join(f"{f:>5.0%}" for f in FRACTIONS)
+    print(f"{'played as':<17} {'gain':>6}   p(map's units) {fractions}   p(random units) "
+          f"{fractions}")
+    for name, player in players.items():
+        s = score_matched_masks(player, model, signals, x, target, relevance,
+                                spec.representation, controls=args.controls, seed=bench.seed)
+        mine = " ".join(f"{v:5.3f}" for v in s.explainer.p_in.mean(dim=0).tolist())
+        rand = " ".join(f"{v:5.3f}" for v in
+                        s.random.mean_over_controls().p_in.mean(dim=0).tolist())
+        print(f"{name:<17} {s.sufficiency_gain().nanmean().item():6.3f}   {'':14} {mine}   "
+              f"{'':15} {rand}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
