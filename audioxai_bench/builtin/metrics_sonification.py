@@ -157,15 +157,28 @@ class MatchedSonificationMetric(BaseMetric):
             "random units of the same number")
 
     def scores(self, batch: EvalBatch, *, in_input: bool = False) -> MatchedScores:
-        """The batch's matched scores under its sonifier, or ``in_input`` with the unit sets
-        applied in the model input; computed once for the metrics sharing the memo."""
+        """The batch's matched scores under its sonifier, computed once for the metrics sharing
+        the memo; or ``in_input``, with the unit sets applied in the model input, computed once
+        for every sonifier of the same relevance (the runner gives an explainer's batches for
+        each sonifier the same relevance tensor; ``batch.shared`` holds the latest)."""
         setting = (tuple(self.fractions), self.controls, self.waveform_block, tuple(self.patch))
-        sonifier = None if in_input else batch.sonifier
-        return self.memo.get(batch, ("matched", in_input, setting), lambda: score_matched_masks(
-            sonifier, batch.model, batch.signals, batch.x, batch.target, batch.relevance,
-            batch.representation, fractions=self.fractions, controls=self.controls,
-            block=self.waveform_block, patch=tuple(self.patch), seed=batch.seed,
-            chunk_size=batch.chunk_size, reuse=batch.reuse))
+
+        def compute() -> MatchedScores:
+            return score_matched_masks(
+                None if in_input else batch.sonifier, batch.model, batch.signals, batch.x,
+                batch.target, batch.relevance, batch.representation, fractions=self.fractions,
+                controls=self.controls, block=self.waveform_block, patch=tuple(self.patch),
+                seed=batch.seed, chunk_size=batch.chunk_size, reuse=batch.reuse)
+
+        if not in_input:
+            return self.memo.get(batch, ("matched", setting), compute)
+        key = ("sonified-in-input", setting)
+        held = None if batch.shared is None else batch.shared.get(key)
+        if held is None or held[0] is not batch.relevance:
+            held = (batch.relevance, compute())
+            if batch.shared is not None:
+                batch.shared[key] = held
+        return held[1]
 
     def score(self, batch: EvalBatch) -> MetricOutput:
         self.check(batch)

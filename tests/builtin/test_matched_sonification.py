@@ -284,3 +284,9 @@ def test_the_input_reference_is_computed_once_for_every_sonifier():
     assert [k for k in shared if k[0] == "sonified-controls" and k[1] == INPUT] == keys
     assert torch.equal(a.extras["gain/input"], b.extras["gain/input"])
     assert not torch.equal(a.extras["gain/sonified"], b.extras["gain/sonified"])
+    # the explainer's own input scores too: once per relevance, for every sonifier
+    other = dataclasses.replace(batch, sonifier=SpectrogramMask(name="spectrogram-mask"))
+    assert metric.scores(other, in_input=True) is metric.scores(batch, in_input=True)
+    changed = dataclasses.replace(batch, relevance=-batch.relevance)  # another explainer's map
+    assert metric.scores(changed, in_input=True) is not metric.scores(batch, in_input=True)
+    assert not torch.equal(metric.score(changed).extras["gain/input"], a.extras["gain/input"])
