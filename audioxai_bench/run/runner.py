@@ -226,12 +226,12 @@ class Runner:
     def run(self) -> RunReport:
         """Run into ``out`` holding its lock; refused at once when another run holds it.
 
-        A missing ``data.path`` fails before ``out`` is made; a folder this run made is
-        removed again when the run fails before writing anything into it."""
+        A missing ``data.path`` fails before ``out`` is made; the folders this run made (``out``
+        and any missing parents) are removed again when it fails before writing anything."""
         if self.resume and self.overwrite:
             raise AudioXaiError("--resume and --overwrite exclude each other")
         check_data_path(self.bench)
-        made = not self.out.exists()
+        made = [f for f in (self.out, *self.out.absolute().parents) if not f.exists()]
         self.out.mkdir(parents=True, exist_ok=True)
         with folder_lock(self.out):
             try:
@@ -239,8 +239,12 @@ class Runner:
                 with torch_mode(self.bench.deterministic):
                     return self._run()
             except Exception:
-                if made:
-                    discard_unused(self.out)
+                if made and discard_unused(self.out):
+                    for parent in made[1:]:  # deepest first; each empty unless another wrote
+                        try:
+                            parent.rmdir()
+                        except OSError:
+                            break
                 raise
 
     def _run(self) -> RunReport:

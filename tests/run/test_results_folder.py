@@ -167,10 +167,12 @@ def test_a_run_that_fails_before_writing_removes_only_a_folder_it_made(tree, cac
     unusable = tmp_path / "unusable"  # looks like AudioMNIST, fails when its clips are read
     (unusable / "01").mkdir(parents=True)
     (unusable / "01" / "0_01_0.wav").write_bytes(b"")
-    made = tmp_path / "made"
+    made = tmp_path / "new" / "parents" / "made"
+    (tmp_path / "new").mkdir()
     with pytest.raises(AudioXaiError, match="unusable: no usable clips"):
         run(unusable, made)
-    assert not made.exists()
+    assert not (tmp_path / "new" / "parents").exists()  # the parent it made goes too...
+    assert (tmp_path / "new").is_dir()  # ...one that was there stays
 
     out = tmp_path / "out"
     run(tree, out)
