@@ -6,14 +6,16 @@ smaller sufficiency gain than its units applied in the model input. AudioNet div
 by its signed 95th percentile + 0.001, so a sound that keeps a few units is scaled up; the
 sonifiers also smooth their masks (``keep-positive``) or go through the STFT
 (``spectrogram-mask``). This trains the benchmark's AudioNet (or ``--model alexnet``) on one
-split, explains its test clips and prints, per way of playing the units: the sufficiency gain,
-and the true-class probability of the map's units and of the random units per kept fraction.
+split, explains its test clips and prints, per explainer and way of playing the units: the
+sufficiency gain, and the true-class probability of the map's units and of the random units
+per kept fraction; then the gains side by side, to show whether a sonifier changes how the
+explainers compare (with ``amplitude`` above all).
 ``gate`` multiplies the signal by the 0/1 unit map exactly (no fades) and goes through the
 model's preprocessing like any sound, so ``input`` vs ``gate`` is the normalisation alone and
 ``gate`` vs a sonifier is that sonifier's smoothing.
 
-    python benchmarks/bench_sonifier_leakage.py                     # digit, split 0, G x I
-    python benchmarks/bench_sonifier_leakage.py --explainer lrp-epsilon --samples 48
+    python benchmarks/bench_sonifier_leakage.py                     # digit, split 0
+    python benchmarks/bench_sonifier_leakage.py --explainers lrp-epsilon --samples 48
 """
 
 from __future__ import annotations
@@ -23,10 +25,19 @@ import dataclasses
 
 import torch
 
+from audioxai_bench.api.explainer import amplitude_of
 from audioxai_bench.api.sonifier import BaseSonifier
 from audioxai_bench.builtin.models import BUILTIN_MODELS
 from audioxai_bench.data.dataset import load_audiomnist
-from audioxai_bench.evaluation.sonification import FRACTIONS, score_matched_masks
+from audioxai_bench.evaluation.randomness import hashed_uniform
+from audioxai_bench.evaluation.sonification import (
+    FRACTIONS,
+    Units,
+    active_units,
+    kept_counts,
+    score_matched_masks,
+    unit_ranks,
+)
 from audioxai_bench.models.train import train
 from audioxai_bench.plugins import load_plugins
 from audioxai_bench.run.artifacts import data_tree, make_recipe
@@ -44,13 +55,29 @@ class Gate(BaseSonifier):
         return waveform * (relevance[:, 0] > 0)
 
 
+def scatter(relevance: torch.Tensor, x: torch.Tensor, *, seed: int, fraction: float = 0.2
+            ) -> float:
+    """Contiguous runs per kept unit in the top ``fraction`` of a waveform map's active
+    units, the way the matched scores pick them: 1 when every kept unit stands alone, near 0
+    when they form one block."""
+    units = Units.of(tuple(x.shape[1:]))
+    active = active_units(units.mean(amplitude_of(x)))
+    ties = hashed_uniform(seed, torch.arange(len(x)), units.count, stream=61)
+    kept = unit_ranks(units.mean(relevance), active, ties) < kept_counts(
+        active.sum(dim=1), (fraction,))
+    starts = kept[:, 0].sum() + (kept[:, 1:] & ~kept[:, :-1]).sum()
+    return (starts / kept.sum()).item()
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--benchmark", default="quickstart")
     p.add_argument("--task", default="digit")
     p.add_argument("--fold", type=int, default=0)
     p.add_argument("--model", default="audionet", choices=["audionet", "alexnet"])
-    p.add_argument("--explainer", default="gradient-x-input")
+    p.add_argument("--explainers",
+                   default="gradient-x-input,lrp-epsilon,occlusion,amplitude,random",
+                   help="comma-separated explainer names")
     p.add_argument("--samples", type=int, default=96, help="test clips (default 96)")
     p.add_argument("--controls", type=int, default=4, help="random unit sets per fraction")
     args = p.parse_args(argv)
@@ -72,26 +99,36 @@ def main(argv: list[str] | None = None) -> None:
     x, target = test_set.batch(torch.arange(n), torch.device("cpu"))
     signals = torch.as_tensor(data.signals[test_set.rows[:n]]).float()
     pm = load_plugins()
-    relevance = pm.explain(args.explainer, model, x, target)
     players = {"input": None}
     if spec.representation == "waveform":
         players |= {"gate": Gate(name="gate"), "keep-positive": pm.sonifiers.get("keep-positive")}
     players["spectrogram-mask"] = pm.sonifiers.get("spectrogram-mask")
     print(f"{args.model}, {args.task}, split {args.fold}: test accuracy "
-          f"{result.test_accuracy:.3f}; {args.explainer} on {n} test clips, "
-          f"{args.controls} random unit sets per fraction")
+          f"{result.test_accuracy:.3f}; {n} test clips, {args.controls} random unit sets per "
+          f"fraction")
     fractions = " ".join(f"{f:>5.0%}" for f in FRACTIONS)
-    print(f"{'played as':<17} {'gain':>6}   p(map's units) {fractions}   p(random units) "
-          f"{fractions}")
-    for name, player in players.items():
-        s = score_matched_masks(player, model, signals, x, target, relevance,
-                                spec.representation, controls=args.controls, seed=bench.seed)
-        mine = " ".join(f"{v:5.3f}" for v in s.explainer.p_in.mean(dim=0).tolist())
-        rand = " ".join(f"{v:5.3f}" for v in
-                        s.random.mean_over_controls().p_in.mean(dim=0).tolist())
-        print(f"{name:<17} {s.sufficiency_gain().nanmean().item():6.3f}   {'':14} {mine}   "
-              f"{'':15} {rand}", flush=True)
-
+    gains: dict[str, list[float]] = {}
+    for explainer in args.explainers.split(","):
+        relevance = pm.explain(explainer, model, x, target)
+        runs = scatter(relevance, x, seed=bench.seed) if x.dim() == 3 else float("nan")
+        print(f"{explainer} (its top 20 % of units form {runs:.2f} runs per unit; random "
+              f"units about 1 - 0.2 = 0.8)")
+        print(f"  {'played as':<17} {'gain':>6}   p(map's units) {fractions}   "
+              f"p(random units) {fractions}")
+        for name, player in players.items():
+            s = score_matched_masks(player, model, signals, x, target, relevance,
+                                    spec.representation, controls=args.controls,
+                                    seed=bench.seed)
+            gains.setdefault(explainer, []).append(s.sufficiency_gain().nanmean().item())
+            mine = " ".join(f"{v:5.3f}" for v in s.explainer.p_in.mean(dim=0).tolist())
+            rand = " ".join(f"{v:5.3f}" for v in
+                            s.random.mean_over_controls().p_in.mean(dim=0).tolist())
+            print(f"  {name:<17} {gains[explainer][-1]:6.3f}   {'':14} {mine}   {'':15} {rand}",
+                  flush=True)
+    print("sufficiency gain side by side\n" + f"{'explainer':<26}"
+          + "".join(f"{name:>18}" for name in players))
+    for explainer, row in gains.items():
+        print(f"{explainer:<26}" + "".join(f"{v:18.3f}" for v in row))
 
 if __name__ == "__main__":
     main()

@@ -270,7 +270,11 @@ def sonification_table(section: Section) -> Table | None:
     versus = ("" if not any(m.endswith(VERSUS_AMPLITUDE) for m in metrics) else
               " Vs amplitude: the gain minus the amplitude row's on the same clip and "
               "sonifier, so above 0 means the map plays more of what the model uses than its "
-              "loudest units do.")
+              "loudest units do. The sonifiers spread each kept unit's sound into its "
+              "neighbours (a smoothed gate, the STFT's window), which helps scattered units "
+              "more than contiguous ones, and loudness' units are the most contiguous: so "
+              "here vs amplitude also rewards scatter (benchmarks/bench_sonifier_leakage.py); "
+              "the ranking table's Gap vs amplitude compares the maps in the model input.")
     if any(m.endswith("-vs-input") for m in metrics):
         versus += (" Vs model input (†, it judges the sonifier, not the map): the gain minus "
                    "that of the same units applied in the model input, silence elsewhere; 0 = "
