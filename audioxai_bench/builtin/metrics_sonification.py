@@ -12,8 +12,9 @@ Descriptive (``ranked = False``; the leaderboard does not rank by them): ``sonif
 L-MAC quantities at 20 % kept, to read beside Paissan et al. (2024);
 ``sonified-sufficiency-vs-input`` and ``sonified-comprehensiveness-vs-input``, which judge the
 sonifier rather than the map: the gain under the sonifier minus the gain of the same units
-applied in the model input (0: the sound keeps what the units carry; below 0: the sonifier
-loses some of it; review H1); and the energy-matched
+applied in the model input (0: the sound carries what the units carry in the input; below 0:
+less, above 0: more; a sonifier's smoothing or STFT spreads each unit into its neighbours;
+review H1); and the energy-matched
 listening aids ``sonified-accuracy``, ``complement-accuracy``, ``kept-energy`` and
 ``sonified-random-gap``, which do not separate explainers (review H1: the model inputs ignore
 gain, and a white random STFT mask acts as a near-uniform gain).

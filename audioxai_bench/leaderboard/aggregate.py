@@ -77,7 +77,7 @@ def _clustered(rows: pd.DataFrame, columns: Sequence[str]) -> Clustered | None:
     """Per-sample scores of the ``rows`` (one per trained model and ``columns`` value) as a
     :class:`Clustered` with one method per ``columns`` value, grouped by split, clustered by
     (split, speaker); None unless every row has its scores and every method has the same
-    clips."""
+    clips (then the methods are paired clip by clip)."""
     methods: dict[tuple, dict[tuple[int, int], dict]] = {}
     for _, row in rows.iterrows():
         record = row["record"]
@@ -88,20 +88,22 @@ def _clustered(rows: pd.DataFrame, columns: Sequence[str]) -> Clustered | None:
     if not methods:
         return None
     models = sorted(next(iter(methods.values())))
-    scores, group, cluster = [], None, None
+    scores, names, group, cluster = [], None, None, None
     for by_model in methods.values():
         if sorted(by_model) != models:
             return None
-        clips = [(m, c) for m in models for c in by_model[m]["clips"]]
-        order = np.argsort(np.array([f"{f}/{s}/{c}" for (f, s), c in clips]), kind="stable")
+        clips = np.array([f"{f}/{s}/{c}" for f, s in models for c in by_model[f, s]["clips"]])
+        order = np.argsort(clips, kind="stable")
         values = np.array([v for m in models for v in by_model[m]["scores"]],
                           dtype=float)[order]
         g = np.array([m[0] for m in models for _ in by_model[m]["clips"]])[order]
         k = np.array([m[0] * 1000 + s for m in models for s in by_model[m]["speakers"]])[order]
-        if group is not None and not (np.array_equal(g, group) and np.array_equal(k, cluster)):
+        if group is not None and not (np.array_equal(clips[order], names)
+                                      and np.array_equal(g, group)
+                                      and np.array_equal(k, cluster)):
             return None
         scores.append(values)
-        group, cluster = g, k
+        names, group, cluster = clips[order], g, k
     return Clustered(np.stack(scores), group, cluster)
 
 
