@@ -50,6 +50,12 @@ model uses. The L-MAC quantities (Paissan et al. 2024, "Listenable maps for audi
 classifiers", ICML) at one fraction follow SpeechBrain's definitions (see
 :func:`lmac_quantities`).
 
+The *model-input reference* (``sonifier=None``) applies the same unit sets in the model input,
+silence elsewhere, with no sound made: the gains a sonifier is compared with (review H1). A
+sonifier spreads each kept unit into its neighbours (a smoothed gate, the STFT's window),
+which lifts scattered unit sets, the random controls above all, more than contiguous ones
+(``benchmarks/bench_sonifier_leakage.py``).
+
 **Energy-matched scores** (:func:`evaluate_sonifier`, kept as descriptive listening aids). A
 sonified sound that carries the explanation should still be recognised when played alone, its
 complement should not, and it should do better than a random mask that keeps the same share of
