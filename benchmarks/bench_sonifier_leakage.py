@@ -9,7 +9,9 @@ sonifiers also smooth their masks (``keep-positive``) or go through the STFT
 split, explains its test clips and prints, per explainer and way of playing the units: the
 sufficiency gain, and the true-class probability of the map's units and of the random units
 per kept fraction; then the gains side by side, to show whether a sonifier changes how the
-explainers compare (with ``amplitude`` above all).
+explainers compare (with ``amplitude`` above all). On waveform models it repeats the gains
+against a control with the map's own layout (its units shifted along the clip), whose leak
+matches the map's.
 ``gate`` multiplies the signal by the 0/1 unit map exactly (no fades) and goes through the
 model's preprocessing like any sound, so ``input`` vs ``gate`` is the normalisation alone and
 ``gate`` vs a sonifier is that sonifier's smoothing.
@@ -44,6 +46,9 @@ from audioxai_bench.run.artifacts import data_tree, make_recipe
 from audioxai_bench.run.definition import load_benchmark
 from audioxai_bench.run.training import resolve_preset
 
+#: How far the layout-matched controls move a map, as shares of its clip's active units.
+SHIFTS = (0.2, 0.4, 0.6, 0.8)
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Gate(BaseSonifier):
@@ -67,6 +72,21 @@ def scatter(relevance: torch.Tensor, x: torch.Tensor, *, seed: int, fraction: fl
         active.sum(dim=1), (fraction,))
     starts = kept[:, 0].sum() + (kept[:, 1:] & ~kept[:, :-1]).sum()
     return (starts / kept.sum()).item()
+
+
+def shifted(relevance: torch.Tensor, x: torch.Tensor, share: float) -> torch.Tensor:
+    """The map moved along each clip's active units by ``share`` of them (circularly): its kept
+    units keep their layout (runs, gaps) but land elsewhere, a control whose leak matches the
+    map's. Silent units never rank."""
+    units = Units.of(tuple(x.shape[1:]))
+    scores = units.mean(relevance)
+    active = active_units(units.mean(amplitude_of(x)))
+    moved = torch.full_like(scores, -torch.inf)
+    for i in range(len(x)):
+        where = active[i].nonzero()[:, 0]
+        step = max(1, round(share * len(where)))
+        moved[i, where[(torch.arange(len(where)) + step) % len(where)]] = scores[i, where]
+    return units.spread(moved, tuple(x.shape[1:])).to(relevance.dtype)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -108,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
           f"fraction")
     fractions = " ".join(f"{f:>5.0%}" for f in FRACTIONS)
     gains: dict[str, list[float]] = {}
+    own: dict[str, list[float]] = {}
     for explainer in args.explainers.split(","):
         relevance = pm.explain(explainer, model, x, target)
         runs = scatter(relevance, x, seed=bench.seed) if x.dim() == 3 else float("nan")
@@ -125,10 +146,20 @@ def main(argv: list[str] | None = None) -> None:
                             s.random.mean_over_controls().p_in.mean(dim=0).tolist())
             print(f"  {name:<17} {gains[explainer][-1]:6.3f}   {'':14} {mine}   {'':15} {rand}",
                   flush=True)
-    print("sufficiency gain side by side\n" + f"{'explainer':<26}"
-          + "".join(f"{name:>18}" for name in players))
-    for explainer, row in gains.items():
-        print(f"{explainer:<26}" + "".join(f"{v:18.3f}" for v in row))
+            if spec.representation == "waveform":
+                moved = torch.stack([score_matched_masks(
+                    player, model, signals, x, target, shifted(relevance, x, share),
+                    spec.representation, controls=1, seed=bench.seed).explainer.p_in
+                    for share in SHIFTS]).mean(dim=0)
+                own.setdefault(explainer, []).append(
+                    (s.explainer.p_in - moved).mean(dim=1).nanmean().item())
+    for title, table in (("sufficiency gain over random units, side by side", gains),
+                         ("sufficiency gain over the map's own units shifted along the clip "
+                          f"by {', '.join(f'{v:.0%}' for v in SHIFTS)} of its active units", own)):
+        if table:
+            print(f"{title}\n{'explainer':<26}" + "".join(f"{name:>18}" for name in players))
+            for explainer, row in table.items():
+                print(f"{explainer:<26}" + "".join(f"{v:18.3f}" for v in row))
 
 if __name__ == "__main__":
     main()
