@@ -157,14 +157,15 @@ def controls_note(section: Section, metrics: Sequence[str], labels: dict[str, st
     """What the ▲ and ▼ of ``metrics``' cells mean, naming each column's control; empty where
     none of them was tested."""
     c = section.cells
-    named = []
+    columns: dict[str, list[str]] = {}  # control -> the columns tested against it
     for metric in metrics:
         tested = c[(c["metric"] == metric) & c["p_versus"].notna()]
         if not tested.empty:
-            named.append(f"{labels.get(metric, metric)}: {tested['versus'].iloc[0]}")
-    if not named:
+            columns.setdefault(tested["versus"].iloc[0], []).append(labels.get(metric, metric))
+    if not columns:
         return ""
-    return (f" ▲ / ▼: better / worse than the column's control ({'; '.join(named)}) by a "
+    named = "; ".join(f"{', '.join(names)}: {control}" for control, names in columns.items())
+    return (f" ▲ / ▼: better / worse than the column's control ({named}) by a "
             "paired Wilcoxon signed-rank test over (split, test speaker) units, "
             "Holm-adjusted over the column's explainers, 5 %; no mark: not separated from it.")
 

@@ -102,17 +102,22 @@ def test_no_verdict_below_the_accuracy_floor(scores):
 
 def test_the_sonification_table_shows_the_column_beside_its_gain(scores):
     rows = (_rows(scores) + _rows(scores, metric="plugin-sonified", ranked=False)
-            + _rows(scores, metric="sonified-sufficiency-vs-input", ranked=False))
+            + _rows(scores, metric="sonified-sufficiency-vs-input", ranked=False)
+            + _rows(scores, metric="sonified-comprehensiveness-gain"))
     section = aggregate.sections(pd.DataFrame(rows))[0]
     table = tables.sonification_table(section)
     assert list(table.header) == ["Explainer", "Sonifier", "Sufficiency gain ↑",
                                   "Sufficiency vs amplitude ↑",
-                                  "Sufficiency vs model input ↑ †", "plugin-sonified ↑ †"]
+                                  "Sufficiency vs model input ↑ †", "Comprehensiveness gain ↑",
+                                  "Comprehensiveness vs amplitude ↑", "plugin-sonified ↑ †"]
+    # columns with one control are named together
+    assert ("(Sufficiency gain, Sufficiency vs model input, Comprehensiveness gain, "
+            "plugin-sonified: random units of the same number; Sufficiency vs amplitude, "
+            f"Comprehensiveness vs amplitude: {aggregate.AMPLITUDE_VERSUS})") in table.caption
     assert "Vs model input (†, it judges the sonifier, not the map)" in table.caption
     text = {row[0]: row[3] for row in table.rows}
     assert text["beyond"].endswith("▲") and text["random"].endswith("▼")
     assert not text["like"].endswith(("▲", "▼")) and text["amplitude"].startswith("0.000")
     assert "Vs amplitude: the gain minus the amplitude row's" in table.caption
-    assert f"Sufficiency vs amplitude: {aggregate.AMPLITUDE_VERSUS}" in table.caption
     # a per-explainer metric's table never shows the sonified columns
     assert not any("amplitude" in h for h in tables.ranking_table(section).header)
