@@ -18,6 +18,7 @@ model's preprocessing like any sound, so ``input`` vs ``gate`` is the normalisat
 
     python benchmarks/bench_sonifier_leakage.py                     # digit, split 0
     python benchmarks/bench_sonifier_leakage.py --explainers lrp-epsilon --samples 48
+    python benchmarks/bench_sonifier_leakage.py --sonifiers emphasis     # a plugin's sonifier
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--explainers",
                    default="gradient-x-input,lrp-epsilon,occlusion,amplitude,random",
                    help="comma-separated explainer names")
+    p.add_argument("--sonifiers", default="keep-positive,spectrogram-mask",
+                   help="comma-separated registered sonifiers (a plugin's too); those that do "
+                        "not take the model's representation are left out")
     p.add_argument("--samples", type=int, default=96, help="test clips (default 96)")
     p.add_argument("--controls", type=int, default=4, help="random unit sets per fraction")
     args = p.parse_args(argv)
@@ -119,10 +123,12 @@ def main(argv: list[str] | None = None) -> None:
     x, target = test_set.batch(torch.arange(n), torch.device("cpu"))
     signals = torch.as_tensor(data.signals[test_set.rows[:n]]).float()
     pm = load_plugins()
-    players = {"input": None}
-    if spec.representation == "waveform":
-        players |= {"gate": Gate(name="gate"), "keep-positive": pm.sonifiers.get("keep-positive")}
-    players["spectrogram-mask"] = pm.sonifiers.get("spectrogram-mask")
+    players = {"input": None} | ({"gate": Gate(name="gate")}
+                                 if spec.representation == "waveform" else {})
+    for name in args.sonifiers.split(","):
+        sonifier = pm.sonifiers.get(name)
+        if spec.representation in sonifier.representations:
+            players[name] = sonifier
     print(f"{args.model}, {args.task}, split {args.fold}: test accuracy "
           f"{result.test_accuracy:.3f}; {n} test clips, {args.controls} random unit sets per "
           f"fraction")
