@@ -163,9 +163,11 @@ def main(argv: list[str] | None = None) -> None:
                          ("sufficiency gain over the map's own units shifted along the clip "
                           f"by {', '.join(f'{v:.0%}' for v in SHIFTS)} of its active units", own)):
         if table:
-            print(f"{title}\n{'explainer':<26}" + "".join(f"{name:>18}" for name in players))
+            widths = [max(18, len(name) + 2) for name in players]
+            print(f"{title}\n{'explainer':<26}"
+                  + "".join(f"{name:>{w}}" for name, w in zip(players, widths)))
             for explainer, row in table.items():
-                print(f"{explainer:<26}" + "".join(f"{v:18.3f}" for v in row))
+                print(f"{explainer:<26}" + "".join(f"{v:{w}.3f}" for v, w in zip(row, widths)))
 
 if __name__ == "__main__":
     main()
