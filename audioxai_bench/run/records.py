@@ -29,7 +29,7 @@ import platform
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -277,13 +277,14 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[Path]:
         os.close(fd)  # releases the lock
 
 
-def discard_unused(folder: str | os.PathLike[str]) -> bool:
-    """Remove ``folder`` and its lock file when nothing else is in it; return whether it did.
+def discard_unused(folder: str | os.PathLike[str], parents: Sequence[Path] = ()) -> bool:
+    """Remove ``folder`` and its lock file when nothing else is in it, then the ``parents``
+    (deepest first) that are empty; return whether ``folder`` went.
 
-    A run that made the folder calls it, holding the lock, when it fails before writing
-    anything, so a typo leaves no empty folder behind; a folder that holds anything else (an
-    earlier run's results) is never touched. A failure to remove is logged, not raised: the
-    run's own error is the one to report.
+    A run that made the folder (and ``parents``, for it) calls it, holding the lock, when it
+    fails before writing anything, so a typo leaves no empty folder behind; a folder that holds
+    anything else (an earlier run's results) is never touched. A failure to remove is logged,
+    not raised: the run's own error is the one to report.
     """
     folder = Path(folder)
     try:
@@ -295,6 +296,11 @@ def discard_unused(folder: str | os.PathLike[str]) -> bool:
         _log.warning("%s: could not remove the empty folder of the failed run (%s)", folder,
                      err.strerror or err)
         return False
+    for parent in parents:
+        try:
+            parent.rmdir()
+        except OSError:  # not empty (another run wrote there) or gone: it stays
+            break
     return True
 
 

@@ -239,12 +239,8 @@ class Runner:
                 with torch_mode(self.bench.deterministic):
                     return self._run()
             except Exception:
-                if made and discard_unused(self.out):
-                    for parent in made[1:]:  # deepest first; each empty unless another wrote
-                        try:
-                            parent.rmdir()
-                        except OSError:
-                            break
+                if made:
+                    discard_unused(self.out, made[1:])
                 raise
 
     def _run(self) -> RunReport:
