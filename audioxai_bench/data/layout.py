@@ -12,6 +12,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,16 +144,17 @@ def name_problem(name: str) -> str:
             f"{int(lax['rep'])}.wav")
 
 
-def _speaker_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and _SPEAKER_DIR.fullmatch(p.name))
+def _speaker_dirs(root: Path) -> Iterator[Path]:
+    return (p for p in root.iterdir() if p.is_dir() and _SPEAKER_DIR.fullmatch(p.name))
 
 
 def tree_problem(root: Path) -> str | None:
     """Why ``root`` cannot be an AudioMNIST tree (no such directory, not a directory, no
-    speaker folders), or None; cheap, so a run can refuse a folder before it makes its own."""
+    speaker folders), or None; cheap (it stops at the first speaker folder), so a run can
+    refuse a folder before it makes its own."""
     if not root.is_dir():
         return "not a directory" if root.exists() else "no such directory"
-    if not _speaker_dirs(root):
+    if next(_speaker_dirs(root), None) is None:
         return "not an AudioMNIST dataset (no speaker folders 01..60)"
     return None
 
@@ -163,7 +165,7 @@ def scan_dataset(root: Path | str) -> DatasetIndex:
     problem = tree_problem(root)
     if problem:
         raise AudioXaiError(f"{root}: {problem}")
-    speaker_dirs = _speaker_dirs(root)
+    speaker_dirs = sorted(_speaker_dirs(root))
     meta_path = root / META_FILE
     problems: list[Problem] = []
     if meta_path.exists():
