@@ -33,7 +33,8 @@ from audioxai_bench.api.sonifier import BaseSonifier
 from audioxai_bench.builtin.models import BUILTIN_MODELS
 from audioxai_bench.data.dataset import load_audiomnist
 from audioxai_bench.evaluation.randomness import hashed_uniform
-from audioxai_bench.evaluation.sonification import (
+from audioxai_bench.evaluation.sonification import (  # _TIES: the engine's tie-break stream
+    _TIES,
     FRACTIONS,
     Units,
     active_units,
@@ -68,7 +69,7 @@ def scatter(relevance: torch.Tensor, x: torch.Tensor, *, seed: int, fraction: fl
     when they form one block."""
     units = Units.of(tuple(x.shape[1:]))
     active = active_units(units.mean(amplitude_of(x)))
-    ties = hashed_uniform(seed, torch.arange(len(x)), units.count, stream=61)
+    ties = hashed_uniform(seed, torch.arange(len(x)), units.count, stream=_TIES)
     kept = unit_ranks(units.mean(relevance), active, ties) < kept_counts(
         active.sum(dim=1), (fraction,))
     starts = kept[:, 0].sum() + (kept[:, 1:] & ~kept[:, :-1]).sum()
