@@ -286,7 +286,8 @@ def sonification_table(section: Section) -> Table | None:
                  "without them (comprehensiveness), each minus the same for random units of the "
                  "same number (5/10/20/40 % of the units that hold sound, averaged): 0 = no "
                  "better than random. The amplitude row (the loudest units) is a control, not "
-                 f"a method: loudness alone beats random units.{versus} † descriptive."
+                 "a method: what loudness alone scores (where it is ▲, loudness beats random "
+                 f"units too).{versus} † descriptive."
                  f"{controls_note(section, metrics, SONIFICATION)}",
                  header, rows)
 

@@ -1,5 +1,5 @@
 """A ranked sonified gain is also paired against the amplitude map under the same sonifier:
-loudness alone beats random units, so a mark against random does not show more than where the
+loudness alone can beat random units, so a mark against random does not show more than where the
 sound is."""
 
 from __future__ import annotations
