@@ -1,20 +1,18 @@
-"""Why a sonified map's gain over random units is below the same units' gain in the model
-input: the sonifier, or the model's own normalisation of each sound? Side by side in one run.
+"""Why a sonified map's gain over random units differs from the same units' gain in the model
+input: what the sonifier does to the units. Side by side in one run.
 
-The leaderboard's "vs model input" columns show that on digit · AudioNet every map's sound has a
-smaller sufficiency gain than its units applied in the model input. AudioNet divides each sound
-by its signed 95th percentile + 0.001, so a sound that keeps a few units is scaled up; the
-sonifiers also smooth their masks (``keep-positive``) or go through the STFT
-(``spectrogram-mask``). This trains the benchmark's AudioNet (or ``--model alexnet``) on one
-split, explains its test clips and prints, per explainer and way of playing the units: the
+The leaderboard's "vs model input" columns compare each map's sound with its units applied in
+the model input. Every sound is heard at its clip's level (the clip's 95th percentile, the
+clip's peak dB), so an exact 0/1 gate as sound *is* the masked input
+(``tests/builtin/test_matched_sonification.py``) and what remains is the sonifier's own doing:
+``keep-positive`` smooths its mask, ``spectrogram-mask`` goes through the STFT; both spread each
+kept unit into its neighbours. This trains the benchmark's AudioNet (or ``--model alexnet``) on
+one split, explains its test clips and prints, per explainer and way of playing the units: the
 sufficiency gain, and the true-class probability of the map's units and of the random units
 per kept fraction; then the gains side by side, to show whether a sonifier changes how the
 explainers compare (with ``amplitude`` above all). On waveform models it repeats the gains
 against a control with the map's own layout (its units shifted along the clip), whose leak
 matches the map's.
-``gate`` multiplies the signal by the 0/1 unit map exactly (no fades) and goes through the
-model's preprocessing like any sound, so ``input`` vs ``gate`` is the normalisation alone and
-``gate`` vs a sonifier is that sonifier's smoothing.
 
     python benchmarks/bench_sonifier_leakage.py                     # digit, split 0
     python benchmarks/bench_sonifier_leakage.py --explainers lrp-epsilon --samples 48
@@ -24,7 +22,6 @@ model's preprocessing like any sound, so ``input`` vs ``gate`` is the normalisat
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import torch
 
@@ -50,16 +47,6 @@ from audioxai_bench.run.training import resolve_preset
 
 #: How far the layout-matched controls move a map, as shares of its clip's active units.
 SHIFTS = (0.2, 0.4, 0.6, 0.8)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Gate(BaseSonifier):
-    """The signal times the 0/1 unit map, exactly: no fades, no smoothing."""
-
-    representations: frozenset[str] = frozenset({"waveform"})
-
-    def render(self, waveform, relevance, representation):
-        return waveform * (relevance[:, 0] > 0)
 
 
 def scatter(relevance: torch.Tensor, x: torch.Tensor, *, seed: int, fraction: float = 0.2
@@ -124,8 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     x, target = test_set.batch(torch.arange(n), torch.device("cpu"))
     signals = torch.as_tensor(data.signals[test_set.rows[:n]]).float()
     pm = load_plugins()
-    players = {"input": None} | ({"gate": Gate(name="gate")}
-                                 if spec.representation == "waveform" else {})
+    players: dict[str, BaseSonifier | None] = {"input": None}
     for name in args.sonifiers.split(","):
         sonifier = pm.sonifiers.get(name)
         if spec.representation in sonifier.representations:

@@ -94,9 +94,15 @@ def pad_to_window(clip: np.ndarray, offset: int) -> np.ndarray:
     return padded
 
 
-def waveform_input(signals: torch.Tensor) -> torch.Tensor:
-    """(B, 8000) padded signals → (B, 1, 8000): divided by the signed 95th percentile + 0.001."""
-    scale = torch.quantile(signals, 0.95, dim=-1, keepdim=True) + 0.001
+def waveform_level(signals: torch.Tensor) -> torch.Tensor:
+    """(B, 8000) padded signals → (B, 1): the signed 95th percentile the input divides by."""
+    return torch.quantile(signals, 0.95, dim=-1, keepdim=True)
+
+
+def waveform_input(signals: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 8000) padded signals → (B, 1, 8000): divided by the signed 95th percentile + 0.001,
+    the signals' own or ``level``'s (:func:`to_model_input`)."""
+    scale = (waveform_level(signals) if level is None else level) + 0.001
     return (signals / scale).unsqueeze(1)
 
 
@@ -105,9 +111,9 @@ def waveform_input(signals: torch.Tensor) -> torch.Tensor:
 FLOAT32_DB_TOLERANCE = 2e-3
 
 
-def spectrogram_input(signals: torch.Tensor, fft_dtype: torch.dtype = torch.float64
+def spectrogram_power(signals: torch.Tensor, fft_dtype: torch.dtype = torch.float64
                       ) -> torch.Tensor:
-    """(B, 8000) padded signals → (B, 1, 227, 227) dB magnitude spectrogram, row 0 = 0 Hz,
+    """(B, 8000) padded signals → (B, 227, 227) float32 power on the model's grid, row 0 = 0 Hz,
     computed on the signals' device.
 
     ``torch.stft`` with ``center=True`` and zero padding equals SciPy's ``boundary='zeros'``;
@@ -120,8 +126,21 @@ def spectrogram_input(signals: torch.Tensor, fft_dtype: torch.dtype = torch.floa
     spec = stft(signals, fft_dtype)[:, :SPEC_BINS,
                                     SPEC_FIRST_FRAME: SPEC_FIRST_FRAME + SPEC_FRAMES]
     scale = _window(signals.device, fft_dtype).sum().square()
-    power = (spec.real.square() + spec.imag.square()).div_(scale).float()
-    return power_to_db(power).to(signals.dtype).unsqueeze(1)
+    return (spec.real.square() + spec.imag.square()).div_(scale).float()
+
+
+def spectrogram_level(signals: torch.Tensor) -> torch.Tensor:
+    """(B, 8000) padded signals → (B, 1, 1): the peak power the dB input is relative to."""
+    return spectrogram_power(signals).amax(dim=(-2, -1), keepdim=True)
+
+
+def spectrogram_input(signals: torch.Tensor, fft_dtype: torch.dtype = torch.float64,
+                      level: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 8000) padded signals → (B, 1, 227, 227) dB magnitude spectrogram
+    (:func:`spectrogram_power`), relative to the signals' own peak or to ``level``'s
+    (:func:`to_model_input`)."""
+    return power_to_db(spectrogram_power(signals, fft_dtype), level).to(
+        signals.dtype).unsqueeze(1)
 
 
 # --- the model's STFT (one for preprocessing, sonifiers and figures) --------------------------
@@ -163,25 +182,49 @@ def model_grid_to_stft(values: torch.Tensor, n_frames: int) -> torch.Tensor:
     return padded[:, 0]
 
 
-def power_to_db(power: torch.Tensor) -> torch.Tensor:
-    """librosa.amplitude_to_db(S, ref=np.max) per sample, from S²: amin 1e-5, top_db 80."""
-    ref = power.amax(dim=(-2, -1), keepdim=True).clamp_min(DB_AMIN**2)
+def power_to_db(power: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+    """librosa.amplitude_to_db(S, ref=np.max) per sample, from S²: amin 1e-5, top_db 80. With
+    ``ref`` (a peak power per sample) the dB are relative to it and the floor lies 80 dB below
+    it; without, relative to each sample's own peak (so that peak is 0 dB)."""
+    ref = (power.amax(dim=(-2, -1), keepdim=True) if ref is None else ref).clamp_min(DB_AMIN**2)
     db = power.clamp_min(DB_AMIN**2).div_(ref).log10_().mul_(10.0)
-    floor = db.amax(dim=(-2, -1), keepdim=True) - DB_TOP
-    return torch.maximum(db, floor)
+    return db.clamp_min_(-DB_TOP)
 
 
-REPRESENTATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+REPRESENTATIONS: dict[str, Callable[..., torch.Tensor]] = {
     "waveform": waveform_input,
     "spectrogram": spectrogram_input,
 }
+LEVELS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "waveform": waveform_level,
+    "spectrogram": spectrogram_level,
+}
 
 
-def to_model_input(signals: torch.Tensor, representation: str) -> torch.Tensor:
-    """The model input for ``representation`` from a batch of padded 8 kHz signals."""
+def to_model_input(signals: torch.Tensor, representation: str,
+                   level: torch.Tensor | None = None) -> torch.Tensor:
+    """The model input for ``representation`` from a batch of padded 8 kHz signals.
+
+    Each input is normalised to a level: the waveform divided by its 95th percentile, the dB
+    spectrogram relative to its peak. ``level`` (:func:`clip_level` of the clips, per signal)
+    normalises a sound made from a clip (a sonified part, the rest) to its clip's level, so
+    the model hears it as loud as it is in the clip. At its own level a sound that keeps a few
+    units would be blown up: once fewer than 5 % of its samples are positive its 95th
+    percentile is 0 and it is divided by 0.001, not by the clip's thousands (int16 scale).
+    """
+    return _lookup(REPRESENTATIONS, representation)(signals, level=level)
+
+
+def clip_level(signals: torch.Tensor, representation: str) -> torch.Tensor:
+    """The level ``signals``' model inputs are normalised to (:func:`to_model_input`), one per
+    signal, broadcastable to what that input is computed from."""
+    return _lookup(LEVELS, representation)(signals)
+
+
+def _lookup(table: dict[str, Callable[..., torch.Tensor]], representation: str
+            ) -> Callable[..., torch.Tensor]:
     try:
-        transform = REPRESENTATIONS[representation]
+        return table[representation]
     except KeyError:
         raise AudioXaiError(f"unknown representation {representation!r}; valid: "
-                            f"{', '.join(REPRESENTATIONS)}") from None
-    return transform(signals)
+                            f"{', '.join(table)}") from None

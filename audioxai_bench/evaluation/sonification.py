@@ -76,7 +76,7 @@ from torch import Tensor, nn
 
 from audioxai_bench.api.explainer import amplitude_of, explaining, silence_of
 from audioxai_bench.api.metric import DEFAULT_CHUNK
-from audioxai_bench.data.preprocess import istft, stft, to_model_input
+from audioxai_bench.data.preprocess import clip_level, istft, stft, to_model_input
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.evaluation.randomness import hashed_keys, hashed_uniform
 from audioxai_bench.evaluation.summary import true_class_scores
@@ -177,13 +177,16 @@ def kept_energy(sonified: Tensor, signals: Tensor) -> Tensor:
     return torch.where(total > 0, kept / total.where(total > 0, torch.ones_like(total)), kept * 0)
 
 
-def _classify(model: nn.Module, sounds: Tensor, target: Tensor, representation: str,
-              chunk_size: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """True-class probability and correctness of sounds, preprocessed and run in chunks."""
+def _classify(model: nn.Module, sounds: Tensor, level: Tensor, target: Tensor,
+              representation: str, chunk_size: int, dtype: torch.dtype
+              ) -> tuple[Tensor, Tensor]:
+    """True-class probability and correctness of sounds, preprocessed at their clips' ``level``
+    and run in chunks."""
     prob, correct = [], []
     with explaining(model), torch.no_grad():
         for start in range(0, len(sounds), chunk_size):
-            x = to_model_input(sounds[start: start + chunk_size], representation).to(dtype)
+            part = slice(start, start + chunk_size)
+            x = to_model_input(sounds[part], representation, level[part]).to(dtype)
             t = target[start: start + chunk_size]
             p, hit = true_class_scores(model(x), t)
             prob.append(p.cpu())
@@ -219,7 +222,9 @@ def evaluate_sonifier(
     control = random_control(signals, kept.clamp(0, 1).to(signals.device),
                              getattr(sonifier, "domain", "time"), seed)
     sounds = torch.cat([sonified, signals - sonified, control])
-    prob, correct = _classify(model, sounds, target.repeat(3), representation, chunk_size, dtype)
+    level = clip_level(signals, representation)
+    prob, correct = _classify(model, sounds, torch.cat([level] * 3), target.repeat(3),
+                              representation, chunk_size, dtype)
     b = len(signals)
     return SonificationScores(
         probability=prob[:b], correct=correct[:b],
@@ -502,7 +507,10 @@ def _play(sonifier: Any, model: nn.Module, signals: Tensor, target: Tensor, unit
           ranks: Tensor, kept: Tensor) -> MaskedSounds:
     """Masked-in and masked-out sounds of the unit sets ``ranks < kept`` (``ranks``:
     ``(B, M, units)``, ``kept``: ``(B, K)``) through ``sonifier``, scored on ``target``;
-    results ``(B, M, K)``. Maps and sounds are built ``chunk_size // 2`` at a time."""
+    results ``(B, M, K)``. Maps and sounds are built ``chunk_size // 2`` at a time; the model
+    hears them at their clip's level (:func:`~audioxai_bench.data.preprocess.to_model_input`).
+    """
+    level = clip_level(signals, representation)
 
     def verdicts(s: Tensor, keep: Tensor) -> tuple[Tensor, ...]:
         signal = signals[s]
@@ -511,7 +519,8 @@ def _play(sonifier: Any, model: nn.Module, signals: Tensor, target: Tensor, unit
             raise AudioXaiError(f"sonifier {getattr(sonifier, 'name', sonifier)!r} returned "
                                 f"{tuple(sound.shape)}, expected {tuple(signal.shape)}")
         sound = sound.to(signal.dtype)
-        inputs = to_model_input(torch.cat([sound, signal - sound]), representation)
+        inputs = to_model_input(torch.cat([sound, signal - sound]), representation,
+                                torch.cat([level[s]] * 2))
         p, hit = true_class_scores(model(inputs.to(dtype)), target[s].repeat(2))
         return p[:len(s)], p[len(s):], hit[:len(s)], kept_energy(sound, signal)
 

@@ -242,6 +242,31 @@ def test_the_model_input_reference_masks_the_input_itself():
                                             & (s.explainer.kept_in < 0.5)).all())
 
 
+def test_an_exact_gate_as_sound_scores_as_the_same_units_in_the_input():
+    """Sounds are heard at their clip's level, so a sonifier that multiplies the signal by the
+    0/1 map, no fades, gives the model exactly the masked input: any difference between a
+    sonifier and the input reference is the sonifier's own doing. At a sound's own level the
+    few kept blocks would be divided by 0.001 (their 95th percentile is 0)."""
+
+    class Gate(KeepPositive):
+        def render(self, waveform, relevance, representation):
+            return waveform * (relevance[:, 0] > 0)
+
+    model, signals = WindowNet(), speech_like(6)
+    x = waveform_input(signals)
+    target = model(x).argmax(1)
+    relevance = occlusion_effect(model, x)
+    args = (model, signals, x, target, relevance, "waveform")
+    settings = dict(fractions=(0.05, 0.2), controls=2, seed=3)
+    sound = score_matched_masks(Gate(name="gate"), *args, **settings)
+    masked = score_matched_masks(None, *args, **settings)
+    for scores in ("explainer", "random", "amplitude"):
+        a, b = getattr(sound, scores), getattr(masked, scores)
+        assert torch.allclose(a.p_in, b.p_in, atol=1e-6)
+        assert torch.allclose(a.p_out, b.p_out, atol=1e-6)
+    assert torch.allclose(sound.sufficiency_gain(), masked.sufficiency_gain(), atol=1e-6)
+
+
 def test_versus_input_is_the_sonified_gain_minus_the_same_units_in_the_input():
     metrics = _by_name(fractions=(0.05, 0.2), controls=2)
     shared: dict = {}

@@ -13,14 +13,16 @@ import torchaudio.functional as AF
 from audioxai_bench.data.check import rate_problem, resample_kernel_size
 from audioxai_bench.data.preprocess import (
     FLOAT32_DB_TOLERANCE,
+    clip_level,
     clip_offset,
     pad_to_window,
     read_clip,
     resample_batch,
     spectrogram_input,
+    to_model_input,
     waveform_input,
 )
-from audioxai_bench.errors import ClipError
+from audioxai_bench.errors import AudioXaiError, ClipError
 from tests.helpers import tone_clip
 
 
@@ -75,6 +77,30 @@ def test_waveform_divides_by_signed_95th_percentile(padded_signals):
     for i, signal in enumerate(padded_signals):
         expected = signal / (np.percentile(signal, 95) + 0.001)
         np.testing.assert_allclose(ours[i, 0].numpy(), expected, rtol=1e-5)
+
+
+def test_a_sound_made_from_a_clip_is_heard_at_the_clips_level(padded_signals):
+    """A few kept blocks have a 95th percentile of 0: at their own level they would be divided
+    by 0.001; at the clip's they are exactly the clip's input there, silence elsewhere. In dB
+    the clip's peak stays the reference: half the amplitude is 6 dB down, not 0 dB."""
+    clips = torch.from_numpy(padded_signals)
+    keep = torch.zeros_like(clips, dtype=torch.bool)
+    keep[:, 1400:1640] = True  # three 10 ms blocks, 3 % of the window
+    part = clips * keep
+    heard = to_model_input(part, "waveform", clip_level(clips, "waveform"))
+    assert torch.equal(heard, waveform_input(clips).where(keep[:, None], torch.zeros(())))
+    own = to_model_input(part, "waveform")
+    assert own.abs().amax() > 1000 * heard.abs().amax()  # the blow-up the level avoids
+    level = clip_level(clips, "spectrogram")
+    assert torch.equal(to_model_input(clips, "spectrogram", level), spectrogram_input(clips))
+    quieter = to_model_input(clips / 2, "spectrogram", level)
+    loud = spectrogram_input(clips) > -60
+    assert torch.allclose((spectrogram_input(clips) - quieter)[loud],
+                          torch.tensor(20 * np.log10(2.0), dtype=torch.float32), atol=1e-4)
+    assert quieter.min() == -80.0 and torch.equal(spectrogram_input(clips / 2),
+                                                  spectrogram_input(clips))
+    with pytest.raises(AudioXaiError, match="unknown representation 'mel'; valid: waveform"):
+        clip_level(clips, "mel")
 
 
 def test_batched_resampling_equals_one_clip_at_a_time():
