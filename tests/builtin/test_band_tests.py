@@ -98,6 +98,25 @@ def test_the_right_band_beats_loudness_and_a_loudness_map_scores_zero():
     assert hyp.info["rows_share"] == pytest.approx(29 / 227)  # rows 0-28 lie below 500 Hz
 
 
+def test_a_clip_no_band_removal_moves_scores_nan_not_zero():
+    """A saturated model: no removal changes the log-probability, so the correlations are
+    undefined; as 0 they pulled the sex · AlexNet means halfway to 0."""
+
+    class Deaf(LowRowsNet):
+        def forward(self, x):
+            return super().forward(x) * 0 + torch.tensor([0.0, 30.0])
+
+    m = metrics()
+    batch = dataclasses.replace(batch_of(low_rows), model=Deaf())
+    for name in ("frequency-bands-beyond-amplitude", "frequency-bands"):
+        out = m[name].score(batch)
+        assert out.scores.isnan().all(), name
+    beyond = m["frequency-bands-beyond-amplitude"].score(batch)
+    assert beyond.extras["gain-over-amplitude"].isnan().all()
+    assert summarize(m["frequency-bands-beyond-amplitude"], beyond)["n"] == 0
+    assert not m["frequency-bands"].score(batch_of(low_rows)).scores.isnan().any()
+
+
 def test_the_three_band_metrics_share_one_set_of_removals():
     shared: dict = {}
     calls = []
