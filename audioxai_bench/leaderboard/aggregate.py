@@ -121,6 +121,13 @@ def _proportion_interval(data: Clustered, declared: bool) -> tuple[float, float]
     return low, high
 
 
+def _no_interval(rows: pd.DataFrame) -> bool:
+    """Whether every record says its metric has no interval (``"ci": null``: one measurement
+    shared by every sample, e.g. ``runtime``): resampling its speakers would only reweigh a
+    few timings."""
+    return all("ci" in r and r["ci"] is None for r in rows["record"])
+
+
 def _pooled_accuracy(rows: pd.DataFrame) -> tuple[float, float, float] | None:
     """Test accuracy over the clips of every trained model, with the Wilson interval at the
     effective size of its (fold, speaker) clusters; None unless every record has its per-clip
@@ -222,7 +229,8 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         if data is not None:
             value = float(data.means()[0])
             declared = any((r.get("info") or {}).get("proportion") for r in group["record"])
-            low, high = _proportion_interval(data, declared) or clustered_interval(data)[0]
+            low, high = ((np.nan, np.nan) if _no_interval(group)
+                         else _proportion_interval(data, declared) or clustered_interval(data)[0])
         elif pooled is not None:
             value, low, high = pooled
         elif len(group) == 1:

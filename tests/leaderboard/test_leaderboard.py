@@ -502,6 +502,21 @@ def test_a_proportion_gets_a_speaker_clustered_wilson_interval_not_a_bootstrap()
     assert (zeros["value"], zeros["ci_low"], zeros["ci_high"]) == (0.0, 0.0, 0.0)
 
 
+def test_a_metric_without_an_interval_gets_none_from_the_leaderboard_either():
+    """Runtime records one timing per model for every clip and ``"ci": null``: resampling its
+    speakers gave 0.0273 [0.0266, 0.0283], a reweighting of a few timings."""
+    from tests.leaderboard.records import score_rows
+
+    timings = np.repeat([0.02, 0.03], 12)  # fold 0's timing, then fold 1's
+    rows = score_rows({"e": timings}, metric="runtime", versus=None, ci=None)
+    rows += score_rows({"e": timings}, metric="gap", versus=None, ci=[0.0, 1.0])
+    cells = aggregate.by_cell(pd.DataFrame(rows)).set_index("metric")
+    runtime, gap = cells.loc["runtime"], cells.loc["gap"]
+    assert runtime["value"] == pytest.approx(0.025)
+    assert np.isnan(runtime["ci_low"]) and np.isnan(runtime["ci_high"])
+    assert gap["value"] == pytest.approx(0.025) and gap["ci_low"] < 0.025 < gap["ci_high"]
+
+
 def test_the_default_reads_the_quickstart_and_a_ground_truth_run_where_there_is_one(
         tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
