@@ -56,7 +56,7 @@ class Record(BaseModel):
 
     ``ranked`` is false for a metric that describes or checks rather than judges (the
     leaderboard shows it and ranks nothing by it). ``value`` is the mean of the per-sample
-    ``scores`` (of the test ``clips`` of ``speakers``,
+    ``scores`` (of the test ``clips`` of ``speakers``, explained for the classes ``targets``,
     kept so that any test can be re-run from the records) and ``ci`` its 95 % interval; ``curves``
     hold mean curves over ``grid``; ``extras`` further values with intervals; ``info`` facts
     that do not depend on the samples; ``summary`` the metric's run-level facts. An ``error``
@@ -93,6 +93,7 @@ class Record(BaseModel):
     scores: list[float] | None = None
     clips: list[str] | None = None
     speakers: list[StrictInt] | None = None
+    targets: list[StrictInt] | None = None
     grid: list[float] | None = None
     curves: dict[str, list[_Number]] | None = None
     extras: dict[str, Any] | None = None
@@ -131,6 +132,8 @@ class Record(BaseModel):
         if self.scores is not None and self.clips is not None and (
                 len(self.scores) != len(self.clips) or len(self.clips) != len(self.speakers or ())):
             raise ValueError("fields 'scores', 'clips' and 'speakers' need one entry per sample")
+        if self.targets is not None and len(self.targets) != len(self.clips or ()):
+            raise ValueError("field 'targets' needs one entry per clip")
         if self.curves and (self.grid is None or any(len(c) != len(self.grid)
                                                      for c in self.curves.values())):
             raise ValueError("field 'curves' needs one value per point of field 'grid'")

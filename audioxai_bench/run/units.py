@@ -302,7 +302,8 @@ class Units:
                       chunk_size=inputs_per_pass(model, x[:1].to(self.device),
                                                  self.bench.chunk_size),
                       samples={"clips": [self.data.relpaths[r] for r in rows],
-                               "speakers": self.data.speaker[rows].astype(int).tolist()})
+                               "speakers": self.data.speaker[rows].astype(int).tolist(),
+                               "targets": labels[rows].astype(int).tolist()})
 
     def _batches(self, n: int) -> list[slice]:
         size = self.bench.batch_size

@@ -64,6 +64,7 @@ def test_the_runner_passes_the_ground_truth_of_the_scored_clips(cue_tree, tmp_pa
     assert record["status"] == "ok" and record["task"] == "cue"
     data = load_audiomnist(cue_tree, seed=0)
     rows = [data.relpaths.index(c) for c in record["clips"]]
+    assert record["targets"] == data.labels("cue")[rows].tolist()  # the class each clip explains
     start, stop = sample_span(data.cues.take(np.array(rows)))
     assert record["scores"] == start.astype(float).tolist()
     assert record["extras"]["marked"]["value"] == pytest.approx(float(np.mean(stop - start)))
