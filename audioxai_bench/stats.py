@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -167,13 +168,23 @@ def correlate_ranks(ra: Tensor, rb: Tensor) -> Tensor:
 class Clustered:
     """Per-sample scores of several methods on the same clips, grouped as the data were drawn:
     ``scores`` is ``(M, N)`` (methods × clips, NaN where undefined), ``group`` gives each clip's
-    trained model (fold or seed) and ``cluster`` its speaker. Clips of one speaker are not
-    independent, and neither are the clips a model was tested on, so every interval and test
-    below resamples models, then speakers within a model, never single clips."""
+    trained model (fold or seed), ``cluster`` its speaker and ``classes``, where known, the
+    class it was explained for. Clips of one speaker are not independent, and neither are the
+    clips a model was tested on, so every interval and test below resamples models, then
+    speakers within a model, never single clips."""
 
     scores: np.ndarray
     group: np.ndarray
     cluster: np.ndarray
+    classes: np.ndarray | None = None
+
+    def of_class(self, label: Any) -> Clustered:
+        """The clips explained for class ``label`` alone."""
+        if self.classes is None:
+            raise ValueError("these scores do not say which class each clip was explained for")
+        keep = self.classes == label
+        return Clustered(self.scores[:, keep], self.group[keep], self.cluster[keep],
+                         self.classes[keep])
 
     def units(self) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
         """Per model: per-speaker score sums ``(M, S)``, finite-score counts ``(M, S)`` and the

@@ -27,6 +27,11 @@ ALL_SPEAKERS = tuple(range(1, 61))
 ACCURACY_FLOOR = 0.5
 
 
+def class_name(task: str, label: int) -> str:
+    """How tables name class ``label`` of ``task``: ``female``, ``digit 3``, ``cue 1``."""
+    return SEX_LABELS[label] if task == "sex" else f"{task} {label}"
+
+
 def accuracy_floor(n_classes: int) -> float:
     """The lowest test accuracy whose model's explanations are ranked."""
     chance = 1.0 / n_classes

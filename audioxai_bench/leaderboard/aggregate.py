@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.splits import N_CLASSES, accuracy_floor
+from ..data.splits import N_CLASSES, accuracy_floor, class_name
 from ..evaluation.meta import REFERENCES, Reliability, is_reference, reference_name, reliability
 from ..stats import (
     Clustered,
@@ -88,7 +88,7 @@ def _clustered(rows: pd.DataFrame, columns: Sequence[str]) -> Clustered | None:
     if not methods:
         return None
     models = sorted(next(iter(methods.values())))
-    scores, names, group, cluster = [], None, None, None
+    scores, names, group, cluster, classes = [], None, None, None, None
     for by_model in methods.values():
         if sorted(by_model) != models:
             return None
@@ -104,7 +104,9 @@ def _clustered(rows: pd.DataFrame, columns: Sequence[str]) -> Clustered | None:
             return None
         scores.append(values)
         names, group, cluster = clips[order], g, k
-    return Clustered(np.stack(scores), group, cluster)
+        if all(isinstance(by_model[m].get("targets"), list) for m in models):
+            classes = np.array([t for m in models for t in by_model[m]["targets"]])[order]
+    return Clustered(np.stack(scores), group, cluster, classes)
 
 
 def _proportion_interval(data: Clustered, declared: bool) -> tuple[float, float] | None:
@@ -151,6 +153,26 @@ def _p_versus(data: Clustered) -> float:
     return np.nan if not (units != 0).any() else paired_p(units)
 
 
+def class_disagreement(data: Clustered, task: str) -> str:
+    """Each class's mean and interval of a paired difference (``"female 0.441 [0.312, 0.571] /
+    male -0.386 [...]"``) where the classes disagree: one class's interval above 0 and
+    another's below; empty where they do not, or where the records do not say the classes.
+
+    The mean over a class-balanced sample then hides two opposite effects. On the sex task
+    removing units to silence pushes the model towards one class, so a map that removes the
+    loud units first gains on the clips of one sex and loses on the other's."""
+    if data.classes is None:
+        return ""
+    parts, above, below = [], False, False
+    for label in np.unique(data.classes):
+        one = data.of_class(label)
+        (low, high), = clustered_interval(one)
+        above, below = above or low > 0, below or high < 0
+        parts.append(f"{class_name(task, int(label))} {one.means()[0]:.3f} "
+                     f"[{low:.3f}, {high:.3f}]")
+    return " / ".join(parts) if above and below else ""
+
+
 def _versus_amplitude(ok: pd.DataFrame, weak: set[tuple]) -> list[tuple]:
     """Cells of every ranked sonified metric paired against the :data:`AMPLITUDE_EXPLAINER`'s
     map under the same sonifier, as :func:`by_cell`'s rows (metric ``<metric>-vs-amplitude``).
@@ -173,15 +195,18 @@ def _versus_amplitude(ok: pd.DataFrame, weak: set[tuple]) -> list[tuple]:
         for explainer, mine in group.groupby("explainer", sort=False):
             data = _clustered(pd.concat([mine.assign(explainer="_"), loud]), ["explainer"])
             value = low = high = p_versus = np.nan
+            classes = ""
             if data is not None:
-                paired = Clustered(data.scores[:1] - data.scores[1:], data.group, data.cluster)
+                paired = Clustered(data.scores[:1] - data.scores[1:], data.group, data.cluster,
+                                   data.classes)
                 value = float(paired.means()[0])
                 low, high = clustered_interval(paired)[0]
                 p_versus = _p_versus(paired) if judged else np.nan
+                classes = class_disagreement(paired, key[2]) if judged else ""
             *section, sonifier, metric = key
             rows.append((*section, explainer, sonifier, f"{metric}{VERSUS_AMPLITUDE}", value, low,
                          high, mine["n"].sum(min_count=1), len(mine), AMPLITUDE_VERSUS,
-                         p_versus, mine["representation"].iloc[0],
+                         p_versus, classes, mine["representation"].iloc[0],
                          mine["higher_is_better"].iloc[0]))
     return rows
 
@@ -226,6 +251,7 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         versus = next((r["versus"] for r in group["record"] if r.get("versus")), None)
         judged = versus and data is not None and key[:len(SECTION_KEYS)] not in weak
         p_versus = _p_versus(data) if judged else np.nan
+        classes = class_disagreement(data, key[2]) if judged else ""
         if data is not None:
             value = float(data.means()[0])
             declared = any((r.get("info") or {}).get("proportion") for r in group["record"])
@@ -238,9 +264,9 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         else:
             value, low, high = group["value"].mean(), np.nan, np.nan
         rows.append((*key, value, low, high, group["n"].sum(min_count=1), len(group), versus,
-                     p_versus))
+                     p_versus, classes))
     values = pd.DataFrame(rows, columns=[*KEYS, "value", "ci_low", "ci_high", "n", "models",
-                                         "versus", "p_versus"])
+                                         "versus", "p_versus", "classes"])
     values = values.set_index(list(KEYS))
     errors = df[df["status"] == "error"].groupby(list(KEYS), sort=False).size().rename("errors")
     cells = values.join(errors, how="outer")
@@ -249,16 +275,17 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
                                                                         "first"))
     cells = cells.join(info).reset_index()
     derived = pd.DataFrame(_versus_amplitude(ok, weak), columns=[
-        *KEYS, "value", "ci_low", "ci_high", "n", "models", "versus", "p_versus",
+        *KEYS, "value", "ci_low", "ci_high", "n", "models", "versus", "p_versus", "classes",
         "representation", "higher_is_better"])
     if not derived.empty:
         cells = pd.concat([cells, derived], ignore_index=True)
     cells["models"] = cells["models"].fillna(0).astype(int)
     cells["errors"] = cells["errors"].fillna(0).astype(int)
     cells["n"] = cells["n"].astype("Int64")
+    cells["classes"] = cells["classes"].fillna("")
     cells = control_verdicts(cells)
     columns = [*KEYS, "representation", "higher_is_better", "value", "ci_low", "ci_high", "n",
-               "models", "errors", "versus", "p_versus", "versus_verdict"]
+               "models", "errors", "versus", "p_versus", "versus_verdict", "classes"]
     return cells[columns].sort_values(list(KEYS), kind="stable").reset_index(drop=True)
 
 

@@ -69,6 +69,11 @@ NONE = "–"
 #: A cell's mark where the paired test against its metric's control separates them
 #: (:func:`~audioxai_bench.leaderboard.aggregate.control_verdicts`).
 MARKS = {"better": " ▲", "worse": " ▼"}
+#: A cell whose classes disagree (:func:`~audioxai_bench.leaderboard.aggregate.class_disagreement`).
+CLASS_MARK = " ⇅"
+CLASS_NOTE = (" ⇅: the classes disagree: on one class's clips the cell's interval lies above 0, "
+              "on another's below (each class's mean and interval: leaderboard.csv, column "
+              "classes), so the mean depends on the mix of classes and hides both.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,9 +153,14 @@ def cell_text(cell: pd.Series | None) -> str:
     if cell["models"] == 0:
         return "error"
     text = with_ci(cell["value"], cell["ci_low"], cell["ci_high"], cell["metric"])
-    text += MARKS.get(cell.get("versus_verdict"), "")
+    text += MARKS.get(cell.get("versus_verdict"), "") + marks_classes(cell)
     failed = cell["errors"]
     return text + (f" ({failed} of {failed + cell['models']} models failed)" if failed else "")
+
+
+def marks_classes(cell: pd.Series) -> str:
+    """:data:`CLASS_MARK` where the cell's classes disagree."""
+    return CLASS_MARK if cell.get("classes") else ""
 
 
 def controls_note(section: Section, metrics: Sequence[str], labels: dict[str, str]) -> str:
@@ -165,9 +175,11 @@ def controls_note(section: Section, metrics: Sequence[str], labels: dict[str, st
     if not columns:
         return ""
     named = "; ".join(f"{', '.join(names)}: {control}" for control, names in columns.items())
+    split = c["metric"].isin(metrics) & c["classes"].astype(bool)
     return (f" ▲ / ▼: better / worse than the column's control ({named}) by a "
             "paired Wilcoxon signed-rank test over (split, test speaker) units, "
-            "Holm-adjusted over the column's explainers, 5 %; no mark: not separated from it.")
+            "Holm-adjusted over the column's explainers, 5 %; no mark: not separated from it."
+            + (CLASS_NOTE if split.any() else ""))
 
 
 def _higher(flags: pd.Series) -> bool | None:
@@ -491,14 +503,14 @@ def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
         if cell is None:
             return NONE
         text = with_ci(cell["value"], cell["ci_low"], cell["ci_high"])
-        text += MARKS.get(cell["versus_verdict"], "")
+        text += MARKS.get(cell["versus_verdict"], "") + marks_classes(cell)
         return f"{s.ranks.get(name, NONE)}: {text}" if s.ranks.get(name) else text
 
     def beating(s: Section, metric: str) -> str:
         c = s.cells[(s.cells["metric"] == metric) & s.cells["p_versus"].notna()
                     & s.cells["explainer"].isin(s.explainers)]
-        better = [e for e in s.explainers if e in set(c.loc[c["versus_verdict"] == "better",
-                                                           "explainer"])]
+        marked = c[c["versus_verdict"] == "better"].set_index("explainer")
+        better = [e + marks_classes(marked.loc[e]) for e in s.explainers if e in marked.index]
         return (NONE if c.empty else f"{len(better)} of {len(c)}"
                 + (f": {', '.join(better)}" if better else ""))
 
@@ -517,7 +529,9 @@ def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
                  "▲ / ▼: above / below the random order, and *better than the amplitude "
                  "order*: the explainers whose gap vs amplitude is above 0, each by a paired "
                  "Wilcoxon signed-rank test over (split, test speaker) units, "
-                 "Holm-adjusted over the column's explainers, 5 %.",
+                 "Holm-adjusted over the column's explainers, 5 %."
+                 + (CLASS_NOTE if any(CLASS_MARK in text for row in rows for text in row[1:])
+                    else ""),
                  ["explainer", *(s.title for s in chosen)], rows)
 
 

@@ -3,6 +3,8 @@ a paired Wilcoxon test over (model, speaker) units, Holm-adjusted over the colum
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -83,3 +85,28 @@ def test_no_verdict_on_the_explanations_of_a_model_below_the_accuracy_floor(scor
     gaps = cells[cells["metric"] == "gap"]
     assert gaps["p_versus"].isna().all() and (gaps["versus_verdict"] == "").all()
     assert gaps["value"].notna().all()  # the values are still reported
+
+
+def test_a_cell_whose_classes_disagree_is_marked_with_each_class_in_the_csv():
+    """Sex · AlexNet: removing to silence pushed the model towards male, so the amplitude order
+    gained on female clips (+0.44) and lost on male ones (-0.39); the mean hid both."""
+    rng = np.random.default_rng(5)
+    female = np.array([1] * 6 + [0] * 6)  # speakers 0-2 female, 3-5 male (two clips each)
+    split = {"loud-first": np.where(np.tile(female, 2) == 1, 0.4, -0.4)
+                           + 0.05 * rng.standard_normal(24),
+             "both": 0.2 + 0.05 * rng.standard_normal(24)}
+    rows = score_rows(split, metric="faithfulness-gap", versus="random order",
+                      targets=female.tolist(), task="sex")
+    cells = aggregate.by_cell(pd.DataFrame(rows)).set_index("explainer")
+    assert cells.loc["both", "classes"] == ""
+    text = cells.loc["loud-first", "classes"]
+    assert re.fullmatch(r"male -0\.4\d\d \[-\S+, -\S+\] / female 0\.3\d\d \[\S+, \S+\]", text)
+    section = aggregate.sections(pd.DataFrame(rows))[0]
+    table = tables.ranking_table(section)
+    shown = {row[table.header.index("Explainer")]: row[-1] for row in table.rows}
+    assert shown["loud-first"].endswith("⇅") and shown["both"].endswith("▲")
+    assert "⇅: the classes disagree" in table.caption
+    # without the classes (older records) there is nothing to split
+    plain = aggregate.by_cell(pd.DataFrame(score_rows(split, metric="faithfulness-gap",
+                                                      versus="random order", task="sex")))
+    assert (plain["classes"] == "").all()
