@@ -16,8 +16,10 @@ applied in the model input (0: the sound carries what the units carry in the inp
 less, above 0: more; a sonifier's smoothing or STFT spreads each unit into its neighbours;
 review H1); and the energy-matched
 listening aids ``sonified-accuracy``, ``complement-accuracy``, ``kept-energy`` and
-``sonified-random-gap``, which do not separate explainers (review H1: the model inputs ignore
-gain, and a white random STFT mask acts as a near-uniform gain).
+``sonified-random-gap`` (review H1: heard at their own level they did not separate
+explainers, for the model inputs ignore gain and a white random STFT mask acts as a
+near-uniform gain). Every sound is heard at its clip's level
+(:func:`~audioxai_bench.data.preprocess.to_model_input`).
 """
 
 from __future__ import annotations

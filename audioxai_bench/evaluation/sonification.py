@@ -22,8 +22,11 @@ same size under the same sonifier. Precisely, per sample:
   sound with the explanation removed). The *random control*: the same with k active units in a
   seeded random order, ``controls`` times (4 by default); the *amplitude control*: the k
   loudest active units.
-- Every sound is classified through the model's own preprocessing
-  (:func:`~audioxai_bench.data.preprocess.to_model_input`) and scored by the probability of the
+- Every sound is classified through the model's own preprocessing at its clip's level
+  (:func:`~audioxai_bench.data.preprocess.to_model_input`: divided by the clip's 95th
+  percentile, in dB relative to the clip's peak), as loud as it is in the clip; at its own level
+  a sound of a few units had a 95th percentile of 0 and was divided by 0.001, up to a million
+  times the clip's scale. It is scored by the probability of the
   class the map *explains*: the true label, the class every explainer is asked about (review
   M5). L-MAC explains and scores the model's clean prediction; scoring the prediction here
   would score a map of the label against another class on every misclassified clip (14-32 %
@@ -51,16 +54,18 @@ classifiers", ICML) at one fraction follow SpeechBrain's definitions (see
 :func:`lmac_quantities`).
 
 The *model-input reference* (``sonifier=None``) applies the same unit sets in the model input,
-silence elsewhere, with no sound made: the gains a sonifier is compared with (review H1). A
-sonifier spreads each kept unit into its neighbours (a smoothed gate, the STFT's window),
-which lifts scattered unit sets, the random controls above all, more than contiguous ones
-(``benchmarks/bench_sonifier_leakage.py``).
+silence elsewhere, with no sound made: the gains a sonifier is compared with (review H1). An
+exact 0/1 gate as sound gives the model exactly that input, so the difference is the
+sonifier's own doing: it spreads each kept unit into its neighbours (a smoothed gate, the
+STFT's window), which lifts scattered unit sets, the random controls above all, more than
+contiguous ones (``benchmarks/bench_sonifier_leakage.py``).
 
 **Energy-matched scores** (:func:`evaluate_sonifier`, kept as descriptive listening aids). A
 sonified sound that carries the explanation should still be recognised when played alone, its
 complement should not, and it should do better than a random mask that keeps the same share of
-the signal's energy. The review (H1) showed why these do not separate explainers: both model
-inputs ignore overall gain and a white random STFT mask acts as a near-uniform gain.
+the signal's energy. The review (H1) showed why these did not separate explainers when each
+sound was heard at its own level: both model inputs then ignore overall gain, and a white
+random STFT mask acts as a near-uniform gain.
 """
 
 from __future__ import annotations

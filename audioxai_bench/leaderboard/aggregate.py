@@ -394,7 +394,9 @@ TIE_RULE = ("Ranks: explainer A ranks above B only where a paired Wilcoxon signe
             "the table, finds them different at the 5 % level. A rank such as 1–3 is shared: it "
             "runs from 1 + the number of explainers distinguishably better to the number not "
             "distinguishably worse. Intervals resample splits, then speakers, widened "
-            "for the few speakers (Student's t). Where a "
+            "for the few speakers (Student's t). Tests and intervals are over the test speakers "
+            "of these trained models: they do not say how models trained again (another seed) "
+            "would order the explainers. Where a "
             "run kept no per-sample scores, two explainers tie when their 95 % intervals "
             "overlap.")
 
