@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -239,7 +240,8 @@ class Clustered:
         stacked = np.stack(per_model)  # (G, M, B)
         drawn = rng.integers(0, len(per_model), size=(n_resamples, len(per_model)))
         chosen = stacked[drawn, :, np.arange(n_resamples)[:, None]]  # (B, G, M)
-        with np.errstate(invalid="ignore"):
+        with warnings.catch_warnings():  # a resample without a finite score: NaN, left out
+            warnings.simplefilter("ignore", RuntimeWarning)
             return np.nanmean(chosen, axis=1)
 
 

@@ -163,14 +163,28 @@ def class_disagreement(data: Clustered, task: str) -> str:
     loud units first gains on the clips of one sex and loses on the other's."""
     if data.classes is None:
         return ""
+    classes = [data.of_class(label) for label in np.unique(data.classes)]
+    t = np.array([_t_statistic(one.unit_means()[0]) for one in classes])
+    if not (np.nanmax(t, initial=0) > 1 and np.nanmin(t, initial=0) < -1):
+        # an interval clear of 0 lies about two standard errors from it: no class is within
+        # one of that on both sides, so no bootstrap needs drawing
+        return ""
+    means = [one.means()[0] for one in classes]
     parts, above, below = [], False, False
-    for label in np.unique(data.classes):
-        one = data.of_class(label)
+    for label, one, mean in zip(np.unique(data.classes), classes, means):
         (low, high), = clustered_interval(one)
         above, below = above or low > 0, below or high < 0
-        parts.append(f"{class_name(task, int(label))} {one.means()[0]:.3f} "
-                     f"[{low:.3f}, {high:.3f}]")
+        parts.append(f"{class_name(task, int(label))} {mean:.3f} [{low:.3f}, {high:.3f}]")
     return " / ".join(parts) if above and below else ""
+
+
+def _t_statistic(units: np.ndarray) -> float:
+    """Mean over standard error of the finite unit means (NaN below two)."""
+    units = units[np.isfinite(units)]
+    if len(units) < 2:
+        return np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(units.mean() / (units.std(ddof=1) / np.sqrt(len(units))))
 
 
 def _versus_amplitude(ok: pd.DataFrame, weak: set[tuple]) -> list[tuple]:
