@@ -628,10 +628,10 @@ def score_metric(metric: Any, batch: Any, *, name: str, plugin: str,
 
     replaced = "replaced a field of its EvalBatch (restored)"
     try:
-        return guarded_call("metric", name, plugin, batch.model, score,
-                            time_limit_s=time_limit_of(metric, default_limit_s),
-                            keeper=keeper, inputs=tensors,
-                            reraise=True)
+        output = guarded_call("metric", name, plugin, batch.model, score,
+                              time_limit_s=time_limit_of(metric, default_limit_s),
+                              keeper=keeper, inputs=tensors,
+                              reraise=True)
     except _BatchChanged:  # re-raised as it was: nothing else had changed
         raise PluginCallError("metric", name, plugin, "input-changed", replaced, 0.0) from None
     except PluginCallError as exc:
@@ -640,6 +640,28 @@ def score_metric(metric: Any, batch: Any, *, name: str, plugin: str,
             raise PluginCallError("metric", name, plugin, exc.kind, reason,
                                   exc.seconds) from None
         raise
+    problem = _output_problem(output, batch.size)
+    if problem:
+        raise PluginCallError("metric", name, plugin, *problem, 0.0)
+    return output
+
+
+def _output_problem(output: Any, size: int) -> tuple[str, str] | None:
+    """Why a metric's output cannot be kept, as (kind, reason), or None: a ``MetricOutput``
+    with one score per sample of the batch, NaN where a sample's score is undefined, never
+    infinite (the mean would silently leave an Inf out)."""
+    from audioxai_bench.api.metric import MetricOutput  # the API imports nothing from here
+
+    if not isinstance(output, MetricOutput):
+        return "type", f"returned {type(output).__name__}, not a MetricOutput"
+    scores = output.scores
+    if scores.dim() != 1 or len(scores) != size:
+        return "shape", (f"returned scores of shape {tuple(scores.shape)} for a batch of "
+                         f"{size} samples (one score per sample)")
+    if scores.is_floating_point() and bool(scores.isinf().any()):
+        return "non-finite", (f"returned {int(scores.isinf().sum())} infinite score(s) of "
+                              f"{size} (NaN marks an undefined one)")
+    return None
 
 
 class _BatchChanged(Exception):

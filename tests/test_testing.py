@@ -223,11 +223,11 @@ class DependsOnMode(Mass):
 
 @pytest.mark.parametrize("metric, message", [
     (OneScore(name="one-score"),
-     r"metric 'one-score' on the \w+ toy model in eval mode: score returned \(1,\) scores for "
-     r"a batch of 2"),
+     r"metric 'one-score' on the \w+ toy model in eval mode: returned scores of shape \(1,\) "
+     r"for a batch of 2"),
     (LeavesTrainMode(name="leaves-train"), r"'leaves-train'.*changed the train/eval mode"),
     (RandomScores(name="random-scores"), r"'random-scores'.*gave different scores"),
-    (InfiniteScores(name="infinite"), r"'infinite'.*infinite scores"),
+    (InfiniteScores(name="infinite"), r"'infinite'.*infinite score\(s\)"),
     (AllNaN(name="all-nan"), r"'all-nan': every score on every toy batch is NaN"),
     (LeaksRelevance(name="leaks"), r"'leaks'.*another explainer's relevance through "
                                    r"batch.shared"),

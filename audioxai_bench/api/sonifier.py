@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar, Protocol, runtime_checkable
 
+import torch
 from torch import Tensor
 
 from audioxai_bench.api.explainer import REPRESENTATIONS
@@ -57,3 +58,19 @@ class BaseSonifier:
 
     def render(self, waveform: Tensor, relevance: Tensor, representation: str) -> Tensor:
         raise NotImplementedError
+
+
+def sound_of(sonifier: Sonifier, waveform: Tensor, relevance: Tensor, representation: str
+             ) -> Tensor:
+    """``sonifier.sonify(...)`` in ``waveform``'s dtype, checked: the signals' shape and finite
+    (a NaN sound would score NaN as an undefined sample, and play as full-scale DC)."""
+    name = getattr(sonifier, "name", type(sonifier).__name__)
+    sound = sonifier.sonify(waveform, relevance, representation)
+    if not isinstance(sound, Tensor) or sound.shape != waveform.shape:
+        got = tuple(sound.shape) if isinstance(sound, Tensor) else type(sound).__name__
+        raise AudioXaiError(f"sonifier {name!r} returned {got}, expected "
+                            f"{tuple(waveform.shape)}")
+    if not bool(torch.isfinite(sound).all()):
+        raise AudioXaiError(f"sonifier {name!r} returned {int((~torch.isfinite(sound)).sum())} "
+                            f"NaN/Inf sample(s) of {sound.numel()}: a sound must be finite")
+    return sound.to(waveform.dtype)

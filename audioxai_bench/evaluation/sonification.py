@@ -81,6 +81,7 @@ from torch import Tensor, nn
 
 from audioxai_bench.api.explainer import amplitude_of, explaining, silence_of
 from audioxai_bench.api.metric import DEFAULT_CHUNK
+from audioxai_bench.api.sonifier import sound_of
 from audioxai_bench.data.preprocess import clip_level, istft, stft, to_model_input
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.evaluation.randomness import hashed_keys, hashed_uniform
@@ -219,10 +220,7 @@ def evaluate_sonifier(
     energy share.
     """
     signals = signals.to(relevance.device)
-    sonified = sonifier.sonify(signals, relevance, representation).to(signals.dtype)
-    if sonified.shape != signals.shape:
-        raise ValueError(f"sonifier {getattr(sonifier, 'name', sonifier)!r} returned "
-                         f"{tuple(sonified.shape)}, expected {tuple(signals.shape)}")
+    sonified = sound_of(sonifier, signals, relevance, representation)
     kept = kept_energy(sonified, signals)
     control = random_control(signals, kept.clamp(0, 1).to(signals.device),
                              getattr(sonifier, "domain", "time"), seed)
@@ -519,11 +517,7 @@ def _play(sonifier: Any, model: nn.Module, signals: Tensor, target: Tensor, unit
 
     def verdicts(s: Tensor, keep: Tensor) -> tuple[Tensor, ...]:
         signal = signals[s]
-        sound = sonifier.sonify(signal, units.spread(keep.to(dtype), shape), representation)
-        if sound.shape != signal.shape:
-            raise AudioXaiError(f"sonifier {getattr(sonifier, 'name', sonifier)!r} returned "
-                                f"{tuple(sound.shape)}, expected {tuple(signal.shape)}")
-        sound = sound.to(signal.dtype)
+        sound = sound_of(sonifier, signal, units.spread(keep.to(dtype), shape), representation)
         inputs = to_model_input(torch.cat([sound, signal - sound]), representation,
                                 torch.cat([level[s]] * 2))
         p, hit = true_class_scores(model(inputs.to(dtype)), target[s].repeat(2))

@@ -70,6 +70,11 @@ def summarize(
     own_interval = getattr(metric, "interval", None)
     if callable(own_interval):
         ci = own_interval(output)
+        if ci is not None and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci) \
+                and ci[0] > ci[1]:
+            raise AudioXaiError(f"metric {getattr(metric, 'name', metric)!r}: its interval() "
+                                f"returned [{ci[0]:g}, {ci[1]:g}], the lower bound above the "
+                                "upper")
     elif output.info.get("proportion") and est.n:
         ci = list(stats.wilson_interval(est.mean, est.n, confidence))
     else:

@@ -20,6 +20,7 @@ import numpy as np
 import soundfile as sf
 from torch import Tensor
 
+from audioxai_bench.api.sonifier import sound_of
 from audioxai_bench.data.check import TARGET_RATE
 from audioxai_bench.errors import AudioXaiError
 
@@ -131,7 +132,7 @@ def write_sonified(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sonified = sonifier.sonify(signals, relevance, representation).detach().double().cpu()
+    sonified = sound_of(sonifier, signals, relevance, representation).detach().double().cpu()
     original = signals.detach().double().cpu()
     names = list(names) if names is not None else sample_names(len(signals))
     if len(names) != len(signals):

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
-from ..errors import AudioXaiError
+from ..errors import AudioXaiError, one_line
 from ..hashing import config_hash  # noqa: F401  (records are keyed by it; re-exported)
 from .folder import RESULTS_FILE
 
@@ -187,6 +187,16 @@ def validate_record(record: Mapping[str, Any], where: str = "record") -> None:
         Record.model_validate(record)
     except ValidationError as exc:
         raise AudioXaiError(f"{where}: {_first_problem(exc)}") from None
+
+
+def record_problem(record: Mapping[str, Any]) -> str | None:
+    """Why ``record`` cannot be written (:func:`validate_record`, then JSON), or None."""
+    try:
+        validate_record(record)
+        json.dumps(record, allow_nan=True)
+    except (AudioXaiError, TypeError, ValueError) as exc:
+        return f"its result cannot be recorded: {one_line(exc)}"
+    return None
 
 
 def _first_problem(exc: ValidationError) -> str:

@@ -128,6 +128,7 @@ class Runner:
         self.cached = {"data": 0, "models": 0, "relevance": 0, "scores": 0}
         self.counts = {"records": 0, "failed": 0, "skipped": 0}
         self.units: list[dict[str, Any]] = []  # what each unit cost, for run.json
+        self.example_failures: list[str] = []  # sounds for the page that could not be written
 
     # -- bookkeeping --------------------------------------------------------------------
 
@@ -279,7 +280,8 @@ class Runner:
                            | limit,
                            "report": report.as_dict(), **self.env,
                            "executor": self.executor_name, "units": self.units,
-                           "plugin_failures": [str(f) for f in self.plugins.failures]},
+                           "plugin_failures": [str(f) for f in self.plugins.failures],
+                           "example_failures": self.example_failures},
                           indent=2, default=str)
         atomic_write(self.out / folder.RUN_FILE, lambda f: f.write(text.encode() + b"\n"))
         return report
@@ -505,9 +507,11 @@ class Runner:
                         time_limit_s=time_limit_of(sonifier.obj, self.bench.plugin_time_limit_s),
                         keeper=panel.keeper,
                         inputs=(signals, rel), reraise=True)
-                except Exception as exc:  # its metric cells carry the failure as well
-                    self.log(f"could not write {sonifier.name} examples of {explainer} on "
-                             f"{panel.label}: {one_line(exc)}")
+                except Exception as exc:  # kept in run.json: no metric cell need fail too
+                    failure = (f"could not write {sonifier.name} examples of {explainer} on "
+                               f"{panel.label}: {one_line(exc)}")
+                    self.example_failures.append(failure)
+                    self.log(failure)
 
 
 def _missing_need(metric: Any, panel: Panel) -> str | None:

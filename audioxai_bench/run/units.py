@@ -47,6 +47,7 @@ from . import folder
 from .artifacts import ModelRecipe, load_relevance, make_recipe, store_relevance, trained_model
 from .definition import Benchmark
 from .plan import Plugged
+from .records import record_problem
 from .score_cache import code_digest, load_scores, score_key, store_scores
 from .setup import RunSetup, prepare_run
 
@@ -429,6 +430,11 @@ class Units:
                                          "traceback": traceback_text(exc)})
                 continue
             fields = fields | panel.samples | {"wall_seconds": round(spent[i], 4)}
+            problem = record_problem(record | fields)
+            if problem:  # the cell fails here, not the writer (and the run) later
+                records.append(record | {"status": "error", "error": f"metric {metric.name!r} "
+                                         f"(plugin {metric.source}): {problem}"})
+                continue
             store_scores(keys[i], fields)
             records.append(record | fields)
         return records, relevance, cached

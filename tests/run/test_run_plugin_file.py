@@ -3,6 +3,8 @@ kept in the cell's record and shown once on stderr."""
 
 from __future__ import annotations
 
+import json
+
 import yaml
 
 from audioxai_bench.cli import main
@@ -95,3 +97,80 @@ def test_run_with_a_plugin_file_records_and_shows_its_traceback(tmp_path, capsys
     # (FAILED status lines go to stderr too: count a frame of the traceback itself)
     assert err.count("line 7, in helper") == 1
     assert err.count("line 18, in score") == 1
+
+
+MISBEHAVING = '''\
+import dataclasses
+
+import torch
+
+import audioxai_bench
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Bad(audioxai_bench.BaseMetric):
+    how: str
+
+    def score(self, batch):
+        scores = torch.ones(batch.size)
+        if self.how == "short":
+            scores = scores[:1]
+        if self.how == "infinite":
+            scores[0] = float("inf")
+        info = {"kept": object()} if self.how == "unwritable" else {}
+        return audioxai_bench.MetricOutput(scores=scores, info=info)
+
+    def interval(self, output):
+        return [5.0, -5.0] if self.how == "reversed" else None
+
+
+class Silent(audioxai_bench.BaseSonifier):
+    def render(self, waveform, relevance, representation):
+        return waveform * float("nan")
+
+
+@audioxai_bench.hookimpl
+def audioxai_bench_metrics():
+    return [Bad(name=how, how=how, higher_is_better=True)
+            for how in ("short", "infinite", "unwritable", "reversed")]
+
+
+@audioxai_bench.hookimpl
+def audioxai_bench_sonifiers():
+    return [Silent(name="nan-sound")]
+'''
+
+
+def test_a_metric_or_sonifier_that_breaks_its_contract_fails_its_cell_not_the_run(tmp_path):
+    """Reliability probe F1, F4, F6, F8, F12: each bad output fails its own cell with a reason
+    naming the plugin; the other cells are kept and the run goes on (exit status 1)."""
+    tree = write_tree(tmp_path / "data", [1, 2, 4, 5, 13], reps=range(1))
+    plugin = tmp_path / "misbehaving.py"
+    plugin.write_text(MISBEHAVING)
+    spec = tmp_path / "bench.yaml"
+    spec.write_text(yaml.safe_dump({
+        "version": 1, "name": "contract", "data": {"path": str(tree)}, "tasks": ["digit"],
+        "models": [{"name": "audionet", "width": 0.0625}], "folds": [0],
+        "training": {"preset": "cpu", "iterations": 2, "eval_every": 2, "batch_size": 8},
+        "explainers": ["gradient"],
+        "metrics": ["gini", "short", "infinite", "unwritable", "reversed",
+                    {"name": "sonified-sufficiency-gain", "params": {"controls": 1}}],
+        "sonifiers": ["nan-sound"], "samples": 2, "batch_size": 2, "examples": 1,
+        "device": "cpu"}))
+    out = tmp_path / "out"
+    assert main(["--quiet", "run", str(spec), "--out", str(out), "--plugin", str(plugin)]) == 1
+    records = {r["metric"]: r for r in read_records([out]) if r["explainer"] == "gradient"}
+    assert records["gini"]["status"] == "ok"
+    expected = {"short": "returned scores of shape (1,) for a batch of 2 samples",
+                "infinite": "returned 1 infinite score(s) of 2",
+                "unwritable": "its result cannot be recorded: ",
+                "reversed": "its interval() returned [5, -5], the lower bound above",
+                "sonified-sufficiency-gain": "sonifier 'nan-sound' returned 128000 NaN/Inf"}
+    for metric, reason in expected.items():
+        assert records[metric]["status"] == "error", metric
+        assert reason in records[metric]["error"], records[metric]["error"]
+        if metric != "sonified-sufficiency-gain":
+            assert f"metric {metric!r}" in records[metric]["error"]
+    run = json.loads((out / "run.json").read_text())
+    assert any("could not write nan-sound examples of gradient" in f and "NaN/Inf" in f
+               for f in run["example_failures"])
