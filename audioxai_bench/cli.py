@@ -164,9 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="faster, not repeatable on a GPU: let cuDNN autotune instead of "
                           "deterministic algorithms (recorded with the results)")
     run.add_argument("--rescore", action="store_true",
-                     help="score every cell again, even those whose scores the cache keeps "
-                          "from an earlier run of the same code and settings (e.g. to time "
-                          "the explainers again)")
+                     help="explain and score every cell again, even those whose relevance "
+                          "and scores the cache keeps from an earlier run of the same code and "
+                          "settings (e.g. to time the explainers again, or after editing code "
+                          "a plugin imports from outside its own package)")
     again = run.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="continue the run in --out (after Ctrl-C, a kill or a changed "

@@ -22,6 +22,7 @@ import hashlib
 import inspect
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,15 @@ def package_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+@functools.cache
+def _package_sources(folder: str) -> frozenset[str]:
+    return frozenset(str(f.resolve()) for f in Path(folder).rglob("*.py"))
+
+
 def code_digest(*plugins: Any) -> str:
-    """:func:`package_digest` and the source files that define ``plugins`` outside it."""
+    """:func:`package_digest` and the source files of ``plugins`` outside it: the file that
+    defines each one's class and, where that file lies in a package, every ``.py`` file of
+    the package (its helper modules). Code imported from elsewhere is not seen: ``--rescore``."""
     files = set()
     for plugin in plugins:
         if plugin is None:
@@ -62,6 +70,9 @@ def code_digest(*plugins: Any) -> str:
             continue
         if source and not Path(source).resolve().is_relative_to(_PACKAGE):
             files.add(str(Path(source).resolve()))
+            top = sys.modules.get(type(plugin).__module__.split(".")[0])
+            for folder in getattr(top, "__path__", ()):  # a package: all its modules
+                files |= _package_sources(folder)
     return config_hash({"package": package_digest(),
                         "plugins": {f: _file_digest(f) for f in sorted(files)}})
 

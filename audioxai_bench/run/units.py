@@ -319,7 +319,7 @@ class Units:
                            "params": explainer.params, "rows": panel.rows.tolist(),
                            "batch_size": self.bench.batch_size, **self.numerics,
                            "versions": self.versions, "code": code_digest(explainer.obj)})
-        entry = load_relevance(key, tuple(panel.x.shape))
+        entry = None if self.rescore else load_relevance(key, tuple(panel.x.shape))
         if entry is not None:
             return entry["relevance"].to(self.device), entry["seconds"], True
         parts, seconds = [], []

@@ -34,8 +34,9 @@ def test_a_second_run_reads_its_scores_from_the_cache(tree, cache, tmp_path):
 def test_rescore_and_a_change_of_code_or_settings_score_again(tree, cache, tmp_path,
                                                               monkeypatch):
     run(tree, tmp_path / "a")
-    again = run(tree, tmp_path / "b", rescore=True)
-    assert again.cached["scores"] == 0 and again.cached["relevance"] == len(EXPLAINERS)
+    again = run(tree, tmp_path / "b", rescore=True)  # explains again too (probe F2)
+    assert again.cached["scores"] == again.cached["relevance"] == 0
+    assert outcome(tmp_path / "b") == outcome(tmp_path / "a")
     other = run(tree, tmp_path / "c", changes={"explainers": ["gradient"], "metrics": ["gini"],
                                                "batch_size": 4})
     assert other.cached["scores"] == 0  # another batch size: another config hash
@@ -79,3 +80,19 @@ def test_the_code_digest_covers_a_plugins_own_file(tmp_path, monkeypatch):
 
     gini = PluginManager(entrypoints=False).metrics.get("gini")
     assert score_cache.code_digest(gini) == score_cache.code_digest()
+
+
+def test_the_code_digest_covers_every_module_of_a_plugins_package(tmp_path, monkeypatch):
+    """Probe F2: the class in one module, the relevance in a helper module of its package."""
+    package = tmp_path / "helped_plugin"
+    package.mkdir()
+    (package / "__init__.py").write_text("from .method import Metric\n")
+    (package / "method.py").write_text("from .helper import sign\nclass Metric:\n    pass\n")
+    (package / "helper.py").write_text("def sign(x):\n    return x.abs()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import helped_plugin
+
+    before = score_cache.code_digest(helped_plugin.Metric())
+    (package / "helper.py").write_text("def sign(x):\n    return -x.abs()\n")
+    score_cache._file_digest.cache_clear()  # a new process reads the edited file
+    assert score_cache.code_digest(helped_plugin.Metric()) != before
