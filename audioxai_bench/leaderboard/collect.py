@@ -29,7 +29,24 @@ def read(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
         if frame.empty:
             raise AudioXaiError(f"{file}: no result records")
         frames.append(frame.assign(source=str(file.parent)))
-    return normalise(pd.concat(frames, ignore_index=True))
+    return one_model_each(normalise(pd.concat(frames, ignore_index=True)))
+
+
+def one_model_each(df: pd.DataFrame) -> pd.DataFrame:
+    """``df``, refused where the records of one split and seed of a (task, model) came from
+    two trained models (e.g. a definition's training changed between runs resumed into one
+    folder): a table would mix them. Records that do not name their model are not checked."""
+    named = df[df["model_key"].notna()]
+    keys = ["benchmark", "dataset", "task", "model", "fold", "seed"]
+    for key, rows in named.groupby(keys, sort=False, dropna=False):
+        if rows["model_key"].nunique() > 1:
+            task, model, fold, seed = key[2:]
+            raise AudioXaiError(
+                f"{', '.join(sorted(set(rows['source'])))}: the records of {task} · {model} "
+                f"split {fold}, seed {seed} come from {rows['model_key'].nunique()} trained "
+                "models (the definition's training or data changed between runs); give the "
+                "leaderboard runs of one definition, or run again into a fresh --out")
+    return df
 
 
 def normalise(df: pd.DataFrame) -> pd.DataFrame:

@@ -94,6 +94,9 @@ class Record(BaseModel):
     clips: list[str] | None = None
     speakers: list[StrictInt] | None = None
     targets: list[StrictInt] | None = None
+    #: the trained model the cell was computed on (its recipe, data and numerics, hashed): the
+    #: leaderboard never pools two models of one split and seed
+    model_key: _Text = None
     grid: list[float] | None = None
     curves: dict[str, list[_Number]] | None = None
     extras: dict[str, Any] | None = None
@@ -407,7 +410,8 @@ def latest(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 #: ``ci_low``/``ci_high``; the full record stays in column ``record``.
 COLUMNS: tuple[str, ...] = (*CELL_FIELDS, "representation", "status", "value", "ci_low",
                             "ci_high", "n", "higher_is_better", "error", "reason", "wall_seconds",
-                            "device", "seed", "config_hash", "git_revision", "created")
+                            "device", "seed", "model_key", "config_hash", "git_revision",
+                            "created")
 
 
 

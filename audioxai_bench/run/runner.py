@@ -183,7 +183,8 @@ class Runner:
             "schema": SCHEMA_VERSION, "benchmark": self.bench.name, "dataset": self.dataset_name,
             "data_fingerprint": self.data.fingerprint, "task": panel.task,
             "model": panel.model_name, "representation": panel.representation,
-            "fold": panel.fold, "explainer": explainer.name if explainer else None,
+            "fold": panel.fold, "model_key": panel.model_key,
+            "explainer": explainer.name if explainer else None,
             "sonifier": sonifier.name if sonifier else None, "metric": metric,
             "status": "ok", "error": None, "device": str(self.device), "seed": self.bench.seed,
             "executor": self.executor_name, "torch_threads": self.work.threads,
@@ -248,6 +249,7 @@ class Runner:
         start = time.perf_counter()
         self.store = self._open_store()
         self.finished = self.store.finished() if self.resume else set()
+        self.earlier_models = self._earlier_models() if self.resume else {}
         with self._stage("data"):
             self.data, self.dataset_name = self._load_data()
         fault_point("data")
@@ -302,10 +304,32 @@ class Runner:
         return WorkerSetup(self.bench, str(self.device), self.plugins.recipe(), str(cache_root()),
                            self.data, uuid.uuid4().hex, threads, self.rescore)
 
+    def _earlier_models(self) -> dict[tuple[str, str, int], set[str]]:
+        """The trained models (``model_key``) the folder's records of each (task, model, split)
+        came from; refused at once when they are another benchmark's (one folder, one
+        benchmark: its examples and run.json would be replaced by this one's)."""
+        models: dict[tuple[str, str, int], set[str]] = {}
+        for r in self.store.records():
+            if r["benchmark"] != self.bench.name:
+                raise AudioXaiError(
+                    f"{self.out} holds results of benchmark {r['benchmark']!r}, not "
+                    f"{self.bench.name!r}; a folder holds one benchmark's: write to another "
+                    "--out, or start over with --overwrite (the earlier results are kept aside)")
+            if r.get("model_key"):
+                models.setdefault((r["task"], r["model"], r["fold"]), set()).add(r["model_key"])
+        return models
+
     def _submit_training(self, task: str, choice: Any, fold: int) -> None:
         recipe = self.work.recipe(task, choice, fold)
         where = Where(task, choice.name, fold, recipe.spec.representation,
                        model_key(recipe, self.data.fingerprint, self.work.numerics))
+        earlier = self.earlier_models.get((task, choice.name, fold), set())
+        if earlier - {where.model_key}:
+            raise AudioXaiError(
+                f"{self.out} holds results of {task}-{choice.name}-fold{fold} from another "
+                "trained model (the definition's training, data or numerics changed since); "
+                "resumed, its cells would mix two models: write to another --out, or start "
+                "over with --overwrite (the earlier results are kept aside)")
         self.executor.submit("train", Units.train_unit, (task, choice, fold),
                              lambda out: self._trained(where, recipe, out))
 

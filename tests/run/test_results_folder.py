@@ -184,3 +184,31 @@ def test_a_run_that_fails_before_writing_removes_only_a_folder_it_made(tree, cac
             if p.is_file() and p.name != ".lock"} == before
     with folder_lock(out):  # released: the next run can take it
         pass
+
+
+def test_resume_refuses_another_benchmark_or_another_trained_model(tree, cache, tmp_path):
+    """Probe F3, F7: resumed with changed training, the folder's earlier cells came from
+    another model of the same split, and the leaderboard pooled them with the new ones."""
+    from audioxai_bench.leaderboard import build_leaderboard
+
+    out = tmp_path / "out"
+    run(tree, out)
+    first = (out / "results.jsonl").read_bytes()
+    keys = {r["model_key"] for r in read_records([out])}
+    assert len(keys) == 1 and None not in keys  # every record names its trained model
+    with pytest.raises(AudioXaiError, match=r"holds results of benchmark 'store', not 'other'"):
+        run(tree, out, resume=True, changes={"name": "other"})
+    with pytest.raises(AudioXaiError, match=r"holds results of digit-audionet-fold0 from another "
+                                            r"trained model"):
+        run(tree, out, resume=True, changes={"training": {
+            "preset": "cpu", "iterations": 4, "eval_every": 4, "batch_size": 8}})
+    assert (out / "results.jsonl").read_bytes() == first  # nothing lost, nothing mixed
+    run(tree, out, resume=True, changes={"explainers": ["random"]})  # same model: goes on
+    # a later folder of the same seed, another model, fewer explainers: the newest record of
+    # each cell would take this model's accuracy and the earlier model's other explainers
+    other = tmp_path / "other"
+    run(tree, other, changes={"explainers": ["random"], "training": {
+        "preset": "cpu", "iterations": 4, "eval_every": 4, "batch_size": 8}})
+    with pytest.raises(AudioXaiError, match=r"digit · audionet split 0, seed 0 come from 2 "
+                                            r"trained models"):
+        build_leaderboard([out, other], tmp_path / "board", quiet=True)
