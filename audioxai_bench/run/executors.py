@@ -37,6 +37,8 @@ import dataclasses
 import multiprocessing
 import os
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -49,6 +51,8 @@ from ..reproducibility import torch_mode
 EXECUTORS = ("local", "processes", "ray")
 #: How often Ray runs a task again when its worker dies (not when the task raises).
 MAX_RETRIES = 3
+#: How often a pool process checks that the run's process is still there (seconds).
+PARENT_POLL_S = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,9 +164,19 @@ _pool_setup: Any = None
 
 
 def _start_worker(setup: Any) -> None:
-    """A pool process's start: keep the run's setup for its units."""
+    """A pool process's start: keep the run's setup for its units, and end the process when
+    the run's process is gone (killed with SIGKILL, it cannot shut its pool down: the workers
+    would wait for work for ever, holding their memory)."""
     global _pool_setup
     _pool_setup = setup
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _pool_unit(unit: Callable[..., Any], *args: Any) -> Any:

@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import collections
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -185,3 +190,35 @@ def test_a_dead_worker_fails_its_cells_and_nothing_else_is_lost(
     assert any(r["explainer"] == "dies" for r in failed)
     assert report.failed == len(failed)
     assert [r for r in records if r["metric"] == "test-accuracy"][0]["status"] == "ok"
+
+
+PARENT = '''\
+import concurrent.futures, multiprocessing, os, signal, sys, time
+from audioxai_bench.run import executors
+
+if __name__ == "__main__":
+    pool = concurrent.futures.ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"),
+        initializer=executors._start_worker, initargs=(None,))
+    print(pool.submit(os.getpid).result(), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # as `kill -9` of a run: no shutdown of the pool
+'''
+
+
+def test_pool_processes_end_when_the_runs_process_is_killed(tmp_path):
+    """Probe F5: a SIGKILLed run left its workers waiting for work, 900 MB each, for ever."""
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    parent.wait(timeout=60)
+    parent.stdout.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(worker, signal.SIGKILL)
+    raise AssertionError(f"worker {worker} outlived its run's process by 20 s")
