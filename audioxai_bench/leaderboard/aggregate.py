@@ -157,6 +157,8 @@ def class_disagreement(data: Clustered, task: str) -> str:
     """Each class's mean and interval of a paired difference (``"female 0.441 [0.312, 0.571] /
     male -0.386 [...]"``) where the classes disagree: one class's interval above 0 and
     another's below; empty where they do not, or where the records do not say the classes.
+    The intervals are Bonferroni-adjusted over the classes (97.5 % for two, 99.5 % for ten),
+    so a cell with no class effect is flagged at most 5 % of the time.
 
     The mean over a class-balanced sample then hides two opposite effects. On the sex task
     removing units to silence pushes the model towards one class, so a map that removes the
@@ -170,9 +172,10 @@ def class_disagreement(data: Clustered, task: str) -> str:
         # one of that on both sides, so no bootstrap needs drawing
         return ""
     means = [one.means()[0] for one in classes]
+    confidence = 1 - ALPHA / len(classes)  # Bonferroni: one cell, all its classes at ALPHA
     parts, above, below = [], False, False
     for label, one, mean in zip(np.unique(data.classes), classes, means):
-        (low, high), = clustered_interval(one)
+        (low, high), = clustered_interval(one, confidence)
         above, below = above or low > 0, below or high < 0
         parts.append(f"{class_name(task, int(label))} {mean:.3f} [{low:.3f}, {high:.3f}]")
     return " / ".join(parts) if above and below else ""

@@ -72,8 +72,9 @@ MARKS = {"better": " ▲", "worse": " ▼"}
 #: A cell whose classes disagree (:func:`~audioxai_bench.leaderboard.aggregate.class_disagreement`).
 CLASS_MARK = " ⇅"
 CLASS_NOTE = (" ⇅: the classes disagree: on one class's clips the cell's interval lies above 0, "
-              "on another's below (each class's mean and interval: leaderboard.csv, column "
-              "classes), so the mean depends on the mix of classes and hides both.")
+              "on another's below (Bonferroni over the classes; each class's mean and interval: "
+              "leaderboard.csv, column classes), so the mean depends on the mix of classes and "
+              "hides both.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,11 +284,11 @@ def sonification_table(section: Section) -> Table | None:
     versus = ("" if not any(m.endswith(VERSUS_AMPLITUDE) for m in metrics) else
               " Vs amplitude: the gain minus the amplitude row's on the same clip and "
               "sonifier, so above 0 means the map plays more of what the model uses than its "
-              "loudest units do. The sonifiers spread each kept unit's sound into its "
-              "neighbours (a smoothed gate, the STFT's window), which helps scattered units "
-              "more than contiguous ones, and loudness' units are the most contiguous: so "
-              "here vs amplitude also rewards scatter (benchmarks/bench_sonifier_leakage.py); "
-              "the ranking table's Gap vs amplitude compares the maps in the model input.")
+              "loudest units do. A sonifier that spreads each kept unit's sound into its "
+              "neighbours (keep-positive's smoothed gate) helps scattered units more than "
+              "contiguous ones, and loudness' units are the most contiguous: there vs "
+              "amplitude also rewards scatter (benchmarks/bench_sonifier_leakage.py); the "
+              "ranking table's Gap vs amplitude compares the maps in the model input.")
     if any(m.endswith("-vs-input") for m in metrics):
         versus += (" Vs model input (†, it judges the sonifier, not the map): the gain minus "
                    "that of the same units applied in the model input, silence elsewhere; 0 = "
@@ -295,8 +296,9 @@ def sonification_table(section: Section) -> Table | None:
                    "above 0 = more (a removal the STFT spreads to neighbouring bins, say).")
     return Table("Sonification: the model's probability for the explained class (the label) "
                  "on the sound of the explanation's top units (sufficiency) and on the sound "
-                 "without them (comprehensiveness), each minus the same for random units of the "
-                 "same number (5/10/20/40 % of the units that hold sound, averaged): 0 = no "
+                 "without them (comprehensiveness), heard at the clip's level, each minus the "
+                 "same for random units of the same number (5/10/20/40 % of the units that hold "
+                 "sound, averaged): 0 = no "
                  "better than random. The amplitude row (the loudest units) is a control, not "
                  "a method: what loudness alone scores (where it is ▲, loudness beats random "
                  f"units too).{versus} † descriptive."
