@@ -13,7 +13,9 @@ all on a model below the accuracy floor (:func:`audioxai_bench.data.splits.accur
 A metric whose records name the control its scores are differences against (``versus``)
 gets a verdict per cell,
 :func:`control_verdicts`: better or worse than that control by a Wilcoxon signed-rank test
-over (split, speaker) units, Holm-adjusted over the explainers of its column. A cell whose
+over (split, speaker) units, Holm-adjusted over the explainers of its column, and is flagged
+where its classes disagree (:func:`class_disagreement`). Tests and intervals hold for these
+trained models: they resample speakers, not training. A cell whose
 every model failed stays in the frame with no value and its error count, so no output can
 drop it silently.
 """
@@ -158,14 +160,15 @@ def class_disagreement(data: Clustered, task: str) -> str:
     male -0.386 [...]"``) where the classes disagree: one class's interval above 0 and
     another's below; empty where they do not, or where the records do not say the classes.
     The intervals are Bonferroni-adjusted over the classes (97.5 % for two, 99.5 % for ten),
-    so a cell with no class effect is flagged at most 5 % of the time.
+    so a cell with no class effect is flagged in about 5 % of cases or fewer.
 
     The mean over a class-balanced sample then hides two opposite effects. On the sex task
     removing units to silence pushes the model towards one class, so a map that removes the
     loud units first gains on the clips of one sex and loses on the other's."""
     if data.classes is None:
         return ""
-    classes = [data.of_class(label) for label in np.unique(data.classes)]
+    labels = np.unique(data.classes)
+    classes = [data.of_class(label) for label in labels]
     t = np.array([_t_statistic(one.unit_means()[0]) for one in classes])
     if not (np.nanmax(t, initial=0) > 1 and np.nanmin(t, initial=0) < -1):
         # an interval clear of 0 lies about two standard errors from it: no class is within
@@ -174,7 +177,7 @@ def class_disagreement(data: Clustered, task: str) -> str:
     means = [one.means()[0] for one in classes]
     confidence = 1 - ALPHA / len(classes)  # Bonferroni: one cell, all its classes at ALPHA
     parts, above, below = [], False, False
-    for label, one, mean in zip(np.unique(data.classes), classes, means):
+    for label, one, mean in zip(labels, classes, means):
         (low, high), = clustered_interval(one, confidence)
         above, below = above or low > 0, below or high < 0
         parts.append(f"{class_name(task, int(label))} {mean:.3f} [{low:.3f}, {high:.3f}]")
