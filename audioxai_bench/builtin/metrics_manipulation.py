@@ -70,6 +70,7 @@ from audioxai_bench.evaluation.perturbation import (
     PerturbationCurves,
     combine_curves,
     perturbation_curves,
+    settings_problem,
 )
 
 #: The default unit per representation: 8 × 8 bins = 141 Hz × 35 ms (AlexNet's conv1 stride
@@ -178,6 +179,15 @@ class ManipulationMetric(BaseMetric):
             fail(f"baseline must be one of {', '.join(BASELINES)}")
         if self.removal not in REMOVALS:
             fail(f"removal must be one of {', '.join(REMOVALS)}")
+        problem = settings_problem(self.grid, self.n_random)
+        if problem:
+            fail(problem)
+        if self.mode == "insertion" and any(
+                abs(a + b - 1) > 1e-9 for a, b in zip(self.grid, reversed(self.grid))):
+            fail(f"insertion needs a grid symmetric about 0.5, got {list(self.grid)}")
+        for name in ("spectrogram_patch", "waveform_patch"):
+            if any(not isinstance(n, int) or n < 1 for n in getattr(self, name)):
+                fail(f"{name} must be positive whole numbers, got {list(getattr(self, name))}")
 
     @property
     def versus(self) -> str | None:

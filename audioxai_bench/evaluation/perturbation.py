@@ -463,6 +463,19 @@ def _orderings(orders: Sequence[str], relevance: Tensor, amplitude: Tensor, sile
 # --- the engine -----------------------------------------------------------------------------------
 
 
+def settings_problem(grid: Sequence[float], n_random: int) -> str | None:
+    """What is wrong with a removal ``grid`` (fractions rising strictly within [0, 1]) and
+    ``n_random`` (1 to 62 permutations), or None; checked where a metric is made, before any
+    work, and again by :func:`perturbation_curves`."""
+    if not isinstance(n_random, int) or not 1 <= n_random <= 62:
+        return f"n_random must be 1 to 62 permutations, got {n_random}"
+    fractions = [float(g) for g in grid]
+    if not fractions or any(not 0 <= f <= 1 for f in fractions) or any(
+            b <= a for a, b in zip(fractions, fractions[1:])):
+        return f"grid fractions must rise strictly within [0, 1], got {list(grid)}"
+    return None
+
+
 def perturbation_curves(
     model: nn.Module,
     x: Tensor,
@@ -500,12 +513,10 @@ def perturbation_curves(
         raise AudioXaiError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
     if removal not in REMOVALS:
         raise AudioXaiError(f"unknown removal {removal!r}; valid: {', '.join(REMOVALS)}")
-    if not 1 <= n_random <= 62:
-        raise AudioXaiError(f"n_random must be 1 to 62 permutations, got {n_random}")
+    problem = settings_problem(grid, n_random)
+    if problem:
+        raise AudioXaiError(problem)
     fractions = torch.tensor([float(g) for g in grid], dtype=torch.float64)
-    if (len(fractions) == 0 or bool(((fractions < 0) | (fractions > 1)).any())
-            or bool((fractions[1:] <= fractions[:-1]).any())):
-        raise AudioXaiError(f"grid fractions must rise strictly within [0, 1], got {list(grid)}")
     if relevance.shape != x.shape:
         raise AudioXaiError(f"relevance {tuple(relevance.shape)} does not match x "
                             f"{tuple(x.shape)}")

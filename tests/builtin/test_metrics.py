@@ -342,9 +342,14 @@ def test_bad_settings_fail_with_the_metric_name():
     model, x, target = window_batch(2)
     with pytest.raises(AudioXaiError, match="relevance has shape"):
         make_batch(model, x, target, x[:, :, :100])
-    skewed = dataclasses.replace(metric("insertion-gap"), grid=(0.0, 0.1, 0.5))
-    with pytest.raises(AudioXaiError, match="symmetric"):
-        skewed.score(make_batch(model, x, target, x))
+    # settings that could only fail once scored fail where the metric is made (probe F10)
+    for change, message in (({"grid": (0.0, 0.1, 0.5)}, "'insertion-gap': insertion needs a "
+                                                         "grid symmetric about 0.5"),
+                            ({"grid": (0.5, 0.1, 2.0)}, "grid fractions must rise strictly"),
+                            ({"n_random": 0}, "n_random must be 1 to 62 permutations, got 0"),
+                            ({"waveform_patch": (0,)}, "waveform_patch must be positive")):
+        with pytest.raises(ValueError, match=message):
+            dataclasses.replace(metric("insertion-gap"), **change)
 
 
 # --- model randomisation --------------------------------------------------------------------
