@@ -565,6 +565,11 @@ class PluginManager:
             raise AudioXaiError(f"{kind} {base!r} (plugin {reg.source}): {text}") from None
         if variant.name != name:
             raise AudioXaiError(f"{kind} {base!r}: with_params ignored name={name!r}")
+        for key, value in params.items():  # a value the variant shows must be the one asked
+            held = getattr(variant, key, value)
+            if not _same_value(held, value):
+                raise AudioXaiError(f"{kind} {base!r} (plugin {reg.source}): with_params "
+                                    f"ignored {key}={value!r} (the variant holds {held!r})")
         return variant
 
     def make_variant(self, base: str, name: str, params: Mapping[str, Any]) -> Any:
@@ -730,3 +735,19 @@ def load_plugins(
     pm.check_block(blocked, BLOCK_ENV)
     pm.check_block(block, "block")
     return pm
+
+
+def _same_value(held: Any, asked: Any) -> bool:
+    """Whether a variant's field holds the parameter value asked for (a YAML list asked for
+    a tuple field, or a number written as text, ``"1e-6"``, counts as the same)."""
+    if isinstance(held, (list, tuple)) and isinstance(asked, (list, tuple)):
+        return len(held) == len(asked) and all(map(_same_value, held, asked))
+    if isinstance(held, (int, float)) and isinstance(asked, str):
+        try:
+            return float(asked) == held
+        except ValueError:
+            return False
+    try:
+        return bool(held == asked)
+    except Exception:  # an object that cannot be compared (an array, say): not checked
+        return True

@@ -344,6 +344,19 @@ def test_make_variant_errors_are_one_line():
     with pytest.raises(AudioXaiError, match="must be like"):
         pm.make_variant("smoothgrad", "sg", {"n_samples": "many"})
 
+    class DropsParams(Explainer):
+        """with_params keeps the new name but not the parameters (probe F11)."""
+
+        power = 1.0
+
+        def with_params(self, name, **params):
+            return DropsParams(name)
+
+    pm.register(plugin("drops", [DropsParams("scaled")]), "drops")
+    with pytest.raises(AudioXaiError, match=r"explainer 'scaled' \(plugin drops.*\): with_params "
+                                            r"ignored power=4.0 \(the variant holds 1.0\)"):
+        pm.make_variant("scaled", "scaled-sq", {"power": 4.0})
+
 
 # --- the explainer contract -------------------------------------------------------------------
 
