@@ -169,13 +169,13 @@ def class_disagreement(data: Clustered, task: str) -> str:
         return ""
     labels = np.unique(data.classes)
     classes = [data.of_class(label) for label in labels]
+    confidence = 1 - ALPHA / len(classes)  # Bonferroni: one cell, all its classes at ALPHA
     t = np.array([_t_statistic(one.unit_means()[0]) for one in classes])
     if not (np.nanmax(t, initial=0) > 1 and np.nanmin(t, initial=0) < -1):
-        # an interval clear of 0 lies about two standard errors from it: no class is within
+        # an interval clear of 0 lies two or more standard errors from it: no class is within
         # one of that on both sides, so no bootstrap needs drawing
         return ""
     means = [one.means()[0] for one in classes]
-    confidence = 1 - ALPHA / len(classes)  # Bonferroni: one cell, all its classes at ALPHA
     parts, above, below = [], False, False
     for label, one, mean in zip(labels, classes, means):
         (low, high), = clustered_interval(one, confidence)
@@ -271,7 +271,8 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         versus = next((r["versus"] for r in group["record"] if r.get("versus")), None)
         judged = versus and data is not None and key[:len(SECTION_KEYS)] not in weak
         p_versus = _p_versus(data) if judged else np.nan
-        classes = class_disagreement(data, key[2]) if judged else ""
+        classes = (class_disagreement(data, key[2])
+                   if judged and not is_reference(key[-3]) else "")
         if data is not None:
             value = float(data.means()[0])
             declared = any((r.get("info") or {}).get("proportion") for r in group["record"])
