@@ -304,9 +304,14 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     cells["errors"] = cells["errors"].fillna(0).astype(int)
     cells["n"] = cells["n"].astype("Int64")
     cells["classes"] = cells["classes"].fillna("")
+    # the trained models of each section: a cell on fewer of them says so
+    trained = df.assign(model_id=list(zip(df["fold"], df["seed"].map(_seed)))).groupby(
+        list(SECTION_KEYS), sort=False)["model_id"].nunique().rename("section_models")
+    cells = cells.join(trained, on=list(SECTION_KEYS))
     cells = control_verdicts(cells)
     columns = [*KEYS, "representation", "higher_is_better", "value", "ci_low", "ci_high", "n",
-               "models", "errors", "versus", "p_versus", "versus_verdict", "classes"]
+               "models", "errors", "section_models", "versus", "p_versus", "versus_verdict",
+               "classes"]
     return cells[columns].sort_values(list(KEYS), kind="stable").reset_index(drop=True)
 
 

@@ -155,8 +155,12 @@ def cell_text(cell: pd.Series | None) -> str:
         return "error"
     text = with_ci(cell["value"], cell["ci_low"], cell["ci_high"], cell["metric"])
     text += MARKS.get(cell.get("versus_verdict"), "") + marks_classes(cell)
-    failed = cell["errors"]
-    return text + (f" ({failed} of {failed + cell['models']} models failed)" if failed else "")
+    failed, trained = cell["errors"], cell.get("section_models")
+    if failed:
+        return text + f" ({failed} of {failed + cell['models']} models failed)"
+    if trained is not None and pd.notna(trained) and cell["models"] < int(trained):
+        return text + f" (on {cell['models']} of the {int(trained)} trained models)"
+    return text
 
 
 def marks_classes(cell: pd.Series) -> str:

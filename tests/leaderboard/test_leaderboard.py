@@ -26,6 +26,7 @@ from audioxai_bench.leaderboard import (
     figures,
     media,
     source,
+    tables,
     top_table,
 )
 from audioxai_bench.run.records import ResultStore, load_results
@@ -515,6 +516,20 @@ def test_a_metric_without_an_interval_gets_none_from_the_leaderboard_either():
     assert runtime["value"] == pytest.approx(0.025)
     assert np.isnan(runtime["ci_low"]) and np.isnan(runtime["ci_high"])
     assert gap["value"] == pytest.approx(0.025) and gap["ci_low"] < 0.025 < gap["ci_high"]
+
+
+def test_a_cell_on_fewer_trained_models_than_its_table_says_so():
+    """Probe F3(c): two folders pooled, one explainer in only one of them: its row rested on
+    one model, the others' on two, and only the CSV's models column told."""
+    from tests.leaderboard.records import score_rows
+
+    rows = score_rows({"both": np.full(24, 0.2), "one": np.full(24, 0.1)}, metric="gap",
+                      versus=None)
+    rows = [r for r in rows if not (r["explainer"] == "one" and r["fold"] == 1)]
+    cells = aggregate.by_cell(pd.DataFrame(rows)).set_index("explainer")
+    assert cells["section_models"].tolist() == [2, 2]
+    assert tables.cell_text(cells.loc["one"]).endswith("(on 1 of the 2 trained models)")
+    assert "trained models" not in tables.cell_text(cells.loc["both"])
 
 
 def test_the_default_reads_the_quickstart_and_a_ground_truth_run_where_there_is_one(
