@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .data.splits import n_folds
@@ -35,6 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's or ``kill``'s stop) ends a run as Ctrl-C does: finished cells
+    kept, and a line that says how to continue."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise _Terminated
 
 
 class _Parser(argparse.ArgumentParser):
@@ -254,7 +265,8 @@ exit status:
   1    some cells failed: each is recorded with its reason in results.jsonl and
        printed as a FAILED line (with --debug, the plugin's traceback on stderr)
   2    bad input or a plugin named by --plugin that cannot be loaded (one line)
-  130  interrupted: finished cells are kept; continue with --resume
+  130  interrupted (143: stopped by SIGTERM): finished cells are kept; continue
+       with --resume
 
 results: OUT/results.jsonl holds one JSON record per cell. A folder that holds
 results is not written into without --resume (continue) or --overwrite (start
@@ -409,15 +421,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         from .data.cache import CACHE_ENV
 
         os.environ[CACHE_ENV] = str(args.cache.resolve())
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         report = run_benchmark(bench, out, device=args.device, resume=args.resume,
                                overwrite=args.overwrite, quiet=args.quiet, plugins=pm,
                                debug=args.debug, executor=args.executor, address=args.address,
                                rescore=args.rescore)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print(f"interrupted: finished cells are in {out / RESULTS_FILE}; continue with "
               f"'audioxai-bench run {args.benchmark} --out {out} --resume'", file=sys.stderr)
-        return 130
+        return 143 if isinstance(stop, _Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(top_table(load_results(out)))
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in report.stages.items())
     print(f"{report.records} records ({report.failed} failed, {report.skipped} already done) in "

@@ -47,6 +47,24 @@ def test_resume_after_ctrl_c_in_training_starts_the_run(spec, cache, tmp_path, m
     assert len(list(read_records([out]))) == N_CELLS
 
 
+def test_sigterm_stops_a_run_as_ctrl_c_does_and_says_how_to_continue(spec, cache, tmp_path,
+                                                                    monkeypatch, capsys):
+    """Probe: SIGTERM (a scheduler's stop) ended the run with 143 and not a word."""
+    out = tmp_path / "out"
+
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this returns
+        raise AssertionError("SIGTERM did not stop the run")
+
+    monkeypatch.setattr(artifacts, "train", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["--quiet", "run", str(spec), "--out", str(out)]) == 143
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        f"'audioxai-bench run {spec} --out {out} --resume'")
+    assert signal.getsignal(signal.SIGTERM) is before  # restored for the rest of the process
+
+
 def test_a_store_without_a_file_has_nothing_finished(tmp_path):
     store = ResultStore(tmp_path / "results.jsonl")
     assert store.records() == [] and store.finished() == set()
