@@ -4,6 +4,7 @@ kept in the cell's record and shown once on stderr."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import yaml
 
@@ -64,18 +65,24 @@ def test_the_guard_keeps_the_plugins_traceback():
         raise AssertionError("no ExplainerError")
 
 
-def test_run_with_a_plugin_file_records_and_shows_its_traceback(tmp_path, capsys):
-    # the fewest speakers split 0 of the digit task can train, validate and test on
+def tiny_spec(tmp_path, **choices) -> Path:
+    """A definition of two training steps on the fewest speakers split 0 of the digit task
+    can train, validate and test on, two samples; ``choices``: explainers, metrics, ..."""
     tree = write_tree(tmp_path / "data", [1, 2, 4, 5, 13], reps=range(1))
-    plugin = tmp_path / "boom_method.py"
-    plugin.write_text(BROKEN)
     spec = tmp_path / "bench.yaml"
     spec.write_text(yaml.safe_dump({
         "version": 1, "name": "plugin-file", "data": {"path": str(tree)}, "tasks": ["digit"],
         "models": [{"name": "audionet", "width": 0.0625}], "folds": [0],
         "training": {"preset": "cpu", "iterations": 2, "eval_every": 2, "batch_size": 8},
-        "explainers": ["gradient", "boom"], "metrics": ["gini", "fails"], "sonifiers": ["keep-top"],
-        "samples": 2, "batch_size": 2, "examples": 0, "device": "cpu"}))
+        "samples": 2, "batch_size": 2, "device": "cpu"} | choices))
+    return spec
+
+
+def test_run_with_a_plugin_file_records_and_shows_its_traceback(tmp_path, capsys):
+    plugin = tmp_path / "boom_method.py"
+    plugin.write_text(BROKEN)
+    spec = tiny_spec(tmp_path, explainers=["gradient", "boom"], metrics=["gini", "fails"],
+                     sonifiers=["keep-top"], examples=0)
     out = tmp_path / "out"
     assert main(["--quiet", "run", str(spec), "--out", str(out), "--plugin", str(plugin),
                  "--debug"]) == 1
@@ -144,19 +151,12 @@ def audioxai_bench_sonifiers():
 def test_a_metric_or_sonifier_that_breaks_its_contract_fails_its_cell_not_the_run(tmp_path):
     """Reliability probe F1, F4, F6, F8, F12: each bad output fails its own cell with a reason
     naming the plugin; the other cells are kept and the run goes on (exit status 1)."""
-    tree = write_tree(tmp_path / "data", [1, 2, 4, 5, 13], reps=range(1))
     plugin = tmp_path / "misbehaving.py"
     plugin.write_text(MISBEHAVING)
-    spec = tmp_path / "bench.yaml"
-    spec.write_text(yaml.safe_dump({
-        "version": 1, "name": "contract", "data": {"path": str(tree)}, "tasks": ["digit"],
-        "models": [{"name": "audionet", "width": 0.0625}], "folds": [0],
-        "training": {"preset": "cpu", "iterations": 2, "eval_every": 2, "batch_size": 8},
-        "explainers": ["gradient"],
-        "metrics": ["gini", "short", "infinite", "unwritable", "reversed",
-                    {"name": "sonified-sufficiency-gain", "params": {"controls": 1}}],
-        "sonifiers": ["nan-sound"], "samples": 2, "batch_size": 2, "examples": 1,
-        "device": "cpu"}))
+    spec = tiny_spec(tmp_path, explainers=["gradient"],
+                     metrics=["gini", "short", "infinite", "unwritable", "reversed",
+                              {"name": "sonified-sufficiency-gain", "params": {"controls": 1}}],
+                     sonifiers=["nan-sound"], examples=1)
     out = tmp_path / "out"
     assert main(["--quiet", "run", str(spec), "--out", str(out), "--plugin", str(plugin)]) == 1
     records = {r["metric"]: r for r in read_records([out]) if r["explainer"] == "gradient"}
