@@ -55,7 +55,7 @@ _T = TypeVar("_T")
 class PluginCallError(AudioXaiError):
     """A plugin call broke the contract; ``kind`` is one of ``exception``, ``timeout``,
     ``model-changed``, ``input-changed``, ``nondeterministic``, ``type``, ``shape``,
-    ``device``, ``non-finite``.
+    ``device``, ``non-finite``, ``range``.
 
     ``role`` is ``explainer``, ``metric`` or ``sonifier``. The message names the role, the
     object, its plugin and the reason, in one line; ``traceback`` is the plugin's formatted
@@ -640,16 +640,17 @@ def score_metric(metric: Any, batch: Any, *, name: str, plugin: str,
             raise PluginCallError("metric", name, plugin, exc.kind, reason,
                                   exc.seconds) from None
         raise
-    problem = _output_problem(output, batch.size)
+    problem = _output_problem(output, batch.size, getattr(metric, "bounds", None))
     if problem:
         raise PluginCallError("metric", name, plugin, *problem, 0.0)
     return output
 
 
-def _output_problem(output: Any, size: int) -> tuple[str, str] | None:
+def _output_problem(output: Any, size: int, bounds: Any = None) -> tuple[str, str] | None:
     """Why a metric's output cannot be kept, as (kind, reason), or None: a ``MetricOutput``
     with one score per sample of the batch, NaN where a sample's score is undefined, never
-    infinite (the mean would silently leave an Inf out)."""
+    infinite (the mean would silently leave an Inf out), inside the metric's declared
+    ``bounds``."""
     from audioxai_bench.api.metric import MetricOutput  # the API imports nothing from here
 
     if not isinstance(output, MetricOutput):
@@ -661,6 +662,12 @@ def _output_problem(output: Any, size: int) -> tuple[str, str] | None:
     if scores.is_floating_point() and bool(scores.isinf().any()):
         return "non-finite", (f"returned {int(scores.isinf().sum())} infinite score(s) of "
                               f"{size} (NaN marks an undefined one)")
+    if bounds is not None:
+        low, high = bounds
+        outside = (scores < low - 1e-6) | (scores > high + 1e-6)  # float rounding aside
+        if bool(outside.any()):
+            return "range", (f"returned {int(outside.sum())} score(s) outside its declared "
+                             f"bounds [{low:g}, {high:g}], e.g. {float(scores[outside][0]):g}")
     return None
 
 

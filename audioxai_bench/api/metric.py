@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -225,6 +225,8 @@ class BaseMetric:
     display_name: str = ""
     representations: frozenset[str] = REPRESENTATIONS
     needs: frozenset[str] = frozenset()
+    #: the range every score lies in (None: not bounded); the leaderboard keeps intervals in it
+    bounds: ClassVar[tuple[float, float] | None] = None
 
     def check(self, batch: EvalBatch) -> None:
         """Fail with a clear message when the batch lacks what this metric reads."""

@@ -188,6 +188,8 @@ class FrequencyBands(BaseMetric):
     tolerance: float = 1e-4
     relative_tolerance: float = 0.01
     ranked: bool = False
+    #: correlations; the low-band test's shares and their differences
+    bounds: ClassVar[tuple[float, float]] = (-1.0, 1.0)
 
     def score(self, batch: EvalBatch) -> MetricOutput:
         self.check(batch)

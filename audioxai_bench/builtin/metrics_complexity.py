@@ -60,6 +60,7 @@ class GiniSparseness(BaseMetric):
     """Gini sparseness of the relevance map over the active units, per sample (descriptive)."""
 
     ranked: ClassVar[bool] = False
+    bounds: ClassVar[tuple[float, float]] = (0.0, 1.0)
 
     def score(self, batch: EvalBatch) -> MetricOutput:
         self.check(batch)

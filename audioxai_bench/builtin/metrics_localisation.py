@@ -95,6 +95,7 @@ class _Localisation(BaseMetric):
 
     higher_is_better: bool = True
     needs: frozenset[str] = frozenset({"ground_truth"})
+    bounds: ClassVar[tuple[float, float]] = (0.0, 1.0)
     #: whether the output carries the chance level of a uniform map (the mask fraction)
     chance_extra: ClassVar[bool] = True
     #: whether each sample's score is the chance of a hit, so the mean is a proportion (the

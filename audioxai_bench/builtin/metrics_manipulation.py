@@ -54,7 +54,7 @@ insertion-gap`` exactly, and the six unit metrics cost one computation per batch
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor
 
@@ -163,6 +163,8 @@ class ManipulationMetric(BaseMetric):
     n_random: int = N_RANDOM
     ranked: bool = True
     memo: BatchMemo = dataclasses.field(default_factory=BatchMemo, compare=False, repr=False)
+    #: areas of probability curves, and their differences
+    bounds: ClassVar[tuple[float, float]] = (-1.0, 1.0)
 
     def __post_init__(self) -> None:
         def fail(text: str) -> None:

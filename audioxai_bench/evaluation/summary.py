@@ -90,8 +90,9 @@ def summarize(
         for key, values in output.extras.items():
             e = stats.bootstrap_ci(values, confidence=confidence, seed=seed)
             record["extras"][key] = {"value": e.mean, "ci": [e.low, e.high]}
-    if output.info:
-        record["info"] = dict(output.info)
+    bounds = getattr(metric, "bounds", None)
+    if output.info or bounds:
+        record["info"] = dict(output.info) | ({"bounds": list(bounds)} if bounds else {})
     own = getattr(metric, "summarize", None)
     if callable(own):
         record["summary"] = own(output)

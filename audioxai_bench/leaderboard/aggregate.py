@@ -132,6 +132,17 @@ def _no_interval(rows: pd.DataFrame) -> bool:
     return all("ci" in r and r["ci"] is None for r in rows["record"])
 
 
+def _within_bounds(low: float, high: float, rows: pd.DataFrame) -> tuple[float, float]:
+    """``(low, high)`` kept inside the range the records' metric declares its scores lie in
+    (``info.bounds``): widened for a few speakers, an interval of Gini scores read [0.54,
+    1.06]."""
+    bounds = next((r["info"]["bounds"] for r in rows["record"]
+                   if (r.get("info") or {}).get("bounds")), None)
+    if bounds is None:
+        return low, high
+    return float(np.clip(low, *bounds)), float(np.clip(high, *bounds))
+
+
 def _pooled_accuracy(rows: pd.DataFrame) -> tuple[float, float, float] | None:
     """Test accuracy over the clips of every trained model, with the Wilson interval at the
     effective size of its (fold, speaker) clusters; None unless every record has its per-clip
@@ -278,6 +289,7 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
             declared = any((r.get("info") or {}).get("proportion") for r in group["record"])
             low, high = ((np.nan, np.nan) if _no_interval(group)
                          else _proportion_interval(data, declared) or clustered_interval(data)[0])
+            low, high = _within_bounds(low, high, group)
         elif pooled is not None:
             value, low, high = pooled
         elif len(group) == 1:

@@ -15,10 +15,14 @@ import matplotlib.text
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+from audioxai_bench.api.metric import MetricOutput
+from audioxai_bench.builtin.metrics_complexity import GiniSparseness
 from audioxai_bench.cli import main
 from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.evaluation.summary import summarize
 from audioxai_bench.leaderboard import (
     aggregate,
     build_leaderboard,
@@ -516,6 +520,21 @@ def test_a_metric_without_an_interval_gets_none_from_the_leaderboard_either():
     assert runtime["value"] == pytest.approx(0.025)
     assert np.isnan(runtime["ci_low"]) and np.isnan(runtime["ci_high"])
     assert gap["value"] == pytest.approx(0.025) and gap["ci_low"] < 0.025 < gap["ci_high"]
+
+
+def test_an_interval_stays_in_the_range_the_metric_declares():
+    """Probe F9: widened for few speakers, a Gini interval read [0.543, 1.063]."""
+    from tests.leaderboard.records import score_rows
+
+    near_one = {"e": np.array([0.3, 0.3] + [1.0] * 22)}  # one speaker far below the rest
+    free = aggregate.by_cell(pd.DataFrame(score_rows(near_one, metric="gini", versus=None)))
+    assert free["ci_high"].iloc[0] > 1  # the widened interval, unbounded
+    kept = aggregate.by_cell(pd.DataFrame(score_rows(near_one, metric="gini", versus=None,
+                                                     info={"bounds": [0.0, 1.0]})))
+    assert kept["ci_high"].iloc[0] == 1.0 and kept["ci_low"].iloc[0] == free["ci_low"].iloc[0]
+    record = summarize(GiniSparseness(name="gini", higher_is_better=True),
+                       MetricOutput(scores=torch.tensor([0.2, 0.4])))
+    assert record["info"]["bounds"] == [0.0, 1.0]  # the records carry the range
 
 
 def test_a_cell_on_fewer_trained_models_than_its_table_says_so():

@@ -117,9 +117,10 @@ import audioxai_bench
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Bad(audioxai_bench.BaseMetric):
     how: str
+    bounds = (0.0, 1.0)
 
     def score(self, batch):
-        scores = torch.ones(batch.size)
+        scores = torch.ones(batch.size) * (2.0 if self.how == "outside" else 1.0)
         if self.how == "short":
             scores = scores[:1]
         if self.how == "infinite":
@@ -139,7 +140,7 @@ class Silent(audioxai_bench.BaseSonifier):
 @audioxai_bench.hookimpl
 def audioxai_bench_metrics():
     return [Bad(name=how, how=how, higher_is_better=True)
-            for how in ("short", "infinite", "unwritable", "reversed")]
+            for how in ("short", "infinite", "unwritable", "reversed", "outside")]
 
 
 @audioxai_bench.hookimpl
@@ -154,7 +155,7 @@ def test_a_metric_or_sonifier_that_breaks_its_contract_fails_its_cell_not_the_ru
     plugin = tmp_path / "misbehaving.py"
     plugin.write_text(MISBEHAVING)
     spec = tiny_spec(tmp_path, explainers=["gradient"],
-                     metrics=["gini", "short", "infinite", "unwritable", "reversed",
+                     metrics=["gini", "short", "infinite", "unwritable", "reversed", "outside",
                               {"name": "sonified-sufficiency-gain", "params": {"controls": 1}}],
                      sonifiers=["nan-sound"], examples=1)
     out = tmp_path / "out"
@@ -165,6 +166,7 @@ def test_a_metric_or_sonifier_that_breaks_its_contract_fails_its_cell_not_the_ru
                 "infinite": "returned 1 infinite score(s) of 2",
                 "unwritable": "its result cannot be recorded: ",
                 "reversed": "its interval() returned [5, -5], the lower bound above",
+                "outside": "returned 2 score(s) outside its declared bounds [0, 1], e.g. 2",
                 "sonified-sufficiency-gain": "sonifier 'nan-sound' returned 128000 NaN/Inf"}
     for metric, reason in expected.items():
         assert records[metric]["status"] == "error", metric
