@@ -47,6 +47,7 @@ import torch
 import torch.nn.modules.module as torch_module
 from torch import Tensor, nn
 
+from audioxai_bench.api.metric import MetricOutput
 from audioxai_bench.errors import AudioXaiError, one_line, traceback_text
 
 _T = TypeVar("_T")
@@ -651,8 +652,6 @@ def _output_problem(output: Any, size: int, bounds: Any = None) -> tuple[str, st
     with one score per sample of the batch, NaN where a sample's score is undefined, never
     infinite (the mean would silently leave an Inf out), inside the metric's declared
     ``bounds``."""
-    from audioxai_bench.api.metric import MetricOutput  # the API imports nothing from here
-
     if not isinstance(output, MetricOutput):
         return "type", f"returned {type(output).__name__}, not a MetricOutput"
     scores = output.scores

@@ -196,21 +196,21 @@ class FrequencyBands(BaseMetric):
         key = ("band-stop", self.edges, self.order, batch.seed)
         logp0, c0, logp, correct = batch.reuse(key, lambda: self._removal(batch))
         damage = logp0[:, None] - logp
+        settled = self._settle(damage)
         acc_drop = c0[:, None] - correct
         share = relevance_per_band(batch.relevance, self.edges, self.part).cpu()
         rows = rows_per_band(batch.relevance.shape[-2], self.edges).double()
         density = share / (rows / rows.sum())
         centres = [(lo + hi) / 2 for lo, hi in zip(self.edges, self.edges[1:])]
         return MetricOutput(
-            scores=where_some_band_hurts(spearman(density, self._settle(damage)),
-                                        self._settle(damage)),
+            scores=where_some_band_hurts(spearman(density, settled), settled),
             curves={"relevance-share": share, "relevance-density": density,
                     "log-probability-drop": damage,
                     "probability-drop": logp0.exp()[:, None] - logp.exp(),
                     "accuracy-drop": acc_drop},
             grid=torch.tensor(centres, dtype=torch.float64),
             extras={"spearman/accuracy": spearman(density, acc_drop),
-                    "density-where-it-hurts": _weighted(density, self._settle(damage))},
+                    "density-where-it-hurts": _weighted(density, settled)},
             info={"edges_hz": list(self.edges), "relevance": self.part, "order": self.order,
                   "ranked": self.ranked},
         )

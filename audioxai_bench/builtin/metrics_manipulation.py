@@ -68,6 +68,7 @@ from audioxai_bench.evaluation.perturbation import (
     REFERENCE_ORDERS,
     REMOVALS,
     PerturbationCurves,
+    asymmetry_problem,
     combine_curves,
     perturbation_curves,
     settings_problem,
@@ -181,12 +182,10 @@ class ManipulationMetric(BaseMetric):
             fail(f"baseline must be one of {', '.join(BASELINES)}")
         if self.removal not in REMOVALS:
             fail(f"removal must be one of {', '.join(REMOVALS)}")
-        problem = settings_problem(self.grid, self.n_random)
+        problem = settings_problem(self.grid, self.n_random) or (
+            asymmetry_problem(self.grid) if self.mode == "insertion" else None)
         if problem:
             fail(problem)
-        if self.mode == "insertion" and any(
-                abs(a + b - 1) > 1e-9 for a, b in zip(self.grid, reversed(self.grid))):
-            fail(f"insertion needs a grid symmetric about 0.5, got {list(self.grid)}")
         for name in ("spectrogram_patch", "waveform_patch"):
             if any(not isinstance(n, int) or n < 1 for n in getattr(self, name)):
                 fail(f"{name} must be positive whole numbers, got {list(getattr(self, name))}")

@@ -177,9 +177,9 @@ class PerturbationCurves:
         """
         if self.mode != "deletion":
             raise AudioXaiError("insertion curves come from deletion curves")
-        g = self.grid
-        if not bool(torch.allclose(g + g.flip(0), torch.ones_like(g), rtol=0, atol=1e-9)):
-            raise AudioXaiError(f"insertion needs a grid symmetric about 0.5, got {g.tolist()}")
+        problem = asymmetry_problem(self.grid.tolist())
+        if problem:
+            raise AudioXaiError(problem)
         mirror = {"most-relevant": "least-relevant", "least-relevant": "most-relevant",
                   "random": "random"}
         orders = tuple(o for o in self.orders if o in mirror and mirror[o] in self.orders)
@@ -473,6 +473,15 @@ def settings_problem(grid: Sequence[float], n_random: int) -> str | None:
     if not fractions or any(not 0 <= f <= 1 for f in fractions) or any(
             b <= a for a, b in zip(fractions, fractions[1:])):
         return f"grid fractions must rise strictly within [0, 1], got {list(grid)}"
+    return None
+
+
+def asymmetry_problem(grid: Sequence[float]) -> str | None:
+    """Why insertion curves cannot be read off deletion curves on ``grid`` (it must be
+    symmetric about 0.5, see :meth:`PerturbationCurves.insertion`), or None."""
+    fractions = [float(g) for g in grid]
+    if any(abs(a + b - 1) > 1e-9 for a, b in zip(fractions, reversed(fractions))):
+        return f"insertion needs a grid symmetric about 0.5, got {fractions}"
     return None
 
 

@@ -258,8 +258,14 @@ class ResultStore:
 
     def finished(self) -> set[tuple[Any, ...]]:
         """``cell_key + (config_hash,)`` of every cell with an ``ok`` record."""
-        return {(*cell_key(r), r["config_hash"]) for r in self.records()
-                if r["status"] in ("ok", "skipped")}
+        return finished_cells(self.records())
+
+
+def finished_cells(records: Iterable[Mapping[str, Any]]) -> set[tuple[Any, ...]]:
+    """``cell_key + (config_hash,)`` of every cell of ``records`` that is done (``ok`` or
+    ``skipped``): what ``--resume`` does not compute again."""
+    return {(*cell_key(r), r["config_hash"]) for r in records
+            if r["status"] in ("ok", "skipped")}
 
 
 @contextlib.contextmanager

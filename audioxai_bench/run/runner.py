@@ -62,6 +62,7 @@ from .records import (
     ResultStore,
     cell_key,
     discard_unused,
+    finished_cells,
     folder_lock,
     keep_aside,
 )
@@ -76,6 +77,10 @@ from .units import (
     Where,
     WorkerSetup,
 )
+
+#: What a run that may not write into a folder's earlier results can do instead.
+ELSEWHERE = ("write to another --out, or start over with --overwrite (the earlier results are "
+             "kept aside)")
 
 # --- the run ------------------------------------------------------------------------------
 
@@ -147,8 +152,7 @@ class Runner:
         earlier = path.exists() and path.stat().st_size > 0
         if earlier and not (self.resume or self.overwrite):
             raise AudioXaiError(f"{self.out} holds the results of an earlier run; continue it "
-                                "with --resume, write to another --out, or start over with "
-                                "--overwrite (the earlier results are kept aside)")
+                                f"with --resume, {ELSEWHERE}")
         if earlier and self.overwrite:
             for name in (RESULTS_FILE, folder.RUN_FILE):
                 if (self.out / name).exists():
@@ -248,8 +252,9 @@ class Runner:
     def _run(self) -> RunReport:
         start = time.perf_counter()
         self.store = self._open_store()
-        self.finished = self.store.finished() if self.resume else set()
-        self.earlier_models = self._earlier_models() if self.resume else {}
+        earlier = self.store.records() if self.resume else []  # read once, for both
+        self.finished = finished_cells(earlier)
+        self.earlier_models = self._earlier_models(earlier)
         with self._stage("data"):
             self.data, self.dataset_name = self._load_data()
         fault_point("data")
@@ -304,17 +309,17 @@ class Runner:
         return WorkerSetup(self.bench, str(self.device), self.plugins.recipe(), str(cache_root()),
                            self.data, uuid.uuid4().hex, threads, self.rescore)
 
-    def _earlier_models(self) -> dict[tuple[str, str, int], set[str]]:
-        """The trained models (``model_key``) the folder's records of each (task, model, split)
-        came from; refused at once when they are another benchmark's (one folder, one
+    def _earlier_models(self, records: list[dict[str, Any]]
+                        ) -> dict[tuple[str, str, int], set[str]]:
+        """The trained models (``model_key``) the folder's ``records`` of each (task, model,
+        split) came from; refused at once when they are another benchmark's (one folder, one
         benchmark: its examples and run.json would be replaced by this one's)."""
         models: dict[tuple[str, str, int], set[str]] = {}
-        for r in self.store.records():
+        for r in records:
             if r["benchmark"] != self.bench.name:
                 raise AudioXaiError(
                     f"{self.out} holds results of benchmark {r['benchmark']!r}, not "
-                    f"{self.bench.name!r}; a folder holds one benchmark's: write to another "
-                    "--out, or start over with --overwrite (the earlier results are kept aside)")
+                    f"{self.bench.name!r}; a folder holds one benchmark's: {ELSEWHERE}")
             if r.get("model_key"):
                 models.setdefault((r["task"], r["model"], r["fold"]), set()).add(r["model_key"])
         return models
@@ -328,8 +333,7 @@ class Runner:
             raise AudioXaiError(
                 f"{self.out} holds results of {task}-{choice.name}-fold{fold} from another "
                 "trained model (the definition's training, data or numerics changed since); "
-                "resumed, its cells would mix two models: write to another --out, or start "
-                "over with --overwrite (the earlier results are kept aside)")
+                f"resumed, its cells would mix two models: {ELSEWHERE}")
         self.executor.submit("train", Units.train_unit, (task, choice, fold),
                              lambda out: self._trained(where, recipe, out))
 
