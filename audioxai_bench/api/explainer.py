@@ -105,6 +105,16 @@ def spatial_dims(x: Tensor) -> tuple[int, ...]:
     return tuple(range(1, x.dim()))
 
 
+def require_positive(owner: object, *names: str) -> None:
+    """Fail naming the first of ``owner``'s parameters ``names`` that is not positive (tuples:
+    every element), so a bad value stops where the explainer is made, not mid-run."""
+    for key in names:
+        values = getattr(owner, key)
+        for v in values if isinstance(values, tuple) else (values,):
+            if not v > 0:
+                raise ValueError(f"{key} must be positive, got {values!r}")
+
+
 def coerce_param(owner: str, key: str, current: Any, value: Any) -> Any:
     """Convert a YAML value to the type of the parameter it replaces, or fail naming both."""
     if value is None:

@@ -19,7 +19,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from audioxai_bench.api.explainer import BaseExplainer, spatial_dims
+from audioxai_bench.api.explainer import BaseExplainer, require_positive, spatial_dims
 from audioxai_bench.api.hookspecs import hookimpl
 from audioxai_bench.api.reference import REFERENCES, reference_of, relative_to
 
@@ -37,14 +37,6 @@ def reference_input(x: Tensor, baseline: str) -> Tensor:
 def _check_baseline(baseline: str, key: str = "baseline") -> None:
     if baseline not in BASELINES:
         raise ValueError(f"unknown {key} {baseline!r}; valid: {', '.join(BASELINES)}")
-
-
-def _positive(owner: BaseExplainer, *names: str) -> None:
-    for key in names:
-        values = getattr(owner, key)
-        for v in values if isinstance(values, tuple) else (values,):
-            if not v > 0:
-                raise ValueError(f"{key} must be positive, got {values!r}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -107,7 +99,7 @@ class CaptumIntegratedGradients(BaseExplainer):
     internal_batch_size: int = 256
 
     def __post_init__(self) -> None:
-        _positive(self, "n_steps", "internal_batch_size")
+        require_positive(self, "n_steps", "internal_batch_size")
         _check_baseline(self.baseline)
 
     def passes(self, input_shape: tuple[int, ...]) -> int:
@@ -154,7 +146,7 @@ class CaptumSmoothGrad(BaseExplainer):
     internal_batch_size: int = 256
 
     def __post_init__(self) -> None:
-        _positive(self, "n_samples", "internal_batch_size")
+        require_positive(self, "n_samples", "internal_batch_size")
         if not self.noise_level >= 0:
             raise ValueError(f"noise_level must be non-negative, got {self.noise_level!r}")
 
@@ -217,8 +209,8 @@ class CaptumOcclusion(BaseExplainer):
     internal_batch_size: int = 256
 
     def __post_init__(self) -> None:
-        _positive(self, "waveform_window", "waveform_stride", "spectrogram_window")
-        _positive(self, "spectrogram_stride", "internal_batch_size")
+        require_positive(self, "waveform_window", "waveform_stride", "spectrogram_window")
+        require_positive(self, "spectrogram_stride", "internal_batch_size")
         if len(self.spectrogram_window) != 2 or len(self.spectrogram_stride) != 2:
             raise ValueError("spectrogram_window and spectrogram_stride take two numbers")
         _check_baseline(self.baseline)

@@ -29,7 +29,7 @@ from typing import Any
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from audioxai_bench.api.explainer import BaseExplainer, spatial_dims
+from audioxai_bench.api.explainer import BaseExplainer, require_positive, spatial_dims
 from audioxai_bench.api.hookspecs import hookimpl
 from audioxai_bench.api.reference import REFERENCES, reference_of, relative_to
 
@@ -157,6 +157,13 @@ class ZennitLRP(BaseExplainer):
         if self.reference not in valid:
             raise ValueError(f"composite {self.composite!r} takes reference "
                              f"{' or '.join(map(repr, valid))}, got {self.reference!r}")
+        # a negative ε or stabiliser flips the sign of small contributions instead of damping
+        # them; γ < 0 favours negative over positive ones: neither is the rule any more
+        require_positive(self, "epsilon", "stabilizer")
+        if not self.gamma >= 0:
+            raise ValueError(f"gamma must be non-negative, got {self.gamma!r}")
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise ValueError(f"low must be below high, got low={self.low!r}, high={self.high!r}")
 
     def attribute(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
         from zennit.attribution import Gradient

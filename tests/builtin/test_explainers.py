@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.models import build_model
 from audioxai_bench.plugins import PluginManager, run_explainer
 
@@ -272,6 +274,20 @@ def test_with_params_converts_yaml_values(pm):
     assert pm.explainers.get("lrp-epsilon").params == {
         "composite": "epsilon", "epsilon": 0.25, "gamma": 0.25, "stabilizer": 1e-6,
         "low": None, "high": None, "reference": "silence"}
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"epsilon": -0.25}, "epsilon must be positive, got -0.25"),
+    ({"epsilon": 0}, "epsilon must be positive, got 0.0"),
+    ({"stabilizer": -1e-6}, "stabilizer must be positive"),
+    ({"gamma": -0.25}, "gamma must be non-negative"),
+    ({"low": 1.0, "high": -1.0}, "low must be below high, got low=1.0, high=-1.0"),
+])
+def test_lrp_refuses_parameters_that_are_no_longer_its_rule(pm, params, message):
+    """A negative ε flips small contributions' sign instead of damping them: the map would be
+    scored under LRP-ε's name while being something else."""
+    with pytest.raises(AudioXaiError, match=rf"^explainer 'lrp-epsilon': {re.escape(message)}"):
+        pm.explainers.get("lrp-epsilon").with_params(**params)
 
 
 def _first_pool_field(net: nn.Module) -> int:
