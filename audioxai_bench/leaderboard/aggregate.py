@@ -252,7 +252,8 @@ def control_verdicts(cells: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     cells.loc[~tested, "p_versus"] = np.nan
     for _, family in cells[tested].groupby([*SECTION_KEYS, "metric"], sort=False):
         cells.loc[family.index, "p_versus"] = holm(family["p_versus"].to_numpy())
-    sign = np.where(cells["higher_is_better"].fillna(True).astype(bool), 1.0, -1.0)
+    higher = cells["higher_is_better"].astype("boolean").fillna(True).to_numpy(bool)
+    sign = np.where(higher, 1.0, -1.0)
     verdict = np.where(cells["p_versus"] >= alpha, "not separated",
                        np.where(sign * cells["value"] > 0, "better", "worse"))
     cells["versus_verdict"] = np.where(cells["p_versus"].notna(), verdict, "")
