@@ -187,6 +187,42 @@ class Clustered:
         return Clustered(self.scores[:, keep], self.group[keep], self.cluster[keep],
                          self.classes[keep])
 
+    def speaker_classes(self) -> list[np.ndarray] | None:
+        """Per model, each speaker's class (in :meth:`units`' speaker order) where the class is
+        the speaker's own: every clip of a speaker explained for one class, more than one class
+        in all (the sex task). Test speakers were drawn balanced by such a class, and the mean
+        shown is over that balanced sample, so resamples and tests keep the balance (a
+        resample of 5 men and 1 woman measures the mix, not the mean). None where a speaker's
+        clips are explained for several classes (digits) or the classes are not known."""
+        if self.classes is None or len(np.unique(self.classes)) < 2:
+            return None
+        _, _, ids = self.units()
+        per_model = []
+        for g, speakers in zip(np.unique(self.group), ids):
+            in_group = self.group == g
+            labels = []
+            for speaker in speakers:
+                own = np.unique(self.classes[in_group & (self.cluster == speaker)])
+                if len(own) != 1:
+                    return None
+                labels.append(own[0])
+            per_model.append(np.array(labels))
+        return per_model
+
+    @property
+    def n_strata(self) -> int:
+        """Resampling strata: (model, class) pairs where speakers are resampled within their
+        class (:meth:`speaker_classes`), else models; each costs the interval one degree of
+        freedom (:func:`small_sample_factor`)."""
+        strata = self.speaker_classes()
+        return self.n_groups if strata is None else sum(len(np.unique(c)) for c in strata)
+
+    def unit_strata(self) -> np.ndarray | None:
+        """``(U,)`` each (model, speaker) unit's class, aligned with :meth:`unit_means`; None
+        where speakers are not resampled by class."""
+        strata = self.speaker_classes()
+        return None if strata is None else np.concatenate(strata)
+
     def units(self) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
         """Per model: per-speaker score sums ``(M, S)``, finite-score counts ``(M, S)`` and the
         speaker ids."""
@@ -227,22 +263,35 @@ class Clustered:
                                                                             np.nan)
 
     def bootstrap(self, n_resamples: int = N_RESAMPLES, seed: int = 0) -> np.ndarray:
-        """``(B, M)`` means of hierarchical resamples: models with replacement, then speakers
-        with replacement within each drawn model; every method sees the same resample, so the
-        replicates are paired."""
+        """``(B, M)`` means of hierarchical resamples: models with replacement, then, for every
+        model drawn, its own speakers with replacement (within each class where the class is
+        the speaker's, :meth:`speaker_classes`); a model drawn twice gets two independent
+        speaker resamples. Every method sees the same resample, so the replicates are paired."""
         rng = np.random.default_rng(seed)
         sums, counts, _ = self.units()
-        per_model = []
-        for s, c in zip(sums, counts):
-            pick = rng.integers(0, s.shape[1], size=(n_resamples, s.shape[1]))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                per_model.append(s[:, pick].sum(2) / c[:, pick].sum(2))  # (M, B)
-        stacked = np.stack(per_model)  # (G, M, B)
-        drawn = rng.integers(0, len(per_model), size=(n_resamples, len(per_model)))
-        chosen = stacked[drawn, :, np.arange(n_resamples)[:, None]]  # (B, G, M)
+        strata = self.speaker_classes() or [None] * len(sums)
+        drawn = rng.integers(0, len(sums), size=(n_resamples, len(sums)))
+        slots = np.full((len(sums), len(self.scores), n_resamples), np.nan)  # (G, M, B)
+        for slot in range(len(sums)):
+            for g in np.unique(drawn[:, slot]):
+                rows = np.flatnonzero(drawn[:, slot] == g)
+                pick = resample_speakers(rng, strata[g], sums[g].shape[1], len(rows))
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    slots[slot][:, rows] = sums[g][:, pick].sum(2) / counts[g][:, pick].sum(2)
         with warnings.catch_warnings():  # a resample without a finite score: NaN, left out
             warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmean(chosen, axis=1)
+            return np.nanmean(slots, axis=0).T
+
+
+def resample_speakers(rng: np.random.Generator, classes: np.ndarray | None, n_speakers: int,
+                      n_resamples: int) -> np.ndarray:
+    """``(n_resamples, n_speakers)`` speaker indices drawn with replacement; within each class
+    where ``classes`` (one per speaker) are given, so every resample keeps the class counts."""
+    if classes is None:
+        return rng.integers(0, n_speakers, size=(n_resamples, n_speakers))
+    members = [np.flatnonzero(classes == c) for c in np.unique(classes)]
+    return np.concatenate([m[rng.integers(0, len(m), size=(n_resamples, len(m)))]
+                           for m in members], axis=1)
 
 
 def small_sample_factor(units: int, groups: int, confidence: float = 0.95) -> float:
@@ -284,7 +333,7 @@ def clustered_interval(data: Clustered, confidence: float = 0.95, n_resamples: i
     """``(M, 2)`` each method's interval from :meth:`Clustered.bootstrap`: percentile limits,
     widened for the few speakers resampled (:func:`small_sample_factor`)."""
     return percentile_interval(data.bootstrap(n_resamples, seed), data.means(),
-                               data.unit_counts(), data.n_groups, confidence)
+                               data.unit_counts(), data.n_strata, confidence)
 
 
 def holm(p_values: ArrayLike) -> np.ndarray:
@@ -316,21 +365,33 @@ class Verdict:
     units: int
 
 
-def paired_p(differences: np.ndarray, n_resamples: int = 9999) -> float:
+def paired_p(differences: np.ndarray, strata: np.ndarray | None = None,
+             n_resamples: int = 9999) -> float:
     """Two-sided p of the Wilcoxon signed-rank test that paired ``differences`` (one per unit;
     NaN and, as Wilcoxon did, zeros left out) centre on 0; 1.0 where none is left.
 
     Without ties scipy's exact test. With tied magnitudes (binary scores, saturated metrics)
     scipy falls back on a permutation test that is slow and unseeded; here the same test runs
-    vectorised over the sign flips: exact up to ``n_resamples`` flips (13 units), else seeded."""
-    diff = differences[np.isfinite(differences)]
-    diff = diff[diff != 0]
+    vectorised over the sign flips: exact up to ``n_resamples`` flips (13 units), else seeded.
+    With ``strata`` (each unit's class, where the sample was drawn balanced by it) the
+    magnitudes are ranked within each class and a class's ranks divided by its units + 1 (van
+    Elteren's weights, 1960), so each class weighs as in the balanced mean; the sign flips are
+    the same exact null."""
+    keep = np.isfinite(differences) & (differences != 0)
+    diff = differences[keep]
     if len(diff) == 0:
         return 1.0
     magnitude = np.abs(diff)
-    if len(np.unique(magnitude)) == len(diff):
-        return float(sps.wilcoxon(diff).pvalue)
-    ranks = sps.rankdata(magnitude)
+    classes = None if strata is None else np.asarray(strata)[keep]
+    if classes is None or len(np.unique(classes)) < 2:
+        if len(np.unique(magnitude)) == len(diff):
+            return float(sps.wilcoxon(diff).pvalue)
+        ranks = sps.rankdata(magnitude)
+    else:
+        ranks = np.empty_like(magnitude)
+        for label in np.unique(classes):
+            mine = classes == label
+            ranks[mine] = sps.rankdata(magnitude[mine]) / (mine.sum() + 1)
 
     def signed_rank_sum(x: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
         return (ranks * (x > y)).sum(axis=axis)  # a swapped pair flips its difference's sign
@@ -350,14 +411,14 @@ def compare(data: Clustered, higher_is_better: bool = True, alpha: float = 0.05,
     rank runs from 1 + the number of methods distinguishably better to the number not
     distinguishably worse. Rank intervals come from the paired hierarchical bootstrap.
     """
-    unit_means = data.unit_means()
+    unit_means, strata = data.unit_means(), data.unit_strata()
     m = len(data.scores)
     sign = 1.0 if higher_is_better else -1.0
     means = data.means()
     raw = np.full((m, m), np.nan)
     pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
     for i, j in pairs:
-        raw[i, j] = paired_p(unit_means[i] - unit_means[j])
+        raw[i, j] = paired_p(unit_means[i] - unit_means[j], strata)
     adjusted = np.full((m, m), np.nan)
     if pairs:
         flat = holm([raw[i, j] for i, j in pairs])
@@ -375,6 +436,6 @@ def compare(data: Clustered, higher_is_better: bool = True, alpha: float = 0.05,
     order = np.argsort(np.argsort(-sign * np.nan_to_num(reps, nan=-sign * np.inf), axis=1),
                        axis=1) + 1
     rank_intervals = np.quantile(order, [(1 - 0.95) / 2, 1 - (1 - 0.95) / 2], axis=0).T
-    intervals = percentile_interval(reps, means, data.unit_counts(), data.n_groups)
+    intervals = percentile_interval(reps, means, data.unit_counts(), data.n_strata)
     return Verdict(means, intervals, adjusted, better, ranks, rank_intervals,
                    unit_means.shape[1])

@@ -157,6 +157,72 @@ def test_clustered_interval_keeps_its_coverage_with_few_speakers():
     assert math.isnan(small_sample_factor(2, 2))  # one speaker per model: no interval
 
 
+def sexes(n_speakers=12, clips_per_speaker=4):
+    """One model's clips of ``n_speakers`` speakers, half of each class (the sex task's
+    design: the class is the speaker's own)."""
+    group = np.zeros(n_speakers * clips_per_speaker, int)
+    cluster = np.repeat(np.arange(n_speakers), clips_per_speaker)
+    return group, cluster, cluster % 2
+
+
+def test_a_class_of_the_speakers_own_is_resampled_within_the_class():
+    """The sex task's test speakers are half female, half male, and its mean is over that
+    balanced sample: a resample of 5 men and 1 woman measures the mix, not the mean. Scores
+    that differ only by class then leave no uncertainty at all."""
+    from audioxai_bench.stats import Clustered, clustered_interval
+
+    group, cluster, classes = sexes()
+    by_class = np.where(classes == 0, 0.5, -0.3)[None]
+    balanced = Clustered(by_class, group, cluster, classes)
+    assert [c.tolist() for c in balanced.speaker_classes()] == [[0, 1] * 6]
+    assert balanced.n_strata == 2 and balanced.unit_strata().tolist() == [0, 1] * 6
+    assert np.allclose(balanced.bootstrap(200), 0.1)
+    assert clustered_interval(balanced)[0] == pytest.approx([0.1, 0.1])
+    mixed = Clustered(by_class, group, cluster)  # the same scores, classes not known
+    low, high = clustered_interval(mixed)[0]
+    assert mixed.n_strata == 1 and high - low > 0.3
+    # a speaker explained for two classes (digits): speakers are resampled whole
+    digits = classes.copy()
+    digits[0] = 1
+    assert Clustered(by_class, group, cluster, digits).speaker_classes() is None
+
+
+def test_the_interval_within_classes_keeps_its_coverage_where_the_pooled_one_overcovers():
+    from audioxai_bench.stats import Clustered, clustered_interval
+
+    rng = np.random.default_rng(0)
+    group, cluster, classes = sexes()
+    covered = pooled = 0
+    trials = 300
+    for trial in range(trials):
+        speakers = np.where(np.arange(12) % 2 == 0, 1.0, -1.0) + 0.3 * rng.standard_normal(12)
+        x = (np.repeat(speakers, 4) + 0.3 * rng.standard_normal(48))[None]
+        (low, high), = clustered_interval(Clustered(x, group, cluster, classes), n_resamples=1000,
+                                          seed=trial)
+        covered += low <= 0 <= high
+        (low, high), = clustered_interval(Clustered(x, group, cluster), n_resamples=1000,
+                                          seed=trial)
+        pooled += low <= 0 <= high
+    assert covered / trials >= 0.9  # 0.927 (Monte Carlo SE 0.015)
+    assert pooled / trials == 1.0  # about 3× wider: it measures how many of each sex were drawn
+
+
+def test_the_test_within_classes_weighs_each_class_as_the_balanced_mean_does():
+    from audioxai_bench.stats import paired_p
+
+    rng = np.random.default_rng(3)
+    strata = np.repeat([0, 1], 7)
+    diff = np.r_[rng.normal(0.5, 0.3, 7), rng.normal(-0.1, 0.3, 7)]
+    loud = diff * np.repeat([1.0, 1000.0], 7)  # one class on another scale
+    assert paired_p(loud, strata) == pytest.approx(paired_p(diff, strata))
+    assert paired_p(loud) != pytest.approx(paired_p(diff))  # pooled ranks: the loud class rules
+    # one class: the usual signed-rank test; and it holds its level under the null
+    assert paired_p(diff[:7], strata[:7]) == pytest.approx(paired_p(diff[:7]))
+    rejected = sum(paired_p(np.r_[rng.normal(0, 0.01, 6), rng.normal(0, 10, 6)],
+                            np.repeat([0, 1], 6)) < 0.05 for _ in range(300))
+    assert rejected / 300 <= 0.07  # 0.047
+
+
 def test_compare_ranks_only_what_the_data_separate():
     from audioxai_bench.stats import compare
 

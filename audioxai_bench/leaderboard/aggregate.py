@@ -2,22 +2,23 @@
 
 A cell's value is the mean over its splits (folds) of each split's mean over its test clips,
 and its interval comes from resampling splits, then speakers within a split
-(:class:`audioxai_bench.stats.Clustered`), computed from the per-sample scores the records
-keep (for a proportion, the Wilson interval at the speaker clusters' effective sample size);
-interval bounds are never averaged. Runs of one definition with other seeds are replicates:
-each trains its own model of every split, and their clips join the split's (split, speaker)
-units, so a split's mean averages its models' training luck, and the units stay independent
-speakers (one speaker's clips under two models are not independent). Explainers are ranked
-only as far as paired tests separate them (:func:`audioxai_bench.stats.compare`), and not at
-all on a model below the accuracy floor (:func:`audioxai_bench.data.splits.accuracy_floor`).
-A metric whose records name the control its scores are differences against (``versus``)
-gets a verdict per cell,
-:func:`control_verdicts`: better or worse than that control by a Wilcoxon signed-rank test
-over (split, speaker) units, Holm-adjusted over the explainers of its column, and is flagged
-where its classes disagree (:func:`class_disagreement`). Tests and intervals hold for these
-trained models: they resample speakers, not training. A cell whose
-every model failed stays in the frame with no value and its error count, so no output can
-drop it silently.
+(:class:`audioxai_bench.stats.Clustered`; within each class where the class is the speaker's
+own, as the sex task's balanced test speakers are), computed from the per-sample scores the
+records keep (for a proportion, the Wilson interval at the speaker clusters' effective sample
+size); interval bounds are never averaged. Runs of one definition with other seeds are
+replicates: each trains its own model of every split, and their clips join the split's (split,
+speaker) units, so a split's mean averages its models' training luck, and the units stay
+independent speakers (one speaker's clips under two models are not independent). Explainers are
+ranked only as far as paired tests separate them (:func:`audioxai_bench.stats.compare`), and
+not at all on a model below the accuracy floor
+(:func:`audioxai_bench.data.splits.accuracy_floor`). A metric whose records name the control
+its scores are differences against (``versus``) gets a verdict per cell,
+:func:`control_verdicts`: better or worse than that control by a Wilcoxon signed-rank test over
+(split, speaker) units (within each class where the class is the speaker's), Holm-adjusted over
+the explainers of its column, and is flagged where its classes disagree
+(:func:`class_disagreement`). Tests and intervals hold for these trained models: they resample
+speakers, not training. A cell whose every model failed stays in the frame with no value and
+its error count, so no output can drop it silently.
 """
 
 from __future__ import annotations
@@ -159,11 +160,12 @@ def _pooled_accuracy(rows: pd.DataFrame) -> tuple[float, float, float] | None:
 
 def _p_versus(data: Clustered) -> float:
     """Two-sided p of the Wilcoxon signed-rank test that the (split, speaker) unit means of a
-    paired difference centre on 0; NaN where every unit mean is 0 (``amplitude`` against the
+    paired difference centre on 0 (stratified by class where the class is the speaker's,
+    :func:`paired_p`); NaN where every unit mean is 0 (``amplitude`` against the
     amplitude order: no test to make) or none is finite."""
     units = data.unit_means()[0]
-    units = units[np.isfinite(units)]
-    return np.nan if not (units != 0).any() else paired_p(units)
+    finite = np.isfinite(units)
+    return np.nan if not (units[finite] != 0).any() else paired_p(units, data.unit_strata())
 
 
 def class_disagreement(data: Clustered, task: str) -> str:
@@ -433,9 +435,12 @@ TIE_RULE = ("Ranks: explainer A ranks above B only where a paired Wilcoxon signe
             "the table, finds them different at the 5 % level. A rank such as 1–3 is shared: it "
             "runs from 1 + the number of explainers distinguishably better to the number not "
             "distinguishably worse. Intervals resample splits, then speakers, widened "
-            "for the few speakers (Student's t). Tests and intervals are over the test speakers "
-            "of these trained models: they do not say how models trained again (another seed) "
-            "would order the explainers. Where a "
+            "for the few speakers (Student's t). Where the class is the speaker's own (sex), "
+            "the test speakers are balanced by it: intervals resample speakers within each "
+            "class, and tests rank the differences within each class and weigh the classes "
+            "equally (van Elteren), so a mark means a direction the classes share. Tests and "
+            "intervals are over the test speakers of these trained models: they do not say how "
+            "models trained again (another seed) would order the explainers. Where a "
             "run kept no per-sample scores, two explainers tie when their 95 % intervals "
             "overlap.")
 
