@@ -58,7 +58,7 @@ SONIFICATION: dict[str, str] = {
     "sonified-comprehensiveness-gain": "Comprehensiveness gain",
     f"sonified-comprehensiveness-gain{VERSUS_AMPLITUDE}": "Comprehensiveness vs amplitude",
     "sonified-comprehensiveness-vs-input": "Comprehensiveness vs model input",
-    "sonified-lmac": "L-MAC Fid-In @20 %", "sonified-accuracy": "Sonified accuracy",
+    "sonified-lmac": "L-MAC Fid-In on the label @20 %", "sonified-accuracy": "Sonified accuracy",
 }
 #: The paper's test accuracies in % (mean, std over splits; None: std not known for sure).
 PAPER_ACCURACY: dict[tuple[str, str], tuple[float, float | None]] = {
@@ -204,6 +204,35 @@ def _summaries(section: Section, metric: str, explainer: str) -> list[dict[str, 
     return [r.get("summary") or {} for r in rows["record"]]
 
 
+#: Columns of which the first is the sum of the other two, and what the caption says of it.
+SRG_PARTS = ("srg", "faithfulness-gap", "insertion-gap")
+SRG_NOTE = (" LeRF − MoRF is the faithfulness gap plus the insertion gap (insertion is read "
+            "off the same deletion curves), so these three columns carry two independent "
+            "numbers, not three.")
+
+#: The randomisation check's similarity measures as its cell names them.
+RANDOMISATION_MEASURES = {"spearman": "signed", "abs-spearman": "absolute", "ssim": "SSIM"}
+
+
+def randomisation_passes(summaries: Sequence[dict[str, Any]]) -> str:
+    """`` (passes: signed 6/6 · absolute 1/6 · SSIM 6/6)``: on how many trained models the check
+    passes on each similarity. The value is the signed drop, which only a map that ignores the
+    model fails (its similarity to a randomised model's map is about 0 for every map that reads
+    the model); absolute Spearman and SSIM, Adebayo et al.'s measures, fail maps whose
+    magnitudes hardly change, so they are shown beside it rather than hidden behind one
+    "pass"."""
+    counts = []
+    for measure, label in RANDOMISATION_MEASURES.items():
+        passed = [m[measure]["passes"] for m in (s.get("measures") or {} for s in summaries)
+                  if isinstance(m.get(measure), dict) and "passes" in m[measure]]
+        if passed:
+            counts.append(f"{label} {sum(passed)}/{len(passed)}")
+    if counts:
+        return f" (passes: {' · '.join(counts)})"
+    verdicts = dict.fromkeys(str(s["verdict"]) for s in summaries if s.get("verdict"))
+    return f" ({', '.join(verdicts)})" if verdicts else ""  # records that kept only a verdict
+
+
 def _joined(values: Iterable[str]) -> str:
     return " / ".join(dict.fromkeys(v for v in values if v != NONE)) or NONE
 
@@ -237,8 +266,8 @@ def ranking_table(section: Section) -> Table:
                or section.representation == "spectrogram"]
     bootstrap = section.verdict is not None
     header = ["#", *(["Rank 95 %"] if bootstrap else []), "Explainer",
-              *(f"{HEADLINE.get(m, m)}{arrow(section, m)}"
-                f"{'' if _ranked(section, m) else ' †'}" for m in metrics)]
+              *(f"{HEADLINE.get(m, m)}{arrow(section, m)}" if _ranked(section, m)
+                else f"{HEADLINE.get(m, m)} †" for m in metrics)]
     rows = []
     for explainer in section.explainers:
         row = [section.ranks[explainer],
@@ -246,11 +275,7 @@ def ranking_table(section: Section) -> Table:
         for metric in metrics:
             text = cell_text(section.cell(explainer, metric))
             if metric == "model-randomisation-check":
-                verdicts = [s.get("verdict") or s.get("passed") for s in
-                            _summaries(section, metric, explainer)]
-                verdicts = [str(v) for v in verdicts if v is not None]
-                if verdicts:
-                    text += f" ({', '.join(dict.fromkeys(verdicts))})"
+                text += randomisation_passes(_summaries(section, metric, explainer))
             row.append(text)
         rows.append(row)
     unranked = f" {section.unranked.capitalize()}." if section.unranked else ""
@@ -264,7 +289,7 @@ def ranking_table(section: Section) -> Table:
                "averaged over the removed fractions (higher is better; 0 = no better than "
                "random). Cells: value [95 % interval]; † descriptive or a sanity check, not a "
                f"verdict; {NONE}: not measured.{controls_note(section, metrics, HEADLINE)}"
-               f"{unranked} {TIE_RULE}")
+               f"{SRG_NOTE if set(SRG_PARTS) <= set(metrics) else ''}{unranked} {TIE_RULE}")
     return Table(caption, header, rows)
 
 
@@ -370,8 +395,9 @@ def bands_table(section: Section) -> Table | None:
                  "removal hurts? Per-sample Spearman over the 10 bands; a map of loudness alone "
                  f"scores here too (the amplitude row), so {verdict}. Run: rank correlations of "
                  "the mean relevance density with the mean damage over the 10 bands, one number "
-                 "per run of all its clips, without an interval; bands: where relevance is "
-                 "densest and where removal hurts most, per run.",
+                 "per trained model over all its clips, averaged over the models, without an "
+                 "interval; bands: where relevance is densest and where removal hurts most, "
+                 "every trained model's answer listed.",
                  header, rows)
 
 
@@ -442,9 +468,11 @@ def models_table(sections: Sequence[Section]) -> Table:
     header = ["Benchmark", "Task", "Model", "Fold", "Test accuracy [95 % CI]",
               "Val accuracy", "n", "Setup", "Paper"]
     return Table("Model test accuracy per fold next to the paper's (Becker et al., mean ± std "
-                 "over splits). The interval counts speakers, not clips: one speaker's clips are "
-                 "not independent, so it is the Wilson interval at the effective sample size of "
-                 "the speaker clusters (no more than the clips, no fewer than the speakers).",
+                 "over splits). Ours: mean ± std over every trained model listed, splits and "
+                 "seeds alike, so it holds the seed-to-seed spread as well. The interval counts "
+                 "speakers, not clips: one speaker's clips are not independent, so it is the "
+                 "Wilson interval at the effective sample size of the speaker clusters (no more "
+                 "than the clips, no fewer than the speakers).",
                  header, rows)
 
 
