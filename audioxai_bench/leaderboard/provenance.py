@@ -66,7 +66,9 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
     per_table = df.groupby(["benchmark", "dataset", "task", "model"])
     several = (per_table["fold"].nunique() > 1).any()
     replicated = (per_table["seed"].nunique() > 1).any()
-    wall = pd.to_numeric(df["wall_seconds"], errors="coerce").sum()
+    # a cached cell's wall_seconds are the earlier run's (a cached model's: its training)
+    fresh = df["record"].map(lambda r: r.get("cached") is not True)
+    wall = pd.to_numeric(df.loc[fresh, "wall_seconds"], errors="coerce").sum()
     unknown = "unknown"
     return [
         ("Benchmarks", ", ".join(_distinct(df["benchmark"]))),
@@ -90,5 +92,6 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
         ("Plugins", ", ".join(sorted(plugins)) or unknown),
         ("Cells", f"{int((df['status'] == 'ok').sum())} ok, "
                   f"{int((df['status'] == 'error').sum())} failed; "
-                  f"{wall:.0f} s of wall time in all"),
+                  f"{wall:.0f} s of wall time spent on the cells these runs computed "
+                  f"({int((~fresh).sum())} came from caches and are not counted)"),
     ]

@@ -104,7 +104,8 @@ class Record(BaseModel):
     summary: dict[str, Any] | None = None
     wall_seconds: _Number = None
     #: true: the fields came from the score cache, computed by an earlier run of the same code
-    #: and settings (``wall_seconds`` and runtime values are that run's)
+    #: and settings, or (test accuracy) the model from the model cache (``wall_seconds`` and
+    #: runtime values are that run's: its training, its scoring)
     cached: bool | None = None
     device: _Text = None
     host: _Text = None

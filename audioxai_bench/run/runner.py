@@ -365,7 +365,7 @@ class Runner:
                 "value": acc, "ci": [low, high], "n": n,
                 "scores": hits.astype(int).tolist(), "speakers": speakers.tolist(),
                 "higher_is_better": True, "wall_seconds": meta.get("train_seconds"),
-                **out.here,
+                **out.here, **({"cached": True} if out.cached else {}),
                 "extras": {"val-accuracy": {"value": meta["val_accuracy"]}},
                 "info": {"interval": "Wilson at the effective sample size of the speaker "
                                      "clusters (stats.clustered_wilson)",

@@ -25,6 +25,9 @@ def test_a_second_run_reads_its_scores_from_the_cache(tree, cache, tmp_path):
     records = [r for r in read_records([tmp_path / "b"]) if r["explainer"]]
     assert all(r["cached"] is True for r in records)
     assert not any("cached" in r for r in read_records([tmp_path / "a"]))
+    # the model came from the model cache: its accuracy record's wall time is the first run's
+    [accuracy] = [r for r in read_records([tmp_path / "b"]) if r["metric"] == "test-accuracy"]
+    assert accuracy["cached"] is True
     runtime = {r["explainer"]: r["value"] for r in read_records([tmp_path / "a"])
                if r["metric"] == "runtime"}
     # the runtime of the run that measured it, as for cached relevance
