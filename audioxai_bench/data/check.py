@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import math
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from .clipfile import (
+    TARGET_RATE,
+    WINDOW,
+    file_problem,
+    first_line,
+    nonfinite_problem,
+    rate_problem,
+)
 from .cue import cue_problem, is_cue_tree
 from .layout import Clip, DatasetIndex, Problem, scan_dataset
 
 ORIGINAL_RATE = 48_000
-TARGET_RATE = 8_000
-WINDOW = 8_000  # samples at TARGET_RATE: every clip is placed inside one second
-MIN_RATE, MAX_RATE = 4_000, 384_000  # sample rates a recording can plausibly have
-# torchaudio's sinc kernel has new × (orig + 2 × width) values for the rates divided by their
-# gcd: 44.1 kHz needs 4e4, while 192 007 Hz (no common factor with 8 kHz) needs 1.5e9 (6 GB)
-MAX_RESAMPLE_KERNEL = 1 << 22
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # the only WAV encodings that can hold NaN or Inf
 
 
@@ -43,46 +42,6 @@ class CheckReport:
              "digit": [c.digit for c in self.usable]})
 
 
-def file_problem(path: Path | str) -> str | None:
-    """Why ``path`` is not a regular file (a FIFO would block the reader forever), or None."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as err:
-        return f"cannot be read ({err.strerror or _first_line(err)})"
-    if not stat.S_ISREG(mode):
-        kind = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
-                stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket",
-                stat.S_IFDIR: "a folder"}.get(stat.S_IFMT(mode), "not a file")
-        return f"not a regular file ({kind})"
-    return None
-
-
-def resample_kernel_size(rate: int, target: int = TARGET_RATE) -> int:
-    """Values in torchaudio's resampling kernel (default filter width 6, rolloff 0.99)."""
-    gcd = math.gcd(rate, target)
-    orig, new = rate // gcd, target // gcd
-    width = math.ceil(6 * orig / (min(orig, new) * 0.99))
-    return new * (orig + 2 * width)
-
-
-def rate_problem(rate: int) -> str | None:
-    """Why a clip at ``rate`` Hz cannot be resampled to 8 kHz, or None."""
-    if not MIN_RATE <= rate <= MAX_RATE:
-        return f"sample rate {rate} Hz is outside {MIN_RATE}..{MAX_RATE} Hz"
-    if rate != TARGET_RATE and resample_kernel_size(rate) > MAX_RESAMPLE_KERNEL:
-        gcd = math.gcd(rate, TARGET_RATE)
-        return (f"sample rate {rate} Hz shares too small a factor with {TARGET_RATE} Hz to "
-                f"resample (ratio {rate // gcd}/{TARGET_RATE // gcd}); convert it to a common "
-                "rate such as 48000 Hz")
-    return None
-
-
-def nonfinite_problem(samples: np.ndarray) -> str | None:
-    """Why decoded samples are unusable (NaN or Inf), or None."""
-    bad = samples.size - int(np.isfinite(samples).sum())
-    return f"{bad} NaN/Inf samples of {samples.size}" if bad else None
-
-
 def clip_problem(clip: Clip) -> tuple[Problem | None, int | None]:
     """Why a clip cannot be used or None, and its sample rate.
 
@@ -94,7 +53,7 @@ def clip_problem(clip: Clip) -> tuple[Problem | None, int | None]:
     try:
         info = sf.info(str(clip.path))
     except (RuntimeError, sf.LibsndfileError) as err:
-        return Problem(str(clip.path), f"not a readable WAV file ({_first_line(err)})"), None
+        return Problem(str(clip.path), f"not a readable WAV file ({first_line(err)})"), None
     if info.format != "WAV":
         return Problem(str(clip.path), f"format {info.format}, expected WAV"), None
     if info.frames == 0:
@@ -112,7 +71,7 @@ def clip_problem(clip: Clip) -> tuple[Problem | None, int | None]:
         try:
             samples, _ = sf.read(str(clip.path), dtype="float64")
         except (RuntimeError, sf.LibsndfileError) as err:
-            return Problem(str(clip.path), f"not a readable WAV file ({_first_line(err)})"), None
+            return Problem(str(clip.path), f"not a readable WAV file ({first_line(err)})"), None
         problem = nonfinite_problem(samples)
         if problem:
             return Problem(str(clip.path), problem), None
@@ -140,7 +99,3 @@ def check_dataset(root: Path | str) -> CheckReport:
         problems.append(Problem(str(index.root), f"{other_rates} clips not at {ORIGINAL_RATE} "
                                                  "Hz; they are resampled", fatal=False))
     return CheckReport(index, usable, problems)
-
-
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -16,6 +16,7 @@ from ..errors import AudioXaiError, ClipError
 from ..progress import ProgressFn
 from . import cache
 from .check import WINDOW, check_dataset
+from .clipfile import read_clip
 from .cue import is_cue_tree, read_cue
 from .ground_truth import CueTable, cue_table, ground_truth_mask
 from .layout import Clip, Problem
@@ -24,7 +25,6 @@ from .preprocess import (
     SPEC_FRAMES,
     clip_offset,
     pad_to_window,
-    read_clip,
     resample_batch,
     to_model_input,
 )

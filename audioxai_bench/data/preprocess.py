@@ -1,8 +1,9 @@
 """The paper's preprocessing (Becker et al., arXiv 1807.03418): 8 kHz, one-second window, two
 model inputs.
 
-A clip is read on the int16 scale (a 16-bit clip gives exactly its int16 values; 8-, 24-,
-32-bit and float clips the same scale: float samples × 32 768), resampled to 8 kHz with
+A clip is read on the int16 scale (:func:`~audioxai_bench.data.clipfile.read_clip`: a 16-bit
+clip gives exactly its int16 values; 8-, 24-, 32-bit and float clips the same scale: float
+samples × 32 768), resampled to 8 kHz with
 torchaudio and placed at a seeded random offset inside 8 000 zeros. From that padded signal
 come the waveform input (divided by its 95th percentile + 0.001) and the spectrogram input
 (SciPy-style STFT, Hann 455, hop 35, 227 × 227 magnitude in dB relative to the maximum, floor
@@ -16,13 +17,12 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-import soundfile as sf
 import torch
 import torch.nn.functional as F
 import torchaudio.functional as AF
 
 from ..errors import AudioXaiError, ClipError
-from .check import TARGET_RATE, WINDOW, file_problem, nonfinite_problem, rate_problem
+from .clipfile import TARGET_RATE, WINDOW
 
 N_FFT = 455
 HOP = 35
@@ -31,38 +31,6 @@ SPEC_FIRST_FRAME = 2  # frames 2..228 of SciPy's 230 (boundary zeros, padded=Tru
 SPEC_FRAMES = 227
 DB_AMIN = 1e-5
 DB_TOP = 80.0
-INT16_SCALE = 32_768.0  # libsndfile reads every encoding as float in [-1, 1) at this scale
-
-
-def read_clip(path: str) -> tuple[np.ndarray, int]:
-    """Mono samples as float32 on the int16 scale, and the sample rate.
-
-    Reading as float and scaling by 32 768 gives a 16-bit clip's exact int16 values and every
-    other encoding the same scale; reading float data as int16 would truncate it to zeros.
-    """
-    problem = file_problem(path)  # a FIFO would block the read forever
-    if problem:
-        raise ClipError(path, problem)
-    try:
-        with sf.SoundFile(path) as f:
-            problem = rate_problem(f.samplerate)
-            if not problem and f.frames * TARGET_RATE > WINDOW * f.samplerate:
-                problem = (f"clip lasts {f.frames / f.samplerate:.2f} s; at most 1 s fits the "
-                           "model input")
-            if problem:
-                raise ClipError(path, problem)
-            rate = f.samplerate
-            data = f.read(dtype="float64", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError) as err:
-        raise ClipError(path, f"not a readable WAV file ({err})") from err
-    if data.shape[1] != 1:
-        raise ClipError(path, f"{data.shape[1]} channels; AudioMNIST clips are mono")
-    if data.shape[0] == 0:
-        raise ClipError(path, "empty file (no samples)")
-    problem = nonfinite_problem(data)
-    if problem:
-        raise ClipError(path, problem)
-    return (data[:, 0] * INT16_SCALE).astype(np.float32), rate
 
 
 def resample_batch(clips: list[np.ndarray], rate: int) -> list[np.ndarray]:

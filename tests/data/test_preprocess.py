@@ -10,13 +10,12 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from audioxai_bench.data.check import rate_problem, resample_kernel_size
+from audioxai_bench.data.clipfile import rate_problem, read_clip, resample_kernel_size
 from audioxai_bench.data.preprocess import (
     FLOAT32_DB_TOLERANCE,
     clip_level,
     clip_offset,
     pad_to_window,
-    read_clip,
     resample_batch,
     spectrogram_input,
     to_model_input,

@@ -1,0 +1,101 @@
+"""Reading one clip file: what makes it readable, and its samples on the int16 scale.
+
+Shared by ``data check`` (:mod:`.check`), the preprocessing (:mod:`.preprocess`) and the cue
+planter (:mod:`.cue`), so that every reader of a clip accepts and scales the same files. It
+needs only NumPy and soundfile: ``data check`` does not import torch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..errors import ClipError
+
+TARGET_RATE = 8_000
+WINDOW = 8_000  # samples at TARGET_RATE: every clip is placed inside one second
+MIN_RATE, MAX_RATE = 4_000, 384_000  # sample rates a recording can plausibly have
+# torchaudio's sinc kernel has new × (orig + 2 × width) values for the rates divided by their
+# gcd: 44.1 kHz needs 4e4, while 192 007 Hz (no common factor with 8 kHz) needs 1.5e9 (6 GB)
+MAX_RESAMPLE_KERNEL = 1 << 22
+INT16_SCALE = 32_768.0  # libsndfile reads every encoding as float in [-1, 1) at this scale
+
+
+def file_problem(path: Path | str) -> str | None:
+    """Why ``path`` is not a regular file (a FIFO would block the reader forever), or None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        return f"cannot be read ({err.strerror or first_line(err)})"
+    if not stat.S_ISREG(mode):
+        kind = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
+                stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket",
+                stat.S_IFDIR: "a folder"}.get(stat.S_IFMT(mode), "not a file")
+        return f"not a regular file ({kind})"
+    return None
+
+
+def resample_kernel_size(rate: int, target: int = TARGET_RATE) -> int:
+    """Values in torchaudio's resampling kernel (default filter width 6, rolloff 0.99)."""
+    gcd = math.gcd(rate, target)
+    orig, new = rate // gcd, target // gcd
+    width = math.ceil(6 * orig / (min(orig, new) * 0.99))
+    return new * (orig + 2 * width)
+
+
+def rate_problem(rate: int) -> str | None:
+    """Why a clip at ``rate`` Hz cannot be resampled to 8 kHz, or None."""
+    if not MIN_RATE <= rate <= MAX_RATE:
+        return f"sample rate {rate} Hz is outside {MIN_RATE}..{MAX_RATE} Hz"
+    if rate != TARGET_RATE and resample_kernel_size(rate) > MAX_RESAMPLE_KERNEL:
+        gcd = math.gcd(rate, TARGET_RATE)
+        return (f"sample rate {rate} Hz shares too small a factor with {TARGET_RATE} Hz to "
+                f"resample (ratio {rate // gcd}/{TARGET_RATE // gcd}); convert it to a common "
+                "rate such as 48000 Hz")
+    return None
+
+
+def nonfinite_problem(samples: np.ndarray) -> str | None:
+    """Why decoded samples are unusable (NaN or Inf), or None."""
+    bad = samples.size - int(np.isfinite(samples).sum())
+    return f"{bad} NaN/Inf samples of {samples.size}" if bad else None
+
+
+def read_clip(path: str) -> tuple[np.ndarray, int]:
+    """Mono samples as float32 on the int16 scale, and the sample rate.
+
+    Reading as float and scaling by 32 768 gives a 16-bit clip's exact int16 values and every
+    other encoding the same scale; reading float data as int16 would truncate it to zeros.
+    """
+    problem = file_problem(path)  # a FIFO would block the read forever
+    if problem:
+        raise ClipError(path, problem)
+    try:
+        with sf.SoundFile(path) as f:
+            problem = rate_problem(f.samplerate)
+            if not problem and f.frames * TARGET_RATE > WINDOW * f.samplerate:
+                problem = (f"clip lasts {f.frames / f.samplerate:.2f} s; at most 1 s fits the "
+                           "model input")
+            if problem:
+                raise ClipError(path, problem)
+            rate = f.samplerate
+            data = f.read(dtype="float64", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as err:
+        raise ClipError(path, f"not a readable WAV file ({err})") from err
+    if data.shape[1] != 1:
+        raise ClipError(path, f"{data.shape[1]} channels; AudioMNIST clips are mono")
+    if data.shape[0] == 0:
+        raise ClipError(path, "empty file (no samples)")
+    problem = nonfinite_problem(data)
+    if problem:
+        raise ClipError(path, problem)
+    return (data[:, 0] * INT16_SCALE).astype(np.float32), rate
+
+
+def first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
