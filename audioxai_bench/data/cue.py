@@ -39,8 +39,9 @@ import numpy as np
 import soundfile as sf
 
 from ..atomic import atomic_dir, atomic_write
-from ..errors import AudioXaiError
+from ..errors import AudioXaiError, ClipError
 from ..progress import ProgressFn
+from .clipfile import read_clip
 from .layout import META_FILE, Clip, Problem, scan_dataset
 
 CUE_FREQS_HZ = (500.0, 900.0, 1400.0, 1900.0)
@@ -51,7 +52,7 @@ LEVEL_DB = (-10.0, -4.0)  # burst peak re the clip's peak, drawn uniformly
 MARKER_FILE = "cues.json"
 SIDECAR_SUFFIX = ".cue.json"
 FORMAT = 1
-MODEL_RATE = 8_000  # the model inputs' rate (data/check.py's TARGET_RATE)
+MODEL_RATE = 8_000  # the model inputs' rate (data/clipfile.py's TARGET_RATE)
 _HEADROOM = 0.98 * 32_767  # as the synthesizer: the mix is scaled down to stay below this
 _SALT = 0xC0E
 
@@ -150,11 +151,9 @@ def plant_cues(source: Path | str, out: Path | str, seed: int = 0,
         if (source / META_FILE).is_file():
             shutil.copyfile(source / META_FILE, tmp / META_FILE)
         for done, clip in enumerate(clips):
-            try:
-                samples, rate = sf.read(str(clip.path), dtype="int16")
-            except (RuntimeError, sf.LibsndfileError):
-                continue
-            if samples.ndim != 1 or not len(samples):
+            try:  # on the int16 scale whatever the encoding: float clips read as int16 are 0
+                samples, rate = read_clip(str(clip.path))
+            except ClipError:
                 continue
             cue = draw_cue(clip, len(samples), rate, float(np.abs(samples).max()) or 1.0, seed)
             mixed, cue = plant(samples, cue)

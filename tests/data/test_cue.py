@@ -4,11 +4,13 @@ with the cue in both model inputs, and data check of the ground-truth files."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from audioxai_bench.cli import main
@@ -62,6 +64,21 @@ def test_planting_is_reproducible_and_seeded(plain, planted, tmp_path):
     assert _files(tmp_path / "again") == _files(planted)
     differ = [k for k, v in _files(tmp_path / "other").items() if _files(planted)[k] != v]
     assert any(k.endswith(".wav") for k in differ) and any(k.endswith(".json") for k in differ)
+
+
+@pytest.mark.parametrize("subtype", ["FLOAT", "DOUBLE", "PCM_24"])
+def test_every_encoding_is_planted_on_the_int16_scale(plain, planted, tmp_path, subtype):
+    """A float clip read as int16 came out as silence, its burst with it (probe F2)."""
+    source = Path(shutil.copytree(plain, tmp_path / "plain"))
+    clip = source / "02" / "3_02_1.wav"
+    samples, rate = sf.read(clip, dtype="float64")
+    sf.write(clip, samples, rate, subtype=subtype)
+    plant_cues(source, tmp_path / "cue", seed=3)
+    got = sf.read(tmp_path / "cue" / "02" / "3_02_1.wav", dtype="int16")[0]
+    assert np.count_nonzero(got) > len(got) // 2
+    np.testing.assert_array_equal(got, sf.read(planted / "02" / "3_02_1.wav", dtype="int16")[0])
+    assert read_cue(tmp_path / "cue" / "02" / "3_02_1.wav") == read_cue(
+        planted / "02" / "3_02_1.wav")
 
 
 def test_classes_are_balanced_over_digit_speaker_and_sex(planted):
