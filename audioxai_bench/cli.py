@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data.add_subparsers(metavar="ACTION", help="what to do with data")
     synth = data_sub.add_parser("synth", parents=[common],
                                 help="synthesize an AudioMNIST-shaped dataset offline")
-    synth.add_argument("--out", type=Path, required=True, help="folder to write the tree into")
+    synth.add_argument("--out", type=Path, required=True,
+                       help="new (or empty) folder for the tree")
     synth.add_argument("--speakers", type=integer(1, 60), default=60, help="1..60 (default 60)")
     synth.add_argument("--reps", type=integer(1), default=50,
                        help="repetitions per digit (default 50)")
@@ -85,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                               help="plant the cue task's tone bursts (with ground truth) into a "
                                    "copy of a dataset tree")
     cue.add_argument("source", type=Path, help="an AudioMNIST tree (real or synthetic)")
-    cue.add_argument("--out", type=Path, required=True, help="new folder for the cue tree")
+    cue.add_argument("--out", type=Path, required=True,
+                     help="new (or empty) folder for the cue tree")
     cue.add_argument("--seed", type=integer(0, MAX_SEED), default=0,
                      help="burst placement seed (default 0)")
     cue.set_defaults(func=cmd_data_cue)
@@ -324,6 +326,9 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     summary = synthesize_dataset(args.out, speakers, female_speakers(), reps=args.reps,
                                  seed=args.seed, workers=args.workers,
                                  progress=Progress("synth", args.quiet, " clips"))
+    if not summary.written:
+        print(f"{args.out}: already holds the synthetic tree of these settings; nothing written")
+        return 0
     print(f"wrote {summary.n_clips} clips of {summary.n_speakers} speakers to {args.out} "
           f"in {summary.seconds:.1f} s")
     return 0
@@ -334,6 +339,10 @@ def cmd_data_cue(args: argparse.Namespace) -> int:
 
     summary = plant_cues(args.source, args.out, seed=args.seed,
                          progress=Progress("plant cues", args.quiet, " clips"))
+    if not summary.written:
+        print(f"{args.out}: already holds the cue tree of {args.source} with seed {args.seed}; "
+              "nothing written")
+        return 0
     print(f"planted cues into {summary.n_clips} clips in {args.out}; check them with "
           f"'audioxai-bench data check {args.out}'")
     return 0

@@ -42,7 +42,7 @@ from ..atomic import atomic_dir, atomic_write
 from ..errors import AudioXaiError, ClipError
 from ..progress import ProgressFn
 from .clipfile import read_clip
-from .layout import META_FILE, Clip, Problem, scan_dataset
+from .layout import META_FILE, Clip, Problem, existing_tree, scan_dataset
 
 CUE_FREQS_HZ = (500.0, 900.0, 1400.0, 1900.0)
 N_CUE_CLASSES = len(CUE_FREQS_HZ)
@@ -134,18 +134,23 @@ class CueSummary:
 
     n_clips: int
     out: Path
+    written: bool = True  # False: ``out`` already held this tree and nothing was written
 
 
 def plant_cues(source: Path | str, out: Path | str, seed: int = 0,
                progress: ProgressFn | None = None) -> CueSummary:
-    """Write a cue tree into ``out`` (a new folder): every clip of ``source`` with its burst and
-    sidecar, and ``source``'s meta file. Unreadable clips are left out (``data check`` lists
-    them). The folder appears complete or not at all."""
+    """Write a cue tree into ``out`` (missing or empty): every clip of ``source`` with its burst
+    and sidecar, and ``source``'s meta file. Unreadable clips are left out (``data check``
+    lists them). The folder appears complete or not at all. When ``out`` already holds the tree
+    of this source and seed nothing is written; any other non-empty ``out`` is refused."""
     source, out = Path(source), Path(out)
     index = scan_dataset(source)
     clips = sorted(index.clips, key=lambda c: c.relpath)
     if not clips:
         raise AudioXaiError(f"{source}: no clips to plant cues into")
+    marker = {**cue_settings(), "seed": seed, "source": str(source)}
+    if existing_tree(out, MARKER_FILE, marker):
+        return CueSummary(0, out, written=False)
     written = 0
     with atomic_dir(out) as tmp:
         if (source / META_FILE).is_file():
@@ -164,7 +169,6 @@ def plant_cues(source: Path | str, out: Path | str, seed: int = 0,
             written += 1
             if progress is not None:
                 progress(done + 1, len(clips))
-        marker = {**cue_settings(), "seed": seed, "source": str(source)}
         atomic_write(tmp / MARKER_FILE, lambda f: f.write(json.dumps(marker).encode()))
     return CueSummary(written, out)
 

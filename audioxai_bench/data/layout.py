@@ -202,3 +202,36 @@ def scan_dataset(root: Path | str) -> DatasetIndex:
                 continue
             clips.append(Clip(path, speaker_id, int(match["digit"]), int(match["rep"])))
     return DatasetIndex(root, clips, speakers, problems, unlisted)
+
+
+def existing_tree(out: Path | str, marker: str, made_from: dict) -> bool:
+    """Whether ``out`` already holds the tree that ``made_from`` describes (its root file
+    ``marker`` says it was made so); False when ``out`` is missing or empty.
+
+    Writing into any other non-empty folder is refused in one line: new clips over an old tree
+    mix two datasets and leave the old ground truth and meta entries beside them.
+    """
+    out = Path(out)
+    try:
+        entries = os.listdir(out)
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        raise AudioXaiError(f"{out}: cannot write a tree here ({err.strerror or err})") from None
+    if not entries:
+        return False
+    try:
+        found = json.loads((out / marker).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        found = None
+    except (OSError, ValueError) as err:
+        raise AudioXaiError(f"{out / marker}: unreadable ({type(err).__name__}); choose a new "
+                            "folder for the tree or remove this one") from None
+    if found == made_from:
+        return True
+    if isinstance(found, dict):
+        differ = ", ".join(k for k in made_from if found.get(k) != made_from[k]) or "format"
+        what = f"holds a tree made with other settings ({differ})"
+    else:
+        what = "is not empty"
+    raise AudioXaiError(f"{out}: {what}; choose a new folder or remove this one")

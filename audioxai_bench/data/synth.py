@@ -1,7 +1,8 @@
 """Offline synthetic stand-in for AudioMNIST, spoken by eSpeak NG.
 
 :func:`synthesize_dataset` writes the AudioMNIST layout (``out/NN/<digit>_<NN>_<rep>.wav``,
-48 kHz mono 16-bit PCM, plus ``out/audioMNIST_meta.txt``).
+48 kHz mono 16-bit PCM, plus ``out/audioMNIST_meta.txt``) and ``out/synth.json``, the settings
+it was made with.
 
 Voice design. Every speaker is an eSpeak NG voice variant (female ids get one of the female
 variants, male ids one of the male variants) rewritten into a private variant file with its
@@ -39,13 +40,17 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
+from ..atomic import atomic_dir
 from ..errors import AudioXaiError
+from .layout import existing_tree
 
 __all__ = [
     "DIGIT_WORDS",
     "MAX_SECONDS",
     "MIN_SECONDS",
     "SAMPLE_RATE",
+    "SETTINGS_FILE",
     "SynthError",
     "SynthSummary",
     "VoiceSpec",
@@ -53,6 +58,7 @@ __all__ = [
     "make_voice",
     "register_voice",
     "render_clip",
+    "synth_settings",
     "synthesize_dataset",
 ]
 
@@ -78,6 +84,7 @@ _REPLACED_KEYS = {
 }
 _SPEAKER_SALT = 0x5E1CE  # separates the voice stream from the repetition streams
 _META_NAME = "audioMNIST_meta.txt"
+SETTINGS_FILE = "synth.json"  # how the tree was made (:func:`synth_settings`)
 
 
 class SynthError(AudioXaiError, ValueError):
@@ -97,6 +104,7 @@ class SynthSummary:
     seconds: float
     out: Path
     audio_seconds: float = 0.0
+    written: bool = True  # False: ``out`` already held this tree and nothing was written
 
 
 @dataclass(frozen=True)
@@ -461,8 +469,10 @@ def synthesize_dataset(
 
     ``speaker_ids`` are 1..99 (written as two digits); those in ``female_ids`` get female
     voices. ``workers=None`` uses ``os.cpu_count()`` processes; ``workers=1`` runs in this
-    process. The files are identical for any number of workers, and re-running into an
-    existing tree rewrites the same bytes. ``progress(done, total)`` is called in this
+    process. The files are identical for any number of workers. The tree is written aside and
+    renamed into place when complete, with :data:`SETTINGS_FILE` saying how it was made:
+    ``out`` must be missing or empty, or hold the tree of these very settings (then nothing is
+    written); anything else there is refused. ``progress(done, total)`` is called in this
     process as clips complete (per speaker and digit).
 
     Worker processes are started with the ``spawn`` method (safe after torch or other
@@ -485,14 +495,37 @@ def synthesize_dataset(
         raise SynthError(f"seed must be >= 0, got {seed}")
     reps, seed = int(reps), int(seed)
     females = {int(s) for s in female_ids}
-    voices = [make_voice(s, s in females, seed) for s in ids]
+    made_from = synth_settings(ids, females, reps, seed)
+    if existing_tree(out, SETTINGS_FILE, made_from):
+        return SynthSummary(0, len(ids), time.perf_counter() - t0, out, written=False)
+    with atomic_dir(out) as tmp:
+        n_clips, n_samples = _synthesize(tmp, ids, females, reps, seed, workers, progress)
+        (tmp / SETTINGS_FILE).write_text(json.dumps(made_from) + "\n")
+    return SynthSummary(
+        n_clips=n_clips,
+        n_speakers=len(ids),
+        seconds=time.perf_counter() - t0,
+        out=out,
+        audio_seconds=n_samples / SAMPLE_RATE,
+    )
 
-    out.mkdir(parents=True, exist_ok=True)
+
+def synth_settings(speaker_ids: Sequence[int], female_ids: Collection[int], reps: int,
+                   seed: int) -> dict:
+    """What decides a synthetic tree's bytes, as :data:`SETTINGS_FILE` records it."""
+    ids = sorted(int(s) for s in speaker_ids)
+    return {"format": 1, "version": __version__, "speakers": ids,
+            "female": sorted(set(ids) & {int(s) for s in female_ids}), "reps": int(reps),
+            "seed": int(seed)}
+
+
+def _synthesize(out: Path, ids: list[int], females: set[int], reps: int, seed: int,
+                workers: int | None, progress: Callable[[int, int], None] | None
+                ) -> tuple[int, int]:
+    """Write the tree into the empty folder ``out``; (clips, samples written)."""
+    voices = [make_voice(s, s in females, seed) for s in ids]
     for v in voices:
-        folder = out / f"{v.speaker:02d}"
-        folder.mkdir(exist_ok=True)
-        for stale in folder.glob(".*.tmp"):  # left by an interrupted run
-            stale.unlink()
+        (out / f"{v.speaker:02d}").mkdir()
     meta = {f"{v.speaker:02d}": _meta_entry(v) for v in sorted(voices, key=lambda v: v.speaker)}
     _write_atomic(out / _META_NAME, (json.dumps(meta, indent=4) + "\n").encode())
 
@@ -534,10 +567,4 @@ def synthesize_dataset(
                     for fut in pending:  # fail fast: do not render the rest
                         fut.cancel()
                     raise
-    return SynthSummary(
-        n_clips=done,
-        n_speakers=len(voices),
-        seconds=time.perf_counter() - t0,
-        out=out,
-        audio_seconds=n_samples / SAMPLE_RATE,
-    )
+    return done, n_samples

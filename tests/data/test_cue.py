@@ -190,3 +190,22 @@ def test_the_cli_plants_a_tree_that_data_check_accepts(plain, planted, tmp_path,
     assert "planted cues into 64 clips" in capsys.readouterr().out
     assert _files(tmp_path / "cli") == _files(planted)
     assert main(["data", "check", str(tmp_path / "cli")]) == 0
+
+
+def test_planting_into_the_same_tree_writes_nothing_and_into_another_is_refused(
+        plain, planted, tmp_path, capsys):
+    """``data cue`` into an existing folder said it planted and wrote nothing (probe F3)."""
+    out = Path(shutil.copytree(planted, tmp_path / "cue"))
+    before = {**_files(out), MARKER_FILE: (out / MARKER_FILE).read_bytes()}
+    same = ["data", "cue", str(plain), "--out", str(out), "--seed", "3", "--quiet"]
+    assert main(same) == 0
+    assert capsys.readouterr().out == (f"{out}: already holds the cue tree of {plain} with seed "
+                                       "3; nothing written\n")
+    assert main([*same[:-3], "--seed", "9"]) == 2
+    assert capsys.readouterr().err == (f"error: {out}: holds a tree made with other settings "
+                                       "(seed); choose a new folder or remove this one\n")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(AudioXaiError, match="other: is not empty; choose a new folder"):
+        plant_cues(plain, tmp_path / "other", seed=3)
+    assert {**_files(out), MARKER_FILE: (out / MARKER_FILE).read_bytes()} == before

@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
+from audioxai_bench.cli import main
 from audioxai_bench.data import espeak
 from audioxai_bench.data import synth as synth_module
 from audioxai_bench.data.synth import (
@@ -21,6 +22,8 @@ from audioxai_bench.data.synth import (
     render_clip,
     synthesize_dataset,
 )
+from audioxai_bench.errors import AudioXaiError
+from tests.helpers import write_tree
 
 SPEAKERS = [3, 12, 26, 40]  # 12 and 26 are female in AudioMNIST
 FEMALE = {12, 26, 28, 36, 43, 47, 52, 56, 57, 58, 59, 60}
@@ -47,7 +50,7 @@ def generated(tmp_path_factory) -> tuple[Path, list[tuple[int, int]], object]:
 def test_layout_file_names_and_summary(generated):
     out, calls, summary = generated
     expected = {f"{s:02d}/{d}_{s:02d}_{r}.wav" for s in SPEAKERS for d in range(10)
-                for r in range(REPS)} | {"audioMNIST_meta.txt"}
+                for r in range(REPS)} | {"audioMNIST_meta.txt", "synth.json"}
     assert set(tree_bytes(out)) == expected  # nothing else (no temporary files left)
     n = len(SPEAKERS) * 10 * REPS
     assert (summary.n_clips, summary.n_speakers, summary.out) == (n, len(SPEAKERS), out)
@@ -95,14 +98,54 @@ def test_workers_do_not_change_the_bytes(generated, tmp_path):
     assert tree_bytes(other) == tree_bytes(out)
 
 
-def test_rerun_into_existing_tree_restores_the_same_files(generated, tmp_path):
+def test_the_same_settings_again_write_nothing(generated, tmp_path, monkeypatch, capsys):
     out, _, _ = generated
-    copy = tmp_path / "copy"
-    shutil.copytree(out, copy)
-    (copy / "12" / "3_12_1.wav").write_bytes(b"broken")
-    (copy / "40" / "9_40_0.wav").unlink()
-    synthesize_dataset(copy, SPEAKERS, FEMALE, reps=REPS, seed=0, workers=1)
+    copy = Path(shutil.copytree(out, tmp_path / "copy"))
+    monkeypatch.setattr(synth_module, "_render_chunk", lambda *a: pytest.fail("rendered"))
+    summary = synthesize_dataset(copy, SPEAKERS, FEMALE, reps=REPS, seed=0, workers=1)
+    assert not summary.written and summary.n_clips == 0
     assert tree_bytes(copy) == tree_bytes(out)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"seed": 1}, r"holds a tree made with other settings \(seed\)"),
+    ({"reps": 1}, r"holds a tree made with other settings \(reps\)"),
+    ({"speaker_ids": [3, 12]}, r"holds a tree made with other settings \(speakers, female\)"),
+])
+def test_a_tree_of_other_settings_is_refused_untouched(generated, tmp_path, change, message):
+    """Writing into it mixed two seeds and dropped speakers from the meta file (probe F3)."""
+    out, _, _ = generated
+    copy = Path(shutil.copytree(out, tmp_path / "copy"))
+    args = {"speaker_ids": SPEAKERS, "reps": REPS, "seed": 0} | change
+    with pytest.raises(AudioXaiError, match=f"^{copy}: {message}; choose a new folder"):
+        synthesize_dataset(copy, female_ids=FEMALE, workers=1, **args)
+    assert tree_bytes(copy) == tree_bytes(out)
+
+
+def test_a_folder_that_is_no_synthetic_tree_is_refused(tmp_path, capsys):
+    """``data synth`` over a cue tree rewrote the clips without their bursts and kept the
+    sidecars that claim them (probe F3)."""
+    cue = write_tree(tmp_path / "cue", [3], digits=range(1), reps=range(1))
+    (cue / "cues.json").write_text("{}")
+    before = tree_bytes(cue)
+    assert main(["data", "synth", "--out", str(cue), "--speakers", "1", "--reps", "1"]) == 2
+    assert f"{cue}: is not empty; choose a new folder" in capsys.readouterr().err
+    assert tree_bytes(cue) == before
+
+
+def test_the_cli_writes_into_an_empty_folder_and_then_says_it_is_there(tmp_path, capsys):
+    out = tmp_path / "empty"
+    out.mkdir()
+    synth = ["data", "synth", "--out", str(out), "--speakers", "1", "--reps", "1",
+             "--workers", "1", "--quiet"]
+    assert main(synth) == 0
+    assert capsys.readouterr().out.startswith(f"wrote 10 clips of 1 speakers to {out}")
+    before = tree_bytes(out)
+    assert json.loads(before["synth.json"])["reps"] == 1
+    assert main(synth) == 0
+    assert capsys.readouterr().out == (f"{out}: already holds the synthetic tree of these "
+                                       "settings; nothing written\n")
+    assert tree_bytes(out) == before
 
 
 def test_seed_changes_the_audio(generated, tmp_path):
