@@ -31,6 +31,7 @@ from .layout import META_FILE, Clip
 
 CACHE_VERSION = 2
 FINGERPRINT_VERSION = 2  # 1 hashed modification times; 2 hashes content
+LISTING_VERSION = 1
 _VERIFY_ROWS = 4096  # rows per step of the finiteness check (128 MB)
 _log = logging.getLogger(__name__)
 
@@ -63,6 +64,30 @@ def data_fingerprint(root: Path, clips: list[Clip]) -> str:
         for clip in sorted(clips, key=lambda c: c.relpath):
             h.update(sidecar_path(clip.path).read_bytes())
     return h.hexdigest()[:16]
+
+
+def tree_listing(root: Path, skip: str) -> dict:
+    """Every file under ``root`` but ``root/skip``, with its size, summed up: what a cached
+    tree's marker records. A deleted, added, renamed or truncated file changes it, for one
+    stat per file (hashing 30 000 clips on every run would cost seconds); a folder that cannot
+    be listed raises :class:`OSError`."""
+    h = hashlib.sha256(f"listing {LISTING_VERSION}\n".encode())
+    files = size = 0
+
+    def fail(err: OSError) -> None:
+        raise err
+
+    for folder, subfolders, names in os.walk(root, onerror=fail):
+        subfolders.sort()
+        for name in sorted(names):
+            path = Path(folder, name)
+            relpath = path.relative_to(root).as_posix()
+            if relpath == skip:
+                continue
+            length = path.stat().st_size
+            h.update(f"{relpath}\0{length}\n".encode())
+            files, size = files + 1, size + length
+    return {"files": files, "bytes": size, "sha256": h.hexdigest()}
 
 
 def preprocessing_params(fingerprint: str, seed: int) -> dict:
@@ -161,9 +186,9 @@ def set_aside(folder: Path, reason: str) -> None:
 
 
 def clean_temps() -> None:
-    """Remove temporaries that killed writers left in the signals and synthetic-data caches;
-    hidden entries there can only be temporaries, so unowned ones go once a day old."""
-    for sub in ("signals", "synth"):
+    """Remove temporaries that killed writers left in the signals, synthetic-data and cue-tree
+    caches; hidden entries there can only be temporaries, so unowned ones go once a day old."""
+    for sub in ("signals", "synth", "cue"):
         for path in clean_stale_temps(cache_root() / sub, unowned=True):
             _log.info("%s: removed a temporary left by an interrupted run", path)
 

@@ -11,13 +11,16 @@ runs computing the same entry at once never mix theirs, and the temporaries of k
 are removed by the next run. Entries are verified, not trusted: a model or relevance entry
 carries what it was made from and a checksum, and one that is damaged, made from something
 else, of the wrong shape or not finite is reported in one line naming the file, renamed to
-``<name>.bad-<time>`` and recomputed. A cache entry that cannot be written (a full disk) is a
-warning: the run goes on with what it computed.
+``<name>.bad-<time>`` and recomputed. A synthetic or cue tree's marker holds a digest of its
+file names and sizes (one stat per file, not a hash of every clip on every run), and a tree
+whose files no longer match is set aside and made again the same way. A cache entry that cannot be
+written (a full disk) is a warning: the run goes on with what it computed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -28,7 +31,7 @@ from torch import nn
 
 from .. import __version__
 from ..atomic import atomic_dir, clean_stale_temps
-from ..data.cache import cache_root, clean_temps, data_fingerprint, set_aside
+from ..data.cache import cache_root, clean_temps, data_fingerprint, set_aside, tree_listing
 from ..data.cue import cue_settings, is_cue_tree, plant_cues
 from ..data.dataset import AudioMNIST
 from ..data.layout import scan_dataset
@@ -70,15 +73,9 @@ def synthetic_data(speakers: int, reps: int, seed: int, progress: ProgressFn | N
     """
     key = config_hash({"speakers": speakers, "reps": reps, "seed": seed, "version": __version__})
     root = cache_root() / "synth" / f"{speakers}x{reps}-seed{seed}-{key}"
-    clean_temps()
-    if (root / _DONE).exists():
-        return root, True
-    # a tree without the marker is from an interrupted rename of an older version: replace it
-    with atomic_dir(root, replace=root.exists()) as tmp:
-        synthesize_dataset(tmp, select_speakers(speakers), female_speakers(), reps=reps,
-                           seed=seed, workers=workers, progress=progress)
-        (tmp / _DONE).write_text("")
-    return root, False
+    return cached_tree(root, lambda tmp: synthesize_dataset(
+        tmp, select_speakers(speakers), female_speakers(), reps=reps, seed=seed, workers=workers,
+        progress=progress))
 
 
 def cue_data(source: Path, seed: int, progress: ProgressFn | None = None) -> tuple[Path, bool]:
@@ -89,11 +86,48 @@ def cue_data(source: Path, seed: int, progress: ProgressFn | None = None) -> tup
     key = config_hash({"source": data_fingerprint(source, clips), "seed": seed,
                        "version": __version__, "cue": cue_settings()})
     root = cache_root() / "cue" / f"{source.name}-cue{seed}-{key}"
+    return cached_tree(root, lambda tmp: plant_cues(source, tmp, seed=seed, progress=progress))
+
+
+def cached_tree(root: Path, make: Callable[[Path], object]) -> tuple[Path, bool]:
+    """The cached tree at ``root``, made by ``make(empty folder)`` unless it is there and still
+    holds the files its ``.complete`` marker lists (:func:`~audioxai_bench.data.cache.
+    tree_listing`); ``(root, was_cached)``. A tree that no longer does (a clip deleted or cut
+    short) is set aside with a warning and made again: a model trained on it would be keyed by
+    other data under the same dataset name."""
     clean_temps()
-    if root.exists():
+    problem = _tree_problem(root)
+    if problem is None:
         return root, True
-    plant_cues(source, root, seed=seed, progress=progress)
+    if (root / _DONE).exists():
+        set_aside(root, problem)
+    # a tree without the marker is from an interrupted rename of an older version: replace it
+    with atomic_dir(root, replace=root.exists()) as tmp:
+        make(tmp)
+        (tmp / _DONE).write_text(json.dumps(tree_listing(tmp, _DONE)) + "\n")
     return root, False
+
+
+def _tree_problem(root: Path) -> str | None:
+    """Why the cached tree at ``root`` is not usable as it is, or None."""
+    try:
+        marker = json.loads((root / _DONE).read_bytes() or b"null")
+    except FileNotFoundError:
+        return "missing"
+    except (OSError, ValueError) as err:
+        return f"{_DONE} is unreadable ({type(err).__name__})"
+    if not isinstance(marker, dict):
+        return f"{_DONE} lists no files (written before cached trees were verified)"
+    try:
+        found = tree_listing(root, _DONE)
+    except OSError as err:
+        return f"cannot be listed ({err.strerror or err})"
+    if found == marker:
+        return None
+    if [found["files"], found["bytes"]] == [marker.get("files"), marker.get("bytes")]:
+        return f"a file was renamed or resized since its {_DONE} was written"
+    return (f"holds {found['files']} files of {found['bytes']} bytes, its {_DONE} lists "
+            f"{marker.get('files')} of {marker.get('bytes')}")
 
 
 def data_tree(data: Any, progress: Callable[[str], ProgressFn | None] = lambda step: None

@@ -160,13 +160,12 @@ def test_a_cached_cue_tree_is_keyed_by_the_burst_settings(tree, monkeypatch):
 
     planted = []
 
-    def plant(source, root, **kwargs):
-        planted.append(root)
-        root.mkdir(parents=True)
+    def plant(source, out, **kwargs):
+        planted.append(source)
 
     monkeypatch.setattr(artifacts, "plant_cues", plant)
     first, cached = artifacts.cue_data(tree, 0)
     assert not cached and artifacts.cue_data(tree, 0) == (first, True)
     monkeypatch.setattr(cue, "LEVEL_DB", (-16.0, -10.0))  # quieter bursts: another tree
     second, cached = artifacts.cue_data(tree, 0)
-    assert not cached and second != first and planted == [first, second]
+    assert not cached and second != first and planted == [tree, tree]

@@ -1,14 +1,20 @@
 """R13: a synthesis killed by SIGKILL leaves a temporary that the next run removes, and the
-tree appears under its name only when complete."""
+tree appears under its name only when complete. F8: a cached tree whose files changed is set
+aside and made again."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
+import pytest
+import soundfile as sf
+
 import audioxai_bench.run.artifacts as artifacts
-from audioxai_bench.run.artifacts import synthetic_data
+from audioxai_bench.run.artifacts import cue_data, synthetic_data
+from tests.helpers import write_tree
 
 
 def fake_synthesis(out, speakers, females, reps, seed, workers, progress):
@@ -45,3 +51,47 @@ def test_a_killed_synthesis_leaves_nothing_that_lasts(private_cache, monkeypatch
     assert not cached and sorted(p.name for p in synth.iterdir()) == [root.name]
     assert sorted(p.name for p in root.iterdir()) == [".complete", "0.wav", "1.wav", "2.wav"]
     assert synthetic_data(1, 1, 0, workers=1) == (root, True)
+
+
+def fake_tree(out, speakers, females, reps, seed, workers, progress):
+    """A real little tree, as the synthesizer would write it."""
+    write_tree(out, [1, 2], digits=range(2), reps=range(1))
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda root: (root / "02" / "1_02_0.wav").unlink(),
+     "holds 4 files of [0-9]+ bytes, its .complete lists 5 of"),
+    (lambda root: os.truncate(root / "01" / "0_01_0.wav", 200),
+     "holds 5 files of [0-9]+ bytes, its .complete lists 5 of"),
+    (lambda root: (root / ".complete").write_text(""),
+     ".complete lists no files \\(written before cached trees were verified\\)"),
+])
+def test_a_damaged_synthetic_tree_is_set_aside_and_made_again(monkeypatch, caplog, damage,
+                                                             reason):
+    """It was used as it was: a run trained a new model on 599 clips under the 600-clip
+    set's name, without a word (probe F8)."""
+    monkeypatch.setattr(artifacts, "synthesize_dataset", fake_tree)
+    root, cached = synthetic_data(2, 1, 0)
+    assert not cached and synthetic_data(2, 1, 0) == (root, True)
+    intact = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    damage(root)
+    assert synthetic_data(2, 1, 0) == (root, False)
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert re.fullmatch(f"{root}: damaged cache entry \\({reason}.*\\); set aside as "
+                        f"{root.name}\\.bad-[0-9T]+; recomputing", warning), warning
+    assert {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()} == intact
+    [aside] = root.parent.glob(f"{root.name}.bad-*")
+    assert synthetic_data(2, 1, 0) == (root, True)
+
+
+def test_a_damaged_cue_tree_is_set_aside_and_planted_again(tmp_path, caplog):
+    source = write_tree(tmp_path / "data", [1, 2], digits=range(2), reps=range(1))
+    root, cached = cue_data(source, 0)
+    assert not cached and cue_data(source, 0) == (root, True)
+    clip = root / "01" / "1_01_0.wav"
+    samples, rate = sf.read(clip, dtype="int16")
+    sf.write(clip, samples[: len(samples) // 2], rate)
+    assert cue_data(source, 0) == (root, False)
+    assert [r.getMessage().split(" (")[0] for r in caplog.records
+            if r.levelname == "WARNING"] == [f"{root}: damaged cache entry"]
+    assert len(sf.read(clip)[0]) == len(samples)
