@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from audioxai_bench import __version__
 from audioxai_bench.api import hookspecs
-from audioxai_bench.api.explainer import REPRESENTATIONS
+from audioxai_bench.api.explainer import REPRESENTATIONS, coerce_param
 from audioxai_bench.builtin import BUILTIN_PLUGINS
 from audioxai_bench.errors import AudioXaiError, one_line, traceback_text
 
@@ -537,9 +537,10 @@ class PluginManager:
         registered (a benchmark YAML's variant, or other parameters under the same name).
 
         Through the object's ``with_params(name=..., **params)`` when it has one, else as a
-        dataclass (``dataclasses.replace``; YAML lists become tuples where the field holds a
-        tuple). Errors (unknown base or parameter, a broken result) are one-line
-        :class:`AudioXaiError` messages naming the object and its plugin.
+        dataclass (``dataclasses.replace``, each value converted to its field's type by
+        :func:`~audioxai_bench.api.explainer.coerce_param`, so ``percent: five`` stops here, not
+        every cell with a ``TypeError``). Errors (unknown base or parameter, a broken result)
+        are one-line :class:`AudioXaiError` messages naming the object and its plugin.
         """
         reg = self.registry(kind).registration(base)
         obj, params = reg.obj, dict(params)
@@ -548,11 +549,14 @@ class PluginManager:
                 variant = obj.with_params(name=name, **params)
             elif dataclasses.is_dataclass(obj):
                 unknown = sorted(set(params) - {f.name for f in dataclasses.fields(obj)})
+                valid = sorted(parameters_of(obj))
+                if unknown and not valid:
+                    raise AudioXaiError(f"has no parameter {unknown[0]!r}: it takes no parameters")
                 if unknown:
                     raise AudioXaiError(f"has no parameter {unknown[0]!r}; valid: "
-                                        f"{', '.join(sorted(parameters_of(obj)))}")
-                params = {k: tuple(v) if isinstance(getattr(obj, k), tuple)
-                          and isinstance(v, list) else v for k, v in params.items()}
+                                        f"{', '.join(valid)}")
+                params = {k: _coerce(kind, base, k, getattr(obj, k), v)
+                          for k, v in params.items()}
                 variant = dataclasses.replace(obj, name=name, **params)
             else:
                 raise AudioXaiError("takes no parameters: it has no with_params() method and "
@@ -560,7 +564,10 @@ class PluginManager:
             validate(kind, variant)
         except Exception as exc:
             text = one_line(exc) if not isinstance(exc, AudioXaiError) else str(exc)
-            if text.startswith(f"{kind} "):
+            own = f"{kind} {base!r}: "
+            if text.startswith(own):  # the object's own message: add its plugin
+                text = text[len(own):]
+            elif text.startswith(f"{kind} "):
                 raise AudioXaiError(text) from None
             raise AudioXaiError(f"{kind} {base!r} (plugin {reg.source}): {text}") from None
         if variant.name != name:
@@ -735,6 +742,14 @@ def load_plugins(
     pm.check_block(blocked, BLOCK_ENV)
     pm.check_block(block, "block")
     return pm
+
+
+def _coerce(kind: str, owner: str, key: str, current: Any, value: Any) -> Any:
+    """A dataclass field's YAML value in the field's type (:func:`coerce_param`) where the
+    field holds a number, a string, a bool, a tuple or ``None``; other types as given."""
+    if current is None or isinstance(current, (bool, int, float, str, tuple)):
+        return coerce_param(owner, key, current, value, kind=kind)
+    return value
 
 
 def _same_value(held: Any, asked: Any) -> bool:

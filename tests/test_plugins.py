@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import types
 import uuid
@@ -356,6 +357,52 @@ def test_make_variant_errors_are_one_line():
     with pytest.raises(AudioXaiError, match=r"explainer 'scaled' \(plugin drops.*\): with_params "
                                             r"ignored power=4.0 \(the variant holds 1.0\)"):
         pm.make_variant("scaled", "scaled-sq", {"power": 4.0})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TopShare(audioxai_bench.BaseMetric):
+    """A plugin metric with a float parameter and no with_params (the dataclass path)."""
+
+    percent: float = 10.0
+
+    def score(self, batch):
+        return audioxai_bench.MetricOutput(scores=torch.zeros(batch.size))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Gate(audioxai_bench.BaseSonifier):
+    """A plugin sonifier without parameters."""
+
+    def render(self, waveform, relevance, representation):
+        return waveform
+
+
+def test_a_dataclass_metrics_parameters_are_typed_before_any_work():
+    """A text where a number belongs failed every cell with a bare TypeError naming neither
+    the parameter nor the plugin; it now stops the configuration, like an explainer's."""
+    pm = bare()
+    pm.register(plugin("mine", audioxai_bench_metrics=lambda: [
+        TopShare(name="top-share", higher_is_better=True)], version="0.1"), "mine")
+    with pytest.raises(AudioXaiError, match=r"^metric 'top-share' \(plugin mine 0.1\): "
+                                            r"parameter 'percent' must be like 10.0, got 'five'$"):
+        pm.configured("metric", "top-share", "top-share-x", {"percent": "five"})
+    assert pm.configured("metric", "top-share", "top-5", {"percent": 5}).percent == 5.0
+    assert pm.configured("metric", "top-share", "top-5", {"percent": "5e0"}).percent == 5.0
+
+
+def test_a_sonifier_without_parameters_says_so():
+    pm = bare()
+    pm.register(plugin("mine", audioxai_bench_sonifiers=lambda: [Gate(name="gate")]), "mine")
+    with pytest.raises(AudioXaiError, match=r"sonifier 'gate' \(plugin mine\): has no parameter "
+                                            r"'gain': it takes no parameters$"):
+        pm.configured("sonifier", "gate", "gate2", {"gain": 2})
+
+
+def test_an_explainers_bad_parameter_names_its_plugin():
+    pm = PluginManager(entrypoints=False)
+    with pytest.raises(AudioXaiError, match=r"^explainer 'smoothgrad' \(plugin builtin .*\): "
+                                            r"parameter 'n_samples' must be like 16"):
+        pm.make_variant("smoothgrad", "sg", {"n_samples": "many"})
 
 
 # --- the explainer contract -------------------------------------------------------------------

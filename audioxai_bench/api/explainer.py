@@ -115,8 +115,11 @@ def require_positive(owner: object, *names: str) -> None:
                 raise ValueError(f"{key} must be positive, got {values!r}")
 
 
-def coerce_param(owner: str, key: str, current: Any, value: Any) -> Any:
-    """Convert a YAML value to the type of the parameter it replaces, or fail naming both."""
+def coerce_param(owner: str, key: str, current: Any, value: Any, *,
+                 kind: str = "explainer") -> Any:
+    """Convert a YAML value to the type of the parameter it replaces, or fail naming the
+    ``kind``, its name ``owner`` and the parameter, so a bad value stops a run before any work
+    instead of failing every cell with a bare ``TypeError``."""
     if value is None:
         return value
     if current is None:  # an optional number (e.g. LRP box bounds): accept YAML's "1e-6"
@@ -124,10 +127,12 @@ def coerce_param(owner: str, key: str, current: Any, value: Any) -> Any:
             return float(value) if isinstance(value, str) else value
         except ValueError:
             raise AudioXaiError(
-                f"explainer {owner!r}: parameter {key!r} must be a number, got {value!r}"
+                f"{kind} {owner!r}: parameter {key!r} must be a number, got {value!r}"
             ) from None
     if isinstance(current, tuple) and isinstance(value, (list, tuple)):
-        return tuple(coerce_param(owner, key, current[0] if current else None, v) for v in value)
+        if not current:  # nothing to compare the elements with
+            return tuple(value)
+        return tuple(coerce_param(owner, key, current[0], v, kind=kind) for v in value)
     if isinstance(current, bool) or isinstance(value, bool):
         if isinstance(current, bool) and isinstance(value, bool):
             return value
@@ -141,7 +146,7 @@ def coerce_param(owner: str, key: str, current: Any, value: Any) -> Any:
     elif isinstance(current, str) and isinstance(value, str):
         return value
     raise AudioXaiError(
-        f"explainer {owner!r}: parameter {key!r} must be like {current!r}, got {value!r}"
+        f"{kind} {owner!r}: parameter {key!r} must be like {current!r}, got {value!r}"
     )
 
 
