@@ -81,9 +81,10 @@ def score_attributions(
         (frequency bands, sonification) need both, and refuse other inputs.
     explainer : object, optional
         The explainer that made ``relevance``, for metrics that explain again
-        (``model-randomisation``).
+        (``model-randomisation``, and ``runtime``, which times those calls).
     explain_seconds : float, optional
-        Wall seconds the whole batch took to explain, for ``runtime``.
+        Wall seconds the whole batch took to explain, for a metric that declares
+        ``needs = {"explain_seconds"}`` (a plugin's; no built-in reads it).
     ground_truth : Tensor or array, optional
         Bool mask in ``x.shape``, True where the evidence for the label is known to be, for the
         localisation metrics (``relevance-mass-accuracy``, ``pointing-game``, ...).
