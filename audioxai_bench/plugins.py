@@ -20,6 +20,7 @@ Nothing is loaded at import time: call :func:`load_plugins` (or build a :class:`
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import importlib
 import importlib.metadata
@@ -124,8 +125,7 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except (KeyError, TypeError):
-            valid = ", ".join(self.names()) or "(none registered)"
-            raise AudioXaiError(f"unknown {self.kind} {name!r}; valid names: {valid}") from None
+            raise AudioXaiError(unknown_name(self.kind, name, self.names())) from None
 
     def names(self) -> list[str]:
         """Registered names, sorted."""
@@ -158,6 +158,18 @@ class Registry(Generic[T]):
             return ""
         return (f"{self.kind} {reg.name!r} is registered by both {old.source} and {reg.source}; "
                 f"the one from {reg.source} is ignored (block one of the two plugins)")
+
+
+def unknown_name(kind: str, name: object, valid: list[str]) -> str:
+    """Why ``name`` is not a registered ``kind``, in one line: the valid names, and the closest
+    one when there is one (a typo), else the ways to load a plugin (a name nothing resembles
+    is most often a plugin that was not loaded)."""
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.7) if isinstance(name, str) else []
+    text = (f"unknown {kind} {name!r}{f' (did you mean {close[0]!r}?)' if close else ''}; "
+            f"valid names: {', '.join(valid) or '(none registered)'}")
+    if close:
+        return text
+    return f"{text}; is its plugin loaded? (--plugin, plugins: in the definition, or install it)"
 
 
 class _Invalid(Exception):

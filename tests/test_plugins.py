@@ -110,6 +110,16 @@ def test_unknown_name_lists_the_valid_names():
         bare().metrics.get("aopc")
 
 
+def test_an_unknown_name_suggests_a_close_one_or_loading_its_plugin():
+    pm = PluginManager(entrypoints=False)
+    with pytest.raises(AudioXaiError, match=r"'window-energy'; valid names: .*; is its plugin "
+                                            r"loaded\? \(--plugin, plugins: in the definition"):
+        pm.explainers.get("window-energy")
+    with pytest.raises(AudioXaiError, match=r"'smoothgrd' \(did you mean 'smoothgrad'\?\); "
+                                            r"valid names: [^;]*$"):
+        pm.explainers.get("smoothgrd")
+
+
 def test_duplicate_name_names_both_plugins_and_first_wins():
     pm = bare()
     first, second = Explainer("edge"), Explainer("edge")
