@@ -176,3 +176,19 @@ def test_the_renamed_template_passes_its_own_tests(tmp_path):
                           cwd=copy, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4 passed" in done.stdout
+
+
+def test_the_smoke_definition_scores_the_quickstarts_model_and_what_it_lists():
+    """smoke.yaml trained 5 steps (a model at chance: every score 0) and listed a sonifier no
+    metric used; it now scores the quickstart's trained digit AudioNet of split 0 (the same
+    data, width and training, so one cache serves both) and every sonifier it lists."""
+    from audioxai_bench.run.definition import load_benchmark, shipped_path
+
+    smoke = load_benchmark(TEMPLATE / "smoke.yaml")
+    quick = load_benchmark(shipped_path("quickstart"))
+    assert smoke.data == quick.data and smoke.executor == quick.executor
+    assert (smoke.preset, smoke.training) == (quick.preset, quick.training)
+    assert set(smoke.models) <= set(quick.models) and smoke.folds["digit"] == (0,)
+    pm = PluginManager(entrypoints=False)
+    sonified = [m for m in smoke.metrics if "sonifier" in pm.metrics.get(m.base).needs]
+    assert smoke.sonifiers and sonified
