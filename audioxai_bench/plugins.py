@@ -156,8 +156,13 @@ class Registry(Generic[T]):
         old = self._items.get(reg.name)
         if old is None:
             return ""
-        return (f"{self.kind} {reg.name!r} is registered by both {old.source} and {reg.source}; "
-                f"the one from {reg.source} is ignored (block one of the two plugins)")
+        return f"{self.kind} {reg.name!r} is registered by both {old.source} and {reg.source}"
+
+
+def _hook_hint(name: str) -> str:
+    """`` did you mean <hook>?`` for a misspelt hook name, or ``""``."""
+    close = difflib.get_close_matches(name, list(HOOKS.values()), n=1)
+    return f" did you mean {close[0]}?" if close else ""
 
 
 def unknown_name(kind: str, name: object, valid: list[str]) -> str:
@@ -184,6 +189,9 @@ def validate(kind: str, obj: Any) -> str:
     ``explain``; sonifiers a callable ``sonify``; metrics ``higher_is_better`` (a bool) and a
     callable ``score``; models a ``representation``, an ``input_shape`` and a callable ``build``.
     """
+    if isinstance(obj, type):  # its name may be a dataclass field: no class attribute
+        raise ValueError(f"{kind}: returned the class {obj.__name__}; return an instance, "
+                         f"e.g. {obj.__name__}(name=...)")
     name = getattr(obj, "name", None)
     if not isinstance(name, str):
         raise ValueError(f"{kind} {type(obj).__name__} has no string attribute 'name'")
@@ -368,7 +376,7 @@ class PluginManager:
         as ``(where, reason, exception)``: all of them are reported, and a plugin with one
         is left out whole."""
         problems: list[tuple[str, str, BaseException | None]] = [
-            (caller.name, "implements an unknown hook (a typo?)", None)
+            (caller.name, f"implements an unknown hook (a typo?{_hook_hint(caller.name)})", None)
             for caller in self.hooks.get_hookcallers(plugin) or [] if not caller.has_spec()]
         found: list[Registration] = []
         for kind, hook_name in HOOKS.items():
@@ -399,11 +407,13 @@ class PluginManager:
             except ValueError as exc:
                 problems.append((hook_name, str(exc), None))
                 continue
-            clash = self.registry(kind)._clash(reg) or (
-                f"{kind} {reg.name!r} is registered twice by {source}" if any(
-                    (r.kind, r.name) == (kind, reg.name) for r in found) else "")
-            if clash:
-                problems.append((hook_name, clash, None))
+            clash = self.registry(kind)._clash(reg)
+            if clash:  # the whole plugin is left out: say so, and what fixes it
+                problems.append((hook_name, f"{clash}; so nothing of {source} is loaded, its "
+                                            f"other objects neither: rename its {kind}", None))
+            elif any((r.kind, r.name) == (kind, reg.name) for r in found):
+                problems.append((hook_name, f"{kind} {reg.name!r} is registered twice by "
+                                            f"{source}", None))
             else:
                 found.append(reg)
 
@@ -597,10 +607,10 @@ class PluginManager:
         variant = self.configured("explainer", base, name, params)
         reg = self.explainers.registration(base)
         source = Source(reg.source.plugin, reg.source.version, f"variant of {base}")
-        try:
-            self.explainers._add(Registration("explainer", name, variant, source))
-        except _Invalid as exc:
-            raise AudioXaiError(str(exc)) from None
+        if name in self.explainers:
+            raise AudioXaiError(f"explainer {name!r} is already registered by "
+                                f"{self.source('explainer', name)}; a variant needs a new name")
+        self.explainers._add(Registration("explainer", name, variant, source))
         return variant
 
     def source(self, kind: str, name: str) -> Source:

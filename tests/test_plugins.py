@@ -147,6 +147,30 @@ def test_duplicate_of_a_builtin_is_refused():
     assert "builtin" in pm.failures[0].reason and "shadow" in pm.failures[0].reason
 
 
+def test_a_clash_says_the_whole_plugin_is_left_out_and_to_rename():
+    """The reason said 'the one from dup2 is ignored' while dup2's other explainer vanished
+    too."""
+    pm = PluginManager(entrypoints=False)
+    pm.register(plugin("dup2", [Explainer("gradient"), Explainer("fine-one")]), "dup2")
+    assert "fine-one" not in pm.explainers
+    [failure] = pm.failures
+    assert failure.reason == ("explainer 'gradient' is registered by both builtin "
+                              f"{audioxai_bench.__version__} and dup2; so nothing of dup2 is "
+                              "loaded, its other objects neither: rename its explainer")
+
+
+def test_a_class_returned_for_an_instance_is_named():
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class WindowEnergy(audioxai_bench.BaseExplainer):
+        def attribute(self, model, x, target):
+            return x
+
+    pm = bare()
+    pm.register(plugin("classy", [WindowEnergy]), "classy")
+    assert pm.failures[0].reason == ("explainer: returned the class WindowEnergy; return an "
+                                     "instance, e.g. WindowEnergy(name=...)")
+
+
 def test_raising_hook_is_reported_and_others_still_load():
     def broken():
         raise RuntimeError("cannot import my weights")
@@ -216,7 +240,8 @@ def test_metrics_sonifiers_and_models_are_validated():
 def test_unknown_hook_is_reported():
     pm = bare()
     pm.register(plugin("typo_pkg", audioxai_bench_explainer=lambda: []), "typo_pkg")
-    assert "unknown hook" in pm.failures[0].reason
+    assert pm.failures[0].reason == ("implements an unknown hook (a typo? did you mean "
+                                     "audioxai_bench_explainers?)")
     assert pm.failures[0].where == "audioxai_bench_explainer"
 
 
@@ -335,6 +360,33 @@ def test_make_variant_registers_a_configured_copy():
     assert eps.epsilon == 1e-6
     box = pm.make_variant("lrp-epsilon-gamma-box", "lrp-box-db", {"low": "-80", "high": 0})
     assert (box.low, box.high) == (-80.0, 0)
+
+
+def test_base_classes_say_which_method_to_implement(net, batch):
+    """A subclass that overrides the wrong method got a bare NotImplementedError."""
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Wrong(audioxai_bench.BaseExplainer):
+        def explain_batch(self, model, x, target):
+            return x
+
+    with pytest.raises(ExplainerError, match=r"NotImplementedError: Wrong must implement "
+                                             r"attribute\(model, x, target\)"):
+        run_explainer(Wrong(name="wrong"), net, *batch)
+    with pytest.raises(NotImplementedError, match=r"TopShare must implement score\(batch\)"):
+        audioxai_bench.BaseMetric.score(TopShare(name="t", higher_is_better=True), None)
+    with pytest.raises(NotImplementedError, match=r"Gate must implement render\(waveform, "):
+        audioxai_bench.BaseSonifier.render(Gate(name="g"), None, None, "waveform")
+
+
+def test_a_scalar_metric_score_is_asked_for_one_score_per_sample():
+    with pytest.raises(AudioXaiError, match=r"^MetricOutput: scores must be a \(B,\) tensor, "
+                                            r"one value per sample, got \(\)$"):
+        audioxai_bench.MetricOutput(scores=torch.tensor(0.5))
+    with pytest.raises(AudioXaiError, match=r"curve 'c' must be a \(2, K\) tensor, one row per "
+                                            r"sample, got \(3, 4\)$"):
+        audioxai_bench.MetricOutput(scores=torch.zeros(2), curves={"c": torch.zeros(3, 4)},
+                                    grid=torch.zeros(4))
 
 
 def test_make_variant_errors_are_one_line():

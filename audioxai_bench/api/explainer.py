@@ -205,4 +205,5 @@ class BaseExplainer:
 
     def attribute(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
         """Compute relevance; the model is in eval mode and ``x`` is detached."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement attribute(model, x, "
+                                  "target), which BaseExplainer.explain calls")

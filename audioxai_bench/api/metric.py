@@ -150,11 +150,14 @@ class EvalBatch:
         return torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + salt)
 
 
-def _per_sample(name: str, value: Tensor, b: int, ndim: int) -> Tensor:
-    if not isinstance(value, Tensor) or value.dim() != ndim or value.shape[0] != b:
+def _per_sample(name: str, value: Tensor, b: int | None, ndim: int) -> Tensor:
+    """``value`` checked to hold one row per sample (``b`` of them; any number when ``None``)."""
+    if not isinstance(value, Tensor) or value.dim() != ndim or value.shape[0] != (
+            value.shape[0] if b is None else b):
         shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-        raise AudioXaiError(f"MetricOutput: {name} must be a tensor with {ndim} dimension(s) and "
-                            f"{b} rows, got {shape}")
+        rows = "B" if b is None else b
+        what = f"a ({rows},) tensor, one value" if ndim == 1 else f"a ({rows}, K) tensor, one row"
+        raise AudioXaiError(f"MetricOutput: {name} must be {what} per sample, got {shape}")
     return value.detach().to("cpu", torch.float64)
 
 
@@ -186,8 +189,7 @@ class MetricOutput:
     info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        rows = self.scores.shape[0] if isinstance(self.scores, Tensor) and self.scores.dim() else 0
-        scores = _per_sample("scores", self.scores, rows, 1)
+        scores = _per_sample("scores", self.scores, None, 1)
         b = len(scores)
         curves = {k: _per_sample(f"curve {k!r}", v, b, 2) for k, v in self.curves.items()}
         grid = None if self.grid is None else self.grid.detach().to("cpu", torch.float64)
@@ -242,7 +244,8 @@ class BaseMetric:
             raise AudioXaiError(f"metric {self.name!r} needs EvalBatch.{', '.join(missing)}")
 
     def score(self, batch: EvalBatch) -> MetricOutput:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement score(batch) -> "
+                                  "MetricOutput, one score per sample of the batch")
 
 
 _T = TypeVar("_T")

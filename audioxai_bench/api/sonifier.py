@@ -57,7 +57,9 @@ class BaseSonifier:
         return out.to(waveform.dtype)
 
     def render(self, waveform: Tensor, relevance: Tensor, representation: str) -> Tensor:
-        raise NotImplementedError
+        """The ``(B, samples)`` sound; shapes and the representation are checked already."""
+        raise NotImplementedError(f"{type(self).__name__} must implement render(waveform, "
+                                  "relevance, representation), which BaseSonifier.sonify calls")
 
 
 def sound_of(sonifier: Sonifier, waveform: Tensor, relevance: Tensor, representation: str
