@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import re
 import signal
@@ -401,11 +402,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .data.layout import tree_problem
     from .leaderboard import top_table
-    from .run.definition import load_benchmark
+    from .run.definition import SHIPPED, load_benchmark
     from .run.records import RESULTS_FILE, load_results
     from .run.runner import run_benchmark
 
-    bench = load_benchmark(args.benchmark)
+    try:
+        bench = load_benchmark(args.benchmark)
+    except AudioXaiError as exc:  # a misspelt shipped name: say which one was meant
+        close = [] if Path(args.benchmark).exists() else difflib.get_close_matches(
+            args.benchmark, SHIPPED, n=1)
+        if not close:
+            raise
+        raise AudioXaiError(f"{exc}; did you mean {close[0]!r}?") from None
     if args.data is not None:
         problem = tree_problem(args.data)  # before the definition's data.path is blamed
         if problem:
@@ -418,9 +426,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.time_limit is not None:
         bench = bench.model_copy(update={"plugin_time_limit_s": float(args.time_limit)})
     if args.workers is not None:
-        if args.workers < 1 or args.executor not in (None, "processes"):
+        if args.workers < 1:
             raise AudioXaiError(f"--workers {args.workers}: needs a pool of at least one "
                                 f"process (the processes executor)")
+        if args.executor not in (None, "processes"):
+            raise AudioXaiError(f"--workers {args.workers} sizes the processes executor's pool "
+                                f"and conflicts with --executor {args.executor}: drop one")
         bench = bench.model_copy(update={"executor": "processes", "workers": args.workers})
     pm = _load_plugins(args, fatal=True, extra=bench.plugins)
     for failure in pm.failures:  # of installed plugins: the run goes on without them
