@@ -409,8 +409,9 @@ class PluginManager:
                 continue
             clash = self.registry(kind)._clash(reg)
             if clash:  # the whole plugin is left out: say so, and what fixes it
-                problems.append((hook_name, f"{clash}; so nothing of {source} is loaded, its "
-                                            f"other objects neither: rename its {kind}", None))
+                problems.append((hook_name, f"{clash}; so nothing of {source.plugin} is loaded, "
+                                            f"its other objects neither: rename its {kind}",
+                                 None))
             elif any((r.kind, r.name) == (kind, reg.name) for r in found):
                 problems.append((hook_name, f"{kind} {reg.name!r} is registered twice by "
                                             f"{source}", None))
