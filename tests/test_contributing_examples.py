@@ -192,3 +192,18 @@ def test_the_smoke_definition_scores_the_quickstarts_model_and_what_it_lists():
     pm = PluginManager(entrypoints=False)
     sonified = [m for m in smoke.metrics if "sonifier" in pm.metrics.get(m.base).needs]
     assert smoke.sonifiers and sonified
+
+
+def test_the_templates_known_answer_says_to_replace_it_once_the_method_is_replaced():
+    import importlib.util
+
+    import audioxai_bench
+
+    spec = importlib.util.spec_from_file_location(
+        "template_tests", TEMPLATE / "tests" / "test_example_plugin.py")
+    tests = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tests)
+    mine = types.ModuleType("mine")
+    mine.audioxai_bench_explainers = audioxai_bench.hookimpl(lambda: [])
+    with pytest.raises(pytest.fail.Exception, match="replace it with a known answer of your own"):
+        tests.test_known_answer(mine)

@@ -53,6 +53,9 @@ def test_known_answer(plugin):
     """gradient-squared is the square of the built-in gradient (replace with your method's)."""
     pm = PluginManager(entrypoints=False)
     pm.register(plugin, "under-test")
+    if "gradient-squared" not in pm.explainers:
+        pytest.fail("test_known_answer checks the template's gradient-squared: replace it with "
+                    "a known answer of your own method")
     model = tiny_models()["waveform"]
     x, target = torch.randn(2, 1, 8000), torch.tensor([1, 2])
     squared = pm.explain("gradient-squared", model, x, target)
