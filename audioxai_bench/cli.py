@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .data.splits import n_folds
+from .data.splits import TASKS, n_folds
 from .errors import AudioXaiError
 from .progress import FORCE_ENV, Progress
 
@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = data_sub.add_parser("check", parents=[common], help="validate a dataset tree",
                                 description="Exit status: 0 clean, 1 some clips rejected, "
                                             "2 unusable.")
-    check.add_argument("root", type=Path, help="the dataset tree (its data/ folder)")
+    check.add_argument("root", type=Path, help="the folder of speaker folders 01..60 and "
+                       "audioMNIST_meta.txt: data/ of the AudioMNIST repository, a synthetic "
+                       "tree's --out")
     check.add_argument("--speakers", action="store_true", help="print counts per speaker")
     check.set_defaults(func=cmd_data_check)
 
@@ -113,8 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", parents=[common], help="train a reference model")
     train.add_argument("--data", type=Path, required=True, help="AudioMNIST tree")
-    train.add_argument("--model", required=True, help="audionet or alexnet")
-    train.add_argument("--task", required=True, help="digit, sex or cue (a cue tree)")
+    train.add_argument("--model", required=True, metavar="{audionet,alexnet}",
+                       help="the architecture")
+    train.add_argument("--task", required=True, metavar="{" + ",".join(TASKS) + "}",
+                       help="what to classify (cue: a tree made by 'data cue')")
     train.add_argument("--fold", type=integer(0, MAX_FOLD), default=0,
                        help=f"the paper's split, 0..{MAX_FOLD} (digit has 5, sex 4; default 0)")
     train.add_argument("--out", type=Path, required=True, help="checkpoint path")
@@ -155,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "--out results/<benchmark name>-seed<N>. The leaderboard pools the "
                           "runs of several seeds, each split's models together")
     run.add_argument("--data", type=Path, default=None,
-                     help="real AudioMNIST tree (its data/ folder) instead of the benchmark's data")
+                     help="real AudioMNIST tree instead of the benchmark's data: the folder "
+                          "of speaker folders 01..60 (data/ of the AudioMNIST repository)")
     run.add_argument("--executor", choices=("local", "processes", "ray"), default=None,
                      help="where the work runs: local (this process; the default unless the "
                           "benchmark names another), processes (a pool of processes on this "

@@ -42,3 +42,24 @@ def test_no_command_prints_its_help_to_stderr(capsys, argv, usage):
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.startswith(usage)
+
+
+def test_train_usage_shows_the_models_and_tasks():
+    from audioxai_bench.data.splits import TASKS
+    from audioxai_bench.models import MODEL_NAMES
+
+    usage = " ".join(subparser("train").format_usage().split())
+    assert f"--model {{{','.join(MODEL_NAMES)}}}" in usage  # the parser does not import torch
+    assert f"--task {{{','.join(TASKS)}}}" in usage
+
+
+def test_a_dataset_root_is_described_by_what_it_holds():
+    """'(its data/ folder)' misled: a synthetic tree has no data/ folder; the root is the
+    folder of speaker folders (data/layout.py)."""
+    data = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    check = next(a for a in data.choices["data"]._actions
+                 if isinstance(a, argparse._SubParsersAction)).choices["check"]
+    texts = [check.format_help(), subparser("run").format_help()]
+    for text in texts:
+        text = " ".join(text.split())
+        assert "speaker folders 01..60" in text and "its data/ folder" not in text
