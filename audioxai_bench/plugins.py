@@ -70,7 +70,8 @@ class Source:
     plugin's file stem or a module name), its ``version``, and ``origin`` (``"builtin"``,
     ``"entry point"``, ``"file <path>"``, ``"module <name>"``, ``"registered"`` or
     ``"variant of <name>"``). A one-file plugin's version ends in ``sha256.<digest>`` of the
-    file, so editing it invalidates cached results."""
+    file, and that of a module named by ``--plugin`` that no installed distribution provides
+    in one of its source files, so editing it invalidates cached results."""
 
     plugin: str
     version: str | None
@@ -454,7 +455,9 @@ class PluginManager:
 
         The file is imported under a unique module name and registered under its stem (block it
         by that name) with origin ``"file <absolute path>"``; a module under its dotted name with
-        origin ``"module <name>"``. A file or module given twice is registered once. A missing
+        origin ``"module <name>"``; the version of each (a module's when no installed
+        distribution provides it) ends in a digest of its source (:class:`Source`). A file or
+        module given twice is registered once. A missing
         file, an import error, a name already taken or a plugin without any hook is a one-line
         failure naming the file (recorded, or raised when ``strict``). Returns the plugin name,
         or ``None`` when it failed or is blocked.
@@ -519,6 +522,9 @@ class PluginManager:
             self._fail(source, where, f"import failed: {one_line(exc)}", exc)
             return None
         version = getattr(module, "__version__", None)
+        digest = None if _installed(name) else _source_digest(module)
+        if digest:  # code on the path, edited in place: its records must tell the edit apart
+            version = f"{version}+sha256.{digest}" if version else f"sha256.{digest}"
         return self._register_extra(name, module, name, Source(name, version, where))
 
     def _register_extra(self, key: str, module: Any, name: str, source: Source) -> str | None:
@@ -687,6 +693,32 @@ def _installed_entry_points() -> Iterator[tuple[importlib.metadata.Distribution,
         for ep in dist.entry_points:
             if ep.group == GROUP:
                 yield dist, dist_name, ep
+
+
+def _installed(module_name: str) -> bool:
+    """Whether an installed distribution provides the top-level package of ``module_name``
+    (its version then says which code it is)."""
+    top = module_name.split(".")[0]
+    return top in importlib.metadata.packages_distributions()
+
+
+def _source_digest(module: Any) -> str | None:
+    """The first 12 hex digits of the SHA-256 of a module's source, as a one-file plugin's:
+    its file, or every ``.py`` file of its package (relative names and contents); ``None``
+    when it has no source file."""
+    folders = list(getattr(module, "__path__", ()))
+    if folders:
+        files = sorted((path.relative_to(folder).as_posix(), path) for folder in folders
+                       for path in Path(folder).rglob("*.py"))
+    else:
+        file = getattr(module, "__file__", None)
+        if not file or not file.endswith(".py"):
+            return None
+        files = [(Path(file).name, Path(file))]
+    digest = hashlib.sha256()
+    for name, path in files:
+        digest.update(name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def is_plugin_file(spec: str) -> bool:

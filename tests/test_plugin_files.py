@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
+import types
 from pathlib import Path
 
 import pytest
 
+import audioxai_bench
 from audioxai_bench.cli import main
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.plugins import PluginManager, load_plugins, plugin_paths_from_definition
@@ -109,14 +112,45 @@ def test_a_module_name_registers_as_a_module(tmp_path, monkeypatch):
     pm = bare()
     assert pm.register_path("mod_plugin_xyz") == "mod_plugin_xyz"
     source = pm.source("explainer", "from-module")
+    digest = hashlib.sha256(b"mod_plugin_xyz.py\0" + (tmp_path / "mod_plugin_xyz.py").read_bytes())
     assert (source.plugin, source.version, source.origin) == (
-        "mod_plugin_xyz", "0.2", "module mod_plugin_xyz")
+        "mod_plugin_xyz", f"0.2+sha256.{digest.hexdigest()[:12]}", "module mod_plugin_xyz")
     pm.register_path("no_such_module_xyz")
     pm.register_path("not a module")
     assert [str(f) for f in pm.failures] == [
         "plugin no_such_module_xyz: module no_such_module_xyz: import failed: "
         "ModuleNotFoundError: No module named 'no_such_module_xyz'",
         "plugin not a module: module not a module: is neither a .py file nor a module name"]
+
+
+def test_an_edited_module_plugin_gets_another_version(tmp_path, monkeypatch):
+    """A module on the path (not installed) said 'my_plugin 0.1.0' before and after an edit
+    that changed its values; a package's digest covers each of its modules."""
+    package = tmp_path / "edited_pkg_xyz"
+    package.mkdir()
+    (package / "__init__.py").write_text(ONE_FILE.replace('"doubled"', '"edited"'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    versions = []
+    for helper in ("SCALE = 2\n", "SCALE = 3\n"):
+        (package / "helper.py").write_text(helper)
+        pm = bare()
+        pm.register_path("edited_pkg_xyz")
+        versions.append(pm.source("explainer", "edited").version)
+        sys.modules.pop("edited_pkg_xyz")
+    assert versions[0] != versions[1] and all(v.startswith("0.2+sha256.") for v in versions)
+
+
+def test_an_installed_module_plugin_keeps_its_version(monkeypatch):
+    monkeypatch.setitem(sys.modules, "inst_plugin_xyz", types.ModuleType("inst_plugin_xyz"))
+    monkeypatch.setattr("importlib.metadata.packages_distributions",
+                        lambda: {"inst_plugin_xyz": ["inst-plugin"]})
+    module = sys.modules["inst_plugin_xyz"]
+    module.__version__ = "1.0"
+    module.__file__ = __file__
+    module.audioxai_bench_explainers = audioxai_bench.hookimpl(lambda: [])
+    pm = bare()
+    pm.register_path("inst_plugin_xyz")
+    assert pm.describe_plugins()[0]["version"] == "1.0"
 
 
 def test_environment_and_extra_are_loaded_and_blockable(tmp_path, one_file, monkeypatch):
