@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..run.records import results_file
-from . import collect, page, provenance, readme, source, tables
+from . import collect, output, page, provenance, readme, source, tables
 from .aggregate import ACCURACY_METRIC, RANK_METRIC, by_cell, sections
 
 __all__ = ["build_leaderboard", "top_table"]
@@ -59,10 +59,7 @@ def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.P
     if project_readme is not None:  # checked before anything is written
         paths[Path(project_readme)] = readme.with_results(Path(project_readme), secs)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path, text in paths.items():
-        path.write_text(text, encoding="utf-8", newline="\n")
-        written.append(path)
+    written = output.write_all(paths)  # all or none: a full disk cuts no README short
     if not quiet:
         failed = int((df["status"] == "error").sum())
         sizes = ", ".join(f"{p.name} {_size(p.stat().st_size)}" for p in written)
