@@ -8,13 +8,22 @@ read one at a time so that the page can find each run's ``examples/`` and ``audi
 
 from __future__ import annotations
 
+import functools
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pandas as pd
 
 from ..errors import AudioXaiError
 from ..run.records import CELL_FIELDS, load_results, results_file
+from .aggregate import ACCURACY_METRIC
+
+#: The trained model of a (task, model, split): what a replicate seed may not change.
+MODEL_FIELDS = ("benchmark", "dataset", "task", "model", "fold")
+#: The training settings the records of test accuracy state (``info``).
+TRAINING = ("preset", "width", "iterations", "precision", "compile")
 
 
 def read(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
@@ -29,7 +38,7 @@ def read(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
         if frame.empty:
             raise AudioXaiError(f"{file}: no result records")
         frames.append(frame.assign(source=str(file.parent)))
-    return one_model_each(normalise(pd.concat(frames, ignore_index=True)))
+    return one_definition(one_model_each(normalise(pd.concat(frames, ignore_index=True))))
 
 
 def one_model_each(df: pd.DataFrame) -> pd.DataFrame:
@@ -47,6 +56,64 @@ def one_model_each(df: pd.DataFrame) -> pd.DataFrame:
                 "models (the definition's training or data changed between runs); give the "
                 "leaderboard runs of one definition, or run again into a fresh --out")
     return df
+
+
+def one_definition(df: pd.DataFrame) -> pd.DataFrame:
+    """``df``, refused where the seeds the tables pool as replicates were run from different
+    definitions (smoothgrad with 2 noise samples in one and 16 in the other; 500 training
+    iterations against 20; data of 599 clips against 600): a replicate changes the seed and
+    nothing else. Config hashes and model keys cover the seed, so the fields that must agree
+    are compared instead: each cell's ``params`` and ``plugins`` (name and origin; a version is
+    provenance, like the git revision), each trained model's ``data_fingerprint`` and the
+    training its test-accuracy record states. A field a record does not state (an older
+    record) is not compared."""
+    seen: dict[tuple[Any, ...], tuple[str, Any]] = {}
+    for row, group, field, value in _facts(df):
+        first, at = seen.setdefault((group, field), (value, row))
+        if value != first:
+            a, b = df.loc[at], df.loc[row]
+            where = ", ".join(dict.fromkeys([a["source"], b["source"]]))
+            what = f"{a['task']} · {a['model']} split {a['fold']}"
+            if group[0] == "cell":
+                what = (f"{' · '.join(filter(None, [a['explainer'], a['sonifier'], a['metric']]))}"
+                        f" on {what}")
+            raise AudioXaiError(
+                f"{where}: the records of {what} differ between seed {a['seed']} and seed "
+                f"{b['seed']} in {field} ({first:.40} against {value:.40}): a replicate "
+                "changes only the seed; give the leaderboard runs of one definition")
+    return df
+
+
+def _facts(df: pd.DataFrame) -> Iterator[tuple[Any, tuple[Any, ...], str, str]]:
+    """(row, group, dotted field, value as JSON) for every field that must agree across the
+    seeds of a group: a cell, or a trained model (``("model", ...)``)."""
+    names = list(dict.fromkeys([*MODEL_FIELDS, *CELL_FIELDS]))
+    for i, record, *values in zip(df.index, df["record"], *(df[f] for f in names)):
+        row = dict(zip(names, values))
+        model = ("model", *(row[f] for f in MODEL_FIELDS))
+        stated: dict[str, Any] = {"data_fingerprint": record.get("data_fingerprint")}
+        if row["metric"] == ACCURACY_METRIC and not row["explainer"]:
+            info = record.get("info") or {}
+            stated["info"] = {k: info.get(k) for k in TRAINING}
+        yield from ((i, model, f, v) for f, v in _flat(json.dumps(stated, sort_keys=True)))
+        cell = ("cell", *(row[f] for f in CELL_FIELDS))
+        plugins = {kind: {k: p.get(k) for k in ("name", "plugin")}
+                   for kind, p in (record.get("plugins") or {}).items() if isinstance(p, dict)}
+        method = {"params": record.get("params"), "plugins": plugins}
+        yield from ((i, cell, f, v) for f, v in _flat(json.dumps(method, sort_keys=True)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _flat(text: str) -> tuple[tuple[str, str], ...]:
+    """Dotted field names and JSON values of the stated (not null) leaves of a JSON object
+    (cached: most records of a run state the same settings)."""
+    def leaves(value: Any, prefix: str) -> Iterator[tuple[str, str]]:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                yield from leaves(item, f"{prefix}.{key}" if prefix else str(key))
+        elif value is not None:
+            yield prefix, json.dumps(value, sort_keys=True)
+    return tuple(leaves(json.loads(text), ""))
 
 
 def normalise(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,63 @@
+"""Seed replicates are pooled only where they were run from one definition."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from audioxai_bench.cli import main
+from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.leaderboard import build_leaderboard, collect
+from audioxai_bench.run.records import ResultStore
+from tests.helpers import record
+
+SMOOTHGRAD = {"n_samples": 8, "noise_level": 0.15}
+TRAINING = {"preset": "cpu", "width": 0.125, "iterations": 500, "n_effective": 60.0}
+
+
+def _run(root: Path, seed: int, *, params: dict = SMOOTHGRAD, info: dict = TRAINING,
+         fingerprint: str = "1fbf1fe31350b47a") -> Path:
+    """A run of one seed: AudioNet's accuracy and smoothgrad's faithfulness gap."""
+    common = {"seed": seed, "data_fingerprint": fingerprint, "model_key": f"model-{seed}"}
+    store = ResultStore(root / "results.jsonl")
+    store.append(record("audionet", "test-accuracy", 0.86, n=200, **common,
+                        info=info | {"n_effective": 50.0 + seed},  # an outcome: may differ
+                        plugins={"model": {"name": "audionet", "plugin": "builtin"}}))
+    store.append(record("audionet", "faithfulness-gap", 0.2, explainer="smoothgrad",
+                        params={"explainer": params, "metric": {"baseline": "silence"}},
+                        **common))
+    return root
+
+
+def test_replicates_of_one_definition_are_pooled(tmp_path):
+    df = collect.read([_run(tmp_path / "a", 0), _run(tmp_path / "b", 1)])
+    assert sorted(df["seed"].unique()) == [0, 1]
+
+
+@pytest.mark.parametrize("change, field, values", [
+    ({"params": SMOOTHGRAD | {"n_samples": 16}}, "params.explainer.n_samples", "8 against 16"),
+    ({"info": TRAINING | {"iterations": 20}}, "info.iterations", "500 against 20"),
+    ({"fingerprint": "5be2e3a0c1d4f6a7"}, "data_fingerprint",
+     '"1fbf1fe31350b47a" against "5be2e3a0c1d4f6a7"'),
+], ids=["explainer-params", "training-budget", "data"])
+def test_seeds_of_different_definitions_are_refused_naming_both_folders_and_the_field(
+        tmp_path, capsys, change, field, values):
+    """Probe F1: seed 0 with smoothgrad's 2 noise samples and seed 1 with 16 made one cell
+    (n=8, models=2); so did a 500- and a 20-iteration training, and data of 599 and 600
+    clips, with exit status 0."""
+    a, b = _run(tmp_path / "a", 0), _run(tmp_path / "b", 1, **change)
+    with pytest.raises(AudioXaiError, match=(
+            rf"^{re.escape(str(a))}, {re.escape(str(b))}: the records of .*audionet split 0 "
+            rf"differ between seed 0 and seed 1 in {re.escape(field)} \({re.escape(values)}\): "
+            "a replicate changes only the seed")):
+        build_leaderboard([a, b], tmp_path / "board", quiet=True)
+    assert main(["leaderboard", str(a), str(b), "--out", str(tmp_path / "board")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "board").exists()
+
+
+def test_a_field_an_older_record_does_not_state_is_not_compared(tmp_path):
+    older = {k: v for k, v in TRAINING.items() if k != "width"}
+    collect.read([_run(tmp_path / "a", 0), _run(tmp_path / "b", 1, info=older)])
