@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import AudioXaiError
+from ..run.definition import SHIPPED
 
 MANIFEST = ".source.json"
 #: The files a leaderboard folder holds besides the manifest.
@@ -34,7 +35,8 @@ def sources(df: pd.DataFrame) -> set[Source]:
 
 
 def describe(pairs: Iterable[Source]) -> str:
-    return ", ".join(f"{b} ({d})" for b, d in sorted(pairs)) or "nothing"
+    names = [f"{b} ({d})" for b, d in sorted(pairs)]
+    return " and ".join(filter(None, [", ".join(names[:-1]), *names[-1:]])) or "nothing"
 
 
 def _shown(path: Path, out: Path) -> str:
@@ -84,11 +86,30 @@ def existing(out: Path) -> set[Source] | None:
 
 
 def check(out: Path, new: set[Source], *, force: bool) -> None:
-    """Refuse to write the leaderboard of ``new`` over another one in ``out``, unless forced."""
+    """Refuse to write the leaderboard of ``new`` over one in ``out`` made from results that
+    ``new`` lacks (e.g. a fresh clone's quickstart over the committed quickstart and
+    ground-truth), unless forced. The same sources or more replace it: nothing is dropped."""
     if force:
         return
     old = existing(out)
-    if old is not None and old != new:
+    if old is None or new >= old:
+        return
+    if not new & old:
         raise AudioXaiError(f"{out}: holds the leaderboard of {describe(old)}, not of "
                             f"{describe(new)}; choose another --out, or pass --force to "
                             "replace it")
+    dropped = old - new
+    raise AudioXaiError(f"{out}: the leaderboard there was made from {describe(old)}; this "
+                        f"makes it from {describe(new)}{' alone' * (new < old)}, dropping "
+                        f"{describe(dropped)}: {_restore(dropped, new)}, write to another "
+                        "--out, or pass --force to replace it")
+
+
+def _restore(dropped: set[Source], new: set[Source]) -> str:
+    """How to give the leaderboard the results it would drop."""
+    names = sorted({b for b, _ in dropped})
+    if set(names) <= set(SHIPPED) - {b for b, _ in new}:
+        runs = " and ".join(f"`audioxai-bench run {b}`" for b in names)
+        whose = "their" if len(names) > 1 else "its"
+        return f"run {runs} first (the default reads {whose} results)"
+    return f"give the results of {', '.join(names)} too"

@@ -582,3 +582,34 @@ def test_a_plugins_error_text_cannot_put_html_or_columns_into_the_markdown():
     text = markdown(Table("c", ["Reason"], [["<script>alert(1)</script> a|b & c\nd"]]))
     assert "| &lt;script&gt;alert(1)&lt;/script&gt; a\\|b &amp; c d |" in text
     assert "<script>" not in text
+
+
+def test_a_partial_set_of_runs_is_refused_saying_what_it_drops_and_how_to_restore_it(
+        tmp_path, monkeypatch, capsys):
+    """Probe: in a fresh clone `run` then `leaderboard` (the README's sequence) was refused
+    with 'holds the leaderboard of ground-truth (…), quickstart (…), not of quickstart (…)'."""
+    monkeypatch.chdir(tmp_path)
+    fake_run(tmp_path / "results" / "quickstart", media=False)
+    truth = ResultStore(tmp_path / "results" / "ground-truth" / "results.jsonl")
+    truth.append(record("audionet", "test-accuracy", 0.9, n=200)
+                 | {"benchmark": "ground-truth", "task": "cue"})
+    assert main(["--quiet", "leaderboard", "--out", "board"]) == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "board").iterdir()}
+    shutil.rmtree(tmp_path / "results" / "ground-truth")  # a clone holds no results/
+    assert main(["--quiet", "leaderboard", "--out", "board"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: board: the leaderboard there was made from ground-truth (synthetic) "
+                   "and quickstart (synthetic); this makes it from quickstart (synthetic) "
+                   "alone, dropping ground-truth (synthetic): run `audioxai-bench run "
+                   "ground-truth` first (the default reads its results), write to another "
+                   "--out, or pass --force to replace it\n")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "board").iterdir()} == before
+    # a benchmark no `run` makes by name is to be given; more sources than before replace it
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    old = {("mine", "x"), ("quickstart", "synthetic")}
+    (mine / source.MANIFEST).write_text(source.manifest_text(old, [], mine))
+    with pytest.raises(AudioXaiError, match=r"dropping mine \(x\): give the results of mine "
+                                            r"too, write to another --out"):
+        source.check(mine, {("quickstart", "synthetic")}, force=False)
+    source.check(mine, old | {("ground-truth", "synthetic")}, force=False)
