@@ -19,7 +19,7 @@ from ..run import folder as run_folder
 from .aggregate import Section
 
 MAX_EXAMPLES = 2
-#: The sonifier whose sound is embedded when an explainer has several (else the first by name).
+#: The sonifier heard first, and alone on the clips after the first (else the first by name).
 PREFERRED_SONIFIER = "spectrogram-mask"
 
 
@@ -40,13 +40,15 @@ class Examples:
 @dataclasses.dataclass(frozen=True, eq=False)
 class Audio:
     """WAV bytes of one trained model (``model`` as in :class:`Examples`): the original of
-    each sample, and per (explainer, sample) the sound of one sonifier as
-    ``(sonifier, bytes)``."""
+    each sample, and per (explainer, sample) sounds as ``(sonifier, bytes)`` pairs,
+    :data:`PREFERRED_SONIFIER` first: every sonifier's on the first sample, so that each one
+    (a plugin's too) can be heard, one on the others, so that the page grows by one sound per
+    sonifier and explainer, not by as many as it has samples."""
 
     model: str
     samples: tuple[str, ...]
     originals: dict[str, bytes]
-    sonified: dict[tuple[str, str], tuple[str, bytes]]
+    sonified: dict[tuple[str, str], tuple[tuple[str, bytes], ...]]
 
 
 def run_folders(section: Section) -> list[Path]:
@@ -108,24 +110,26 @@ def _wav(path: Path) -> bytes:
 
 
 def load_audio(folder: Path, model: str) -> Audio:
-    """The original and one sonified sound per explainer for the first samples by name."""
+    """The original and the sonified sounds (see :class:`Audio`) of the first samples by
+    name."""
     files = run_folder.sonified_files(folder)
     samples = tuple(sorted({s for by_sample in files.values() for s in by_sample}))
     samples = samples[:MAX_EXAMPLES]
     originals: dict[str, bytes] = {}
-    sonified: dict[tuple[str, str], tuple[str, bytes]] = {}
+    sonified: dict[tuple[str, str], tuple[tuple[str, bytes], ...]] = {}
     for explainer, by_sample in sorted(files.items()):
         for sample in samples:
             kinds = by_sample.get(sample, {})
             if "original" in kinds and sample not in originals:
                 originals[sample] = _wav(kinds["original"])
-            choice = _choose([k for k in kinds if k != "original"])
-            if choice:
-                sonified[explainer, sample] = (choice, _wav(kinds[choice]))
+            chosen = _order([k for k in kinds if k != "original"])
+            if sample != samples[0]:
+                chosen = chosen[:1]
+            if chosen:
+                sonified[explainer, sample] = tuple((k, _wav(kinds[k])) for k in chosen)
     return Audio(model, samples, originals, sonified)
 
 
-def _choose(sonifiers: Sequence[str]) -> str | None:
-    if PREFERRED_SONIFIER in sonifiers:
-        return PREFERRED_SONIFIER
-    return min(sonifiers, default=None)
+def _order(sonifiers: Sequence[str]) -> list[str]:
+    """:data:`PREFERRED_SONIFIER` first, the others by name."""
+    return sorted(sonifiers, key=lambda k: (k != PREFERRED_SONIFIER, k))

@@ -162,16 +162,15 @@ def _listen(section: Section) -> str:
     for explainer in order:
         cells = []
         for sample in audio.samples:
-            if (explainer, sample) in audio.sonified:
-                sonifier, wav = audio.sonified[explainer, sample]
-                label = (f"explainer {explainer}, sonifier {sonifier}, clip {sample} "
-                         f"({where})")
-                cells.append(f"<td>{_audio(wav, label)}<small>{_e(sonifier)}</small></td>")
-            else:
-                cells.append("<td>–</td>")
+            sounds = []
+            for sonifier, wav in audio.sonified.get((explainer, sample), ()):
+                label = f"explainer {explainer}, sonifier {sonifier}, clip {sample} ({where})"
+                sounds.append(f"{_audio(wav, label)}<small>{_e(sonifier)}</small>")
+            cells.append(f"<td>{''.join(sounds) or '–'}</td>")
         rows.append(f"<tr><td>{_e(explainer)}</td>{''.join(cells)}</tr>")
-    caption = (f"Sonified examples of fold {audio.model} (8 kHz): one sonifier per explainer, "
-               f"{media.PREFERRED_SONIFIER} where the run has it.")
+    caption = (f"Sonified examples of fold {audio.model} (8 kHz): every sonifier on "
+               f"{audio.samples[0]}, one per explainer on the other clips; "
+               f"{media.PREFERRED_SONIFIER} first where the run has it.")
     return (f'<div class="scroll"><table>\n<caption>{_e(caption)}</caption>\n<thead><tr>'
             f"<th>explainer</th>{header}</tr></thead>\n<tbody>\n" + "\n".join(rows)
             + "\n</tbody>\n</table></div>")

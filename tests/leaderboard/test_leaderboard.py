@@ -201,9 +201,9 @@ def test_page_is_self_contained_with_pictures_and_audio(built):
     assert "http://" not in page and "https://" not in page
     assert re.search(r"<(link|script)[^>]*(src|href)=", page) is None
     assert "<img" in page and "data:image/png;base64," in page
-    # one sample: the original and one sonifier (spectrogram-mask preferred over keep-top)
-    assert page.count("data:audio/wav;base64,") == 2
-    assert "<small>spectrogram-mask</small>" in page and "<small>keep-top</small>" not in page
+    # one sample: the original and every sonifier's sound (spectrogram-mask first)
+    assert page.count("data:audio/wav;base64,") == 3
+    assert page.index("<small>spectrogram-mask</small>") < page.index("<small>keep-top</small>")
     # at most two examples per model, though the files hold three
     examples = re.findall(r'<img alt="digit · (\w+), fold 0, example (\d)', page)
     assert sorted(examples) == [("alexnet", "0"), ("alexnet", "1"), ("audionet", "0"),
@@ -354,6 +354,8 @@ def test_page_has_its_script_filters_and_labelled_players(built):
     labels = re.findall(r'<audio controls preload="metadata" aria-label="([^"]+)"', page)
     assert labels == ["original of sample-000 (digit · audionet, fold 0)",
                       "explainer lrp-epsilon, sonifier spectrogram-mask, clip sample-000 "
+                      "(digit · audionet, fold 0)",
+                      "explainer lrp-epsilon, sonifier keep-top, clip sample-000 "
                       "(digit · audionet, fold 0)"]
 
 
@@ -613,3 +615,23 @@ def test_a_partial_set_of_runs_is_refused_saying_what_it_drops_and_how_to_restor
                                             r"too, write to another --out"):
         source.check(mine, {("quickstart", "synthetic")}, force=False)
     source.check(mine, old | {("ground-truth", "synthetic")}, force=False)
+
+
+def test_every_sonifier_a_plugins_too_is_heard_on_the_first_clip(tmp_path):
+    """Probe: a plugin sonifier's sample-000__time-gate.wav never reached the page, which
+    played spectrogram-mask, else the first sonifier by name, for every clip."""
+    run = fake_run(tmp_path / "run", media=False)
+    fake_run(tmp_path / "media", audio_samples=3)  # WAVs of keep-top and spectrogram-mask
+    shutil.copytree(tmp_path / "media" / "audio", run / "audio")
+    clips = run / "audio" / "digit-audionet-fold0" / "lrp-epsilon"
+    for sample in range(3):  # a plugin's sonifier, after the built-ins by name
+        shutil.copy(clips / f"sample-{sample:03d}__keep-top.wav",
+                    clips / f"sample-{sample:03d}__time-gate.wav")
+    build_leaderboard([run], tmp_path / "board", quiet=True)
+    page = (tmp_path / "board" / "index.html").read_text()
+    heard = re.findall(r'aria-label="explainer lrp-epsilon, sonifier ([\w-]+), clip '
+                       r'(sample-\d+)', page)
+    assert heard == [("spectrogram-mask", "sample-000"), ("keep-top", "sample-000"),
+                     ("time-gate", "sample-000"), ("spectrogram-mask", "sample-001")]
+    assert "<small>time-gate</small>" in page
+    assert "every sonifier on sample-000, one per explainer on the other clips" in page
