@@ -186,11 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="explain and score every cell again, even those whose relevance "
                           "and scores the cache keeps from an earlier run of the same code and "
                           "settings (e.g. to time the explainers again, or after editing code "
-                          "a plugin imports from outside its own package)")
+                          "a plugin imports from outside its own package); with --resume, "
+                          "the finished cells are computed again too")
     again = run.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="continue the run in --out (after Ctrl-C, a kill or a changed "
-                            "definition): finished cells are not computed again")
+                            "definition): finished cells are not computed again, unless "
+                            "their code (this package's or a plugin's source) changed since")
     again.add_argument("--overwrite", action="store_true",
                        help="start over in --out; the earlier results.jsonl and run.json are "
                             "kept as results.previous-<UTC time>.jsonl and "

@@ -6,9 +6,10 @@ One record per cell (benchmark, dataset, task, model, fold, explainer, sonifier-
 the README's "Run the benchmark" lists its fields). A record is one line written with a single
 ``write`` on a file opened for appending and then flushed to disk, so a run killed at any moment
 leaves whole records and at most one torn last line; the store cuts that line off before it
-appends again, and ``--resume`` skips every cell that already has an ``ok`` record with the same
-config hash. A cell that failed has a record with ``status: "error"`` and the reason; it is tried
-again on resume, and readers keep the newest record of each cell.
+appends again, and ``--resume`` skips every cell whose newest record is ``ok`` with the same
+config hash and computed by the same code (``code_digest``). A cell that failed has a record
+with ``status: "error"`` and the reason; it is tried again on resume, and readers keep the
+newest record of each cell.
 
 One run writes a results folder at a time: :func:`folder_lock` holds an exclusive ``flock`` on
 ``<folder>/.lock`` for the run and refuses a second writer at once, naming the first. Earlier
@@ -81,6 +82,9 @@ class Record(BaseModel):
     reason: _Text = None  # why a ``skipped`` cell cannot be scored (a field its data lack)
     traceback: _Text = None
     config_hash: str = Field(min_length=1)
+    #: the source of this package and of the cell's plugins (run/score_cache.code_digest): the
+    #: config hash names a plugin's version, not its code, and ``--resume`` must not mix the two
+    code_digest: _Text = None
     representation: _Text = None
     data_fingerprint: _Text = None
     value: _Number = None
@@ -258,15 +262,21 @@ class ResultStore:
         return list(read_records([self.path])) if self.path.exists() else []
 
     def finished(self) -> set[tuple[Any, ...]]:
-        """``cell_key + (config_hash,)`` of every cell with an ``ok`` record."""
-        return finished_cells(self.records())
+        """``cell_key + (config_hash,)`` of every cell whose newest record is done."""
+        return set(finished_cells(self.records()))
 
 
-def finished_cells(records: Iterable[Mapping[str, Any]]) -> set[tuple[Any, ...]]:
-    """``cell_key + (config_hash,)`` of every cell of ``records`` that is done (``ok`` or
-    ``skipped``): what ``--resume`` does not compute again."""
-    return {(*cell_key(r), r["config_hash"]) for r in records
-            if r["status"] in ("ok", "skipped")}
+def finished_cells(records: Iterable[Mapping[str, Any]]) -> dict[tuple[Any, ...], str | None]:
+    """``cell_key + (config_hash,)`` of every cell of ``records`` whose newest record is done
+    (``ok`` or ``skipped``), with the ``code_digest`` it was computed by (None: written before
+    records carried one): what ``--resume`` does not compute again while the code is the same."""
+    done: dict[tuple[Any, ...], str | None] = {}
+    for r in records:
+        key = (*cell_key(r), r["config_hash"])
+        done.pop(key, None)
+        if r["status"] in ("ok", "skipped"):
+            done[key] = r.get("code_digest")
+    return done
 
 
 @contextlib.contextmanager

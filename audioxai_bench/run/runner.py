@@ -5,7 +5,9 @@ test samples (class-balanced, seeded), and for each explainer gets the relevance
 then scores every applicable metric on the same batches, so metrics that read the same
 perturbation curves compute them once per batch. Each finished cell is appended to
 ``results.jsonl`` at once; with ``resume`` a cell that already has an ``ok`` record with the
-same config hash is not computed again. A failing explainer, metric or sonifier is recorded as
+same config hash and the same code (the source of this package and of the cell's plugins: a
+plugin edited without a new version must not share a number with its old self) is not computed
+again; with ``rescore`` too, every cell is. A failing explainer, metric or sonifier is recorded as
 an ``error`` record with its reason and the rest runs on.
 
 The work comes in units (:mod:`~audioxai_bench.run.units`), one training per panel and one
@@ -66,6 +68,7 @@ from .records import (
     folder_lock,
     keep_aside,
 )
+from .score_cache import code_digest
 from .setup import RunSetup, prepare_run
 from .units import (
     Explained,
@@ -95,6 +98,8 @@ class RunReport:
     failed: int
     skipped: int
     cached: dict[str, int]
+    #: finished cells of the folder computed again: their code changed (or ``rescore``)
+    redone: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -131,7 +136,7 @@ class Runner:
         self._shown: set[str] = set()  # tracebacks printed under debug (once each)
         self.stages: dict[str, float] = {}
         self.cached = {"data": 0, "models": 0, "relevance": 0, "scores": 0}
-        self.counts = {"records": 0, "failed": 0, "skipped": 0}
+        self.counts = {"records": 0, "failed": 0, "skipped": 0, "redone": 0}
         self.units: list[dict[str, Any]] = []  # what each unit cost, for run.json
         self.example_failures: list[str] = []  # sounds for the page that could not be written
 
@@ -194,6 +199,7 @@ class Runner:
             "executor": self.executor_name, "torch_threads": self.work.threads,
             "torch_deterministic": self.bench.deterministic,
             "config_hash": config_hash({**settings, "params": params, "plugins": plugins}),
+            "code_digest": code_digest(*(p.obj for p in used.values())),
             "plugins": plugins, "params": json.loads(json.dumps(params, default=repr)),
             "git_revision": self.env["git_revision"], "versions": self.env["versions"],
             "python": self.env["python"],
@@ -222,10 +228,16 @@ class Runner:
                 print(trace.rstrip(), file=sys.stderr)
 
     def _done(self, record: dict[str, Any]) -> bool:
-        if (*cell_key(record), record["config_hash"]) in self.finished:
-            self.counts["skipped"] += 1
-            return True
-        return False
+        """Whether the folder has the cell of ``record`` done by this code; a cell done by other
+        code (or any, with ``rescore``) is counted as redone and computed again."""
+        key = (*cell_key(record), record["config_hash"])
+        if key not in self.finished:
+            return False
+        if self.rescore or self.finished[key] != record["code_digest"]:
+            self.counts["redone"] += 1
+            return False
+        self.counts["skipped"] += 1
+        return True
 
     # -- the stages -----------------------------------------------------------------------
 
@@ -277,10 +289,15 @@ class Runner:
                     for fold in self.bench.folds[task]:
                         self._submit_training(task, choice, fold)
             executor.wait()
+        if self.counts["redone"]:
+            why = ("--rescore" if self.rescore else "their code (this package's or a plugin's "
+                   "source) changed since they were recorded")
+            self.log(f"computed {self.counts['redone']} finished cells of {self.out} again: "
+                     f"{why}")
         report = RunReport(self.out, time.perf_counter() - start, peak_memory_mb(),
                            {k: round(v, 2) for k, v in self.stages.items()},
                            self.counts["records"], self.counts["failed"], self.counts["skipped"],
-                           dict(self.cached))
+                           dict(self.cached), self.counts["redone"])
         # the time limit is not a setting of the results (settings()), but of this run
         limit = {"plugin_time_limit_s": self.bench.plugin_time_limit_s}
         text = json.dumps({"benchmark": self.bench.settings() | {"source": self.bench.source}
