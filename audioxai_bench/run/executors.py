@@ -34,25 +34,34 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import dataclasses
+import logging
 import multiprocessing
 import os
+import shutil
+import signal
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
 from ..errors import AudioXaiError, one_line, traceback_text
 from ..reproducibility import torch_mode
+from . import folder
 
 EXECUTORS = ("local", "processes", "ray")
 #: How often Ray runs a task again when its worker dies (not when the task raises).
 MAX_RETRIES = 3
 #: How often a pool process checks that the run's process is still there (seconds).
 PARENT_POLL_S = 1.0
+#: How long a broken pool's processes and manager thread are waited for once killed (seconds).
+BROKEN_JOIN_S = 10.0
+_log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +129,13 @@ def cores() -> int:
 
 
 class ProcessExecutor:
-    """Units in a pool of ``workers`` processes on this machine; see the module docstring."""
+    """Units in a pool of ``workers`` processes on this machine; see the module docstring.
+
+    A worker that dies (the out-of-memory killer's SIGKILL) breaks the pool: every unit not
+    finished fails, the one that was running in the dead worker named (each worker notes the
+    unit it runs in a file of its process id), and the pool's other processes are killed, so
+    that closing it cannot wait for them for ever (a worker CPython starts while it breaks the
+    pool is never told to stop)."""
 
     name = "processes"
 
@@ -128,47 +143,120 @@ class ProcessExecutor:
         self.workers = workers or cores()
         self.threads = max(1, cores() // self.workers)
         self.parallel = self.workers > 1
+        self.notes = Path(tempfile.mkdtemp(prefix="audioxai-pool-"))
         # spawn, not fork: a forked child of a process that ran OpenMP may hang in it
         self.pool = futures.ProcessPoolExecutor(
             self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker, initargs=(runner.worker_setup(self.threads),))
-        self.pending: dict[futures.Future, Then] = {}
+            initializer=_start_worker,
+            initargs=(runner.worker_setup(self.threads), str(self.notes)))
+        self.pending: dict[futures.Future, tuple[Then, str]] = {}
+        #: every process the pool started, kept: the pool forgets them when it breaks
+        self.processes: dict[int, Any] = {}
+        self.broken: str | None = None  # why the pool takes no more units
+        self.lost: set[str] = set()  # the units that were running in a worker that died
 
     def share(self, value: Any) -> Any:
         return value
 
     def submit(self, kind: str, unit: Callable[..., Any], args: tuple, then: Then) -> None:
+        what = _unit_name(kind, args)
+        if self.broken:
+            then(Failed(f"not run: {self.broken}"))
+            return
         try:
-            self.pending[self.pool.submit(_pool_unit, unit, *args)] = then
-        except futures.BrokenExecutor as exc:  # a worker died earlier: the pool takes no more
-            then(Failed(f"the worker pool is broken: {one_line(exc)}"))
+            future = self.pool.submit(_pool_unit, what, unit, *args)
+        except futures.BrokenExecutor:  # a worker died; wait() says which
+            then(Failed(f"not run: {self._death()}"))
+            return
+        finally:
+            self.processes.update(self.pool._processes or {})  # started on demand in submit
+        self.pending[future] = (then, what)
 
     def wait(self) -> None:
         while self.pending:
-            done, _ = futures.wait(self.pending, return_when=futures.FIRST_COMPLETED)
+            done, _ = futures.wait(self.pending, timeout=PARENT_POLL_S,
+                                   return_when=futures.FIRST_COMPLETED)
+            if not done and self.pool._broken:  # a unit submitted while the pool broke
+                done = set(self.pending)  # is never failed by CPython: fail it here
             for future in sorted(done, key=list(self.pending).index):  # in submission order
-                then = self.pending.pop(future)
-                try:
-                    out = future.result()
-                except futures.BrokenExecutor as exc:  # e.g. killed for memory
-                    out = Failed(f"a worker process died: {one_line(exc)}")
-                except Exception as exc:  # the unit raised (its traceback comes along)
-                    out = _failed(exc)
+                then, what = self.pending.pop(future)
+                if not future.done() or isinstance(future.exception(), futures.BrokenExecutor):
+                    why = self._death()
+                    out = Failed(why if what in self.lost else f"not finished: {why}")
+                else:
+                    try:
+                        out = future.result()
+                    except Exception as exc:  # the unit raised (its traceback comes along)
+                        out = _failed(exc)
                 then(out)
 
+    def _death(self) -> str:
+        """Why the pool broke: which worker process died, how, and the unit it was running
+        (kept in :attr:`lost`), as far as known; worked out once."""
+        deadline = time.monotonic() + BROKEN_JOIN_S
+        while self.broken is None:
+            died = []
+            for pid, process in self.processes.items():
+                code = process.exitcode
+                if code is None or code == -signal.SIGTERM:  # alive, or ended by the pool
+                    continue
+                how = (f"signal {signal.Signals(-code).name}" if code < 0
+                       else f"exit status {code}")
+                if code == -signal.SIGKILL:
+                    how += ", as the out-of-memory killer sends"
+                note = self.notes / str(pid)
+                what = note.read_text() if note.exists() else None
+                self.lost |= {what} if what else set()
+                died.append(f"a worker process died ({how})"
+                            + (f" while running {what}" if what else ""))
+            if died or time.monotonic() > deadline:  # its exit status may come a moment late
+                self.broken = "; ".join(died) or "a worker process died"
+            else:
+                time.sleep(0.05)
+        return self.broken
+
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.broken is None and not self.pool._broken:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        else:  # its processes are killed and waited for a while, never for ever
+            for process in self.processes.values():
+                if process.is_alive():
+                    process.kill()
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            for process in self.processes.values():
+                process.join(BROKEN_JOIN_S)
+            manager = self.pool._executor_manager_thread
+            if manager is not None:
+                manager.join(BROKEN_JOIN_S)
+        try:
+            shutil.rmtree(self.notes)
+        except OSError as err:  # a temporary folder: the run's results are not at stake
+            _log.warning("%s: could not remove the pool's notes (%s)", self.notes, err)
+
+
+def _unit_name(kind: str, args: tuple) -> str:
+    """A unit as messages name it: the training of a panel, or an explainer on a panel."""
+    if kind == "train":
+        task, choice, fold = args[:3]
+        return f"the training of {folder.panel_stem(task, choice.name, fold)}"
+    spec, name = args[:2]
+    return f"{name!r} on {spec.where.label}"
 
 
 _pool_setup: Any = None
 
 
-def _start_worker(setup: Any) -> None:
-    """A pool process's start: keep the run's setup for its units, and end the process when
-    the run's process is gone (killed with SIGKILL, it cannot shut its pool down: the workers
-    would wait for work for ever, holding their memory)."""
-    global _pool_setup
+_pool_notes: Path | None = None
+
+
+def _start_worker(setup: Any, notes: str | None = None) -> None:
+    """A pool process's start: keep the run's setup for its units (and the folder where it
+    notes the unit it runs), and end the process when the run's process is gone (killed with
+    SIGKILL, it cannot shut its pool down: the workers would wait for work for ever, holding
+    their memory)."""
+    global _pool_setup, _pool_notes
     _pool_setup = setup
+    _pool_notes = None if notes is None else Path(notes)
     parent = os.getppid()
 
     def watch() -> None:
@@ -179,8 +267,17 @@ def _start_worker(setup: Any) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _pool_unit(unit: Callable[..., Any], *args: Any) -> Any:
-    return run_unit(_pool_setup, unit, *args)
+def _pool_unit(what: str, unit: Callable[..., Any], *args: Any) -> Any:
+    """``unit`` in a pool process, noted as ``what`` while it runs: if the process dies, the
+    run's process reads whose cells were lost."""
+    note = None if _pool_notes is None else _pool_notes / str(os.getpid())
+    if note is not None:
+        note.write_text(what)
+    try:
+        return run_unit(_pool_setup, unit, *args)
+    finally:
+        if note is not None:
+            note.unlink(missing_ok=True)
 
 
 def ray_resources(device_type: str) -> dict[str, dict[str, float]]:
