@@ -94,6 +94,20 @@ def sonified_files(folder: str | Path) -> dict[str, dict[str, dict[str, Path]]]:
     return files
 
 
+def earlier_maps(out: str | Path, stem: str, signals: np.ndarray, inputs: np.ndarray,
+                 target: np.ndarray) -> dict[str, np.ndarray]:
+    """``explainer -> relevance`` of the panel's examples file already in ``out`` when it holds
+    the same samples (a resumed run adds its explainers to them); none when there is no such
+    file or its samples are others (another ``examples`` count). A broken file fails naming it."""
+    path = examples_file(out, stem)
+    if not path.exists():
+        return {}
+    arrays = read_examples(path)
+    same = all(np.array_equal(arrays[key], now) for key, now in
+               (("signals", signals), ("inputs", inputs), ("target", target)))
+    return relevance_maps(arrays) if same else {}
+
+
 def write_examples(out: str | Path, stem: str, *, signals: np.ndarray, inputs: np.ndarray,
                    target: np.ndarray, relevance: Mapping[str, np.ndarray],
                    ground_truth: np.ndarray | None = None) -> Path:

@@ -346,13 +346,19 @@ def _holder(path: Path) -> str:
 
 
 def keep_aside(path: str | os.PathLike[str]) -> Path:
-    """Rename ``path`` to ``<stem>.previous-<UTC time>[-k]<suffix>`` beside it, never over an
-    existing file; return the new path."""
+    """Rename ``path`` (a file, or a folder such as ``examples/``) to
+    ``<stem>.previous-<UTC time>[-k]<suffix>`` beside it, never over an existing file; return
+    the new path."""
     path = Path(path)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     for k in range(1000):
         target = path.with_name(f"{path.stem}.previous-{stamp}{f'-{k}' if k else ''}"
                                 f"{path.suffix}")
+        if path.is_dir():  # no hard links of folders; the folder lock keeps others out
+            if target.exists():
+                continue
+            os.rename(path, target)
+            return target
         try:
             os.link(path, target)  # fails when target exists: nothing is overwritten
         except FileExistsError:

@@ -158,8 +158,8 @@ class Runner:
         if earlier and not (self.resume or self.overwrite):
             raise AudioXaiError(f"{self.out} holds the results of an earlier run; continue it "
                                 f"with --resume, {ELSEWHERE}")
-        if earlier and self.overwrite:
-            for name in (RESULTS_FILE, folder.RUN_FILE):
+        if earlier and self.overwrite:  # the pictures and sounds are the earlier run's too
+            for name in (RESULTS_FILE, folder.RUN_FILE, folder.EXAMPLES_DIR, folder.AUDIO_DIR):
                 if (self.out / name).exists():
                     kept = keep_aside(self.out / name)
                     self.log(f"kept the earlier run's {name} as {kept}")
@@ -532,10 +532,18 @@ class Runner:
         n = self.bench.examples
         signals = panel.signals[:n].cpu()
         truth = panel.ground_truth
-        folder.write_examples(self.out, panel.label, signals=signals.numpy(),
-                              inputs=panel.x[:n].cpu().numpy(),
-                              target=panel.target[:n].cpu().numpy(),
-                              relevance={name: r.numpy() for name, r in relevance.items()},
+        inputs, target = panel.x[:n].cpu().numpy(), panel.target[:n].cpu().numpy()
+        maps = {name: r.numpy() for name, r in relevance.items()}
+        if self.resume:  # the explainers of the runs before stay on the page
+            try:
+                maps = folder.earlier_maps(self.out, panel.label, signals.numpy(), inputs,
+                                           target) | maps
+            except AudioXaiError as exc:  # a picture of the page: no cell need fail
+                failure = f"could not keep the earlier examples of {panel.label}: {exc}"
+                self.example_failures.append(failure)
+                self.log(failure)
+        folder.write_examples(self.out, panel.label, signals=signals.numpy(), inputs=inputs,
+                              target=target, relevance=maps,
                               ground_truth=None if truth is None else truth[:n].cpu().numpy())
         names = folder.sample_names(min(n, len(panel.rows)))
         for explainer, rel in relevance.items():

@@ -16,6 +16,7 @@ import audioxai_bench.run.runner as runner
 from audioxai_bench.atomic import temp_name
 from audioxai_bench.cli import main
 from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.run.folder import examples_file, read_examples, relevance_maps
 from audioxai_bench.run.records import ResultStore, folder_lock, keep_aside, read_records
 from tests.run.helpers import N_CELLS, definition, run
 
@@ -102,6 +103,25 @@ def test_a_folder_with_results_is_refused_before_any_work_or_kept_aside(tree, ca
     assert [p.read_bytes() for p in out.glob("run.previous-*.json")].count(first_run) == 1
     assert {r["n"] for r in read_records([out]) if r["metric"] == "gini"} == {3}
     assert any(line.startswith("kept the earlier run's results.jsonl as ") for line in logged)
+
+
+def test_overwrite_keeps_the_examples_aside_and_resume_adds_to_them(tree, cache, tmp_path):
+    """Probe F7: --overwrite left the earlier run's pictures and sounds on the new run's page;
+    --resume with other explainers dropped the earlier explainers' pictures."""
+    out = tmp_path / "out"
+    run(tree, out, changes={"explainers": ["gradient"], "examples": 1})
+    stem = "digit-audionet-fold0"
+    assert set(relevance_maps(read_examples(examples_file(out, stem)))) == {"gradient"}
+    run(tree, out, resume=True, changes={"explainers": ["random"], "examples": 1})
+    assert set(relevance_maps(read_examples(examples_file(out, stem)))) == {"gradient",
+                                                                              "random"}
+    assert {p.name for p in (out / "audio" / stem).iterdir()} == {"gradient", "random"}
+
+    run(tree, out, overwrite=True, changes={"explainers": ["random"], "examples": 0})
+    assert not (out / "examples").exists() and not (out / "audio").exists()
+    [examples] = out.glob("examples.previous-*")
+    [audio] = out.glob("audio.previous-*")
+    assert (examples / f"{stem}.npz").exists() and (audio / stem / "gradient").is_dir()
 
 
 def test_keep_aside_never_overwrites(tmp_path):
