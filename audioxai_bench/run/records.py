@@ -191,6 +191,11 @@ def validate_record(record: Mapping[str, Any], where: str = "record") -> None:
     """Check ``record`` against :class:`Record`; fail naming ``where`` and the first bad field."""
     if not isinstance(record, Mapping):
         raise AudioXaiError(f"{where}: a record must be a JSON object")
+    schema = record.get("schema", SCHEMA_VERSION)
+    if isinstance(schema, int) and not isinstance(schema, bool) and schema > SCHEMA_VERSION:
+        raise AudioXaiError(f"{where}: written by a newer version of audioxai-bench (record "
+                            f"schema {schema}; this one reads up to {SCHEMA_VERSION}): upgrade "
+                            "audioxai-bench to read it")
     try:
         Record.model_validate(record)
     except ValidationError as exc:

@@ -116,3 +116,15 @@ def test_a_nondeterministic_explainers_note_is_a_record_field(tmp_path):
     store = ResultStore(tmp_path / "results.jsonl")
     store.append(record(**explainer_notes(Noisy())))
     assert store.records()[0]["deterministic"] is False
+
+
+def test_a_record_of_a_newer_schema_is_refused_in_one_line(tmp_path):
+    """Minor 1: "schema": 2 was read as version 1."""
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps(record() | {"schema": 2}) + "\n")
+    with pytest.raises(AudioXaiError) as refused:
+        list(read_records([path]))
+    assert str(refused.value) == (
+        f"{path}:1: written by a newer version of audioxai-bench (record schema 2; this one "
+        "reads up to 1): upgrade audioxai-bench to read it")
+
