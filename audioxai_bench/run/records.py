@@ -25,6 +25,7 @@ import functools
 import importlib.metadata
 import json
 import logging
+import math
 import os
 import platform
 import socket
@@ -94,7 +95,7 @@ class Record(BaseModel):
     ranked: bool | None = None
     #: the control the scores are paired differences against (0 = no better than it)
     versus: _Text = None
-    scores: list[float] | None = None
+    scores: list[_Number] | None = None  # null (older files: NaN) where a clip has no score
     clips: list[str] | None = None
     speakers: list[StrictInt] | None = None
     targets: list[StrictInt] | None = None
@@ -226,6 +227,17 @@ def _first_problem(exc: ValidationError) -> str:
     return f"field {field!r}: {error['msg'].lower()}, got {error['input']!r:.60}"
 
 
+def finite_or_null(value: Any) -> Any:
+    """``value`` with every NaN or infinite float in it (also inside lists and dicts) as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(v) for v in value]
+    return value
+
+
 class ResultStore:
     """Append-only JSON Lines file of result records.
 
@@ -250,9 +262,12 @@ class ResultStore:
         return len(data) - keep
 
     def append(self, record: Mapping[str, Any]) -> None:
-        """Write one record as one line, durably (a single write, then fsync)."""
+        """Write one record as one line, durably (a single write, then fsync); a number that is
+        not finite (a clip without a score) is written as null, which strict JSON readers take
+        (NaN is not JSON)."""
         validate_record(record)
-        line = (json.dumps(record, sort_keys=True, allow_nan=True) + "\n").encode()
+        line = (json.dumps(finite_or_null(record), sort_keys=True, allow_nan=False)
+                + "\n").encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             written = os.write(fd, line)

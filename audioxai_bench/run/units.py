@@ -430,7 +430,8 @@ class Units:
                                          "traceback": traceback_text(exc)})
                 continue
             fields = fields | panel.samples | {"wall_seconds": round(spent[i], 4)}
-            problem = record_problem(record | fields)
+            problem = record_problem(record | fields) or (
+                None if fields["n"] else "no finite score on any clip")  # a value NaN, n 0
             if problem:  # the cell fails here, not the writer (and the run) later
                 records.append(record | {"status": "error", "error": f"metric {metric.name!r} "
                                          f"(plugin {metric.source}): {problem}"})

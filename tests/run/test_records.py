@@ -128,3 +128,28 @@ def test_a_record_of_a_newer_schema_is_refused_in_one_line(tmp_path):
         f"{path}:1: written by a newer version of audioxai-bench (record schema 2; this one "
         "reads up to 1): upgrade audioxai-bench to read it")
 
+
+def strict(text: str) -> dict:
+    """``text`` as a strict JSON reader (not Python's) takes it: NaN and Infinity refused."""
+    def refuse(token: str):
+        raise ValueError(f"{token} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_records_hold_null_where_a_number_is_not_finite_and_old_nans_still_read(tmp_path):
+    """Minor 2: a clip without a score was written as a bare NaN token."""
+    path = tmp_path / "results.jsonl"
+    nan = float("nan")
+    store = ResultStore(path)
+    store.append(record(value=0.5, clips=["a", "b"], speakers=[1, 2], scores=[0.5, nan],
+                        curves={"x": [nan, float("inf")]}, grid=[0.0, 1.0],
+                        extras={"e": {"value": nan, "ci": [nan, nan]}}))
+    line = strict(path.read_text())
+    assert line["scores"] == [0.5, None] and line["curves"] == {"x": [None, None]}
+    assert line["extras"] == {"e": {"value": None, "ci": [None, None]}}
+    assert store.records()[0]["scores"] == [0.5, None]
+    with open(path, "a") as fh:  # as older versions wrote it
+        fh.write(json.dumps(record("gini", clips=["a"], speakers=[1], scores=[nan])) + "\n")
+    old = store.records()[1]["scores"]
+    assert len(old) == 1 and old[0] != old[0]

@@ -201,6 +201,39 @@ def test_failing_cells_are_recorded_and_the_rest_runs_on(tree, tmp_path):
 
 
 @dataclasses.dataclass(frozen=True)
+class NoScores:
+    """Undefined on every clip, as a metric of a method that returns nothing to score."""
+
+    name: str = "no-scores"
+    higher_is_better: bool = True
+
+    def score(self, batch):
+        from audioxai_bench.api.metric import MetricOutput
+
+        return MetricOutput(scores=torch.full((len(batch.x),), float("nan")))
+
+
+class NoScoresPlugin:
+    @hookimpl
+    def audioxai_bench_metrics(self):
+        return [NoScores()]
+
+
+def test_a_metric_without_a_finite_score_fails_its_cell_and_writes_no_nan(tree, tmp_path):
+    """Minor 2: an ``ok`` cell with value NaN and n 0, counted as not failed, and bare NaN
+    tokens in results.jsonl that strict JSON readers refuse."""
+    pm = load_plugins(entrypoints=False)
+    pm.register(NoScoresPlugin(), "no-scores-plugin")
+    report = run(tree, tmp_path / "out", plugins=pm, changes={
+        "explainers": ["gradient"], "metrics": ["gini", "no-scores"], "examples": 0})
+    [cell] = [r for r in read_records([tmp_path / "out"]) if r["metric"] == "no-scores"]
+    assert cell["status"] == "error" and report.failed == 1
+    assert cell["error"] == ("metric 'no-scores' (plugin no-scores-plugin): no finite score on "
+                             "any clip")
+    assert "NaN" not in (tmp_path / "out" / "results.jsonl").read_text()
+
+
+@dataclasses.dataclass(frozen=True)
 class LinearSpec:
     """A model from a plugin: the runner trains and caches it like a built-in one."""
 
