@@ -7,12 +7,11 @@ unknown parameter, stops a run at once with the valid choices.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from typing import Any
 
 from ..api.explainer import REPRESENTATIONS
 from ..errors import AudioXaiError
-from ..plugins import PluginManager, Source, parameters_of
+from ..plugins import PluginManager, Source, parameters_of, unknown_name
 from .definition import Benchmark, Selection
 
 
@@ -41,7 +40,7 @@ def _plug(pm: PluginManager, kind: str, selections: tuple[Selection, ...] | None
         variant = sel.name != sel.base
         if sel.base not in registry:
             raise AudioXaiError(f"{_at(source, sel.at, '.base' if variant else '')}: "
-                                f"{_unknown(kind, sel.base, registry.names())}")
+                                f"{unknown_name(kind, sel.base, registry.names())}")
         if variant and sel.name in registry:
             raise AudioXaiError(f"{_at(source, sel.at, '.name')}: {sel.name!r} is already the "
                                 f"name of a registered {kind}; a variant needs a new name")
@@ -62,12 +61,6 @@ def _at(source: str, key: str, field: str) -> str:
     return f"{source}: {key}{field}" if key else source
 
 
-def _unknown(kind: str, name: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(name, valid, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown {kind} {name!r}{hint}; valid names: {', '.join(valid) or '(none registered)'}"
-
-
 @dataclasses.dataclass
 class Plan:
     explainers: list[Plugged]
@@ -82,7 +75,7 @@ def plan_benchmark(bench: Benchmark, pm: PluginManager) -> Plan:
     for choice in bench.models:
         if choice.name not in pm.models:
             raise AudioXaiError(f"{_at(bench.source, choice.at, '')}: "
-                                f"{_unknown('model', choice.name, pm.models.names())}")
+                                f"{unknown_name('model', choice.name, pm.models.names())}")
         reg = pm.models.registration(choice.name)
         models[choice.name] = Plugged(choice.name, reg.obj, reg.source, {})
     return Plan(_plug(pm, "explainer", bench.explainers, bench.source),

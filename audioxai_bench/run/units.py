@@ -406,7 +406,7 @@ class Units:
                 except PluginCallError as exc:  # the model is restored; the rest runs on
                     errors[i], traces[i] = str(exc), exc.traceback
                 except Exception as exc:  # recorded as the cell's error; the rest runs on
-                    errors[i], traces[i] = one_line(exc), traceback_text(exc)
+                    errors[i], traces[i] = metric_error(metric, exc), traceback_text(exc)
                 spent[i] += time.perf_counter() - t0
         for i, (metric, _, record) in enumerate(todo):
             record = record | here
@@ -426,7 +426,7 @@ class Units:
                                          "traceback": exc.traceback})
                 continue
             except Exception as exc:
-                records.append(record | {"status": "error", "error": one_line(exc),
+                records.append(record | {"status": "error", "error": metric_error(metric, exc),
                                          "traceback": traceback_text(exc)})
                 continue
             fields = fields | panel.samples | {"wall_seconds": round(spent[i], 4)}
@@ -439,6 +439,16 @@ class Units:
             store_scores(keys[i], fields)
             records.append(record | fields)
         return records, relevance, cached
+
+
+def metric_error(metric: Plugged, exc: BaseException) -> str:
+    """A metric's own exception as its cell's error, naming the metric and its plugin as an
+    explainer's failure does (a bare ``TypeError: ...`` did not say whose it was)."""
+    text = one_line(exc)
+    prefix = f"metric {metric.name!r}"
+    if text.startswith(prefix):
+        return text
+    return f"{prefix} (plugin {metric.source}): raised {text}"
 
 
 def _named(plugs: list[Plugged], name: str) -> Plugged:

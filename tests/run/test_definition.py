@@ -317,6 +317,10 @@ def test_the_cli_refuses_a_bomb_before_any_work(tmp_path, capsys):
      "'lrp-epsilon'\\?\\)"),
     (MINIMAL | {"models": ["audionet", "audionett"]},
      r"^x.yaml: models\[1\]: unknown model 'audionett' \(did you mean 'audionet'\?\)"),
+    # a name nothing resembles is most often a plugin that was not loaded
+    (MINIMAL | {"explainers": ["window-energy"]},
+     r"^x.yaml: explainers\[0\]: unknown explainer 'window-energy'; valid names: .*; is its "
+     r"plugin loaded\? \(--plugin, plugins: in the definition, or install it\)$"),
     (MINIMAL | {"metrics": ["all", {"name": "gini", "params": {"power": 2}}]},
      r"^x.yaml: metrics\[1\].params: metric 'gini' .*has no parameter 'power'"),
     # Y15: a variant may not take the name of another registered object

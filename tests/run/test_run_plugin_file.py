@@ -4,6 +4,7 @@ kept in the cell's record and shown once on stderr."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -97,7 +98,9 @@ def test_run_with_a_plugin_file_records_and_shows_its_traceback(tmp_path, capsys
         assert boom["plugins"]["explainer"]["plugin"] == "boom_method"
         assert boom["plugins"]["explainer"]["version"].startswith("sha256.")
     fails = records[("gradient", "fails")]
-    assert fails["error"] == "ValueError: cannot score this"
+    # named as an explainer's failure is: the metric, its plugin, what it raised
+    assert re.fullmatch(r"metric 'fails' \(plugin boom_method sha256\.\w+\): raised "
+                        r"ValueError: cannot score this", fails["error"])
     assert "line 18, in score" in fails["traceback"]
     err = capsys.readouterr().err
     # each distinct traceback once, although the explainer's failure fills two cells

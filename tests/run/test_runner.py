@@ -195,7 +195,8 @@ def test_failing_cells_are_recorded_and_the_rest_runs_on(tree, tmp_path):
     assert broken.error.str.contains("explainer 'broken' .*no relevance today").all()
     fails = errors[errors.metric == "fails"]
     assert set(fails.explainer) == {"gradient", "random", "broken"}
-    assert fails[fails.explainer == "gradient"].error.iloc[0] == "ValueError: cannot score this"
+    assert fails[fails.explainer == "gradient"].error.iloc[0] == (
+        "metric 'fails' (plugin broken-plugin): raised ValueError: cannot score this")
     ok = df[(df.status == "ok") & (df.explainer == "gradient")]
     assert set(ok.metric) == set(PLAIN_METRICS)
 
