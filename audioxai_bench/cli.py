@@ -462,9 +462,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     print(top_table(load_results(out)))
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in report.stages.items())
+    # what came from the caches: a run that recomputed what a user expected cached says so
+    cached = ", ".join(f"{k} {v}" for k, v in report.cached.items() if v) or "nothing"
     print(f"{report.records} records ({report.failed} failed, {report.skipped} already done) in "
           f"{out / RESULTS_FILE}; wall time {report.wall_seconds:.0f} s ({stages}); peak memory "
-          f"{report.peak_memory_mb:.0f} MB")
+          f"{report.peak_memory_mb:.0f} MB; from caches: {cached}")
     print(f"tables and page: audioxai-bench leaderboard {out}")
     everything = _asks_for_all(bench)
     if pm.failures and everything:

@@ -328,6 +328,7 @@ def test_a_killed_cli_run_resumes_without_duplicates(tree, tmp_path, private_cac
     assert len(records) == 1 + 3 * (len(PLAIN_METRICS) + len(SONIFIERS))
     assert len({cell_key(r) for r in records}) == len(records)
     assert "faithfulness gap" in done.stdout.lower() and "peak memory" in done.stdout
+    assert "from caches: " in done.stdout and "models 1" in done.stdout  # trained before the kill
 
 
 @dataclasses.dataclass(frozen=True)
