@@ -23,7 +23,7 @@ from .aggregate import ACCURACY_METRIC
 #: The trained model of a (task, model, split): what a replicate seed may not change.
 MODEL_FIELDS = ("benchmark", "dataset", "task", "model", "fold")
 #: The training settings the records of test accuracy state (``info``).
-TRAINING = ("preset", "width", "iterations", "precision", "compile")
+TRAINING = ("preset", "width", "iterations", "precision", "compile", "training")
 
 
 def read(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:

@@ -107,6 +107,14 @@ class RunReport:
         return d
 
 
+def training_settings(config: Any) -> dict[str, Any]:
+    """The training a replicate seed must share (every setting of ``config`` but its seed and
+    where it ran), so the leaderboard can refuse to pool seeds trained differently (a learning
+    rate or batch size changed between them)."""
+    return {k: v for k, v in dataclasses.asdict(config).items()
+            if k not in ("seed", "device", "num_workers")}
+
+
 def peak_memory_mb() -> float:
     """Peak resident memory of the largest of this process and its finished children (a process
     pool's workers each count alone, not summed), in MB (Linux: KiB)."""
@@ -391,7 +399,8 @@ class Runner:
                          "iterations": recipe.config.iterations,
                          "precision": recipe.config.precision,
                          "compile": recipe.config.compile,
-                         "selected_iteration": meta["selected_iteration"]}})
+                         "selected_iteration": meta["selected_iteration"],
+                         "training": training_settings(recipe.config)}})
         if where.task == "cue":
             self._cue_control(panel, settings)
         units = []

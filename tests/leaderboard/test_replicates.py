@@ -14,7 +14,8 @@ from audioxai_bench.run.records import ResultStore
 from tests.helpers import record
 
 SMOOTHGRAD = {"n_samples": 8, "noise_level": 0.15}
-TRAINING = {"preset": "cpu", "width": 0.125, "iterations": 500, "n_effective": 60.0}
+TRAINING = {"preset": "cpu", "width": 0.125, "iterations": 500, "n_effective": 60.0,
+            "training": {"lr": 0.001, "batch_size": 100}}
 
 
 def _run(root: Path, seed: int, *, params: dict = SMOOTHGRAD, info: dict = TRAINING,
@@ -39,9 +40,11 @@ def test_replicates_of_one_definition_are_pooled(tmp_path):
 @pytest.mark.parametrize("change, field, values", [
     ({"params": SMOOTHGRAD | {"n_samples": 16}}, "params.explainer.n_samples", "8 against 16"),
     ({"info": TRAINING | {"iterations": 20}}, "info.iterations", "500 against 20"),
+    ({"info": TRAINING | {"training": {"lr": 0.01, "batch_size": 100}}}, "info.training.lr",
+     "0.001 against 0.01"),
     ({"fingerprint": "5be2e3a0c1d4f6a7"}, "data_fingerprint",
      '"1fbf1fe31350b47a" against "5be2e3a0c1d4f6a7"'),
-], ids=["explainer-params", "training-budget", "data"])
+], ids=["explainer-params", "training-budget", "learning-rate", "data"])
 def test_seeds_of_different_definitions_are_refused_naming_both_folders_and_the_field(
         tmp_path, capsys, change, field, values):
     """Probe F1: seed 0 with smoothgrad's 2 noise samples and seed 1 with 16 made one cell

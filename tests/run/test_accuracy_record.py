@@ -29,6 +29,10 @@ def test_accuracy_keeps_its_hits_and_a_speaker_clustered_interval(tree, cache, t
     low, high, n_eff = clustered_wilson(hits, speakers)
     assert record["ci"] == [low, high] and record["info"]["n_effective"] == n_eff
     assert record["info"]["test_speakers"] == len(set(speakers)) < len(hits)
+    # every training setting a replicate seed must share, for the leaderboard to compare
+    training = record["info"]["training"]
+    assert {"lr", "batch_size", "optimizer", "iterations"} <= set(training)
+    assert not {"seed", "device"} & set(training)
 
     def without_hits(*args):  # a model cached before its hits were recorded
         model, meta = original(*args)
