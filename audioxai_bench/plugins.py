@@ -584,7 +584,8 @@ class PluginManager:
                 if unknown:
                     raise AudioXaiError(f"has no parameter {unknown[0]!r}; valid: "
                                         f"{', '.join(valid)}")
-                params = {k: _coerce(kind, base, k, getattr(obj, k), v)
+                types = {f.name: str(f.type) for f in dataclasses.fields(obj)}
+                params = {k: _coerce(kind, base, k, getattr(obj, k), v, types[k])
                           for k, v in params.items()}
                 variant = dataclasses.replace(obj, name=name, **params)
             else:
@@ -799,11 +800,11 @@ def load_plugins(
     return pm
 
 
-def _coerce(kind: str, owner: str, key: str, current: Any, value: Any) -> Any:
+def _coerce(kind: str, owner: str, key: str, current: Any, value: Any, annotation: str) -> Any:
     """A dataclass field's YAML value in the field's type (:func:`coerce_param`) where the
     field holds a number, a string, a bool, a tuple or ``None``; other types as given."""
     if current is None or isinstance(current, (bool, int, float, str, tuple)):
-        return coerce_param(owner, key, current, value, kind=kind)
+        return coerce_param(owner, key, current, value, kind=kind, annotation=annotation)
     return value
 
 

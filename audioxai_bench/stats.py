@@ -193,7 +193,9 @@ class Clustered:
         in all (the sex task). Test speakers were drawn balanced by such a class, and the mean
         shown is over that balanced sample, so resamples and tests keep the balance (a
         resample of 5 men and 1 woman measures the mix, not the mean). None where a speaker's
-        clips are explained for several classes (digits) or the classes are not known."""
+        clips are explained for several classes (digits), where a model has a class of one
+        speaker (a few digit clips of as many speakers look speaker-level by chance, and one
+        speaker cannot be resampled), or where the classes are not known."""
         if self.classes is None or len(np.unique(self.classes)) < 2:
             return None
         _, _, ids = self.units()
@@ -206,6 +208,9 @@ class Clustered:
                 if len(own) != 1:
                     return None
                 labels.append(own[0])
+            _, sizes = np.unique(labels, return_counts=True)
+            if sizes.min() < 2:
+                return None
             per_model.append(np.array(labels))
         return per_model
 

@@ -426,6 +426,9 @@ class TopShare(audioxai_bench.BaseMetric):
     """A plugin metric with a float parameter and no with_params (the dataclass path)."""
 
     percent: float = 10.0
+    cap: float | None = None
+    count: int | None = None
+    label: str | None = None
 
     def score(self, batch):
         return audioxai_bench.MetricOutput(scores=torch.zeros(batch.size))
@@ -450,6 +453,14 @@ def test_a_dataclass_metrics_parameters_are_typed_before_any_work():
         pm.configured("metric", "top-share", "top-share-x", {"percent": "five"})
     assert pm.configured("metric", "top-share", "top-5", {"percent": 5}).percent == 5.0
     assert pm.configured("metric", "top-share", "top-5", {"percent": "5e0"}).percent == 5.0
+    # a parameter whose default is None goes by its annotation: numbers stay numbers, of their
+    # kind, and any other optional field takes the value as given
+    with pytest.raises(AudioXaiError, match=r"parameter 'cap' must be a number, got 'high'$"):
+        pm.configured("metric", "top-share", "capped", {"cap": "high"})
+    variant = pm.configured("metric", "top-share", "v", {"cap": "1e-3", "count": "16",
+                                                         "label": "loud"})
+    assert (variant.cap, variant.count, variant.label) == (1e-3, 16, "loud")
+    assert isinstance(variant.count, int)
 
 
 def test_a_sonifier_without_parameters_says_so():

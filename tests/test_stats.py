@@ -185,6 +185,12 @@ def test_a_class_of_the_speakers_own_is_resampled_within_the_class():
     digits = classes.copy()
     digits[0] = 1
     assert Clustered(by_class, group, cluster, digits).speaker_classes() is None
+    # a few digit clips of as many speakers: one speaker per class looks speaker-level by
+    # chance; stratified, every class is one unresampleable speaker and the interval NaN
+    few = Clustered(np.array([[0.3, 0.2, 0.4, 0.3, 0.25, 0.35]]), np.zeros(6, int),
+                    np.arange(6), np.arange(6))
+    assert few.speaker_classes() is None and few.n_strata == 1
+    assert np.isfinite(clustered_interval(few)).all()
 
 
 def test_the_interval_within_classes_keeps_its_coverage_where_the_pooled_one_overcovers():

@@ -116,15 +116,21 @@ def require_positive(owner: object, *names: str) -> None:
 
 
 def coerce_param(owner: str, key: str, current: Any, value: Any, *,
-                 kind: str = "explainer") -> Any:
+                 kind: str = "explainer", annotation: str = "float | None") -> Any:
     """Convert a YAML value to the type of the parameter it replaces, or fail naming the
     ``kind``, its name ``owner`` and the parameter, so a bad value stops a run before any work
-    instead of failing every cell with a bare ``TypeError``."""
+    instead of failing every cell with a bare ``TypeError``. A parameter whose default is
+    ``None`` goes by its field's ``annotation``: a number (LRP's box bounds) accepts YAML's
+    ``"1e-6"`` and nothing else; any other optional field (``label: str | None``) takes the
+    value as given."""
     if value is None:
         return value
-    if current is None:  # an optional number (e.g. LRP box bounds): accept YAML's "1e-6"
+    if current is None:
+        numeric = "float" in annotation or "int" in annotation
+        if not numeric or not isinstance(value, str):
+            return value
         try:
-            return float(value) if isinstance(value, str) else value
+            return float(value) if "float" in annotation else int(value)
         except ValueError:
             raise AudioXaiError(
                 f"{kind} {owner!r}: parameter {key!r} must be a number, got {value!r}"
@@ -188,7 +194,9 @@ class BaseExplainer:
                 f"explainer {self.name!r} has no parameter {', '.join(map(repr, unknown))}; "
                 f"valid: {', '.join(valid)}"
             )
-        changes = {k: coerce_param(self.name, k, getattr(self, k), v) for k, v in params.items()}
+        types = {f.name: str(f.type) for f in dataclasses.fields(self)}
+        changes = {k: coerce_param(self.name, k, getattr(self, k), v, annotation=types[k])
+                   for k, v in params.items()}
         try:
             return dataclasses.replace(self, **changes)
         except (TypeError, ValueError) as exc:
