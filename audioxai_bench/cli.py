@@ -194,9 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "definition): finished cells are not computed again, unless "
                             "their code (this package's or a plugin's source) changed since")
     again.add_argument("--overwrite", action="store_true",
-                       help="start over in --out; the earlier results.jsonl and run.json are "
-                            "kept as results.previous-<UTC time>.jsonl and "
-                            "run.previous-<UTC time>.json, never deleted")
+                       help="start over in --out; the earlier results.jsonl, run.json, "
+                            "examples/ and audio/ are kept as results.previous-<UTC time>.jsonl, "
+                            "run.previous-<UTC time>.json, examples.previous-<UTC time>, …, "
+                            "never deleted")
     _add_plugin_option(run)
     run.set_defaults(func=cmd_run)
 

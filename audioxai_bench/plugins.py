@@ -69,9 +69,9 @@ class Source:
     """Who registered an object: ``plugin`` (distribution name, ``"builtin"``, a one-file
     plugin's file stem or a module name), its ``version``, and ``origin`` (``"builtin"``,
     ``"entry point"``, ``"file <path>"``, ``"module <name>"``, ``"registered"`` or
-    ``"variant of <name>"``). A one-file plugin's version ends in ``sha256.<digest>`` of the
-    file, and that of a module named by ``--plugin`` that no installed distribution provides
-    in one of its source files, so editing it invalidates cached results."""
+    ``"variant of <name>"``). A one-file plugin's version ends in ``sha256.<digest>`` of its
+    file, and a module's that no installed distribution provides in ``+sha256.<digest>`` of
+    its source files, so an edit shows in every record it scores."""
 
     plugin: str
     version: str | None

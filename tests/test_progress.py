@@ -10,6 +10,7 @@ def test_a_log_gets_a_progress_line_a_minute_and_a_quiet_run_none(capsys, monkey
     """stderr under capsys is no terminal, as in CI or ``| tee``: a warm cache that no longer
     matched left such a run silent for 11 minutes between the model lines and its table."""
     monkeypatch.setattr(progress, "HEARTBEAT_S", 0.0)
+    monkeypatch.delenv(progress.FORCE_ENV, raising=False)  # bars asked for: no lines
     logged = Progress("explain digit-audionet-fold0", unit=" cells")
     logged(3, 10)
     logged(10, 10)  # the end: the step's own status line says it

@@ -1,6 +1,6 @@
 """Reading one clip file: what makes it readable, and its samples on the int16 scale.
 
-Shared by ``data check`` (:mod:`.check`), the preprocessing (:mod:`.preprocess`) and the cue
+Shared by ``data check`` (:mod:`.check`), the dataset loader (:mod:`.dataset`) and the cue
 planter (:mod:`.cue`), so that every reader of a clip accepts and scales the same files. It
 needs only NumPy and soundfile: ``data check`` does not import torch.
 """

@@ -41,7 +41,7 @@ import soundfile as sf
 from ..atomic import atomic_dir, atomic_write
 from ..errors import AudioXaiError, ClipError
 from ..progress import ProgressFn
-from .clipfile import read_clip
+from .clipfile import TARGET_RATE, read_clip
 from .layout import META_FILE, Clip, Problem, existing_tree, scan_dataset
 
 CUE_FREQS_HZ = (500.0, 900.0, 1400.0, 1900.0)
@@ -52,7 +52,6 @@ LEVEL_DB = (-10.0, -4.0)  # burst peak re the clip's peak, drawn uniformly
 MARKER_FILE = "cues.json"
 SIDECAR_SUFFIX = ".cue.json"
 FORMAT = 1
-MODEL_RATE = 8_000  # the model inputs' rate (data/clipfile.py's TARGET_RATE)
 _HEADROOM = 0.98 * 32_767  # as the synthesizer: the mix is scaled down to stay below this
 _SALT = 0xC0E
 
@@ -105,7 +104,7 @@ def draw_cue(clip: Clip, frames: int, rate: int, peak: float, seed: int) -> Cue:
     label = cue_label(clip.speaker, clip.digit, clip.rep)
     length = min(int(round(CUE_SECONDS * rate)), frames)
     # on the 8 kHz grid where the rate allows, so the burst covers whole model-input samples
-    step = rate // MODEL_RATE if rate % MODEL_RATE == 0 else 1
+    step = rate // TARGET_RATE if rate % TARGET_RATE == 0 else 1
     start = step * int(rng.integers(0, (frames - length) // step + 1))
     level = float(rng.uniform(*LEVEL_DB))
     return Cue(label=label, freq_hz=CUE_FREQS_HZ[label], start=start, stop=start + length,

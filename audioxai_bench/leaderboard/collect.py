@@ -77,10 +77,12 @@ def one_definition(df: pd.DataFrame) -> pd.DataFrame:
             if group[0] == "cell":
                 what = (f"{' · '.join(filter(None, [a['explainer'], a['sonifier'], a['metric']]))}"
                         f" on {what}")
+            between = (f"seed {a['seed']} and seed {b['seed']}" if a["seed"] != b["seed"]
+                       else f"{a['source']} and {b['source']} (both seed {a['seed']})")
             raise AudioXaiError(
-                f"{where}: the records of {what} differ between seed {a['seed']} and seed "
-                f"{b['seed']} in {field} ({first:.40} against {value:.40}): a replicate "
-                "changes only the seed; give the leaderboard runs of one definition")
+                f"{where}: the records of {what} differ between {between} in {field} "
+                f"({first:.40} against {value:.40}): a replicate changes only the seed; give "
+                "the leaderboard runs of one definition")
     return df
 
 

@@ -229,8 +229,10 @@ def randomisation_passes(summaries: Sequence[dict[str, Any]]) -> str:
             counts.append(f"{label} {sum(passed)}/{len(passed)}")
     if counts:
         return f" (passes: {' · '.join(counts)})"
-    verdicts = dict.fromkeys(str(s["verdict"]) for s in summaries if s.get("verdict"))
-    return f" ({', '.join(verdicts)})" if verdicts else ""  # records that kept only a verdict
+    # records that kept only a verdict (older ones: ``passed``)
+    verdicts = [s.get("verdict") or s.get("passed") for s in summaries]
+    verdicts = dict.fromkeys(str(v) for v in verdicts if v is not None)
+    return f" ({', '.join(verdicts)})" if verdicts else ""
 
 
 def _joined(values: Iterable[str]) -> str:
@@ -383,7 +385,7 @@ def bands_table(section: Section) -> Table | None:
                                   for x in s)),
                      _joined(band(x.get("densest_band_hz")) for x in s),
                      _joined(band(x.get("most_harmful_band_hz")) for x in s)])
-    header = ["Explainer", f"Spearman per sample{arrow(section, metric)} †",
+    header = ["Explainer", "Spearman per sample †",
               "Run: density vs accuracy drop †", "Run: density vs log-p drop †", "Densest band",
               "Most harmful band"]
     verdict = ("the verdict is the ranking table's Bands beyond amplitude column (this Spearman "
@@ -397,7 +399,7 @@ def bands_table(section: Section) -> Table | None:
                  "the mean relevance density with the mean damage over the 10 bands, one number "
                  "per trained model over all its clips, averaged over the models, without an "
                  "interval; bands: where relevance is densest and where removal hurts most, "
-                 "every trained model's answer listed.",
+                 "each answer of the trained models listed once.",
                  header, rows)
 
 
@@ -446,7 +448,8 @@ def reliability_table(section: Section) -> Table | None:
 
 
 def models_table(sections: Sequence[Section]) -> Table:
-    """Test accuracy per fold beside the paper's, with mean ± std where several folds exist."""
+    """Test accuracy per trained model beside the paper's, with mean ± std where there are
+    several."""
     rows = []
     for s in sections:
         acc = s.metric_rows(ACCURACY_METRIC)

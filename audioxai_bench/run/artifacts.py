@@ -99,13 +99,19 @@ def cached_tree(root: Path, make: Callable[[Path], object]) -> tuple[Path, bool]
     problem = _tree_problem(root)
     if problem is None:
         return root, True
-    if (root / _DONE).exists():
+    if problem == _UNLISTED:  # not damaged, only older: replaced in place, nothing kept
+        _log.info("%s: %s; making it again", root, problem)
+    elif (root / _DONE).exists():
         set_aside(root, problem)
     # a tree without the marker is from an interrupted rename of an older version: replace it
     with atomic_dir(root, replace=root.exists()) as tmp:
         make(tmp)
         (tmp / _DONE).write_text(json.dumps(tree_listing(tmp, _DONE)) + "\n")
     return root, False
+
+
+#: A tree whose marker an older version wrote empty: unverifiable, not damaged.
+_UNLISTED = f"{_DONE} lists no files (written before cached trees were verified)"
 
 
 def _tree_problem(root: Path) -> str | None:
@@ -117,7 +123,7 @@ def _tree_problem(root: Path) -> str | None:
     except (OSError, ValueError) as err:
         return f"{_DONE} is unreadable ({type(err).__name__})"
     if not isinstance(marker, dict):
-        return f"{_DONE} lists no files (written before cached trees were verified)"
+        return _UNLISTED
     try:
         found = tree_listing(root, _DONE)
     except OSError as err:

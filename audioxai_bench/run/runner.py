@@ -107,6 +107,10 @@ class RunReport:
         return d
 
 
+def _cells(n: int) -> str:
+    return f"{n} finished cell{'' if n == 1 else 's'}"
+
+
 def training_settings(config: Any) -> dict[str, Any]:
     """The training a replicate seed must share (every setting of ``config`` but its seed and
     where it ran), so the leaderboard can refuse to pool seeds trained differently (a learning
@@ -144,7 +148,7 @@ class Runner:
         self._shown: set[str] = set()  # tracebacks printed under debug (once each)
         self.stages: dict[str, float] = {}
         self.cached = {"data": 0, "models": 0, "relevance": 0, "scores": 0}
-        self.counts = {"records": 0, "failed": 0, "skipped": 0, "redone": 0}
+        self.counts = {"records": 0, "failed": 0, "skipped": 0, "redone": 0, "undigested": 0}
         self.units: list[dict[str, Any]] = []  # what each unit cost, for run.json
         self.example_failures: list[str] = []  # sounds for the page that could not be written
 
@@ -243,9 +247,21 @@ class Runner:
             return False
         if self.rescore or self.finished[key] != record["code_digest"]:
             self.counts["redone"] += 1
+            self.counts["undigested"] += not self.rescore and self.finished[key] is None
             return False
         self.counts["skipped"] += 1
         return True
+
+    def _why_redone(self) -> str:
+        """Why finished cells were computed again (:meth:`_done`)."""
+        if self.rescore:
+            return "--rescore"
+        old, changed = self.counts["undigested"], self.counts["redone"] - self.counts["undigested"]
+        return "; ".join(filter(None, [
+            changed and f"{changed} because their code (this package's or a plugin's source) "
+                        "changed since they were recorded",
+            old and f"{old} because they were recorded before records kept their code's digest",
+        ]))
 
     # -- the stages -----------------------------------------------------------------------
 
@@ -298,10 +314,8 @@ class Runner:
                         self._submit_training(task, choice, fold)
             executor.wait()
         if self.counts["redone"]:
-            why = ("--rescore" if self.rescore else "their code (this package's or a plugin's "
-                   "source) changed since they were recorded")
-            self.log(f"computed {self.counts['redone']} finished cells of {self.out} again: "
-                     f"{why}")
+            self.log(f"computed {_cells(self.counts['redone'])} of {self.out} again: "
+                     f"{self._why_redone()}")
         report = RunReport(self.out, time.perf_counter() - start, peak_memory_mb(),
                            {k: round(v, 2) for k, v in self.stages.items()},
                            self.counts["records"], self.counts["failed"], self.counts["skipped"],

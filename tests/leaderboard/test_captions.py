@@ -19,6 +19,7 @@ def test_the_randomisation_cell_counts_passes_on_every_similarity_not_one_verdic
     summaries = [_summary(True, False, True)] * 5 + [_summary(True, True, True)]
     assert randomisation_passes(summaries) == " (passes: signed 6/6 · absolute 1/6 · SSIM 6/6)"
     assert randomisation_passes([{"verdict": "pass"}]) == " (pass)"  # a record without counts
+    assert randomisation_passes([{"passed": False}]) == " (False)"  # an older one
     assert randomisation_passes([]) == ""
 
 

@@ -4,6 +4,8 @@ computes every finished cell again."""
 
 from __future__ import annotations
 
+import json
+
 import yaml
 
 from audioxai_bench.run.records import latest, read_records
@@ -58,8 +60,9 @@ def test_resume_computes_again_the_cells_whose_code_changed(tree, cache, tmp_pat
     assert [(r["explainer"], r["metric"]) for r in added] == [("probe", "gini")]
     old = next(r for r in first if r["explainer"] == "probe")
     assert added[0]["value"] != old["value"] and added[0]["code_digest"] != old["code_digest"]
-    assert "computed 1 finished cells" in log.read_text()
-    assert "3 records" not in log.read_text()
+    assert "computed 1 finished cell of " in log.read_text()
+    assert "1 because their code (this package's or a plugin's source) changed" in log.read_text()
+    assert "1 records (0 failed, 2 already done)" in log.read_text()
 
     log = tmp_path / "again.log"
     assert run_cli([*args, "--resume"], cache, log) == 0
@@ -72,3 +75,11 @@ def test_resume_computes_again_the_cells_whose_code_changed(tree, cache, tmp_pat
     assert len(records) == len(first) + 1 + len(first)  # every cell once more
     assert "computed 3 finished cells" in log.read_text() and "--rescore" in log.read_text()
     assert len(latest(records)) == len(first)
+
+    # records from before code digests: computed again, and said why
+    older = [json.dumps({k: v for k, v in r.items() if k != "code_digest"}) for r in first]
+    out.joinpath("results.jsonl").write_text("\n".join(older) + "\n")
+    log = tmp_path / "upgraded.log"
+    assert run_cli([*args, "--resume"], cache, log) == 0, log.read_text()
+    assert ("3 because they were recorded before records kept their code's digest"
+            in log.read_text())
