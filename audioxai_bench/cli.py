@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import re
 import signal
@@ -13,7 +12,7 @@ from typing import Any
 
 from . import __version__
 from .data.splits import TASKS, n_folds
-from .errors import AudioXaiError
+from .errors import AudioXaiError, did_you_mean
 from .progress import FORCE_ENV, Progress
 
 
@@ -417,11 +416,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         bench = load_benchmark(args.benchmark)
     except AudioXaiError as exc:  # a misspelt shipped name: say which one was meant
-        close = [] if Path(args.benchmark).exists() else difflib.get_close_matches(
-            args.benchmark, SHIPPED, n=1)
-        if not close:
+        hint = "" if Path(args.benchmark).exists() else did_you_mean(args.benchmark, SHIPPED)
+        if not hint:
             raise
-        raise AudioXaiError(f"{exc}; did you mean {close[0]!r}?") from None
+        raise AudioXaiError(f"{exc}{hint}") from None
     if args.data is not None:
         problem = tree_problem(args.data)  # before the definition's data.path is blamed
         if problem:

@@ -1,5 +1,7 @@
 """The one exception type the command line turns into a one-line message."""
 
+import difflib
+from collections.abc import Iterable
 from traceback import format_exception
 
 
@@ -16,6 +18,14 @@ class ClipError(AudioXaiError):
     def __init__(self, where: str, reason: str):
         super().__init__(f"{where}: {reason}")
         self.where, self.reason = where, reason
+
+
+def did_you_mean(name: object, choices: Iterable[str], cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` for the choice closest to a misspelt ``name``, or ``""``: the
+    one form every "unknown ..." message uses."""
+    close = (difflib.get_close_matches(name, list(choices), n=1, cutoff=cutoff)
+             if isinstance(name, str) else [])
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def one_line(exc: BaseException) -> str:

@@ -20,7 +20,6 @@ Nothing is loaded at import time: call :func:`load_plugins` (or build a :class:`
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import importlib
 import importlib.metadata
@@ -39,7 +38,7 @@ from audioxai_bench import __version__
 from audioxai_bench.api import hookspecs
 from audioxai_bench.api.explainer import REPRESENTATIONS, coerce_param
 from audioxai_bench.builtin import BUILTIN_PLUGINS
-from audioxai_bench.errors import AudioXaiError, one_line, traceback_text
+from audioxai_bench.errors import AudioXaiError, did_you_mean, one_line, traceback_text
 
 # ExplainerError and run_explainer lived here in 0.1; kept importable from here for one release
 from audioxai_bench.guard import ExplainerError, run_explainer  # noqa: F401
@@ -160,20 +159,15 @@ class Registry(Generic[T]):
         return f"{self.kind} {reg.name!r} is registered by both {old.source} and {reg.source}"
 
 
-def _hook_hint(name: str) -> str:
-    """`` did you mean <hook>?`` for a misspelt hook name, or ``""``."""
-    close = difflib.get_close_matches(name, list(HOOKS.values()), n=1)
-    return f" did you mean {close[0]}?" if close else ""
 
 
 def unknown_name(kind: str, name: object, valid: list[str]) -> str:
     """Why ``name`` is not a registered ``kind``, in one line: the valid names, and the closest
     one when there is one (a typo), else the ways to load a plugin (a name nothing resembles
     is most often a plugin that was not loaded)."""
-    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.7) if isinstance(name, str) else []
-    text = (f"unknown {kind} {name!r}{f' (did you mean {close[0]!r}?)' if close else ''}; "
-            f"valid names: {', '.join(valid) or '(none registered)'}")
-    if close:
+    hint = did_you_mean(name, valid, cutoff=0.7)
+    text = f"unknown {kind} {name!r}{hint}; valid names: {', '.join(valid) or '(none registered)'}"
+    if hint:
         return text
     return f"{text}; is its plugin loaded? (--plugin, plugins: in the definition, or install it)"
 
@@ -377,7 +371,8 @@ class PluginManager:
         as ``(where, reason, exception)``: all of them are reported, and a plugin with one
         is left out whole."""
         problems: list[tuple[str, str, BaseException | None]] = [
-            (caller.name, f"implements an unknown hook (a typo?{_hook_hint(caller.name)})", None)
+            (caller.name, "implements an unknown hook"
+                 + (did_you_mean(caller.name, HOOKS.values()) or " (a typo?)"), None)
             for caller in self.hooks.get_hookcallers(plugin) or [] if not caller.has_spec()]
         found: list[Registration] = []
         for kind, hook_name in HOOKS.items():

@@ -8,7 +8,7 @@ from audioxai_bench.cli import main
 
 def test_a_misspelt_shipped_benchmark_is_suggested(tmp_path, capsys):
     assert main(["run", "quikstart", "--out", str(tmp_path / "out")]) == 2
-    assert capsys.readouterr().err.endswith("; did you mean 'quickstart'?\n")
+    assert capsys.readouterr().err.endswith(" (did you mean 'quickstart'?)\n")
     assert not (tmp_path / "out").exists()
 
 
