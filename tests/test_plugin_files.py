@@ -224,8 +224,8 @@ def test_cli_run_stops_when_a_named_plugin_has_a_misspelt_hook(tmp_path, capsys)
     assert main(["run", "--plugin", str(path), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert re.fullmatch(r"error: plugin typo 0\.2\+sha256\.\w+: audioxai_bench_explainer: "
-                        r"implements an unknown hook \(a typo\? did you mean "
-                        r"audioxai_bench_explainers\?\)\n", err), err
+                        r"implements an unknown hook \(did you mean "
+                        r"'audioxai_bench_explainers'\?\)\n", err), err
     assert not out.exists()
 
 

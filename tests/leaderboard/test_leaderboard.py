@@ -97,7 +97,7 @@ def test_ranks_by_faithfulness_gap_per_model_with_intervals(built):
     assert bands.startswith("Frequency bands, descriptive (†)")
     assert "the amplitude row" in bands
     assert "did not score frequency-bands-beyond-amplitude" in bands
-    assert "| Explainer | Spearman per sample ↑ † | Run: density vs accuracy drop † |" in bands
+    assert "| Explainer | Spearman per sample † | Run: density vs accuracy drop † |" in bands
     assert "interval bounds are never averaged" in readme
 
 
