@@ -496,8 +496,7 @@ class PluginManager:
             del sys.modules[module_name]
             self._fail(source, where, f"import failed: {one_line(exc)}", exc)
             return None
-        declared = getattr(module, "__version__", None)
-        version = f"{declared}+sha256.{digest}" if declared else f"sha256.{digest}"
+        version = _with_digest(getattr(module, "__version__", None), digest)
         return self._register_extra(key, module, name, Source(name, version, where))
 
     def _register_module(self, name: str) -> str | None:
@@ -519,7 +518,7 @@ class PluginManager:
         version = getattr(module, "__version__", None)
         digest = None if _installed(name) else _source_digest(module)
         if digest:  # code on the path, edited in place: its records must tell the edit apart
-            version = f"{version}+sha256.{digest}" if version else f"sha256.{digest}"
+            version = _with_digest(version, digest)
         return self._register_extra(name, module, name, Source(name, version, where))
 
     def _register_extra(self, key: str, module: Any, name: str, source: Source) -> str | None:
@@ -696,6 +695,12 @@ def _installed(module_name: str) -> bool:
     (its version then says which code it is)."""
     top = module_name.split(".")[0]
     return top in importlib.metadata.packages_distributions()
+
+
+def _with_digest(version: str | None, digest: str) -> str:
+    """A plugin's version with the digest of its source: ``0.1+sha256.<digest>``, or
+    ``sha256.<digest>`` where it declares none."""
+    return f"{version}+sha256.{digest}" if version else f"sha256.{digest}"
 
 
 def _source_digest(module: Any) -> str | None:

@@ -51,7 +51,8 @@ class Progress:
     def __call__(self, done: int, total: int, info: Mapping[str, Any] | None = None) -> None:
         if self.disabled:
             now = time.monotonic()
-            if self.heartbeat and now - self.last >= HEARTBEAT_S and done < (total or done + 1):
+            finished = bool(total) and done >= total  # the step's own status line says it
+            if self.heartbeat and not finished and now - self.last >= HEARTBEAT_S:
                 self.last = now
                 status(f"{self.label}: {done}{f' of {total}' if total else ''} {self.unit}")
             return

@@ -10,6 +10,7 @@ correlation the randomisation check (Adebayo et al. 2018) and the frequency-band
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from typing import Any
@@ -196,6 +197,12 @@ class Clustered:
         clips are explained for several classes (digits), where a model has a class of one
         speaker (a few digit clips of as many speakers look speaker-level by chance, and one
         speaker cannot be resampled), or where the classes are not known."""
+        return self._speaker_classes
+
+    @functools.cached_property
+    def _speaker_classes(self) -> list[np.ndarray] | None:
+        # worked out once per instance: the bootstrap, the degrees of freedom and the tests
+        # all ask
         if self.classes is None or len(np.unique(self.classes)) < 2:
             return None
         _, _, ids = self.units()
@@ -230,7 +237,11 @@ class Clustered:
 
     def units(self) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
         """Per model: per-speaker score sums ``(M, S)``, finite-score counts ``(M, S)`` and the
-        speaker ids."""
+        speaker ids (read-only: computed once per instance, every estimate starts here)."""
+        return self._units
+
+    @functools.cached_property
+    def _units(self) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
         sums, counts, ids = [], [], []
         finite = np.isfinite(self.scores)
         values = np.where(finite, self.scores, 0.0)
