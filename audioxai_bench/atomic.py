@@ -100,20 +100,37 @@ def atomic_dir(path: Path | str, *, replace: bool = False) -> Iterator[Path]:
         raise
 
 
-def _commit_dir(tmp: Path, path: Path, replace: bool) -> None:
-    try:
-        os.rename(tmp, path)  # fails when path is a non-empty folder
-        return
-    except OSError as err:
-        if err.errno not in (errno_codes.ENOTEMPTY, errno_codes.EEXIST) or not path.is_dir():
-            raise
-    if not replace:
-        shutil.rmtree(tmp, ignore_errors=True)
-        return
-    old = path.parent / temp_name(path)
-    os.rename(path, old)
-    os.rename(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
+def _commit_dir(tmp: Path, path: Path, replace: bool, *, attempts: int = 8) -> None:
+    """Rename ``tmp`` to ``path``. Another writer may commit the same ``path`` between any two
+    renames; each such collision starts over (with ``replace`` the last writer wins, without it
+    the first), so no writer loses its tree to a race and the loser's tree is never left
+    half-moved."""
+    for _ in range(attempts):
+        try:
+            os.rename(tmp, path)  # fails when path is a non-empty folder
+            return
+        except OSError as err:
+            if err.errno not in (errno_codes.ENOTEMPTY, errno_codes.EEXIST) or not path.is_dir():
+                raise
+        if not replace:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        old = path.parent / temp_name(path)
+        try:
+            os.rename(path, old)
+        except FileNotFoundError:
+            continue  # another writer moved it aside first
+        try:
+            os.rename(tmp, path)
+            return
+        except OSError as err:
+            if err.errno not in (errno_codes.ENOTEMPTY, errno_codes.EEXIST):
+                raise
+            continue  # another writer committed in between: start over
+        finally:
+            shutil.rmtree(old, ignore_errors=True)
+    raise WriteError(f"{path}: could not write (other writers kept replacing it; "
+                     f"{attempts} attempts)")
 
 
 def _named(err: OSError, path: Path, tmp: Path) -> WriteError:

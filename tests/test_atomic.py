@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audioxai_bench import atomic
 from audioxai_bench.atomic import (
     WriteError,
     atomic_dir,
@@ -122,3 +123,28 @@ def test_a_parent_that_is_a_file_is_a_named_error(tmp_path):
     with pytest.raises(WriteError, match=r"blocker/entry: could not write"):
         with atomic_dir(tmp_path / "blocker" / "entry"):
             pass
+
+
+def test_atomic_dir_survives_a_writer_committing_between_its_renames(tmp_path, monkeypatch):
+    """Two processes that cache one tree: the other commits its copy just after this one moved
+    the old copy aside. This writer starts over instead of failing (the last writer wins)."""
+    target = tmp_path / "entry"
+    target.mkdir()
+    (target / "a.txt").write_text("old")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "a.txt").write_text("other")
+    rename = os.rename
+    moved_aside = []
+
+    def racing_rename(src, dst):
+        rename(src, dst)
+        if Path(src) == target and not moved_aside:  # the old copy was just moved aside
+            moved_aside.append(dst)
+            rename(other, target)  # the other writer commits in between
+
+    monkeypatch.setattr(atomic.os, "rename", racing_rename)
+    with atomic_dir(target, replace=True) as tmp:
+        (tmp / "a.txt").write_text("mine")
+    assert (target / "a.txt").read_text() == "mine"
+    assert moved_aside and [p.name for p in tmp_path.iterdir()] == ["entry"]
