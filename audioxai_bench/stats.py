@@ -98,6 +98,12 @@ def clustered_wilson(hits: ArrayLike, clusters: ArrayLike, confidence: float = 0
     success, in any cluster) it is the number of clusters: each speaker is then one
     independent observation of the model, so 300 right clips from 6 speakers read
     [61 %, 100 %], not the [98.7 %, 100 %] of 300 independent clips.
+
+    A variance estimated from k clusters has k - 1 degrees of freedom: the size it gives is
+    shrunk by (z / t)² (Korn & Graubard's degrees-of-freedom adjustment; the same as Wilson
+    with Student's quantile in place of the normal one). With the normal quantile, clustered
+    accuracies of 6 and 12 speakers were covered 83–90 % and 88–92 % of the time; with it,
+    90–96 % (simulated; `tests/test_stats.py`).
     """
     hits, clusters = np.asarray(hits, dtype=float), np.asarray(clusters)
     n = len(hits)
@@ -110,9 +116,11 @@ def clustered_wilson(hits: ArrayLike, clusters: ArrayLike, confidence: float = 0
     v = (k / (k - 1) * np.square(sums - p * sizes).sum() / n**2) if k > 1 else 0.0
     if p in (0.0, 1.0) or v <= 0:
         n_eff = float(k) if p in (0.0, 1.0) else float(n)
-    else:
-        n_eff = float(np.clip(p * (1 - p) / v, k, n))
-    return (*_wilson(float(p), n_eff, confidence), n_eff)
+        return (*_wilson(float(p), n_eff, confidence), n_eff)
+    n_eff = float(np.clip(p * (1 - p) / v, k, n))
+    q = 0.5 + confidence / 2
+    shrink = (sps.norm.ppf(q) / sps.t.ppf(q, k - 1)) ** 2  # v has k - 1 degrees of freedom
+    return (*_wilson(float(p), n_eff * shrink, confidence), n_eff)
 
 
 def rank_data(values: Tensor) -> Tensor:
