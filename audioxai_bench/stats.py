@@ -3,7 +3,7 @@
 A mean over test samples gets its percentile bootstrap interval from :func:`bootstrap_ci`
 (Efron & Tibshirani 1993); methods scored on the same clips are compared by :func:`compare`
 (Wilcoxon signed-rank tests over (model, speaker) units with Holm's adjustment, and a
-hierarchical bootstrap for intervals and rank intervals). :func:`spearman` is the batched rank
+hierarchical bootstrap for intervals). :func:`spearman` is the batched rank
 correlation the randomisation check (Adebayo et al. 2018) and the frequency-band test use.
 """
 
@@ -377,15 +377,13 @@ def holm(p_values: ArrayLike) -> np.ndarray:
 class Verdict:
     """How methods compare on one metric: their means and clustered intervals, pairwise
     Holm-adjusted p-values of paired Wilcoxon tests over (model, speaker) units, which pairs
-    differ at ``alpha``, each method's shared rank ``(best, worst)`` and its bootstrap rank
-    interval."""
+    differ at ``alpha`` and each method's shared rank ``(best, worst)``."""
 
     means: np.ndarray
     intervals: np.ndarray
     p_adjusted: np.ndarray  # (M, M), NaN on the diagonal
     better: np.ndarray  # (M, M) bool: method i is distinguishably better than j
     ranks: list[tuple[int, int]]
-    rank_intervals: np.ndarray  # (M, 2)
     units: int
 
 
@@ -433,7 +431,9 @@ def compare(data: Clustered, higher_is_better: bool = True, alpha: float = 0.05,
     Each pair is tested on the per-(model, speaker) mean difference with scipy's Wilcoxon
     signed-rank test; the family of all pairs is adjusted with :func:`holm`. A method's shared
     rank runs from 1 + the number of methods distinguishably better to the number not
-    distinguishably worse. Rank intervals come from the paired hierarchical bootstrap.
+    distinguishably worse. Intervals come from the paired hierarchical bootstrap. (No
+    bootstrap rank interval: it is not adjusted for the pairs compared and reads narrower than
+    the tests allow.)
     """
     unit_means, strata = data.unit_means(), data.unit_strata()
     m = len(data.scores)
@@ -457,9 +457,5 @@ def compare(data: Clustered, higher_is_better: bool = True, alpha: float = 0.05,
                 better[j, i] = True
     ranks = [(1 + int(better[:, i].sum()), m - int(better[i, :].sum())) for i in range(m)]
     reps = data.bootstrap(n_resamples, seed)
-    order = np.argsort(np.argsort(-sign * np.nan_to_num(reps, nan=-sign * np.inf), axis=1),
-                       axis=1) + 1
-    rank_intervals = np.quantile(order, [(1 - 0.95) / 2, 1 - (1 - 0.95) / 2], axis=0).T
     intervals = percentile_interval(reps, means, data.unit_counts(), data.n_strata)
-    return Verdict(means, intervals, adjusted, better, ranks, rank_intervals,
-                   unit_means.shape[1])
+    return Verdict(means, intervals, adjusted, better, ranks, unit_means.shape[1])

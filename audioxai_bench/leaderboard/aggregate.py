@@ -352,15 +352,6 @@ class Section:
     #: the explainers the verdict covers, in the verdict's order
     compared: tuple[str, ...] = ()
 
-    def rank_interval(self, explainer: str) -> str:
-        """The explainer's 95 % bootstrap rank interval as text ("1–3", "2"); "–" without a
-        paired comparison."""
-        if self.verdict is None or explainer not in self.compared:
-            return "–"
-        low, high = (int(round(v)) for v in
-                     self.verdict.rank_intervals[self.compared.index(explainer)])
-        return str(low) if low == high else f"{low}–{high}"
-
     @property
     def separation(self) -> tuple[int, int] | None:
         """``(k, n)``: of the ``n`` neighbouring pairs in leaderboard order, the paired tests
@@ -430,19 +421,13 @@ def ranked(cells: pd.DataFrame) -> tuple[str, ...]:
 
 #: How the page and README say when two explainers count as tied; it describes
 #: :func:`rank_texts` and changes with it.
-TIE_RULE = ("Ranks: explainer A ranks above B only where a paired Wilcoxon signed-rank test over "
-            "(split, test speaker) units, adjusted with Holm's method over all pairs of "
-            "the table, finds them different at the 5 % level. A rank such as 1–3 is shared: it "
-            "runs from 1 + the number of explainers distinguishably better to the number not "
-            "distinguishably worse. Intervals resample splits, then speakers, widened "
-            "for the few speakers (Student's t). Where the class is the speaker's own (sex), "
-            "the test speakers are balanced by it: intervals resample speakers within each "
-            "class, and tests rank the differences within each class and weigh the classes "
-            "equally (van Elteren), so a mark means a direction the classes share. Tests and "
-            "intervals are over the test speakers of these trained models: they do not say how "
-            "models trained again (another seed) would order the explainers. Where a "
-            "run kept no per-sample scores, two explainers tie when their 95 % intervals "
-            "overlap.")
+RANK_RULE = ("shared rank: A ranks above B only where a paired Wilcoxon signed-rank test over "
+             "(split, test speaker) units, Holm-adjusted over all pairs of the table, finds them "
+             "different at 5 %; a rank such as 1–3 runs from 1 + the number of explainers "
+             "distinguishably better to the number not distinguishably worse.")
+#: How explainers are ranked where a run kept no per-sample scores to test.
+TIE_RULE = ("shared rank: these records kept no per-sample scores to test, so two explainers "
+            "share ranks where their 95 % intervals overlap.")
 
 
 def shared_ranks(cells: pd.DataFrame, explainers: Sequence[str]) -> dict[str, str]:

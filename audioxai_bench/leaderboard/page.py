@@ -91,8 +91,9 @@ def table_html(table: Table, table_id: str | None = None, *, filter_label: str |
 
 
 def _prose(markdown: str) -> str:
-    """Escaped text with Markdown's `code` spans as <code>."""
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(markdown))
+    """Escaped text with Markdown's `code` spans as <code> and **bold** as <strong>."""
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(markdown))
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
 
 
 def _data(mime: str, payload: bytes) -> str:
@@ -220,7 +221,8 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
         '<li><a href="#models">Models</a></li>'
         + ('<li><a href="#settings">Explainer settings</a></li>' if settings else "")
         + f'{nav}<li><a href="#failed">Failed cells</a></li></ul></nav>',
-        '<h2 id="read">How to read this</h2>', f'<p class="prose">{_prose(HOW_TO_READ)}</p>',
+        '<h2 id="read">How to read this</h2>',
+        *(f'<p class="prose">{_prose(p)}</p>' for p in HOW_TO_READ.split("\n\n")),
         '<h2 id="models">Models</h2>', table_html(models),
         *(['<h2 id="settings">Explainer settings</h2>', table_html(settings)] if settings
           else []),

@@ -34,6 +34,16 @@ def _dataset(record: dict[str, Any]) -> str | None:
     return f"{name} (content {content})" if name and content else name
 
 
+def _synthetic_note(datasets: pd.Series) -> str:
+    """Said where every dataset is the synthetic stand-in (named ``synthetic-…`` by the
+    runner): its numbers are not numbers on the recorded AudioMNIST."""
+    names = _distinct(datasets)
+    if not names or not all(n.startswith("synthetic-") for n in names):
+        return ""
+    return (" — the synthetic stand-in (eSpeak NG voices, `audioxai-bench data synth`), not the "
+            "recorded AudioMNIST: the paper's numbers were measured on recorded speech")
+
+
 def _device(record: dict[str, Any]) -> str | None:
     """The device with the machine behind it (records before the ``machine`` field: the
     device alone): two leaderboards of one definition and seed agree only on one machine."""
@@ -72,9 +82,11 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
     unknown = "unknown"
     return [
         ("Benchmarks", ", ".join(_distinct(df["benchmark"]))),
-        ("Datasets", ", ".join(_distinct(_dataset(r) for r in records))),
-        ("Samples per cell (n)", f"{_span(explained['n'])} explained test samples; "
-                                 f"{_span(accuracy['n'])} test clips for model accuracy"),
+        ("Datasets", ", ".join(_distinct(_dataset(r) for r in records))
+         + _synthetic_note(df["dataset"])),
+        ("Samples (n)", f"{_span(explained['n'])} explained test clips per trained model and "
+                        f"cell, {_span(accuracy['n'])} test clips for model accuracy; a table's "
+                        "cell pools its models' clips (leaderboard.csv: n)"),
         ("Folds", folds),
         ("Aggregation", ("a value is the mean over splits (folds) of each split's mean over "
                          "its test clips; its 95 % interval resamples splits, then speakers "

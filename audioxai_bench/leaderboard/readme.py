@@ -7,54 +7,79 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..data.splits import N_CLASSES, accuracy_floor
 from ..errors import AudioXaiError
 from . import tables
 from .aggregate import Section
 from .tables import Table
 
-#: What every number means, for a reader who has not read the code.
-HOW_TO_READ = (
-    "Each table is one model architecture on one task; its numbers pool the trained models of "
-    "the splits listed (several per split where runs with other seeds are pooled: their mean "
-    "per split), and each is the mean over test clips of a per-clip score. A 95 % interval "
-    "resamples splits, then speakers (clips of one speaker are not independent; on the sex "
-    "task within each sex, as every split's test speakers are half female, half male), widened "
-    "for the few speakers it rests on (Student's t), so it includes the luck of training, "
-    "roughly: two splits read that luck only coarsely, and replicate seeds average it out of "
-    "each split. Explainers are ranked by the faithfulness gap, and only as far as paired "
-    "tests over (split, speaker) units, corrected for all pairs of a table (Holm), separate "
+#: What every number means, for a reader who has not read the code: one paragraph per topic
+#: (blank lines between them).
+HOW_TO_READ = "\n\n".join([
+    "**Cells.** Each table is one model architecture on one task; its numbers pool the trained "
+    "models of the splits listed (several per split where runs with other seeds are pooled: "
+    "their mean per split). A cell is the mean over test clips of a per-clip score with its 95 "
+    "% interval, which resamples splits, then speakers (one speaker's clips are not "
+    "independent; on the sex task within each sex, as every split's test speakers are half "
+    "female, half male), widened for the few speakers it rests on (Student's t). It is an "
+    "interval for these trained models' mean over test speakers, with a rough allowance for "
+    "training luck through the splits: simulated in this layout it covered the models' mean "
+    "at least 95 % of the time and the mean over training again 85–93 % (two splits read "
+    "training luck coarsely; the project README's seed table shows how the marks move when "
+    "the models are trained again). leaderboard.csv gives every cell's n (the clips it "
+    "pools).",
+    "**Ranks (#).** Explainers are ranked by the faithfulness gap, and only as far as paired "
+    "tests over (split, speaker) units, Holm-adjusted over all pairs of the table, separate "
     "them: a rank such as 2–4 means the data cannot order those explainers, and each table "
-    "says how many neighbouring pairs of its order the tests separate. The faithfulness gap "
-    "removes units to silence; where a noisy-fill column is shown, it removes them to ROAD's "
-    "noisy linear fill (Rong et al. 2022) instead, which the model cannot tell apart from "
-    "sound by its silence alone. The gaps rank units by signed relevance and move them towards "
+    "says how many neighbouring pairs of its order the tests separate. Overlapping intervals "
+    "of two explainers are not a test: compare explainers by # and by the marks.",
+    "**Marks (▲ ▼).** Most columns are paired differences against a control (the random "
+    "order, the amplitude order, random units of the same number, the amplitude map's "
+    "units), so 0 means no better than it. ▲ or ▼: a paired Wilcoxon signed-rank test over "
+    "(split, speaker) units, Holm-adjusted over the column's explainers, finds the cell better "
+    "or worse than its control at 5 %; no mark: not separated. On the sex task the test ranks "
+    "the differences within each sex and weighs the sexes equally (van Elteren), so a mark "
+    "means a direction both share; ⇅ marks a cell whose classes disagree.",
+    "**When a mark and an interval disagree.** They answer different questions, so a cell can "
+    "have an interval clear of 0 and no mark, or a mark and an interval that touches 0: the "
+    "mark is corrected for the column's many explainers and the interval is not; the test "
+    "asks whether the unit differences are shifted as a whole (their pseudo-median), while "
+    "the cell shows their mean, which a few large differences can move; on the sex "
+    "task it asks for a direction both sexes share, while the interval is of their balanced "
+    "mean; and it holds these trained models fixed, while the interval also resamples splits. "
+    "The mark is the verdict on these models; the interval says how large the difference is. "
+    "Likewise Gap vs amplitude tests each explainer against amplitude, Holm-adjusted over the "
+    "column, while # adjusts over all pairs: an explainer can be ▲ against amplitude while "
+    "its rank range still overlaps amplitude's.",
+    "**Controls.** Amplitude (loudness alone) is the control an explainer has to beat to show "
+    "more than where the sound is. The `random` explainer is the null: against random "
+    "controls its cells should carry no mark and intervals around 0 (about 1 in 20 of them "
+    "misses 0 by chance alone). An explainer without ▲ against the random order is not shown "
+    "to explain more than random.",
+    "**What the gaps reward.** The gaps rank units by signed relevance and move them towards "
     "silence, so they reward a map whose sign says what removing a unit does (to first order "
     "gradient × (input − silence)). On a waveform a gradient's sign flips with the sample's, "
     "so plain gradients (and SmoothGrad, their average) score near or below 0 on AudioNet by "
     "that convention, not for want of information: their magnitudes rank units well above "
-    "`random` (the project README). The gaps and gains are paired differences against a "
-    "control (the random order, the amplitude order, random units of the same number, the "
-    "amplitude map's units), so 0 means no better than it; ▲ or ▼ marks a cell that a paired "
-    "test over (split, speaker) units (on the sex task ranked within each sex, the sexes "
-    "weighed equally), Holm-adjusted over the column, finds better or worse than its control. "
-    "That test holds the trained models fixed, while the interval also resamples the splits: "
-    "near 0 the two can disagree (the mark: these models' speakers separate it; the interval: "
-    "whether another training would). Amplitude (loudness alone) is the control an explainer "
-    "has to beat to show more than where the sound is. The `random` explainer is the null: its "
-    "scores against random controls should have intervals around 0 and no mark (about 1 in 20 "
-    "of its intervals misses 0 by chance alone), and a method whose interval overlaps "
-    "`random`'s explains nothing the test can see. Columns marked † describe (Gini) or check "
-    "(the randomisation sanity check: its value, the drop in signed Spearman, fails only a map "
-    "that ignores the model; on how many models it passes on absolute Spearman and SSIM, "
-    "Adebayo et al.'s measures, follows it); nothing is ranked by them. Runtime is a "
-    "measurement on this machine, without interval or test. Explanations of a model below the "
-    "accuracy floor are reported but not ranked. Spectrogram explainers take silence (the −80 "
-    "dB floor) as the absent input; the paper's 0 dB reference is listed as the `-0db` "
-    "variants. Where the evidence was planted (the cue task), relevance mass, pointing game, "
-    "relevance rank and AUC score each map against the planted region, and units tied at a "
-    "map's maximum share the pointing game's hit. Read them beside `amplitude` as well as "
-    "`random`: a cue a few dB below the loudest speech is found by loudness alone, so "
-    "localising it beats the null only where it beats `amplitude`.")
+    "`random` (the project README). Spectrogram explainers take silence (the −80 dB floor) as "
+    "the absent input; the paper's 0 dB reference is listed as the `-0db` variants.",
+    "**Columns marked †** are not part of the ranking: they describe (Gini, low-band "
+    "relevance) or check (the randomisation sanity check: its value, the drop in signed "
+    "Spearman, fails only a map that ignores the model; on how many models it passes on "
+    "absolute Spearman and SSIM, Adebayo et al.'s measures, follows it). A mark in a † column "
+    "is a test against that column's control, not a verdict on faithfulness. Runtime is a "
+    "measurement on this machine, without interval or test. Explanations of a model below "
+    "the accuracy floor (chance + half the way to 100 %: "
+    f"{100 * accuracy_floor(N_CLASSES['digit']):.0f} % on digits, "
+    f"{100 * accuracy_floor(N_CLASSES['sex']):.0f} % on sex) are reported but not ranked.",
+    "**Planted evidence (the cue task).** Relevance mass, pointing game, relevance rank and AUC "
+    "score each map against the planted region; units tied at a map's maximum share the "
+    "pointing game's hit. Read them beside `amplitude` as well as `random`: a cue a few dB "
+    "below the loudest speech is found by loudness alone, so localising it beats the null only "
+    "where it beats `amplitude`. The metric reliability table says which metrics order maps of "
+    "known quality as they should; where explainers score above the oracle (the planted region "
+    "itself), the metric rewards more than finding the evidence.",
+])
 
 
 def _table(table: Table) -> str:
@@ -109,7 +134,7 @@ def with_results(path: Path, sections: Sequence[Section]) -> str:
         if table is None:
             raise AudioXaiError(f"{path}: results block {match['name']!r}: no ranked section of "
                                 "that benchmark in these results")
-        return f"{match[1]}{tables.markdown(table)}\n{match[3]}"
+        return f"{match[1]}{tables.markdown(table)}\n{table.caption}\n{match[3]}"
 
     filled, count = RESULTS_BLOCK.subn(fill, text)
     if not count:

@@ -22,6 +22,7 @@ from ..run.control import CONTROL_METRIC
 from .aggregate import (
     ACCURACY_METRIC,
     RANK_METRIC,
+    RANK_RULE,
     TIE_RULE,
     VERSUS_AMPLITUDE,
     Section,
@@ -42,6 +43,7 @@ HEADLINE: dict[str, str] = {
     "frequency-bands-beyond-amplitude": "Bands beyond amplitude",
     "model-randomisation-check": "Randomisation check",
     "gini": "Gini", "runtime": "Runtime (s/sample)",
+    "low-band-relevance": "Low-band relevance beyond amplitude",
 }
 #: Metrics with a table of their own (besides the per-sonifier ones).
 OWN_TABLES = frozenset({"frequency-bands"})
@@ -122,7 +124,9 @@ def paper(task: str, model: str) -> str:
     if (task, model) not in PAPER_ACCURACY:
         return NONE
     mean, std = PAPER_ACCURACY[task, model]
-    return f"{mean:.1f} % (std uncertain)" if std is None else f"{mean:.1f} ± {std:.1f} %"
+    if std is None:
+        return f"{mean:.1f} % (std unclear in the paper)"
+    return f"{mean:.1f} ± {std:.1f} %"
 
 
 def accuracy_text(rows: pd.DataFrame) -> str:
@@ -181,10 +185,10 @@ def controls_note(section: Section, metrics: Sequence[str], labels: dict[str, st
         return ""
     named = "; ".join(f"{', '.join(names)}: {control}" for control, names in columns.items())
     split = c["metric"].isin(metrics) & c["classes"].astype(bool)
-    return (f" ▲ / ▼: better / worse than the column's control ({named}) by a "
-            "paired Wilcoxon signed-rank test over (split, test speaker) units, "
-            "Holm-adjusted over the column's explainers, 5 %; no mark: not separated from it."
-            + (CLASS_NOTE if split.any() else ""))
+    return (f" ▲ / ▼: better / worse than the column's control ({named}): a paired "
+            "Wilcoxon signed-rank test over (split, test speaker) units, Holm-adjusted over the "
+            "column's explainers, 5 %; no mark: not separated from it (see How to read: a mark "
+            "and an interval can disagree)." + (CLASS_NOTE if split.any() else ""))
 
 
 def _higher(flags: pd.Series) -> bool | None:
@@ -209,6 +213,20 @@ SRG_PARTS = ("srg", "faithfulness-gap", "insertion-gap")
 SRG_NOTE = (" LeRF − MoRF is the faithfulness gap plus the insertion gap (insertion is read "
             "off the same deletion curves), so these three columns carry two independent "
             "numbers, not three.")
+
+#: What a reader needs to know of a column beyond its header, said where the column is shown.
+COLUMN_NOTES = {
+    "gap-vs-amplitude": " Gap vs amplitude is the faithfulness gap minus the amplitude "
+    "order's on the same clip, so it orders explainers as the faithfulness gap does; what it "
+    "adds is the test against loudness (▲: more than where the sound is).",
+    "faithfulness-gap-road": " Faithfulness gap (noisy fill): removed units are replaced by "
+    "ROAD's noisy linear fill (Rong et al. 2022) instead of silence, which the model cannot "
+    "tell apart from sound by its silence alone.",
+    "low-band-relevance": " Low-band relevance beyond amplitude: the share of positive "
+    "relevance below 500 Hz minus the amplitude map's share on the same clip (the paper's "
+    "hypothesis that sex is read in the low bands; on digits it says where digits are "
+    "decided), its mark a test against 0.",
+}
 
 #: The randomisation check's similarity measures as its cell names them.
 RANDOMISATION_MEASURES = {"spearman": "signed", "abs-spearman": "absolute", "ssim": "SSIM"}
@@ -253,6 +271,13 @@ def _ranked(section: Section, metric: str) -> bool:
     return all(r.get("ranked", True) is not False for r in rows["record"])
 
 
+def _rank_note(section: Section) -> str:
+    """What the # column means for this section."""
+    if section.unranked:
+        return " #: – (not ranked)."
+    return f" #: {RANK_RULE if section.verdict is not None else TIE_RULE}"
+
+
 def ranking_table(section: Section) -> Table:
     """Explainers ranked by faithfulness gap, with every other metric the section has that is
     scored per explainer (sonifier metrics have their own table)."""
@@ -266,14 +291,12 @@ def ranking_table(section: Section) -> Table:
         m for m in per_explainer if m not in HEADLINE and m not in OWN_TABLES)
     metrics = [m for m in metrics if m not in SPECTROGRAM_ONLY
                or section.representation == "spectrogram"]
-    bootstrap = section.verdict is not None
-    header = ["#", *(["Rank 95 %"] if bootstrap else []), "Explainer",
+    header = ["#", "Explainer",
               *(f"{HEADLINE.get(m, m)}{arrow(section, m)}" if _ranked(section, m)
                 else f"{HEADLINE.get(m, m)} †" for m in metrics)]
     rows = []
     for explainer in section.explainers:
-        row = [section.ranks[explainer],
-               *([section.rank_interval(explainer)] if bootstrap else []), explainer]
+        row = [section.ranks[explainer], explainer]
         for metric in metrics:
             text = cell_text(section.cell(explainer, metric))
             if metric == "model-randomisation-check":
@@ -284,14 +307,15 @@ def ranking_table(section: Section) -> Table:
     if section.separation is not None:
         k, n = section.separation
         unranked += (f" The paired tests separate {k} of the {n} neighbouring pairs of this "
-                     f"order; the rest is not supported by the data. Rank 95 %: the middle 95 "
-                     f"% of the explainer's rank when splits and speakers are resampled.")
+                     "order; the rest is not supported by the data.")
+    notes = [note for metric, note in COLUMN_NOTES.items() if metric in metrics]
     caption = ("Explainers ranked by faithfulness gap: per clip, the true-class probability "
                "with units removed in random order minus with the most relevant removed first, "
                "averaged over the removed fractions (higher is better; 0 = no better than "
-               "random). Cells: value [95 % interval]; † descriptive or a sanity check, not a "
-               f"verdict; {NONE}: not measured.{controls_note(section, metrics, HEADLINE)}"
-               f"{SRG_NOTE if set(SRG_PARTS) <= set(metrics) else ''}{unranked} {TIE_RULE}")
+               f"random).{_rank_note(section)}{unranked} Cells: value [95 % interval]; † not "
+               f"part of the ranking (descriptive, or a sanity check); {NONE}: not measured."
+               f"{controls_note(section, metrics, HEADLINE)}"
+               f"{SRG_NOTE if set(SRG_PARTS) <= set(metrics) else ''}{''.join(notes)}")
     return Table(caption, header, rows)
 
 
@@ -325,6 +349,10 @@ def sonification_table(section: Section) -> Table | None:
                    "that of the same units applied in the model input, silence elsewhere; 0 = "
                    "the sound carries what those units carry in the input, below 0 = less, "
                    "above 0 = more (a removal the STFT spreads to neighbouring bins, say).")
+    if "sonified-lmac" in metrics:
+        versus += (" L-MAC Fid-In (†, Paissan et al. 2024): the share of clips whose sound of "
+                   "the top 20 % of units the model still assigns to the label, without a "
+                   "control (read it beside the random row).")
     return Table("Sonification: the model's probability for the explained class (the label) "
                  "on the sound of the explanation's top units (sufficiency) and on the sound "
                  "without them (comprehensiveness), heard at the clip's level, each minus the "
@@ -414,6 +442,20 @@ def _step(step: Step) -> str:
             f"[{low:+.3f}, {high:+.3f}]")
 
 
+def _above_oracle(section: Section, metric: str, sonifier: str, oracle: float) -> str:
+    """``"8 of 11 (best 0.606)"``: the explainers whose mean beats the oracle map's."""
+    cells = [section.cell(e, metric, sonifier) for e in section.explainers]
+    values = [float(c["value"]) for c in cells if c is not None and pd.notna(c["value"])]
+    if not values or not math.isfinite(oracle):
+        return NONE
+    lower = _higher(section.cells.loc[section.cells["metric"] == metric,
+                                      "higher_is_better"]) is False
+    above = [v for v in values if (v < oracle if lower else v > oracle)]
+    best = min(values) if lower else max(values)
+    return f"{len(above)} of {len(values)}" + (f" (best {number(best, metric)})" if above
+                                                else "")
+
+
 def reliability_table(section: Section) -> Table | None:
     """Per metric (and sonifier): does it order maps of known quality as it should (see
     :mod:`audioxai_bench.evaluation.meta`)? None where the section has no reference maps."""
@@ -426,9 +468,10 @@ def reliability_table(section: Section) -> Table | None:
         failing = "; ".join(f"{s.better} → {s.worse} {s.verdict} (p = {s.p:.2g})"
                             for s in r.failing) or NONE
         rows.append([HEADLINE.get(metric, metric), sonifier or NONE, VERDICTS[r.verdict], means,
-                     _step(r.margin), failing])
+                     _step(r.margin), failing,
+                     _above_oracle(section, metric, sonifier, r.means["oracle"])])
     header = ["Metric", "Sonifier", "Orders the references?", "Oracle · random · inverted",
-              "Smallest step [95 % CI]", "Steps not in order"]
+              "Smallest step [95 % CI]", "Steps not in order", "Explainers above the oracle"]
     levels = ", ".join(f"{s:g}" for s in NOISE_LEVELS)
     return Table(
         "Metric reliability: every metric scored maps whose quality is known by construction "
@@ -442,8 +485,12 @@ def reliability_table(section: Section) -> Table | None:
         "random map from an anti-localised one); no: a step reversed, or the oracle not "
         "above random: do not read that metric's column as a ranking of explanations. "
         "Smallest step: the adjacent difference closest to (or below) 0, in the metric's good "
-        "direction, with its paired 95 % interval over splits and speakers. Descriptive "
-        "metrics and those that time or re-run the explainer are not checked.",
+        "direction, with its paired 95 % interval over splits and speakers. Explainers above "
+        "the oracle: how many explainers' means beat the planted evidence's own map, and the "
+        "best; where many do, the metric rewards more than finding the evidence (removing "
+        "speech the model also uses, say), so a high score there does not mean the map found "
+        "the cue. Descriptive metrics and those that time or re-run the explainer are not "
+        "checked.",
         header, rows)
 
 
@@ -471,11 +518,13 @@ def models_table(sections: Sequence[Section]) -> Table:
     header = ["Benchmark", "Task", "Model", "Fold", "Test accuracy [95 % CI]",
               "Val accuracy", "n", "Setup", "Paper"]
     return Table("Model test accuracy per fold next to the paper's (Becker et al., mean ± std "
-                 "over splits). Ours: mean ± std over every trained model listed, splits and "
-                 "seeds alike, so it holds the seed-to-seed spread as well. The interval counts "
-                 "speakers, not clips: one speaker's clips are not independent, so it is the "
-                 "Wilson interval at the effective sample size of the speaker clusters (no more "
-                 "than the clips, no fewer than the speakers).",
+                 "over splits, on the recorded AudioMNIST at full width: a narrow model or "
+                 "other data is not expected to match it). Ours: mean ± std over every trained "
+                 "model listed, splits and seeds alike, so it holds the seed-to-seed spread as "
+                 "well. The interval counts speakers, not clips: one speaker's clips are not "
+                 "independent, so it is the Wilson interval at the effective sample size of the "
+                 "speaker clusters (no more than the clips, no fewer than the speakers), with "
+                 "Student's quantile where that size comes from a variance of few speakers.",
                  header, rows)
 
 
@@ -566,7 +615,10 @@ def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
                  "▲ / ▼: above / below the random order, and *better than the amplitude "
                  "order*: the explainers whose gap vs amplitude is above 0, each by a paired "
                  "Wilcoxon signed-rank test over (split, test speaker) units, "
-                 "Holm-adjusted over the column's explainers, 5 %."
+                 "Holm-adjusted over the column's explainers, 5 % (the shared ranks adjust over "
+                 "all pairs, so a ▲ against amplitude can sit beside a rank range that overlaps "
+                 "amplitude's). Rows in order of their mean position over the columns, not a "
+                 f"ranking across them; {NONE}: not measured."
                  + (CLASS_NOTE if any(CLASS_MARK in text for row in rows for text in row[1:])
                     else ""),
                  ["explainer", *(s.title for s in chosen)], rows)

@@ -101,35 +101,35 @@ def test_the_page_loads_nothing_but_itself_and_raises_no_error(loaded):
 
 
 def test_clicking_a_header_sorts_the_rows(loaded):
-    # columns: shared rank, bootstrap rank interval, explainer, faithfulness gap, ...
-    assert loaded.column(2) == list(EXPLAINERS)  # rank order as generated
+    # columns: shared rank, explainer, faithfulness gap, ...
+    assert loaded.column(1) == list(EXPLAINERS)  # rank order as generated
     assert loaded.column(0) == ["1–2", "1–2", "3", "4"]  # the overlapping pair shares
-    assert loaded.sort_state()[:4] == ["ascending", "none", "none", "none"]
+    assert loaded.sort_state()[:3] == ["ascending", "none", "none"]
     header = loaded.page.locator(f"{RANKING} thead th")
-    header.nth(2).click()  # Explainer: by name
-    assert loaded.column(2) == sorted(EXPLAINERS)
-    assert loaded.sort_state()[:4] == ["none", "none", "ascending", "none"]
-    header.nth(2).click()  # again: reversed
-    assert loaded.column(2) == sorted(EXPLAINERS, reverse=True)
-    assert loaded.sort_state()[2] == "descending"
-    header.nth(3).click()  # faithfulness gap: by the number, not the text
-    gaps = [float(text.split()[0]) for text in loaded.column(3)]
-    assert gaps == sorted(gaps) and loaded.column(2) == list(reversed(EXPLAINERS))
+    header.nth(1).click()  # Explainer: by name
+    assert loaded.column(1) == sorted(EXPLAINERS)
+    assert loaded.sort_state()[:3] == ["none", "ascending", "none"]
+    header.nth(1).click()  # again: reversed
+    assert loaded.column(1) == sorted(EXPLAINERS, reverse=True)
+    assert loaded.sort_state()[1] == "descending"
+    header.nth(2).click()  # faithfulness gap: by the number, not the text
+    gaps = [float(text.split()[0]) for text in loaded.column(2)]
+    assert gaps == sorted(gaps) and loaded.column(1) == list(reversed(EXPLAINERS))
     header.nth(0).click()  # back to the rank
-    assert loaded.column(2) == list(EXPLAINERS)
+    assert loaded.column(1) == list(EXPLAINERS)
     assert loaded.errors == []
 
 
 def test_the_filter_hides_rows_that_do_not_match(loaded):
     box = loaded.page.locator(f"input.filter[aria-controls='{RANKING[1:]}']")
     box.fill("LRP")
-    assert loaded.column(2) == ["lrp-epsilon"]
+    assert loaded.column(1) == ["lrp-epsilon"]
     count = loaded.page.locator(f"{RANKING} .count")
     assert count.text_content() == f"1 of {len(EXPLAINERS)} rows"
     box.fill("nothing like this")
-    assert loaded.column(2) == []
+    assert loaded.column(1) == []
     box.fill("")
-    assert loaded.column(2) == list(EXPLAINERS) and count.text_content() == ""
+    assert loaded.column(1) == list(EXPLAINERS) and count.text_content() == ""
     assert loaded.errors == []
 
 

@@ -72,9 +72,9 @@ def test_ranks_by_faithfulness_gap_per_model_with_intervals(built):
     # two folds are averaged: (0.3 + 0.5) / 2, and its interval spans the two models (bounds
     # are not averaged); AlexNet's one model: the interval resamples its 8 speakers
     def ranked(text: str) -> list[tuple[str, str]]:
-        """(rank, explainer) of the ranking table's rows (cells: rank, rank interval, name)."""
+        """(rank, explainer) of the ranking table's rows (cells: rank, name, ...)."""
         rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| ")]
-        return [(r[0][2:], r[2]) for r in rows[1:] if len(r) > 2 and not r[0].startswith("|-")]
+        return [(r[0][2:], r[1]) for r in rows[1:] if len(r) > 2 and not r[0].startswith("|-")]
 
     assert ranked(audionet)[:2] == [("1", "lrp-epsilon"), ("2", "gradient")]
     assert ranked(alexnet)[:2] == [("1", "gradient"), ("2", "lrp-epsilon")]
@@ -172,8 +172,11 @@ def test_the_page_says_how_to_read_it_as_the_readme_does(built):
     spans as <code>, escaped."""
     _, out, _ = built
     page = (out / "index.html").read_text()
-    guide = page.split('<h2 id="read">How to read this</h2>')[1].split("</p>")[0]
+    guide = page.split('<h2 id="read">How to read this</h2>')[1].split('<h2 id="models">')[0]
     assert "<code>random</code>" in guide and "signed relevance" in guide and "`" not in guide
+    # one paragraph per topic, its Markdown bold as <strong>
+    assert guide.count('<p class="prose">') >= 5 and "<strong>Ranks (#).</strong>" in guide
+    assert "**" not in guide
     assert 'href="#read"' in page and page.index('id="read"') < page.index('id="models"')
     assert "signed relevance" in section((out / "README.md").read_text(), "## How to read")
 
@@ -324,13 +327,14 @@ def test_tables_show_shared_ranks_and_the_rule(tmp_path):
     build_leaderboard([run], tmp_path / "board", quiet=True)
     readme = (tmp_path / "board" / "README.md").read_text()
     audionet = section(readme, "## digit · audionet")
-    assert "| 1–2 | 1–2 | lrp-epsilon |" in audionet and "| 1–2 | 1–2 | gradient |" in audionet
-    assert "| 3 | 3 | random |" in audionet  # shared rank, then the bootstrap rank interval
+    assert "| 1–2 | lrp-epsilon |" in audionet and "| 1–2 | gradient |" in audionet
+    # the shared rank is the one rank shown: no bootstrap rank interval beside it
+    assert "| 3 | random |" in audionet and "Rank 95 %" not in audionet
     assert "paired Wilcoxon signed-rank test" in audionet
     # lrp-epsilon | gradient are not separated, gradient | random are
     assert "The paired tests separate 1 of the 2 neighbouring pairs" in audionet
     page = (tmp_path / "board" / "index.html").read_text()
-    assert "<tr><td>1–2</td><td>1–2</td><td>lrp-epsilon</td>" in page
+    assert "<tr><td>1–2</td><td>lrp-epsilon</td>" in page
     assert "paired Wilcoxon signed-rank test" in page
     top = top_table(load_results(run), n=3)
     assert re.search(r"\| 1–2 \| lrp-epsilon \|", top)

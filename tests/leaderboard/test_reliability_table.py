@@ -31,7 +31,7 @@ def test_the_table_says_which_metric_orders_the_references(tmp_path: Path):
     for name, quality in zip(REFERENCES, QUALITY):
         store.append(scored(reference_name(name), "faithfulness-gap", quality, offsets))
         store.append(scored(reference_name(name), "pointing-game", -quality, offsets))
-    for explainer, gap in (("gradient", 0.3), ("random", 0.0)):
+    for explainer, gap in (("gradient", 0.3), ("random", 0.0), ("artefact", 1.6)):
         store.append(scored(explainer, "faithfulness-gap", gap, offsets))
     build_leaderboard([tmp_path / "run"], tmp_path / "board", quiet=True)
     readme = (tmp_path / "board" / "README.md").read_text()
@@ -40,10 +40,13 @@ def test_the_table_says_which_metric_orders_the_references(tmp_path: Path):
     # ranked by faithfulness gap, the metric that orders the references: every step resolved
     good = rows["Faithfulness gap"].split(" | ")
     assert good[2:4] == ["yes", "1.500 · 0.500 · -0.500"]
-    assert good[4].endswith(": +0.200 [+0.200, +0.200]") and good[5] == "– |"  # every step 0.2
+    assert good[4].endswith(": +0.200 [+0.200, +0.200]") and good[5] == "–"  # every step 0.2
+    # an explainer above the planted evidence's own map: the metric rewards more than finding it
+    assert good[6] == "1 of 3 (best 1.600) |"
     # a metric that prefers the inverted map: "no", its reversed steps named first
     bad = rows["Pointing game"].split(" | ")
     assert bad[2] == "no" and bad[5].startswith("oracle → noisy-0.25 reversed (p = ")
+    assert bad[6] == "– |"  # no explainer scored on it
     assert "random → inverted reversed" in bad[5]
     ranking = readme[readme.index("| # |"):readme.index("Metric reliability")]
     assert "| gradient |" in ranking and "reference:" not in ranking
