@@ -144,7 +144,7 @@ def _within_bounds(low: float, high: float, rows: pd.DataFrame) -> tuple[float, 
     return float(np.clip(low, *bounds)), float(np.clip(high, *bounds))
 
 
-def _pooled_accuracy(rows: pd.DataFrame) -> tuple[float, float, float] | None:
+def pooled_accuracy(rows: pd.DataFrame) -> tuple[float, float, float] | None:
     """Test accuracy over the clips of every trained model, with the Wilson interval at the
     effective size of its (fold, speaker) clusters; None unless every record has its per-clip
     hits and speakers."""
@@ -197,6 +197,16 @@ def class_disagreement(data: Clustered, task: str) -> str:
     return " / ".join(parts) if above and below else ""
 
 
+def class_means(data: Clustered | None, task: str) -> str:
+    """Each class's mean (``"female 0.441 / male -0.386"``) where the records say the classes:
+    the numbers behind the balanced mean, for every cell and not only where
+    :func:`class_disagreement` flags one."""
+    if data is None or data.classes is None or len(np.unique(data.classes)) < 2:
+        return ""
+    return " / ".join(f"{class_name(task, int(label))} {data.of_class(label).means()[0]:.3f}"
+                      for label in np.unique(data.classes))
+
+
 def _t_statistic(units: np.ndarray) -> float:
     """Mean over standard error of the finite unit means (NaN below two)."""
     units = units[np.isfinite(units)]
@@ -229,6 +239,7 @@ def _versus_amplitude(ok: pd.DataFrame, weak: set[tuple]) -> list[tuple]:
             data = _clustered(pd.concat([mine.assign(explainer="_"), loud]), ["explainer"])
             value = low = high = p_versus = np.nan
             classes = ""
+            per_class = ""
             if data is not None:
                 paired = Clustered(data.scores[:1] - data.scores[1:], data.group, data.cluster,
                                    data.classes)
@@ -236,10 +247,11 @@ def _versus_amplitude(ok: pd.DataFrame, weak: set[tuple]) -> list[tuple]:
                 low, high = clustered_interval(paired)[0]
                 p_versus = _p_versus(paired) if judged else np.nan
                 classes = class_disagreement(paired, key[2]) if judged else ""
+                per_class = class_means(paired, key[2])
             *section, sonifier, metric = key
             rows.append((*section, explainer, sonifier, f"{metric}{VERSUS_AMPLITUDE}", value, low,
                          high, mine["n"].sum(min_count=1), len(mine), AMPLITUDE_VERSUS,
-                         p_versus, classes, mine["representation"].iloc[0],
+                         p_versus, classes, per_class, mine["representation"].iloc[0],
                          mine["higher_is_better"].iloc[0]))
     return rows
 
@@ -267,7 +279,7 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     speakers (see the module docstring), summed ``n``, the number of trained models with a
     result (``models``: splits × seeds) and of failed ones (``errors``). Test accuracy pools
     the clips of every model
-    (:func:`_pooled_accuracy`). Records without per-sample scores (older runs) keep a single
+    (:func:`pooled_accuracy`). Records without per-sample scores (older runs) keep a single
     fold's own interval; several such folds get their mean and no interval. Where the records
     name a control (``versus``), :func:`control_verdicts` tests the cell against it, unless a
     model of its section is below the accuracy floor (:func:`below_floor`). Ranked sonified
@@ -281,7 +293,7 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for key, group in ok.groupby(list(KEYS), sort=False):
         data = _clustered(group, ["metric"]) if key[-1] != ACCURACY_METRIC else None
-        pooled = _pooled_accuracy(group) if key[-1] == ACCURACY_METRIC else None
+        pooled = pooled_accuracy(group) if key[-1] == ACCURACY_METRIC else None
         versus = next((r["versus"] for r in group["record"] if r.get("versus")), None)
         judged = versus and data is not None and key[:len(SECTION_KEYS)] not in weak
         p_versus = _p_versus(data) if judged else np.nan
@@ -300,9 +312,9 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         else:
             value, low, high = group["value"].mean(), np.nan, np.nan
         rows.append((*key, value, low, high, group["n"].sum(min_count=1), len(group), versus,
-                     p_versus, classes))
+                     p_versus, classes, class_means(data, key[2])))
     values = pd.DataFrame(rows, columns=[*KEYS, "value", "ci_low", "ci_high", "n", "models",
-                                         "versus", "p_versus", "classes"])
+                                         "versus", "p_versus", "classes", "class_means"])
     values = values.set_index(list(KEYS))
     errors = df[df["status"] == "error"].groupby(list(KEYS), sort=False).size().rename("errors")
     cells = values.join(errors, how="outer")
@@ -312,13 +324,14 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     cells = cells.join(info).reset_index()
     derived = pd.DataFrame(_versus_amplitude(ok, weak), columns=[
         *KEYS, "value", "ci_low", "ci_high", "n", "models", "versus", "p_versus", "classes",
-        "representation", "higher_is_better"])
+        "class_means", "representation", "higher_is_better"])
     if not derived.empty:
         cells = pd.concat([cells, derived], ignore_index=True)
     cells["models"] = cells["models"].fillna(0).astype(int)
     cells["errors"] = cells["errors"].fillna(0).astype(int)
     cells["n"] = cells["n"].astype("Int64")
     cells["classes"] = cells["classes"].fillna("")
+    cells["class_means"] = cells["class_means"].fillna("")
     # the trained models of each section: a cell on fewer of them says so
     trained = df.assign(model_id=list(zip(df["fold"], df["seed"].map(_seed)))).groupby(
         list(SECTION_KEYS), sort=False)["model_id"].nunique().rename("section_models")
@@ -326,7 +339,7 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     cells = control_verdicts(cells)
     columns = [*KEYS, "representation", "higher_is_better", "value", "ci_low", "ci_high", "n",
                "models", "errors", "section_models", "versus", "p_versus", "versus_verdict",
-               "classes"]
+               "classes", "class_means"]
     return cells[columns].sort_values(list(KEYS), kind="stable").reset_index(drop=True)
 
 
