@@ -18,9 +18,10 @@ evidence is) four scores per sample, each over every unit of the model input:
 Relevance is read signed, as the deletion metrics read it: a unit with negative relevance
 speaks against the class. Ties and empty maps are settled so that no map scores by luck:
 
-- a constant (e.g. all-zero) map *places* nothing: mass accuracy 0 (no positive relevance,
-  no mass on the evidence); it *orders* nothing: pointing game, rank accuracy and ROC-AUC give
-  the chance level (the mask fraction, twice, and 0.5);
+- a constant map *orders* nothing: pointing game, rank accuracy and ROC-AUC give the chance
+  level (the mask fraction, twice, and 0.5); mass accuracy, which reads positive relevance,
+  gives 0 for a constant of 0 or below (no positive mass anywhere) and the mask fraction, the
+  chance level, for a positive one (its mass spread evenly);
 - pointing game: units tied at the maximum each point with equal chance, so a sample scores
   the share of them inside the mask, the expected hit under a random tie break. Quantus'
   ``PointingGame`` counts a hit when any tied unit is inside (a constant map always hits);
