@@ -554,7 +554,8 @@ def settings_table(df: pd.DataFrame) -> Table | None:
         params = (rec.get("params") or {}).get("explainer") or {}
         entry = (rec.get("plugins") or {}).get("explainer") or {}
         plugin = f"{entry.get('plugin') or NONE} {entry.get('version') or ''}".strip()
-        text = ", ".join(f"{k} {_setting(v)}" for k, v in sorted(params.items())) or NONE
+        text = ", ".join(f"{k} {_setting(v)}" for k, v in sorted(params.items())
+                         if v is not None) or NONE  # an unset option is no setting
         found.setdefault((r["benchmark"], r["explainer"]), set()).add((plugin, text))
     if not found:
         return None
@@ -563,7 +564,9 @@ def settings_table(df: pd.DataFrame) -> Table | None:
             for plugin, text in sorted(settings)]
     return Table("The explainers' settings as their records state them (a spectrogram setting "
                  "applies to AlexNet, a waveform one to AudioNet). A name listed twice in one "
-                 "benchmark was run with two settings, and its numbers pool both.",
+                 "benchmark was run with two settings, and its numbers pool both. Sizes count "
+                 "the model input's units: samples at 8 kHz on the waveform (320 = 40 ms), bins "
+                 "on the spectrogram; an option left unset is not listed.",
                  ["Benchmark", "Explainer", "Plugin", "Parameters"], rows)
 
 

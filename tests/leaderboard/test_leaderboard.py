@@ -159,8 +159,8 @@ def test_explainer_settings_are_listed_as_the_records_state_them(tmp_path):
     settings = section(readme, "## Explainer settings")
     assert readme.index("## Models") < readme.index("## Explainer settings")
     rows = [line for line in settings.splitlines() if line.startswith("| quickstart | occ")]
-    start = "| quickstart | occlusion | builtin 0.1.0 | baseline silence, low –, spectrogram_window"
-    assert rows == [f"{start} 32 × 32 |", f"{start} 8 × 8 |"]  # None: not set
+    start = "| quickstart | occlusion | builtin 0.1.0 | baseline silence, spectrogram_window"
+    assert rows == [f"{start} 32 × 32 |", f"{start} 8 × 8 |"]  # low None: not set, not listed
     assert "| quickstart | gradient | builtin 0.1.0 | – |" in settings
     page = (tmp_path / "board" / "index.html").read_text()
     assert '<h2 id="settings">' in page and 'href="#settings"' in page
