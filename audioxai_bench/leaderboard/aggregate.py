@@ -252,7 +252,7 @@ def _versus_amplitude(ok: pd.DataFrame, weak: set[tuple]) -> list[tuple]:
             rows.append((*section, explainer, sonifier, f"{metric}{VERSUS_AMPLITUDE}", value, low,
                          high, mine["n"].sum(min_count=1), len(mine), AMPLITUDE_VERSUS,
                          p_versus, classes, per_class, mine["representation"].iloc[0],
-                         mine["higher_is_better"].iloc[0]))
+                         higher_is_better(mine["higher_is_better"])))
     return rows
 
 
@@ -416,13 +416,20 @@ class Section:
         return model_label(fold, seed, len(self.seeds) > 1)
 
 
+def higher_is_better(flags: pd.Series) -> bool | None:
+    """The direction the records state: the first stated value (a failed cell's record states
+    none, so the first row alone could read as "lower is better" and reverse a ranking)."""
+    stated = flags[flags.notna()]
+    return None if stated.empty else bool(stated.iloc[0])
+
+
 def ranked(cells: pd.DataFrame) -> tuple[str, ...]:
     """Explainers by :data:`RANK_METRIC`, best first; unranked ones (no value) last by name.
     Reference maps (:mod:`audioxai_bench.evaluation.meta`) are not explainers: left out."""
     names = sorted(e for e in set(cells["explainer"]) - {""} if not is_reference(e))
     rank = cells[(cells["metric"] == RANK_METRIC) & (cells["sonifier"] == "")]
     score = dict(zip(rank["explainer"], rank["value"]))
-    better = bool(rank["higher_is_better"].iloc[0]) if len(rank) else True
+    better = higher_is_better(rank["higher_is_better"]) is not False
 
     def key(name: str) -> tuple[bool, float, str]:
         value = score.get(name, np.nan)
@@ -450,7 +457,7 @@ def shared_ranks(cells: pd.DataFrame, explainers: Sequence[str]) -> dict[str, st
     worse (itself included); without a value it is "–"."""
     rank = cells[(cells["metric"] == RANK_METRIC) & (cells["sonifier"] == "")]
     rows = {e: r for e, r in zip(rank["explainer"], rank.itertuples())}
-    better = bool(rank["higher_is_better"].iloc[0]) if len(rank) else True
+    better = higher_is_better(rank["higher_is_better"]) is not False
     valued = [e for e in explainers if e in rows and not pd.isna(rows[e].value)]
 
     def interval(name: str) -> tuple[float, float] | None:
@@ -487,7 +494,7 @@ def paired_verdict(rows: pd.DataFrame, explainers: Sequence[str]
     if data is None:
         return None
     names = list(dict.fromkeys(mine["explainer"]))
-    better = mine["higher_is_better"].iloc[0] is not False
+    better = higher_is_better(mine["higher_is_better"]) is not False
     return compare(data, higher_is_better=better), names
 
 
@@ -505,7 +512,7 @@ def reliabilities(section: Section) -> list[tuple[str, str, Reliability]]:
             continue
         data = _clustered(group, ["explainer"])
         if data is not None:
-            better = group["higher_is_better"].iloc[0] is not False
+            better = higher_is_better(group["higher_is_better"]) is not False
             out.append((metric, sonifier, reliability(data, higher_is_better=better)))
     return out
 

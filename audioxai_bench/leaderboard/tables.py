@@ -26,6 +26,7 @@ from .aggregate import (
     TIE_RULE,
     VERSUS_AMPLITUDE,
     Section,
+    higher_is_better,
     model_label,
     pooled_accuracy,
     reliabilities,
@@ -192,14 +193,10 @@ def controls_note(section: Section, metrics: Sequence[str], labels: dict[str, st
             "and an interval can disagree)." + (CLASS_NOTE if split.any() else ""))
 
 
-def _higher(flags: pd.Series) -> bool | None:
-    """The records' ``higher_is_better`` (None where they do not say)."""
-    return None if flags.empty or pd.isna(flags.iloc[0]) else bool(flags.iloc[0])
-
-
 def arrow(section: Section, metric: str) -> str:
     """↑ or ↓ from the records' ``higher_is_better``."""
-    higher = _higher(section.cells.loc[section.cells["metric"] == metric, "higher_is_better"])
+    cells = section.cells
+    higher = higher_is_better(cells.loc[cells["metric"] == metric, "higher_is_better"])
     return "" if higher is None else " ↑" if higher else " ↓"
 
 
@@ -449,7 +446,7 @@ def _above_oracle(section: Section, metric: str, sonifier: str, oracle: float) -
     values = [float(c["value"]) for c in cells if c is not None and pd.notna(c["value"])]
     if not values or not math.isfinite(oracle):
         return NONE
-    lower = _higher(section.cells.loc[section.cells["metric"] == metric,
+    lower = higher_is_better(section.cells.loc[section.cells["metric"] == metric,
                                       "higher_is_better"]) is False
     above = [v for v in values if (v < oracle if lower else v > oracle)]
     best = min(values) if lower else max(values)

@@ -639,3 +639,18 @@ def test_every_sonifier_a_plugins_too_is_heard_on_the_first_clip(tmp_path):
                      ("time-gate", "sample-000"), ("spectrogram-mask", "sample-001")]
     assert "<small>time-gate</small>" in page
     assert "every sonifier on sample-000, one per explainer on the other clips" in page
+
+
+def test_a_failed_explainer_first_in_line_does_not_reverse_the_ranking(tmp_path):
+    """A failed cell's record states no direction: read first, it turned "higher is better"
+    into "lower" and ranked 0.001 above 0.179 (ecosystem audit 4, a plugin's 'deeplift')."""
+    store = ResultStore(tmp_path / "run" / "results.jsonl")
+    store.append(record("audionet", "test-accuracy", 0.9, n=200))
+    store.append(record("audionet", "faithfulness-gap", None, explainer="deeplift",
+                        status="error", error=REASON, higher_is_better=None))
+    for explainer, gap in (("gradient", 0.001), ("saliency-abs", 0.179)):
+        store.append(record("audionet", "faithfulness-gap", gap, explainer=explainer))
+    build_leaderboard([tmp_path / "run"], tmp_path / "board", quiet=True)
+    table = section((tmp_path / "board" / "README.md").read_text(), "## digit · audionet")
+    assert "Faithfulness gap ↑" in table
+    assert table.index("| saliency-abs |") < table.index("| gradient |")
