@@ -4,7 +4,8 @@ Plain DOM code with no library and no request, so the page stays one self-contai
 works offline. Without script the page is still complete: the tables are in rank order.
 
 * ``table.sortable``: each header becomes a button; a click sorts the rows by that column,
-  again reverses the order, and ``aria-sort`` says which way. Cells that start with a number
+  again reverses the order, and ``aria-sort`` on that header alone says which way (none on
+  load but where the page was generated in a column's order). Cells that start with a number
   sort by it (``0.642 [0.561, 0.712]`` by 0.642, a shared rank ``1–3`` by 1), the others as text
   (numbers inside compared as numbers); cells with no number (``n/a``, ``–``, ``error``) stay
   below the numbers either way, and equal cells (two ranks 1–2) keep the order the page was
@@ -31,7 +32,7 @@ SCRIPT = r"""
   function sortBy(table, column, th) {
     var ascending = th.getAttribute("aria-sort") !== "ascending";
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (h) {
-      h.setAttribute("aria-sort", "none");
+      h.removeAttribute("aria-sort");
     });
     th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
     var body = table.tBodies[0];
@@ -56,7 +57,6 @@ SCRIPT = r"""
       button.title = "sort by this column";
       while (th.firstChild) button.appendChild(th.firstChild);
       th.appendChild(button);
-      if (!th.hasAttribute("aria-sort")) th.setAttribute("aria-sort", "none");
       button.addEventListener("click", function () { sortBy(table, column, th); });
     });
   });

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from ..data.splits import SEX_LABELS
 from . import figures, interactive, media, tables
-from .aggregate import Section
+from .aggregate import RANK_METRIC, Section
 from .readme import HOW_TO_READ
 from .tables import Table
 
@@ -32,10 +32,11 @@ th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top;
 td.text{white-space:normal;min-width:24em}
 th{background:#f3f3f3}tbody tr:nth-child(even){background:#fafafa}
 th button{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:0;
- cursor:pointer;text-align:left}
-th button::after{content:" \\2195";color:#aaa}
-th[aria-sort=ascending] button::after{content:" \\25B2";color:#222}
-th[aria-sort=descending] button::after{content:" \\25BC";color:#222}
+ cursor:pointer;text-align:left;text-decoration:underline dotted #999;text-underline-offset:3px}
+th[aria-sort] button::after{font-size:.75em;font-weight:400;margin-left:.4em;padding:0 .3em;
+ border-radius:3px;background:#dde3ee;color:#223}
+th[aria-sort=ascending] button::after{content:"asc"}
+th[aria-sort=descending] button::after{content:"desc"}
 .ci{color:#666;font-size:.9em}
 .filter-box{margin:.5em 0 .2em;font-size:13px;color:#222}.filter-box input{font:inherit;width:18em}
 .filter-box .count{color:#666;margin-left:.6em}
@@ -70,12 +71,14 @@ def _cell(text: str) -> str:
 
 
 def table_html(table: Table, table_id: str | None = None, *, filter_label: str | None = None,
-               sorted_by: int | None = None) -> str:
+               sorted_by: tuple[int, str] | None = None) -> str:
     """An escaped, sortable HTML table with its caption, in a box that scrolls sideways when
     the table is wider than the page; with ``filter_label`` (and ``table_id``) a text filter
-    under the caption. ``sorted_by``: the column the rows are already in ascending order of."""
-    sort = ' aria-sort="ascending"'
-    head = "".join(f"<th{sort if i == sorted_by else ''}>{_e(h)}</th>"
+    under the caption. ``sorted_by``: the column the rows are already in order of and which
+    way, ``"ascending"`` or ``"descending"`` (its header says so; no other header does)."""
+    column, way = sorted_by or (None, "")
+    sort = f' aria-sort="{_e(way)}"'
+    head = "".join(f"<th{sort if i == column else ''}>{_e(h)}</th>"
                    for i, h in enumerate(table.header))
     body = "\n".join("<tr>" + "".join(map(_cell, row)) + "</tr>" for row in table.rows)
     ident = f' id="{_e(table_id)}"' if table_id else ""
@@ -177,15 +180,31 @@ def _listen(section: Section) -> str:
             + "\n</tbody>\n</table></div>")
 
 
+def _rank_column(section: Section, ranking: Table) -> tuple[int, str] | None:
+    """The ranking's column of :data:`~.aggregate.RANK_METRIC` and the way its rows are in
+    order of it (:func:`~.aggregate.ranked`: best first); None where the table has none. The
+    shared rank (#) is not that order: its intervals' starts are not sorted."""
+    label = tables.HEADLINE[RANK_METRIC]
+    for i, head in enumerate(ranking.header):
+        if head.rstrip(" ↑↓†") == label:
+            cells = section.cells
+            flags = cells.loc[(cells["metric"] == RANK_METRIC) & (cells["sonifier"] == ""),
+                              "higher_is_better"]
+            higher = bool(flags.iloc[0]) if len(flags) else True  # as ranked() reads it
+            return i, "descending" if higher else "ascending"
+    return None
+
+
 def _section(section: Section) -> str:
     parts = [f'<h2 id="{_e(section.anchor)}">{_e(section.title)}</h2>',
              f'<p class="note">benchmark {_e(section.benchmark)}, dataset '
              f'{_e(section.dataset)}, {_e(section.representation or "mixed")} input, folds '
              f'{_e(", ".join(map(str, section.folds)))}</p>']
     if section.explainers:
-        parts.append(table_html(tables.ranking_table(section), f"{section.anchor}-ranking",
+        ranking = tables.ranking_table(section)
+        parts.append(table_html(ranking, f"{section.anchor}-ranking",
                                 filter_label=f"Filter the ranking of {section.title}",
-                                sorted_by=0))
+                                sorted_by=_rank_column(section, ranking)))
     else:
         parts.append('<p class="note">No explainer results for this model.</p>')
     for extra in (tables.control_table(section), tables.bands_table(section),
