@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -32,10 +33,17 @@ RC = {"font.size": MIN_FONT_PT, "axes.titlesize": MIN_FONT_PT, "axes.labelsize":
       "legend.fontsize": MIN_FONT_PT, "figure.titlesize": MIN_FONT_PT + 1}
 #: Widest figure, in inches: fits the page's column at 96 dpi.
 MAX_WIDTH = 12.0
-#: Explainer curves: ten colours, then the same colours again with other markers and dashes.
-COLOURS = "tab10"
+#: Explainer curves: tab10's colours but its grey (kept for the controls), then the same
+#: colours again with other markers and dashes.
+COLOURS = tuple(c for i, c in enumerate(matplotlib.colormaps["tab10"].colors) if i != 7)
 MARKERS = ("o", "s", "^", "D", "v")
-LINESTYLES = ("-", "-.", "--")
+LINESTYLES = ("-", "--", "-.")
+#: Explainers that are controls, not explanations: grey, dash-dot, each its own shade and marker.
+CONTROLS = {"random": dict(color="0.3", marker="s"), "amplitude": dict(color="0.6", marker="^")}
+#: The name ending of the paper-configuration variants (relevance relative to 0 dB, the loudest
+#: bin): dotted in their base method's colour (grey without it), each its own marker.
+ZERO_DB = "-0db"
+ZERO_DB_MARKERS = ("X", "P", "*", "h")
 #: Which records carry the deletion curves (both metrics read the same ones).
 CURVE_METRICS = ("faithfulness-gap", "aopc")
 REFERENCES = {"random": dict(color="black", linestyle="--"),
@@ -82,27 +90,57 @@ def mean_curves(section: Section) -> tuple[np.ndarray, dict[str, dict[str, np.nd
     return grid, {e: {k: nanmean(v) for k, v in c.items()} for e, c in stacks.items()}
 
 
-def curves_png(section: Section) -> bytes | None:
-    """:func:`curves_figure` as PNG bytes; None without curves."""
-    fig = curves_figure(section)
-    return None if fig is None else png(fig)
+def explainer_styles(names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """A line style (colour, marker, dashes) per explainer that depends only on the set of
+    ``names``: given every explainer of a page, a method looks the same in each of its figures,
+    whatever its rank. The methods by name take the :data:`COLOURS` in turn, solid with
+    circles, then again dashed with squares, and so on (no grey); :data:`CONTROLS` are grey and
+    :data:`ZERO_DB` variants dotted (see there)."""
+    names = sorted(set(names))
+    methods = [n for n in names if n not in CONTROLS and not n.endswith(ZERO_DB)]
+    turn = len(COLOURS)
+    styles: dict[str, dict[str, Any]] = {
+        name: dict(color=COLOURS[i % turn], marker=MARKERS[i // turn % len(MARKERS)],
+                   linestyle=LINESTYLES[i // turn % len(LINESTYLES)])
+        for i, name in enumerate(methods)}
+    for name in names:
+        if name in CONTROLS:
+            styles[name] = dict(linestyle="-.", **CONTROLS[name])
+    variants = [n for n in names if n.endswith(ZERO_DB)]
+    for i, name in enumerate(variants):
+        base = styles.get(name[: -len(ZERO_DB)])
+        styles[name] = dict(color=base["color"] if base else "0.45", linestyle=":",
+                            marker=ZERO_DB_MARKERS[i % len(ZERO_DB_MARKERS)])
+    return styles
 
 
-def curves_figure(section: Section) -> Figure | None:
+def curves_png(section: Section, styles: Mapping[str, dict[str, Any]] | None = None
+               ) -> tuple[bytes, tuple[str, ...]] | None:
+    """:func:`curves_figure` as PNG bytes, with its panels' kinds left to right; None without
+    curves."""
+    drawn = curves_figure(section, styles)
+    return None if drawn is None else (png(drawn[0]), drawn[1])
+
+
+def curves_figure(section: Section, styles: Mapping[str, dict[str, Any]] | None = None
+                  ) -> tuple[Figure, tuple[str, ...]] | None:
     """Most-relevant-first deletion curves of every explainer against the random and amplitude
-    orders (averaged over explainers), for probability and accuracy, the legend below the
-    panels; None without curves."""
+    orders (averaged over explainers), a panel each for the true-class probability and the
+    accuracy (``kinds``, returned with the figure, where the records have them), the legend
+    below the panels; None without curves. ``styles``: :func:`explainer_styles` of every
+    explainer on the page (default: of this section's)."""
     found = mean_curves(section)
     if found is None:
         return None
     grid, curves = found
     order = [e for e in section.explainers if e in curves] + sorted(
         e for e in set(curves) - set(section.explainers) if not is_reference(e))
-    kinds = [k for k in ("probability", "accuracy")
-             if any(f"{k}/most-relevant" in c for c in curves.values())]
+    kinds = tuple(k for k in ("probability", "accuracy")
+                  if any(f"{k}/most-relevant" in c for c in curves.values()))
     if not kinds:
         return None
-    colours = matplotlib.colormaps[COLOURS]
+    if styles is None or not set(order) <= set(styles):
+        styles = explainer_styles([*(styles or ()), *order])
     with matplotlib.rc_context(RC):
         entries = len(order) + len(REFERENCES)
         columns = min(4, entries)
@@ -117,12 +155,11 @@ def curves_figure(section: Section) -> Figure | None:
                             wspace=0.22)
         x = 100 * grid
         for ax, kind in zip(axes, kinds):
-            for i, explainer in enumerate(order):
+            for explainer in order:
                 curve = curves[explainer].get(f"{kind}/most-relevant")
                 if curve is not None:
-                    ax.plot(x, curve, color=colours(i % 10), marker=MARKERS[i // 10 % 5],
-                            linestyle=LINESTYLES[i // 10 % 3], markersize=4, linewidth=1.4,
-                            label=explainer)
+                    ax.plot(x, curve, markersize=4, linewidth=1.4, label=explainer,
+                            **styles[explainer])
             for ref, style in REFERENCES.items():
                 refs = [c[f"{kind}/{ref}"] for c in curves.values() if f"{kind}/{ref}" in c]
                 if refs:
@@ -134,7 +171,7 @@ def curves_figure(section: Section) -> Figure | None:
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncols=columns, frameon=False,
                    bbox_to_anchor=(0.5, 0.01), columnspacing=1.5, handlelength=2.5)
-        return fig
+        return fig, kinds
 
 
 def _clip(relevance: np.ndarray) -> float:

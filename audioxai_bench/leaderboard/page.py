@@ -195,7 +195,34 @@ def _rank_column(section: Section, ranking: Table) -> tuple[int, str] | None:
     return None
 
 
-def _section(section: Section) -> str:
+#: What each panel of the perturbation curves plots (:func:`figures.curves_figure`).
+PANELS = {"probability": "the model's probability of the true class, mean over clips",
+          "accuracy": "the true-class accuracy, the share of clips still classified as their "
+                      "true class"}
+
+
+def _curves_caption(section: Section, kinds: Sequence[str]) -> str:
+    """What the curves figure shows: every panel, left to right, and how its lines are told
+    apart."""
+    places = ["Left", "right"] if len(kinds) == 2 else ["The panel"]
+    panels = "; ".join(f"{place}: {PANELS[k]}" for place, k in zip(places, kinds))
+    controls = [e for e in figures.CONTROLS if e in section.explainers]
+    variants = any(e.endswith(figures.ZERO_DB) for e in section.explainers)
+    return ("Deletion curves, most relevant input first, per explainer (mean over trained "
+            f"models). {panels}. A faithful explanation falls fast and far below the random "
+            "order. Each explainer has one colour, marker and dash pattern in every figure of "
+            "this page"
+            + (f"; the {' and '.join(controls)} maps (controls) are grey, dash-dot"
+               if controls else "")
+            + (f"; the {figures.ZERO_DB} variants dotted, in their method's colour"
+               if variants else "")
+            + ". References, without markers: the random order (black, dashed) and the "
+            "amplitude order, loudest first (grey, dotted).")
+
+
+def _section(section: Section, styles: dict[str, dict] | None = None) -> str:
+    """One model's part of the page; ``styles``: :func:`figures.explainer_styles` of every
+    explainer on the page."""
     parts = [f'<h2 id="{_e(section.anchor)}">{_e(section.title)}</h2>',
              f'<p class="note">benchmark {_e(section.benchmark)}, dataset '
              f'{_e(section.dataset)}, {_e(section.representation or "mixed")} input, folds '
@@ -211,16 +238,14 @@ def _section(section: Section) -> str:
                   tables.sonification_table(section), tables.reliability_table(section)):
         if extra is not None:
             parts.append(table_html(extra))
-    curves = figures.curves_png(section)
+    curves = figures.curves_png(section, styles)
     parts.append("<h3>Perturbation curves</h3>")
     if curves is None:
         parts.append('<p class="note">No perturbation curves in these records.</p>')
     else:
-        caption = ("Deletion curves, most relevant input first, per explainer (mean over "
-                   "trained models); the random and amplitude orders are the references. A "
-                   "faithful explanation falls fast and far below the random order.")
-        parts.append(f"<figure>{_img(curves, 'perturbation curves')}<figcaption>{_e(caption)}"
-                     "</figcaption></figure>")
+        picture, kinds = curves
+        parts.append(f"<figure>{_img(picture, 'perturbation curves')}<figcaption>"
+                     f"{_e(_curves_caption(section, kinds))}</figcaption></figure>")
     parts += ["<h3>Relevance</h3>", _pictures(section), "<h3>Listen</h3>", _listen(section)]
     return "\n".join(parts)
 
@@ -231,6 +256,7 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
     nav = "".join(f'<li><a href="#{_e(s.anchor)}">{_e(s.title)} ({_e(s.benchmark)})</a></li>'
                   for s in sections)
     facts_html = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
+    styles = figures.explainer_styles(e for s in sections for e in s.explainers)
     failed = (table_html(failures, "failed-cells", filter_label="Filter the failed cells")
               if failures else '<p class="note">No cell failed.</p>')
     body = "\n".join([
@@ -245,7 +271,7 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
         '<h2 id="models">Models</h2>', table_html(models),
         *(['<h2 id="settings">Explainer settings</h2>', table_html(settings)] if settings
           else []),
-        *(_section(s) for s in sections),
+        *(_section(s, styles) for s in sections),
         '<h2 id="failed">Failed cells</h2>', failed,
     ])
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"

@@ -371,7 +371,7 @@ def test_figures_are_drawn_to_be_read_at_their_pixel_size(built):
     run, out, _ = built
     df = collect.read([run])
     audionet = [s for s in aggregate.sections(df) if s.model == "audionet"][0]
-    fig = figures.curves_figure(audionet)
+    fig, _ = figures.curves_figure(audionet)
     png = figures.png(fig)  # drawn: ticks exist now
     width, height = struct.unpack(">II", png[16:24])
     assert (width, height) == tuple(round(96 * v) for v in fig.get_size_inches())

@@ -4,10 +4,19 @@ how it reads on a phone and to a screen reader."""
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
+from matplotlib.colors import to_hex
 
-from audioxai_bench.leaderboard import build_leaderboard, interactive, page
+from audioxai_bench.leaderboard import (
+    aggregate,
+    build_leaderboard,
+    collect,
+    figures,
+    interactive,
+    page,
+)
 from audioxai_bench.leaderboard.tables import Table
 from tests.helpers import fake_run
 
@@ -56,3 +65,60 @@ def test_a_table_claims_the_order_it_is_given_and_no_other():
     assert ["aria-sort" in a for a in claims] == [False, True, False]
     assert 'aria-sort="descending"' in claims[1]
     assert "aria-sort" not in page.table_html(table)
+
+
+# --- the perturbation curves ----------------------------------------------------------------------
+
+def _looks(fig) -> dict[str, tuple[str, str, str]]:
+    """Each explainer's line: colour, dashes and marker (the same on every panel)."""
+    looks: dict[str, set] = {}
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            looks.setdefault(line.get_label(), set()).add(
+                (to_hex(line.get_color()), line.get_linestyle(), line.get_marker()))
+    assert all(len(v) == 1 for v in looks.values())
+    return {label: v.pop() for label, v in looks.items()}
+
+
+def test_an_explainer_looks_the_same_in_every_figure_whatever_its_rank(tmp_path):
+    """Probe: colours followed the rank, so gradient was blue for AlexNet (ranked first) and
+    orange for AudioNet."""
+    sections = aggregate.sections(collect.read([fake_run(tmp_path / "run", media=False)]))
+    assert [s.explainers for s in sections] == [("gradient", "lrp-epsilon"),
+                                                ("lrp-epsilon", "gradient")]
+    styles = figures.explainer_styles(e for s in sections for e in s.explainers)
+    first, second = (_looks(figures.curves_figure(s, styles)[0]) for s in sections)
+    assert first["gradient"] == second["gradient"] != first["lrp-epsilon"]
+    assert first["lrp-epsilon"] == second["lrp-epsilon"]
+    for section in sections:  # a section on its own: its names decide, not its order
+        assert _looks(figures.curves_figure(section)[0])["gradient"] == first["gradient"]
+
+
+def test_sixteen_explainers_get_sixteen_looks_controls_grey_and_0db_dotted():
+    """Probe: 16 lines shared 10 colours, some with the same marker and dashes."""
+    methods = [f"method-{i:02d}" for i in range(11)]
+    names = [*methods, "random", "amplitude", "method-00-0db", "method-03-0db", "other-0db"]
+    styles = figures.explainer_styles(reversed(names))
+    assert set(styles) == set(names)
+    looks = {(to_hex(s["color"]), s["linestyle"], s["marker"]) for s in styles.values()}
+    assert len(looks) == len(names)
+    turn = len(figures.COLOURS)
+    assert styles[f"method-{turn:02d}"]["color"] == styles["method-00"]["color"]  # again ...
+    assert styles[f"method-{turn:02d}"]["linestyle"] != styles["method-00"]["linestyle"]
+
+    def grey(colour) -> bool:  # red = green = blue
+        return len({to_hex(colour)[i:i + 2] for i in (1, 3, 5)}) == 1
+
+    assert [n for n in names if grey(styles[n]["color"])] == ["random", "amplitude", "other-0db"]
+    assert styles["method-03-0db"]["color"] == styles["method-03"]["color"]
+    assert styles["method-03-0db"]["linestyle"] == ":"
+
+
+def test_the_curves_caption_names_every_panel(html):
+    """Probe: the right-hand true-class accuracy panel was not mentioned."""
+    captions = re.findall(r'<img alt="[^"]*perturbation curves[^"]*"[^>]*>'
+                          r"<figcaption>([^<]*)</figcaption>", html)
+    assert len(captions) == 2
+    for caption in map(unescape, captions):
+        assert "Left: the model's probability of the true class" in caption
+        assert "right: the true-class accuracy" in caption
