@@ -2,7 +2,7 @@
 
 Everything is inline (CSS, the script of :mod:`.interactive`, PNG and WAV as data URIs) so the
 page works offline, from a file, attached to an e-mail or as a CI artifact, and loads nothing
-from the net. Tables sort by any column and ranking tables filter by text; numbers with their
+from the net. Tables sort by any column and filter their rows by text; numbers with their
 interval never wrap (a wide table scrolls in its own box); figures are shown at their pixel size.
 """
 
@@ -70,23 +70,37 @@ def _cell(text: str) -> str:
     return f"<td>{_e(text)}</td>"
 
 
+def _row(cells: Sequence[str], header: int) -> str:
+    """A table row whose cell ``header`` names it (a row header: screen readers say it with
+    every value of the row)."""
+    return "<tr>" + "".join(f'<th scope="row">{_e(text)}</th>' if i == header else _cell(text)
+                            for i, text in enumerate(cells)) + "</tr>"
+
+
+def row_header(table: Table) -> int:
+    """The column that names a row: the explainer's where there is one, else the first."""
+    return list(table.header).index("Explainer") if "Explainer" in table.header else 0
+
+
 def table_html(table: Table, table_id: str | None = None, *, filter_label: str | None = None,
-               sorted_by: tuple[int, str] | None = None) -> str:
+               sorted_by: tuple[int, str] | None = None, names: int | None = None) -> str:
     """An escaped, sortable HTML table with its caption, in a box that scrolls sideways when
     the table is wider than the page; with ``filter_label`` (and ``table_id``) a text filter
     under the caption. ``sorted_by``: the column the rows are already in order of and which
-    way, ``"ascending"`` or ``"descending"`` (its header says so; no other header does)."""
+    way, ``"ascending"`` or ``"descending"`` (its header says so; no other header does).
+    ``names``: the column of row headers (default :func:`row_header`)."""
     column, way = sorted_by or (None, "")
     sort = f' aria-sort="{_e(way)}"'
-    head = "".join(f"<th{sort if i == column else ''}>{_e(h)}</th>"
+    head = "".join(f'<th scope="col"{sort if i == column else ""}>{_e(h)}</th>'
                    for i, h in enumerate(table.header))
-    body = "\n".join("<tr>" + "".join(map(_cell, row)) + "</tr>" for row in table.rows)
+    names = row_header(table) if names is None else names
+    body = "\n".join(_row(row, names) for row in table.rows)
     ident = f' id="{_e(table_id)}"' if table_id else ""
     box = ""
     if filter_label and table_id:  # in the caption: between its text and the table's header
         box = (f'<div class="filter-box"><label>Filter: <input type="search" class="filter" '
                f'aria-controls="{_e(table_id)}" aria-label="{_e(filter_label)}" '
-               'placeholder="explainer name or any text"></label>'
+               'placeholder="any text in a row"></label>'
                '<span class="count" aria-live="polite"></span></div>')
     return (f'<div class="scroll"><table class="sortable"{ident}>\n'
             f"<caption>{_e(table.caption)}{box}</caption>\n<thead><tr>{head}</tr></thead>"
@@ -158,9 +172,9 @@ def _listen(section: Section) -> str:
     explainers = {e for e, _ in audio.sonified}
     order = [e for e in section.explainers if e in explainers] + sorted(
         explainers - set(section.explainers))
-    header = "".join(f"<th>{_e(s)}</th>" for s in audio.samples)
+    header = "".join(f'<th scope="col">{_e(s)}</th>' for s in audio.samples)
     where = f"{section.title}, fold {audio.model}"
-    rows = ["<tr><td>original</td>" + "".join(
+    rows = ['<tr><th scope="row">original</th>' + "".join(
         f"<td>{_audio(audio.originals[s], f'original of {s} ({where})')}</td>"
         if s in audio.originals else "<td>–</td>" for s in audio.samples) + "</tr>"]
     for explainer in order:
@@ -171,12 +185,12 @@ def _listen(section: Section) -> str:
                 label = f"explainer {explainer}, sonifier {sonifier}, clip {sample} ({where})"
                 sounds.append(f"{_audio(wav, label)}<small>{_e(sonifier)}</small>")
             cells.append(f"<td>{''.join(sounds) or '–'}</td>")
-        rows.append(f"<tr><td>{_e(explainer)}</td>{''.join(cells)}</tr>")
+        rows.append(f'<tr><th scope="row">{_e(explainer)}</th>{"".join(cells)}</tr>')
     caption = (f"Sonified examples of fold {audio.model} (8 kHz): every sonifier on "
                f"{audio.samples[0]}, one per explainer on the other clips; "
                f"{media.PREFERRED_SONIFIER} first where the run has it.")
     return (f'<div class="scroll"><table>\n<caption>{_e(caption)}</caption>\n<thead><tr>'
-            f"<th>explainer</th>{header}</tr></thead>\n<tbody>\n" + "\n".join(rows)
+            f'<th scope="col">explainer</th>{header}</tr></thead>\n<tbody>\n' + "\n".join(rows)
             + "\n</tbody>\n</table></div>")
 
 
@@ -234,17 +248,24 @@ def _section(section: Section, styles: dict[str, dict] | None = None) -> str:
                                 sorted_by=_rank_column(section, ranking)))
     else:
         parts.append('<p class="note">No explainer results for this model.</p>')
-    for extra in (tables.control_table(section), tables.bands_table(section),
-                  tables.sonification_table(section), tables.reliability_table(section)):
+    for kind, extra in (("control", tables.control_table(section)),
+                        ("bands", tables.bands_table(section)),
+                        ("sonification", tables.sonification_table(section)),
+                        ("reliability", tables.reliability_table(section))):
         if extra is not None:
-            parts.append(table_html(extra))
+            parts.append(table_html(extra, f"{section.anchor}-{kind}",
+                                    filter_label=f"Filter the {kind} table of {section.title}"))
     curves = figures.curves_png(section, styles)
     parts.append("<h3>Perturbation curves</h3>")
     if curves is None:
         parts.append('<p class="note">No perturbation curves in these records.</p>')
     else:
         picture, kinds = curves
-        parts.append(f"<figure>{_img(picture, 'perturbation curves')}<figcaption>"
+        alt = (f"Perturbation curves of {section.title}: "
+               + " and ".join(PANELS[k].split(",")[0] for k in kinds)
+               + " per explainer as the most relevant input is removed, against the random "
+               "and amplitude orders")
+        parts.append(f"<figure>{_img(picture, alt)}<figcaption>"
                      f"{_e(_curves_caption(section, kinds))}</figcaption></figure>")
     parts += ["<h3>Relevance</h3>", _pictures(section), "<h3>Listen</h3>", _listen(section)]
     return "\n".join(parts)
@@ -268,9 +289,12 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
         + f'{nav}<li><a href="#failed">Failed cells</a></li></ul></nav>',
         '<h2 id="read">How to read this</h2>',
         *(f'<p class="prose">{_prose(p)}</p>' for p in HOW_TO_READ.split("\n\n")),
-        '<h2 id="models">Models</h2>', table_html(models),
-        *(['<h2 id="settings">Explainer settings</h2>', table_html(settings)] if settings
-          else []),
+        '<h2 id="models">Models</h2>',
+        table_html(models, "models-table", filter_label="Filter the models",
+                   names=list(models.header).index("Fold")),
+        *(['<h2 id="settings">Explainer settings</h2>',
+           table_html(settings, "settings-table", filter_label="Filter the explainer settings")]
+          if settings else []),
         *(_section(s, styles) for s in sections),
         '<h2 id="failed">Failed cells</h2>', failed,
     ])

@@ -116,9 +116,40 @@ def test_sixteen_explainers_get_sixteen_looks_controls_grey_and_0db_dotted():
 
 def test_the_curves_caption_names_every_panel(html):
     """Probe: the right-hand true-class accuracy panel was not mentioned."""
-    captions = re.findall(r'<img alt="[^"]*perturbation curves[^"]*"[^>]*>'
+    captions = re.findall(r'<img alt="Perturbation curves[^"]*"[^>]*>'
                           r"<figcaption>([^<]*)</figcaption>", html)
     assert len(captions) == 2
     for caption in map(unescape, captions):
         assert "Left: the model's probability of the true class" in caption
         assert "right: the true-class accuracy" in caption
+
+
+# --- screen readers -------------------------------------------------------------------------------
+
+def test_headers_have_a_scope_and_each_row_is_named_by_its_explainer(html):
+    """Probe: header cells had no scope and the explainer's name was a plain data cell, so a
+    screen reader read '0.400' without saying whose it was."""
+    tables = re.findall(r"<table.*?</table>", html, re.S)
+    assert len(tables) >= 6
+    for table in tables:
+        assert all('scope="col"' in attrs for attrs, _ in _headers(table))
+        for row in re.findall(r"<tbody>(.*?)</tbody>", table, re.S)[0].split("</tr>")[:-1]:
+            assert row.count('<th scope="row">') == 1, row
+    ranking = _tables(html, "quickstart-synthetic-digit-audionet-ranking")[0]
+    assert re.search(r'<tr><td>1</td><td>[^<]*</td><th scope="row">lrp-epsilon</th><td>', ranking)
+    models = _tables(html, "models-table")[0]
+    assert '<th scope="row">mean ± std</th>' in models  # the fold names a model's row
+
+
+def test_every_figure_says_what_it_shows_and_every_table_can_be_filtered(html):
+    """Probe: every curves figure's alt text was 'perturbation curves'; only the ranking tables
+    and the failed cells had a filter."""
+    alts = re.findall(r'<img alt="([^"]*)"', html)
+    curves = [unescape(a) for a in alts if "urves" in a]
+    assert curves == [f"Perturbation curves of digit · {model}: the model's probability of the "
+                      "true class and the true-class accuracy per explainer as the most relevant "
+                      "input is removed, against the random and amplitude orders"
+                      for model in ("alexnet", "audionet")]
+    ids = re.findall(r'<table class="sortable" id="([^"]+)"', html)
+    assert len(ids) == html.count('<table class="sortable"') >= 6
+    assert sorted(re.findall(r'class="filter" aria-controls="([^"]+)"', html)) == sorted(ids)
