@@ -24,13 +24,14 @@ STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;
  max-width:1500px;padding:1em 2em;color:#222}
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ccc;margin-top:2em}
-.scroll{overflow-x:auto;margin:.6em 0 1.2em}
+.scroll{overflow-x:auto;margin:.3em 0 0}figure.table{margin:.6em 0 1.2em}
 table{border-collapse:collapse;font-size:12.5px;font-variant-numeric:tabular-nums}
-caption{caption-side:top;text-align:left;color:#555;padding-bottom:.3em;max-width:75em}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top;
  white-space:nowrap}
 td.text{white-space:normal;min-width:24em}
-th{background:#f3f3f3}tbody tr:nth-child(even){background:#fafafa}
+th{background:#f3f3f3}tbody tr{background:#fff}tbody tr:nth-child(even){background:#fafafa}
+tbody th{font-weight:500;background:inherit;position:sticky;left:0;z-index:1;
+ box-shadow:inset -1px 0 0 #ccc}
 th button{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:0;
  cursor:pointer;text-align:left;text-decoration:underline dotted #999;text-underline-offset:3px}
 th[aria-sort] button::after{font-size:.75em;font-weight:400;margin-left:.4em;padding:0 .3em;
@@ -40,13 +41,16 @@ th[aria-sort=descending] button::after{content:"desc"}
 .ci{color:#666;font-size:.9em}
 .filter-box{margin:.5em 0 .2em;font-size:13px;color:#222}.filter-box input{font:inherit;width:18em}
 .filter-box .count{color:#666;margin-left:.6em}
-dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 1em;font-size:13px}
-dl.facts dt{font-weight:600}dl.facts dd{margin:0}
+dl.facts{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:2px 1em;
+ font-size:13px}
+dl.facts dt{font-weight:600}dl.facts dd{margin:0;overflow-wrap:anywhere}
 .note{color:#666;font-style:italic}figure{margin:.5em 0 1em}
 figcaption{color:#555;font-size:12.5px;max-width:75em}
 audio{height:30px;width:220px;display:block}
 nav ul{columns:3}img{max-width:100%;height:auto}
 p.prose{max-width:75em}
+@media (max-width:600px){body{padding:.5em .8em}nav ul{columns:1;padding-left:1.2em}
+ dl.facts{grid-template-columns:minmax(0,1fr)}dl.facts dd{margin-bottom:.3em}}
 """.strip()
 #: A cell this long that is not a number is prose (a failure's reason): it may wrap.
 PROSE = 60
@@ -95,16 +99,29 @@ def table_html(table: Table, table_id: str | None = None, *, filter_label: str |
                    for i, h in enumerate(table.header))
     names = row_header(table) if names is None else names
     body = "\n".join(_row(row, names) for row in table.rows)
-    ident = f' id="{_e(table_id)}"' if table_id else ""
     box = ""
     if filter_label and table_id:  # in the caption: between its text and the table's header
         box = (f'<div class="filter-box"><label>Filter: <input type="search" class="filter" '
                f'aria-controls="{_e(table_id)}" aria-label="{_e(filter_label)}" '
                'placeholder="any text in a row"></label>'
                '<span class="count" aria-live="polite"></span></div>')
-    return (f'<div class="scroll"><table class="sortable"{ident}>\n'
-            f"<caption>{_e(table.caption)}{box}</caption>\n<thead><tr>{head}</tr></thead>"
-            f"\n<tbody>\n{body}\n</tbody>\n</table></div>")
+    return _figure(_e(table.caption), box, f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}"
+                   "\n</tbody>", table_id, ' class="sortable"')
+
+
+def _figure(caption: str, extra: str, content: str, table_id: str | None,
+            attributes: str = "") -> str:
+    """A table (``content``: its head and body) under its caption, the caption outside the box
+    that scrolls a wide table sideways, so that a phone shows it whole; ``extra`` (the
+    filter) follows the caption's text. With a ``table_id`` the caption's text names the
+    table."""
+    ident = named = ""
+    if table_id:
+        ident = f' id="{_e(table_id)}" aria-labelledby="{_e(table_id)}-caption"'
+        named = f' id="{_e(table_id)}-caption"'
+    return (f'<figure class="table"><figcaption><span{named}>{caption}</span>{extra}'
+            f'</figcaption>\n<div class="scroll"><table{attributes}{ident}>\n{content}\n'
+            "</table></div></figure>")
 
 
 def _prose(markdown: str) -> str:
@@ -189,9 +206,9 @@ def _listen(section: Section) -> str:
     caption = (f"Sonified examples of fold {audio.model} (8 kHz): every sonifier on "
                f"{audio.samples[0]}, one per explainer on the other clips; "
                f"{media.PREFERRED_SONIFIER} first where the run has it.")
-    return (f'<div class="scroll"><table>\n<caption>{_e(caption)}</caption>\n<thead><tr>'
-            f'<th scope="col">explainer</th>{header}</tr></thead>\n<tbody>\n' + "\n".join(rows)
-            + "\n</tbody>\n</table></div>")
+    return _figure(_e(caption), "", f'<thead><tr><th scope="col">explainer</th>{header}</tr>'
+                   "</thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>",
+                   f"{section.anchor}-listen")
 
 
 def _rank_column(section: Section, ranking: Table) -> tuple[int, str] | None:

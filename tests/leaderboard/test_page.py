@@ -40,7 +40,7 @@ def _tables(html: str, table_id: str = "") -> list[str]:
                       re.S)
 
 
-# --- sorting ------------------------------------------------------------------------------------
+# --- sorting -------------------------------------------------------------------------------------
 
 def test_sort_marks_are_not_the_verdict_marks_and_only_a_real_order_is_claimed(html):
     """Probe: on load the rank column (#) said ascending with ▲, the 'better than its control'
@@ -67,7 +67,7 @@ def test_a_table_claims_the_order_it_is_given_and_no_other():
     assert "aria-sort" not in page.table_html(table)
 
 
-# --- the perturbation curves ----------------------------------------------------------------------
+# --- the perturbation curves ---------------------------------------------------------------------
 
 def _looks(fig) -> dict[str, tuple[str, str, str]]:
     """Each explainer's line: colour, dashes and marker (the same on every panel)."""
@@ -124,7 +124,7 @@ def test_the_curves_caption_names_every_panel(html):
         assert "right: the true-class accuracy" in caption
 
 
-# --- screen readers -------------------------------------------------------------------------------
+# --- screen readers ------------------------------------------------------------------------------
 
 def test_headers_have_a_scope_and_each_row_is_named_by_its_explainer(html):
     """Probe: header cells had no scope and the explainer's name was a plain data cell, so a
@@ -153,3 +153,27 @@ def test_every_figure_says_what_it_shows_and_every_table_can_be_filtered(html):
     ids = re.findall(r'<table class="sortable" id="([^"]+)"', html)
     assert len(ids) == html.count('<table class="sortable"') >= 6
     assert sorted(re.findall(r'class="filter" aria-controls="([^"]+)"', html)) == sorted(ids)
+
+
+# --- on a phone ----------------------------------------------------------------------------------
+
+def test_on_a_phone_captions_stay_outside_the_scroll_box_and_row_names_stay_put(html):
+    """Probe at 390 px: captions were clipped inside the box that scrolls a wide table, and
+    scrolling it took the explainer's name off screen."""
+    boxes = re.findall(r'<div class="scroll">(.*?)</div>', html, re.S)
+    assert len(boxes) == html.count("<table") >= 6
+    assert all(box.startswith("<table") and "<caption" not in box and "<figcaption" not in box
+               for box in boxes)
+    for table_id in re.findall(r'<table[^>]* id="([^"]+)"', html):  # the caption names it
+        assert f'<span id="{table_id}-caption">' in html
+        assert f'aria-labelledby="{table_id}-caption"' in html
+    sticky = re.search(r"tbody th\{([^}]*)\}", page.STYLE).group(1)
+    assert "position:sticky" in sticky and "left:0" in sticky and "background" in sticky
+
+
+def test_on_a_phone_long_facts_wrap_and_the_contents_are_one_column():
+    """Probe at 390 px: the 40-character commit and data hashes laid the page out 505 px wide;
+    the three-column contents broke titles over lines."""
+    assert "overflow-wrap:anywhere" in re.search(r"dl\.facts dd\{([^}]*)\}", page.STYLE).group(1)
+    narrow = re.search(r"@media \(max-width:600px\)\{(.*)\}", page.STYLE, re.S).group(1)
+    assert "nav ul{columns:1" in narrow
