@@ -9,9 +9,10 @@ works offline. Without script the page is still complete: the tables are in rank
   sort by it (``0.642 [0.561, 0.712]`` by 0.642, a shared rank ``1–3`` by 1), the others as text
   (numbers inside compared as numbers); cells with no number (``n/a``, ``–``, ``error``) stay
   below the numbers either way, and equal cells (two ranks 1–2) keep the order the page was
-  generated in.
-* ``input.filter[aria-controls=ID]``: shows only the rows of table ``ID`` whose text contains
-  what is typed (case-insensitive), and says how many are shown.
+  generated in. A table of several bodies (groups) sorts each body on its own, its
+  ``tr.summary`` rows last, so a group's summary stays with its group.
+* ``input.filter[aria-controls=ID]``: shows only the rows of table ``ID`` (every body's)
+  whose text contains what is typed (case-insensitive), and says how many are shown.
 """
 
 from __future__ import annotations
@@ -35,20 +36,29 @@ SCRIPT = r"""
       h.removeAttribute("aria-sort");
     });
     th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-    var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows).map(function (row) {
-      return {row: row, key: key(row.cells[column]), i: +row.getAttribute("data-order")};
+    Array.prototype.forEach.call(table.tBodies, function (body) {
+      var all = Array.prototype.slice.call(body.rows);
+      var rows = all.filter(function (row) { return !row.classList.contains("summary"); })
+        .map(function (row) {
+          return {row: row, key: key(row.cells[column]), i: +row.getAttribute("data-order")};
+        });
+      rows.sort(function (a, b) {
+        var an = a.key.num !== null, bn = b.key.num !== null;
+        if (an !== bn) return an ? -1 : 1;  // numbers first in both directions
+        var d = compare(a.key, b.key);
+        return (ascending ? d : -d) || a.i - b.i;  // ties: the page's own order
+      });
+      rows.forEach(function (r) { body.appendChild(r.row); });
+      all.forEach(function (row) {  // a group's summary after its rows
+        if (row.classList.contains("summary")) body.appendChild(row);
+      });
     });
-    rows.sort(function (a, b) {
-      var an = a.key.num !== null, bn = b.key.num !== null;
-      if (an !== bn) return an ? -1 : 1;  // numbers first in both directions
-      var d = compare(a.key, b.key);
-      return (ascending ? d : -d) || a.i - b.i;  // ties: the page's own order
-    });
-    rows.forEach(function (r) { body.appendChild(r.row); });
+  }
+  function allRows(table) {
+    return table.querySelectorAll(":scope > tbody > tr");
   }
   Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
-    Array.prototype.forEach.call(table.tBodies[0].rows, function (row, i) {
+    Array.prototype.forEach.call(allRows(table), function (row, i) {
       row.setAttribute("data-order", i);
     });
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, column) {
@@ -64,7 +74,7 @@ SCRIPT = r"""
     var table = document.getElementById(input.getAttribute("aria-controls"));
     var count = input.closest(".filter-box").querySelector(".count");
     input.addEventListener("input", function () {
-      var query = input.value.trim().toLowerCase(), rows = table.tBodies[0].rows, shown = 0;
+      var query = input.value.trim().toLowerCase(), rows = allRows(table), shown = 0;
       Array.prototype.forEach.call(rows, function (row) {
         var hit = !query || row.textContent.toLowerCase().indexOf(query) >= 0;
         row.hidden = !hit;

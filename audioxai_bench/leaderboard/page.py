@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import re
 import struct
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top;
  white-space:nowrap}
 td.text{white-space:normal;min-width:24em}
 th{background:#f3f3f3}tbody tr{background:#fff}tbody tr:nth-child(even){background:#fafafa}
+tbody+tbody{border-top:2px solid #bbb}tr.summary>*{font-weight:600}
 tbody th{font-weight:500;background:inherit;position:sticky;left:0;z-index:1;
  box-shadow:inset -1px 0 0 #ccc}
 th button{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:0;
@@ -52,6 +54,8 @@ p.prose{max-width:75em}
 @media (max-width:600px){body{padding:.5em .8em}nav ul{columns:1;padding-left:1.2em}
  dl.facts{grid-template-columns:minmax(0,1fr)}dl.facts dd{margin-bottom:.3em}}
 """.strip()
+#: The models table's row of a model's mean over its folds and seeds (its Fold cell).
+MODELS_SUMMARY = "mean ± std"
 #: A cell this long that is not a number is prose (a failure's reason): it may wrap.
 PROSE = 60
 _VALUE = re.compile(r"^([-+\u2212]?[\d.]\S*) (\[[^\]]*\])(.*)$", re.S)
@@ -74,11 +78,12 @@ def _cell(text: str) -> str:
     return f"<td>{_e(text)}</td>"
 
 
-def _row(cells: Sequence[str], header: int) -> str:
+def _row(cells: Sequence[str], header: int, *, summary: bool = False) -> str:
     """A table row whose cell ``header`` names it (a row header: screen readers say it with
-    every value of the row)."""
-    return "<tr>" + "".join(f'<th scope="row">{_e(text)}</th>' if i == header else _cell(text)
-                            for i, text in enumerate(cells)) + "</tr>"
+    every value of the row); a ``summary`` row stays last in its group when sorted."""
+    cells_html = "".join(f'<th scope="row">{_e(text)}</th>' if i == header else _cell(text)
+                         for i, text in enumerate(cells))
+    return f'<tr class="summary">{cells_html}</tr>' if summary else f"<tr>{cells_html}</tr>"
 
 
 def row_header(table: Table) -> int:
@@ -87,18 +92,25 @@ def row_header(table: Table) -> int:
 
 
 def table_html(table: Table, table_id: str | None = None, *, filter_label: str | None = None,
-               sorted_by: tuple[int, str] | None = None, names: int | None = None) -> str:
+               sorted_by: tuple[int, str] | None = None, names: int | None = None,
+               groups: int = 0, summary: str | None = None) -> str:
     """An escaped, sortable HTML table with its caption, in a box that scrolls sideways when
     the table is wider than the page; with ``filter_label`` (and ``table_id``) a text filter
     under the caption. ``sorted_by``: the column the rows are already in order of and which
     way, ``"ascending"`` or ``"descending"`` (its header says so; no other header does).
-    ``names``: the column of row headers (default :func:`row_header`)."""
+    ``names``: the column of row headers (default :func:`row_header`). ``groups``: rows that
+    agree on that many first cells are a group, sorted on its own, and a row whose name is
+    ``summary`` stays last in its group."""
     column, way = sorted_by or (None, "")
     sort = f' aria-sort="{_e(way)}"'
     head = "".join(f'<th scope="col"{sort if i == column else ""}>{_e(h)}</th>'
                    for i, h in enumerate(table.header))
     names = row_header(table) if names is None else names
-    body = "\n".join(_row(row, names) for row in table.rows)
+    # a body per run of rows that agree on the first ``groups`` cells (one without groups)
+    body = "\n</tbody>\n<tbody>\n".join(
+        "\n".join(_row(row, names, summary=summary is not None and row[names] == summary)
+                  for row in rows)
+        for _, rows in itertools.groupby(table.rows, key=lambda r: list(r[:groups])))
     box = ""
     if filter_label and table_id:  # in the caption: between its text and the table's header
         box = (f'<div class="filter-box"><label>Filter: <input type="search" class="filter" '
@@ -308,7 +320,7 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
         *(f'<p class="prose">{_prose(p)}</p>' for p in HOW_TO_READ.split("\n\n")),
         '<h2 id="models">Models</h2>',
         table_html(models, "models-table", filter_label="Filter the models",
-                   names=list(models.header).index("Fold")),
+                   names=list(models.header).index("Fold"), groups=3, summary=MODELS_SUMMARY),
         *(['<h2 id="settings">Explainer settings</h2>',
            table_html(settings, "settings-table", filter_label="Filter the explainer settings")]
           if settings else []),

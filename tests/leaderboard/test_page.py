@@ -177,3 +177,20 @@ def test_on_a_phone_long_facts_wrap_and_the_contents_are_one_column():
     assert "overflow-wrap:anywhere" in re.search(r"dl\.facts dd\{([^}]*)\}", page.STYLE).group(1)
     narrow = re.search(r"@media \(max-width:600px\)\{(.*)\}", page.STYLE, re.S).group(1)
     assert "nav ul{columns:1" in narrow
+
+
+# --- groups ---------------------------------------------------------------------------------------
+
+def test_sorting_the_models_keeps_each_models_mean_with_its_folds(html):
+    """Probe: sorting the models table by accuracy scattered the 'mean ± std' rows among the
+    folds of other models."""
+    models = _tables(html, "models-table")[0]
+    bodies = [re.findall(r"<tr([^>]*)><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>"
+                         r'<th scope="row">([^<]*)</th>', body)
+              for body in re.findall(r"<tbody>(.*?)</tbody>", models, re.S)]
+    assert [[(model, fold) for _, _, _, model, fold in body] for body in bodies] == [
+        [("alexnet", "0")], [("audionet", "0"), ("audionet", "1"), ("audionet", "mean ± std")]]
+    assert [attrs for attrs, *_ in bodies[1]] == ["", "", ' class="summary"']
+    # the script sorts each body on its own and puts its summary rows last
+    assert "forEach.call(table.tBodies, function (body)" in interactive.SCRIPT
+    assert 'row.classList.contains("summary")' in interactive.SCRIPT
