@@ -44,7 +44,7 @@ HEADLINE: dict[str, str] = {
     "relevance-rank-accuracy": "Relevance rank", "relevance-auc": "Relevance AUC",
     "frequency-bands-beyond-amplitude": "Bands beyond amplitude",
     "model-randomisation-check": "Randomisation check",
-    "gini": "Gini", "runtime": "Runtime (s/sample)",
+    "gini": "Gini", "runtime": "Runtime (ms/sample)",
     "low-band-relevance": "Low-band relevance beyond amplitude",
 }
 #: Metrics with a table of their own (besides the per-sonifier ones).
@@ -93,10 +93,18 @@ class Table:
 # --- numbers as text ----------------------------------------------------------------------------
 
 def number(value: Any, metric: str = "") -> str:
-    """Three decimals, or three significant digits for runtimes; ``n/a`` for NaN."""
+    """Three decimals, or a runtime (seconds) as milliseconds; ``n/a`` for NaN."""
     if value is None or pd.isna(value):
         return "n/a"
-    return f"{value:.3g}" if metric == "runtime" else f"{value:.3f}"
+    return milliseconds(value) if metric == "runtime" else f"{value:.3f}"
+
+
+def milliseconds(seconds: float) -> str:
+    """Seconds as milliseconds to two significant digits, never in e-notation: 0.053, 5.3,
+    250 (one notation down a column whose values span orders of magnitude)."""
+    ms = float(f"{1000 * seconds:.2g}")
+    decimals = max(0, 1 - math.floor(math.log10(abs(ms)))) if ms else 0
+    return f"{ms:.{decimals}f}"
 
 
 def with_ci(value: Any, low: Any, high: Any, metric: str = "") -> str:

@@ -16,6 +16,7 @@ from audioxai_bench.leaderboard import (
     figures,
     interactive,
     page,
+    tables,
 )
 from audioxai_bench.leaderboard.tables import Table
 from tests.helpers import fake_run
@@ -129,9 +130,9 @@ def test_the_curves_caption_names_every_panel(html):
 def test_headers_have_a_scope_and_each_row_is_named_by_its_explainer(html):
     """Probe: header cells had no scope and the explainer's name was a plain data cell, so a
     screen reader read '0.400' without saying whose it was."""
-    tables = re.findall(r"<table.*?</table>", html, re.S)
-    assert len(tables) >= 6
-    for table in tables:
+    found = re.findall(r"<table.*?</table>", html, re.S)
+    assert len(found) >= 6
+    for table in found:
         assert all('scope="col"' in attrs for attrs, _ in _headers(table))
         for row in re.findall(r"<tbody>(.*?)</tbody>", table, re.S)[0].split("</tr>")[:-1]:
             assert row.count('<th scope="row">') == 1, row
@@ -179,7 +180,7 @@ def test_on_a_phone_long_facts_wrap_and_the_contents_are_one_column():
     assert "nav ul{columns:1" in narrow
 
 
-# --- groups ---------------------------------------------------------------------------------------
+# --- groups --------------------------------------------------------------------------------------
 
 def test_sorting_the_models_keeps_each_models_mean_with_its_folds(html):
     """Probe: sorting the models table by accuracy scattered the 'mean ± std' rows among the
@@ -194,3 +195,13 @@ def test_sorting_the_models_keeps_each_models_mean_with_its_folds(html):
     # the script sorts each body on its own and puts its summary rows last
     assert "forEach.call(table.tBodies, function (body)" in interactive.SCRIPT
     assert 'row.classList.contains("summary")' in interactive.SCRIPT
+
+
+# --- numbers -------------------------------------------------------------------------------------
+
+def test_runtimes_read_in_one_notation_as_milliseconds_per_sample():
+    """Probe: one runtime column read 5.28e-05, 0.0467 and 0.246 (seconds)."""
+    assert tables.HEADLINE["runtime"] == "Runtime (ms/sample)"
+    assert [tables.number(s, "runtime") for s in (5.28e-05, 0.0467, 0.246, 0.000996, 0.0)] == [
+        "0.053", "47", "250", "1.0", "0"]
+    assert tables.number(0.0467, "gini") == "0.047"  # other metrics: three decimals
