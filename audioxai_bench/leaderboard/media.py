@@ -8,6 +8,8 @@ read strictly (a broken file fails naming it) but only as much as the page shows
 from __future__ import annotations
 
 import dataclasses
+import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -133,3 +135,11 @@ def load_audio(folder: Path, model: str) -> Audio:
 def _order(sonifiers: Sequence[str]) -> list[str]:
     """:data:`PREFERRED_SONIFIER` first, the others by name."""
     return sorted(sonifiers, key=lambda k: (k != PREFERRED_SONIFIER, k))
+
+
+def levels(wav: bytes) -> tuple[float, float]:
+    """RMS and peak of a WAV's samples in dBFS (-inf for silence)."""
+    data, _ = sf.read(io.BytesIO(wav), dtype="float64", always_2d=True)
+    rms = float(np.sqrt(np.mean(np.square(data)))) if data.size else 0.0
+    peak = float(np.abs(data).max()) if data.size else 0.0
+    return tuple(20 * math.log10(v) if v > 0 else -math.inf for v in (rms, peak))

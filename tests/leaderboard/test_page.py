@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from html import unescape
 
+import numpy as np
 import pytest
+import soundfile as sf
 from matplotlib.colors import to_hex
 
 from audioxai_bench.leaderboard import (
@@ -19,7 +21,7 @@ from audioxai_bench.leaderboard import (
     tables,
 )
 from audioxai_bench.leaderboard.tables import Table
-from tests.helpers import fake_run
+from tests.helpers import RATE, fake_run
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +197,52 @@ def test_sorting_the_models_keeps_each_models_mean_with_its_folds(html):
     # the script sorts each body on its own and puts its summary rows last
     assert "forEach.call(table.tBodies, function (body)" in interactive.SCRIPT
     assert 'row.classList.contains("summary")' in interactive.SCRIPT
+
+
+# --- listening -----------------------------------------------------------------------------------
+
+def _board_with_sounds(root, quiet: dict[str, float]) -> str:
+    """A board whose AudioNet clip has an original peaking at -1 dBFS and, per explainer of
+    ``quiet``, a spectrogram-mask sound that many dB below it."""
+    explainers = sorted(quiet)
+    gaps = {(m, e): 0.3 - 0.1 * i for m in ("audionet", "alexnet")
+            for i, e in enumerate(explainers)}
+    run = fake_run(root / "run", gaps=gaps, audio_explainers=explainers)
+    t = np.arange(RATE) / RATE
+    tone = 10 ** (-1 / 20) * np.sin(2 * np.pi * 440 * t)
+    for explainer, db in quiet.items():
+        folder = run / "audio" / "digit-audionet-fold0" / explainer
+        sf.write(folder / "sample-000__original.wav", tone, RATE, subtype="PCM_16")
+        sf.write(folder / "sample-000__spectrogram-mask.wav", tone * 10 ** (-db / 20), RATE,
+                 subtype="PCM_16")
+    build_leaderboard([run], root / "board", quiet=True)
+    html = (root / "board" / "index.html").read_text()
+    return unescape(re.search(r'-listen-caption">([^<]*)<', html).group(1)), html
+
+
+def test_the_listen_caption_says_what_is_heard_from_which_model_and_how_loud(tmp_path):
+    """Probe: the caption named the sonifier and fold, not what a sound is, from which model,
+    at which gain, nor why the -0db variants' sounds are near silent."""
+    caption, html = _board_with_sounds(tmp_path, {"lrp-epsilon": 12, "lrp-epsilon-0db": 40,
+                                                  "gradient": 6})
+    assert caption.startswith("Sonified test clips of digit · audionet, explained for the "
+                              "model trained on fold 0, at 8 kHz:")
+    assert "whole relevance map (its positive part, scaled to a maximum of 1)" in caption
+    assert "soft mask on the clip's STFT magnitude, inverted with the clip's own phase" in caption
+    assert "here always the original, so each sound plays at its original's gain" in caption
+    assert ("-0db variants take relevance relative to 0 dB, the loudest level" in caption
+            and "(−40 dB against −6 dB to −12 dB for the others)" in caption)
+    levels = re.findall(r'aria-label="explainer ([\w-]+), sonifier spectrogram-mask, clip '
+                        r'sample-000[^>]*></audio><small>spectrogram-mask</small> '
+                        r'<small class="level"[^>]*>([^<]*)</small>', html)
+    assert sorted(levels) == [("gradient", "−6 dB"), ("lrp-epsilon", "−12 dB"),
+                              ("lrp-epsilon-0db", "−40 dB")]
+
+
+def test_no_near_silence_is_claimed_where_the_levels_do_not_show_it(tmp_path):
+    caption, _ = _board_with_sounds(tmp_path, {"lrp-epsilon": 30, "lrp-epsilon-0db": 20})
+    assert "near silent" not in caption
+    assert "The -0db variants: −20 dB against −30 dB for the others" in caption
 
 
 # --- numbers -------------------------------------------------------------------------------------
