@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from ..data.splits import SEX_LABELS
 from . import figures, interactive, media, tables
-from .aggregate import RANK_METRIC, Section
+from .aggregate import RANK_METRIC, Section, higher_is_better
 from .readme import HOW_TO_READ
 from .tables import Table
 
@@ -300,7 +300,7 @@ def _rank_column(section: Section, ranking: Table) -> tuple[int, str] | None:
             cells = section.cells
             flags = cells.loc[(cells["metric"] == RANK_METRIC) & (cells["sonifier"] == ""),
                               "higher_is_better"]
-            higher = bool(flags.iloc[0]) if len(flags) else True  # as ranked() reads it
+            higher = higher_is_better(flags) is not False  # as ranked() reads it
             return i, "descending" if higher else "ascending"
     return None
 
