@@ -283,8 +283,11 @@ class Clustered:
         sums, counts, _ = self.units()
         with np.errstate(invalid="ignore", divide="ignore"):
             per_model = np.stack([s.sum(1) / c.sum(1) for s, c in zip(sums, counts)])
-        return np.nanmean(per_model, axis=0) if len(per_model) else np.full(len(self.scores),
-                                                                            np.nan)
+        if not len(per_model):
+            return np.full(len(self.scores), np.nan)
+        with warnings.catch_warnings():  # a method without a finite model mean: NaN, said so
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(per_model, axis=0)
 
     def bootstrap(self, n_resamples: int = N_RESAMPLES, seed: int = 0) -> np.ndarray:
         """``(B, M)`` means of hierarchical resamples: models with replacement, then, for every
