@@ -8,17 +8,14 @@ interval never wrap (a wide table scrolls in its own box); figures are shown at 
 
 from __future__ import annotations
 
-import base64
-import html
-import itertools
-import math
 import re
-import struct
 from collections.abc import Sequence
 
 from ..data.splits import SEX_LABELS
 from . import figures, interactive, media, tables
 from .aggregate import RANK_METRIC, Section, higher_is_better
+from .listen import listen
+from .markup import escape, img, table_html
 from .readme import HOW_TO_READ
 from .tables import Table
 
@@ -57,114 +54,10 @@ p.prose{max-width:75em}
 """.strip()
 #: The models table's row of a model's mean over its folds and seeds (its Fold cell).
 MODELS_SUMMARY = "mean ± std"
-#: A cell this long that is not a number is prose (a failure's reason): it may wrap.
-PROSE = 60
-_VALUE = re.compile(r"^([-+\u2212]?[\d.]\S*) (\[[^\]]*\])(.*)$", re.S)
-_NUMERIC = re.compile(r"^[-+\u2212]?(\d|\.\d)")
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _cell(text: str) -> str:
-    """A table cell: the interval of ``value [low, high] ...`` in a quieter span; long prose
-    may wrap, everything else stays on one line."""
-    match = _VALUE.match(text)
-    if match:
-        value, ci, rest = match.groups()
-        return f'<td>{_e(value)} <span class="ci">{_e(ci)}</span>{_e(rest)}</td>'
-    if len(text) > PROSE and not _NUMERIC.match(text):
-        return f'<td class="text">{_e(text)}</td>'
-    return f"<td>{_e(text)}</td>"
-
-
-def _row(cells: Sequence[str], header: int, *, summary: bool = False) -> str:
-    """A table row whose cell ``header`` names it (a row header: screen readers say it with
-    every value of the row); a ``summary`` row stays last in its group when sorted."""
-    cells_html = "".join(f'<th scope="row">{_e(text)}</th>' if i == header else _cell(text)
-                         for i, text in enumerate(cells))
-    return f'<tr class="summary">{cells_html}</tr>' if summary else f"<tr>{cells_html}</tr>"
-
-
-def row_header(table: Table) -> int:
-    """The column that names a row: the explainer's where there is one, else the first."""
-    return list(table.header).index("Explainer") if "Explainer" in table.header else 0
-
-
-def table_html(table: Table, table_id: str | None = None, *, filter_label: str | None = None,
-               sorted_by: tuple[int, str] | None = None, names: int | None = None,
-               groups: int = 0, summary: str | None = None) -> str:
-    """An escaped, sortable HTML table with its caption, in a box that scrolls sideways when
-    the table is wider than the page; with ``filter_label`` (and ``table_id``) a text filter
-    under the caption. ``sorted_by``: the column the rows are already in order of and which
-    way, ``"ascending"`` or ``"descending"`` (its header says so; no other header does).
-    ``names``: the column of row headers (default :func:`row_header`). ``groups``: rows that
-    agree on that many first cells are a group, sorted on its own, and a row whose name is
-    ``summary`` stays last in its group."""
-    column, way = sorted_by or (None, "")
-    sort = f' aria-sort="{_e(way)}"'
-    head = "".join(f'<th scope="col"{sort if i == column else ""}>{_e(h)}</th>'
-                   for i, h in enumerate(table.header))
-    names = row_header(table) if names is None else names
-    # a body per run of rows that agree on the first ``groups`` cells (one without groups)
-    body = "\n</tbody>\n<tbody>\n".join(
-        "\n".join(_row(row, names, summary=summary is not None and row[names] == summary)
-                  for row in rows)
-        for _, rows in itertools.groupby(table.rows, key=lambda r: list(r[:groups])))
-    box = ""
-    if filter_label and table_id:  # in the caption: between its text and the table's header
-        box = (f'<div class="filter-box"><label>Filter: <input type="search" class="filter" '
-               f'aria-controls="{_e(table_id)}" aria-label="{_e(filter_label)}" '
-               'placeholder="any text in a row"></label>'
-               '<span class="count" aria-live="polite"></span></div>')
-    return _figure(_e(table.caption), box, f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}"
-                   "\n</tbody>", table_id, ' class="sortable"')
-
-
-def _figure(caption: str, extra: str, content: str, table_id: str | None,
-            attributes: str = "") -> str:
-    """A table (``content``: its head and body) under its caption, the caption outside the box
-    that scrolls a wide table sideways, so that a phone shows it whole; ``extra`` (the
-    filter) follows the caption's text. With a ``table_id`` the caption's text names the
-    table."""
-    ident = named = ""
-    if table_id:
-        ident = f' id="{_e(table_id)}" aria-labelledby="{_e(table_id)}-caption"'
-        named = f' id="{_e(table_id)}-caption"'
-    return (f'<figure class="table"><figcaption><span{named}>{caption}</span>{extra}'
-            f'</figcaption>\n<div class="scroll"><table{attributes}{ident}>\n{content}\n'
-            "</table></div></figure>")
-
-
 def _prose(markdown: str) -> str:
     """Escaped text with Markdown's `code` spans as <code> and **bold** as <strong>."""
-    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(markdown))
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(markdown))
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
-
-
-def _data(mime: str, payload: bytes) -> str:
-    return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
-
-
-def _png_size(png: bytes) -> tuple[int, int]:
-    """Width and height from a PNG's IHDR chunk."""
-    return struct.unpack(">II", png[16:24])
-
-
-def _img(png: bytes, alt: str) -> str:
-    """The picture at its pixel size (drawn at 96 dpi: text at its point size), smaller only
-    where the window is narrower."""
-    width, height = _png_size(png)
-    return (f'<img alt="{_e(alt)}" width="{width}" height="{height}" '
-            f'src="{_data("image/png", png)}">')
-
-
-def _audio(wav: bytes, label: str) -> str:
-    """A player named for screen readers and on hover; ``preload="metadata"`` shows the length
-    (the sound is in the page already)."""
-    return (f'<audio controls preload="metadata" aria-label="{_e(label)}" title="{_e(label)}" '
-            f'src="{_data("audio/wav", wav)}"></audio>')
 
 
 def _label(task: str, target: int) -> str:
@@ -188,106 +81,10 @@ def _pictures(section: Section) -> str:
         planted = ("" if examples.ground_truth is None else
                    " Green: where the cue was planted (the ground truth), on the input and on "
                    "every map; an explanation that found the evidence is red there.")
-        parts.append(f"<figure>{_img(png, title)}<figcaption>{_e(title)}. Red: positive "
+        parts.append(f"<figure>{img(png, title)}<figcaption>{escape(title)}. Red: positive "
                      "relevance, blue: negative; each panel's colour scale is clipped at the "
-                     f"99.5th percentile of |R|.{_e(planted)}</figcaption></figure>")
+                     f"99.5th percentile of |R|.{escape(planted)}</figcaption></figure>")
     return "\n".join(parts)
-
-
-#: What the preferred sonifier plays, by the section's input representation.
-MASK_TEXT = {
-    "spectrogram": "each sound is the explainer's whole relevance map (its positive part, scaled "
-                   "to a maximum of 1) used as a soft mask on the clip's STFT magnitude, "
-                   "inverted with the clip's own phase: bins of high relevance keep their "
-                   "sound, bins of none are silenced, nothing is cut at a threshold",
-    "waveform": "each sound is a soft mask on the clip's STFT magnitude, inverted with the "
-                "clip's own phase: per bin, the share of the clip's magnitude that comes from "
-                "the clip weighted sample by sample by its whole relevance map (its positive "
-                "part, scaled to a maximum of 1); nothing is cut at a threshold",
-}
-#: Why the paper-configuration (-0db) variants are near silent, where the levels show it.
-ZERO_DB_NOTE = ("The -0db variants take relevance relative to 0 dB, the loudest level, so the "
-                "loud bins, whose level is close to that reference, get almost none: their mask "
-                "is near zero where the sound is, and they are near silent")
-#: An original's peak: the runner writes a clip's sounds at the gain that brings the loudest of
-#: the original, a sonified sound and its complement to it (:func:`run.folder.write_sonified`).
-PEAK_DBFS = -1.0
-
-
-def _level(db: float) -> str:
-    return "silent" if db == -math.inf else f"{db:+.0f} dB".replace("-", "\u2212")
-
-
-def _span(levels: Sequence[float]) -> str:
-    """The range of relative levels, loudest first: "−31 dB to −34 dB", or one level."""
-    high, low = _level(max(levels)), _level(min(levels))
-    return high if high == low else f"{high} to {low}"
-
-
-def _listen(section: Section) -> str:
-    audio = media.find_audio(section)
-    if audio is None:
-        return ('<p class="note">No audio/ folder for this model in the run folder: no '
-                "sonified examples.</p>")
-    explainers = {e for e, _ in audio.sonified}
-    order = [e for e in section.explainers if e in explainers] + sorted(
-        explainers - set(section.explainers))
-    header = "".join(f'<th scope="col">{_e(s)}</th>' for s in audio.samples)
-    where = f"{section.title}, fold {audio.model}"
-    original = {s: media.levels(wav) for s, wav in audio.originals.items()}
-    rows = ['<tr><th scope="row">original</th>' + "".join(
-        f"<td>{_audio(audio.originals[s], f'original of {s} ({where})')}</td>"
-        if s in audio.originals else "<td>–</td>" for s in audio.samples) + "</tr>"]
-    heard: dict[str, list[float]] = {}  # the preferred sonifier's levels, per explainer
-    for explainer in order:
-        cells = []
-        for sample in audio.samples:
-            sounds = []
-            for sonifier, wav in audio.sonified.get((explainer, sample), ()):
-                label = f"explainer {explainer}, sonifier {sonifier}, clip {sample} ({where})"
-                level = ""
-                if sample in original:  # the sound's level against its original's
-                    db = media.levels(wav)[0] - original[sample][0]
-                    level = (' <small class="level" title="level (RMS) relative to the '
-                             f'original">{_level(db)}</small>')
-                    if sonifier == media.PREFERRED_SONIFIER:
-                        heard.setdefault(explainer, []).append(db)
-                sounds.append(f"{_audio(wav, label)}<small>{_e(sonifier)}</small>{level}")
-            cells.append(f"<td>{''.join(sounds) or '–'}</td>")
-        rows.append(f'<tr><th scope="row">{_e(explainer)}</th>{"".join(cells)}</tr>')
-    caption = (f"Sonified test clips of {section.title}, explained for the model trained on "
-               f"fold {audio.model}, at 8 kHz: every sonifier on {audio.samples[0]}, one per "
-               f"explainer on the other clips; {media.PREFERRED_SONIFIER} first where the run "
-               f"has it. {_listen_note(section, original, heard)}")
-    return _figure(_e(caption), "", f'<thead><tr><th scope="col">explainer</th>{header}</tr>'
-                   "</thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>",
-                   f"{section.anchor}-listen")
-
-
-def _listen_note(section: Section, original: dict[str, tuple[float, float]],
-                 heard: dict[str, list[float]]) -> str:
-    """What the sounds are, how loud, and why some are near silent, as far as the files show:
-    ``original``, each clip's RMS and peak; ``heard``, the levels of each explainer's sounds
-    by :data:`media.PREFERRED_SONIFIER` relative to their originals (dB)."""
-    sentences = []
-    mask = MASK_TEXT.get(section.representation or "")
-    if heard and mask:
-        sentences.append(f"With {media.PREFERRED_SONIFIER}, {mask}")
-    gain = ("All sounds of a clip share one gain, set so that the loudest of the original, "
-            "the sound and its complement peaks at −1 dBFS")
-    if original and all(abs(peak - PEAK_DBFS) < 0.1 for _, peak in original.values()):
-        gain += (": here always the original, so each sound plays at its original's gain "
-                 "and a quiet one kept little of the clip's energy")
-    sentences.append(gain + "; beside each player its level (RMS) relative to the original")
-    zero = [db for e, dbs in heard.items() if e.endswith(figures.ZERO_DB) for db in dbs]
-    other = [db for e, dbs in heard.items() if not e.endswith(figures.ZERO_DB) for db in dbs]
-    if zero and other and all(math.isfinite(db) for db in zero + other):
-        ranges = f"{_span(zero)} against {_span(other)} for the others"
-        if max(zero) < min(other):
-            sentences.append(f"{ZERO_DB_NOTE} ({ranges})")
-        else:
-            sentences.append(f"The -0db variants: {ranges}")
-    return ". ".join(sentences) + "."
 
 
 def _rank_column(section: Section, ranking: Table) -> tuple[int, str] | None:
@@ -333,10 +130,11 @@ def _curves_caption(section: Section, kinds: Sequence[str]) -> str:
 def _section(section: Section, styles: dict[str, dict] | None = None) -> str:
     """One model's part of the page; ``styles``: :func:`figures.explainer_styles` of every
     explainer on the page."""
-    parts = [f'<h2 id="{_e(section.anchor)}">{_e(section.title)}</h2>',
-             f'<p class="note">benchmark {_e(section.benchmark)}, dataset '
-             f'{_e(section.dataset)}, {_e(section.representation or "mixed")} input, folds '
-             f'{_e(", ".join(map(str, section.folds)))}</p>']
+    parts = [f'<h2 id="{escape(section.anchor)}">{escape(section.title)}</h2>',
+             f'<p class="note">benchmark {escape(section.benchmark)}, dataset '
+             f'{escape(section.dataset)}, {escape(section.representation or "mixed")} input, '
+             "folds "
+             f'{escape(", ".join(map(str, section.folds)))}</p>']
     if section.explainers:
         ranking = tables.ranking_table(section)
         parts.append(table_html(ranking, f"{section.anchor}-ranking",
@@ -361,23 +159,23 @@ def _section(section: Section, styles: dict[str, dict] | None = None) -> str:
                + " and ".join(PANELS[k].split(",")[0] for k in kinds)
                + " per explainer as the most relevant input is removed, against the random "
                "and amplitude orders")
-        parts.append(f"<figure>{_img(picture, alt)}<figcaption>"
-                     f"{_e(_curves_caption(section, kinds))}</figcaption></figure>")
-    parts += ["<h3>Relevance</h3>", _pictures(section), "<h3>Listen</h3>", _listen(section)]
+        parts.append(f"<figure>{img(picture, alt)}<figcaption>"
+                     f"{escape(_curves_caption(section, kinds))}</figcaption></figure>")
+    parts += ["<h3>Relevance</h3>", _pictures(section), "<h3>Listen</h3>", listen(section)]
     return "\n".join(parts)
 
 
 def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Section],
            models: Table, settings: Table | None, failures: Table | None) -> str:
     """The whole page."""
-    nav = "".join(f'<li><a href="#{_e(s.anchor)}">{_e(s.title)} ({_e(s.benchmark)})</a></li>'
-                  for s in sections)
-    facts_html = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
+    nav = "".join(f'<li><a href="#{escape(s.anchor)}">{escape(s.title)} '
+                  f"({escape(s.benchmark)})</a></li>" for s in sections)
+    facts_html = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts)
     styles = figures.explainer_styles(e for s in sections for e in s.explainers)
     failed = (table_html(failures, "failed-cells", filter_label="Filter the failed cells")
               if failures else '<p class="note">No cell failed.</p>')
     body = "\n".join([
-        f"<h1>{_e(title)}</h1>",
+        f"<h1>{escape(title)}</h1>",
         f'<dl class="facts">{facts_html}</dl>',
         '<nav><ul><li><a href="#read">How to read this</a></li>'
         '<li><a href="#models">Models</a></li>'
@@ -396,5 +194,6 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
     ])
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{_e(title)}</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n{body}\n"
+            f"<title>{escape(title)}</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n"
+            f"{body}\n"
             f"<script>\n{interactive.SCRIPT}\n</script>\n</body>\n</html>\n")

@@ -17,6 +17,7 @@ from audioxai_bench.leaderboard import (
     collect,
     figures,
     interactive,
+    markup,
     page,
     tables,
 )
@@ -64,10 +65,10 @@ def test_sort_marks_are_not_the_verdict_marks_and_only_a_real_order_is_claimed(h
 
 def test_a_table_claims_the_order_it_is_given_and_no_other():
     table = Table("numbers", ["name", "value", "other"], [["a", "3"], ["b", "1"]])
-    claims = [attrs for attrs, _ in _headers(page.table_html(table, sorted_by=(1, "descending")))]
+    claims = [attrs for attrs, _ in _headers(markup.table_html(table, sorted_by=(1, "descending")))]
     assert ["aria-sort" in a for a in claims] == [False, True, False]
     assert 'aria-sort="descending"' in claims[1]
-    assert "aria-sort" not in page.table_html(table)
+    assert "aria-sort" not in markup.table_html(table)
 
 
 # --- the perturbation curves ---------------------------------------------------------------------
