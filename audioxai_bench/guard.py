@@ -12,7 +12,8 @@ computes:
 - torch's global state (:class:`GlobalState`): the autograd switch, the default dtype, the global
   module hooks (``torch.nn.modules.module._global_*``), deterministic-algorithm mode, the thread
   count, and the cuDNN/TF32 switches;
-- the call's input tensors.
+- the call's input tensors, and for a metric the entries of the batch's shared memo
+  (:class:`~audioxai_bench.shared_memo.MemoKeeper`): other explainers' cells read them.
 
 Whatever changed is put back and the call fails with a :class:`PluginCallError` that names the
 plugin and says what it changed, so the cell is recorded as failed and later cells are
@@ -49,14 +50,15 @@ from torch import Tensor, nn
 
 from audioxai_bench.api.metric import MetricOutput
 from audioxai_bench.errors import AudioXaiError, one_line, traceback_text
+from audioxai_bench.shared_memo import MemoKeeper
 
 _T = TypeVar("_T")
 
 
 class PluginCallError(AudioXaiError):
     """A plugin call broke the contract; ``kind`` is one of ``exception``, ``timeout``,
-    ``model-changed``, ``input-changed``, ``nondeterministic``, ``type``, ``shape``,
-    ``device``, ``non-finite``, ``range``.
+    ``model-changed``, ``input-changed``, ``memo-changed``, ``nondeterministic``, ``type``,
+    ``shape``, ``device``, ``non-finite``, ``range``.
 
     ``role`` is ``explainer``, ``metric`` or ``sonifier``. The message names the role, the
     object, its plugin and the reason, in one line; ``traceback`` is the plugin's formatted
@@ -610,13 +612,19 @@ def check_repeatable(
 # --- metrics -----------------------------------------------------------------------------------
 
 def score_metric(metric: Any, batch: Any, *, name: str, plugin: str,
-                 keeper: ModelKeeper | None = None, default_limit_s: float | None = None) -> Any:
-    """``metric.score(batch)`` under :func:`guarded_call`: the batch's model, its tensors and the
-    batch object's fields are checked (the runner hands one batch to many metrics). A metric's
-    own exception that changed nothing propagates unchanged. The time limit is the metric's
-    ``time_limit_s``, else ``default_limit_s``."""
+                 keeper: ModelKeeper | None = None, default_limit_s: float | None = None,
+                 memo: MemoKeeper | None = None) -> Any:
+    """``metric.score(batch)`` under :func:`guarded_call`: the batch's model, its tensors, the
+    batch object's fields and the entries of its shared memo are checked (the runner hands one
+    batch to many metrics, and the memo to every explainer's). A metric's own exception that
+    changed nothing propagates unchanged. The time limit is the metric's ``time_limit_s``, else
+    ``default_limit_s``. ``memo`` keeps ``batch.shared``'s reference copies when the caller
+    keeps them (else they are taken for this call)."""
     fields = dict(vars(batch))
     tensors = [v for v in fields.values() if isinstance(v, Tensor)]
+    if memo is None and batch.shared is not None:
+        memo = MemoKeeper(batch.shared)
+    before = memo.before() if memo is not None else {}
 
     def score() -> Any:
         try:
@@ -633,18 +641,39 @@ def score_metric(metric: Any, batch: Any, *, name: str, plugin: str,
                               time_limit_s=time_limit_of(metric, default_limit_s),
                               keeper=keeper, inputs=tensors,
                               reraise=True)
-    except _BatchChanged:  # re-raised as it was: nothing else had changed
-        raise PluginCallError("metric", name, plugin, "input-changed", replaced, 0.0) from None
-    except PluginCallError as exc:
-        if isinstance(exc.__cause__, _BatchChanged):
-            reason = exc.reason.replace("raised _BatchChanged", replaced)
-            raise PluginCallError("metric", name, plugin, exc.kind, reason,
-                                  exc.seconds) from None
-        raise
+    except BaseException as exc:
+        spoilt = memo.after(before, plugin, failed=True, inputs=tensors) if memo is not None else []
+        if not spoilt or not isinstance(exc, Exception):  # Ctrl-C: restored, propagates
+            _raise_metric_failure(exc, name, plugin, replaced)
+        kind, first = ((exc.kind, exc.reason) if isinstance(exc, PluginCallError) else
+                       ("exception", f"raised {_describe_exception(exc)}"))
+        first = first.replace("raised _BatchChanged", replaced)
+        raise PluginCallError("metric", name, plugin, kind,
+                              f"{first}; it also {_memo_change(spoilt)}",
+                              getattr(exc, "seconds", 0.0),
+                              getattr(exc, "traceback", None)) from exc
+    spoilt = memo.after(before, plugin, inputs=tensors) if memo is not None else []
+    if spoilt:
+        raise PluginCallError("metric", name, plugin, "memo-changed", _memo_change(spoilt), 0.0)
     problem = _output_problem(output, batch.size, getattr(metric, "bounds", None))
     if problem:
         raise PluginCallError("metric", name, plugin, *problem, 0.0)
     return output
+
+
+def _memo_change(changed: list[str]) -> str:
+    """What a metric did to the shared memo, in its cell's error."""
+    return f"changed the shared memo: {', '.join(changed)} (restored)"
+
+
+def _raise_metric_failure(exc: BaseException, name: str, plugin: str, replaced: str) -> None:
+    """Raise ``exc`` of a metric call as the call's failure (see :func:`score_metric`)."""
+    if isinstance(exc, _BatchChanged):  # re-raised as it was: nothing else had changed
+        raise PluginCallError("metric", name, plugin, "input-changed", replaced, 0.0) from None
+    if isinstance(exc, PluginCallError) and isinstance(exc.__cause__, _BatchChanged):
+        reason = exc.reason.replace("raised _BatchChanged", replaced)
+        raise PluginCallError("metric", name, plugin, exc.kind, reason, exc.seconds) from None
+    raise exc
 
 
 def _output_problem(output: Any, size: int, bounds: Any = None) -> tuple[str, str] | None:

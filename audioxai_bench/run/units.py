@@ -43,6 +43,7 @@ from ..models.train import correct_per_clip
 from ..plugins import Source, replicate_plugins
 from ..progress import Progress
 from ..reproducibility import machine, numerics
+from ..shared_memo import MemoKeeper
 from . import folder
 from .artifacts import ModelRecipe, load_relevance, make_recipe, store_relevance, trained_model
 from .definition import Benchmark
@@ -97,6 +98,9 @@ class Panel(Where):
     chunk_size: int  # inputs per forward pass of the engines: the definition's, if they fit
     #: per batch index: what metrics keep for every explainer (see EvalBatch.shared)
     shared: dict[int, dict] = dataclasses.field(default_factory=dict)
+    #: per batch index: the reference copies of ``shared``'s entries every metric call is
+    #: checked against (a metric must not change what other cells read)
+    memo: dict[int, MemoKeeper] = dataclasses.field(default_factory=dict)
     #: which clips the per-sample scores belong to: ``clips`` and their ``speakers``, so any
     #: test (paired, clustered by speaker) can be run later from the records alone
     samples: dict[str, list] = dataclasses.field(default_factory=dict)
@@ -390,6 +394,8 @@ class Units:
                              seed=self.bench.seed * 100_003 + index,
                              chunk_size=panel.chunk_size,
                              shared=panel.shared.setdefault(index, {}))
+            if index not in panel.memo:
+                panel.memo[index] = MemoKeeper(base.shared)
             with_sonifier: dict[str, EvalBatch] = {}
             for i, (metric, sonifier, _) in enumerate(todo):
                 if i in errors:
@@ -402,7 +408,8 @@ class Units:
                 try:
                     outputs[i].append(score_metric(
                         metric.obj, batch, name=metric.name, plugin=str(metric.source),
-                        keeper=panel.keeper, default_limit_s=self.bench.plugin_time_limit_s))
+                        keeper=panel.keeper, default_limit_s=self.bench.plugin_time_limit_s,
+                        memo=panel.memo[index]))
                 except PluginCallError as exc:  # the model is restored; the rest runs on
                     errors[i], traces[i] = str(exc), exc.traceback
                 except Exception as exc:  # recorded as the cell's error; the rest runs on

@@ -1,0 +1,177 @@
+"""The guard of a batch's shared memo (:attr:`~audioxai_bench.api.metric.EvalBatch.shared`).
+
+The memo holds what metrics compute once for every explainer on the same samples (the random
+and amplitude deletion curves, the damage of removing a band): one metric's entry feeds the
+scores of every later explainer, and those scores go to the score cache. A metric that wrote
+into an entry would change other cells' numbers without failing anything (review F1: a plugin
+halving the shared curves in place changed every later explainer's faithfulness gap, and the
+score cache kept the wrong values).
+
+:class:`MemoKeeper` keeps a copy of every entry once (entries are added, rarely replaced), and
+around each metric call (:func:`~audioxai_bench.guard.score_metric`) compares the entries that
+were there before with their copies, by value (a write through ``.data`` or numpy bumps no
+version counter). What differs is put back in place (an earlier output that holds the same
+tensor sees the clean values again); an entry whose structure changed is discarded, so the next
+metric computes it again. An entry may be replaced only by the plugin that made it (the
+sonification metrics keep the latest explainer's entry under one key); another plugin's
+replacement is put back. Entries a failed call added are discarded: they may have been computed
+while the call had the model changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+#: Values compared by value rather than identity in an entry's structure.
+_PLAIN = (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device)
+
+
+def _walk(value: Any, leaves: list[Any]) -> Any:
+    """``value``'s structure, comparable with ``==`` (containers by type and identity, plain
+    values by value, other objects by identity); its tensors and arrays appended to ``leaves``."""
+    if isinstance(value, (Tensor, np.ndarray)):
+        leaves.append(value)
+        return id(value)
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, (tuple, list)):
+        return (type(value), id(value), tuple(_walk(v, leaves) for v in value))
+    if isinstance(value, dict):
+        return (dict, id(value), tuple((k, _walk(v, leaves)) for k, v in value.items()))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value), id(value),
+                tuple(_walk(getattr(value, f.name, None), leaves)
+                      for f in dataclasses.fields(value)))
+    return (type(value), id(value))
+
+
+def _copy(leaf: Any) -> Any:
+    return leaf.detach().clone() if isinstance(leaf, Tensor) else np.array(leaf, copy=True)
+
+
+def _same(leaf: Any, copy: Any) -> bool:
+    """Equal shape, type and values (NaN equal to NaN)."""
+    if isinstance(leaf, np.ndarray):
+        return (leaf.shape == copy.shape and leaf.dtype == copy.dtype
+                and bool(np.array_equal(leaf, copy, equal_nan=leaf.dtype.kind in "fc")))
+    if leaf.shape != copy.shape or leaf.dtype != copy.dtype or leaf.device != copy.device:
+        return False
+    if torch.equal(leaf, copy):
+        return True
+    if not (leaf.dtype.is_floating_point or leaf.dtype.is_complex):
+        return False
+    return bool(((leaf == copy) | (leaf.isnan() & copy.isnan())).all())
+
+
+def _put_back(leaf: Any, copy: Any) -> None:
+    if isinstance(leaf, np.ndarray):
+        if leaf.shape == copy.shape and leaf.dtype == copy.dtype and leaf.flags.writeable:
+            np.copyto(leaf, copy)
+        return
+    with torch.no_grad():
+        if leaf.shape == copy.shape and leaf.dtype == copy.dtype and leaf.device == copy.device:
+            leaf.copy_(copy)
+        else:
+            leaf.data = copy.clone()
+
+
+@dataclasses.dataclass
+class _Kept:
+    """One entry as kept: the value object, its structure, its leaves and their copies."""
+
+    value: Any
+    structure: Any
+    leaves: list[Any]
+    copies: list[Any]
+    owner: str | None  # the plugin whose call made it; None: made before the keeper saw it
+
+    @classmethod
+    def of(cls, value: Any, owner: str | None) -> _Kept:
+        leaves: list[Any] = []
+        structure = _walk(value, leaves)
+        return cls(value, structure, leaves, [_copy(t) for t in leaves], owner)
+
+    def changed(self, skip: frozenset[int] = frozenset()) -> bool:
+        """Whether the value differs from its copy; what differs is put back in place. Leaves
+        whose ``id`` is in ``skip`` are left out (the call's inputs, which the guard compares
+        and puts back itself: the sonification metrics keep the batch's relevance here)."""
+        leaves: list[Any] = []
+        if _walk(self.value, leaves) != self.structure:
+            return True
+        differ = False
+        for leaf, copy in zip(leaves, self.copies, strict=True):
+            if id(leaf) not in skip and not _same(leaf, copy):
+                _put_back(leaf, copy)
+                differ = True
+        return differ
+
+    def intact(self) -> bool:
+        """Whether the structure is as kept (its leaves then hold the kept values again)."""
+        return _walk(self.value, []) == self.structure
+
+
+class MemoKeeper:
+    """Reference copies of one shared memo's entries; see the module docstring.
+
+    The runner keeps one per panel and batch, so an entry is copied once and each metric call
+    costs a comparison. :meth:`before` is called just before a metric call, :meth:`after` just
+    after it.
+    """
+
+    def __init__(self, shared: dict[Any, Any]):
+        self.shared = shared
+        self.kept: dict[Any, _Kept] = {}
+
+    def before(self) -> dict[Any, Any]:
+        """The memo's entries now (key to value object); entries not kept yet are copied."""
+        for key, value in self.shared.items():
+            kept = self.kept.get(key)
+            if kept is None or kept.value is not value:
+                self.kept[key] = _Kept.of(value, None if kept is None else kept.owner)
+        return dict(self.shared)
+
+    def after(self, before: dict[Any, Any], plugin: str, *, failed: bool = False,
+              inputs: Sequence[Tensor] = ()) -> list[str]:
+        """Compare the memo with ``before`` after a call of ``plugin``; put back or discard
+        what the call changed and return what it was (empty when nothing). With ``failed``
+        (the call failed for another reason) the entries it added or replaced are discarded.
+        ``inputs``: the call's input tensors, which the caller compares itself."""
+        changed: list[str] = []
+        skip = frozenset(map(id, inputs))
+        for key, value in before.items():
+            kept = self.kept[key]
+            broken = False
+            if kept.changed(skip):  # the entry as it was, whether or not the memo still holds it
+                changed.append(f"modified {_label(key)}")
+                broken = not kept.intact()
+            now = self.shared.get(key, kept)
+            if now is kept:  # removed: harmless, the next metric computes it again
+                del self.kept[key]
+                continue
+            if now is not value:
+                if not failed and kept.owner in (None, plugin):  # its owner's new value
+                    self.kept[key] = _Kept.of(now, plugin)
+                    continue
+                if not failed:
+                    changed.append(f"replaced {_label(key)}, made by {kept.owner}")
+                self.shared[key] = value
+            if broken:  # cannot be put back in place: computed again when next needed
+                del self.shared[key], self.kept[key]
+        for key in self.shared.keys() - before.keys():
+            if failed or changed:  # made by a call that broke the contract: not kept
+                del self.shared[key]
+            else:
+                self.kept[key] = _Kept.of(self.shared[key], plugin)
+        return list(dict.fromkeys(changed))
+
+
+def _label(key: Any) -> str:
+    """A memo key in a message: its first part (the kind of entry), e.g. ``'band-stop'``."""
+    head = key[0] if isinstance(key, tuple) and key else key
+    return repr(head)
