@@ -214,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--force", action="store_true",
                        help="replace the leaderboard in --out even if it was built from other "
                             "benchmarks or datasets")
+    board.add_argument("--partial", action="store_true",
+                       help="accept runs that have not finished (interrupted, or still "
+                            "running); the leaderboard then says it is partial")
     board.add_argument("--readme", type=Path, metavar="FILE",
                        help="also fill FILE's '<!-- results NAME -->' ... '<!-- /results -->' "
                             "blocks with the summary table of benchmark NAME (the project "
@@ -510,7 +513,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     results = args.results or [p for name in shipped for p in replicate_folders(name)] or [
         results_folder(shipped[0])]
     written = build_leaderboard(results, args.out, quiet=args.quiet, force=args.force,
-                                project_readme=args.readme)
+                                project_readme=args.readme, partial=args.partial)
     print(f"wrote {len(written)} files to {args.out}")
     return 0
 

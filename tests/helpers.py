@@ -128,6 +128,15 @@ def explainer_records(model: str, explainer: str, fold: int = 0,
     return out
 
 
+def run_store(root: Path) -> ResultStore:
+    """The result store of a finished run in ``root``: with a ``run.json`` as the runner writes
+    it at the end, less ``results_bytes`` (as before that was recorded), so the records a test
+    appends later still belong to a finished run (see ``unfinished_run``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "run.json").write_text(json.dumps({"benchmark": {}, "report": {}}) + "\n")
+    return ResultStore(root / "results.jsonl")
+
+
 def fake_run(root: Path, *, media: bool = True,
              gaps: Mapping[tuple[str, str], float] = GAPS,
              audio_explainers: Sequence[str] = ("lrp-epsilon",), audio_samples: int = 1,
@@ -137,7 +146,7 @@ def fake_run(root: Path, *, media: bool = True,
     ``audio_explainers`` on AudioNet (the original, two sonifiers and a complement per
     sample)."""
     explainers = sorted({e for _, e in gaps})
-    store = ResultStore(root / "results.jsonl")
+    store = run_store(root)
     for model in ("audionet", "alexnet"):
         store.append(record(model, "test-accuracy", 0.9, extras={"val-accuracy": {"value": 0.91}},
                             info={"preset": "cpu", "width": 0.25, "iterations": 300}, n=200))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import AudioXaiError
 from ..run.records import results_file
 from . import collect, output, page, provenance, readme, source, tables
 from .aggregate import ACCURACY_METRIC, RANK_METRIC, by_cell, sections
@@ -26,8 +27,8 @@ DEFAULT_TITLE = "audioxai-bench leaderboard"
 
 def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
                       *, title: str | None = None, quiet: bool = False,
-                      force: bool = False, project_readme: str | os.PathLike[str] | None = None
-                      ) -> list[Path]:
+                      force: bool = False, project_readme: str | os.PathLike[str] | None = None,
+                      partial: bool = False) -> list[Path]:
     """Write ``README.md``, ``leaderboard.csv``, ``models.csv``, ``index.html`` and the
     ``.source.json`` manifest into ``out`` from run folders or ``results.jsonl`` files; return
     the paths written. With ``project_readme``, also fill its results blocks
@@ -36,9 +37,10 @@ def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.P
     Raises :class:`~audioxai_bench.errors.AudioXaiError` naming the file (and field) at fault
     when a results, examples or audio file cannot be used, and, unless ``force``, when ``out``
     already holds the leaderboard of other benchmarks or datasets (or leaderboard files of
-    unknown origin); nothing is written then.
+    unknown origin), and unless ``partial``, when a run has not finished (with ``partial``
+    the leaderboard says so); nothing is written then.
     """
-    df = collect.read(results)
+    df = collect.read(results, partial=partial)
     out = Path(out)
     pairs = source.sources(df)
     source.check(out, pairs, force=force)
@@ -56,6 +58,10 @@ def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.P
         source.MANIFEST: source.manifest_text(pairs, map(results_file, results), out),
     }
     paths = {out / name: text for name, text in outputs.items()}
+    unfinished = bool(df["unfinished"].astype(bool).any())
+    if project_readme is not None and unfinished:
+        raise AudioXaiError(f"{project_readme}: not filled from runs that have not finished "
+                            "(--partial); finish them first")
     if project_readme is not None:  # checked before anything is written
         paths[Path(project_readme)] = readme.with_results(Path(project_readme), secs)
     out.mkdir(parents=True, exist_ok=True)
@@ -63,7 +69,8 @@ def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.P
     if not quiet:
         failed = int((df["status"] == "error").sum())
         sizes = ", ".join(f"{p.name} {_size(p.stat().st_size)}" for p in written)
-        print(f"leaderboard: {len(df)} cells ({failed} failed) in {len(secs)} "
+        print(f"leaderboard{' (partial)' * unfinished}: {len(df)} cells ({failed} failed) in "
+              f"{len(secs)} "
               f"section{'s' * (len(secs) != 1)} -> "
               f"{out}: {sizes}", file=sys.stderr)
     return written

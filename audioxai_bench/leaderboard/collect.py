@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import AudioXaiError
-from ..run.records import CELL_FIELDS, load_results, results_file
+from ..run.records import CELL_FIELDS, load_results, results_file, unfinished_run
 from .aggregate import ACCURACY_METRIC
 
 #: The trained model of a (task, model, split): what a replicate seed may not change.
@@ -26,9 +26,14 @@ MODEL_FIELDS = ("benchmark", "dataset", "task", "model", "fold")
 TRAINING = ("preset", "width", "iterations", "precision", "compile", "training")
 
 
-def read(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+def read(paths: Sequence[str | os.PathLike[str]], *, partial: bool = False) -> pd.DataFrame:
     """Newest record per cell over all files (later files win), checked, with ``source``: the
-    run folder each record came from."""
+    run folder each record came from, and ``unfinished``: why that run has not finished
+    (:func:`~audioxai_bench.run.records.unfinished_run`; ``""`` when it has).
+
+    A run that has not finished is refused (its missing cells would be silently absent from
+    tables that say nothing of it), unless ``partial``: the leaderboard then says it is
+    partial (:func:`~audioxai_bench.leaderboard.provenance.facts`)."""
     if not paths:
         raise AudioXaiError("leaderboard: no results given (pass run folders or results.jsonl)")
     frames = []
@@ -37,7 +42,13 @@ def read(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
         frame = load_results(file)
         if frame.empty:
             raise AudioXaiError(f"{file}: no result records")
-        frames.append(frame.assign(source=str(file.parent)))
+        problem = unfinished_run(file.parent)
+        if problem and not partial:
+            raise AudioXaiError(
+                f"{file.parent}: the run has not finished: {problem}; finish it with "
+                f"'audioxai-bench run DEFINITION --out {file.parent} --resume', or pass "
+                "--partial for a leaderboard marked partial")
+        frames.append(frame.assign(source=str(file.parent), unfinished=problem or ""))
     return one_definition(one_model_each(normalise(pd.concat(frames, ignore_index=True))))
 
 

@@ -80,6 +80,7 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
     fresh = df["record"].map(lambda r: r.get("cached") is not True)
     wall = pd.to_numeric(df.loc[fresh, "wall_seconds"], errors="coerce").sum()
     unknown = "unknown"
+    unfinished = _unfinished(df)
     return [
         ("Benchmarks", ", ".join(_distinct(df["benchmark"]))),
         ("Datasets", ", ".join(_distinct(_dataset(r) for r in records))
@@ -105,5 +106,18 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
         ("Cells", f"{int((df['status'] == 'ok').sum())} ok, "
                   f"{int((df['status'] == 'error').sum())} failed; "
                   f"{wall:.0f} s of wall time spent on the cells these runs computed "
-                  f"({int((~fresh).sum())} came from caches and are not counted)"),
+                  f"({int((~fresh).sum())} came from caches and are not counted)"
+                  + ("; partial: cells of unfinished runs are missing" if unfinished else "")),
+        *([("Partial", "; ".join(unfinished))] if unfinished else []),
     ]
+
+
+def _unfinished(df: pd.DataFrame) -> list[str]:
+    """One line per run that had not finished (``collect.read(..., partial=True)``), named by
+    its benchmark and seed (not its folder: the text does not depend on paths)."""
+    if "unfinished" not in df:
+        return []
+    rows = df[df["unfinished"].astype(bool)]
+    runs = rows.groupby(["benchmark", "seed", "unfinished"], sort=True).size().index
+    return [f"run {benchmark} seed {seed} did not finish ({why})"
+            for benchmark, seed, why in runs]

@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, m
 
 from ..errors import AudioXaiError, one_line
 from ..hashing import config_hash  # noqa: F401  (records are keyed by it; re-exported)
-from .folder import RESULTS_FILE
+from .folder import RESULTS_FILE, RUN_FILE
 
 SCHEMA_VERSION = 1
 LOCK_FILE = ".lock"
@@ -355,6 +355,49 @@ def discard_unused(folder: str | os.PathLike[str], parents: Sequence[Path] = ())
         except OSError:  # not empty (another run wrote there) or gone: it stays
             break
     return True
+
+
+def unfinished_run(folder: str | os.PathLike[str]) -> str | None:
+    """Why the run that wrote ``folder`` has not finished, or None when it has.
+
+    A run writes ``run.json`` last, with the size its ``results.jsonl`` had then
+    (``results_bytes``): a folder without it was interrupted or is still being written, one
+    whose results grew since was resumed and not finished, and one whose lock is held is being
+    written now. A ``run.json`` from before ``results_bytes`` was recorded is taken as
+    finished (its resumes cannot be told apart).
+    """
+    folder = Path(folder)
+    lock = folder / LOCK_FILE
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:  # no lock file: no run holds it
+        pass
+    else:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return f"a run is still writing it ({_holder(lock)})"
+        except OSError:  # a file system without locks: the files below still tell
+            pass
+        finally:
+            os.close(fd)
+    summary = folder / RUN_FILE
+    try:
+        written = json.loads(summary.read_text()).get("results_bytes")
+    except FileNotFoundError:
+        return f"no {RUN_FILE}: the run was interrupted or is still running"
+    except (OSError, ValueError, AttributeError) as err:
+        return f"{RUN_FILE} cannot be read ({one_line(err)})"
+    if written is None:
+        return None
+    try:
+        size = (folder / RESULTS_FILE).stat().st_size
+    except OSError:
+        size = 0
+    if size != written:
+        return (f"{RESULTS_FILE} has {size} bytes, {RUN_FILE} says the run ended with {written}: "
+                "a later --resume was interrupted or is still running")
+    return None
 
 
 def _holder(path: Path) -> str:

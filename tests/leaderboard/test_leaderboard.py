@@ -33,8 +33,8 @@ from audioxai_bench.leaderboard import (
     tables,
     top_table,
 )
-from audioxai_bench.run.records import ResultStore, load_results
-from tests.helpers import REASON, fake_run, record
+from audioxai_bench.run.records import load_results
+from tests.helpers import REASON, fake_run, record, run_store
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_explainer_settings_are_listed_as_the_records_state_them(tmp_path):
     """A reader comparing occlusion across tables needs its window; where records of one name
     disagree (here: two metrics' cells), both settings are listed, not the last one."""
     run = fake_run(tmp_path / "run", media=False)
-    store = ResultStore(run / "results.jsonl")
+    store = run_store(run)
     for metric, window in (("faithfulness-gap", [32, 32]), ("gini", [8, 8])):
         store.append(record("alexnet", metric, 0.3, explainer="occlusion",
                             params={"explainer": {"spectrogram_window": window,
@@ -260,7 +260,7 @@ def test_broken_media_files_are_named(tmp_path):
 def test_without_media_and_with_a_later_file_that_wins(tmp_path):
     run = fake_run(tmp_path / "run", media=False)
     rerun = tmp_path / "rerun" / "results.jsonl"
-    ResultStore(rerun).append(record("alexnet", "gini", 0.5, explainer="gradient"))
+    run_store(rerun.parent).append(record("alexnet", "gini", 0.5, explainer="gradient"))
     out = tmp_path / "board"
     build_leaderboard([run, rerun.parent], out, quiet=True)
     page = (out / "index.html").read_text()
@@ -422,7 +422,7 @@ def test_unreadable_results_fail_in_one_line_naming_file_and_line(tmp_path, caps
 # --- never replace another benchmark's leaderboard ----------------------------------------------
 
 def _other_benchmark(root: Path) -> Path:
-    store = ResultStore(root / "results.jsonl")
+    store = run_store(root)
     store.append(record("audionet", "test-accuracy", 0.5, benchmark="myplugin"))
     store.append(record("audionet", "faithfulness-gap", 0.1, explainer="mine",
                         benchmark="myplugin"))
@@ -562,7 +562,7 @@ def test_the_default_reads_the_quickstart_and_a_ground_truth_run_where_there_is_
     monkeypatch.chdir(tmp_path)
     fake_run(tmp_path / "results" / "quickstart", media=False)
     assert main(["leaderboard", "--out", "board"]) == 0
-    store = ResultStore(tmp_path / "results" / "ground-truth" / "results.jsonl")
+    store = run_store(tmp_path / "results" / "ground-truth")
     store.append(record("audionet", "test-accuracy", 0.9, n=200)
                  | {"benchmark": "ground-truth", "task": "cue"})
     assert main(["leaderboard", "--out", "board", "--force"]) == 0
@@ -570,7 +570,7 @@ def test_the_default_reads_the_quickstart_and_a_ground_truth_run_where_there_is_
     assert {s["benchmark"] for s in sources} == {"quickstart", "ground-truth"}
     # seed replicates, as 'run --seed N' names their folders, join by default
     for seed in (10, 2):
-        replicate = ResultStore(tmp_path / "results" / f"quickstart-seed{seed}" / "results.jsonl")
+        replicate = run_store(tmp_path / "results" / f"quickstart-seed{seed}")
         replicate.append(record("audionet", "test-accuracy", 0.7, n=200, seed=seed))
     (tmp_path / "results" / "quickstart-seedling").mkdir()  # not a replicate's name
     assert main(["leaderboard", "--out", "board", "--force"]) == 0
@@ -596,7 +596,7 @@ def test_a_partial_set_of_runs_is_refused_saying_what_it_drops_and_how_to_restor
     with 'holds the leaderboard of ground-truth (…), quickstart (…), not of quickstart (…)'."""
     monkeypatch.chdir(tmp_path)
     fake_run(tmp_path / "results" / "quickstart", media=False)
-    truth = ResultStore(tmp_path / "results" / "ground-truth" / "results.jsonl")
+    truth = run_store(tmp_path / "results" / "ground-truth")
     truth.append(record("audionet", "test-accuracy", 0.9, n=200)
                  | {"benchmark": "ground-truth", "task": "cue"})
     assert main(["--quiet", "leaderboard", "--out", "board"]) == 0

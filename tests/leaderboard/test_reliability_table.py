@@ -9,8 +9,7 @@ import numpy as np
 
 from audioxai_bench.evaluation.meta import REFERENCES, reference_name
 from audioxai_bench.leaderboard import build_leaderboard
-from audioxai_bench.run.records import ResultStore
-from tests.helpers import record
+from tests.helpers import record, run_store
 
 QUALITY = np.array([1.5, 1.3, 1.1, 0.9, 0.7, 0.5, -0.5])  # one per reference, best first
 CLIPS, SPEAKERS = 24, 12
@@ -24,7 +23,7 @@ def scored(explainer: str, metric: str, mean: float, offsets: np.ndarray) -> dic
 
 
 def test_the_table_says_which_metric_orders_the_references(tmp_path: Path):
-    store = ResultStore(tmp_path / "run" / "results.jsonl")
+    store = run_store(tmp_path / "run")
     store.append(record("audionet", "test-accuracy", 0.95, n=200))
     offsets = 0.01 * np.random.default_rng(0).normal(size=CLIPS)
     offsets -= offsets.mean()

@@ -10,8 +10,7 @@ import pytest
 from audioxai_bench.cli import main
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.leaderboard import build_leaderboard, collect
-from audioxai_bench.run.records import ResultStore
-from tests.helpers import record
+from tests.helpers import record, run_store
 
 SMOOTHGRAD = {"n_samples": 8, "noise_level": 0.15}
 TRAINING = {"preset": "cpu", "width": 0.125, "iterations": 500, "n_effective": 60.0,
@@ -22,7 +21,7 @@ def _run(root: Path, seed: int, *, params: dict = SMOOTHGRAD, info: dict = TRAIN
          fingerprint: str = "1fbf1fe31350b47a") -> Path:
     """A run of one seed: AudioNet's accuracy and smoothgrad's faithfulness gap."""
     common = {"seed": seed, "data_fingerprint": fingerprint, "model_key": f"model-{seed}"}
-    store = ResultStore(root / "results.jsonl")
+    store = run_store(root)
     store.append(record("audionet", "test-accuracy", 0.86, n=200, **common,
                         info=info | {"n_effective": 50.0 + seed},  # an outcome: may differ
                         plugins={"model": {"name": "audionet", "plugin": "builtin"}}))

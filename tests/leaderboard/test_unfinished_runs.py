@@ -1,0 +1,94 @@
+"""F2: a leaderboard of a run that has not finished (interrupted, resumed and interrupted, still
+running) is refused, naming the folder; ``--partial`` builds it and says it is partial.
+
+Before, the partial results were presented as complete ("Cells: 20 ok, 0 failed", exit 0) and
+the missing folds and explainers were silently absent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from audioxai_bench.cli import main
+from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.leaderboard import build_leaderboard, collect
+from audioxai_bench.run.records import ResultStore, folder_lock
+from tests.helpers import fake_run, record
+
+
+def interrupted(root: Path) -> Path:
+    """A run killed before its end: records, no run.json."""
+    store = ResultStore(root / "results.jsonl")
+    store.append(record("audionet", "test-accuracy", 0.9, n=200))
+    store.append(record("audionet", "faithfulness-gap", 0.3, explainer="gradient"))
+    return root
+
+
+def test_an_interrupted_run_is_refused_naming_its_folder(tmp_path, capsys):
+    run = interrupted(tmp_path / "run")
+    assert main(["leaderboard", str(run), "--out", str(tmp_path / "board")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"error: {run}: the run has not finished: no run.json: the run was "
+                          "interrupted")
+    assert "--resume" in err and "--partial" in err
+    assert not (tmp_path / "board").exists()
+
+
+def test_partial_builds_a_leaderboard_that_says_it_is_partial(tmp_path):
+    run = interrupted(tmp_path / "run")
+    build_leaderboard([run], tmp_path / "board", quiet=True, partial=True)
+    readme = (tmp_path / "board" / "README.md").read_text()
+    cells = next(line for line in readme.splitlines() if line.startswith("- **Cells:** "))
+    assert cells.startswith("- **Cells:** 2 ok, 0 failed; ")
+    assert cells.endswith("; partial: cells of unfinished runs are missing")
+    assert ("- **Partial:** run quickstart seed 0 did not finish (no run.json: the run was "
+            "interrupted or is still running)") in readme
+    assert "did not finish" in (tmp_path / "board" / "index.html").read_text()
+    project = tmp_path / "README.md"
+    project.write_text("<!-- results quickstart -->\n<!-- /results -->\n")
+    with pytest.raises(AudioXaiError, match="not filled from runs that have not finished"):
+        build_leaderboard([run], tmp_path / "board", quiet=True, partial=True,
+                          project_readme=project)
+
+
+def test_a_finished_run_says_nothing_of_partial(tmp_path):
+    build_leaderboard([fake_run(tmp_path / "run", media=False)], tmp_path / "board", quiet=True)
+    assert "artial" not in (tmp_path / "board" / "README.md").read_text()
+
+
+def test_a_run_still_writing_is_refused(tmp_path):
+    run = fake_run(tmp_path / "run", media=False)
+    with folder_lock(run), pytest.raises(AudioXaiError, match=r"a run is still writing it \(pid"):
+        collect.read([run])
+    collect.read([run])  # released: finished
+
+
+def test_a_real_run_is_accepted_and_refused_once_a_resume_appends_without_finishing(tree,
+                                                                                   tmp_path):
+    from audioxai_bench.plugins import load_plugins
+    from audioxai_bench.run.definition import parse_benchmark
+    from audioxai_bench.run.runner import run_benchmark
+    from tests.test_guard import definition
+
+    out = tmp_path / "out"
+    run_benchmark(parse_benchmark(definition(tree, explainers=["random"], metrics=["gini"])),
+                  out, quiet=True, plugins=load_plugins(entrypoints=False), log=lambda _: None)
+    assert json.loads((out / "run.json").read_text())["results_bytes"] == (
+        out / "results.jsonl").stat().st_size
+    assert set(collect.read([out])["unfinished"]) == {""}
+    ResultStore(out / "results.jsonl").append(record("audionet", "gini", 0.5,
+                                                     explainer="gradient"))
+    with pytest.raises(AudioXaiError, match=r"the run has not finished: results.jsonl has \d+ "
+                                            r"bytes, run.json says the run ended with \d+"):
+        collect.read([out])
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    from tests.helpers import write_tree
+
+    return write_tree(tmp_path_factory.mktemp("tree") / "data", [1, 2, 4, 11, 5, 13],
+                      reps=range(1))
