@@ -49,7 +49,8 @@ def read(paths: Sequence[str | os.PathLike[str]], *, partial: bool = False) -> p
                 f"'audioxai-bench run DEFINITION --out {file.parent} --resume', or pass "
                 "--partial for a leaderboard marked partial")
         frames.append(frame.assign(source=str(file.parent), unfinished=problem or ""))
-    return one_definition(one_model_each(normalise(pd.concat(frames, ignore_index=True))))
+    return one_definition(one_sample_each(one_model_each(normalise(
+        pd.concat(frames, ignore_index=True)))))
 
 
 def one_model_each(df: pd.DataFrame) -> pd.DataFrame:
@@ -67,6 +68,41 @@ def one_model_each(df: pd.DataFrame) -> pd.DataFrame:
                 "models (the definition's training or data changed between runs); give the "
                 "leaderboard runs of one definition, or run again into a fresh --out")
     return df
+
+
+def one_sample_each(df: pd.DataFrame) -> pd.DataFrame:
+    """``df``, refused where the cells of one split and seed of a (task, model) were scored on
+    different clips or with different batch sizes (a run resumed into one folder after its
+    ``samples``, ``batch_size`` or data changed kept the cells it did not compute again): a
+    table would rank values of different clips side by side. Records that do not state their
+    clips (test accuracy) or batch size (older records) are not compared on it."""
+    keys = ["benchmark", "dataset", "task", "model", "fold", "seed"]
+    seen: dict[tuple[Any, ...], Any] = {}
+    for i, record, *group in zip(df.index, df["record"], *(df[k] for k in keys)):
+        for field in ("clips", "batch_size"):
+            value = record.get(field)
+            if value is None:
+                continue
+            value = tuple(value) if field == "clips" else value
+            first, at = seen.setdefault((*group, field), (value, i))
+            if value == first:
+                continue
+            a, b = df.loc[at], df.loc[i]
+            task, model, fold, seed = group[2:]
+            what = ((f"{len(first)} and {len(value)} clips" if len(first) != len(value) else
+                     "two sets of clips") if field == "clips" else
+                    f"batch_size {first} and {value}")
+            where = ", ".join(dict.fromkeys([a["source"], b["source"]]))
+            raise AudioXaiError(
+                f"{where}: the cells of {task} · {model} split {fold}, seed {seed} were scored "
+                f"on {what} (e.g. {_cell(a)} and {_cell(b)}: the definition's samples, "
+                "batch_size or data changed between runs resumed into one folder); a table "
+                "would rank them side by side: give the leaderboard runs of one definition")
+    return df
+
+
+def _cell(row: pd.Series) -> str:
+    return " · ".join(filter(None, [row["explainer"], row["sonifier"], row["metric"]]))
 
 
 def one_definition(df: pd.DataFrame) -> pd.DataFrame:

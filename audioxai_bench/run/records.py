@@ -125,6 +125,9 @@ class Record(BaseModel):
     #: false for an explainer that declares itself non-deterministic (not checked repeatable)
     deterministic: bool | None = None
     seed: StrictInt | None = None
+    #: the run's ``batch_size``: each batch seeds its metrics, so it is part of what the cell
+    #: computed (``--resume`` and the leaderboard do not mix two)
+    batch_size: StrictInt | None = None
     plugins: dict[str, Any] | None = None
     params: dict[str, Any] | None = None
     git_revision: _Text = None

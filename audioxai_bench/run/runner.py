@@ -208,6 +208,7 @@ class Runner:
             "explainer": explainer.name if explainer else None,
             "sonifier": sonifier.name if sonifier else None, "metric": metric,
             "status": "ok", "error": None, "device": str(self.device), "seed": self.bench.seed,
+            "batch_size": self.bench.batch_size,
             "executor": self.executor_name, "torch_threads": self.work.threads,
             "torch_deterministic": self.bench.deterministic,
             "config_hash": config_hash({**settings, "params": params, "plugins": plugins}),
@@ -308,6 +309,7 @@ class Runner:
                      f"{len(self.plan.explainers)} explainers, {len(self.plan.metrics)} metrics, "
                      f"{len(self.plan.sonifiers)} sonifiers; executor {executor.name}, "
                      f"{executor.threads} torch thread(s) per unit")
+            self._check_earlier_samples(earlier)
             for task in self.bench.tasks:
                 for choice in self.bench.models:
                     for fold in self.bench.folds[task]:
@@ -364,6 +366,37 @@ class Runner:
             if r.get("model_key"):
                 models.setdefault((r["task"], r["model"], r["fold"]), set()).add(r["model_key"])
         return models
+
+    def _check_earlier_samples(self, records: list[dict[str, Any]]) -> None:
+        """Refuse to resume where the folder's cells were scored on other clips or batches
+        than this definition's (its ``samples``, ``batch_size``, data or seed changed): the
+        cells it does not compute again (an explainer it dropped) would stay beside its own,
+        and tables would rank values of different clips side by side."""
+        batch_sizes = {r["batch_size"] for r in records if r.get("batch_size") is not None}
+        if batch_sizes - {self.bench.batch_size}:
+            raise AudioXaiError(
+                f"{self.out} holds results scored with batch_size "
+                f"{', '.join(map(str, sorted(batch_sizes)))}, this definition has "
+                f"{self.bench.batch_size} (each batch seeds its metrics); resumed, its tables "
+                f"would mix the two: {ELSEWHERE}")
+        clips: dict[tuple[str, str, int], list[str]] = {}
+        for r in records:
+            if r.get("clips") is not None:
+                clips.setdefault((r["task"], r["model"], r["fold"]), r["clips"])
+        for task in self.bench.tasks:
+            for choice in self.bench.models:
+                for fold in self.bench.folds[task]:
+                    earlier = clips.get((task, choice.name, fold))
+                    if earlier is None:
+                        continue
+                    mine = self.work.sample_clips(Where(task, choice.name, fold, "", ""))
+                    if earlier != mine:
+                        raise AudioXaiError(
+                            f"{self.out} holds results of {task}-{choice.name}-fold{fold} "
+                            f"scored on other clips ({len(earlier)}; this definition picks "
+                            f"{len(mine)}: its samples, data or seed changed since); resumed, "
+                            f"its tables would rank cells of different clips side by side: "
+                            f"{ELSEWHERE}")
 
     def _submit_training(self, task: str, choice: Any, fold: int) -> None:
         recipe = self.work.recipe(task, choice, fold)

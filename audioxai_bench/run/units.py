@@ -279,6 +279,17 @@ class Units:
         test = speaker_split(where.task, where.fold).test
         return np.flatnonzero(np.isin(self.data.speaker, test) & (labels >= 0))
 
+    def sample_rows(self, where: Where) -> np.ndarray:
+        """The test clips a panel explains: the definition's ``samples`` of them, classes
+        balanced, in an order seeded by its ``seed``."""
+        test_rows = self.test_rows(where)
+        labels = self.data.labels(where.task)
+        return balanced_sample(test_rows, labels[test_rows], self.bench.samples, self.bench.seed)
+
+    def sample_clips(self, where: Where) -> list[str]:
+        """:meth:`sample_rows` as the records name them (``clips``)."""
+        return [self.data.relpaths[r] for r in self.sample_rows(where)]
+
     def test_hits(self, panel: Panel, meta: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """Per test clip, whether the model got it right, and its speaker: from the training's
         record of it, or (a model cached before it was recorded) by classifying them again."""
@@ -295,7 +306,7 @@ class Units:
     def _panel(self, where: Where, model: torch.nn.Module) -> Panel:
         labels = self.data.labels(where.task)
         test_rows = self.test_rows(where)
-        rows = balanced_sample(test_rows, labels[test_rows], self.bench.samples, self.bench.seed)
+        rows = self.sample_rows(where)
         signals = torch.from_numpy(np.asarray(self.data.signals[rows], dtype=np.float32))
         x = to_model_input(signals, where.representation)
         target = torch.from_numpy(labels[rows].astype(np.int64))

@@ -250,3 +250,33 @@ def test_resume_refuses_another_benchmark_or_another_trained_model(tree, cache, 
     with pytest.raises(AudioXaiError, match=r"digit · audionet split 0, seed 0 come from 2 "
                                             r"trained models"):
         build_leaderboard([out, other], tmp_path / "board", quiet=True)
+
+
+def test_resume_refuses_other_clips_or_batch_size(tree, cache, tmp_path):
+    """Probe F3: resumed with `samples` 12 instead of 6 and an explainer dropped, the folder
+    kept the dropped explainer's cells on 6 clips beside the new ones on 12, and the leaderboard
+    ranked them side by side."""
+    from audioxai_bench.leaderboard import build_leaderboard
+
+    out = tmp_path / "out"
+    run(tree, out)
+    first = (out / "results.jsonl").read_bytes()
+    assert {r.get("batch_size") for r in read_records([out])} == {2}
+    with pytest.raises(AudioXaiError) as info:
+        run(tree, out, resume=True, changes={"samples": 6, "explainers": ["random"]})
+    assert str(info.value) == (
+        f"{out} holds results of digit-audionet-fold0 scored on other clips (4; this definition "
+        "picks 6: its samples, data or seed changed since); resumed, its tables would rank "
+        f"cells of different clips side by side: {runner.ELSEWHERE}")
+    with pytest.raises(AudioXaiError, match=r"holds results scored with batch_size 2, this "
+                                            r"definition has 4 \(each batch seeds its metrics\)"):
+        run(tree, out, resume=True, changes={"batch_size": 4})
+    assert (out / "results.jsonl").read_bytes() == first  # nothing lost, nothing mixed
+    # a later folder of the same seed and model on more clips, one explainer: the newest record
+    # of each cell would take its random cells and the earlier folder's gradient cells
+    other = tmp_path / "other"
+    run(tree, other, changes={"samples": 6, "explainers": ["random"]})
+    with pytest.raises(AudioXaiError, match=r"digit · audionet split 0, seed 0 were scored on 4 "
+                                            r"and 6 clips \(e.g. gradient · faithfulness-gap and "
+                                            r"random · faithfulness-gap"):
+        build_leaderboard([out, other], tmp_path / "board", quiet=True)
