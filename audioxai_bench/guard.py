@@ -521,9 +521,10 @@ def run_explainer(
 ) -> Tensor:
     """Call ``explainer.explain(model, x, target)`` under :func:`guarded_call` and check the result.
 
-    The result must be a floating tensor of exactly ``x.shape`` on ``x.device`` with finite
-    values; the model, torch's global state and the input must be unchanged (what changed is
-    put back, so a misbehaving plugin cannot spoil the methods that run after it).
+    The result must be a plain, dense floating tensor of exactly ``x.shape`` on ``x.device``
+    with finite values; the model, torch's global state and the input must be unchanged
+    (what changed is put back, so a misbehaving plugin cannot spoil the methods that run after
+    it).
     ``time_limit_s`` is enforced where possible (see the module docstring). ``keeper`` is the
     model's reference state when the caller keeps one (else it is taken for this call).
 
@@ -545,6 +546,13 @@ def run_explainer(
 def _check_result(result: Any, x: Tensor) -> tuple[str, str] | None:
     if not isinstance(result, Tensor):
         return "type", f"returned {type(result).__name__}, not a Tensor"
+    if type(result) is not Tensor and not isinstance(result, nn.Parameter):
+        return "type", (f"returned a {type(result).__name__}, a Tensor subclass (its own "
+                        "operations could change what the metrics compute); return a plain "
+                        "Tensor")
+    if result.layout != torch.strided:  # sparse: most metrics' operations fail on it
+        return "type", (f"returned a tensor of layout {result.layout}, not a dense (strided) "
+                        "one; return .to_dense()")
     if not result.dtype.is_floating_point:
         return "type", f"returned dtype {result.dtype}, not a floating type"
     if result.shape != x.shape:

@@ -310,6 +310,30 @@ def test_p14_nondeterministic_explainer_fails_the_check(pm, net, batch, clean):
     assert_unaffected(pm, net, batch, clean)
 
 
+class Marked(torch.Tensor):
+    """A tensor subclass, as a plugin might return to carry metadata."""
+
+
+@pytest.mark.parametrize(("convert", "reason"), [
+    (lambda r: r.to_sparse(), "returned a tensor of layout torch.sparse_coo, not a dense "
+                              "(strided) one; return .to_dense()"),
+    (lambda r: r.as_subclass(Marked), "returned a Marked, a Tensor subclass (its own operations "
+                                      "could change what the metrics compute); return a plain "
+                                      "Tensor")])
+def test_f4_sparse_or_subclassed_relevance_is_a_contract_breach(net, batch, convert, reason):
+    """Probe F4: a sparse relevance passed the check, then failed with a bare torch
+    NotImplementedError naming neither the explainer nor its plugin."""
+    class Converts(Probe):
+        def explain(self, model, x, target):
+            return convert(x.abs())
+
+    for check in (run_explainer, check_repeatable):  # the runner calls the check first
+        with pytest.raises(ExplainerError) as info:
+            check(Converts(None), net, *batch, plugin="axbprobe 0.1")
+        assert info.value.kind == "type"
+        assert str(info.value) == f"explainer 'probe' (plugin axbprobe 0.1): {reason}"
+
+
 @pytest.mark.parametrize("name", ["random", "smoothgrad", "gradient"])
 def test_p14_builtins_are_repeatable(pm, net, batch, name):
     explainer = pm.explainers.get(name)
