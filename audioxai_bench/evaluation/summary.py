@@ -7,6 +7,7 @@ interval and mean curves, :func:`timed` measures an explainer call (CUDA synchro
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -70,11 +71,8 @@ def summarize(
     own_interval = getattr(metric, "interval", None)
     if callable(own_interval):
         ci = own_interval(output)
-        if ci is not None and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci) \
-                and ci[0] > ci[1]:
-            raise AudioXaiError(f"metric {getattr(metric, 'name', metric)!r}: its interval() "
-                                f"returned [{ci[0]:g}, {ci[1]:g}], the lower bound above the "
-                                "upper")
+        if ci is not None:
+            ci = _checked_interval(getattr(metric, "name", metric), ci, est.mean)
     elif output.info.get("proportion") and est.n:
         ci = list(stats.wilson_interval(est.mean, est.n, confidence))
     else:
@@ -97,6 +95,33 @@ def summarize(
     if callable(own):
         record["summary"] = own(output)
     return record
+
+
+def _checked_interval(name: Any, ci: Any, value: float) -> list[float]:
+    """A metric's own ``interval()`` as ``[low, high]``: two finite numbers with ``low <= value
+    <= high`` (float rounding aside); else the cell fails naming the metric (an interval that
+    excludes its value, or NaN bounds, is no 95 % interval of it)."""
+    def number(v: Any) -> float:
+        if isinstance(v, (str, bytes, bool)):
+            raise TypeError
+        return float(v)
+
+    try:
+        low, high = map(number, ci)
+    except (TypeError, ValueError):
+        raise AudioXaiError(f"metric {name!r}: its interval() returned {ci!r:.60}, not "
+                            "[low, high] (or None: no interval)") from None
+    said = f"its interval() returned [{low:g}, {high:g}]"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise AudioXaiError(f"metric {name!r}: {said}, bounds that are not finite (return None "
+                            "where there is no interval)")
+    if low > high:
+        raise AudioXaiError(f"metric {name!r}: {said}, the lower bound above the upper")
+    slack = 1e-6 * max(1.0, abs(value)) if math.isfinite(value) else math.inf
+    if value < low - slack or value > high + slack:
+        raise AudioXaiError(f"metric {name!r}: {said}, which does not hold its value "
+                            f"{value:g}")
+    return [low, high]
 
 
 def timed(call: Callable[[], _T], device: torch.device | str = "cpu") -> tuple[_T, float]:

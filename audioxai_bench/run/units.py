@@ -464,8 +464,11 @@ def metric_error(metric: Plugged, exc: BaseException) -> str:
     explainer's failure does (a bare ``TypeError: ...`` did not say whose it was)."""
     text = one_line(exc)
     prefix = f"metric {metric.name!r}"
-    if text.startswith(prefix):
-        return text
+    own = str(exc).strip().partition("\n")[0] if isinstance(exc, AudioXaiError) else ""
+    if own.startswith(f"{prefix} (plugin "):
+        return own
+    if own.startswith(f"{prefix}:"):  # e.g. summarize's checks of its interval(): the plugin
+        return f"{prefix} (plugin {metric.source}){own[len(prefix):]}"
     return f"{prefix} (plugin {metric.source}): raised {text}"
 
 

@@ -132,7 +132,8 @@ class Bad(audioxai_bench.BaseMetric):
         return audioxai_bench.MetricOutput(scores=scores, info=info)
 
     def interval(self, output):
-        return [5.0, -5.0] if self.how == "reversed" else None
+        return {"reversed": [5.0, -5.0], "far": [5.0, 6.0],
+                "nan-bounds": [float("nan")] * 2}.get(self.how)
 
 
 class Silent(audioxai_bench.BaseSonifier):
@@ -143,7 +144,8 @@ class Silent(audioxai_bench.BaseSonifier):
 @audioxai_bench.hookimpl
 def audioxai_bench_metrics():
     return [Bad(name=how, how=how, higher_is_better=True)
-            for how in ("short", "infinite", "unwritable", "reversed", "outside")]
+            for how in ("short", "infinite", "unwritable", "reversed", "outside", "far",
+                        "nan-bounds")]
 
 
 @audioxai_bench.hookimpl
@@ -159,6 +161,7 @@ def test_a_metric_or_sonifier_that_breaks_its_contract_fails_its_cell_not_the_ru
     plugin.write_text(MISBEHAVING)
     spec = tiny_spec(tmp_path, explainers=["gradient"],
                      metrics=["gini", "short", "infinite", "unwritable", "reversed", "outside",
+                              "far", "nan-bounds",
                               {"name": "sonified-sufficiency-gain", "params": {"controls": 1}}],
                      sonifiers=["nan-sound"], examples=1)
     out = tmp_path / "out"
@@ -170,7 +173,15 @@ def test_a_metric_or_sonifier_that_breaks_its_contract_fails_its_cell_not_the_ru
                 "unwritable": "its result cannot be recorded: ",
                 "reversed": "its interval() returned [5, -5], the lower bound above",
                 "outside": "returned 2 score(s) outside its declared bounds [0, 1], e.g. 2",
+                # F5: an interval that excludes the value, or NaN bounds, was recorded as ok
+                "far": "(plugin misbehaving sha256.", "nan-bounds": "(plugin misbehaving sha256.",
                 "sonified-sufficiency-gain": "sonifier 'nan-sound' returned 128000 NaN/Inf"}
+    for metric, reason in {"far": "): its interval() returned [5, 6], which does not hold its "
+                                  "value 1",
+                           "nan-bounds": "): its interval() returned [nan, nan], bounds that "
+                                         "are not finite (return None where there is no "
+                                         "interval)"}.items():
+        assert records[metric]["error"].endswith(reason), records[metric]["error"]
     for metric, reason in expected.items():
         assert records[metric]["status"] == "error", metric
         assert reason in records[metric]["error"], records[metric]["error"]
