@@ -644,7 +644,7 @@ def test_every_sonifier_a_plugins_too_is_heard_on_the_first_clip(tmp_path):
 def test_a_failed_explainer_first_in_line_does_not_reverse_the_ranking(tmp_path):
     """A failed cell's record states no direction: read first, it turned "higher is better"
     into "lower" and ranked 0.001 above 0.179 (ecosystem audit 4, a plugin's 'deeplift')."""
-    store = ResultStore(tmp_path / "run" / "results.jsonl")
+    store = run_store(tmp_path / "run")
     store.append(record("audionet", "test-accuracy", 0.9, n=200))
     store.append(record("audionet", "faithfulness-gap", None, explainer="deeplift",
                         status="error", error=REASON, higher_is_better=None))
