@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: the benchmark's plugin_time_limit_s, 1800)")
     run.add_argument("--nondeterministic", action="store_true",
                      help="faster, not repeatable on a GPU: let cuDNN autotune instead of "
-                          "deterministic algorithms (recorded with the results)")
+                          "deterministic algorithms, and allow operations torch has no "
+                          "deterministic kernel for (recorded with the results)")
     run.add_argument("--rescore", action="store_true",
                      help="explain and score every cell again, even those whose relevance "
                           "and scores the cache keeps from an earlier run of the same code and "

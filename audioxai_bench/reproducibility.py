@@ -1,12 +1,16 @@
 """Deterministic torch for training and scoring: the same definition and seed give the same
 records on the same device.
 
-On a CPU torch is deterministic already. On CUDA, cuDNN's autotuner picks kernels by timing,
-and several kernels (convolution backward, cuBLAS with its default workspaces) accumulate in a
-varying order; two cold runs then differ. :func:`torch_mode` switches torch to deterministic
-algorithms (cuDNN deterministic, no autotuning, ``CUBLAS_WORKSPACE_CONFIG``) for a block and
-puts the previous switches back afterwards. ``deterministic=False`` is the faster mode that
-lets cuDNN autotune; it is an explicit choice that every record carries.
+On a CPU torch's kernels give the same bits run after run once the machine and the number of
+threads are fixed (:func:`torch_threads`, :func:`numerics`). On CUDA, cuDNN's autotuner picks
+kernels by timing, and several kernels (convolution backward, cuBLAS with its default
+workspaces) accumulate in a varying order; two cold runs then differ. :func:`torch_mode`
+switches torch to deterministic algorithms (cuDNN deterministic, no autotuning,
+``CUBLAS_WORKSPACE_CONFIG``) for a block and puts the previous switches back afterwards. The
+switch holds on every device, CPU included: an operation torch has no deterministic kernel for
+raises there too (``max_unpool2d``, which captum's DeepLift runs through a max pooling layer,
+raises on a CPU). ``deterministic=False`` (``--nondeterministic``) is the faster mode that lets
+cuDNN autotune and allows those operations; it is an explicit choice that every record carries.
 
 The suite's own code was read for operations that raise in this mode on CUDA (torch's list in
 ``torch.use_deterministic_algorithms``): floating-point ``cumsum`` was the only one (the
@@ -74,6 +78,19 @@ def torch_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+#: what torch's error says when deterministic mode meets an operation without such a kernel
+NO_DETERMINISTIC_KERNEL = "does not have a deterministic implementation"
+
+
+def with_nondeterministic_hint(error: str) -> str:
+    """``error``, and when torch raised it for an operation without a deterministic kernel, how
+    to run anyway (one line, for a failed cell's record and log line)."""
+    if NO_DETERMINISTIC_KERNEL not in error or "--nondeterministic" in error:
+        return error
+    return (f"{error} [torch has no deterministic kernel for an operation here: "
+            "`audioxai-bench run --nondeterministic` allows it, and the records say so]")
 
 
 def numerics(device: torch.device, threads: int) -> dict[str, object]:

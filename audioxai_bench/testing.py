@@ -10,10 +10,12 @@
 :func:`check_explainer`, :func:`check_metric` and :func:`check_sonifier` validate the object's
 registration (as the plugin manager does), run it on both :func:`tiny_models` (a waveform and
 a spectrogram net of the reference architectures, random weights, in eval *and* train mode) the
-way a benchmark run does, and check the contract: shapes, finite values, device, the model and
-the inputs left alone, the same result on a repeated call. A broken contract raises
-``AssertionError`` with a message that names the object, the toy model and what went wrong
-(with the object's own traceback where it raised), so a plugin's test fails with the reason.
+way a benchmark run does, under deterministic algorithms as a run is by default
+(:func:`audioxai_bench.reproducibility.torch_mode`), and check the contract: shapes, finite
+values, device, the model and the inputs left alone, the same result on a repeated call. A
+broken contract raises ``AssertionError`` with a message that names the object, the toy model
+and what went wrong (with the object's own traceback where it raised), so a plugin's test fails
+with the reason.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from audioxai_bench.guard import (
     score_metric,
 )
 from audioxai_bench.plugins import validate
+from audioxai_bench.reproducibility import NO_DETERMINISTIC_KERNEL, torch_mode
 
 __all__ = ["ToyBatch", "check_explainer", "check_metric", "check_sonifier", "tiny_models",
            "toy_batch", "toy_ground_truth"]
@@ -176,7 +179,7 @@ class _ToyGradient(BaseExplainer):
 
 
 def check_explainer(explainer: Any, *, models: Mapping[str, nn.Module] | None = None,
-                    device: str | torch.device = "cpu") -> None:
+                    device: str | torch.device = "cpu", deterministic: bool = True) -> None:
     """Check that ``explainer`` keeps the explainer contract; raise ``AssertionError`` if not.
 
     On the toy model of every representation it declares, in eval and in train mode, through
@@ -185,7 +188,10 @@ def check_explainer(explainer: Any, *, models: Mapping[str, nn.Module] | None = 
     ``.grad``, hooks, train/eval mode and the input are left alone; a repeated call gives the
     same relevance, and so does the model in train mode (explanations describe the deployed
     model). A batch of one must work too. ``with_params``, when present, must keep the new name.
-    ``models`` replaces :func:`tiny_models` (by representation).
+    ``models`` replaces :func:`tiny_models` (by representation). It runs under deterministic
+    algorithms, as a run does, so an operation torch has no deterministic kernel for fails here
+    and not in every cell of a run; ``deterministic=False`` checks it as ``audioxai-bench run
+    --nondeterministic`` runs it.
     """
     name, label = _validated("explainer", explainer)
     if callable(getattr(explainer, "with_params", None)):
@@ -196,22 +202,24 @@ def check_explainer(explainer: Any, *, models: Mapping[str, nn.Module] | None = 
         if getattr(copy, "name", None) != f"{name}-copy":
             raise AssertionError(f"{label}: with_params(name={name + '-copy'!r}) returned an "
                                  f"object named {getattr(copy, 'name', None)!r}")
-    _on_each_model(explainer, label, models, device, _check_explainer_on)
+    _on_each_model(explainer, label, models, device, deterministic, _check_explainer_on)
 
 
 def _on_each_model(obj: Any, label: str, models: Mapping[str, nn.Module] | None,
-                   device: str | torch.device, check: Any) -> list[Any]:
+                   device: str | torch.device, deterministic: bool, check: Any) -> list[Any]:
     """``check(obj, label, model, representation, device)`` on the toy model of every
-    representation ``obj`` declares, each model's train/eval mode given back afterwards."""
+    representation ``obj`` declares, each model's train/eval mode given back afterwards, in
+    the torch mode of a run (:func:`~audioxai_bench.reproducibility.torch_mode`)."""
     models = models or tiny_models(device=device)
     results = []
-    for rep in _declared(obj, label):
-        model = _model(models, rep, label)
-        before = model.training
-        try:
-            results.append(check(obj, label, model, rep, device))
-        finally:
-            model.train(before)
+    with torch_mode(deterministic):
+        for rep in _declared(obj, label):
+            model = _model(models, rep, label)
+            before = model.training
+            try:
+                results.append(check(obj, label, model, rep, device))
+            finally:
+                model.train(before)
     return results
 
 
@@ -244,6 +252,10 @@ def _explain(explainer: Any, model: nn.Module, x: Tensor, target: Tensor, where:
         return run_explainer(explainer, model, x.clone(), target.clone(), plugin="under test")
     except ExplainerError as exc:
         text = f"{where}: {exc.reason}"
+        if NO_DETERMINISTIC_KERNEL in text:
+            text += (" [a benchmark run fails the same way: torch has no deterministic kernel for "
+                     "an operation here; check with deterministic=False what `audioxai-bench run "
+                     "--nondeterministic` runs, or avoid the operation]")
         cause = getattr(exc, "traceback", None)
         if cause:
             text += "\n\nits traceback:\n" + cause.rstrip()
@@ -255,7 +267,7 @@ def _explain(explainer: Any, model: nn.Module, x: Tensor, target: Tensor, where:
 
 def check_metric(metric: Any, *, models: Mapping[str, nn.Module] | None = None,
                  explainer: Any = None, sonifier: Any = None,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", deterministic: bool = True) -> None:
     """Check that ``metric`` keeps the metric contract; raise ``AssertionError`` if not.
 
     On the toy model of every representation it declares, with gradient × input relevance (or
@@ -266,6 +278,7 @@ def check_metric(metric: Any, *, models: Mapping[str, nn.Module] | None = None,
     alone; the same batch gives the same scores again, and with the model in train mode;
     a result it keeps in ``batch.shared`` does not leak one explainer's relevance into
     another's scores; the runner can summarize the output (and ``metric.summarize`` runs).
+    ``deterministic`` as in :func:`check_explainer`.
     """
     name, label = _validated("metric", metric)
     needs = set(getattr(metric, "needs", ()))
@@ -279,7 +292,7 @@ def check_metric(metric: Any, *, models: Mapping[str, nn.Module] | None = None,
 
         sonifier = PluginManager(entrypoints=False).sonifiers.get("spectrogram-mask")
     finite = sum(_on_each_model(
-        metric, label, models, device,
+        metric, label, models, device, deterministic,
         lambda obj, lab, model, rep, dev: _check_metric_on(obj, lab, model, rep, explainer,
                                                            sonifier, dev)))
     if not finite:
@@ -353,20 +366,21 @@ def _score(metric: Any, batch: EvalBatch, where: str) -> MetricOutput:
 
 
 def check_sonifier(sonifier: Any, *, models: Mapping[str, nn.Module] | None = None,
-                   device: str | torch.device = "cpu") -> None:
+                   device: str | torch.device = "cpu", deterministic: bool = True) -> None:
     """Check that ``sonifier`` keeps the sonifier contract; raise ``AssertionError`` if not.
 
     For every representation it declares, on ``(B, 8000)`` toy signals with gradient × input
     relevance of the toy model, and with all-zero relevance: ``sonify`` returns a finite
     floating ``(B, 8000)`` tensor on the signals' device, leaves its inputs alone and gives the
     same sound again; the suite can score it (the sound, its complement ``signal - sound`` and
-    the random control of its ``domain`` all classify to finite numbers).
+    the random control of its ``domain`` all classify to finite numbers). ``deterministic`` as in
+    :func:`check_explainer`.
     """
     name, label = _validated("sonifier", sonifier)
     domain = getattr(sonifier, "domain", "time")
     if domain not in ("time", "stft"):
         raise AssertionError(f"{label}: domain must be 'time' or 'stft', got {domain!r}")
-    _on_each_model(sonifier, label, models, device, _check_sonifier_on)
+    _on_each_model(sonifier, label, models, device, deterministic, _check_sonifier_on)
 
 
 def _check_sonifier_on(sonifier: Any, label: str, model: nn.Module, rep: str,

@@ -298,3 +298,42 @@ def test_broken_sonifiers_fail_with_the_reason(models, sonifier, message):
 
 def test_valid_sonifier_passes(models):
     check_sonifier(Gate(name="gate"), models=models)
+
+
+# --- the torch mode of a run ------------------------------------------------------------------
+
+
+def _unpooled(t: Tensor) -> Tensor:
+    """``t`` through max_unpool1d, which torch has no deterministic kernel for (on a CPU too),
+    as captum's DeepLift runs it through a max pooling layer."""
+    pooled, where = torch.nn.functional.max_pool1d(t.flatten(1)[:, None], 1, return_indices=True)
+    return torch.nn.functional.max_unpool1d(pooled, where, 1).reshape(t.shape)
+
+
+class Unpooling(Grad):
+    def attribute(self, model, x, target):
+        return _unpooled(super().attribute(model, x, target))
+
+
+class UnpoolingMass(Mass):
+    def score(self, batch):
+        return audioxai_bench.MetricOutput(scores=_unpooled(super().score(batch).scores[:, None])
+                                           [:, 0])
+
+
+def test_checks_run_under_the_deterministic_algorithms_of_a_run(models):
+    """A method that passed the check failed every cell of a run: the runner works under
+    torch.use_deterministic_algorithms(True), the check did not."""
+    waveform = frozenset({"waveform"})
+    with pytest.raises(AssertionError, match=r"'unpooling'.*does not have a deterministic "
+                                             r"implementation.*deterministic=False.*"
+                                             r"--nondeterministic"):
+        check_explainer(Unpooling(name="unpooling", representations=waveform), models=models)
+    with pytest.raises(AssertionError, match=r"'unpooling-mass'.*does not have a deterministic"):
+        check_metric(UnpoolingMass(name="unpooling-mass", representations=waveform),
+                     models=models)
+    check_explainer(Unpooling(name="unpooling", representations=waveform), models=models,
+                    deterministic=False)
+    check_metric(UnpoolingMass(name="unpooling-mass", representations=waveform), models=models,
+                 deterministic=False)
+    assert not torch.are_deterministic_algorithms_enabled()  # the mode is given back

@@ -50,7 +50,7 @@ from ..guard import explainer_notes, guarded_call, time_limit_of
 from ..hashing import config_hash
 from ..plugins import PluginManager
 from ..progress import Progress, status
-from ..reproducibility import torch_mode, torch_threads
+from ..reproducibility import torch_mode, torch_threads, with_nondeterministic_hint
 from ..stats import clustered_wilson
 from . import folder
 from .artifacts import ModelRecipe, data_tree, model_key
@@ -227,6 +227,8 @@ class Runner:
         return record
 
     def _write(self, record: dict[str, Any]) -> None:
+        if record["status"] == "error":
+            record = record | {"error": with_nondeterministic_hint(record["error"])}
         self.store.append(record)
         fault_point("record")
         self.counts["records"] += 1

@@ -201,6 +201,37 @@ def test_failing_cells_are_recorded_and_the_rest_runs_on(tree, tmp_path):
     assert set(ok.metric) == set(PLAIN_METRICS)
 
 
+class Unpooling:
+    """Relevance through max_unpool1d, which torch has no deterministic kernel for (on a CPU
+    too; captum's DeepLift runs max_unpool2d through AlexNet's pooling)."""
+
+    name = "unpooling"
+    representations = frozenset({"waveform"})
+
+    def explain(self, model, x, target):
+        pooled, where = torch.nn.functional.max_pool1d(x.flatten(1)[:, None], 1,
+                                                       return_indices=True)
+        return torch.nn.functional.max_unpool1d(pooled, where, 1).reshape(x.shape)
+
+
+class UnpoolingPlugin:
+    @hookimpl
+    def audioxai_bench_explainers(self):
+        return [Unpooling()]
+
+
+def test_a_cell_without_a_deterministic_kernel_says_how_to_run_it(tree, tmp_path):
+    pm = load_plugins(entrypoints=False)
+    pm.register(UnpoolingPlugin(), "unpooling-plugin")
+    report = run(tree, tmp_path / "out", plugins=pm, changes={
+        "explainers": ["unpooling"], "metrics": ["gini"], "examples": 0})
+    [cell] = [r for r in read_records([tmp_path / "out"]) if r["metric"] == "gini"]
+    assert cell["status"] == "error" and report.failed == 1
+    assert "does not have a deterministic implementation" in cell["error"]
+    assert "\n" not in cell["error"] and cell["error"].endswith(
+        "`audioxai-bench run --nondeterministic` allows it, and the records say so]")
+
+
 @dataclasses.dataclass(frozen=True)
 class NoScores:
     """Undefined on every clip, as a metric of a method that returns nothing to score."""
