@@ -452,7 +452,9 @@ class PluginManager:
         by that name) with origin ``"file <absolute path>"``; a module under its dotted name with
         origin ``"module <name>"``; the version of each (a module's when no installed
         distribution provides it) ends in a digest of its source (:class:`Source`). A file or
-        module given twice is registered once. A missing
+        module given twice is registered once, and a module that is registered already (an
+        installed plugin loaded through its entry point) is not registered again: its
+        registered name is returned. A missing
         file, an import error, a name already taken or a plugin without any hook is a one-line
         failure naming the file (recorded, or raised when ``strict``). Returns the plugin name,
         or ``None`` when it failed or is blocked.
@@ -515,6 +517,10 @@ class PluginManager:
         except Exception as exc:
             self._fail(source, where, f"import failed: {one_line(exc)}", exc)
             return None
+        registered = self.hooks.get_name(module)
+        if registered is not None:  # loaded already, e.g. through its entry point: that plugin
+            self.extra[name] = registered
+            return registered
         version = getattr(module, "__version__", None)
         digest = None if _installed(name) else _source_digest(module)
         if digest:  # code on the path, edited in place: its records must tell the edit apart

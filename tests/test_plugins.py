@@ -336,6 +336,13 @@ def test_entry_points_are_loaded_with_distribution_and_version(tmp_path, monkeyp
     [clash] = [f for f in pm.failures if f.plugin == "other-plug"]
     assert "'fake' is already used by fake-plug 1.2.3" in clash.reason
 
+    # the installed package named again (--plugin, a definition's plugins:) is the same plugin
+    again = load_plugins(extra=[module])
+    assert not [f for f in again.failures if f.plugin == module]  # was: already
+    # registered under a different name, which stopped the run
+    assert again.register_path(module) == "fake" and again.extra[module] == "fake"
+    assert again.source("explainer", "fake-edge").plugin == "fake-plug"
+
     assert "fake-edge" not in load_plugins(block=["fake"]).explainers  # the entry-point name
     # an installed plugin's names are known to the block list even when not loaded
     load_plugins(entrypoints=False, block=["fake", "fake-plug", "other-plug"])
