@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import platform
+import re
 import socket
 import subprocess
 import time
@@ -177,16 +178,31 @@ def environment() -> dict[str, Any]:
             "git_revision": git_revision()}
 
 
+#: the ``[project]`` name in the pyproject.toml of the suite's own checkout
+_PROJECT_NAME = re.compile(r"""^name\s*=\s*["']audioxai-bench["']\s*$""", re.MULTILINE)
+
+
 def git_revision() -> str | None:
-    """``HEAD`` of the checkout the package runs from, ``+dirty`` when files were changed."""
-    here = Path(__file__).resolve().parent
+    """``HEAD`` of the suite's checkout the package runs from, ``+dirty`` when files were
+    changed; None when it does not run from one (an installed package, even in a virtual
+    environment inside some other git project: that project's commit says nothing about this
+    code). A checkout is a git top-level that holds the package folder and a pyproject.toml
+    naming audioxai-bench."""
+    here = Path(__file__).resolve().parents[1]  # audioxai_bench/
+    root = here.parent
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+        if not _PROJECT_NAME.search((root / "pyproject.toml").read_text(encoding="utf-8")):
+            return None
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here,
+                             capture_output=True, text=True, timeout=10, check=True)
+        if Path(top.stdout.strip()).resolve() != root:
+            return None
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=here, capture_output=True, text=True, timeout=10,
+                               cwd=root, capture_output=True, text=True, timeout=10,
                                check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, UnicodeDecodeError, subprocess.SubprocessError):
         return None
     return rev + ("+dirty" if dirty else "") if rev else None
 

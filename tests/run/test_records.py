@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 import pytest
 
 from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.run import records
 from audioxai_bench.run.records import (
     CELL_FIELDS,
     ResultStore,
     config_hash,
     environment,
+    git_revision,
     latest,
     load_results,
     read_records,
@@ -153,3 +157,41 @@ def test_records_hold_null_where_a_number_is_not_finite_and_old_nans_still_read(
         fh.write(json.dumps(record("gini", clips=["a"], speakers=[1], scores=[nan])) + "\n")
     old = store.records()[1]["scores"]
     assert len(old) == 1 and old[0] != old[0]
+
+
+def _git(cwd, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+                          cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_revision_is_the_suites_checkout_not_a_project_around_its_install(tmp_path,
+                                                                              monkeypatch):
+    """A virtual environment inside the user's git project gave that project's HEAD."""
+
+    def revision_of(package):  # as if records.py were in package/run/
+        monkeypatch.setattr(records, "__file__", str(package / "run" / "records.py"))
+        return git_revision()
+
+    project = tmp_path / "project"
+    installed = project / ".venv" / "lib" / "site-packages" / "audioxai_bench"
+    (installed / "run").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[project]\nname = "my-study"\n')
+    _git(project, "init", "-q")
+    _git(project, "add", "pyproject.toml")
+    _git(project, "commit", "-q", "-m", "user's project")
+    assert revision_of(installed) is None
+    (project / "audioxai_bench" / "run").mkdir(parents=True)
+    assert revision_of(project / "audioxai_bench") is None  # not the suite's pyproject.toml
+
+    suite = tmp_path / "suite"
+    (suite / "audioxai_bench" / "run").mkdir(parents=True)
+    (suite / "audioxai_bench" / "__init__.py").write_text("")
+    (suite / "pyproject.toml").write_text('[project]\nname = "audioxai-bench"\n')
+    _git(suite, "init", "-q")
+    _git(suite, "add", ".")
+    _git(suite, "commit", "-q", "-m", "the suite")
+    head = _git(suite, "rev-parse", "HEAD")
+    assert revision_of(suite / "audioxai_bench") == head
+    (suite / "audioxai_bench" / "__init__.py").write_text("x = 1\n")
+    assert revision_of(suite / "audioxai_bench") == head + "+dirty"
