@@ -121,10 +121,11 @@ def training_settings(config: Any) -> dict[str, Any]:
 
 def peak_memory_mb() -> float:
     """Peak resident memory of the largest of this process and its finished children (a process
-    pool's workers each count alone, not summed), in MB (Linux: KiB)."""
+    pool's workers each count alone, not summed), in MB (ru_maxrss: KiB on Linux, bytes on
+    macOS)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024
+    return max(own, children) / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
 class Runner:

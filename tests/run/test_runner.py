@@ -29,7 +29,7 @@ from audioxai_bench.plugins import load_plugins
 from audioxai_bench.run.artifacts import make_recipe
 from audioxai_bench.run.definition import parse_benchmark
 from audioxai_bench.run.records import cell_key, load_results, read_records
-from audioxai_bench.run.runner import run_benchmark
+from audioxai_bench.run.runner import peak_memory_mb, run_benchmark
 from audioxai_bench.run.training import load_model
 from audioxai_bench.run.units import balanced_sample
 from tests.helpers import write_tree
@@ -312,6 +312,18 @@ def test_a_plugin_model_without_a_preset_fails_naming_it(tree, tmp_path):
     with pytest.raises(AudioXaiError, match="model 'linear' .* no training preset 'paper'; "
                                             "it declares cpu"):
         make_recipe(spec, "model-plugin", "digit", 0, "paper")
+
+
+@pytest.mark.parametrize("platform, maxrss", [("linux", 300 * 1024),
+                                               ("darwin", 300 * 1024 * 1024)])
+def test_peak_memory_is_in_mb_on_linux_and_macos(monkeypatch, platform, maxrss):
+    """ru_maxrss is KiB on Linux and bytes on macOS: a macOS run reported 1024 times its peak."""
+    import resource
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.setattr(resource, "getrusage", lambda who: SimpleNamespace(ru_maxrss=maxrss))
+    assert peak_memory_mb() == 300.0
 
 
 def test_balanced_sample_takes_classes_in_turn():
