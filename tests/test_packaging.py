@@ -5,15 +5,34 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+import audioxai_bench
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: pytest and tox depend on tomli there
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 #: besides the package: what the tests read from the tree (helpers, conftest files, the docs
 #: whose examples run, the example plugin, the benchmark definitions) and the tox file
 TEST_INPUTS = ("tests", "benchmarks", "plugins/audioxai-bench-example", "CONTRIBUTING.md",
                "tox.ini")
+
+
+def test_the_version_is_defined_once():
+    """pyproject.toml and audioxai_bench.__version__ each had one: the distribution's version
+    is now the package's."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    project = pyproject["project"]
+    assert "version" not in project and "version" in project.get("dynamic", [])
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "audioxai_bench.__version__"}
+    assert re.fullmatch(r"\d+\.\d+\.\d+", audioxai_bench.__version__)
 
 
 def test_pyproject_names_the_mit_licence_file():
