@@ -172,7 +172,9 @@ class _ModuleState:
         """``features.0 (Conv1d)``; the class alone for the model itself."""
         return f"{self.path} ({self.cls.__name__})" if self.path else self.cls.__name__
 
-    def restore(self, changed: list[str]) -> None:
+    def restore(self, changed: list[str], added: dict[str, list[str]]) -> None:
+        """Put the module back; what changed goes to ``changed``, the label of the module under
+        each attribute it gained to ``added`` (summed up over modules by the keeper)."""
         if self.unchanged():
             return
         m, label = self.module, self.label
@@ -183,7 +185,7 @@ class _ModuleState:
         if now.get("training") != self.attrs.get("training"):
             changed.append("changed the train/eval mode")
         for key in now.keys() - self.attrs.keys():
-            changed.append(f"added attribute {key!r} to {label}")
+            added.setdefault(f"added attribute {key!r} to", []).append(label)
             del now[key]
         for key, value in self.attrs.items():
             if key not in now or not _same(now[key], value):
@@ -244,9 +246,9 @@ class ModelKeeper:
     def restore(self) -> list[str]:
         """Put the model back as it was kept; return what had changed (empty when nothing)."""
         changed: list[str] = []
+        found: dict[str, list[str]] = {}  # an attribute left on every layer: one clause
         for state in self.modules:
-            state.restore(changed)
-        found: dict[str, list[str]] = {}
+            state.restore(changed, found)
         with torch.no_grad():
             for owner, t, copy, requires_grad, grad in self.tensors:
                 if t.shape != copy.shape or t.dtype != copy.dtype or t.device != copy.device:
@@ -264,7 +266,8 @@ class ModelKeeper:
                     t.grad = None if grad is None else grad.clone()
         for verb, owners in found.items():  # the first three by name: one line stays short
             more = f" and {len(owners) - 3} more" if len(owners) > 3 else ""
-            changed.append(f"{verb} {', '.join(owners[:3])}{more}")
+            many = f" {len(owners)} modules:" if more and verb.startswith("added") else ""
+            changed.append(f"{verb}{many} {', '.join(owners[:3])}{more}")
         return changed
 
 

@@ -148,6 +148,25 @@ def test_p6_requires_grad_switched_off(pm, net, batch, clean):
     assert_unaffected(pm, net, batch, clean)
 
 
+def test_an_attribute_left_on_many_modules_is_one_clause(batch):
+    """As captum's DeepLift on AlexNet: 'input' left on 24 layers gave 24 clauses, a 2 kB line
+    repeated for every metric."""
+    net = tiny_net()
+    deep = nn.Sequential(*(nn.Identity() for _ in range(5)))
+    net.insert(1, deep)
+
+    def leave_input(model, x):
+        for module in deep:
+            module.input = x
+
+    err = explain_fails(Probe(leave_input), net, batch)
+    assert err.reason == ("added attribute 'input' to 5 modules: 1.0 (Identity), 1.1 (Identity), "
+                          "1.2 (Identity) and 2 more (restored)")
+    err = explain_fails(Probe(lambda m, x: setattr(deep[0], "input", x)), net, batch)
+    assert err.reason == "added attribute 'input' to 1.0 (Identity) (restored)"
+    assert not any(hasattr(module, "input") for module in deep)
+
+
 def test_p9_default_dtype(pm, net, batch, clean):
     try:
         err = explain_fails(Probe(lambda m, x: torch.set_default_dtype(torch.float64)), net,
