@@ -22,9 +22,13 @@ class ClipError(AudioXaiError):
 
 def did_you_mean(name: object, choices: Iterable[str], cutoff: float = 0.6) -> str:
     """`` (did you mean 'x'?)`` for the choice closest to a misspelt ``name``, or ``""``: the
-    one form every "unknown ..." message uses."""
-    close = (difflib.get_close_matches(name, list(choices), n=1, cutoff=cutoff)
-             if isinstance(name, str) else [])
+    one form every "unknown ..." message uses. A choice that differs only in ``_`` for ``-``
+    (a module name for a distribution's) is the closest."""
+    if not isinstance(name, str):
+        return ""
+    choices = list(choices)
+    close = [c for c in choices if c.replace("_", "-") == name.replace("_", "-")] or (
+        difflib.get_close_matches(name, choices, n=1, cutoff=cutoff))
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

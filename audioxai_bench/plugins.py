@@ -557,7 +557,8 @@ class PluginManager:
         known = self.blockable() if names else []
         unknown = [name for name in names if name not in known]
         if unknown:
-            raise AudioXaiError(f"{where}: {', '.join(map(repr, unknown))} "
+            named = ", ".join(repr(name) + did_you_mean(name, known) for name in unknown)
+            raise AudioXaiError(f"{where}: {named} "
                                 f"match{'es' if len(unknown) == 1 else ''} no plugin; known "
                                 f"plugins: {', '.join(known)}")
 

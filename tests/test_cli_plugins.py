@@ -64,5 +64,6 @@ def test_a_misspelt_block_name_stops_the_command_naming_it(capsys, monkeypatch):
     assert captured.out == ""
     [line] = captured.err.splitlines()
     assert line.startswith("error: AUDIOXAI_BENCH_BLOCK_PLUGINS: 'builtin.explainers_lrpp' "
-                           "matches no plugin; known plugins: ")
+                           "(did you mean 'builtin.explainers_lrp'?) matches no plugin; known "
+                           "plugins: ")
     assert "builtin.explainers_lrp," in line

@@ -289,12 +289,25 @@ def test_a_block_name_that_matches_no_plugin_is_an_error_naming_it(monkeypatch):
     with pytest.raises(AudioXaiError) as raised:
         load_plugins(entrypoints=False)
     text = str(raised.value)
-    assert text.startswith("AUDIOXAI_BENCH_BLOCK_PLUGINS: 'builtin.modles' matches no plugin; "
-                           "known plugins: ") and "\n" not in text
-    assert "builtin.models" in text and "builtin.explainers_lrp" in text
+    assert text.startswith("AUDIOXAI_BENCH_BLOCK_PLUGINS: 'builtin.modles' (did you mean "
+                           "'builtin.models'?) matches no plugin; known plugins: ")
+    assert "\n" not in text and "builtin.explainers_lrp" in text
     monkeypatch.delenv("AUDIOXAI_BENCH_BLOCK_PLUGINS")
     with pytest.raises(AudioXaiError, match=r"^block: 'nope', 'nada' match no plugin; known"):
         load_plugins(entrypoints=False, block=["nope", "nada"])
+
+
+def test_a_block_name_with_underscores_for_dashes_gets_the_dashed_name(tmp_path, monkeypatch):
+    """'my_plugin' (the module) for 'my-plugin' (the entry point) got no "did you mean", which
+    every other unknown name gets."""
+    write_distribution(tmp_path, "my-plugin", "0.1.0", {"my-plugin": "my_plugin_not_imported"})
+    # closer by spelling alone
+    write_distribution(tmp_path, "other-plugin", "0.1.0", {"my_plugins": "not_imported_either"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("AUDIOXAI_BENCH_BLOCK_PLUGINS", "my_plugin")
+    with pytest.raises(AudioXaiError, match=r"^AUDIOXAI_BENCH_BLOCK_PLUGINS: 'my_plugin' \(did "
+                                            r"you mean 'my-plugin'\?\) matches no plugin"):
+        load_plugins(entrypoints=False)
 
 
 def write_distribution(root: Path, dist: str, version: str, entry_points: dict[str, str]) -> None:
