@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .data.splits import TASKS, n_folds
+from .data.splits import MIN_SPEAKERS, TASKS, n_folds
 from .errors import AudioXaiError, did_you_mean
 from .progress import FORCE_ENV, Progress
 
@@ -73,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="synthesize an AudioMNIST-shaped dataset offline")
     synth.add_argument("--out", type=Path, required=True,
                        help="new (or empty) folder for the tree")
-    synth.add_argument("--speakers", type=integer(1, 60), default=60, help="1..60 (default 60)")
+    synth.add_argument("--speakers", type=integer(1, 60), default=60,
+                       help=f"1..60 (default 60); {MIN_SPEAKERS} or more serve every split of "
+                            "both tasks, fewer leave some split without test (or training, or "
+                            "validation) speakers or without one sex")
     synth.add_argument("--reps", type=integer(1), default=50,
                        help="repetitions per digit (default 50)")
     synth.add_argument("--seed", type=integer(0, MAX_SEED), default=0,

@@ -21,6 +21,10 @@ N_CLASSES = {"digit": 10, "sex": 2, "cue": N_CUE_CLASSES}
 _FOLDS_OF = {"cue": "digit"}  # tasks that reuse another task's speaker splits
 SEX_LABELS = ("male", "female")  # class index 0 = male, 1 = female
 ALL_SPEAKERS = tuple(range(1, 61))
+#: The fewest speakers (:func:`select_speakers`) that serve every split: training, validation
+#: and test speakers in each split of both tasks, a female and a male one in each of the sex
+#: task's. With fewer some split has none (``--speakers 4``: digit split 0 has no test speaker).
+MIN_SPEAKERS = 8
 #: A model is good enough to rank explanations of when its test accuracy is at least this far
 #: from chance towards 100 % (digit: 55 %, sex: 75 %); below it, what a model relies on is mostly
 #: noise and a ranking of its explanations would mean nothing.
