@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 import types
 import uuid
@@ -592,3 +593,15 @@ def test_bad_target_is_the_callers_error(net, batch):
         with pytest.raises(AudioXaiError) as info:
             run_explainer(Explainer("ok"), net, x, target)
         assert not isinstance(info.value, ExplainerError)
+
+
+def test_the_old_hookspecs_path_warns_that_it_goes(monkeypatch):
+    """It said it worked "for one release (0.2)" in 0.1.0, and warned nobody."""
+    import importlib
+
+    from audioxai_bench.api import hookspecs
+
+    monkeypatch.delitem(sys.modules, "audioxai_bench.hookspecs", raising=False)
+    with pytest.warns(DeprecationWarning, match=r"moved to audioxai_bench\.api\.hookspecs"):
+        old = importlib.import_module("audioxai_bench.hookspecs")
+    assert old.hookimpl is hookspecs.hookimpl and old.hookspec is hookspecs.hookspec

@@ -9,20 +9,21 @@ one line naming the file and the dotted key (``x.yaml: models[0].width: must be 
 
 The schema ships as ``definitions/benchmark.schema.json`` (:func:`write_schema` regenerates it);
 an editor with the YAML language server completes keys after a first line
-``# yaml-language-server: $schema=<path or URL of benchmark.schema.json>``. Example
-(``benchmarks/quickstart.yaml`` is the default of ``audioxai-bench run``)::
+``# yaml-language-server: $schema=<path or URL of benchmark.schema.json>``. Example: the
+shipped quickstart (``benchmarks/quickstart.yaml``, the default of ``audioxai-bench run``), with
+most of its explainer parameters and metrics and the run settings left out::
 
     version: 1
     name: quickstart
-    data: {synthetic: {speakers: 60, reps: 5}}
+    data: {synthetic: {speakers: 60, reps: 5, seed: 0}}
     tasks: [digit, sex]
-    models: [{name: audionet, width: 0.25}, {name: alexnet, width: 0.125}]
-    folds: [0]
-    training: {preset: cpu, iterations: 300}
-    explainers: [all, {name: occlusion, params: {waveform_window: 400}}]
-    metrics: all
-    sonifiers: all
-    samples: 24
+    models: [{name: audionet, width: 0.125}, {name: alexnet, width: 0.0625}]
+    folds: [0, 1]
+    training: {preset: cpu, iterations: 500}
+    explainers: [all, {name: occlusion, params: {waveform_window: 320, waveform_stride: 320}}]
+    metrics: [faithfulness-gap, gini, {name: runtime, params: {samples: 4}}]
+    sonifiers: [keep-positive, spectrogram-mask]
+    samples: 48
 """
 
 from __future__ import annotations

@@ -36,6 +36,25 @@ def test_shipped_definitions_parse_and_resolve(name, pm):
         **{**bench.__dict__, "source": f"benchmarks/{name}.yaml"})
 
 
+def test_the_module_docstring_example_is_the_quickstart_shortened():
+    """It showed other widths, folds and budget than the quickstart it named."""
+    import yaml
+
+    from audioxai_bench.run import definition
+
+    example = definition.__doc__.split("::\n", 1)[1]
+    raw = yaml.safe_load("\n".join(line[4:] for line in example.splitlines()))
+    shown = parse_benchmark(raw)
+    quickstart = load_benchmark("quickstart")
+    for key in ("name", "data", "tasks", "models", "folds", "preset", "training", "sonifiers",
+                "samples"):
+        assert getattr(shown, key) == getattr(quickstart, key), key
+    def named(selections):
+        return [(m.name, m.base, m.params) for m in selections]
+
+    assert all(metric in named(quickstart.metrics) for metric in named(shown.metrics))
+
+
 def test_quickstart_overrides_replace_parameters_under_the_same_name(pm):
     plan = plan_benchmark(load_benchmark("quickstart"), pm)
     occlusion = {e.name: e for e in plan.explainers}["occlusion"]
