@@ -33,7 +33,8 @@ tbody+tbody{border-top:2px solid #bbb}tr.summary>*{font-weight:600}
 tbody th{font-weight:500;background:inherit;position:sticky;left:0;z-index:1;
  box-shadow:inset -1px 0 0 #ccc}
 th button{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:0;
- cursor:pointer;text-align:left;text-decoration:underline dotted #999;text-underline-offset:3px}
+ cursor:pointer;text-align:left;text-decoration:underline dotted #999;text-underline-offset:3px;
+ width:100%}
 th[aria-sort] button::after{font-size:.75em;font-weight:400;margin-left:.4em;padding:0 .3em;
  border-radius:3px;background:#dde3ee;color:#223}
 th[aria-sort=ascending] button::after{content:"asc"}

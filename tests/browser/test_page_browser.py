@@ -116,7 +116,7 @@ def test_clicking_a_header_sorts_the_rows(loaded):
     header.nth(2).click()  # faithfulness gap: by the number, not the text
     gaps = [float(text.split()[0]) for text in loaded.column(2)]
     assert gaps == sorted(gaps) and loaded.column(1) == list(reversed(EXPLAINERS))
-    header.nth(0).click()  # back to the rank
+    header.nth(0).click()  # back to the rank (a narrow header: its button fills the cell)
     assert loaded.column(1) == list(EXPLAINERS)
     assert loaded.errors == []
 
@@ -125,7 +125,7 @@ def test_the_filter_hides_rows_that_do_not_match(loaded):
     box = loaded.page.locator(f"input.filter[aria-controls='{RANKING[1:]}']")
     box.fill("LRP")
     assert loaded.column(1) == ["lrp-epsilon"]
-    count = loaded.page.locator(f"{RANKING} .count")
+    count = loaded.page.locator(f"figure:has({RANKING}) .count")  # in the caption, above
     assert count.text_content() == f"1 of {len(EXPLAINERS)} rows"
     box.fill("nothing like this")
     assert loaded.column(1) == []
