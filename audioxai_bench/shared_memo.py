@@ -69,16 +69,20 @@ def _same(leaf: Any, copy: Any) -> bool:
     return bool(((leaf == copy) | (leaf.isnan() & copy.isnan())).all())
 
 
-def _put_back(leaf: Any, copy: Any) -> None:
+def _put_back(leaf: Any, copy: Any) -> bool:
+    """Put the kept values back in place; False where that cannot be done (a numpy array
+    reshaped, retyped or made read-only)."""
     if isinstance(leaf, np.ndarray):
         if leaf.shape == copy.shape and leaf.dtype == copy.dtype and leaf.flags.writeable:
             np.copyto(leaf, copy)
-        return
+            return True
+        return False
     with torch.no_grad():
         if leaf.shape == copy.shape and leaf.dtype == copy.dtype and leaf.device == copy.device:
             leaf.copy_(copy)
         else:
             leaf.data = copy.clone()
+    return True
 
 
 @dataclasses.dataclass
@@ -97,23 +101,21 @@ class _Kept:
         structure = _walk(value, leaves)
         return cls(value, structure, leaves, [_copy(t) for t in leaves], owner)
 
-    def changed(self, skip: frozenset[int] = frozenset()) -> bool:
-        """Whether the value differs from its copy; what differs is put back in place. Leaves
-        whose ``id`` is in ``skip`` are left out (the call's inputs, which the guard compares
-        and puts back itself: the sonification metrics keep the batch's relevance here)."""
+    def changed(self, skip: frozenset[int] = frozenset()) -> tuple[bool, bool]:
+        """``(differs, restored)``: whether the value differs from its copy, and whether what
+        differs was put back in place (not where the structure changed, or a leaf cannot be
+        written back). Leaves whose ``id`` is in ``skip`` are left out (the call's inputs,
+        which the guard compares and puts back itself: the sonification metrics keep the
+        batch's relevance here)."""
         leaves: list[Any] = []
         if _walk(self.value, leaves) != self.structure:
-            return True
-        differ = False
+            return True, False
+        differ, restored = False, True
         for leaf, copy in zip(leaves, self.copies, strict=True):
             if id(leaf) not in skip and not _same(leaf, copy):
-                _put_back(leaf, copy)
                 differ = True
-        return differ
-
-    def intact(self) -> bool:
-        """Whether the structure is as kept (its leaves then hold the kept values again)."""
-        return _walk(self.value, []) == self.structure
+                restored = _put_back(leaf, copy) and restored
+        return differ, restored
 
 
 class MemoKeeper:
@@ -144,27 +146,37 @@ class MemoKeeper:
         ``inputs``: the call's input tensors, which the caller compares itself."""
         changed: list[str] = []
         skip = frozenset(map(id, inputs))
+        renewed: dict[Any, bool] = {}  # key -> whether its old value is broken
         for key, value in before.items():
             kept = self.kept[key]
-            broken = False
-            if kept.changed(skip):  # the entry as it was, whether or not the memo still holds it
+            # the entry as it was, whether or not the memo still holds it
+            differs, restored = kept.changed(skip)
+            broken = differs and not restored
+            if differs:
                 changed.append(f"modified {_label(key)}")
-                broken = not kept.intact()
             now = self.shared.get(key, kept)
             if now is kept:  # removed: harmless, the next metric computes it again
                 del self.kept[key]
                 continue
             if now is not value:
-                if not failed and kept.owner in (None, plugin):  # its owner's new value
-                    self.kept[key] = _Kept.of(now, plugin)
+                if kept.owner in (None, plugin):  # its owner's new value: kept if the call
+                    renewed[key] = broken  # broke nothing (decided below)
                     continue
                 if not failed:
                     changed.append(f"replaced {_label(key)}, made by {kept.owner}")
                 self.shared[key] = value
             if broken:  # cannot be put back in place: computed again when next needed
                 del self.shared[key], self.kept[key]
+        spoilt = failed or bool(changed)  # what the call made may rest on what it broke
+        for key, broken in renewed.items():
+            if not spoilt:
+                self.kept[key] = _Kept.of(self.shared[key], plugin)
+            elif broken:
+                del self.shared[key], self.kept[key]
+            else:
+                self.shared[key] = self.kept[key].value
         for key in self.shared.keys() - before.keys():
-            if failed or changed:  # made by a call that broke the contract: not kept
+            if spoilt:  # made by a call that broke the contract: not kept
                 del self.shared[key]
             else:
                 self.kept[key] = _Kept.of(self.shared[key], plugin)

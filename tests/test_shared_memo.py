@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -130,6 +131,31 @@ class MemoPlugin:
 def tree(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tree") / "data"
     return write_tree(root, [1, 2, 4, 11, 5, 13], reps=range(1))
+
+
+def test_an_owner_renewing_its_entry_from_one_it_broke_keeps_nothing():
+    """A call that spoils another plugin's entry and then renews its own from it: the renewal
+    rests on broken values, so the old entry comes back (review of F1)."""
+    shared = {"a": torch.ones(3), "b": torch.full((2,), 42.0)}
+    memo = MemoKeeper(shared)
+    before = memo.before()
+    memo.after(before, "p1")  # both kept, made before the keeper saw them (no owner)
+    before = memo.before()
+    shared["a"].zero_()  # another plugin's entry spoilt in place
+    shared["b"] = shared["a"].sum().reshape(1)  # its own renewed from it
+    assert memo.after(before, "p2") == ["modified 'a'"]
+    assert torch.equal(shared["a"], torch.ones(3))
+    assert torch.equal(shared["b"], torch.full((2,), 42.0))  # the renewal not kept
+
+
+def test_a_numpy_entry_that_cannot_be_put_back_is_dropped():
+    """A reshaped array cannot be written back: called restored, it stayed wrong."""
+    shared = {"c": np.arange(6.0)}
+    memo = MemoKeeper(shared)
+    before = memo.before()
+    shared["c"].shape = (2, 3)
+    assert memo.after(before, "p2") == ["modified 'c'"]
+    assert "c" not in shared  # computed again by the next metric that needs it
 
 
 def test_run_with_a_memo_writer_keeps_every_other_cell_and_the_score_cache_clean(
