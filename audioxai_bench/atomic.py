@@ -122,13 +122,17 @@ def _commit_dir(tmp: Path, path: Path, replace: bool, *, attempts: int = 8) -> N
             continue  # another writer moved it aside first
         try:
             os.rename(tmp, path)
-            return
         except OSError as err:
             if err.errno not in (errno_codes.ENOTEMPTY, errno_codes.EEXIST):
+                try:  # not a race: the old copy goes back rather than being lost too
+                    os.rename(old, path)
+                except OSError:
+                    pass  # the error below names the folder; the old copy stays aside
                 raise
-            continue  # another writer committed in between: start over
-        finally:
             shutil.rmtree(old, ignore_errors=True)
+            continue  # another writer committed in between: start over
+        shutil.rmtree(old, ignore_errors=True)
+        return
     raise WriteError(f"{path}: could not write (other writers kept replacing it; "
                      f"{attempts} attempts)")
 

@@ -148,3 +148,26 @@ def test_atomic_dir_survives_a_writer_committing_between_its_renames(tmp_path, m
         (tmp / "a.txt").write_text("mine")
     assert (target / "a.txt").read_text() == "mine"
     assert moved_aside and [p.name for p in tmp_path.iterdir()] == ["entry"]
+
+
+def test_atomic_dir_keeps_the_old_copy_when_the_new_one_cannot_move_in(tmp_path, monkeypatch):
+    """A failure that is no race (permissions, I/O) after the old copy was moved aside: the
+    old copy goes back, so the folder is not lost with the new tree."""
+    target = tmp_path / "entry"
+    target.mkdir()
+    (target / "a.txt").write_text("old")
+    rename = os.rename
+    tried: list[Path] = []  # the new tree's moves into place
+
+    def failing_rename(src, dst):
+        if Path(dst) == target and (not tried or Path(src) == tried[0]):
+            tried.append(Path(src))
+            if len(tried) > 1:  # the old copy is aside now: the new one fails to move in
+                raise OSError(13, "Permission denied", str(src))
+        rename(src, dst)
+
+    monkeypatch.setattr(atomic.os, "rename", failing_rename)
+    with pytest.raises(WriteError, match="Permission denied"):
+        with atomic_dir(target, replace=True) as tmp:
+            (tmp / "a.txt").write_text("new")
+    assert (target / "a.txt").read_text() == "old"
