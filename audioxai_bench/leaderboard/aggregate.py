@@ -59,14 +59,14 @@ VERSUS_AMPLITUDE = "-vs-amplitude"
 AMPLITUDE_VERSUS = "the amplitude map (loudest units) under the same sonifier"
 
 
-def _seed(value: Any) -> int:
+def run_seed(value: Any) -> int:
     """A record's run seed (-1 where it has none)."""
     return -1 if value is None or pd.isna(value) else int(value)
 
 
 def trained_model(fold: Any, seed: Any) -> tuple[int, int]:
     """A trained model's key: its split and the run's seed."""
-    return int(fold), _seed(seed)
+    return int(fold), run_seed(seed)
 
 
 def model_label(fold: Any, seed: Any, several_seeds: bool) -> str:
@@ -333,7 +333,7 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     cells["classes"] = cells["classes"].fillna("")
     cells["class_means"] = cells["class_means"].fillna("")
     # the trained models of each section: a cell on fewer of them says so
-    trained = df.assign(model_id=list(zip(df["fold"], df["seed"].map(_seed)))).groupby(
+    trained = df.assign(model_id=list(zip(df["fold"], df["seed"].map(run_seed)))).groupby(
         list(SECTION_KEYS), sort=False)["model_id"].nunique().rename("section_models")
     cells = cells.join(trained, on=list(SECTION_KEYS))
     cells = control_verdicts(cells)
@@ -409,7 +409,7 @@ class Section:
     @property
     def seeds(self) -> list[int]:
         """The runs' seeds (more than one: replicate models of each split)."""
-        return sorted({_seed(s) for s in self.rows["seed"]})
+        return sorted({run_seed(s) for s in self.rows["seed"]})
 
     def model_label(self, fold: Any, seed: Any) -> str:
         """:func:`model_label` in this section."""

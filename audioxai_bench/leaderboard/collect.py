@@ -17,7 +17,13 @@ from typing import Any
 import pandas as pd
 
 from ..errors import AudioXaiError
-from ..run.records import CELL_FIELDS, load_results, results_file, unfinished_run
+from ..run.records import (
+    CELL_FIELDS,
+    STILL_WRITING,
+    load_results,
+    results_file,
+    unfinished_run,
+)
 from .aggregate import ACCURACY_METRIC
 
 #: The trained model of a (task, model, split): what a replicate seed may not change.
@@ -44,10 +50,11 @@ def read(paths: Sequence[str | os.PathLike[str]], *, partial: bool = False) -> p
             raise AudioXaiError(f"{file}: no result records")
         problem = unfinished_run(file.parent)
         if problem and not partial:
-            raise AudioXaiError(
-                f"{file.parent}: the run has not finished: {problem}; finish it with "
-                f"'audioxai-bench run DEFINITION --out {file.parent} --resume', or pass "
-                "--partial for a leaderboard marked partial")
+            then = ("wait for it to finish" if problem.startswith(STILL_WRITING) else
+                    f"finish it with 'audioxai-bench run DEFINITION --out {file.parent} "
+                    "--resume'")
+            raise AudioXaiError(f"{file.parent}: the run has not finished: {problem}; {then}, "
+                                "or pass --partial for a leaderboard marked partial")
         frames.append(frame.assign(source=str(file.parent), unfinished=problem or ""))
     return one_definition(one_sample_each(one_model_each(normalise(
         pd.concat(frames, ignore_index=True)))))

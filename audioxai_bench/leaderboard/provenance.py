@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from .aggregate import ACCURACY_METRIC
+from .aggregate import ACCURACY_METRIC, run_seed
 
 
 def _distinct(values: Iterable[Any]) -> list[str]:
@@ -118,6 +118,6 @@ def _unfinished(df: pd.DataFrame) -> list[str]:
     if "unfinished" not in df:
         return []
     rows = df[df["unfinished"].astype(bool)]
-    runs = rows.groupby(["benchmark", "seed", "unfinished"], sort=True).size().index
-    return [f"run {benchmark} seed {seed} did not finish ({why})"
-            for benchmark, seed, why in runs]
+    runs = dict.fromkeys(zip(rows["benchmark"], rows["seed"].map(run_seed), rows["unfinished"]))
+    return [f"run {benchmark}{f' seed {seed}' if seed >= 0 else ''} did not finish ({why})"
+            for benchmark, seed, why in sorted(runs, key=str)]

@@ -332,7 +332,7 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[Path]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_exclusive(fd)
         except BlockingIOError:
             raise AudioXaiError(f"{folder} is being written by another run ({_holder(path)}); "
                                 "wait for it or use another --out") from None
@@ -347,6 +347,21 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[Path]:
         yield path
     finally:
         os.close(fd)  # releases the lock
+
+
+def _lock_exclusive(fd: int, patience: float = 1.0) -> None:
+    """``flock`` ``fd`` exclusively, trying again for ``patience`` seconds: a reader's short
+    probe (:func:`unfinished_run`, a shared lock for a moment) is not another run; a run holds
+    its lock for the whole run, so a second run is still refused."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def discard_unused(folder: str | os.PathLike[str], parents: Sequence[Path] = ()) -> bool:
@@ -376,6 +391,10 @@ def discard_unused(folder: str | os.PathLike[str], parents: Sequence[Path] = ())
     return True
 
 
+#: How :func:`unfinished_run` starts its answer for a folder whose lock a run holds now.
+STILL_WRITING = "a run is still writing it"
+
+
 def unfinished_run(folder: str | os.PathLike[str]) -> str | None:
     """Why the run that wrote ``folder`` has not finished, or None when it has.
 
@@ -395,7 +414,7 @@ def unfinished_run(folder: str | os.PathLike[str]) -> str | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return f"a run is still writing it ({_holder(lock)})"
+            return f"{STILL_WRITING} ({_holder(lock)})"
         except OSError:  # a file system without locks: the files below still tell
             pass
         finally:

@@ -6,7 +6,10 @@ the missing folds and explainers were silently absent."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,7 @@ import pytest
 from audioxai_bench.cli import main
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.leaderboard import build_leaderboard, collect
-from audioxai_bench.run.records import ResultStore, folder_lock
+from audioxai_bench.run.records import LOCK_FILE, ResultStore, folder_lock
 from tests.helpers import fake_run, record
 
 
@@ -61,9 +64,22 @@ def test_a_finished_run_says_nothing_of_partial(tmp_path):
 
 def test_a_run_still_writing_is_refused(tmp_path):
     run = fake_run(tmp_path / "run", media=False)
-    with folder_lock(run), pytest.raises(AudioXaiError, match=r"a run is still writing it \(pid"):
+    still = r"a run is still writing it \(pid"
+    with folder_lock(run), pytest.raises(AudioXaiError, match=still) as e:
         collect.read([run])
+    assert "wait for it to finish" in str(e.value) and "--resume" not in str(e.value)
     collect.read([run])  # released: finished
+
+
+def test_a_leaderboards_probe_of_the_lock_does_not_refuse_a_run_starting(tmp_path):
+    """The probe holds a shared lock for a moment: a run taking the folder then waits for it
+    instead of failing as "being written by another run" (review)."""
+    run = fake_run(tmp_path / "run", media=False)
+    fd = os.open(run / LOCK_FILE, os.O_RDONLY | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    threading.Timer(0.2, os.close, [fd]).start()  # the probe lets go
+    with folder_lock(run):
+        pass
 
 
 def test_a_real_run_is_accepted_and_refused_once_a_resume_appends_without_finishing(tree,
@@ -92,3 +108,15 @@ def tree(tmp_path_factory) -> Path:
 
     return write_tree(tmp_path_factory.mktemp("tree") / "data", [1, 2, 4, 11, 5, 13],
                       reps=range(1))
+
+
+def test_partial_says_so_for_records_that_state_no_seed(tmp_path):
+    """Grouping by seed dropped records without one: the board then said nothing of being
+    partial (review)."""
+    root = tmp_path / "run"
+    store = ResultStore(root / "results.jsonl")
+    store.append(record("audionet", "test-accuracy", 0.9, n=200, seed=None))
+    store.append(record("audionet", "faithfulness-gap", 0.3, explainer="gradient", seed=None))
+    build_leaderboard([root], tmp_path / "board", quiet=True, partial=True)
+    readme = (tmp_path / "board" / "README.md").read_text()
+    assert "- **Partial:** run quickstart did not finish (no run.json" in readme
