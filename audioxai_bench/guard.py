@@ -656,9 +656,13 @@ def score_metric(metric: Any, batch: Any, *, name: str, plugin: str,
         spoilt = memo.after(before, plugin, failed=True, inputs=tensors) if memo is not None else []
         if not spoilt or not isinstance(exc, Exception):  # Ctrl-C: restored, propagates
             _raise_metric_failure(exc, name, plugin, replaced)
-        kind, first = ((exc.kind, exc.reason) if isinstance(exc, PluginCallError) else
-                       ("exception", f"raised {_describe_exception(exc)}"))
-        first = first.replace("raised _BatchChanged", replaced)
+        if isinstance(exc, _BatchChanged):
+            kind, first = "input-changed", replaced
+        elif isinstance(exc, PluginCallError):
+            kind = "input-changed" if isinstance(exc.__cause__, _BatchChanged) else exc.kind
+            first = exc.reason.replace("raised _BatchChanged", replaced)
+        else:
+            kind, first = "exception", f"raised {_describe_exception(exc)}"
         raise PluginCallError("metric", name, plugin, kind,
                               f"{first}; it also {_memo_change(spoilt)}",
                               getattr(exc, "seconds", 0.0),

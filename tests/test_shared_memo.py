@@ -133,6 +133,22 @@ def tree(tmp_path_factory) -> Path:
     return write_tree(root, [1, 2, 4, 11, 5, 13], reps=range(1))
 
 
+def test_a_metric_that_replaces_a_field_and_writes_the_memo_is_an_input_change(gap):
+    """Both at once: the cell's kind is the replaced field's, its reason names both."""
+    panel = Panel()
+    panel.score(gap, panel.x.abs())
+
+    def both(batch):
+        halve_in_place(batch)
+        object.__setattr__(batch, "relevance", batch.relevance * 2)
+
+    with pytest.raises(PluginCallError) as info:
+        panel.score(ProbeMetric(both), panel.x.abs(), plugin="axbprobe 0.1")
+    assert info.value.kind == "input-changed"
+    assert "replaced a field of its EvalBatch" in str(info.value)
+    assert "changed the shared memo" in str(info.value)
+
+
 def test_an_owner_renewing_its_entry_from_one_it_broke_keeps_nothing():
     """A call that spoils another plugin's entry and then renews its own from it: the renewal
     rests on broken values, so the old entry comes back (review of F1)."""
