@@ -84,13 +84,16 @@ def torch_threads(threads: int) -> Iterator[None]:
 NO_DETERMINISTIC_KERNEL = "does not have a deterministic implementation"
 
 
-def with_nondeterministic_hint(error: str) -> str:
-    """``error``, and when torch raised it for an operation without a deterministic kernel, how
-    to run anyway (one line, for a failed cell's record and log line)."""
+RUN_ANYWAY = "`audioxai-bench run --nondeterministic` allows it, and the records say so"
+
+
+def with_nondeterministic_hint(error: str, how: str = RUN_ANYWAY) -> str:
+    """``error``, and when torch raised it for an operation without a deterministic kernel,
+    ``how`` to go on (one line, for a failed cell's record and log line, or a contract check's
+    failure)."""
     if NO_DETERMINISTIC_KERNEL not in error or "--nondeterministic" in error:
         return error
-    return (f"{error} [torch has no deterministic kernel for an operation here: "
-            "`audioxai-bench run --nondeterministic` allows it, and the records say so]")
+    return f"{error} [torch has no deterministic kernel for an operation here: {how}]"
 
 
 def numerics(device: torch.device, threads: int) -> dict[str, object]:

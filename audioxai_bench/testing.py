@@ -41,7 +41,7 @@ from audioxai_bench.guard import (
     score_metric,
 )
 from audioxai_bench.plugins import validate
-from audioxai_bench.reproducibility import NO_DETERMINISTIC_KERNEL, torch_mode
+from audioxai_bench.reproducibility import torch_mode, with_nondeterministic_hint
 
 __all__ = ["ToyBatch", "check_explainer", "check_metric", "check_sonifier", "tiny_models",
            "toy_batch", "toy_ground_truth"]
@@ -247,15 +247,16 @@ def _check_explainer_on(explainer: Any, label: str, model: nn.Module, rep: str,
              f"{label} on the {rep} toy model with a batch of one")
 
 
+#: How a contract check goes on where torch has no deterministic kernel.
+CHECK_ANYWAY = ("a benchmark run fails the same way; check with deterministic=False what "
+                "`audioxai-bench run --nondeterministic` runs, or avoid the operation")
+
+
 def _explain(explainer: Any, model: nn.Module, x: Tensor, target: Tensor, where: str) -> Tensor:
     try:
         return run_explainer(explainer, model, x.clone(), target.clone(), plugin="under test")
     except ExplainerError as exc:
-        text = f"{where}: {exc.reason}"
-        if NO_DETERMINISTIC_KERNEL in text:
-            text += (" [a benchmark run fails the same way: torch has no deterministic kernel for "
-                     "an operation here; check with deterministic=False what `audioxai-bench run "
-                     "--nondeterministic` runs, or avoid the operation]")
+        text = with_nondeterministic_hint(f"{where}: {exc.reason}", CHECK_ANYWAY)
         cause = getattr(exc, "traceback", None)
         if cause:
             text += "\n\nits traceback:\n" + cause.rstrip()
@@ -356,7 +357,8 @@ def _score(metric: Any, batch: EvalBatch, where: str) -> MetricOutput:
         out = score_metric(metric, batch, name=str(getattr(metric, "name", "?")),
                            plugin="under test", keeper=ModelKeeper(batch.model))
     except PluginCallError as exc:
-        raise AssertionError(f"{where}: {exc.reason}") from None
+        raise AssertionError(with_nondeterministic_hint(f"{where}: {exc.reason}",
+                                                        CHECK_ANYWAY)) from None
     except Exception as exc:
         raise _fail(where, f"score raised {one_line(exc)}", exc) from None
     return out  # score_metric checked its type, one score per sample and no Inf

@@ -198,8 +198,8 @@ def class_disagreement(data: Clustered, task: str) -> str:
 
 
 def class_means(data: Clustered | None, task: str) -> str:
-    """Each class's mean (``"female 0.441 / male -0.386"``) where the records say the classes:
-    the numbers behind the balanced mean, for every cell and not only where
+    """Each class's mean in class order (``"male -0.386 / female 0.441"``) where the records
+    say the classes: the numbers behind the balanced mean, for every cell and not only where
     :func:`class_disagreement` flags one."""
     if data is None or data.classes is None or len(np.unique(data.classes)) < 2:
         return ""
@@ -439,15 +439,14 @@ def ranked(cells: pd.DataFrame) -> tuple[str, ...]:
     return tuple(sorted(names, key=key))
 
 
-#: How the page and README say when two explainers count as tied; it describes
-#: :func:`rank_texts` and changes with it.
+#: What a shared rank means where paired tests ranked the explainers (:func:`compare`).
 RANK_RULE = ("shared rank: A ranks above B only where a paired Wilcoxon signed-rank test over "
              "(split, test speaker) units, Holm-adjusted over all pairs of the table, finds them "
              "different at 5 %; a rank such as 1–3 runs from 1 + the number of explainers "
              "distinguishably better to the number not distinguishably worse.")
-#: How explainers are ranked where a run kept no per-sample scores to test.
-TIE_RULE = ("shared rank: these records kept no per-sample scores to test, so two explainers "
-            "share ranks where their 95 % intervals overlap.")
+#: What a shared rank means where a run kept no per-sample scores (:func:`shared_ranks`).
+OVERLAP_RANK_RULE = ("shared rank: these records kept no per-sample scores to test, so two "
+                     "explainers share ranks where their 95 % intervals overlap.")
 
 
 def shared_ranks(cells: pd.DataFrame, explainers: Sequence[str]) -> dict[str, str]:

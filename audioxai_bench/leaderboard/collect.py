@@ -65,7 +65,7 @@ def one_model_each(df: pd.DataFrame) -> pd.DataFrame:
     two trained models (e.g. a definition's training changed between runs resumed into one
     folder): a table would mix them. Records that do not name their model are not checked."""
     named = df[df["model_key"].notna()]
-    keys = ["benchmark", "dataset", "task", "model", "fold", "seed"]
+    keys = [*MODEL_FIELDS, "seed"]
     for key, rows in named.groupby(keys, sort=False, dropna=False):
         if rows["model_key"].nunique() > 1:
             task, model, fold, seed = key[2:]
@@ -83,7 +83,7 @@ def one_sample_each(df: pd.DataFrame) -> pd.DataFrame:
     ``samples``, ``batch_size`` or data changed kept the cells it did not compute again): a
     table would rank values of different clips side by side. Records that do not state their
     clips (test accuracy) or batch size (older records) are not compared on it."""
-    keys = ["benchmark", "dataset", "task", "model", "fold", "seed"]
+    keys = [*MODEL_FIELDS, "seed"]
     seen: dict[tuple[Any, ...], Any] = {}
     for i, record, *group in zip(df.index, df["record"], *(df[k] for k in keys)):
         for field in ("clips", "batch_size"):

@@ -31,7 +31,11 @@ PEAK_DBFS = -1.0
 
 
 def _level(db: float) -> str:
-    return "silent" if db == -math.inf else f"{db:+.0f} dB".replace("-", "\u2212")
+    """``"−13 dB"``: a level in whole dB, signed (0 for less than half a dB either way)."""
+    if db == -math.inf:
+        return "silent"
+    rounded = round(db) + 0  # + 0: no "−0"
+    return f"{rounded:+d} dB".replace("-", "\u2212") if rounded else "0 dB"
 
 
 def _span(levels: Sequence[float]) -> str:
@@ -90,7 +94,7 @@ def _listen_note(section: Section, original: dict[str, tuple[float, float]],
     if heard and mask:
         sentences.append(f"With {media.PREFERRED_SONIFIER}, {mask}")
     gain = ("All sounds of a clip share one gain, set so that the loudest of the original, "
-            "the sound and its complement peaks at −1 dBFS")
+            f"the sound and its complement peaks at {_level(PEAK_DBFS)}FS")
     if original and all(abs(peak - PEAK_DBFS) < 0.1 for _, peak in original.values()):
         gain += (": here always the original, so each sound plays at its original's gain "
                  "and a quiet one kept little of the clip's energy")

@@ -53,8 +53,8 @@ p.prose{max-width:75em}
 @media (max-width:600px){body{padding:.5em .8em}nav ul{columns:1;padding-left:1.2em}
  dl.facts{grid-template-columns:minmax(0,1fr)}dl.facts dd{margin-bottom:.3em}}
 """.strip()
-#: The models table's row of a model's mean over its folds and seeds (its Fold cell).
-MODELS_SUMMARY = "mean ± std"
+
+
 def _prose(markdown: str) -> str:
     """Escaped text with Markdown's `code` spans as <code> and **bold** as <strong>."""
     text = re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(markdown))
@@ -186,7 +186,8 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
         *(f'<p class="prose">{_prose(p)}</p>' for p in HOW_TO_READ.split("\n\n")),
         '<h2 id="models">Models</h2>',
         table_html(models, "models-table", filter_label="Filter the models",
-                   names=list(models.header).index("Fold"), groups=3, summary=MODELS_SUMMARY),
+                   names=list(models.header).index("Fold"), groups=3,
+                   summary=tables.MODELS_SUMMARY),
         *(['<h2 id="settings">Explainer settings</h2>',
            table_html(settings, "settings-table", filter_label="Filter the explainer settings")]
           if settings else []),

@@ -21,9 +21,9 @@ from ..evaluation.meta import NOISE_LEVELS, Step
 from ..run.control import CONTROL_METRIC
 from .aggregate import (
     ACCURACY_METRIC,
+    OVERLAP_RANK_RULE,
     RANK_METRIC,
     RANK_RULE,
-    TIE_RULE,
     VERSUS_AMPLITUDE,
     Section,
     higher_is_better,
@@ -70,6 +70,8 @@ PAPER_ACCURACY: dict[tuple[str, str], tuple[float, float | None]] = {
     ("digit", "audionet"): (92.5, 2.0), ("sex", "audionet"): (91.7, 8.6),
 }
 NONE = "–"
+#: The models table's row of a model's mean over its folds and seeds (its Fold cell).
+MODELS_SUMMARY = "mean ± std"
 #: A cell's mark where the paired test against its metric's control separates them
 #: (:func:`~audioxai_bench.leaderboard.aggregate.control_verdicts`).
 MARKS = {"better": " ▲", "worse": " ▼"}
@@ -281,7 +283,7 @@ def _rank_note(section: Section) -> str:
     """What the # column means for this section."""
     if section.unranked:
         return " #: – (not ranked)."
-    return f" #: {RANK_RULE if section.verdict is not None else TIE_RULE}"
+    return f" #: {RANK_RULE if section.verdict is not None else OVERLAP_RANK_RULE}"
 
 
 def ranking_table(section: Section) -> Table:
@@ -309,16 +311,16 @@ def ranking_table(section: Section) -> Table:
                 text += randomisation_passes(_summaries(section, metric, explainer))
             row.append(text)
         rows.append(row)
-    unranked = f" {section.unranked.capitalize()}." if section.unranked else ""
+    order_note = f" {section.unranked.capitalize()}." if section.unranked else ""
     if section.separation is not None:
         k, n = section.separation
-        unranked += (f" The paired tests separate {k} of the {n} neighbouring pairs of this "
-                     "order; the rest is not supported by the data.")
+        order_note += (f" The paired tests separate {k} of the {n} neighbouring pairs of this "
+                       "order; the rest is not supported by the data.")
     notes = [note for metric, note in COLUMN_NOTES.items() if metric in metrics]
     caption = ("Explainers ranked by faithfulness gap: per clip, the true-class probability "
                "with units removed in random order minus with the most relevant removed first, "
                "averaged over the removed fractions (higher is better; 0 = no better than "
-               f"random).{_rank_note(section)}{unranked} Cells: value [95 % interval]; † not "
+               f"random).{_rank_note(section)}{order_note} Cells: value [95 % interval]; † not "
                f"part of the ranking (descriptive, or a sanity check); {NONE}: not measured."
                f"{controls_note(section, metrics, HEADLINE)}"
                f"{SRG_NOTE if set(SRG_PARTS) <= set(metrics) else ''}{''.join(notes)}")
@@ -477,7 +479,7 @@ def reliability_table(section: Section) -> Table | None:
                      _step(r.margin), failing,
                      _above_oracle(section, metric, sonifier, r.means["oracle"])])
     header = ["Metric", "Sonifier", "Orders the references?", "Oracle · random · inverted",
-              "Smallest step [95 % CI]", "Steps not in order", "Explainers above the oracle"]
+              "Smallest step [95 % CI]", "Steps not in order", "Explainers beating the oracle"]
     levels = ", ".join(f"{s:g}" for s in NOISE_LEVELS)
     return Table(
         "Metric reliability: every metric scored maps whose quality is known by construction "
@@ -491,11 +493,12 @@ def reliability_table(section: Section) -> Table | None:
         "random map from an anti-localised one); no: a step reversed, or the oracle not "
         "above random: do not read that metric's column as a ranking of explanations. "
         "Smallest step: the adjacent difference closest to (or below) 0, in the metric's good "
-        "direction, with its paired 95 % interval over splits and speakers. Explainers above "
-        "the oracle: how many explainers' means beat the planted evidence's own map, and the "
-        "best; where many do, the metric rewards more than finding the evidence (removing "
-        "speech the model also uses, say), so a high score there does not mean the map found "
-        "the cue. Descriptive metrics and those that time or re-run the explainer are not "
+        "direction, with its paired 95 % interval over splits and speakers. Explainers beating "
+        "the oracle: how many explainers' means (the random and amplitude controls included) "
+        "beat the planted evidence's own map in the metric's good direction, and the best; "
+        "where many do, the metric rewards more than finding the evidence (removing speech "
+        "the model also uses, say), so a high score there does not mean the map found the "
+        "cue. Descriptive metrics and those that time or re-run the explainer are not "
         "checked.",
         header, rows)
 
@@ -527,7 +530,7 @@ def models_table(sections: Sequence[Section]) -> Table:
                          percent(val), n,
                          setup, paper(s.task, s.model)])
         if ((acc["status"] == "ok") & acc["value"].notna()).sum() > 1:
-            rows.append([s.benchmark, s.task, s.model, "mean ± std", accuracy_text(acc),
+            rows.append([s.benchmark, s.task, s.model, MODELS_SUMMARY, accuracy_text(acc),
                          NONE, NONE, NONE, paper(s.task, s.model)])
     header = ["Benchmark", "Task", "Model", "Fold", "Test accuracy [95 % CI]",
               "Val accuracy", "n", "Setup", "Paper"]
@@ -573,6 +576,15 @@ def settings_table(df: pd.DataFrame) -> Table | None:
                  "the model input's units: samples at 8 kHz on the waveform (320 = 40 ms), bins "
                  "on the spectrogram; an option left unset is not listed.",
                  ["Benchmark", "Explainer", "Plugin", "Parameters"], rows)
+
+
+def _ranks_note(sections: Sequence[Section]) -> str:
+    """What the shared ranks of ``sections`` mean, each rule once."""
+    rules = dict.fromkeys(_rank_note(s).removeprefix(" #: ") for s in sections)
+    tested = any(s.verdict is not None for s in sections)
+    return (f" Ranks: {' '.join(rules)}"
+            + (" A ▲ against amplitude (one test per explainer) can therefore sit beside a rank "
+               "range that overlaps amplitude's." if tested else ""))
 
 
 def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
@@ -632,10 +644,9 @@ def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
                  "▲ / ▼: above / below the random order, and *better than the amplitude "
                  "order*: the explainers whose gap vs amplitude is above 0, each by a paired "
                  "Wilcoxon signed-rank test over (split, test speaker) units, "
-                 "Holm-adjusted over the column's explainers, 5 % (the shared ranks adjust over "
-                 "all pairs, so a ▲ against amplitude can sit beside a rank range that overlaps "
-                 "amplitude's). Rows in order of their mean position over the columns, not a "
-                 f"ranking across them; {NONE}: not measured."
+                 f"Holm-adjusted over the column's explainers, 5 %.{_ranks_note(chosen)} Rows "
+                 "in order of their mean position over the columns, not a ranking across them; "
+                 f"{NONE}: not measured."
                  + (CLASS_NOTE if any(CLASS_MARK in text for row in rows for text in row[1:])
                     else ""),
                  ["explainer", *(s.title for s in chosen)], rows)
