@@ -32,7 +32,8 @@ HOW_TO_READ = "\n\n".join([
     "tests over (split, speaker) units, Holm-adjusted over all pairs of the table, separate "
     "them: a rank such as 2–4 means the data cannot order those explainers, and each table "
     "says how many neighbouring pairs of its order the tests separate. Overlapping intervals "
-    "of two explainers are not a test: compare explainers by # and by the marks.",
+    "of two explainers are not a test: compare explainers by # and by the marks (only "
+    "records without per-sample scores fall back on overlap, and their caption says so).",
     "**Marks (▲ ▼).** Most columns are paired differences against a control (the random "
     "order, the amplitude order, random units of the same number, the amplitude map's "
     "units), so 0 means no better than it. ▲ or ▼: a paired Wilcoxon signed-rank test over "
