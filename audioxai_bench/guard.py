@@ -43,7 +43,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import numpy as np
 import torch
 import torch.nn.modules.module as torch_module
 from torch import Tensor, nn
@@ -51,6 +50,7 @@ from torch import Tensor, nn
 from audioxai_bench.api.metric import MetricOutput
 from audioxai_bench.errors import AudioXaiError, one_line, traceback_text
 from audioxai_bench.shared_memo import MemoKeeper
+from audioxai_bench.tensor_equality import same_values
 
 _T = TypeVar("_T")
 
@@ -99,44 +99,13 @@ def _same(a: Any, b: Any) -> bool:
     if a is b:
         return True
     if isinstance(a, Tensor) and isinstance(b, Tensor):  # e.g. weight_norm's recomputed weight
-        return a.device == b.device and _equal(a, b)
+        return a.device == b.device and same_values(a, b)
     if type(a) is type(b) and isinstance(a, _PLAIN):
         try:
             return bool(a == b)
         except Exception:  # a tuple holding something odd
             return False
     return False
-
-
-#: Integer dtypes by element size: CPU tensors are compared bit for bit through numpy, about 3×
-#: faster than torch.equal on one thread.
-_BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
-
-
-def _bits(t: Tensor) -> np.ndarray | None:
-    """A CPU tensor's values as one flat integer array in memory order (no copy), or None."""
-    if t.device.type != "cpu" or t.element_size() not in _BITS or t.is_complex():
-        return None
-    if not t.is_contiguous():  # e.g. a transposed spectrogram batch: permute to memory order
-        t = t.permute(sorted(range(t.dim()), key=lambda d: (-t.stride(d), -t.shape[d])))
-        if not t.is_contiguous():
-            return None
-    return t.detach().reshape(-1).view(_BITS[t.element_size()]).numpy()
-
-
-def _equal(a: Tensor, b: Tensor) -> bool:
-    """Equal values, NaN equal to NaN (a buffer may legitimately hold NaN)."""
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    fast = _bits(a), _bits(b)
-    if a.stride() == b.stride() and fast[0] is not None and fast[1] is not None:
-        if np.array_equal(*fast):
-            return True
-    elif torch.equal(a, b):
-        return True
-    if not (a.dtype.is_floating_point or a.dtype.is_complex):
-        return False
-    return bool(((a == b) | (a.isnan() & b.isnan())).all())
 
 
 class _ModuleState:
@@ -254,14 +223,15 @@ class ModelKeeper:
                 if t.shape != copy.shape or t.dtype != copy.dtype or t.device != copy.device:
                     found.setdefault("changed the shape, dtype or device of", []).append(owner)
                     t.data = copy.clone()
-                elif not _equal(t, copy):
+                elif not same_values(t, copy):
                     found.setdefault("modified", []).append(owner)
                     t.copy_(copy)
                 if t.requires_grad != requires_grad:
                     found.setdefault("switched requires_grad of", []).append(owner)
                     t.requires_grad_(requires_grad)
                 now = t.grad
-                if (grad is None) != (now is None) or (grad is not None and not _equal(grad, now)):
+                if (grad is None) != (now is None) or (
+                        grad is not None and not same_values(grad, now)):
                     found.setdefault("touched the .grad of", []).append(owner)
                     t.grad = None if grad is None else grad.clone()
         for verb, owners in found.items():  # the first three by name: one line stays short
@@ -490,7 +460,7 @@ def _restore(keeper: ModelKeeper | None, before: GlobalState,
         changed = keeper.restore() + changed
     with torch.no_grad():
         for t, copy in copies:
-            if t.shape != copy.shape or t.dtype != copy.dtype or not _equal(t, copy):
+            if t.shape != copy.shape or t.dtype != copy.dtype or not same_values(t, copy):
                 changed.append("modified its input")
                 if t.shape == copy.shape and t.dtype == copy.dtype:
                     t.copy_(copy)

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .tensor_equality import same_values
+
 #: Values compared by value rather than identity in an entry's structure.
 _PLAIN = (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device)
 
@@ -60,13 +62,7 @@ def _same(leaf: Any, copy: Any) -> bool:
     if isinstance(leaf, np.ndarray):
         return (leaf.shape == copy.shape and leaf.dtype == copy.dtype
                 and bool(np.array_equal(leaf, copy, equal_nan=leaf.dtype.kind in "fc")))
-    if leaf.shape != copy.shape or leaf.dtype != copy.dtype or leaf.device != copy.device:
-        return False
-    if torch.equal(leaf, copy):
-        return True
-    if not (leaf.dtype.is_floating_point or leaf.dtype.is_complex):
-        return False
-    return bool(((leaf == copy) | (leaf.isnan() & copy.isnan())).all())
+    return leaf.device == copy.device and same_values(leaf, copy)
 
 
 def _put_back(leaf: Any, copy: Any) -> bool:
