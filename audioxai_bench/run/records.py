@@ -350,15 +350,17 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def _lock_exclusive(fd: int, patience: float = 1.0) -> None:
-    """``flock`` ``fd`` exclusively, trying again for ``patience`` seconds: a reader's short
-    probe (:func:`unfinished_run`, a shared lock for a moment) is not another run; a run holds
-    its lock for the whole run, so a second run is still refused."""
+    """``flock`` ``fd`` exclusively; raise :class:`BlockingIOError` at once where a run holds it
+    (exclusively), and wait up to ``patience`` seconds where only readers do: a leaderboard's
+    probe (:func:`unfinished_run`) holds a shared lock for a moment and is not another run."""
     deadline = time.monotonic() + patience
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # raises where a run holds it
+            fcntl.flock(fd, fcntl.LOCK_UN)
             if time.monotonic() >= deadline:
                 raise
             time.sleep(0.05)
