@@ -165,11 +165,13 @@ def test_an_owner_renewing_its_entry_from_one_it_broke_keeps_nothing():
 
 
 def test_a_numpy_entry_that_cannot_be_put_back_is_dropped():
-    """A reshaped array cannot be written back: called restored, it stayed wrong."""
+    """An array changed and made read-only cannot be written back: called restored, it stayed
+    wrong (so did a reshaped one)."""
     shared = {"c": np.arange(6.0)}
     memo = MemoKeeper(shared)
     before = memo.before()
-    shared["c"].shape = (2, 3)
+    shared["c"][0] = 99.0
+    shared["c"].flags.writeable = False
     assert memo.after(before, "p2") == ["modified 'c'"]
     assert "c" not in shared  # computed again by the next metric that needs it
 
