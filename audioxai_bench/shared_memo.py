@@ -53,6 +53,14 @@ def _walk(value: Any, leaves: list[Any]) -> Any:
     return (type(value), id(value))
 
 
+def arrays_in(value: Any) -> list[Any]:
+    """Every tensor and numpy array in a memo entry (containers and dataclasses opened), as
+    the guard compares them."""
+    leaves: list[Any] = []
+    _walk(value, leaves)
+    return leaves
+
+
 def _copy(leaf: Any) -> Any:
     return leaf.detach().clone() if isinstance(leaf, Tensor) else np.array(leaf, copy=True)
 

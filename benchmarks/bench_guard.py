@@ -25,7 +25,7 @@ from audioxai_bench.data.preprocess import to_model_input
 from audioxai_bench.guard import ModelKeeper, check_repeatable, run_explainer, score_metric
 from audioxai_bench.models import build_model
 from audioxai_bench.plugins import PluginManager
-from audioxai_bench.shared_memo import MemoKeeper
+from audioxai_bench.shared_memo import MemoKeeper, arrays_in
 
 #: The quickstart's models and the parameters it gives the costly explainers.
 QUICKSTART = {"audionet": (0.125, "waveform"), "alexnet": (0.0625, "spectrogram")}
@@ -109,7 +109,7 @@ def measure(pm: PluginManager, name: str, args: argparse.Namespace) -> None:
         metric = pm.metrics.get(metric_name)
         if rep in getattr(metric, "representations", (rep,)):
             metric.score(batch(shared))
-    size = sum(t.numel() * t.element_size() for t in _tensors(list(shared.values())))
+    size = sum(t.nbytes for v in shared.values() for t in arrays_in(v))
     memo, full = MemoKeeper(shared), batch(shared)
     with_memo = fastest(lambda: score_metric(noop, full, name="no-op", plugin="-",
                                              keeper=keeper, memo=memo), args.repeats)
@@ -134,19 +134,6 @@ def measure(pm: PluginManager, name: str, args: argparse.Namespace) -> None:
                                                                 keeper=keeper), 1)
         print(f"  repeatability {explainer_name:25} {check * 1e3:8.0f} ms; the batch "
               f"{full * 1e3:8.0f} ms (+{100 * check / full:.0f} %)", flush=True)
-
-def _tensors(value: object) -> list[torch.Tensor]:
-    """Every tensor in ``value`` (tuples, lists, dicts and dataclasses opened)."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, (tuple, list)):
-        return [t for v in value for t in _tensors(v)]
-    if isinstance(value, dict):
-        return _tensors(list(value.values()))
-    if hasattr(value, "__dataclass_fields__"):
-        return _tensors([getattr(value, f) for f in value.__dataclass_fields__])
-    return []
-
 
 if __name__ == "__main__":
     main()

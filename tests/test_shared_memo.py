@@ -19,20 +19,14 @@ from audioxai_bench.plugins import PluginManager, load_plugins
 from audioxai_bench.run.definition import parse_benchmark
 from audioxai_bench.run.records import cell_key, read_records
 from audioxai_bench.run.runner import run_benchmark
-from audioxai_bench.shared_memo import MemoKeeper
+from audioxai_bench.shared_memo import MemoKeeper, arrays_in
 from tests.helpers import write_tree
 from tests.test_guard import ProbeMetric, definition, scale_weights, tiny_net
 
 
 def floats_in(value):
-    """Every floating tensor in a memo entry (dataclasses and tuples opened)."""
-    if isinstance(value, torch.Tensor):
-        return [value] if value.is_floating_point() else []
-    if isinstance(value, (tuple, list)):
-        return [t for v in value for t in floats_in(v)]
-    if dataclasses.is_dataclass(value):
-        return [t for f in dataclasses.fields(value) for t in floats_in(getattr(value, f.name))]
-    return []
+    """Every floating tensor in a memo entry."""
+    return [t for t in arrays_in(value) if isinstance(t, torch.Tensor) and t.is_floating_point()]
 
 
 def halve_in_place(batch):
