@@ -386,20 +386,19 @@ class Runner:
         for r in records:
             if r.get("clips") is not None:
                 clips.setdefault((r["task"], r["model"], r["fold"]), r["clips"])
-        for task in self.bench.tasks:
-            for choice in self.bench.models:
-                for fold in self.bench.folds[task]:
-                    earlier = clips.get((task, choice.name, fold))
-                    if earlier is None:
-                        continue
-                    mine = self.work.sample_clips(Where(task, choice.name, fold, "", ""))
-                    if earlier != mine:
-                        raise AudioXaiError(
-                            f"{self.out} holds results of {task}-{choice.name}-fold{fold} "
-                            f"scored on other clips ({len(earlier)}; this definition picks "
-                            f"{len(mine)}: its samples, data or seed changed since); resumed, "
-                            f"its tables would rank cells of different clips side by side: "
-                            f"{ELSEWHERE}")
+        models = {choice.name for choice in self.bench.models}
+        mine: dict[tuple[str, int], list[str]] = {}  # a split's clips, whichever its model
+        for (task, model, fold), earlier in clips.items():
+            if model not in models or fold not in self.bench.folds.get(task, ()):
+                continue
+            if (task, fold) not in mine:
+                mine[task, fold] = self.work.sample_clips(task, fold)
+            if earlier != mine[task, fold]:
+                raise AudioXaiError(
+                    f"{self.out} holds results of {task}-{model}-fold{fold} scored on other "
+                    f"clips ({len(earlier)}; this definition picks {len(mine[task, fold])}: its "
+                    "samples, data or seed changed since); resumed, its tables would rank cells "
+                    f"of different clips side by side: {ELSEWHERE}")
 
     def _submit_training(self, task: str, choice: Any, fold: int) -> None:
         recipe = self.work.recipe(task, choice, fold)

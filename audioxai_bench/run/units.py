@@ -273,27 +273,27 @@ class Units:
                 mine.setdefault(key, moved(value, self.device))
         return panel
 
-    def test_rows(self, where: Where) -> np.ndarray:
+    def test_rows(self, task: str, fold: int) -> np.ndarray:
         """The split's test clips, in the order of the model's test set."""
-        labels = self.data.labels(where.task)
-        test = speaker_split(where.task, where.fold).test
+        labels = self.data.labels(task)
+        test = speaker_split(task, fold).test
         return np.flatnonzero(np.isin(self.data.speaker, test) & (labels >= 0))
 
-    def sample_rows(self, where: Where) -> np.ndarray:
-        """The test clips a panel explains: the definition's ``samples`` of them, classes
-        balanced, in an order seeded by its ``seed``."""
-        test_rows = self.test_rows(where)
-        labels = self.data.labels(where.task)
+    def sample_rows(self, task: str, fold: int) -> np.ndarray:
+        """The test clips a panel of the split explains (whichever its model): the definition's
+        ``samples`` of them, classes balanced, in an order seeded by its ``seed``."""
+        test_rows = self.test_rows(task, fold)
+        labels = self.data.labels(task)
         return balanced_sample(test_rows, labels[test_rows], self.bench.samples, self.bench.seed)
 
-    def sample_clips(self, where: Where) -> list[str]:
+    def sample_clips(self, task: str, fold: int) -> list[str]:
         """:meth:`sample_rows` as the records name them (``clips``)."""
-        return [self.data.relpaths[r] for r in self.sample_rows(where)]
+        return [self.data.relpaths[r] for r in self.sample_rows(task, fold)]
 
     def test_hits(self, panel: Panel, meta: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """Per test clip, whether the model got it right, and its speaker: from the training's
         record of it, or (a model cached before it was recorded) by classifying them again."""
-        rows = self.test_rows(panel)
+        rows = self.test_rows(panel.task, panel.fold)
         kept = meta.get("test_correct")
         if isinstance(kept, str) and len(kept) == len(rows):
             hits = np.frombuffer(kept.encode(), dtype=np.uint8) == ord("1")
@@ -305,8 +305,8 @@ class Units:
 
     def _panel(self, where: Where, model: torch.nn.Module) -> Panel:
         labels = self.data.labels(where.task)
-        test_rows = self.test_rows(where)
-        rows = self.sample_rows(where)
+        test_rows = self.test_rows(where.task, where.fold)
+        rows = self.sample_rows(where.task, where.fold)
         signals = torch.from_numpy(np.asarray(self.data.signals[rows], dtype=np.float32))
         x = to_model_input(signals, where.representation)
         target = torch.from_numpy(labels[rows].astype(np.int64))
