@@ -16,9 +16,9 @@ its scores are differences against (``versus``) gets a verdict per cell,
 :func:`control_verdicts`: better or worse than that control by a Wilcoxon signed-rank test over
 (split, speaker) units (within each class where the class is the speaker's), Holm-adjusted over
 the explainers of its column, and is flagged where its classes disagree
-(:func:`class_disagreement`). Tests and intervals hold for these trained models: they resample
-speakers, not training. A cell whose every model failed stays in the frame with no value and
-its error count, so no output can drop it silently.
+(:func:`class_disagreement`). Tests hold these trained models fixed; intervals resample splits,
+then speakers, which allows for training luck only roughly. A cell whose every model failed
+stays in the frame with no value and its error count, so no output can drop it silently.
 """
 
 from __future__ import annotations
@@ -168,7 +168,16 @@ def _p_versus(data: Clustered) -> float:
     return np.nan if not (units[finite] != 0).any() else paired_p(units, data.unit_strata())
 
 
-def class_disagreement(data: Clustered, task: str) -> str:
+def by_class(data: Clustered | None) -> list[tuple[int, Clustered]]:
+    """``(label, its clips)`` per class, where the records say two classes or more (else
+    empty): split once per cell for :func:`class_disagreement` and :func:`class_means`."""
+    if data is None or data.classes is None:
+        return []
+    labels = np.unique(data.classes)
+    return [(int(label), data.of_class(label)) for label in labels] if len(labels) > 1 else []
+
+
+def class_disagreement(classes: list[tuple[int, Clustered]], task: str) -> str:
     """Each class's mean and interval of a paired difference (``"female 0.441 [0.312, 0.571] /
     male -0.386 [...]"``) where the classes disagree: one class's interval above 0 and
     another's below; empty where they do not, or where the records do not say the classes.
@@ -177,34 +186,29 @@ def class_disagreement(data: Clustered, task: str) -> str:
 
     The mean over a class-balanced sample then hides two opposite effects. On the sex task
     removing units to silence pushes the model towards one class, so a map that removes the
-    loud units first gains on the clips of one sex and loses on the other's."""
-    if data.classes is None:
+    loud units first gains on the clips of one sex and loses on the other's. ``classes``:
+    :func:`by_class`."""
+    if not classes:
         return ""
-    labels = np.unique(data.classes)
-    classes = [data.of_class(label) for label in labels]
     confidence = 1 - ALPHA / len(classes)  # Bonferroni: one cell, all its classes at ALPHA
-    t = np.array([_t_statistic(one.unit_means()[0]) for one in classes])
+    t = np.array([_t_statistic(one.unit_means()[0]) for _, one in classes])
     if not (np.nanmax(t, initial=0) > 1 and np.nanmin(t, initial=0) < -1):
         # an interval clear of 0 lies two or more standard errors from it: no class is within
         # one of that on both sides, so no bootstrap needs drawing
         return ""
-    means = [one.means()[0] for one in classes]
     parts, above, below = [], False, False
-    for label, one, mean in zip(labels, classes, means):
+    for label, one in classes:
         (low, high), = clustered_interval(one, confidence)
         above, below = above or low > 0, below or high < 0
-        parts.append(f"{class_name(task, int(label))} {mean:.3f} [{low:.3f}, {high:.3f}]")
+        parts.append(f"{class_name(task, label)} {one.means()[0]:.3f} [{low:.3f}, {high:.3f}]")
     return " / ".join(parts) if above and below else ""
 
 
-def class_means(data: Clustered | None, task: str) -> str:
-    """Each class's mean in class order (``"male -0.386 / female 0.441"``) where the records
-    say the classes: the numbers behind the balanced mean, for every cell and not only where
+def class_means(classes: list[tuple[int, Clustered]], task: str) -> str:
+    """Each class's mean in class order (``"male -0.386 / female 0.441"``; ``classes``:
+    :func:`by_class`): the numbers behind the balanced mean, for every cell and not only where
     :func:`class_disagreement` flags one."""
-    if data is None or data.classes is None or len(np.unique(data.classes)) < 2:
-        return ""
-    return " / ".join(f"{class_name(task, int(label))} {data.of_class(label).means()[0]:.3f}"
-                      for label in np.unique(data.classes))
+    return " / ".join(f"{class_name(task, label)} {one.means()[0]:.3f}" for label, one in classes)
 
 
 def _t_statistic(units: np.ndarray) -> float:
@@ -246,8 +250,9 @@ def _versus_amplitude(ok: pd.DataFrame, weak: set[tuple]) -> list[tuple]:
                 value = float(paired.means()[0])
                 low, high = clustered_interval(paired)[0]
                 p_versus = _p_versus(paired) if judged else np.nan
-                classes = class_disagreement(paired, key[2]) if judged else ""
-                per_class = class_means(paired, key[2])
+                split = by_class(paired)
+                classes = class_disagreement(split, key[2]) if judged else ""
+                per_class = class_means(split, key[2])
             *section, sonifier, metric = key
             rows.append((*section, explainer, sonifier, f"{metric}{VERSUS_AMPLITUDE}", value, low,
                          high, mine["n"].sum(min_count=1), len(mine), AMPLITUDE_VERSUS,
@@ -297,7 +302,8 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         versus = next((r["versus"] for r in group["record"] if r.get("versus")), None)
         judged = versus and data is not None and key[:len(SECTION_KEYS)] not in weak
         p_versus = _p_versus(data) if judged else np.nan
-        classes = (class_disagreement(data, key[2])
+        split = by_class(data)
+        classes = (class_disagreement(split, key[2])
                    if judged and not is_reference(key[-3]) else "")
         if data is not None:
             value = float(data.means()[0])
@@ -312,7 +318,7 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         else:
             value, low, high = group["value"].mean(), np.nan, np.nan
         rows.append((*key, value, low, high, group["n"].sum(min_count=1), len(group), versus,
-                     p_versus, classes, class_means(data, key[2])))
+                     p_versus, classes, class_means(split, key[2])))
     values = pd.DataFrame(rows, columns=[*KEYS, "value", "ci_low", "ci_high", "n", "models",
                                          "versus", "p_versus", "classes", "class_means"])
     values = values.set_index(list(KEYS))

@@ -28,6 +28,8 @@ from .aggregate import ACCURACY_METRIC
 
 #: The trained model of a (task, model, split): what a replicate seed may not change.
 MODEL_FIELDS = ("benchmark", "dataset", "task", "model", "fold")
+#: One trained model of a replicate seed: its records must agree on model, clips and batches.
+TRAINED = (*MODEL_FIELDS, "seed")
 #: The training settings the records of test accuracy state (``info``).
 TRAINING = ("preset", "width", "iterations", "precision", "compile", "training")
 
@@ -65,8 +67,7 @@ def one_model_each(df: pd.DataFrame) -> pd.DataFrame:
     two trained models (e.g. a definition's training changed between runs resumed into one
     folder): a table would mix them. Records that do not name their model are not checked."""
     named = df[df["model_key"].notna()]
-    keys = [*MODEL_FIELDS, "seed"]
-    for key, rows in named.groupby(keys, sort=False, dropna=False):
+    for key, rows in named.groupby(list(TRAINED), sort=False, dropna=False):
         if rows["model_key"].nunique() > 1:
             task, model, fold, seed = key[2:]
             raise AudioXaiError(
@@ -83,9 +84,8 @@ def one_sample_each(df: pd.DataFrame) -> pd.DataFrame:
     ``samples``, ``batch_size`` or data changed kept the cells it did not compute again): a
     table would rank values of different clips side by side. Records that do not state their
     clips (test accuracy) or batch size (older records) are not compared on it."""
-    keys = [*MODEL_FIELDS, "seed"]
     seen: dict[tuple[Any, ...], Any] = {}
-    for i, record, *group in zip(df.index, df["record"], *(df[k] for k in keys)):
+    for i, record, *group in zip(df.index, df["record"], *(df[k] for k in TRAINED)):
         for field in ("clips", "batch_size"):
             value = record.get(field)
             if value is None:
@@ -129,8 +129,7 @@ def one_definition(df: pd.DataFrame) -> pd.DataFrame:
             where = ", ".join(dict.fromkeys([a["source"], b["source"]]))
             what = f"{a['task']} · {a['model']} split {a['fold']}"
             if group[0] == "cell":
-                what = (f"{' · '.join(filter(None, [a['explainer'], a['sonifier'], a['metric']]))}"
-                        f" on {what}")
+                what = f"{_cell(a)} on {what}"
             between = (f"seed {a['seed']} and seed {b['seed']}" if a["seed"] != b["seed"]
                        else f"{a['source']} and {b['source']} (both seed {a['seed']})")
             raise AudioXaiError(
