@@ -624,19 +624,17 @@ def score_metric(metric: Any, batch: Any, *, name: str, plugin: str,
                               reraise=True)
     except BaseException as exc:
         spoilt = memo.after(before, plugin, failed=True, inputs=tensors) if memo is not None else []
-        if not spoilt or not isinstance(exc, Exception):  # Ctrl-C: restored, propagates
-            _raise_metric_failure(exc, name, plugin, replaced)
-        if isinstance(exc, _BatchChanged):
-            kind, first = "input-changed", replaced
-        elif isinstance(exc, PluginCallError):
-            kind = "input-changed" if isinstance(exc.__cause__, _BatchChanged) else exc.kind
-            first = exc.reason.replace("raised _BatchChanged", replaced)
-        else:
-            kind, first = "exception", f"raised {_describe_exception(exc)}"
-        raise PluginCallError("metric", name, plugin, kind,
-                              f"{first}; it also {_memo_change(spoilt)}",
-                              getattr(exc, "seconds", 0.0),
-                              getattr(exc, "traceback", None)) from exc
+        if not isinstance(exc, Exception):  # Ctrl-C: restored, propagates
+            raise
+        batch_changed = _batch_change(exc, replaced)
+        if not spoilt and batch_changed is None:
+            raise  # the metric's own exception, nothing changed: as it was
+        kind, first = batch_changed or ((exc.kind, exc.reason) if isinstance(exc, PluginCallError)
+                                        else ("exception", f"raised {_describe_exception(exc)}"))
+        if spoilt:
+            first += f"; it also {_memo_change(spoilt)}"
+        raise PluginCallError("metric", name, plugin, kind, first, getattr(exc, "seconds", 0.0),
+                              getattr(exc, "traceback", None)) from (exc if spoilt else None)
     spoilt = memo.after(before, plugin, inputs=tensors) if memo is not None else []
     if spoilt:
         raise PluginCallError("metric", name, plugin, "memo-changed", _memo_change(spoilt), 0.0)
@@ -651,14 +649,14 @@ def _memo_change(changed: list[str]) -> str:
     return f"changed the shared memo: {', '.join(changed)} (restored)"
 
 
-def _raise_metric_failure(exc: BaseException, name: str, plugin: str, replaced: str) -> None:
-    """Raise ``exc`` of a metric call as the call's failure (see :func:`score_metric`)."""
-    if isinstance(exc, _BatchChanged):  # re-raised as it was: nothing else had changed
-        raise PluginCallError("metric", name, plugin, "input-changed", replaced, 0.0) from None
+def _batch_change(exc: Exception, replaced: str) -> tuple[str, str] | None:
+    """``(kind, reason)`` of a metric call that replaced a field of its batch (the guard raised
+    :class:`_BatchChanged`, alone or wrapped with what else changed), else None."""
+    if isinstance(exc, _BatchChanged):
+        return "input-changed", replaced
     if isinstance(exc, PluginCallError) and isinstance(exc.__cause__, _BatchChanged):
-        reason = exc.reason.replace("raised _BatchChanged", replaced)
-        raise PluginCallError("metric", name, plugin, exc.kind, reason, exc.seconds) from None
-    raise exc
+        return "input-changed", exc.reason.replace("raised _BatchChanged", replaced)
+    return None
 
 
 def _output_problem(output: Any, size: int, bounds: Any = None) -> tuple[str, str] | None:
