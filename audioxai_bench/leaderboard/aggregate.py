@@ -400,6 +400,12 @@ class Section:
                 & (c["sonifier"] == sonifier)]
         return None if hit.empty else hit.iloc[0]
 
+    def direction(self, metric: str) -> bool | None:
+        """Whether higher is better for ``metric``, as its records state it
+        (:func:`higher_is_better`); None where they do not say."""
+        return higher_is_better(self.cells.loc[self.cells["metric"] == metric,
+                                                "higher_is_better"])
+
     def metric_rows(self, metric: str) -> pd.DataFrame:
         """Per-model records of one metric, in (explainer, sonifier, fold, seed) order."""
         rows = self.rows[self.rows["metric"] == metric]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ..data.splits import SEX_LABELS
 from . import figures, interactive, media, tables
-from .aggregate import RANK_METRIC, Section, higher_is_better
+from .aggregate import RANK_METRIC, Section
 from .listen import listen
 from .markup import escape, img, table_html
 from .readme import HOW_TO_READ
@@ -95,11 +95,8 @@ def _rank_column(section: Section, ranking: Table) -> tuple[int, str] | None:
     label = tables.HEADLINE[RANK_METRIC]
     for i, head in enumerate(ranking.header):
         if head.rstrip(" ↑↓†") == label:
-            cells = section.cells
-            flags = cells.loc[(cells["metric"] == RANK_METRIC) & (cells["sonifier"] == ""),
-                              "higher_is_better"]
-            higher = higher_is_better(flags) is not False  # as ranked() reads it
-            return i, "descending" if higher else "ascending"
+            # as ranked() reads it (the rank metric has no sonifier rows)
+            return i, "descending" if section.direction(RANK_METRIC) is not False else "ascending"
     return None
 
 

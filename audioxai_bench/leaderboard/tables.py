@@ -26,7 +26,6 @@ from .aggregate import (
     RANK_RULE,
     VERSUS_AMPLITUDE,
     Section,
-    higher_is_better,
     model_label,
     pooled_accuracy,
     reliabilities,
@@ -205,8 +204,7 @@ def controls_note(section: Section, metrics: Sequence[str], labels: dict[str, st
 
 def arrow(section: Section, metric: str) -> str:
     """↑ or ↓ from the records' ``higher_is_better``."""
-    cells = section.cells
-    higher = higher_is_better(cells.loc[cells["metric"] == metric, "higher_is_better"])
+    higher = section.direction(metric)
     return "" if higher is None else " ↑" if higher else " ↓"
 
 
@@ -456,8 +454,7 @@ def _above_oracle(section: Section, metric: str, sonifier: str, oracle: float) -
     values = [float(c["value"]) for c in cells if c is not None and pd.notna(c["value"])]
     if not values or not math.isfinite(oracle):
         return NONE
-    lower = higher_is_better(section.cells.loc[section.cells["metric"] == metric,
-                                      "higher_is_better"]) is False
+    lower = section.direction(metric) is False
     above = [v for v in values if (v < oracle if lower else v > oracle)]
     best = min(values) if lower else max(values)
     return f"{len(above)} of {len(values)}" + (f" (best {number(best, metric)})" if above
