@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 import torch
 
+from audioxai_bench.api.explainer import null_relevance
 from audioxai_bench.api.metric import EvalBatch
 from audioxai_bench.builtin.explainers_baseline import Amplitude, RandomRelevance
 from audioxai_bench.builtin.metrics_sonification import matched_metrics
@@ -53,6 +54,23 @@ def test_ranks_put_silent_units_last_and_break_ties_by_the_given_order():
     assert unit_ranks(scores, active, ties).tolist() == [[1, 2, 0, 4, 3]]
     assert kept_counts(torch.tensor([100, 0, 10]), (0.05, 0.4)).tolist() == [
         [5, 40], [0, 0], [1, 4]]
+
+
+def test_a_noise_map_keeps_the_small_edge_patches_as_often_as_the_random_control():
+    # the controls draw active units uniformly, so a map without information must too; by
+    # mean relevance a noise map put the 3-bin edge patches in 20 % of its top 5 % (6.8 % of
+    # the units), by sum in 0.6 %
+    units = Units.of((1, 227, 227))
+    edge = torch.bincount(units.index, minlength=units.count) < 64
+    noise = null_relevance((300, 1, 227, 227), torch.Generator().manual_seed(0))
+    everywhere = torch.ones(300, units.count, dtype=torch.bool)
+    ties = torch.rand(300, units.count, generator=torch.Generator().manual_seed(1))
+    top = unit_ranks(units.evidence(noise), everywhere, ties) < round(0.05 * units.count)
+    share = float((top & edge).sum() / top.sum())
+    assert abs(share - float(edge.double().mean())) < 0.015
+    blocks = Units.of((1, 8000))  # units of one size: the statistic orders as the mean does
+    wave = torch.randn(4, 1, 8000, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(blocks.evidence(wave).argsort(dim=1), blocks.mean(wave).argsort(dim=1))
 
 
 def test_lmac_quantities_follow_speechbrain():
