@@ -128,13 +128,19 @@ def explainer_records(model: str, explainer: str, fold: int = 0,
     return out
 
 
+class FinishedStore(ResultStore):
+    """A result store whose every append writes ``run.json`` as the runner writes it at the
+    end (with ``results_bytes``), so the folder holds a finished run (see ``unfinished_run``)."""
+
+    def append(self, record: Mapping) -> None:
+        super().append(record)
+        body = {"benchmark": {}, "report": {}, "results_bytes": self.path.stat().st_size}
+        (self.path.parent / "run.json").write_text(json.dumps(body) + "\n")
+
+
 def run_store(root: Path) -> ResultStore:
-    """The result store of a finished run in ``root``: with a ``run.json`` as the runner writes
-    it at the end, less ``results_bytes`` (as before that was recorded), so the records a test
-    appends later still belong to a finished run (see ``unfinished_run``)."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "run.json").write_text(json.dumps({"benchmark": {}, "report": {}}) + "\n")
-    return ResultStore(root / "results.jsonl")
+    """The result store of a finished run in ``root`` (:class:`FinishedStore`)."""
+    return FinishedStore(root / "results.jsonl")
 
 
 def fake_run(root: Path, *, media: bool = True,

@@ -403,8 +403,8 @@ def unfinished_run(folder: str | os.PathLike[str]) -> str | None:
     A run writes ``run.json`` last, with the size its ``results.jsonl`` had then
     (``results_bytes``): a folder without it was interrupted or is still being written, one
     whose results grew since was resumed and not finished, and one whose lock is held is being
-    written now. A ``run.json`` from before ``results_bytes`` was recorded is taken as
-    finished (its resumes cannot be told apart).
+    written now. A ``run.json`` from before ``results_bytes`` was recorded is judged by the
+    records its report counts (:func:`_before_results_bytes`).
     """
     folder = Path(folder)
     lock = folder / LOCK_FILE
@@ -423,13 +423,14 @@ def unfinished_run(folder: str | os.PathLike[str]) -> str | None:
             os.close(fd)
     summary = folder / RUN_FILE
     try:
-        written = json.loads(summary.read_text()).get("results_bytes")
+        body = json.loads(summary.read_text())
+        written = body.get("results_bytes")
     except FileNotFoundError:
         return f"no {RUN_FILE}: the run was interrupted or is still running"
     except (OSError, ValueError, AttributeError) as err:
         return f"{RUN_FILE} cannot be read ({one_line(err)})"
     if written is None:
-        return None
+        return _before_results_bytes(body, folder / RESULTS_FILE)
     try:
         size = (folder / RESULTS_FILE).stat().st_size
     except OSError:
@@ -438,6 +439,28 @@ def unfinished_run(folder: str | os.PathLike[str]) -> str | None:
         return (f"{RESULTS_FILE} has {size} bytes, {RUN_FILE} says the run ended with {written}: "
                 "a later --resume was interrupted or is still running")
     return None
+
+
+def _before_results_bytes(body: dict[str, Any], results: Path) -> str | None:
+    """Why a run whose ``run.json`` predates ``results_bytes`` has not finished, or None.
+
+    Every run reports the records it wrote (``report.records``), and a run that did not
+    resume wrote all of its folder's; a ``--resume`` appends to them, so other than that many
+    lines (a torn one counts) mean a later run, finished or interrupted: the folder cannot say
+    which, and a resume to its end records ``results_bytes``."""
+    report = body.get("report")
+    reported = report.get("records") if isinstance(report, dict) else None
+    if not isinstance(reported, int):
+        return (f"{RUN_FILE} states neither results_bytes nor report.records, so whether its "
+                "run finished cannot be told")
+    try:
+        lines = len(results.read_bytes().splitlines())
+    except OSError:
+        lines = 0
+    if lines == reported:
+        return None
+    return (f"{RUN_FILE} predates results_bytes and reports {reported} records, {RESULTS_FILE} "
+            f"holds {lines}: a later --resume may have been interrupted")
 
 
 def _holder(path: Path) -> str:

@@ -120,3 +120,49 @@ def test_partial_says_so_for_records_that_state_no_seed(tmp_path):
     build_leaderboard([root], tmp_path / "board", quiet=True, partial=True)
     readme = (tmp_path / "board" / "README.md").read_text()
     assert "- **Partial:** run quickstart did not finish (no run.json" in readme
+
+
+def _before_results_bytes(root: Path, reported: int, written: int) -> Path:
+    """A run folder as runs wrote it before ``results_bytes``: a run.json whose report counts
+    ``reported`` records, and ``written`` records in results.jsonl."""
+    store = ResultStore(root / "results.jsonl")
+    for fold in range(written):
+        store.append(record("audionet", "test-accuracy", 0.9, n=200, fold=fold))
+    (root / "run.json").write_text(json.dumps({"benchmark": {}, "report": {"records": reported}}))
+    return root
+
+
+def test_a_run_json_before_results_bytes_is_finished_where_it_counts_every_record(tmp_path):
+    """The committed results' run.json files predate ``results_bytes``: a run that wrote every
+    record of its folder finished."""
+    run = _before_results_bytes(tmp_path / "run", reported=2, written=2)
+    assert set(collect.read([run])["unfinished"]) == {""}
+
+
+def test_a_resume_into_a_folder_before_results_bytes_is_not_taken_as_finished(tmp_path, capsys):
+    """Such a run.json was taken as finished whatever came after it: a --resume that appended
+    a record and was interrupted gave a complete-looking leaderboard with exit status 0."""
+    run = _before_results_bytes(tmp_path / "run", reported=2, written=3)
+    assert main(["leaderboard", str(run), "--out", str(tmp_path / "board")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"error: {run}: the run has not finished: run.json predates "
+                          "results_bytes and reports 2 records, results.jsonl holds 3: a later "
+                          "--resume may have been interrupted")
+    assert "--resume" in err and "--partial" in err
+
+
+def test_a_torn_record_after_a_run_json_before_results_bytes_is_not_finished(tmp_path):
+    run = _before_results_bytes(tmp_path / "run", reported=2, written=2)
+    with open(run / "results.jsonl", "ab") as fh:
+        fh.write(b'{"benchmark": "quick')  # a resume killed while writing its first record
+    with pytest.raises(AudioXaiError, match="reports 2 records, results.jsonl holds 3"):
+        collect.read([run])
+
+
+def test_a_run_json_stating_neither_results_bytes_nor_its_records_is_not_finished(tmp_path):
+    run = _before_results_bytes(tmp_path / "run", reported=2, written=2)
+    (run / "run.json").write_text(json.dumps({"benchmark": {}}))
+    with pytest.raises(AudioXaiError, match="run.json states neither results_bytes nor "
+                                            "report.records"):
+        collect.read([run])
