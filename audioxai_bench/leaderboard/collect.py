@@ -117,14 +117,15 @@ def one_definition(df: pd.DataFrame) -> pd.DataFrame:
     definitions (smoothgrad with 2 noise samples in one and 16 in the other; 500 training
     iterations against 20; data of 599 clips against 600): a replicate changes the seed and
     nothing else. Config hashes and model keys cover the seed, so the fields that must agree
-    are compared instead: each cell's ``params`` and ``plugins`` (name and origin; a version is
-    provenance, like the git revision), each trained model's ``data_fingerprint`` and the
-    training its test-accuracy record states. A field a record does not state (an older
-    record) is not compared."""
+    are compared instead: each cell's ``params`` (whole: a setting left out or null differs
+    from a set one) and ``plugins`` (name and origin; a version is provenance, like the git
+    revision), each trained model's ``data_fingerprint`` and the training its test-accuracy
+    record states. A field a record does not state (an older record) is not compared."""
     seen: dict[tuple[Any, ...], tuple[str, Any]] = {}
     for row, group, field, value in _facts(df):
         first, at = seen.setdefault((group, field), (value, row))
         if value != first:
+            field, first, value = _narrow(field, first, value)
             a, b = df.loc[at], df.loc[row]
             where = ", ".join(dict.fromkeys([a["source"], b["source"]]))
             what = f"{a['task']} · {a['model']} split {a['fold']}"
@@ -152,10 +153,30 @@ def _facts(df: pd.DataFrame) -> Iterator[tuple[Any, tuple[Any, ...], str, str]]:
             stated["info"] = {k: info.get(k) for k in TRAINING}
         yield from ((i, model, f, v) for f, v in _flat(json.dumps(stated, sort_keys=True)))
         cell = ("cell", *(row[f] for f in CELL_FIELDS))
+        if record.get("params") is not None:
+            yield i, cell, "params", json.dumps(record["params"], sort_keys=True)
         plugins = {kind: {k: p.get(k) for k in ("name", "plugin")}
                    for kind, p in (record.get("plugins") or {}).items() if isinstance(p, dict)}
-        method = {"params": record.get("params"), "plugins": plugins}
-        yield from ((i, cell, f, v) for f, v in _flat(json.dumps(method, sort_keys=True)))
+        yield from ((i, cell, f, v) for f, v in _flat(json.dumps({"plugins": plugins},
+                                                                 sort_keys=True)))
+
+
+_ABSENT = object()
+
+
+def _narrow(field: str, first: str, value: str) -> tuple[str, str, str]:
+    """The dotted field and texts (JSON, or ``absent``) of the first leaf where two JSON
+    objects differ, so an error names the setting, not the whole ``params``."""
+    a, b = json.loads(first), json.loads(value)
+    while isinstance(a, dict) and isinstance(b, dict):
+        key = next(k for k in sorted({*a, *b})
+                   if _text(a.get(k, _ABSENT)) != _text(b.get(k, _ABSENT)))
+        field, a, b = f"{field}.{key}", a.get(key, _ABSENT), b.get(key, _ABSENT)
+    return field, _text(a), _text(b)
+
+
+def _text(value: Any) -> str:
+    return "absent" if value is _ABSENT else json.dumps(value, sort_keys=True)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -18,16 +18,19 @@ TRAINING = {"preset": "cpu", "width": 0.125, "iterations": 500, "n_effective": 6
 
 
 def _run(root: Path, seed: int, *, params: dict = SMOOTHGRAD, info: dict = TRAINING,
-         fingerprint: str = "1fbf1fe31350b47a") -> Path:
-    """A run of one seed: AudioNet's accuracy and smoothgrad's faithfulness gap."""
-    common = {"seed": seed, "data_fingerprint": fingerprint, "model_key": f"model-{seed}"}
+         fingerprint: str = "1fbf1fe31350b47a", version: str = "0.1.0", **stated) -> Path:
+    """A run of one seed: AudioNet's accuracy and smoothgrad's faithfulness gap, by the
+    ``version`` of its plugin (``stated``: more fields of both records)."""
+    common = {"seed": seed, "data_fingerprint": fingerprint, "model_key": f"model-{seed}",
+              **stated}
     store = run_store(root)
     store.append(record("audionet", "test-accuracy", 0.86, n=200, **common,
                         info=info | {"n_effective": 50.0 + seed},  # an outcome: may differ
                         plugins={"model": {"name": "audionet", "plugin": "builtin"}}))
     store.append(record("audionet", "faithfulness-gap", 0.2, explainer="smoothgrad",
                         params={"explainer": params, "metric": {"baseline": "silence"}},
-                        **common))
+                        plugins={"explainer": {"name": "smoothgrad", "plugin": "builtin",
+                                               "version": version}}, **common))
     return root
 
 
@@ -63,3 +66,18 @@ def test_seeds_of_different_definitions_are_refused_naming_both_folders_and_the_
 def test_a_field_an_older_record_does_not_state_is_not_compared(tmp_path):
     older = {k: v for k, v in TRAINING.items() if k != "width"}
     collect.read([_run(tmp_path / "a", 0), _run(tmp_path / "b", 1, info=older)])
+
+
+@pytest.mark.parametrize("mine, theirs, values", [
+    ({"low": None}, {"low": 500}, "low (null against 500)"),
+    ({}, {"seed": 1}, "seed (absent against 1)"),
+], ids=["null-against-a-value", "a-setting-left-out"])
+def test_a_setting_one_seed_leaves_unset_is_compared(tmp_path, mine, theirs, values):
+    """A null setting (lrp's low and high) or one a record leaves out was taken as 'not
+    stated' and not compared: seeds with low None and low 500 made one cell, exit status 0."""
+    a = _run(tmp_path / "a", 0, params=SMOOTHGRAD | mine)
+    b = _run(tmp_path / "b", 1, params=SMOOTHGRAD | theirs)
+    with pytest.raises(AudioXaiError, match=rf"in params\.explainer\.{re.escape(values)}: a "
+                                            "replicate changes only the seed; give the "
+                                            "leaderboard runs of one definition$"):
+        collect.read([a, b])
