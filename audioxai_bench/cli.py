@@ -221,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--partial", action="store_true",
                        help="accept runs that have not finished (interrupted, or still "
                             "running); the leaderboard then says it is partial")
+    board.add_argument("--mixed-versions", action="store_true",
+                       help="pool seeds whose records of a cell came from different versions "
+                            "of a plugin (refused otherwise); the facts name each version's "
+                            "runs")
     board.add_argument("--readme", type=Path, metavar="FILE",
                        help="also fill FILE's '<!-- results NAME -->' ... '<!-- /results -->' "
                             "blocks with the summary table of benchmark NAME (the project "
@@ -517,7 +521,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     results = args.results or [p for name in shipped for p in replicate_folders(name)] or [
         results_folder(shipped[0])]
     written = build_leaderboard(results, args.out, quiet=args.quiet, force=args.force,
-                                project_readme=args.readme, partial=args.partial)
+                                project_readme=args.readme, partial=args.partial,
+                                mixed_versions=args.mixed_versions)
     print(f"wrote {len(written)} files to {args.out}")
     return 0
 

@@ -28,7 +28,7 @@ DEFAULT_TITLE = "audioxai-bench leaderboard"
 def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
                       *, title: str | None = None, quiet: bool = False,
                       force: bool = False, project_readme: str | os.PathLike[str] | None = None,
-                      partial: bool = False) -> list[Path]:
+                      partial: bool = False, mixed_versions: bool = False) -> list[Path]:
     """Write ``README.md``, ``leaderboard.csv``, ``models.csv``, ``index.html`` and the
     ``.source.json`` manifest into ``out`` from run folders or ``results.jsonl`` files; return
     the paths written. With ``project_readme``, also fill its results blocks
@@ -37,10 +37,11 @@ def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.P
     Raises :class:`~audioxai_bench.errors.AudioXaiError` naming the file (and field) at fault
     when a results, examples or audio file cannot be used, and, unless ``force``, when ``out``
     already holds the leaderboard of other benchmarks or datasets (or leaderboard files of
-    unknown origin), and unless ``partial``, when a run has not finished (with ``partial``
-    the leaderboard says so); nothing is written then.
+    unknown origin), unless ``partial``, when a run has not finished (with ``partial`` the
+    leaderboard says so), and unless ``mixed_versions``, when the seeds of a cell came from
+    different plugin versions; nothing is written then.
     """
-    df = collect.read(results, partial=partial)
+    df = collect.read(results, partial=partial, mixed_versions=mixed_versions)
     out = Path(out)
     pairs = source.sources(df)
     source.check(out, pairs, force=force)

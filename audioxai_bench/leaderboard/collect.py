@@ -34,14 +34,16 @@ TRAINED = (*MODEL_FIELDS, "seed")
 TRAINING = ("preset", "width", "iterations", "precision", "compile", "training")
 
 
-def read(paths: Sequence[str | os.PathLike[str]], *, partial: bool = False) -> pd.DataFrame:
+def read(paths: Sequence[str | os.PathLike[str]], *, partial: bool = False,
+         mixed_versions: bool = False) -> pd.DataFrame:
     """Newest record per cell over all files (later files win), checked, with ``source``: the
     run folder each record came from, and ``unfinished``: why that run has not finished
     (:func:`~audioxai_bench.run.records.unfinished_run`; ``""`` when it has).
 
     A run that has not finished is refused (its missing cells would be silently absent from
     tables that say nothing of it), unless ``partial``: the leaderboard then says it is
-    partial (:func:`~audioxai_bench.leaderboard.provenance.facts`)."""
+    partial (:func:`~audioxai_bench.leaderboard.provenance.facts`). Seeds of one cell by
+    different plugin versions are refused unless ``mixed_versions`` (:func:`one_definition`)."""
     if not paths:
         raise AudioXaiError("leaderboard: no results given (pass run folders or results.jsonl)")
     frames = []
@@ -59,7 +61,7 @@ def read(paths: Sequence[str | os.PathLike[str]], *, partial: bool = False) -> p
                                 "or pass --partial for a leaderboard marked partial")
         frames.append(frame.assign(source=str(file.parent), unfinished=problem or ""))
     return one_definition(one_sample_each(one_model_each(normalise(
-        pd.concat(frames, ignore_index=True)))))
+        pd.concat(frames, ignore_index=True)))), mixed_versions=mixed_versions)
 
 
 def one_model_each(df: pd.DataFrame) -> pd.DataFrame:
@@ -112,17 +114,19 @@ def _cell(row: pd.Series) -> str:
     return " · ".join(filter(None, [row["explainer"], row["sonifier"], row["metric"]]))
 
 
-def one_definition(df: pd.DataFrame) -> pd.DataFrame:
+def one_definition(df: pd.DataFrame, *, mixed_versions: bool = False) -> pd.DataFrame:
     """``df``, refused where the seeds the tables pool as replicates were run from different
     definitions (smoothgrad with 2 noise samples in one and 16 in the other; 500 training
     iterations against 20; data of 599 clips against 600): a replicate changes the seed and
     nothing else. Config hashes and model keys cover the seed, so the fields that must agree
     are compared instead: each cell's ``params`` (whole: a setting left out or null differs
-    from a set one) and ``plugins`` (name and origin; a version is provenance, like the git
-    revision), each trained model's ``data_fingerprint`` and the training its test-accuracy
-    record states. A field a record does not state (an older record) is not compared."""
+    from a set one) and ``plugins`` (name, origin and version: another version may compute
+    another number; ``mixed_versions`` pools them, and the facts name each version's runs),
+    each trained model's ``data_fingerprint`` and the training its test-accuracy record
+    states. A field a record does not state (an older record) is not compared. Library
+    versions (``versions``) are not: the facts name each one's runs."""
     seen: dict[tuple[Any, ...], tuple[str, Any]] = {}
-    for row, group, field, value in _facts(df):
+    for row, group, field, value in _facts(df, mixed_versions):
         first, at = seen.setdefault((group, field), (value, row))
         if value != first:
             field, first, value = _narrow(field, first, value)
@@ -135,14 +139,18 @@ def one_definition(df: pd.DataFrame) -> pd.DataFrame:
                        else f"{a['source']} and {b['source']} (both seed {a['seed']})")
             raise AudioXaiError(
                 f"{where}: the records of {what} differ between {between} in {field} "
-                f"({first:.40} against {value:.40}): a replicate changes only the seed; give "
-                "the leaderboard runs of one definition")
+                f"({first:.40} against {value:.40}): a replicate changes only the seed; "
+                + ("run the other seeds again with one version, or pass --mixed-versions to "
+                   "pool them" if field.endswith(".version") else
+                   "give the leaderboard runs of one definition"))
     return df
 
 
-def _facts(df: pd.DataFrame) -> Iterator[tuple[Any, tuple[Any, ...], str, str]]:
+def _facts(df: pd.DataFrame, mixed_versions: bool
+           ) -> Iterator[tuple[Any, tuple[Any, ...], str, str]]:
     """(row, group, dotted field, value as JSON) for every field that must agree across the
     seeds of a group: a cell, or a trained model (``("model", ...)``)."""
+    identity = ("name", "plugin") if mixed_versions else ("name", "plugin", "version")
     names = list(dict.fromkeys([*MODEL_FIELDS, *CELL_FIELDS]))
     for i, record, *values in zip(df.index, df["record"], *(df[f] for f in names)):
         row = dict(zip(names, values))
@@ -155,7 +163,7 @@ def _facts(df: pd.DataFrame) -> Iterator[tuple[Any, tuple[Any, ...], str, str]]:
         cell = ("cell", *(row[f] for f in CELL_FIELDS))
         if record.get("params") is not None:
             yield i, cell, "params", json.dumps(record["params"], sort_keys=True)
-        plugins = {kind: {k: p.get(k) for k in ("name", "plugin")}
+        plugins = {kind: {k: p.get(k) for k in identity}
                    for kind, p in (record.get("plugins") or {}).items() if isinstance(p, dict)}
         yield from ((i, cell, f, v) for f, v in _flat(json.dumps({"plugins": plugins},
                                                                  sort_keys=True)))

@@ -7,7 +7,7 @@ leaderboard elsewhere gives the same text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -61,15 +61,6 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
     ok = df[df["status"] == "ok"]
     explained = ok[ok["explainer"] != ""]
     accuracy = ok[ok["metric"] == ACCURACY_METRIC]
-    versions: dict[str, set[str]] = {}
-    plugins: set[str] = set()
-    for r in records:
-        for package, version in (r.get("versions") or {}).items():
-            if version is not None:
-                versions.setdefault(str(package), set()).add(str(version))
-        for entry in (r.get("plugins") or {}).values():
-            if isinstance(entry, dict) and entry.get("plugin"):
-                plugins.add(f"{entry['plugin']} {entry.get('version') or ''}".strip())
     folds = "; ".join(
         f"{task}/{model}: {', '.join(map(str, sorted(set(g['fold']))))}"
         for (task, model), g in df.groupby(["task", "model"], sort=True))
@@ -100,9 +91,8 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
         ("Seeds", ", ".join(_distinct(df["seed"])) or unknown),
         ("Git revisions", ", ".join(_distinct(df["git_revision"])) or unknown),
         ("Python", ", ".join(_distinct(r.get("python") for r in records)) or unknown),
-        ("Versions", ", ".join(f"{p} {' / '.join(sorted(v))}"
-                               for p, v in sorted(versions.items())) or unknown),
-        ("Plugins", ", ".join(sorted(plugins)) or unknown),
+        ("Versions", _versions(df, _libraries) or unknown),
+        ("Plugins", _versions(df, _plugins) or unknown),
         ("Cells", f"{int((df['status'] == 'ok').sum())} ok, "
                   f"{int((df['status'] == 'error').sum())} failed; "
                   f"{wall:.0f} s of wall time spent on the cells these runs computed "
@@ -112,12 +102,50 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
     ]
 
 
+def _libraries(record: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The installed libraries (a null version: not installed)."""
+    yield from ((p, v) for p, v in (record.get("versions") or {}).items() if v is not None)
+
+
+def _plugins(record: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    for entry in (record.get("plugins") or {}).values():
+        if isinstance(entry, dict) and entry.get("plugin"):
+            yield entry["plugin"], entry.get("version")
+
+
+def _versions(df: pd.DataFrame,
+              stated: Callable[[dict[str, Any]], Iterable[tuple[str, Any]]]) -> str:
+    """``name version`` of each package or plugin the records state; where the runs used
+    several versions, each names its runs, so a reader sees which seeds were computed apart."""
+    runs: dict[str, dict[str, set[tuple[str, int]]]] = {}
+    for record, benchmark, seed in zip(df["record"], df["benchmark"], df["seed"].map(run_seed)):
+        for name, version in stated(record):
+            versions = runs.setdefault(str(name), {})
+            if version:
+                versions.setdefault(str(version), set()).add((str(benchmark), seed))
+    return ", ".join(_with_runs(name, versions) for name, versions in sorted(runs.items()))
+
+
+def _with_runs(name: str, versions: dict[str, set[tuple[str, int]]]) -> str:
+    if len(versions) < 2:
+        return " ".join([name, *versions])
+    return f"{name} " + " / ".join(
+        f"{version} ({', '.join(_run_name(*run) for run in sorted(runs))})"
+        for version, runs in sorted(versions.items()))
+
+
+def _run_name(benchmark: str, seed: int) -> str:
+    """A run as the facts name it: by benchmark and seed (not folder: the text does not depend
+    on paths)."""
+    return f"{benchmark}{f' seed {seed}' if seed >= 0 else ''}"
+
+
 def _unfinished(df: pd.DataFrame) -> list[str]:
     """One line per run that had not finished (``collect.read(..., partial=True)``), named by
-    its benchmark and seed (not its folder: the text does not depend on paths)."""
+    :func:`_run_name`."""
     if "unfinished" not in df:
         return []
     rows = df[df["unfinished"].astype(bool)]
     runs = dict.fromkeys(zip(rows["benchmark"], rows["seed"].map(run_seed), rows["unfinished"]))
-    return [f"run {benchmark}{f' seed {seed}' if seed >= 0 else ''} did not finish ({why})"
+    return [f"run {_run_name(benchmark, seed)} did not finish ({why})"
             for benchmark, seed, why in sorted(runs, key=str)]

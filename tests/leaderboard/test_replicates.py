@@ -68,6 +68,56 @@ def test_a_field_an_older_record_does_not_state_is_not_compared(tmp_path):
     collect.read([_run(tmp_path / "a", 0), _run(tmp_path / "b", 1, info=older)])
 
 
+def _versioned(root: Path, seed: int, version: str, torch: str = "2.11.0") -> Path:
+    """A run of one seed whose explainer plugin and torch have the given versions."""
+    return _run(root, seed, version=version, versions={"torch": torch, "numpy": "2.0"})
+
+
+def test_seeds_of_different_plugin_versions_are_refused_naming_the_way_to_pool_them(
+        tmp_path, capsys):
+    """A cell pooled seeds scored by two versions of its explainer into one interval, with exit
+    status 0: the version was taken as provenance only."""
+    a, b = _versioned(tmp_path / "a", 0, "0.1.0"), _versioned(tmp_path / "b", 1, "0.2.0")
+    assert main(["leaderboard", str(a), str(b), "--out", str(tmp_path / "board")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {a}, {b}: the records of smoothgrad · faithfulness-gap on digit · "
+                   "audionet split 0 differ between seed 0 and seed 1 in "
+                   'plugins.explainer.version ("0.1.0" against "0.2.0"): a replicate changes '
+                   "only the seed; run the other seeds again with one version, or pass "
+                   "--mixed-versions to pool them\n")
+    assert not (tmp_path / "board").exists()
+
+
+def test_mixed_versions_pools_them_and_the_facts_say_which_run_had_which(tmp_path):
+    a, b = _versioned(tmp_path / "a", 0, "0.1.0"), _versioned(tmp_path / "b", 1, "0.2.0")
+    assert main(["leaderboard", str(a), str(b), "--out", str(tmp_path / "board"),
+                 "--mixed-versions", "--quiet"]) == 0
+    readme = (tmp_path / "board" / "README.md").read_text()
+    assert ("- **Plugins:** builtin 0.1.0 (quickstart seed 0) / 0.2.0 (quickstart seed 1)"
+            in readme)
+    assert "builtin 0.1.0 (quickstart seed 0) / 0.2.0" in (
+        tmp_path / "board" / "index.html").read_text()
+
+
+def test_mixed_versions_still_refuses_other_params(tmp_path):
+    a = _versioned(tmp_path / "a", 0, "0.1.0")
+    b = _run(tmp_path / "b", 1, params=SMOOTHGRAD | {"n_samples": 16})
+    with pytest.raises(AudioXaiError, match=r"params\.explainer\.n_samples \(8 against 16\)"):
+        collect.read([a, b], mixed_versions=True)
+
+
+def test_library_versions_may_differ_between_seeds_and_the_facts_say_whose(tmp_path):
+    """Pooled (refusing would rerun every seed after any upgrade), but the facts named both
+    versions without the runs that used them: one could not see the seeds were computed
+    apart."""
+    a = _versioned(tmp_path / "a", 0, "0.1.0")
+    b = _versioned(tmp_path / "b", 1, "0.1.0", torch="2.12.0")
+    build_leaderboard([a, b], tmp_path / "board", quiet=True)
+    readme = (tmp_path / "board" / "README.md").read_text()
+    assert ("- **Versions:** numpy 2.0, torch 2.11.0 (quickstart seed 0) / 2.12.0 (quickstart "
+            "seed 1)\n") in readme
+
+
 @pytest.mark.parametrize("mine, theirs, values", [
     ({"low": None}, {"low": 500}, "low (null against 500)"),
     ({}, {"seed": 1}, "seed (absent against 1)"),
