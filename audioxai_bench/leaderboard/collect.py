@@ -30,6 +30,8 @@ from .aggregate import ACCURACY_METRIC
 MODEL_FIELDS = ("benchmark", "dataset", "task", "model", "fold")
 #: One trained model of a replicate seed: its records must agree on model, clips and batches.
 TRAINED = (*MODEL_FIELDS, "seed")
+#: What a cell's tables read from its first record alone: its seeds must agree on them.
+METRIC_MEANING = ("higher_is_better", "versus", "ranked")
 #: The training settings the records of test accuracy state (``info``).
 TRAINING = ("preset", "width", "iterations", "precision", "compile", "training")
 
@@ -122,7 +124,8 @@ def one_definition(df: pd.DataFrame, *, mixed_versions: bool = False) -> pd.Data
     are compared instead: each cell's ``params`` (whole: a setting left out or null differs
     from a set one) and ``plugins`` (name, origin and version: another version may compute
     another number; ``mixed_versions`` pools them, and the facts name each version's runs),
-    each trained model's ``data_fingerprint`` and the training its test-accuracy record
+    what the tables read from a cell's first record (:data:`METRIC_MEANING`), each trained
+    model's ``data_fingerprint`` and the training its test-accuracy record
     states. A field a record does not state (an older record) is not compared. Library
     versions (``versions``) are not: the facts name each one's runs."""
     seen: dict[tuple[Any, ...], tuple[str, Any]] = {}
@@ -165,7 +168,8 @@ def _facts(df: pd.DataFrame, mixed_versions: bool
             yield i, cell, "params", json.dumps(record["params"], sort_keys=True)
         plugins = {kind: {k: p.get(k) for k in identity}
                    for kind, p in (record.get("plugins") or {}).items() if isinstance(p, dict)}
-        yield from ((i, cell, f, v) for f, v in _flat(json.dumps({"plugins": plugins},
+        meaning = {k: record.get(k) for k in METRIC_MEANING}
+        yield from ((i, cell, f, v) for f, v in _flat(json.dumps({"plugins": plugins, **meaning},
                                                                  sort_keys=True)))
 
 

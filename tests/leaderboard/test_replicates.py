@@ -131,3 +131,17 @@ def test_a_setting_one_seed_leaves_unset_is_compared(tmp_path, mine, theirs, val
                                             "replicate changes only the seed; give the "
                                             "leaderboard runs of one definition$"):
         collect.read([a, b])
+
+
+@pytest.mark.parametrize("field, mine, theirs", [
+    ("higher_is_better", True, False),
+    ("versus", "random order", "the amplitude map"),
+], ids=["direction", "control"])
+def test_mixed_versions_still_refuses_a_metric_whose_meaning_changed(tmp_path, field, mine,
+                                                                    theirs):
+    """The tables read a cell's direction and control from its first record: seeds of two
+    metric versions that disagree on them were pooled and ranked by one seed's direction."""
+    a = _run(tmp_path / "a", 0, **{field: mine})
+    b = _run(tmp_path / "b", 1, version="0.2.0", **{field: theirs})
+    with pytest.raises(AudioXaiError, match=rf"differ between seed 0 and seed 1 in {field} "):
+        collect.read([a, b], mixed_versions=True)
