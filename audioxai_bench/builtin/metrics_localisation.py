@@ -15,11 +15,24 @@ evidence is) four scores per sample, each over every unit of the model input:
 - **relevance ROC-AUC**: how well relevance separates mask from non-mask units, the
   Mann-Whitney U statistic over the units (ties count one half).
 
-Relevance is read signed, as the deletion metrics read it: a unit with negative relevance
-speaks against the class. Ties and empty maps are settled so that no map scores by luck:
+Localisation asks *where* a map puts its weight, whatever its sign: rank accuracy, the pointing
+game and ROC-AUC read the magnitude ``|R|``. The sign of one unit does not say where the
+evidence is. On a waveform the relevance of gradient × input, integrated gradients or LRP
+follows the oscillation of what it explains, so about 40 % of a planted tone burst's samples
+get negative relevance. Read signed, they rank below the silent zeros, and the planted region
+itself, signed like a waveform map (mask · x), scores ROC-AUC 0.50 and rank 0.50 (chance) on
+the cue · AudioNet model. On a dB spectrogram the sign of x · gradient flips with the reference
+level. Relevance mass accuracy keeps Arras et al.'s definition, the share of the positive part:
+an oscillating map is about half positive wherever it has weight, inside the evidence and
+outside alike, so keeping the positive half keeps the share inside. On the seed-0
+cue · AudioNet model gradient × input scores 0.78 on the positive part and 0.75 on ``|R|``,
+occlusion 0.67 and 0.70. Each record's ``info`` says what
+each score reads (``relevance``: ``absolute`` or ``positive part``). Ties and empty maps are
+settled so that no map scores by luck:
 
-- a constant map *orders* nothing: pointing game, rank accuracy and ROC-AUC give the chance
-  level (the mask fraction, twice, and 0.5); mass accuracy, which reads positive relevance,
+- a map of constant magnitude *orders* nothing (a constant, or ± one value, as the sign of a
+  gradient): pointing game, rank accuracy and ROC-AUC give the chance level (the mask
+  fraction, twice, and 0.5); mass accuracy, which reads positive relevance,
   gives 0 for a constant of 0 or below (no positive mass anywhere) and the mask fraction, the
   chance level, for a positive one (its mass spread evenly);
 - pointing game: units tied at the maximum each point with equal chance, so a sample scores
@@ -32,10 +45,12 @@ speaks against the class. Ties and empty maps are settled so that no map scores 
 - a sample whose mask is empty or covers every unit has nothing to localise: NaN.
 
 With these rules, on maps without ties the four numbers equal Quantus' ``RelevanceMassAccuracy``
-(of the positive part), ``RelevanceRankAccuracy``, ``PointingGame`` and scikit-learn's
-``roc_auc_score`` (``tests/builtin/test_metrics_localisation.py`` pins them on hand-computed
-maps). Mass, rank and pointing game carry the per-sample ``mask-fraction``: what a uniform or
-random map scores in expectation.
+(of the positive part), and ``RelevanceRankAccuracy``, ``PointingGame`` and ``AUC`` with
+``abs=True, normalise=False`` (its default normalisation scales the positive and the negative
+values apart before taking ``abs``, which reorders them), the last also scikit-learn's
+``roc_auc_score`` of ``|R|`` (``tests/builtin/test_metrics_localisation.py`` pins them on
+hand-computed maps). Mass, rank and pointing game carry the per-sample ``mask-fraction``: what
+a uniform or random map scores in expectation.
 """
 
 from __future__ import annotations
@@ -102,6 +117,9 @@ class _Localisation(BaseMetric):
     #: whether each sample's score is the chance of a hit, so the mean is a proportion (the
     #: output says so in ``info``; records and the leaderboard give it a Wilson interval)
     proportion: ClassVar[bool] = False
+    #: what the score reads of the relevance: ``"absolute"`` (``|R|``: where the weight is,
+    #: whatever its sign) or ``"positive part"``
+    reads: ClassVar[str] = "absolute"
 
     def measure(self, relevance: Tensor, mask: Tensor) -> Tensor:
         raise NotImplementedError
@@ -109,6 +127,8 @@ class _Localisation(BaseMetric):
     def score(self, batch: EvalBatch) -> MetricOutput:
         self.check(batch)
         relevance = batch.relevance.detach().flatten(1).double()
+        if self.reads == "absolute":
+            relevance = relevance.abs()
         mask = batch.ground_truth.flatten(1)
         size = mask.sum(dim=1)
         defined = (size > 0) & (size < mask.shape[1])
@@ -117,7 +137,7 @@ class _Localisation(BaseMetric):
                   else {})
         return MetricOutput(scores=scores, extras=extras,
                             info={"units": "every unit of the model input",
-                                  "relevance": "signed"}
+                                  "relevance": self.reads}
                             | ({"proportion": True} if self.proportion else {}))
 
 
@@ -125,13 +145,15 @@ class _Localisation(BaseMetric):
 class RelevanceMassAccuracy(_Localisation):
     """Share of the positive relevance inside the ground-truth mask (Arras et al. 2022)."""
 
+    reads: ClassVar[str] = "positive part"
+
     def measure(self, relevance: Tensor, mask: Tensor) -> Tensor:
         return relevance_mass(relevance, mask)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RelevanceRankAccuracy(_Localisation):
-    """Share of the top-|mask| relevant units inside the mask (Arras et al. 2022)."""
+    """Share of the top-|mask| units by ``|R|`` inside the mask (Arras et al. 2022)."""
 
     def measure(self, relevance: Tensor, mask: Tensor) -> Tensor:
         return rank_accuracy(relevance, mask)
@@ -139,8 +161,8 @@ class RelevanceRankAccuracy(_Localisation):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PointingGame(_Localisation):
-    """Hit rate of the most relevant unit on the mask (Zhang et al. 2018); tied maxima share
-    the hit."""
+    """Hit rate of the unit of largest ``|R|`` on the mask (Zhang et al. 2018); tied maxima
+    share the hit."""
 
     proportion: ClassVar[bool] = True
 
@@ -150,7 +172,7 @@ class PointingGame(_Localisation):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RelevanceAuc(_Localisation):
-    """ROC-AUC of relevance against the mask: 1 separates perfectly, 0.5 is chance."""
+    """ROC-AUC of ``|R|`` against the mask: 1 separates perfectly, 0.5 is chance."""
 
     chance_extra: ClassVar[bool] = False
 

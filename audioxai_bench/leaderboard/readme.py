@@ -74,12 +74,14 @@ HOW_TO_READ = "\n\n".join([
     f"{100 * accuracy_floor(N_CLASSES['digit']):.0f} % on digits, "
     f"{100 * accuracy_floor(N_CLASSES['sex']):.0f} % on sex) are reported but not ranked.",
     "**Planted evidence (the cue task).** Relevance mass, pointing game, relevance rank and AUC "
-    "score each map against the planted region; units tied at a map's maximum share the "
-    "pointing game's hit. Read them beside `amplitude` as well as `random`: a cue a few dB "
-    "below the loudest speech is found by loudness alone, so localising it beats the null only "
-    "where it beats `amplitude`. The metric reliability table says which metrics order maps of "
-    "known quality as they should; where explainers score above the oracle (the planted region "
-    "itself), the metric rewards more than finding the evidence.",
+    "score each map against the planted region: pointing game, rank and AUC by the size of the "
+    "relevance, whatever its sign (a waveform map's sign follows the oscillation of the sound it "
+    "explains), mass by the share of the positive relevance; units tied at a map's maximum "
+    "share the pointing game's hit. Read them beside `amplitude` as well as `random`: a cue a "
+    "few dB below the loudest speech is found by loudness alone, so localising it beats the "
+    "null only where it beats `amplitude`. The metric reliability table says which metrics "
+    "order maps of known quality as they should; where explainers score above the oracle (the "
+    "planted region itself), the metric rewards more than finding the evidence.",
 ])
 
 

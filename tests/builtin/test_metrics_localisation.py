@@ -36,19 +36,45 @@ def scores(pm, name: str, relevance: list[list[float]], mask: list[list[int]]) -
     return pm.metrics.get(name).score(batch).scores.tolist()
 
 
-# map [3, -1, 2, 0, 1, 0] with the evidence on units 0 and 4:
+# map [3, -1, 2, 0, 1, 0] with the evidence on units 0 and 4; rank, pointing game and AUC read
+# |R| = [3, 1, 2, 0, 1, 0], mass the positive part [3, 0, 2, 0, 1, 0]:
 #  mass: positive relevance 3 + 2 + 1 = 6, inside 3 + 1 = 4            -> 2/3
-#  rank: the 2 most relevant units are 0 (3) and 2 (2); one is inside  -> 1/2
+#  rank: the 2 largest |R| are units 0 (3) and 2 (2); one is inside     -> 1/2
 #  pointing: the maximum (3) is unit 0, inside                          -> hit
-#  AUC: inside {3, 1} vs outside {-1, 2, 0, 0}: 3 beats all 4, 1 beats 3 -> 7 / 8
+#  AUC: inside {3, 1} vs outside {1, 2, 0, 0}: 3 beats all 4, 1 beats the two 0s and ties
+#       the 1 (a half)                                                  -> 6.5 / 8
 MAP, MASK = [3, -1, 2, 0, 1, 0], [1, 0, 0, 0, 1, 0]
 EXPECTED = {"relevance-mass-accuracy": 2 / 3, "relevance-rank-accuracy": 0.5,
-            "pointing-game": 1.0, "relevance-auc": 7 / 8}
+            "pointing-game": 1.0, "relevance-auc": 6.5 / 8}
+READS = {"relevance-mass-accuracy": "positive part", "relevance-rank-accuracy": "absolute",
+         "pointing-game": "absolute", "relevance-auc": "absolute"}
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_formulas_on_a_hand_computed_map(pm, name):
     assert scores(pm, name, [MAP], [MASK]) == pytest.approx([EXPECTED[name]])
+
+
+# the evidence on units 0-3 with relevance of alternating sign, as a waveform map's follows the
+# oscillation of a tone burst, and silence (0) elsewhere: every unit with weight is inside
+OSCILLATING, OSCILLATING_MASK = [2, -2, 1, -1, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_evidence_of_alternating_sign_is_found_where_it_is(pm, name):
+    # read signed, units 1 and 3 rank below the silent zeros: rank 1/2, AUC 1/2 (chance);
+    # the positive part lies inside too, so mass is 1 either way
+    assert scores(pm, name, [OSCILLATING], [OSCILLATING_MASK]) == [1.0]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_record_says_what_its_score_reads(pm, name):
+    rel = torch.tensor([MAP], dtype=torch.float32)[:, None]
+    batch = EvalBatch(model=torch.nn.Identity(), x=torch.zeros_like(rel),
+                      target=torch.zeros(1, dtype=torch.long), relevance=rel,
+                      representation="waveform",
+                      ground_truth=torch.tensor([MASK], dtype=torch.bool)[:, None])
+    assert pm.metrics.get(name).score(batch).info["relevance"] == READS[name]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -58,12 +84,19 @@ def test_a_map_scores_the_same_at_any_positive_scale_and_in_any_unit_order(pm, n
     assert scores(pm, name, *moved) == pytest.approx([EXPECTED[name]])
 
 
-def test_auc_is_the_mann_whitney_u_over_units(pm):
+@pytest.mark.parametrize("name", ["relevance-rank-accuracy", "pointing-game", "relevance-auc"])
+def test_the_sign_of_a_unit_does_not_move_it(pm, name):
+    flipped = [[-v if i % 2 else v for i, v in enumerate(MAP)]]  # units 1, 3, 5 negated
+    assert scores(pm, name, flipped, [MASK]) == pytest.approx([EXPECTED[name]])
+    assert scores(pm, name, [[-v for v in MAP]], [MASK]) == pytest.approx([EXPECTED[name]])
+
+
+def test_auc_is_the_mann_whitney_u_of_the_magnitudes_over_units(pm):
     rng = np.random.default_rng(0)
-    rel = np.round(rng.normal(size=(3, 200)), 1)  # rounding makes ties
+    rel = np.round(rng.normal(size=(3, 200)), 1)  # rounding makes ties, also across signs
     mask = rng.random((3, 200)) < 0.2
     got = scores(pm, "relevance-auc", rel.tolist(), mask.astype(int).tolist())
-    for row, m, auc in zip(rel, mask, got):
+    for row, m, auc in zip(np.abs(rel), mask, got):
         u = sps.mannwhitneyu(row[m], row[~m]).statistic
         assert auc == pytest.approx(u / (m.sum() * (~m).sum()))
 
@@ -96,6 +129,11 @@ def test_a_constant_map_places_nothing_and_orders_nothing(pm):
     assert scores(pm, "relevance-auc", zero, mask) == [0.5]
     # only negative relevance: no mass anywhere either
     assert scores(pm, "relevance-mass-accuracy", [[-1.0] * 8], mask) == [0.0]
+    # one magnitude of either sign (the sign of a gradient) orders nothing by |R| either
+    signs = [[1.0, -1.0, -1.0, 1.0, 1.0, -1.0, 1.0, -1.0]]
+    assert scores(pm, "pointing-game", signs, mask) == [0.25]
+    assert scores(pm, "relevance-rank-accuracy", signs, mask) == [0.25]
+    assert scores(pm, "relevance-auc", signs, mask) == [0.5]
 
 
 @pytest.mark.parametrize("name", NAMES)
