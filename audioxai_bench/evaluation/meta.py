@@ -12,19 +12,36 @@ AI", TMLR). :data:`REFERENCES`, best to worst:
 - ``random``: uniform [-1, 1) noise, the law of the ``random`` explainer;
 - ``inverted``: ``1 - mask``, relevant everywhere but on the evidence.
 
-A trustworthy metric scores them in that order, every step apart. :func:`reliability` tests
-each adjacent step and the span oracle → random with paired Wilcoxon signed-rank tests over
-(trained model, speaker) units, Holm-adjusted over the steps, and says ``pass`` (every step in
-order), ``partial`` (oracle above random, no step reversed, some steps not resolved: a metric
-that saturates near the oracle, or cannot tell a random map from an anti-localised one) or
-``fail`` (a step reversed, or the oracle not shown above random).
+A trustworthy metric scores them in that order, every step apart. The metrics that score a map
+against the planted evidence (``needs`` ``ground_truth``: localisation) claim to say where a
+map puts its weight, so they also score :data:`SIGNED`, ``oracle-signed``: the mask with a
+seeded random sign per unit, every unit of the evidence at full weight and about half of them
+negative, as a waveform map's samples follow the oscillation of a planted tone burst (about
+40 % of them negative for gradient × input, integrated gradients and LRP). Its weight lies
+exactly where the oracle's does, so such a metric must put it above ``noisy-0.25``, as it puts
+the oracle; one that reads the sign of single units ranks the negative half below the silent
+zeros and reverses that step (read signed, rank accuracy and ROC-AUC gave it 0.50 on the seed-0
+cue models, chance). The sign is drawn, not taken from the input (mask · x): a dB spectrogram
+is negative everywhere, and an all-negative map has no positive relevance for relevance mass
+accuracy to place, which is that metric's definition rather than a failure to localise. Metrics
+that do not read the ground truth are not checked on it: deletion reads the sign by design (a
+negative unit speaks against the class), and a map with a random sign has no known quality
+there.
+
+:func:`reliability` tests each adjacent step, the span oracle → random and, where scored,
+oracle-signed → noisy-0.25 with paired Wilcoxon signed-rank tests over (trained model,
+speaker) units, Holm-adjusted over the steps, and says ``pass`` (every step in order),
+``partial`` (oracle above random, no step reversed, some steps not resolved: a metric that
+saturates near the oracle, or cannot tell a random map from an anti-localised one) or ``fail``
+(a step reversed, or the oracle not shown above random).
 
 Only verdicts are checked (:func:`uncheckable`): not metrics that score the explaining *method*
 rather than a map (its time, its dependence on the model's weights: they need ``explainer`` or
 ``explain_seconds``), nor descriptive ones (``ranked = False``: Gini would "pass" because the
 oracle is the sparsest map, which says nothing about quality). The runner scores the
 references of every panel with ground truth under explainer names ``reference:<name>``
-(:func:`reference_name`); :func:`check_metrics` does the same in memory for one batch.
+(:func:`reference_name`; :func:`references_of` says which a metric scores); :func:`check_metrics`
+does the same in memory for one batch.
 """
 
 from __future__ import annotations
@@ -46,6 +63,11 @@ NOISE_LEVELS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
 #: The reference maps, best to worst.
 REFERENCES: tuple[str, ...] = ("oracle", *(f"noisy-{s:g}" for s in NOISE_LEVELS), "random",
                                "inverted")
+#: The oracle with a random sign per unit, scored by the metrics that read the ground truth
+#: (:func:`sign_checked`); outside the chain of :data:`REFERENCES`, it must beat ``noisy-0.25``.
+SIGNED = "oracle-signed"
+#: The step :data:`SIGNED` must take, in order, where it is scored.
+SIGNED_STEP: tuple[str, str] = (SIGNED, REFERENCES[1])
 #: Explainer names of reference records start with this.
 PREFIX = "reference:"
 #: The steps that must be in order for a metric not to fail: it tells the truth from noise.
@@ -63,8 +85,9 @@ def is_reference(explainer: Any) -> bool:
 
 
 def reference_maps(ground_truth: Tensor, seed: int) -> dict[str, Tensor]:
-    """Each of :data:`REFERENCES` for a bool ``ground_truth`` mask, float32 in its shape,
-    seeded by ``seed`` (the same seed, shape and device give the same maps)."""
+    """Each of :data:`REFERENCES`, then :data:`SIGNED`, for a bool ``ground_truth`` mask,
+    float32 in its shape, seeded by ``seed`` (the same seed, shape and device give the same
+    maps)."""
     mask = ground_truth.float()
     generator = torch.Generator(device=mask.device).manual_seed(seed)
     noise = torch.randn(mask.shape, generator=generator, device=mask.device)
@@ -72,7 +95,21 @@ def reference_maps(ground_truth: Tensor, seed: int) -> dict[str, Tensor]:
     maps |= {f"noisy-{s:g}": mask + s * noise for s in NOISE_LEVELS}
     maps["random"] = null_relevance(mask.shape, generator)
     maps["inverted"] = 1 - mask
+    signs = torch.randint(0, 2, mask.shape, generator=generator, device=mask.device) * 2 - 1
+    maps[SIGNED] = mask * signs
     return maps
+
+
+def sign_checked(metric: Any) -> bool:
+    """Whether ``metric`` is checked on :data:`SIGNED`: it scores maps against the ground truth,
+    so it claims to say where a map's weight lies, whatever its sign."""
+    return "ground_truth" in set(getattr(metric, "needs", ()))
+
+
+def references_of(metric: Any) -> tuple[str, ...]:
+    """The references ``metric`` scores: :data:`REFERENCES`, and :data:`SIGNED` where
+    :func:`sign_checked`."""
+    return REFERENCES + ((SIGNED,) if sign_checked(metric) else ())
 
 
 def uncheckable(metric: Any) -> str | None:
@@ -109,8 +146,8 @@ class Step:
 @dataclasses.dataclass(frozen=True)
 class Reliability:
     """How one metric orders the references: their ``means``, every tested ``step`` (the
-    adjacent ones in order, then the span oracle → random), the ``verdict`` and the number of
-    (model, speaker) ``units`` the tests ran over."""
+    adjacent ones in order, the span oracle → random, then :data:`SIGNED_STEP` where scored),
+    the ``verdict`` and the number of (model, speaker) ``units`` the tests ran over."""
 
     means: dict[str, float]
     steps: tuple[Step, ...]
@@ -136,12 +173,16 @@ class Reliability:
 def reliability(data: stats.Clustered, higher_is_better: bool = True, alpha: float = 0.05,
                 n_resamples: int = stats.N_RESAMPLES, seed: int = 0) -> Reliability:
     """The verdict on one metric from its per-sample scores of the references (``data.scores``
-    holds one row per :data:`REFERENCES` entry, in that order); see the module docstring."""
-    if len(data.scores) != len(REFERENCES):
+    holds one row per :data:`REFERENCES` entry, in that order, and optionally a last row of
+    :data:`SIGNED`); see the module docstring."""
+    if len(data.scores) not in (len(REFERENCES), len(REFERENCES) + 1):
         raise ValueError(f"reliability: need scores of {len(REFERENCES)} references "
-                         f"({', '.join(REFERENCES)}), got {len(data.scores)}")
-    index = {name: i for i, name in enumerate(REFERENCES)}
+                         f"({', '.join(REFERENCES)}), optionally then {SIGNED}, got "
+                         f"{len(data.scores)}")
+    names = REFERENCES + ((SIGNED,) if len(data.scores) > len(REFERENCES) else ())
+    index = {name: i for i, name in enumerate(names)}
     pairs = [*zip(REFERENCES, REFERENCES[1:]), ("oracle", "random")]
+    pairs += [SIGNED_STEP] if SIGNED in index else []
     sign = 1.0 if higher_is_better else -1.0
     units = data.unit_means()
     reps = data.bootstrap(n_resamples, seed)
@@ -169,8 +210,9 @@ def reliability(data: stats.Clustered, higher_is_better: bool = True, alpha: flo
 
 def score_references(metrics: Iterable[Any], batch: EvalBatch) -> dict[str, dict[str,
                                                                               MetricOutput]]:
-    """``{metric name: {reference: output}}``: every checkable metric scored on each reference
-    map of ``batch.ground_truth`` in place of ``batch.relevance`` (seeded from ``batch.seed``)."""
+    """``{metric name: {reference: output}}``: every checkable metric scored on each of its
+    reference maps (:func:`references_of`, in that order) of ``batch.ground_truth`` in place of
+    ``batch.relevance`` (seeded from ``batch.seed``)."""
     if batch.ground_truth is None:
         raise ValueError("score_references: the batch has no ground_truth to build references of")
     maps = reference_maps(batch.ground_truth, batch.seed)
@@ -178,8 +220,8 @@ def score_references(metrics: Iterable[Any], batch: EvalBatch) -> dict[str, dict
     for metric in metrics:
         if uncheckable(metric) is None:
             out[metric.name] = {name: metric.score(dataclasses.replace(
-                batch, relevance=rel.to(batch.x.dtype), explainer=None))
-                for name, rel in maps.items()}
+                batch, relevance=maps[name].to(batch.x.dtype), explainer=None))
+                for name in references_of(metric)}
     return out
 
 
@@ -191,7 +233,7 @@ def check_metrics(metrics: Sequence[Any], batch: EvalBatch,
     verdicts = {}
     by_name = {m.name: m for m in metrics}
     for name, outputs in score_references(metrics, batch).items():
-        scores = np.stack([outputs[r].scores.numpy() for r in REFERENCES])
+        scores = np.stack([output.scores.numpy() for output in outputs.values()])
         data = stats.Clustered(scores, np.zeros(batch.size, dtype=int), cluster)
         verdicts[name] = reliability(data, bool(by_name[name].higher_is_better), **options)
     return verdicts

@@ -32,7 +32,14 @@ import numpy as np
 import pandas as pd
 
 from ..data.splits import N_CLASSES, accuracy_floor, class_name
-from ..evaluation.meta import REFERENCES, Reliability, is_reference, reference_name, reliability
+from ..evaluation.meta import (
+    REFERENCES,
+    SIGNED,
+    Reliability,
+    is_reference,
+    reference_name,
+    reliability,
+)
 from ..stats import (
     Clustered,
     Verdict,
@@ -511,17 +518,21 @@ def paired_verdict(rows: pd.DataFrame, explainers: Sequence[str]
 
 def reliabilities(section: Section) -> list[tuple[str, str, Reliability]]:
     """``(metric, sonifier, verdict)`` for every metric of the section whose records hold
-    per-sample scores of every reference map on the same clips
-    (:func:`audioxai_bench.evaluation.meta.reliability`), in the records' metric order."""
-    names = [reference_name(r) for r in REFERENCES]
+    per-sample scores of every reference map on the same clips, and of the signed oracle where
+    the runs scored it on those clips (:func:`audioxai_bench.evaluation.meta.reliability`), in
+    the records' metric order."""
+    names = [reference_name(r) for r in (*REFERENCES, SIGNED)]
     rows = section.rows[(section.rows["status"] == "ok") & section.rows["explainer"].isin(names)]
     out = []
     for (metric, sonifier), group in rows.groupby(["metric", "sonifier"], sort=False):
         group = group.assign(_order=group["explainer"].map(names.index)).sort_values(
             ["_order", "fold"], kind="stable")
-        if group["explainer"].nunique() != len(names):
+        if not set(names[: len(REFERENCES)]) <= set(group["explainer"]):
             continue
         data = _clustered(group, ["explainer"])
+        if data is None:  # the signed oracle not on the same clips (an older run among them)
+            group = group[group["explainer"] != reference_name(SIGNED)]
+            data = _clustered(group, ["explainer"])
         if data is not None:
             better = higher_is_better(group["higher_is_better"]) is not False
             out.append((metric, sonifier, reliability(data, higher_is_better=better)))

@@ -44,7 +44,7 @@ from ..data.dataset import AudioMNIST, load_audiomnist
 from ..data.layout import tree_problem
 from ..data.splits import N_CLASSES, accuracy_floor
 from ..errors import AudioXaiError, one_line, traceback_text
-from ..evaluation.meta import REFERENCES, uncheckable
+from ..evaluation.meta import REFERENCES, SIGNED, references_of, uncheckable
 from ..faults import fault_point
 from ..guard import explainer_notes, guarded_call, time_limit_of
 from ..hashing import config_hash
@@ -464,8 +464,9 @@ class Runner:
                 units.append((Units.explain_unit, explainer.name, todo))
         if panel.ground_truth is not None:  # the metrics themselves, on maps of known quality
             checkable = [(m, s) for m, s in cells if not uncheckable(m.obj)]
-            for name in REFERENCES:
-                todo = self._todo(panel, Units.reference(name), checkable, settings, {})
+            for name in (*REFERENCES, SIGNED):
+                mine = [(m, s) for m, s in checkable if name in references_of(m.obj)]
+                todo = self._todo(panel, Units.reference(name), mine, settings, {})
                 if todo:
                     units.append((Units.reference_unit, name, todo))
         if not units:

@@ -11,10 +11,13 @@ import torch
 from torch import Tensor, nn
 
 from audioxai_bench.api.metric import BaseMetric, EvalBatch, MetricOutput
+from audioxai_bench.builtin.metrics_localisation import roc_auc
 from audioxai_bench.evaluation.meta import (
     REFERENCES,
+    SIGNED,
     check_metrics,
     reference_maps,
+    references_of,
     reliability,
     uncheckable,
 )
@@ -31,7 +34,7 @@ def test_reference_maps_are_built_from_the_mask_and_seeded():
     mask = torch.zeros(3, 1, 50, dtype=torch.bool)
     mask[:, :, 10:20] = True
     maps = reference_maps(mask, seed=4)
-    assert list(maps) == list(REFERENCES)
+    assert list(maps) == [*REFERENCES, SIGNED]
     assert torch.equal(maps["oracle"], mask.float())
     assert torch.equal(maps["inverted"], 1 - mask.float())
     assert ((maps["random"] >= -1) & (maps["random"] < 1)).all() and maps["random"].min() < 0
@@ -41,6 +44,9 @@ def test_reference_maps_are_built_from_the_mask_and_seeded():
     again = reference_maps(mask, seed=4)
     assert all(torch.equal(maps[k], again[k]) for k in maps)
     assert not torch.equal(reference_maps(mask, seed=5)["noisy-1"], maps["noisy-1"])
+    # the signed oracle: the oracle's weight, a random sign per unit, about half negative
+    assert torch.equal(maps[SIGNED].abs(), maps["oracle"])
+    assert 0.3 < (maps[SIGNED] < 0).sum() / mask.sum() < 0.7
 
 
 # --- the verdict on constructed scores --------------------------------------------------------
@@ -125,6 +131,24 @@ def test_speakers_are_the_units_of_the_tests():
     assert by_speaker.verdict == "fail" and by_clip.verdict == "pass"
 
 
+def with_signed(scores: np.ndarray, signed: float) -> np.ndarray:
+    """``scores`` of :data:`REFERENCES` and a last row of the signed oracle at mean ``signed``."""
+    return np.vstack([scores, noisy_scores(np.array([signed]))])
+
+
+def test_the_signed_oracle_must_score_above_the_least_noisy_oracle():
+    scores = noisy_scores(QUALITY)
+    where = reliability(clustered(with_signed(scores, QUALITY[0])))  # scored as the oracle
+    assert where.verdict == "pass" and where.means[SIGNED] == pytest.approx(1.0, abs=0.01)
+    assert (where.steps[-1].better, where.steps[-1].worse) == (SIGNED, "noisy-0.25")
+    # a metric that reads the sign: the half of the evidence with negative relevance ranks
+    # below the rest, the signed oracle scores at chance (0 here, with random)
+    sign = reliability(clustered(with_signed(scores, QUALITY[-2])))
+    assert sign.verdict == "fail"
+    assert [(s.better, s.worse) for s in sign.failing] == [(SIGNED, "noisy-0.25")]
+    assert reliability(clustered(scores)).verdict == "pass"  # without it: as before
+
+
 def test_reliability_needs_one_row_per_reference():
     with pytest.raises(ValueError, match="7 references"):
         reliability(clustered(np.zeros((3, 10))))
@@ -167,6 +191,9 @@ def test_on_a_model_that_reads_only_the_region_the_references_are_ordered(pm):
     assert "runtime" not in verdicts  # it times the method: not checkable on maps
     for name in ("relevance-mass-accuracy", "relevance-rank-accuracy", "relevance-auc"):
         assert verdicts[name].verdict == "pass", (name, [str(s) for s in verdicts[name].steps])
+        # the evidence with a random sign per unit scores as the evidence itself
+        assert verdicts[name].means[SIGNED] == verdicts[name].means["oracle"] == 1.0
+    assert SIGNED not in verdicts["faithfulness-gap"].means
     # deletion ranks 10 ms blocks by their mean relevance: the oracle and its noisy copies
     # order them alike, so the noise steps stay unresolved, but the coarse order holds
     gap = verdicts["faithfulness-gap"]
@@ -179,6 +206,36 @@ def test_on_a_model_that_reads_only_the_region_the_references_are_ordered(pm):
     assert pointing.verdict == "partial"
     assert ("oracle", "noisy-0.25", "tied") in [(s.better, s.worse, s.verdict)
                                                 for s in pointing.failing]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SignedAuc(BaseMetric):
+    """ROC-AUC of the signed relevance against the evidence, as relevance-auc read it before."""
+
+    needs: frozenset[str] = frozenset({"ground_truth"})
+
+    def score(self, batch: EvalBatch) -> MetricOutput:
+        return MetricOutput(scores=roc_auc(batch.relevance.flatten(1).double(),
+                                           batch.ground_truth.flatten(1)))
+
+
+def test_a_localisation_metric_that_reads_the_sign_fails_on_the_signed_oracle(pm):
+    verdict = check_metrics([SignedAuc(name="signed-auc", higher_is_better=True)],
+                            region_batch())["signed-auc"]
+    # it orders every reference of the chain, as the metrics that read |R| do ...
+    assert all(s.verdict == "ordered" for s in verdict.steps[:-1]), [str(s) for s in
+                                                                       verdict.steps]
+    # ... but the evidence with half its units negative scores chance
+    assert verdict.means[SIGNED] == pytest.approx(0.5, abs=0.02)
+    assert verdict.verdict == "fail"
+    assert [(s.better, s.worse, s.verdict) for s in verdict.failing] == [
+        (SIGNED, "noisy-0.25", "reversed")]
+
+
+def test_only_the_metrics_that_read_the_ground_truth_score_the_signed_oracle(pm):
+    assert references_of(pm.metrics.get("pointing-game")) == (*REFERENCES, SIGNED)
+    # deletion reads the sign by design (a negative unit speaks against the class)
+    assert references_of(pm.metrics.get("faithfulness-gap")) == REFERENCES
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from audioxai_bench.evaluation.meta import REFERENCES, reference_name
+from audioxai_bench.evaluation.meta import REFERENCES, SIGNED, reference_name
 from audioxai_bench.leaderboard import build_leaderboard
 from audioxai_bench.run.records import read_records
 from audioxai_bench.run.units import Units
@@ -47,6 +47,9 @@ def test_references_are_scored_where_the_panel_has_ground_truth(tree, tmp_path, 
         ref = reference_name(name)
         assert got[ref, "faithfulness-gap"] == got[ref, "pointing-game"] == 1
         assert got[ref, "runtime"] == got[ref, "gini"] == 0  # descriptive: not checked
+    # the signed oracle only for the metric that reads the ground truth (localisation)
+    signed = reference_name(SIGNED)
+    assert got[signed, "pointing-game"] == 1 and got[signed, "faithfulness-gap"] == 0
     assert got["random", "pointing-game"] == got["random", "runtime"] == 1
     oracle = next(r for r in read_records([out]) if r["explainer"] == "reference:oracle"
                   and r["metric"] == "pointing-game")
