@@ -220,6 +220,9 @@ SRG_NOTE = (" LeRF − MoRF is the faithfulness gap plus the insertion gap (inse
             "off the same deletion curves), so these three columns carry two independent "
             "numbers, not three.")
 
+#: Why a band metric has fewer clips than its table (said with every band column).
+SATURATED = ("Clips where no band's removal moves the log-probability (by 1e-4; a saturated "
+             "model) have no order of bands and are left out: n in leaderboard.csv.")
 #: What a reader needs to know of a column beyond its header, said where the column is shown.
 COLUMN_NOTES = {
     "gap-vs-amplitude": " Gap vs amplitude is the faithfulness gap minus the amplitude "
@@ -228,6 +231,13 @@ COLUMN_NOTES = {
     "faithfulness-gap-road": " Faithfulness gap (noisy fill): removed units are replaced by "
     "ROAD's noisy linear fill (Rong et al. 2022) instead of silence, which the model cannot "
     "tell apart from sound by its silence alone.",
+    "frequency-bands-beyond-amplitude": " Bands beyond amplitude: per clip, the partial "
+    "Spearman correlation over the frequency bands of the signed relevance density with the "
+    "signed damage of removing each band from the sound (the drop of the true class's "
+    "log-probability), given the band's level (its mean dB): 0 = no more than the band level "
+    "tells (the amplitude map scores exactly 0), its mark a test against 0. It is not the "
+    "Spearman minus the amplitude map's (the records keep that as gain-over-amplitude; it can "
+    "have the other sign). " + SATURATED,
     "low-band-relevance": " Low-band relevance beyond amplitude: the share of positive "
     "relevance below 500 Hz minus the amplitude map's share on the same clip (the paper's "
     "hypothesis that sex is read in the low bands; on digits it says where digits are "
@@ -422,18 +432,20 @@ def bands_table(section: Section) -> Table | None:
     header = ["Explainer", "Spearman per sample †",
               "Run: density vs accuracy drop †", "Run: density vs log-p drop †", "Densest band",
               "Most harmful band"]
-    verdict = ("the verdict is the ranking table's Bands beyond amplitude column (this Spearman "
-               "minus the amplitude map's, paired per clip)"
+    verdict = ("the verdict is the ranking table's Bands beyond amplitude column (per clip, the "
+               "partial Spearman of the signed relevance density with the signed damage, given "
+               "the band's level, so that loudness alone scores 0; not this Spearman minus the "
+               "amplitude map's)"
                if section.has("frequency-bands-beyond-amplitude") else
-               "the run did not score frequency-bands-beyond-amplitude, the paired difference "
-               "from the amplitude map that would be the verdict")
+               "the run did not score frequency-bands-beyond-amplitude, the partial correlation "
+               "given the band's level that would be the verdict")
     return Table("Frequency bands, descriptive (†): does relevance sit in the bands whose "
                  "removal hurts? Per-sample Spearman over the 10 bands; a map of loudness alone "
                  f"scores here too (the amplitude row), so {verdict}. Run: rank correlations of "
                  "the mean relevance density with the mean damage over the 10 bands, one number "
                  "per trained model over all its clips, averaged over the models, without an "
                  "interval; bands: where relevance is densest and where removal hurts most, "
-                 "each answer of the trained models listed once.",
+                 f"each answer of the trained models listed once. {SATURATED}",
                  header, rows)
 
 
