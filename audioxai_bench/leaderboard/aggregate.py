@@ -16,9 +16,11 @@ its scores are differences against (``versus``) gets a verdict per cell,
 :func:`control_verdicts`: better or worse than that control by a Wilcoxon signed-rank test over
 (split, speaker) units (within each class where the class is the speaker's), Holm-adjusted over
 the explainers of its column, and is flagged where its classes disagree
-(:func:`class_disagreement`). Tests hold these trained models fixed; intervals resample splits,
-then speakers, which allows for training luck only roughly. A cell whose every model failed
-stays in the frame with no value and its error count, so no output can drop it silently.
+(:func:`class_disagreement`); a cell whose balanced classes kept very unequal shares of their
+clips (a metric undefined on some) gets neither and says so (:func:`unbalanced`). Tests hold these
+trained models fixed; intervals resample splits, then speakers, which allows for training luck
+only roughly. A cell whose every model failed stays in the frame with no value and its error
+count, so no output can drop it silently.
 """
 
 from __future__ import annotations
@@ -214,8 +216,69 @@ def class_disagreement(classes: list[tuple[int, Clustered]], task: str) -> str:
 def class_means(classes: list[tuple[int, Clustered]], task: str) -> str:
     """Each class's mean in class order (``"male -0.386 / female 0.441"``; ``classes``:
     :func:`by_class`): the numbers behind the balanced mean, for every cell and not only where
-    :func:`class_disagreement` flags one."""
-    return " / ".join(f"{class_name(task, label)} {one.means()[0]:.3f}" for label, one in classes)
+    :func:`class_disagreement` flags one. Each is pooled over the class's clips, every split
+    and seed together, and says how many clips it keeps where the metric left some out (``"female
+    -0.001 (28 of 144 clips)"``). On a class-balanced cell with every clip (each split holding as
+    many clips of a class) this is the mean over splits the cell takes; a mean over splits of
+    each split's class mean would count a split that keeps one clip of a class as half the
+    class: sex · AlexNet's Bands beyond amplitude read female 0.188 for gradient × input, (-0.016
+    + 0.392) / 2 with the 0.392 one clip, pooled -0.001."""
+    parts = []
+    for label, one in classes:
+        values = one.scores[0]
+        finite = np.isfinite(values)
+        mean = float(values[finite].mean()) if finite.any() else np.nan
+        kept = "" if finite.all() else f" ({int(finite.sum())} of {len(values)} clips)"
+        parts.append(f"{class_name(task, label)} {mean:.3f}{kept}")
+    return " / ".join(parts)
+
+
+#: A class must keep at least this fraction of the share of clips (and of (split, speaker)
+#: units) that the best-kept class keeps, and at least :data:`MIN_CLASS_SPEAKERS` units, for
+#: a cell to be read as class-balanced (:func:`unbalanced`).
+MIN_CLASS_SHARE = 0.5
+MIN_CLASS_SPEAKERS = 3
+
+
+def unbalanced(data: Clustered | None, classes: list[tuple[int, Clustered]], task: str) -> str:
+    """Why a cell cannot be read as its classes' balanced mean, with the clips and speakers each
+    class keeps (``"female keeps under half the share of clips male keeps; kept: male 134 of
+    144 clips (6 of 6 speakers) / female 28 of 144 clips (3 of 6 speakers)"``); empty where
+    every class keeps at least half the share of clips and of speakers the best-kept class
+    keeps, and 3 speakers or all it had, and where the classes are not the speakers' own
+    (digits: no balance is claimed there). ``classes``: :func:`by_class` of ``data``.
+
+    The sex task's test speakers are half female, half male, so a cell is read as the balanced
+    mean of both and tested within each (:meth:`Clustered.speaker_classes`). A metric leaves
+    out clips where its score is undefined (the band metrics: clips where no band's removal
+    moves the log-probability), and those need not fall evenly on the classes: on sex ·
+    AlexNet the band metrics kept 134 of 144 male clips but 28 of 144 female ones, from 3 of 6
+    female speakers. The cell's mean is then mostly one class's (female clips weigh 28 / 162 =
+    17 %, not half; at half the other class's share a class still weighs a third), and the
+    test rests on the few speakers of that class left (below 3, a class's speakers cannot be
+    resampled to any purpose). A share that is even (the randomisation check scores a third
+    of every class's clips by design) is no imbalance. Such a cell gets no mark and no ⇅
+    (:func:`by_cell`), and the tables say why."""
+    if data is None or not classes or data.speaker_classes() is None:
+        return ""
+    counts = []
+    for label, one in classes:
+        finite = np.isfinite(one.scores[0])
+        counts.append((class_name(task, label), int(finite.sum()), len(finite),
+                       len(np.unique(one.cluster[finite])), len(np.unique(one.cluster))))
+    by_clips = max(counts, key=lambda c: c[1] / c[2])
+    by_units = max(counts, key=lambda c: c[3] / c[4])
+    reasons = []
+    for name, kept, clips, kept_units, units in counts:
+        if kept < MIN_CLASS_SHARE * by_clips[1] / by_clips[2] * clips:
+            reasons.append(f"{name} keeps under half the share of clips {by_clips[0]} keeps")
+        elif kept_units < MIN_CLASS_SHARE * by_units[3] / by_units[4] * units:
+            reasons.append(f"{name} keeps under half the share of speakers {by_units[0]} keeps")
+        elif kept_units < min(MIN_CLASS_SPEAKERS, units):
+            reasons.append(f"{name} keeps fewer than {MIN_CLASS_SPEAKERS} speakers")
+    kept = " / ".join(f"{name} {k} of {c} clips ({ku} of {u} speakers)"
+                      for name, k, c, ku, u in counts)
+    return f"{', '.join(reasons)}; kept: {kept}" if reasons else ""
 
 
 def _t_statistic(units: np.ndarray) -> float:
@@ -249,21 +312,21 @@ def _versus_amplitude(ok: pd.DataFrame, weak: set[tuple]) -> list[tuple]:
         for explainer, mine in group.groupby("explainer", sort=False):
             data = _clustered(pd.concat([mine.assign(explainer="_"), loud]), ["explainer"])
             value = low = high = p_versus = np.nan
-            classes = ""
-            per_class = ""
+            classes = per_class = uneven = ""
             if data is not None:
                 paired = Clustered(data.scores[:1] - data.scores[1:], data.group, data.cluster,
                                    data.classes)
                 value = float(paired.means()[0])
                 low, high = clustered_interval(paired)[0]
-                p_versus = _p_versus(paired) if judged else np.nan
                 split = by_class(paired)
-                classes = class_disagreement(split, key[2]) if judged else ""
+                uneven = unbalanced(paired, split, key[2])
+                p_versus = _p_versus(paired) if judged and not uneven else np.nan
+                classes = class_disagreement(split, key[2]) if judged and not uneven else ""
                 per_class = class_means(split, key[2])
             *section, sonifier, metric = key
             rows.append((*section, explainer, sonifier, f"{metric}{VERSUS_AMPLITUDE}", value, low,
                          high, mine["n"].sum(min_count=1), len(mine), AMPLITUDE_VERSUS,
-                         p_versus, classes, per_class, mine["representation"].iloc[0],
+                         p_versus, classes, per_class, uneven, mine["representation"].iloc[0],
                          higher_is_better(mine["higher_is_better"])))
     return rows
 
@@ -307,9 +370,11 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         data = _clustered(group, ["metric"]) if key[-1] != ACCURACY_METRIC else None
         pooled = pooled_accuracy(group) if key[-1] == ACCURACY_METRIC else None
         versus = next((r["versus"] for r in group["record"] if r.get("versus")), None)
-        judged = versus and data is not None and key[:len(SECTION_KEYS)] not in weak
-        p_versus = _p_versus(data) if judged else np.nan
         split = by_class(data)
+        uneven = unbalanced(data, split, key[2])
+        judged = (versus and data is not None and key[:len(SECTION_KEYS)] not in weak
+                  and not uneven)
+        p_versus = _p_versus(data) if judged else np.nan
         classes = (class_disagreement(split, key[2])
                    if judged and not is_reference(key[-3]) else "")
         if data is not None:
@@ -325,9 +390,10 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         else:
             value, low, high = group["value"].mean(), np.nan, np.nan
         rows.append((*key, value, low, high, group["n"].sum(min_count=1), len(group), versus,
-                     p_versus, classes, class_means(split, key[2])))
+                     p_versus, classes, class_means(split, key[2]), uneven))
     values = pd.DataFrame(rows, columns=[*KEYS, "value", "ci_low", "ci_high", "n", "models",
-                                         "versus", "p_versus", "classes", "class_means"])
+                                         "versus", "p_versus", "classes", "class_means",
+                                         "unbalanced"])
     values = values.set_index(list(KEYS))
     errors = df[df["status"] == "error"].groupby(list(KEYS), sort=False).size().rename("errors")
     cells = values.join(errors, how="outer")
@@ -337,7 +403,7 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     cells = cells.join(info).reset_index()
     derived = pd.DataFrame(_versus_amplitude(ok, weak), columns=[
         *KEYS, "value", "ci_low", "ci_high", "n", "models", "versus", "p_versus", "classes",
-        "class_means", "representation", "higher_is_better"])
+        "class_means", "unbalanced", "representation", "higher_is_better"])
     if not derived.empty:
         cells = pd.concat([cells, derived], ignore_index=True)
     cells["models"] = cells["models"].fillna(0).astype(int)
@@ -345,6 +411,7 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     cells["n"] = cells["n"].astype("Int64")
     cells["classes"] = cells["classes"].fillna("")
     cells["class_means"] = cells["class_means"].fillna("")
+    cells["unbalanced"] = cells["unbalanced"].fillna("")
     # the trained models of each section: a cell on fewer of them says so
     trained = df.assign(model_id=list(zip(df["fold"], df["seed"].map(run_seed)))).groupby(
         list(SECTION_KEYS), sort=False)["model_id"].nunique().rename("section_models")
@@ -352,7 +419,7 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     cells = control_verdicts(cells)
     columns = [*KEYS, "representation", "higher_is_better", "value", "ci_low", "ci_high", "n",
                "models", "errors", "section_models", "versus", "p_versus", "versus_verdict",
-               "classes", "class_means"]
+               "classes", "class_means", "unbalanced"]
     return cells[columns].sort_values(list(KEYS), kind="stable").reset_index(drop=True)
 
 

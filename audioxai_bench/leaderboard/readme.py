@@ -40,7 +40,12 @@ HOW_TO_READ = "\n\n".join([
     "(split, speaker) units, Holm-adjusted over the column's explainers, finds the cell better "
     "or worse than its control at 5 %; no mark: not separated. On the sex task the test ranks "
     "the differences within each sex and weighs the sexes equally (van Elteren), so a mark "
-    "means a direction both share; ⇅ marks a cell whose classes disagree.",
+    "means a direction both share; ⇅ marks a cell whose classes disagree. That balance "
+    "holds where every clip has a score. A metric undefined on some clips leaves them out "
+    "(the band metrics: clips where no band's removal moves the log-probability), and where "
+    "one sex keeps under half the share of clips or speakers the other keeps, or fewer than 3 "
+    "speakers, the cell is mostly the other's: it is marked ◇, gets no ▲ ▼ or ⇅, and its caption "
+    "gives the clips and speakers each class kept.",
     "**When a mark and an interval disagree.** They answer different questions, so a cell can "
     "have an interval clear of 0 and no mark, or a mark and an interval that touches 0: the "
     "mark is corrected for the column's many explainers and the interval is not; the test "

@@ -76,10 +76,16 @@ MODELS_SUMMARY = "mean ± std"
 MARKS = {"better": " ▲", "worse": " ▼"}
 #: A cell whose classes disagree (:func:`~audioxai_bench.leaderboard.aggregate.class_disagreement`).
 CLASS_MARK = " ⇅"
+#: A cell whose classes kept very unequal shares of their clips
+#: (:func:`~audioxai_bench.leaderboard.aggregate.unbalanced`): no mark, no ⇅.
+UNBALANCED_MARK = " ◇"
 CLASS_NOTE = (" ⇅: the classes disagree: on one class's clips the cell's interval lies above 0, "
               "on another's below (Bonferroni over the classes; each class's mean and interval: "
               "leaderboard.csv, column classes; every cell's class means: column "
               "class_means), so the mean depends on the mix of classes and hides both.")
+UNBALANCED_NOTE = (f" {UNBALANCED_MARK.strip()}: not judged: one class kept under half the share "
+                   "of clips or speakers another kept, or fewer than 3 speakers (leaderboard.csv, "
+                   "column unbalanced).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,8 +185,34 @@ def cell_text(cell: pd.Series | None) -> str:
 
 
 def marks_classes(cell: pd.Series) -> str:
-    """:data:`CLASS_MARK` where the cell's classes disagree."""
-    return CLASS_MARK if cell.get("classes") else ""
+    """:data:`CLASS_MARK` where the cell's classes disagree, :data:`UNBALANCED_MARK` where they
+    kept too unequal shares of their clips to be read together."""
+    return (CLASS_MARK if cell.get("classes") else "") + (
+        UNBALANCED_MARK if cell.get("unbalanced") else "")
+
+
+def unbalanced_note(section: Section, metrics: Sequence[str], labels: dict[str, str]) -> str:
+    """What ◇ means and what the ◇ cells of ``metrics`` keep of each class, each different
+    account once per column (the band metrics leave out the same clips for every map); empty
+    where no cell of them is ◇."""
+    c = section.cells
+    flagged = c[c["metric"].isin(metrics) & c["unbalanced"].astype(bool)]
+    if flagged.empty:
+        return ""
+    columns = []
+    for metric in metrics:
+        mine = flagged[flagged["metric"] == metric]
+        texts = list(dict.fromkeys(mine["unbalanced"]))
+        for text in texts:
+            who = ("" if len(texts) == 1 else
+                   f" ({', '.join(mine.loc[mine['unbalanced'] == text, 'explainer'])})")
+            columns.append(f"{labels.get(metric, metric)}{who}: {text}")
+    return (f"{UNBALANCED_MARK.strip()}: not judged (no ▲ / ▼, no ⇅): the metric left out "
+            "clips where it is undefined, and one class kept under half the share of clips or "
+            "speakers another kept, or fewer than 3 speakers, so the cell's mean is mostly the "
+            "other class's and is not the balanced mean it would be; the class means in "
+            "leaderboard.csv (class_means) pool each class's clips. " + "; ".join(columns)
+            + ".")
 
 
 def controls_note(section: Section, metrics: Sequence[str], labels: dict[str, str]) -> str:
@@ -331,8 +363,13 @@ def ranking_table(section: Section) -> Table:
                f"random).{_rank_note(section)}{order_note} Cells: value [95 % interval]; † not "
                f"part of the ranking (descriptive, or a sanity check); {NONE}: not measured."
                f"{controls_note(section, metrics, HEADLINE)}"
-               f"{SRG_NOTE if set(SRG_PARTS) <= set(metrics) else ''}{''.join(notes)}")
+               f"{SRG_NOTE if set(SRG_PARTS) <= set(metrics) else ''}{''.join(notes)}"
+               f"{_spaced(unbalanced_note(section, metrics, HEADLINE))}")
     return Table(caption, header, rows)
+
+
+def _spaced(note: str) -> str:
+    return f" {note}" if note else ""
 
 
 def sonification_table(section: Section) -> Table | None:
@@ -377,7 +414,8 @@ def sonification_table(section: Section) -> Table | None:
                  "better than random. The amplitude row (the loudest units) is a control, not "
                  "a method: what loudness alone scores (where it is ▲, loudness beats random "
                  f"units too).{versus} † descriptive."
-                 f"{controls_note(section, metrics, SONIFICATION)}",
+                 f"{controls_note(section, metrics, SONIFICATION)}"
+                 f"{_spaced(unbalanced_note(section, metrics, SONIFICATION))}",
                  header, rows)
 
 
@@ -445,7 +483,8 @@ def bands_table(section: Section) -> Table | None:
                  "the mean relevance density with the mean damage over the 10 bands, one number "
                  "per trained model over all its clips, averaged over the models, without an "
                  "interval; bands: where relevance is densest and where removal hurts most, "
-                 f"each answer of the trained models listed once. {SATURATED}",
+                 f"each answer of the trained models listed once. {SATURATED}"
+                 f"{_spaced(unbalanced_note(section, [metric], {metric: header[1]}))}",
                  header, rows)
 
 
@@ -668,7 +707,9 @@ def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
                  "in order of their mean position over the columns, not a ranking across them; "
                  f"{NONE}: not measured."
                  + (CLASS_NOTE if any(CLASS_MARK in text for row in rows for text in row[1:])
-                    else ""),
+                    else "")
+                 + (UNBALANCED_NOTE if any(UNBALANCED_MARK in text for row in rows
+                                           for text in row[1:]) else ""),
                  ["explainer", *(s.title for s in chosen)], rows)
 
 
