@@ -246,6 +246,65 @@ def _summaries(section: Section, metric: str, explainer: str) -> list[dict[str, 
     return [r.get("summary") or {} for r in rows["record"]]
 
 
+LOW_BAND = "low-band-relevance"
+
+
+def _per_model(section: Section, metric: str) -> list[dict[str, Any]]:
+    """One record of ``metric`` per trained model (the first explainer's that succeeded), in
+    (fold, seed) order: for what a metric measures of the model alone, the same for every
+    explainer."""
+    rows = section.metric_rows(metric)
+    rows = rows[rows["status"] == "ok"].sort_values(["fold", "seed"], kind="stable")
+    return [group["record"].iloc[0] for _, group in rows.groupby(["fold", "seed"], sort=False)]
+
+
+def _extra(record: dict[str, Any], name: str) -> dict[str, Any]:
+    return (record.get("extras") or {}).get(name) or {}
+
+
+def low_band_note(section: Section) -> str:
+    """The low-band column's caption with this section's reference points: 0 is the amplitude
+    map's share, and a map without information (uniform: the share of the spectrogram's rows
+    below the split) scores the difference of the two; empty where the records lack them."""
+    records = _per_model(section, LOW_BAND)
+    loud = [_extra(r, "amplitude-share").get("value") for r in records]
+    info = (records[0].get("info") or {}) if records else {}
+    uniform, split = info.get("rows_share"), info.get("split_hz")
+    if uniform is None or split is None or not loud or None in loud:
+        return ""
+    loud_mean = _mean(loud)
+    return (f" Low-band relevance beyond amplitude: the share of positive relevance below "
+            f"{split:g} Hz minus the amplitude map's share on the same clip ({loud_mean:.3f} "
+            "here), its mark a test against 0. Its 0 is loudness, not the absence of "
+            f"information: a uniform map puts {uniform:.3f} of its relevance there (the rows' "
+            f"share), so a map without information scores about {uniform - loud_mean:+.3f} "
+            "here (read each cell beside the random row) and ▼ says less low-band relevance "
+            "than loudness has, not relevance away from the low bands."
+            + (" The paper's hypothesis (sex is read in the low bands) is about what the model "
+               "needs: the frequency-band table's caption gives the damage of removing them."
+               if section.has("frequency-bands") else damage_note(section)))
+
+
+def damage_note(section: Section) -> str:
+    """The paper's hypothesis read off the model, whatever the map: how much more removing the
+    low bands costs than removing the others (``damage-low-minus-high`` of the low-band
+    records), over the trained models; empty where the section has no such records."""
+    records = _per_model(section, LOW_BAND)
+    damage = [_extra(r, "damage-low-minus-high") for r in records]
+    if not damage or any(d.get("value") is None for d in damage):
+        return ""
+    values = [float(d["value"]) for d in damage]
+    cis = [d.get("ci") or [math.nan, math.nan] for d in damage]
+    above, below = sum(ci[0] > 0 for ci in cis), sum(ci[1] < 0 for ci in cis)
+    split = (records[0].get("info") or {}).get("split_hz", 500)
+    return (f" The paper's hypothesis read off the model, whatever the map (above 0 supports "
+            "it): the damage of removing a band below "
+            f"{split:g} Hz (the drop of the true class's log-probability) minus that of removing "
+            f"one of the others, {_mean(values):+.3f} (mean over the {len(values)} trained "
+            f"models; per model {min(values):+.3f} to {max(values):+.3f}, its clips' bootstrap "
+            f"interval above 0 on {above} and below 0 on {below} of them).")
+
+
 #: Columns of which the first is the sum of the other two, and what the caption says of it.
 SRG_PARTS = ("srg", "faithfulness-gap", "insertion-gap")
 SRG_NOTE = (" LeRF − MoRF is the faithfulness gap plus the insertion gap (insertion is read "
@@ -255,7 +314,8 @@ SRG_NOTE = (" LeRF − MoRF is the faithfulness gap plus the insertion gap (inse
 #: Why a band metric has fewer clips than its table (said with every band column).
 SATURATED = ("Clips where no band's removal moves the log-probability (by 1e-4; a saturated "
              "model) have no order of bands and are left out: n in leaderboard.csv.")
-#: What a reader needs to know of a column beyond its header, said where the column is shown.
+#: What a reader needs to know of a column beyond its header, said where the column is shown
+#: (the low-band column's own numbers: :func:`low_band_note`).
 COLUMN_NOTES = {
     "gap-vs-amplitude": " Gap vs amplitude is the faithfulness gap minus the amplitude "
     "order's on the same clip, so it orders explainers as the faithfulness gap does; what it "
@@ -271,9 +331,9 @@ COLUMN_NOTES = {
     "Spearman minus the amplitude map's (the records keep that as gain-over-amplitude; it can "
     "have the other sign). " + SATURATED,
     "low-band-relevance": " Low-band relevance beyond amplitude: the share of positive "
-    "relevance below 500 Hz minus the amplitude map's share on the same clip (the paper's "
-    "hypothesis that sex is read in the low bands; on digits it says where digits are "
-    "decided), its mark a test against 0.",
+    "relevance below 500 Hz minus the amplitude map's share on the same clip, its mark a test "
+    "against 0; a map without information (uniform, or `random`) scores below 0, so read it "
+    "beside the random row.",
 }
 
 #: The randomisation check's similarity measures as its cell names them.
@@ -356,7 +416,8 @@ def ranking_table(section: Section) -> Table:
         k, n = section.separation
         order_note += (f" The paired tests separate {k} of the {n} neighbouring pairs of this "
                        "order; the rest is not supported by the data.")
-    notes = [note for metric, note in COLUMN_NOTES.items() if metric in metrics]
+    notes = [low_band_note(section) or note if metric == LOW_BAND else note
+             for metric, note in COLUMN_NOTES.items() if metric in metrics]
     caption = ("Explainers ranked by faithfulness gap: per clip, the true-class probability "
                "with units removed in random order minus with the most relevant removed first, "
                "averaged over the removed fractions (higher is better; 0 = no better than "
@@ -484,7 +545,8 @@ def bands_table(section: Section) -> Table | None:
                  "per trained model over all its clips, averaged over the models, without an "
                  "interval; bands: where relevance is densest and where removal hurts most, "
                  f"each answer of the trained models listed once. {SATURATED}"
-                 f"{_spaced(unbalanced_note(section, [metric], {metric: header[1]}))}",
+                 f"{_spaced(unbalanced_note(section, [metric], {metric: header[1]}))}"
+                 f"{damage_note(section)}",
                  header, rows)
 
 
