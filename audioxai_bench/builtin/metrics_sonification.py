@@ -189,7 +189,8 @@ class MatchedSonificationMetric(BaseMetric):
         explained = (batch.target.cpu() == s.predicted).double()
         info: dict[str, Any] = {
             "sonifier": str(getattr(batch.sonifier, "name", type(batch.sonifier))),
-            "units": s.units, "unit-score": "relevance sum / sqrt(unit size)",
+            "units": s.units,
+            "unit-score": "(relevance sum - mean per active feature x size) / sqrt(size)",
             "fractions": list(s.fractions), "controls": self.controls,
             "class": "explained", "ranked": self.ranked}
         common = {"probability/original": s.p_clean, "explains-predicted-class": explained,

@@ -13,13 +13,15 @@ same size under the same sonifier. Precisely, per sample:
   *active* when it holds sound: its mean amplitude (:func:`~audioxai_bench.api.explainer.
   amplitude_of`, |x| or dB above the floor) exceeds 1e-6 of the loudest unit's. Padding is
   exact silence, so the 40-45 % of units that are padding never count (review H4).
-- *Ranking*: active units by their relevance sum over the square root of their size
-  (:meth:`Units.evidence`), ties in a seeded random order; silent units never rank. On the
-  spectrogram grid the edge patches are smaller, and a map of independent noise (the
-  ``random`` explainer) must pick every unit as often as the random control does: by mean
-  relevance it put edge patches in 20 % of its top 5 % (6.8 % of the units), by sum in
-  0.6 %, by this statistic in 7.4 % (science audit 4, F5). The loudest units of the amplitude
-  control are ranked alike, so the ``amplitude`` explainer's map is that control.
+- *Ranking*: active units by their relevance sum, less the sample's mean relevance per
+  active feature, over the square root of their size (:meth:`Units.evidence`), ties in a
+  seeded random order; silent units never rank. On the spectrogram grid the edge patches are
+  smaller, and a map without information must pick every unit as often as the random control
+  does: a noise map (the ``random`` explainer) put edge patches in 20 % of its top 5 % by mean
+  relevance (6.8 % of the units), in 0.6 % by sum, and now in 7.4 %; a constant or ``|noise|``
+  map, which a sum over the root without the mean taken off never let pick one, now 7.1-7.4 %
+  (science audit 4, F5; review of session 19). The loudest units of the amplitude control are
+  ranked alike, so the ``amplitude`` explainer's map is that control.
 - For each fraction f (5, 10, 20, 40 %), k = max(1, round(f x active units)). The *map* of a
   unit set is 1 on its units and 0 elsewhere, in the relevance's shape. Masked-in sound:
   ``sonifier.sonify(signals, map(top-k units), representation)``; masked-out sound:
@@ -293,12 +295,18 @@ class Units:
         total, size = self._sums(values)
         return total / size
 
-    def evidence(self, values: Tensor) -> Tensor:
-        """``(B, count)`` sum of ``(B, ...)`` feature values over each unit over the root of
-        the unit's size: the ranking statistic whose spread does not depend on the unit's size
-        when the values are independent noise (a mean favours small units, a sum large ones)."""
+    def evidence(self, values: Tensor, active: Tensor) -> Tensor:
+        """``(B, count)`` the ranking statistic of ``(B, ...)`` feature values: each unit's
+        sum of the values minus the sample's mean over its ``active`` units' features, over the
+        root of the unit's size. For a map of independent noise about any level (a constant,
+        ``|noise|``, noise) every unit then ranks first equally often whatever its size: a mean
+        favours small noisy units, a sum (or a sum over the root without the mean taken off)
+        large ones, and a sum over the root left a constant map no small unit at all."""
         total, size = self._sums(values)
-        return total / size.sqrt()
+        inside = active.to(total)
+        level = (total * inside).sum(dim=1, keepdim=True) / (size * inside).sum(
+            dim=1, keepdim=True).clamp_min(1)
+        return (total - level * size) / size.sqrt()
 
     def _sums(self, values: Tensor) -> tuple[Tensor, Tensor]:
         """``(B, count)`` float64 sums of ``(B, ...)`` values over each unit, and the sizes."""
@@ -487,8 +495,9 @@ def score_matched_masks(
         with explaining(model), torch.no_grad():
             prob = torch.softmax(model(x).float(), dim=1).double()
         amplitude = amplitude_of(x)
-        return prob.argmax(dim=1), prob.gather(1, target[:, None])[:, 0], \
-            active_units(units.mean(amplitude)), units.evidence(amplitude)
+        active = active_units(units.mean(amplitude))
+        return prob.argmax(dim=1), prob.gather(1, target[:, None])[:, 0], active, \
+            units.evidence(amplitude, active)
 
     predicted, p_clean, active, loudness = share(("sonified-clean", setting), clean)
     n_active = active.sum(dim=1)
@@ -513,7 +522,7 @@ def score_matched_masks(
     random, amplitude = share(("sonified-controls", name, repr(sonifier), setting),
                               control_sounds)
     ties = hashed_uniform(seed, rows, units.count, stream=_TIES)
-    mine = render(unit_ranks(units.evidence(relevance), active, ties)[:, None], k)
+    mine = render(unit_ranks(units.evidence(relevance, active), active, ties)[:, None], k)
     return MatchedScores(
         fractions=fractions, predicted=predicted.cpu(), p_clean=p_clean.cpu(),
         n_active=n_active.cpu(),

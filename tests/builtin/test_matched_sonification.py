@@ -56,21 +56,38 @@ def test_ranks_put_silent_units_last_and_break_ties_by_the_given_order():
         [5, 40], [0, 0], [1, 4]]
 
 
-def test_a_noise_map_keeps_the_small_edge_patches_as_often_as_the_random_control():
-    # the controls draw active units uniformly, so a map without information must too; by
+@pytest.mark.parametrize("law", ["noise", "constant", "positive noise", "noise about 5"])
+def test_a_map_without_information_keeps_the_small_edge_patches_as_often_as_the_control(law):
+    # the controls draw active units uniformly, so a map without information must too: by
     # mean relevance a noise map put the 3-bin edge patches in 20 % of its top 5 % (6.8 % of
-    # the units), by sum in 0.6 %
+    # the units), by sum in 0.6 %; by sum over the root of the size without the mean taken
+    # off, a constant or positive map never picked one
     units = Units.of((1, 227, 227))
     edge = torch.bincount(units.index, minlength=units.count) < 64
     noise = null_relevance((300, 1, 227, 227), torch.Generator().manual_seed(0))
+    maps = {"noise": noise, "constant": torch.full_like(noise, 0.3),
+            "positive noise": noise.abs(), "noise about 5": noise + 5}
     everywhere = torch.ones(300, units.count, dtype=torch.bool)
     ties = torch.rand(300, units.count, generator=torch.Generator().manual_seed(1))
-    top = unit_ranks(units.evidence(noise), everywhere, ties) < round(0.05 * units.count)
+    top = unit_ranks(units.evidence(maps[law], everywhere), everywhere, ties) < round(
+        0.05 * units.count)
     share = float((top & edge).sum() / top.sum())
     assert abs(share - float(edge.double().mean())) < 0.015
-    blocks = Units.of((1, 8000))  # units of one size: the statistic orders as the mean does
+
+
+def test_the_unit_score_orders_units_of_one_size_as_their_mean_and_ignores_silent_ones():
+    blocks = Units.of((1, 8000))
     wave = torch.randn(4, 1, 8000, generator=torch.Generator().manual_seed(2))
-    assert torch.equal(blocks.evidence(wave).argsort(dim=1), blocks.mean(wave).argsort(dim=1))
+    everywhere = torch.ones(4, blocks.count, dtype=torch.bool)
+    assert torch.equal(blocks.evidence(wave, everywhere).argsort(dim=1),
+                       blocks.mean(wave).argsort(dim=1))
+    # the level taken off is the active units': silent units' values do not move it
+    active = everywhere.clone()
+    active[:, 50:] = False
+    loud = wave.clone()
+    loud[..., 4000:] += 100.0
+    assert torch.allclose(blocks.evidence(loud, active)[:, :50],
+                          blocks.evidence(wave, active)[:, :50])
 
 
 def test_lmac_quantities_follow_speechbrain():
