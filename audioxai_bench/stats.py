@@ -112,7 +112,7 @@ def clustered_wilson(hits: ArrayLike, clusters: ArrayLike, confidence: float = 0
     then k^(1 - g) n^g (g = ``clip_weight``, :data:`BOUNDARY_CLIP_WEIGHT` = 1/5): 480 right
     clips of 12 speakers read [86.7 %, 100 %], 300 of 6 speakers [77.4 %, 100 %]; and no lower
     bound lies above the one of every trial a hit (no upper bound below the one of none), so
-    a further hit never lowers the lower bound on the way to a perfect score. Before, the size
+    a perfect score never reads lower than an imperfect one. Before, the size
     was k there and up to n one error away: 480 of 480 read [75.8 %, 100 %] and 479 of 480
     [98.6 %, 100 %], a perfect score below an imperfect one; now both read [86.7 %, 100 %].
     ``benchmarks/bench_clustered_wilson.py`` chose g (speakers' accuracies Beta-distributed
@@ -144,6 +144,8 @@ def clustered_wilson(hits: ArrayLike, clusters: ArrayLike, confidence: float = 0
     shrink = (sps.norm.ppf(q) / sps.t.ppf(q, k - 1)) ** 2 if k > 1 else 1.0
     low, high = _wilson(p, n_eff * shrink, confidence)
     perfect = _wilson(1.0, edge, confidence)[0]
+    if low > perfect or high < 1 - perfect:  # a bound is the boundary's: so is the size
+        n_eff = edge
     return min(low, perfect), max(high, 1 - perfect), n_eff
 
 

@@ -277,11 +277,14 @@ def test_clustered_wilson_counts_speakers_not_clips_where_errors_cluster():
     assert np.isnan(clustered_wilson([], [])[0])
 
 
-def test_clustered_wilson_more_hits_never_lower_the_lower_bound():
-    """At fixed speakers, turning a miss into a hit never lowers the lower bound (nor the upper
-    one): the perfect score was [75.8 %, 100 %] for 480 clips of 12 speakers, one miss
-    [98.6 %, 100 %] (science audit 5, L1); errors one per speaker read narrower than one fewer
-    (no Student's shrink where every speaker had the same proportion)."""
+def test_clustered_wilson_more_hits_spread_alike_never_lower_the_lower_bound():
+    """At fixed speakers, turning a miss into a hit, the misses one per speaker in turn or all
+    in one speaker, never lowers the lower bound (nor the upper one; a hit that leaves the
+    other misses more concentrated can: the design effect rises), and the size it reports is
+    the one that gave the bound: the perfect score was [75.8 %, 100 %] for 480 clips of 12
+    speakers, one miss [98.6 %, 100 %] (science audit 5, L1); errors one per speaker read
+    narrower than one fewer (no Student's shrink where every speaker had the same
+    proportion)."""
     for k, size in ((6, 50), (12, 40), (24, 12), (3, 10)):
         speakers = np.repeat(np.arange(k), size)
         spread = [(j % k) * size + j // k for j in range(min(3 * k + 1, k * size // 2))]
@@ -298,6 +301,7 @@ def test_clustered_wilson_more_hits_never_lower_the_lower_bound():
     speakers = np.repeat(np.arange(12), 40)
     perfect = clustered_wilson(np.ones(480), speakers)
     one_miss = clustered_wilson(np.r_[0.0, np.ones(479)], speakers)
+    assert one_miss[2] == pytest.approx(perfect[2])  # both bounds are the boundary's
     assert one_miss[0] <= perfect[0] == pytest.approx(0.867, abs=1e-3)
     # from anywhere, every miss made a hit: never a lower lower bound
     rng = np.random.default_rng(3)
