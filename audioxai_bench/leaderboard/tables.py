@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..evaluation.meta import NOISE_LEVELS, SIGNED, Step
+from ..evaluation.meta import NOISE_LEVELS, SIGNED, Step, is_reference
 from ..run.control import CONTROL_METRIC
 from .aggregate import (
     ACCURACY_METRIC,
@@ -250,11 +250,12 @@ LOW_BAND = "low-band-relevance"
 
 
 def _per_model(section: Section, metric: str) -> list[dict[str, Any]]:
-    """One record of ``metric`` per trained model (the first explainer's that succeeded), in
-    (fold, seed) order: for what a metric measures of the model alone, the same for every
-    explainer."""
+    """One record of ``metric`` per trained model (the first explainer's that succeeded, never
+    a reference map's: the references may be scored on other clips), in (fold, seed) order:
+    for what a metric measures of the model alone, the same for every explainer."""
     rows = section.metric_rows(metric)
-    rows = rows[rows["status"] == "ok"].sort_values(["fold", "seed"], kind="stable")
+    rows = rows[(rows["status"] == "ok") & ~rows["explainer"].map(is_reference)]
+    rows = rows.sort_values(["fold", "seed"], kind="stable")
     return [group["record"].iloc[0] for _, group in rows.groupby(["fold", "seed"], sort=False)]
 
 

@@ -84,3 +84,23 @@ def test_the_low_band_column_says_where_a_map_without_information_lands():
     assert damage not in tables.ranking_table(section).caption
     bands = tables.bands_table(section).caption
     assert damage in bands and "are left out" in bands
+
+
+def test_the_low_band_caption_reads_an_explainers_record_not_a_reference_maps():
+    """The first record in frame order can be a reference map's (``reference:oracle`` sorts
+    before ``smoothgrad``), which may be scored on other clips: its damage was the caption's."""
+    import pandas as pd
+
+    from audioxai_bench.leaderboard import aggregate, tables
+
+    rows = [r for r in _band_rows(with_bands=False) if r["explainer"] == "gradient"]
+    for row in rows:
+        row["explainer"] = row["record"]["explainer"] = "smoothgrad"
+    reference = [r | {"explainer": "reference:oracle"} for r in rows]
+    for row in reference:
+        extras = row["record"]["extras"] | {"damage-low-minus-high": {"value": 9.0,
+                                                                      "ci": [8.0, 10.0]}}
+        row["record"] = row["record"] | {"explainer": "reference:oracle", "extras": extras}
+    section = aggregate.sections(pd.DataFrame(reference + rows))[0]
+    caption = tables.ranking_table(section).caption
+    assert "+1.000 (mean over the 2 trained models" in caption and "+9.000" not in caption
