@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..data.splits import class_name
 from ..evaluation.meta import NOISE_LEVELS, SIGNED, Step, is_reference
 from ..run.control import CONTROL_METRIC
 from .aggregate import (
@@ -286,24 +287,79 @@ def low_band_note(section: Section) -> str:
                if section.has("frequency-bands") else damage_note(section)))
 
 
+#: The band metrics whose records say which clips they left out (NaN scores), in the order
+#: :func:`damage_note` looks for them: the same clips for every map of a trained model.
+BAND_METRICS = ("frequency-bands-beyond-amplitude", "frequency-bands")
+
+
+def _left_out(section: Section) -> dict[str, tuple[int, int]] | None:
+    """Clips the band metrics left out (no band's removal moves the log-probability: a
+    saturated model) and clips, over the trained models: ``{"": (left out, clips)}`` and the
+    same per class where the records name their targets (``{"female": (116, 144), ...}``). A
+    clip counts as left out where every explainer's record of its model has no score there.
+    None where the section's band records keep no per-clip scores."""
+    metric = next((m for m in BAND_METRICS if section.has(m)), None)
+    if metric is None:
+        return None
+    rows = section.metric_rows(metric)
+    rows = rows[(rows["status"] == "ok") & ~rows["explainer"].map(is_reference)]
+    counts: dict[str, list[int]] = {"": [0, 0]}
+    for _, model in rows.groupby(["fold", "seed"], sort=False):
+        records = list(model["record"])
+        if not all(isinstance(r.get("scores"), list) for r in records) or len(
+                {len(r["scores"]) for r in records}) != 1:
+            return None
+        out = [all(r["scores"][i] is None or not math.isfinite(r["scores"][i])
+                   for r in records) for i in range(len(records[0]["scores"]))]
+        targets = records[0].get("targets")
+        labels = ([class_name(section.task, int(t)) for t in targets]
+                  if isinstance(targets, list) and len(targets) == len(out) else [None] * len(out))
+        for label, left in zip(labels, out):
+            for key in ("", *([label] if label is not None else [])):
+                counts.setdefault(key, [0, 0])
+                counts[key][0] += left
+                counts[key][1] += 1
+    return {k: (a, b) for k, (a, b) in counts.items()}
+
+
 def damage_note(section: Section) -> str:
     """The paper's hypothesis read off the model, whatever the map: how much more removing the
     low bands costs than removing the others (``damage-low-minus-high`` of the low-band
-    records), over the trained models; empty where the section has no such records."""
+    records), its mean over the trained models and their range; empty where the section has
+    no such records.
+
+    No interval and no count of models whose interval clears 0: a record keeps only its
+    model's mean damage and a bootstrap over its clips, which treats one speaker's clips as
+    independent (damage is mostly a matter of the voice), and counting intervals is no test.
+    Each model's mean counts every clip, those the band metrics leave out with a damage of
+    about 0 (every band's removal moves the log-probability by less than their tolerance), so
+    where they are many the caption says which clips the mean comes from."""
     records = _per_model(section, LOW_BAND)
     damage = [_extra(r, "damage-low-minus-high") for r in records]
     if not damage or any(d.get("value") is None for d in damage):
         return ""
     values = [float(d["value"]) for d in damage]
-    cis = [d.get("ci") or [math.nan, math.nan] for d in damage]
-    above, below = sum(ci[0] > 0 for ci in cis), sum(ci[1] < 0 for ci in cis)
     split = (records[0].get("info") or {}).get("split_hz", 500)
-    return (f" The paper's hypothesis read off the model, whatever the map (above 0 supports "
+    text = (f" The paper's hypothesis read off the model, whatever the map (above 0 supports "
             "it): the damage of removing a band below "
             f"{split:g} Hz (the drop of the true class's log-probability) minus that of removing "
-            f"one of the others, {_mean(values):+.3f} (mean over the {len(values)} trained "
-            f"models; per model {min(values):+.3f} to {max(values):+.3f}, its clips' bootstrap "
-            f"interval above 0 on {above} and below 0 on {below} of them).")
+            f"one of the others, {_mean(values):+.3f} (the mean over the {len(values)} trained "
+            "models of each one's mean over its clips; per model "
+            f"{min(values):+.3f} to {max(values):+.3f}), without an interval: one speaker's "
+            "clips are not independent, and the records keep each model's mean damage but not "
+            "its clips', so no interval that resamples speakers can be drawn.")
+    left = _left_out(section)
+    if not left or not left[""][0]:
+        return text
+    out, clips = left[""]
+    c = section.cells
+    uneven = c["metric"].isin(BAND_METRICS) & c["unbalanced"].astype(bool)
+    per_class = ", ".join(f"{name} {n - k} of {n}" for name, (k, n) in left.items() if name)
+    return (text + f" It counts the {out} of {clips} clips the band metrics leave out (no "
+            "band's removal moves the log-probability) with a damage of about 0, so it comes "
+            f"from the other {clips - out}"
+            + (f" ({per_class})" if uneven.any() and per_class else "")
+            + ", pulled towards 0.")
 
 
 #: Columns of which the first is the sum of the other two, and what the caption says of it.

@@ -75,15 +75,55 @@ def test_the_low_band_column_says_where_a_map_without_information_lands():
     caption = tables.ranking_table(section).caption
     assert "a uniform map puts 0.128 of its relevance there" in caption
     assert "a map without information scores about -0.042 here" in caption
-    damage = ("minus that of removing one of the others, +1.000 (mean over the 2 trained "
-              "models; per model +0.500 to +1.500, its clips' bootstrap interval above 0 on 1 "
-              "and below 0 on 0 of them)")
-    assert damage in caption
+    damage = ("minus that of removing one of the others, +1.000 (the mean over the 2 trained "
+              "models of each one's mean over its clips; per model +0.500 to +1.500), without "
+              "an interval: one speaker's clips are not independent, and the records keep each "
+              "model's mean damage but not its clips', so no interval that resamples speakers "
+              "can be drawn.")
+    assert caption.endswith(damage)
+    assert "bootstrap" not in caption  # the records' intervals resample clips: not shown
     # with the frequency-band table, the damage is said there, once
     section = aggregate.sections(pd.DataFrame(_band_rows(with_bands=True)))[0]
     assert damage not in tables.ranking_table(section).caption
     bands = tables.bands_table(section).caption
-    assert damage in bands and "are left out" in bands
+    assert bands.endswith(damage) and "are left out" in bands
+
+
+def test_the_damage_says_which_clips_its_mean_comes_from_where_the_band_metrics_left_some_out():
+    """On sex · AlexNet the band metrics left out 116 of 144 female clips but 10 male ones; the
+    damage counts those at about 0, so its +1.109 was mostly the male clips', unsaid, beside
+    a count of per-clip bootstrap intervals above 0 (review H1)."""
+    import numpy as np
+    import pandas as pd
+
+    from audioxai_bench.leaderboard import aggregate, tables
+
+    from .records import score_rows
+
+    rng = np.random.default_rng(1)
+    female = np.tile([1] * 6 + [0] * 6, 2) == 1  # the targets of _band_rows, both folds
+    common = {"task": "sex", "representation": "spectrogram", "targets": [1] * 6 + [0] * 6}
+
+    def section(lost: np.ndarray) -> aggregate.Section:
+        scores = {e: np.where(lost, np.nan, 0.2 + 0.05 * rng.standard_normal(24))
+                  for e in ("random", "gradient")}
+        bands = score_rows(scores, metric="frequency-bands-beyond-amplitude",
+                           versus="the band level (amplitude)", **common)
+        return aggregate.sections(pd.DataFrame(_band_rows(with_bands=False) + bands))[0]
+
+    lost = female & (np.arange(24) % 6 != 5)  # 5 of each fold's 6 female clips
+    caption = tables.ranking_table(section(lost)).caption
+    assert "◇" in caption
+    assert (
+        "It counts the 10 of 24 clips the band metrics leave out (no band's removal moves "
+        "the log-probability) with a damage of about 0, so it comes from the other 14 (female "
+        "2 of 12, male 12 of 12), pulled towards 0." in caption)
+    even = np.arange(24) % 4 == 0  # as many of each class
+    caption = tables.ranking_table(section(even)).caption
+    assert caption.endswith("It counts the 6 of 24 clips the band metrics leave out (no band's "
+                            "removal moves the log-probability) with a damage of about 0, so "
+                            "it comes from the other 18, pulled towards 0.")
+    assert "without an interval" in tables.ranking_table(section(np.zeros(24, bool))).caption
 
 
 def test_the_low_band_caption_reads_an_explainers_record_not_a_reference_maps():
@@ -103,4 +143,4 @@ def test_the_low_band_caption_reads_an_explainers_record_not_a_reference_maps():
         row["record"] = row["record"] | {"explainer": "reference:oracle", "extras": extras}
     section = aggregate.sections(pd.DataFrame(reference + rows))[0]
     caption = tables.ranking_table(section).caption
-    assert "+1.000 (mean over the 2 trained models" in caption and "+9.000" not in caption
+    assert "+1.000 (the mean over the 2 trained models" in caption and "+9.000" not in caption
