@@ -124,9 +124,11 @@ def one_definition(df: pd.DataFrame, *, mixed_versions: bool = False) -> pd.Data
     are compared instead: each cell's ``params`` (whole: a setting left out or null differs
     from a set one) and ``plugins`` (name, origin and version: another version may compute
     another number; ``mixed_versions`` pools them, and the facts name each version's runs),
-    what the tables read from a cell's first record (:data:`METRIC_MEANING`), each trained
-    model's ``data_fingerprint`` and the training its test-accuracy record
-    states. A field a record does not state (an older record) is not compared. Library
+    what the tables read from a cell's first record (:data:`METRIC_MEANING`; on a metric's
+    record, one naming an explainer, a field left out is null: the runner writes ``versus``
+    only where the metric has a control), each trained model's ``data_fingerprint`` and the
+    training its test-accuracy record states. Any other field a record does not state (an
+    older record) is not compared. Library
     versions (``versions``) are not: the facts name each one's runs."""
     seen: dict[tuple[Any, ...], tuple[str, Any]] = {}
     for row, group, field, value in _facts(df, mixed_versions):
@@ -168,9 +170,13 @@ def _facts(df: pd.DataFrame, mixed_versions: bool
             yield i, cell, "params", json.dumps(record["params"], sort_keys=True)
         plugins = {kind: {k: p.get(k) for k in identity}
                    for kind, p in (record.get("plugins") or {}).items() if isinstance(p, dict)}
-        meaning = {k: record.get(k) for k in METRIC_MEANING}
-        yield from ((i, cell, f, v) for f, v in _flat(json.dumps({"plugins": plugins, **meaning},
+        yield from ((i, cell, f, v) for f, v in _flat(json.dumps({"plugins": plugins},
                                                                  sort_keys=True)))
+        if row["explainer"]:  # a metric's record: the runner leaves a null versus out
+            yield from ((i, cell, k, json.dumps(record.get(k))) for k in METRIC_MEANING)
+        else:
+            yield from ((i, cell, k, json.dumps(record[k])) for k in METRIC_MEANING
+                        if record.get(k) is not None)
 
 
 _ABSENT = object()

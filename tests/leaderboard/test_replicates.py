@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -136,12 +137,20 @@ def test_a_setting_one_seed_leaves_unset_is_compared(tmp_path, mine, theirs, val
 @pytest.mark.parametrize("field, mine, theirs", [
     ("higher_is_better", True, False),
     ("versus", "random order", "the amplitude map"),
-], ids=["direction", "control"])
+    ("versus", None, "random order"),
+], ids=["direction", "control", "a-control-one-seed-lacks"])
 def test_mixed_versions_still_refuses_a_metric_whose_meaning_changed(tmp_path, field, mine,
                                                                     theirs):
     """The tables read a cell's direction and control from its first record: seeds of two
-    metric versions that disagree on them were pooled and ranked by one seed's direction."""
-    a = _run(tmp_path / "a", 0, **{field: mine})
+    metric versions that disagree on them were pooled and ranked by one seed's direction. The
+    runner writes ``versus`` only where the metric has a control, and a seed without one was
+    pooled with one that had it (every seed then tested against that control)."""
+    a = _run(tmp_path / "a", 0, **({field: mine} if mine is not None else {}))
     b = _run(tmp_path / "b", 1, version="0.2.0", **{field: theirs})
-    with pytest.raises(AudioXaiError, match=rf"differ between seed 0 and seed 1 in {field} "):
+    with pytest.raises(AudioXaiError, match=(
+            rf"differ between seed 0 and seed 1 in {field} "
+            rf"\({re.escape(json.dumps(mine))} against {re.escape(json.dumps(theirs))}\)")):
         collect.read([a, b], mixed_versions=True)
+    c = _run(tmp_path / "c", 1, **{field: theirs})  # one version: refused too
+    with pytest.raises(AudioXaiError, match=rf"in {field} "):
+        collect.read([a, c])
