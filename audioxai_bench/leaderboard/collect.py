@@ -34,6 +34,9 @@ TRAINED = (*MODEL_FIELDS, "seed")
 METRIC_MEANING = ("higher_is_better", "versus", "ranked")
 #: The training settings the records of test accuracy state (``info``).
 TRAINING = ("preset", "width", "iterations", "precision", "compile", "training")
+#: What a metric's ``info`` may say of the machine rather than of its score (runtime's
+#: device): not compared, the facts list each run's devices.
+MACHINE_INFO = frozenset({"device"})
 
 
 def read(paths: Sequence[str | os.PathLike[str]], *, partial: bool = False,
@@ -127,9 +130,12 @@ def one_definition(df: pd.DataFrame, *, mixed_versions: bool = False) -> pd.Data
     what the tables read from a cell's first record (:data:`METRIC_MEANING`; on a metric's
     record, one naming an explainer, a field left out is null: the runner writes ``versus``
     only where the metric has a control), each trained model's ``data_fingerprint`` and the
-    training its test-accuracy record states. Any other field a record does not state (an
-    older record) is not compared. Library
-    versions (``versions``) are not: the facts name each one's runs."""
+    training its test-accuracy record states; and, of a scored metric record, the ``info``
+    entries that say what its score is (:func:`_settings`, whole: an entry one seed's record
+    states and another's lacks differs), since a built-in plugin's version is the package's
+    and does not change when its code does. Any other field a record does not state (an
+    older record) is not compared. Library versions (``versions``) are not: the facts name
+    each one's runs."""
     seen: dict[tuple[Any, ...], tuple[str, Any]] = {}
     for row, group, field, value in _facts(df, mixed_versions):
         first, at = seen.setdefault((group, field), (value, row))
@@ -147,6 +153,9 @@ def one_definition(df: pd.DataFrame, *, mixed_versions: bool = False) -> pd.Data
                 f"({first:.40} against {value:.40}): a replicate changes only the seed; "
                 + ("run the other seeds again with one version, or pass --mixed-versions to "
                    "pool them" if field.endswith(".version") else
+                   "their metric computes its score otherwise (code changed under one "
+                   "version): run the other seeds again with one revision"
+                   if group[0] == "cell" and field.startswith("info.") else
                    "give the leaderboard runs of one definition"))
     return df
 
@@ -174,9 +183,21 @@ def _facts(df: pd.DataFrame, mixed_versions: bool
                                                                  sort_keys=True)))
         if row["explainer"]:  # a metric's record: the runner leaves a null versus out
             yield from ((i, cell, k, json.dumps(record.get(k))) for k in METRIC_MEANING)
+            if record.get("status") == "ok":
+                yield i, cell, "info", json.dumps(_settings(record.get("info")),
+                                                  sort_keys=True)
         else:
             yield from ((i, cell, k, json.dumps(record[k])) for k in METRIC_MEANING
                         if record.get(k) is not None)
+
+
+def _settings(info: Any) -> dict[str, Any]:
+    """The entries of a metric's ``info`` that say what its score is: every single string,
+    bool or number (``"relevance": "absolute"``, ``"unit-score"``, ``"controls": 4``) but
+    :data:`MACHINE_INFO`. Lists and objects are left out: there a metric keeps what it
+    measured on the run (runtime's ``call_seconds``), and its settings in ``params``."""
+    return {k: v for k, v in (info if isinstance(info, dict) else {}).items()
+            if isinstance(v, (str, bool, int, float)) and k not in MACHINE_INFO}
 
 
 _ABSENT = object()

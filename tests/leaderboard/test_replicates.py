@@ -154,3 +154,57 @@ def test_mixed_versions_still_refuses_a_metric_whose_meaning_changed(tmp_path, f
     c = _run(tmp_path / "c", 1, **{field: theirs})  # one version: refused too
     with pytest.raises(AudioXaiError, match=rf"in {field} "):
         collect.read([a, c])
+
+
+def _scored(root: Path, seed: int, info: dict | None, status: str = "ok") -> Path:
+    """A run of one seed: AudioNet's accuracy and a built-in metric's cell whose record says
+    ``info`` (None: states none), by the package's version whatever its code."""
+    common = {"seed": seed, "data_fingerprint": "f", "model_key": f"model-{seed}"}
+    store = run_store(root)
+    store.append(record("audionet", "test-accuracy", 0.9, n=200, **common))
+    store.append(record("audionet", "relevance-auc", 0.6 if status == "ok" else None,
+                        explainer="gradient", status=status, ranked=True,
+                        error=None if status == "ok" else "out of memory",
+                        plugins={k: {"name": n, "plugin": "builtin", "version": "0.1.0"}
+                                 for k, n in (("explainer", "gradient"),
+                                              ("metric", "relevance-auc"))},
+                        **({"info": info} if info is not None else {}), **common))
+    return root
+
+
+SETTINGS = {"relevance": "absolute", "units": "every unit of the model input",
+            "proportion": True, "controls": 4}
+
+
+@pytest.mark.parametrize("mine, theirs, values", [
+    (SETTINGS | {"relevance": "signed"}, SETTINGS, 'relevance ("signed" against "absolute")'),
+    ({k: v for k, v in SETTINGS.items() if k != "relevance"}, SETTINGS,
+     'relevance (absent against "absolute")'),
+    (SETTINGS | {"controls": 2}, SETTINGS, "controls (2 against 4)"),
+    (None, SETTINGS, 'controls (absent against 4)'),
+], ids=["changed", "new", "number", "none-stated"])
+def test_seeds_whose_metric_says_its_score_is_another_are_refused_under_one_version(
+        tmp_path, capsys, mine, theirs, values):
+    """Built-in plugins carry the package's version, which stayed 0.1.0 while localisation's
+    relevance went from signed to absolute and sonification gained its unit score: seeds of
+    the old and the new code made one cell, exit status 0 (review M1)."""
+    a, b = _scored(tmp_path / "a", 0, mine), _scored(tmp_path / "b", 1, theirs)
+    assert main(["leaderboard", str(a), str(b), "--out", str(tmp_path / "board")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {a}, {b}: the records of gradient · relevance-auc on digit · audionet split 0 "
+        f"differ between seed 0 and seed 1 in info.{values}: a replicate changes only the "
+        "seed; their metric computes its score otherwise (code changed under one version): "
+        "run the other seeds again with one revision\n")
+    with pytest.raises(AudioXaiError, match=re.escape(f"info.{values}")):
+        collect.read([a, b], mixed_versions=True)
+
+
+def test_what_a_run_measured_its_machine_and_a_failed_cell_are_not_compared(tmp_path):
+    """Lists and objects hold what a metric measured (runtime's call_seconds), the device is
+    the machine's (the facts list it), and a failed cell's record states no info."""
+    a = _scored(tmp_path / "a", 0, SETTINGS | {"device": "cpu", "call_seconds": [0.1, 0.2],
+                                               "spread": {"max": 0.3}})
+    b = _scored(tmp_path / "b", 1, SETTINGS | {"device": "cuda", "call_seconds": [0.3, 0.1],
+                                               "spread": {"max": 0.1}})
+    c = _scored(tmp_path / "c", 2, None, status="error")
+    assert set(collect.read([a, b, c])["seed"]) == {0, 1, 2}
