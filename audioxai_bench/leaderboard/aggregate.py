@@ -240,6 +240,24 @@ MIN_CLASS_SHARE = 0.5
 MIN_CLASS_SPEAKERS = 3
 
 
+def balance_rule(who: str = "one class", other: str = "another",
+                 what: str = "clips or speakers") -> str:
+    """:func:`unbalanced`'s rule in words, from :data:`MIN_CLASS_SHARE` (``"female keeps under
+    half the share of clips male keeps"``): its reasons and the tables' notes say it alike."""
+    share = "half" if MIN_CLASS_SHARE == 0.5 else f"{100 * MIN_CLASS_SHARE:g} % of"
+    return f"{who} keeps under {share} the share of {what} {other} keeps"
+
+
+def few_speakers(who: str) -> str:
+    """:func:`unbalanced`'s rule on speakers in words, from :data:`MIN_CLASS_SPEAKERS`."""
+    return f"{who} keeps fewer than {MIN_CLASS_SPEAKERS} speakers"
+
+
+def unbalanced_rule(who: str = "one class", other: str = "another") -> str:
+    """:func:`unbalanced`'s whole rule in words, as the tables' notes and the README say it."""
+    return f"{balance_rule(who, other)}, or fewer than {MIN_CLASS_SPEAKERS} speakers"
+
+
 def unbalanced(data: Clustered | None, classes: list[tuple[int, Clustered]], task: str) -> str:
     """Why a cell cannot be read as its classes' balanced mean, with the clips and speakers each
     class keeps (``"female keeps under half the share of clips male keeps; kept: male 134 of
@@ -271,11 +289,11 @@ def unbalanced(data: Clustered | None, classes: list[tuple[int, Clustered]], tas
     reasons = []
     for name, kept, clips, kept_units, units in counts:
         if kept < MIN_CLASS_SHARE * by_clips[1] / by_clips[2] * clips:
-            reasons.append(f"{name} keeps under half the share of clips {by_clips[0]} keeps")
+            reasons.append(balance_rule(name, by_clips[0], "clips"))
         elif kept_units < MIN_CLASS_SHARE * by_units[3] / by_units[4] * units:
-            reasons.append(f"{name} keeps under half the share of speakers {by_units[0]} keeps")
+            reasons.append(balance_rule(name, by_units[0], "speakers"))
         elif kept_units < min(MIN_CLASS_SPEAKERS, units):
-            reasons.append(f"{name} keeps fewer than {MIN_CLASS_SPEAKERS} speakers")
+            reasons.append(few_speakers(name))
     kept = " / ".join(f"{name} {k} of {c} clips ({ku} of {u} speakers)"
                       for name, k, c, ku, u in counts)
     return f"{', '.join(reasons)}; kept: {kept}" if reasons else ""

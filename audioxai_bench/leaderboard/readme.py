@@ -10,7 +10,7 @@ from pathlib import Path
 from ..data.splits import N_CLASSES, accuracy_floor
 from ..errors import AudioXaiError
 from . import tables
-from .aggregate import Section
+from .aggregate import Section, unbalanced_rule
 from .tables import Table
 
 #: What every number means, for a reader who has not read the code: one paragraph per topic
@@ -43,9 +43,10 @@ HOW_TO_READ = "\n\n".join([
     "means a direction both share; ⇅ marks a cell whose classes disagree. That balance "
     "holds where every clip has a score. A metric undefined on some clips leaves them out "
     "(the band metrics: clips where no band's removal moves the log-probability), and where "
-    "one sex keeps under half the share of clips or speakers the other keeps, or fewer than 3 "
-    "speakers, the cell is mostly the other's: it is marked ◇, gets no ▲ ▼ or ⇅, and its caption "
-    "gives the clips and speakers each class kept.",
+    f"{unbalanced_rule('one sex', 'the other')}, the cell cannot be read as the balanced "
+    "mean of both (by clips it is mostly the other sex's; by speakers, one sex's part rests "
+    "on the few it kept): it is marked ◇, gets no ▲ ▼ or ⇅, and its caption gives the clips "
+    "and speakers each class kept.",
     "**When a mark and an interval disagree.** They answer different questions, so a cell can "
     "have an interval clear of 0 and no mark, or a mark and an interval that touches 0: the "
     "mark is corrected for the column's many explainers and the interval is not; the test "

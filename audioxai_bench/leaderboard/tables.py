@@ -30,6 +30,7 @@ from .aggregate import (
     model_label,
     pooled_accuracy,
     reliabilities,
+    unbalanced_rule,
 )
 
 #: The ranking table's column order and labels; a metric not named here (a plugin's) gets a
@@ -84,9 +85,6 @@ CLASS_NOTE = (" ⇅: the classes disagree: on one class's clips the cell's inter
               "on another's below (Bonferroni over the classes; each class's mean and interval: "
               "leaderboard.csv, column classes; every cell's class means: column "
               "class_means), so the mean depends on the mix of classes and hides both.")
-UNBALANCED_NOTE = (f" {UNBALANCED_MARK.strip()}: not judged: one class kept under half the share "
-                   "of clips or speakers another kept, or fewer than 3 speakers (leaderboard.csv, "
-                   "column unbalanced).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,11 +207,11 @@ def unbalanced_note(section: Section, metrics: Sequence[str], labels: dict[str, 
                    f" ({', '.join(mine.loc[mine['unbalanced'] == text, 'explainer'])})")
             columns.append(f"{labels.get(metric, metric)}{who}: {text}")
     return (f"{UNBALANCED_MARK.strip()}: not judged (no ▲ / ▼, no ⇅): the metric left out "
-            "clips where it is undefined, and one class kept under half the share of clips or "
-            "speakers another kept, or fewer than 3 speakers, so the cell's mean is mostly the "
-            "other class's and is not the balanced mean it would be; the class means in "
-            "leaderboard.csv (class_means) pool each class's clips. " + "; ".join(columns)
-            + ".")
+            f"clips where it is undefined, and {unbalanced_rule()}, so the cell cannot be read as "
+            "the balanced mean of its classes (by clips, the better-kept class's clips make up "
+            "most of it; by speakers, a class's part rests on the few it kept); the class "
+            "means in leaderboard.csv (class_means) pool each class's clips. "
+            + "; ".join(columns) + ".")
 
 
 def controls_note(section: Section, metrics: Sequence[str], labels: dict[str, str]) -> str:
@@ -832,8 +830,10 @@ def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
                  f"{NONE}: not measured."
                  + (CLASS_NOTE if any(CLASS_MARK in text for row in rows for text in row[1:])
                     else "")
-                 + (UNBALANCED_NOTE if any(UNBALANCED_MARK in text for row in rows
-                                           for text in row[1:]) else ""),
+                 + (f" {UNBALANCED_MARK.strip()}: not judged: {unbalanced_rule()} "
+                    "(leaderboard.csv, column unbalanced)."
+                    if any(UNBALANCED_MARK in text for row in rows for text in row[1:])
+                    else ""),
                  ["explainer", *(s.title for s in chosen)], rows)
 
 

@@ -87,3 +87,39 @@ def test_classes_that_are_not_the_speakers_own_claim_no_balance_and_are_not_flag
     scores[[1, 13]] = 0.3
     cells = _cells({"e": scores}, task="digit", targets=digits)
     assert cells.loc["e", "unbalanced"] == "" and cells.loc["e", "versus_verdict"] == "better"
+
+
+def _lost_female(seed: int) -> np.ndarray:
+    """Scores that keep 1 of each fold's 6 female clips (speaker 0's) and every male one."""
+    scores = 0.3 + 0.05 * np.random.default_rng(seed).standard_normal(24)
+    scores[np.tile(FEMALE, 2) == 1] = np.nan
+    scores[[0, 12]] = 0.3
+    return scores
+
+
+def test_the_rule_is_said_as_its_constants_set_it_and_claims_no_majority_for_speakers(
+        monkeypatch):
+    """The reasons, both notes and the README said "half" and "3" whatever the constants, and
+    every note said the cell's mean is mostly the other class's, which the rule on speakers
+    alone does not imply (its clip shares can be even; review L1)."""
+    from audioxai_bench.leaderboard import readme
+
+    monkeypatch.setattr(aggregate, "MIN_CLASS_SHARE", 0.25)
+    monkeypatch.setattr(aggregate, "MIN_CLASS_SPEAKERS", 4)
+    rows = score_rows({"lost": _lost_female(0)}, metric="faithfulness-gap",
+                      versus="random order", targets=FEMALE, task="sex")
+    section = aggregate.sections(pd.DataFrame(rows))[0]
+    assert section.cell("lost", "faithfulness-gap")["unbalanced"].startswith(
+        "female keeps under 25 % of the share of clips male keeps; kept: ")
+    caption = tables.ranking_table(section).caption
+    assert ("one class keeps under 25 % of the share of clips or speakers another keeps, or "
+            "fewer than 4 speakers, so the cell cannot be read as the balanced mean of its "
+            "classes") in caption
+    assert "half" not in caption and "3 speakers" not in caption
+    assert "fewer than 4 speakers (leaderboard.csv" in tables.summary_table(
+        [section], "b").caption
+    assert "mostly the other class's" not in caption
+    monkeypatch.undo()  # the README's text is made at import
+    assert f"where {aggregate.unbalanced_rule('one sex', 'the other')}, the cell cannot be read " \
+        "as the balanced mean of both (by clips it is mostly the other sex's; by speakers" in (
+            readme.HOW_TO_READ)
