@@ -167,6 +167,13 @@ def pooled_accuracy(rows: pd.DataFrame) -> tuple[float, float, float] | None:
     return float(np.mean(hits)), low, high
 
 
+def _testable(data: Clustered) -> bool:
+    """Whether a paired difference has a (split, speaker) unit mean other than 0 to test
+    (``amplitude`` against the amplitude order has none: its 0 [0, 0] is no verdict)."""
+    units = data.unit_means()[0]
+    return bool((units[np.isfinite(units)] != 0).any())
+
+
 def _p_versus(data: Clustered) -> float:
     """Two-sided p of the Wilcoxon signed-rank test that the (split, speaker) unit means of a
     paired difference centre on 0 (stratified by class where the class is the speaker's,
@@ -276,7 +283,9 @@ def unbalanced(data: Clustered | None, classes: list[tuple[int, Clustered]], tas
     test rests on the few speakers of that class left (below 3, a class's speakers cannot be
     resampled to any purpose). A share that is even (the randomisation check scores a third
     of every class's clips by design) is no imbalance. Such a cell gets no mark and no ⇅
-    (:func:`by_cell`), and the tables say why."""
+    (:func:`by_cell`), and the tables say why; :func:`by_cell` asks only of a cell it would
+    test (one with a control and a unit difference other than 0, on a model above the
+    accuracy floor), since no other is judged."""
     if data is None or not classes or data.speaker_classes() is None:
         return ""
     counts = []
@@ -337,7 +346,8 @@ def _versus_amplitude(ok: pd.DataFrame, weak: set[tuple]) -> list[tuple]:
                 value = float(paired.means()[0])
                 low, high = clustered_interval(paired)[0]
                 split = by_class(paired)
-                uneven = unbalanced(paired, split, key[2])
+                uneven = (unbalanced(paired, split, key[2]) if judged and _testable(paired)
+                          else "")
                 p_versus = _p_versus(paired) if judged and not uneven else np.nan
                 classes = class_disagreement(split, key[2]) if judged and not uneven else ""
                 per_class = class_means(split, key[2])
@@ -389,9 +399,10 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         pooled = pooled_accuracy(group) if key[-1] == ACCURACY_METRIC else None
         versus = next((r["versus"] for r in group["record"] if r.get("versus")), None)
         split = by_class(data)
-        uneven = unbalanced(data, split, key[2])
-        judged = (versus and data is not None and key[:len(SECTION_KEYS)] not in weak
-                  and not uneven)
+        tested = bool(versus and data is not None and key[:len(SECTION_KEYS)] not in weak
+                      and _testable(data))
+        uneven = unbalanced(data, split, key[2]) if tested else ""
+        judged = tested and not uneven
         p_versus = _p_versus(data) if judged else np.nan
         classes = (class_disagreement(split, key[2])
                    if judged and not is_reference(key[-3]) else "")

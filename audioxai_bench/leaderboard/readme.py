@@ -45,8 +45,8 @@ HOW_TO_READ = "\n\n".join([
     "(the band metrics: clips where no band's removal moves the log-probability), and where "
     f"{unbalanced_rule('one sex', 'the other')}, the cell cannot be read as the balanced "
     "mean of both (by clips it is mostly the other sex's; by speakers, one sex's part rests "
-    "on the few it kept): it is marked ◇, gets no ▲ ▼ or ⇅, and its caption gives the clips "
-    "and speakers each class kept.",
+    "on the few it kept): where it would be tested it is marked ◇, gets no ▲ ▼ or ⇅, and its "
+    "caption gives the clips and speakers each class kept.",
     "**When a mark and an interval disagree.** They answer different questions, so a cell can "
     "have an interval clear of 0 and no mark, or a mark and an interval that touches 0: the "
     "mark is corrected for the column's many explainers and the interval is not; the test "

@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from audioxai_bench.leaderboard import aggregate, tables
 
@@ -123,3 +124,29 @@ def test_the_rule_is_said_as_its_constants_set_it_and_claims_no_majority_for_spe
     assert f"where {aggregate.unbalanced_rule('one sex', 'the other')}, the cell cannot be read " \
         "as the balanced mean of both (by clips it is mostly the other sex's; by speakers" in (
             readme.HOW_TO_READ)
+
+
+@pytest.mark.parametrize("case", ["no control", "nothing but zeros", "vs amplitude"])
+def test_a_cell_that_is_never_tested_is_not_marked_unbalanced(case):
+    """◇ says a cell was not judged; on a descriptive column (no control: the bands table's
+    Spearman †) or on amplitude's exact 0 [0, 0] against itself nothing is judged, so it said
+    nothing but was shown (review L2)."""
+    lost = _lost_female(1)
+    if case == "vs amplitude":
+        rows = score_rows({"amplitude": lost, "gradient": lost + 0.1},
+                          metric="sonified-sufficiency-gain", versus="random units",
+                          targets=FEMALE, task="sex", sonifier="keep-positive")
+        metric = "sonified-sufficiency-gain-vs-amplitude"
+    else:
+        scores = {"amplitude": np.where(np.isnan(lost), np.nan, 0.0)} if case.startswith(
+            "nothing") else {"amplitude": lost}
+        rows = score_rows(scores, metric="m", targets=FEMALE, task="sex",
+                          versus=None if case == "no control" else "the amplitude order")
+        metric = "m"
+    cells = aggregate.by_cell(pd.DataFrame(rows))
+    cell = cells[(cells["explainer"] == "amplitude") & (cells["metric"] == metric)].iloc[0]
+    assert cell["unbalanced"] == "" and "◇" not in tables.cell_text(cell)
+    assert "(2 of 12 clips)" in cell["class_means"]  # what each class kept is still there
+    if case == "vs amplitude":  # the explainer beside it is tested, and so flagged
+        other = cells[(cells["explainer"] == "gradient") & (cells["metric"] == metric)]
+        assert other["unbalanced"].iloc[0] != ""
