@@ -22,6 +22,7 @@ from ..evaluation.meta import NOISE_LEVELS, SIGNED, Step, is_reference
 from ..run.control import CONTROL_METRIC
 from .aggregate import (
     ACCURACY_METRIC,
+    MIN_CLASS_SHARE,
     OVERLAP_RANK_RULE,
     RANK_METRIC,
     RANK_RULE,
@@ -331,7 +332,8 @@ def damage_note(section: Section) -> str:
     independent (damage is mostly a matter of the voice), and counting intervals is no test.
     Each model's mean counts every clip, those the band metrics leave out with a damage of
     about 0 (every band's removal moves the log-probability by less than their tolerance), so
-    where they are many the caption says which clips the mean comes from."""
+    where there are any the caption says which clips the mean comes from, per class where one
+    class kept under :data:`MIN_CLASS_SHARE` of the share of clips another kept."""
     records = _per_model(section, LOW_BAND)
     damage = [_extra(r, "damage-low-minus-high") for r in records]
     if not damage or any(d.get("value") is None for d in damage):
@@ -350,13 +352,13 @@ def damage_note(section: Section) -> str:
     if not left or not left[""][0]:
         return text
     out, clips = left[""]
-    c = section.cells
-    uneven = c["metric"].isin(BAND_METRICS) & c["unbalanced"].astype(bool)
-    per_class = ", ".join(f"{name} {n - k} of {n}" for name, (k, n) in left.items() if name)
+    kept = {name: (n - k, n) for name, (k, n) in left.items() if name}
+    shares = [k / n for k, n in kept.values()]
+    uneven = bool(shares) and min(shares) < MIN_CLASS_SHARE * max(shares)  # as ◇ reads clips
+    per_class = ", ".join(f"{name} {k} of {n}" for name, (k, n) in kept.items())
     return (text + f" It counts the {out} of {clips} clips the band metrics leave out (no "
             "band's removal moves the log-probability) with a damage of about 0, so it comes "
-            f"from the other {clips - out}"
-            + (f" ({per_class})" if uneven.any() and per_class else "")
+            f"from the other {clips - out}" + (f" ({per_class})" if uneven else "")
             + ", pulled towards 0.")
 
 
