@@ -13,7 +13,7 @@ from tests.helpers import fake_run
 
 resource = pytest.importorskip("resource")
 
-NOTES = "Hand-written notes after the results block.\n" * 5000  # about 220 kB
+NOTES = "Hand-written notes after the results block.\n" * 8000  # about 350 kB
 README = f"# My project\n\n<!-- results quickstart -->\nold\n<!-- /results -->\n\n{NOTES}"
 
 
