@@ -113,25 +113,33 @@ def _plugins(record: dict[str, Any]) -> Iterator[tuple[str, Any]]:
             yield entry["plugin"], entry.get("version")
 
 
+#: How the facts list the records of a plugin that state no version.
+UNSTATED = "unstated"
+
+
 def _versions(df: pd.DataFrame,
               stated: Callable[[dict[str, Any]], Iterable[tuple[str, Any]]]) -> str:
     """``name version`` of each package or plugin the records state; where the runs used
-    several versions, each names its runs, so a reader sees which seeds were computed apart."""
+    several versions, each names its runs, so a reader sees which seeds were computed apart.
+    Records that state no version beside others that do are listed as :data:`UNSTATED` with
+    their runs (a name alone where none states one)."""
     runs: dict[str, dict[str, set[tuple[str, int]]]] = {}
     for record, benchmark, seed in zip(df["record"], df["benchmark"], df["seed"].map(run_seed)):
         for name, version in stated(record):
             versions = runs.setdefault(str(name), {})
-            if version:
-                versions.setdefault(str(version), set()).add((str(benchmark), seed))
+            versions.setdefault(str(version) if version else UNSTATED, set()).add(
+                (str(benchmark), seed))
     return ", ".join(_with_runs(name, versions) for name, versions in sorted(runs.items()))
 
 
 def _with_runs(name: str, versions: dict[str, set[tuple[str, int]]]) -> str:
+    if list(versions) == [UNSTATED]:
+        return name
     if len(versions) < 2:
         return " ".join([name, *versions])
     return f"{name} " + " / ".join(
         f"{version} ({', '.join(_run_name(*run) for run in sorted(runs))})"
-        for version, runs in sorted(versions.items()))
+        for version, runs in sorted(versions.items(), key=lambda v: (v[0] == UNSTATED, v[0])))
 
 
 def _run_name(benchmark: str, seed: int) -> str:

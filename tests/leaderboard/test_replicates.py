@@ -94,8 +94,8 @@ def test_mixed_versions_pools_them_and_the_facts_say_which_run_had_which(tmp_pat
     assert main(["leaderboard", str(a), str(b), "--out", str(tmp_path / "board"),
                  "--mixed-versions", "--quiet"]) == 0
     readme = (tmp_path / "board" / "README.md").read_text()
-    assert ("- **Plugins:** builtin 0.1.0 (quickstart seed 0) / 0.2.0 (quickstart seed 1)"
-            in readme)
+    assert ("- **Plugins:** builtin 0.1.0 (quickstart seed 0) / 0.2.0 (quickstart seed 1) / "
+            "unstated (quickstart seed 0, quickstart seed 1)\n" in readme)  # the model's
     assert "builtin 0.1.0 (quickstart seed 0) / 0.2.0" in (
         tmp_path / "board" / "index.html").read_text()
 
@@ -208,3 +208,17 @@ def test_what_a_run_measured_its_machine_and_a_failed_cell_are_not_compared(tmp_
                                                "spread": {"max": 0.1}})
     c = _scored(tmp_path / "c", 2, None, status="error")
     assert set(collect.read([a, b, c])["seed"]) == {0, 1, 2}
+
+
+def test_records_that_state_no_version_are_listed_beside_those_that_do(tmp_path):
+    """The facts skipped them: "builtin 0.1.0" hid that seed 1's records stated none, so one
+    could not see those were computed by code the records do not name (review L4)."""
+    from audioxai_bench.leaderboard.provenance import facts
+
+    a = _run(tmp_path / "a", 0)
+    b = _run(tmp_path / "b", 1, version=None)
+    plugins = dict(facts(collect.read([a, b], mixed_versions=True)))["Plugins"]
+    assert plugins == "builtin 0.1.0 (quickstart seed 0) / unstated (quickstart seed 0, " \
+                      "quickstart seed 1)"
+    only = dict(facts(collect.read([_run(tmp_path / "c", 0, version=None)])))["Plugins"]
+    assert only == "builtin"  # none states one: nothing to tell apart
