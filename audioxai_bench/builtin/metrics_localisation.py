@@ -56,7 +56,7 @@ a uniform or random map scores in expectation.
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor
@@ -105,6 +105,10 @@ def roc_auc(relevance: Tensor, mask: Tensor) -> Tensor:
     return u / (m * n).clamp_min(1)
 
 
+#: What a localisation score reads of the relevance (its records' ``info.relevance``).
+Reads = Literal["absolute", "positive part"]
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Localisation(BaseMetric):
     """A score of the relevance against :attr:`EvalBatch.ground_truth`, per sample."""
@@ -119,7 +123,7 @@ class _Localisation(BaseMetric):
     proportion: ClassVar[bool] = False
     #: what the score reads of the relevance: ``"absolute"`` (``|R|``: where the weight is,
     #: whatever its sign) or ``"positive part"``
-    reads: ClassVar[str] = "absolute"
+    reads: ClassVar[Reads] = "absolute"
 
     def measure(self, relevance: Tensor, mask: Tensor) -> Tensor:
         raise NotImplementedError
@@ -145,7 +149,7 @@ class _Localisation(BaseMetric):
 class RelevanceMassAccuracy(_Localisation):
     """Share of the positive relevance inside the ground-truth mask (Arras et al. 2022)."""
 
-    reads: ClassVar[str] = "positive part"
+    reads: ClassVar[Reads] = "positive part"
 
     def measure(self, relevance: Tensor, mask: Tensor) -> Tensor:
         return relevance_mass(relevance, mask)
