@@ -254,7 +254,7 @@ def _per_model(section: Section, metric: str) -> list[dict[str, Any]]:
     a reference map's: the references may be scored on other clips), in (fold, seed) order:
     for what a metric measures of the model alone, the same for every explainer."""
     rows = section.metric_rows(metric)
-    rows = rows[(rows["status"] == "ok") & ~rows["explainer"].map(is_reference)]
+    rows = rows[(rows["status"] == "ok") & ~rows["explainer"].map(is_reference).astype(bool)]
     rows = rows.sort_values(["fold", "seed"], kind="stable")
     return [group["record"].iloc[0] for _, group in rows.groupby(["fold", "seed"], sort=False)]
 
@@ -301,7 +301,7 @@ def _left_out(section: Section) -> dict[str, tuple[int, int]] | None:
     if metric is None:
         return None
     rows = section.metric_rows(metric)
-    rows = rows[(rows["status"] == "ok") & ~rows["explainer"].map(is_reference)]
+    rows = rows[(rows["status"] == "ok") & ~rows["explainer"].map(is_reference).astype(bool)]
     counts: dict[str, list[int]] = {"": [0, 0]}
     for _, model in rows.groupby(["fold", "seed"], sort=False):
         records = list(model["record"])
