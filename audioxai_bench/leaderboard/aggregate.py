@@ -317,6 +317,18 @@ def _t_statistic(units: np.ndarray) -> float:
         return float(units.mean() / (units.std(ddof=1) / np.sqrt(len(units))))
 
 
+def _verdict(data: Clustered, classes: list[tuple[int, Clustered]], task: str, tested: bool,
+             *, disagreement: bool = True) -> tuple[float, str, str]:
+    """``(p_versus, classes, unbalanced)`` of a cell that is ``tested`` against its control
+    (``classes``: :func:`by_class` of ``data``): a cell whose classes kept too unequal shares
+    of their clips (:func:`unbalanced`) gets its reason and neither a test nor a ⇅; any other
+    its test's p and, where ``disagreement``, whether its classes disagree."""
+    uneven = unbalanced(data, classes, task) if tested else ""
+    if not tested or uneven:
+        return np.nan, "", uneven
+    return _p_versus(data), class_disagreement(classes, task) if disagreement else "", uneven
+
+
 def _versus_amplitude(ok: pd.DataFrame, weak: set[tuple]) -> list[tuple]:
     """Cells of every ranked sonified metric paired against the :data:`AMPLITUDE_EXPLAINER`'s
     map under the same sonifier, as :func:`by_cell`'s rows (metric ``<metric>-vs-amplitude``).
@@ -346,10 +358,8 @@ def _versus_amplitude(ok: pd.DataFrame, weak: set[tuple]) -> list[tuple]:
                 value = float(paired.means()[0])
                 low, high = clustered_interval(paired)[0]
                 split = by_class(paired)
-                uneven = (unbalanced(paired, split, key[2]) if judged and _testable(paired)
-                          else "")
-                p_versus = _p_versus(paired) if judged and not uneven else np.nan
-                classes = class_disagreement(split, key[2]) if judged and not uneven else ""
+                p_versus, classes, uneven = _verdict(paired, split, key[2],
+                                                     judged and _testable(paired))
                 per_class = class_means(split, key[2])
             *section, sonifier, metric = key
             rows.append((*section, explainer, sonifier, f"{metric}{VERSUS_AMPLITUDE}", value, low,
@@ -401,11 +411,8 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         split = by_class(data)
         tested = bool(versus and data is not None and key[:len(SECTION_KEYS)] not in weak
                       and _testable(data))
-        uneven = unbalanced(data, split, key[2]) if tested else ""
-        judged = tested and not uneven
-        p_versus = _p_versus(data) if judged else np.nan
-        classes = (class_disagreement(split, key[2])
-                   if judged and not is_reference(key[-3]) else "")
+        p_versus, classes, uneven = _verdict(data, split, key[2], tested,
+                                             disagreement=not is_reference(key[-3]))
         if data is not None:
             value = float(data.means()[0])
             declared = any((r.get("info") or {}).get("proportion") for r in group["record"])

@@ -249,13 +249,18 @@ def _summaries(section: Section, metric: str, explainer: str) -> list[dict[str, 
 LOW_BAND = "low-band-relevance"
 
 
-def _per_model(section: Section, metric: str) -> list[dict[str, Any]]:
-    """One record of ``metric`` per trained model (the first explainer's that succeeded, never
-    a reference map's: the references may be scored on other clips), in (fold, seed) order:
-    for what a metric measures of the model alone, the same for every explainer."""
+def _explainer_rows(section: Section, metric: str) -> pd.DataFrame:
+    """The section's records of ``metric`` that succeeded on an explainer's map, not on a
+    reference map (the references may be scored on other clips)."""
     rows = section.metric_rows(metric)
-    rows = rows[(rows["status"] == "ok") & ~rows["explainer"].map(is_reference).astype(bool)]
-    rows = rows.sort_values(["fold", "seed"], kind="stable")
+    return rows[(rows["status"] == "ok") & ~rows["explainer"].map(is_reference).astype(bool)]
+
+
+def _per_model(section: Section, metric: str) -> list[dict[str, Any]]:
+    """One record of ``metric`` per trained model (the first of :func:`_explainer_rows`), in
+    (fold, seed) order: for what a metric measures of the model alone, the same for every
+    explainer."""
+    rows = _explainer_rows(section, metric).sort_values(["fold", "seed"], kind="stable")
     return [group["record"].iloc[0] for _, group in rows.groupby(["fold", "seed"], sort=False)]
 
 
@@ -300,8 +305,7 @@ def _left_out(section: Section) -> dict[str, tuple[int, int]] | None:
     metric = next((m for m in BAND_METRICS if section.has(m)), None)
     if metric is None:
         return None
-    rows = section.metric_rows(metric)
-    rows = rows[(rows["status"] == "ok") & ~rows["explainer"].map(is_reference).astype(bool)]
+    rows = _explainer_rows(section, metric)
     counts: dict[str, list[int]] = {"": [0, 0]}
     for _, model in rows.groupby(["fold", "seed"], sort=False):
         records = list(model["record"])
