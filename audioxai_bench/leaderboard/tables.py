@@ -723,10 +723,10 @@ def models_table(sections: Sequence[Section]) -> Table:
                  "Student's quantile where that size comes from a variance of few speakers. "
                  "Where every clip is right, which says nothing of how errors cluster, the "
                  "size is k^0.8 n^0.2 for k speakers and n clips, and no interval's lower "
-                 "bound lies above that perfect score's, so a perfect score never reads lower "
-                 "than an imperfect one "
-                 "(86.7 % for 12 speakers of 40 clips): a dozen speakers cannot show that "
-                 "the next one will not fail outright, and without that bound accuracies of "
+                 "bound lies above that perfect score's (86.7 % for 12 speakers of 40 clips), "
+                 "so a perfect score never reads lower than an imperfect one: a dozen "
+                 "speakers cannot show that the next one will not fail outright, and without "
+                 "that bound accuracies of "
                  "95–97 % were covered as rarely as 80 % of the time where a few speakers "
                  "fail (simulated: benchmarks/bench_clustered_wilson.py).",
                  header, rows)
