@@ -14,6 +14,9 @@ A metric is any object with ``name: str``, ``higher_is_better: bool`` and
 - ``interval(output: MetricOutput) -> [low, high] | None``: the record's ``ci`` instead of the
   bootstrap over samples (``runtime``: none, its samples share one measurement).
 - ``ranked``: ``False`` for a descriptive metric the leaderboard should not rank by.
+- ``clip_extras``: names of ``extras`` whose per-sample values the record keeps beside
+  their mean (``extras[name]["scores"]``), for a leaderboard that must resample speakers of a
+  quantity other than the score (the damage of removing the low bands).
 - ``versus``: the control a score is a paired difference against (``"random order"``), so
   that 0 means "no better than it"; the leaderboard then tests each explainer's scores
   against 0 (:mod:`audioxai_bench.leaderboard.aggregate`).

@@ -396,6 +396,8 @@ class LowBandRelevance(FrequencyBands):
 
     split_hz: float = 500.0
     versus: ClassVar[str] = "amplitude (its share of the low bands)"
+    #: The leaderboard resamples speakers of the damage, which is mostly a matter of the voice.
+    clip_extras: ClassVar[frozenset[str]] = frozenset({"damage-low-minus-high"})
 
     def __post_init__(self) -> None:
         if self.split_hz not in self.edges[1:-1]:

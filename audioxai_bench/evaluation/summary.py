@@ -65,7 +65,8 @@ def summarize(
     Keys: ``value``, ``ci`` ([low, high] or null), ``n`` (finite scores), ``higher_is_better``,
     ``scores`` (every sample's score, 7 significant digits, NaN where undefined),
     ``grid`` and ``curves`` (means over samples, when the metric has curves), ``extras``
-    (name → {value, ci}), ``info``, and ``summary`` (the metric's own ``summarize``, if any).
+    (name → {value, ci}, and ``scores`` for those the metric names in ``clip_extras``),
+    ``info``, and ``summary`` (the metric's own ``summarize``, if any).
     """
     est = stats.bootstrap_ci(output.scores, confidence=confidence, seed=seed)
     own_interval = getattr(metric, "interval", None)
@@ -79,15 +80,18 @@ def summarize(
         ci = [est.low, est.high]
     record: dict[str, Any] = {"value": est.mean, "ci": None if ci is None else list(ci),
                               "n": est.n, "higher_is_better": bool(metric.higher_is_better),
-                              "scores": [float(f"{v:.7g}") for v in output.scores.tolist()]}
+                              "scores": _rounded(output.scores)}
     if output.curves:
         record["grid"] = output.grid.tolist()
         record["curves"] = {k: v.nanmean(dim=0).tolist() for k, v in output.curves.items()}
     if output.extras:
         record["extras"] = {}
+        per_clip = frozenset(getattr(metric, "clip_extras", ()))
         for key, values in output.extras.items():
             e = stats.bootstrap_ci(values, confidence=confidence, seed=seed)
             record["extras"][key] = {"value": e.mean, "ci": [e.low, e.high]}
+            if key in per_clip:
+                record["extras"][key]["scores"] = _rounded(values)
     bounds = getattr(metric, "bounds", None)
     if output.info or bounds:
         record["info"] = dict(output.info) | ({"bounds": list(bounds)} if bounds else {})
@@ -95,6 +99,11 @@ def summarize(
     if callable(own):
         record["summary"] = own(output)
     return record
+
+
+def _rounded(values: Tensor) -> list[float]:
+    """Per-sample values as a record keeps them: 7 significant digits, NaN where undefined."""
+    return [float(f"{v:.7g}") for v in values.tolist()]
 
 
 def _checked_interval(name: Any, ci: Any, value: float) -> list[float]:

@@ -121,6 +121,19 @@ def _clustered(rows: pd.DataFrame, columns: Sequence[str]) -> Clustered | None:
     return Clustered(np.stack(scores), group, cluster, classes)
 
 
+def clip_extra(rows: pd.DataFrame, name: str) -> Clustered | None:
+    """The per-clip values of extra ``name`` (a metric's ``clip_extras``) of the ``rows``, one
+    record per trained model, as a :class:`Clustered` of one method built as a cell's scores
+    are; None unless every record kept them."""
+    records = []
+    for record in rows["record"]:
+        values = ((record.get("extras") or {}).get(name) or {}).get("scores")
+        if not isinstance(values, list):
+            return None
+        records.append(record | {"scores": values})
+    return _clustered(rows.assign(record=records), ("metric",)) if records else None
+
+
 def _proportion_interval(data: Clustered, declared: bool) -> tuple[float, float] | None:
     """Where the metric ``declared`` its per-sample scores hits or chances of a hit (the
     pointing game, L-MAC's Fid-In), the Wilson interval at the effective size of its (fold,

@@ -20,6 +20,7 @@ import pandas as pd
 from ..data.splits import class_name
 from ..evaluation.meta import NOISE_LEVELS, SIGNED, Step, is_reference
 from ..run.control import CONTROL_METRIC
+from ..stats import Clustered, clustered_interval
 from .aggregate import (
     ACCURACY_METRIC,
     MIN_CLASS_SHARE,
@@ -28,6 +29,8 @@ from .aggregate import (
     RANK_RULE,
     VERSUS_AMPLITUDE,
     Section,
+    by_class,
+    clip_extra,
     model_label,
     pooled_accuracy,
     reliabilities,
@@ -256,12 +259,17 @@ def _explainer_rows(section: Section, metric: str) -> pd.DataFrame:
     return rows[(rows["status"] == "ok") & ~rows["explainer"].map(is_reference).astype(bool)]
 
 
-def _per_model(section: Section, metric: str) -> list[dict[str, Any]]:
-    """One record of ``metric`` per trained model (the first of :func:`_explainer_rows`), in
+def _per_model_rows(section: Section, metric: str) -> pd.DataFrame:
+    """One row of ``metric`` per trained model (the first of :func:`_explainer_rows`), in
     (fold, seed) order: for what a metric measures of the model alone, the same for every
     explainer."""
     rows = _explainer_rows(section, metric).sort_values(["fold", "seed"], kind="stable")
-    return [group["record"].iloc[0] for _, group in rows.groupby(["fold", "seed"], sort=False)]
+    return rows.groupby(["fold", "seed"], sort=False).head(1)
+
+
+def _per_model(section: Section, metric: str) -> list[dict[str, Any]]:
+    """The records of :func:`_per_model_rows`."""
+    return list(_per_model_rows(section, metric)["record"])
 
 
 def _extra(record: dict[str, Any], name: str) -> dict[str, Any]:
@@ -328,30 +336,29 @@ def _left_out(section: Section) -> dict[str, tuple[int, int]] | None:
 def damage_note(section: Section) -> str:
     """The paper's hypothesis read off the model, whatever the map: how much more removing the
     low bands costs than removing the others (``damage-low-minus-high`` of the low-band
-    records), its mean over the trained models and their range; empty where the section has
-    no such records.
+    records), with its interval and each class's where the records keep every clip's damage,
+    and the range of the trained models' means; empty where the section has no such records.
 
-    No interval and no count of models whose interval clears 0: a record keeps only its
-    model's mean damage and a bootstrap over its clips, which treats one speaker's clips as
-    independent (damage is mostly a matter of the voice), and counting intervals is no test.
-    Each model's mean counts every clip, those the band metrics leave out with a damage of
+    The interval resamples splits, then speakers, as a cell's does: damage is mostly a matter
+    of the voice, so a bootstrap over one model's clips (the records' own ``ci``) would treat
+    one speaker's clips as independent. Records without per-clip damage (older runs) get the
+    mean and range alone. Every clip counts, those the band metrics leave out with a damage of
     about 0 (every band's removal moves the log-probability by less than their tolerance), so
     where there are any the caption says which clips the mean comes from, per class where one
     class kept under :data:`MIN_CLASS_SHARE` of the share of clips another kept."""
-    records = _per_model(section, LOW_BAND)
-    damage = [_extra(r, "damage-low-minus-high") for r in records]
-    if not damage or any(d.get("value") is None for d in damage):
+    rows = _per_model_rows(section, LOW_BAND)
+    damage = [_extra(r, "damage-low-minus-high").get("value") for r in rows["record"]]
+    if not damage or None in damage:
         return ""
-    values = [float(d["value"]) for d in damage]
-    split = (records[0].get("info") or {}).get("split_hz", 500)
-    text = (f" The paper's hypothesis read off the model, whatever the map (above 0 supports "
-            "it): the damage of removing a band below "
-            f"{split:g} Hz (the drop of the true class's log-probability) minus that of removing "
-            f"one of the others, {_mean(values):+.3f} (the mean over the {len(values)} trained "
-            "models of each one's mean over its clips; per model "
-            f"{min(values):+.3f} to {max(values):+.3f}), without an interval: one speaker's "
-            "clips are not independent, and the records keep each model's mean damage but not "
-            "its clips', so no interval that resamples speakers can be drawn.")
+    values = [float(d) for d in damage]
+    split = (rows["record"].iloc[0].get("info") or {}).get("split_hz", 500)
+    spread = (f"per model {min(values):+.3f} to {max(values):+.3f}" if len(values) > 1
+              else "one model")
+    text = (" The paper's hypothesis read off the model, whatever the map (above 0 supports "
+            f"it): the damage of removing a band below {split:g} Hz (the drop of the true "
+            "class's log-probability) minus that of removing one of the others, "
+            + _damage_interval(clip_extra(rows, "damage-low-minus-high"), values, spread,
+                               section.task))
     left = _left_out(section)
     if not left or not left[""][0]:
         return text
@@ -364,6 +371,28 @@ def damage_note(section: Section) -> str:
             "band's removal moves the log-probability) with a damage of about 0, so it comes "
             f"from the other {clips - out}" + (f" ({per_class})" if uneven else "")
             + ", pulled towards 0.")
+
+
+def _damage_interval(data: Clustered | None, values: list[float], spread: str,
+                     task: str) -> str:
+    """:func:`damage_note`'s number: with its interval and what it says where ``data`` (every
+    clip's damage) is known, else the mean of the models' means and why no interval."""
+    if data is None:
+        return (f"{_mean(values):+.3f} (the mean over the {len(values)} trained models of each "
+                f"one's mean over its clips; {spread}), without an interval: one speaker's "
+                "clips are not independent, and these records keep each model's mean damage "
+                "but not its clips', so no interval that resamples speakers can be drawn.")
+    (low, high), = clustered_interval(data)
+    classes = by_class(data) if data.speaker_classes() is not None else []
+    per_class = "".join(
+        f"; {class_name(task, label)} {one.means()[0]:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+        for label, one in classes for (lo, hi), in [clustered_interval(one)])
+    verdict = ("the models need the low bands more than the others" if low > 0 else
+               "the models need the other bands more, against the hypothesis" if high < 0 else
+               "these models show it neither way")
+    return (f"{data.means()[0]:+.3f} [{low:+.3f}, {high:+.3f}] (the mean over splits of "
+            "their clips' damage, the interval resampling splits, then speakers, as a cell's; "
+            f"{spread}{per_class}): {verdict}.")
 
 
 #: Columns of which the first is the sum of the other two, and what the caption says of it.

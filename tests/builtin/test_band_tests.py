@@ -90,7 +90,14 @@ def test_the_right_band_beats_loudness_and_a_loudness_map_scores_zero():
     hyp = low.score(batch_of(low_rows))
     assert torch.allclose(hyp.extras["relevance-share"], torch.ones(8, dtype=torch.float64))
     assert bool((hyp.scores > 0.3).all())
-    verdict = summarize(low, hyp)["summary"]
+    record = summarize(low, hyp)
+    verdict = record["summary"]
+    # the record keeps each clip's damage (the leaderboard resamples speakers of it), and
+    # only that extra's
+    damage = hyp.extras["damage-low-minus-high"]
+    assert record["extras"]["damage-low-minus-high"]["scores"] == pytest.approx(
+        damage.tolist(), rel=1e-6)
+    assert "scores" not in record["extras"]["relevance-share"]
     assert verdict["relevance_beyond_amplitude"]["supported"]
     assert verdict["damage_low_minus_high"]["supported"]  # the toy needs 0-300 Hz
     against = summarize(low, low.score(batch_of(lambda x: low_rows(x, slice(100, 150)))))

@@ -79,7 +79,7 @@ def test_the_low_band_column_says_where_a_map_without_information_lands():
     assert "a map without information scores about -0.042 here" in caption
     damage = ("minus that of removing one of the others, +1.000 (the mean over the 2 trained "
               "models of each one's mean over its clips; per model +0.500 to +1.500), without "
-              "an interval: one speaker's clips are not independent, and the records keep each "
+              "an interval: one speaker's clips are not independent, and these records keep each "
               "model's mean damage but not its clips', so no interval that resamples speakers "
               "can be drawn.")
     assert caption.endswith(damage)
@@ -89,6 +89,46 @@ def test_the_low_band_column_says_where_a_map_without_information_lands():
     assert damage not in tables.ranking_table(section).caption
     bands = tables.bands_table(section).caption
     assert bands.endswith(damage) and "are left out" in bands
+
+
+def test_the_damage_gets_an_interval_over_speakers_and_each_sexs_mean_from_per_clip_values():
+    """The records kept each model's mean damage only, so the caption gave sex · AlexNet's
+    +1.109 (per model -1.572 to +3.363) without an interval or the sexes' parts; with every
+    clip's damage it resamples splits, then speakers, as a cell does."""
+    import numpy as np
+    import pandas as pd
+
+    from audioxai_bench.leaderboard import aggregate, tables
+    from audioxai_bench.stats import Clustered, clustered_interval
+
+    from .records import SPEAKERS
+
+    def caption(female: float, male: float) -> str:
+        rows = _band_rows(with_bands=False)
+        for row in rows:  # targets [1] * 6 + [0] * 6: speakers 0-2 female, 3-5 male
+            rng = np.random.default_rng(row["fold"])  # a model's damage: any explainer's
+            clips = [female if t == 1 else male for t in row["record"]["targets"]]
+            noisy = [round(v + 0.1 * rng.standard_normal(), 6) for v in clips]
+            extras = row["record"]["extras"]
+            extras["damage-low-minus-high"] = {"value": float(np.mean(noisy)), "ci": [0, 1],
+                                               "scores": noisy}
+        section = aggregate.sections(pd.DataFrame(rows))[0]
+        first = [r["record"] for r in rows if r["explainer"] == "random"]
+        values = np.concatenate([r["extras"]["damage-low-minus-high"]["scores"] for r in first])
+        by_hand = Clustered(values[None], np.repeat([0, 1], 12),
+                            np.array([f * 1000 + s for f in (0, 1) for s in SPEAKERS]),
+                            np.array([t for r in first for t in r["targets"]]))
+        (low, high), = clustered_interval(by_hand)
+        text = tables.ranking_table(section).caption
+        assert f"{by_hand.means()[0]:+.3f} [{low:+.3f}, {high:+.3f}] (the mean over splits" in text
+        return text
+
+    supported = caption(female=2.0, male=0.5)
+    assert "; male +0.5" in supported and "; female +2.0" in supported
+    assert supported.endswith("the models need the low bands more than the others.")
+    assert "without an interval" not in supported
+    assert caption(female=-1.0, male=-0.5).endswith("against the hypothesis.")
+    assert caption(female=1.0, male=-1.0).endswith("these models show it neither way.")
 
 
 @pytest.mark.parametrize("metric, versus", [
