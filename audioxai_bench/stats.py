@@ -414,6 +414,8 @@ class Verdict:
     better: np.ndarray  # (M, M) bool: method i is distinguishably better than j
     ranks: list[tuple[int, int]]
     units: int
+    #: whether the tests ranked the differences within each class (:func:`paired_p`'s strata)
+    stratified: bool = False
 
 
 def paired_p(differences: np.ndarray, strata: np.ndarray | None = None,
@@ -487,4 +489,5 @@ def compare(data: Clustered, higher_is_better: bool = True, alpha: float = 0.05,
     ranks = [(1 + int(better[:, i].sum()), m - int(better[i, :].sum())) for i in range(m)]
     reps = data.bootstrap(n_resamples, seed)
     intervals = percentile_interval(reps, means, data.unit_counts(), data.n_strata)
-    return Verdict(means, intervals, adjusted, better, ranks, unit_means.shape[1])
+    return Verdict(means, intervals, adjusted, better, ranks, unit_means.shape[1],
+                   strata is not None)

@@ -473,7 +473,14 @@ def _rank_note(section: Section) -> str:
     """What the # column means for this section."""
     if section.unranked:
         return " #: – (not ranked)."
-    return f" #: {RANK_RULE if section.verdict is not None else OVERLAP_RANK_RULE}"
+    note = f" #: {RANK_RULE if section.verdict is not None else OVERLAP_RANK_RULE}"
+    c = section.cells
+    split = (c["metric"] == RANK_METRIC) & (c["sonifier"] == "") & c["classes"].astype(bool)
+    if section.verdict is not None and section.verdict.stratified and split.any():
+        note += (" The pairwise tests too rank the differences within each class (see ⇅), so "
+                 "an explainer whose classes disagree (⇅) can share ranks with explainers "
+                 "whose intervals lie clear of its own.")
+    return note
 
 
 def ranking_table(section: Section) -> Table:

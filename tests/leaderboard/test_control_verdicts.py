@@ -106,6 +106,14 @@ def test_a_cell_whose_classes_disagree_is_marked_with_each_class_in_the_csv():
     shown = {row[table.header.index("Explainer")]: row[-1] for row in table.rows}
     assert shown["loud-first"].endswith("⇅") and shown["both"].endswith("▲")
     assert "⇅: the classes disagree" in table.caption
+    # the pairwise tests rank within each sex too, so the two share ranks, said where shown
+    assert section.ranks["both"] == section.ranks["loud-first"] == "1–2"
+    within = "The pairwise tests too rank the differences within each class"
+    assert within in table.caption
+    # digit classes are not the speakers' own: no stratified test, no such sentence
+    digits = aggregate.sections(pd.DataFrame(score_rows(
+        split, metric="faithfulness-gap", versus="random order", targets=list(range(12)))))[0]
+    assert not digits.verdict.stratified and within not in tables.ranking_table(digits).caption
     # without the classes (older records) there is nothing to split
     plain = aggregate.by_cell(pd.DataFrame(score_rows(split, metric="faithfulness-gap",
                                                       versus="random order", task="sex")))
