@@ -13,13 +13,13 @@ def test_a_second_run_into_the_same_folder_is_refused_while_the_first_finishes(
     cache, out = fresh_cache(signals_cache, tmp_path / "cache"), tmp_path / "out"
     first = start_cli(["run", spec, "--out", out, "--resume"], cache, tmp_path / "first.log")
     deadline = time.monotonic() + 60
-    while f'"pid": {first},' not in _read(out / ".lock") and time.monotonic() < deadline:
+    while f'"pid": {first.pid},' not in _read(out / ".lock") and time.monotonic() < deadline:
         time.sleep(0.01)  # until the first run holds the folder
     second = run_cli(["run", spec, "--out", out, "--resume"], cache, tmp_path / "second.log")
     assert finish(first) == 0, (tmp_path / "first.log").read_text()
     assert second == 2
     assert (tmp_path / "second.log").read_text().strip() == (
-        f"error: {out} is being written by another run (pid {first} on host "
+        f"error: {out} is being written by another run (pid {first.pid} on host "
         f"{_host()}); wait for it or use another --out")
     assert outcome(out) == reference[0]  # every cell exactly once, the reference's values
     assert leftovers(cache, out) == []
@@ -30,9 +30,9 @@ def test_two_runs_sharing_one_empty_cache_give_the_same_values(spec, signals_cac
     """Both train the same model and compute the same relevance at the same time: the cache
     entries are renamed into place whole, so neither run reads a mixed one."""
     cache = fresh_cache(signals_cache, tmp_path / "cache")
-    pids = [start_cli(["run", spec, "--out", tmp_path / name], cache, tmp_path / f"{name}.log")
+    runs = [start_cli(["run", spec, "--out", tmp_path / name], cache, tmp_path / f"{name}.log")
             for name in ("a", "b")]
-    assert [finish(pid) for pid in pids] == [0, 0], (tmp_path / "a.log").read_text()
+    assert [finish(run) for run in runs] == [0, 0], (tmp_path / "a.log").read_text()
     assert outcome(tmp_path / "a") == outcome(tmp_path / "b") == reference[0]
     assert leftovers(cache) == []
 
