@@ -72,7 +72,8 @@ class AudioMNIST:
         if task != "cue":
             return None
         self.labels(task)  # a clear error on data without cues
-        return ground_truth_mask(self.cues.take(rows), representation)
+        return ground_truth_mask(self.cues.take(rows), representation,
+                                 torch.from_numpy(np.asarray(self.signals[rows])))
 
     def fold(self, task: str, fold: int, representation: str) -> tuple[ClipDataset, ...]:
         """Train, validation and test sets of the paper's split ``fold`` for ``task``."""

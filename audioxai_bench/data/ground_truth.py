@@ -9,7 +9,9 @@ the model input of the same run seed.
 Masks: on the waveform, the burst's samples; on the spectrogram, the bins within
 :data:`HALF_BAND_BINS` of the burst's frequency (the Hann window's main lobe is 2 bins each
 side) in the frames whose centre lies within a quarter window (:data:`HALF_FRAME_SAMPLES`) of
-the burst, which holds over 95 % of the burst's energy on the model's grid.
+the burst, which holds over 95 % of the burst's energy on the model's grid, and every other bin
+where the burst shows in the model's dB input (:func:`audible_footprint`): energy is not what
+a model of dB values reads.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 from .check import TARGET_RATE, WINDOW
 from .cue import Cue, burst_wave
 from .preprocess import (
+    DB_TOP,
     HOP,
     N_FFT,
     SPEC_BINS,
@@ -31,6 +34,8 @@ from .preprocess import (
     clip_offset,
     pad_to_window,
     resample_batch,
+    spectrogram_input,
+    spectrogram_level,
 )
 
 HALF_BAND_BINS = 2.5
@@ -104,8 +109,26 @@ def sample_span(table: CueTable) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(start, 0, WINDOW), np.clip(stop, 0, WINDOW)
 
 
-def ground_truth_mask(table: CueTable, representation: str) -> torch.Tensor:
-    """Bool mask in the model input's shape: True where the burst is (module docstring)."""
+def audible_footprint(signals: torch.Tensor, bursts: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, 227, 227)`` bool: the bins of the model's dB spectrogram where the burst alone,
+    at its clip's level, is louder than the rest of the clip and above the input's floor.
+
+    The model reads dB relative to the clip's peak, where the Hann window's side lobes and the
+    burst's onset and offset stand far above silence and quiet speech: of the bins where the
+    burst was louder than the rest, 70 % lay outside the main-lobe mask, and silencing that
+    mask alone left the cue models 43.8 % accuracy against 29.2 % without the burst (science
+    audit 6, M2)."""
+    level = spectrogram_level(signals)
+    burst = spectrogram_input(bursts, level=level)
+    rest = spectrogram_input(signals - bursts, level=level)
+    return (burst > rest) & (burst > -DB_TOP)
+
+
+def ground_truth_mask(table: CueTable, representation: str, signals: torch.Tensor
+                      ) -> torch.Tensor:
+    """Bool mask in the model input's shape: True where the burst is (module docstring);
+    ``signals`` are the clips' ``(B, 8000)`` padded signals, which decide where the burst shows
+    in a dB spectrogram."""
     start, stop = (torch.from_numpy(a)[:, None] for a in sample_span(table))
     if representation == "waveform":
         t = torch.arange(WINDOW)[None, :]
@@ -117,4 +140,5 @@ def ground_truth_mask(table: CueTable, representation: str) -> torch.Tensor:
     bin_hz = TARGET_RATE / N_FFT
     freq = torch.from_numpy(table.freq_hz)[:, None]
     rows = (torch.arange(SPEC_BINS)[None, :] * bin_hz - freq).abs() <= HALF_BAND_BINS * bin_hz
-    return (rows[:, :, None] & frames[:, None, :])[:, None]
+    main_lobe = (rows[:, :, None] & frames[:, None, :])[:, None]
+    return main_lobe | audible_footprint(signals, burst_signals(table))

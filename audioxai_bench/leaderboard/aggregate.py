@@ -42,6 +42,7 @@ from ..evaluation.meta import (
     reference_name,
     reliability,
 )
+from ..run.control import CONTROL_METRIC
 from ..stats import (
     Clustered,
     Verdict,
@@ -408,14 +409,14 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     (:func:`pooled_accuracy`). Records without per-sample scores (older runs) keep a single
     fold's own interval; several such folds get their mean and no interval. Where the records
     name a control (``versus``), :func:`control_verdicts` tests the cell against it, unless a
-    model of its section is below the accuracy floor (:func:`below_floor`). Ranked sonified
+    model of its section is not judged (:func:`not_judged`). Ranked sonified
     metrics get a second cell per explainer, paired against the amplitude map
     (:func:`_versus_amplitude`)."""
     ok = df[df["status"] == "ok"]
-    # a model below the accuracy floor: its explanations are not judged, against a control
-    # no more than against each other
+    # a model below the accuracy floor, or failing its cue control: its explanations are not
+    # judged, against a control no more than against each other
     weak = {key for key, rows in df.groupby(list(SECTION_KEYS), sort=False)
-            if below_floor(rows, key[2])}
+            if not_judged(rows, key[2])}
     rows = []
     for key, group in ok.groupby(list(KEYS), sort=False):
         data = _clustered(group, ["metric"]) if key[-1] != ACCURACY_METRIC else None
@@ -636,7 +637,10 @@ def reliabilities(section: Section) -> list[tuple[str, str, Reliability]]:
     """``(metric, sonifier, verdict)`` for every metric of the section whose records hold
     per-sample scores of every reference map on the same clips, and of the signed oracle where
     the runs scored it on those clips (:func:`audioxai_bench.evaluation.meta.reliability`), in
-    the records' metric order."""
+    the records' metric order; none where a cue model failed its control (the references are
+    made from a planted region not shown to be the evidence: :func:`failed_control`)."""
+    if failed_control(section.rows, section.task):
+        return []
     names = [reference_name(r) for r in (*REFERENCES, SIGNED)]
     rows = section.rows[(section.rows["status"] == "ok") & section.rows["explainer"].isin(names)]
     out = []
@@ -653,6 +657,36 @@ def reliabilities(section: Section) -> list[tuple[str, str, Reliability]]:
             better = higher_is_better(group["higher_is_better"]) is not False
             out.append((metric, sonifier, reliability(data, higher_is_better=better)))
     return out
+
+
+def not_judged(rows: pd.DataFrame, task: str) -> str | None:
+    """Why explanations of this section's models are neither ranked nor tested against their
+    controls (a model below the accuracy floor, or a cue model whose control failed), or None
+    when they are."""
+    return below_floor(rows, task) or failed_control(rows, task)
+
+
+def failed_control(rows: pd.DataFrame, task: str) -> str | None:
+    """Where a model of the cue task failed its control (or has none that succeeded), why its
+    section is not judged: the planted region is then not shown to be the evidence the model
+    uses, so every score against it, and the metric reliability checked by it, rests on an
+    unproven ground truth (a model that answers one favourite class without the cue passed the
+    old rule while that class's clips needed no cue)."""
+    if task != "cue":
+        return None
+    models = {trained_model(f, s) for f, s in zip(rows["fold"], rows["seed"])}
+    control = rows[rows["metric"] == CONTROL_METRIC]
+    passed = {trained_model(f, s) for f, s, status, r in zip(
+        control["fold"], control["seed"], control["status"], control["record"])
+        if status == "ok" and (r.get("info") or {}).get("passed")}
+    failed = sorted(models - passed)
+    if not failed:
+        return None
+    several = rows["seed"].nunique(dropna=False) > 1
+    names = ", ".join(model_label(f, s, several) for f, s in failed)
+    return (f"not ranked or judged: the cue control failed for the model of fold {names} (see "
+            "its table), so the planted region is not shown to be the evidence it uses; the "
+            "metric reliability check, which rests on it, is not shown")
 
 
 def below_floor(rows: pd.DataFrame, task: str) -> str | None:
@@ -679,7 +713,7 @@ def sections(df: pd.DataFrame, cells: pd.DataFrame | None = None) -> list[Sectio
         reps = sorted({r for r in rows["representation"] if isinstance(r, str)})
         order = ranked(mine)
         rows = rows.reset_index(drop=True)
-        unranked = below_floor(rows, key[2])
+        unranked = not_judged(rows, key[2])
         verdict, names = None, []
         if unranked:
             ranks = dict.fromkeys(order, "–")

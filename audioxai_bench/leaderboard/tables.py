@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..data.splits import class_name
 from ..evaluation.meta import NOISE_LEVELS, SIGNED, Step, is_reference
-from ..run.control import CONTROL_METRIC
+from ..run.control import CONTROL_METRIC, P_TRUE_WITHOUT_CUE
 from ..stats import Clustered, clustered_interval
 from .aggregate import (
     ACCURACY_METRIC,
@@ -593,17 +593,34 @@ def control_table(section: Section) -> Table | None:
         info = rec.get("info") or {}
         body.append([section.model_label(r["fold"], r["seed"]),
                      text(rec.get("value"), rec.get("ci")),
+                     _favourite(extras, section.task),
                      *(text((extras.get(k) or {}).get("value"), (extras.get(k) or {}).get("ci"))
                        for k in ("cue-only-accuracy", "cue-swapped-accuracy")),
                      percent(info.get("chance")), "pass" if info.get("passed") else "FAIL"])
-    header = ["Fold", "Without the cue ↓", "Cue alone ↑", "Another clip's cue ↑", "Chance",
-              "Control"]
-    return Table("Cue control: test accuracy with each clip's burst subtracted, with the burst "
-                 "alone, and with another clip's burst in its place (scored on that clip's "
-                 "label). A model that decides by the cue falls to chance without it and "
-                 "follows another clip's cue (the control's rule); the burst alone is an input "
-                 "it never saw and is shown, not judged. Intervals count speakers, not clips.",
-                 header, body)
+    header = ["Fold", "Without the cue ↓", "Its class's p without it, most ↓", "Cue alone ↑",
+              "Another clip's cue ↑", "Chance", "Control"]
+    rule = next((rec.get("info") or {}).get("rule") for rec in rows["record"])
+    return Table("Cue control: test accuracy with each clip's burst subtracted, the highest "
+                 "over classes of the mean probability a class's clips keep for their class "
+                 "without their burst, the accuracy with the burst alone, and with another "
+                 "clip's burst in its place (scored on that clip's label). A model that decides "
+                 "by the cue falls to chance without it, for every class: a model that answers "
+                 "one favourite class whenever it hears no cue is at chance too, but that "
+                 "class's clips need no cue, so the planted region is not their evidence. "
+                 f"Rule: {rule or 'not stated by these records'}. The burst alone is an input "
+                 "the model never saw and is shown, not judged. Intervals count speakers, not "
+                 "clips.", header, body)
+
+
+def _favourite(extras: dict[str, Any], task: str) -> str:
+    """The class that keeps most of its true-class probability without its cue, and that
+    probability (``0.770 (class 0)``); ``–`` where the record does not say (older runs)."""
+    kept = {key.rpartition("/")[2]: (value or {}).get("value") for key, value in extras.items()
+            if key.startswith(f"{P_TRUE_WITHOUT_CUE}/")}
+    if not kept or None in kept.values():
+        return NONE
+    label, p = max(kept.items(), key=lambda item: item[1])
+    return f"{p:.3f} ({class_name(task, int(label))})"
 
 
 def bands_table(section: Section) -> Table | None:

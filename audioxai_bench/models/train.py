@@ -39,6 +39,9 @@ _OPTIMIZERS = ("sgd", "adam")
 _PRECISIONS = ("fp32", "bf16")
 #: Inputs per evaluation forward pass: large on a GPU, where a pass costs its launch overhead.
 EVAL_BATCH = {"cpu": 256, "cuda": 1024}
+#: A training label saying the input holds evidence for no class: the loss pulls it towards the
+#: uniform guess (:func:`training_loss`).
+NO_CLASS = -1
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,33 @@ def evaluate(
     :data:`EVAL_BATCH` for it. The model's training mode is restored afterwards.
     """
     return _evaluate(model, dataset, batch_size, device, num_workers)[0]
+
+
+def training_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of ``logits`` against labels ``y``; a :data:`NO_CLASS` label counts
+    as the uniform target (the mean negative log-probability over the classes), so a model
+    trained on inputs without evidence learns to answer none of its classes there rather than a
+    favourite one."""
+    logp = logits.float().log_softmax(dim=1)
+    none = y == NO_CLASS
+    chosen = logp.gather(1, y.clamp_min(0)[:, None])[:, 0]
+    return -torch.where(none, logp.mean(dim=1), chosen).mean()
+
+
+@torch.no_grad()
+def class_probabilities(model: nn.Module, dataset: Dataset, batch_size: int | None = None,
+                        device: str | torch.device | None = None) -> torch.Tensor:
+    """``(N, classes)`` float64 on the CPU: ``model``'s softmax for each clip of ``dataset``,
+    in the dataset's order (eval mode; the training mode is restored)."""
+    dev = resolve_device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        out = [model(x).double().softmax(dim=1) for x, _ in
+               _eval_batches(dataset, batch_size or EVAL_BATCH.get(dev.type, 256), dev, 0)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out).cpu() if out else torch.zeros(0, 0, dtype=torch.float64)
 
 
 @torch.no_grad()
@@ -358,6 +388,7 @@ def _train(model: nn.Module, train_set: Dataset, val_set: Dataset | None,
     # sums over the evaluation interval, kept on the device: read at evaluation points only
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
+    labelled = torch.zeros((), dtype=torch.long, device=device)  # inputs not NO_CLASS
     seen, since = 0, 1
     start = time.perf_counter()
     batches = _training_batches(train_set, config, device)
@@ -365,7 +396,7 @@ def _train(model: nn.Module, train_set: Dataset, val_set: Dataset | None,
         x, y = next(batches)
         with autocast:
             logits = step_model(x)
-            loss = F.cross_entropy(logits.float(), y)
+            loss = training_loss(logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip is not None:
@@ -378,6 +409,7 @@ def _train(model: nn.Module, train_set: Dataset, val_set: Dataset | None,
         loss_sum += loss.detach().double() * len(y)
         seen += len(y)
         correct += (logits.detach().argmax(dim=1) == y).sum()
+        labelled += (y != NO_CLASS).sum()
         info["lr"] = lr
 
         if it % config.eval_every == 0 or it == config.iterations:
@@ -394,7 +426,7 @@ def _train(model: nn.Module, train_set: Dataset, val_set: Dataset | None,
                 {
                     "iteration": it,
                     "loss": mean_loss,
-                    "train_accuracy": correct.item() / seen,
+                    "train_accuracy": correct.item() / max(labelled.item(), 1),
                     "val_accuracy": val_acc,
                     "val_loss": val_loss,
                     "lr": lr,
@@ -403,6 +435,7 @@ def _train(model: nn.Module, train_set: Dataset, val_set: Dataset | None,
             )
             loss_sum.zero_()
             correct.zero_()
+            labelled.zero_()
             seen, since = 0, it + 1
             # Highest accuracy; on a tie (common once validation saturates) the lower
             # validation loss, i.e. the better-trained state. NaN never wins.

@@ -54,7 +54,14 @@ from ..reproducibility import torch_mode, torch_threads, with_nondeterministic_h
 from ..stats import clustered_wilson
 from . import folder
 from .artifacts import ModelRecipe, data_tree, model_key
-from .control import CHANCE_MARGIN, CONTROL_METRIC, CUE_FOLLOW_FLOOR, cue_control
+from .control import (
+    CHANCE_MARGIN,
+    CONTROL_METRIC,
+    CUE_FOLLOW_FLOOR,
+    NECESSITY_CEILING,
+    P_TRUE_WITHOUT_CUE,
+    cue_control,
+)
 from .definition import Benchmark
 from .executors import Failed, open_executor
 from .plan import Plugged, applies
@@ -512,19 +519,24 @@ class Runner:
             return
         self.log(f"{panel.label}: cue control {'passed' if check.passed else 'FAILED'}: "
                  f"accuracy {check.removed:.1%} without the cue (chance {check.chance:.0%}), "
+                 f"true-class probability without it at most "
+                 f"{max(check.p_true_without_cue().values()):.2f} for a class, "
                  f"{check.only:.1%} on the cue alone, {check.swapped:.1%} following another "
                  "clip's cue")
         self._write(record | self.work.computed_here() | {
             "value": check.removed, "ci": check.interval("removed"),
             "n": check.n, "higher_is_better": False, "ranked": False,
-            "extras": {f"cue-{which}-accuracy": {"value": check.accuracy(which),
-                                                 "ci": check.interval(which)}
-                       for which in ("only", "swapped")},
+            "extras": {**{f"cue-{which}-accuracy": {"value": check.accuracy(which),
+                                                    "ci": check.interval(which)}
+                          for which in ("only", "swapped")},
+                       **{f"{P_TRUE_WITHOUT_CUE}/{label}": {"value": p}
+                          for label, p in check.p_true_without_cue().items()}},
             "info": {"chance": check.chance, "passed": check.passed,
-                     "rule": f"without the cue within {CHANCE_MARGIN:.0%} of chance, "
-                             f"following another clip's cue at least {CUE_FOLLOW_FLOOR:.0%} "
-                             f"(the cue alone is reported, not judged: no input the model "
-                             f"saw)"}})
+                     "rule": f"without the cue within {CHANCE_MARGIN:.0%} of chance, no class's "
+                             f"mean true-class probability without its cue above "
+                             f"{NECESSITY_CEILING:g}, following another clip's cue at least "
+                             f"{CUE_FOLLOW_FLOOR:.0%} (the cue alone is reported, not judged: "
+                             "no input the model saw)"}})
 
     def _todo(self, panel: Panel, plug: Plugged, cells: list[tuple[Plugged, Plugged | None]],
               settings: dict[str, Any], fields: dict[str, Any]) -> list[Todo]:

@@ -87,6 +87,39 @@ def test_no_verdict_on_the_explanations_of_a_model_below_the_accuracy_floor(scor
     assert gaps["value"].notna().all()  # the values are still reported
 
 
+def test_a_cue_model_that_failed_its_control_is_neither_ranked_nor_judged(scores):
+    """Science audit 6, H1: the ground truth is the evidence only where the model needs the
+    cue; a failed control left the cue tables ranked and the metric reliability checked."""
+    from audioxai_bench.evaluation.meta import REFERENCES, reference_name
+
+    from .records import _row
+
+    rng = np.random.default_rng(4)
+    known = {reference_name(r): 0.5 - 0.1 * i + 0.02 * rng.standard_normal(24)
+             for i, r in enumerate(REFERENCES)}  # oracle > noisy ... > random > inverted
+
+    def section(passed: list[bool]) -> aggregate.Section:
+        rows = score_rows(scores | known, metric="faithfulness-gap", versus="random order",
+                          task="cue")
+        rows += [_row(metric="cue-control", fold=fold, value=0.25, task="cue",
+                      info={"passed": ok}) for fold, ok in enumerate(passed)]
+        return aggregate.sections(pd.DataFrame(rows))[0]
+
+    good = section([True, True])
+    assert good.unranked is None and good.ranks["above"] == "1"
+    assert aggregate.reliabilities(good)  # the oracle and the other references are there
+    assert aggregate.by_cell(good.rows).set_index("explainer").loc[
+        "above", "versus_verdict"] == "better"
+    bad = section([True, False])
+    assert bad.unranked.startswith("not ranked or judged: the cue control failed for the "
+                                   "model of fold 1")
+    assert set(bad.ranks.values()) == {"–"} and aggregate.reliabilities(bad) == []
+    assert (aggregate.by_cell(bad.rows)["versus_verdict"] == "").all()
+    assert "cue control failed" in tables.ranking_table(bad).caption
+    assert section([True]).unranked.startswith(  # no control record for fold 1: not shown
+        "not ranked or judged: the cue control failed for the model of fold 1")
+
+
 def test_a_cell_whose_classes_disagree_is_marked_with_each_class_in_the_csv():
     """Sex · AlexNet: removing to silence pushed the model towards male, so the amplitude order
     gained on female clips (+0.44) and lost on male ones (-0.39); the mean hid both."""

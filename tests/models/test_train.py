@@ -58,6 +58,40 @@ def test_learns_planted_tone_and_not_shuffled_labels() -> None:
     assert control.test_accuracy <= 0.7  # nothing to learn: stays near chance
 
 
+def test_a_no_class_label_is_the_uniform_target_and_trains_the_uniform_guess() -> None:
+    """The cue task teaches its models the uniform guess on cue-free clips (NO_CLASS), so no
+    class is the answer to "no cue" (science audit 6, H1)."""
+    import torch.nn.functional as F
+
+    from audioxai_bench.models.train import NO_CLASS, class_probabilities, training_loss
+
+    logits = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 3, NO_CLASS, 1, NO_CLASS, 2])
+    uniform = torch.full((4,), 0.25)
+    expected = torch.stack([F.cross_entropy(row, (uniform if t == NO_CLASS else t))
+                            for row, t in zip(logits, y)]).mean()
+    assert training_loss(logits, y) == pytest.approx(float(expected), rel=1e-6)
+
+    tones = tone_set(64, 1)
+    silence = 0.5 * torch.randn(32, 1, 8000, generator=torch.Generator().manual_seed(5))
+    both = TensorDataset(torch.cat([tones.tensors[0], silence]),  # the noise without a tone
+                         torch.cat([tones.tensors[1], torch.full((32,), NO_CLASS)]))
+    noise = TensorDataset(0.5 * torch.randn(32, 1, 8000, generator=torch.Generator()
+                                            .manual_seed(6)), torch.zeros(32, dtype=torch.long))
+    config = dataclasses.replace(FAST, iterations=120)
+    sure = {}
+    for name, train_set in (("tones only", tones), ("with no-class noise", both)):
+        model = small_audionet()
+        result = train(model, train_set, tone_set(64, 2), tone_set(64, 3), config)
+        assert result.test_accuracy >= 0.9
+        assert result.history[-1]["train_accuracy"] >= 0.9  # counted on labelled inputs only
+        p = class_probabilities(model, noise)
+        assert p.shape == (32, 2)
+        sure[name] = float(p.max(dim=1).values.mean())
+    # trained on tones alone it names one class for any noise, sure of it
+    assert sure["tones only"] > 0.99 and sure["with no-class noise"] < 0.8
+
+
 def test_result_fields_history_and_progress() -> None:
     calls = []
     model = small_audionet()

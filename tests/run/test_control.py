@@ -18,14 +18,16 @@ from tests.helpers import write_tree
 
 
 class BandModel(nn.Module):
-    """Logit of a class: the loudest moment of its cue's frequency band in the spectrogram."""
+    """Logit of a class: how far the loudest moment of its cue's frequency band in the
+    spectrogram rises above -60 dB; with no cue every band is below, the uniform guess."""
 
-    def __init__(self, freqs=CUE_FREQS_HZ):
+    def __init__(self, freqs=CUE_FREQS_HZ, floor_db=-60.0):
         super().__init__()
         self.register_buffer("rows", torch.tensor([round(f * 455 / 8000) for f in freqs]))
+        self.floor_db = floor_db
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, 0, self.rows, :].amax(dim=2)
+        return (x[:, 0, self.rows, :].amax(dim=2) - self.floor_db).clamp_min(0)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +53,21 @@ def test_a_model_that_reads_the_cue_passes(cue_data):
     assert check.interval("only")[0] < wilson_interval(1.0, 96)[0] - 0.1
 
 
+def test_a_model_that_answers_a_favourite_class_without_the_cue_fails(cue_data):
+    """Science audit 6, H1: every trained cue model sent most cue-free clips to one class, so
+    it was at chance without the cue while that class's clips needed none. Here the lowest
+    band (500 Hz) holds a little speech: read without a floor, it wins whenever no cue is
+    heard."""
+    favourite = BandModel(floor_db=-200.0)
+    check = cue_control(favourite, cue_data, 0, "spectrogram", torch.device("cpu"))
+    assert check.removed == pytest.approx(0.25) and check.swapped == 1.0  # the old rule: pass
+    p = check.p_true_without_cue()
+    assert p[0] > 0.5 and max(p[1], p[2], p[3]) < 0.25
+    assert not check.passed
+    fair = cue_control(BandModel(), cue_data, 0, "spectrogram", torch.device("cpu"))
+    assert fair.p_true_without_cue() == pytest.approx({c: 0.25 for c in range(4)})
+
+
 def test_a_model_that_ignores_the_cue_fails(cue_data):
     deaf = BandModel(freqs=(200.0, 260.0, 280.0, 340.0))  # listens to the speech bands only
     check = cue_control(deaf, cue_data, 0, "spectrogram", torch.device("cpu"))
@@ -60,11 +77,15 @@ def test_a_model_that_ignores_the_cue_fails(cue_data):
 
 
 def test_the_rule_judges_removal_and_the_swap_not_the_burst_alone():
-    def control(removed, only, swapped):
+    def control(removed, only, swapped, p_true=0.25):
         hits = {k: np.arange(100) < round(100 * v)
                 for k, v in (("removed", removed), ("only", only), ("swapped", swapped))}
-        return CueControl(hits=hits, speakers=np.arange(100) // 10, chance=0.25)
+        labels = np.arange(100) % 4
+        return CueControl(hits=hits, speakers=np.arange(100) // 10, chance=0.25, labels=labels,
+                          p_true_removed=np.where(labels == 3, p_true, 0.25))
 
     assert control(0.27, 0.5, 0.93).passed  # necessary and followed; alone it is off-domain
     assert not control(0.27, 1.0, 0.85).passed  # not followed in context
     assert not control(0.35, 1.0, 1.0).passed  # the speech still tells the class
+    assert control(0.27, 1.0, 1.0, p_true=0.5).passed  # class 3: right or wrong, as likely
+    assert not control(0.27, 1.0, 1.0, p_true=0.51).passed  # class 3 needs no cue

@@ -100,9 +100,14 @@ def test_every_cue_model_gets_its_control_record(cue_tree, tmp_path):
     assert record["status"] == "ok" and record["n"] == n_test
     assert record["info"]["chance"] == 0.25 and record["ranked"] is False
     assert record["machine"] and record["host"]  # where the control ran, as for every cell
-    removed, only = record["value"], record["extras"]["cue-only-accuracy"]["value"]
-    assert 0 <= record["extras"]["cue-swapped-accuracy"]["value"] <= 1
-    assert record["info"]["passed"] == (abs(removed - 0.25) <= 0.05 and only >= 0.9)
+    removed, swapped = record["value"], record["extras"]["cue-swapped-accuracy"]["value"]
+    assert 0 <= record["extras"]["cue-only-accuracy"]["value"] <= 1
+    kept = {k: v["value"] for k, v in record["extras"].items()
+            if k.startswith("p-true-without-cue/")}
+    assert sorted(kept) == [f"p-true-without-cue/{c}" for c in range(4)]
+    assert all(0 <= p <= 1 for p in kept.values())
+    assert record["info"]["passed"] == (abs(removed - 0.25) <= 0.05 and swapped >= 0.9
+                                        and max(kept.values()) <= 0.5)
     # the leaderboard reads a cue run, control record and all
     written = build_leaderboard([tmp_path / "out"], tmp_path / "board", quiet=True)
     readme = (tmp_path / "board" / "README.md").read_text()
@@ -110,6 +115,8 @@ def test_every_cue_model_gets_its_control_record(cue_tree, tmp_path):
     # the control is the model's, in a table of its own with intervals over speakers
     control = readme[readme.index("Cue control:"):]
     assert f"| 0 | {100 * removed:.1f} % [" in control and "| Control |" in control
+    label, most = max(kept.items(), key=lambda item: item[1])
+    assert f"| {most:.3f} (cue {label[-1]}) |" in control
     ranking_header = next(line for line in readme.splitlines() if line.startswith("| # |"))
     assert "cue-control" not in ranking_header
     assert {p.name for p in written} >= {"README.md", "leaderboard.csv"}
@@ -169,3 +176,42 @@ def test_a_cached_cue_tree_is_keyed_by_the_burst_settings(tree, monkeypatch):
     monkeypatch.setattr(cue, "LEVEL_DB", (-16.0, -10.0))  # quieter bursts: another tree
     second, cached = artifacts.cue_data(tree, 0)
     assert not cached and second != first and planted == [tree, tree]
+
+
+def test_a_cue_model_is_taught_no_favourite_class_after_learning_the_cues(cue_tree,
+                                                                          monkeypatch):
+    """Science audit 6, H1: trained on cued clips alone every cue model answered one class
+    whenever it heard no cue. After its recipe's steps it trains half as many again on the
+    training clips and their cue-free copies, labelled NO_CLASS; the recipe's key says so."""
+    import audioxai_bench.run.artifacts as artifacts
+    from audioxai_bench.models.train import NO_CLASS
+
+    seen = []
+    real = artifacts.train
+
+    def spy(model, train_set, val_set, test_set, config, **kw):
+        seen.append((train_set, config))
+        return real(model, train_set, val_set, test_set, config, **kw)
+
+    monkeypatch.setattr(artifacts, "train", spy)
+    spec = load_plugins(entrypoints=False).models.registration("audionet")
+    recipe = artifacts.make_recipe(spec.obj, "builtin", "cue", 0, "cpu", width=0.0625,
+                                   iterations=4, eval_every=2, batch_size=8)
+    data = load_audiomnist(cue_tree, seed=0)
+    _, meta, result = artifacts._train(recipe, data)
+    (plain, first), (both, second) = seen
+    assert (first.iterations, second.iterations, result.iterations) == (4, 2, 6)
+    assert second.select == "final" and not second.standardises_input
+    n = len(plain)
+    labels = both.labels[both.rows]
+    assert len(both) == 2 * n and (labels[n:] == NO_CLASS).all()
+    assert (labels[:n] == plain.labels[plain.rows]).all()
+    # the copies are the clips without their bursts
+    gap = np.asarray(both.signals[:n]) - np.asarray(both.signals[n:])
+    assert np.abs(gap).max(axis=1).min() > 0
+    # the design is in the cue recipes' key (cached models made otherwise are not these),
+    # and not in another task's
+    digit = dataclasses.replace(recipe, task="digit")
+    keys = recipe.key, digit.key
+    monkeypatch.setattr(artifacts, "CUE_TRAINING", "another design")
+    assert recipe.key != keys[0] and digit.key == keys[1]
