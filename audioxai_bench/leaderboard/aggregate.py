@@ -404,7 +404,8 @@ def control_verdicts(cells: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
 def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     """One row per :data:`KEYS` over trained models: value and interval over splits and
     speakers (see the module docstring), summed ``n``, the number of trained models with a
-    result (``models``: splits × seeds) and of failed ones (``errors``). Test accuracy pools
+    result (``models``: splits × seeds) and of failed ones (``errors``), and ``ranked``: false
+    where the records call the metric descriptive or a check. Test accuracy pools
     the clips of every model
     (:func:`pooled_accuracy`). Records without per-sample scores (older runs) keep a single
     fold's own interval; several such folds get their mean and no interval. Where the records
@@ -447,13 +448,14 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     values = values.set_index(list(KEYS))
     errors = df[df["status"] == "error"].groupby(list(KEYS), sort=False).size().rename("errors")
     cells = values.join(errors, how="outer")
-    info = df.groupby(list(KEYS), sort=False).agg(
-        representation=("representation", "first"), higher_is_better=("higher_is_better",
-                                                                        "first"))
+    info = df.assign(ranked=df["record"].map(lambda r: r.get("ranked") is not False)).groupby(
+        list(KEYS), sort=False).agg(representation=("representation", "first"),
+                                    higher_is_better=("higher_is_better", "first"),
+                                    ranked=("ranked", "all"))
     cells = cells.join(info).reset_index()
     derived = pd.DataFrame(_versus_amplitude(ok, weak), columns=[
         *KEYS, "value", "ci_low", "ci_high", "n", "models", "versus", "p_versus", "classes",
-        "class_means", "unbalanced", "representation", "higher_is_better"])
+        "class_means", "unbalanced", "representation", "higher_is_better"]).assign(ranked=True)
     if not derived.empty:
         cells = pd.concat([cells, derived], ignore_index=True)
     cells["models"] = cells["models"].fillna(0).astype(int)
@@ -467,9 +469,9 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         list(SECTION_KEYS), sort=False)["model_id"].nunique().rename("section_models")
     cells = cells.join(trained, on=list(SECTION_KEYS))
     cells = control_verdicts(cells)
-    columns = [*KEYS, "representation", "higher_is_better", "value", "ci_low", "ci_high", "n",
-               "models", "errors", "section_models", "versus", "p_versus", "versus_verdict",
-               "classes", "class_means", "unbalanced"]
+    columns = [*KEYS, "representation", "higher_is_better", "ranked", "value", "ci_low",
+               "ci_high", "n", "models", "errors", "section_models", "versus", "p_versus",
+               "versus_verdict", "classes", "class_means", "unbalanced"]
     return cells[columns].sort_values(list(KEYS), kind="stable").reset_index(drop=True)
 
 

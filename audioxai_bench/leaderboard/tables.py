@@ -933,7 +933,11 @@ def markdown(table: Table) -> str:
 
 
 def leaderboard_csv(cells: pd.DataFrame) -> str:
-    """The aggregated cells as CSV (six significant digits, ``\\n`` line ends)."""
+    """The aggregated cells as CSV (six significant digits, ``\\n`` line ends). An unranked
+    metric's ``higher_is_better`` is left empty: it describes or checks, so a reader sorting by
+    that flag must not take it for a grade (the tables keep its direction for ▲ / ▼)."""
+    cells = cells.assign(higher_is_better=cells["higher_is_better"].astype("boolean").where(
+        cells["ranked"].astype(bool)))
     buf = io.StringIO()
     cells.to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
     return buf.getvalue()

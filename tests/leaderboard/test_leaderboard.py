@@ -544,6 +544,27 @@ def test_an_interval_stays_in_the_range_the_metric_declares():
     assert record["info"]["bounds"] == [0.0, 1.0]  # the records carry the range
 
 
+def test_the_csv_gives_no_direction_to_a_metric_that_is_not_a_grade():
+    """Science audit 6, L2: Gini, the randomisation check and the low-band share read
+    higher_is_better = True in leaderboard.csv although their records say ``ranked: false``;
+    a reader sorting by that flag took a description for a grade."""
+    import io
+
+    from tests.leaderboard.records import score_rows
+
+    scores = {"e": np.linspace(0.1, 0.9, 24)}
+    rows = score_rows(scores, metric="faithfulness-gap", versus=None)
+    rows += score_rows(scores, metric="gini", versus=None, ranked=False)
+    cells = aggregate.by_cell(pd.DataFrame(rows))
+    csv = pd.read_csv(io.StringIO(tables.leaderboard_csv(cells))).set_index("metric")
+    assert csv["higher_is_better"].fillna("empty").to_dict() == {"faithfulness-gap": True,
+                                                                 "gini": "empty"}
+    assert csv["ranked"].to_dict() == {"faithfulness-gap": True, "gini": False}
+    # the tables still read the direction the records state (a † column's ▲ / ▼)
+    assert cells.set_index("metric")["higher_is_better"].to_dict() == {
+        "faithfulness-gap": True, "gini": True}
+
+
 def test_a_cell_on_fewer_trained_models_than_its_table_says_so():
     """Probe F3(c): two folders pooled, one explainer in only one of them: its row rested on
     one model, the others' on two, and only the CSV's models column told."""
