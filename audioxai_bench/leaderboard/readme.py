@@ -71,9 +71,10 @@ HOW_TO_READ = "\n\n".join([
     "`random` (the project README). Spectrogram explainers take silence (the −80 dB floor) as "
     "the absent input; the paper's 0 dB reference is listed as the `-0db` variants.",
     "**Columns marked †** are not part of the ranking: they describe (Gini, low-band "
-    "relevance) or check (the randomisation sanity check: its value, the drop in signed "
-    "Spearman, fails only a map that ignores the model; on how many models it passes on "
-    "absolute Spearman and SSIM, Adebayo et al.'s measures, follows it). A mark in a † column "
+    "relevance) or check (the randomisation sanity check: how far a map's magnitudes depend "
+    "on the trained model, then on how many models it passes on signed Spearman, absolute "
+    "Spearman and SSIM; not its signed drop, which is the explainer's rerun similarity, not a "
+    "grade: the ranking table's caption says why). A mark in a † column "
     "is a test against that column's control, not a verdict on faithfulness. Runtime is a "
     "measurement on this machine, without interval or test. Explanations of a model below "
     "the accuracy floor (chance + half the way to 100 %: "

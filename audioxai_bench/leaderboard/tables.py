@@ -37,6 +37,8 @@ from .aggregate import (
     unbalanced_rule,
 )
 
+#: The sanity check whose cell is not its value (:func:`randomisation_cell`).
+RANDOMISATION = "model-randomisation-check"
 #: The ranking table's column order and labels; a metric not named here (a plugin's) gets a
 #: column after these, labelled by its name. Metrics whose records say ``ranked: false`` are
 #: shown with a dagger: they describe or check, they are not verdicts.
@@ -48,7 +50,7 @@ HEADLINE: dict[str, str] = {
     "relevance-mass-accuracy": "Relevance mass", "pointing-game": "Pointing game",
     "relevance-rank-accuracy": "Relevance rank", "relevance-auc": "Relevance AUC",
     "frequency-bands-beyond-amplitude": "Bands beyond amplitude",
-    "model-randomisation-check": "Randomisation check",
+    RANDOMISATION: "Randomisation check",
     "gini": "Gini", "runtime": "Runtime (ms/sample)",
     "low-band-relevance": "Low-band relevance beyond amplitude",
 }
@@ -171,14 +173,16 @@ def band(edges: Any) -> str:
     return f"{lo:g}–{hi:g} Hz"
 
 
-def cell_text(cell: pd.Series | None) -> str:
-    """An aggregated cell: value and interval, ``error`` when every model failed."""
+def cell_text(cell: pd.Series | None, shown: str | None = None) -> str:
+    """An aggregated cell: value and interval (or ``shown`` in their place, without the marks
+    that judge that value), ``error`` when every model failed."""
     if cell is None:
         return NONE
     if cell["models"] == 0:
         return "error"
-    text = with_ci(cell["value"], cell["ci_low"], cell["ci_high"], cell["metric"])
-    text += MARKS.get(cell.get("versus_verdict"), "") + marks_classes(cell)
+    text = shown if shown is not None else (
+        with_ci(cell["value"], cell["ci_low"], cell["ci_high"], cell["metric"])
+        + MARKS.get(cell.get("versus_verdict"), "") + marks_classes(cell))
     failed, trained = cell["errors"], cell.get("section_models")
     if failed:
         return text + f" ({failed} of {failed + cell['models']} models failed)"
@@ -430,13 +434,70 @@ COLUMN_NOTES = {
 RANDOMISATION_MEASURES = {"spearman": "signed", "abs-spearman": "absolute", "ssim": "SSIM"}
 
 
+def randomisation_cell(section: Section, explainer: str) -> str:
+    """The randomisation check's cell: :func:`magnitude_dependence`'s mean over the trained
+    models, its range over them and the pass counts; not the check's value (the signed drop),
+    which is the explainer's rerun similarity: a map that reads the model has a signed Spearman
+    of about 0 with a randomised model's (science audit 6, M1)."""
+    summaries = _summaries(section, RANDOMISATION, explainer)
+    values = magnitude_dependence(summaries)
+    spread = (f"per model {_signed(min(values))} to {_signed(max(values))}"
+              if len(values) > 1 else "")
+    said = "; ".join(t for t in (spread, randomisation_passes(summaries)) if t)
+    text = cell_text(section.cell(explainer, RANDOMISATION),
+                     _signed(_mean(values)) if values else "")
+    return (text + (f" ({said})" if said else "")).strip()
+
+
+def _signed(value: float) -> str:
+    return f"{round(value, 3) + 0.0:+.3f}"  # + 0.0: no "-0.000"
+
+
+def magnitude_dependence(summaries: Sequence[dict[str, Any]]) -> list[float]:
+    """Per trained model, the absolute Spearman of two randomised models' maps minus that of
+    the trained model's map with a randomised one's; none where a record lacks them. It varies
+    where the signed drop does not: input-multiplied maps share their magnitudes with any
+    model's through |x|."""
+    values = []
+    for s in summaries:
+        absolute = (s.get("measures") or {}).get("abs-spearman") or {}
+        null, trained = (absolute.get(k) for k in ("randomised-vs-randomised",
+                                                    "trained-vs-randomised"))
+        if not isinstance(null, (int, float)) or not isinstance(trained, (int, float)):
+            return []
+        values.append(null - trained)
+    return values
+
+
+def randomisation_note(section: Section) -> str:
+    """What the randomisation check's cell says, with the margin its records pass by."""
+    margins = {s.get("min_drop") for e in section.explainers
+               for s in _summaries(section, RANDOMISATION, e)}
+    margin = f"{margins.pop():g}" if len(margins) == 1 else "the records' min_drop"
+    return (" Randomisation check (Adebayo et al.'s sanity check, every layer of the model "
+            "re-initialised): passes: on how many trained models the map's similarity to the "
+            "randomised model's map lies below the explainer's similarity to itself run again "
+            f"by more than {margin} (the lower end of the drop's 95 % interval), by signed "
+            "Spearman, absolute Spearman and SSIM. That signed drop, the check's value in "
+            "leaderboard.csv, is not shown: every map that reads the model has a signed "
+            "Spearman of about 0 with a randomised model's, so the drop is the explainer's "
+            "rerun similarity (1 for a deterministic map, less for a seeded one such as "
+            "SmoothGrad), not a grade of how much the map depends on the model. The number "
+            "shown is the absolute Spearman of two randomised models' maps minus that of the "
+            "trained model's map with a randomised one's, the mean over the trained models and "
+            "its range over them (no interval: the records keep each model's mean, not each "
+            "clip's): 0 = the magnitudes hold no more of the trained model than of an "
+            "unrelated one (amplitude and random score 0 by construction), above 0 = the "
+            "trained model shapes them, below 0 = the trained model's map shares more with a "
+            "randomised model's than two randomised models' maps share with each other.")
+
+
 def randomisation_passes(summaries: Sequence[dict[str, Any]]) -> str:
-    """`` (passes: signed 6/6 · absolute 1/6 · SSIM 6/6)``: on how many trained models the check
-    passes on each similarity. The value is the signed drop, which only a map that ignores the
-    model fails (its similarity to a randomised model's map is about 0 for every map that reads
-    the model); absolute Spearman and SSIM, Adebayo et al.'s measures, fail maps whose
-    magnitudes hardly change, so they are shown beside it rather than hidden behind one
-    "pass"."""
+    """``passes: signed 6/6 · absolute 1/6 · SSIM 6/6``: on how many trained models the check
+    passes on each similarity. The signed drop fails only a map that ignores the model (its
+    similarity to a randomised model's map is about 0 for every map that reads the model);
+    absolute Spearman and SSIM, Adebayo et al.'s measures, fail maps whose magnitudes hardly
+    change, so they are shown beside it rather than hidden behind one "pass"."""
     counts = []
     for measure, label in RANDOMISATION_MEASURES.items():
         passed = [m[measure]["passes"] for m in (s.get("measures") or {} for s in summaries)
@@ -444,11 +505,10 @@ def randomisation_passes(summaries: Sequence[dict[str, Any]]) -> str:
         if passed:
             counts.append(f"{label} {sum(passed)}/{len(passed)}")
     if counts:
-        return f" (passes: {' · '.join(counts)})"
+        return f"passes: {' · '.join(counts)}"
     # records that kept only a verdict (older ones: ``passed``)
     verdicts = [s.get("verdict") or s.get("passed") for s in summaries]
-    verdicts = dict.fromkeys(str(v) for v in verdicts if v is not None)
-    return f" ({', '.join(verdicts)})" if verdicts else ""
+    return ", ".join(dict.fromkeys(str(v) for v in verdicts if v is not None))
 
 
 def _joined(values: Iterable[str]) -> str:
@@ -502,11 +562,8 @@ def ranking_table(section: Section) -> Table:
     rows = []
     for explainer in section.explainers:
         row = [section.ranks[explainer], explainer]
-        for metric in metrics:
-            text = cell_text(section.cell(explainer, metric))
-            if metric == "model-randomisation-check":
-                text += randomisation_passes(_summaries(section, metric, explainer))
-            row.append(text)
+        row += [randomisation_cell(section, explainer) if metric == RANDOMISATION
+                else cell_text(section.cell(explainer, metric)) for metric in metrics]
         rows.append(row)
     order_note = f" {section.unranked.capitalize()}." if section.unranked else ""
     if section.separation is not None:
@@ -515,6 +572,7 @@ def ranking_table(section: Section) -> Table:
                        "order; the rest is not supported by the data.")
     notes = [low_band_note(section) or note if metric == LOW_BAND else note
              for metric, note in COLUMN_NOTES.items() if metric in metrics]
+    notes += [randomisation_note(section)] if RANDOMISATION in metrics else []
     caption = ("Explainers ranked by faithfulness gap: per clip, the true-class probability "
                "with units removed in random order minus with the most relevant removed first, "
                "averaged over the removed fractions (higher is better; 0 = no better than "

@@ -19,10 +19,44 @@ def test_the_randomisation_cell_counts_passes_on_every_similarity_not_one_verdic
     """The signed drop fails only maps that ignore the model: a map that passes it and fails
     Adebayo et al.'s absolute Spearman on most models must not read as a plain "pass"."""
     summaries = [_summary(True, False, True)] * 5 + [_summary(True, True, True)]
-    assert randomisation_passes(summaries) == " (passes: signed 6/6 · absolute 1/6 · SSIM 6/6)"
-    assert randomisation_passes([{"verdict": "pass"}]) == " (pass)"  # a record without counts
-    assert randomisation_passes([{"passed": False}]) == " (False)"  # an older one
+    assert randomisation_passes(summaries) == "passes: signed 6/6 · absolute 1/6 · SSIM 6/6"
+    assert randomisation_passes([{"verdict": "pass"}]) == "pass"  # a record without counts
+    assert randomisation_passes([{"passed": False}]) == "False"  # an older one
     assert randomisation_passes([]) == ""
+
+
+def test_the_randomisation_cell_shows_magnitudes_beyond_the_null_not_the_rerun_drop():
+    """Science audit 6, M1: the cell was the signed drop s(R, rerun) - s(R, randomised), and a
+    map that reads the model has s(R, randomised) of about 0, so SmoothGrad's 0.283 beside
+    about 1 for the others was its seed noise, read as less dependence on the model."""
+    import numpy as np
+    import pandas as pd
+
+    from audioxai_bench.leaderboard import aggregate, tables
+
+    from .records import score_rows
+
+    drops = {"smoothgrad": np.full(24, 0.283), "gradient": np.full(24, 0.998)}
+    rows = score_rows(drops, metric="model-randomisation-check", versus=None, ranked=False)
+    # absolute Spearman per fold: (randomised vs randomised, trained vs randomised)
+    absolute = {("smoothgrad", 0): (0.002, 0.012), ("smoothgrad", 1): (0.004, 0.002),
+                ("gradient", 0): (0.25, 0.10), ("gradient", 1): (0.25, 0.20)}
+    for row in rows:
+        null, trained = absolute[row["explainer"], row["fold"]]
+        summary = _summary(True, row["explainer"] == "gradient", True) | {"min_drop": 0.1}
+        summary["measures"]["abs-spearman"] |= {"randomised-vs-randomised": null,
+                                                "trained-vs-randomised": trained}
+        row["record"] = row["record"] | {"summary": summary}
+    table = tables.ranking_table(aggregate.sections(pd.DataFrame(rows))[0])
+    cells = {row[1]: row[2] for row in table.rows}
+    assert cells == {
+        "gradient": "+0.100 (per model +0.050 to +0.150; passes: signed 2/2 · absolute 2/2 · "
+                    "SSIM 2/2)",
+        "smoothgrad": "-0.004 (per model -0.010 to +0.002; passes: signed 2/2 · absolute 0/2 · "
+                      "SSIM 2/2)"}
+    assert "That signed drop, the check's value in leaderboard.csv, is not shown" in (
+        table.caption)
+    assert "by more than 0.1 (the lower end of the drop's 95 % interval)" in table.caption
 
 
 def test_wall_time_counts_only_what_the_runs_computed(tmp_path):
