@@ -632,7 +632,7 @@ def paired_verdict(rows: pd.DataFrame, explainers: Sequence[str]
         return None
     names = list(dict.fromkeys(mine["explainer"]))
     better = higher_is_better(mine["higher_is_better"]) is not False
-    return compare(data, higher_is_better=better), names
+    return compare(data, higher_is_better=better, alpha=ALPHA), names
 
 
 def reliabilities(section: Section) -> list[tuple[str, str, Reliability]]:

@@ -23,6 +23,7 @@ from ..run.control import CONTROL_METRIC, P_TRUE_WITHOUT_CUE
 from ..stats import Clustered, clustered_interval
 from .aggregate import (
     ACCURACY_METRIC,
+    ALPHA,
     MIN_CLASS_SHARE,
     OVERLAP_RANK_RULE,
     RANK_METRIC,
@@ -569,7 +570,7 @@ def ranking_table(section: Section) -> Table:
     if section.separation is not None:
         k, n = section.separation
         order_note += (f" The paired tests separate {k} of the {n} neighbouring pairs of this "
-                       "order; the rest is not supported by the data.")
+                       f"order; the rest is not supported by the data.{units_note(section)}")
     notes = [low_band_note(section) or note if metric == LOW_BAND else note
              for metric, note in COLUMN_NOTES.items() if metric in metrics]
     notes += [randomisation_note(section)] if RANDOMISATION in metrics else []
@@ -582,6 +583,41 @@ def ranking_table(section: Section) -> Table:
                f"{SRG_NOTE if set(SRG_PARTS) <= set(metrics) else ''}{''.join(notes)}"
                f"{_spaced(unbalanced_note(section, metrics, HEADLINE))}")
     return Table(caption, header, rows)
+
+
+def units_note(section: Section) -> str:
+    """Where the (split, speaker) units are so few that Holm can separate a pair only where all
+    of them, or all but one, agree in sign, that limit; empty elsewhere (science audit 6, L1).
+
+    A pair on which d of its U units disagree in sign has an exact two-sided p of at least
+    2^(d+1) / 2^U, Wilcoxon's or van Elteren's: each of the 2^d sign patterns that flip some of
+    those d back is as extreme. Holm's threshold for the pairs separated and for the next is at
+    most alpha / (pairs - separated)."""
+    verdict = section.verdict
+    if verdict is None or not verdict.units:
+        return ""
+    units, m = verdict.units, len(verdict.means)
+    pairs, separated = m * (m - 1) // 2, int((verdict.p_adjusted < ALPHA).sum()) // 2
+    if separated >= pairs:
+        return ""
+    threshold = ALPHA / (pairs - separated)
+    dissent = -1  # the most units that can disagree in a pair Holm separates
+    while dissent < units and 2.0 ** (dissent + 2 - units) < threshold:
+        dissent += 1
+    if dissent > 1:
+        return ""
+    seeds = ("; more seeds add no units (a split pools its seeds' clips by speaker), more test "
+             "speakers would.")
+    if dissent < 0:
+        return (f" With {units} (split, speaker) units no pair can be separated, whatever the "
+                f"data: the exact test's p is at least 2/2^{units} = {2.0 ** (1 - units):.2g}, "
+                f"above Holm's first threshold, {ALPHA:g}/{pairs} = {threshold:.2g}{seeds}")
+    who = "all of them agree" if dissent == 0 else "all of them, or all but one, agree"
+    return (f" With {units} (split, speaker) units, a pair on which d of them disagree in sign "
+            f"has an exact p of at least 2^(d+1)/2^{units} ({2.0 ** (1 - units):.2g} where none "
+            f"does, {2.0 ** (2 - units):.2g} where one does), and Holm's threshold for each "
+            f"pair separated here and for the next is at most {ALPHA:g}/{pairs - separated} = "
+            f"{threshold:.2g}: a pair is separated only where {who}{seeds}")
 
 
 def _spaced(note: str) -> str:

@@ -18,15 +18,16 @@ def _row(**fields: Any) -> dict:
 
 
 def score_rows(scores: dict[str, np.ndarray], *, metric: str, versus: str | None,
-               **fields: Any) -> list[dict]:
-    """One row per explainer and fold holding its 12 per-clip ``scores`` of that fold."""
-    rows = []
+               speakers: list[int] = SPEAKERS, **fields: Any) -> list[dict]:
+    """One row per explainer and fold holding its per-clip ``scores`` of that fold, one clip
+    per entry of ``speakers`` (12 clips of 6 speakers unless told)."""
+    rows, n = [], len(speakers)
     for explainer, values in scores.items():
         for fold in (0, 1):
-            part = [float(v) for v in values[12 * fold: 12 * fold + 12]]
+            part = [float(v) for v in values[n * fold: n * fold + n]]
             rows.append(_row(explainer=explainer, metric=metric, fold=fold,
                              value=float(np.mean(part)), scores=part,
-                             clips=[f"c{i}" for i in range(12)], speakers=SPEAKERS,
+                             clips=[f"c{i}" for i in range(n)], speakers=speakers,
                              **({"versus": versus} if versus else {}), **fields))
     return rows
 

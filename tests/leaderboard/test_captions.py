@@ -59,6 +59,36 @@ def test_the_randomisation_cell_shows_magnitudes_beyond_the_null_not_the_rerun_d
     assert "by more than 0.1 (the lower end of the drop's 95 % interval)" in table.caption
 
 
+@pytest.mark.parametrize("per_fold, said", [
+    (6, "With 12 (split, speaker) units, a pair on which d of them disagree in sign has an "
+        "exact p of at least 2^(d+1)/2^12 (0.00049 where none does, 0.00098 where one does), "
+        "and Holm's threshold for each pair separated here and for the next is at most 0.05/55 "
+        "= 0.00091: a pair is separated only where all of them agree; more seeds add no units"),
+    (3, "With 6 (split, speaker) units no pair can be separated, whatever the data: the exact "
+        "test's p is at least 2/2^6 = 0.031, above Holm's first threshold, 0.05/55 = 0.00091"),
+    (12, None)])
+def test_the_ranking_caption_says_where_too_few_units_limit_what_the_tests_separate(per_fold,
+                                                                                   said):
+    """Science audit 6, L1: with 12 units and 55 pairs a pair is separated only where every
+    unit agrees in sign, whatever the seeds; the caption's count did not say so. 24 units can
+    separate pairs on which several disagree: nothing to say there."""
+    import numpy as np
+    import pandas as pd
+
+    from audioxai_bench.leaderboard import aggregate, tables
+
+    from .records import score_rows
+
+    rng = np.random.default_rng(0)
+    clips = 2 * 2 * per_fold  # two clips of each speaker, two folds
+    gaps = {f"e{i:02d}": 0.1 * i + rng.standard_normal(clips) for i in range(11)}
+    speakers = [s for s in range(per_fold) for _ in range(2)]
+    rows = score_rows(gaps, metric="faithfulness-gap", versus=None, speakers=speakers)
+    caption = tables.ranking_table(aggregate.sections(pd.DataFrame(rows))[0]).caption
+    assert "neighbouring pairs of this order; the rest is not supported" in caption
+    assert (said in caption) if said else "(split, speaker) units" not in caption
+
+
 def test_wall_time_counts_only_what_the_runs_computed(tmp_path):
     """A cached model's accuracy record carries its original training time: summed in, a 12 s
     run read "64 s of wall time in all"."""
