@@ -532,16 +532,26 @@ def _ranked(section: Section, metric: str) -> bool:
 
 def _rank_note(section: Section) -> str:
     """What the # column means for this section."""
+    return f" #: {_rank_rule(section)}{_within_classes(section)}"
+
+
+def _rank_rule(section: Section) -> str:
     if section.unranked:
-        return " #: – (not ranked)."
-    note = f" #: {RANK_RULE if section.verdict is not None else OVERLAP_RANK_RULE}"
+        return "– (not ranked)."
+    return RANK_RULE if section.verdict is not None else OVERLAP_RANK_RULE
+
+
+def _within_classes(section: Section) -> str:
+    """Where the pairwise tests are stratified by class and the ranked column shows a ⇅, why a
+    ⇅ explainer can share ranks with one whose interval lies clear of its own."""
     c = section.cells
     split = (c["metric"] == RANK_METRIC) & (c["sonifier"] == "") & c["classes"].astype(bool)
-    if section.verdict is not None and section.verdict.stratified and split.any():
-        note += (" The pairwise tests too rank the differences within each class (see ⇅), so "
-                 "an explainer whose classes disagree (⇅) can share ranks with explainers "
-                 "whose intervals lie clear of its own.")
-    return note
+    if section.unranked or section.verdict is None or not section.verdict.stratified or (
+            not split.any()):
+        return ""
+    return (" The pairwise tests too rank the differences within each class (see ⇅), so an "
+            "explainer whose classes disagree (⇅) can share ranks with explainers whose "
+            "intervals lie clear of its own.")
 
 
 def ranking_table(section: Section) -> Table:
@@ -914,9 +924,10 @@ def settings_table(df: pd.DataFrame) -> Table | None:
 
 def _ranks_note(sections: Sequence[Section]) -> str:
     """What the shared ranks of ``sections`` mean, each rule once."""
-    rules = dict.fromkeys(_rank_note(s).removeprefix(" #: ") for s in sections)
+    rules = dict.fromkeys([*(_rank_rule(s) for s in sections),
+                           *(_within_classes(s).strip() for s in sections)])
     tested = any(s.verdict is not None for s in sections)
-    return (f" Ranks: {' '.join(rules)}"
+    return (f" Ranks: {' '.join(r for r in rules if r)}"
             + (" A ▲ against amplitude (one test per explainer) can therefore sit beside a rank "
                "range that overlaps amplitude's." if tested else ""))
 

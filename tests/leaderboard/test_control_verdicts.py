@@ -147,6 +147,8 @@ def test_a_cell_whose_classes_disagree_is_marked_with_each_class_in_the_csv():
     digits = aggregate.sections(pd.DataFrame(score_rows(
         split, metric="faithfulness-gap", versus="random order", targets=list(range(12)))))[0]
     assert not digits.verdict.stratified and within not in tables.ranking_table(digits).caption
+    summary = tables.summary_table([section, digits], "b").caption  # each rule said once
+    assert summary.count("A ranks above B only where") == 1 and summary.count(within) == 1
     # without the classes (older records) there is nothing to split
     plain = aggregate.by_cell(pd.DataFrame(score_rows(split, metric="faithfulness-gap",
                                                       versus="random order", task="sex")))
