@@ -436,38 +436,13 @@ RANDOMISATION_MEASURES = {"spearman": "signed", "abs-spearman": "absolute", "ssi
 
 
 def randomisation_cell(section: Section, explainer: str) -> str:
-    """The randomisation check's cell: :func:`magnitude_dependence`'s mean over the trained
-    models, its range over them and the pass counts; not the check's value (the signed drop),
-    which is the explainer's rerun similarity: a map that reads the model has a signed Spearman
-    of about 0 with a randomised model's (science audit 6, M1)."""
-    summaries = _summaries(section, RANDOMISATION, explainer)
-    values = magnitude_dependence(summaries)
-    spread = (f"per model {_signed(min(values))} to {_signed(max(values))}"
-              if len(values) > 1 else "")
-    said = "; ".join(t for t in (spread, randomisation_passes(summaries)) if t)
-    text = cell_text(section.cell(explainer, RANDOMISATION),
-                     _signed(_mean(values)) if values else "")
-    return (text + (f" ({said})" if said else "")).strip()
-
-
-def _signed(value: float) -> str:
-    return f"{round(value, 3) + 0.0:+.3f}"  # + 0.0: no "-0.000"
-
-
-def magnitude_dependence(summaries: Sequence[dict[str, Any]]) -> list[float]:
-    """Per trained model, the absolute Spearman of two randomised models' maps minus that of
-    the trained model's map with a randomised one's; none where a record lacks them. It varies
-    where the signed drop does not: input-multiplied maps share their magnitudes with any
-    model's through |x|."""
-    values = []
-    for s in summaries:
-        absolute = (s.get("measures") or {}).get("abs-spearman") or {}
-        null, trained = (absolute.get(k) for k in ("randomised-vs-randomised",
-                                                    "trained-vs-randomised"))
-        if not isinstance(null, (int, float)) or not isinstance(trained, (int, float)):
-            return []
-        values.append(null - trained)
-    return values
+    """The randomisation check's cell: the pass counts on each similarity (:data:`NONE` where
+    the records hold none), not a number: the check's value, the signed drop, is mostly the
+    explainer's rerun similarity (science audit 6, M1), and the absolute-Spearman difference
+    shown before this is about 0 both for a model-blind map and for one unrelated to any model
+    (review 20, H2)."""
+    passes = randomisation_passes(_summaries(section, RANDOMISATION, explainer))
+    return cell_text(section.cell(explainer, RANDOMISATION), passes or NONE)
 
 
 def randomisation_note(section: Section) -> str:
@@ -476,29 +451,24 @@ def randomisation_note(section: Section) -> str:
                for s in _summaries(section, RANDOMISATION, e)}
     margin = f"{margins.pop():g}" if len(margins) == 1 else "the records' min_drop"
     return (" Randomisation check (Adebayo et al.'s sanity check, every layer of the model "
-            "re-initialised): passes: on how many trained models the map's similarity to the "
-            "randomised model's map lies below the explainer's similarity to itself run again "
-            f"by more than {margin} (the lower end of the drop's 95 % interval), by signed "
-            "Spearman, absolute Spearman and SSIM. That signed drop, the check's value in "
-            "leaderboard.csv, is not shown: every map that reads the model has a signed "
-            "Spearman of about 0 with a randomised model's, so the drop is the explainer's "
-            "rerun similarity (1 for a deterministic map, less for a seeded one such as "
-            "SmoothGrad), not a grade of how much the map depends on the model. The number "
-            "shown is the absolute Spearman of two randomised models' maps minus that of the "
-            "trained model's map with a randomised one's, the mean over the trained models and "
-            "its range over them (no interval: the records keep each model's mean, not each "
-            "clip's): 0 = the magnitudes hold no more of the trained model than of an "
-            "unrelated one (amplitude and random score 0 by construction), above 0 = the "
-            "trained model shapes them, below 0 = the trained model's map shares more with a "
-            "randomised model's than two randomised models' maps share with each other.")
+            "re-initialised): on how many trained models the map passes, by signed Spearman, "
+            "absolute Spearman and SSIM; it passes where its similarity to the randomised "
+            "model's map lies below its similarity to itself run again by more than "
+            f"{margin} (the lower end of the drop's 95 % interval). The check's value in "
+            "leaderboard.csv, the signed drop, is not shown: a map that reads the model mostly "
+            "has a signed Spearman near 0 with a randomised model's map, so the drop is mostly "
+            "the explainer's rerun similarity, not a grade of how much the map depends on the "
+            "model. The absolute measure fails maps whose magnitudes follow the input (|x|) "
+            "more than the model.")
 
 
 def randomisation_passes(summaries: Sequence[dict[str, Any]]) -> str:
     """``passes: signed 6/6 · absolute 1/6 · SSIM 6/6``: on how many trained models the check
-    passes on each similarity. The signed drop fails only a map that ignores the model (its
-    similarity to a randomised model's map is about 0 for every map that reads the model);
-    absolute Spearman and SSIM, Adebayo et al.'s measures, fail maps whose magnitudes hardly
-    change, so they are shown beside it rather than hidden behind one "pass"."""
+    passes on each similarity; empty where the records hold neither counts nor a verdict. The
+    signed drop fails mostly maps that ignore the model (a map that reads it mostly has a
+    similarity of about 0 to a randomised model's map); absolute Spearman and SSIM, Adebayo et
+    al.'s measures, fail maps whose magnitudes hardly change, so they are shown beside it rather
+    than hidden behind one "pass"."""
     counts = []
     for measure, label in RANDOMISATION_MEASURES.items():
         passed = [m[measure]["passes"] for m in (s.get("measures") or {} for s in summaries)

@@ -25,10 +25,12 @@ def test_the_randomisation_cell_counts_passes_on_every_similarity_not_one_verdic
     assert randomisation_passes([]) == ""
 
 
-def test_the_randomisation_cell_shows_magnitudes_beyond_the_null_not_the_rerun_drop():
-    """Science audit 6, M1: the cell was the signed drop s(R, rerun) - s(R, randomised), and a
-    map that reads the model has s(R, randomised) of about 0, so SmoothGrad's 0.283 beside
-    about 1 for the others was its seed noise, read as less dependence on the model."""
+def test_the_randomisation_cell_is_the_pass_counts_not_a_grade_of_model_dependence():
+    """Review 20, H2: the cell showed |rho|(randomised, randomised) - |rho|(trained,
+    randomised), about 0 both for a model-blind map (amplitude: 1 - 1) and for a map unrelated
+    to any model (SmoothGrad: about 0 - 0), and before that the signed drop, the explainer's
+    rerun similarity (science audit 6, M1). Now only the pass counts, "–" without them (L5),
+    and a failed model is still said."""
     import numpy as np
     import pandas as pd
 
@@ -36,26 +38,33 @@ def test_the_randomisation_cell_shows_magnitudes_beyond_the_null_not_the_rerun_d
 
     from .records import score_rows
 
-    drops = {"smoothgrad": np.full(24, 0.283), "gradient": np.full(24, 0.998)}
+    drops = {"amplitude": np.full(24, 0.0), "smoothgrad": np.full(24, 0.283),
+             "gradient": np.full(24, 0.998), "old": np.full(24, 0.5)}
     rows = score_rows(drops, metric="model-randomisation-check", versus=None, ranked=False)
-    # absolute Spearman per fold: (randomised vs randomised, trained vs randomised)
-    absolute = {("smoothgrad", 0): (0.002, 0.012), ("smoothgrad", 1): (0.004, 0.002),
-                ("gradient", 0): (0.25, 0.10), ("gradient", 1): (0.25, 0.20)}
+    # absolute Spearman per model: (randomised vs randomised, trained vs randomised)
+    absolute = {"amplitude": (1.0, 1.0), "smoothgrad": (0.002, 0.006), "gradient": (0.054, 0.187)}
     for row in rows:
-        null, trained = absolute[row["explainer"], row["fold"]]
-        summary = _summary(True, row["explainer"] == "gradient", True) | {"min_drop": 0.1}
+        name = row["explainer"]
+        if name == "old":  # a record that kept neither counts nor a verdict
+            row["record"] = row["record"] | {"summary": {"min_drop": 0.1}}
+            continue
+        null, trained = absolute[name]
+        summary = _summary(name != "amplitude", name != "amplitude" and (
+            name == "smoothgrad" or row["fold"] == 0), name != "amplitude") | {"min_drop": 0.1}
         summary["measures"]["abs-spearman"] |= {"randomised-vs-randomised": null,
                                                 "trained-vs-randomised": trained}
         row["record"] = row["record"] | {"summary": summary}
+    failed = next(r for r in rows if r["explainer"] == "gradient" and r["fold"] == 1)
+    failed |= {"status": "error", "value": np.nan, "scores": []}
+    failed["record"] = failed["record"] | {"status": "error", "value": np.nan, "scores": []}
     table = tables.ranking_table(aggregate.sections(pd.DataFrame(rows))[0])
     cells = {row[1]: row[2] for row in table.rows}
     assert cells == {
-        "gradient": "+0.100 (per model +0.050 to +0.150; passes: signed 2/2 · absolute 2/2 · "
-                    "SSIM 2/2)",
-        "smoothgrad": "-0.004 (per model -0.010 to +0.002; passes: signed 2/2 · absolute 0/2 · "
-                      "SSIM 2/2)"}
-    assert "That signed drop, the check's value in leaderboard.csv, is not shown" in (
-        table.caption)
+        "amplitude": "passes: signed 0/2 · absolute 0/2 · SSIM 0/2",
+        "smoothgrad": "passes: signed 2/2 · absolute 2/2 · SSIM 2/2",
+        "gradient": "passes: signed 1/1 · absolute 1/1 · SSIM 1/1 (1 of 2 models failed)",
+        "old": tables.NONE}
+    assert "is not shown" in table.caption and "magnitudes follow the input" in table.caption
     assert "by more than 0.1 (the lower end of the drop's 95 % interval)" in table.caption
 
 
