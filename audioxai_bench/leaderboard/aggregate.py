@@ -42,7 +42,7 @@ from ..evaluation.meta import (
     reference_name,
     reliability,
 )
-from ..run.control import CONTROL_METRIC
+from ..run.control import CONTROL_METRIC, P_TRUE_WITHOUT_CUE
 from ..stats import (
     Clustered,
     Verdict,
@@ -680,15 +680,22 @@ def failed_control(rows: pd.DataFrame, task: str) -> str | None:
     control = rows[rows["metric"] == CONTROL_METRIC]
     passed = {trained_model(f, s) for f, s, status, r in zip(
         control["fold"], control["seed"], control["status"], control["record"])
-        if status == "ok" and (r.get("info") or {}).get("passed")}
+        if status == "ok" and (r.get("info") or {}).get("passed") and _per_class(r)}
     failed = sorted(models - passed)
     if not failed:
         return None
     several = rows["seed"].nunique(dropna=False) > 1
     names = ", ".join(model_label(f, s, several) for f, s in failed)
-    return (f"not ranked or judged: the cue control failed for the model of fold {names} (see "
-            "its table), so the planted region is not shown to be the evidence it uses; the "
-            "metric reliability check, which rests on it, is not shown")
+    return (f"not ranked or judged: the model of fold {names} failed its cue control or has "
+            "none that asks every class (see the control table), so the planted region is not "
+            "shown to be the evidence it uses; the metric reliability check, which rests on "
+            "it, is not shown")
+
+
+def _per_class(control: dict[str, Any]) -> bool:
+    """Whether a cue control record asked each class for its probability without its cue (a
+    control made before that rule passed models that answer a favourite class)."""
+    return any(k.startswith(f"{P_TRUE_WITHOUT_CUE}/") for k in control.get("extras") or {})
 
 
 def below_floor(rows: pd.DataFrame, task: str) -> str | None:

@@ -6,10 +6,11 @@ burst alone, and with the burst of another clip in place of its own (scored agai
 label: the speech stays in the input, so unlike the burst alone this is no input the model has
 never seen). A model that uses the cue falls to chance without it and follows another clip's
 cue; the check passes when the first is within :data:`CHANCE_MARGIN` of chance, no class's
-clips keep a mean true-class probability above :data:`NECESSITY_CEILING` without their cue (the
-cue is necessary for every class: a model that answers one favourite class whenever it hears no
-cue is at chance too, yet that class's clips need no cue; the cue models trained on cued clips
-alone kept 0.56-0.85 for theirs), and following another clip's cue is right at least
+clips keep a mean true-class probability more than :data:`CHANCE_MARGIN` above chance without
+their cue (a model that answers one favourite class whenever it hears no cue is at chance too,
+yet that class's clips need no cue: the cue models trained on cued clips alone kept 0.56-0.85
+for theirs; with 4 classes a favourite can win the argmax at p 0.41, so the rule reads the
+probability, not the accuracy), and following another clip's cue is right at least
 :data:`CUE_FOLLOW_FLOOR` of the time (it suffices, in an input like those the model was trained
 on). The accuracy on the burst alone is reported beside them but
 decides nothing: a waveform model levels each input by its 95th percentile, so a lone burst is
@@ -35,7 +36,6 @@ CONTROL_METRIC = "cue-control"  # the record's metric: value = accuracy without 
 #: without its cue.
 P_TRUE_WITHOUT_CUE = "p-true-without-cue"
 CHANCE_MARGIN = 0.05
-NECESSITY_CEILING = 0.5  # without its cue, no class more likely right than wrong
 CUE_FOLLOW_FLOOR = 0.9
 
 
@@ -83,7 +83,7 @@ class CueControl:
     @property
     def passed(self) -> bool:
         return (abs(self.removed - self.chance) <= CHANCE_MARGIN
-                and max(self.p_true_without_cue().values()) <= NECESSITY_CEILING
+                and max(self.p_true_without_cue().values()) <= self.chance + CHANCE_MARGIN
                 and self.swapped >= CUE_FOLLOW_FLOOR)
 
 

@@ -58,7 +58,6 @@ from .control import (
     CHANCE_MARGIN,
     CONTROL_METRIC,
     CUE_FOLLOW_FLOOR,
-    NECESSITY_CEILING,
     P_TRUE_WITHOUT_CUE,
     cue_control,
 )
@@ -458,7 +457,8 @@ class Runner:
                          "precision": recipe.config.precision,
                          "compile": recipe.config.compile,
                          "selected_iteration": meta["selected_iteration"],
-                         "training": training_settings(recipe.config)}})
+                         "training": training_settings(recipe.config)
+                         | ({"then": recipe.design} if recipe.design else {})}})
         if where.task == "cue":
             self._cue_control(panel, settings)
         units = []
@@ -533,10 +533,10 @@ class Runner:
                           for label, p in check.p_true_without_cue().items()}},
             "info": {"chance": check.chance, "passed": check.passed,
                      "rule": f"without the cue within {CHANCE_MARGIN:.0%} of chance, no class's "
-                             f"mean true-class probability without its cue above "
-                             f"{NECESSITY_CEILING:g}, following another clip's cue at least "
-                             f"{CUE_FOLLOW_FLOOR:.0%} (the cue alone is reported, not judged: "
-                             "no input the model saw)"}})
+                             f"mean true-class probability without its cue more than "
+                             f"{CHANCE_MARGIN:g} above chance, following another clip's cue at "
+                             f"least {CUE_FOLLOW_FLOOR:.0%} (the cue alone is reported, not "
+                             "judged: no input the model saw)"}})
 
     def _todo(self, panel: Panel, plug: Plugged, cells: list[tuple[Plugged, Plugged | None]],
               settings: dict[str, Any], fields: dict[str, Any]) -> list[Todo]:

@@ -101,23 +101,27 @@ def test_a_cue_model_that_failed_its_control_is_neither_ranked_nor_judged(scores
     def section(passed: list[bool]) -> aggregate.Section:
         rows = score_rows(scores | known, metric="faithfulness-gap", versus="random order",
                           task="cue")
+        per_class = {f"p-true-without-cue/{c}": {"value": 0.25} for c in range(4)}
         rows += [_row(metric="cue-control", fold=fold, value=0.25, task="cue",
-                      info={"passed": ok}) for fold, ok in enumerate(passed)]
+                      info={"passed": ok}, extras=per_class if asked else {})
+                 for fold, (ok, asked) in enumerate(passed)]
         return aggregate.sections(pd.DataFrame(rows))[0]
 
-    good = section([True, True])
+    good = section([(True, True), (True, True)])
     assert good.unranked is None and good.ranks["above"] == "1"
     assert aggregate.reliabilities(good)  # the oracle and the other references are there
     assert aggregate.by_cell(good.rows).set_index("explainer").loc[
         "above", "versus_verdict"] == "better"
-    bad = section([True, False])
-    assert bad.unranked.startswith("not ranked or judged: the cue control failed for the "
-                                   "model of fold 1")
+    bad = section([(True, True), (False, True)])
+    assert bad.unranked.startswith("not ranked or judged: the model of fold 1 failed its cue "
+                                   "control")
     assert set(bad.ranks.values()) == {"–"} and aggregate.reliabilities(bad) == []
     assert (aggregate.by_cell(bad.rows)["versus_verdict"] == "").all()
-    assert "cue control failed" in tables.ranking_table(bad).caption
-    assert section([True]).unranked.startswith(  # no control record for fold 1: not shown
-        "not ranked or judged: the cue control failed for the model of fold 1")
+    assert "failed its cue control" in tables.ranking_table(bad).caption
+    for lacking in ([(True, True)],  # no control record for fold 1
+                    [(True, True), (True, False)]):  # a pass under the rule without classes
+        assert section(lacking).unranked.startswith(
+            "not ranked or judged: the model of fold 1 failed its cue control or has none")
 
 
 def test_a_cell_whose_classes_disagree_is_marked_with_each_class_in_the_csv():

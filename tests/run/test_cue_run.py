@@ -107,7 +107,7 @@ def test_every_cue_model_gets_its_control_record(cue_tree, tmp_path):
     assert sorted(kept) == [f"p-true-without-cue/{c}" for c in range(4)]
     assert all(0 <= p <= 1 for p in kept.values())
     assert record["info"]["passed"] == (abs(removed - 0.25) <= 0.05 and swapped >= 0.9
-                                        and max(kept.values()) <= 0.5)
+                                        and max(kept.values()) <= 0.3)
     # the leaderboard reads a cue run, control record and all
     written = build_leaderboard([tmp_path / "out"], tmp_path / "board", quiet=True)
     readme = (tmp_path / "board" / "README.md").read_text()
@@ -182,33 +182,46 @@ def test_a_cue_model_is_taught_no_favourite_class_after_learning_the_cues(cue_tr
                                                                           monkeypatch):
     """Science audit 6, H1: trained on cued clips alone every cue model answered one class
     whenever it heard no cue. After its recipe's steps it trains half as many again on the
-    training clips and their cue-free copies, labelled NO_CLASS; the recipe's key says so."""
+    training clips and their cue-free copies, labelled NO_CLASS, in the recipe's input
+    coordinates (review 20, M1: the folded AlexNet took 80 times larger steps in raw dB); the
+    recipe's key and the result say so (M2)."""
+    import torch
+
     import audioxai_bench.run.artifacts as artifacts
+    from audioxai_bench.data.ground_truth import burst_signals
     from audioxai_bench.models.train import NO_CLASS
 
-    seen = []
+    seen, folded = [], []
     real = artifacts.train
 
     def spy(model, train_set, val_set, test_set, config, **kw):
-        seen.append((train_set, config))
-        return real(model, train_set, val_set, test_set, config, **kw)
+        seen.append((train_set, config, model.input_layer.weight.detach().clone()))
+        result = real(model, train_set, val_set, test_set, config, **kw)
+        folded.append(model.input_layer.weight.detach().clone())
+        return result
 
     monkeypatch.setattr(artifacts, "train", spy)
-    spec = load_plugins(entrypoints=False).models.registration("audionet")
+    spec = load_plugins(entrypoints=False).models.registration("alexnet")
     recipe = artifacts.make_recipe(spec.obj, "builtin", "cue", 0, "cpu", width=0.0625,
                                    iterations=4, eval_every=2, batch_size=8)
+    assert recipe.config.standardises_input  # the cpu AlexNet learns on a centred input
     data = load_audiomnist(cue_tree, seed=0)
     _, meta, result = artifacts._train(recipe, data)
-    (plain, first), (both, second) = seen
+    (plain, first, _), (both, second, start) = seen
     assert (first.iterations, second.iterations, result.iterations) == (4, 2, 6)
-    assert second.select == "final" and not second.standardises_input
+    assert second.select == "final"
+    assert (second.input_centre, second.input_scale) == (first.input_centre, first.input_scale)
+    # stage 2 starts from stage 1's weights unfolded back to the centred input
+    assert torch.allclose(start, folded[0] * first.input_scale, rtol=1e-5, atol=1e-7)
+    assert meta["selected_iteration"] == result.selected_iteration == 6
+    assert [h["iteration"] for h in result.history] == [2, 4, 5, 6]
     n = len(plain)
     labels = both.labels[both.rows]
     assert len(both) == 2 * n and (labels[n:] == NO_CLASS).all()
     assert (labels[:n] == plain.labels[plain.rows]).all()
     # the copies are the clips without their bursts
     gap = np.asarray(both.signals[:n]) - np.asarray(both.signals[n:])
-    assert np.abs(gap).max(axis=1).min() > 0
+    assert np.allclose(gap, burst_signals(data.cues.take(plain.rows)).numpy(), atol=1e-3)
     # the design is in the cue recipes' key (cached models made otherwise are not these),
     # and not in another task's
     digit = dataclasses.replace(recipe, task="digit")
