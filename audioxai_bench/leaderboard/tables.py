@@ -392,6 +392,8 @@ def _damage_interval(data: Clustered | None, values: list[float], spread: str,
     per_class = "".join(
         f"; {class_name(task, label)} {one.means()[0]:+.3f} [{lo:+.3f}, {hi:+.3f}]"
         for label, one in classes for (lo, hi), in [clustered_interval(one)])
+    if per_class:
+        per_class += " (each class's own 95 % interval, not adjusted over the classes)"
     verdict = ("the models need the low bands more than the others" if low > 0 else
                "the models need the other bands more, against the hypothesis" if high < 0 else
                "these models show it neither way")
