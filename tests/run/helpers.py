@@ -86,15 +86,19 @@ def start_cli(args: list, cache: Path, log: Path, fault_at: int | None = None,
               fault_log: Path | None = None) -> multiprocessing.process.BaseProcess:
     """Start a process that runs ``audioxai-bench ARGS`` on ``cache`` with stdout and stderr
     in ``log``. ``fault_at``/``fault_log`` set the fault hook (:mod:`audioxai_bench.faults`)."""
-    process = _SERVER.Process(target=_cli, args=(args, cache, log, fault_at, fault_log))
+    process = _SERVER.Process(target=_cli, args=(args, cache, log, fault_at, fault_log,
+                                                 dict(os.environ)))
     process.start()
     return process
 
 
-def _cli(args: list, cache: Path, log: Path, fault_at: int | None,
-         fault_log: Path | None) -> None:
+def _cli(args: list, cache: Path, log: Path, fault_at: int | None, fault_log: Path | None,
+         environ: dict[str, str]) -> None:
+    """The run in the child; ``environ`` is the test's (the server's is from its start)."""
     code = 99
     try:
+        os.environ.clear()
+        os.environ.update(environ)
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
