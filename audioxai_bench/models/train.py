@@ -190,15 +190,16 @@ def evaluate(
     return _evaluate(model, dataset, batch_size, device, num_workers)[0]
 
 
-def training_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def training_loss(logits: torch.Tensor, y: torch.Tensor, no_class_weight: float = 1.0
+                  ) -> torch.Tensor:
     """Mean cross-entropy of ``logits`` against labels ``y``; a :data:`NO_CLASS` label counts
-    as the uniform target (the mean negative log-probability over the classes), so a model
-    trained on inputs without evidence learns to answer none of its classes there rather than a
-    favourite one."""
+    as the uniform target (the mean negative log-probability over the classes), weighted by
+    ``no_class_weight``, so a model trained on inputs without evidence learns to answer none of
+    its classes there rather than a favourite one."""
     logp = logits.float().log_softmax(dim=1)
     none = y == NO_CLASS
     chosen = logp.gather(1, y.clamp_min(0)[:, None])[:, 0]
-    return -torch.where(none, logp.mean(dim=1), chosen).mean()
+    return -torch.where(none, no_class_weight * logp.mean(dim=1), chosen).mean()
 
 
 @torch.no_grad()
@@ -334,6 +335,7 @@ def train(
     test_set: Dataset | None,
     config: TrainConfig,
     progress: ProgressFn | None = None,  # (iteration, total, info: loss, lr, val_accuracy)
+    no_class_weight: float = 1.0,
 ) -> TrainResult:
     """Train ``model`` in place on ``train_set`` for ``config.iterations`` optimiser steps.
 
@@ -344,12 +346,13 @@ def train(
     :class:`TrainConfig`) and is in eval mode. ``val_set`` may be ``None`` only with
     ``select="final"``; ``test_set`` may be ``None`` (test accuracy is NaN). ``progress``
     hears the mean loss of the last evaluation interval, not of each step (reading it would make
-    every step wait for the device).
+    every step wait for the device). ``no_class_weight`` weighs the :data:`NO_CLASS` inputs'
+    uniform target (:func:`training_loss`).
     """
     if val_set is None and config.select == "best":
         raise ValueError("select='best' needs a validation set")
     with torch_mode(config.deterministic):
-        return _train(model, train_set, val_set, test_set, config, progress)
+        return _train(model, train_set, val_set, test_set, config, progress, no_class_weight)
 
 
 def _input_layer(model: nn.Module, config: TrainConfig) -> nn.Module | None:
@@ -364,8 +367,8 @@ def _input_layer(model: nn.Module, config: TrainConfig) -> nn.Module | None:
 
 
 def _train(model: nn.Module, train_set: Dataset, val_set: Dataset | None,
-           test_set: Dataset | None, config: TrainConfig, progress: ProgressFn | None
-           ) -> TrainResult:
+           test_set: Dataset | None, config: TrainConfig, progress: ProgressFn | None,
+           no_class_weight: float = 1.0) -> TrainResult:
     device = resolve_device(config.device)
     input_layer = _input_layer(model, config)
     torch.manual_seed(config.seed)
@@ -396,7 +399,7 @@ def _train(model: nn.Module, train_set: Dataset, val_set: Dataset | None,
         x, y = next(batches)
         with autocast:
             logits = step_model(x)
-            loss = training_loss(logits, y)
+            loss = training_loss(logits, y, no_class_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip is not None:

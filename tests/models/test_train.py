@@ -71,6 +71,12 @@ def test_a_no_class_label_is_the_uniform_target_and_trains_the_uniform_guess() -
     expected = torch.stack([F.cross_entropy(row, (uniform if t == NO_CLASS else t))
                             for row, t in zip(logits, y)]).mean()
     assert training_loss(logits, y) == pytest.approx(float(expected), rel=1e-6)
+    # the weight scales the NO_CLASS rows' uniform target and nothing else
+    none = y == NO_CLASS
+    heavier = torch.stack([F.cross_entropy(row, (uniform if t == NO_CLASS else t))
+                           * (3.0 if t == NO_CLASS else 1.0) for row, t in zip(logits, y)])
+    assert training_loss(logits, y, 3.0) == pytest.approx(float(heavier.mean()), rel=1e-6)
+    assert bool(none.any())
 
     tones = tone_set(64, 1)
     silence = 0.5 * torch.randn(32, 1, 8000, generator=torch.Generator().manual_seed(5))

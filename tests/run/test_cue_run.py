@@ -191,10 +191,11 @@ def test_a_cue_model_is_taught_no_favourite_class_after_learning_the_cues(cue_tr
     from audioxai_bench.data.ground_truth import burst_signals
     from audioxai_bench.models.train import NO_CLASS
 
-    seen, folded = [], []
+    seen, folded, weights = [], [], []
     real = artifacts.train
 
     def spy(model, train_set, val_set, test_set, config, **kw):
+        weights.append(kw.get("no_class_weight", 1.0))
         seen.append((train_set, config, model.input_layer.weight.detach().clone()))
         result = real(model, train_set, val_set, test_set, config, **kw)
         folded.append(model.input_layer.weight.detach().clone())
@@ -209,7 +210,7 @@ def test_a_cue_model_is_taught_no_favourite_class_after_learning_the_cues(cue_tr
     _, meta, result = artifacts._train(recipe, data)
     (plain, first, _), (both, second, start) = seen
     assert (first.iterations, second.iterations, result.iterations) == (4, 2, 6)
-    assert second.select == "final"
+    assert second.select == "final" and weights == [1.0, artifacts.CUE_FREE_WEIGHT] == [1, 12]
     assert (second.input_centre, second.input_scale) == (first.input_centre, first.input_scale)
     # stage 2 starts from stage 1's weights unfolded back to the centred input
     assert torch.allclose(start, folded[0] * first.input_scale, rtol=1e-5, atol=1e-7)
