@@ -412,7 +412,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     result, _ = train_reference(req, quiet=args.quiet)
     print(f"{args.model} {args.task} fold {args.fold}: validation accuracy "
           f"{result.val_accuracy:.1%}, test accuracy {result.test_accuracy:.1%} "
-          f"(held-out speakers; iteration {result.selected_iteration}, "
+          f"(held-out speakers; iteration {result.selected_iteration} of "
+          f"{result.iterations}, "
           f"{result.seconds:.0f} s); saved {args.out}")
     return 0
 

@@ -170,7 +170,8 @@ CUE_TRAINING = (f"then {CUE_FREE_SHARE:g} times as many steps at lr {CUE_FREE_LR
 
 
 def _without_a_default(model: nn.Module, data: AudioMNIST, sets: tuple[ClipDataset, ...],
-                       config: TrainConfig, first: TrainResult) -> TrainResult:
+                       config: TrainConfig, first: TrainResult,
+                       progress: ProgressFn | None = None) -> TrainResult:
     """The cue model trained on further, on its training clips and their cue-free copies
     (:func:`with_cue_free`), so that no class is its answer to "no cue".
 
@@ -194,9 +195,11 @@ def _without_a_default(model: nn.Module, data: AudioMNIST, sets: tuple[ClipDatas
                           1 / config.input_scale)
     second = dataclasses.replace(config, iterations=steps, lr=CUE_FREE_LR, lr_halve_every=None,
                                  eval_every=max(1, steps // 4), select="final")
-    after = train(model, with_cue_free(data, sets[0]), sets[1], sets[2], second,
-                  no_class_weight=CUE_FREE_WEIGHT)
     total = first.iterations + steps  # the stages' steps counted on, stage 2 after stage 1's
+    on = None if progress is None else (
+        lambda it, _, info: progress(first.iterations + it, total, info))
+    after = train(model, with_cue_free(data, sets[0]), sets[1], sets[2], second,
+                  progress=on, no_class_weight=CUE_FREE_WEIGHT)
     return dataclasses.replace(
         after, seconds=first.seconds + after.seconds, iterations=total,
         selected_iteration=total, best_iteration=first.best_iteration,
@@ -294,7 +297,7 @@ def _train(recipe: ModelRecipe, data: AudioMNIST, progress: ProgressFn | None = 
     model = recipe.build()
     result = train(model, *sets, recipe.config, progress=progress)
     if recipe.task == "cue":
-        result = _without_a_default(model, data, sets, recipe.config, result)
+        result = _without_a_default(model, data, sets, recipe.config, result, progress)
     meta = {"task": recipe.task, "fold": recipe.fold, "data_fingerprint": data.fingerprint,
             "preset": recipe.preset, "recipe": recipe.key, "seed": recipe.config.seed,
             "config": recipe.config.to_dict(), "val_accuracy": result.val_accuracy,
