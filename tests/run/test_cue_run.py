@@ -210,7 +210,8 @@ def test_a_cue_model_is_taught_no_favourite_class_after_learning_the_cues(cue_tr
     heard = []
     _, meta, result = artifacts._train(recipe, data, lambda it, total, _: heard.append((it, total)))
     (plain, first, _), (both, second, start) = seen
-    assert heard[3:] == [(4, 4), (5, 6), (6, 6)]  # the second stage's steps counted on (review 20, L3)
+    # the second stage's steps counted on (review 20, L3)
+    assert heard[3:] == [(4, 4), (5, 6), (6, 6)]
     assert (first.iterations, second.iterations, result.iterations) == (4, 2, 6)
     assert second.select == "final" and weights == [1.0, artifacts.CUE_FREE_WEIGHT] == [1, 12]
     assert (second.input_centre, second.input_scale) == (first.input_centre, first.input_scale)
