@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -202,36 +202,39 @@ def training_loss(logits: torch.Tensor, y: torch.Tensor, no_class_weight: float 
     return -torch.where(none, no_class_weight * logp.mean(dim=1), chosen).mean()
 
 
-@torch.no_grad()
 def class_probabilities(model: nn.Module, dataset: Dataset, batch_size: int | None = None,
                         device: str | torch.device | None = None) -> torch.Tensor:
     """``(N, classes)`` float64 on the CPU: ``model``'s softmax for each clip of ``dataset``,
     in the dataset's order (eval mode; the training mode is restored)."""
-    dev = resolve_device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        out = [model(x).double().softmax(dim=1) for x, _ in
-               _eval_batches(dataset, batch_size or EVAL_BATCH.get(dev.type, 256), dev, 0)]
-    finally:
-        model.train(was_training)
-    return torch.cat(out).cpu() if out else torch.zeros(0, 0, dtype=torch.float64)
+    return _per_clip(model, dataset, batch_size, device,
+                     lambda logits, _: logits.double().softmax(dim=1),
+                     torch.zeros(0, 0, dtype=torch.float64))
 
 
-@torch.no_grad()
 def correct_per_clip(model: nn.Module, dataset: Dataset, batch_size: int | None = None,
                      device: str | torch.device | None = None) -> torch.Tensor:
     """``(N,)`` bool on the CPU: whether ``model`` classifies each clip of ``dataset`` right,
     in the dataset's order (for intervals that resample speakers, not clips)."""
+    return _per_clip(model, dataset, batch_size, device,
+                     lambda logits, y: logits.argmax(dim=1) == y, torch.zeros(0, dtype=torch.bool))
+
+
+@torch.no_grad()
+def _per_clip(model: nn.Module, dataset: Dataset, batch_size: int | None,
+              device: str | torch.device | None,
+              of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], empty: torch.Tensor
+              ) -> torch.Tensor:
+    """``of(logits, labels)`` for every batch of ``dataset`` in order, joined on the CPU
+    (``empty`` for an empty dataset); eval mode, the training mode restored."""
     dev = resolve_device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
-        hits = [model(x).argmax(dim=1) == y for x, y in
-                _eval_batches(dataset, batch_size or EVAL_BATCH.get(dev.type, 256), dev, 0)]
+        out = [of(model(x), y) for x, y in
+               _eval_batches(dataset, batch_size or EVAL_BATCH.get(dev.type, 256), dev, 0)]
     finally:
         model.train(was_training)
-    return torch.cat(hits).cpu() if hits else torch.zeros(0, dtype=torch.bool)
+    return torch.cat(out).cpu() if out else empty
 
 
 def _on_device(dataset: Dataset, loader: Iterable[Any], device: torch.device
