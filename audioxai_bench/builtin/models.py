@@ -54,12 +54,13 @@ class ModelSpec:
             raise AudioXaiError(f"bad options for model {self.name!r}: {exc}") from None
 
 
-# The paper's solvers (Becker et al., arXiv 1807.03418): plain SGD, final iterate tested.
+# The paper's solvers (Becker et al., arXiv 1807.03418; soerenab/AudioMNIST's Caffe files):
+# plain SGD from the prototxt's weight fillers, final iterate tested.
 _PAPER_AUDIONET = TrainConfig(iterations=50_000, batch_size=100, lr=1e-4, momentum=0.9,
-                              weight_decay=0.0, eval_every=1000, select="final")
+                              weight_decay=0.0, eval_every=1000, select="final", init="caffe")
 _PAPER_ALEXNET = TrainConfig(iterations=10_000, batch_size=100, lr=1e-3, momentum=0.9,
                              weight_decay=0.0, lr_halve_every=2500, grad_clip=5.0,
-                             eval_every=500, select="final")
+                             eval_every=500, select="final", init="caffe")
 # A budget that trains the narrow nets to good accuracy in minutes on a CPU. The paper's plain
 # SGD needs 10 000-50 000 steps; a CPU run affords under a thousand. Adam at lr 2e-3 with batch
 # 32 gets AudioNet to about 94 % digit accuracy on a 3 000-clip synthetic set (digit fold 0) in

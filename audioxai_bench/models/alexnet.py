@@ -12,12 +12,18 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from audioxai_bench.models.audionet import scaled
+from audioxai_bench.models.fillers import Filler
 from audioxai_bench.models.layers import InputConv2d
 
 #: Convolution channels at width 1.0 (conv1..conv5).
 CONV_CHANNELS: tuple[int, ...] = (96, 256, 384, 384, 256)
 #: Hidden dense sizes at width 1.0.
 HIDDEN_UNITS: tuple[int, ...] = (1024, 1024)
+#: The prototxt's fillers (weight std, bias) of conv1..conv5 and fc6..fc8, in layer order.
+CAFFE_FILLERS: tuple[tuple[float, float], ...] = (
+    (0.01, 0.0), (0.01, 0.1), (0.01, 0.0), (0.01, 0.1), (0.01, 0.1),
+    (0.005, 0.1), (0.005, 0.1), (0.01, 0.0),
+)
 #: Side of the last feature map: 227 -> 55 -> 27 -> 13 -> 6.
 FEATURE_SIDE = 6
 
@@ -85,3 +91,9 @@ class AlexNetSpectrogram(nn.Module):
     def build_args(self) -> dict[str, Any]:
         """Constructor arguments that rebuild this architecture (stored in checkpoints)."""
         return {"n_classes": self.n_classes, "width": self.width}
+
+    def caffe_fillers(self) -> list[Filler]:
+        """Every weight layer's fillers in the Caffe definition (``TrainConfig.init``)."""
+        layers = [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        return [Filler(layer, std, bias) for layer, (std, bias) in zip(layers, CAFFE_FILLERS,
+                                                                        strict=True)]

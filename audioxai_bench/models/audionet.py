@@ -11,10 +11,14 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
+from audioxai_bench.models.fillers import Filler
+
 #: Convolution channels of the six conv blocks at width 1.0.
 CONV_CHANNELS: tuple[int, ...] = (100, 64, 128, 128, 128, 128)
 #: Hidden dense sizes at width 1.0.
 HIDDEN_UNITS: tuple[int, ...] = (1024, 512)
+#: The prototxt's weight filler of every convolution and dense layer (bias filler 0).
+CAFFE_WEIGHT_STD = 0.1
 #: Length of the feature map entering the classifier (8000 halved six times, Caffe ceil rounding).
 FEATURE_LENGTH = 125
 
@@ -90,3 +94,8 @@ class AudioNet(nn.Module):
             "width": self.width,
             "hidden_activation": self.hidden_activation,
         }
+
+    def caffe_fillers(self) -> list[Filler]:
+        """Every weight layer's fillers in the Caffe definition (``TrainConfig.init``)."""
+        return [Filler(layer, CAFFE_WEIGHT_STD, 0.0) for layer in self.modules()
+                if isinstance(layer, (nn.Conv1d, nn.Linear))]

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from audioxai_bench.models.fillers import draw
 from audioxai_bench.models.layers import Standardise, fold_input_affine
 from audioxai_bench.models.registry import ModelError
 from audioxai_bench.progress import ProgressFn
@@ -37,6 +38,8 @@ _SELECT = ("best", "final")
 NO_SCORE = (math.nan, math.nan)
 _OPTIMIZERS = ("sgd", "adam")
 _PRECISIONS = ("fp32", "bf16")
+#: ``TrainConfig.init``: the layers' own initialisation, or the Caffe nets' fillers.
+_INITS = ("default", "caffe")
 #: Inputs per evaluation forward pass: large on a GPU, where a pass costs its launch overhead.
 EVAL_BATCH = {"cpu": 256, "cuda": 1024}
 #: A training label saying the input holds evidence for no class: the loss pulls it towards the
@@ -67,6 +70,10 @@ class TrainConfig:
     (:func:`~audioxai_bench.models.layers.fold_input_affine`), so the trained model takes the
     raw input and is explained on it. An input far from 0 (dB spectrograms, -80 to 0) can hold
     a model at the uniform guess for a whole run.
+
+    ``init`` is how the weights start (:func:`initialise`): ``"default"``, the layers' own
+    (PyTorch's), or ``"caffe"``, the original Caffe nets' fillers that the paper's solvers
+    were tuned on (:mod:`~audioxai_bench.models.fillers`).
     """
 
     iterations: int = 2000
@@ -87,6 +94,7 @@ class TrainConfig:
     compile: bool = False
     input_centre: float = 0.0
     input_scale: float = 1.0
+    init: str = "default"
 
     def __post_init__(self) -> None:
         for name in ("iterations", "batch_size", "eval_every"):
@@ -106,6 +114,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.precision must be one of {', '.join(_PRECISIONS)}")
         if self.num_workers < 0:
             raise ValueError("TrainConfig.num_workers must be non-negative")
+        if self.init not in _INITS:
+            raise ValueError(f"TrainConfig.init must be one of {', '.join(_INITS)}")
         if not (math.isfinite(self.input_centre) and 0 < self.input_scale < math.inf):
             raise ValueError("TrainConfig.input_centre must be finite and input_scale positive")
 
@@ -329,6 +339,22 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
         momentum=config.momentum,
         weight_decay=config.weight_decay,
     )
+
+
+def initialise(model: nn.Module, init: str) -> None:
+    """Draw ``model``'s starting weights as ``TrainConfig.init`` says, in place.
+
+    ``"default"`` keeps what the layers drew when built; ``"caffe"`` draws from the model's
+    ``caffe_fillers()`` and fails naming a model that lists none.
+    """
+    if init not in _INITS:
+        raise ValueError(f"init must be one of {', '.join(_INITS)}, got {init!r}")
+    if init == "caffe":
+        fillers = getattr(model, "caffe_fillers", None)
+        if fillers is None:
+            raise ModelError(f"{type(model).__name__} lists no Caffe fillers (caffe_fillers()) "
+                             "for TrainConfig.init='caffe' to draw from")
+        draw(fillers())
 
 
 def train(

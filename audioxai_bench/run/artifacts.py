@@ -50,13 +50,13 @@ from ..models.checkpoint import (
     state_sha256,
 )
 from ..models.layers import fold_input_affine
-from ..models.train import NO_CLASS, TrainConfig, TrainResult, train
+from ..models.train import NO_CLASS, TrainConfig, TrainResult, initialise, train
 from ..progress import ProgressFn
 
 _DONE = ".complete"
 #: TrainConfig settings added after models were cached, with the value those models had
 _LATER_SETTINGS = {"deterministic": True, "precision": "fp32", "compile": False,
-                   "input_centre": 0.0, "input_scale": 1.0}
+                   "input_centre": 0.0, "input_scale": 1.0, "init": "default"}
 RELEVANCE_FORMAT = 2  # 1: no key, shape or checksum inside
 _log = logging.getLogger(__name__)
 _cleaned: set[Path] = set()
@@ -295,6 +295,7 @@ def _train(recipe: ModelRecipe, data: AudioMNIST, progress: ProgressFn | None = 
             f"/ {len(sets[2])} test clips")
     torch.manual_seed(recipe.config.seed)
     model = recipe.build()
+    initialise(model, recipe.config.init)
     result = train(model, *sets, recipe.config, progress=progress)
     if recipe.task == "cue":
         result = _without_a_default(model, data, sets, recipe.config, result, progress)

@@ -270,6 +270,9 @@ class TrainingSection(_Section):
     """fp32 (default, exact) or bf16 autocast: faster on a GPU, not the paper's arithmetic."""
     compile: bool = None
     """Train through torch.compile (default false)."""
+    init: Literal["default", "caffe"] = None
+    """Starting weights: the layers' own (PyTorch's) or the original Caffe nets' fillers (the
+    paper preset's)."""
 
     @model_validator(mode="after")
     def _a_train_config(self) -> TrainingSection:
