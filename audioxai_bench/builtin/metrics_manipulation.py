@@ -1,11 +1,16 @@
-"""Deletion and insertion, the AudioMNIST paper's test of an explanation, as paired scores.
+"""Deletion and insertion after the AudioMNIST paper's input-manipulation test, as paired scores.
 
 Becker et al. (arXiv 1807.03418) remove the most relevant inputs first and compare the damage
-with removing random inputs and the loudest ones; Samek et al. (2017, IEEE TNNLS, arXiv
-1509.06321) summarise such a curve by its area; insertion (Petsiuk et al. 2018, arXiv
-1806.07421) restores the most relevant inputs first; Blücher et al. (2024, TMLR, "Decoupling
-pixel flipping and occlusion strategy") rank by the symmetric relevance gain, least- minus
-most-relevant-first.
+with removing random inputs and the loudest ones. The scores here change that test: 10 ms
+blocks / 8 × 8 patches instead of single samples (those only in ``faithfulness-gap-feature``),
+only units that hold sound ranked, k a share of those, the area of the probability curve as a
+difference against a control instead of the accuracy at fixed k, and the -80 dB floor as a
+spectrogram's baseline (README, results: "After the paper's input-manipulation test").
+
+Samek et al. (2017, IEEE TNNLS, arXiv 1509.06321) summarise such a curve by its area;
+insertion (Petsiuk et al. 2018, arXiv 1806.07421) restores the most relevant inputs first;
+Blücher et al. (2024, TMLR, "Decoupling pixel flipping and occlusion strategy") rank by the
+symmetric relevance gain, least- minus most-relevant-first.
 
 Every score is a per-sample difference of two curve areas on the same sample, so its mean's
 interval is a paired test: an interval containing 0 means "not better than the control".

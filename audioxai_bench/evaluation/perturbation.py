@@ -1,9 +1,14 @@
 """The batched input-manipulation engine that the manipulation metrics share.
 
-:func:`perturbation_curves` is the input-manipulation test of the AudioMNIST paper (Becker et
-al., arXiv 1807.03418) and of Samek et al. (2017, IEEE TNNLS, "Evaluating the visualization of
+:func:`perturbation_curves` follows the input-manipulation test of the AudioMNIST paper (Becker
+et al., arXiv 1807.03418) and of Samek et al. (2017, IEEE TNNLS, "Evaluating the visualization of
 what a deep neural network has learned"): remove a growing fraction of the input, unit by unit in
-a given order, and record the true-class probability and correctness at every step.
+a given order, and record the true-class probability and correctness at every step. It differs
+from the paper's test: units may be blocks or patches (the paper removes single samples), only
+units that hold sound are ranked and the fraction is a share of those (not of the whole input),
+and a spectrogram's silence is the -80 dB floor (the paper's spectrogram manipulation is not
+known here); the metrics then score curve areas against controls, not the accuracy at a fixed
+fraction (README, results: "After the paper's input-manipulation test").
 
 The definitions, which the metrics' docstrings and ``info`` repeat:
 
