@@ -26,7 +26,7 @@ BUILTIN_EXPLAINERS = {
     "lrp-epsilon", "lrp-epsilon-plus-flat", "lrp-epsilon-alpha2-beta1", "lrp-epsilon-gamma-box",
     "gradient", "gradient-x-input", "integrated-gradients", "smoothgrad", "occlusion",
     "random", "amplitude",
-    # the paper's 0 dB reference, spectrograms only
+    # the 0 dB reference variants, spectrograms only
     "gradient-x-input-0db", "lrp-epsilon-0db", "lrp-epsilon-alpha2-beta1-0db",
 }
 

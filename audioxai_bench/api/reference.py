@@ -28,7 +28,7 @@ from audioxai_bench.api.explainer import silence_of
 from audioxai_bench.errors import AudioXaiError
 
 #: What a zero-reference method can explain relative to: silence (:func:`silence_of`, the
-#: default everywhere) or the raw input's zero (0 dB on spectrograms: the paper configuration).
+#: default everywhere) or the raw input's zero (0 dB on spectrograms: the ``-0db`` variants).
 REFERENCES: tuple[str, ...] = ("silence", "zero")
 #: Layers whose bias can absorb an input shift.
 FIRST_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)

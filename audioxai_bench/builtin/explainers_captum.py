@@ -8,7 +8,8 @@ Every method with a reference input takes it from :func:`~audioxai_bench.api.exp
 by default: integrated gradients and occlusion as captum's ``baselines`` (parameter ``baseline``),
 gradient × input through the exact reparameterisation of :mod:`audioxai_bench.api.reference`
 (parameter ``reference``). ``"zero"`` keeps the raw input's zero, which on the paper's dB
-spectrograms is 0 dB, the loudest bin: the ``-0db`` variants register that paper configuration.
+spectrogram input is 0 dB, the loudest bin: the ``-0db`` variants register that 0 dB reference
+(the paper's input scale, not a configuration its public code states).
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ class CaptumGradientXInput(BaseExplainer):
     Parameters
     ----------
     reference : str
-        ``"silence"`` (default): ∇f(x)·(x − silence). ``"zero"``: ∇f(x)·x, the paper's
-        configuration, relative to 0 dB on spectrograms (registered as ``gradient-x-input-0db``).
+        ``"silence"`` (default): ∇f(x)·(x − silence). ``"zero"``: ∇f(x)·x, relative to 0 dB
+        on spectrograms, the top of the paper's input scale (registered as
+        ``gradient-x-input-0db``).
         On waveforms the two are the same.
     """
 
@@ -245,8 +247,8 @@ class CaptumOcclusion(BaseExplainer):
 def audioxai_bench_explainers() -> list[BaseExplainer]:
     """Gradient, gradient × input, integrated gradients, SmoothGrad and occlusion.
 
-    ``gradient-x-input-0db`` is gradient × input relative to the raw zero (0 dB), the paper's
-    configuration; it is registered for spectrograms only, since on waveforms zero is silence
+    ``gradient-x-input-0db`` is gradient × input relative to the raw zero (0 dB on the paper's
+    input scale); it is registered for spectrograms only, since on waveforms zero is silence
     and it would equal ``gradient-x-input``.
     """
     return [

@@ -9,9 +9,12 @@ mask of the output), does the work.
 zennit is imported on first use, so listing plugins stays fast.
 
 The ε- and αβ-rules have no input-layer rule of their own: at the input they attribute relative
-to x = 0, which on the paper's dB spectrograms is 0 dB, the loudest bin. Their ``reference``
+to x = 0, which on the paper's dB spectrogram input is 0 dB, the loudest bin. Their ``reference``
 parameter (default ``"silence"``) moves that reference exactly, by reparameterising the first
-layer (:mod:`audioxai_bench.api.reference`); the ``-0db`` variants keep the paper configuration.
+layer (:mod:`audioxai_bench.api.reference`); the ``-0db`` variants keep x = 0, the 0 dB
+reference that any first-layer rule without a box rule has on the paper's input scale. They are
+not the paper's configuration: its LRP rules and their parameters are not in its public code
+(which holds no LRP), so ε = 0.25 and the α2β1 composite are this project's choice.
 EpsilonPlusFlat's flat rule and EpsilonGammaBox's z^B rule set the input layer's reference
 themselves (none; the box bounds), so their ``reference`` is ``"input-rule"``.
 The z^B rule takes a positive weight's share relative to ``low`` and a negative weight's
@@ -132,8 +135,8 @@ class ZennitLRP(BaseExplainer):
     reference : str
         What the input layer attributes relative to. ``"epsilon"`` and
         ``"epsilon-alpha2-beta1"``: ``"silence"`` (the default) or ``"zero"`` (0 dB on
-        spectrograms, the paper's configuration, registered as ``lrp-epsilon-0db`` and
-        ``lrp-epsilon-alpha2-beta1-0db``). ``"epsilon-plus-flat"`` and ``"epsilon-gamma-box"``:
+        spectrograms, the top of the paper's input scale, registered as ``lrp-epsilon-0db``
+        and ``lrp-epsilon-alpha2-beta1-0db``). ``"epsilon-plus-flat"`` and ``"epsilon-gamma-box"``:
         ``"input-rule"`` (their default), the input layer's own rule decides.
     """
 
@@ -189,8 +192,9 @@ class ZennitLRP(BaseExplainer):
 
 @hookimpl
 def audioxai_bench_explainers() -> list[ZennitLRP]:
-    """LRP-ε and the three composites the zennit authors recommend, and the paper's 0 dB
-    reference for ε and α2β1 (``-0db``; spectrograms only: on waveforms zero is silence)."""
+    """LRP-ε and the three composites the zennit authors recommend, and ε and α2β1 with the
+    0 dB reference of the paper's input scale (``-0db``; spectrograms only: on waveforms zero
+    is silence)."""
     return [
         ZennitLRP(
             name="lrp-epsilon",

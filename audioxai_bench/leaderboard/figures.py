@@ -40,7 +40,7 @@ MARKERS = ("o", "s", "^", "D", "v")
 LINESTYLES = ("-", "--", "-.")
 #: Explainers that are controls, not explanations: grey, dash-dot, each its own shade and marker.
 CONTROLS = {"random": dict(color="0.3", marker="s"), "amplitude": dict(color="0.6", marker="^")}
-#: The name ending of the paper-configuration variants (relevance relative to 0 dB, the loudest
+#: The name ending of the 0 dB reference variants (relevance relative to 0 dB, the loudest
 #: bin): dotted in their base method's colour (grey without it), each its own marker.
 ZERO_DB = "-0db"
 ZERO_DB_MARKERS = ("X", "P", "*", "h")

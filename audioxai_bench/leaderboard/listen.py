@@ -21,7 +21,7 @@ MASK_TEXT = {
                 "the clip weighted sample by sample by its whole relevance map (its positive "
                 "part, scaled to a maximum of 1); nothing is cut at a threshold",
 }
-#: Why the paper-configuration (-0db) variants are near silent, where the levels show it.
+#: Why the 0 dB reference (-0db) variants are near silent, where the levels show it.
 ZERO_DB_NOTE = ("The -0db variants take relevance relative to 0 dB, the loudest level, so the "
                 "loud bins, whose level is close to that reference, get almost none: their mask "
                 "is near zero where the sound is, and they are near silent")

@@ -69,7 +69,10 @@ HOW_TO_READ = "\n\n".join([
     "so plain gradients (and SmoothGrad, their average) score near or below 0 on AudioNet by "
     "that convention, not for want of information: their magnitudes rank units well above "
     "`random` (the project README). Spectrogram explainers take silence (the −80 dB floor) as "
-    "the absent input; the paper's 0 dB reference is listed as the `-0db` variants.",
+    "the absent input; the `-0db` variants take x = 0 instead, 0 dB, the loudest level of the "
+    "paper's input scale, where any first-layer rule without a box rule puts its reference. "
+    "They are not the paper's configuration: its LRP rules and their parameters are not in its "
+    "public code.",
     "**Columns marked †** are not part of the ranking: they describe (Gini, low-band "
     "relevance) or check (the randomisation sanity check: on how many models a map passes on "
     "signed Spearman, absolute Spearman and SSIM; no number, since its signed drop is mostly "

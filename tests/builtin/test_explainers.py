@@ -70,7 +70,7 @@ ALL = sorted({
     "gradient", "gradient-x-input", "integrated-gradients", "smoothgrad", "occlusion",
     "random", "amplitude",
 })
-#: The paper's 0 dB reference: registered for spectrograms only (on waveforms zero is silence).
+#: The 0 dB reference variants: registered for spectrograms only (on waveforms zero is silence).
 ZERO_DB = ("gradient-x-input-0db", "lrp-epsilon-0db", "lrp-epsilon-alpha2-beta1-0db")
 
 

@@ -181,6 +181,21 @@ def test_the_page_says_how_to_read_it_as_the_readme_does(built):
     assert "signed relevance" in section((out / "README.md").read_text(), "## How to read")
 
 
+def test_the_guide_says_what_the_0db_variants_take_as_reference_not_that_they_are_the_papers(
+        built):
+    """The guide listed the `-0db` variants as "the paper's 0 dB reference", but the paper's LRP
+    rules and parameters are not in its public code: what holds is that x = 0 is 0 dB on its
+    input scale, the reference of any first-layer rule without a box rule (audit B)."""
+    _, out, _ = built
+    guide = section((out / "README.md").read_text(), "## How to read")
+    note = next(p for p in guide.split("\n\n") if p.startswith("**What the gaps reward.**"))
+    assert "the paper's 0 dB reference" not in note
+    assert ("the `-0db` variants take x = 0 instead, 0 dB, the loudest level of the paper's "
+            "input scale, where any first-layer rule without a box rule puts its reference"
+            in note)
+    assert "its LRP rules and their parameters are not in its public code" in note
+
+
 def test_csv_round_trips_with_the_expected_rows(built):
     _, out, _ = built
     csv = pd.read_csv(out / "leaderboard.csv", keep_default_na=False, na_values=[""])
