@@ -281,6 +281,14 @@ def _extra(record: dict[str, Any], name: str) -> dict[str, Any]:
     return (record.get("extras") or {}).get(name) or {}
 
 
+def hypothesis(split: float) -> str:
+    """The hypothesis the low-band records test, with its cut-off, which is this project's: the
+    paper speaks of the fundamental frequency and the lowest formants, not of a frequency."""
+    return (f"Our reading of the paper's hypothesis (sex is read in the bands below {split:g} "
+            "Hz: the cut-off is this project's, the paper speaks of the fundamental frequency "
+            "and the lowest formants)")
+
+
 def low_band_note(section: Section) -> str:
     """The low-band column's caption with this section's reference points: 0 is the amplitude
     map's share, and a map without information (uniform: the share of the spectrogram's rows
@@ -299,8 +307,8 @@ def low_band_note(section: Section) -> str:
             f"share), so a map without information scores about {uniform - loud_mean:+.3f} "
             "here (read each cell beside the random row) and ▼ says less low-band relevance "
             "than loudness has, not relevance away from the low bands."
-            + (" The paper's hypothesis (sex is read in the low bands) is about what the model "
-               "needs: the frequency-band table's caption gives the damage of removing them."
+            + (f" {hypothesis(split)} is about what the model needs: the frequency-band "
+               "table's caption gives the damage of removing them."
                if section.has("frequency-bands") else damage_note(section)))
 
 
@@ -359,11 +367,11 @@ def damage_note(section: Section) -> str:
     split = (rows["record"].iloc[0].get("info") or {}).get("split_hz", 500)
     spread = (f"per model {min(values):+.3f} to {max(values):+.3f}" if len(values) > 1
               else "one model")
-    text = (" The paper's hypothesis read off the model, whatever the map (above 0 supports "
+    text = (f" {hypothesis(split)}, read off the model, whatever the map (above 0 supports "
             f"it): the damage of removing a band below {split:g} Hz (the drop of the true "
             "class's log-probability) minus that of removing one of the others, "
             + _damage_interval(clip_extra(rows, "damage-low-minus-high"), values, spread,
-                               section.task))
+                               section.task, split))
     left = _left_out(section)
     if not left or not left[""][0]:
         return text
@@ -379,9 +387,10 @@ def damage_note(section: Section) -> str:
 
 
 def _damage_interval(data: Clustered | None, values: list[float], spread: str,
-                     task: str) -> str:
-    """:func:`damage_note`'s number: with its interval and what it says where ``data`` (every
-    clip's damage) is known, else the mean of the models' means and why no interval."""
+                     task: str, split: float) -> str:
+    """:func:`damage_note`'s number: with its interval and what it says of the hypothesis at
+    ``split`` Hz where ``data`` (every clip's damage) is known, else the mean of the models'
+    means and why no interval."""
     if data is None:
         return (f"{_mean(values):+.3f} (the mean over the {len(values)} trained models of each "
                 f"one's mean over its clips; {spread}), without an interval: one speaker's "
@@ -394,9 +403,10 @@ def _damage_interval(data: Clustered | None, values: list[float], spread: str,
         for label, one in classes for (lo, hi), in [clustered_interval(one)])
     if per_class:
         per_class += " (each class's own 95 % interval, not adjusted over the classes)"
-    verdict = ("the models need the low bands more than the others" if low > 0 else
-               "the models need the other bands more, against the hypothesis" if high < 0 else
-               "these models show it neither way")
+    verdict = (f"the models need the bands below {split:g} Hz more than the others" if low > 0
+               else f"the models need the other bands more, against the hypothesis at "
+               f"{split:g} Hz" if high < 0
+               else f"these models show it neither way at {split:g} Hz")
     return (f"{data.means()[0]:+.3f} [{low:+.3f}, {high:+.3f}] (the mean over splits of "
             "their clips' damage, the interval resampling splits, then speakers, as a cell's; "
             f"{spread}{per_class}): {verdict}.")

@@ -198,10 +198,36 @@ def test_the_damage_gets_an_interval_over_speakers_and_each_sexs_mean_from_per_c
 
     supported = caption(female=2.0, male=0.5)
     assert "; male +0.5" in supported and "; female +2.0" in supported
-    assert supported.endswith("the models need the low bands more than the others.")
+    assert supported.endswith("the models need the bands below 500 Hz more than the others.")
     assert "without an interval" not in supported
-    assert caption(female=-1.0, male=-0.5).endswith("against the hypothesis.")
-    assert caption(female=1.0, male=-1.0).endswith("these models show it neither way.")
+    assert caption(female=-1.0, male=-0.5).endswith("against the hypothesis at 500 Hz.")
+    assert caption(female=1.0, male=-1.0).endswith("these models show it neither way at 500 Hz.")
+
+
+def test_the_hypothesis_verdict_names_its_cut_off_as_this_projects_not_the_papers():
+    """500 Hz is this project's operationalisation of the paper's "low frequencies"
+    (fundamental frequency and lowest formants), but the captions called it "the paper's
+    hypothesis" and gave a verdict on it (audit C); the cut-off comes from the records."""
+    import pandas as pd
+
+    from audioxai_bench.leaderboard import aggregate, tables
+
+    reading = ("Our reading of the paper's hypothesis (sex is read in the bands below 750 Hz: "
+               "the cut-off is this project's, the paper speaks of the fundamental frequency "
+               "and the lowest formants)")
+    for with_bands in (False, True):
+        rows = _band_rows(with_bands=with_bands)
+        for row in rows:
+            if row["metric"] == "low-band-relevance":
+                row["record"] = row["record"] | {"info": {"rows_share": 0.2, "split_hz": 750.0}}
+        section = aggregate.sections(pd.DataFrame(rows))[0]
+        captions = tables.ranking_table(section).caption + (
+            tables.bands_table(section).caption if with_bands else "")
+        assert "The paper's hypothesis" not in captions
+        assert f"{reading}, read off the model" in captions
+        assert "a band below 750 Hz" in captions and "500 Hz" not in captions
+        if with_bands:
+            assert f"{reading} is about what the model needs" in captions
 
 
 @pytest.mark.parametrize("metric, versus", [
