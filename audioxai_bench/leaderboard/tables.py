@@ -80,6 +80,9 @@ PAPER_ACCURACY: dict[tuple[str, str], tuple[float, float | None]] = {
 NONE = "–"
 #: The models table's row of a model's mean over its folds and seeds (its Fold cell).
 MODELS_SUMMARY = "mean ± std"
+#: Which state of a training was tested, by the recorded ``select`` of its settings (the paper
+#: tested the final one).
+SELECTED = {"best": "validation-best iterate", "final": "final iterate"}
 #: A cell's mark where the paired test against its metric's control separates them
 #: (:func:`~audioxai_bench.leaderboard.aggregate.control_verdicts`).
 MARKS = {"better": " ▲", "worse": " ▼"}
@@ -828,6 +831,23 @@ def _accuracy(row: pd.DataFrame) -> tuple[Any, Any, Any]:
     return again if again is not None else tuple(row[["value", "ci_low", "ci_high"]].iloc[0])
 
 
+def model_setup(info: dict[str, Any]) -> str:
+    """A trained model's recipe as its accuracy record states it: preset, width, steps and
+    which state was tested (the validation-best iterate at the iteration it came from, or the
+    final one; after a second stage, such as the cue task's, its final state)."""
+    parts = [f"{k} {info[k]}" for k in ("preset", "width", "iterations")
+             if info.get(k) is not None]
+    training = info.get("training") or {}
+    selected, at = SELECTED.get(training.get("select")), info.get("selected_iteration")
+    if selected and training.get("then"):
+        parts.append(f"{selected}, then a second stage"
+                     + (f" to iteration {at}" if at is not None else "") + ", its final state")
+    elif selected:
+        parts.append(selected + (f" (iteration {at})" if training.get("select") == "best"
+                                 and at is not None else ""))
+    return ", ".join(parts) or NONE
+
+
 def models_table(sections: Sequence[Section]) -> Table:
     """Test accuracy per trained model beside the paper's, with mean ± std where there are
     several."""
@@ -839,8 +859,7 @@ def models_table(sections: Sequence[Section]) -> Table:
             info = rec.get("info") or {}
             val = ((rec.get("extras") or {}).get("val-accuracy") or {}).get("value")
             value, low, high = _accuracy(acc.loc[[i]])
-            setup = ", ".join(f"{k} {info[k]}" for k in ("preset", "width", "iterations")
-                              if info.get(k) is not None) or NONE
+            setup = model_setup(info)
             test = ("error" if r["status"] == "error"
                     else percent_interval(value, low, high))
             n = NONE if pd.isna(r["n"]) else str(r["n"])
@@ -867,7 +886,10 @@ def models_table(sections: Sequence[Section]) -> Table:
                  "speakers cannot show that the next one will not fail outright, and without "
                  "that bound accuracies of "
                  "95–97 % were covered as rarely as 80 % of the time where a few speakers "
-                 "fail (simulated: benchmarks/bench_clustered_wilson.py).",
+                 "fail (simulated: benchmarks/bench_clustered_wilson.py). Setup: the recipe "
+                 "as the record states it, and which state of the training was tested: the "
+                 "validation-best iterate (the iteration it came from) or the final one, which "
+                 "the paper tested.",
                  header, rows)
 
 

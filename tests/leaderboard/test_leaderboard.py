@@ -111,6 +111,40 @@ def test_models_table_has_paper_numbers_and_fold_spread(built):
                                                       ("audionet", 1)]
 
 
+def test_the_models_table_says_which_iterate_was_tested_from_the_recorded_training(tmp_path):
+    """The cpu preset keeps the validation-best iterate where the paper tested the final one,
+    and the Setup column did not say so (audit D): it reads the recorded ``select`` and the
+    iteration the state came from, for either preset; a record without them keeps its cell."""
+    run = fake_run(tmp_path / "run", media=False)
+    results = run / "results.jsonl"
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    recorded = {("audionet", 0): ("best", 400, None), ("alexnet", 0): ("final", 300, None),
+                ("audionet", 1): ("best", 450, "then a second stage")}
+    for r in lines:
+        if r["metric"] == "test-accuracy":
+            select, at, then = recorded[(r["model"], r["fold"])]
+            r["info"] = {"preset": "cpu", "width": 0.25, "iterations": 300,
+                         "selected_iteration": at,
+                         "training": {"select": select} | ({"then": then} if then else {})}
+    results.unlink()
+    store = run_store(run)  # writes run.json as a finished run's
+    for r in lines:
+        store.append(r)
+    build_leaderboard([run], tmp_path / "board", quiet=True)
+    models = section((tmp_path / "board" / "README.md").read_text(), "## Models")
+    setup = {(row[2], row[3]): row[7] for row in
+             (line.split(" | ") for line in models.splitlines() if line.startswith("| quick"))}
+    assert setup[("audionet", "0")] == ("preset cpu, width 0.25, iterations 300, "
+                                        "validation-best iterate (iteration 400)")
+    assert setup[("alexnet", "0")] == "preset cpu, width 0.25, iterations 300, final iterate"
+    assert setup[("audionet", "1")] == ("preset cpu, width 0.25, iterations 300, "
+                                        "validation-best iterate, then a second stage to "
+                                        "iteration 450, its final state")
+    assert "which state of the training was tested" in models
+    assert tables.model_setup({"preset": "cpu", "iterations": 500}) == "preset cpu, iterations 500"
+    assert tables.model_setup({}) == tables.NONE
+
+
 def test_the_project_readme_gets_the_summary_table_in_its_results_block(built, tmp_path):
     run, _, _ = built
     readme = tmp_path / "README.md"
