@@ -2,8 +2,9 @@
 
 Both model inputs derive cheaply from the padded 8 kHz signal, so that signal is what is
 cached (30 000 clips × 8 000 float32 = 960 MB): a second run decodes nothing. The key covers
-every clip's path and content, the meta file, and the preprocessing parameters, so a changed
-dataset or seed never reads a stale entry, and a copy of the same data reuses it.
+every clip's path and content, the meta file, and the preprocessing parameters (seed and
+resampler), so a changed dataset, seed or resampler never reads a stale entry, and a copy of the
+same data reuses it.
 
 An entry is trusted only after it is verified: its ``index.json`` records what it was made
 from and the SHA-256 of ``signals.npy`` (and of itself), and every signal must be finite
@@ -28,6 +29,7 @@ from .check import TARGET_RATE, WINDOW
 from .cue import is_cue_tree, sidecar_path
 from .digests import file_digests, file_sha256
 from .layout import META_FILE, Clip
+from .preprocess import DEFAULT_RESAMPLER, resampler_key
 
 CACHE_VERSION = 2
 FINGERPRINT_VERSION = 2  # 1 hashed modification times; 2 hashes content
@@ -90,27 +92,30 @@ def tree_listing(root: Path, skip: str) -> dict:
     return {"files": files, "bytes": size, "sha256": h.hexdigest()}
 
 
-def preprocessing_params(fingerprint: str, seed: int) -> dict:
-    """Everything a signals entry is made from."""
+def preprocessing_params(fingerprint: str, seed: int, resampler: str = DEFAULT_RESAMPLER
+                         ) -> dict:
+    """Everything a signals entry is made from (the resampler only when it is not ``sinc``:
+    :func:`~audioxai_bench.data.preprocess.resampler_key`)."""
     return {"version": CACHE_VERSION, "rate": TARGET_RATE, "window": WINDOW, "seed": seed,
-            "data": fingerprint}
+            "data": fingerprint, **resampler_key(resampler)}
 
 
-def preprocessing_key(fingerprint: str, seed: int) -> str:
-    return _hash_json(preprocessing_params(fingerprint, seed))[:16]
+def preprocessing_key(fingerprint: str, seed: int, resampler: str = DEFAULT_RESAMPLER) -> str:
+    return _hash_json(preprocessing_params(fingerprint, seed, resampler))[:16]
 
 
 def signals_folder(key: str) -> Path:
     return cache_root() / "signals" / key
 
 
-def load_signals(fingerprint: str, seed: int) -> tuple[np.ndarray, dict] | None:
+def load_signals(fingerprint: str, seed: int, resampler: str = DEFAULT_RESAMPLER
+                 ) -> tuple[np.ndarray, dict] | None:
     """Verified memory-mapped signals and their index, or None when there is no usable entry.
 
     A damaged entry is reported, set aside and treated as missing, so the caller recomputes it.
     """
     clean_temps()
-    params = preprocessing_params(fingerprint, seed)
+    params = preprocessing_params(fingerprint, seed, resampler)
     folder = signals_folder(_hash_json(params)[:16])
     if not folder.exists():
         return None
@@ -156,14 +161,15 @@ def verify_entry(folder: Path, params: dict) -> tuple[np.ndarray, dict]:
     return signals, body
 
 
-def store_signals(fingerprint: str, seed: int, signals: np.ndarray, index: dict) -> Path:
+def store_signals(fingerprint: str, seed: int, signals: np.ndarray, index: dict,
+                  resampler: str = DEFAULT_RESAMPLER) -> Path:
     """Write an entry atomically, with its provenance and checksums; a half-written entry is
     never visible under its key. A failed write raises :class:`~audioxai_bench.atomic.
     WriteError` naming the file."""
     if not np.isfinite(signals).all():
         raise ValueError("refusing to cache signals with NaN or Inf values")
     clean_temps()
-    params = preprocessing_params(fingerprint, seed)
+    params = preprocessing_params(fingerprint, seed, resampler)
     folder = signals_folder(_hash_json(params)[:16])
     with atomic_dir(folder) as tmp:
         _save_npy(tmp / "signals.npy", np.ascontiguousarray(signals, dtype=np.float32))

@@ -18,14 +18,17 @@ from . import cache
 from .check import WINDOW, check_dataset
 from .clipfile import read_clip
 from .cue import is_cue_tree, read_cue
-from .ground_truth import CueTable, cue_table, ground_truth_mask
+from .ground_truth import CueTable, burst_signals, cue_table, ground_truth_mask
 from .layout import Clip, Problem
 from .preprocess import (
+    DEFAULT_RESAMPLER,
     SPEC_BINS,
     SPEC_FRAMES,
+    check_resampler,
     clip_offset,
     pad_to_window,
     resample_batch,
+    resampler_key,
     to_model_input,
 )
 from .splits import SEX_LABELS, check_task, speaker_split
@@ -50,6 +53,15 @@ class AudioMNIST:
     problems: list[Problem] = field(default_factory=list)
     #: the planted bursts of a cue tree (:mod:`audioxai_bench.data.cue`), else None
     cues: CueTable | None = None
+    #: how the clips were resampled to 8 kHz (:data:`~.preprocess.RESAMPLERS`)
+    resampler: str = DEFAULT_RESAMPLER
+
+    @property
+    def preprocessing(self) -> dict[str, str]:
+        """The preprocessing as it enters the keys of what is made from these signals (trained
+        models, records' config hashes) beside the data's fingerprint and the seed: the
+        resampler, left out for ``sinc`` (:func:`~.preprocess.resampler_key`)."""
+        return resampler_key(self.resampler)
 
     @property
     def skipped(self) -> int:
@@ -73,7 +85,14 @@ class AudioMNIST:
             return None
         self.labels(task)  # a clear error on data without cues
         return ground_truth_mask(self.cues.take(rows), representation,
-                                 torch.from_numpy(np.asarray(self.signals[rows])))
+                                 torch.from_numpy(np.asarray(self.signals[rows])),
+                                 self.resampler)
+
+    def bursts(self, rows: np.ndarray) -> np.ndarray:
+        """``(len(rows), 8000)`` float32: the planted burst of each of ``rows`` alone, resampled
+        and placed as its clip (:func:`~.ground_truth.burst_signals`)."""
+        self.labels("cue")  # a clear error on data without cues
+        return burst_signals(self.cues.take(rows), self.resampler).numpy()
 
     def fold(self, task: str, fold: int, representation: str) -> tuple[ClipDataset, ...]:
         """Train, validation and test sets of the paper's split ``fold`` for ``task``."""
@@ -159,13 +178,16 @@ def _input_bytes(representation: str) -> int:
 
 
 def load_audiomnist(root: Path | str, seed: int = 0, use_cache: bool = True,
-                    progress: ProgressFn | None = None, workers: int = 2) -> AudioMNIST:
-    """Check ``root``, then decode every usable clip (or read it from the cache).
+                    progress: ProgressFn | None = None, workers: int = 2,
+                    resampler: str = DEFAULT_RESAMPLER) -> AudioMNIST:
+    """Check ``root``, then decode every usable clip (or read it from the cache), resampled to
+    8 kHz by ``resampler`` (:data:`~.preprocess.RESAMPLERS`).
 
     Unusable clips are skipped and recorded in ``problems`` (a speaker folder that cannot be
     listed is also logged, as its clips are not counted); a dataset with no usable clip is an
     error.
     """
+    check_resampler(resampler)
     report = check_dataset(root)
     for folder in report.index.unlisted:
         _log.warning("%s: cannot list this speaker folder; its clips are left out", folder)
@@ -174,17 +196,18 @@ def load_audiomnist(root: Path | str, seed: int = 0, use_cache: bool = True,
         raise AudioXaiError(f"{root}: no usable clips ({len(report.problems)} problems; "
                             "run 'audioxai-bench data check' for the list)")
     fingerprint = cache.data_fingerprint(report.index.root, clips)
-    cached = cache.load_signals(fingerprint, seed) if use_cache else None
+    cached = cache.load_signals(fingerprint, seed, resampler) if use_cache else None
     problems = list(report.problems)
     if cached is None:
-        signals, failed = decode_clips(clips, seed, progress, workers)
+        signals, failed = decode_clips(clips, seed, progress, workers, resampler)
         problems += failed
         bad = {p.where for p in failed}
         keep = [i for i, c in enumerate(clips) if str(c.path) not in bad]
         signals, relpaths = signals[keep], [clips[i].relpath for i in keep]
         if use_cache:
             cache.store_signals(fingerprint, seed, signals,
-                                {"relpaths": relpaths, "problems": [vars(p) for p in failed]})
+                                {"relpaths": relpaths, "problems": [vars(p) for p in failed]},
+                                resampler)
     else:
         signals, index = cached
         relpaths = index["relpaths"]
@@ -199,12 +222,15 @@ def load_audiomnist(root: Path | str, seed: int = 0, use_cache: bool = True,
         root=report.index.root, signals=signals,
         speaker=np.array([c.speaker for c in kept]), digit=np.array([c.digit for c in kept]),
         sex=np.array([sex_index.get(report.index.sex_of(c), -1) for c in kept]),
-        relpaths=relpaths, fingerprint=fingerprint, problems=problems, cues=cues)
+        relpaths=relpaths, fingerprint=fingerprint, problems=problems, cues=cues,
+        resampler=resampler)
 
 
 def decode_clips(clips: list[Clip], seed: int, progress: ProgressFn | None = None,
-                 workers: int = 2) -> tuple[np.ndarray, list[Problem]]:
-    """Read, resample and pad every clip; a clip that fails is recorded, not raised."""
+                 workers: int = 2, resampler: str = DEFAULT_RESAMPLER
+                 ) -> tuple[np.ndarray, list[Problem]]:
+    """Read, resample (by ``resampler``) and pad every clip; a clip that fails is recorded, not
+    raised."""
     signals = np.zeros((len(clips), WINDOW), dtype=np.float32)
     chunks = [range(i, min(i + DECODE_CHUNK, len(clips)))
               for i in range(0, len(clips), DECODE_CHUNK)]
@@ -212,7 +238,7 @@ def decode_clips(clips: list[Clip], seed: int, progress: ProgressFn | None = Non
     done = 0
 
     def work(rows: range) -> list[Problem]:
-        return _decode_into(signals, clips, rows, seed)
+        return _decode_into(signals, clips, rows, seed, resampler)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for chunk, problems in zip(chunks, pool.map(work, chunks)):
@@ -223,7 +249,8 @@ def decode_clips(clips: list[Clip], seed: int, progress: ProgressFn | None = Non
     return signals, failed
 
 
-def _decode_into(out: np.ndarray, clips: list[Clip], rows: range, seed: int) -> list[Problem]:
+def _decode_into(out: np.ndarray, clips: list[Clip], rows: range, seed: int,
+                 resampler: str) -> list[Problem]:
     loaded, failed = {}, []
     for i in rows:
         try:
@@ -233,7 +260,7 @@ def _decode_into(out: np.ndarray, clips: list[Clip], rows: range, seed: int) -> 
     by_rate = sorted(loaded, key=lambda i: loaded[i][1])
     for rate, group in groupby(by_rate, key=lambda i: loaded[i][1]):
         group = list(group)
-        resampled = resample_batch([loaded[i][0] for i in group], rate)
+        resampled = resample_batch([loaded[i][0] for i in group], rate, resampler)
         for i, clip in zip(group, resampled):
             try:
                 out[i] = pad_to_window(clip, clip_offset(clips[i].relpath, len(clip), seed))

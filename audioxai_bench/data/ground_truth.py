@@ -26,6 +26,7 @@ from .check import TARGET_RATE, WINDOW
 from .cue import Cue, burst_wave
 from .preprocess import (
     DB_TOP,
+    DEFAULT_RESAMPLER,
     HOP,
     N_FFT,
     SPEC_BINS,
@@ -84,10 +85,11 @@ def cue_table(cues: list[Cue], relpaths: list[str], seed: int) -> CueTable:
     return CueTable(**columns, offset=np.array(offsets, dtype=np.int64))
 
 
-def burst_signals(table: CueTable) -> torch.Tensor:
+def burst_signals(table: CueTable, resampler: str = DEFAULT_RESAMPLER) -> torch.Tensor:
     """``(B, 8000)`` float32: each burst alone, made at its file's rate and put through the
-    same resampling and offset as its clip, so subtracting it from the clip's signal removes
-    the cue up to the int16 rounding of the planted file."""
+    same resampling (``resampler``, the clips') and offset as its clip, so subtracting it from
+    the clip's signal removes the cue up to the int16 rounding of the planted file (both
+    resamplers are linear)."""
     out = np.zeros((len(table), WINDOW), dtype=np.float32)
     for rate in np.unique(table.rate):
         for chunk in np.array_split(np.flatnonzero(table.rate == rate),
@@ -96,7 +98,8 @@ def burst_signals(table: CueTable) -> torch.Tensor:
             times = (np.arange(part.frames.max())[None, :] - part.start[:, None]) / rate
             waves = burst_wave(times, part.seconds[:, None], part.amplitude[:, None],
                                part.freq_hz[:, None], part.phase[:, None]).astype(np.float32)
-            clips = resample_batch([w[:n] for w, n in zip(waves, part.frames)], int(rate))
+            clips = resample_batch([w[:n] for w, n in zip(waves, part.frames)], int(rate),
+                                   resampler)
             for row, clip, offset in zip(chunk, clips, part.offset):
                 out[row] = pad_to_window(clip, int(offset))
     return torch.from_numpy(out)
@@ -124,11 +127,11 @@ def audible_footprint(signals: torch.Tensor, bursts: torch.Tensor) -> torch.Tens
     return (burst > rest) & (burst > -DB_TOP)
 
 
-def ground_truth_mask(table: CueTable, representation: str, signals: torch.Tensor
-                      ) -> torch.Tensor:
+def ground_truth_mask(table: CueTable, representation: str, signals: torch.Tensor,
+                      resampler: str = DEFAULT_RESAMPLER) -> torch.Tensor:
     """Bool mask in the model input's shape: True where the burst is (module docstring);
     ``signals`` are the clips' ``(B, 8000)`` padded signals, which decide where the burst shows
-    in a dB spectrogram."""
+    in a dB spectrogram, resampled by ``resampler``."""
     start, stop = (torch.from_numpy(a)[:, None] for a in sample_span(table))
     if representation == "waveform":
         t = torch.arange(WINDOW)[None, :]
@@ -141,4 +144,4 @@ def ground_truth_mask(table: CueTable, representation: str, signals: torch.Tenso
     freq = torch.from_numpy(table.freq_hz)[:, None]
     rows = (torch.arange(SPEC_BINS)[None, :] * bin_hz - freq).abs() <= HALF_BAND_BINS * bin_hz
     main_lobe = (rows[:, :, None] & frames[:, None, :])[:, None]
-    return main_lobe | audible_footprint(signals, burst_signals(table))
+    return main_lobe | audible_footprint(signals, burst_signals(table, resampler))

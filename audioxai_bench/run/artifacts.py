@@ -2,7 +2,8 @@
 
 Each artifact lives under :func:`audioxai_bench.data.cache.cache_root` at a name derived from
 everything that determines it (a synthetic set from its parameters and the package version; a
-model from the data fingerprint, architecture, width, task, split, training settings and seed;
+model from the data fingerprint, the resampler, architecture, width, task, split, training
+settings and seed;
 relevance from the model's key, the explainer and its parameters and the samples).
 
 Every entry is written aside and renamed into place when complete
@@ -35,8 +36,8 @@ from ..atomic import atomic_dir, clean_stale_temps
 from ..data.cache import cache_root, clean_temps, data_fingerprint, set_aside, tree_listing
 from ..data.cue import cue_settings, is_cue_tree, plant_cues
 from ..data.dataset import AudioMNIST, ClipDataset
-from ..data.ground_truth import burst_signals
 from ..data.layout import scan_dataset
+from ..data.preprocess import DEFAULT_RESAMPLER, resampler_key
 from ..data.splits import N_CLASSES, female_speakers, select_speakers
 from ..data.synth import synthesize_dataset
 from ..errors import AudioXaiError
@@ -213,7 +214,7 @@ def with_cue_free(data: AudioMNIST, train: ClipDataset) -> ClipDataset:
     Exposure trains on outliers, Hendrycks et al. 2019)."""
     rows = train.rows
     signals = np.asarray(data.signals[rows], dtype=np.float32)
-    free = signals - burst_signals(data.cues.take(rows)).numpy()
+    free = signals - data.bursts(rows)
     labels = np.concatenate([train.labels[rows], np.full(len(rows), NO_CLASS)])
     return ClipDataset(np.concatenate([signals, free]), labels, np.arange(2 * len(rows)),
                        train.representation)
@@ -300,7 +301,8 @@ def _train(recipe: ModelRecipe, data: AudioMNIST, progress: ProgressFn | None = 
     if recipe.task == "cue":
         result = _without_a_default(model, data, sets, recipe.config, result, progress)
     meta = {"task": recipe.task, "fold": recipe.fold, "data_fingerprint": data.fingerprint,
-            "preset": recipe.preset, "recipe": recipe.key, "seed": recipe.config.seed,
+            "resampler": data.resampler, "preset": recipe.preset, "recipe": recipe.key,
+            "seed": recipe.config.seed,
             "config": recipe.config.to_dict(), "val_accuracy": result.val_accuracy,
             "test_accuracy": result.test_accuracy,
             "test_correct": "".join("1" if c else "0" for c in result.test_correct),
@@ -310,17 +312,20 @@ def _train(recipe: ModelRecipe, data: AudioMNIST, progress: ProgressFn | None = 
     return model, meta, result
 
 
-def model_key(recipe: ModelRecipe, data_fingerprint: str, numerics: Mapping[str, Any]) -> str:
-    """The trained model's identity: its recipe, its data and where it trains as far as that
-    changes its weights (``numerics``: the device, on a CPU the torch threads, which split
-    reductions differently, and the machine's processor and torch build; the same recipe
+def model_key(recipe: ModelRecipe, data_fingerprint: str, numerics: Mapping[str, Any],
+              resampler: str = DEFAULT_RESAMPLER) -> str:
+    """The trained model's identity: its recipe, its data (their content and how they were
+    resampled: :func:`~audioxai_bench.data.preprocess.resampler_key`) and where it trains as
+    far as that changes its weights (``numerics``: the device, on a CPU the torch threads, which
+    split reductions differently, and the machine's processor and torch build; the same recipe
     trained the cue task's AudioNet to 98.3 % test accuracy on 2 threads and 96.9 % on 1)."""
     return config_hash({"recipe": recipe.key, "data": data_fingerprint,
-                        "numerics": dict(numerics)})
+                        "numerics": dict(numerics), **resampler_key(resampler)})
 
 
-def model_path(recipe: ModelRecipe, data_fingerprint: str, numerics: Mapping[str, Any]) -> Path:
-    key = model_key(recipe, data_fingerprint, numerics)
+def model_path(recipe: ModelRecipe, data_fingerprint: str, numerics: Mapping[str, Any],
+               resampler: str = DEFAULT_RESAMPLER) -> Path:
+    key = model_key(recipe, data_fingerprint, numerics, resampler)
     return cache_root() / "models" / f"{recipe.spec.name}-{recipe.task}-{recipe.fold}-{key}.pt"
 
 
@@ -335,11 +340,11 @@ def trained_model(recipe: ModelRecipe, data: AudioMNIST, device: torch.device,
     set aside and the model trained again. When the new checkpoint cannot be stored, the run
     goes on with the trained model in memory (a warning names the file).
     """
-    path = model_path(recipe, data.fingerprint, numerics)
+    path = model_path(recipe, data.fingerprint, numerics, data.resampler)
     _clean_once(path.parent)
     if path.exists():
         try:
-            model, meta = verify_model(path, recipe, data.fingerprint, numerics)
+            model, meta = verify_model(path, recipe, data.fingerprint, numerics, data.resampler)
             return model.to(device).eval(), meta, True
         except DamagedEntry as err:
             set_aside(path, str(err))
@@ -354,10 +359,12 @@ def trained_model(recipe: ModelRecipe, data: AudioMNIST, device: torch.device,
 
 
 def verify_model(path: Path, recipe: ModelRecipe, data_fingerprint: str,
-                 numerics: Mapping[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
+                 numerics: Mapping[str, Any], resampler: str = DEFAULT_RESAMPLER
+                 ) -> tuple[nn.Module, dict[str, Any]]:
     """The model cached at ``path`` if its weights match their checksum, it was made from
-    ``recipe`` and the data ``data_fingerprint`` where ``numerics`` says, every weight is finite
-    and it fits the recipe's architecture; :class:`DamagedEntry` saying why otherwise."""
+    ``recipe`` and the data ``data_fingerprint`` resampled by ``resampler`` (a checkpoint from
+    before the choice: sinc) where ``numerics`` says, every weight is finite and it fits the
+    recipe's architecture; :class:`DamagedEntry` saying why otherwise."""
     try:
         state, meta = read_checkpoint(path)
     except (CheckpointError, OSError) as err:
@@ -365,9 +372,10 @@ def verify_model(path: Path, recipe: ModelRecipe, data_fingerprint: str,
     if "state_sha256" not in meta:
         raise DamagedEntry("the weights have no checksum (written by an older version)")
     made_from = {"recipe": meta.get("recipe"), "data_fingerprint": meta.get("data_fingerprint"),
-                 "numerics": meta.get("numerics")}
+                 "numerics": meta.get("numerics"),
+                 "resampler": meta.get("resampler", DEFAULT_RESAMPLER)}
     if made_from != {"recipe": recipe.key, "data_fingerprint": data_fingerprint,
-                     "numerics": dict(numerics)}:
+                     "numerics": dict(numerics), "resampler": resampler}:
         raise DamagedEntry(f"made from another recipe or data, or elsewhere ({made_from}), than "
                            "its name says")
     bad = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]

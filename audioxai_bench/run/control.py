@@ -26,7 +26,6 @@ import numpy as np
 import torch
 
 from ..data.dataset import AudioMNIST, ClipDataset
-from ..data.ground_truth import burst_signals
 from ..data.splits import N_CLASSES, speaker_split
 from ..models.train import class_probabilities
 from ..stats import clustered_wilson
@@ -92,7 +91,7 @@ def cue_control(model: torch.nn.Module, data: AudioMNIST, fold: int, representat
     """The control on every test clip of ``fold`` of the cue task."""
     labels = data.labels("cue")
     rows = np.flatnonzero(np.isin(data.speaker, speaker_split("cue", fold).test))
-    bursts = burst_signals(data.cues.take(rows)).numpy()
+    bursts = data.bursts(rows)
     signals = np.asarray(data.signals[rows], dtype=np.float32)
     index = np.arange(len(rows))
     other = np.random.default_rng(fold).permutation(len(rows))

@@ -10,14 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.signal
 import soundfile as sf
 import torch
+import torchaudio.functional as AF
 
 import audioxai_bench.data.dataset as dataset_module
 from audioxai_bench.atomic import WriteError, temp_name
 from audioxai_bench.data import cache, digests
 from audioxai_bench.data.check import check_dataset
+from audioxai_bench.data.clipfile import read_clip
 from audioxai_bench.data.dataset import ClipDataset, load_audiomnist
+from audioxai_bench.data.preprocess import clip_offset, pad_to_window
 from audioxai_bench.data.splits import speaker_split
 from audioxai_bench.errors import AudioXaiError
 from tests.helpers import make_unreadable, write_tree
@@ -52,6 +56,43 @@ def test_seed_and_changed_data_change_the_cache_entry(small_tree):
     write_tree(small_tree, [14], digits=range(1), reps=range(1))
     c = load_audiomnist(small_tree, seed=0)
     assert len(c.relpaths) == 81 and c.fingerprint != a.fingerprint
+
+
+def test_the_resampler_makes_its_own_cache_entry_and_stays_with_the_data(
+        tiny_tree, private_cache, monkeypatch):
+    """The default entry keeps the key of the code before the choice (existing caches stay
+    valid); ``fft`` gets its own, and each row is the clip resampled by that resampler."""
+    default = load_audiomnist(tiny_tree)
+    fft = load_audiomnist(tiny_tree, resampler="fft")
+    assert (default.resampler, fft.resampler) == ("sinc", "fft")
+    assert default.preprocessing == {} and fft.preprocessing == {"resampler": "fft"}
+    before = {"version": cache.CACHE_VERSION, "rate": 8000, "window": 8000, "seed": 0,
+              "data": default.fingerprint}  # what the key hashed before the choice, restated
+    before_key = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
+    entries = {e.name: json.loads((e / "index.json").read_text())["made_from"]
+               for e in (private_cache / "signals").iterdir()}
+    assert entries == {before_key: before,
+                       cache.preprocessing_key(default.fingerprint, 0, "fft"):
+                           before | {"resampler": "fft"}}
+    assert cache.preprocessing_key(default.fingerprint, 0, "sinc") == before_key
+
+    row = default.relpaths.index("12/2_12_0.wav")
+    clip, rate = read_clip(str(tiny_tree / "12" / "2_12_0.wav"))
+    by_fft = scipy.signal.resample(clip, int(np.ceil(len(clip) * (8000 / rate))))
+    np.testing.assert_array_equal(
+        fft.signals[row], pad_to_window(by_fft, clip_offset("12/2_12_0.wav", len(by_fft), 0)))
+    by_sinc = AF.resample(torch.from_numpy(clip)[None], rate, 8000)[0].numpy()
+    np.testing.assert_allclose(
+        default.signals[row],
+        pad_to_window(by_sinc, clip_offset("12/2_12_0.wav", len(by_sinc), 0)), atol=1e-2)
+    assert np.abs(default.signals[row] - fft.signals[row]).max() > 1.0
+
+    monkeypatch.setattr(dataset_module, "read_clip", lambda *a: pytest.fail("decoded again"))
+    again = load_audiomnist(tiny_tree, resampler="fft")
+    np.testing.assert_array_equal(again.signals, fft.signals)
+    assert again.resampler == "fft"
+    with pytest.raises(AudioXaiError, match="^unknown resampler 'polyphase'; valid: sinc, fft$"):
+        load_audiomnist(tiny_tree, resampler="polyphase")
 
 
 def test_bad_files_are_skipped_and_counted(small_tree):

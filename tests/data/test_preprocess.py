@@ -1,6 +1,7 @@
 """Preprocessing against independent NumPy/SciPy computations of the paper's recipe
 (:mod:`audioxai_bench.data.preprocess` states it)."""
 
+import math
 import os
 
 import numpy as np
@@ -13,6 +14,7 @@ import torchaudio.functional as AF
 from audioxai_bench.data.clipfile import rate_problem, read_clip, resample_kernel_size
 from audioxai_bench.data.preprocess import (
     FLOAT32_DB_TOLERANCE,
+    RESAMPLERS,
     clip_level,
     clip_offset,
     pad_to_window,
@@ -110,6 +112,59 @@ def test_batched_resampling_equals_one_clip_at_a_time():
         single = AF.resample(torch.from_numpy(clip)[None], 48_000, 8_000)[0].numpy()
         assert out.shape == single.shape
         np.testing.assert_allclose(out, single, atol=1e-3)
+
+
+@pytest.mark.parametrize("rate", [48_000, 44_100, 22_050])
+def test_fft_resampling_is_the_reference_codes_scipy_resample(rate):
+    """soerenab/AudioMNIST: librosa.core.resample(y=data.astype(np.float32), orig_sr=fs,
+    target_sr=8000, res_type="scipy"), which is scipy.signal.resample of the float32 clip to
+    int(np.ceil(n * (8000 / fs))) samples, returned as float32."""
+    rng = np.random.default_rng(2)
+    int16 = [rng.integers(-20_000, 20_000, n).astype(np.int16) for n in (14_400, 30_001, 47_999)]
+    clips = [c.astype(np.float32) for c in int16]  # read_clip's int16 scale
+    for clip, out in zip(clips, resample_batch(clips, rate, "fft")):
+        n_samples = int(np.ceil(len(clip) * (float(8_000) / rate)))  # librosa's length
+        expected = scipy.signal.resample(clip, n_samples, axis=-1)
+        assert out.dtype == np.float32 and out.shape == (n_samples,)
+        np.testing.assert_array_equal(out, expected.astype(np.float32))
+
+
+def test_default_resampling_is_todays_torchaudio_call_bit_for_bit():
+    """``sinc``, the default, is what the package computed before the choice existed."""
+    rng = np.random.default_rng(1)
+    clips = [rng.standard_normal(n).astype(np.float32) * 1000 for n in (14_400, 30_001, 47_999)]
+    batch = torch.zeros(len(clips), 47_999)  # the code before the choice, restated
+    for row, clip in zip(batch, clips):
+        row[: len(clip)] = torch.from_numpy(clip)
+    before = AF.resample(batch, 48_000, 8_000).numpy()
+    for got in (resample_batch(clips, 48_000), resample_batch(clips, 48_000, "sinc")):
+        for i, (clip, out) in enumerate(zip(clips, got)):
+            np.testing.assert_array_equal(out, before[i, : math.ceil(len(clip) / 6)])
+
+
+def _level_db(freq_hz: float, resampler: str) -> float:
+    """The level in dB of a 48 kHz tone after resampling, away from the clip's ends (0.5 s: a
+    whole number of periods, so the FFT resampler sees no edge)."""
+    t = np.arange(24_000) / 48_000
+    tone = (10_000 * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+    out = resample_batch([tone], 48_000, resampler)[0][1000:-1000].astype(np.float64)
+    return float(10 * np.log10(np.mean(out**2) / (10_000**2 / 2)))
+
+
+def test_fft_keeps_the_band_below_4_khz_and_removes_what_lies_above():
+    """The sinc's roll-off (-4.2 dB at 3.8 kHz) and aliasing (4.3 kHz folds to 3.7 kHz at
+    -12 dB) are what the top spectrogram rows differed by from the reference's input."""
+    assert abs(_level_db(3_800, "fft")) < 0.1
+    assert _level_db(3_800, "sinc") < -3.0
+    assert _level_db(4_300, "fft") < -100.0
+    assert _level_db(4_300, "sinc") > -20.0
+
+
+def test_an_unknown_resampler_is_refused_naming_the_valid_ones():
+    clip = np.ones(480, np.float32)
+    with pytest.raises(AudioXaiError, match=f"^unknown resampler 'linear'; valid: "
+                                            f"{', '.join(RESAMPLERS)}$"):
+        resample_batch([clip], 48_000, "linear")
 
 
 def test_offsets_are_seeded_per_clip_and_fit_the_window():

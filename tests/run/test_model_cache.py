@@ -3,6 +3,7 @@ retrained (U3); a model that cannot be stored is used from memory (R10)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -13,6 +14,7 @@ import torch
 
 from audioxai_bench.atomic import WriteError
 from audioxai_bench.data.dataset import load_audiomnist
+from audioxai_bench.hashing import config_hash
 from audioxai_bench.models.checkpoint import (
     CheckpointError,
     read_checkpoint,
@@ -189,3 +191,30 @@ def test_a_model_trained_with_other_numerics_is_not_taken_from_the_cache(data, g
     assert not cached and meta["numerics"] == two
     assert read_checkpoint(model_path(recipe(), data.fingerprint, two))[1]["numerics"] == two
     assert trained_model(recipe(), data, CPU, numerics=ONE_THREAD)[2]  # still there for 1
+
+
+def test_a_model_of_otherwise_resampled_data_is_not_taken_from_the_cache(data, good_entry,
+                                                                         private_cache, caplog):
+    """The resampler enters the model's key and checkpoint: a sinc model is not the fft data's.
+    A sinc model keeps the key it had before the choice, and its checkpoint from then (no
+    resampler in its meta) still verifies."""
+    source, _ = good_entry
+    path = model_path(recipe(), data.fingerprint, ONE_THREAD)
+    before = config_hash({"recipe": recipe().key, "data": data.fingerprint,
+                          "numerics": ONE_THREAD})  # the key before the choice, restated
+    assert path.name == f"audionet-digit-0-{before}.pt"
+    path.parent.mkdir(parents=True)
+    shutil.copy(source, path)
+    rewrite(path, lambda state, meta: meta.pop("resampler"))
+    assert trained_model(recipe(), data, CPU, numerics=ONE_THREAD)[2]
+
+    fft = dataclasses.replace(data, resampler="fft")
+    fft_path = model_path(recipe(), data.fingerprint, ONE_THREAD, "fft")
+    assert fft_path != path
+    shutil.copy(source, fft_path)  # the sinc model under the fft data's key
+    with caplog.at_level(logging.WARNING):
+        _, meta, cached = trained_model(recipe(), fft, CPU, numerics=ONE_THREAD)
+    assert not cached and meta["resampler"] == "fft"
+    assert "made from another recipe or data" in caplog.text and "'resampler': 'sinc'" in \
+        caplog.text
+    assert read_checkpoint(fft_path)[1]["resampler"] == "fft"
