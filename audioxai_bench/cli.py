@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="validation-best or final iterate (default: the preset's)")
     train.add_argument("--seed", type=integer(0, MAX_SEED), default=0,
                        help="data split and initialisation seed (default 0)")
+    train.add_argument("--resampler", choices=RESAMPLERS, default=DEFAULT_RESAMPLER,
+                       help="how clips reach 8 kHz: fft (scipy.signal.resample, the paper's "
+                            f"code) or sinc (torchaudio; default {DEFAULT_RESAMPLER})")
     train.add_argument("--device", default="cpu", help="cpu or cuda")
     train.add_argument("--nondeterministic", action="store_true",
                        help="faster, not repeatable on a GPU: let cuDNN autotune instead of "
@@ -253,6 +256,10 @@ MAX_SEED = 2**31 - 1
 MAX_WIDTH = 64.0
 MAX_ITERATIONS = 1_000_000
 MAX_FOLD = max(n_folds(task) for task in ("digit", "sex")) - 1
+#: ``audioxai_bench.data.preprocess``'s resamplers and default (a test keeps them equal; that
+#: module imports torch, which ``--help`` does not need).
+RESAMPLERS = ("sinc", "fft")
+DEFAULT_RESAMPLER = "sinc"
 
 
 def integer(low: int, high: int | None = None):
@@ -408,7 +415,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     req = TrainRequest(data=args.data, model=args.model, task=args.task, fold=args.fold,
                        out=args.out, preset=args.preset, width=args.width,
                        iterations=args.iterations, select=args.select, seed=args.seed,
-                       device=args.device, deterministic=not args.nondeterministic)
+                       device=args.device, deterministic=not args.nondeterministic,
+                       resampler=args.resampler)
     result, _ = train_reference(req, quiet=args.quiet)
     print(f"{args.model} {args.task} fold {args.fold}: validation accuracy "
           f"{result.val_accuracy:.1%}, test accuracy {result.test_accuracy:.1%} "

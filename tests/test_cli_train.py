@@ -43,6 +43,7 @@ def test_train_writes_a_checkpoint_with_its_provenance(synth_tree, tmp_path, cap
     assert meta["model"] == model and meta["task"] == task and meta["fold"] == 1
     assert meta["width"] == 0.05 and meta["n_classes"] == (10 if task == "digit" else 2)
     assert len(meta["data_fingerprint"]) == 16 and meta["seed"] == 0
+    assert meta["resampler"] == "sinc"  # the default: the data of every model before the choice
     assert 0.0 <= meta["test_accuracy"] <= 1.0
     # where it trained (on a CPU the threads, the processor and the build change the weights'
     # last bits)
@@ -54,6 +55,15 @@ def test_train_writes_a_checkpoint_with_its_provenance(synth_tree, tmp_path, cap
     assert not restored.training
     # weights_only loading is what makes it safe to open a shared checkpoint
     torch.load(ckpt, weights_only=True)
+
+
+def test_train_resamples_as_asked_and_says_so(synth_tree, tmp_path, capsys):
+    ckpt = tmp_path / "m.pt"
+    assert main(["train", "--data", str(synth_tree), "--model", "audionet", "--task", "digit",
+                 "--out", str(ckpt), "--iterations", "1", "--width", "0.05", "--resampler",
+                 "fft", "--quiet"]) == 0
+    assert "resampler fft" in capsys.readouterr().err
+    assert read_checkpoint(ckpt)[1]["resampler"] == "fft"
 
 
 def test_train_reports_skipped_clips(tmp_path, capsys):
@@ -123,6 +133,7 @@ SYNTH = ["data", "synth", "--out", "o"]
     (TRAIN + ["--seed", str(2**63)], "--seed: must be between 0 and 2147483647"),
     (TRAIN + ["--fold", "9"], "--fold: must be between 0 and 4, got 9"),
     (TRAIN + ["--fold", "-1"], "--fold: must be between 0 and 4, got -1"),
+    (TRAIN + ["--resampler", "linear"], "--resampler: invalid choice: 'linear'"),
     (SYNTH + ["--speakers", "0"], "--speakers: must be between 1 and 60, got 0"),
     (SYNTH + ["--speakers", "61"], "--speakers: must be between 1 and 60, got 61"),
     (SYNTH + ["--reps", "0"], "--reps: must be at least 1, got 0"),
@@ -148,6 +159,18 @@ def test_iterations_zero_is_an_error_not_the_presets_budget(tmp_path):
         train_reference(req, quiet=True, log=lambda _: None)
 
 
+def test_a_bad_resampler_fails_before_any_work(tmp_path):
+    from audioxai_bench.run.training import TrainRequest, train_reference
+    req = TrainRequest(data=tmp_path / "none", model="audionet", task="digit", fold=0,
+                       out=tmp_path / "m.pt", resampler="linear")
+    with pytest.raises(AudioXaiError, match="^unknown resampler 'linear'; valid: sinc, fft$"):
+        train_reference(req, quiet=True, log=lambda _: None)
+
+
 def test_cli_bounds_are_the_definitions_bounds():
+    from audioxai_bench.data import preprocess
+
     assert (cli.MAX_SEED, cli.MAX_WIDTH, cli.MAX_ITERATIONS) == (
         benchmark.MAX_SEED, benchmark.MAX_WIDTH, benchmark.MAX_ITERATIONS)
+    assert (cli.RESAMPLERS, cli.DEFAULT_RESAMPLER) == (preprocess.RESAMPLERS,
+                                                       preprocess.DEFAULT_RESAMPLER)

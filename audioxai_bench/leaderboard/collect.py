@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..data.preprocess import DEFAULT_RESAMPLER
 from ..errors import AudioXaiError
 from ..run.records import (
     CELL_FIELDS,
@@ -129,8 +130,9 @@ def one_definition(df: pd.DataFrame, *, mixed_versions: bool = False) -> pd.Data
     another number; ``mixed_versions`` pools them, and the facts name each version's runs),
     what the tables read from a cell's first record (:data:`METRIC_MEANING`; on a metric's
     record, one naming an explainer, a field left out is null: the runner writes ``versus``
-    only where the metric has a control), each trained model's ``data_fingerprint`` and the
-    training its test-accuracy record states; and, of a scored metric record, the ``info``
+    only where the metric has a control), each trained model's ``data_fingerprint``, its
+    ``resampler`` (a record from before the choice: sinc) and the training its test-accuracy
+    record states; and, of a scored metric record, the ``info``
     entries that say what its score is (:func:`_settings`, whole: an entry one seed's record
     states and another's lacks differs), since a built-in plugin's version is the package's
     and does not change when its code does. Any other field a record does not state (an
@@ -169,7 +171,8 @@ def _facts(df: pd.DataFrame, mixed_versions: bool
     for i, record, *values in zip(df.index, df["record"], *(df[f] for f in names)):
         row = dict(zip(names, values))
         model = ("model", *(row[f] for f in MODEL_FIELDS))
-        stated: dict[str, Any] = {"data_fingerprint": record.get("data_fingerprint")}
+        stated: dict[str, Any] = {"data_fingerprint": record.get("data_fingerprint"),
+                                  "resampler": record.get("resampler") or DEFAULT_RESAMPLER}
         if row["metric"] == ACCURACY_METRIC and not row["explainer"]:
             info = record.get("info") or {}
             stated["info"] = {k: info.get(k) for k in TRAINING}

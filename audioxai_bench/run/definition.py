@@ -15,7 +15,7 @@ most of its explainer parameters and metrics and the run settings left out::
 
     version: 1
     name: quickstart
-    data: {synthetic: {speakers: 60, reps: 5, seed: 0}}
+    data: {synthetic: {speakers: 60, reps: 5, seed: 0}, resampler: sinc}
     tasks: [digit, sex]
     models: [{name: audionet, width: 0.125}, {name: alexnet, width: 0.0625}]
     folds: [0, 1]
@@ -47,6 +47,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..data.preprocess import DEFAULT_RESAMPLER, RESAMPLERS
 from ..data.splits import TASKS, n_folds
 from ..errors import AudioXaiError
 from ..guard import DEFAULT_PLUGIN_TIME_LIMIT_S
@@ -138,6 +139,8 @@ class DataChoice:
     #: plant cues (data/cue.py, seeded by ``synth_seed``) unless the data are a cue tree: set
     #: when the run has the ``cue`` task
     cue: bool = False
+    #: how clips reach 8 kHz (:data:`~audioxai_bench.data.preprocess.RESAMPLERS`)
+    resampler: str = DEFAULT_RESAMPLER
 
 
 class Benchmark(BaseModel):
@@ -246,6 +249,10 @@ class DataSection(_Section):
     path: str = Field(None, min_length=1)
     """An AudioMNIST tree (its data/ folder); relative to this file's folder."""
     synthetic: Synthetic = Field({}, validate_default=True)
+    resampler: Literal[RESAMPLERS] = DEFAULT_RESAMPLER
+    """How clips reach 8 kHz: fft (scipy.signal.resample, the paper's code) or sinc
+    (torchaudio's windowed sinc: weaker above 3.5 kHz, some aliasing from above 4 kHz). Default
+    sinc, the resampler of results made before the choice."""
 
 
 class TrainingSection(_Section):
@@ -370,7 +377,7 @@ class Definition(_Section):
             name=self.name, description=self.description, source=source,
             data=DataChoice(path=data.path and _absolute(folder, data.path),
                             speakers=synth.speakers, reps=synth.reps, synth_seed=synth.seed,
-                            cue="cue" in self.tasks),
+                            cue="cue" in self.tasks, resampler=data.resampler),
             tasks=tuple(self.tasks), models=tuple(self.models),
             folds={t: tuple(range(n_folds(t))) if self.folds is None
                    else tuple(dict.fromkeys(self.folds)) for t in self.tasks},

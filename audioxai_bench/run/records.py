@@ -89,6 +89,9 @@ class Record(BaseModel):
     code_digest: _Text = None
     representation: _Text = None
     data_fingerprint: _Text = None
+    #: how the clips were resampled to 8 kHz (data/preprocess.py RESAMPLERS); null in records
+    #: from before the choice, all of them sinc
+    resampler: _Text = None
     value: _Number = None
     ci: list[_Number] | None = Field(None, min_length=2, max_length=2)
     n: StrictInt | None = None

@@ -192,10 +192,12 @@ class Runner:
 
     def _base_settings(self, where: Where) -> dict[str, Any]:
         """What every record's config hash covers. The data enter by content (the fingerprint),
-        not by path, so the same data in another folder or cache give the same hash."""
+        not by path, so the same data in another folder or cache give the same hash, and by how
+        they were resampled (left out for sinc, as ``deterministic`` when true: earlier hashes
+        stay valid)."""
         b = self.bench
         fast = {} if b.deterministic else {"deterministic": False}  # earlier hashes stay valid
-        return {"data": self.data.fingerprint,
+        return {"data": self.data.fingerprint, **self.data.preprocessing,
                 "model": where.model_key, "samples": b.samples, "batch_size": b.batch_size,
                 "seed": b.seed, **self.work.numerics, **fast}
 
@@ -209,7 +211,8 @@ class Runner:
         plugins["model"] = self.plan.models[panel.model_name].provenance()
         record = {
             "schema": SCHEMA_VERSION, "benchmark": self.bench.name, "dataset": self.dataset_name,
-            "data_fingerprint": self.data.fingerprint, "task": panel.task,
+            "data_fingerprint": self.data.fingerprint, "resampler": self.data.resampler,
+            "task": panel.task,
             "model": panel.model_name, "representation": panel.representation,
             "fold": panel.fold, "model_key": panel.model_key,
             "explainer": explainer.name if explainer else None,
@@ -349,7 +352,7 @@ class Runner:
         root, name, cached = data_tree(self.bench.data,
                                        lambda step: Progress(step, self.quiet, " clips"))
         self.cached["data"] += cached
-        data = load_audiomnist(root, seed=self.bench.seed,
+        data = load_audiomnist(root, seed=self.bench.seed, resampler=self.bench.data.resampler,
                                progress=Progress("preprocess", self.quiet, " clips"))
         if data.skipped:
             self.log(f"skipped {data.skipped} unusable clips (see 'audioxai-bench data check')")
@@ -409,7 +412,8 @@ class Runner:
     def _submit_training(self, task: str, choice: Any, fold: int) -> None:
         recipe = self.work.recipe(task, choice, fold)
         where = Where(task, choice.name, fold, recipe.spec.representation,
-                       model_key(recipe, self.data.fingerprint, self.work.numerics))
+                       model_key(recipe, self.data.fingerprint, self.work.numerics,
+                                 self.data.resampler))
         earlier = self.earlier_models.get((task, choice.name, fold), set())
         if earlier - {where.model_key}:
             raise AudioXaiError(

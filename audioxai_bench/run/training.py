@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ..data.dataset import load_audiomnist
+from ..data.preprocess import DEFAULT_RESAMPLER, check_resampler
 from ..data.splits import speaker_split
 from ..errors import AudioXaiError
 from ..models import TrainResult
@@ -42,6 +43,7 @@ class TrainRequest:
     seed: int = 0
     device: str = "cpu"
     deterministic: bool = True
+    resampler: str = DEFAULT_RESAMPLER  # how clips reach 8 kHz (data/preprocess.py)
 
 
 def resolve_preset(preset: str, device: torch.device) -> str:
@@ -55,7 +57,8 @@ def resolve_preset(preset: str, device: torch.device) -> str:
 def train_reference(req: TrainRequest, quiet: bool = False,
                     log: Callable[[str], None] = status) -> tuple[TrainResult, dict[str, Any]]:
     """Train ``req.model`` on ``req.task`` fold ``req.fold`` and save the checkpoint."""
-    speaker_split(req.task, req.fold)  # a bad task or fold fails before any work
+    speaker_split(req.task, req.fold)  # a bad task, fold or resampler fails before any work
+    check_resampler(req.resampler)
     spec = load_plugins().models.registration(req.model)  # unknown: fails with the valid ones
     device = resolve_device(req.device)  # fail before preprocessing, not after
     preset = resolve_preset(req.preset, device)
@@ -72,9 +75,9 @@ def train_reference(req: TrainRequest, quiet: bool = False,
     config = recipe.config
     log(f"preset {preset}: {req.model} width {recipe.width}, {config.iterations} iterations of "
         f"batch {config.batch_size}, {config.optimizer} lr {config.lr}, select {config.select}, "
-        f"device {req.device}")
+        f"device {req.device}, resampler {req.resampler}")
 
-    data = load_audiomnist(req.data, seed=req.seed,
+    data = load_audiomnist(req.data, seed=req.seed, resampler=req.resampler,
                            progress=Progress("preprocess", quiet, " clips"))
     if data.skipped:
         log(f"skipped {data.skipped} unusable clips (see 'audioxai-bench data check')")

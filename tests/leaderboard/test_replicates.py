@@ -47,7 +47,8 @@ def test_replicates_of_one_definition_are_pooled(tmp_path):
      "0.001 against 0.01"),
     ({"fingerprint": "5be2e3a0c1d4f6a7"}, "data_fingerprint",
      '"1fbf1fe31350b47a" against "5be2e3a0c1d4f6a7"'),
-], ids=["explainer-params", "training-budget", "learning-rate", "data"])
+    ({"resampler": "fft"}, "resampler", '"sinc" against "fft"'),
+], ids=["explainer-params", "training-budget", "learning-rate", "data", "resampler"])
 def test_seeds_of_different_definitions_are_refused_naming_both_folders_and_the_field(
         tmp_path, capsys, change, field, values):
     """Probe F1: seed 0 with smoothgrad's 2 noise samples and seed 1 with 16 made one cell
@@ -67,6 +68,12 @@ def test_seeds_of_different_definitions_are_refused_naming_both_folders_and_the_
 def test_a_field_an_older_record_does_not_state_is_not_compared(tmp_path):
     older = {k: v for k, v in TRAINING.items() if k != "width"}
     collect.read([_run(tmp_path / "a", 0), _run(tmp_path / "b", 1, info=older)])
+
+
+def test_a_record_from_before_the_resampler_choice_pools_with_a_sinc_one(tmp_path):
+    """Every record without a resampler was made with the sinc."""
+    df = collect.read([_run(tmp_path / "a", 0), _run(tmp_path / "b", 1, resampler="sinc")])
+    assert sorted(df["seed"].unique()) == [0, 1]
 
 
 def _versioned(root: Path, seed: int, version: str, torch: str = "2.11.0") -> Path:

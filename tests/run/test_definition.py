@@ -81,6 +81,20 @@ def test_defaults_and_all_folds():
     assert bench.explainers is None and bench.data.path is None and bench.device == "auto"
 
 
+@pytest.mark.parametrize("name, resampler", [("paper-digit", "fft"), ("paper-sex", "fft"),
+                                             ("quickstart", "sinc"), ("ground-truth", "sinc")])
+def test_every_shipped_definition_names_its_resampler(name, resampler):
+    """The paper's benchmarks resample as the paper's code; the CPU ones keep the sinc their
+    cached data and committed results were made with. A definition naming none gets sinc."""
+    import yaml
+
+    assert set(SHIPPED) == {"paper-digit", "paper-sex", "quickstart", "ground-truth"}
+    assert yaml.safe_load(shipped_path(name).read_text())["data"]["resampler"] == resampler
+    assert load_benchmark(name).data.resampler == resampler
+    assert load_benchmark(name).settings()["data"]["resampler"] == resampler
+    assert parse_benchmark(MINIMAL).data.resampler == "sinc"
+
+
 def test_a_variant_from_a_base_is_added(pm):
     bench = parse_benchmark(MINIMAL | {"explainers": [
         "gradient", {"name": "lrp-eps-small", "base": "lrp-epsilon", "params": {"epsilon": 1e-6}}]})
@@ -106,6 +120,8 @@ def test_a_variant_from_a_base_is_added(pm):
     (MINIMAL | {"models": [{"name": "audionet", "depth": 3}]}, r"models\[0\]: unknown key "
                                                                "'depth'"),
     (MINIMAL | {"name": "a b"}, "name: must be a non-empty name"),
+    (MINIMAL | {"data": {"resampler": "linear"}}, "data.resampler: unknown value 'linear'; "
+                                                  "valid: sinc, fft$"),
 ])
 def test_bad_definitions_fail_naming_the_key(raw, message):
     with pytest.raises(AudioXaiError, match=message) as info:

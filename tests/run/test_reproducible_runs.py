@@ -76,3 +76,19 @@ def test_the_fast_mode_is_recorded_and_hashed_apart(tree, cache, tmp_path):
     assert {r["torch_deterministic"] for r in fast} == {False}
     assert not {r["config_hash"] for r in exact} & {r["config_hash"] for r in fast}
     assert not torch.are_deterministic_algorithms_enabled()  # the run put the mode back
+
+
+def test_the_resampler_is_recorded_and_hashed_apart(tree, cache, tmp_path):
+    """fft data train another model: every record says which resampler made its data and
+    shares no config hash or model with the sinc run's; naming the default changes nothing."""
+    for name, changes in (("default", {}), ("sinc", {"resampler": "sinc"}),
+                          ("fft", {"resampler": "fft"})):
+        run(tree, tmp_path / name, changes={"data": {"path": str(tree), **changes}})
+    default, sinc, fft = (list(read_records([tmp_path / name]))
+                          for name in ("default", "sinc", "fft"))
+    assert {r["resampler"] for r in default} == {"sinc"}
+    assert {r["resampler"] for r in fft} == {"fft"}
+    assert outcome(tmp_path / "sinc") == outcome(tmp_path / "default")  # values and hashes
+    assert not {r["config_hash"] for r in sinc} & {r["config_hash"] for r in fft}
+    assert not {r["model_key"] for r in sinc} & {r["model_key"] for r in fft}
+    assert {r["data_fingerprint"] for r in sinc} == {r["data_fingerprint"] for r in fft}
