@@ -1,7 +1,7 @@
 """Preprocessing throughput: clips per second, cold (decode + resample + pad) and cached,
 for both model inputs.
 
-    python benchmarks/bench_preprocess.py --data DIR [--batch 256]
+    python benchmarks/bench_preprocess.py --data DIR [--batch 256] [--resampler fft]
 
 Uses a private cache folder, so "cold" really decodes every clip.
 """
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from audioxai_bench.data.dataset import load_audiomnist
-from audioxai_bench.data.preprocess import to_model_input
+from audioxai_bench.data.preprocess import DEFAULT_RESAMPLER, RESAMPLERS, to_model_input
 
 
 def representations_rate(signals, batch: int) -> dict[str, float]:
@@ -36,16 +36,17 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--resampler", choices=RESAMPLERS, default=DEFAULT_RESAMPLER)
     args = parser.parse_args()
-    print(f"torch threads: {torch.get_num_threads()}")
+    print(f"torch threads: {torch.get_num_threads()}; resampler {args.resampler}")
     with tempfile.TemporaryDirectory() as cache:
         os.environ["AUDIOXAI_BENCH_CACHE"] = cache
         start = time.perf_counter()
-        data = load_audiomnist(args.data, workers=args.workers)
+        data = load_audiomnist(args.data, workers=args.workers, resampler=args.resampler)
         cold = time.perf_counter() - start
         n = len(data.relpaths)
         start = time.perf_counter()
-        cached = load_audiomnist(args.data)
+        cached = load_audiomnist(args.data, resampler=args.resampler)
         signals = np.array(cached.signals)  # read the whole memory map
         warm = time.perf_counter() - start
         reps = representations_rate(signals, args.batch)
