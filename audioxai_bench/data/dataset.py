@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -127,21 +128,38 @@ class ClipDataset(Dataset):
         self.inputs: torch.Tensor | None = None
         self._held: dict[tuple[str, torch.device], torch.Tensor] = {}
         if len(rows) * _input_bytes(representation) <= precompute_bytes:
-            self.inputs = torch.cat([self._make(rows[i:i + PRECOMPUTE_BATCH])
-                                     for i in range(0, len(rows), PRECOMPUTE_BATCH)])
+            self.inputs = self._joined(self._make)
 
-    def _make(self, rows: np.ndarray) -> torch.Tensor:
-        return to_model_input(torch.from_numpy(np.asarray(self.signals[rows])),
-                              self.representation)
+    def signals_at(self, positions: np.ndarray) -> np.ndarray:
+        """``(len(positions), 8000)`` float32: the padded signals of the set's clips at
+        ``positions``, read from the (memory-mapped) signals alone."""
+        return np.asarray(self.signals[self.rows[positions]])
+
+    def _make(self, positions: np.ndarray) -> torch.Tensor:
+        return to_model_input(torch.from_numpy(self.signals_at(positions)), self.representation)
+
+    def _joined(self, make: Callable[[np.ndarray], torch.Tensor]) -> torch.Tensor:
+        """``make(positions)`` of every position, :data:`PRECOMPUTE_BATCH` at a time, written
+        into one tensor (joining the parts would hold them twice)."""
+        first = make(np.arange(min(PRECOMPUTE_BATCH, len(self))))
+        whole = first.new_empty((len(self), *first.shape[1:]))
+        whole[:len(first)] = first
+        for start in range(len(first), len(self), PRECOMPUTE_BATCH):
+            positions = np.arange(start, min(start + PRECOMPUTE_BATCH, len(self)))
+            whole[start:start + len(positions)] = make(positions)
+        return whole
 
     def _on(self, what: str, device: torch.device) -> torch.Tensor:
-        """The inputs, signals or labels of every row, held on ``device`` (copied once)."""
+        """The inputs, signals or labels of every row, held on ``device`` (copied once; the
+        signals part by part, so they are never all on the host)."""
         key = (what, device)
         if key not in self._held:
-            whole = {"inputs": lambda: self.inputs,
-                     "signals": lambda: torch.from_numpy(np.asarray(self.signals[self.rows])),
-                     "labels": lambda: torch.from_numpy(self.labels[self.rows].astype(np.int64))}
-            self._held[key] = whole[what]().to(device)
+            whole = {"inputs": lambda: self.inputs.to(device),
+                     "signals": lambda: self._joined(
+                         lambda p: torch.from_numpy(self.signals_at(p)).to(device)),
+                     "labels": lambda: torch.from_numpy(
+                         self.labels[self.rows].astype(np.int64)).to(device)}
+            self._held[key] = whole[what]()
         return self._held[key]
 
     def batch(self, index: torch.Tensor, device: torch.device
@@ -156,7 +174,7 @@ class ClipDataset(Dataset):
         if self.inputs is not None:
             x = self._on("inputs", device)[on_device]
         elif device.type == "cpu":
-            x = self._make(self.rows[index.numpy()])
+            x = self._make(index.numpy())
         else:
             x = to_model_input(self._on("signals", device)[on_device], self.representation)
         return x, self._on("labels", device)[on_device]

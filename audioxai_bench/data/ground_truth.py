@@ -17,6 +17,7 @@ a model of dB values reads.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -91,6 +92,16 @@ def burst_signals(table: CueTable, resampler: str = DEFAULT_RESAMPLER) -> torch.
     the clip's signal removes the cue up to the int16 rounding of the planted file (both
     resamplers are linear)."""
     out = np.zeros((len(table), WINDOW), dtype=np.float32)
+    for rows, bursts in burst_chunks(table, resampler):
+        out[rows] = bursts
+    return torch.from_numpy(out)
+
+
+def burst_chunks(table: CueTable, resampler: str = DEFAULT_RESAMPLER
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """:func:`burst_signals` a few hundred clips at a time (those of one rate resampled at
+    once): ``(rows, bursts)``, the rows of ``table`` and their ``(len(rows), 8000)`` bursts,
+    so a caller that keeps only part of each burst never holds all of them."""
     for rate in np.unique(table.rate):
         for chunk in np.array_split(np.flatnonzero(table.rate == rate),
                                     max(1, int(np.sum(table.rate == rate)) // _CHUNK)):
@@ -100,9 +111,8 @@ def burst_signals(table: CueTable, resampler: str = DEFAULT_RESAMPLER) -> torch.
                                part.freq_hz[:, None], part.phase[:, None]).astype(np.float32)
             clips = resample_batch([w[:n] for w, n in zip(waves, part.frames)], int(rate),
                                    resampler)
-            for row, clip, offset in zip(chunk, clips, part.offset):
-                out[row] = pad_to_window(clip, int(offset))
-    return torch.from_numpy(out)
+            yield chunk, np.stack([pad_to_window(clip, int(offset))
+                                   for clip, offset in zip(clips, part.offset)])
 
 
 def sample_span(table: CueTable) -> tuple[np.ndarray, np.ndarray]:

@@ -35,6 +35,7 @@ from .. import __version__
 from ..atomic import atomic_dir, clean_stale_temps
 from ..data.cache import cache_root, clean_temps, data_fingerprint, set_aside, tree_listing
 from ..data.cue import cue_settings, is_cue_tree, plant_cues
+from ..data.cue_free import CueFreeClips
 from ..data.dataset import AudioMNIST, ClipDataset
 from ..data.layout import scan_dataset
 from ..data.preprocess import DEFAULT_RESAMPLER, resampler_key
@@ -208,16 +209,15 @@ def _without_a_default(model: nn.Module, data: AudioMNIST, sets: tuple[ClipDatas
                                  for h in after.history])
 
 
-def with_cue_free(data: AudioMNIST, train: ClipDataset) -> ClipDataset:
+def with_cue_free(data: AudioMNIST, train: ClipDataset) -> CueFreeClips:
     """The cue task's training clips, and each again with its burst subtracted, labelled
     :data:`~audioxai_bench.models.train.NO_CLASS` (trained to the uniform guess, as Outlier
-    Exposure trains on outliers, Hendrycks et al. 2019)."""
+    Exposure trains on outliers, Hendrycks et al. 2019); the copies are made batch by batch
+    from the memory-mapped signals (:class:`~audioxai_bench.data.cue_free.CueFreeClips`)."""
     rows = train.rows
-    signals = np.asarray(data.signals[rows], dtype=np.float32)
-    free = signals - data.bursts(rows)
     labels = np.concatenate([train.labels[rows], np.full(len(rows), NO_CLASS)])
-    return ClipDataset(np.concatenate([signals, free]), labels, np.arange(2 * len(rows)),
-                       train.representation)
+    return CueFreeClips(data.signals, rows, data.cues.take(rows), labels, train.representation,
+                        resampler=data.resampler)
 
 
 @dataclasses.dataclass(frozen=True)
