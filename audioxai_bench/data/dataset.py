@@ -19,7 +19,7 @@ from . import cache
 from .check import WINDOW, check_dataset
 from .clipfile import read_clip
 from .cue import is_cue_tree, read_cue
-from .ground_truth import CueTable, burst_signals, cue_table, ground_truth_mask
+from .ground_truth import MASK_READS_SIGNALS, CueTable, burst_signals, cue_table, ground_truth_mask
 from .layout import Clip, Problem
 from .preprocess import (
     DEFAULT_RESAMPLER,
@@ -85,9 +85,9 @@ class AudioMNIST:
         if task != "cue":
             return None
         self.labels(task)  # a clear error on data without cues
-        return ground_truth_mask(self.cues.take(rows), representation,
-                                 torch.from_numpy(np.asarray(self.signals[rows])),
-                                 self.resampler)
+        signals = (torch.from_numpy(np.asarray(self.signals[rows]))
+                   if representation in MASK_READS_SIGNALS else None)
+        return ground_truth_mask(self.cues.take(rows), representation, signals, self.resampler)
 
     def bursts(self, rows: np.ndarray) -> np.ndarray:
         """``(len(rows), 8000)`` float32: the planted burst of each of ``rows`` alone, resampled

@@ -137,17 +137,25 @@ def audible_footprint(signals: torch.Tensor, bursts: torch.Tensor) -> torch.Tens
     return (burst > rest) & (burst > -DB_TOP)
 
 
-def ground_truth_mask(table: CueTable, representation: str, signals: torch.Tensor,
+#: The inputs whose mask depends on the clips' signals (where the burst shows in dB).
+MASK_READS_SIGNALS = frozenset({"spectrogram"})
+
+
+def ground_truth_mask(table: CueTable, representation: str,
+                      signals: torch.Tensor | None = None,
                       resampler: str = DEFAULT_RESAMPLER) -> torch.Tensor:
     """Bool mask in the model input's shape: True where the burst is (module docstring);
     ``signals`` are the clips' ``(B, 8000)`` padded signals, which decide where the burst shows
-    in a dB spectrogram, resampled by ``resampler``."""
+    in a dB spectrogram (:data:`MASK_READS_SIGNALS`; the waveform mask ignores them), resampled
+    by ``resampler``."""
     start, stop = (torch.from_numpy(a)[:, None] for a in sample_span(table))
     if representation == "waveform":
         t = torch.arange(WINDOW)[None, :]
         return ((t >= start) & (t < stop))[:, None]
     if representation != "spectrogram":
         raise ValueError(f"unknown representation {representation!r}")
+    if signals is None:
+        raise ValueError("the spectrogram mask needs the clips' signals")
     centre = (torch.arange(SPEC_FRAMES)[None, :] + SPEC_FIRST_FRAME) * HOP
     frames = (centre >= start - HALF_FRAME_SAMPLES) & (centre < stop + HALF_FRAME_SAMPLES)
     bin_hz = TARGET_RATE / N_FFT

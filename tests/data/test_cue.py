@@ -3,6 +3,7 @@ with the cue in both model inputs, and data check of the ground-truth files."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections import Counter
@@ -156,6 +157,28 @@ def test_the_ground_truth_follows_the_run_seed(planted):
     b = load_audiomnist(planted, seed=2, use_cache=False)
     assert not np.array_equal(a.cues.onset, b.cues.onset)
     assert np.array_equal(a.cues.label, b.cues.label)
+
+
+class _Unread:
+    """Signals that fail when read."""
+
+    def __getitem__(self, rows):
+        raise AssertionError("the signals were read")
+
+
+def test_only_the_spectrogram_mask_reads_the_signals(planted):
+    """The waveform mask is the burst's samples: it was given a tensor of the clips' signals
+    (32 kB a clip) that it ignored."""
+    data = load_audiomnist(planted, seed=RUN_SEED, use_cache=False)
+    rows = np.array([5, 0, 3])
+    masks = {rep: data.ground_truth("cue", rows, rep) for rep in ("waveform", "spectrogram")}
+    unread = dataclasses.replace(data, signals=_Unread())
+    assert torch.equal(unread.ground_truth("cue", rows, "waveform"), masks["waveform"])
+    with pytest.raises(AssertionError, match="the signals were read"):
+        unread.ground_truth("cue", rows, "spectrogram")
+    assert masks["spectrogram"].any()
+    with pytest.raises(ValueError, match="the spectrogram mask needs the clips' signals"):
+        ground_truth_mask(data.cues.take(rows), "spectrogram")
 
 
 def _copy(planted: Path, tmp_path: Path) -> Path:
