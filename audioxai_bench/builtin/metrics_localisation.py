@@ -27,8 +27,10 @@ an oscillating map is about half positive wherever it has weight, inside the evi
 outside alike, so keeping the positive half keeps the share inside. On the seed-0
 cue · AudioNet model gradient × input scores 0.78 on the positive part and 0.75 on ``|R|``,
 occlusion 0.67 and 0.70. Each record's ``info`` says what
-each score reads (``relevance``: ``absolute`` or ``positive part``). Ties and empty maps are
-settled so that no map scores by luck:
+each score reads (``relevance``: ``absolute`` or ``positive part``), and the runner adds the
+rule of the mask it was scored against (``ground_truth``,
+:data:`~audioxai_bench.data.ground_truth.MASK_RULES`). Ties and empty maps are settled so that
+no map scores by luck:
 
 - a map of constant magnitude *orders* nothing (a constant, or ± one value, as the sign of a
   gradient): pointing game, rank accuracy and ROC-AUC give the chance level (the mask

@@ -44,6 +44,17 @@ HALF_BAND_BINS = 2.5
 HALF_FRAME_SAMPLES = N_FFT // 4
 _CHUNK = 256  # clips resampled at once (256 one-second clips at 48 kHz: 50 MB)
 _ROUNDING = 1e-6  # samples: an onset on the grid must not round to the next sample
+#: Each input's mask rule (:func:`ground_truth_mask`), named and versioned: the records of
+#: scores against it state it (``info.ground_truth``), and the leaderboard pools seeds only
+#: where their records agree, so a changed rule needs a new text (its version up by one).
+#: Spectrogram v1 was the main lobe alone (before science audit 6, M2).
+MASK_RULES = {
+    "waveform": "waveform v1: the burst's samples",
+    "spectrogram": (f"spectrogram v2: main lobe (bins within {HALF_BAND_BINS:g} of the "
+                    f"burst's frequency, frames centred within {HALF_FRAME_SAMPLES} samples "
+                    "of it) + audible footprint (bins where the burst alone is louder than "
+                    f"the rest of the clip and above -{DB_TOP:g} dB)"),
+}
 
 
 @dataclass(frozen=True)
@@ -144,10 +155,10 @@ MASK_READS_SIGNALS = frozenset({"spectrogram"})
 def ground_truth_mask(table: CueTable, representation: str,
                       signals: torch.Tensor | None = None,
                       resampler: str = DEFAULT_RESAMPLER) -> torch.Tensor:
-    """Bool mask in the model input's shape: True where the burst is (module docstring);
-    ``signals`` are the clips' ``(B, 8000)`` padded signals, which decide where the burst shows
-    in a dB spectrogram (:data:`MASK_READS_SIGNALS`; the waveform mask ignores them), resampled
-    by ``resampler``."""
+    """Bool mask in the model input's shape: True where the burst is (module docstring,
+    :data:`MASK_RULES`); ``signals`` are the clips' ``(B, 8000)`` padded signals, which decide
+    where the burst shows in a dB spectrogram (:data:`MASK_READS_SIGNALS`; the waveform mask
+    ignores them), resampled by ``resampler``."""
     start, stop = (torch.from_numpy(a)[:, None] for a in sample_span(table))
     if representation == "waveform":
         t = torch.arange(WINDOW)[None, :]

@@ -23,6 +23,7 @@ from .. import __version__
 from ..api.metric import EvalBatch, MetricOutput
 from ..data.cache import CACHE_ENV
 from ..data.dataset import AudioMNIST, ClipDataset
+from ..data.ground_truth import MASK_RULES
 from ..data.preprocess import to_model_input
 from ..data.splits import speaker_split
 from ..errors import AudioXaiError, one_line, traceback_text
@@ -108,6 +109,9 @@ class Panel(Where):
     keeper: ModelKeeper | None = None
     #: where the evidence was planted, in ``x.shape`` (EvalBatch.ground_truth); None: unknown
     ground_truth: torch.Tensor | None = None
+    #: the rule that drew ``ground_truth`` (:data:`~audioxai_bench.data.ground_truth.
+    #: MASK_RULES`), which the records of metrics that read it state in ``info``
+    ground_truth_rule: str | None = None
 
 
 @dataclasses.dataclass
@@ -315,6 +319,8 @@ class Units:
                       x=x.to(self.device), target=target.to(self.device), rows=rows,
                       n_test=len(test_rows), keeper=ModelKeeper(model),
                       ground_truth=None if truth is None else truth.to(self.device),
+                      ground_truth_rule=(None if truth is None
+                                         else MASK_RULES[where.representation]),
                       chunk_size=inputs_per_pass(model, x[:1].to(self.device),
                                                  self.bench.chunk_size),
                       samples={"clips": [self.data.relpaths[r] for r in rows],
@@ -448,6 +454,9 @@ class Units:
                                          "traceback": traceback_text(exc)})
                 continue
             fields = fields | panel.samples | {"wall_seconds": round(spent[i], 4)}
+            rule = panel.ground_truth_rule if _reads_ground_truth(metric.obj) else None
+            if rule:  # scores against another mask are other scores: seeds pool on info
+                fields["info"] = (fields.get("info") or {}) | {"ground_truth": rule}
             problem = record_problem(record | fields) or (
                 None if fields["n"] else "no finite score on any clip")  # a value NaN, n 0
             if problem:  # the cell fails here, not the writer (and the run) later
@@ -470,6 +479,11 @@ def metric_error(metric: Plugged, exc: BaseException) -> str:
     if own.startswith(f"{prefix}:"):  # e.g. summarize's checks of its interval(): the plugin
         return f"{prefix} (plugin {metric.source}){own[len(prefix):]}"
     return f"{prefix} (plugin {metric.source}): raised {text}"
+
+
+def _reads_ground_truth(metric: Any) -> bool:
+    """Whether ``metric`` scores maps against the ground truth (``needs`` it)."""
+    return "ground_truth" in set(getattr(metric, "needs", ()))
 
 
 def _named(plugs: list[Plugged], name: str) -> Plugged:

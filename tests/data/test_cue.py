@@ -25,8 +25,9 @@ from audioxai_bench.data.cue import (
     sidecar_path,
 )
 from audioxai_bench.data.dataset import load_audiomnist
-from audioxai_bench.data.ground_truth import burst_signals, ground_truth_mask
+from audioxai_bench.data.ground_truth import MASK_RULES, burst_signals, ground_truth_mask
 from audioxai_bench.data.preprocess import (
+    REPRESENTATIONS,
     SPEC_BINS,
     SPEC_FIRST_FRAME,
     SPEC_FRAMES,
@@ -157,6 +158,12 @@ def test_the_ground_truth_follows_the_run_seed(planted):
     b = load_audiomnist(planted, seed=2, use_cache=False)
     assert not np.array_equal(a.cues.onset, b.cues.onset)
     assert np.array_equal(a.cues.label, b.cues.label)
+
+
+def test_every_model_input_names_its_mask_rule():
+    """The runner states the rule of each scored mask (info.ground_truth) by its input."""
+    assert set(MASK_RULES) == set(REPRESENTATIONS)
+    assert all(rule.startswith(f"{rep} v") for rep, rule in MASK_RULES.items())
 
 
 class _Unread:

@@ -189,7 +189,13 @@ SETTINGS = {"relevance": "absolute", "units": "every unit of the model input",
      'relevance (absent against "absolute")'),
     (SETTINGS | {"controls": 2}, SETTINGS, "controls (2 against 4)"),
     (None, SETTINGS, 'controls (absent against 4)'),
-], ids=["changed", "new", "number", "none-stated"])
+    # scored against another ground-truth mask; a record from before records stated it
+    (SETTINGS | {"ground_truth": "waveform v1: the burst's samples"},
+     SETTINGS | {"ground_truth": "waveform v2: wider"},
+     """ground_truth ("waveform v1: the burst's samples" against "waveform v2: wider")"""),
+    (SETTINGS, SETTINGS | {"ground_truth": "waveform v1: the burst's samples"},
+     """ground_truth (absent against "waveform v1: the burst's samples")"""),
+], ids=["changed", "new", "number", "none-stated", "mask-rule", "mask-rule-unstated"])
 def test_seeds_whose_metric_says_its_score_is_another_are_refused_under_one_version(
         tmp_path, capsys, mine, theirs, values):
     """Built-in plugins carry the package's version, which stayed 0.1.0 while localisation's

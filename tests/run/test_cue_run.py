@@ -4,6 +4,7 @@ skipped with its reason on other tasks, and every cue model gets its control rec
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,10 @@ from audioxai_bench import hookimpl
 from audioxai_bench.api.metric import MetricOutput
 from audioxai_bench.data.cue import plant_cues
 from audioxai_bench.data.dataset import load_audiomnist
-from audioxai_bench.data.ground_truth import sample_span
+from audioxai_bench.data.ground_truth import MASK_RULES, sample_span
 from audioxai_bench.data.splits import speaker_split
-from audioxai_bench.leaderboard import build_leaderboard
+from audioxai_bench.errors import AudioXaiError
+from audioxai_bench.leaderboard import build_leaderboard, collect
 from audioxai_bench.plugins import load_plugins
 from audioxai_bench.run.definition import parse_benchmark
 from audioxai_bench.run.records import load_results
@@ -49,11 +51,11 @@ def cue_tree(tree: Path, tmp_path_factory) -> Path:
     return plant_cues(tree, tmp_path_factory.mktemp("cue") / "data", seed=0).out
 
 
-def _run(root: Path, out: Path, task: str):
+def _run(root: Path, out: Path, task: str, **changes):
     pm = load_plugins(entrypoints=False)
     pm.register(MaskPlugin(), "mask-plugin")
     bench = parse_benchmark(definition(root, tasks=[task], explainers=["random"],
-                                       metrics=["mask-start", "gini"], samples=6))
+                                       metrics=["mask-start", "gini"], samples=6) | changes)
     run_benchmark(bench, out, quiet=True, plugins=pm, log=lambda _: None)
     return load_results(out)
 
@@ -69,6 +71,24 @@ def test_the_runner_passes_the_ground_truth_of_the_scored_clips(cue_tree, tmp_pa
     assert record["scores"] == start.astype(float).tolist()
     assert record["extras"]["marked"]["value"] == pytest.approx(float(np.mean(stop - start)))
     assert (df[df.metric == "gini"].status == "ok").all()
+
+
+def test_scores_against_the_ground_truth_state_its_rule_so_two_rules_do_not_pool(
+        cue_tree, tmp_path, monkeypatch):
+    """A new mask rule changes the localisation scores and no plugin's version: the record of
+    each metric that reads the ground truth states its rule (info.ground_truth), so seeds
+    scored against two rules are refused as replicates, as any differing info entry is."""
+    metrics = {"metrics": ["mask-start", "relevance-auc", "gini"]}
+    first = _run(cue_tree, tmp_path / "a", "cue", **metrics)
+    stated = {m: (r.get("info") or {}).get("ground_truth")
+              for m, r in zip(first.metric, first.record) if r["status"] == "ok"}
+    assert stated == {"mask-start": MASK_RULES["waveform"], "relevance-auc": MASK_RULES["waveform"],
+                      "gini": None, "test-accuracy": None, "cue-control": None}
+    monkeypatch.setitem(MASK_RULES, "waveform", "waveform v2: a wider rule")
+    _run(cue_tree, tmp_path / "b", "cue", seed=1, **metrics)
+    with pytest.raises(AudioXaiError, match=re.escape(
+            """in info.ground_truth ("waveform v1: the burst's samples" against "waveform v2: """)):
+        collect.read([tmp_path / "a", tmp_path / "b"])
 
 
 def test_a_ground_truth_metric_is_skipped_with_its_reason_without_ground_truth(cue_tree,
