@@ -8,13 +8,15 @@ import multiprocessing
 import os
 import shutil
 import sys
+import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from audioxai_bench import faults
 from audioxai_bench.plugins import load_plugins
 from audioxai_bench.run.definition import parse_benchmark
-from audioxai_bench.run.records import cell_key, read_records
+from audioxai_bench.run.records import cell_key, folder_lock, read_records
 from audioxai_bench.run.runner import run_benchmark
 
 EXPLAINERS = ["gradient", "random"]
@@ -131,6 +133,33 @@ def finish(process: multiprocessing.process.BaseProcess) -> int:
 
 def run_cli(args: list, cache: Path, log: Path, **fault) -> int:
     return finish(start_cli(args, cache, log, **fault))
+
+
+def exited_pid() -> int:
+    """The process id of a process that has exited (and been reaped)."""
+    process = _SERVER.Process()
+    process.start()
+    process.join()
+    return process.pid
+
+
+def start_lock_holder(folder: Path) -> multiprocessing.process.BaseProcess:
+    """A process that holds ``folder``'s run lock (:func:`~audioxai_bench.run.records.
+    folder_lock`) until it is killed; returns once it holds it."""
+    ready = _SERVER.Event()
+    process = _SERVER.Process(target=_hold_lock, args=(folder, ready), daemon=True)
+    process.start()
+    if not ready.wait(60):
+        process.kill()
+        raise RuntimeError(f"the lock holder did not lock {folder} (exit code "
+                           f"{process.exitcode})")
+    return process
+
+
+def _hold_lock(folder: Path, ready: Any) -> None:
+    with folder_lock(folder):
+        ready.set()
+        time.sleep(60)
 
 
 def outcome(out: Path) -> dict:

@@ -18,7 +18,7 @@ from audioxai_bench.cli import main
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.run.folder import examples_file, read_examples, relevance_maps
 from audioxai_bench.run.records import ResultStore, folder_lock, keep_aside, read_records
-from tests.run.helpers import N_CELLS, definition, run
+from tests.run.helpers import N_CELLS, definition, exited_pid, run, start_lock_holder
 
 
 def test_resume_after_ctrl_c_in_training_starts_the_run(spec, cache, tmp_path, monkeypatch,
@@ -35,10 +35,7 @@ def test_resume_after_ctrl_c_in_training_starts_the_run(spec, cache, tmp_path, m
     assert suggested.endswith(f"'audioxai-bench run {spec} --out {out} --resume'")
     assert not (out / "results.jsonl").exists()
     monkeypatch.undo()
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0)
-    os.waitpid(pid, 0)
+    pid = exited_pid()
     stale = out / temp_name(out / "run.json").replace(f"-{os.getpid()}-", f"-{pid}-")
     stale.write_text("{")  # as left by a run killed while writing run.json
     assert main(["--quiet", "run", str(spec), "--out", str(out), "--resume"]) == 0
@@ -140,26 +137,18 @@ def test_a_second_writer_is_refused_at_once_naming_the_first(spec, cache, tmp_pa
     when that process dies (even by SIGKILL) the folder is free again."""
     out = tmp_path / "out"
     out.mkdir()
-    ready_r, ready_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the first writer: holds the lock until killed
-        try:
-            with folder_lock(out):
-                os.write(ready_w, b"x")
-                time.sleep(60)
-        finally:
-            os._exit(0)
+    first = start_lock_holder(out)  # the first writer: holds the lock until killed
     try:
-        assert os.read(ready_r, 1) == b"x"
         monkeypatch.setattr(runner, "load_audiomnist", lambda *a, **k: 1 / 0)
         assert main(["--quiet", "run", str(spec), "--out", str(out)]) == 2
         assert capsys.readouterr().err.strip() == (
-            f"error: {out} is being written by another run (pid {pid} on host "
+            f"error: {out} is being written by another run (pid {first.pid} on host "
             f"{socket.gethostname()}); wait for it or use another --out")
         assert not (out / "results.jsonl").exists()
     finally:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        first.kill()  # SIGKILL
+        first.join()
+    assert first.exitcode == -signal.SIGKILL
     with folder_lock(out) as lock:  # released by the kernel with the killed process
         assert lock.read_text().startswith(f'{{"pid": {os.getpid()},')
 
