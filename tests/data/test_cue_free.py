@@ -91,3 +91,19 @@ def test_a_set_of_clips_without_as_many_cues_and_labels_is_refused(cue_tree):
     with pytest.raises(ValueError, match="4 clips need as many cues"):
         CueFreeClips(data.signals, rows, data.cues.take(rows), np.zeros(6, dtype=int),
                      "waveform")
+
+
+def test_the_copies_lose_the_bursts_as_resampled_for_their_clips(cue_tree):
+    """Data resampled with the paper's fft have their bursts subtracted as fft made them."""
+    from audioxai_bench.run.artifacts import with_cue_free
+
+    data = load_audiomnist(cue_tree, seed=0, resampler="fft")
+    rows = np.arange(len(data.relpaths))
+    train = ClipDataset(data.signals, data.cues.label, rows, "waveform")
+    both = with_cue_free(data, train)
+    free = both.signals_at(np.arange(len(rows), 2 * len(rows)))
+    expected = np.asarray(data.signals, dtype=np.float32) - burst_signals(
+        data.cues.take(rows), "fft").numpy()
+    assert np.array_equal(free, expected)
+    assert not np.array_equal(burst_signals(data.cues.take(rows), "fft"),
+                              burst_signals(data.cues.take(rows), "sinc"))
