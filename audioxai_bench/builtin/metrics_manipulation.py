@@ -22,7 +22,8 @@ each record's ``info`` repeats it):
   hop 35 at 8 kHz), or an 80-sample block of a waveform (10 ms at 8 kHz); ``unit="feature"``
   removes single bins or samples (the paper's unit, which ROAD, Rong et al. 2022, shows leaks
   the mask's shape). A unit's relevance is the **sum** of its elements' relevance.
-- **Only units that hold sound** (any element not silence) are ranked and removed.
+- **Only units that hold sound** (any element not silence) are ranked and removed, unless
+  ``scope="all"``: then every unit is, and k is a share of the whole input.
 - **Grid**: 0, 10, …, 100 % of those units; **area**: the trapezoid over the grid divided by
   its x-range, i.e. the mean height of the curve with half weight on 0 % and 100 %.
 - **Curve**: the model's true-class probability.
@@ -72,6 +73,7 @@ from audioxai_bench.evaluation.perturbation import (
     ORDERS,
     REFERENCE_ORDERS,
     REMOVALS,
+    SCOPES,
     PerturbationCurves,
     asymmetry_problem,
     combine_curves,
@@ -116,6 +118,14 @@ BASELINE_TEXT = {
                     "neighbours before and after each gap (per frequency row on spectrograms), "
                     "plus N(0, (0.01 SD)²) noise, seeded",
 }
+SCOPE_TEXT = {
+    "sounding": "only units that hold sound (any element not silence: waveform != 0, "
+                "spectrogram > -80 dB); silent units are never removed",
+    "all": "every unit of the input, silent ones ranked among them by the same keys (removing "
+           "a silent unit to silence changes nothing)",
+}
+GRID_TEXT = {"sounding": "fraction f of a sample's units that hold sound",
+             "all": "fraction f of all n units of the input (the paper's k)"}
 TIES = ("units whose relevance is equal (e.g. exactly 0) are ordered by a seeded random "
         "permutation of the units, independent of the random orders: a tie block is removed "
         "in random order (extra tied-share: the share of tied units per sample)")
@@ -147,6 +157,10 @@ class ManipulationMetric(BaseMetric):
     removal : str
         ``"replace"`` (the paper's) or ``"re-preprocess"`` (dB relative to the new maximum,
         the waveform re-normalised).
+    scope : str
+        ``"sounding"`` (default): only the units that hold sound are ranked and removed, the
+        grid a share of them; ``"all"``: every unit, silent ones ranked among them, the grid a
+        share of the whole input (the paper's k).
     orders : tuple of str
         The orders computed (one computation serves every metric sharing ``memo`` and the same
         settings); must include those the statistic reads.
@@ -165,6 +179,7 @@ class ManipulationMetric(BaseMetric):
     grid: tuple[float, ...] = DEFAULT_GRID
     baseline: str = "silence"
     removal: str = "replace"
+    scope: str = "sounding"
     orders: tuple[str, ...] = ORDERS
     n_random: int = N_RANDOM
     ranked: bool = True
@@ -187,6 +202,8 @@ class ManipulationMetric(BaseMetric):
             fail(f"baseline must be one of {', '.join(BASELINES)}")
         if self.removal not in REMOVALS:
             fail(f"removal must be one of {', '.join(REMOVALS)}")
+        if self.scope not in SCOPES:
+            fail(f"scope must be one of {', '.join(SCOPES)}")
         problem = settings_problem(self.grid, self.n_random) or (
             asymmetry_problem(self.grid) if self.mode == "insertion" else None)
         if problem:
@@ -216,7 +233,7 @@ class ManipulationMetric(BaseMetric):
         """The batch's deletion curves, computed once for every metric sharing :attr:`memo`;
         the reference orders once for every explainer sharing ``batch.shared``."""
         settings = (self.patch_for(batch), self.grid, self.baseline, self.removal,
-                    self.n_random, batch.seed)
+                    self.n_random, self.scope, batch.seed)
         return self.memo.get(batch, (self.orders, *settings), lambda: self._curves(batch))
 
     def _curves(self, batch: EvalBatch) -> PerturbationCurves:
@@ -225,14 +242,14 @@ class ManipulationMetric(BaseMetric):
                 batch.model, batch.x, batch.relevance, batch.target, grid=self.grid,
                 orders=orders, baseline=self.baseline, patch=self.patch_for(batch),
                 seed=batch.seed, chunk_size=batch.chunk_size, removal=self.removal,
-                n_random=self.n_random)
+                n_random=self.n_random, scope=self.scope)
 
         reference = tuple(o for o in self.orders if o in REFERENCE_ORDERS)
         own = tuple(o for o in self.orders if o not in REFERENCE_ORDERS)
         if batch.shared is None or not reference or not own:
             return compute(self.orders)
         key = ("perturbation-curves", self.patch_for(batch), self.grid, self.baseline,
-               self.removal, self.n_random, reference, batch.seed)
+               self.removal, self.n_random, self.scope, reference, batch.seed)
         return combine_curves([compute(own), batch.reuse(key, lambda: compute(reference))],
                               self.orders)
 
@@ -281,12 +298,11 @@ class ManipulationMetric(BaseMetric):
             "unit_shape": None if patch is None else list(patch),
             "unit_relevance": "sum of the relevance of the unit's elements",
             "unit_amplitude": "sum of the amplitude of the unit's elements",
-            "units_removed": "only units that hold sound (any element not silence: waveform "
-                             "!= 0, spectrogram > -80 dB); silent units are never removed",
+            "scope": self.scope, "units_removed": SCOPE_TEXT[self.scope],
             "n_units": c.n_units, "grid": c.grid.tolist(),
-            "grid_of": "fraction f of a sample's units that hold sound; step f removes the "
-                       "first round(f n)" + ("" if c.mode == "deletion" else
-                                             "; insertion keeps n - round((1 - f) n)"),
+            "grid_of": GRID_TEXT[self.scope] + "; step f removes the first round(f n)"
+                       + ("" if c.mode == "deletion" else
+                          "; insertion keeps n - round((1 - f) n)"),
             "area": "trapezoid over the grid divided by its x-range",
             "baseline": self.baseline, "baseline_is": BASELINE_TEXT[self.baseline],
             "removal": self.removal, "orders": list(c.orders), "ties": TIES,

@@ -4,9 +4,10 @@
 et al., arXiv 1807.03418) and of Samek et al. (2017, IEEE TNNLS, "Evaluating the visualization of
 what a deep neural network has learned"): remove a growing fraction of the input, unit by unit in
 a given order, and record the true-class probability and correctness at every step. It differs
-from the paper's test: units may be blocks or patches (the paper removes single samples), only
-units that hold sound are ranked and the fraction is a share of those (not of the whole input),
-and a spectrogram's silence is the -80 dB floor (the paper's spectrogram manipulation is not
+from the paper's test: units may be blocks or patches (the paper removes single samples), by
+default only units that hold sound are ranked and the fraction is a share of those (``scope=
+"all"`` ranks every unit, the fraction then a share of the whole input, as in the paper), and a
+spectrogram's silence is the -80 dB floor (the paper's spectrogram manipulation is not
 known here); the metrics then score curve areas against controls, not the accuracy at a fixed
 fraction (README, results: "After the paper's input-manipulation test").
 
@@ -17,10 +18,12 @@ The definitions, which the metrics' docstrings and ``info`` repeat:
   *sum* of its elements' relevance, its amplitude the sum of
   :func:`~audioxai_bench.api.explainer.amplitude_of` (so the amplitude order is the order of
   the ``amplitude`` explainer's map, also on the smaller tiles at a spectrogram's edges).
-- **Only units that hold sound are removed**: a unit holds sound when any of its elements is
-  not silence (waveform ≠ 0, spectrogram above the -80 dB floor; the definition of the Gini
-  metric). 40–45 % of an AudioMNIST input is padding or floor, where removal to silence changes
-  nothing, so counting it would spend that share of every order's steps on no-ops.
+- **Only units that hold sound are removed** (``scope="sounding"``, the default): a unit holds
+  sound when any of its elements is not silence (waveform ≠ 0, spectrogram above the -80 dB
+  floor; the definition of the Gini metric). 40–45 % of an AudioMNIST input is padding or
+  floor, where removal to silence changes nothing, so counting it would spend that share of
+  every order's steps on no-ops. ``scope="all"`` ranks and removes every unit, silent ones
+  among them by the same keys, so the fraction is a share of the whole input (the paper's k).
 - **Orders** of those units: ``most-relevant`` first (signed relevance, largest first),
   ``least-relevant`` first (its exact reverse), ``amplitude`` (loudest first, the paper's
   control) and ``random``, whose curve is the mean of ``n_random`` seeded permutations (one
@@ -29,7 +32,8 @@ The definitions, which the metrics' docstrings and ``info`` repeat:
   ordered by a seeded random permutation of the units, drawn apart from the random orders: a
   tie block is removed in random order, never in position order. :attr:`PerturbationCurves.
   tied_share` reports how much of each map is tied.
-- **Grid**: fractions f of a sample's n units that hold sound; step f removes the first
+- **Grid**: fractions f of a sample's n units in scope (those that hold sound, or all of
+  them); step f removes the first
   ``round(f · n)`` units of the order (half to even). The area under a curve is the trapezoid
   over the grid divided by the grid's x-range (:func:`trapezoid`).
 - **Removal**: the removed elements take a baseline value (:func:`baseline_values`), or with
@@ -74,6 +78,9 @@ DEFAULT_GRID: tuple[float, ...] = tuple(k / 10 for k in range(11))
 N_RANDOM = 8
 #: What replaces a removed feature (see :func:`baseline_values`, :func:`noisy_linear_fill`).
 BASELINES: tuple[str, ...] = ("silence", "zero", "mean", "noise", "noisy-linear")
+#: Which units are ranked and removed (:func:`perturbation_curves`): those that hold sound, the
+#: grid a share of them; or all of them, the grid a share of the whole input.
+SCOPES: tuple[str, ...] = ("sounding", "all")
 #: How a perturbed input reaches the model (see :func:`re_preprocess`): as written, or
 #: re-levelled the way the preprocessing levels a clip.
 REMOVALS: tuple[str, ...] = ("replace", "re-preprocess")
@@ -124,15 +131,16 @@ def trapezoid(curves: Tensor, grid: Tensor) -> Tensor:
 @dataclasses.dataclass(frozen=True, eq=False)
 class PerturbationCurves:
     """True-class probability and correctness after removing a growing fraction of the units
-    that hold sound.
+    in scope (those that hold sound, or all).
 
     ``probability`` and ``correct`` are ``(B, len(orders), len(grid))`` float64 on the CPU
     (``"random"``: the mean over ``random_probability``'s ``(B, n_random, K)`` permutations);
     ``original_*`` are the unperturbed input's values ``(B,)``; ``active`` ``(B,)`` counts each
-    sample's units that hold sound, out of ``n_units``; ``tied_share`` ``(B,)`` is the share of
-    those whose relevance equals another one's (NaN without sound; None without a relevance
-    order). In ``"deletion"`` mode step f has the first ``round(f · n)`` units of each order
-    removed; in ``"insertion"`` mode (:meth:`insertion`) it keeps the first
+    sample's units that hold sound, out of ``n_units`` (whatever the scope); ``tied_share``
+    ``(B,)`` is the share of the n units in scope (those that hold sound, or all with
+    ``scope="all"``) whose relevance equals another one's (NaN where n is 0; None without a
+    relevance order). In ``"deletion"`` mode step f has the first ``round(f · n)`` units of each
+    order removed; in ``"insertion"`` mode (:meth:`insertion`) it keeps the first
     ``n - round((1 - f) · n)`` and has the rest removed.
     """
 
@@ -412,8 +420,8 @@ def _holds_sound(x: Tensor) -> Tensor:
 
 
 def _order_by(values: Tensor, silent: Tensor, tie_rank: Tensor) -> Tensor:
-    """``(S, U)`` units with sound first, each part by ``values`` descending, ties by
-    ``tie_rank`` (a permutation: the key is unique, so any sort gives the same order)."""
+    """``(S, U)`` units in scope (not ``silent``) first, each part by ``values`` descending,
+    ties by ``tie_rank`` (a permutation: the key is unique, so any sort gives the same order)."""
     bits = max(1, (values.shape[1] - 1).bit_length())
     key = (silent.to(torch.int64) << (32 + bits)) | (_descending_key(values) << bits) | tie_rank
     return _argsort(key)
@@ -433,10 +441,10 @@ def _tied_share(values: Tensor, by_value: Tensor, n: Tensor) -> Tensor:
 def _orderings(orders: Sequence[str], relevance: Tensor, amplitude: Tensor, silent: Tensor,
                seed: int, rows: Tensor, n_random: int
                ) -> tuple[list[tuple[str, Tensor]], Tensor | None]:
-    """The internal orders ``(name, (S, U) units)``, units with sound first in each, and the
-    tied share of the relevance (None without a relevance order). ``"random"`` becomes
-    ``n_random`` orders, one per seeded permutation; ``"least-relevant"`` is the exact reverse
-    of ``"most-relevant"`` over the units with sound."""
+    """The internal orders ``(name, (S, U) units)``, the units in scope (not ``silent``: with
+    sound, or all) first in each, and the tied share of the relevance (None without a relevance
+    order). ``"random"`` becomes ``n_random`` orders, one per seeded permutation;
+    ``"least-relevant"`` is the exact reverse of ``"most-relevant"`` over the units in scope."""
     n_units = silent.shape[1]
     n = (~silent).sum(dim=1)
     tie_rank = None
@@ -504,12 +512,14 @@ def perturbation_curves(
     chunk_size: int = DEFAULT_CHUNK,
     removal: str = "replace",
     n_random: int = N_RANDOM,
+    scope: str = "sounding",
 ) -> PerturbationCurves:
     """Deletion curves of ``model`` on ``x`` for removal ``orders`` over fractions ``grid``.
 
     Units are single input features, or ``patch``-sized tiles of the last ``len(patch)``
     dimensions (``(80,)``: 10 ms blocks of an 8 kHz waveform; ``(8, 8)``: spectrogram tiles);
-    only those that hold sound are removed (see the module docstring for every definition).
+    ``scope="sounding"`` ranks and removes only those that hold sound, ``"all"`` every unit
+    (silent ones ranked among them; see the module docstring for every definition).
     ``removal="replace"`` (the paper's) gives the model the input with the removed elements
     written in; ``"re-preprocess"`` levels every perturbed input again as the preprocessing
     would (:func:`re_preprocess`). The unperturbed and the all-removed inputs do not depend on
@@ -527,6 +537,8 @@ def perturbation_curves(
         raise AudioXaiError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
     if removal not in REMOVALS:
         raise AudioXaiError(f"unknown removal {removal!r}; valid: {', '.join(REMOVALS)}")
+    if scope not in SCOPES:
+        raise AudioXaiError(f"unknown scope {scope!r}; valid: {', '.join(SCOPES)}")
     problem = settings_problem(grid, n_random)
     if problem:
         raise AudioXaiError(problem)
@@ -564,13 +576,15 @@ def perturbation_curves(
             stop = min(b, start + per_block)
             rows = torch.arange(start, stop, device=device)
             xb = x[start:stop]
-            silent = units.sums(_holds_sound(xb).to(x.dtype)) == 0
+            sounding = units.sums(_holds_sound(xb).to(x.dtype)) != 0
+            # the units out of scope (never ranked among, never removed): none with "all"
+            silent = ~sounding if scope == "sounding" else torch.zeros_like(sounding)
             ordered, tied = _orderings(orders, units.sums(relevance[start:stop]),
                                        units.sums(amplitude_of(xb)), silent, seed,
                                        rows, n_random)
             n = (~silent).sum(dim=1)
             counts = torch.round(fractions.to(device)[None] * n[:, None]).long()  # (S, K)
-            active[start:stop] = n.cpu()
+            active[start:stop] = sounding.sum(dim=1).cpu()
             if tied is not None:
                 if tied_share is None:
                     tied_share = torch.empty(b, dtype=torch.float64)

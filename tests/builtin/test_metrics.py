@@ -332,6 +332,30 @@ def test_info_states_the_grid_the_area_and_the_sign_convention():
     assert info["score"].startswith("area(loudest first) - area(most relevant first)")
 
 
+def test_scope_all_ranks_every_unit_and_info_says_so():
+    """Half the input silent: the default ranks and removes the 50 sounding blocks (k a share
+    of those), ``scope="all"`` all 100 (k a share of the input), so the 12 region blocks,
+    ranked first, are gone at k = 30 % against 20 %. A metric sharing the memo keeps its own
+    curves."""
+    model, x, target = count_batch(4)
+    x[..., 4000:] = 0
+    sounding = metric("faithfulness-gap")
+    everything = dataclasses.replace(sounding, name="all-units", scope="all")
+    batch = make_batch(model, x, target, mask_relevance(x))
+    a, b = sounding.score(batch), everything.score(batch)
+    for out, n in ((a, 50), (b, 100)):
+        removed = torch.tensor([min(12, round(k / 10 * n)) for k in range(11)])
+        expected = sigmoid_of_intact((12 - removed) / 12).expand(4, -1)
+        torch.testing.assert_close(out.curves["probability/most-relevant"], expected)
+    assert (a.info["scope"], b.info["scope"]) == ("sounding", "all")
+    assert a.info["units_removed"].startswith("only units that hold sound")
+    assert b.info["units_removed"].startswith("every unit of the input")
+    assert b.info["grid_of"].startswith("fraction f of all n units of the input")
+    assert a.extras["active-share"].tolist() == b.extras["active-share"].tolist() == [0.5] * 4
+    with pytest.raises(ValueError, match="'all-units': scope must be one of sounding, all"):
+        dataclasses.replace(everything, scope="everything")
+
+
 def test_bad_settings_fail_with_the_metric_name():
     with pytest.raises(ValueError, match="'faithfulness-gap': unit must be one of patch"):
         dataclasses.replace(metric("faithfulness-gap"), unit="block")

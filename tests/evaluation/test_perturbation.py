@@ -16,6 +16,7 @@ from audioxai_bench.api.explainer import amplitude_of
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.evaluation.perturbation import (
     DEFAULT_GRID,
+    SCOPES,
     _orderings,
     _Units,
     noisy_linear_fill,
@@ -74,9 +75,10 @@ def naive_units(shape: tuple[int, ...], patch: tuple[int, ...] | None) -> list[l
             for a in range(-(-h // ph)) for b in range(-(-w // pw))]
 
 
-def naive_orders(x: Tensor, relevance: Tensor, patch, seed: int, n_random: int
-                 ) -> tuple[dict[str, list[list[int]]], list[int]]:
-    """Per order, per sample: the units that hold sound in removal order (the definition)."""
+def naive_orders(x: Tensor, relevance: Tensor, patch, seed: int, n_random: int,
+                 scope: str = "sounding") -> tuple[dict[str, list[list[int]]], list[int]]:
+    """Per order, per sample: the units in scope (those that hold sound, or all) in removal
+    order (the definition), and each sample's count of units that hold sound."""
     units = naive_units(tuple(x.shape[1:]), patch)
     rows = torch.arange(len(x))
     ties = random_perms(stream_seed(seed, -1), rows, len(units))
@@ -92,14 +94,15 @@ def naive_orders(x: Tensor, relevance: Tensor, patch, seed: int, n_random: int
         sound = [u for u, el in enumerate(units)
                  if any((flat[e] > silence) if x.dim() == 4 else (flat[e] != 0) for e in el)]
         sound_counts.append(len(sound))
-        total = {u: float(rel[units[u]].sum()) for u in sound}
-        loud = {u: float(amp[units[u]].sum()) for u in sound}
-        morf = sorted(sound, key=lambda u: (-total[u], int(ties[i, u])))
+        ranked = list(range(len(units))) if scope == "all" else sound
+        total = {u: float(rel[units[u]].sum()) for u in ranked}
+        loud = {u: float(amp[units[u]].sum()) for u in ranked}
+        morf = sorted(ranked, key=lambda u: (-total[u], int(ties[i, u])))
         out["most-relevant"].append(morf)
         out["least-relevant"].append(morf[::-1])
-        out["amplitude"].append(sorted(sound, key=lambda u: (-loud[u], int(ties[i, u]))))
+        out["amplitude"].append(sorted(ranked, key=lambda u: (-loud[u], int(ties[i, u]))))
         for r in range(n_random):
-            out[f"random{r}"].append([int(u) for u in perms[r][i] if int(u) in set(sound)])
+            out[f"random{r}"].append([int(u) for u in perms[r][i] if int(u) in set(ranked)])
     return out, sound_counts
 
 
@@ -114,25 +117,28 @@ def naive_probability(model: nn.Module, x: Tensor, target: Tensor, units, order,
     return float(torch.softmax(logits.float(), dim=1)[0, target])
 
 
-@pytest.mark.parametrize(("kind", "patch"), [("waveform", None), ("waveform", (80,)),
-                                             ("spectrogram", (8, 8)), ("spectrogram", None)])
-def test_curves_equal_the_definition_built_input_by_input(kind, patch):
+@pytest.mark.parametrize(("kind", "patch", "scope"), [
+    ("waveform", None, "sounding"), ("waveform", (80,), "sounding"),
+    ("spectrogram", (8, 8), "sounding"), ("spectrogram", None, "sounding"),
+    ("waveform", None, "all"), ("waveform", (80,), "all"), ("spectrogram", None, "all")])
+def test_curves_equal_the_definition_built_input_by_input(kind, patch, scope):
     x = waveforms() if kind == "waveform" else spectrograms()
     model = Linear(tuple(x.shape[1:]))
     target = torch.tensor([0, 1, 2])
     relevance = torch.randn(x.shape, generator=torch.Generator().manual_seed(2))
     grid = (0.0, 0.1, 0.35, 0.5, 0.9, 1.0)
     curves = perturbation_curves(model, x, relevance, target, grid=grid, patch=patch, seed=4,
-                                 n_random=3, baseline="mean", chunk_size=7)
-    orders, counts = naive_orders(x, relevance, patch, seed=4, n_random=3)
+                                 n_random=3, baseline="mean", chunk_size=7, scope=scope)
+    orders, counts = naive_orders(x, relevance, patch, seed=4, n_random=3, scope=scope)
     units = naive_units(tuple(x.shape[1:]), patch)
     assert curves.active.tolist() == counts and curves.n_units == len(units)
+    n = [len(units)] * len(x) if scope == "all" else counts  # what the grid is a share of
     model.inputs.clear()
     for i in range(len(x)):
         base = x[i].flatten().mean().expand(x[i].numel())
         for name, per_sample in orders.items():
             expected = [naive_probability(model, x[i], target[i], units, per_sample[i],
-                                          round(f * counts[i]), base) for f in grid]
+                                          round(f * n[i]), base) for f in grid]
             got = (curves.random_probability[i, int(name[6:])] if name.startswith("random")
                    else curves.curve(name)[i])
             torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float64),
@@ -140,7 +146,7 @@ def test_curves_equal_the_definition_built_input_by_input(kind, patch):
     torch.testing.assert_close(curves.curve("random"), curves.random_probability.mean(dim=1))
     # the same numbers for any chunk size
     again = perturbation_curves(model, x, relevance, target, grid=grid, patch=patch, seed=4,
-                                n_random=3, baseline="mean", chunk_size=256)
+                                n_random=3, baseline="mean", chunk_size=256, scope=scope)
     assert torch.equal(again.probability, curves.probability)
 
 
@@ -181,6 +187,37 @@ def test_silent_units_are_never_touched_and_each_step_removes_round_f_n_units():
     # jobs: intact, all removed, then most-relevant at 25, 50, 75 %
     expected = [[0, 0, 0], [4, 3, 2]] + [[round(f * n) for n in (4, 3, 2)] for f in grid[1:-1]]
     assert changed.tolist() == expected
+
+
+def test_scope_all_removes_a_share_of_the_whole_input_silent_units_among_them():
+    """The paper's k: round(f · 5) of the five 80-sample blocks, sounding or not; the default
+    scope is the units that hold sound, and on an input without silence both scopes agree."""
+    x = waveforms()
+    model = Linear(tuple(x.shape[1:]))
+    target = torch.tensor([0, 1, 2])
+    relevance = torch.randn(x.shape, generator=torch.Generator().manual_seed(3))
+    grid = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+    def blocks_changed(**kwargs) -> list[list[int]]:
+        model.inputs.clear()
+        perturbation_curves(model, x, relevance, target, grid=grid, patch=(80,),
+                            baseline="mean", orders=("most-relevant",), chunk_size=12, **kwargs)
+        inputs = torch.cat(model.inputs)
+        return (inputs != x.repeat(len(inputs) // 3, 1, 1)).view(-1, 3, 5, 80).any(-1).sum(
+            -1).tolist()
+
+    # jobs: intact, all removed, then most-relevant at 25, 50, 75 %
+    everything = blocks_changed(scope="all")
+    assert everything == [[0, 0, 0], [5, 5, 5]] + [[round(f * 5)] * 3 for f in grid[1:-1]]
+    sounding = [[0, 0, 0], [4, 3, 2]] + [[round(f * n) for n in (4, 3, 2)] for f in grid[1:-1]]
+    assert blocks_changed() == blocks_changed(scope="sounding") == sounding
+    full = torch.randn(x.shape, generator=torch.Generator().manual_seed(4))  # no silence
+    a, b = (perturbation_curves(model, full, relevance, target, grid=grid, patch=(80,),
+                                n_random=2, seed=1, scope=scope) for scope in SCOPES)
+    assert torch.equal(a.probability, b.probability)
+    assert torch.equal(a.random_probability, b.random_probability)
+    with pytest.raises(AudioXaiError, match="unknown scope 'silent'"):
+        perturbation_curves(model, x, x, target, scope="silent")
 
 
 def test_ties_are_removed_in_a_seeded_random_order_not_by_position():
