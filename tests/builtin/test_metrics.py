@@ -242,8 +242,10 @@ def test_one_computation_per_batch_and_the_reference_once_for_all_explainers():
         together.append({m.name: m.score(batch) for m in metrics})
         inputs.append(0)  # marks the next explainer
     # explainer 1: its two orders (2 + 2 × 9 inputs a sample), the reference (2 + 9 × 9), the
-    # feature gap's own order (2 + 9) and its reference (2 + 8 × 9); explainer 2: its own only
-    assert inputs == [4 * 20, 4 * 83, 4 * 11, 4 * 74, 0, 4 * 20, 4 * 11, 0]
+    # feature gap's own order (2 + 9) and its reference (2 + 8 × 9), the paper's test's own
+    # order (2 + 9) and its reference (2 + 9 × 9, over the whole input); explainer 2: its own
+    assert inputs == [4 * 20, 4 * 83, 4 * 11, 4 * 74, 4 * 11, 4 * 83, 0,
+                      4 * 20, 4 * 11, 4 * 11, 0]
     for a, b in zip(solo, together):
         for name in names:
             assert torch.equal(a[name].scores, b[name].scores), name
@@ -266,7 +268,7 @@ def test_aopc_and_insertion_auc_are_the_gaps_plus_a_constant_every_explainer_sha
     ranked = {m.name: m.ranked for m in manipulation_metrics()}
     assert ranked == {"faithfulness-gap": True, "gap-vs-amplitude": True, "srg": True,
                       "insertion-gap": True, "aopc": False, "insertion-auc": False,
-                      "faithfulness-gap-feature": False}
+                      "faithfulness-gap-feature": False, "paper-manipulation": False}
 
 
 def test_the_tied_share_counts_ties_among_the_units_that_hold_sound():
@@ -306,6 +308,33 @@ def test_spectrograms_use_8x8_patches_and_the_feature_variant_single_bins():
     assert feature.info["n_units"] == 227 * 227 and feature.info["unit_shape"] is None
     assert bool((feature.scores > 0.3).all())
     assert feature.info["orders"] == ["most-relevant", "random"]
+
+
+def test_paper_manipulation_removes_single_features_of_the_whole_input_in_three_orders():
+    """The paper's test: k a share of all 8 000 samples (all 227 × 227 bins), silent ones
+    ranked among them; most relevant first, random and loudest first; accuracy curves kept."""
+    paper = metric("paper-manipulation")
+    assert (paper.unit, paper.scope, paper.ranked, paper.baseline) == (
+        "feature", "all", False, "silence")
+    assert paper.orders == ("most-relevant", "random", "amplitude")
+    model, x, target = count_batch(4)
+    x[..., 4000:] = 0  # half the input silent: the default scope would count 4 000 samples
+    out = paper.score(make_batch(model, x, target, mask_relevance(x)))
+    assert out.info["n_units"] == 8000 and out.info["scope"] == "all"
+    assert out.info["unit"] == "single feature (one sample or bin)"
+    assert sorted(out.curves) == sorted(f"{kind}/{order}" for kind in ("probability", "accuracy")
+                                        for order in paper.orders)
+    # the 960 region samples (12 % of the input) go first, silent ones among the rest
+    assert paper.grid[:6] == (0.0, 0.005, 0.01, 0.02, 0.05, 0.1) and paper.grid[-1] == 1.0
+    removed = torch.tensor([min(960, round(k * 8000)) for k in paper.grid])
+    torch.testing.assert_close(out.curves["probability/most-relevant"],
+                               sigmoid_of_intact((960 - removed) / 960).expand(4, -1))
+    assert out.curves["accuracy/most-relevant"][:, 5:].eq(0).all()  # half gone by 6 %
+    model, signals = LowRowsNet(), tones([150, 1500], 3)
+    spec = spectrogram_input(signals)
+    out = paper.score(make_batch(model, spec, torch.ones(3, dtype=torch.long),
+                                 low_rows_relevance(spec)))
+    assert out.info["n_units"] == 227 * 227 and bool((out.scores > 0.3).all())
 
 
 def test_noisy_linear_imputation_keeps_the_true_region_ahead():
@@ -701,7 +730,8 @@ def test_builtin_metrics_register_and_declare_their_needs():
     pm = PluginManager(entrypoints=False)
     assert not [f for f in pm.failures if "metric" in f.where]
     expected = {"faithfulness-gap", "gap-vs-amplitude", "srg", "insertion-gap", "aopc",
-                "insertion-auc", "faithfulness-gap-feature", "model-randomisation", "gini",
+                "insertion-auc", "faithfulness-gap-feature", "paper-manipulation",
+                "model-randomisation", "gini",
                 "frequency-bands", "runtime", "sonified-accuracy", "complement-accuracy",
                 "kept-energy", "sonified-random-gap"}
     assert expected <= set(pm.metrics.names())

@@ -71,6 +71,9 @@ def test_quickstart_overrides_replace_parameters_under_the_same_name(pm):
     assert metrics["faithfulness-gap"].params["baseline"] == "silence"
     ranked = {"faithfulness-gap", "gap-vs-amplitude", "srg", "insertion-gap"}
     assert ranked <= set(metrics) and "aopc" not in metrics
+    # the paper's test, for the leaderboard's figure (the paper definitions run every metric)
+    assert metrics["paper-manipulation"].params["scope"] == "all"
+    assert metrics["paper-manipulation"].params["unit"] == "feature"
     assert [s.name for s in plan.sonifiers] == ["keep-positive", "spectrogram-mask"]
 
 
