@@ -123,7 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what to classify (cue: a tree made by 'data cue')")
     train.add_argument("--fold", type=integer(0, MAX_FOLD), default=0,
                        help=f"the paper's split, 0..{MAX_FOLD} (digit has 5, sex 4; default 0)")
-    train.add_argument("--out", type=Path, required=True, help="checkpoint path")
+    train.add_argument("--out", type=Path, required=True,
+                       help="checkpoint file; checked before any work: an existing file is "
+                            "replaced only with --overwrite")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the checkpoint at --out; the earlier one is kept as "
+                            "<name>.previous-<UTC time>.pt, never deleted")
     train.add_argument("--preset", default="auto",
                        help="cpu (narrow, minutes), paper (full width, paper's budget) or auto "
                             "(paper on cuda, cpu otherwise)")
@@ -416,7 +421,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                        out=args.out, preset=args.preset, width=args.width,
                        iterations=args.iterations, select=args.select, seed=args.seed,
                        device=args.device, deterministic=not args.nondeterministic,
-                       resampler=args.resampler)
+                       resampler=args.resampler, overwrite=args.overwrite)
     result, _ = train_reference(req, quiet=args.quiet)
     print(f"{args.model} {args.task} fold {args.fold}: validation accuracy "
           f"{result.val_accuracy:.1%}, test accuracy {result.test_accuracy:.1%} "

@@ -174,3 +174,68 @@ def test_cli_bounds_are_the_definitions_bounds():
         benchmark.MAX_SEED, benchmark.MAX_WIDTH, benchmark.MAX_ITERATIONS)
     assert (cli.RESAMPLERS, cli.DEFAULT_RESAMPLER) == (preprocess.RESAMPLERS,
                                                        preprocess.DEFAULT_RESAMPLER)
+
+
+def _train_argv(data, out, *extra):
+    return ["train", "--data", str(data), "--model", "audionet", "--task", "digit", "--out",
+            str(out), "--iterations", "1", "--width", "0.05", "--quiet", *extra]
+
+
+def test_train_refuses_an_existing_checkpoint_before_any_work(tmp_path, capsys):
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"hours of training")
+    # the data do not exist: the refusal comes before they are read
+    assert main(_train_argv(tmp_path / "no-data", ckpt)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {ckpt}: already exists" in err
+    assert "--overwrite" in err
+    assert ckpt.read_bytes() == b"hours of training"
+
+
+def test_train_overwrite_keeps_the_earlier_checkpoint_aside(synth_tree, tmp_path, capsys):
+    ckpt = tmp_path / "models" / "m.pt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"hours of training")
+    assert main(_train_argv(synth_tree, ckpt, "--overwrite")) == 0
+    assert read_checkpoint(ckpt)[1]["model"] == "audionet"
+    kept = [p for p in ckpt.parent.iterdir() if p.name.startswith("m.previous-")]
+    assert len(kept) == 1 and kept[0].read_bytes() == b"hours of training"
+    assert f"as {kept[0]}" in capsys.readouterr().err
+    assert sorted(p.name for p in ckpt.parent.iterdir()) == sorted(["m.pt", kept[0].name])
+
+
+@pytest.mark.parametrize("where, message", [  # the folder, a file as its folder, deeper
+    (lambda tmp: tmp, "is a folder; give the checkpoint's file path"),
+    (lambda tmp: tmp / "file" / "m.pt", "cannot be written"),
+    (lambda tmp: tmp / "file" / "sub" / "m.pt", "is not a folder"),
+])
+def test_train_refuses_an_out_it_could_not_write_before_any_work(tmp_path, capsys, where,
+                                                                 message):
+    (tmp_path / "file").write_bytes(b"")
+    out = where(tmp_path)
+    assert main(_train_argv(tmp_path / "no-data", out, "--overwrite")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {out}: " in err and message in err, err
+
+
+def test_train_refuses_an_unwritable_folder(tmp_path, capsys):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with open(folder / "probe", "xb"):
+            pytest.skip("this user writes into read-only folders (root)")
+    except PermissionError:
+        pass
+    try:
+        assert main(_train_argv(tmp_path / "no-data", folder / "m.pt")) == 2
+    finally:
+        folder.chmod(0o700)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot be written" in err and "Permission denied" in err
+
+
+def test_train_writes_into_a_new_folder(synth_tree, tmp_path):
+    ckpt = tmp_path / "new" / "deeper" / "m.pt"
+    assert main(_train_argv(synth_tree, ckpt)) == 0
+    assert read_checkpoint(ckpt)[1]["model"] == "audionet"

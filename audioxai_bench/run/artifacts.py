@@ -276,12 +276,16 @@ def make_recipe(spec: Any, plugin: str, task: str, fold: int, preset: str, *,
 def fit(recipe: ModelRecipe, data: AudioMNIST, path: Path,
         progress: ProgressFn | None = None,
         log: Callable[[str], None] | None = None,
-        extra_meta: Mapping[str, Any] | None = None
+        extra_meta: Mapping[str, Any] | None = None,
+        before_save: Callable[[], object] | None = None
         ) -> tuple[nn.Module, dict[str, Any], TrainResult]:
     """Train ``recipe`` on its split of ``data`` and save the checkpoint at ``path`` with its
     metadata (and ``extra_meta``); return the model, the metadata and the training result. ``log``
-    hears the split sizes."""
+    hears the split sizes; ``before_save`` is called once training has finished, just before the
+    checkpoint is written (e.g. to keep an earlier file at ``path`` aside)."""
     model, meta, result = _train(recipe, data, progress, log, extra_meta)
+    if before_save is not None:
+        before_save()
     save_checkpoint(path, model, meta)
     return model, meta, result
 
