@@ -61,6 +61,8 @@ MAX_RETRIES = 3
 PARENT_POLL_S = 1.0
 #: How long a broken pool's processes and manager thread are waited for once killed (seconds).
 BROKEN_JOIN_S = 10.0
+#: How long a stopped pool's workers may take to end after SIGTERM before SIGKILL (seconds).
+STOP_WAIT_S = 5.0
 _log = logging.getLogger(__name__)
 
 
@@ -215,8 +217,22 @@ class ProcessExecutor:
                 time.sleep(0.05)
         return self.broken
 
-    def close(self) -> None:
-        if self.broken is None and not self.pool._broken:
+    def close(self, stop: bool = False) -> None:
+        """Shut the pool down: after its units (``stop`` false), or at once (``stop``: the run
+        was interrupted or failed, so no unit's outcome would be recorded): each worker gets
+        SIGTERM, then SIGKILL after :data:`STOP_WAIT_S`, so that ``kill PID`` or SIGINT of the
+        run's process alone (not its process group, as Ctrl-C in a terminal) does not wait for
+        a training of hours. The caches a killed unit was writing are written atomically: its
+        unit is simply computed again by ``--resume``."""
+        self.processes.update(self.pool._processes or {})
+        if stop:
+            for process in self.processes.values():
+                if process.is_alive():
+                    process.terminate()
+            deadline = time.monotonic() + STOP_WAIT_S
+            for process in self.processes.values():
+                process.join(max(0.0, deadline - time.monotonic()))
+        if not stop and self.broken is None and not self.pool._broken:
             self.pool.shutdown(wait=True, cancel_futures=True)
         else:  # its processes are killed and waited for a while, never for ever
             for process in self.processes.values():
@@ -345,7 +361,8 @@ class RayExecutor:
 def open_executor(name: str, runner: Any, address: str | None = None,
                   workers: int | None = None) -> Iterator[Executor]:
     """The executor ``name`` for ``runner``, closed (a pool or a local Ray instance stopped) at
-    the end."""
+    the end; when the run is interrupted or fails, a pool's workers are stopped at once
+    (:meth:`ProcessExecutor.close`) instead of being waited for."""
     if name not in EXECUTORS:
         raise AudioXaiError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
     if address is not None and name != "ray":
@@ -364,8 +381,13 @@ def open_executor(name: str, runner: Any, address: str | None = None,
                 else RayExecutor(runner, address))
     try:
         yield executor
-    finally:
-        executor.close()
+    except BaseException:  # Ctrl-C, SIGTERM or an error: no unit's outcome will be recorded
+        if isinstance(executor, ProcessExecutor):
+            executor.close(stop=True)
+        else:
+            executor.close()
+        raise
+    executor.close()
 
 
 _workers: dict[str, Any] = {}

@@ -249,3 +249,75 @@ def test_pool_processes_end_when_the_runs_process_is_killed(tmp_path):
         time.sleep(0.2)
     os.kill(worker, signal.SIGKILL)
     raise AssertionError(f"worker {worker} outlived its run's process by 20 s")
+
+
+SLEEPY = """
+import os
+import time
+from pathlib import Path
+
+import audioxai_bench
+
+
+class Sleepy(audioxai_bench.BaseExplainer):
+    \"\"\"Notes its process id in $SLEEPY_MARK and sleeps: a unit of hours.\"\"\"
+
+    def attribute(self, model, x, target):
+        if os.environ.get("SLEEPY_MARK"):
+            Path(os.environ["SLEEPY_MARK"]).write_text(str(os.getpid()))
+            time.sleep(300)
+        return x.abs()
+
+
+@audioxai_bench.hookimpl
+def audioxai_bench_explainers():
+    return [Sleepy(name="sleepy")]
+"""
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_the_runs_process_stops_its_pool_at_once(signum, status, tree, cache,
+                                                             tmp_path):
+    """Probe 5 #8: SIGTERM or SIGINT to the run's process alone (``kill PID``, a scheduler's
+    stop) waited for the unit running in the pool (134 s, hours on the paper preset); Ctrl-C in
+    a terminal, which reaches the workers too, took 5 s."""
+    plugin, spec, out, mark = (tmp_path / "sleepy.py", tmp_path / "bench.yaml",
+                               tmp_path / "out", tmp_path / "mark")
+    plugin.write_text(SLEEPY)
+    spec.write_text(yaml.safe_dump(definition(tree, explainers=["gradient", "sleepy", "random"],
+                                              executor="processes", workers=1)))
+    argv = [sys.executable, "-m", "audioxai_bench", "--quiet", "run", str(spec), "--plugin",
+            str(plugin), "--out", str(out)]
+    env = {**os.environ, "AUDIOXAI_BENCH_CACHE": str(cache), "SLEEPY_MARK": str(mark)}
+    run = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not mark.exists() or len(list(read_records([out]))) < 1 + len(METRICS):
+            assert run.poll() is None and time.monotonic() < deadline, "sleepy never ran"
+            time.sleep(0.2)
+        worker = int(mark.read_text())
+        signalled = time.monotonic()
+        os.kill(run.pid, signum)  # the run's process alone, not its process group
+        err = run.communicate(timeout=60)[1]
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    took = time.monotonic() - signalled
+    assert run.returncode == status, err
+    assert took < 20, f"the run took {took:.0f} s to stop"
+    assert err.strip().splitlines()[-1] == (
+        f"interrupted: finished cells are in {out / 'results.jsonl'}; continue with "
+        f"'audioxai-bench run {spec} --out {out} --resume'")
+    with pytest.raises(ProcessLookupError):  # stopped and reaped
+        os.kill(worker, 0)
+    done = list(read_records([out]))  # what was recorded is intact
+    assert {r["explainer"] for r in done} <= {None, "gradient"} and len(done) >= 1 + len(METRICS)
+    if signum == signal.SIGTERM:  # and --resume continues from it
+        del env["SLEEPY_MARK"]
+        resumed = subprocess.run(argv + ["--resume"], env=env, capture_output=True, text=True,
+                                 timeout=180)
+        assert resumed.returncode == 0, resumed.stderr
+        records = list(read_records([out]))
+        assert len(records) == N_CELLS + len(METRICS)  # every cell once
+        assert {r["status"] for r in records} == {"ok"}
