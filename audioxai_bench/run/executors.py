@@ -130,6 +130,18 @@ def cores() -> int:
         os.cpu_count() or 1)
 
 
+def threads_remedy(threads: int) -> str:
+    """How a run on this machine gets units of ``threads`` torch threads: the local executor
+    takes torch's thread count (``OMP_NUM_THREADS``), the processes executor this machine's
+    cores over ``--workers`` (given where a number of workers divides them so)."""
+    ways = [f"OMP_NUM_THREADS={threads} and --executor local"]
+    workers = cores() // threads
+    if workers >= 1 and cores() // workers == threads:
+        ways.append(f"--workers {workers} (the processes executor: {cores()} cores over "
+                    f"{workers} processes)")
+    return f"{threads} torch thread(s) per unit: " + ", or ".join(ways)
+
+
 class ProcessExecutor:
     """Units in a pool of ``workers`` processes on this machine; see the module docstring.
 

@@ -62,7 +62,7 @@ from .control import (
     cue_control,
 )
 from .definition import Benchmark
-from .executors import Failed, open_executor
+from .executors import Failed, open_executor, threads_remedy
 from .plan import Plugged, applies
 from .records import (
     RESULTS_FILE,
@@ -365,18 +365,20 @@ class Runner:
                            self.data, uuid.uuid4().hex, threads, self.rescore)
 
     def _earlier_models(self, records: list[dict[str, Any]]
-                        ) -> dict[tuple[str, str, int], set[str]]:
+                        ) -> dict[tuple[str, str, int], dict[str, dict[str, Any]]]:
         """The trained models (``model_key``) the folder's ``records`` of each (task, model,
-        split) came from; refused at once when they are another benchmark's (one folder, one
-        benchmark: its examples and run.json would be replaced by this one's)."""
-        models: dict[tuple[str, str, int], set[str]] = {}
+        split) came from, each with the numerics its first record states
+        (:func:`_record_numerics`); refused at once when they are another benchmark's (one
+        folder, one benchmark: its examples and run.json would be replaced by this one's)."""
+        models: dict[tuple[str, str, int], dict[str, dict[str, Any]]] = {}
         for r in records:
             if r["benchmark"] != self.bench.name:
                 raise AudioXaiError(
                     f"{self.out} holds results of benchmark {r['benchmark']!r}, not "
                     f"{self.bench.name!r}; a folder holds one benchmark's: {ELSEWHERE}")
             if r.get("model_key"):
-                models.setdefault((r["task"], r["model"], r["fold"]), set()).add(r["model_key"])
+                models.setdefault((r["task"], r["model"], r["fold"]), {}).setdefault(
+                    r["model_key"], _record_numerics(r))
         return models
 
     def _check_earlier_samples(self, records: list[dict[str, Any]]) -> None:
@@ -414,12 +416,20 @@ class Runner:
         where = Where(task, choice.name, fold, recipe.spec.representation,
                        model_key(recipe, self.data.fingerprint, self.work.numerics,
                                  self.data.resampler))
-        earlier = self.earlier_models.get((task, choice.name, fold), set())
-        if earlier - {where.model_key}:
+        earlier = self.earlier_models.get((task, choice.name, fold), {})
+        other = [numbers for key, numbers in earlier.items() if key != where.model_key]
+        if other:
+            panel = f"{task}-{choice.name}-fold{fold}"
+            changed = numerics_change(other[0], self.work.numerics, self.executor_name)
+            if changed:
+                raise AudioXaiError(
+                    f"{self.out} holds results of {panel} from a model trained with other "
+                    f"numerics ({changed[0]}), which change its weights; resumed, its cells "
+                    f"would mix two models: to continue it, {changed[1]}; else {ELSEWHERE}")
             raise AudioXaiError(
-                f"{self.out} holds results of {task}-{choice.name}-fold{fold} from another "
-                "trained model (the definition's training, data or numerics changed since); "
-                f"resumed, its cells would mix two models: {ELSEWHERE}")
+                f"{self.out} holds results of {panel} from another trained model (the "
+                "definition's training or data changed since); resumed, its cells would mix "
+                f"two models: {ELSEWHERE}")
         self.executor.submit("train", Units.train_unit, (task, choice, fold),
                              lambda out: self._trained(where, recipe, out))
 
@@ -642,6 +652,40 @@ class Runner:
                                f"{panel.label}: {one_line(exc)}")
                     self.example_failures.append(failure)
                     self.log(failure)
+
+
+def _record_numerics(record: dict[str, Any]) -> dict[str, Any]:
+    """Where a record's cell was computed, as :func:`~audioxai_bench.reproducibility.numerics`
+    says it (the keys that enter the trained model's ``model_key``), read from its ``device``,
+    ``torch_threads`` and ``machine``; what it does not state is left out. Its ``executor``
+    comes along for messages."""
+    device = str(record.get("device") or "").split(":")[0] or None
+    threads = record.get("torch_threads") if device == "cpu" else None
+    return {"device": device, **({"threads": threads} if threads is not None else {}),
+            **(record.get("machine") or {}), "executor": record.get("executor")}
+
+
+_PART = {"cpu": "processor", "cpu_capability": "CPU capability", "accelerator": "GPU",
+         "torch_build": "torch"}
+
+
+def numerics_change(then: dict[str, Any], now: dict[str, Any], executor: str
+                    ) -> tuple[str, str] | None:
+    """What differs between the ``numerics`` a folder's model was trained with (``then``, from
+    its records) and this run's (``now``), and how to match it, as two phrases; None when they
+    agree (so its training or data changed)."""
+    if then.get("device") and then["device"] != now.get("device"):
+        return (f"device {then['device']} there, {now.get('device')} here",
+                f"run with --device {then['device']}")
+    parts = [f"{_PART.get(k, k)} {then[k]} there, {now.get(k)} here"
+             for k in _PART if then.get(k) is not None and then[k] != now.get(k)]
+    if parts:
+        return "; ".join(parts), "resume it on the machine that computed them"
+    if then.get("threads") is not None and then["threads"] != now.get("threads"):
+        return (f"{then['threads']} torch thread(s) per unit there (executor "
+                f"{then.get('executor')}), {now.get('threads')} here (executor {executor})",
+                f"run with {threads_remedy(then['threads'])}")
+    return None
 
 
 def _missing_need(metric: Any, panel: Panel) -> str | None:

@@ -241,6 +241,47 @@ def test_resume_refuses_another_benchmark_or_another_trained_model(tree, cache, 
         build_leaderboard([out, other], tmp_path / "board", quiet=True)
 
 
+def test_resume_under_other_numerics_says_what_changed_and_how_to_match_it(tree, cache,
+                                                                          tmp_path, monkeypatch):
+    """Probe 5 #9: resumed under another torch thread count, the run was refused as "another
+    trained model (the definition's training, data or numerics changed since)", which named
+    neither the thread count nor how to match it."""
+    import torch
+
+    from audioxai_bench import reproducibility
+    from audioxai_bench.run.executors import cores
+
+    out = tmp_path / "out"
+    threads = torch.get_num_threads()
+    run(tree, out)
+    first = (out / "results.jsonl").read_bytes()
+    other = threads + 1
+    torch.set_num_threads(other)
+    try:
+        with pytest.raises(AudioXaiError) as info:
+            run(tree, out, resume=True)
+    finally:
+        torch.set_num_threads(threads)
+    message = str(info.value)
+    assert "\n" not in message
+    assert (f"holds results of digit-audionet-fold0 from a model trained with other numerics "
+            f"({threads} torch thread(s) per unit there (executor local), {other} here "
+            f"(executor local))") in message
+    assert f"to continue it, run with {threads} torch thread(s) per unit: OMP_NUM_THREADS=" \
+        f"{threads} and --executor local" in message
+    assert (f"--workers {cores() // threads}" in message) == (
+        cores() // (cores() // threads) == threads)
+    # another processor: the thread count cannot match it
+    here = reproducibility.machine("cpu")
+    monkeypatch.setattr(reproducibility, "machine",
+                        lambda device: {**here, "cpu": "Other CPU 9000"})
+    with pytest.raises(AudioXaiError, match=rf"other numerics \(processor {here['cpu']} there, "
+                                            r"Other CPU 9000 here\), .*: to continue it, resume "
+                                            r"it on the machine that computed them; else write"):
+        run(tree, out, resume=True)
+    assert (out / "results.jsonl").read_bytes() == first  # nothing lost, nothing mixed
+
+
 def test_resume_refuses_other_clips_or_batch_size(tree, cache, tmp_path):
     """Probe F3: resumed with `samples` 12 instead of 6 and an explainer dropped, the folder
     kept the dropped explainer's cells on 6 clips beside the new ones on 12, and the leaderboard
