@@ -141,12 +141,17 @@ def plant_cues(source: Path | str, out: Path | str, seed: int = 0,
     """Write a cue tree into ``out`` (missing or empty): every clip of ``source`` with its burst
     and sidecar, and ``source``'s meta file. Unreadable clips are left out (``data check``
     lists them). The folder appears complete or not at all. When ``out`` already holds the tree
-    of this source and seed nothing is written; any other non-empty ``out`` is refused."""
+    of this source and seed nothing is written; any other non-empty ``out`` is refused. So is a
+    ``source`` that already carries cues (its ``cues.json`` or a clip's sidecar): its clips would
+    hold two bursts and their sidecars describe only the second."""
     source, out = Path(source), Path(out)
+    _refuse_cues(source / MARKER_FILE, source)
     index = scan_dataset(source)
     clips = sorted(index.clips, key=lambda c: c.relpath)
     if not clips:
         raise AudioXaiError(f"{source}: no clips to plant cues into")
+    for clip in clips:
+        _refuse_cues(sidecar_path(clip.path), source)
     marker = {**cue_settings(), "seed": seed, "source": str(source)}
     if existing_tree(out, MARKER_FILE, marker):
         return CueSummary(0, out, written=False)
@@ -170,6 +175,21 @@ def plant_cues(source: Path | str, out: Path | str, seed: int = 0,
                 progress(done + 1, len(clips))
         atomic_write(tmp / MARKER_FILE, lambda f: f.write(json.dumps(marker).encode()))
     return CueSummary(written, out)
+
+
+def _refuse_cues(path: Path, source: Path) -> None:
+    """Refuse ``source`` when ``path`` (its marker or a clip's sidecar) exists, naming it and,
+    where its marker says, the tree it was made from."""
+    if not path.exists():
+        return
+    made_from = ""
+    try:
+        made_from = json.loads((source / MARKER_FILE).read_text(encoding="utf-8"))["source"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # a sidecar without a marker, or an unreadable marker: the hint is left out
+    hint = f" ({made_from})" if isinstance(made_from, str) and made_from else ""
+    raise AudioXaiError(f"{path}: {source} already carries cues, and a second burst would go "
+                        f"undescribed; plant cues into the tree it was made from{hint}")
 
 
 # --- reading and checking ---------------------------------------------------------------------

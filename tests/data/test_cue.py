@@ -264,3 +264,21 @@ def test_planting_into_the_same_tree_writes_nothing_and_into_another_is_refused(
     with pytest.raises(AudioXaiError, match="other: is not empty; choose a new folder"):
         plant_cues(plain, tmp_path / "other", seed=3)
     assert {**_files(out), MARKER_FILE: (out / MARKER_FILE).read_bytes()} == before
+
+
+def test_a_tree_that_already_carries_cues_is_refused(plain, planted, tmp_path, capsys):
+    """Probe 5 #5: ``data cue`` of a cue tree planted a second burst into every clip, and the
+    new sidecars described only the second one."""
+    out = tmp_path / "twice"
+    assert main(["data", "cue", str(planted), "--out", str(out), "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {planted / MARKER_FILE}: {planted} already carries cues, and a second burst "
+        f"would go undescribed; plant cues into the tree it was made from ({plain})\n")
+    assert not out.exists()
+    # a copy of its clips and sidecars without the marker: the first sidecar is named
+    bare = _copy(planted, tmp_path)
+    (bare / MARKER_FILE).unlink()
+    with pytest.raises(AudioXaiError, match=r"^\S+/01/0_01_0\.cue\.json: \S+ already carries "
+                                            r"cues, .* it was made from$"):
+        plant_cues(bare, out)
+    assert not out.exists()
