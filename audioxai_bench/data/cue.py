@@ -49,6 +49,10 @@ N_CUE_CLASSES = len(CUE_FREQS_HZ)
 CUE_SECONDS = 0.1
 RAMP_SECONDS = 0.01
 LEVEL_DB = (-10.0, -4.0)  # burst peak re the clip's peak, drawn uniformly
+#: How far above chance (1/4) a (speaker, digit)'s most frequent class may be: the cue control's
+#: ``CHANCE_MARGIN`` (run/control.py; a test keeps them equal). A multiple of 4 repetitions
+#: balances the classes exactly; from 14 up any number stays within it (AudioMNIST's 50: 26 %).
+SPEECH_MARGIN = 0.05
 MARKER_FILE = "cues.json"
 SIDECAR_SUFFIX = ".cue.json"
 FORMAT = 1
@@ -152,6 +156,9 @@ def plant_cues(source: Path | str, out: Path | str, seed: int = 0,
         raise AudioXaiError(f"{source}: no clips to plant cues into")
     for clip in clips:
         _refuse_cues(sidecar_path(clip.path), source)
+    unbalanced = label_leak(clips)
+    if unbalanced:
+        raise AudioXaiError(f"{source}: {unbalanced}")
     marker = {**cue_settings(), "seed": seed, "source": str(source)}
     if existing_tree(out, MARKER_FILE, marker):
         return CueSummary(0, out, written=False)
@@ -175,6 +182,26 @@ def plant_cues(source: Path | str, out: Path | str, seed: int = 0,
                 progress(done + 1, len(clips))
         atomic_write(tmp / MARKER_FILE, lambda f: f.write(json.dumps(marker).encode()))
     return CueSummary(written, out)
+
+
+def label_leak(clips: list[Clip]) -> str | None:
+    """Why the speech of ``clips`` would tell their cue class apart, or None: a (speaker,
+    digit) whose repetitions give one class more than :data:`SPEECH_MARGIN` above chance (with
+    2 repetitions half the classes never occur for it), so that the burst would not be the
+    only evidence."""
+    counts: dict[tuple[int, int], list[int]] = {}
+    for clip in clips:
+        labels = counts.setdefault((clip.speaker, clip.digit), [0] * N_CUE_CLASSES)
+        labels[cue_label(clip.speaker, clip.digit, clip.rep)] += 1
+    for (speaker, digit), labels in sorted(counts.items()):
+        share = max(labels) / sum(labels)
+        if share > 1 / N_CUE_CLASSES + SPEECH_MARGIN + 1e-9:
+            return (f"speaker {speaker:02d}, digit {digit} has {sum(labels)} repetition(s), "
+                    f"whose cue classes occur {labels} times: its speech alone would name the "
+                    f"class {share:.0%} of the time (chance {1 / N_CUE_CLASSES:.0%}); the cue "
+                    f"task needs a multiple of {N_CUE_CLASSES} repetitions per speaker and "
+                    f"digit (or at least 14)")
+    return None
 
 
 def _refuse_cues(path: Path, source: Path) -> None:

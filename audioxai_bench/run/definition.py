@@ -47,6 +47,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..data.cue import N_CUE_CLASSES
 from ..data.preprocess import DEFAULT_RESAMPLER, RESAMPLERS
 from ..data.splits import TASKS, n_folds
 from ..errors import AudioXaiError
@@ -373,6 +374,12 @@ class Definition(_Section):
     def benchmark(self, source: str, folder: Path) -> Benchmark:
         """The benchmark as the runner uses it; relative paths are taken from ``folder``."""
         data, synth = self.data, self.data.synthetic
+        if "cue" in self.tasks and data.path is None and synth.reps % N_CUE_CLASSES:
+            raise AudioXaiError(
+                f"{source}: data.synthetic.reps: must be a multiple of {N_CUE_CLASSES} for the "
+                f"cue task, got {synth.reps} (the cue class cycles over a speaker's repetitions "
+                f"of a digit: otherwise some classes come more often for each, so its speech "
+                f"would tell the class apart)")
         return Benchmark(
             name=self.name, description=self.description, source=source,
             data=DataChoice(path=data.path and _absolute(folder, data.path),

@@ -282,3 +282,29 @@ def test_a_tree_that_already_carries_cues_is_refused(plain, planted, tmp_path, c
                                             r"cues, .* it was made from$"):
         plant_cues(bare, out)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("reps, refused", [(1, True), (2, True), (3, True), (5, True),
+                                           (13, True), (8, False), (14, False), (50, False)])
+def test_a_tree_whose_speech_would_tell_the_cue_class_is_refused(tmp_path, capsys, reps,
+                                                                  refused):
+    """Probe 5 #11: with 2 or 3 repetitions each (speaker, digit) lacks a class, so the speech
+    carries label information; AudioMNIST's 50 keep every class within the cue control's
+    margin of chance (13 or 12 of 50)."""
+    source = write_tree(tmp_path / "src", [3], digits=[7], reps=range(reps))
+    if not refused:
+        assert plant_cues(source, tmp_path / "out").n_clips == reps
+        return
+    assert main(["data", "cue", str(source), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {source}: speaker 03, digit 7 has {reps} repetition(s), whose "
+                          "cue classes occur [") and err.count("\n") == 1
+    assert "the cue task needs a multiple of 4 repetitions" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_speech_margin_is_the_cue_controls_chance_margin():
+    from audioxai_bench.data.cue import SPEECH_MARGIN
+    from audioxai_bench.run.control import CHANCE_MARGIN
+
+    assert SPEECH_MARGIN == CHANCE_MARGIN

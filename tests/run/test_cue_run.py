@@ -22,6 +22,7 @@ from audioxai_bench.plugins import load_plugins
 from audioxai_bench.run.definition import parse_benchmark
 from audioxai_bench.run.records import load_results
 from audioxai_bench.run.runner import run_benchmark
+from tests.helpers import write_tree
 from tests.run.helpers import definition
 
 
@@ -47,8 +48,16 @@ class MaskPlugin:
 
 
 @pytest.fixture(scope="module")
-def cue_tree(tree: Path, tmp_path_factory) -> Path:
-    return plant_cues(tree, tmp_path_factory.mktemp("cue") / "data", seed=0).out
+def cue_source(tmp_path_factory) -> Path:
+    """Every speaker of the paper, digits 0-2, 4 repetitions: each (speaker, digit) carries
+    every cue class once (plant_cues refuses fewer)."""
+    return write_tree(tmp_path_factory.mktemp("cue-source") / "data", list(range(1, 61)),
+                      digits=range(3), reps=range(4))
+
+
+@pytest.fixture(scope="module")
+def cue_tree(cue_source: Path, tmp_path_factory) -> Path:
+    return plant_cues(cue_source, tmp_path_factory.mktemp("cue") / "data", seed=0).out
 
 
 def _run(root: Path, out: Path, task: str, **changes):
@@ -142,12 +151,14 @@ def test_every_cue_model_gets_its_control_record(cue_tree, tmp_path):
     assert {p.name for p in written} >= {"README.md", "leaderboard.csv"}
 
 
-def test_a_synthetic_cue_run_plants_the_cues_once_and_caches_them(tree, tmp_path, monkeypatch):
+def test_a_synthetic_cue_run_plants_the_cues_once_and_caches_them(cue_source, tmp_path,
+                                                                   monkeypatch):
     import audioxai_bench.run.artifacts as artifacts
 
-    monkeypatch.setattr(artifacts, "synthetic_data", lambda *a, **k: (tree, True))
-    raw = definition(tree, tasks=["cue"], explainers=["random"], metrics=["gini"], samples=4)
-    raw["data"] = {"synthetic": {"speakers": 60, "reps": 1}}
+    monkeypatch.setattr(artifacts, "synthetic_data", lambda *a, **k: (cue_source, True))
+    raw = definition(cue_source, tasks=["cue"], explainers=["random"], metrics=["gini"],
+                     samples=4)
+    raw["data"] = {"synthetic": {"speakers": 60, "reps": 4}}
     bench = parse_benchmark(raw)
     assert bench.data.cue
     pm = load_plugins(entrypoints=False)
@@ -155,7 +166,7 @@ def test_a_synthetic_cue_run_plants_the_cues_once_and_caches_them(tree, tmp_path
     second = run_benchmark(bench, tmp_path / "b", quiet=True, plugins=pm, log=lambda _: None)
     assert (first.cached["data"], second.cached["data"]) == (1, 2)  # planted, then reused
     df = load_results(tmp_path / "b")
-    assert set(df.dataset) == {"synthetic-60x1-seed0-cue0"} and (df.status == "ok").all()
+    assert set(df.dataset) == {"synthetic-60x4-seed0-cue0"} and (df.status == "ok").all()
 
 
 def test_the_page_draws_the_planted_region_over_the_cue_examples(cue_tree, tmp_path):

@@ -378,3 +378,20 @@ def test_a_variant_with_a_new_name_of_a_builtin_still_works(pm):
     plan = plan_benchmark(parse_benchmark(MINIMAL | {"explainers": [
         "random", {"name": "random-seed-3", "base": "random", "params": {"seed": 3}}]}), pm)
     assert [e.name for e in plan.explainers] == ["random", "random-seed-3"]
+
+
+@pytest.mark.parametrize("reps", [1, 2, 3, 5, 50])
+def test_the_cue_task_refuses_synthetic_repetitions_that_are_not_a_multiple_of_4(reps):
+    """Probe 5 #11: reps 2 or 3 ran without a word, though each (speaker, digit) then lacks a
+    cue class, so its speech carries label information."""
+    raw = {**MINIMAL, "tasks": ["cue"], "data": {"synthetic": {"reps": reps}}}
+    with pytest.raises(AudioXaiError) as info:
+        parse_benchmark(raw, "gt.yaml")
+    assert str(info.value).startswith(f"gt.yaml: data.synthetic.reps: must be a multiple of 4 "
+                                      f"for the cue task, got {reps} (")
+    assert "\n" not in str(info.value)
+    assert parse_benchmark({**raw, "tasks": ["digit", "sex"]}).data.reps == reps  # no cue
+    fine = parse_benchmark({**raw, "data": {"synthetic": {"reps": 8}}})
+    assert (fine.data.reps, fine.data.cue) == (8, True)
+    # real data: plant_cues checks the tree's own repetitions
+    assert parse_benchmark({**raw, "data": {**raw["data"], "path": "data"}}).data.cue

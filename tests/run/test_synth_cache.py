@@ -100,7 +100,7 @@ def test_a_tree_cached_before_trees_were_verified_is_made_again_not_called_damag
 
 
 def test_a_damaged_cue_tree_is_set_aside_and_planted_again(tmp_path, caplog):
-    source = write_tree(tmp_path / "data", [1, 2], digits=range(2), reps=range(1))
+    source = write_tree(tmp_path / "data", [1, 2], digits=range(2), reps=range(4))
     root, cached = cue_data(source, 0)
     assert not cached and cue_data(source, 0) == (root, True)
     clip = root / "01" / "1_01_0.wav"
