@@ -21,7 +21,7 @@ from tests.helpers import write_tree
 @pytest.fixture(scope="module")
 def cue_tree(tmp_path_factory) -> Path:
     plain = write_tree(tmp_path_factory.mktemp("plain") / "data", [1, 2, 3, 28],
-                       digits=range(4), reps=range(2))
+                       digits=range(4), reps=range(4))
     return plant_cues(plain, tmp_path_factory.mktemp("cue") / "data", seed=3).out
 
 
