@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from audioxai_bench import __version__
 from audioxai_bench.api import hookspecs
 from audioxai_bench.api.explainer import REPRESENTATIONS, coerce_param
+from audioxai_bench.api.metric import RESERVED_METRICS
 from audioxai_bench.builtin import BUILTIN_PLUGINS
 from audioxai_bench.errors import AudioXaiError, did_you_mean, one_line, traceback_text
 
@@ -172,6 +173,12 @@ def unknown_name(kind: str, name: object, valid: list[str]) -> str:
     return f"{text}; is its plugin loaded? (--plugin, plugins: in the definition, or install it)"
 
 
+def reserved_metric(name: str) -> str:
+    """Why a metric may not be called ``name`` (one of :data:`RESERVED_METRICS`)."""
+    return (f"metric name {name!r} is reserved for {RESERVED_METRICS[name]}: a metric so named "
+            "would be read as it; rename the metric")
+
+
 class _Invalid(Exception):
     """An object breaks the registration contract (internal; becomes a PluginFailure)."""
 
@@ -194,6 +201,8 @@ def validate(kind: str, obj: Any) -> str:
         raise ValueError(
             f"{kind} name {name!r} must be lower-case letters and digits joined by - or _"
         )
+    if kind == "metric" and name in RESERVED_METRICS:
+        raise ValueError(reserved_metric(name))
 
     def need_callable(attr: str) -> None:
         if not callable(getattr(obj, attr, None)):

@@ -238,6 +238,23 @@ def test_metrics_sonifiers_and_models_are_validated():
     assert "higher_is_better" in reasons and "representation must be" in reasons
 
 
+@pytest.mark.parametrize("name", ["test-accuracy", "cue-control"])
+def test_a_metric_may_not_take_the_name_of_the_runners_own_records(name):
+    """Probe 5 #1: a metric named as the model's accuracy or cue control record was read as
+    it (a 99 % model shown at 8 %)."""
+    clash = types.SimpleNamespace(name=name, higher_is_better=True, score=len)
+    pm = bare()
+    pm.register(plugin("clash_pkg", audioxai_bench_metrics=lambda: [clash]), "clash_pkg")
+    assert len(pm.metrics) == 0
+    [failure] = pm.failures
+    assert failure.plugin == "clash_pkg"
+    assert failure.reason == (f"metric name {name!r} is reserved for the runner's record of "
+                              + ("a model's test accuracy" if name == "test-accuracy" else
+                                 "a cue model's control")
+                              + ": a metric so named would be read as it; rename the metric")
+    assert "\n" not in str(failure)
+
+
 def test_unknown_hook_is_reported():
     pm = bare()
     pm.register(plugin("typo_pkg", audioxai_bench_explainer=lambda: []), "typo_pkg")

@@ -49,6 +49,17 @@ DEFAULT_CHUNK = 256
 #: Optional :class:`EvalBatch` fields a metric may declare in ``needs``.
 OPTIONAL_FIELDS = frozenset({"signals", "explainer", "sonifier", "explain_seconds",
                              "ground_truth"})
+#: The metric name of the runner's record of a trained model's test accuracy.
+ACCURACY_METRIC = "test-accuracy"
+#: The metric name of the runner's record of a cue model's control (value: accuracy without
+#: the cue; :mod:`audioxai_bench.run.control`).
+CONTROL_METRIC = "cue-control"
+#: Metric names no metric may take: the runner's own records of a trained model (explainer and
+#: sonifier null) carry them, and a metric so named would be read as them.
+RESERVED_METRICS: dict[str, str] = {
+    ACCURACY_METRIC: "the runner's record of a model's test accuracy",
+    CONTROL_METRIC: "the runner's record of a cue model's control",
+}
 
 
 # --- the contract -------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def top_table(df: pd.DataFrame, n: int = 5) -> str:
     df = collect.normalise(df)
     lines = []
     for s in sections(df):
-        acc = s.metric_rows(ACCURACY_METRIC)
+        acc = s.model_rows(ACCURACY_METRIC)
         lines.append(f"{s.title} ({s.benchmark}, {s.dataset}): test accuracy "
                      f"{tables.accuracy_text(acc)} (paper {tables.paper(s.task, s.model)})")
         if s.has(RANK_METRIC):

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..api.metric import ACCURACY_METRIC, CONTROL_METRIC
 from ..data.splits import N_CLASSES, accuracy_floor, class_name
 from ..evaluation.meta import (
     REFERENCES,
@@ -42,7 +43,7 @@ from ..evaluation.meta import (
     reference_name,
     reliability,
 )
-from ..run.control import CONTROL_METRIC, P_TRUE_WITHOUT_CUE
+from ..run.control import P_TRUE_WITHOUT_CUE
 from ..stats import (
     Clustered,
     Verdict,
@@ -59,7 +60,6 @@ SECTION_KEYS: tuple[str, ...] = ("benchmark", "dataset", "task", "model")
 KEYS: tuple[str, ...] = (*SECTION_KEYS, "explainer", "sonifier", "metric")
 #: The ranking metric.
 RANK_METRIC = "faithfulness-gap"
-ACCURACY_METRIC = "test-accuracy"
 #: Significance level of the paired tests (ranks and control verdicts).
 ALPHA = 0.05
 #: The explainer whose map is loudness alone, and the name ending and control of the sonified
@@ -67,6 +67,15 @@ ALPHA = 0.05
 AMPLITUDE_EXPLAINER = "amplitude"
 VERSUS_AMPLITUDE = "-vs-amplitude"
 AMPLITUDE_VERSUS = "the amplitude map (loudest units) under the same sonifier"
+
+
+def model_records(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The runner's records of a trained model named ``metric`` (test accuracy, the cue
+    control), picked by their shape as well as their name: no explainer and no sonifier, so a
+    metric's record under that name (from before the names were reserved, or written by hand)
+    is never read as the model's."""
+    return rows[(rows["metric"] == metric) & (rows["explainer"] == "")
+                & (rows["sonifier"] == "")]
 
 
 def run_seed(value: Any) -> int:
@@ -420,8 +429,9 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
             if not_judged(rows, key[2])}
     rows = []
     for key, group in ok.groupby(list(KEYS), sort=False):
-        data = _clustered(group, ["metric"]) if key[-1] != ACCURACY_METRIC else None
-        pooled = pooled_accuracy(group) if key[-1] == ACCURACY_METRIC else None
+        accuracy = key[-1] == ACCURACY_METRIC and not key[-3] and not key[-2]
+        data = _clustered(group, ["metric"]) if not accuracy else None
+        pooled = pooled_accuracy(group) if accuracy else None
         versus = next((r["versus"] for r in group["record"] if r.get("versus")), None)
         split = by_class(data)
         tested = bool(versus and data is not None and key[:len(SECTION_KEYS)] not in weak
@@ -533,9 +543,15 @@ class Section:
                                                 "higher_is_better"])
 
     def metric_rows(self, metric: str) -> pd.DataFrame:
-        """Per-model records of one metric, in (explainer, sonifier, fold, seed) order."""
-        rows = self.rows[self.rows["metric"] == metric]
+        """Per-model records of one metric (each naming an explainer), in (explainer,
+        sonifier, fold, seed) order."""
+        rows = self.rows[(self.rows["metric"] == metric) & (self.rows["explainer"] != "")]
         return rows.sort_values(["explainer", "sonifier", "fold", "seed"], kind="stable")
+
+    def model_rows(self, metric: str) -> pd.DataFrame:
+        """The runner's records of each trained model named ``metric`` (test accuracy, the cue
+        control; :func:`model_records`), in (fold, seed) order."""
+        return model_records(self.rows, metric).sort_values(["fold", "seed"], kind="stable")
 
     def has(self, metric: str) -> bool:
         return bool((self.cells["metric"] == metric).any())
@@ -677,7 +693,7 @@ def failed_control(rows: pd.DataFrame, task: str) -> str | None:
     if task != "cue":
         return None
     models = {trained_model(f, s) for f, s in zip(rows["fold"], rows["seed"])}
-    control = rows[rows["metric"] == CONTROL_METRIC]
+    control = model_records(rows, CONTROL_METRIC)
     passed = {trained_model(f, s) for f, s, status, r in zip(
         control["fold"], control["seed"], control["status"], control["record"])
         if status == "ok" and (r.get("info") or {}).get("passed") and _per_class(r)}
@@ -701,7 +717,8 @@ def _per_class(control: dict[str, Any]) -> bool:
 def below_floor(rows: pd.DataFrame, task: str) -> str | None:
     """Why explanations of this section's models are not ranked, or None when they are."""
     floor = accuracy_floor(N_CLASSES.get(task, 2))
-    acc = rows[(rows["metric"] == ACCURACY_METRIC) & (rows["status"] == "ok")]
+    acc = model_records(rows, ACCURACY_METRIC)
+    acc = acc[acc["status"] == "ok"]
     weak = sorted(trained_model(f, s) for f, s, v in zip(acc["fold"], acc["seed"], acc["value"])
                   if v < floor)
     if not weak:

@@ -173,7 +173,7 @@ def _facts(df: pd.DataFrame, mixed_versions: bool
         model = ("model", *(row[f] for f in MODEL_FIELDS))
         stated: dict[str, Any] = {"data_fingerprint": record.get("data_fingerprint"),
                                   "resampler": record.get("resampler") or DEFAULT_RESAMPLER}
-        if row["metric"] == ACCURACY_METRIC and not row["explainer"]:
+        if row["metric"] == ACCURACY_METRIC and not row["explainer"] and not row["sonifier"]:
             info = record.get("info") or {}
             stated["info"] = {k: info.get(k) for k in TRAINING}
         yield from ((i, model, f, v) for f, v in _flat(json.dumps(stated, sort_keys=True)))

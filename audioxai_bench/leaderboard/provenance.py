@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from .aggregate import ACCURACY_METRIC, run_seed
+from .aggregate import ACCURACY_METRIC, model_records, run_seed
 
 
 def _distinct(values: Iterable[Any]) -> list[str]:
@@ -60,7 +60,7 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
     records = list(df["record"])
     ok = df[df["status"] == "ok"]
     explained = ok[ok["explainer"] != ""]
-    accuracy = ok[ok["metric"] == ACCURACY_METRIC]
+    accuracy = model_records(ok, ACCURACY_METRIC)
     folds = "; ".join(
         f"{task}/{model}: {', '.join(map(str, sorted(set(g['fold']))))}"
         for (task, model), g in df.groupby(["task", "model"], sort=True))

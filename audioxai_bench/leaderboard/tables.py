@@ -19,11 +19,12 @@ import pandas as pd
 
 from ..data.splits import class_name
 from ..evaluation.meta import NOISE_LEVELS, SIGNED, Step, is_reference
-from ..run.control import CONTROL_METRIC, P_TRUE_WITHOUT_CUE
+from ..run.control import P_TRUE_WITHOUT_CUE
 from ..stats import Clustered, clustered_interval
 from .aggregate import (
     ACCURACY_METRIC,
     ALPHA,
+    CONTROL_METRIC,
     MIN_CLASS_SHARE,
     OVERLAP_RANK_RULE,
     RANK_METRIC,
@@ -668,7 +669,7 @@ def sonification_table(section: Section) -> Table | None:
 
 def control_table(section: Section) -> Table | None:
     """The cue task's control per fold: does the model decide by the planted cue?"""
-    rows = section.metric_rows(CONTROL_METRIC)
+    rows = section.model_rows(CONTROL_METRIC)
     rows = rows[rows["status"] == "ok"]
     if rows.empty:
         return None
@@ -853,7 +854,7 @@ def models_table(sections: Sequence[Section]) -> Table:
     several."""
     rows = []
     for s in sections:
-        acc = s.metric_rows(ACCURACY_METRIC)
+        acc = s.model_rows(ACCURACY_METRIC)
         for i, r in acc.iterrows():
             rec = r["record"]
             info = rec.get("info") or {}
@@ -953,7 +954,7 @@ def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
     same_folds = len({tuple(s.folds) for s in chosen}) == 1
 
     def accuracy(s: Section) -> str:
-        acc = s.metric_rows(ACCURACY_METRIC).sort_values(["fold", "seed"])
+        acc = s.model_rows(ACCURACY_METRIC).sort_values(["fold", "seed"])
         text = " / ".join(", ".join("error" if r["status"] == "error" else percent(r["value"])
                                     for _, r in fold.iterrows())
                           for _, fold in acc.groupby("fold", sort=True)) or NONE
@@ -1057,7 +1058,7 @@ def models_csv(sections: Sequence[Section]) -> str:
     it."""
     rows = []
     for s in sections:
-        acc = s.metric_rows(ACCURACY_METRIC)
+        acc = s.model_rows(ACCURACY_METRIC)
         for i, r in acc.iterrows():
             rec = r["record"]
             info = rec.get("info") or {}

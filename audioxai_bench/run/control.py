@@ -30,7 +30,6 @@ from ..data.splits import N_CLASSES, speaker_split
 from ..models.train import class_probabilities
 from ..stats import clustered_wilson
 
-CONTROL_METRIC = "cue-control"  # the record's metric: value = accuracy without the cue
 #: The control record's extras ``<this>/<class>``: each class's mean true-class probability
 #: without its cue.
 P_TRUE_WITHOUT_CUE = "p-true-without-cue"

@@ -38,6 +38,7 @@ from typing import Any
 
 import torch
 
+from ..api.metric import ACCURACY_METRIC, CONTROL_METRIC
 from ..atomic import atomic_write, clean_stale_temps
 from ..data.cache import cache_root
 from ..data.dataset import AudioMNIST, load_audiomnist
@@ -56,7 +57,6 @@ from . import folder
 from .artifacts import ModelRecipe, data_tree, model_key
 from .control import (
     CHANCE_MARGIN,
-    CONTROL_METRIC,
     CUE_FOLLOW_FLOOR,
     P_TRUE_WITHOUT_CUE,
     cue_control,
@@ -436,7 +436,7 @@ class Runner:
     def _trained(self, where: Where, recipe: ModelRecipe, out: Trained | Failed) -> None:
         """A panel's model is there: record its accuracy, hand out its explainers."""
         settings = self._base_settings(where)
-        accuracy = self._record(where, explainer=None, sonifier=None, metric="test-accuracy",
+        accuracy = self._record(where, explainer=None, sonifier=None, metric=ACCURACY_METRIC,
                                 metric_plug=None, settings=settings, fields={})
         if isinstance(out, Failed):  # recorded; the other models still run
             self._write(accuracy | (out.here or {}) | {

@@ -725,3 +725,31 @@ def test_a_failed_explainer_first_in_line_does_not_reverse_the_ranking(tmp_path)
     table = section((tmp_path / "board" / "README.md").read_text(), "## digit · audionet")
     assert "Faithfulness gap ↑" in table
     assert table.index("| saliency-abs |") < table.index("| gradient |")
+
+
+def test_a_metric_record_under_a_reserved_name_is_not_read_as_the_models(tmp_path):
+    """Probe 5 #1: a metric (variant or plugin) named test-accuracy, from a run made before
+    the names were reserved, was read as the model's accuracy: 12 "models" of fold 0, the
+    section unranked as below the floor. The model's records are picked by their shape too."""
+    run = fake_run(tmp_path / "run", media=False)
+    clash = [record(model, "test-accuracy", 0.0, explainer=explainer, scores=[0.0] * 8)
+             for model in ("audionet", "alexnet") for explainer in ("gradient", "lrp-epsilon")]
+    store = run_store(run)
+    for r in clash:
+        store.append(r)
+    board = tmp_path / "board"
+    build_leaderboard([run], board, quiet=True)
+    csv = pd.read_csv(board / "models.csv")
+    assert sorted(zip(csv["model"], csv["fold"], csv["test_accuracy"])) == [
+        ("alexnet", 0, 0.9), ("audionet", 0, 0.9), ("audionet", 1, 0.8)]
+    text = (board / "README.md").read_text()
+    assert "below the floor" not in text
+    df = collect.read([run])
+    for s in aggregate.sections(df):
+        assert s.unranked is None and list(s.model_rows("test-accuracy")["value"]) == (
+            [0.9, 0.8] if s.model == "audionet" else [0.9])
+    cells = aggregate.by_cell(df).set_index(["model", "explainer", "metric"])
+    assert cells.loc[("audionet", "", "test-accuracy"), "value"] == pytest.approx(0.85)
+    assert cells.loc[("audionet", "gradient", "test-accuracy"), "value"] == 0.0
+    top = top_table(load_results(run))
+    assert "test accuracy 85.0 ± 7.1 % (2 folds)" in top and "test accuracy 90.0 %" in top

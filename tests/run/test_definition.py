@@ -367,6 +367,13 @@ def test_the_cli_refuses_a_bomb_before_any_work(tmp_path, capsys):
      "explainer; a variant needs a new name$"),
     (MINIMAL | {"sonifiers": [{"name": "keep-top", "base": "keep-positive"}]},
      r"^x.yaml: sonifiers\[0\].name: 'keep-top' is already the name of a registered sonifier"),
+    # probe 5 #1: a metric under the name of the runner's own records was read as them
+    (MINIMAL | {"metrics": ["faithfulness-gap", {"name": "test-accuracy", "base": "gini"}]},
+     r"^x.yaml: metrics\[1\].name: metric name 'test-accuracy' is reserved for the runner's "
+     r"record of a model's test accuracy: a metric so named would be read as it; rename the "
+     r"metric$"),
+    (MINIMAL | {"metrics": [{"name": "cue-control", "base": "gini", "params": {}}]},
+     r"^x.yaml: metrics\[0\].name: metric name 'cue-control' is reserved"),
 ])
 def test_plugin_name_errors_name_the_file_and_key(raw, message, pm):
     with pytest.raises(AudioXaiError, match=message) as info:
