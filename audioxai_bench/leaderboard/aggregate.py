@@ -43,7 +43,7 @@ from ..evaluation.meta import (
     reference_name,
     reliability,
 )
-from ..run.control import P_TRUE_WITHOUT_CUE
+from ..run.control import P_TRUE_WITHOUT_CUE, control_passed
 from ..stats import (
     Clustered,
     Verdict,
@@ -694,24 +694,75 @@ def failed_control(rows: pd.DataFrame, task: str) -> str | None:
         return None
     models = {trained_model(f, s) for f, s in zip(rows["fold"], rows["seed"])}
     control = model_records(rows, CONTROL_METRIC)
-    passed = {trained_model(f, s) for f, s, status, r in zip(
+    verdicts = {trained_model(f, s): control_verdict(r)[0] for f, s, status, r in zip(
         control["fold"], control["seed"], control["status"], control["record"])
-        if status == "ok" and (r.get("info") or {}).get("passed") and _per_class(r)}
-    failed = sorted(models - passed)
+        if status == "ok"}
+    failed = sorted(m for m in models if verdicts.get(m) != PASSED)
     if not failed:
         return None
     several = rows["seed"].nunique(dropna=False) > 1
-    names = ", ".join(model_label(f, s, several) for f, s in failed)
-    return (f"not ranked or judged: the model of fold {names} failed its cue control or has "
-            "none that asks every class (see the control table), so the planted region is not "
-            "shown to be the evidence it uses; the metric reliability check, which rests on "
-            "it, is not shown")
+    unchecked = [m for m in failed if verdicts.get(m) == UNCHECKED]
+    parts = []
+    if len(unchecked) < len(failed):
+        names = ", ".join(model_label(f, s, several) for f, s in failed if (f, s) not in unchecked)
+        parts.append(f"the model of fold {names} failed its cue control or has none that asks "
+                     "every class")
+    if unchecked:
+        names = ", ".join(model_label(f, s, several) for f, s in unchecked)
+        parts.append(f"the cue control of fold {names} states a verdict its numbers do not "
+                     "bear out under the current rule")
+    return (f"not ranked or judged: {'; '.join(parts)} (see the control table), so the planted "
+            "region is not shown to be the evidence it uses; the metric reliability check, "
+            "which rests on it, is not shown")
+
+
+#: A cue control record's verdict as the leaderboard reads it (:func:`control_verdict`).
+PASSED, FAILED, UNCHECKED = "pass", "FAIL", "not judged"
+
+
+def control_verdict(record: dict[str, Any]) -> tuple[str, str | None]:
+    """A cue control record's verdict under the current rule, from its numbers (accuracy
+    without the cue, each class's true-class probability without it, following another clip's
+    cue, chance: :func:`~audioxai_bench.run.control.control_passed`), not from its stored
+    ``info.passed`` alone: :data:`PASSED` or :data:`FAILED` with no reason where the two agree,
+    else :data:`UNCHECKED` and why (the record edited, or made under another rule, whose
+    verdict beside today's rule and numbers would mislead). A record without per-class
+    probabilities (made before that rule) fails: the rule cannot pass it."""
+    info = record.get("info") if isinstance(record.get("info"), dict) else {}
+    extras = record.get("extras") if isinstance(record.get("extras"), dict) else {}
+    if not _per_class(record):
+        return FAILED, None
+    p = [_number((v or {}).get("value") if isinstance(v, dict) else None)
+         for k, v in extras.items() if k.startswith(f"{P_TRUE_WITHOUT_CUE}/")]
+    swapped = extras.get("cue-swapped-accuracy")
+    numbers = [_number(record.get("value")), _number(info.get("chance")),
+               _number(swapped.get("value") if isinstance(swapped, dict) else None), *p]
+    stored = info.get("passed")
+    if any(x is None for x in numbers) or not isinstance(stored, bool):
+        return UNCHECKED, ("its record lacks a number the rule reads (accuracy without the cue, "
+                           "chance, another clip's cue, a class's probability) or a verdict")
+    removed, chance, follows, *p_true = numbers
+    passes = control_passed(removed, p_true, follows, chance)
+    if passes != stored:
+        return UNCHECKED, (f"its record says {'pass' if stored else 'fail'}, its numbers "
+                           f"{'pass' if passes else 'fail'} the current rule (edited, or "
+                           "recorded under another rule)")
+    return (PASSED if passes else FAILED), None
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, or None where it is none."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if np.isfinite(value) else None
 
 
 def _per_class(control: dict[str, Any]) -> bool:
     """Whether a cue control record asked each class for its probability without its cue (a
     control made before that rule passed models that answer a favourite class)."""
-    return any(k.startswith(f"{P_TRUE_WITHOUT_CUE}/") for k in control.get("extras") or {})
+    extras = control.get("extras")
+    return isinstance(extras, dict) and any(k.startswith(f"{P_TRUE_WITHOUT_CUE}/")
+                                            for k in extras)
 
 
 def below_floor(rows: pd.DataFrame, task: str) -> str | None:

@@ -20,6 +20,7 @@ import pandas as pd
 from ..data.splits import class_name
 from ..evaluation.meta import NOISE_LEVELS, SIGNED, Step, is_reference
 from ..run.control import P_TRUE_WITHOUT_CUE
+from ..run.control import RULE as CONTROL_RULE
 from ..stats import Clustered, clustered_interval
 from .aggregate import (
     ACCURACY_METRIC,
@@ -33,6 +34,7 @@ from .aggregate import (
     Section,
     by_class,
     clip_extra,
+    control_verdict,
     model_label,
     pooled_accuracy,
     reliabilities,
@@ -677,19 +679,25 @@ def control_table(section: Section) -> Table | None:
     def text(value: Any, ci: Any) -> str:
         return percent_interval(value, *(ci or (None, None)))
 
-    body = []
+    body, unchecked = [], []
     for _, r in rows.iterrows():
         rec, extras = r["record"], r["record"].get("extras") or {}
         info = rec.get("info") or {}
-        body.append([section.model_label(r["fold"], r["seed"]),
-                     text(rec.get("value"), rec.get("ci")),
+        verdict, why = control_verdict(rec)
+        label = section.model_label(r["fold"], r["seed"])
+        if why:
+            unchecked.append(f"fold {label} ({why})")
+        body.append([label, text(rec.get("value"), rec.get("ci")),
                      _favourite(extras, section.task),
                      *(text((extras.get(k) or {}).get("value"), (extras.get(k) or {}).get("ci"))
                        for k in ("cue-only-accuracy", "cue-swapped-accuracy")),
-                     percent(info.get("chance")), "pass" if info.get("passed") else "FAIL"])
+                     percent(info.get("chance")), verdict])
     header = ["Fold", "Without the cue ↓", "Its class's p without it, most ↓", "Cue alone ↑",
               "Another clip's cue ↑", "Chance", "Control"]
-    rule = next((rec.get("info") or {}).get("rule") for rec in rows["record"])
+    stated = {(rec.get("info") or {}).get("rule") for rec in rows["record"]} - {CONTROL_RULE}
+    other = (" (some records state another: their numbers are judged by this one)" if stated
+             else "")
+    not_judged = f" Not judged: {'; '.join(unchecked)}." if unchecked else ""
     return Table("Cue control: test accuracy with each clip's burst subtracted, the highest "
                  "over classes of the mean probability a class's clips keep for their class "
                  "without their burst, the accuracy with the burst alone, and with another "
@@ -697,7 +705,7 @@ def control_table(section: Section) -> Table | None:
                  "by the cue falls to chance without it, for every class: a model that answers "
                  "one favourite class whenever it hears no cue is at chance too, but that "
                  "class's clips need no cue, so the planted region is not their evidence. "
-                 f"Rule: {rule or 'not stated by these records'}. The burst alone is an input "
+                 f"Rule: {CONTROL_RULE}{other}.{not_judged} The burst alone is an input "
                  "the model never saw and is shown, not judged. Intervals count speakers, not "
                  "clips.", header, body)
 

@@ -55,12 +55,8 @@ from ..reproducibility import torch_mode, torch_threads, with_nondeterministic_h
 from ..stats import clustered_wilson
 from . import folder
 from .artifacts import ModelRecipe, data_tree, model_key
-from .control import (
-    CHANCE_MARGIN,
-    CUE_FOLLOW_FLOOR,
-    P_TRUE_WITHOUT_CUE,
-    cue_control,
-)
+from .control import P_TRUE_WITHOUT_CUE, cue_control
+from .control import RULE as CONTROL_RULE
 from .definition import Benchmark
 from .executors import Failed, open_executor, threads_remedy
 from .plan import Plugged, applies
@@ -545,12 +541,7 @@ class Runner:
                           for which in ("only", "swapped")},
                        **{f"{P_TRUE_WITHOUT_CUE}/{label}": {"value": p}
                           for label, p in check.p_true_without_cue().items()}},
-            "info": {"chance": check.chance, "passed": check.passed,
-                     "rule": f"without the cue within {CHANCE_MARGIN:.0%} of chance, no class's "
-                             f"mean true-class probability without its cue more than "
-                             f"{CHANCE_MARGIN:g} above chance, following another clip's cue at "
-                             f"least {CUE_FOLLOW_FLOOR:.0%} (the cue alone is reported, not "
-                             "judged: no input the model saw)"}})
+            "info": {"chance": check.chance, "passed": check.passed, "rule": CONTROL_RULE}})
 
     def _todo(self, panel: Panel, plug: Plugged, cells: list[tuple[Plugged, Plugged | None]],
               settings: dict[str, Any], fields: dict[str, Any]) -> list[Todo]:

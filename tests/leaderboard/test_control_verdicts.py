@@ -87,12 +87,23 @@ def test_no_verdict_on_the_explanations_of_a_model_below_the_accuracy_floor(scor
     assert gaps["value"].notna().all()  # the values are still reported
 
 
+def control_row(fold: int, ok: bool, asked: bool = True, stored: bool | None = None,
+                **fields) -> dict:
+    """A cue control record of ``fold`` whose numbers pass the rule (or fail it: 90 % without
+    the cue), asking each class (``asked``) and storing ``stored`` (default: ``ok``)."""
+    from .records import _row
+
+    per_class = {f"p-true-without-cue/{c}": {"value": 0.25 if ok else 0.9} for c in range(4)}
+    extras = {"cue-swapped-accuracy": {"value": 0.95 if ok else 0.1}}
+    return _row(metric="cue-control", fold=fold, value=0.25 if ok else 0.9, task="cue",
+                info={"passed": ok if stored is None else stored, "chance": 0.25},
+                extras=extras | (per_class if asked else {}), **fields)
+
+
 def test_a_cue_model_that_failed_its_control_is_neither_ranked_nor_judged(scores):
     """Science audit 6, H1: the ground truth is the evidence only where the model needs the
     cue; a failed control left the cue tables ranked and the metric reliability checked."""
     from audioxai_bench.evaluation.meta import REFERENCES, reference_name
-
-    from .records import _row
 
     rng = np.random.default_rng(4)
     known = {reference_name(r): 0.5 - 0.1 * i + 0.02 * rng.standard_normal(24)
@@ -101,10 +112,7 @@ def test_a_cue_model_that_failed_its_control_is_neither_ranked_nor_judged(scores
     def section(passed: list[bool]) -> aggregate.Section:
         rows = score_rows(scores | known, metric="faithfulness-gap", versus="random order",
                           task="cue")
-        per_class = {f"p-true-without-cue/{c}": {"value": 0.25} for c in range(4)}
-        rows += [_row(metric="cue-control", fold=fold, value=0.25, task="cue",
-                      info={"passed": ok}, extras=per_class if asked else {})
-                 for fold, (ok, asked) in enumerate(passed)]
+        rows += [control_row(fold, ok, asked) for fold, (ok, asked) in enumerate(passed)]
         return aggregate.sections(pd.DataFrame(rows))[0]
 
     good = section([(True, True), (True, True)])
@@ -122,6 +130,37 @@ def test_a_cue_model_that_failed_its_control_is_neither_ranked_nor_judged(scores
                     [(True, True), (True, False)]):  # a pass under the rule without classes
         assert section(lacking).unranked.startswith(
             "not ranked or judged: the model of fold 1 failed its cue control or has none")
+
+
+@pytest.mark.parametrize("stored", [True, False])
+def test_a_control_whose_stored_verdict_its_numbers_contradict_is_not_judged(scores, stored):
+    """Probe 5 #4: the leaderboard printed a control's stored pass beside numbers that fail
+    every criterion (90 % without the cue) and ranked the section. The verdict is judged from
+    the numbers under the current rule; where the stored one disagrees the control is not
+    judged, and the table says why in one line."""
+    rows = score_rows(scores, metric="faithfulness-gap", versus="random order", task="cue")
+    rows += [control_row(0, True), control_row(1, not stored, stored=stored)]
+    section = aggregate.sections(pd.DataFrame(rows))[0]
+    assert section.unranked == (
+        "not ranked or judged: the cue control of fold 1 states a verdict its numbers do not "
+        "bear out under the current rule (see the control table), so the planted region is not "
+        "shown to be the evidence it uses; the metric reliability check, which rests on it, is "
+        "not shown")
+    assert set(section.ranks.values()) == {"–"}
+    table = tables.control_table(section)
+    assert [row[-1] for row in table.rows] == ["pass", "not judged"]
+    said, numbers = ("pass", "fail") if stored else ("fail", "pass")
+    assert (f" Not judged: fold 1 (its record says {said}, its numbers {numbers} the current "
+            "rule (edited, or recorded under another rule)).") in table.caption
+    # a record lacking a number the rule reads is not judged either, and says so
+    lacking = control_row(1, True)
+    del lacking["record"]["info"]["chance"]
+    assert aggregate.control_verdict(lacking["record"])[0] == "not judged"
+    # a failed control and a contradicted one in one section: both named
+    rows[-2:] = [control_row(0, False), control_row(1, not stored, stored=stored)]
+    assert aggregate.sections(pd.DataFrame(rows))[0].unranked.startswith(
+        "not ranked or judged: the model of fold 0 failed its cue control or has none that asks "
+        "every class; the cue control of fold 1 states a verdict its numbers do not bear out")
 
 
 def test_a_cell_whose_classes_disagree_is_marked_with_each_class_in_the_csv():
