@@ -663,7 +663,8 @@ def _output_problem(output: Any, size: int, bounds: Any = None) -> tuple[str, st
     """Why a metric's output cannot be kept, as (kind, reason), or None: a ``MetricOutput``
     with one score per sample of the batch, NaN where a sample's score is undefined, never
     infinite (the mean would silently leave an Inf out), inside the metric's declared
-    ``bounds``."""
+    ``bounds``; its extras and curves never infinite either (their means are recorded too, and
+    an Inf would be left out of them or written as null, which reads as undefined)."""
     if not isinstance(output, MetricOutput):
         return "type", f"returned {type(output).__name__}, not a MetricOutput"
     scores = output.scores
@@ -673,6 +674,11 @@ def _output_problem(output: Any, size: int, bounds: Any = None) -> tuple[str, st
     if scores.is_floating_point() and bool(scores.isinf().any()):
         return "non-finite", (f"returned {int(scores.isinf().sum())} infinite score(s) of "
                               f"{size} (NaN marks an undefined one)")
+    for what, values in (("extra", output.extras), ("curve", output.curves)):
+        for key, value in values.items():  # the record keeps their means: as for scores
+            if bool(value.isinf().any()):
+                return "non-finite", (f"returned {int(value.isinf().sum())} infinite value(s) "
+                                      f"in its {what} {key!r} (NaN marks an undefined one)")
     if bounds is not None:
         low, high = bounds
         outside = (scores < low - 1e-6) | (scores > high + 1e-6)  # float rounding aside

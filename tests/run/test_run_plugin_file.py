@@ -129,7 +129,13 @@ class Bad(audioxai_bench.BaseMetric):
         if self.how == "infinite":
             scores[0] = float("inf")
         info = {"kept": object()} if self.how == "unwritable" else {}
-        return audioxai_bench.MetricOutput(scores=scores, info=info)
+        more = {}
+        if self.how == "inf-extra":  # probe 5 #3: its mean left the Inf out, status ok
+            more["extras"] = {"e": scores.clone().index_fill(0, torch.tensor([0]), float("inf"))}
+        if self.how == "inf-curve":
+            more = {"curves": {"c": torch.tensor([[1.0, -float("inf")]] * batch.size)},
+                    "grid": torch.tensor([0.0, 1.0])}
+        return audioxai_bench.MetricOutput(scores=scores, info=info, **more)
 
     def interval(self, output):
         return {"reversed": [5.0, -5.0], "far": [5.0, 6.0],
@@ -145,7 +151,7 @@ class Silent(audioxai_bench.BaseSonifier):
 def audioxai_bench_metrics():
     return [Bad(name=how, how=how, higher_is_better=True)
             for how in ("short", "infinite", "unwritable", "reversed", "outside", "far",
-                        "nan-bounds")]
+                        "nan-bounds", "inf-extra", "inf-curve")]
 
 
 @audioxai_bench.hookimpl
@@ -161,7 +167,7 @@ def test_a_metric_or_sonifier_that_breaks_its_contract_fails_its_cell_not_the_ru
     plugin.write_text(MISBEHAVING)
     spec = tiny_spec(tmp_path, explainers=["gradient"],
                      metrics=["gini", "short", "infinite", "unwritable", "reversed", "outside",
-                              "far", "nan-bounds",
+                              "far", "nan-bounds", "inf-extra", "inf-curve",
                               {"name": "sonified-sufficiency-gain", "params": {"controls": 1}}],
                      sonifiers=["nan-sound"], examples=1)
     out = tmp_path / "out"
@@ -170,6 +176,9 @@ def test_a_metric_or_sonifier_that_breaks_its_contract_fails_its_cell_not_the_ru
     assert records["gini"]["status"] == "ok"
     expected = {"short": "returned scores of shape (1,) for a batch of 2 samples",
                 "infinite": "returned 1 infinite score(s) of 2",
+                "inf-extra": "returned 1 infinite value(s) in its extra 'e' (NaN marks an "
+                             "undefined one)",
+                "inf-curve": "returned 2 infinite value(s) in its curve 'c'",
                 "unwritable": "its result cannot be recorded: ",
                 "reversed": "its interval() returned [5, -5], the lower bound above",
                 "outside": "returned 2 score(s) outside its declared bounds [0, 1], e.g. 2",
