@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import AudioXaiError
 from ..run.records import results_file
-from . import collect, output, page, provenance, readme, source, tables
+from . import collect, media, output, page, provenance, readme, source, tables
 from .aggregate import ACCURACY_METRIC, RANK_METRIC, by_cell, sections
 
 __all__ = ["build_leaderboard", "top_table"]
@@ -35,7 +35,8 @@ def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.P
     (:func:`readme.with_results`).
 
     Raises :class:`~audioxai_bench.errors.AudioXaiError` naming the file (and field) at fault
-    when a results, examples or audio file cannot be used, and, unless ``force``, when ``out``
+    when a results or audio file cannot be used (an examples file that cannot is left out of
+    the page with a note there and a warning), and, unless ``force``, when ``out``
     already holds the leaderboard of other benchmarks or datasets (or leaderboard files of
     unknown origin), unless ``partial``, when a run has not finished (with ``partial`` the
     leaderboard says so), and unless ``mixed_versions``, when the seeds of a cell came from
@@ -51,11 +52,12 @@ def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.P
     facts = provenance.facts(df)
     models, failures = tables.models_table(secs), tables.failures_table(df)
     settings = tables.settings_table(df)
+    skipped: list[media.Skipped] = []
     outputs = {
         "README.md": readme.render(title, facts, secs, models, settings, failures),
         "leaderboard.csv": tables.leaderboard_csv(cells),
         "models.csv": tables.models_csv(secs),
-        "index.html": page.render(title, facts, secs, models, settings, failures),
+        "index.html": page.render(title, facts, secs, models, settings, failures, skipped),
         source.MANIFEST: source.manifest_text(pairs, map(results_file, results), out),
     }
     paths = {out / name: text for name, text in outputs.items()}
@@ -67,6 +69,9 @@ def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.P
         paths[Path(project_readme)] = readme.with_results(Path(project_readme), secs)
     out.mkdir(parents=True, exist_ok=True)
     written = output.write_all(paths)  # all or none: a full disk cuts no README short
+    for left_out in skipped:  # the page says so too, without the path
+        print(f"warning: {left_out.path}: {left_out.reason}; left out of the page",
+              file=sys.stderr)
     if not quiet:
         failed = int((df["status"] == "error").sum())
         sizes = ", ".join(f"{p.name} {_size(p.stat().st_size)}" for p in written)

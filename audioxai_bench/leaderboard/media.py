@@ -1,8 +1,9 @@
 """The example explanations and sonified sounds a run left beside its records.
 
 Both are optional: a run may have written neither, and the page then says so. What is there is
-read strictly (a broken file fails naming it) but only as much as the page shows: the first
-:data:`MAX_EXAMPLES` samples of the lowest fold that has them.
+read strictly (a broken sound fails naming it; a broken examples file is left out, and the page
+and a warning say so) but only as much as the page shows: the first :data:`MAX_EXAMPLES`
+samples of the lowest fold that has them.
 """
 
 from __future__ import annotations
@@ -70,13 +71,31 @@ def _model(section: Section, folder: Path, fold: int) -> str:
     return section.model_label(fold, seeds.iloc[0] if len(seeds) else None)
 
 
-def find_examples(section: Section) -> Examples | None:
-    """The examples file of the lowest fold that has one, or None."""
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+    """A media file left out of the page: its ``path``, its ``name`` within its run folder
+    (what the page says: the page names no path of this machine) and why."""
+
+    path: Path
+    name: str
+    reason: str
+
+
+def find_examples(section: Section, skipped: list[Skipped] | None = None) -> Examples | None:
+    """The examples file of the lowest fold that has a readable one, or None. A file that
+    cannot be read (cut short by a run killed while writing it, or by a full disk) is left
+    out, and added to ``skipped``: the pictures are an aid, and no table reads them."""
     for fold in section.folds:
         for folder in run_folders(section):
             path = run_folder.examples_file(folder, _stem(section, fold))
-            if path.is_file():
+            if not path.is_file():
+                continue
+            try:
                 return load_examples(path, _model(section, folder, fold))
+            except AudioXaiError as exc:
+                if skipped is not None:
+                    reason = str(exc).removeprefix(f"{path}: ")
+                    skipped.append(Skipped(path, str(path.relative_to(folder)), reason))
     return None
 
 

@@ -67,14 +67,22 @@ def _label(task: str, target: int) -> str:
     return str(target)
 
 
-def _pictures(section: Section) -> str:
-    examples = media.find_examples(section)
+def _pictures(section: Section, skipped: list[media.Skipped] | None = None) -> str:
+    """The relevance pictures of the section's first examples; a broken examples file is left
+    out with a note (and added to ``skipped``)."""
+    mine: list[media.Skipped] = []
+    examples = media.find_examples(section, mine)
+    if skipped is not None:
+        skipped += mine
+    notes = [f'<p class="note">{escape(f"Left out {s.name}: {s.reason}.")}</p>' for s in mine]
     if examples is None:
-        return ('<p class="note">No examples/ file for this model in the run folder: no '
-                "relevance pictures.</p>")
+        return "\n".join([*notes, '<p class="note">No examples/ file for this model in the run '
+                                   "folder: no relevance pictures.</p>"
+                           if not mine else '<p class="note">No relevance pictures.</p>'])
     if not examples.relevance:
-        return f'<p class="note">The examples of fold {examples.model} hold no relevance maps.</p>'
-    parts = []
+        return "\n".join([*notes, f'<p class="note">The examples of fold {examples.model} hold '
+                                   "no relevance maps.</p>"])
+    parts = notes
     for i in range(len(examples.target)):
         title = (f"{section.title}, fold {examples.model}, example {i}: target "
                  f"{_label(section.task, int(examples.target[i]))}")
@@ -125,9 +133,10 @@ def _curves_caption(section: Section, kinds: Sequence[str]) -> str:
             "amplitude order, loudest first (grey, dotted).")
 
 
-def _section(section: Section, styles: dict[str, dict] | None = None) -> str:
+def _section(section: Section, styles: dict[str, dict] | None = None,
+             skipped: list[media.Skipped] | None = None) -> str:
     """One model's part of the page; ``styles``: :func:`figures.explainer_styles` of every
-    explainer on the page."""
+    explainer on the page; the media files it leaves out are added to ``skipped``."""
     parts = [f'<h2 id="{escape(section.anchor)}">{escape(section.title)}</h2>',
              f'<p class="note">benchmark {escape(section.benchmark)}, dataset '
              f'{escape(section.dataset)}, {escape(section.representation or "mixed")} input, '
@@ -159,13 +168,16 @@ def _section(section: Section, styles: dict[str, dict] | None = None) -> str:
                "and amplitude orders")
         parts.append(f"<figure>{img(picture, alt)}<figcaption>"
                      f"{escape(_curves_caption(section, kinds))}</figcaption></figure>")
-    parts += ["<h3>Relevance</h3>", _pictures(section), "<h3>Listen</h3>", listen(section)]
+    parts += ["<h3>Relevance</h3>", _pictures(section, skipped), "<h3>Listen</h3>",
+              listen(section)]
     return "\n".join(parts)
 
 
 def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Section],
-           models: Table, settings: Table | None, failures: Table | None) -> str:
-    """The whole page."""
+           models: Table, settings: Table | None, failures: Table | None,
+           skipped: list[media.Skipped] | None = None) -> str:
+    """The whole page; the media files it leaves out (each with a note) are added to
+    ``skipped``."""
     nav = "".join(f'<li><a href="#{escape(s.anchor)}">{escape(s.title)} '
                   f"({escape(s.benchmark)})</a></li>" for s in sections)
     facts_html = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts)
@@ -188,7 +200,7 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
         *(['<h2 id="settings">Explainer settings</h2>',
            table_html(settings, "settings-table", filter_label="Filter the explainer settings")]
           if settings else []),
-        *(_section(s, styles) for s in sections),
+        *(_section(s, styles, skipped) for s in sections),
         '<h2 id="failed">Failed cells</h2>', failed,
     ])
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"

@@ -21,6 +21,7 @@ import soundfile as sf
 from torch import Tensor
 
 from audioxai_bench.api.sonifier import sound_of
+from audioxai_bench.atomic import atomic_write
 from audioxai_bench.data.check import TARGET_RATE
 from audioxai_bench.errors import AudioXaiError
 
@@ -112,15 +113,15 @@ def write_examples(out: str | Path, stem: str, *, signals: np.ndarray, inputs: n
                    target: np.ndarray, relevance: Mapping[str, np.ndarray],
                    ground_truth: np.ndarray | None = None) -> Path:
     """Inputs and relevance maps of a panel's first samples, for the leaderboard's pictures,
-    and where the evidence was planted (``ground_truth``, a bool mask like ``inputs``)."""
+    and where the evidence was planted (``ground_truth``, a bool mask like ``inputs``). Written
+    aside and renamed into place: a failure (a full disk, a kill) leaves the earlier file as it
+    was, and raises :class:`~audioxai_bench.atomic.WriteError` naming the file."""
     path = examples_file(out, stem)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"signals": signals, "inputs": inputs, "target": target}
     if ground_truth is not None:
         arrays["ground_truth"] = ground_truth.astype(bool)
     arrays |= {f"{RELEVANCE_PREFIX}{name}": r for name, r in relevance.items()}
-    np.savez_compressed(path, **arrays)
-    return path
+    return atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
 
 
 def _safe(name: str) -> str:
@@ -162,6 +163,7 @@ def write_sonified(
         for suffix, sound in sounds.items():
             path = out / f"{_safe(name)}__{suffix}.wav"
             data = np.clip(sound.numpy() * gain, -1.0, 1.0)
-            sf.write(path, data, rate, subtype="PCM_16")
+            atomic_write(path, lambda f, data=data: sf.write(f, data, rate, subtype="PCM_16",
+                                                              format="WAV"))
             paths.append(path)
     return paths

@@ -153,7 +153,7 @@ class Runner:
         self.cached = {"data": 0, "models": 0, "relevance": 0, "scores": 0}
         self.counts = {"records": 0, "failed": 0, "skipped": 0, "redone": 0, "undigested": 0}
         self.units: list[dict[str, Any]] = []  # what each unit cost, for run.json
-        self.example_failures: list[str] = []  # sounds for the page that could not be written
+        self.example_failures: list[str] = []  # pictures, sounds for the page not written
 
     # -- bookkeeping --------------------------------------------------------------------
 
@@ -287,6 +287,7 @@ class Runner:
         with folder_lock(self.out):
             try:
                 clean_stale_temps(self.out)  # e.g. a run.json whose writer was killed
+                clean_stale_temps(self.out / folder.EXAMPLES_DIR)
                 with torch_mode(self.bench.deterministic):
                     return self._run()
             except Exception:
@@ -620,9 +621,14 @@ class Runner:
                 failure = f"could not keep the earlier examples of {panel.label}: {exc}"
                 self.example_failures.append(failure)
                 self.log(failure)
-        folder.write_examples(self.out, panel.label, signals=signals.numpy(), inputs=inputs,
-                              target=target, relevance=maps,
-                              ground_truth=None if truth is None else truth[:n].cpu().numpy())
+        try:
+            folder.write_examples(self.out, panel.label, signals=signals.numpy(), inputs=inputs,
+                                  target=target, relevance=maps,
+                                  ground_truth=None if truth is None else truth[:n].cpu().numpy())
+        except Exception as exc:  # a picture of the page: no cell need fail, no run stop
+            failure = f"could not write the examples of {panel.label}: {one_line(exc)}"
+            self.example_failures.append(failure)
+            self.log(failure)
         names = folder.sample_names(min(n, len(panel.rows)))
         for explainer, rel in relevance.items():
             for sonifier in self.plan.sonifiers:

@@ -4,6 +4,7 @@ self-contained page, determinism and clear errors."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import shutil
@@ -290,7 +291,10 @@ def test_bad_results_name_the_file_and_field(tmp_path):
         build_leaderboard([empty], tmp_path / "board", quiet=True)
 
 
-def test_broken_media_files_are_named(tmp_path):
+def test_broken_media_files_are_named(tmp_path, capsys):
+    """A broken sound fails naming it; a broken examples file (cut off by a run killed while
+    writing it, probe 5 #6: even --partial refused the folder) is left out of the page, which
+    says so, with a warning naming it."""
     run = fake_run(tmp_path / "run", media=False)
     wav = run / "audio" / "digit-alexnet-fold0" / "gradient" / "sample-000__keep-top.wav"
     wav.parent.mkdir(parents=True)
@@ -302,8 +306,22 @@ def test_broken_media_files_are_named(tmp_path):
     npz = run / "examples" / "digit-alexnet-fold0.npz"
     np.savez(npz, signals=np.zeros((1, 8000)), inputs=np.zeros((1, 1, 227, 227)),
              target=np.zeros(1, dtype=int), relevance__gradient=np.zeros((1, 1, 8000)))
-    with pytest.raises(AudioXaiError, match=re.escape(str(npz)) + ".*relevance__gradient"):
-        build_leaderboard([run], tmp_path / "board", quiet=True)
+    cut = run / "examples" / "digit-audionet-fold0.npz"
+    whole = io.BytesIO()
+    np.savez(whole, signals=np.zeros((1, 8000)), inputs=np.zeros((1, 1, 8000)),
+             target=np.zeros(1, dtype=int))
+    cut.write_bytes(whole.getvalue()[:200])
+    capsys.readouterr()
+    build_leaderboard([run], tmp_path / "board", quiet=True)
+    page = (tmp_path / "board" / "index.html").read_text()
+    assert ("Left out examples/digit-alexnet-fold0.npz: array &#x27;relevance__gradient&#x27; "
+            "has shape (1, 1, 8000), expected (1, 1, 227, 227) like &#x27;inputs&#x27;.") in page
+    assert ("Left out examples/digit-audionet-fold0.npz: not a readable .npz file (") in page
+    assert str(tmp_path) not in page
+    err = capsys.readouterr().err.splitlines()
+    assert sorted(line.split(": ", 2)[1] for line in err) == [str(npz), str(cut)]
+    assert all(line.startswith("warning: ") and line.endswith("; left out of the page")
+               for line in err)
 
 
 def test_without_media_and_with_a_later_file_that_wins(tmp_path):

@@ -3,11 +3,14 @@ destroyed (R4), and one run writes a folder at a time (R5)."""
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import signal
 import socket
 import time
 
+import numpy as np
 import pytest
 import yaml
 
@@ -119,6 +122,45 @@ def test_overwrite_keeps_the_examples_aside_and_resume_adds_to_them(tree, cache,
     [examples] = out.glob("examples.previous-*")
     [audio] = out.glob("audio.previous-*")
     assert (examples / f"{stem}.npz").exists() and (audio / stem / "gradient").is_dir()
+
+
+def test_examples_that_cannot_be_written_are_recorded_and_the_earlier_ones_kept(
+        tree, cache, tmp_path, monkeypatch):
+    """Probe 5 #6: a full disk while writing the pictures stopped the whole run after every
+    cell was scored (an error naming no file, no run.json) and left a cut-off .npz that the
+    leaderboard then refused; a file in the way of examples/ stopped it too."""
+    out = tmp_path / "out"
+    run(tree, out, changes={"explainers": ["gradient"], "examples": 1})
+    path = examples_file(out, "digit-audionet-fold0")
+    before = path.read_bytes()
+
+    def half_then_full(file, **arrays):  # the disk fills halfway through the rewrite
+        file.write(before[: len(before) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez_compressed", half_then_full)
+    logged: list[str] = []
+    report = run(tree, out, resume=True, log=logged.append,
+                 changes={"explainers": ["gradient", "random"], "examples": 1})
+    monkeypatch.undo()
+    assert report.failed == 0
+    assert path.read_bytes() == before and list(path.parent.iterdir()) == [path]
+    failure = (f"could not write the examples of digit-audionet-fold0: WriteError: {path}: "
+               "could not write (No space left on device")
+    assert [line for line in logged if line.startswith(failure)]
+    done = json.loads((out / "run.json").read_text())
+    assert [f for f in done["example_failures"] if f.startswith(failure)]
+    assert {r["explainer"] for r in read_records([out]) if r["metric"] == "gini"} == {
+        "gradient", "random"}
+
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "examples").write_text("")  # a file where the folder goes
+    report = run(tree, blocked, changes={"explainers": ["gradient"], "examples": 1})
+    assert report.failed == 0 and (blocked / "run.json").exists()
+    [failure] = json.loads((blocked / "run.json").read_text())["example_failures"]
+    assert failure.startswith("could not write the examples of digit-audionet-fold0: "
+                              f"WriteError: {blocked / 'examples' / path.name}: could not write")
 
 
 def test_keep_aside_never_overwrites(tmp_path):
