@@ -49,6 +49,18 @@ DEFAULT_CHUNK = 256
 #: Optional :class:`EvalBatch` fields a metric may declare in ``needs``.
 OPTIONAL_FIELDS = frozenset({"signals", "explainer", "sonifier", "explain_seconds",
                              "ground_truth"})
+#: How many seeds a torch generator takes: :func:`torch_seed` maps every integer into them.
+TORCH_SEEDS = 2**64
+
+
+def torch_seed(value: int) -> int:
+    """``value`` as a torch generator seed: reduced modulo :data:`TORCH_SEEDS`, so a seed
+    derived by multiplication from any accepted run seed works (2**31 - 1 as a run seed gave
+    "Overflow when unpacking long long") and every value torch took before (0 up to 2**64 - 1;
+    a negative one, which torch reads modulo 2**64 too) seeds the same generator as before."""
+    return value % TORCH_SEEDS
+
+
 #: The metric name of the runner's record of a trained model's test accuracy.
 ACCURACY_METRIC = "test-accuracy"
 #: The metric name of the runner's record of a cue model's control (value: accuracy without
@@ -161,7 +173,8 @@ class EvalBatch:
 
     def generator(self, salt: int = 0) -> torch.Generator:
         """A fresh generator on :attr:`device` seeded from ``seed`` and a metric's ``salt``."""
-        return torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + salt)
+        return torch.Generator(device=self.device).manual_seed(
+            torch_seed(self.seed * 1_000_003 + salt))
 
 
 def _per_sample(name: str, value: Tensor, b: int | None, ndim: int) -> Tensor:

@@ -56,7 +56,7 @@ from torch import Tensor
 
 from audioxai_bench import stats
 from audioxai_bench.api.explainer import null_relevance
-from audioxai_bench.api.metric import EvalBatch, MetricOutput
+from audioxai_bench.api.metric import EvalBatch, MetricOutput, torch_seed
 
 #: Noise levels of the noisy oracles, in multiples of the mask's scale.
 NOISE_LEVELS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
@@ -89,7 +89,7 @@ def reference_maps(ground_truth: Tensor, seed: int) -> dict[str, Tensor]:
     float32 in its shape, seeded by ``seed`` (the same seed, shape and device give the same
     maps)."""
     mask = ground_truth.float()
-    generator = torch.Generator(device=mask.device).manual_seed(seed)
+    generator = torch.Generator(device=mask.device).manual_seed(torch_seed(seed))
     noise = torch.randn(mask.shape, generator=generator, device=mask.device)
     maps = {"oracle": mask}
     maps |= {f"noisy-{s:g}": mask + s * noise for s in NOISE_LEVELS}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from audioxai_bench.api.metric import torch_seed
+
 _MASK32 = 0xFFFFFFFF
 
 
@@ -48,6 +50,6 @@ def random_perms(seed: int, rows: Tensor, n: int) -> Tensor:
     row; ranking random keys instead would cost a sort.)
     """
     generator = torch.Generator()
-    perms = [torch.randperm(n, generator=generator.manual_seed(seed * 1_000_003 + int(r)))
-             for r in rows.tolist()]
+    perms = [torch.randperm(n, generator=generator.manual_seed(
+                 torch_seed(seed * 1_000_003 + int(r)))) for r in rows.tolist()]
     return torch.stack(perms).to(rows.device)

@@ -62,7 +62,9 @@ SHIPPED = ("quickstart", "paper-digit", "paper-sex", "ground-truth")
 #: The paper's tasks, run when a definition names none (``cue`` is asked for by name).
 DEFAULT_TASKS = ("digit", "sex")
 SCHEMA_FILE = Path(__file__).parent.parent / "definitions" / "benchmark.schema.json"
-#: Seeds stay small enough that the derived per-metric seeds (seed * 100_003 + index) fit int64.
+#: The largest run seed (a 32-bit signed int, as most tools take). The seeds derived from it
+#: by multiplication (seed * 100_003 + batch index, then per stream and row) may outgrow a torch
+#: generator's 64 bits: they are reduced into range (:func:`~audioxai_bench.api.metric.torch_seed`).
 MAX_SEED = 2**31 - 1
 #: Widths and training budgets beyond these are typos, not experiments (the paper: 1, 50 000).
 MAX_WIDTH = 64.0
