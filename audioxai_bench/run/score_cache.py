@@ -11,8 +11,9 @@ to the code, a plugin, a library version or a setting therefore scores again.
 
 Only finished cells are kept: an error is computed again next time. The runtime metric's
 seconds, like cached relevance, are those of the run that measured them. An entry carries its
-key and a checksum; one that does not verify is set aside (one line naming the file) and the
-cell is scored again. An entry that cannot be written is a warning: the run has its records.
+key and a checksum; one that does not verify, or whose fields make no valid record (an edit
+that kept the checksum right), is set aside (one line naming the file) and the cell is scored
+again. An entry that cannot be written is a warning: the run has its records.
 """
 
 from __future__ import annotations
@@ -113,6 +114,12 @@ def load_scores(key: str) -> dict[str, Any] | None:
         set_aside(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         return None
     return entry["fields"]
+
+
+def discard_scores(key: str, reason: str) -> None:
+    """Set aside the entry under ``key`` (one line naming its file and ``reason``): it verified,
+    but its fields cannot be used (they make no valid record); the cell is scored again."""
+    set_aside(scores_path(key), reason)
 
 
 def store_scores(key: str, fields: dict[str, Any]) -> None:

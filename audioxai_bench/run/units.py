@@ -50,7 +50,7 @@ from .artifacts import ModelRecipe, load_relevance, make_recipe, store_relevance
 from .definition import Benchmark
 from .plan import Plugged
 from .records import record_problem
-from .score_cache import code_digest, load_scores, score_key, store_scores
+from .score_cache import code_digest, discard_scores, load_scores, score_key, store_scores
 from .setup import RunSetup, prepare_run
 
 
@@ -367,6 +367,13 @@ class Units:
         keys = [score_key(record, panel.chunk_size, explainer.obj, metric.obj,
                           sonifier and sonifier.obj) for metric, sonifier, record in todo]
         kept = [None if self.rescore else load_scores(key) for key in keys]
+        here = self.computed_here()
+        for i, fields in enumerate(kept):
+            problem = fields is not None and record_problem(
+                todo[i][2] | here | fields | {"cached": True})
+            if problem:  # verified, yet no valid record: set aside, scored again
+                discard_scores(keys[i], problem)
+                kept[i] = None
         missing = [i for i, fields in enumerate(kept) if fields is None]
         computed: list[dict[str, Any]] = []
         cached = False
@@ -375,7 +382,6 @@ class Units:
                 panel, explainer, [todo[i] for i in missing], [keys[i] for i in missing],
                 relevance)
         fresh = iter(computed)
-        here = self.computed_here()
         records = [next(fresh) if fields is None else record | here | fields | {"cached": True}
                    for (_, _, record), fields in zip(todo, kept)]
         return records, relevance, cached

@@ -69,6 +69,27 @@ def test_a_damaged_entry_is_named_set_aside_and_scored_again(tree, cache, tmp_pa
     assert outcome(tmp_path / "b") == outcome(tmp_path / "a")
 
 
+def test_an_entry_that_verifies_but_makes_no_valid_record_is_set_aside(tree, cache, tmp_path,
+                                                                      caplog):
+    """Probe 5 #10: an entry edited with its checksum recomputed stopped every run with
+    "record: field 'n': ..." naming neither the file nor the cell, and stayed in place."""
+    run(tree, tmp_path / "a")
+    [victim, *_] = sorted((cache / "scores").glob("*.json"))
+    entry = json.loads(victim.read_text())
+    entry["fields"]["n"] = "x"
+    entry["sha256"] = score_cache._checksum(entry["fields"])
+    victim.write_text(json.dumps(entry))
+    with caplog.at_level(logging.WARNING):
+        second = run(tree, tmp_path / "b")
+    assert second.cached["scores"] == SCORED - 1 and second.failed == 0
+    [message] = caplog.messages
+    assert message.startswith(f"{victim}: damaged cache entry (its result cannot be recorded: "
+                              "AudioXaiError: record: field 'n': ")
+    assert message.endswith("; recomputing")
+    assert len(list(victim.parent.glob(f"{victim.name}.bad-*"))) == 1
+    assert outcome(tmp_path / "b") == outcome(tmp_path / "a")
+
+
 def test_the_code_digest_covers_a_plugins_own_file(tmp_path, monkeypatch):
     for name, body in (("first", "x = 1"), ("second", "x = 2")):
         (tmp_path / f"plug_{name}.py").write_text(f"{body}\nclass Metric:\n    pass\n")
