@@ -131,8 +131,10 @@ def one_definition(df: pd.DataFrame, *, mixed_versions: bool = False) -> pd.Data
     what the tables read from a cell's first record (:data:`METRIC_MEANING`; on a metric's
     record, one naming an explainer, a field left out is null: the runner writes ``versus``
     only where the metric has a control), each trained model's ``data_fingerprint``, its
-    ``resampler`` (a record from before the choice: sinc) and the training its test-accuracy
-    record states; and, of a scored metric record, the ``info``
+    ``resampler`` (a record from before the choice: sinc), the number of clips its cells were
+    scored on (``samples``: a seed of 16 clips would weigh twice one of 8 in a mean) and their
+    ``batch_size``, and the training its test-accuracy record states; and, of a scored metric
+    record, the ``info``
     entries that say what its score is (:func:`_settings`, whole: an entry one seed's record
     states and another's lacks differs), since a built-in plugin's version is the package's
     and does not change when its code does. Any other field a record does not state (an
@@ -171,8 +173,13 @@ def _facts(df: pd.DataFrame, mixed_versions: bool
     for i, record, *values in zip(df.index, df["record"], *(df[f] for f in names)):
         row = dict(zip(names, values))
         model = ("model", *(row[f] for f in MODEL_FIELDS))
+        clips = record.get("clips")
         stated: dict[str, Any] = {"data_fingerprint": record.get("data_fingerprint"),
-                                  "resampler": record.get("resampler") or DEFAULT_RESAMPLER}
+                                  "resampler": record.get("resampler") or DEFAULT_RESAMPLER,
+                                  # the definition's samples (as many clips as the test split
+                                  # has, at most) and batch_size: each seed's weight in a mean
+                                  "samples": len(clips) if isinstance(clips, list) else None,
+                                  "batch_size": record.get("batch_size")}
         if row["metric"] == ACCURACY_METRIC and not row["explainer"] and not row["sonifier"]:
             info = record.get("info") or {}
             stated["info"] = {k: info.get(k) for k in TRAINING}

@@ -65,6 +65,25 @@ def test_seeds_of_different_definitions_are_refused_naming_both_folders_and_the_
     assert not (tmp_path / "board").exists()
 
 
+@pytest.mark.parametrize("field, mine, theirs", [("samples", 16, 8), ("batch_size", 16, 8)])
+def test_seeds_scored_on_other_numbers_of_clips_or_batches_are_refused(tmp_path, field, mine,
+                                                                       theirs):
+    """Probe 5 #12: seed 0 of samples 16 and seed 1 of samples 8 pooled (seed 0 then weighs
+    twice seed 1 in each mean); the facts only said "8–16 explained test clips"."""
+    def stated(value: int) -> dict:
+        return ({"clips": [f"{i:02d}/0_{i:02d}_0.wav" for i in range(value)]}
+                if field == "samples" else {"batch_size": value})
+
+    a = _run(tmp_path / "a", 0, **stated(mine))
+    b = _run(tmp_path / "b", 1, **stated(theirs))
+    with pytest.raises(AudioXaiError, match=(
+            rf"^{re.escape(str(a))}, {re.escape(str(b))}: the records of .*audionet split 0 "
+            rf"differ between seed 0 and seed 1 in {field} \({mine} against {theirs}\): a "
+            "replicate changes only the seed; give the leaderboard runs of one definition$")):
+        collect.read([a, b])
+    collect.read([a, _run(tmp_path / "c", 1, **stated(mine))])  # the same: pooled
+
+
 def test_a_field_an_older_record_does_not_state_is_not_compared(tmp_path):
     older = {k: v for k, v in TRAINING.items() if k != "width"}
     collect.read([_run(tmp_path / "a", 0), _run(tmp_path / "b", 1, info=older)])
