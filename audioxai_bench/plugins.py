@@ -38,6 +38,7 @@ from audioxai_bench import __version__
 from audioxai_bench.api import hookspecs
 from audioxai_bench.api.explainer import REPRESENTATIONS, coerce_param
 from audioxai_bench.api.metric import RESERVED_METRICS
+from audioxai_bench.api.sonifier import RESERVED_SONIFIERS
 from audioxai_bench.builtin import BUILTIN_PLUGINS
 from audioxai_bench.errors import AudioXaiError, did_you_mean, one_line, traceback_text
 
@@ -173,10 +174,18 @@ def unknown_name(kind: str, name: object, valid: list[str]) -> str:
     return f"{text}; is its plugin loaded? (--plugin, plugins: in the definition, or install it)"
 
 
-def reserved_metric(name: str) -> str:
-    """Why a metric may not be called ``name`` (one of :data:`RESERVED_METRICS`)."""
-    return (f"metric name {name!r} is reserved for {RESERVED_METRICS[name]}: a metric so named "
-            "would be read as it; rename the metric")
+#: Names each kind may not take, and what holds them.
+RESERVED: dict[str, dict[str, str]] = {"metric": RESERVED_METRICS,
+                                       "sonifier": RESERVED_SONIFIERS}
+
+
+def reserved_name(kind: str, name: str) -> str | None:
+    """Why a ``kind`` may not be called ``name`` (one of :data:`RESERVED`), or None."""
+    held = RESERVED.get(kind, {}).get(name)
+    if held is None:
+        return None
+    return (f"{kind} name {name!r} is reserved for {held}: a {kind} so named would be read "
+            f"as it; rename the {kind}")
 
 
 class _Invalid(Exception):
@@ -201,8 +210,8 @@ def validate(kind: str, obj: Any) -> str:
         raise ValueError(
             f"{kind} name {name!r} must be lower-case letters and digits joined by - or _"
         )
-    if kind == "metric" and name in RESERVED_METRICS:
-        raise ValueError(reserved_metric(name))
+    if reserved := reserved_name(kind, name):
+        raise ValueError(reserved)
 
     def need_callable(attr: str) -> None:
         if not callable(getattr(obj, attr, None)):

@@ -21,6 +21,7 @@ from audioxai_bench.plugins import (
     load_plugins,
     run_explainer,
 )
+from audioxai_bench.run.folder import write_sonified
 
 BUILTIN_EXPLAINERS = {
     "lrp-epsilon", "lrp-epsilon-plus-flat", "lrp-epsilon-alpha2-beta1", "lrp-epsilon-gamma-box",
@@ -253,6 +254,24 @@ def test_a_metric_may_not_take_the_name_of_the_runners_own_records(name):
                                  "a cue model's control")
                               + ": a metric so named would be read as it; rename the metric")
     assert "\n" not in str(failure)
+
+
+def test_a_sonifier_may_not_take_the_name_of_the_original_sound(tmp_path):
+    """Probe 5 #13: a sonifier named original wrote its sound over each example's original
+    file, and the page played it as the original."""
+    clash = types.SimpleNamespace(name="original", sonify=len)
+    pm = bare()
+    pm.register(plugin("orig_pkg", audioxai_bench_sonifiers=lambda: [clash]), "orig_pkg")
+    assert len(pm.sonifiers) == 0
+    [failure] = pm.failures
+    assert failure.plugin == "orig_pkg" and failure.reason == (
+        "sonifier name 'original' is reserved for the file of each example's original sound "
+        "(<sample>__original.wav): a sonifier so named would be read as it; rename the "
+        "sonifier")
+    with pytest.raises(AudioXaiError, match="^sonifier name 'original' is reserved"):
+        write_sonified(clash, torch.zeros(1, 8000), torch.zeros(1, 1, 8000), "waveform",
+                       tmp_path / "audio")
+    assert not (tmp_path / "audio").exists()
 
 
 def test_unknown_hook_is_reported():

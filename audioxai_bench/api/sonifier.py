@@ -18,6 +18,12 @@ from torch import Tensor
 from audioxai_bench.api.explainer import REPRESENTATIONS
 from audioxai_bench.errors import AudioXaiError
 
+#: Sonifier names no sonifier may take: the page's example sounds are files named
+#: ``<sample>__<sonifier>.wav`` beside the clip's own ``<sample>__original.wav``.
+RESERVED_SONIFIERS: dict[str, str] = {
+    "original": "the file of each example's original sound (<sample>__original.wav)",
+}
+
 
 @runtime_checkable
 class Sonifier(Protocol):

@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 from torch import Tensor
 
-from audioxai_bench.api.sonifier import sound_of
+from audioxai_bench.api.sonifier import RESERVED_SONIFIERS, sound_of
 from audioxai_bench.atomic import atomic_write
 from audioxai_bench.data.check import TARGET_RATE
 from audioxai_bench.errors import AudioXaiError
@@ -145,6 +145,10 @@ def write_sonified(
     ``<name>__<sonifier>__complement.wav``. The files of a sample share one gain (the loudest
     peaks at -1 dBFS), so their loudness can be compared by ear.
     """
+    tag = _safe(getattr(sonifier, "name", "sonified"))
+    if tag in RESERVED_SONIFIERS:  # its sound would overwrite the original's file
+        raise AudioXaiError(f"sonifier name {tag!r} is reserved for "
+                            f"{RESERVED_SONIFIERS[tag]}; rename the sonifier")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sonified = sound_of(sonifier, signals, relevance, representation).detach().double().cpu()
@@ -152,7 +156,6 @@ def write_sonified(
     names = list(names) if names is not None else sample_names(len(signals))
     if len(names) != len(signals):
         raise ValueError(f"{len(names)} names for {len(signals)} signals")
-    tag = _safe(getattr(sonifier, "name", "sonified"))
     paths = []
     for i, name in enumerate(names):
         sounds = {"original": original[i], tag: sonified[i]}

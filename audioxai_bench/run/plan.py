@@ -10,9 +10,8 @@ import dataclasses
 from typing import Any
 
 from ..api.explainer import REPRESENTATIONS
-from ..api.metric import RESERVED_METRICS
 from ..errors import AudioXaiError
-from ..plugins import PluginManager, Source, parameters_of, reserved_metric, unknown_name
+from ..plugins import PluginManager, Source, parameters_of, reserved_name, unknown_name
 from .definition import Benchmark, Selection
 
 
@@ -39,8 +38,8 @@ def _plug(pm: PluginManager, kind: str, selections: tuple[Selection, ...] | None
         selections = selections[1:] if selections else ()
     for sel in selections:
         variant = sel.name != sel.base
-        if kind == "metric" and sel.name in RESERVED_METRICS:
-            raise AudioXaiError(f"{_at(source, sel.at, '.name')}: {reserved_metric(sel.name)}")
+        if reserved := reserved_name(kind, sel.name):
+            raise AudioXaiError(f"{_at(source, sel.at, '.name')}: {reserved}")
         if sel.base not in registry:
             raise AudioXaiError(f"{_at(source, sel.at, '.base' if variant else '')}: "
                                 f"{unknown_name(kind, sel.base, registry.names())}")

@@ -374,6 +374,10 @@ def test_the_cli_refuses_a_bomb_before_any_work(tmp_path, capsys):
      r"metric$"),
     (MINIMAL | {"metrics": [{"name": "cue-control", "base": "gini", "params": {}}]},
      r"^x.yaml: metrics\[0\].name: metric name 'cue-control' is reserved"),
+    # probe 5 #13: a sonifier named original overwrote each example's original sound
+    (MINIMAL | {"sonifiers": [{"name": "original", "base": "keep-positive"}]},
+     r"^x.yaml: sonifiers\[0\].name: sonifier name 'original' is reserved for the file of "
+     r"each example's original sound"),
 ])
 def test_plugin_name_errors_name_the_file_and_key(raw, message, pm):
     with pytest.raises(AudioXaiError, match=message) as info:
