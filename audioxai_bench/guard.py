@@ -638,7 +638,8 @@ def score_metric(metric: Any, batch: Any, *, name: str, plugin: str,
     spoilt = memo.after(before, plugin, inputs=tensors) if memo is not None else []
     if spoilt:
         raise PluginCallError("metric", name, plugin, "memo-changed", _memo_change(spoilt), 0.0)
-    problem = _output_problem(output, batch.size, getattr(metric, "bounds", None))
+    problem = _output_problem(output, batch.size, getattr(metric, "bounds", None),
+                              getattr(metric, "clip_extras", ()))
     if problem:
         raise PluginCallError("metric", name, plugin, *problem, 0.0)
     return output
@@ -659,12 +660,15 @@ def _batch_change(exc: Exception, replaced: str) -> tuple[str, str] | None:
     return None
 
 
-def _output_problem(output: Any, size: int, bounds: Any = None) -> tuple[str, str] | None:
+def _output_problem(output: Any, size: int, bounds: Any = None,
+                    clip_extras: Any = ()) -> tuple[str, str] | None:
     """Why a metric's output cannot be kept, as (kind, reason), or None: a ``MetricOutput``
     with one score per sample of the batch, NaN where a sample's score is undefined, never
     infinite (the mean would silently leave an Inf out), inside the metric's declared
     ``bounds``; its extras and curves never infinite either (their means are recorded too, and
-    an Inf would be left out of them or written as null, which reads as undefined)."""
+    an Inf would be left out of them or written as null, which reads as undefined); every
+    extra it names in ``clip_extras`` there (a misspelt name lost the per-clip values the
+    leaderboard resamples without a word)."""
     if not isinstance(output, MetricOutput):
         return "type", f"returned {type(output).__name__}, not a MetricOutput"
     scores = output.scores
@@ -674,6 +678,11 @@ def _output_problem(output: Any, size: int, bounds: Any = None) -> tuple[str, st
     if scores.is_floating_point() and bool(scores.isinf().any()):
         return "non-finite", (f"returned {int(scores.isinf().sum())} infinite score(s) of "
                               f"{size} (NaN marks an undefined one)")
+    missing = sorted(set(clip_extras) - set(output.extras))
+    if missing:
+        returned = ", ".join(map(repr, sorted(output.extras))) or "none"
+        return "missing-extra", (f"declares clip_extras {', '.join(map(repr, missing))} but "
+                                 f"returned no extra of that name (its extras: {returned})")
     for what, values in (("extra", output.extras), ("curve", output.curves)):
         for key, value in values.items():  # the record keeps their means: as for scores
             if bool(value.isinf().any()):

@@ -16,7 +16,8 @@ A metric is any object with ``name: str``, ``higher_is_better: bool`` and
 - ``ranked``: ``False`` for a descriptive metric the leaderboard should not rank by.
 - ``clip_extras``: names of ``extras`` whose per-sample values the record keeps beside
   their mean (``extras[name]["scores"]``), for a leaderboard that must resample speakers of a
-  quantity other than the score (the damage of removing the low bands).
+  quantity other than the score (the damage of removing the low bands); a batch's output that
+  lacks one of them fails the cell.
 - ``versus``: the control a score is a paired difference against (``"random order"``), so
   that 0 means "no better than it"; the leaderboard then tests each explainer's scores
   against 0 (:mod:`audioxai_bench.leaderboard.aggregate`).

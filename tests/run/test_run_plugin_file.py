@@ -135,7 +135,13 @@ class Bad(audioxai_bench.BaseMetric):
         if self.how == "inf-curve":
             more = {"curves": {"c": torch.tensor([[1.0, -float("inf")]] * batch.size)},
                     "grid": torch.tensor([0.0, 1.0])}
+        if self.how == "missing-extra":  # probe 5 #14: the misspelt name was ignored
+            more["extras"] = {"e": scores.clone()}
         return audioxai_bench.MetricOutput(scores=scores, info=info, **more)
+
+    @property
+    def clip_extras(self):
+        return {"e", "nonexistent"} if self.how == "missing-extra" else set()
 
     def interval(self, output):
         return {"reversed": [5.0, -5.0], "far": [5.0, 6.0],
@@ -151,7 +157,7 @@ class Silent(audioxai_bench.BaseSonifier):
 def audioxai_bench_metrics():
     return [Bad(name=how, how=how, higher_is_better=True)
             for how in ("short", "infinite", "unwritable", "reversed", "outside", "far",
-                        "nan-bounds", "inf-extra", "inf-curve")]
+                        "nan-bounds", "inf-extra", "inf-curve", "missing-extra")]
 
 
 @audioxai_bench.hookimpl
@@ -167,7 +173,7 @@ def test_a_metric_or_sonifier_that_breaks_its_contract_fails_its_cell_not_the_ru
     plugin.write_text(MISBEHAVING)
     spec = tiny_spec(tmp_path, explainers=["gradient"],
                      metrics=["gini", "short", "infinite", "unwritable", "reversed", "outside",
-                              "far", "nan-bounds", "inf-extra", "inf-curve",
+                              "far", "nan-bounds", "inf-extra", "inf-curve", "missing-extra",
                               {"name": "sonified-sufficiency-gain", "params": {"controls": 1}}],
                      sonifiers=["nan-sound"], examples=1)
     out = tmp_path / "out"
@@ -179,6 +185,8 @@ def test_a_metric_or_sonifier_that_breaks_its_contract_fails_its_cell_not_the_ru
                 "inf-extra": "returned 1 infinite value(s) in its extra 'e' (NaN marks an "
                              "undefined one)",
                 "inf-curve": "returned 2 infinite value(s) in its curve 'c'",
+                "missing-extra": "declares clip_extras 'nonexistent' but returned no extra of "
+                                 "that name (its extras: 'e')",
                 "unwritable": "its result cannot be recorded: ",
                 "reversed": "its interval() returned [5, -5], the lower bound above",
                 "outside": "returned 2 score(s) outside its declared bounds [0, 1], e.g. 2",
