@@ -1,4 +1,5 @@
-"""Figures as PNG bytes for the page: perturbation curves and relevance over the inputs.
+"""Figures as PNG bytes for the page: perturbation curves, the figure after the paper's
+input-manipulation test, and relevance over the inputs.
 
 Drawn on bare :class:`matplotlib.figure.Figure` objects (Agg, no pyplot, no global backend or
 rcParams change in the caller's process), with the PNG's version stamp removed, so the same
@@ -17,9 +18,11 @@ import matplotlib
 import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 from ..data.check import TARGET_RATE
 from ..data.preprocess import HOP, N_FFT
+from ..data.splits import N_CLASSES
 from ..evaluation.meta import is_reference
 from .aggregate import Section
 from .media import Examples
@@ -48,6 +51,19 @@ ZERO_DB_MARKERS = ("X", "P", "*", "h")
 CURVE_METRICS = ("faithfulness-gap", "aopc")
 REFERENCES = {"random": dict(color="black", linestyle="--"),
               "amplitude": dict(color="0.45", linestyle=":")}
+#: Which records carry the paper's input-manipulation curves: single features, k a share of
+#: the whole input, most relevant first against the random and the amplitude order.
+PAPER_METRIC = "paper-manipulation"
+#: The paper figure's k axis (in %): linear up to this share, logarithmic above, so the steps
+#: below 1 % where single features removed loudest first already cost accuracy stay apart.
+PAPER_LINEAR_BELOW = 1.0
+PAPER_TICKS = (0, 0.5, 1, 2, 5, 10, 20, 50, 100)
+#: The heading and anchor of the figure's part of the page and the README.
+PAPER_HEADING = "After the paper's input-manipulation test"
+PAPER_ANCHOR = "paper-manipulation"
+#: Said instead of the figure where no records hold those curves.
+PAPER_ABSENT = (f"No figure after the paper's input-manipulation test: these records hold no "
+                f"`{PAPER_METRIC}` curves (runs that did not list that metric).")
 #: Waveform samples per coloured bin of a waveform's relevance (2 ms at 8 kHz).
 BIN = 16
 #: The colour of planted evidence (the cue task's ground truth) on the relevance pictures.
@@ -69,10 +85,12 @@ def nanmean(curves: Sequence[np.ndarray]) -> np.ndarray:
     return np.where(count > 0, np.nansum(stack, axis=0) / np.maximum(count, 1), np.nan)
 
 
-def mean_curves(section: Section) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]] | None:
-    """The grid and, per explainer, each curve averaged over trained models (records whose
-    grid differs from the first one's are left out)."""
-    for metric in CURVE_METRICS:
+def mean_curves(section: Section, metrics: Sequence[str] = CURVE_METRICS
+                ) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]] | None:
+    """The grid and, per explainer, each curve averaged over trained models (splits × seeds;
+    records whose grid differs from the first one's are left out), from the first of
+    ``metrics`` whose records hold curves."""
+    for metric in metrics:
         rows = section.metric_rows(metric)
         records = [r for r, s in zip(rows["record"], rows["status"])
                    if s == "ok" and r.get("curves") and r.get("explainer")]
@@ -269,4 +287,98 @@ def relevance_figure(examples: Examples, index: int, explainers: Sequence[str],
             ax.set_title(name)
             ax.set_xticks([])
             ax.set_yticks([])
+        return fig
+
+
+# --- after the paper's input-manipulation figure ---------------------------------------------
+
+
+def paper_panels(sections: Sequence[Section]
+                 ) -> list[tuple[Section, np.ndarray, dict[str, dict[str, np.ndarray]]]]:
+    """The sections whose :data:`PAPER_METRIC` records hold accuracy curves, with the grid and
+    each explainer's curves averaged over trained models (:func:`mean_curves`)."""
+    panels = []
+    for section in sections:
+        found = mean_curves(section, (PAPER_METRIC,))
+        if found and any("accuracy/most-relevant" in c for c in found[1].values()):
+            panels.append((section, *found))
+    return panels
+
+
+def paper_png(sections: Sequence[Section], styles: Mapping[str, dict[str, Any]] | None = None
+              ) -> bytes | None:
+    """:func:`paper_figure` as PNG bytes; None without curves."""
+    fig = paper_figure(sections, styles)
+    return None if fig is None else png(fig)
+
+
+def paper_figure(sections: Sequence[Section],
+                 styles: Mapping[str, dict[str, Any]] | None = None) -> Figure | None:
+    """After the paper's input-manipulation figure: a panel per (task, model) whose records
+    hold :data:`PAPER_METRIC` curves, the true-class accuracy against k (the share of the input
+    set to the baseline), each explainer's most-relevant-first order thin and muted in its
+    page colour, the random and the amplitude order (averaged over explainers) thick, chance a
+    thin grey line; the legend below the panels. None without such curves. ``styles``:
+    :func:`explainer_styles` of every explainer on the page (default: of these sections')."""
+    panels = paper_panels(sections)
+    if not panels:
+        return None
+    orders = []
+    for section, _, curves in panels:
+        orders.append([e for e in section.explainers if e in curves] + sorted(
+            e for e in set(curves) - set(section.explainers) if not is_reference(e)))
+    names = sorted({e for order in orders for e in order})
+    if styles is None or not set(names) <= set(styles):
+        styles = explainer_styles([*(styles or ()), *names])
+    benchmarks = len({(s.benchmark, s.dataset) for s, _, _ in panels}) > 1
+    with matplotlib.rc_context(RC):
+        columns = min(2, len(panels))
+        rows = math.ceil(len(panels) / columns)
+        entries = len(names) + len(REFERENCES) + 1
+        legend_columns = min(5, entries)
+        legend_height = 0.23 * math.ceil(entries / legend_columns) + 0.1
+        width = min(MAX_WIDTH, 5.6 * columns + 0.8)
+        height = 3.0 * rows + 0.75 * (rows - 1) + 0.95 + legend_height
+        fig = Figure(figsize=(width, height))
+        axes = fig.subplots(rows, columns, squeeze=False).ravel()
+        fig.subplots_adjust(left=0.75 / width, right=1 - 0.2 / width,
+                            bottom=(legend_height + 0.6) / height, top=1 - 0.35 / height,
+                            wspace=0.18, hspace=0.75 / 3.0)
+        for ax in axes[len(panels):]:
+            ax.set_axis_off()
+        labelled: dict[str, Any] = {}
+        for ax, (section, grid, curves), order in zip(axes, panels, orders):
+            x = 100 * grid
+            for explainer in order:
+                curve = curves[explainer].get("accuracy/most-relevant")
+                if curve is not None:
+                    line, = ax.plot(x, curve, markersize=3, linewidth=1.1, alpha=0.7,
+                                    label=explainer, **styles[explainer])
+                    labelled.setdefault(explainer, line)
+            for ref, style in REFERENCES.items():
+                refs = [c[f"accuracy/{ref}"] for c in curves.values() if f"accuracy/{ref}" in c]
+                if refs:
+                    label = ("random order" if ref == "random" else
+                             "amplitude order (loudest first)")
+                    line, = ax.plot(x, nanmean(refs), linewidth=2.4, zorder=5, label=label,
+                                    **style)
+                    labelled.setdefault(label, line)
+            chance = N_CLASSES.get(section.task)
+            if chance:
+                labelled.setdefault("chance", ax.axhline(1 / chance, color="0.7",
+                                                         linewidth=0.8, zorder=0,
+                                                         label="chance"))
+            ax.set_xscale("symlog", linthresh=PAPER_LINEAR_BELOW, linscale=1.0)
+            ax.set_xlim(0, 100)
+            ax.set_xticks(PAPER_TICKS, [f"{t:g}" for t in PAPER_TICKS])
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.set_ylim(-0.02, 1.02)
+            title = f"{section.title} ({section.representation or 'mixed'})"
+            ax.set_title(f"{title}, {section.benchmark}" if benchmarks else title)
+            ax.set_xlabel("k: input set to the baseline (% of the whole input)")
+            ax.set_ylabel("true-class accuracy")
+            ax.grid(alpha=0.3)
+        fig.legend(list(labelled.values()), list(labelled), loc="lower center",
+                   ncols=legend_columns, frameon=False, bbox_to_anchor=(0.5, 0.01),
+                   columnspacing=1.5, handlelength=2.5)
         return fig

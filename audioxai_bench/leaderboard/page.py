@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ..data.splits import SEX_LABELS
 from . import figures, interactive, media, tables
-from .aggregate import RANK_METRIC, Section
+from .aggregate import ACCURACY_METRIC, RANK_METRIC, Section
 from .listen import listen
 from .markup import escape, img, table_html
 from .readme import HOW_TO_READ
@@ -133,6 +133,71 @@ def _curves_caption(section: Section, kinds: Sequence[str]) -> str:
             "amplitude order, loudest first (grey, dotted).")
 
 
+def _first_record(section: Section, metric: str) -> dict:
+    rows = section.metric_rows(metric)
+    return next((r for r, s in zip(rows["record"], rows["status"]) if s == "ok"), {})
+
+
+def paper_caption(sections: Sequence[Section]) -> str:
+    """What the figure after the paper's input-manipulation test shows
+    (:func:`figures.paper_figure`), read from its records: what k counts, the baseline, the
+    controls, and the differences from the paper that remain (the models' recipe, synthetic
+    data, the spectrogram's baseline)."""
+    panels = [section for section, _, _ in figures.paper_panels(sections)]
+    record = _first_record(panels[0], figures.PAPER_METRIC)
+    info = record.get("info") or {}
+    n_random = ((record.get("params") or {}).get("metric") or {}).get("n_random")
+    if info.get("scope", "all") == "all":
+        k = ("k, the share of the whole input set to the baseline one sample or bin at a time: "
+             "of all 8 000 samples of a waveform, of all 227 × 227 bins of a spectrogram, "
+             "silent ones ranked among them")
+    else:
+        k = ("k, the share of the samples or bins that hold sound set to the baseline one at "
+             "a time (silent ones are not counted)")
+    setups = []
+    for section in panels:
+        acc = _first_record(section, ACCURACY_METRIC).get("info") or {}
+        if acc.get("preset") != "paper" or (acc.get("width") or 1) < 1:
+            setups.append(f"{section.model} at width {acc.get('width', 1):g} with the "
+                          f"{acc.get('preset', 'unknown')} preset")
+    differences = []
+    if setups:
+        differences.append("narrow models (" + ", ".join(dict.fromkeys(setups)) + ") where "
+                           "the paper trained full-width networks with its own budget")
+    if any(section.dataset.startswith("synthetic") for section in panels):
+        differences.append("synthetic data (this project's stand-in), not the recorded "
+                           "AudioMNIST")
+    differences.append("the paper's spectrogram manipulation is not known, so a spectrogram's "
+                       "baseline, the -80 dB floor (silence), is this project's choice")
+    return ("After the paper's input-manipulation figure (Becker et al., arXiv 1807.03418): per "
+            "model and task, the true-class accuracy (the share of test clips still classified "
+            "as their true class; mean over the panel's trained models, splits × seeds) "
+            f"against {k}. Thin, muted lines: each explainer's most relevant first (by signed "
+            "relevance, in its colour on every figure of this page); thick: the random order "
+            "(black, dashed"
+            + (f"; mean of {n_random} seeded permutations" if n_random else "")
+            + ") and the amplitude order, loudest first (grey, dotted); thin grey: chance. "
+            f"Baseline: {info.get('baseline_is', info.get('baseline', 'not stated'))}. The k "
+            f"axis is linear up to {figures.PAPER_LINEAR_BELOW:g} %, logarithmic above. "
+            "Differences from the paper that remain: " + "; ".join(differences) + ".")
+
+
+def _paper(sections: Sequence[Section], styles: dict[str, dict]) -> str:
+    """The page's part after the paper's input-manipulation test: the figure and its caption,
+    or the note why there is none."""
+    parts = [f'<h2 id="{figures.PAPER_ANCHOR}">{escape(figures.PAPER_HEADING)}</h2>']
+    picture = figures.paper_png(sections, styles)
+    if picture is None:
+        parts.append(f'<p class="note">{_prose(figures.PAPER_ABSENT)}</p>')
+        return "\n".join(parts)
+    alt = ("Accuracy against the share of the whole input set to the baseline, most relevant "
+           "first per explainer against the random and amplitude orders, for "
+           + ", ".join(s.title for s, _, _ in figures.paper_panels(sections)))
+    parts.append(f"<figure>{img(picture, alt)}<figcaption>"
+                 f"{escape(paper_caption(sections))}</figcaption></figure>")
+    return "\n".join(parts)
+
+
 def _section(section: Section, styles: dict[str, dict] | None = None,
              skipped: list[media.Skipped] | None = None) -> str:
     """One model's part of the page; ``styles``: :func:`figures.explainer_styles` of every
@@ -190,6 +255,7 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
         '<nav><ul><li><a href="#read">How to read this</a></li>'
         '<li><a href="#models">Models</a></li>'
         + ('<li><a href="#settings">Explainer settings</a></li>' if settings else "")
+        + f'<li><a href="#{figures.PAPER_ANCHOR}">{escape(figures.PAPER_HEADING)}</a></li>'
         + f'{nav}<li><a href="#failed">Failed cells</a></li></ul></nav>',
         '<h2 id="read">How to read this</h2>',
         *(f'<p class="prose">{_prose(p)}</p>' for p in HOW_TO_READ.split("\n\n")),
@@ -200,6 +266,7 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
         *(['<h2 id="settings">Explainer settings</h2>',
            table_html(settings, "settings-table", filter_label="Filter the explainer settings")]
           if settings else []),
+        _paper(sections, styles),
         *(_section(s, styles, skipped) for s in sections),
         '<h2 id="failed">Failed cells</h2>', failed,
     ])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..data.splits import N_CLASSES, accuracy_floor
 from ..errors import AudioXaiError
-from . import tables
+from . import figures, tables
 from .aggregate import Section, unbalanced_rule
 from .tables import Table
 
@@ -112,6 +112,7 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
              "## Models", _table(models)]
     if settings is not None:
         parts += ["## Explainer settings", _table(settings)]
+    parts += [f"## {figures.PAPER_HEADING}", paper_text(sections)]
     for s in sections:
         parts += [f"## {s.title}",
                   f"Benchmark {s.benchmark}, dataset {s.dataset}, {s.representation or 'mixed'} "
@@ -125,6 +126,19 @@ def render(title: str, facts: Sequence[tuple[str, str]], sections: Sequence[Sect
                   if t is not None]
     parts += ["## Failed cells", _table(failures) if failures else "No cell failed."]
     return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+
+def paper_text(sections: Sequence[Section]) -> str:
+    """Where the figure after the paper's input-manipulation test is and what it shows, or why
+    there is none."""
+    panels = [s.title for s, _, _ in figures.paper_panels(sections)]
+    if not panels:
+        return figures.PAPER_ABSENT
+    return (f"A figure in [index.html](index.html#{figures.PAPER_ANCHOR}) shows the true-class "
+            "accuracy against k, the share of the whole input set to the baseline one sample "
+            "or bin at a time, each explainer's most relevant first against the random and the "
+            f"amplitude order, for {', '.join(panels)}; its caption says what differs from "
+            "the paper.")
 
 
 #: A block of a project README that ``audioxai-bench leaderboard --readme`` fills with
