@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import pandas as pd
+
 from ..data.splits import SEX_LABELS
 from . import figures, interactive, media, tables
 from .aggregate import ACCURACY_METRIC, RANK_METRIC, Section
@@ -133,8 +135,7 @@ def _curves_caption(section: Section, kinds: Sequence[str]) -> str:
             "amplitude order, loudest first (grey, dotted).")
 
 
-def _first_record(section: Section, metric: str) -> dict:
-    rows = section.metric_rows(metric)
+def _first_record(rows: pd.DataFrame) -> dict:
     return next((r for r, s in zip(rows["record"], rows["status"]) if s == "ok"), {})
 
 
@@ -144,7 +145,7 @@ def paper_caption(sections: Sequence[Section]) -> str:
     controls, and the differences from the paper that remain (the models' recipe, synthetic
     data, the spectrogram's baseline)."""
     panels = [section for section, _, _ in figures.paper_panels(sections)]
-    record = _first_record(panels[0], figures.PAPER_METRIC)
+    record = _first_record(panels[0].metric_rows(figures.PAPER_METRIC))
     info = record.get("info") or {}
     n_random = ((record.get("params") or {}).get("metric") or {}).get("n_random")
     if info.get("scope", "all") == "all":
@@ -156,7 +157,7 @@ def paper_caption(sections: Sequence[Section]) -> str:
              "a time (silent ones are not counted)")
     setups = []
     for section in panels:
-        acc = _first_record(section, ACCURACY_METRIC).get("info") or {}
+        acc = _first_record(section.model_rows(ACCURACY_METRIC)).get("info") or {}
         if acc.get("preset") != "paper" or (acc.get("width") or 1) < 1:
             setups.append(f"{section.model} at width {acc.get('width', 1):g} with the "
                           f"{acc.get('preset', 'unknown')} preset")
