@@ -58,8 +58,9 @@ HEADLINE: dict[str, str] = {
     "gini": "Gini", "runtime": "Runtime (ms/sample)",
     "low-band-relevance": "Low-band relevance beyond amplitude",
 }
-#: Metrics with a table of their own (besides the per-sonifier ones).
-OWN_TABLES = frozenset({"frequency-bands"})
+#: Metrics with a table or figure of their own (besides the per-sonifier ones): the paper's
+#: manipulation test is its accuracy curves (figures.paper_figure), not a column.
+OWN_TABLES = frozenset({"frequency-bands", "paper-manipulation"})
 #: The paper's control beyond random: deleting the loudest units first.
 AMPLITUDE_METRIC = "gap-vs-amplitude"
 SPECTROGRAM_ONLY = frozenset({"frequency-bands", "frequency-bands-beyond-amplitude"})

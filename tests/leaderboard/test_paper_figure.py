@@ -102,6 +102,9 @@ def test_the_page_shows_the_figure_with_a_caption_of_what_k_counts_and_what_diff
     assert ("## After the paper's input-manipulation test\n\nA figure in "
             "[index.html](index.html#paper-manipulation) shows") in readme
     assert "for digit · alexnet, digit · audionet;" in readme
+    # its place is the figure, not a column of the ranking tables
+    headers = [line for line in readme.splitlines() if line.startswith("| # | Explainer")]
+    assert headers and not any("paper-manipulation" in h for h in headers)
 
 
 def test_without_paper_manipulation_records_the_figure_is_absent_with_a_note(tmp_path):
