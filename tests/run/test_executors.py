@@ -275,7 +275,11 @@ def audioxai_bench_explainers():
 """
 
 
-@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+# SIGINT once hung past 60 s in a full suite under load (.ci/run, session 21; 8 of 8 loaded
+# runs of this file passed afterwards): slow until the hang is understood; on a timeout the
+# run's threads' stacks are in the failure (PYTHONFAULTHANDLER, SIGABRT)
+@pytest.mark.parametrize("signum, status", [
+    (signal.SIGTERM, 143), pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow)])
 def test_a_signal_to_the_runs_process_stops_its_pool_at_once(signum, status, tree, cache,
                                                              tmp_path):
     """Probe 5 #8: SIGTERM or SIGINT to the run's process alone (``kill PID``, a scheduler's
@@ -288,7 +292,8 @@ def test_a_signal_to_the_runs_process_stops_its_pool_at_once(signum, status, tre
                                               executor="processes", workers=1)))
     argv = [sys.executable, "-m", "audioxai_bench", "--quiet", "run", str(spec), "--plugin",
             str(plugin), "--out", str(out)]
-    env = {**os.environ, "AUDIOXAI_BENCH_CACHE": str(cache), "SLEEPY_MARK": str(mark)}
+    env = {**os.environ, "AUDIOXAI_BENCH_CACHE": str(cache), "SLEEPY_MARK": str(mark),
+           "PYTHONFAULTHANDLER": "1"}
     run = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -298,7 +303,11 @@ def test_a_signal_to_the_runs_process_stops_its_pool_at_once(signum, status, tre
         worker = int(mark.read_text())
         signalled = time.monotonic()
         os.kill(run.pid, signum)  # the run's process alone, not its process group
-        err = run.communicate(timeout=60)[1]
+        try:
+            err = run.communicate(timeout=60)[1]
+        except subprocess.TimeoutExpired:
+            os.kill(run.pid, signal.SIGABRT)  # faulthandler prints every thread's stack
+            pytest.fail(f"no exit 60 s after the signal; its stacks:\n{run.communicate()[1]}")
     finally:
         if run.poll() is None:
             run.kill()
