@@ -10,13 +10,18 @@ sample and for the panel's later batches (they are not re-timed, which bounds th
 The spread of the repeats (min, quartiles, max, per sample) is in the record's ``info``. The
 record has no interval (``ci`` is null): all samples share one measurement, so a bootstrap
 over them would be the constant ``[x, x]``; the repeat quantiles are the spread to read.
-Wall time on a shared machine is noisy; compare runtimes from one run on one device.
+Wall time on a shared machine is noisy; compare runtimes from one run on one device. So that a
+reader can tell a slow explainer from a busy machine, ``info`` also keeps the process's CPU
+seconds of the timed calls and, on a CPU, ``cpu_share``: those CPU seconds over the wall
+seconds. One torch thread that had its core throughout gives about 1; other work on the
+machine (or an explainer that waits) gives less, and the leaderboard marks such a runtime.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import statistics
+import time
 import weakref
 from typing import Any
 
@@ -30,10 +35,17 @@ from audioxai_bench.guard import run_explainer
 
 @dataclasses.dataclass(frozen=True)
 class Timing:
-    """Seconds of each timed call of an explainer on a batch of ``batch_size`` samples."""
+    """Seconds of each timed call of an explainer on a batch of ``batch_size`` samples: wall
+    seconds, and this process's CPU seconds (all its threads) during them."""
 
     seconds: tuple[float, ...]
     batch_size: int
+    cpu_seconds: tuple[float, ...]
+    threads: int
+
+    def cpu_share(self) -> float:
+        """CPU seconds over wall seconds of the timed calls (see the module doc)."""
+        return sum(self.cpu_seconds) / max(sum(self.seconds), 1e-12)
 
     def per_sample(self, q: float) -> float:
         """The ``q`` quantile (0 = min, 0.5 = median, 1 = max) of a call, per sample."""
@@ -53,14 +65,17 @@ class _Repeated:
         self.explainer, self.warmup, self.repeats = explainer, warmup, repeats
         self.name = getattr(explainer, "name", type(explainer).__name__)
         self.seconds: list[float] = []
+        self.cpu_seconds: list[float] = []
 
     def explain(self, model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor):
         relevance = None
         for _ in range(self.warmup):
             relevance = self.explainer.explain(model, x, target)
         for _ in range(self.repeats):
+            cpu = time.process_time()
             relevance, seconds = timed(lambda: self.explainer.explain(model, x, target),
                                        x.device)
+            self.cpu_seconds.append(time.process_time() - cpu)
             self.seconds.append(seconds)
         return relevance
 
@@ -108,7 +123,8 @@ class Runtime(BaseMetric):
             repeated = _Repeated(explainer, self.warmup, self.repeats)
             run_explainer(repeated, batch.model, x, target,
                           plugin=f"timed by metric {self.name}")
-            per_model[key] = Timing(tuple(repeated.seconds), len(x))
+            per_model[key] = Timing(tuple(repeated.seconds), len(x),
+                                    tuple(repeated.cpu_seconds), torch.get_num_threads())
         return per_model[key]
 
     def score(self, batch: EvalBatch) -> MetricOutput:
@@ -121,7 +137,10 @@ class Runtime(BaseMetric):
                 "warmup": self.warmup, "repeats": len(timing.seconds),
                 "timed_batch_size": timing.batch_size,
                 "call_seconds": [round(s, 6) for s in timing.seconds],
-                "per_sample_spread": spread}
+                "per_sample_spread": spread, "threads": timing.threads,
+                "cpu_seconds": [round(s, 6) for s in timing.cpu_seconds]}
+        if batch.device.type == "cpu":
+            info["cpu_share"] = round(timing.cpu_share(), 3)
         return MetricOutput(scores=torch.full((batch.size,), median, dtype=torch.float64),
                             info=info)
 

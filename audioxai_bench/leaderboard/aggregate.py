@@ -331,6 +331,22 @@ def unbalanced(data: Clustered | None, classes: list[tuple[int, Clustered]], tas
     return f"{', '.join(reasons)}; kept: {kept}" if reasons else ""
 
 
+#: Below this share of its timed wall time on the CPU, a single-threaded timing waited for the
+#: CPU (see ``builtin/metrics_runtime``): the machine was busy, the runtime is inflated.
+MIN_CPU_SHARE = 0.9
+
+
+def contention(group: pd.DataFrame) -> str:
+    """The least CPU share of a cell's single-threaded CPU timings (``info.cpu_share`` where
+    ``info.threads`` is 1), as a percentage, where it is below :data:`MIN_CPU_SHARE`; else
+    empty. With more threads the share of an idle machine is not known, so it is not read."""
+    infos = [r.get("info") or {} for r in group["record"]]
+    shares = [i["cpu_share"] for i in infos
+              if i.get("threads") == 1 and isinstance(i.get("cpu_share"), (int, float))]
+    least = min(shares, default=None)
+    return f"{least:.0%}" if least is not None and least < MIN_CPU_SHARE else ""
+
+
 def _t_statistic(units: np.ndarray) -> float:
     """Mean over standard error of the finite unit means (NaN below two)."""
     units = units[np.isfinite(units)]
@@ -421,7 +437,8 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     name a control (``versus``), :func:`control_verdicts` tests the cell against it, unless a
     model of its section is not judged (:func:`not_judged`). Ranked sonified
     metrics get a second cell per explainer, paired against the amplitude map
-    (:func:`_versus_amplitude`)."""
+    (:func:`_versus_amplitude`). ``contended``: a timing that waited for the CPU
+    (:func:`contention`)."""
     ok = df[df["status"] == "ok"]
     # a model below the accuracy floor, or failing its cue control: its explanations are not
     # judged, against a control no more than against each other
@@ -451,10 +468,10 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         else:
             value, low, high = group["value"].mean(), np.nan, np.nan
         rows.append((*key, value, low, high, group["n"].sum(min_count=1), len(group), versus,
-                     p_versus, classes, class_means(split, key[2]), uneven))
+                     p_versus, classes, class_means(split, key[2]), uneven, contention(group)))
     values = pd.DataFrame(rows, columns=[*KEYS, "value", "ci_low", "ci_high", "n", "models",
                                          "versus", "p_versus", "classes", "class_means",
-                                         "unbalanced"])
+                                         "unbalanced", "contended"])
     values = values.set_index(list(KEYS))
     errors = df[df["status"] == "error"].groupby(list(KEYS), sort=False).size().rename("errors")
     cells = values.join(errors, how="outer")
@@ -474,6 +491,7 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     cells["classes"] = cells["classes"].fillna("")
     cells["class_means"] = cells["class_means"].fillna("")
     cells["unbalanced"] = cells["unbalanced"].fillna("")
+    cells["contended"] = cells["contended"].fillna("")
     # the trained models of each section: a cell on fewer of them says so
     trained = df.assign(model_id=list(zip(df["fold"], df["seed"].map(run_seed)))).groupby(
         list(SECTION_KEYS), sort=False)["model_id"].nunique().rename("section_models")
@@ -481,7 +499,7 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     cells = control_verdicts(cells)
     columns = [*KEYS, "representation", "higher_is_better", "ranked", "value", "ci_low",
                "ci_high", "n", "models", "errors", "section_models", "versus", "p_versus",
-               "versus_verdict", "classes", "class_means", "unbalanced"]
+               "versus_verdict", "classes", "class_means", "unbalanced", "contended"]
     return cells[columns].sort_values(list(KEYS), kind="stable").reset_index(drop=True)
 
 

@@ -36,8 +36,9 @@ METRIC_MEANING = ("higher_is_better", "versus", "ranked")
 #: The training settings the records of test accuracy state (``info``).
 TRAINING = ("preset", "width", "iterations", "precision", "compile", "training")
 #: What a metric's ``info`` may say of the machine rather than of its score (runtime's
-#: device): not compared, the facts list each run's devices.
-MACHINE_INFO = frozenset({"device"})
+#: device, torch threads and share of the CPU): not compared, the facts list each run's
+#: devices.
+MACHINE_INFO = frozenset({"device", "threads", "cpu_share"})
 
 
 def read(paths: Sequence[str | os.PathLike[str]], *, partial: bool = False,

@@ -79,7 +79,8 @@ HOW_TO_READ = "\n\n".join([
     "the explainer's rerun similarity, not a grade: the ranking table's caption says why). "
     "A mark in a † column "
     "is a test against that column's control, not a verdict on faithfulness. Runtime is a "
-    "measurement on this machine, without interval or test. Explanations of a model below "
+    "measurement on this machine, without interval or test (⧗: timed while the machine was "
+    "busy, the caption gives the share of the CPU it had). Explanations of a model below "
     "the accuracy floor (chance + half the way to 100 %: "
     f"{100 * accuracy_floor(N_CLASSES['digit']):.0f} % on digits, "
     f"{100 * accuracy_floor(N_CLASSES['sex']):.0f} % on sex) are reported but not ranked.",

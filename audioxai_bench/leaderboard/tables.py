@@ -27,6 +27,7 @@ from .aggregate import (
     ALPHA,
     CONTROL_METRIC,
     MIN_CLASS_SHARE,
+    MIN_CPU_SHARE,
     OVERLAP_RANK_RULE,
     RANK_METRIC,
     RANK_RULE,
@@ -95,6 +96,9 @@ CLASS_MARK = " ⇅"
 #: A cell whose classes kept very unequal shares of their clips
 #: (:func:`~audioxai_bench.leaderboard.aggregate.unbalanced`): no mark, no ⇅.
 UNBALANCED_MARK = " ◇"
+#: A timing measured while its process waited for the CPU
+#: (:func:`~audioxai_bench.leaderboard.aggregate.contention`).
+CONTENDED_MARK = " ⧗"
 CLASS_NOTE = (" ⇅: the classes disagree: on one class's clips the cell's interval lies above 0, "
               "on another's below (Bonferroni over the classes; each class's mean and interval: "
               "leaderboard.csv, column classes; every cell's class means: column "
@@ -190,7 +194,8 @@ def cell_text(cell: pd.Series | None, shown: str | None = None) -> str:
         return "error"
     text = shown if shown is not None else (
         with_ci(cell["value"], cell["ci_low"], cell["ci_high"], cell["metric"])
-        + MARKS.get(cell.get("versus_verdict"), "") + marks_classes(cell))
+        + MARKS.get(cell.get("versus_verdict"), "") + marks_classes(cell)
+        + (CONTENDED_MARK if cell.get("contended") else ""))
     failed, trained = cell["errors"], cell.get("section_models")
     if failed:
         return text + f" ({failed} of {failed + cell['models']} models failed)"
@@ -204,6 +209,21 @@ def marks_classes(cell: pd.Series) -> str:
     kept too unequal shares of their clips to be read together."""
     return (CLASS_MARK if cell.get("classes") else "") + (
         UNBALANCED_MARK if cell.get("unbalanced") else "")
+
+
+def contended_note(section: Section, metrics: Sequence[str], labels: dict[str, str]) -> str:
+    """What ⧗ means and each marked cell's CPU share; empty where no cell of ``metrics`` is
+    marked."""
+    c = section.cells
+    flagged = c[c["metric"].isin(metrics) & c["contended"].astype(bool)]
+    if flagged.empty:
+        return ""
+    cells = "; ".join(f"{labels.get(m, m)} of {e}: {share}" for m, e, share in
+                      zip(flagged["metric"], flagged["explainer"], flagged["contended"]))
+    return (f"{CONTENDED_MARK.strip()}: timed on a busy machine: the run's process had the CPU "
+            f"for less than {MIN_CPU_SHARE:.0%} of the timed wall time (one torch thread; other "
+            "work on the machine, or an explainer that waits), so the time is longer than on an "
+            f"idle machine. Least share: {cells}.")
 
 
 def unbalanced_note(section: Section, metrics: Sequence[str], labels: dict[str, str]) -> str:
@@ -580,7 +600,8 @@ def ranking_table(section: Section) -> Table:
                f"part of the ranking (descriptive, or a sanity check); {NONE}: not measured."
                f"{controls_note(section, metrics, HEADLINE)}"
                f"{SRG_NOTE if set(SRG_PARTS) <= set(metrics) else ''}{''.join(notes)}"
-               f"{_spaced(unbalanced_note(section, metrics, HEADLINE))}")
+               f"{_spaced(unbalanced_note(section, metrics, HEADLINE))}"
+               f"{_spaced(contended_note(section, metrics, HEADLINE))}")
     return Table(caption, header, rows)
 
 

@@ -550,6 +550,24 @@ def test_runtime_is_the_median_of_warm_repeats_on_the_first_batch():
         dataclasses.replace(runtime, repeats=3)
 
 
+def test_runtime_keeps_the_cpu_share_of_its_timed_calls():
+    """The share tells a busy machine from a slow explainer (the leaderboard marks a low one):
+    an explainer that computes has its CPU, one that sleeps does not."""
+    class Spinning(Sleepy):
+        def explain(self, model, x, target):
+            end = time.perf_counter() + 0.02
+            while time.perf_counter() < end:
+                pass
+            return torch.zeros_like(x)
+
+    runtime = PluginManager(entrypoints=False).metrics.get("runtime")
+    model, x, target = window_batch(2)
+    spinning = runtime.score(make_batch(model, x, target, x, explainer=Spinning())).info
+    sleeping = runtime.score(make_batch(model, x, target, x, explainer=Sleepy())).info
+    assert len(spinning["cpu_seconds"]) == 5 and spinning["threads"] == torch.get_num_threads()
+    assert sleeping["cpu_share"] < 0.1 < 0.2 < spinning["cpu_share"] <= 1.05
+
+
 def test_runtime_can_time_a_part_of_the_batch():
     class Counting(Sleepy):
         def explain(self, model, x, target):

@@ -771,3 +771,34 @@ def test_a_metric_record_under_a_reserved_name_is_not_read_as_the_models(tmp_pat
     assert cells.loc[("audionet", "gradient", "test-accuracy"), "value"] == 0.0
     top = top_table(load_results(run))
     assert "test accuracy 85.0 ± 7.1 % (2 folds)" in top and "test accuracy 90.0 %" in top
+
+
+def test_a_runtime_timed_on_a_busy_machine_is_marked_with_its_cpu_share():
+    """Runtimes timed under load (four jobs on two cores) read 1.5-2.3 times the idle ones with
+    nothing to say so (session 21). A single-threaded CPU timing whose process had the CPU for
+    under 90 % of the wall time is marked and its share said; with more threads, or a share
+    near 1, or records that do not state it, nothing is marked."""
+    from tests.leaderboard.records import score_rows
+
+    timings = np.repeat([0.02, 0.03], 12)
+    rows = []
+    for explainer, info in (("busy", {"threads": 1, "cpu_share": 0.52}),
+                            ("idle", {"threads": 1, "cpu_share": 0.97}),
+                            ("threaded", {"threads": 2, "cpu_share": 0.6}),
+                            ("unstated", {})):
+        rows += score_rows({explainer: timings}, metric="runtime", versus=None, ci=None,
+                           info={"device": "cpu", **info})
+    rows += score_rows({"idle": timings}, metric="faithfulness-gap", versus=None,
+                       ci=[0.0, 1.0])
+    section = aggregate.sections(pd.DataFrame(rows))[0]
+    cells = section.cells.set_index("explainer")
+    runtimes = cells[cells["metric"] == "runtime"]
+    assert runtimes["contended"].to_dict() == {"busy": "52%", "idle": "", "threaded": "",
+                                               "unstated": ""}
+    assert tables.cell_text(runtimes.loc["busy"]).endswith(" ⧗")
+    assert "⧗" not in tables.cell_text(runtimes.loc["idle"])
+    caption = tables.ranking_table(section).caption
+    assert "⧗: timed on a busy machine" in caption and "Runtime (ms/sample) of busy: 52%" in (
+        caption)
+    idle = pd.DataFrame([r for r in rows if r["explainer"] != "busy"])
+    assert "⧗" not in tables.ranking_table(aggregate.sections(idle)[0]).caption
