@@ -135,6 +135,21 @@ def run_cli(args: list, cache: Path, log: Path, **fault) -> int:
     return finish(start_cli(args, cache, log, **fault))
 
 
+def run_apart(target: Any, *args: Any) -> multiprocessing.process.BaseProcess:
+    """``target(*args)`` in a process of its own from the fork server, under this test's
+    environment (the server's is from its start); returns the process once it has ended."""
+    process = _SERVER.Process(target=_with_environ, args=(dict(os.environ), target, args))
+    process.start()
+    process.join()
+    return process
+
+
+def _with_environ(environ: dict[str, str], target: Any, args: tuple) -> None:
+    os.environ.clear()
+    os.environ.update(environ)
+    target(*args)
+
+
 def exited_pid() -> int:
     """The process id of a process that has exited (and been reaped)."""
     process = _SERVER.Process()

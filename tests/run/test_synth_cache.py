@@ -16,6 +16,7 @@ import soundfile as sf
 import audioxai_bench.run.artifacts as artifacts
 from audioxai_bench.run.artifacts import cue_data, synthetic_data
 from tests.helpers import write_tree
+from tests.run.helpers import run_apart
 
 
 def fake_synthesis(out, speakers, females, reps, seed, workers, progress):
@@ -23,6 +24,17 @@ def fake_synthesis(out, speakers, females, reps, seed, workers, progress):
     for i in range(3):
         (out / f"{i}.wav").write_bytes(b"RIFF")
         progress(i + 1, 3)
+
+
+def _synthesis_killed_at_clip_2() -> None:
+    """In a process of its own: the synthesis killed by SIGKILL after its second clip."""
+    artifacts.synthesize_dataset = fake_synthesis
+
+    def killed(done, total):
+        if done == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    synthetic_data(1, 1, 0, progress=killed, workers=1)
 
 
 def test_a_killed_synthesis_leaves_nothing_that_lasts(private_cache, monkeypatch):
@@ -33,17 +45,9 @@ def test_a_killed_synthesis_leaves_nothing_that_lasts(private_cache, monkeypatch
     legacy.mkdir()
     os.utime(legacy, (time.time() - 2 * 86400,) * 2)
 
-    def killed(done, total):
-        if done == 2:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    pid = os.fork()
-    if pid == 0:
-        try:
-            synthetic_data(1, 1, 0, progress=killed, workers=1)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+    killed = run_apart(_synthesis_killed_at_clip_2)  # not a fork of pytest's threads
+    assert killed.exitcode == -signal.SIGKILL
+    pid = killed.pid
     [temp] = [p for p in synth.iterdir() if p != legacy]
     assert temp.name.startswith(".1x1-seed0-") and f"-{pid}-" in temp.name
     assert sorted(p.name for p in temp.iterdir()) == ["0.wav", "1.wav"]
