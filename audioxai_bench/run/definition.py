@@ -133,7 +133,8 @@ class Selection(_Entry):
 @dataclasses.dataclass(frozen=True)
 class DataChoice:
     """Real data at ``path``, or a synthetic set (generated once and cached) when ``path`` is
-    None. (A dataclass: the runner hashes ``dataclasses.asdict`` of it into every record.)"""
+    None. Its fields go into run.json (:meth:`Benchmark.settings`); records name the data by
+    what was read, their content's fingerprint and the resampler, not by these fields."""
 
     path: Path | None = None
     speakers: int = 60
@@ -182,7 +183,9 @@ class Benchmark(BaseModel):
         return self.model_copy(update={"data": dataclasses.replace(self.data, path=path)})
 
     def settings(self) -> dict[str, Any]:
-        """Everything that changes results, as plain data (hashed into every record)."""
+        """Everything that changes results, as plain data: run.json's ``benchmark``. Records
+        hash what it resolves to instead (the data's fingerprint, the model's key, the
+        plugins' parameters), so the same data in another folder give the same hash."""
         # plugins: each record names the plugin (and a file's content hash) that made it
         # where the units ran enters records as their device and torch threads; a time limit
         # decides whether a cell fails, never its value
