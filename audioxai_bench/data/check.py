@@ -10,6 +10,7 @@ import pandas as pd
 import soundfile as sf
 
 from .clipfile import (
+    DEFAULT_RESAMPLER,
     TARGET_RATE,
     WINDOW,
     file_problem,
@@ -42,8 +43,9 @@ class CheckReport:
              "digit": [c.digit for c in self.usable]})
 
 
-def clip_problem(clip: Clip) -> tuple[Problem | None, int | None]:
-    """Why a clip cannot be used or None, and its sample rate.
+def clip_problem(clip: Clip, resampler: str = DEFAULT_RESAMPLER
+                 ) -> tuple[Problem | None, int | None]:
+    """Why a clip cannot be used (resampled by ``resampler``) or None, and its sample rate.
 
     The header decides, except for float clips, whose samples are read to find NaN and Inf.
     """
@@ -60,7 +62,7 @@ def clip_problem(clip: Clip) -> tuple[Problem | None, int | None]:
         return Problem(str(clip.path), "empty file (no samples)"), None
     if info.channels != 1:
         return Problem(str(clip.path), f"{info.channels} channels; AudioMNIST clips are mono"), None
-    problem = rate_problem(info.samplerate)
+    problem = rate_problem(info.samplerate, resampler)
     if problem:
         return Problem(str(clip.path), problem), None
     resampled = math.ceil(info.frames * TARGET_RATE / info.samplerate)
@@ -78,16 +80,17 @@ def clip_problem(clip: Clip) -> tuple[Problem | None, int | None]:
     return None, info.samplerate
 
 
-def check_dataset(root: Path | str) -> CheckReport:
-    """Scan ``root`` and read every clip's header; a clip with a problem is not usable. In a
-    cue tree (:mod:`audioxai_bench.data.cue`) a clip also needs valid ground truth."""
+def check_dataset(root: Path | str, resampler: str = DEFAULT_RESAMPLER) -> CheckReport:
+    """Scan ``root`` and read every clip's header; a clip with a problem (one a clip resampled
+    by ``resampler`` has) is not usable. In a cue tree (:mod:`audioxai_bench.data.cue`) a clip
+    also needs valid ground truth."""
     index = scan_dataset(root)
     problems = list(index.problems)
     usable = []
     other_rates = 0
     cues = is_cue_tree(index.root)
     for clip in index.clips:
-        problem, rate = clip_problem(clip)
+        problem, rate = clip_problem(clip, resampler)
         if problem is None and cues:
             problem = cue_problem(clip)
         if problem:

@@ -20,6 +20,12 @@ from ..errors import ClipError
 TARGET_RATE = 8_000
 WINDOW = 8_000  # samples at TARGET_RATE: every clip is placed inside one second
 MIN_RATE, MAX_RATE = 4_000, 384_000  # sample rates a recording can plausibly have
+#: How a clip reaches 8 kHz (:mod:`.preprocess`): ``fft`` is the reference code's, ``sinc``
+#: torchaudio's windowed sinc. Defined here, torch-free, because only ``sinc`` limits the
+#: rates a tree may have (:func:`rate_problem`), which ``data check`` must know.
+RESAMPLERS = ("sinc", "fft")
+#: The resampler of a definition that names none: the one of everything made before the choice.
+DEFAULT_RESAMPLER = "sinc"
 # torchaudio's sinc kernel has new × (orig + 2 × width) values for the rates divided by their
 # gcd: 44.1 kHz needs 4e4, while 192 007 Hz (no common factor with 8 kHz) needs 1.5e9 (6 GB)
 MAX_RESAMPLE_KERNEL = 1 << 22
@@ -48,15 +54,18 @@ def resample_kernel_size(rate: int, target: int = TARGET_RATE) -> int:
     return new * (orig + 2 * width)
 
 
-def rate_problem(rate: int) -> str | None:
-    """Why a clip at ``rate`` Hz cannot be resampled to 8 kHz, or None."""
+def rate_problem(rate: int, resampler: str = DEFAULT_RESAMPLER) -> str | None:
+    """Why a clip at ``rate`` Hz cannot be resampled to 8 kHz by ``resampler``, or None. Only
+    ``sinc`` builds a kernel that grows with the rates' ratio; ``fft`` (scipy.signal.resample)
+    takes any rate in range."""
     if not MIN_RATE <= rate <= MAX_RATE:
         return f"sample rate {rate} Hz is outside {MIN_RATE}..{MAX_RATE} Hz"
-    if rate != TARGET_RATE and resample_kernel_size(rate) > MAX_RESAMPLE_KERNEL:
+    if (resampler == "sinc" and rate != TARGET_RATE
+            and resample_kernel_size(rate) > MAX_RESAMPLE_KERNEL):
         gcd = math.gcd(rate, TARGET_RATE)
         return (f"sample rate {rate} Hz shares too small a factor with {TARGET_RATE} Hz to "
-                f"resample (ratio {rate // gcd}/{TARGET_RATE // gcd}); convert it to a common "
-                "rate such as 48000 Hz")
+                f"resample by sinc (ratio {rate // gcd}/{TARGET_RATE // gcd}); convert it to "
+                "a common rate such as 48000 Hz, or resample by fft (data.resampler: fft)")
     return None
 
 
@@ -66,8 +75,9 @@ def nonfinite_problem(samples: np.ndarray) -> str | None:
     return f"{bad} NaN/Inf samples of {samples.size}" if bad else None
 
 
-def read_clip(path: str) -> tuple[np.ndarray, int]:
-    """Mono samples as float32 on the int16 scale, and the sample rate.
+def read_clip(path: str, resampler: str = DEFAULT_RESAMPLER) -> tuple[np.ndarray, int]:
+    """Mono samples as float32 on the int16 scale, and the sample rate (one ``resampler`` can
+    take: :func:`rate_problem`).
 
     Reading as float and scaling by 32 768 gives a 16-bit clip's exact int16 values and every
     other encoding the same scale; reading float data as int16 would truncate it to zeros.
@@ -77,7 +87,7 @@ def read_clip(path: str) -> tuple[np.ndarray, int]:
         raise ClipError(path, problem)
     try:
         with sf.SoundFile(path) as f:
-            problem = rate_problem(f.samplerate)
+            problem = rate_problem(f.samplerate, resampler)
             if not problem and f.frames * TARGET_RATE > WINDOW * f.samplerate:
                 problem = (f"clip lasts {f.frames / f.samplerate:.2f} s; at most 1 s fits the "
                            "model input")

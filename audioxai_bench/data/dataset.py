@@ -206,7 +206,7 @@ def load_audiomnist(root: Path | str, seed: int = 0, use_cache: bool = True,
     error.
     """
     check_resampler(resampler)
-    report = check_dataset(root)
+    report = check_dataset(root, resampler)
     for folder in report.index.unlisted:
         _log.warning("%s: cannot list this speaker folder; its clips are left out", folder)
     clips = sorted(report.usable, key=lambda c: c.relpath)
@@ -272,7 +272,7 @@ def _decode_into(out: np.ndarray, clips: list[Clip], rows: range, seed: int,
     loaded, failed = {}, []
     for i in rows:
         try:
-            loaded[i] = read_clip(str(clips[i].path))
+            loaded[i] = read_clip(str(clips[i].path), resampler)
         except ClipError as err:
             failed.append(Problem(err.where, err.reason))
     by_rate = sorted(loaded, key=lambda i: loaded[i][1])

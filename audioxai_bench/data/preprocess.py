@@ -34,7 +34,7 @@ import torch.nn.functional as F
 import torchaudio.functional as AF
 
 from ..errors import AudioXaiError, ClipError
-from .clipfile import TARGET_RATE, WINDOW
+from .clipfile import DEFAULT_RESAMPLER, RESAMPLERS, TARGET_RATE, WINDOW
 
 N_FFT = 455
 HOP = 35
@@ -43,13 +43,6 @@ SPEC_FIRST_FRAME = 2  # frames 2..228 of SciPy's 230 (boundary zeros, padded=Tru
 SPEC_FRAMES = 227
 DB_AMIN = 1e-5
 DB_TOP = 80.0
-
-
-#: How a clip reaches 8 kHz (module docstring): ``fft`` is the reference code's, ``sinc``
-#: torchaudio's windowed sinc.
-RESAMPLERS = ("sinc", "fft")
-#: The resampler of a definition that names none: the one of everything made before the choice.
-DEFAULT_RESAMPLER = "sinc"
 
 
 def check_resampler(resampler: str) -> str:

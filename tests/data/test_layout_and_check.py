@@ -148,7 +148,8 @@ def test_check_reads_float_clips_and_rejects_nan_rates_and_special_files(odd_cli
     assert fatal == {
         "1_12_0.wav": "1 NaN/Inf samples of 14400",
         "2_12_0.wav": "sample rate 192007 Hz shares too small a factor with 8000 Hz to resample "
-                      "(ratio 192007/8000); convert it to a common rate such as 48000 Hz",
+                      "by sinc (ratio 192007/8000); convert it to a common rate such as 48000 "
+                      "Hz, or resample by fft (data.resampler: fft)",
         "3_12_0.wav": "sample rate 1000 Hz is outside 4000..384000 Hz",
         "4_12_0.wav": "not a regular file (a FIFO)",
         "5_12_0.wav": "not a regular file (a character device)",
