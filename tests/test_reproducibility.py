@@ -54,6 +54,7 @@ def test_the_leaderboard_names_the_data_content_and_the_machine():
     new = record("audionet", "faithfulness-gap", 0.2, data_fingerprint="1fbf1fe31350b47a",
                  machine=here)
     lines = dict(facts(pd.DataFrame([dict(r, record=r) for r in (old, new)])))
-    assert lines["Datasets"] == "synthetic, synthetic (content 1fbf1fe31350b47a)"
+    assert lines["Datasets"] == ("synthetic (content 1fbf1fe31350b47a, resampler sinc), "
+                                 "synthetic (resampler sinc)")  # records before it: sinc
     assert lines["Devices"] == (f"cpu, cpu ({here['cpu']}, {here['cpu_capability']}; "
                                 f"torch {here['torch_build']})")

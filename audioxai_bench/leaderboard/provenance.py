@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..data.clipfile import DEFAULT_RESAMPLER
 from .aggregate import ACCURACY_METRIC, model_records, run_seed
 
 
@@ -28,10 +29,14 @@ def _span(values: Iterable[Any]) -> str:
 
 
 def _dataset(record: dict[str, Any]) -> str | None:
-    """The data folder's name and its content's fingerprint, which tells the same data apart
-    from data of the same name (another synthesis, another copy)."""
+    """The data folder's name, its content's fingerprint, which tells the same data apart
+    from data of the same name (another synthesis, another copy), and how the clips reached
+    8 kHz, which changes every model input (a record from before the choice: sinc)."""
     name, content = record.get("dataset"), record.get("data_fingerprint")
-    return f"{name} (content {content})" if name and content else name
+    if not name:
+        return name
+    resampler = f"resampler {record.get('resampler') or DEFAULT_RESAMPLER}"
+    return f"{name} ({f'content {content}, ' if content else ''}{resampler})"
 
 
 def _synthetic_note(datasets: pd.Series) -> str:

@@ -291,6 +291,20 @@ def test_bad_results_name_the_file_and_field(tmp_path):
         build_leaderboard([empty], tmp_path / "board", quiet=True)
 
 
+def test_the_readme_and_page_name_the_resampler_of_each_dataset(tmp_path):
+    """Records state how their clips reached 8 kHz (data.resampler), which changes every model
+    input; the provenance listed the data without it."""
+    for resampler, run in (("fft", "a"), ("sinc", "b")):
+        run_store(tmp_path / run).append(record(
+            "audionet", "test-accuracy", 0.9, n=200, benchmark=f"bench-{run}",
+            data_fingerprint="1fbf1fe31350b47a", resampler=resampler))
+    build_leaderboard([tmp_path / "a", tmp_path / "b"], tmp_path / "board", quiet=True)
+    datasets = ("synthetic (content 1fbf1fe31350b47a, resampler fft), "
+                "synthetic (content 1fbf1fe31350b47a, resampler sinc)")
+    assert f"- **Datasets:** {datasets}\n" in (tmp_path / "board" / "README.md").read_text()
+    assert datasets in (tmp_path / "board" / "index.html").read_text()
+
+
 def test_broken_media_files_are_named(tmp_path, capsys):
     """A broken sound fails naming it; a broken examples file (cut off by a run killed while
     writing it, probe 5 #6: even --partial refused the folder) is left out of the page, which
