@@ -35,8 +35,8 @@ def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.P
     (:func:`readme.with_results`).
 
     Raises :class:`~audioxai_bench.errors.AudioXaiError` naming the file (and field) at fault
-    when a results or audio file cannot be used (an examples file that cannot is left out of
-    the page with a note there and a warning), and, unless ``force``, when ``out``
+    when a results file cannot be used (an examples file or a sound that cannot is left out
+    of the page with a note there and a warning), and, unless ``force``, when ``out``
     already holds the leaderboard of other benchmarks or datasets (or leaderboard files of
     unknown origin), unless ``partial``, when a run has not finished (with ``partial`` the
     leaderboard says so), and unless ``mixed_versions``, when the seeds of a cell came from

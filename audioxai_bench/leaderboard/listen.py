@@ -44,8 +44,13 @@ def _span(levels: Sequence[float]) -> str:
     return high if high == low else f"{high} to {low}"
 
 
-def listen(section: Section) -> str:
-    audio = media.find_audio(section)
+def listen(section: Section, skipped: list[media.Skipped] | None = None) -> str:
+    """The section's Listen table; a sound that cannot be read is left out with a note (and
+    added to ``skipped``)."""
+    mine: list[media.Skipped] = []
+    audio = media.find_audio(section, mine)
+    if skipped is not None:
+        skipped += mine
     if audio is None:
         return ('<p class="note">No audio/ folder for this model in the run folder: no '
                 "sonified examples.</p>")
@@ -79,9 +84,10 @@ def listen(section: Section) -> str:
                f"fold {audio.model}, at 8 kHz: every sonifier on {audio.samples[0]}, one per "
                f"explainer on the other clips; {media.PREFERRED_SONIFIER} first where the run "
                f"has it. {_listen_note(section, original, heard)}")
-    return figure(escape(caption), "", f'<thead><tr><th scope="col">explainer</th>{header}</tr>'
-                   "</thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>",
-                   f"{section.anchor}-listen")
+    notes = "".join(f'<p class="note">{escape(s.note)}</p>\n' for s in mine)
+    return notes + figure(escape(caption), "", f'<thead><tr><th scope="col">explainer</th>'
+                          f"{header}</tr></thead>\n<tbody>\n" + "\n".join(rows)
+                          + "\n</tbody>", f"{section.anchor}-listen")
 
 
 def _listen_note(section: Section, original: dict[str, tuple[float, float]],

@@ -1,9 +1,9 @@
 """The example explanations and sonified sounds a run left beside its records.
 
 Both are optional: a run may have written neither, and the page then says so. What is there is
-read strictly (a broken sound fails naming it; a broken examples file is left out, and the page
-and a warning say so) but only as much as the page shows: the first :data:`MAX_EXAMPLES`
-samples of the lowest fold that has them.
+read strictly (a broken examples file or sound is left out, and the page and a warning say so)
+but only as much as the page shows: the first :data:`MAX_EXAMPLES` samples of the lowest fold
+that has them.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class Audio:
     samples: tuple[str, ...]
     originals: dict[str, bytes]
     sonified: dict[tuple[str, str], tuple[tuple[str, bytes], ...]]
+    #: the sounds that could not be read, each with its error: left out of the above
+    broken: tuple[tuple[Path, AudioXaiError], ...] = ()
 
 
 def run_folders(section: Section) -> list[Path]:
@@ -80,6 +82,16 @@ class Skipped:
     name: str
     reason: str
 
+    @classmethod
+    def of(cls, path: Path, folder: Path, exc: AudioXaiError) -> Skipped:
+        """``path`` in the run folder ``folder``, left out because of ``exc``, an error that
+        names it."""
+        return cls(path, str(path.relative_to(folder)), str(exc).removeprefix(f"{path}: "))
+
+    @property
+    def note(self) -> str:
+        return f"Left out {self.name}: {self.reason}."
+
 
 def find_examples(section: Section, skipped: list[Skipped] | None = None) -> Examples | None:
     """The examples file of the lowest fold that has a readable one, or None. A file that
@@ -94,8 +106,7 @@ def find_examples(section: Section, skipped: list[Skipped] | None = None) -> Exa
                 return load_examples(path, _model(section, folder, fold))
             except AudioXaiError as exc:
                 if skipped is not None:
-                    reason = str(exc).removeprefix(f"{path}: ")
-                    skipped.append(Skipped(path, str(path.relative_to(folder)), reason))
+                    skipped.append(Skipped.of(path, folder, exc))
     return None
 
 
@@ -109,46 +120,67 @@ def load_examples(path: Path, model: str) -> Examples:
                     None if truth is None else truth[:MAX_EXAMPLES])
 
 
-def find_audio(section: Section) -> Audio | None:
-    """The sonified examples of the lowest fold that has some, or None."""
+def find_audio(section: Section, skipped: list[Skipped] | None = None) -> Audio | None:
+    """The sonified examples of the lowest fold that has some, or None. A sound that cannot be
+    read is left out and added to ``skipped``, as a broken examples file is
+    (:func:`find_examples`)."""
     for fold in section.folds:
         for folder in run_folders(section):
             path = run_folder.audio_folder(folder, _stem(section, fold))
             audio = load_audio(path, _model(section, folder, fold)) if path.is_dir() else None
             if audio and audio.samples:
+                if skipped is not None:
+                    skipped += [Skipped.of(wav, folder, exc) for wav, exc in audio.broken]
                 return audio
     return None
 
 
 def _wav(path: Path) -> bytes:
+    """The bytes of a WAV file; else an error naming it, whose reason names no path (the page
+    shows it: libsndfile's message repeats the path, its ``error_string`` does not)."""
     try:
         info = sf.info(str(path))
+        if info.format != "WAV":
+            raise AudioXaiError(f"{path}: a {info.format} file, expected WAV")
+        return path.read_bytes()
     except RuntimeError as exc:  # soundfile's errors derive from it
-        raise AudioXaiError(f"{path}: not a readable WAV file ({exc})") from None
-    if info.format != "WAV":
-        raise AudioXaiError(f"{path}: a {info.format} file, expected WAV")
-    return path.read_bytes()
+        why = getattr(exc, "error_string", None) or str(exc)
+        raise AudioXaiError(f"{path}: not a readable WAV file ({why})") from None
+    except OSError as exc:
+        raise AudioXaiError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def load_audio(folder: Path, model: str) -> Audio:
     """The original and the sonified sounds (see :class:`Audio`) of the first samples by
-    name."""
+    name; one that cannot be read is left out and listed in ``broken``."""
     files = run_folder.sonified_files(folder)
     samples = tuple(sorted({s for by_sample in files.values() for s in by_sample}))
     samples = samples[:MAX_EXAMPLES]
+    broken: dict[Path, AudioXaiError] = {}
+
+    def read(path: Path) -> bytes | None:
+        try:
+            return _wav(path)
+        except AudioXaiError as exc:
+            broken[path] = exc
+            return None
+
     originals: dict[str, bytes] = {}
     sonified: dict[tuple[str, str], tuple[tuple[str, bytes], ...]] = {}
     for explainer, by_sample in sorted(files.items()):
         for sample in samples:
             kinds = by_sample.get(sample, {})
             if "original" in kinds and sample not in originals:
-                originals[sample] = _wav(kinds["original"])
+                original = read(kinds["original"])
+                if original is not None:
+                    originals[sample] = original
             chosen = _order([k for k in kinds if k != "original"])
             if sample != samples[0]:
                 chosen = chosen[:1]
-            if chosen:
-                sonified[explainer, sample] = tuple((k, _wav(kinds[k])) for k in chosen)
-    return Audio(model, samples, originals, sonified)
+            sounds = tuple((k, wav) for k in chosen if (wav := read(kinds[k])) is not None)
+            if sounds:
+                sonified[explainer, sample] = sounds
+    return Audio(model, samples, originals, sonified, tuple(broken.items()))
 
 
 def _order(sonifiers: Sequence[str]) -> list[str]:

@@ -76,7 +76,7 @@ def _pictures(section: Section, skipped: list[media.Skipped] | None = None) -> s
     examples = media.find_examples(section, mine)
     if skipped is not None:
         skipped += mine
-    notes = [f'<p class="note">{escape(f"Left out {s.name}: {s.reason}.")}</p>' for s in mine]
+    notes = [f'<p class="note">{escape(s.note)}</p>' for s in mine]
     if examples is None:
         return "\n".join([*notes, '<p class="note">No examples/ file for this model in the run '
                                    "folder: no relevance pictures.</p>"
@@ -235,7 +235,7 @@ def _section(section: Section, styles: dict[str, dict] | None = None,
         parts.append(f"<figure>{img(picture, alt)}<figcaption>"
                      f"{escape(_curves_caption(section, kinds))}</figcaption></figure>")
     parts += ["<h3>Relevance</h3>", _pictures(section, skipped), "<h3>Listen</h3>",
-              listen(section)]
+              listen(section, skipped)]
     return "\n".join(parts)
 
 

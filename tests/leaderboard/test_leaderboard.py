@@ -16,6 +16,7 @@ import matplotlib.text
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -305,17 +306,17 @@ def test_the_readme_and_page_name_the_resampler_of_each_dataset(tmp_path):
     assert datasets in (tmp_path / "board" / "index.html").read_text()
 
 
-def test_broken_media_files_are_named(tmp_path, capsys):
-    """A broken sound fails naming it; a broken examples file (cut off by a run killed while
-    writing it, probe 5 #6: even --partial refused the folder) is left out of the page, which
-    says so, with a warning naming it."""
+def test_broken_media_files_are_left_out_and_named(tmp_path, capsys):
+    """A broken examples file (cut off by a run killed while writing it, probe 5 #6: even
+    --partial refused the folder) or sound is left out of the page, which says so, with a
+    warning naming it; the rest of the page is built (a broken sound stopped the build)."""
     run = fake_run(tmp_path / "run", media=False)
-    wav = run / "audio" / "digit-alexnet-fold0" / "gradient" / "sample-000__keep-top.wav"
-    wav.parent.mkdir(parents=True)
+    audio = run / "audio" / "digit-audionet-fold0" / "gradient"
+    audio.mkdir(parents=True)
+    for kind in ("original", "keep-top", "spectrogram-mask"):
+        sf.write(audio / f"sample-000__{kind}.wav", np.full(800, 0.1), 8_000, subtype="PCM_16")
+    wav = audio / "sample-000__keep-top.wav"
     wav.write_bytes(b"RIFF nonsense")
-    with pytest.raises(AudioXaiError, match=re.escape(str(wav))):
-        build_leaderboard([run], tmp_path / "board", quiet=True)
-    wav.unlink()
     (run / "examples").mkdir()
     npz = run / "examples" / "digit-alexnet-fold0.npz"
     np.savez(npz, signals=np.zeros((1, 8000)), inputs=np.zeros((1, 1, 227, 227)),
@@ -331,9 +332,14 @@ def test_broken_media_files_are_named(tmp_path, capsys):
     assert ("Left out examples/digit-alexnet-fold0.npz: array &#x27;relevance__gradient&#x27; "
             "has shape (1, 1, 8000), expected (1, 1, 227, 227) like &#x27;inputs&#x27;.") in page
     assert ("Left out examples/digit-audionet-fold0.npz: not a readable .npz file (") in page
+    assert ("Left out audio/digit-audionet-fold0/gradient/sample-000__keep-top.wav: not a "
+            "readable WAV file (") in page
+    listen = page[page.index("digit-audionet-listen"):]
+    assert "<small>spectrogram-mask</small>" in listen and "original of sample-000" in listen
+    assert "<small>keep-top</small>" not in listen
     assert str(tmp_path) not in page
     err = capsys.readouterr().err.splitlines()
-    assert sorted(line.split(": ", 2)[1] for line in err) == [str(npz), str(cut)]
+    assert sorted(line.split(": ", 2)[1] for line in err) == sorted(map(str, [npz, cut, wav]))
     assert all(line.startswith("warning: ") and line.endswith("; left out of the page")
                for line in err)
 
