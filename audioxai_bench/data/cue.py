@@ -156,9 +156,7 @@ def plant_cues(source: Path | str, out: Path | str, seed: int = 0,
         raise AudioXaiError(f"{source}: no clips to plant cues into")
     for clip in clips:
         _refuse_cues(sidecar_path(clip.path), source)
-    unbalanced = label_leak(clips)
-    if unbalanced:
-        raise AudioXaiError(f"{source}: {unbalanced}")
+    refuse_label_leak(source, clips)
     marker = {**cue_settings(), "seed": seed, "source": str(source)}
     if existing_tree(out, MARKER_FILE, marker):
         return CueSummary(0, out, written=False)
@@ -202,6 +200,14 @@ def label_leak(clips: list[Clip]) -> str | None:
                     f"task needs a multiple of {N_CUE_CLASSES} repetitions per speaker and "
                     f"digit (or at least 14)")
     return None
+
+
+def refuse_label_leak(root: Path, clips: list[Clip]) -> None:
+    """Refuse ``root``, whose ``clips`` are to carry cues (or do), when their speech would tell
+    the cue class apart (:func:`label_leak`), in one line naming it."""
+    unbalanced = label_leak(clips)
+    if unbalanced:
+        raise AudioXaiError(f"{root}: {unbalanced}")
 
 
 def _refuse_cues(path: Path, source: Path) -> None:

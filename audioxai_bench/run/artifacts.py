@@ -34,7 +34,7 @@ from torch import nn
 from .. import __version__
 from ..atomic import atomic_dir, clean_stale_temps
 from ..data.cache import cache_root, clean_temps, data_fingerprint, set_aside, tree_listing
-from ..data.cue import cue_settings, is_cue_tree, plant_cues
+from ..data.cue import cue_settings, is_cue_tree, plant_cues, refuse_label_leak
 from ..data.cue_free import CueFreeClips
 from ..data.dataset import AudioMNIST, ClipDataset
 from ..data.layout import scan_dataset
@@ -145,7 +145,9 @@ def data_tree(data: Any, progress: Callable[[str], ProgressFn | None] = lambda s
               ) -> tuple[Path, str, int]:
     """The AudioMNIST tree a definition's data section (:class:`~.definition.DataChoice`) names:
     its ``path``, else the synthetic set, with cues planted where ``cue`` asks and the tree has
-    none; ``(root, name, steps found cached)``. ``progress(step)`` gives each step's progress
+    none (a tree that has them is refused as a source would be, where its repetitions let the
+    speech tell the cue class: :func:`~audioxai_bench.data.cue.label_leak`); ``(root, name,
+    steps found cached)``. ``progress(step)`` gives each step's progress
     callback ("synthesize data", "plant cues")."""
     cached = 0
     if data.path is not None:
@@ -155,7 +157,9 @@ def data_tree(data: Any, progress: Callable[[str], ProgressFn | None] = lambda s
                                    progress("synthesize data"))
         cached += hit
         name = f"synthetic-{data.speakers}x{data.reps}-seed{data.synth_seed}"
-    if data.cue and not is_cue_tree(root):
+    if data.cue and is_cue_tree(root):  # plant_cues checked its source, not what it holds now
+        refuse_label_leak(root, scan_dataset(root).clips)
+    elif data.cue:
         root, hit = cue_data(root, data.synth_seed, progress("plant cues"))
         cached += hit
         name += f"-cue{data.synth_seed}"

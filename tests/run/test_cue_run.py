@@ -12,7 +12,7 @@ import pytest
 
 from audioxai_bench import hookimpl
 from audioxai_bench.api.metric import MetricOutput
-from audioxai_bench.data.cue import plant_cues
+from audioxai_bench.data.cue import plant_cues, sidecar_path
 from audioxai_bench.data.dataset import load_audiomnist
 from audioxai_bench.data.ground_truth import MASK_RULES, sample_span
 from audioxai_bench.data.splits import speaker_split
@@ -23,7 +23,7 @@ from audioxai_bench.run.definition import parse_benchmark
 from audioxai_bench.run.records import load_results
 from audioxai_bench.run.runner import run_benchmark
 from tests.helpers import write_tree
-from tests.run.helpers import definition
+from tests.run.helpers import definition, run
 
 
 class MaskStart:
@@ -265,3 +265,20 @@ def test_a_cue_model_is_taught_no_favourite_class_after_learning_the_cues(cue_tr
     keys = recipe.key, digit.key
     monkeypatch.setattr(artifacts, "CUE_TRAINING", "another design")
     assert recipe.key != keys[0] and digit.key == keys[1]
+
+
+def test_a_cue_tree_whose_speech_would_tell_the_class_is_refused_as_its_source_is(tmp_path):
+    """plant_cues refuses a source whose repetitions let speech tell the cue class; a run whose
+    data.path was already a cue tree (planted from 4 repetitions, 2 of them removed since) was
+    not checked, and trained on it."""
+    source = write_tree(tmp_path / "src", list(range(1, 61)), digits=range(2), reps=range(4))
+    tree = plant_cues(source, tmp_path / "cue").out
+    for wav in [*tree.glob("*/*_2.wav"), *tree.glob("*/*_3.wav")]:
+        wav.unlink()
+        sidecar_path(wav).unlink()
+    with pytest.raises(AudioXaiError) as info:
+        run(tree, tmp_path / "out", changes={"tasks": ["cue"]})
+    assert str(info.value).startswith(f"{tree}: speaker 01, digit 0 has 2 repetition(s), whose "
+                                      "cue classes occur [")
+    assert "the cue task needs a multiple of 4 repetitions" in str(info.value)
+    assert not (tmp_path / "out").exists()

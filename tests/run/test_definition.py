@@ -404,5 +404,5 @@ def test_the_cue_task_refuses_synthetic_repetitions_that_are_not_a_multiple_of_4
     assert parse_benchmark({**raw, "tasks": ["digit", "sex"]}).data.reps == reps  # no cue
     fine = parse_benchmark({**raw, "data": {"synthetic": {"reps": 8}}})
     assert (fine.data.reps, fine.data.cue) == (8, True)
-    # real data: plant_cues checks the tree's own repetitions
+    # real data: the run checks the tree's own repetitions (plant_cues; data_tree for a cue tree)
     assert parse_benchmark({**raw, "data": {**raw["data"], "path": "data"}}).data.cue
