@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import socket
 import time
@@ -317,7 +318,8 @@ def test_resume_under_other_numerics_says_what_changed_and_how_to_match_it(tree,
     here = reproducibility.machine("cpu")
     monkeypatch.setattr(reproducibility, "machine",
                         lambda device: {**here, "cpu": "Other CPU 9000"})
-    with pytest.raises(AudioXaiError, match=rf"other numerics \(processor {here['cpu']} there, "
+    with pytest.raises(AudioXaiError, match=rf"other numerics \(processor {re.escape(here['cpu'])} "
+                                            r"there, "
                                             r"Other CPU 9000 here\), .*: to continue it, resume "
                                             r"it on the machine that computed them; else write"):
         run(tree, out, resume=True)
