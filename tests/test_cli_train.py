@@ -239,3 +239,20 @@ def test_train_writes_into_a_new_folder(synth_tree, tmp_path):
     ckpt = tmp_path / "new" / "deeper" / "m.pt"
     assert main(_train_argv(synth_tree, ckpt)) == 0
     assert read_checkpoint(ckpt)[1]["model"] == "audionet"
+
+
+def test_train_refuses_a_cue_tree_whose_speech_would_tell_the_class(tmp_path):
+    """As a run refuses such a data.path (a cue tree planted from 4 repetitions, 2 removed since),
+    before any work; `train --task cue` trained on it."""
+    from audioxai_bench.data.cue import plant_cues, sidecar_path
+    from audioxai_bench.run.training import TrainRequest, train_reference
+    source = write_tree(tmp_path / "src", list(range(1, 61)), digits=range(2), reps=range(4))
+    tree = plant_cues(source, tmp_path / "cue").out
+    for wav in [*tree.glob("*/*_2.wav"), *tree.glob("*/*_3.wav")]:
+        wav.unlink()
+        sidecar_path(wav).unlink()
+    req = TrainRequest(data=tree, model="audionet", task="cue", fold=0, out=tmp_path / "m.pt")
+    with pytest.raises(AudioXaiError, match=f"^{re.escape(str(tree))}: speaker 01, digit 0 has "
+                                            "2 repetition"):
+        train_reference(req, quiet=True, log=lambda _: None)
+    assert not (tmp_path / "m.pt").exists()

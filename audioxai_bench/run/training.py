@@ -16,7 +16,9 @@ from typing import Any
 import torch
 
 from ..atomic import temp_name
+from ..data.cue import is_cue_tree, refuse_label_leak
 from ..data.dataset import load_audiomnist
+from ..data.layout import scan_dataset
 from ..data.preprocess import DEFAULT_RESAMPLER, check_resampler
 from ..data.splits import speaker_split
 from ..errors import AudioXaiError
@@ -70,6 +72,8 @@ def train_reference(req: TrainRequest, quiet: bool = False,
     check_out(req.out, req.overwrite)
     speaker_split(req.task, req.fold)  # a bad task, fold or resampler fails before any work
     check_resampler(req.resampler)
+    if req.task == "cue" and is_cue_tree(req.data):  # as a run checks its data.path
+        refuse_label_leak(req.data, scan_dataset(req.data).clips)
     spec = load_plugins().models.registration(req.model)  # unknown: fails with the valid ones
     device = resolve_device(req.device)  # fail before preprocessing, not after
     preset = resolve_preset(req.preset, device)
