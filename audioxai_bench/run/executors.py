@@ -237,6 +237,7 @@ class ProcessExecutor:
         a training of hours. The caches a killed unit was writing are written atomically: its
         unit is simply computed again by ``--resume``."""
         self.processes.update(self.pool._processes or {})
+        manager = self.pool._executor_manager_thread  # shutdown() forgets it
         if stop:
             for process in self.processes.values():
                 if process.is_alive():
@@ -253,9 +254,12 @@ class ProcessExecutor:
             self.pool.shutdown(wait=False, cancel_futures=True)
             for process in self.processes.values():
                 process.join(BROKEN_JOIN_S)
-            manager = self.pool._executor_manager_thread
             if manager is not None:
                 manager.join(BROKEN_JOIN_S)
+                if manager.is_alive():  # CPython joins it at exit, without a time limit
+                    _log.warning("the process pool's manager thread has not ended %.0f s after "
+                                 "its workers were stopped; this process may not exit",
+                                 BROKEN_JOIN_S)
         try:
             shutil.rmtree(self.notes)
         except OSError as err:  # a temporary folder: the run's results are not at stake
