@@ -53,6 +53,7 @@ import torch
 from ..errors import AudioXaiError, one_line, traceback_text
 from ..reproducibility import torch_mode
 from . import folder
+from .interrupts import HeldInterrupts
 
 EXECUTORS = ("local", "processes", "ray")
 #: How often Ray runs a task again when its worker dies (not when the task raises).
@@ -149,7 +150,13 @@ class ProcessExecutor:
     finished fails, the one that was running in the dead worker named (each worker notes the
     unit it runs in a file of its process id), and the pool's other processes are killed, so
     that closing it cannot wait for them for ever (a worker CPython starts while it breaks the
-    pool is never told to stop)."""
+    pool is never told to stop).
+
+    Ctrl-C or SIGTERM that comes while the run's thread is inside the pool's calls (submitting,
+    polling, reading an outcome, shutting down) is held until it is out of them
+    (:class:`~audioxai_bench.run.interrupts.HeldInterrupts`): raised inside them, it could keep
+    a lock of the pool's, and the process would never exit. A signal that comes while the run
+    polls takes effect within :data:`PARENT_POLL_S`."""
 
     name = "processes"
 
@@ -168,6 +175,7 @@ class ProcessExecutor:
         self.processes: dict[int, Any] = {}
         self.broken: str | None = None  # why the pool takes no more units
         self.lost: set[str] = set()  # the units that were running in a worker that died
+        self.held = HeldInterrupts()  # last: close() puts the signal handlers back
 
     def share(self, value: Any) -> Any:
         return value
@@ -178,7 +186,8 @@ class ProcessExecutor:
             then(Failed(f"not run: {self.broken}"))
             return
         try:
-            future = self.pool.submit(_pool_unit, what, unit, *args)
+            with self.held:
+                future = self.pool.submit(_pool_unit, what, unit, *args)
         except futures.BrokenExecutor:  # a worker died; wait() says which
             then(Failed(f"not run: {self._death()}"))
             return
@@ -188,21 +197,31 @@ class ProcessExecutor:
 
     def wait(self) -> None:
         while self.pending:
-            done, _ = futures.wait(self.pending, timeout=PARENT_POLL_S,
-                                   return_when=futures.FIRST_COMPLETED)
-            if not done and self.pool._broken:  # a unit submitted while the pool broke
-                done = set(self.pending)  # is never failed by CPython: fail it here
-            for future in sorted(done, key=list(self.pending).index):  # in submission order
-                then, what = self.pending.pop(future)
-                if not future.done() or isinstance(future.exception(), futures.BrokenExecutor):
-                    why = self._death()
-                    out = Failed(why if what in self.lost else f"not finished: {why}")
-                else:
-                    try:
-                        out = future.result()
-                    except Exception as exc:  # the unit raised (its traceback comes along)
-                        out = _failed(exc)
+            with self.held:
+                ended = self._ended()
+            for then, out in ended:  # continuations run where a signal may stop them
                 then(out)
+
+    def _ended(self) -> list[tuple[Then, Any]]:
+        """The units that ended within :data:`PARENT_POLL_S`, each with its continuation and
+        outcome, in submission order; taken out of :attr:`pending`."""
+        done, _ = futures.wait(self.pending, timeout=PARENT_POLL_S,
+                               return_when=futures.FIRST_COMPLETED)
+        if not done and self.pool._broken:  # a unit submitted while the pool broke
+            done = set(self.pending)  # is never failed by CPython: fail it here
+        ended = []
+        for future in sorted(done, key=list(self.pending).index):  # in submission order
+            then, what = self.pending.pop(future)
+            if not future.done() or isinstance(future.exception(), futures.BrokenExecutor):
+                why = self._death()
+                out = Failed(why if what in self.lost else f"not finished: {why}")
+            else:
+                try:
+                    out = future.result()
+                except Exception as exc:  # the unit raised (its traceback comes along)
+                    out = _failed(exc)
+            ended.append((then, out))
+        return ended
 
     def _death(self) -> str:
         """Why the pool broke: which worker process died, how, and the unit it was running
@@ -235,7 +254,21 @@ class ProcessExecutor:
         SIGTERM, then SIGKILL after :data:`STOP_WAIT_S`, so that ``kill PID`` or SIGINT of the
         run's process alone (not its process group, as Ctrl-C in a terminal) does not wait for
         a training of hours. The caches a killed unit was writing are written atomically: its
-        unit is simply computed again by ``--resume``."""
+        unit is simply computed again by ``--resume``.
+
+        A signal that comes meanwhile is held until the pool is down: a second Ctrl-C that
+        broke off the stop would leave workers running, and CPython waits for them (and for
+        the pool's manager thread) at exit. Once stopped, the held signal is dropped (the run
+        is ending already); after a pool's normal end it takes effect."""
+        try:
+            with self.held:
+                self._shut(stop)
+                if stop:
+                    self.held.drop()
+        finally:
+            self.held.restore()
+
+    def _shut(self, stop: bool) -> None:
         self.processes.update(self.pool._processes or {})
         manager = self.pool._executor_manager_thread  # shutdown() forgets it
         if stop:

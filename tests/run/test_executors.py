@@ -5,6 +5,7 @@ recorded as failed."""
 from __future__ import annotations
 
 import collections
+import concurrent.futures as futures
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.plugins import load_plugins, replicate_plugins
 from audioxai_bench.run import executors
 from audioxai_bench.run.executors import open_executor
+from audioxai_bench.run.interrupts import HeldInterrupts
 from audioxai_bench.run.records import read_records
 from audioxai_bench.run.units import Units
 from tests.run.helpers import (
@@ -249,6 +251,79 @@ def test_pool_processes_end_when_the_runs_process_is_killed(tmp_path):
         time.sleep(0.2)
     os.kill(worker, signal.SIGKILL)
     raise AssertionError(f"worker {worker} outlived its run's process by 20 s")
+
+
+class _Setup:
+    """A pool worker's setup for units that need no run (``run_unit``'s side of it)."""
+
+    token = "none"
+    threads = 1
+    bench = SimpleNamespace(deterministic=False)
+
+    def units(self):
+        return None
+
+
+def _sleeps(units, task, choice, fold):
+    time.sleep(60)
+
+
+def test_an_interrupt_inside_the_pools_calls_comes_once_the_run_is_out_of_them(monkeypatch):
+    """The SIGINT case below hung at exit after its "interrupted" line: Ctrl-C raised just after
+    ``futures.wait`` took a unit's Future lock, before the ``with`` that releases it, kept the
+    lock, and the pool's manager thread, failing that unit once its worker was stopped, waited
+    for it for ever (CPython joins that thread at exit). Here the signal comes at that point
+    every time: it must be raised after the pool's call, and the pool must stop."""
+    real, taken = futures.wait, []
+
+    def interrupted(fs, **kwargs):
+        future = next(iter(fs))
+        future._condition.acquire()
+        taken.append(future)
+        signal.raise_signal(signal.SIGINT)  # its handler runs here, the lock held
+        future._condition.release()
+        taken.remove(future)
+        return real(fs, **kwargs)
+
+    runner = SimpleNamespace(device=torch.device("cpu"), worker_setup=lambda threads: _Setup())
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with open_executor("processes", runner, workers=1) as executor:
+                executor.submit("train", _sleeps, ("digit", SimpleNamespace(name="m"), 0),
+                                lambda out: None)
+                manager = executor.pool._executor_manager_thread
+                monkeypatch.setattr(futures, "wait", interrupted)
+                executor.wait()
+        assert not taken, "the interrupt came inside the pool's call"
+        assert not manager.is_alive(), "the pool's manager thread outlived its stop"
+        assert not any(p.is_alive() for p in executor.processes.values())
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:  # were the lock kept, CPython would wait for the manager thread at exit
+        for future in taken:
+            future._condition.release()
+
+
+def test_held_interrupts_hand_a_signal_to_its_handler_on_the_way_out():
+    def stop(signum, frame):
+        raise RuntimeError(f"stopped by {signal.Signals(signum).name}")
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        held, reached = HeldInterrupts(), []
+        with pytest.raises(RuntimeError, match="stopped by SIGTERM"):
+            with held:
+                signal.raise_signal(signal.SIGTERM)
+                reached.append(True)
+        assert reached
+        held.restore()
+        assert signal.getsignal(signal.SIGTERM) is stop
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a default action is left alone
+        assert HeldInterrupts().handlers.keys() == {signal.SIGINT}
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, before)
 
 
 SLEEPY = """
