@@ -250,6 +250,12 @@ def validate(kind: str, obj: Any) -> str:
     return name
 
 
+#: Attributes that name or describe a plugin object rather than change what it computes: never
+#: among its parameters (records, hashes).
+NOT_PARAMETERS = frozenset({"name", "display_name", "representations", "needs", "memo",
+                            "higher_is_better"})
+
+
 def parameters_of(obj: Any) -> dict[str, Any]:
     """An object's parameters, for records and hashes: its ``params`` dict if it has one,
     else its dataclass fields other than names and bookkeeping."""
@@ -257,10 +263,22 @@ def parameters_of(obj: Any) -> dict[str, Any]:
     if isinstance(params, dict):
         return dict(params)
     if dataclasses.is_dataclass(obj):
-        skip = {"name", "display_name", "representations", "needs", "memo", "higher_is_better"}
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
-                if f.name not in skip and f.compare}
+                if f.name not in NOT_PARAMETERS and f.compare}
     return {}
+
+
+def configured_parameters(obj: Any, asked: Mapping[str, Any]) -> dict[str, Any]:
+    """What records and hashes hold for ``obj`` made with the parameters ``asked`` (a benchmark
+    YAML's): :func:`parameters_of`, then every asked parameter it does not show, at the value
+    asked. An object with ``with_params`` but no ``params`` dict shows none, and a ``params``
+    that leaves a field out shows fewer: without the asked values the hashes would not change
+    with them, and a run would take an edited cell's old numbers from the caches, or
+    ``--resume`` would count it done (probe 6 #1). Objects that show every asked parameter,
+    every built-in, keep their records and hashes."""
+    held = parameters_of(obj)
+    return held | {key: value for key, value in asked.items()
+                   if key not in held and key not in NOT_PARAMETERS}
 
 
 def representations_of(obj: Any) -> list[str]:

@@ -11,7 +11,14 @@ from typing import Any
 
 from ..api.explainer import REPRESENTATIONS
 from ..errors import AudioXaiError
-from ..plugins import PluginManager, Source, parameters_of, reserved_name, unknown_name
+from ..plugins import (
+    PluginManager,
+    Source,
+    configured_parameters,
+    parameters_of,
+    reserved_name,
+    unknown_name,
+)
 from .definition import Benchmark, Selection
 
 
@@ -54,7 +61,8 @@ def _plug(pm: PluginManager, kind: str, selections: tuple[Selection, ...] | None
             except AudioXaiError as exc:
                 where = _at(source, sel.at, ".params" if sel.params else "")
                 raise AudioXaiError(f"{where}: {exc}") from None
-        chosen[sel.name] = Plugged(sel.name, obj, reg.source, parameters_of(obj))
+        chosen[sel.name] = Plugged(sel.name, obj, reg.source,
+                                   configured_parameters(obj, sel.params))
     return list(chosen.values())
 
 

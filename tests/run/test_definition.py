@@ -406,3 +406,61 @@ def test_the_cue_task_refuses_synthetic_repetitions_that_are_not_a_multiple_of_4
     assert (fine.data.reps, fine.data.cue) == (8, True)
     # real data: the run checks the tree's own repetitions (plant_cues; data_tree for a cue tree)
     assert parse_benchmark({**raw, "data": {**raw["data"], "path": "data"}}).data.cue
+
+
+class _Signed:
+    """A plain-object explainer with ``with_params`` and no ``params`` dict (both optional)."""
+
+    representations = frozenset({"waveform", "spectrogram"})
+
+    def __init__(self, name="signed", sign=1.0, display_name=""):
+        self.name, self.sign, self.display_name = name, float(sign), display_name
+
+    def with_params(self, name, **params):
+        return type(self)(name=name, **params)
+
+    def explain(self, model, x, target):
+        return self.sign * x.abs()
+
+
+class _Partial(_Signed):
+    """Its ``params`` leaves ``sign`` out."""
+
+    @property
+    def params(self):
+        return {"kind": "partial"}
+
+
+def test_the_asked_parameters_of_a_variant_are_always_recorded_and_hashed():
+    """Probe 6 #1: a with_params() object without a params dict recorded {} for any YAML
+    params, so the config hash, the relevance and score cache keys and --resume never saw an
+    edit (the sign 1 numbers came back for sign -1, marked cached, exit status 0)."""
+    import audioxai_bench
+
+    class Plugin:
+        @audioxai_bench.hookimpl
+        def audioxai_bench_explainers(self):
+            return [_Signed(), _Partial(name="partial")]
+
+    pm = load_plugins(entrypoints=False)
+    pm.register(Plugin(), "signed-plugin")
+    plan = plan_benchmark(parse_benchmark(MINIMAL | {"explainers": [
+        "signed", {"name": "sv", "base": "signed", "params": {"sign": -1}},
+        {"name": "pv", "base": "partial", "params": {"sign": -1, "display_name": "P"}}]}), pm)
+    params = {e.name: e.params for e in plan.explainers}
+    assert params == {"signed": {}, "sv": {"sign": -1}, "pv": {"kind": "partial", "sign": -1}}
+
+
+def test_built_in_variants_record_the_same_parameters_as_before(pm):
+    """Every built-in shows its parameters itself: adding the asked ones changes none of their
+    records or hashes (a display name is no parameter)."""
+    plan = plan_benchmark(parse_benchmark(MINIMAL | {"explainers": [
+        {"name": "g2", "base": "gradient", "params": {"display_name": "Gradient two"}},
+        {"name": "occlusion", "params": {"waveform_window": 320, "waveform_stride": 320}}],
+        "metrics": [{"name": "fg2", "base": "faithfulness-gap",
+                     "params": {"grid": [0.0, 0.5], "display_name": "FG"}}]}), pm)
+    from audioxai_bench.plugins import parameters_of
+
+    for plugged in (*plan.explainers, *plan.metrics):
+        assert plugged.params == parameters_of(plugged.obj)
+    assert plan.explainers[0].params == {}

@@ -207,3 +207,47 @@ def test_a_metric_or_sonifier_that_breaks_its_contract_fails_its_cell_not_the_ru
     run = json.loads((out / "run.json").read_text())
     assert any("could not write nan-sound examples of gradient" in f and "NaN/Inf" in f
                for f in run["example_failures"])
+
+
+SIGNED = '''\
+import audioxai_bench
+
+
+class Signed:
+    """with_params() and no params dict: both optional"""
+
+    representations = {"waveform", "spectrogram"}
+
+    def __init__(self, name="signed", sign=1.0):
+        self.name, self.sign = name, float(sign)
+
+    def with_params(self, name, **params):
+        return Signed(name=name, **params)
+
+    def explain(self, model, x, target):
+        return self.sign * x.abs()
+
+
+@audioxai_bench.hookimpl
+def audioxai_bench_explainers():
+    return [Signed()]
+'''
+
+
+def test_an_edited_parameter_of_a_plain_object_variant_is_computed_again(tmp_path):
+    """Probe 6 #1: with sign 1 changed to -1, --resume counted the cell done and a fresh folder
+    took the sign 1 value from the score cache, both with exit status 0."""
+    plugin = tmp_path / "signed.py"
+    plugin.write_text(SIGNED)
+    values = {}
+    for sign, out, more in ((1, "first", []), (-1, "first", ["--resume"]), (-1, "fresh", [])):
+        spec = tiny_spec(tmp_path, examples=0, metrics=["faithfulness-gap"],
+                         explainers=[{"name": "sv", "base": "signed", "params": {"sign": sign}}])
+        assert main(["--quiet", "run", str(spec), "--out", str(tmp_path / out), "--plugin",
+                     str(plugin), *more]) == 0
+        (record,) = [r for r in read_records([tmp_path / out]) if r["explainer"] == "sv"
+                     and r["params"]["explainer"] == {"sign": sign}]
+        assert record.get("cached", False) is (out == "fresh")  # the resumed run's scores
+        values[sign, out] = record["value"], record["config_hash"]
+    assert values[1, "first"][1] != values[-1, "first"][1] == values[-1, "fresh"][1]
+    assert values[1, "first"][0] != values[-1, "first"][0] == values[-1, "fresh"][0]
