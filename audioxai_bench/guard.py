@@ -31,6 +31,7 @@ first). Elsewhere the call cannot be stopped and the limit is checked once it re
 
 :func:`run_explainer` adds the explainer's result checks; :func:`check_repeatable` the promise
 that repeated calls give the same relevance; :func:`score_metric` guards ``metric.score(batch)``.
+:mod:`audioxai_bench.guarded` wraps the sonifier a metric calls.
 """
 
 from __future__ import annotations

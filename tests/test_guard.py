@@ -31,6 +31,7 @@ from audioxai_bench.guard import (
     score_metric,
     time_limit_of,
 )
+from audioxai_bench.guarded import GuardedSonifier
 from audioxai_bench.plugins import PluginManager, load_plugins
 from audioxai_bench.run.definition import parse_benchmark
 from audioxai_bench.run.records import cell_key, read_records
@@ -416,6 +417,47 @@ def test_a_metrics_own_exception_keeps_its_text(net, batch):
         score_metric(ProbeMetric(boom), EvalBatch(model=net, x=x, target=target,
                                                  relevance=x.abs(), representation="waveform"),
                      name="probe-metric", plugin="axbprobe 0.1")
+
+
+def test_a_guarded_sonifier_is_the_sonifier_with_its_calls_its_own(pm, batch):
+    """Probe 6 #4: what a sonifier does inside a metric is the sonifier's failure, named with
+    its plugin; the metric sees the sonifier's attributes and repr (memo keys hold it)."""
+    import copy
+    import pickle
+
+    keep_top = pm.sonifiers.get("keep-top")
+    guarded = GuardedSonifier(keep_top, "builtin 0.1")
+    assert (guarded.name, guarded.representations, guarded.domain, repr(guarded)) == (
+        keep_top.name, keep_top.representations, keep_top.domain, repr(keep_top))
+    x, _ = batch
+    signals, relevance = x[:, 0].clone(), x.clone()
+    assert torch.equal(guarded.sonify(signals, relevance, "waveform"),
+                       keep_top.sonify(signals, relevance, "waveform"))
+    assert repr(copy.copy(guarded)) == repr(pickle.loads(pickle.dumps(guarded))) == repr(keep_top)
+
+    class Bad:
+        name, representations = "bad", frozenset({"waveform"})
+
+        def __init__(self, fn):
+            self.fn = fn
+
+        def sonify(self, waveform, relevance, representation):
+            return self.fn(waveform)
+
+    def fails(fn) -> PluginCallError:
+        with pytest.raises(PluginCallError) as info:
+            GuardedSonifier(Bad(fn), "axbprobe 0.1").sonify(signals, relevance, "waveform")
+        assert str(info.value).startswith("sonifier 'bad' (plugin axbprobe 0.1): ")
+        return info.value
+
+    before = signals.clone()
+    assert fails(lambda w: w.mul_(0)).reason == "modified its input (restored)"
+    assert torch.equal(signals, before)
+    assert fails(lambda w: w[:1]).kind == "shape"
+    assert fails(lambda w: w * float("nan")).kind == "non-finite"
+    assert fails(lambda w: torch.set_default_dtype(torch.float64)).reason == (
+        "changed the default dtype (restored)")
+    assert torch.get_default_dtype() == torch.float32
 
 
 # --- through the runner and the command line ---------------------------------------------------

@@ -74,11 +74,19 @@ def sound_of(sonifier: Sonifier, waveform: Tensor, relevance: Tensor, representa
     (a NaN sound would score NaN as an undefined sample, and play as full-scale DC)."""
     name = getattr(sonifier, "name", type(sonifier).__name__)
     sound = sonifier.sonify(waveform, relevance, representation)
+    problem = sound_problem(sound, waveform)
+    if problem is not None:
+        raise AudioXaiError(f"sonifier {name!r} {problem[1]}")
+    return sound.to(waveform.dtype)
+
+
+def sound_problem(sound: object, waveform: Tensor) -> tuple[str, str] | None:
+    """Why ``sound``, a sonifier's result for ``waveform``, cannot be played, as ``(kind,
+    reason)`` (the guard's kinds ``shape``, ``non-finite``), or None."""
     if not isinstance(sound, Tensor) or sound.shape != waveform.shape:
         got = tuple(sound.shape) if isinstance(sound, Tensor) else type(sound).__name__
-        raise AudioXaiError(f"sonifier {name!r} returned {got}, expected "
-                            f"{tuple(waveform.shape)}")
+        return "shape", f"returned {got}, expected {tuple(waveform.shape)}"
     if not bool(torch.isfinite(sound).all()):
-        raise AudioXaiError(f"sonifier {name!r} returned {int((~torch.isfinite(sound)).sum())} "
-                            f"NaN/Inf sample(s) of {sound.numel()}: a sound must be finite")
-    return sound.to(waveform.dtype)
+        return "non-finite", (f"returned {int((~torch.isfinite(sound)).sum())} NaN/Inf "
+                              f"sample(s) of {sound.numel()}: a sound must be finite")
+    return None

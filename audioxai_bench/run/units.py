@@ -39,6 +39,7 @@ from ..guard import (
     score_metric,
     time_limit_of,
 )
+from ..guarded import GuardedSonifier
 from ..hashing import config_hash
 from ..models.train import correct_per_clip
 from ..plugins import Source, replicate_plugins
@@ -425,8 +426,11 @@ class Units:
                     continue
                 batch = base
                 if sonifier is not None:
-                    batch = with_sonifier.setdefault(
-                        sonifier.name, dataclasses.replace(base, sonifier=sonifier.obj))
+                    if sonifier.name not in with_sonifier:  # its calls: its own, not the metric's
+                        with_sonifier[sonifier.name] = dataclasses.replace(
+                            base, sonifier=GuardedSonifier(sonifier.obj, str(sonifier.source),
+                                                           self.bench.plugin_time_limit_s))
+                    batch = with_sonifier[sonifier.name]
                 t0 = time.perf_counter()
                 try:
                     outputs[i].append(score_metric(

@@ -192,7 +192,7 @@ def test_a_metric_or_sonifier_that_breaks_its_contract_fails_its_cell_not_the_ru
                 "outside": "returned 2 score(s) outside its declared bounds [0, 1], e.g. 2",
                 # F5: an interval that excludes the value, or NaN bounds, was recorded as ok
                 "far": "(plugin misbehaving sha256.", "nan-bounds": "(plugin misbehaving sha256.",
-                "sonified-sufficiency-gain": "sonifier 'nan-sound' returned 128000 NaN/Inf"}
+                "sonified-sufficiency-gain": "returned 128000 NaN/Inf sample(s) of 128000"}
     for metric, reason in {"far": "): its interval() returned [5, 6], which does not hold its "
                                   "value 1",
                            "nan-bounds": "): its interval() returned [nan, nan], bounds that "
@@ -204,6 +204,9 @@ def test_a_metric_or_sonifier_that_breaks_its_contract_fails_its_cell_not_the_ru
         assert reason in records[metric]["error"], records[metric]["error"]
         if metric != "sonified-sufficiency-gain":
             assert f"metric {metric!r}" in records[metric]["error"]
+    # the sonifier's fault, named with its plugin (probe 6 #4)
+    assert records["sonified-sufficiency-gain"]["error"].startswith(
+        "sonifier 'nan-sound' (plugin misbehaving sha256.")
     run = json.loads((out / "run.json").read_text())
     assert any("could not write nan-sound examples of gradient" in f and "NaN/Inf" in f
                for f in run["example_failures"])
@@ -251,3 +254,65 @@ def test_an_edited_parameter_of_a_plain_object_variant_is_computed_again(tmp_pat
         values[sign, out] = record["value"], record["config_hash"]
     assert values[1, "first"][1] != values[-1, "first"][1] == values[-1, "fresh"][1]
     assert values[1, "first"][0] != values[-1, "first"][0] == values[-1, "fresh"][0]
+
+
+SONIFIERS = '''\
+import torch
+
+import audioxai_bench
+
+
+class Raises:
+    name, representations = "raises", {"waveform", "spectrogram"}
+
+    def sonify(self, waveform, relevance, representation):
+        raise RuntimeError("sonifier bug")
+
+
+class NoGrad:
+    name, representations = "nograd", {"waveform", "spectrogram"}
+
+    def sonify(self, waveform, relevance, representation):
+        torch.set_grad_enabled(False)
+        return waveform.clone()
+
+
+class InPlace:
+    name, representations = "in-place", {"waveform", "spectrogram"}
+
+    def sonify(self, waveform, relevance, representation):
+        waveform *= 0.5  # the caller's signals
+        return waveform.clone()
+
+
+@audioxai_bench.hookimpl
+def audioxai_bench_sonifiers():
+    return [Raises(), NoGrad(), InPlace()]
+'''
+
+
+def test_a_sonifier_that_breaks_its_contract_is_named_not_the_metric(tmp_path):
+    """Probe 6 #4: a sonifier that raised, switched autograd off or scaled its input in place
+    failed the cell as "metric 'sonified-accuracy' (plugin builtin 0.1.0)"; and under the
+    matched-size metrics, which hand it a copy of the signals, the in-place write went unseen
+    (status ok)."""
+    plugin = tmp_path / "sounds.py"
+    plugin.write_text(SONIFIERS)
+    spec = tiny_spec(tmp_path, explainers=["gradient"], examples=0,
+                     metrics=["sonified-accuracy",
+                              {"name": "sonified-sufficiency-gain", "params": {"controls": 1}}],
+                     sonifiers=["raises", "nograd", "in-place"])
+    out = tmp_path / "out"
+    assert main(["--quiet", "run", str(spec), "--out", str(out), "--plugin", str(plugin)]) == 1
+    errors = {(r["metric"], r["sonifier"]): r["error"] for r in read_records([out])
+              if r["explainer"] == "gradient"}
+    plugin_name = r"\(plugin sounds sha256\.\w+\)"
+    for metric in ("sonified-accuracy", "sonified-sufficiency-gain"):
+        assert re.fullmatch(rf"sonifier 'raises' {plugin_name}: raised RuntimeError: sonifier "
+                            r"bug", errors[metric, "raises"])
+        assert re.fullmatch(rf"sonifier 'in-place' {plugin_name}: modified its input "
+                            r"\(restored\)", errors[metric, "in-place"])
+    assert re.fullmatch(rf"sonifier 'nograd' {plugin_name}: switched autograd globally "
+                        r"\(restored\)", errors["sonified-accuracy", "nograd"])
+    # the matched-size metrics play sound with autograd off: switching it off changes nothing
+    assert errors["sonified-sufficiency-gain", "nograd"] is None
