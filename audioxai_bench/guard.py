@@ -31,7 +31,7 @@ first). Elsewhere the call cannot be stopped and the limit is checked once it re
 
 :func:`run_explainer` adds the explainer's result checks; :func:`check_repeatable` the promise
 that repeated calls give the same relevance; :func:`score_metric` guards ``metric.score(batch)``.
-:mod:`audioxai_bench.guarded` wraps the sonifier a metric calls.
+:mod:`audioxai_bench.guarded` wraps the sonifier (and the API's explainer) a metric calls.
 """
 
 from __future__ import annotations
@@ -483,6 +483,16 @@ def check_batch(x: Tensor, target: Tensor) -> None:
         raise AudioXaiError(f"explain: target must hold class indices, got {target.dtype}")
 
 
+#: This thread's guarded explainer calls in progress (:func:`explaining_depth`).
+_calls = threading.local()
+
+
+def explaining_depth() -> int:
+    """How many :func:`run_explainer` calls this thread is inside: an explainer call made
+    within one (the runtime metric's timed repeats) is covered by that call's guard."""
+    return getattr(_calls, "explainer", 0)
+
+
 def run_explainer(
     explainer: Any,
     model: nn.Module,
@@ -508,9 +518,14 @@ def run_explainer(
     check_batch(x, target)
     name = str(getattr(explainer, "name", type(explainer).__name__))
     start = time.perf_counter()
-    result = guarded_call("explainer", name, plugin, model,
-                          lambda: explainer.explain(model, x, target),
-                          time_limit_s=time_limit_s, keeper=keeper, inputs=(x, target))
+    depth = explaining_depth()
+    _calls.explainer = depth + 1
+    try:
+        result = guarded_call("explainer", name, plugin, model,
+                              lambda: explainer.explain(model, x, target),
+                              time_limit_s=time_limit_s, keeper=keeper, inputs=(x, target))
+    finally:
+        _calls.explainer = depth
     problem = _check_result(result, x)
     if problem is not None:
         raise ExplainerError(name, plugin, *problem, time.perf_counter() - start)

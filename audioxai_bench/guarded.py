@@ -1,10 +1,13 @@
 """Plugin objects as a metric receives them, their calls guarded as their own.
 
-A metric calls the sonifier it is handed in its :class:`~audioxai_bench.api.metric.EvalBatch`
-(sonification metrics) inside its own guarded call: whatever the sonifier did wrong there was
-reported as the metric's fault, naming the metric's plugin (probe 6 #4). The wrapper here runs
-each such call under the guard (:func:`~audioxai_bench.guard.guarded_call`) as the sonifier's
-own, so its failure names it and its plugin. Every other attribute, and the ``repr`` (shared
+A metric calls the sonifier (sonification metrics) or the explainer (those that explain again)
+it is handed in its :class:`~audioxai_bench.api.metric.EvalBatch` inside its own guarded call:
+whatever the sonifier did wrong there was reported as the metric's fault, naming the metric's
+plugin (probe 6 #4). The wrappers here run each such call under the guard
+(:func:`~audioxai_bench.guard.guarded_call`) as the sonifier's or explainer's own, so its
+failure names it and its plugin. The runner explains with the guard before any metric runs;
+:func:`~audioxai_bench.scoring.score_attributions` is handed an explainer the suite never ran,
+so it wraps that one too (probe 6 #3). Every other attribute, and the ``repr`` (shared
 memo keys hold a sonifier by its repr), are the wrapped object's.
 """
 
@@ -13,13 +16,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from audioxai_bench.api.sonifier import sound_problem
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.guard import (
+    ModelKeeper,
     PluginCallError,
+    explaining_depth,
     guarded_call,
+    run_explainer,
     time_limit_of,
 )
 
@@ -73,3 +79,34 @@ class GuardedSonifier(_Wrapped):
             raise PluginCallError("sonifier", name, self._plugin, *problem,
                                   time.perf_counter() - start)
         return sound
+
+
+class GuardedExplainer(_Wrapped):
+    """``explainer`` whose ``explain`` goes through :func:`~audioxai_bench.guard.run_explainer`
+    (the contract's checks of the model, global state, input and result), for an explainer the
+    suite did not run itself (``score_attributions(explainer=...)``). ``keeper`` is used for
+    calls on its model; a call on another model (a randomised copy) takes its own. A call made
+    inside a guarded explainer call (the runtime metric times its repeats in one) is covered by
+    that call's guard and runs bare, so the timing holds no guard. Its ``with_params`` variants
+    are guarded alike. Raises :class:`~audioxai_bench.guard.ExplainerError`."""
+
+    def __init__(self, explainer: Any, plugin: str, keeper: ModelKeeper | None = None,
+                 default_limit_s: float | None = None):
+        super().__init__(explainer, plugin, default_limit_s)
+        self._keeper = keeper
+
+    def explain(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
+        if explaining_depth():
+            return self._obj.explain(model, x, target)
+        keeper = self._keeper if self._keeper is not None and self._keeper.model is model else None
+        return run_explainer(self._obj, model, x, target, plugin=self._plugin, keeper=keeper,
+                             time_limit_s=self._limit("explainer"))
+
+    def __getattr__(self, attr: str) -> Any:
+        value = super().__getattr__(attr)
+        if attr == "with_params" and callable(value):
+            def with_params(**params: Any) -> GuardedExplainer:
+                return GuardedExplainer(value(**params), self._plugin, self._keeper,
+                                        self._default_limit)
+            return with_params
+        return value

@@ -8,14 +8,15 @@
 Works for any model whose input is a ``(B, C, T)`` waveform or a ``(B, C, F, T)`` spectrogram
 batch (any length, sample rate or grid), not only the AudioMNIST reference models: the metrics
 run exactly as in a benchmark run (:class:`~audioxai_bench.api.metric.EvalBatch` per batch,
-outputs merged, mean with a bootstrap interval over samples). A metric that needs something
-these inputs do not give, such as the suite's own 8 kHz preprocessing, is refused with a
-one-line reason instead of computing a number that means nothing.
+under the same guard, outputs merged, mean with a bootstrap interval over samples). A metric
+that needs something these inputs do not give, such as the suite's own 8 kHz preprocessing, is
+refused with a one-line reason instead of computing a number that means nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,16 @@ from torch import Tensor, nn
 from audioxai_bench.api.explainer import REPRESENTATIONS
 from audioxai_bench.api.metric import DEFAULT_CHUNK, EvalBatch, MetricOutput
 from audioxai_bench.errors import AudioXaiError, one_line
+from audioxai_bench.guard import (
+    DEFAULT_PLUGIN_TIME_LIMIT_S,
+    ModelKeeper,
+    PluginCallError,
+    guarded_call,
+    score_metric,
+    time_limit_of,
+)
+from audioxai_bench.guarded import GuardedExplainer, GuardedSonifier
+from audioxai_bench.shared_memo import MemoKeeper
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,16 +83,23 @@ def score_attributions(
         Spectrogram metrics take each sample's minimum as silence (a dB spectrogram's floor).
     metrics : "all" or iterable of str or metric objects
         Registered metric names or metric objects (e.g. your own, not registered).
-        :data:`DEFAULT_METRICS` apply to any model. A named metric that cannot apply raises
-        :class:`AudioXaiError` with the reason; with ``"all"`` it gets a row with status
-        ``"skipped"`` (or ``"error"`` when it raises) and the reason.
+        :data:`DEFAULT_METRICS` apply to any model. Each runs under the guard of a benchmark
+        run: it must leave the model, torch's global state and its batch as it found them
+        (what it changed is put back), return one finite score per sample (NaN where
+        undefined) inside its ``bounds``, and finish within its ``time_limit_s`` (else
+        :data:`~audioxai_bench.guard.DEFAULT_PLUGIN_TIME_LIMIT_S`). A named metric that cannot
+        apply or fails raises :class:`AudioXaiError` naming it, with the reason; with
+        ``"all"`` it gets a row with status ``"skipped"`` (or ``"error"`` when it fails) and
+        the reason.
     signals : Tensor, optional
         ``(B, 8000)`` 8 kHz signals when ``x`` is the suite's preprocessing of them
         (``audioxai_bench.data.preprocess.to_model_input``): the metrics that go back to sound
         (frequency bands, sonification) need both, and refuse other inputs.
     explainer : object, optional
         The explainer that made ``relevance``, for metrics that explain again
-        (``model-randomisation``, and ``runtime``, which times those calls).
+        (``model-randomisation``, and ``runtime``, which times those calls). Those calls go
+        through :func:`~audioxai_bench.guard.run_explainer`: one that breaks the contract fails
+        the metric with the explainer's name.
     explain_seconds : float, optional
         Wall seconds the whole batch took to explain, for a metric that declares
         ``needs = {"explain_seconds"}`` (a plugin's; no built-in reads it).
@@ -89,7 +107,8 @@ def score_attributions(
         Bool mask in ``x.shape``, True where the evidence for the label is known to be, for the
         localisation metrics (``relevance-mass-accuracy``, ``pointing-game``, ...).
     sonifiers : iterable of str or sonifier objects
-        Sonifiers for the sonification metrics (one row per metric and sonifier).
+        Sonifiers for the sonification metrics (one row per metric and sonifier); their calls
+        are guarded as the sonifier's own.
     plugins : PluginManager, optional
         Where names are looked up (default :func:`audioxai_bench.load_plugins`).
     seed, batch_size, chunk_size, confidence
@@ -128,6 +147,12 @@ def score_attributions(
         pm = load_plugins()
     chosen = list(pm.metrics) if every else [_resolve(pm, "metric", m) for m in metrics]
     sounds = [_resolve(pm, "sonifier", s) for s in sonifiers]
+    keeper = ModelKeeper(model)  # the model as given: every plugin call is compared with it
+    sources = {id(obj): _plugin_of(pm, kind, obj)
+               for kind, objects in (("metric", chosen), ("sonifier", sounds)) for obj in objects}
+    if explainer is not None:
+        explainer = GuardedExplainer(explainer, _plugin_of(pm, "explainer", explainer), keeper,
+                                     DEFAULT_PLUGIN_TIME_LIMIT_S)
     if ground_truth is not None:
         ground_truth = _tensor(ground_truth, "ground_truth").to(x.device)
         if ground_truth.shape != x.shape or ground_truth.dtype != torch.bool:
@@ -168,27 +193,41 @@ def score_attributions(
                          else explain_seconds * (part.stop - part.start) / b,
                          ground_truth=None if ground_truth is None else ground_truth[part],
                          seed=seed * 100_003 + index, chunk_size=chunk_size, shared={})
+        memo = MemoKeeper(base.shared)  # as the runner's, one per batch
         with_sonifier: dict[int, EvalBatch] = {}
         for i, (metric, sonifier) in enumerate(cells):
             if i in failed:
                 continue
-            batch = base if sonifier is None else with_sonifier.setdefault(
-                id(sonifier), dataclasses.replace(base, sonifier=sonifier))
+            batch = base
+            if sonifier is not None:
+                if id(sonifier) not in with_sonifier:
+                    with_sonifier[id(sonifier)] = dataclasses.replace(
+                        base, sonifier=GuardedSonifier(sonifier, sources[id(sonifier)],
+                                                       DEFAULT_PLUGIN_TIME_LIMIT_S))
+                batch = with_sonifier[id(sonifier)]
             try:
-                outputs[i].append(metric.score(batch))
+                outputs[i].append(score_metric(
+                    metric, batch, name=metric.name, plugin=sources[id(metric)],
+                    keeper=keeper, default_limit_s=DEFAULT_PLUGIN_TIME_LIMIT_S, memo=memo))
             except Exception as exc:
-                if not every:
-                    raise AudioXaiError(f"metric {metric.name!r} failed: {one_line(exc)}"
-                                        ) from exc
-                failed[i] = one_line(exc)
+                failed[i] = _failure(metric, exc, every)
 
     for i, (metric, sonifier) in enumerate(cells):
         label = _label(metric, sonifier)
+        if i not in failed:
+            merged = merge_outputs(outputs[i])
+            try:  # the metric's own interval() and summarize(), as in a run
+                fields = guarded_call(
+                    "metric", metric.name, sources[id(metric)], model,
+                    functools.partial(summarize, metric, merged, confidence=confidence,
+                                      seed=seed),
+                    time_limit_s=time_limit_of(metric, DEFAULT_PLUGIN_TIME_LIMIT_S),
+                    keeper=keeper, reraise=True)
+            except Exception as exc:
+                failed[i] = _failure(metric, exc, every)
         if i in failed:
             rows[label] = _row(metric, sonifier, "error", failed[i])
             continue
-        merged = merge_outputs(outputs[i])
-        fields = summarize(metric, merged, confidence=confidence, seed=seed)
         low, high = fields["ci"] or (None, None)  # a metric may have no interval (runtime)
         rows[label] = _row(metric, sonifier, "ok", None) | {
             "value": fields["value"], "ci_low": low, "ci_high": high,
@@ -197,6 +236,28 @@ def score_attributions(
                                    columns=list(COLUMNS))
     frame.index.name = "metric"
     return frame
+
+
+def _failure(metric: Any, exc: Exception, every: bool) -> str:
+    """The reason ``metric`` failed, for its row under ``"all"``; else raised, naming it. A
+    guard's verdict on the metric is its reason; one on the sonifier or explainer it called
+    names that plugin."""
+    if isinstance(exc, PluginCallError):
+        reason = exc.reason if exc.role == "metric" else str(exc)
+    else:
+        reason = one_line(exc)
+    if not every:
+        raise AudioXaiError(f"metric {metric.name!r} failed: {reason}") from exc
+    return reason
+
+
+def _plugin_of(pm: Any, kind: str, obj: Any) -> str:
+    """The plugin that registered ``obj`` (as its records name it), or ``"unregistered"``."""
+    if pm is not None:
+        for reg in pm.registry(kind).registrations():
+            if reg.obj is obj:
+                return str(reg.source)
+    return "unregistered"
 
 
 def _label(metric: Any, sonifier: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -207,3 +208,144 @@ def test_a_failing_metric_object_is_an_error_row_under_all_and_raises_when_named
     scores = score_attributions(model, x, torch.tensor([0, 1]), x, metrics="all", plugins=only)
     assert scores.loc["gini", "status"] == "ok" and scores.loc["fails", "status"] == "error"
     assert scores.loc["fails", "reason"] == "ValueError: cannot score this"
+
+
+class _Scores:
+    """A metric object that returns ``fn(batch)`` as its scores."""
+
+    higher_is_better = True
+
+    def __init__(self, name, fn, **attrs):
+        self.name, self.fn = name, fn
+        self.__dict__.update(attrs)
+
+    def score(self, batch):
+        return audioxai_bench.MetricOutput(scores=self.fn(batch))
+
+
+def _linear() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(100, 3)).eval()
+    x = torch.randn(16, 1, 100)
+    return model, x, model(x).argmax(1)
+
+
+def _flip_weights(batch):
+    with torch.no_grad():
+        for p in batch.model.parameters():
+            p.mul_(-1.0)
+    return torch.zeros(batch.size)
+
+
+def _with_inf(batch):
+    scores = torch.zeros(batch.size, dtype=torch.float64)
+    scores[0] = float("inf")
+    return scores
+
+
+BROKEN_METRICS = {  # probe 6 #3: each was accepted with status ok
+    "short": (lambda b: torch.ones(b.size - 1), {},
+              r"returned scores of shape \(7,\) for a batch of 8 samples"),
+    "infinite": (_with_inf, {}, r"returned 1 infinite score\(s\) of 8"),
+    "bounded": (lambda b: torch.full((b.size,), 7.0), {"bounds": (0.0, 1.0)},
+                r"returned 8 score\(s\) outside its declared bounds \[0, 1\], e.g. 7"),
+    "spoiler": (_flip_weights, {}, r"modified weight of 1 \(Linear\), bias of 1 \(Linear\) "
+                                   r"\(restored\)"),
+}
+
+
+def test_metrics_run_under_the_guard_of_a_run(pm):
+    """Probe 6 #3: score_attributions called metric.score bare: too few scores, an Inf score
+    and scores outside the bounds came back with status ok, and a metric that flipped the
+    weights spoilt the metrics after it and left the caller's model changed."""
+    model, x, target = _linear()
+    relevance = x * model[1].weight[target][:, None]
+    weights = [p.detach().clone() for p in model.parameters()]
+    reference = score_attributions(model, x, target, relevance, metrics=["faithfulness-gap"],
+                                   plugins=pm, batch_size=8).loc["faithfulness-gap", "value"]
+    metrics = {name: _Scores(name, fn, **attrs) for name, (fn, attrs, _) in
+               BROKEN_METRICS.items()}
+    for name, (_, _, reason) in BROKEN_METRICS.items():
+        with pytest.raises(AudioXaiError, match=rf"^metric '{name}' failed: {reason}"):
+            score_attributions(model, x, target, relevance, metrics=[metrics[name]], plugins=pm,
+                               batch_size=8)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), weights))
+
+    class Plugin:
+        @audioxai_bench.hookimpl
+        def audioxai_bench_metrics(self):
+            return [*metrics.values(), pm.metrics.get("faithfulness-gap")]
+
+    only = PluginManager(builtins=False, entrypoints=False)
+    only.register(Plugin(), "broken-plugin")
+    scores = score_attributions(model, x, target, relevance, metrics="all", plugins=only,
+                                batch_size=8)
+    for name, (_, _, reason) in BROKEN_METRICS.items():
+        assert scores.loc[name, "status"] == "error" and scores.value.isna()[name]
+        assert re.match(reason, scores.loc[name, "reason"]), scores.loc[name, "reason"]
+    # the spoiler ran first: what it did was put back before the next metric
+    assert scores.loc["faithfulness-gap", "status"] == "ok"
+    assert scores.loc["faithfulness-gap", "value"] == reference
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), weights))
+
+
+def test_an_explainer_or_sonifier_that_breaks_the_contract_is_named(pm):
+    """The explainer= a metric explains again goes through run_explainer, and a sonifier's
+    calls are guarded as its own: the failure names them, not only the metric."""
+    model = tiny_models()["waveform"]
+    toy = toy_batch("waveform", size=4)
+    gradient = pm.explainers.get("gradient")
+    relevance = pm.explain("gradient", model, toy.x, toy.target)
+
+    class NaNOnOthers:
+        """Gradient, but NaN on any model but the trained one (on the randomised copies)."""
+
+        name, representations = "nan-on-others", frozenset({"waveform"})
+
+        def explain(self, explained, x, target):
+            out = gradient.explain(explained, x, target)
+            return out if explained is model else out * float("nan")
+
+    with pytest.raises(AudioXaiError, match=r"^metric 'model-randomisation' failed: explainer "
+                                            r"'nan-on-others' \(plugin unregistered\): returned "
+                                            r"\d+ NaN"):
+        score_attributions(model, toy.x, toy.target, relevance, plugins=pm,
+                           metrics=["model-randomisation"], explainer=NaNOnOthers())
+
+    class Raises:
+        name, representations = "raises", frozenset({"waveform"})
+
+        def sonify(self, waveform, relevance, representation):
+            raise RuntimeError("sonifier bug")
+
+    scores = score_attributions(model, toy.x, toy.target, relevance, signals=toy.signals,
+                                plugins=pm, metrics="all", sonifiers=[Raises(), "keep-top"],
+                                explainer=gradient)
+    assert scores.loc["sonified-accuracy/raises", "reason"] == (
+        "sonifier 'raises' (plugin unregistered): raised RuntimeError: sonifier bug")
+    assert scores.loc["sonified-accuracy/keep-top", "status"] == "ok"
+    assert scores.loc["model-randomisation", "status"] == "ok"
+
+
+def test_the_runtime_metric_times_the_explainer_without_the_guard(pm):
+    """Each call a metric makes is guarded, but the runtime metric's timed repeats run inside
+    its own guarded call: guarding each again would add the guard to the time."""
+    from audioxai_bench.guard import explaining_depth
+
+    model = tiny_models()["waveform"]
+    toy = toy_batch("waveform", size=4)
+    gradient = pm.explainers.get("gradient")
+    depths = []
+
+    class Counted:
+        name, representations = "counted", frozenset({"waveform"})
+
+        def explain(self, model, x, target):
+            depths.append(explaining_depth())
+            return gradient.explain(model, x, target)
+
+    relevance = pm.explain("gradient", model, toy.x, toy.target)
+    scores = score_attributions(model, toy.x, toy.target, relevance, plugins=pm,
+                                metrics=["runtime", "model-randomisation"], explainer=Counted())
+    assert (scores.status == "ok").all()
+    assert depths and set(depths) == {1}  # inside one guarded call each, never two
