@@ -230,9 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="accept runs that have not finished (interrupted, or still "
                             "running); the leaderboard then says it is partial")
     board.add_argument("--mixed-versions", action="store_true",
-                       help="pool seeds whose records of a cell came from different versions "
-                            "of a plugin (refused otherwise); the facts name each version's "
-                            "runs")
+                       help="pool seeds or splits whose records of a cell came from different "
+                            "versions of a plugin (refused otherwise); the facts name each "
+                            "version's runs")
     board.add_argument("--readme", type=Path, metavar="FILE",
                        help="also fill FILE's '<!-- results NAME -->' ... '<!-- /results -->' "
                             "blocks with the summary table of benchmark NAME (the project "

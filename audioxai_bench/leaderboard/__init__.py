@@ -39,8 +39,8 @@ def build_leaderboard(results: Sequence[str | os.PathLike[str]], out: str | os.P
     of the page with a note there and a warning), and, unless ``force``, when ``out``
     already holds the leaderboard of other benchmarks or datasets (or leaderboard files of
     unknown origin), unless ``partial``, when a run has not finished (with ``partial`` the
-    leaderboard says so), and unless ``mixed_versions``, when the seeds of a cell came from
-    different plugin versions; nothing is written then.
+    leaderboard says so), and unless ``mixed_versions``, when the seeds or splits of a cell came
+    from different plugin versions; nothing is written then.
     """
     df = collect.read(results, partial=partial, mixed_versions=mixed_versions)
     out = Path(out)

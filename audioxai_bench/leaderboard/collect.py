@@ -25,7 +25,7 @@ from ..run.records import (
     results_file,
     unfinished_run,
 )
-from .aggregate import ACCURACY_METRIC
+from .aggregate import ACCURACY_METRIC, KEYS, SECTION_KEYS
 
 #: The trained model of a (task, model, split): what a replicate seed may not change.
 MODEL_FIELDS = ("benchmark", "dataset", "task", "model", "fold")
@@ -49,8 +49,9 @@ def read(paths: Sequence[str | os.PathLike[str]], *, partial: bool = False,
 
     A run that has not finished is refused (its missing cells would be silently absent from
     tables that say nothing of it), unless ``partial``: the leaderboard then says it is
-    partial (:func:`~audioxai_bench.leaderboard.provenance.facts`). Seeds of one cell by
-    different plugin versions are refused unless ``mixed_versions`` (:func:`one_definition`)."""
+    partial (:func:`~audioxai_bench.leaderboard.provenance.facts`). Seeds or splits of one
+    cell by different plugin versions are refused unless ``mixed_versions``
+    (:func:`one_definition`)."""
     if not paths:
         raise AudioXaiError("leaderboard: no results given (pass run folders or results.jsonl)")
     frames = []
@@ -122,70 +123,105 @@ def _cell(row: pd.Series) -> str:
 
 
 def one_definition(df: pd.DataFrame, *, mixed_versions: bool = False) -> pd.DataFrame:
-    """``df``, refused where the seeds the tables pool as replicates were run from different
-    definitions (smoothgrad with 2 noise samples in one and 16 in the other; 500 training
-    iterations against 20; data of 599 clips against 600): a replicate changes the seed and
-    nothing else. Config hashes and model keys cover the seed, so the fields that must agree
-    are compared instead: each cell's ``params`` (whole: a setting left out or null differs
-    from a set one) and ``plugins`` (name, origin and version: another version may compute
-    another number; ``mixed_versions`` pools them, and the facts name each version's runs),
-    what the tables read from a cell's first record (:data:`METRIC_MEANING`; on a metric's
-    record, one naming an explainer, a field left out is null: the runner writes ``versus``
-    only where the metric has a control), each trained model's ``data_fingerprint``, its
-    ``resampler`` (a record from before the choice: sinc), the number of clips its cells were
-    scored on (``samples``: a seed of 16 clips would weigh twice one of 8 in a mean) and their
-    ``batch_size``, and the training its test-accuracy record states; and, of a scored metric
-    record, the ``info``
-    entries that say what its score is (:func:`_settings`, whole: an entry one seed's record
-    states and another's lacks differs), since a built-in plugin's version is the package's
-    and does not change when its code does. Any other field a record does not state (an
-    older record) is not compared. Library versions (``versions``) are not: the facts name
-    each one's runs."""
+    """``df``, refused where the records a table pools into one value were run from different
+    definitions: its seeds, replicates that change the seed and nothing else, and its splits,
+    which change the speakers and nothing else (smoothgrad with 2 noise samples in one and 16
+    in the other; a faithfulness gap on another grid; 500 training iterations against 20; data
+    of 599 clips against 600). Config hashes and model keys cover the seed and the split, so
+    the fields that must agree are compared instead: each cell's ``params`` (whole: a setting
+    left out or null differs from a set one) and ``plugins`` (name, origin and version: another
+    version may compute another number; ``mixed_versions`` pools them, and the facts name each
+    version's runs), what the tables read from a cell's first record (:data:`METRIC_MEANING`;
+    on a metric's record, one naming an explainer, a field left out is null: the runner writes
+    ``versus`` only where the metric has a control), each trained model's
+    ``data_fingerprint``, its ``resampler`` (a record from before the choice: sinc), the
+    ``batch_size`` its cells were scored with and the training its test-accuracy record states
+    (:data:`TRAINING`); the number of clips its cells were scored on (``samples``: a seed of
+    16 clips would weigh twice one of 8 in a split's mean) only between the seeds of a split,
+    whose test speakers are the same; and, of a scored metric record, the ``info`` entries
+    that say what its score is (:func:`_settings`, whole: an entry one record states and
+    another's lacks differs), since a built-in plugin's version is the package's and does not
+    change when its code does. Any other field a record does not state (an older record) is
+    not compared. Library versions (``versions``) are not: the facts name each one's runs."""
     seen: dict[tuple[Any, ...], tuple[str, Any]] = {}
     for row, group, field, value in _facts(df, mixed_versions):
         first, at = seen.setdefault((group, field), (value, row))
         if value != first:
-            field, first, value = _narrow(field, first, value)
-            a, b = df.loc[at], df.loc[row]
-            where = ", ".join(dict.fromkeys([a["source"], b["source"]]))
-            what = f"{a['task']} · {a['model']} split {a['fold']}"
-            if group[0] == "cell":
-                what = f"{_cell(a)} on {what}"
-            between = (f"seed {a['seed']} and seed {b['seed']}" if a["seed"] != b["seed"]
-                       else f"{a['source']} and {b['source']} (both seed {a['seed']})")
-            raise AudioXaiError(
-                f"{where}: the records of {what} differ between {between} in {field} "
-                f"({first:.40} against {value:.40}): a replicate changes only the seed; "
-                + ("run the other seeds again with one version, or pass --mixed-versions to "
-                   "pool them" if field.endswith(".version") else
-                   "their metric computes its score otherwise (code changed under one "
-                   "version): run the other seeds again with one revision"
-                   if group[0] == "cell" and field.startswith("info.") else
-                   "give the leaderboard runs of one definition"))
+            if df.at[at, "fold"] != df.at[row, "fold"]:
+                # a seed of this split that stated the field agreed with ``first``: a change
+                # between the seeds of one split is named as one
+                same = _earlier_of_split(df, row, group, field, mixed_versions)
+                at = at if same is None else same
+            raise _different(df.loc[at], df.loc[row], group[0], *_narrow(field, first, value))
     return df
+
+
+def _earlier_of_split(df: pd.DataFrame, row: Any, group: tuple[Any, ...], field: str,
+                      mixed_versions: bool) -> Any:
+    """The first row before ``row`` of its split that states ``field`` of ``group``, or None
+    (read again on the way to an error only)."""
+    fold = df.at[row, "fold"]
+    for i, g, f, _ in _facts(df, mixed_versions):
+        if i == row:
+            return None
+        if g == group and f == field and df.at[i, "fold"] == fold:
+            return i
+    return None
+
+
+def _different(a: pd.Series, b: pd.Series, kind: str, field: str, first: str,
+               value: str) -> AudioXaiError:
+    """The one-line refusal of records ``a`` and ``b`` of one table that differ in ``field``
+    (``kind``: ``"model"`` or ``"cell"``): between two seeds of a split, or two splits."""
+    where = ", ".join(dict.fromkeys([a["source"], b["source"]]))
+    splits = a["fold"] != b["fold"]
+    what = f"{a['task']} · {a['model']}" + ("" if splits else f" split {a['fold']}")
+    if kind == "cell":
+        what = f"{_cell(a)} on {what}"
+    if splits:
+        between = (f"split {a['fold']} and split {b['fold']}" if a["seed"] == b["seed"] else
+                   f"split {a['fold']} (seed {a['seed']}) and split {b['fold']} "
+                   f"(seed {b['seed']})")
+    else:
+        between = (f"seed {a['seed']} and seed {b['seed']}" if a["seed"] != b["seed"]
+                   else f"{a['source']} and {b['source']} (both seed {a['seed']})")
+    others = "splits" if splits else "seeds"
+    return AudioXaiError(
+        f"{where}: the records of {what} differ between {between} in {field} "
+        f"({first:.40} against {value:.40}): "
+        + ("a table pools its splits, which change only the speakers; " if splits else
+           "a replicate changes only the seed; ")
+        + (f"run the other {others} again with one version, or pass --mixed-versions to pool "
+           "them" if field.endswith(".version") else
+           "their metric computes its score otherwise (code changed under one version): "
+           f"run the other {others} again with one revision"
+           if kind == "cell" and field.startswith("info.") else
+           "give the leaderboard runs of one definition"))
 
 
 def _facts(df: pd.DataFrame, mixed_versions: bool
            ) -> Iterator[tuple[Any, tuple[Any, ...], str, str]]:
     """(row, group, dotted field, value as JSON) for every field that must agree across the
-    seeds of a group: a cell, or a trained model (``("model", ...)``)."""
+    splits and seeds of a group: a cell of a table (``("cell", ...)``, :data:`KEYS`), the
+    models of a table (``("model", ...)``, :data:`SECTION_KEYS`), or, for ``samples``, the
+    models of one split (``("model", ..., fold)``)."""
     identity = ("name", "plugin") if mixed_versions else ("name", "plugin", "version")
     names = list(dict.fromkeys([*MODEL_FIELDS, *CELL_FIELDS]))
     for i, record, *values in zip(df.index, df["record"], *(df[f] for f in names)):
         row = dict(zip(names, values))
-        model = ("model", *(row[f] for f in MODEL_FIELDS))
+        table = ("model", *(row[f] for f in SECTION_KEYS))
         clips = record.get("clips")
+        if isinstance(clips, list):  # the definition's samples (as many clips as the test
+            # split has, at most): each seed's weight in its split's mean
+            yield i, (*table, row["fold"]), "samples", json.dumps(len(clips))
         stated: dict[str, Any] = {"data_fingerprint": record.get("data_fingerprint"),
                                   "resampler": record.get("resampler") or DEFAULT_RESAMPLER,
-                                  # the definition's samples (as many clips as the test split
-                                  # has, at most) and batch_size: each seed's weight in a mean
-                                  "samples": len(clips) if isinstance(clips, list) else None,
                                   "batch_size": record.get("batch_size")}
         if row["metric"] == ACCURACY_METRIC and not row["explainer"] and not row["sonifier"]:
             info = record.get("info") or {}
             stated["info"] = {k: info.get(k) for k in TRAINING}
-        yield from ((i, model, f, v) for f, v in _flat(json.dumps(stated, sort_keys=True)))
-        cell = ("cell", *(row[f] for f in CELL_FIELDS))
+        yield from ((i, table, f, v) for f, v in _flat(json.dumps(stated, sort_keys=True)))
+        cell = ("cell", *(row[f] for f in KEYS))
         if record.get("params") is not None:
             yield i, cell, "params", json.dumps(record["params"], sort_keys=True)
         plugins = {kind: {k: p.get(k) for k in identity}

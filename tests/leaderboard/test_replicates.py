@@ -1,4 +1,5 @@
-"""Seed replicates are pooled only where they were run from one definition."""
+"""Seed replicates, and the splits of a table, are pooled only where they were run from one
+definition."""
 
 from __future__ import annotations
 
@@ -182,10 +183,11 @@ def test_mixed_versions_still_refuses_a_metric_whose_meaning_changed(tmp_path, f
         collect.read([a, c])
 
 
-def _scored(root: Path, seed: int, info: dict | None, status: str = "ok") -> Path:
-    """A run of one seed: AudioNet's accuracy and a built-in metric's cell whose record says
-    ``info`` (None: states none), by the package's version whatever its code."""
-    common = {"seed": seed, "data_fingerprint": "f", "model_key": f"model-{seed}"}
+def _scored(root: Path, seed: int, info: dict | None, status: str = "ok", fold: int = 0) -> Path:
+    """A run of one seed: AudioNet's accuracy and a built-in metric's cell of split ``fold``
+    whose record says ``info`` (None: states none), by the package's version whatever its
+    code."""
+    common = {"seed": seed, "data_fingerprint": "f", "model_key": f"model-{seed}", "fold": fold}
     store = run_store(root)
     store.append(record("audionet", "test-accuracy", 0.9, n=200, **common))
     store.append(record("audionet", "relevance-auc", 0.6 if status == "ok" else None,
@@ -254,3 +256,100 @@ def test_records_that_state_no_version_are_listed_beside_those_that_do(tmp_path)
                       "quickstart seed 1)"
     only = dict(facts(collect.read([_run(tmp_path / "c", 0, version=None)])))["Plugins"]
     assert only == "builtin"  # none states one: nothing to tell apart
+
+
+def _splits(root: Path, seed: int, **split1) -> Path:
+    """A run of one seed with splits 0 and 1, ``split1`` changing split 1 as in :func:`_run`."""
+    _run(root, seed)
+    return _run(root, seed, fold=1, **split1)
+
+
+@pytest.mark.parametrize("change, field, values", [
+    ({"params": SMOOTHGRAD | {"n_samples": 16}}, "params.explainer.n_samples", "8 against 16"),
+    ({"higher_is_better": False}, "higher_is_better", "true against false"),
+    ({"info": TRAINING | {"iterations": 20}}, "info.iterations", "500 against 20"),
+    ({"info": TRAINING | {"width": 0.25}}, "info.width", "0.125 against 0.25"),
+    ({"info": TRAINING | {"training": {"lr": 0.01, "batch_size": 100}}}, "info.training.lr",
+     "0.001 against 0.01"),
+    ({"fingerprint": "5be2e3a0c1d4f6a7"}, "data_fingerprint",
+     '"1fbf1fe31350b47a" against "5be2e3a0c1d4f6a7"'),
+    ({"resampler": "fft"}, "resampler", '"sinc" against "fft"'),
+], ids=["explainer-params", "direction", "training-budget", "width", "learning-rate", "data",
+        "resampler"])
+def test_splits_of_different_definitions_are_refused_naming_the_runs_the_cell_and_the_field(
+        tmp_path, capsys, change, field, values):
+    """Probe 6 #2: split 0 of one run and split 1 of another, whose faithfulness gap was
+    scored on another grid (and whose models were trained wider and longer), made one cell,
+    the mean of the two grids' values, with exit status 0: only the seeds of one split were
+    compared."""
+    a, b = _run(tmp_path / "a", 0), _run(tmp_path / "b", 0, fold=1, **change)
+    with pytest.raises(AudioXaiError, match=(
+            rf"^{re.escape(str(a))}, {re.escape(str(b))}: the records of "
+            r"((smoothgrad · faithfulness-gap|test-accuracy) on )?digit · audionet differ "
+            rf"between split 0 and split 1 in {re.escape(field)} \({re.escape(values)}\): "
+            "a table pools its splits, which change only the speakers; give the leaderboard "
+            "runs of one definition$")):
+        collect.read([a, b])
+    assert main(["leaderboard", str(a), str(b), "--out", str(tmp_path / "board")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "board").exists()
+    # within one run too, and with seeds: split 1 of seed 1 against split 0 of seed 0
+    with pytest.raises(AudioXaiError, match=re.escape(
+            f"differ between split 0 (seed 0) and split 1 (seed 1) in {field} ({values})")):
+        collect.read([_run(tmp_path / "c", 0), _run(tmp_path / "d", 1, fold=1, **change)])
+
+
+def test_splits_scored_with_other_batch_sizes_are_refused(tmp_path):
+    """Each batch seeds its metrics: a split scored in batches of 8 is another definition."""
+    a, b = _run(tmp_path / "a", 0, batch_size=16), _run(tmp_path / "b", 0, fold=1, batch_size=8)
+    with pytest.raises(AudioXaiError, match=re.escape(
+            "differ between split 0 and split 1 in batch_size (16 against 8)")):
+        collect.read([a, b])
+
+
+def test_splits_of_one_definition_are_pooled_though_their_test_splits_differ_in_size(
+        tmp_path):
+    """A split's clips are at most the definition's samples: a smaller test split gives fewer
+    (a split's mean is one value of the table's mean, whatever its clips)."""
+    clips = [f"{i:02d}/0_{i:02d}_0.wav" for i in range(16)]
+    a = _run(tmp_path / "a", 0, clips=clips)
+    b = _run(tmp_path / "b", 0, fold=1, clips=clips[:12])
+    assert sorted(collect.read([a, b])["fold"].unique()) == [0, 1]
+
+
+def test_a_change_between_the_seeds_of_a_later_split_is_named_as_one(tmp_path):
+    """Seed 1 changed only split 1: the records it disagrees with are split 1's of seed 0,
+    not the table's first record (split 0's)."""
+    a = _splits(tmp_path / "a", 0)
+    b = _splits(tmp_path / "b", 1, params=SMOOTHGRAD | {"n_samples": 16})
+    with pytest.raises(AudioXaiError, match=re.escape(
+            f"{a}, {b}: the records of smoothgrad · faithfulness-gap on digit · audionet split "
+            "1 differ between seed 0 and seed 1 in params.explainer.n_samples (8 against 16): "
+            "a replicate changes only the seed")):
+        collect.read([a, b])
+    assert sorted(collect.read([a, _splits(tmp_path / "c", 1)])["fold"].unique()) == [0, 1]
+
+
+def test_splits_of_different_plugin_versions_are_refused_unless_mixed_versions(tmp_path,
+                                                                              capsys):
+    a, b = _versioned(tmp_path / "a", 0, "0.1.0"), _run(tmp_path / "b", 0, fold=1,
+                                                        version="0.2.0")
+    assert main(["leaderboard", str(a), str(b), "--out", str(tmp_path / "board")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {a}, {b}: the records of smoothgrad · faithfulness-gap on digit · audionet "
+        'differ between split 0 and split 1 in plugins.explainer.version ("0.1.0" against '
+        '"0.2.0"): a table pools its splits, which change only the speakers; run the other '
+        "splits again with one version, or pass --mixed-versions to pool them\n")
+    assert sorted(collect.read([a, b], mixed_versions=True)["fold"].unique()) == [0, 1]
+
+
+def test_splits_whose_metric_says_its_score_is_another_are_refused(tmp_path):
+    a = _scored(tmp_path / "a", 0, SETTINGS)
+    b = _scored(tmp_path / "b", 0, SETTINGS | {"relevance": "signed"}, fold=1)
+    with pytest.raises(AudioXaiError, match=re.escape(
+            f"{a}, {b}: the records of gradient · relevance-auc on digit · audionet differ "
+            'between split 0 and split 1 in info.relevance ("absolute" against "signed"): a '
+            "table pools its splits, which change only the speakers; their metric computes "
+            "its score otherwise (code changed under one version): run the other splits again "
+            "with one revision")):
+        collect.read([a, b], mixed_versions=True)
