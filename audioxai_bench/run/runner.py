@@ -121,6 +121,17 @@ def training_settings(config: Any) -> dict[str, Any]:
             if k not in ("seed", "device", "num_workers")}
 
 
+def _clips_differ(there: list[str], here: list[str]) -> str:
+    """How a folder's clips of a split differ from those a definition picks: their numbers,
+    and where those agree, how many differ (or that the order does: each batch seeds its
+    metrics)."""
+    if len(there) != len(here):
+        return f"{len(there)} there, {len(here)} here"
+    other = len(set(there) - set(here))
+    return (f"{len(there)} there, {len(here)} here, {other} of them different" if other else
+            f"the same {len(there)} in another order")
+
+
 def peak_memory_mb() -> float:
     """Peak resident memory of the largest of this process and its finished children (a process
     pool's workers each count alone, not summed), in MB (ru_maxrss: KiB on Linux, bytes on
@@ -390,23 +401,27 @@ class Runner:
                 f"{', '.join(map(str, sorted(batch_sizes)))}, this definition has "
                 f"{self.bench.batch_size} (each batch seeds its metrics); resumed, its tables "
                 f"would mix the two: {ELSEWHERE}")
-        clips: dict[tuple[str, str, int], list[str]] = {}
+        clips: dict[tuple[str, str, int], dict[str, Any]] = {}
         for r in records:
             if r.get("clips") is not None:
-                clips.setdefault((r["task"], r["model"], r["fold"]), r["clips"])
+                clips.setdefault((r["task"], r["model"], r["fold"]), r)
         models = {choice.name for choice in self.bench.models}
         mine: dict[tuple[str, int], list[str]] = {}  # a split's clips, whichever its model
-        for (task, model, fold), earlier in clips.items():
+        for (task, model, fold), record in clips.items():
             if model not in models or fold not in self.bench.folds.get(task, ()):
                 continue
             if (task, fold) not in mine:
                 mine[task, fold] = self.work.sample_clips(task, fold)
-            if earlier != mine[task, fold]:
+            earlier, here = record["clips"], mine[task, fold]
+            if earlier != here:
+                seed = record.get("seed")
+                why = (f"its seed changed since ({seed} there, {self.bench.seed} here)"
+                       if seed is not None and seed != self.bench.seed else
+                       "its samples, data or seed changed since")
                 raise AudioXaiError(
                     f"{self.out} holds results of {task}-{model}-fold{fold} scored on other "
-                    f"clips ({len(earlier)}; this definition picks {len(mine[task, fold])}: its "
-                    "samples, data or seed changed since); resumed, its tables would rank cells "
-                    f"of different clips side by side: {ELSEWHERE}")
+                    f"clips ({_clips_differ(earlier, here)}: {why}); resumed, its tables would "
+                    f"rank cells of different clips side by side: {ELSEWHERE}")
 
     def _submit_training(self, task: str, choice: Any, fold: int) -> None:
         recipe = self.work.recipe(task, choice, fold)

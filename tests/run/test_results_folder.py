@@ -339,9 +339,15 @@ def test_resume_refuses_other_clips_or_batch_size(tree, cache, tmp_path):
     with pytest.raises(AudioXaiError) as info:
         run(tree, out, resume=True, changes={"samples": 6, "explainers": ["random"]})
     assert str(info.value) == (
-        f"{out} holds results of digit-audionet-fold0 scored on other clips (4; this definition "
-        "picks 6: its samples, data or seed changed since); resumed, its tables would rank "
-        f"cells of different clips side by side: {runner.ELSEWHERE}")
+        f"{out} holds results of digit-audionet-fold0 scored on other clips (4 there, 6 here: "
+        "its samples, data or seed changed since); resumed, its tables would rank cells of "
+        f"different clips side by side: {runner.ELSEWHERE}")
+    # probe 6 #5a: another seed picks as many clips, and "4; this definition picks 4" read as
+    # no difference at all
+    with pytest.raises(AudioXaiError, match=(
+            r"scored on other clips \(4 there, 4 here, [1-4] of them different: its seed changed "
+            r"since \(0 there, 3 here\)\); resumed")):
+        run(tree, out, resume=True, changes={"seed": 3})
     with pytest.raises(AudioXaiError, match=r"holds results scored with batch_size 2, this "
                                             r"definition has 4 \(each batch seeds its metrics\)"):
         run(tree, out, resume=True, changes={"batch_size": 4})
