@@ -526,7 +526,21 @@ def replicate_folders(name: str) -> list[Path]:
     return [own] * own.exists() + [path for _, path in replicates]
 
 
+def _out_folder(out: Path) -> None:
+    """Refuse an ``--out`` that is a file, or lies under one, before any results are read:
+    making the folder failed there with a bare "[Errno 17] File exists"."""
+    for path in (out, *out.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise AudioXaiError(
+                    f"--out {out}" + ("" if path == out else f": {path}")
+                    + " is a file; --out must be a folder (the leaderboard writes its README.md, "
+                    "CSV files and index.html into it)")
+            return
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    _out_folder(args.out)
     from .leaderboard import build_leaderboard
 
     # the committed leaderboard: the quickstart, and the ground-truth run where there is one,

@@ -506,6 +506,23 @@ def test_unreadable_results_fail_in_one_line_naming_file_and_line(tmp_path, caps
     assert not (tmp_path / "board").exists()
 
 
+@pytest.mark.parametrize("under", [False, True], ids=["a-file", "under-a-file"])
+def test_an_out_that_is_a_file_is_refused_in_one_line_before_reading(tmp_path, capsys,
+                                                                     monkeypatch, under):
+    """Probe 6 #5b: `--out RUN/results.jsonl` printed a bare "[Errno 17] File exists"."""
+    run = fake_run(tmp_path / "run", media=False)
+    file = run / "results.jsonl"
+    before = file.read_bytes()
+    out = file / "board" if under else file
+    monkeypatch.setattr("audioxai_bench.leaderboard.collect.read",
+                        lambda *a, **k: pytest.fail("read the results"))
+    assert main(["leaderboard", str(run), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {out}{f': {file}' if under else ''} is a file; --out must be a folder "
+        "(the leaderboard writes its README.md, CSV files and index.html into it)\n")
+    assert file.read_bytes() == before
+
+
 # --- never replace another benchmark's leaderboard ----------------------------------------------
 
 def _other_benchmark(root: Path) -> Path:
