@@ -344,7 +344,7 @@ def contention(group: pd.DataFrame) -> str:
     shares = [i["cpu_share"] for i in infos
               if i.get("threads") == 1 and isinstance(i.get("cpu_share"), (int, float))]
     least = min(shares, default=None)
-    return f"{least:.0%}" if least is not None and least < MIN_CPU_SHARE else ""
+    return f"{100 * least:.0f} %" if least is not None and least < MIN_CPU_SHARE else ""
 
 
 def _t_statistic(units: np.ndarray) -> float:

@@ -221,9 +221,9 @@ def contended_note(section: Section, metrics: Sequence[str], labels: dict[str, s
     cells = "; ".join(f"{labels.get(m, m)} of {e}: {share}" for m, e, share in
                       zip(flagged["metric"], flagged["explainer"], flagged["contended"]))
     return (f"{CONTENDED_MARK.strip()}: timed on a busy machine: the run's process had the CPU "
-            f"for less than {MIN_CPU_SHARE:.0%} of the timed wall time (one torch thread; other "
-            "work on the machine, or an explainer that waits), so the time is longer than on an "
-            f"idle machine. Least share: {cells}.")
+            f"for less than {100 * MIN_CPU_SHARE:.0f} % of the timed wall time (one torch "
+            "thread; other work on the machine, or an explainer that waits), so the time is "
+            f"longer than on an idle machine. Least share: {cells}.")
 
 
 def unbalanced_note(section: Section, metrics: Sequence[str], labels: dict[str, str]) -> str:

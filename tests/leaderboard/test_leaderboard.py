@@ -830,12 +830,12 @@ def test_a_runtime_timed_on_a_busy_machine_is_marked_with_its_cpu_share():
     section = aggregate.sections(pd.DataFrame(rows))[0]
     cells = section.cells.set_index("explainer")
     runtimes = cells[cells["metric"] == "runtime"]
-    assert runtimes["contended"].to_dict() == {"busy": "52%", "idle": "", "threaded": "",
+    assert runtimes["contended"].to_dict() == {"busy": "52 %", "idle": "", "threaded": "",
                                                "unstated": ""}
     assert tables.cell_text(runtimes.loc["busy"]).endswith(" ⧗")
     assert "⧗" not in tables.cell_text(runtimes.loc["idle"])
     caption = tables.ranking_table(section).caption
-    assert "⧗: timed on a busy machine" in caption and "Runtime (ms/sample) of busy: 52%" in (
-        caption)
+    assert "had the CPU for less than 90 % of the timed wall time" in caption
+    assert "Least share: Runtime (ms/sample) of busy: 52 %." in caption
     idle = pd.DataFrame([r for r in rows if r["explainer"] != "busy"])
     assert "⧗" not in tables.ranking_table(aggregate.sections(idle)[0]).caption
