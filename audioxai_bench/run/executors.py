@@ -318,8 +318,11 @@ def _start_worker(setup: Any, notes: str | None = None) -> None:
     """A pool process's start: keep the run's setup for its units (and the folder where it
     notes the unit it runs), and end the process when the run's process is gone (killed with
     SIGKILL, it cannot shut its pool down: the workers would wait for work for ever, holding
-    their memory)."""
+    their memory). It ignores SIGINT: Ctrl-C in a terminal reaches the whole process group, and
+    a worker interrupted while it sent a result could leave the pool a half-written message to
+    wait on; the run's process stops its workers itself (SIGTERM, then SIGKILL)."""
     global _pool_setup, _pool_notes
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _pool_setup = setup
     _pool_notes = None if notes is None else Path(notes)
     parent = os.getppid()

@@ -253,6 +253,33 @@ def test_pool_processes_end_when_the_runs_process_is_killed(tmp_path):
     raise AssertionError(f"worker {worker} outlived its run's process by 20 s")
 
 
+IGNORES_CTRL_C = '''\
+import concurrent.futures, multiprocessing, os, signal, time
+from audioxai_bench.run import executors
+
+if __name__ == "__main__":
+    pool = concurrent.futures.ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"),
+        initializer=executors._start_worker, initargs=(None,))
+    worker = pool.submit(os.getpid).result()
+    os.kill(worker, signal.SIGINT)  # as Ctrl-C in a terminal reaches the process group
+    time.sleep(1)
+    print(pool.submit(os.getpid).result(timeout=30) == worker, flush=True)
+    pool.shutdown()
+'''
+
+
+def test_pool_workers_leave_ctrl_c_to_the_runs_process(tmp_path):
+    """A worker interrupted by Ctrl-C while it sent a result could leave its pool a half-written
+    message; the run's process stops the workers itself, so they ignore SIGINT (the idle
+    worker died of it and broke the pool)."""
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(IGNORES_CTRL_C)
+    ended = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                           timeout=120)
+    assert ended.returncode == 0 and ended.stdout.strip() == "True", ended.stderr[-2000:]
+
+
 class _Setup:
     """A pool worker's setup for units that need no run (``run_unit``'s side of it)."""
 
