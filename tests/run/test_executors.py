@@ -38,6 +38,16 @@ from tests.run.helpers import (
 )
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c():
+    """Ctrl-C raising KeyboardInterrupt, as in a terminal, whatever pytest inherited: a shell's
+    background job (a CI script started with ``&``) starts with SIGINT ignored, and so would
+    the runs these tests start (an ignored signal stays ignored across exec)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def test_an_unknown_executor_or_an_address_without_ray_is_refused():
     with pytest.raises(AudioXaiError,
                        match="unknown executor 'dask'; valid: local, processes, ray"):
@@ -349,7 +359,6 @@ def test_held_interrupts_hand_a_signal_to_its_handler_on_the_way_out():
         assert HeldInterrupts().handlers.keys() == {signal.SIGINT}
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, before)
 
 
