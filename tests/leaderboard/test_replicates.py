@@ -41,15 +41,22 @@ def test_replicates_of_one_definition_are_pooled(tmp_path):
     assert sorted(df["seed"].unique()) == [0, 1]
 
 
-@pytest.mark.parametrize("change, field, values", [
-    ({"params": SMOOTHGRAD | {"n_samples": 16}}, "params.explainer.n_samples", "8 against 16"),
-    ({"info": TRAINING | {"iterations": 20}}, "info.iterations", "500 against 20"),
-    ({"info": TRAINING | {"training": {"lr": 0.01, "batch_size": 100}}}, "info.training.lr",
-     "0.001 against 0.01"),
-    ({"fingerprint": "5be2e3a0c1d4f6a7"}, "data_fingerprint",
-     '"1fbf1fe31350b47a" against "5be2e3a0c1d4f6a7"'),
-    ({"resampler": "fft"}, "resampler", '"sinc" against "fft"'),
-], ids=["explainer-params", "training-budget", "learning-rate", "data", "resampler"])
+#: (change to a run, the field the refusal names, its two values): what neither a seed nor a
+#: split may change.
+DEFINITION_CHANGES = [
+    pytest.param({"params": SMOOTHGRAD | {"n_samples": 16}}, "params.explainer.n_samples",
+                 "8 against 16", id="explainer-params"),
+    pytest.param({"info": TRAINING | {"iterations": 20}}, "info.iterations", "500 against 20",
+                 id="training-budget"),
+    pytest.param({"info": TRAINING | {"training": {"lr": 0.01, "batch_size": 100}}},
+                 "info.training.lr", "0.001 against 0.01", id="learning-rate"),
+    pytest.param({"fingerprint": "5be2e3a0c1d4f6a7"}, "data_fingerprint",
+                 '"1fbf1fe31350b47a" against "5be2e3a0c1d4f6a7"', id="data"),
+    pytest.param({"resampler": "fft"}, "resampler", '"sinc" against "fft"', id="resampler"),
+]
+
+
+@pytest.mark.parametrize("change, field, values", DEFINITION_CHANGES)
 def test_seeds_of_different_definitions_are_refused_naming_both_folders_and_the_field(
         tmp_path, capsys, change, field, values):
     """Probe F1: seed 0 with smoothgrad's 2 noise samples and seed 1 with 16 made one cell
@@ -265,17 +272,12 @@ def _splits(root: Path, seed: int, **split1) -> Path:
 
 
 @pytest.mark.parametrize("change, field, values", [
-    ({"params": SMOOTHGRAD | {"n_samples": 16}}, "params.explainer.n_samples", "8 against 16"),
-    ({"higher_is_better": False}, "higher_is_better", "true against false"),
-    ({"info": TRAINING | {"iterations": 20}}, "info.iterations", "500 against 20"),
-    ({"info": TRAINING | {"width": 0.25}}, "info.width", "0.125 against 0.25"),
-    ({"info": TRAINING | {"training": {"lr": 0.01, "batch_size": 100}}}, "info.training.lr",
-     "0.001 against 0.01"),
-    ({"fingerprint": "5be2e3a0c1d4f6a7"}, "data_fingerprint",
-     '"1fbf1fe31350b47a" against "5be2e3a0c1d4f6a7"'),
-    ({"resampler": "fft"}, "resampler", '"sinc" against "fft"'),
-], ids=["explainer-params", "direction", "training-budget", "width", "learning-rate", "data",
-        "resampler"])
+    *DEFINITION_CHANGES,
+    pytest.param({"higher_is_better": False}, "higher_is_better", "true against false",
+                 id="direction"),
+    pytest.param({"info": TRAINING | {"width": 0.25}}, "info.width", "0.125 against 0.25",
+                 id="width"),
+])
 def test_splits_of_different_definitions_are_refused_naming_the_runs_the_cell_and_the_field(
         tmp_path, capsys, change, field, values):
     """Probe 6 #2: split 0 of one run and split 1 of another, whose faithfulness gap was
