@@ -608,6 +608,20 @@ def check_repeatable(
 
 # --- metrics -----------------------------------------------------------------------------------
 
+def summarize_metric(metric: Any, output: MetricOutput, *, name: str, plugin: str,
+                     model: nn.Module, keeper: ModelKeeper | None = None,
+                     default_limit_s: float | None = None, **options: Any) -> dict[str, Any]:
+    """The record fields of ``metric``'s merged ``output``
+    (:func:`~audioxai_bench.evaluation.summary.summarize`, which calls the metric's own
+    ``interval()`` and ``summarize()``) under :func:`guarded_call`, as its ``score`` runs:
+    limited in time, the model checked. ``options``: ``summarize``'s (seed, confidence)."""
+    from audioxai_bench.evaluation.summary import summarize  # scipy: not at the guard's import
+    return guarded_call("metric", name, plugin, model,
+                        lambda: summarize(metric, output, **options),
+                        time_limit_s=time_limit_of(metric, default_limit_s), keeper=keeper,
+                        reraise=True)
+
+
 def score_metric(metric: Any, batch: Any, *, name: str, plugin: str,
                  keeper: ModelKeeper | None = None, default_limit_s: float | None = None,
                  memo: MemoKeeper | None = None) -> Any:

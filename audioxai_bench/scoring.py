@@ -16,7 +16,6 @@ refused with a one-line reason instead of computing a number that means nothing.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +30,8 @@ from audioxai_bench.guard import (
     DEFAULT_PLUGIN_TIME_LIMIT_S,
     ModelKeeper,
     PluginCallError,
-    guarded_call,
     score_metric,
-    time_limit_of,
+    summarize_metric,
 )
 from audioxai_bench.guarded import GuardedExplainer, GuardedSonifier
 from audioxai_bench.shared_memo import MemoKeeper
@@ -129,7 +127,7 @@ def score_attributions(
     import pandas as pd
 
     from audioxai_bench.evaluation.passes import inputs_per_pass
-    from audioxai_bench.evaluation.summary import merge_outputs, summarize
+    from audioxai_bench.evaluation.summary import merge_outputs
 
     x, target, relevance, signals, rep = _inputs(model, x, target, relevance, signals,
                                                   representation)
@@ -217,12 +215,10 @@ def score_attributions(
         if i not in failed:
             merged = merge_outputs(outputs[i])
             try:  # the metric's own interval() and summarize(), as in a run
-                fields = guarded_call(
-                    "metric", metric.name, sources[id(metric)], model,
-                    functools.partial(summarize, metric, merged, confidence=confidence,
-                                      seed=seed),
-                    time_limit_s=time_limit_of(metric, DEFAULT_PLUGIN_TIME_LIMIT_S),
-                    keeper=keeper, reraise=True)
+                fields = summarize_metric(
+                    metric, merged, name=metric.name, plugin=sources[id(metric)],
+                    model=model, keeper=keeper, default_limit_s=DEFAULT_PLUGIN_TIME_LIMIT_S,
+                    confidence=confidence, seed=seed)
             except Exception as exc:
                 failed[i] = _failure(metric, exc, every)
         if i in failed:

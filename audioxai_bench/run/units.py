@@ -29,14 +29,14 @@ from ..data.splits import speaker_split
 from ..errors import AudioXaiError, one_line, traceback_text
 from ..evaluation.meta import reference_maps, reference_name
 from ..evaluation.passes import inputs_per_pass
-from ..evaluation.summary import merge_outputs, summarize, timed
+from ..evaluation.summary import merge_outputs, timed
 from ..guard import (
     ModelKeeper,
     PluginCallError,
     check_repeatable,
-    guarded_call,
     run_explainer,
     score_metric,
+    summarize_metric,
     time_limit_of,
 )
 from ..guarded import GuardedSonifier
@@ -448,13 +448,11 @@ class Units:
                 records.append(record | {"status": "error", "error": errors[i],
                                          "traceback": traces.get(i)})
                 continue
-            try:  # summarize calls the metric's own interval() and summarize(): limited too
-                fields = guarded_call(
-                    "metric", metric.name, str(metric.source), panel.model,
-                    lambda i=i, metric=metric: summarize(metric.obj, merge_outputs(outputs[i]),
-                                                         seed=self.bench.seed),
-                    time_limit_s=time_limit_of(metric.obj, self.bench.plugin_time_limit_s),
-                    keeper=panel.keeper, reraise=True)
+            try:
+                fields = summarize_metric(
+                    metric.obj, merge_outputs(outputs[i]), name=metric.name,
+                    plugin=str(metric.source), model=panel.model, keeper=panel.keeper,
+                    default_limit_s=self.bench.plugin_time_limit_s, seed=self.bench.seed)
             except PluginCallError as exc:
                 records.append(record | {"status": "error", "error": str(exc),
                                          "traceback": exc.traceback})
