@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Issue #12's GPU checks in one command of at most 10 minutes on a bare H100/H200 machine,
-# logs in $OUT (default ./gpu-out). Two steps:
+# logs in $OUT (default ./gpu-out; at most 8 files come back from the device). Two steps:
 #
 #   benchmarks/gpu_session.sh fetch   # HERE, with a network, in the repository root: download
 #                                     # the wheels the device lacks into .whl/ (git-ignored)
 #   benchmarks/gpu_session.sh         # THERE (the device tool: carry .whl, timeout_s 600)
 #
-# There, in order, each under its own time limit so the later ones still run:
-#   1. determinism.log  the gpu-marked tests: two cold runs of every explainer, metric and
-#                       sonifier on CUDA give the same records (pytest -m gpu)
-#   2. bench_gpu.log    training vs bare forward+backward (deterministic, fast, bf16), scoring
-#                       vs bare forward, harness vs captum, projected paper wall time
-#   3. train-*.log      paper preset, digit fold 0, full width on the full synthetic set:
-#                       AlexNet with the paper's whole budget (10 000 steps), then AudioNet for
-#                       what time is left (its 50 000 steps are projected from the rate)
+# There: first, alone on the device, bench_gpu.log (training vs bare forward+backward in the
+# deterministic, fast and bf16 modes, scoring vs bare forward, harness vs captum, the projected
+# paper wall time). Then, sharing the device until the time is up:
+#   train-<model>-<task>.log  paper preset, fold 0, full width on the full synthetic set:
+#                             AlexNet on both tasks (its 10 000 steps fit), AudioNet on digit
+#                             (its 50 000 may not: the log keeps the last validation accuracy
+#                             and the rate)
+#   quickstart.log            two cold quickstart runs on the device, compared cell by cell
+#   determinism.log           the gpu-marked tests (pytest -m gpu)
+# SMOKE=1 DEVICE=cpu tries the whole script on a CPU at toy sizes.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,35 +37,77 @@ if [ "${1:-}" = fetch ]; then
 fi
 
 OUT=${OUT:-gpu-out}
-mkdir -p "$OUT"
+DEVICE=${DEVICE:-cuda}
+SMOKE=${SMOKE:-}
+WORK=${WORK:-/tmp/gpu-session}
+mkdir -p "$OUT" "$WORK"
+exec > >(tee -a "$OUT/session.log") 2>&1
 START=$SECONDS
-left() { echo $((570 - (SECONDS - START))); }  # seconds left of a 600 s command
+left() { echo $((${BUDGET:-570} - (SECONDS - START))); }  # seconds left of a 600 s command
+stamp() { echo "[$((SECONDS - START)) s] $*"; }
 
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD:$PWD/benchmarks PYTHONUNBUFFERED=1
-export AUDIOXAI_BENCH_CACHE=/tmp/axb-cache
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/env.log" 2>&1
-python3 -c "import torch, zennit, captum, pydantic; print(torch.__version__, torch.cuda.get_device_name())" >> "$OUT/env.log" 2>&1
-cat "$OUT/env.log"
+if [ -z "$SMOKE" ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site:$PWD:$PWD/benchmarks
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv
+fi
+export PYTHONPATH=${PYTHONPATH:-$PWD:$PWD/benchmarks} PYTHONUNBUFFERED=1
+export AUDIOXAI_BENCH_CACHE=$WORK/cache
+python3 -c "import torch, zennit, captum, pydantic; print(torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())"
+if [ -n "$SMOKE" ]; then
+    REPS=(--reps 1); TRAIN_LIMIT=30; BENCH=(--device "$DEVICE" --iterations 5 --samples 8 --seconds 1 --repeats 1)
+else
+    REPS=(); BENCH=()
+fi
 
-# data first, in the background: the full synthetic set, for the training step
-(python3 -m audioxai_bench --quiet data synth --out /tmp/synth --workers 12 > "$OUT/synth.log" 2>&1) &
+# data in the background (CPU only), the bench alone on the device
+stamp "synth and bench_gpu"
+(python3 -m audioxai_bench --quiet data synth --out "$WORK/synth" --workers 12 "${REPS[@]}") &
 SYNTH=$!
-
-timeout 200 python3 -m pytest -q -p no:cacheprovider -m gpu -rs \
-    tests/run/test_reproducible_runs.py > "$OUT/determinism.log" 2>&1
-echo "determinism: exit $? after $((SECONDS - START)) s"; tail -3 "$OUT/determinism.log"
-
-timeout 170 python3 benchmarks/bench_gpu.py > "$OUT/bench_gpu.log" 2>&1
-echo "bench_gpu: exit $? after $((SECONDS - START)) s"; cat "$OUT/bench_gpu.log"
-
+timeout 170 python3 benchmarks/bench_gpu.py "${BENCH[@]}" > "$OUT/bench_gpu.log" 2>&1
+stamp "bench_gpu: exit $?"; cat "$OUT/bench_gpu.log"
 wait $SYNTH
-echo "synth: exit $? after $((SECONDS - START)) s"; tail -2 "$OUT/synth.log"
-for model in alexnet audionet; do
-    [ "$(left)" -gt 30 ] || break
-    timeout "$(left)" python3 -m audioxai_bench --progress train --data /tmp/synth \
-        --model $model --task digit --fold 0 --preset paper --device cuda \
-        --out /tmp/$model-digit-0.pt > "$OUT/train-$model.log" 2>&1
-    echo "train $model: exit $? after $((SECONDS - START)) s"; tail -c 600 "$OUT/train-$model.log"
+stamp "synth: exit $?"
+python3 -c "from audioxai_bench.data.dataset import load_audiomnist as l; print(len(l('$WORK/synth', workers=14).relpaths), 'clips decoded')"
+
+# paper-preset training, all four in the background, until the time is up
+TRAINERS=()
+for run in alexnet-digit alexnet-sex audionet-digit; do
+    model=${run%-*} task=${run#*-}
+    timeout "${TRAIN_LIMIT:-$(left)}" python3 -m audioxai_bench --progress train --data "$WORK/synth" \
+            --model $model --task $task --fold 0 --preset paper --device "$DEVICE" \
+            --out "$WORK/$model-$task-0.pt" > "$OUT/train-$model-$task.log" 2>&1 &
+    TRAINERS+=($!)
+done
+
+# two cold quickstart runs (separate caches), compared cell by cell
+QUICKSTART=quickstart
+if [ -n "$SMOKE" ]; then
+    QUICKSTART=$WORK/smoke.yaml
+    sed -e 's/^samples: .*/samples: 4/' -e 's/^batch_size: .*/batch_size: 4/' \
+        -e 's/^folds: .*/folds: [0]/' -e 's/iterations: 500/iterations: 20/' \
+        -e 's/^  - {name: model-randomisation-check.*//' \
+        benchmarks/quickstart.yaml > "$QUICKSTART"
+fi
+for i in 0 1; do
+    [ "$(left)" -gt 60 ] || break
+    stamp "quickstart $i" >> "$OUT/quickstart.log"
+    AUDIOXAI_BENCH_CACHE=$WORK/qs-cache$i timeout $(( $(left) > 200 ? 200 : $(left) )) \
+        python3 -m audioxai_bench --quiet run "$QUICKSTART" --device "$DEVICE" \
+        --out "$WORK/qs$i" >> "$OUT/quickstart.log" 2>&1
+    stamp "quickstart $i: exit $?" | tee -a "$OUT/quickstart.log"
+done
+python3 benchmarks/compare_runs.py "$WORK/qs0" "$WORK/qs1" 2>&1 | tee -a "$OUT/quickstart.log"
+
+if [ "$(left)" -gt 40 ]; then
+    timeout "$(( $(left) - 10 ))" python3 -m pytest -q -p no:cacheprovider -m gpu -rs \
+        tests/run/test_reproducible_runs.py > "$OUT/determinism.log" 2>&1
+    stamp "determinism: exit $?"; tail -3 "$OUT/determinism.log"
+fi
+
+for pid in "${TRAINERS[@]}"; do wait "$pid"; done
+stamp "training done"
+for log in "$OUT"/train-*.log; do
+    echo "== $log"; tr '\r' '\n' < "$log" | grep -v '^\s*$' | tail -3
 done
