@@ -51,7 +51,7 @@ from torch import Tensor, nn
 from audioxai_bench.api.metric import MetricOutput
 from audioxai_bench.errors import AudioXaiError, one_line, traceback_text
 from audioxai_bench.shared_memo import MemoKeeper
-from audioxai_bench.tensor_equality import same_values
+from audioxai_bench.tensor_equality import all_same, same_values
 
 _T = TypeVar("_T")
 
@@ -212,6 +212,21 @@ class ModelKeeper:
                     grad = t.grad.detach().clone() if t.grad is not None else None
                     self.tensors.append((f"{name} of {state.label}", t, t.detach().clone(),
                                          t.requires_grad, grad))
+
+    def unchanged(self, also: Sequence[tuple[Tensor, Tensor]] = ()) -> bool:
+        """The common case, checked fast: every module as kept and every tensor (and each of
+        ``also``'s pairs) with its values, in one host sync per device (``all_same``)."""
+        if not all(state.unchanged() for state in self.modules):
+            return False
+        pairs = list(also)
+        for _, t, copy, requires_grad, grad in self.tensors:
+            now = t.grad
+            if t.requires_grad != requires_grad or (grad is None) != (now is None):
+                return False
+            pairs.append((t, copy))
+            if grad is not None:
+                pairs.append((now, grad))
+        return all_same(pairs)
 
     def restore(self) -> list[str]:
         """Put the model back as it was kept; return what had changed (empty when nothing)."""
@@ -457,6 +472,8 @@ def _describe_exception(exc: BaseException) -> str:
 def _restore(keeper: ModelKeeper | None, before: GlobalState,
              copies: list[tuple[Tensor, Tensor]]) -> list[str]:
     changed = before.restore()  # first: autograd back on, the default dtype back
+    if keeper.unchanged(also=copies) if keeper is not None else all_same(copies):
+        return changed
     if keeper is not None:
         changed = keeper.restore() + changed
     with torch.no_grad():

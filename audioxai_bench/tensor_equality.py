@@ -37,3 +37,38 @@ def same_values(a: Tensor, b: Tensor) -> bool:
     if not (a.dtype.is_floating_point or a.dtype.is_complex):
         return False
     return bool(((a == b) | (a.isnan() & b.isnan())).all())
+
+
+
+def all_same(pairs: list[tuple[Tensor, Tensor]]) -> bool:
+    """Whether every ``(a, b)`` pair holds the same values, with one host sync per device.
+
+    ``same_values`` waits for the device once per pair (``torch.equal`` returns a Python bool),
+    and the guard compares every weight and input around each plugin call: on a GPU those waits
+    cost more than a gradient call (issue #12). Here the pairs on a device are compared bit for
+    bit in one reduction (:func:`bits_differ`); CPU pairs as ``same_values`` does. False can
+    also mean a NaN of another payload or a signed zero: callers then look pair by pair.
+    """
+    by_device: dict[torch.device, list[tuple[Tensor, Tensor]]] = {}
+    for a, b in pairs:
+        if a.shape != b.shape or a.dtype != b.dtype or a.device != b.device:
+            return False
+        if a.device.type == "cpu" or a.element_size() not in _BITS:
+            if not same_values(a, b):
+                return False
+        else:
+            by_device.setdefault(a.device, []).append((a, b))
+    return not any(bool(bits_differ(on_device)) for on_device in by_device.values())
+
+
+def bits_differ(pairs: list[tuple[Tensor, Tensor]]) -> Tensor:
+    """A boolean scalar on the pairs' device: whether any pair (same shape, dtype and device;
+    elements of 1, 2, 4 or 8 bytes) differs in a bit. One concatenation per element size."""
+    groups: dict[int, tuple[list[Tensor], list[Tensor]]] = {}
+    for a, b in pairs:
+        size = a.element_size()
+        left, right = groups.setdefault(size, ([], []))
+        left.append(a.detach().reshape(-1).view(_BITS[size]))
+        right.append(b.detach().reshape(-1).view(_BITS[size]))
+    return torch.stack([torch.ne(torch.cat(left), torch.cat(right)).any()
+                        for left, right in groups.values()]).any()
