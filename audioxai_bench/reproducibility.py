@@ -37,31 +37,41 @@ import torch
 CUBLAS_WORKSPACE = ":4096:8"
 
 
-def _switches() -> tuple[bool, bool, bool, bool]:
+def _switches() -> tuple[bool, bool, bool, bool, bool, bool]:
     return (torch.are_deterministic_algorithms_enabled(),
             torch.is_deterministic_algorithms_warn_only_enabled(),
-            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
 
 
 def _set(deterministic: bool, warn_only: bool, cudnn_deterministic: bool,
-         benchmark: bool) -> None:
+         benchmark: bool, conv_tf32: bool, matmul_tf32: bool) -> None:
     torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
     torch.backends.cudnn.deterministic = cudnn_deterministic
     torch.backends.cudnn.benchmark = benchmark
+    torch.backends.cudnn.allow_tf32 = conv_tf32
+    torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
+
+
+#: What float32 arithmetic means on a GPU inside :func:`torch_mode` (records' ``numerics``).
+FP32_MATH = "ieee"
 
 
 @contextmanager
 def torch_mode(deterministic: bool = True) -> Iterator[None]:
-    """Deterministic algorithms (``True``) or cuDNN autotuning (``False``) inside the block.
+    """Deterministic algorithms (``True``) or cuDNN autotuning (``False``) inside the block,
+    and float32 as IEEE float32 in both.
 
     Deterministic mode raises, naming the operation, where torch has only a non-deterministic
     kernel (on CUDA: e.g. floating-point ``cumsum``, histc, interpolate backward); the suite's
-    own code avoids those.
+    own code avoids those. TF32 is off: torch lets cuDNN run float32 convolutions on TF32
+    tensor cores by default (a 10-bit mantissa), which is not the paper's fp32; bf16 autocast
+    stays an explicit training option.
     """
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     before = _switches()
-    _set(deterministic, False, deterministic, not deterministic)
+    _set(deterministic, False, deterministic, not deterministic, False, False)
     try:
         yield
     finally:
@@ -98,10 +108,12 @@ def with_nondeterministic_hint(error: str, how: str = RUN_ANYWAY) -> str:
 
 def numerics(device: torch.device, threads: int) -> dict[str, object]:
     """Where numbers are computed, as far as it changes their last bits: the device, on a CPU
-    the torch threads, and the machine (:func:`machine`). Records, the relevance key and a
+    the torch threads, on a GPU what float32 means there (``fp32_math``: IEEE, no TF32, see
+    :func:`torch_mode`), and the machine (:func:`machine`). Records, the relevance key and a
     trained model's key hold it."""
-    return {"device": device.type, **({"threads": threads} if device.type == "cpu" else {}),
-            **machine(str(device))}
+    if device.type == "cpu":
+        return {"device": "cpu", "threads": threads, **machine(str(device))}
+    return {"device": device.type, "fp32_math": FP32_MATH, **machine(str(device))}
 
 
 @functools.cache

@@ -8,6 +8,8 @@
    runner gives it) next to bare forward passes of the same sizes. Goal: >= 50 %.
 3. Harness: the guarded ``gradient`` explainer (guard.py) against a direct captum
    ``Saliency`` call on the same batch. Goal: <= 1.05x.
+   Measured as runs compute (deterministic, IEEE float32); on CUDA also the bare rate with
+   torch's default TF32 convolutions, which the suite turns off.
 4. The spectrogram input: float64 (reference) and float32 FFT on the device, inputs/s.
 5. Projection: each shipped definition's wall time from these rates: training budgets, the
    explainers' forward+backward passes and the metrics' forward inputs per sample (counted on
@@ -22,7 +24,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -41,6 +44,7 @@ from audioxai_bench.evaluation.perturbation import (
 from audioxai_bench.guard import ModelKeeper, run_explainer
 from audioxai_bench.models import TrainConfig, build_model, train
 from audioxai_bench.plugins import PluginManager
+from audioxai_bench.reproducibility import torch_mode
 
 MODELS = {"audionet": "waveform", "alexnet": "spectrogram"}
 
@@ -177,6 +181,17 @@ def projection(pm: PluginManager, definition: str, rates: dict[str, dict[str, fl
     return training, scoring
 
 
+@contextmanager
+def tf32_convolutions() -> Iterator[None]:
+    """torch's default outside the suite's mode: cuDNN float32 convolutions on TF32 cores."""
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -190,6 +205,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--definitions", nargs="*", default=["paper-digit", "paper-sex"])
     args = p.parse_args(argv)
+    with torch_mode():  # what runs and training compute in: deterministic, IEEE float32
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     width = args.width or (1.0 if cuda else 0.125)
@@ -213,6 +233,11 @@ def main(argv: list[str] | None = None) -> None:
             rates[name].setdefault("train", rate)  # the default mode projects
             print(f"{name:9} {mode:20} train {rate:9.1f}/s  bare {bare:9.1f}/s  "
                   f"{100 * rate / bare:5.1f} %", flush=True)
+        if cuda:
+            with tf32_convolutions():
+                tf32 = throughput(model, args.batch, device, backward=True, seconds=args.seconds)
+            print(f"{name:9} bare with TF32 convolutions (torch's default, not the suite's) "
+                  f"{tf32:9.1f}/s", flush=True)
     print("\n## scoring: deletion-engine inputs/s vs bare forward of the same pass sizes")
     for name in args.models:
         engine, bare, per_pass = scoring_rates(name, width, device, samples, args.chunk,
