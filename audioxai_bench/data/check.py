@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import soundfile as sf
 
-from .clipfile import (
+from .clipfile import (  # noqa: F401  (TARGET_RATE, WINDOW: re-exported, imported from here)
     DEFAULT_RESAMPLER,
+    FLAT_BLOCK,
     TARGET_RATE,
     WINDOW,
     file_problem,
     first_line,
+    flat_problem,
+    length_problem,
     nonfinite_problem,
     rate_problem,
 )
@@ -47,43 +49,48 @@ def clip_problem(clip: Clip, resampler: str = DEFAULT_RESAMPLER
                  ) -> tuple[Problem | None, int | None]:
     """Why a clip cannot be used (resampled by ``resampler``) or None, and its sample rate.
 
-    The header decides, except for float clips, whose samples are read to find NaN and Inf.
+    The file is opened once: its header decides its format and length, its samples whether it
+    holds a signal (:func:`samples_problem`).
     """
     problem = file_problem(clip.path)
     if problem:
         return Problem(str(clip.path), problem), None
     try:
-        info = sf.info(str(clip.path))
+        with sf.SoundFile(str(clip.path)) as f:
+            problem = header_problem(f, resampler) or samples_problem(f)
+            rate = f.samplerate
     except (RuntimeError, sf.LibsndfileError) as err:
         return Problem(str(clip.path), f"not a readable WAV file ({first_line(err)})"), None
-    if info.format != "WAV":
-        return Problem(str(clip.path), f"format {info.format}, expected WAV"), None
-    if info.frames == 0:
-        return Problem(str(clip.path), "empty file (no samples)"), None
-    if info.channels != 1:
-        return Problem(str(clip.path), f"{info.channels} channels; AudioMNIST clips are mono"), None
-    problem = rate_problem(info.samplerate, resampler)
     if problem:
         return Problem(str(clip.path), problem), None
-    resampled = math.ceil(info.frames * TARGET_RATE / info.samplerate)
-    if resampled > WINDOW:
-        return Problem(str(clip.path), f"clip lasts {info.frames / info.samplerate:.2f} s; "
-                                       f"at most 1 s fits the model input"), None
-    if info.subtype in FLOAT_SUBTYPES:
-        try:
-            samples, _ = sf.read(str(clip.path), dtype="float64")
-        except (RuntimeError, sf.LibsndfileError) as err:
-            return Problem(str(clip.path), f"not a readable WAV file ({first_line(err)})"), None
-        problem = nonfinite_problem(samples)
-        if problem:
-            return Problem(str(clip.path), problem), None
-    return None, info.samplerate
+    return None, rate
+
+
+def header_problem(f: sf.SoundFile, resampler: str) -> str | None:
+    """Why an open clip's header rules it out (format, channels, rate, length), or None."""
+    if f.format != "WAV":
+        return f"format {f.format}, expected WAV"
+    if f.frames == 0:
+        return "empty file (no samples)"
+    if f.channels != 1:
+        return f"{f.channels} channels; AudioMNIST clips are mono"
+    return rate_problem(f.samplerate, resampler) or length_problem(f.frames, f.samplerate)
+
+
+def samples_problem(f: sf.SoundFile) -> str | None:
+    """Why an open clip's samples are unusable (NaN or Inf, silence, DC only), or None. Float
+    clips are read whole, as only they can hold NaN and Inf; others only until a sample differs
+    from the first, one block for a clip with sound."""
+    if f.subtype in FLOAT_SUBTYPES:
+        samples = f.read(dtype="float64")
+        return nonfinite_problem(samples) or flat_problem([samples])
+    return flat_problem(f.blocks(FLAT_BLOCK, dtype="float64"))
 
 
 def check_dataset(root: Path | str, resampler: str = DEFAULT_RESAMPLER) -> CheckReport:
-    """Scan ``root`` and read every clip's header; a clip with a problem (one a clip resampled
-    by ``resampler`` has) is not usable. In a cue tree (:mod:`audioxai_bench.data.cue`) a clip
-    also needs valid ground truth."""
+    """Scan ``root`` and read every clip (:func:`clip_problem`); a clip with a problem (one a
+    clip resampled by ``resampler`` has) is not usable. In a cue tree
+    (:mod:`audioxai_bench.data.cue`) a clip also needs valid ground truth."""
     index = scan_dataset(root)
     problems = list(index.problems)
     usable = []

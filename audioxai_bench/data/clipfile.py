@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,10 @@ from ..errors import ClipError
 
 TARGET_RATE = 8_000
 WINDOW = 8_000  # samples at TARGET_RATE: every clip is placed inside one second
+#: Shortest clip taken: half the shortest spoken digits of AudioMNIST (about 0.2 s) and longer
+#: than the spectrogram's STFT window (455 samples at 8 kHz, 57 ms); shorter holds no word.
+MIN_SECONDS = 0.1
+FLAT_BLOCK = 1_024  # samples read at a time when looking for one that differs from the first
 MIN_RATE, MAX_RATE = 4_000, 384_000  # sample rates a recording can plausibly have
 #: How a clip reaches 8 kHz (:mod:`.preprocess`): ``fft`` is the reference code's, ``sinc``
 #: torchaudio's windowed sinc. Defined here, torch-free, because only ``sinc`` limits the
@@ -69,6 +74,29 @@ def rate_problem(rate: int, resampler: str = DEFAULT_RESAMPLER) -> str | None:
     return None
 
 
+def length_problem(frames: int, rate: int) -> str | None:
+    """Why ``frames`` samples at ``rate`` Hz cannot be a clip: longer than the model's
+    one-second input, or shorter than :data:`MIN_SECONDS` (no spoken digit fits), or None."""
+    if frames * TARGET_RATE > WINDOW * rate:
+        return f"clip lasts {frames / rate:.2f} s; at most 1 s fits the model input"
+    if frames < MIN_SECONDS * rate:
+        return (f"{frames} sample{'s' if frames != 1 else ''} long ({frames / rate:.3f} s); a "
+                f"spoken digit lasts at least {MIN_SECONDS} s")
+    return None
+
+
+def flat_problem(blocks: Iterable[np.ndarray]) -> str | None:
+    """Why a non-empty clip's samples carry no signal, or None: all 0 (silence) or all one
+    value (DC only), on which relevance and energy-normalised metrics mean nothing. Reading
+    stops at the first block with a sample unlike the first, so a clip with sound costs one."""
+    first = None
+    for block in blocks:
+        first = block.flat[0] if first is None else first
+        if np.any(block != first):
+            return None
+    return "silent (every sample 0)" if first == 0 else "constant (DC only, no signal)"
+
+
 def nonfinite_problem(samples: np.ndarray) -> str | None:
     """Why decoded samples are unusable (NaN or Inf), or None."""
     bad = samples.size - int(np.isfinite(samples).sum())
@@ -88,9 +116,8 @@ def read_clip(path: str, resampler: str = DEFAULT_RESAMPLER) -> tuple[np.ndarray
     try:
         with sf.SoundFile(path) as f:
             problem = rate_problem(f.samplerate, resampler)
-            if not problem and f.frames * TARGET_RATE > WINDOW * f.samplerate:
-                problem = (f"clip lasts {f.frames / f.samplerate:.2f} s; at most 1 s fits the "
-                           "model input")
+            if not problem and f.frames:  # an empty file is named below
+                problem = length_problem(f.frames, f.samplerate)
             if problem:
                 raise ClipError(path, problem)
             rate = f.samplerate
@@ -101,7 +128,7 @@ def read_clip(path: str, resampler: str = DEFAULT_RESAMPLER) -> tuple[np.ndarray
         raise ClipError(path, f"{data.shape[1]} channels; AudioMNIST clips are mono")
     if data.shape[0] == 0:
         raise ClipError(path, "empty file (no samples)")
-    problem = nonfinite_problem(data)
+    problem = nonfinite_problem(data) or flat_problem([data])
     if problem:
         raise ClipError(path, problem)
     return (data[:, 0] * INT16_SCALE).astype(np.float32), rate

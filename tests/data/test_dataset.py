@@ -316,3 +316,12 @@ def test_unwritable_digest_store_slows_the_next_run_but_breaks_nothing(tiny_tree
     assert any("could not write" in m and "hashed again next time" in m for m in caplog.messages)
     (private_cache / "digests").unlink()
     assert cache.data_fingerprint(report.index.root, report.usable) == first
+
+
+def test_silent_and_constant_clips_are_skipped_by_the_loader(tiny_tree):
+    """The loader takes what data check takes: a silent clip became a flat 0 dB spectrogram."""
+    sf.write(tiny_tree / "12" / "0_12_0.wav", np.zeros(24_000, np.int16), 48_000)
+    sf.write(tiny_tree / "13" / "1_13_0.wav", np.full(24_000, 300, np.int16), 48_000)
+    data = load_audiomnist(tiny_tree, use_cache=False)
+    assert "12/0_12_0.wav" not in data.relpaths and "13/1_13_0.wav" not in data.relpaths
+    assert len(data.relpaths) == 4 and data.skipped == 2

@@ -191,3 +191,39 @@ def test_unreadable_speaker_folder_is_one_problem_and_the_rest_is_checked(
     assert main(["data", "check", str(small_tree)]) == 1
     out = capsys.readouterr().out
     assert "60 usable clips of 60, 3 speakers" in out and "13: cannot list" in out
+
+
+@pytest.fixture
+def flat_tree(small_tree):
+    """Clips a header check passes that hold no signal, beside short and late real ones."""
+    folder = small_tree / "12"
+    sf.write(folder / "0_12_0.wav", np.zeros(24_000, np.int16), 48_000)
+    sf.write(folder / "1_12_0.wav", np.array([1000], np.int16), 48_000)
+    sf.write(folder / "2_12_0.wav", np.full(24_000, 300, np.int16), 48_000)
+    sf.write(folder / "3_12_0.wav", np.full(24_000, 0.01, np.float32), 48_000, subtype="FLOAT")
+    sf.write(folder / "4_12_0.wav", tone_clip(4, 12, 0)[:int(0.15 * 48_000)], 48_000)  # usable
+    late = np.concatenate([np.zeros(10_000, np.int16), tone_clip(5, 12, 0)])  # past one block
+    sf.write(folder / "5_12_0.wav", late, 48_000)  # usable
+    return small_tree
+
+
+def test_check_rejects_silent_constant_and_one_sample_clips(flat_tree):
+    """Silence, DC and a 1-sample clip passed: relevance and energy norms on them are noise."""
+    report = check_dataset(flat_tree)
+    fatal = {p.where.split("/")[-1]: p.message for p in report.fatal}
+    assert fatal == {
+        "0_12_0.wav": "silent (every sample 0)",
+        "1_12_0.wav": "1 sample long (0.000 s); a spoken digit lasts at least 0.1 s",
+        "2_12_0.wav": "constant (DC only, no signal)",
+        "3_12_0.wav": "constant (DC only, no signal)",
+    }
+    assert len(report.usable) == 80 - 4
+
+
+def test_check_cli_names_each_flat_clip_on_one_line(flat_tree, capsys):
+    assert main(["data", "check", str(flat_tree)]) == 1
+    errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 4
+    assert any(e.endswith("12/0_12_0.wav: silent (every sample 0)") for e in errors)
+    assert any(e.endswith("12/1_12_0.wav: 1 sample long (0.000 s); a spoken digit lasts at "
+                          "least 0.1 s") for e in errors)

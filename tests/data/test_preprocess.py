@@ -208,6 +208,17 @@ def test_nan_and_inf_samples_reject_the_clip(tmp_path):
         read_clip(str(tmp_path / "nan.wav"))
 
 
+@pytest.mark.parametrize("samples, message", [
+    (np.zeros(4_800, np.int16), r"flat\.wav: silent \(every sample 0\)"),
+    (np.full(4_800, -7, np.int16), r"flat\.wav: constant \(DC only, no signal\)"),
+    (np.array([5, 9], np.int16), r"flat\.wav: 2 samples long \(0\.000 s\)")])
+def test_flat_and_too_short_clips_are_refused_by_every_reader(tmp_path, samples, message):
+    """The cue planter reads clips with read_clip alone; it took clips data check refuses."""
+    sf.write(tmp_path / "flat.wav", samples, 48_000, subtype="PCM_16")
+    with pytest.raises(ClipError, match=message):
+        read_clip(str(tmp_path / "flat.wav"))
+
+
 @pytest.mark.parametrize("rate, message", [(192_007, "shares too small a factor"),
                                            (47_999, "ratio 47999/8000"),
                                            (1_000, "outside 4000..384000 Hz"),
