@@ -67,7 +67,7 @@ def test_train_resamples_as_asked_and_says_so(synth_tree, tmp_path, capsys):
 
 
 def test_train_reports_skipped_clips(tmp_path, capsys):
-    tree = write_tree(tmp_path / "d", [4, 5, 1], digits=range(2), reps=range(2))
+    tree = write_tree(tmp_path / "d", [4, 5, 1], reps=range(4))  # a cpu batch of 32 fits
     (tree / "04" / "0_04_0.wav").write_bytes(b"broken")
     ckpt = tmp_path / "m.pt"
     assert main(["train", "--data", str(tree), "--model", "audionet", "--task", "digit",
@@ -75,6 +75,18 @@ def test_train_reports_skipped_clips(tmp_path, capsys):
                  "--quiet"]) == 0
     assert "skipped 1 unusable clips" in capsys.readouterr().err  # a status line
     assert read_checkpoint(ckpt)[1]["skipped_clips"] == 1
+
+
+def test_train_refuses_a_batch_larger_than_the_training_set(tmp_path, capsys):
+    """The cpu preset's batch of 32 on 4 training clips took all 4 at every step, silently."""
+    tree = write_tree(tmp_path / "d", [4, 5, 1], digits=range(2), reps=range(2))
+    ckpt = tmp_path / "m.pt"
+    assert main(["train", "--data", str(tree), "--model", "audionet", "--task", "digit",
+                 "--fold", "0", "--out", str(ckpt), "--preset", "cpu", "--quiet"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "error: training.batch_size 32 (preset cpu) is larger than the 4 training clips of "
+        "digit fold 0; lower it or use more data\n")
+    assert not ckpt.exists()
 
 
 @pytest.mark.parametrize("args,message", [

@@ -95,17 +95,24 @@ class AudioMNIST:
         self.labels("cue")  # a clear error on data without cues
         return burst_signals(self.cues.take(rows), self.resampler).numpy()
 
+    def split_rows(self, task: str, fold: int) -> dict[str, np.ndarray]:
+        """The labelled clips of the train, validate and test speakers of the paper's split
+        ``fold`` for ``task``: what :meth:`fold` serves, counted without making any input."""
+        split = speaker_split(task, fold)
+        labels = self.labels(task)
+        return {part: np.flatnonzero(np.isin(self.speaker, speakers) & (labels >= 0))
+                for part, speakers in (("train", split.train), ("validate", split.validate),
+                                       ("test", split.test))}
+
     def fold(self, task: str, fold: int, representation: str) -> tuple[ClipDataset, ...]:
         """Train, validation and test sets of the paper's split ``fold`` for ``task``."""
         split = speaker_split(task, fold)
         labels = self.labels(task)
         sets = []
-        for part, speakers in (("train", split.train), ("validate", split.validate),
-                               ("test", split.test)):
-            rows = np.flatnonzero(np.isin(self.speaker, speakers) & (labels >= 0))
+        for part, rows in self.split_rows(task, fold).items():
             if len(rows) == 0:
                 raise AudioXaiError(f"{self.root}: no usable clips for the {part} speakers of "
-                                    f"{task} fold {fold} ({list(speakers)})")
+                                    f"{task} fold {fold} ({list(getattr(split, part))})")
             sets.append(ClipDataset(self.signals, labels, rows, representation))
         return tuple(sets)
 

@@ -310,7 +310,12 @@ def _cycle(loader: DataLoader) -> Iterable[Any]:
 def _training_batches(dataset: Dataset, config: TrainConfig, device: torch.device
                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Shuffled batches forever, on ``device``. A :class:`BatchSource` is indexed through a
-    loader of positions, which shuffles exactly as a loader of the dataset would."""
+    loader of positions, which shuffles exactly as a loader of the dataset would. A batch larger
+    than the set is refused: every step would take the whole set, not the batch the config
+    (and the records made from it) state."""
+    if 0 < len(dataset) < config.batch_size:  # an empty set fails as such (_cycle)
+        raise ModelError(f"TrainConfig.batch_size {config.batch_size} is larger than the "
+                         f"{len(dataset)} clips of the training set; lower it or use more data")
     resident = isinstance(dataset, BatchSource)
     loader = _loader(
         range(len(dataset)) if resident else dataset,
@@ -319,7 +324,7 @@ def _training_batches(dataset: Dataset, config: TrainConfig, device: torch.devic
         0 if resident else config.num_workers,
         shuffle=True,
         generator=torch.Generator().manual_seed(config.seed),
-        drop_last=len(dataset) >= config.batch_size,  # equal batches, unless the set is smaller
+        drop_last=True,  # equal batches
         persistent_workers=config.num_workers > 0 and not resident,
     )
     return _on_device(dataset, _cycle(loader), device)

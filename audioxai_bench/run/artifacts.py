@@ -277,6 +277,18 @@ def make_recipe(spec: Any, plugin: str, task: str, fold: int, preset: str, *,
     return ModelRecipe(spec, plugin, task, fold, float(width), preset, config)
 
 
+def check_batch_size(recipe: ModelRecipe, data: AudioMNIST) -> None:
+    """Refuse a recipe whose training batch is larger than its split's training clips, before
+    any training work: :func:`~audioxai_bench.models.train.train` would refuse it too, but
+    without naming the setting and the split. A split without training clips is left to
+    :meth:`~audioxai_bench.data.dataset.AudioMNIST.fold`, which names its speakers."""
+    clips = len(data.split_rows(recipe.task, recipe.fold)["train"])
+    if 0 < clips < recipe.config.batch_size:
+        raise AudioXaiError(f"training.batch_size {recipe.config.batch_size} (preset "
+                            f"{recipe.preset}) is larger than the {clips} training clips of "
+                            f"{recipe.task} fold {recipe.fold}; lower it or use more data")
+
+
 def fit(recipe: ModelRecipe, data: AudioMNIST, path: Path,
         progress: ProgressFn | None = None,
         log: Callable[[str], None] | None = None,
@@ -298,6 +310,7 @@ def _train(recipe: ModelRecipe, data: AudioMNIST, progress: ProgressFn | None = 
            log: Callable[[str], None] | None = None,
            extra_meta: Mapping[str, Any] | None = None
            ) -> tuple[nn.Module, dict[str, Any], TrainResult]:
+    check_batch_size(recipe, data)
     sets = data.fold(recipe.task, recipe.fold, recipe.spec.representation)
     if log is not None:
         log(f"{recipe.task} fold {recipe.fold}: {len(sets[0])} train / {len(sets[1])} validate "

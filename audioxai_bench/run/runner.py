@@ -54,7 +54,7 @@ from ..progress import Progress, status
 from ..reproducibility import torch_mode, torch_threads, with_nondeterministic_hint
 from ..stats import clustered_wilson
 from . import folder
-from .artifacts import ModelRecipe, data_tree, model_key
+from .artifacts import ModelRecipe, check_batch_size, data_tree, model_key
 from .control import P_TRUE_WITHOUT_CUE, cue_control
 from .control import RULE as CONTROL_RULE
 from .definition import Benchmark
@@ -330,10 +330,12 @@ class Runner:
                      f"{len(self.plan.sonifiers)} sonifiers; executor {executor.name}, "
                      f"{executor.threads} torch thread(s) per unit")
             self._check_earlier_samples(earlier)
-            for task in self.bench.tasks:
-                for choice in self.bench.models:
-                    for fold in self.bench.folds[task]:
-                        self._submit_training(task, choice, fold)
+            panels = [(task, choice, fold) for task in self.bench.tasks
+                      for choice in self.bench.models for fold in self.bench.folds[task]]
+            for panel in panels:  # every panel's batch fits its training set, before any trains
+                check_batch_size(self.work.recipe(*panel), self.data)
+            for panel in panels:
+                self._submit_training(*panel)
             executor.wait()
         if self.counts["redone"]:
             self.log(f"computed {_cells(self.counts['redone'])} of {self.out} again: "

@@ -230,6 +230,22 @@ def test_config_validation_and_presets() -> None:
         make_recipe(specs["audionet"], "builtin", "digit", 0, "tpu")
 
 
+def test_a_batch_larger_than_the_training_set_is_refused_before_a_step() -> None:
+    """Such a batch took the whole set at every step, silently, while the config and the
+    records made from it stated the larger batch."""
+    model = small_audionet()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = dataclasses.replace(FAST, iterations=1, batch_size=9)
+    with pytest.raises(AudioXaiError, match=r"^TrainConfig.batch_size 9 is larger than the 8 "
+                                            r"clips of the training set; lower it or use more "
+                                            r"data$"):
+        train(model, tone_set(8, 1), tone_set(4, 2), None, config)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    whole = train(model, tone_set(8, 1), tone_set(4, 2), None,
+                  dataclasses.replace(config, batch_size=8))
+    assert whole.iterations == 1
+
+
 def test_cuda_request_without_cuda_is_clear() -> None:
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
