@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .data.clipfile import DEFAULT_RESAMPLER, RESAMPLERS
 from .data.splits import MIN_SPEAKERS, TASKS, n_folds
 from .errors import AudioXaiError, did_you_mean
 from .progress import FORCE_ENV, Progress
@@ -261,10 +262,6 @@ MAX_SEED = 2**31 - 1
 MAX_WIDTH = 64.0
 MAX_ITERATIONS = 1_000_000
 MAX_FOLD = max(n_folds(task) for task in ("digit", "sex")) - 1
-#: ``audioxai_bench.data.preprocess``'s resamplers and default (a test keeps them equal; that
-#: module imports torch, which ``--help`` does not need).
-RESAMPLERS = ("sinc", "fft")
-DEFAULT_RESAMPLER = "sinc"
 
 
 def integer(low: int, high: int | None = None):
