@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "audioMNIST_meta.txt: data/ of the AudioMNIST repository, a synthetic "
                        "tree's --out")
     check.add_argument("--speakers", action="store_true", help="print counts per speaker")
+    check.add_argument("--resampler", choices=RESAMPLERS, default=DEFAULT_RESAMPLER,
+                       help="check for the resampler the tree will be used with (a "
+                            "definition's data.resampler, train --resampler): sinc refuses "
+                            "sample rates that share too small a factor with 8 kHz, fft takes "
+                            f"any (default {DEFAULT_RESAMPLER})")
     check.set_defaults(func=cmd_data_check)
 
     download = data_sub.add_parser("download", parents=[common],
@@ -379,7 +384,7 @@ def cmd_data_cue(args: argparse.Namespace) -> int:
 def cmd_data_check(args: argparse.Namespace) -> int:
     from .data.check import check_dataset
 
-    report = check_dataset(args.root)
+    report = check_dataset(args.root, args.resampler)
     counts = report.counts()
     print(f"{args.root}: {len(report.usable)} usable clips of {len(report.index.clips)}, "
           f"{counts.speaker.nunique()} speakers")

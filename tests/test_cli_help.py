@@ -63,3 +63,17 @@ def test_a_dataset_root_is_described_by_what_it_holds():
     for text in texts:
         text = " ".join(text.split())
         assert "speaker folders 01..60" in text and "its data/ folder" not in text
+
+
+def data_subparser(name: str) -> argparse.ArgumentParser:
+    return next(a for a in subparser("data")._actions
+                if isinstance(a, argparse._SubParsersAction)).choices[name]
+
+
+@pytest.mark.parametrize("action", ["check"])
+def test_data_actions_offer_every_resampler_with_the_runs_default(action):
+    from audioxai_bench.data.clipfile import DEFAULT_RESAMPLER, RESAMPLERS
+
+    text = " ".join(data_subparser(action).format_help().split())
+    assert f"--resampler {{{','.join(RESAMPLERS)}}}" in text
+    assert f"(default {DEFAULT_RESAMPLER})" in text

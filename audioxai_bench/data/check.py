@@ -107,5 +107,6 @@ def check_dataset(root: Path | str, resampler: str = DEFAULT_RESAMPLER) -> Check
         other_rates += rate != ORIGINAL_RATE
     if other_rates:
         problems.append(Problem(str(index.root), f"{other_rates} clips not at {ORIGINAL_RATE} "
-                                                 "Hz; they are resampled", fatal=False))
+                                                 f"Hz; they are resampled by {resampler}",
+                                fatal=False))
     return CheckReport(index, usable, problems)

@@ -70,7 +70,8 @@ def rate_problem(rate: int, resampler: str = DEFAULT_RESAMPLER) -> str | None:
         gcd = math.gcd(rate, TARGET_RATE)
         return (f"sample rate {rate} Hz shares too small a factor with {TARGET_RATE} Hz to "
                 f"resample by sinc (ratio {rate // gcd}/{TARGET_RATE // gcd}); convert it to "
-                "a common rate such as 48000 Hz, or resample by fft (data.resampler: fft)")
+                "a common rate such as 48000 Hz, or resample by fft (data.resampler: fft, "
+                "--resampler fft)")
     return None
 
 

@@ -149,7 +149,7 @@ def test_check_reads_float_clips_and_rejects_nan_rates_and_special_files(odd_cli
         "1_12_0.wav": "1 NaN/Inf samples of 14400",
         "2_12_0.wav": "sample rate 192007 Hz shares too small a factor with 8000 Hz to resample "
                       "by sinc (ratio 192007/8000); convert it to a common rate such as 48000 "
-                      "Hz, or resample by fft (data.resampler: fft)",
+                      "Hz, or resample by fft (data.resampler: fft, --resampler fft)",
         "3_12_0.wav": "sample rate 1000 Hz is outside 4000..384000 Hz",
         "4_12_0.wav": "not a regular file (a FIFO)",
         "5_12_0.wav": "not a regular file (a character device)",
@@ -161,6 +161,21 @@ def test_check_cli_lists_each_odd_clip_on_one_line(odd_clips_tree, capsys):
     assert main(["data", "check", str(odd_clips_tree)]) == 1
     errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 5 and any("4_12_0.wav: not a regular file (a FIFO)" in e for e in errors)
+
+
+def test_check_cli_checks_for_the_resampler_asked(small_tree, capsys):
+    """``data check`` checked every tree as sinc does: a clip only sinc refuses (192 007 Hz
+    shares no factor with 8 kHz) was an error for a definition that resamples by fft."""
+    sf.write(small_tree / "12" / "2_12_0.wav", tone_clip(2, 12, 0, 192_007), 192_007)
+    assert main(["data", "check", str(small_tree)]) == 1  # sinc, the runs' default
+    out = capsys.readouterr().out
+    assert "79 usable clips of 80" in out
+    assert (f"ERROR: {small_tree / '12' / '2_12_0.wav'}: sample rate 192007 Hz shares too small "
+            "a factor") in out and "--resampler fft)" in out
+    assert main(["data", "check", str(small_tree), "--resampler", "fft"]) == 0
+    out = capsys.readouterr().out
+    assert "80 usable clips of 80" in out and "ERROR" not in out
+    assert f"note: {small_tree}: 1 clips not at 48000 Hz; they are resampled by fft" in out
 
 
 def test_deeply_nested_meta_is_one_line_error(small_tree, capsys):

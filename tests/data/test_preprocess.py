@@ -252,7 +252,7 @@ def test_only_the_sinc_resampler_refuses_a_rate_its_kernel_cannot_take(small_tre
     [problem] = [p for p in sinc.problems if "0_12_0.wav" in p.where]
     assert problem.message.endswith("to resample by sinc (ratio 47999/8000); convert it to a "
                                     "common rate such as 48000 Hz, or resample by fft "
-                                    "(data.resampler: fft)")
+                                    "(data.resampler: fft, --resampler fft)")
 
 
 def test_kernel_size_estimate_is_torchaudios():
