@@ -26,10 +26,10 @@ import numpy as np
 
 from ..atomic import atomic_dir, clean_stale_temps
 from .check import TARGET_RATE, WINDOW
+from .clipfile import DEFAULT_RESAMPLER, resampler_key
 from .cue import is_cue_tree, sidecar_path
 from .digests import file_digests, file_sha256
 from .layout import META_FILE, Clip
-from .preprocess import DEFAULT_RESAMPLER, resampler_key
 
 CACHE_VERSION = 2
 FINGERPRINT_VERSION = 2  # 1 hashed modification times; 2 hashes content

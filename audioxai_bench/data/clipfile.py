@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..errors import ClipError
+from ..errors import AudioXaiError, ClipError
 
 TARGET_RATE = 8_000
 WINDOW = 8_000  # samples at TARGET_RATE: every clip is placed inside one second
@@ -57,6 +57,21 @@ def resample_kernel_size(rate: int, target: int = TARGET_RATE) -> int:
     orig, new = rate // gcd, target // gcd
     width = math.ceil(6 * orig / (min(orig, new) * 0.99))
     return new * (orig + 2 * width)
+
+
+def check_resampler(resampler: str) -> str:
+    """``resampler`` if it is one of :data:`RESAMPLERS`, else an error listing them."""
+    if resampler not in RESAMPLERS:
+        raise AudioXaiError(f"unknown resampler {resampler!r}; valid: {', '.join(RESAMPLERS)}")
+    return resampler
+
+
+def resampler_key(resampler: str) -> dict[str, str]:
+    """``resampler`` as it enters the keys of what is made from the clips (cached signals and
+    cue trees, trained models, records' config hashes): left out for ``sinc``, so that every
+    key made before the choice existed, all of them sinc's, stays valid."""
+    check_resampler(resampler)
+    return {} if resampler == DEFAULT_RESAMPLER else {"resampler": resampler}
 
 
 def rate_problem(rate: int, resampler: str = DEFAULT_RESAMPLER) -> str | None:

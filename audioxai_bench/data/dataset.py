@@ -17,7 +17,7 @@ from ..errors import AudioXaiError, ClipError
 from ..progress import ProgressFn
 from . import cache
 from .check import WINDOW, check_dataset
-from .clipfile import read_clip
+from .clipfile import check_resampler, read_clip, resampler_key
 from .cue import is_cue_tree, read_cue
 from .ground_truth import MASK_READS_SIGNALS, CueTable, burst_signals, cue_table, ground_truth_mask
 from .layout import Clip, Problem
@@ -25,11 +25,9 @@ from .preprocess import (
     DEFAULT_RESAMPLER,
     SPEC_BINS,
     SPEC_FRAMES,
-    check_resampler,
     clip_offset,
     pad_to_window,
     resample_batch,
-    resampler_key,
     to_model_input,
 )
 from .splits import SEX_LABELS, check_task, speaker_split

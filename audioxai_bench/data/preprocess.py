@@ -18,7 +18,8 @@ kHz alias into 3.5-3.9 kHz at -8 to -17 dB. On 600 synthetic clips the two spect
 differ by 2.5 dB on average in rows 200-226 (3.5-4 kHz) and by 0.13 dB below; ``fft`` takes
 about twice as long to decode (2.4 against 1.4 ms a clip on two threads). A definition picks
 one (``data: resampler:``); one that names none gets ``sinc``, the resampler of every cache
-entry and record made before, whose keys leave the setting out (:func:`resampler_key`).
+entry and record made before, whose keys leave the setting out
+(:func:`~.clipfile.resampler_key`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ import torch.nn.functional as F
 import torchaudio.functional as AF
 
 from ..errors import AudioXaiError, ClipError
-from .clipfile import DEFAULT_RESAMPLER, RESAMPLERS, TARGET_RATE, WINDOW
+from .clipfile import (  # noqa: F401  (RESAMPLERS: re-exported, imported from here)
+    DEFAULT_RESAMPLER,
+    RESAMPLERS,
+    TARGET_RATE,
+    WINDOW,
+    check_resampler,
+)
 
 N_FFT = 455
 HOP = 35
@@ -43,21 +50,6 @@ SPEC_FIRST_FRAME = 2  # frames 2..228 of SciPy's 230 (boundary zeros, padded=Tru
 SPEC_FRAMES = 227
 DB_AMIN = 1e-5
 DB_TOP = 80.0
-
-
-def check_resampler(resampler: str) -> str:
-    """``resampler`` if it is one of :data:`RESAMPLERS`, else an error listing them."""
-    if resampler not in RESAMPLERS:
-        raise AudioXaiError(f"unknown resampler {resampler!r}; valid: {', '.join(RESAMPLERS)}")
-    return resampler
-
-
-def resampler_key(resampler: str) -> dict[str, str]:
-    """``resampler`` as it enters the keys of what is made from the signals (cached signals,
-    trained models, records' config hashes): left out for ``sinc``, so that every key made
-    before the choice existed, all of them sinc's, stays valid."""
-    check_resampler(resampler)
-    return {} if resampler == DEFAULT_RESAMPLER else {"resampler": resampler}
 
 
 def resample_batch(clips: list[np.ndarray], rate: int, resampler: str = DEFAULT_RESAMPLER

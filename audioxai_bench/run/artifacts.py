@@ -34,11 +34,11 @@ from torch import nn
 from .. import __version__
 from ..atomic import atomic_dir, clean_stale_temps
 from ..data.cache import cache_root, clean_temps, data_fingerprint, set_aside, tree_listing
+from ..data.clipfile import DEFAULT_RESAMPLER, resampler_key
 from ..data.cue import cue_settings, is_cue_tree, plant_cues, refuse_label_leak
 from ..data.cue_free import CueFreeClips
 from ..data.dataset import AudioMNIST, ClipDataset
 from ..data.layout import scan_dataset
-from ..data.preprocess import DEFAULT_RESAMPLER, resampler_key
 from ..data.splits import N_CLASSES, female_speakers, select_speakers
 from ..data.synth import synthesize_dataset
 from ..errors import AudioXaiError

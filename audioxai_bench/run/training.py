@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 from ..atomic import temp_name
+from ..data.clipfile import DEFAULT_RESAMPLER, check_resampler
 from ..data.cue import is_cue_tree, refuse_label_leak
 from ..data.dataset import load_audiomnist
 from ..data.layout import scan_dataset
-from ..data.preprocess import DEFAULT_RESAMPLER, check_resampler
 from ..data.splits import speaker_split
 from ..errors import AudioXaiError
 from ..models import TrainResult
