@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="new (or empty) folder for the cue tree")
     cue.add_argument("--seed", type=integer(0, MAX_SEED), default=0,
                      help="burst placement seed (default 0)")
+    _add_resampler_option(cue, "planting leaves out clips")
     cue.set_defaults(func=cmd_data_cue)
 
     check = data_sub.add_parser("check", parents=[common], help="validate a dataset tree",
@@ -103,11 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "audioMNIST_meta.txt: data/ of the AudioMNIST repository, a synthetic "
                        "tree's --out")
     check.add_argument("--speakers", action="store_true", help="print counts per speaker")
-    check.add_argument("--resampler", choices=RESAMPLERS, default=DEFAULT_RESAMPLER,
-                       help="check for the resampler the tree will be used with (a "
-                            "definition's data.resampler, train --resampler): sinc refuses "
-                            "sample rates that share too small a factor with 8 kHz, fft takes "
-                            f"any (default {DEFAULT_RESAMPLER})")
+    _add_resampler_option(check, "the check refuses clips")
     check.set_defaults(func=cmd_data_check)
 
     download = data_sub.add_parser("download", parents=[common],
@@ -326,6 +323,15 @@ def _add_plugin_option(parser: argparse.ArgumentParser) -> None:
                              "packaging needed) or an importable module name; repeatable")
 
 
+def _add_resampler_option(parser: argparse.ArgumentParser, refused: str) -> None:
+    """``--resampler`` of a data action: which clips a tree's runs can use depends on it."""
+    parser.add_argument("--resampler", choices=RESAMPLERS, default=DEFAULT_RESAMPLER,
+                        help="the resampler of the runs that will use the tree (a definition's "
+                             f"data.resampler, train --resampler); {refused} at a rate it "
+                             "cannot take: sinc refuses sample rates that share too small a "
+                             f"factor with 8 kHz, fft does not (default {DEFAULT_RESAMPLER})")
+
+
 def _add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("--quiet", action="store_true", default=default,
                         help="no progress bars")
@@ -371,13 +377,15 @@ def cmd_data_cue(args: argparse.Namespace) -> int:
     from .data.cue import plant_cues
 
     summary = plant_cues(args.source, args.out, seed=args.seed,
-                         progress=Progress("plant cues", args.quiet, " clips"))
+                         progress=Progress("plant cues", args.quiet, " clips"),
+                         resampler=args.resampler)
     if not summary.written:
         print(f"{args.out}: already holds the cue tree of {args.source} with seed {args.seed}; "
               "nothing written")
         return 0
+    flag = "" if args.resampler == DEFAULT_RESAMPLER else f" --resampler {args.resampler}"
     print(f"planted cues into {summary.n_clips} clips in {args.out}; check them with "
-          f"'audioxai-bench data check {args.out}'")
+          f"'audioxai-bench data check {args.out}{flag}'")
     return 0
 
 

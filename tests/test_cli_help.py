@@ -70,7 +70,7 @@ def data_subparser(name: str) -> argparse.ArgumentParser:
                 if isinstance(a, argparse._SubParsersAction)).choices[name]
 
 
-@pytest.mark.parametrize("action", ["check"])
+@pytest.mark.parametrize("action", ["check", "cue"])
 def test_data_actions_offer_every_resampler_with_the_runs_default(action):
     from audioxai_bench.data.clipfile import DEFAULT_RESAMPLER, RESAMPLERS
 

@@ -41,7 +41,7 @@ import soundfile as sf
 from ..atomic import atomic_dir, atomic_write
 from ..errors import AudioXaiError, ClipError
 from ..progress import ProgressFn
-from .clipfile import TARGET_RATE, read_clip
+from .clipfile import DEFAULT_RESAMPLER, TARGET_RATE, read_clip, resampler_key
 from .layout import META_FILE, Clip, Problem, existing_tree, scan_dataset
 
 CUE_FREQS_HZ = (500.0, 900.0, 1400.0, 1900.0)
@@ -141,14 +141,20 @@ class CueSummary:
 
 
 def plant_cues(source: Path | str, out: Path | str, seed: int = 0,
-               progress: ProgressFn | None = None) -> CueSummary:
+               progress: ProgressFn | None = None,
+               resampler: str = DEFAULT_RESAMPLER) -> CueSummary:
     """Write a cue tree into ``out`` (missing or empty): every clip of ``source`` with its burst
-    and sidecar, and ``source``'s meta file. Unreadable clips are left out (``data check``
-    lists them). The folder appears complete or not at all. When ``out`` already holds the tree
-    of this source and seed nothing is written; any other non-empty ``out`` is refused. So is a
-    ``source`` that already carries cues (its ``cues.json`` or a clip's sidecar): its clips would
-    hold two bursts and their sidecars describe only the second."""
+    and sidecar, and ``source``'s meta file. Clips that cannot be used are left out (``data
+    check`` lists them), among them those at a rate that ``resampler``, the one of the runs
+    that will read the tree, cannot take: the planter writes each clip at its own rate, so the
+    resampler decides only which clips the tree holds, and the tree's marker names it unless it
+    is the default (:func:`~.clipfile.resampler_key`). The folder appears complete or not at
+    all. When ``out`` already holds the tree of this source, seed and resampler nothing is
+    written; any other non-empty ``out`` is refused. So is a ``source`` that already carries
+    cues (its ``cues.json`` or a clip's sidecar): its clips would hold two bursts and their
+    sidecars describe only the second."""
     source, out = Path(source), Path(out)
+    marker = {**cue_settings(), "seed": seed, "source": str(source), **resampler_key(resampler)}
     _refuse_cues(source / MARKER_FILE, source)
     index = scan_dataset(source)
     clips = sorted(index.clips, key=lambda c: c.relpath)
@@ -157,7 +163,6 @@ def plant_cues(source: Path | str, out: Path | str, seed: int = 0,
     for clip in clips:
         _refuse_cues(sidecar_path(clip.path), source)
     refuse_label_leak(source, clips)
-    marker = {**cue_settings(), "seed": seed, "source": str(source)}
     if existing_tree(out, MARKER_FILE, marker):
         return CueSummary(0, out, written=False)
     written = 0
@@ -166,7 +171,7 @@ def plant_cues(source: Path | str, out: Path | str, seed: int = 0,
             shutil.copyfile(source / META_FILE, tmp / META_FILE)
         for done, clip in enumerate(clips):
             try:  # on the int16 scale whatever the encoding: float clips read as int16 are 0
-                samples, rate = read_clip(str(clip.path))
+                samples, rate = read_clip(str(clip.path), resampler)
             except ClipError:
                 continue
             cue = draw_cue(clip, len(samples), rate, float(np.abs(samples).max()) or 1.0, seed)

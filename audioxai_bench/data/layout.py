@@ -230,7 +230,8 @@ def existing_tree(out: Path | str, marker: str, made_from: dict) -> bool:
     if found == made_from:
         return True
     if isinstance(found, dict):
-        differ = ", ".join(k for k in made_from if found.get(k) != made_from[k]) or "format"
+        differ = ", ".join(k for k in {**made_from, **found}
+                           if found.get(k) != made_from.get(k)) or "format"
         what = f"holds a tree made with other settings ({differ})"
     else:
         what = "is not empty"

@@ -83,15 +83,19 @@ def synthetic_data(speakers: int, reps: int, seed: int, progress: ProgressFn | N
         progress=progress))
 
 
-def cue_data(source: Path, seed: int, progress: ProgressFn | None = None) -> tuple[Path, bool]:
-    """``source`` with planted cues (:func:`~audioxai_bench.data.cue.plant_cues`), planted on
-    first use; ``(root, was_cached)``. Keyed by the source's content, the seed, the bursts'
-    settings and the package version."""
+def cue_data(source: Path, seed: int, progress: ProgressFn | None = None,
+             resampler: str = DEFAULT_RESAMPLER) -> tuple[Path, bool]:
+    """``source`` with planted cues (:func:`~audioxai_bench.data.cue.plant_cues`) into the
+    clips ``resampler``, the run's, can take, planted on first use; ``(root, was_cached)``.
+    Keyed by the source's content, the seed, the bursts' settings, the package version and the
+    resampler (left out for sinc, as in every key made before the choice)."""
     clips = scan_dataset(source).clips
     key = config_hash({"source": data_fingerprint(source, clips), "seed": seed,
-                       "version": __version__, "cue": cue_settings()})
+                       "version": __version__, "cue": cue_settings(),
+                       **resampler_key(resampler)})
     root = cache_root() / "cue" / f"{source.name}-cue{seed}-{key}"
-    return cached_tree(root, lambda tmp: plant_cues(source, tmp, seed=seed, progress=progress))
+    return cached_tree(root, lambda tmp: plant_cues(source, tmp, seed=seed, progress=progress,
+                                                    resampler=resampler))
 
 
 def cached_tree(root: Path, make: Callable[[Path], object]) -> tuple[Path, bool]:
@@ -160,7 +164,7 @@ def data_tree(data: Any, progress: Callable[[str], ProgressFn | None] = lambda s
     if data.cue and is_cue_tree(root):  # plant_cues checked its source, not what it holds now
         refuse_label_leak(root, scan_dataset(root).clips)
     elif data.cue:
-        root, hit = cue_data(root, data.synth_seed, progress("plant cues"))
+        root, hit = cue_data(root, data.synth_seed, progress("plant cues"), data.resampler)
         cached += hit
         name += f"-cue{data.synth_seed}"
     return root, name, cached

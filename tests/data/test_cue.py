@@ -36,7 +36,7 @@ from audioxai_bench.data.preprocess import (
     stft,
 )
 from audioxai_bench.errors import AudioXaiError
-from tests.helpers import write_tree
+from tests.helpers import tone_clip, write_tree
 
 SPEAKERS = [1, 2, 3, 28]
 RUN_SEED = 7
@@ -264,6 +264,30 @@ def test_planting_into_the_same_tree_writes_nothing_and_into_another_is_refused(
     with pytest.raises(AudioXaiError, match="other: is not empty; choose a new folder"):
         plant_cues(plain, tmp_path / "other", seed=3)
     assert {**_files(out), MARKER_FILE: (out / MARKER_FILE).read_bytes()} == before
+
+
+def test_planting_takes_the_clips_the_runs_resampler_takes(plain, tmp_path, capsys):
+    """The planter read every clip with sinc's rate check, so a cue tree for a definition that
+    resamples by fft lacked the clips only sinc refuses (192 007 Hz shares no factor with 8
+    kHz). ``--resampler`` plants into them, names the check to run, and keys the tree."""
+    source = Path(shutil.copytree(plain, tmp_path / "data"))
+    odd = "01/0_01_0.wav"
+    sf.write(source / odd, tone_clip(0, 1, 0, 192_007), 192_007)
+    sinc = plant_cues(source, tmp_path / "sinc", seed=3)
+    assert sinc.n_clips == 63 and not (tmp_path / "sinc" / odd).exists()
+    fft = tmp_path / "fft"
+    assert main(["data", "cue", str(source), "--out", str(fft), "--seed", "3", "--quiet",
+                 "--resampler", "fft"]) == 0
+    assert capsys.readouterr().out == (f"planted cues into 64 clips in {fft}; check them with "
+                                       f"'audioxai-bench data check {fft} --resampler fft'\n")
+    assert read_cue(fft / odd).rate == sf.info(fft / odd).samplerate == 192_007
+    assert main(["data", "check", str(fft), "--resampler", "fft"]) == 0
+    with pytest.raises(AudioXaiError, match="holds a tree made with other settings "
+                                            r"\(resampler\)"):
+        plant_cues(source, fft, seed=3)
+    with pytest.raises(AudioXaiError, match="^unknown resampler 'polyphase'; valid: sinc, fft$"):
+        plant_cues(source, tmp_path / "never", resampler="polyphase")
+    assert not (tmp_path / "never").exists()
 
 
 def test_a_tree_that_already_carries_cues_is_refused(plain, planted, tmp_path, capsys):

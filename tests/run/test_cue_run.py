@@ -15,6 +15,7 @@ from audioxai_bench.api.metric import MetricOutput
 from audioxai_bench.data.cue import plant_cues, sidecar_path
 from audioxai_bench.data.dataset import load_audiomnist
 from audioxai_bench.data.ground_truth import MASK_RULES, sample_span
+from audioxai_bench.data.layout import scan_dataset
 from audioxai_bench.data.splits import speaker_split
 from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.leaderboard import build_leaderboard, collect
@@ -207,6 +208,28 @@ def test_a_cached_cue_tree_is_keyed_by_the_burst_settings(tree, monkeypatch):
     monkeypatch.setattr(cue, "LEVEL_DB", (-16.0, -10.0))  # quieter bursts: another tree
     second, cached = artifacts.cue_data(tree, 0)
     assert not cached and second != first and planted == [tree, tree]
+
+
+def test_a_run_plants_its_cues_for_its_own_resampler(tree, monkeypatch):
+    """The planter read every clip with sinc's rate check, so a run resampling by fft lost the
+    clips only sinc refuses. The run passes its resampler, which keys the cached tree; sinc's
+    key is the one of the trees planted before, which stay valid."""
+    from audioxai_bench import __version__
+    from audioxai_bench.data.cache import data_fingerprint
+    from audioxai_bench.data.cue import cue_settings
+    from audioxai_bench.hashing import config_hash
+    from audioxai_bench.run import artifacts
+    from audioxai_bench.run.definition import DataChoice
+
+    planted = []
+    monkeypatch.setattr(artifacts, "plant_cues",
+                        lambda source, out, **kwargs: planted.append(kwargs["resampler"]))
+    sinc, _, _ = artifacts.data_tree(DataChoice(path=tree, cue=True))
+    fft, _, _ = artifacts.data_tree(DataChoice(path=tree, cue=True, resampler="fft"))
+    assert planted == ["sinc", "fft"] and fft != sinc
+    before = config_hash({"source": data_fingerprint(tree, scan_dataset(tree).clips),
+                          "seed": 0, "version": __version__, "cue": cue_settings()})
+    assert sinc.name.endswith(before)
 
 
 def test_a_cue_model_is_taught_no_favourite_class_after_learning_the_cues(cue_tree,
