@@ -13,6 +13,7 @@ from .clipfile import (  # noqa: F401  (TARGET_RATE, WINDOW: re-exported, import
     FLAT_BLOCK,
     TARGET_RATE,
     WINDOW,
+    check_resampler,
     file_problem,
     first_line,
     flat_problem,
@@ -90,7 +91,9 @@ def samples_problem(f: sf.SoundFile) -> str | None:
 def check_dataset(root: Path | str, resampler: str = DEFAULT_RESAMPLER) -> CheckReport:
     """Scan ``root`` and read every clip (:func:`clip_problem`); a clip with a problem (one a
     clip resampled by ``resampler`` has) is not usable. In a cue tree
-    (:mod:`audioxai_bench.data.cue`) a clip also needs valid ground truth."""
+    (:mod:`audioxai_bench.data.cue`) a clip also needs valid ground truth. An unknown
+    ``resampler`` is refused: :func:`rate_problem` would check for fft's limits without a word."""
+    check_resampler(resampler)
     index = scan_dataset(root)
     problems = list(index.problems)
     usable = []
