@@ -204,6 +204,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seconds", type=float, default=3.0, help="per bare-rate measurement")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--definitions", nargs="*", default=["paper-digit", "paper-sex"])
+    p.add_argument("--compile", action="store_true",
+                   help="also train through torch.compile (training: {compile: true}); its "
+                        "compilation is timed apart, in the warm-up")
     args = p.parse_args(argv)
     with torch_mode():  # what runs and training compute in: deterministic, IEEE float32
         measure(args)
@@ -222,6 +225,8 @@ def measure(args: argparse.Namespace) -> None:
     modes = {"fp32 deterministic": {}, "fp32 fast": {"deterministic": False}}
     if cuda:
         modes["bf16 deterministic"] = {"precision": "bf16"}
+    if args.compile:
+        modes["fp32 compiled"] = {"compile": True}
     rates: dict[str, dict[str, float]] = {}
     print("\n## training (samples/s) vs bare forward+backward")
     for name in args.models:

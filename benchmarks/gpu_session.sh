@@ -12,12 +12,15 @@
 # turns: three trainings at once each ran at a third of one's rate on an H200):
 #   train-<model>-<task>.log  paper preset, fold 0, full width on the full synthetic set, for
 #                             each of $TRAIN (default: audionet-digit, whose 50 000 steps take
-#                             ~6.5 min alone; session 23 trained alexnet-digit and alexnet-sex);
+#                             ~6.5 min alone; session 23 trained alexnet-digit and alexnet-sex;
+#                             TRAIN= trains none);
 #                             a log cut by the time limit keeps its last validation accuracy
 #   quickstart.log            two cold quickstart runs on the device, compared cell by cell
 #                             (QUICKSTART=0 leaves them out)
 #   determinism.log           the gpu-marked tests, pytest -m gpu (DETERMINISM=0 leaves them out)
-# BENCH=0 leaves the bench out. SMOKE=1 DEVICE=cpu tries the whole script on a CPU at toy sizes.
+#   paper-fold0.log           PAPER_FOLD=digit (or sex): paper-<task> on fold 0 alone, end to
+#                             end; a second call while the machine is warm continues it (--resume)
+# BENCH=0 leaves the bench out; BENCH_ARGS="--compile" adds torch.compile's training rate. SMOKE=1 DEVICE=cpu tries the whole script on a CPU at toy sizes.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,7 +64,7 @@ if [ -n "$SMOKE" ]; then
     REPS=(--reps 1); TRAIN_LIMIT=30
     BENCH_ARGS=(--device "$DEVICE" --iterations 5 --samples 8 --seconds 1 --repeats 1)
 else
-    REPS=(); BENCH_ARGS=()
+    REPS=(); read -r -a BENCH_ARGS <<< "${BENCH_ARGS:-}"
 fi
 
 # data in the background (CPU only), the bench alone on the device
@@ -78,13 +81,22 @@ python3 -c "from audioxai_bench.data.dataset import load_audiomnist as l; print(
 
 # paper-preset training, all four in the background, until the time is up
 TRAINERS=()
-for run in ${TRAIN:-audionet-digit}; do
+for run in ${TRAIN-audionet-digit}; do
     model=${run%-*} task=${run#*-}
     timeout "${TRAIN_LIMIT:-$(left)}" python3 -m audioxai_bench --progress train --data "$WORK/synth" \
             --model $model --task $task --fold 0 --preset paper --device "$DEVICE" \
             --out "$WORK/$model-$task-0.pt" > "$OUT/train-$model-$task.log" 2>&1 &
     TRAINERS+=($!)
 done
+
+# one fold of a paper benchmark end to end (training, explain, score); continued when called again
+if [ -n "${PAPER_FOLD:-}" ]; then
+    sed -e 's/^folds: .*/folds: [0]/' "benchmarks/paper-$PAPER_FOLD.yaml" > "$WORK/paper-fold0.yaml"
+    again=(); [ -d "$WORK/paper-fold0" ] && again=(--resume)
+    timeout "$(left)" python3 -m audioxai_bench --progress run "$WORK/paper-fold0.yaml" \
+        --device "$DEVICE" --out "$WORK/paper-fold0" "${again[@]}" >> "$OUT/paper-fold0.log" 2>&1
+    stamp "paper-$PAPER_FOLD fold 0: exit $?"; tail -5 "$OUT/paper-fold0.log"
+fi
 
 # two cold quickstart runs (separate caches), compared cell by cell
 DEFINITION=quickstart
@@ -115,5 +127,6 @@ fi
 for pid in "${TRAINERS[@]}"; do wait "$pid"; done
 stamp "training done"
 for log in "$OUT"/train-*.log; do
+    [ -e "$log" ] || continue
     echo "== $log"; tr '\r' '\n' < "$log" | grep -v '^\s*$' | tail -3
 done
