@@ -1,6 +1,7 @@
 """Whether two tensors hold the same values, NaN equal to NaN, fast where it can be: the guard
 compares a model's weights and a batch's tensors with their copies around every plugin call,
-and the memo guard its entries (a bitwise comparison of CPU memory first, ``torch.equal`` else)."""
+and the memo guard its entries (a bitwise comparison of CPU memory first, ``torch.equal`` else;
+on a GPU all of a call's tensors at once, :func:`all_same`)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,6 @@ def same_values(a: Tensor, b: Tensor) -> bool:
     if not (a.dtype.is_floating_point or a.dtype.is_complex):
         return False
     return bool(((a == b) | (a.isnan() & b.isnan())).all())
-
 
 
 def all_same(pairs: list[tuple[Tensor, Tensor]]) -> bool:
