@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .tensor_equality import same_values
+from .tensor_equality import all_same, same_values
 
 #: Values compared by value rather than identity in an entry's structure.
 _PLAIN = (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device)
@@ -114,6 +114,11 @@ class _Kept:
         leaves: list[Any] = []
         if _walk(self.value, leaves) != self.structure:
             return True, False
+        compared = [(leaf, copy) for leaf, copy in zip(leaves, self.copies, strict=True)
+                    if id(leaf) not in skip]
+        if all_same([p for p in compared if isinstance(p[0], Tensor)]) and all(
+                _same(*p) for p in compared if not isinstance(p[0], Tensor)):
+            return False, True  # the common case: on a GPU one wait for the device, not one a leaf
         differ, restored = False, True
         for leaf, copy in zip(leaves, self.copies, strict=True):
             if id(leaf) not in skip and not _same(leaf, copy):
