@@ -109,7 +109,8 @@ def check_dataset(root: Path | str, resampler: str = DEFAULT_RESAMPLER) -> Check
         usable.append(clip)
         other_rates += rate != ORIGINAL_RATE
     if other_rates:
-        problems.append(Problem(str(index.root), f"{other_rates} clips not at {ORIGINAL_RATE} "
-                                                 f"Hz; they are resampled by {resampler}",
+        clips = "1 clip" if other_rates == 1 else f"{other_rates} clips"
+        problems.append(Problem(str(index.root), f"{clips} not at {ORIGINAL_RATE} Hz, "
+                                                 f"AudioMNIST's rate; resampled by {resampler}",
                                 fatal=False))
     return CheckReport(index, usable, problems)

@@ -175,7 +175,7 @@ def test_check_cli_checks_for_the_resampler_asked(small_tree, capsys):
     assert main(["data", "check", str(small_tree), "--resampler", "fft"]) == 0
     out = capsys.readouterr().out
     assert "80 usable clips of 80" in out and "ERROR" not in out
-    assert f"note: {small_tree}: 1 clips not at 48000 Hz; they are resampled by fft" in out
+    assert f"note: {small_tree}: 1 clip not at 48000 Hz, AudioMNIST's rate; resampled by fft" in out
     with pytest.raises(AudioXaiError, match="^unknown resampler 'polyphase'; valid: sinc, fft$"):
         check_dataset(small_tree, "polyphase")
 
