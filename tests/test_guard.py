@@ -517,6 +517,39 @@ def test_runner_fails_the_cells_and_later_cells_equal_a_clean_run(tree, tmp_path
     assert {k: records[k]["value"] for k in reference} == reference
 
 
+class NaNOnOthers(Probe):
+    """|x| on the first model it explains, NaN on any other (model randomisation's copies)."""
+
+    def __init__(self):
+        super().__init__(lambda model, x: None, name="nan-on-others")
+        self.first = None
+
+    def explain(self, model, x, target):
+        if self.first is None:
+            self.first = model
+        return x.abs() if model is self.first else x * float("nan")
+
+
+def test_a_metric_that_explains_again_names_the_explainer_that_broke(tree, tmp_path,
+                                                                     private_cache):
+    """Model randomisation explains randomised copies with the explainer under test: in a run
+    that call is guarded as the explainer's (as score_attributions does), so the cell says which
+    plugin broke the contract, not only that the metric failed."""
+    class Plugin:
+        @audioxai_bench.hookimpl
+        def audioxai_bench_explainers(self):
+            return [NaNOnOthers()]
+
+    pm = load_plugins(entrypoints=False)
+    pm.register(Plugin(), "axbprobe")
+    bench = parse_benchmark(definition(tree, explainers=["nan-on-others"], metrics=[
+        {"name": "model-randomisation", "params": {"steps": 2}}]))
+    run_benchmark(bench, tmp_path / "out", quiet=True, plugins=pm, log=lambda _: None)
+    [record] = [r for r in read_records([tmp_path / "out"]) if r["explainer"] == "nan-on-others"]
+    assert record["status"] == "error"
+    assert "explainer 'nan-on-others' (plugin axbprobe): returned" in record["error"], record
+
+
 def write_distribution(root: Path, dist: str, entry_points: dict[str, str]) -> None:
     info = root / f"{dist}-0.1.dist-info"
     info.mkdir(parents=True)

@@ -39,7 +39,7 @@ from ..guard import (
     summarize_metric,
     time_limit_of,
 )
-from ..guarded import GuardedSonifier
+from ..guarded import GuardedExplainer, GuardedSonifier
 from ..hashing import config_hash
 from ..models.train import correct_per_clip
 from ..plugins import Source, replicate_plugins
@@ -408,10 +408,13 @@ class Units:
         errors: dict[int, str] = {}
         traces: dict[int, str] = {}
         spent = dict.fromkeys(range(len(todo)), 0.0)
+        # for metrics that explain again (model randomisation): its faults are its own
+        guarded_explainer = GuardedExplainer(explainer.obj, str(explainer.source), panel.keeper,
+                                             self.bench.plugin_time_limit_s)
         for index, b in enumerate(self._batches(len(panel.rows))):
             base = EvalBatch(model=panel.model, x=panel.x[b], target=panel.target[b],
                              relevance=relevance[b], representation=panel.representation,
-                             signals=panel.signals[b], explainer=explainer.obj,
+                             signals=panel.signals[b], explainer=guarded_explainer,
                              explain_seconds=float(seconds[index]),
                              ground_truth=None if panel.ground_truth is None
                              else panel.ground_truth[b],
