@@ -88,9 +88,20 @@ def broken_tree(small_tree):
     return small_tree
 
 
+def fatal_by_file(report) -> dict[str, str]:
+    """A check report's refusals: file name -> reason."""
+    return {p.where.split("/")[-1]: p.message for p in report.fatal}
+
+
+def refused_lines(root, capsys) -> list[str]:
+    """The ERROR lines of ``data check root``, which must exit 1."""
+    assert main(["data", "check", str(root)]) == 1
+    return [line for line in capsys.readouterr().out.splitlines() if line.startswith("ERROR")]
+
+
 def test_check_lists_every_problem_at_once(broken_tree):
     report = check_dataset(broken_tree)
-    fatal = {p.where.split("/")[-1]: p.message for p in report.fatal}
+    fatal = fatal_by_file(report)
     assert set(fatal) == {"0_12_0.wav", "1_12_0.wav", "2_12_0.wav", "3_12_0.wav",
                           "4_12_0.wav", "badname.wav", "7_13_0.wav", "8_12_00.wav"}
     assert "without leading zeros" in fatal["8_12_00.wav"]
@@ -144,8 +155,7 @@ def odd_clips_tree(small_tree):
 
 def test_check_reads_float_clips_and_rejects_nan_rates_and_special_files(odd_clips_tree):
     report = check_dataset(odd_clips_tree)
-    fatal = {p.where.split("/")[-1]: p.message for p in report.fatal}
-    assert fatal == {
+    assert fatal_by_file(report) == {
         "1_12_0.wav": "1 NaN/Inf samples of 14400",
         "2_12_0.wav": "sample rate 192007 Hz shares too small a factor with 8000 Hz to resample "
                       "by sinc (ratio 192007/8000); convert it to a common rate such as 48000 "
@@ -158,8 +168,7 @@ def test_check_reads_float_clips_and_rejects_nan_rates_and_special_files(odd_cli
 
 
 def test_check_cli_lists_each_odd_clip_on_one_line(odd_clips_tree, capsys):
-    assert main(["data", "check", str(odd_clips_tree)]) == 1
-    errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ERROR")]
+    errors = refused_lines(odd_clips_tree, capsys)
     assert len(errors) == 5 and any("4_12_0.wav: not a regular file (a FIFO)" in e for e in errors)
 
 
@@ -227,8 +236,7 @@ def flat_tree(small_tree):
 def test_check_rejects_silent_constant_and_one_sample_clips(flat_tree):
     """Silence, DC and a 1-sample clip passed: relevance and energy norms on them are noise."""
     report = check_dataset(flat_tree)
-    fatal = {p.where.split("/")[-1]: p.message for p in report.fatal}
-    assert fatal == {
+    assert fatal_by_file(report) == {
         "0_12_0.wav": "silent (every sample 0)",
         "1_12_0.wav": "1 sample long (0.000 s); a spoken digit lasts at least 0.1 s",
         "2_12_0.wav": "constant (DC only, no signal)",
@@ -238,8 +246,7 @@ def test_check_rejects_silent_constant_and_one_sample_clips(flat_tree):
 
 
 def test_check_cli_names_each_flat_clip_on_one_line(flat_tree, capsys):
-    assert main(["data", "check", str(flat_tree)]) == 1
-    errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ERROR")]
+    errors = refused_lines(flat_tree, capsys)
     assert len(errors) == 4
     assert any(e.endswith("12/0_12_0.wav: silent (every sample 0)") for e in errors)
     assert any(e.endswith("12/1_12_0.wav: 1 sample long (0.000 s); a spoken digit lasts at "
