@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import traceback
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -43,8 +44,8 @@ from audioxai_bench.guard import (
 from audioxai_bench.plugins import validate
 from audioxai_bench.reproducibility import torch_mode, with_nondeterministic_hint
 
-__all__ = ["ToyBatch", "check_explainer", "check_metric", "check_sonifier", "tiny_models",
-           "toy_batch", "toy_ground_truth"]
+__all__ = ["ToyBatch", "check_explainer", "check_metric", "check_sonifier", "host_syncs",
+           "tiny_models", "toy_batch", "toy_ground_truth"]
 
 #: Width multiplier of the toy models: the reference topology with a sixteenth of the channels.
 TOY_WIDTH = 0.0625
@@ -434,3 +435,20 @@ def _sonify(sonifier: Any, signals: Tensor, relevance: Tensor, rep: str, where: 
         raise AssertionError(f"{where}: sonify returned {bad} NaN/Inf value(s) of {sound.numel()}")
     return sound
 
+
+def host_syncs(call: Callable[[], Any]) -> int:
+    """How often ``call()`` made the CPU wait for the CUDA device (``.item()``, ``bool(t)``,
+    ``torch.equal``, a copy to the CPU...): each wait stalls the queue of launched work, which
+    on a GPU can cost more than the work (issue #12). Counted through torch's sync debug mode,
+    which warns at each; needs a CUDA device."""
+    if not torch.cuda.is_available():
+        raise RuntimeError("host_syncs counts waits for a CUDA device; none is available")
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            call()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)

@@ -10,6 +10,7 @@
    ``Saliency`` call on the same batch. Goal: <= 1.05x.
    Measured as runs compute (deterministic, IEEE float32); on CUDA also the bare rate with
    torch's default TF32 convolutions, which the suite turns off.
+   On CUDA: how often the guarded gradient call and each metric wait for the device.
 4. The spectrogram input: float64 (reference) and float32 FFT on the device, inputs/s.
 5. Projection: each shipped definition's wall time from these rates: training budgets, the
    explainers' forward+backward passes and the metrics' forward inputs per sample (counted on
@@ -34,6 +35,7 @@ from bench_models import throughput
 
 from audioxai_bench.data.dataset import ClipDataset
 from audioxai_bench.data.preprocess import spectrogram_input, to_model_input
+from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.evaluation.passes import inputs_per_pass
 from audioxai_bench.evaluation.perturbation import (
     DEFAULT_GRID,
@@ -154,6 +156,34 @@ def metric_inputs_per_sample(pm: PluginManager, name: str, width: float,
     return counted[0] / 4
 
 
+def sync_counts(pm: PluginManager, name: str, width: float, device: torch.device
+                ) -> dict[str, int]:
+    """Host syncs (the CPU waiting for the device) of the guarded gradient call and of each
+    metric through ``score_attributions`` on a batch of 8: where the hot path still waits.
+    Metrics that cannot score these inputs (another representation, no ground truth) are
+    left out of the counts."""
+    from audioxai_bench import score_attributions
+    from audioxai_bench.testing import host_syncs
+
+    model = build_model(name, 10, width).to(device).eval()
+    signals = torch.from_numpy(clips(8)).to(device)
+    x = to_model_input(signals, MODELS[name])
+    target = torch.arange(8, device=device)
+    relevance = torch.rand(x.shape, generator=torch.Generator().manual_seed(0)).to(device)
+    gradient = pm.explainers.get("gradient")
+    counts = {"guarded gradient": host_syncs(
+        lambda: run_explainer(gradient, model, x, target, keeper=ModelKeeper(model)))}
+    for metric in pm.metrics.names():
+        try:
+            counts[metric] = host_syncs(lambda metric=metric: score_attributions(
+                model, x, target, relevance, signals=signals, metrics=[metric],
+                explainer=gradient, explain_seconds=0.01, sonifiers=["keep-positive"],
+                plugins=pm))
+        except AudioXaiError:  # not for this input (e.g. spectrogram-only) or needs a mask
+            continue
+    return counts
+
+
 def projection(pm: PluginManager, definition: str, rates: dict[str, dict[str, float]],
                inputs: dict[str, float]) -> tuple[float, float]:
     """(training, explain+score) projected seconds of a shipped definition."""
@@ -255,6 +285,12 @@ def measure(args: argparse.Namespace) -> None:
         guarded, direct = harness_ratio(pm, name, width, device, 64, max(args.repeats, 10))
         print(f"{name:9} guarded {guarded * 1e3:8.2f} ms  direct {direct * 1e3:8.2f} ms  "
               f"{guarded / direct:5.2f}x", flush=True)
+    if cuda:
+        print("\n## host syncs per call, batch of 8 (the metrics through score_attributions)")
+        for name in args.models:
+            counts = sync_counts(pm, name, 0.0625, device)
+            print(f"{name:9} " + ", ".join(f"{k} {v}" for k, v in sorted(
+                counts.items(), key=lambda kv: -kv[1])), flush=True)
     spec = spectrogram_rates(device, args.batch, args.repeats)
     print("\n## spectrogram input on the device (inputs/s): "
           + ", ".join(f"{k} FFT {v:.0f}" for k, v in spec.items()))

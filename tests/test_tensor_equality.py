@@ -3,8 +3,6 @@ one (one host sync per device, issue #12) must see every changed bit."""
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 
@@ -55,6 +53,7 @@ def test_the_guard_waits_for_the_device_at_most_twice_per_explainer_call():
     from audioxai_bench.guard import ModelKeeper, run_explainer
     from audioxai_bench.models import build_model
     from audioxai_bench.plugins import PluginManager
+    from audioxai_bench.testing import host_syncs
 
     model = build_model("audionet", 10, 0.25).cuda().eval()
     x, target = torch.randn(8, 1, 8000, device="cuda"), torch.arange(8, device="cuda") % 10
@@ -65,17 +64,14 @@ def test_the_guard_waits_for_the_device_at_most_twice_per_explainer_call():
     changed[3][1].view(-1)[-1] += 1
     assert not all_same(changed)
 
-    def syncs(call) -> int:
-        torch.cuda.synchronize()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            torch.cuda.set_sync_debug_mode("warn")
-            try:
-                call()
-            finally:
-                torch.cuda.set_sync_debug_mode("default")
-        return sum("synchroniz" in str(w.message) for w in caught)
-
-    bare = syncs(lambda: explainer.explain(model, x, target))
-    guarded = syncs(lambda: run_explainer(explainer, model, x, target, keeper=keeper))
+    bare = host_syncs(lambda: explainer.explain(model, x, target))
+    guarded = host_syncs(lambda: run_explainer(explainer, model, x, target, keeper=keeper))
     assert guarded <= bare + 2, (bare, guarded)
+
+
+def test_counting_host_syncs_needs_a_cuda_device(monkeypatch):
+    from audioxai_bench.testing import host_syncs
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="none is available"):
+        host_syncs(lambda: None)
