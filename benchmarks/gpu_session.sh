@@ -79,7 +79,7 @@ wait $SYNTH
 stamp "synth: exit $?"
 python3 -c "from audioxai_bench.data.dataset import load_audiomnist as l; print(len(l('$WORK/synth', workers=14).relpaths), 'clips decoded')"
 
-# paper-preset training, all four in the background, until the time is up
+# paper-preset training of each of $TRAIN in the background, until the time is up
 TRAINERS=()
 for run in ${TRAIN-audionet-digit}; do
     model=${run%-*} task=${run#*-}
