@@ -1,6 +1,7 @@
 """The user's path of the foundation issue: synth → check → train, through the CLI."""
 
 import argparse
+import dataclasses
 import re
 
 import pytest
@@ -263,4 +264,7 @@ def test_train_refuses_a_cue_tree_whose_speech_would_tell_the_class(tmp_path):
     with pytest.raises(AudioXaiError, match=f"^{re.escape(str(tree))}: speaker 01, digit 0 has "
                                             "2 repetition"):
         train_reference(req, quiet=True, log=lambda _: None)
+    fft = dataclasses.replace(req, resampler="fft")  # and a tree planted for another resampler
+    with pytest.raises(AudioXaiError, match="planted for resampler sinc, .* not for fft"):
+        train_reference(fft, quiet=True, log=lambda _: None)
     assert not (tmp_path / "m.pt").exists()

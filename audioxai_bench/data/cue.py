@@ -215,6 +215,21 @@ def refuse_label_leak(root: Path, clips: list[Clip]) -> None:
         raise AudioXaiError(f"{root}: {unbalanced}")
 
 
+def refuse_other_resampler(root: Path, resampler: str) -> None:
+    """Refuse the cue tree ``root`` for a run resampling by ``resampler`` when it was planted
+    for another: the planter kept only the clips that one takes (:func:`plant_cues`), so the
+    run would silently lack clips it could use (a marker without a resampler: ``sinc``)."""
+    try:
+        marker = json.loads((root / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise AudioXaiError(f"{root / MARKER_FILE}: unreadable ({type(err).__name__})") from None
+    planted = marker.get("resampler", DEFAULT_RESAMPLER) if isinstance(marker, dict) else None
+    if planted != resampler:
+        raise AudioXaiError(f"{root}: its cues were planted for resampler {planted}, which decided "
+                            f"the clips it holds, not for {resampler}: plant them again with "
+                            f"'audioxai-bench data cue SOURCE --out NEW --resampler {resampler}'")
+
+
 def _refuse_cues(path: Path, source: Path) -> None:
     """Refuse ``source`` when ``path`` (its marker or a clip's sidecar) exists, naming it and,
     where its marker says, the tree it was made from."""

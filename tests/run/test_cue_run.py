@@ -232,6 +232,18 @@ def test_a_run_plants_its_cues_for_its_own_resampler(tree, monkeypatch):
     assert sinc.name.endswith(before)
 
 
+def test_a_cue_tree_planted_for_another_resampler_is_refused(cue_tree):
+    """Planting kept the clips its resampler takes: a run resampling otherwise would lack the
+    clips only its own takes, silently."""
+    from audioxai_bench.run.artifacts import data_tree
+    from audioxai_bench.run.definition import DataChoice
+
+    assert data_tree(DataChoice(path=cue_tree, cue=True))[0] == cue_tree  # planted for sinc
+    with pytest.raises(AudioXaiError, match=r"planted for resampler sinc, .* not for fft: "
+                                            r"plant them again with .*--resampler fft'$"):
+        data_tree(DataChoice(path=cue_tree, cue=True, resampler="fft"))
+
+
 def test_a_cue_model_is_taught_no_favourite_class_after_learning_the_cues(cue_tree,
                                                                           monkeypatch):
     """Science audit 6, H1: trained on cued clips alone every cue model answered one class
