@@ -25,7 +25,6 @@ from ..data.cache import CACHE_ENV
 from ..data.dataset import AudioMNIST, ClipDataset
 from ..data.ground_truth import MASK_RULES
 from ..data.preprocess import to_model_input
-from ..data.splits import speaker_split
 from ..errors import AudioXaiError, one_line, traceback_text
 from ..evaluation.meta import reference_maps, reference_name
 from ..evaluation.passes import inputs_per_pass
@@ -280,9 +279,7 @@ class Units:
 
     def test_rows(self, task: str, fold: int) -> np.ndarray:
         """The split's test clips, in the order of the model's test set."""
-        labels = self.data.labels(task)
-        test = speaker_split(task, fold).test
-        return np.flatnonzero(np.isin(self.data.speaker, test) & (labels >= 0))
+        return self.data.split_rows(task, fold)["test"]
 
     def sample_rows(self, task: str, fold: int) -> np.ndarray:
         """The test clips a panel of the split explains (whichever its model): the definition's
