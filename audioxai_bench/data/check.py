@@ -17,9 +17,8 @@ from .clipfile import (  # noqa: F401  (TARGET_RATE, WINDOW: re-exported, import
     file_problem,
     first_line,
     flat_problem,
-    length_problem,
+    header_problem,
     nonfinite_problem,
-    rate_problem,
 )
 from .cue import cue_problem, is_cue_tree
 from .layout import Clip, DatasetIndex, Problem, scan_dataset
@@ -67,17 +66,6 @@ def clip_problem(clip: Clip, resampler: str = DEFAULT_RESAMPLER
     return None, rate
 
 
-def header_problem(f: sf.SoundFile, resampler: str) -> str | None:
-    """Why an open clip's header rules it out (format, channels, rate, length), or None."""
-    if f.format != "WAV":
-        return f"format {f.format}, expected WAV"
-    if f.frames == 0:
-        return "empty file (no samples)"
-    if f.channels != 1:
-        return f"{f.channels} channels; AudioMNIST clips are mono"
-    return rate_problem(f.samplerate, resampler) or length_problem(f.frames, f.samplerate)
-
-
 def samples_problem(f: sf.SoundFile) -> str | None:
     """Why an open clip's samples are unusable (NaN or Inf, silence, DC only), or None. Float
     clips are read whole, as only they can hold NaN and Inf; others only until a sample differs
@@ -92,7 +80,7 @@ def check_dataset(root: Path | str, resampler: str = DEFAULT_RESAMPLER) -> Check
     """Scan ``root`` and read every clip (:func:`clip_problem`); a clip with a problem (one a
     clip resampled by ``resampler`` has) is not usable. In a cue tree
     (:mod:`audioxai_bench.data.cue`) a clip also needs valid ground truth. An unknown
-    ``resampler`` is refused: :func:`rate_problem` would check for fft's limits without a word."""
+    ``resampler`` is refused: :func:`~.clipfile.rate_problem` would check for fft's limits without a word."""
     check_resampler(resampler)
     index = scan_dataset(root)
     problems = list(index.problems)

@@ -119,6 +119,17 @@ def nonfinite_problem(samples: np.ndarray) -> str | None:
     return f"{bad} NaN/Inf samples of {samples.size}" if bad else None
 
 
+def header_problem(f: sf.SoundFile, resampler: str) -> str | None:
+    """Why an open clip's header rules it out (format, channels, rate, length), or None."""
+    if f.format != "WAV":
+        return f"format {f.format}, expected WAV"
+    if f.frames == 0:
+        return "empty file (no samples)"
+    if f.channels != 1:
+        return f"{f.channels} channels; AudioMNIST clips are mono"
+    return rate_problem(f.samplerate, resampler) or length_problem(f.frames, f.samplerate)
+
+
 def read_clip(path: str, resampler: str = DEFAULT_RESAMPLER) -> tuple[np.ndarray, int]:
     """Mono samples as float32 on the int16 scale, and the sample rate (one ``resampler`` can
     take: :func:`rate_problem`).
@@ -131,19 +142,13 @@ def read_clip(path: str, resampler: str = DEFAULT_RESAMPLER) -> tuple[np.ndarray
         raise ClipError(path, problem)
     try:
         with sf.SoundFile(path) as f:
-            problem = rate_problem(f.samplerate, resampler)
-            if not problem and f.frames:  # an empty file is named below
-                problem = length_problem(f.frames, f.samplerate)
+            problem = header_problem(f, resampler)  # the checks data check makes
             if problem:
                 raise ClipError(path, problem)
             rate = f.samplerate
             data = f.read(dtype="float64", always_2d=True)
     except (RuntimeError, sf.LibsndfileError) as err:
         raise ClipError(path, f"not a readable WAV file ({err})") from err
-    if data.shape[1] != 1:
-        raise ClipError(path, f"{data.shape[1]} channels; AudioMNIST clips are mono")
-    if data.shape[0] == 0:
-        raise ClipError(path, "empty file (no samples)")
     problem = nonfinite_problem(data) or flat_problem([data])
     if problem:
         raise ClipError(path, problem)
