@@ -5,10 +5,10 @@ it is handed in its :class:`~audioxai_bench.api.metric.EvalBatch` inside its own
 whatever the sonifier did wrong there was reported as the metric's fault, naming the metric's
 plugin (probe 6 #4). The wrappers here run each such call under the guard
 (:func:`~audioxai_bench.guard.guarded_call`) as the sonifier's or explainer's own, so its
-failure names it and its plugin. The runner explains with the guard before any metric runs;
-:func:`~audioxai_bench.scoring.score_attributions` is handed an explainer the suite never ran,
-so it wraps that one too (probe 6 #3). Every other attribute, and the ``repr`` (shared
-memo keys hold a sonifier by its repr), are the wrapped object's.
+failure names it and its plugin. Both the runner and
+:func:`~audioxai_bench.scoring.score_attributions` (probe 6 #3) hand metrics such wrappers.
+Every other attribute, and the ``repr`` (shared memo keys hold a sonifier by its repr), are
+the wrapped object's.
 """
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ class GuardedSonifier(_Wrapped):
 
 class GuardedExplainer(_Wrapped):
     """``explainer`` whose ``explain`` goes through :func:`~audioxai_bench.guard.run_explainer`
-    (the contract's checks of the model, global state, input and result), for an explainer the
-    suite did not run itself (``score_attributions(explainer=...)``). ``keeper`` is used for
+    (the contract's checks of the model, global state, input and result), for the calls a
+    metric makes (model randomisation explains its randomised copies). ``keeper`` is used for
     calls on its model; a call on another model (a randomised copy) takes its own. A call made
     inside a guarded explainer call (the runtime metric times its repeats in one) is covered by
     that call's guard and runs bare, so the timing holds no guard. Its ``with_params`` variants
