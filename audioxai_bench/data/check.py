@@ -80,7 +80,8 @@ def check_dataset(root: Path | str, resampler: str = DEFAULT_RESAMPLER) -> Check
     """Scan ``root`` and read every clip (:func:`clip_problem`); a clip with a problem (one a
     clip resampled by ``resampler`` has) is not usable. In a cue tree
     (:mod:`audioxai_bench.data.cue`) a clip also needs valid ground truth. An unknown
-    ``resampler`` is refused: :func:`~.clipfile.rate_problem` would check for fft's limits without a word."""
+    ``resampler`` is refused: :func:`~.clipfile.rate_problem` would check for fft's limits
+    without a word."""
     check_resampler(resampler)
     index = scan_dataset(root)
     problems = list(index.problems)
