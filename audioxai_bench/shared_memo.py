@@ -120,8 +120,8 @@ class _Kept:
                 _same(*p) for p in compared if not isinstance(p[0], Tensor)):
             return False, True  # the common case: on a GPU one wait for the device, not one a leaf
         differ, restored = False, True
-        for leaf, copy in zip(leaves, self.copies, strict=True):
-            if id(leaf) not in skip and not _same(leaf, copy):
+        for leaf, copy in compared:
+            if not _same(leaf, copy):
                 differ = True
                 restored = _put_back(leaf, copy) and restored
         return differ, restored
