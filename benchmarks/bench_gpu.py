@@ -11,6 +11,7 @@
    Measured as runs compute (deterministic, IEEE float32); on CUDA also the bare rate with
    torch's default TF32 convolutions, which the suite turns off.
    On CUDA: how often the guarded gradient call and each metric wait for the device.
+   Where a bare forward+backward spends its time (torch.profiler's top ops).
 4. The spectrogram input: float64 (reference) and float32 FFT on the device, inputs/s.
 5. Projection: each shipped definition's wall time from these rates: training budgets, the
    explainers' forward+backward passes and the metrics' forward inputs per sample (counted on
@@ -67,6 +68,38 @@ def best_of(fn: Callable[[], object], device: torch.device, repeats: int) -> flo
         sync(device)
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def step_profile(name: str, width: float, device: torch.device, batch: int,
+                 top: int = 8) -> list[tuple[str, float]]:
+    """(op, share of the step's time) of the ``top`` ops of a bare forward+backward at
+    ``batch`` (torch.profiler; device time on CUDA, CPU time on the CPU): what bounds a model
+    whose step runs well below the device's arithmetic rate (AudioNet on an H200: 20 of 67
+    TFLOP/s, bf16 no faster)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model = build_model(name, 10, width).to(device).train()
+    x = torch.randn(batch, *model.input_shape, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+
+    for _ in range(3):  # warm-up: cuDNN's algorithm choice, the allocator
+        step()
+    sync(device)
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        for _ in range(5):
+            step()
+        sync(device)
+    field = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = [e for e in prof.key_averages() if getattr(e, field) > 0]
+    total = sum(getattr(e, field) for e in events) or 1.0
+    ranked = sorted(events, key=lambda e: -getattr(e, field))[:top]
+    return [(e.key, getattr(e, field) / total) for e in ranked]
 
 
 def clips(n: int, seed: int = 0) -> np.ndarray:
@@ -137,23 +170,39 @@ def spectrogram_rates(device: torch.device, batch: int, repeats: int) -> dict[st
 
 
 def metric_inputs_per_sample(pm: PluginManager, name: str, width: float,
-                             device: torch.device) -> float:
-    """Forward inputs every registered metric and sonifier needs per sample and explainer,
-    counted on 4 samples through ``score_attributions``."""
-    from audioxai_bench import score_attributions
+                             device: torch.device) -> tuple[float, float]:
+    """Forward inputs every registered metric and sonifier needs per sample: (the first
+    explainer, each further one), counted on 4 samples through ``score_attributions``.
+
+    A run keeps one memo per batch for all explainers (EvalBatch.shared: the random and
+    amplitude curves, the bands' damage), so only the first explainer pays for it;
+    ``score_attributions`` starts a fresh memo per call, and here consecutive calls get one,
+    as a run's explainers do."""
+    from unittest import mock
+
+    from audioxai_bench import score_attributions, scoring
 
     model = build_model(name, 10, width).to(device).eval()
     signals = torch.from_numpy(clips(4)).to(device)
     x = to_model_input(signals, MODELS[name])
     target = torch.arange(4, device=device)
-    relevance = torch.rand(x.shape, generator=torch.Generator().manual_seed(0)).to(device)
     counted = [0]
     forward = model.forward
     model.forward = lambda batch: counted.__setitem__(0, counted[0] + len(batch)) or forward(batch)
-    score_attributions(model, x, target, relevance, signals=signals, metrics="all",
-                       explainer=pm.explainers.get("gradient"), explain_seconds=0.01,
-                       sonifiers=pm.sonifiers.names(), plugins=pm)
-    return counted[0] / 4
+    memo: dict = {}
+    batch = scoring.EvalBatch
+    with mock.patch.object(scoring, "EvalBatch",
+                           lambda *a, **k: batch(*a, **k | {"shared": memo})):
+        per_sample = []
+        for seed in (0, 1):  # two explainers' relevance on the same samples
+            relevance = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed))
+            counted[0] = 0
+            score_attributions(model, x, target, relevance.to(device), signals=signals,
+                               metrics="all", explainer=pm.explainers.get("gradient"),
+                               explain_seconds=0.01, sonifiers=pm.sonifiers.names(),
+                               plugins=pm)
+            per_sample.append(counted[0] / 4)
+    return per_sample[0], per_sample[1]
 
 
 def sync_counts(pm: PluginManager, name: str, width: float, device: torch.device
@@ -185,7 +234,7 @@ def sync_counts(pm: PluginManager, name: str, width: float, device: torch.device
 
 
 def projection(pm: PluginManager, definition: str, rates: dict[str, dict[str, float]],
-               inputs: dict[str, float]) -> tuple[float, float]:
+               inputs: dict[str, tuple[float, float]]) -> tuple[float, float]:
     """(training, explain+score) projected seconds of a shipped definition."""
     from audioxai_bench.builtin.models import BUILTIN_MODELS
     from audioxai_bench.run.definition import load_benchmark
@@ -205,8 +254,9 @@ def projection(pm: PluginManager, definition: str, rates: dict[str, dict[str, fl
             explainers = [pm.explainers.get(e) for e in pm.explainers.names()
                           if MODELS[name] in pm.explainers.get(e).representations]
             passes = sum(getattr(e, "passes", lambda _s: 1)(shape) for e in explainers)
+            first, further = inputs[name]
             per_sample = (passes / rates[name]["bare_fwd_bwd"]
-                          + len(explainers) * inputs[name] / rates[name]["score"])
+                          + (first + (len(explainers) - 1) * further) / rates[name]["score"])
             scoring += n * (bench.samples or 500) * per_sample
     return training, scoring
 
@@ -291,6 +341,12 @@ def measure(args: argparse.Namespace) -> None:
             counts = sync_counts(pm, name, 0.0625, device)
             print(f"{name:9} " + ", ".join(f"{k} {v}" for k, v in sorted(
                 counts.items(), key=lambda kv: -kv[1])), flush=True)
+    print(f"\n## where a bare forward+backward spends its {'device' if cuda else 'CPU'} time, "
+          f"batch {args.batch} (torch.profiler, top ops)")
+    for name in args.models:
+        ops = step_profile(name, width, device, args.batch)
+        print(f"{name:9} " + "; ".join(f"{op} {100 * share:.0f} %" for op, share in ops),
+              flush=True)
     spec = spectrogram_rates(device, args.batch, args.repeats)
     print("\n## spectrogram input on the device (inputs/s): "
           + ", ".join(f"{k} FFT {v:.0f}" for k, v in spec.items()))
@@ -299,8 +355,9 @@ def measure(args: argparse.Namespace) -> None:
               f"{width:g}; training + explain/score)")
         inputs = {name: metric_inputs_per_sample(pm, name, 0.0625, device)
                   for name in args.models}
-        print("metric forward inputs per sample and explainer: "
-              + ", ".join(f"{k} {v:.0f}" for k, v in inputs.items()))
+        print("metric forward inputs per sample: first explainer / each further one (the "
+              "run's shared memo): " + ", ".join(f"{k} {a:.0f} / {b:.0f}"
+                                                 for k, (a, b) in inputs.items()))
         for definition in args.definitions:
             training, scoring = projection(pm, definition, rates, inputs)
             print(f"{definition:12} training {training / 60:7.1f} min  explain+score "

@@ -1,0 +1,47 @@
+"""benchmarks/bench_gpu.py's projection, issue #12's wall-time estimate of the paper
+definitions: a run computes the random and amplitude curves once per batch for all its
+explainers, so the projection must not charge them to every explainer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(BENCHMARKS))  # bench_gpu imports its sibling scripts by name
+    try:
+        import bench_gpu
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return bench_gpu
+
+
+@pytest.fixture(scope="module")
+def pm(bench):
+    return bench.PluginManager(entrypoints=False, strict=True)
+
+
+def test_a_further_explainer_reuses_the_first_ones_reference_curves(bench, pm):
+    first, further = bench.metric_inputs_per_sample(pm, "audionet", 0.0625,
+                                                    torch.device("cpu"))
+    # the shared part (8 random orders and the amplitude order of the deletion curves) is
+    # most of the first explainer's forward passes
+    assert 0 < further < first / 2
+
+
+def test_projection_charges_the_shared_inputs_once_per_sample(bench, pm):
+    rates = {"audionet": {"train": 1e4, "bare_fwd_bwd": 1e4, "score": 1e4}}
+    _, every = bench.projection(pm, "paper-digit", rates, {"audionet": (800.0, 800.0)})
+    _, shared = bench.projection(pm, "paper-digit", rates, {"audionet": (800.0, 300.0)})
+    explainers = [e for e in pm.explainers.names()
+                  if "waveform" in pm.explainers.get(e).representations]
+    folds, samples = 5, 500  # paper-digit: all five digit splits, 500 scored samples
+    assert every - shared == pytest.approx(
+        folds * samples * (len(explainers) - 1) * 500.0 / 1e4)
