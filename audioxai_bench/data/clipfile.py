@@ -23,7 +23,10 @@ WINDOW = 8_000  # samples at TARGET_RATE: every clip is placed inside one second
 #: Shortest clip taken: half the shortest spoken digits of AudioMNIST (about 0.2 s) and longer
 #: than the spectrogram's STFT window (455 samples at 8 kHz, 57 ms); shorter holds no word.
 MIN_SECONDS = 0.1
-FLAT_BLOCK = 1_024  # samples read at a time when looking for one that differs from the first
+FLAT_BLOCK = 1_024  # samples read at a time when looking for the clip's signal
+#: Least half peak-to-peak range of a clip with signal, a share of full scale (-60 dBFS, 33
+#: int16 steps). Spoken digits peak tens of dB above it; under it a clip holds dither or hum.
+MIN_LEVEL = 1e-3
 MIN_RATE, MAX_RATE = 4_000, 384_000  # sample rates a recording can plausibly have
 #: How a clip reaches 8 kHz (:mod:`.preprocess`): ``fft`` is the reference code's, ``sinc``
 #: torchaudio's windowed sinc. Defined here, torch-free, because only ``sinc`` limits the
@@ -102,15 +105,21 @@ def length_problem(frames: int, rate: int) -> str | None:
 
 
 def flat_problem(blocks: Iterable[np.ndarray]) -> str | None:
-    """Why a non-empty clip's samples carry no signal, or None: all 0 (silence) or all one
-    value (DC only), on which relevance and energy-normalised metrics mean nothing. Reading
-    stops at the first block with a sample unlike the first, so a clip with sound costs one."""
-    first = None
+    """Why a non-empty clip's samples carry no signal, or None: all 0 (silence), all one
+    value (DC only), or a range of a few int16 steps (dither, a constant with a little noise),
+    on which relevance and energy-normalised metrics explain noise. Reading stops at the first
+    block that brings the samples' range past :data:`MIN_LEVEL`, so a clip with sound costs
+    one or two."""
+    low, high = math.inf, -math.inf
     for block in blocks:
-        first = block.flat[0] if first is None else first
-        if np.any(block != first):
+        low, high = min(low, float(block.min())), max(high, float(block.max()))
+        if (high - low) / 2 > MIN_LEVEL:
             return None
-    return "silent (every sample 0)" if first == 0 else "constant (DC only, no signal)"
+    if high == low:
+        return "silent (every sample 0)" if high == 0 else "constant (DC only, no signal)"
+    level = 20 * math.log10((high - low) / 2)
+    return (f"near-silent (half its peak-to-peak range is {level:.0f} dBFS, under "
+            f"{20 * math.log10(MIN_LEVEL):.0f} dBFS: no signal)")
 
 
 def nonfinite_problem(samples: np.ndarray) -> str | None:

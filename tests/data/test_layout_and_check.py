@@ -230,6 +230,11 @@ def flat_tree(small_tree):
     sf.write(folder / "4_12_0.wav", tone_clip(4, 12, 0)[:int(0.15 * 48_000)], 48_000)  # usable
     late = np.concatenate([np.zeros(10_000, np.int16), tone_clip(5, 12, 0)])  # past one block
     sf.write(folder / "5_12_0.wav", late, 48_000)  # usable
+    dither = np.random.default_rng(0).integers(-1, 2, 24_000).astype(np.int16)  # +-1 step
+    sf.write(folder / "6_12_0.wav", dither, 48_000)
+    sf.write(folder / "7_12_0.wav", 300 + 10 * dither, 48_000)  # a constant with a little noise
+    quiet = np.concatenate([dither, tone_clip(8, 12, 0) // 64])  # a word at -48 dBFS, late
+    sf.write(folder / "8_12_0.wav", quiet, 48_000)  # usable
     return small_tree
 
 
@@ -241,13 +246,17 @@ def test_check_rejects_silent_constant_and_one_sample_clips(flat_tree):
         "1_12_0.wav": "1 sample long (0.000 s); a spoken digit lasts at least 0.1 s",
         "2_12_0.wav": "constant (DC only, no signal)",
         "3_12_0.wav": "constant (DC only, no signal)",
+        "6_12_0.wav": "near-silent (half its peak-to-peak range is -90 dBFS, under -60 dBFS: "
+                      "no signal)",
+        "7_12_0.wav": "near-silent (half its peak-to-peak range is -70 dBFS, under -60 dBFS: "
+                      "no signal)",
     }
-    assert len(report.usable) == 80 - 4
+    assert len(report.usable) == 80 - 6
 
 
 def test_check_cli_names_each_flat_clip_on_one_line(flat_tree, capsys):
     errors = refused_lines(flat_tree, capsys)
-    assert len(errors) == 4
+    assert len(errors) == 6
     assert any(e.endswith("12/0_12_0.wav: silent (every sample 0)") for e in errors)
     assert any(e.endswith("12/1_12_0.wav: 1 sample long (0.000 s); a spoken digit lasts at "
                           "least 0.1 s") for e in errors)

@@ -211,6 +211,7 @@ def test_nan_and_inf_samples_reject_the_clip(tmp_path):
 @pytest.mark.parametrize("samples, message", [
     (np.zeros(4_800, np.int16), r"flat\.wav: silent \(every sample 0\)"),
     (np.full(4_800, -7, np.int16), r"flat\.wav: constant \(DC only, no signal\)"),
+    (np.arange(4_800).astype(np.int16) % 3 - 7, r"flat\.wav: near-silent \(.* -90 dBFS"),
     (np.array([5, 9], np.int16), r"flat\.wav: 2 samples long \(0\.000 s\)")])
 def test_flat_and_too_short_clips_are_refused_by_every_reader(tmp_path, samples, message):
     """The cue planter reads clips with read_clip alone; it took clips data check refuses."""
