@@ -60,6 +60,7 @@ from ..models.checkpoint import (
 from ..models.layers import fold_input_affine
 from ..models.train import NO_CLASS, TrainConfig, TrainResult, initialise, train
 from ..progress import ProgressFn
+from .score_cache import code_digest
 
 _DONE = ".complete"
 #: TrainConfig settings added after models were cached, with the value those models had
@@ -255,8 +256,11 @@ class ModelRecipe:
                           if k not in ("device", "num_workers")
                           and not (k in _LATER_SETTINGS and v == _LATER_SETTINGS[k])}
         revision = getattr(self.spec, "revision", 0)  # 0: keys from before it existed
+        # the code that trains it (this package, the spec's plugin files): the built-ins'
+        # version never moves, and a model trained by other code gave other numbers
         return config_hash({"model": self.spec.name, "plugin": self.plugin, "task": self.task,
                             "fold": self.fold, "width": self.width, "train": train_settings,
+                            "code": code_digest(self.spec),
                             **({"revision": revision} if revision else {}),
                             **({"design": self.design} if self.design else {})})
 

@@ -193,6 +193,24 @@ def test_a_model_trained_with_other_numerics_is_not_taken_from_the_cache(data, g
     assert trained_model(recipe(), data, CPU, numerics=ONE_THREAD)[2]  # still there for 1
 
 
+def test_a_model_trained_by_other_code_is_not_taken_from_the_cache(data, good_entry,
+                                                                    private_cache, monkeypatch):
+    """The built-ins' version stays 0.1.0 while their code changes: a model trained before an
+    edit of the training code was taken as this code's (its numbers then matched no cold run).
+    The package's source digest is in the key, as in the score cache's."""
+    from audioxai_bench.run import score_cache
+
+    source, _ = good_entry
+    path = model_path(recipe(), data.fingerprint, ONE_THREAD)
+    path.parent.mkdir(parents=True)
+    shutil.copy(source, path)
+    assert trained_model(recipe(), data, CPU, numerics=ONE_THREAD)[2]
+    monkeypatch.setattr(score_cache, "package_digest", lambda: "edited")
+    assert model_path(recipe(), data.fingerprint, ONE_THREAD) != path
+    _, _, cached = trained_model(recipe(), data, CPU, numerics=ONE_THREAD)
+    assert not cached
+
+
 def test_a_model_of_otherwise_resampled_data_is_not_taken_from_the_cache(data, good_entry,
                                                                          private_cache, caplog):
     """The resampler enters the model's key and checkpoint: a sinc model is not the fft data's.
