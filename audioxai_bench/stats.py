@@ -412,7 +412,7 @@ class Verdict:
     intervals: np.ndarray
     p_adjusted: np.ndarray  # (M, M), NaN on the diagonal
     better: np.ndarray  # (M, M) bool: method i is distinguishably better than j
-    ranks: list[tuple[int, int]]
+    ranks: list[tuple[int, int] | None]  # None: no finite mean, unranked
     units: int
     #: whether the tests ranked the differences within each class (:func:`paired_p`'s strata)
     stratified: bool = False
@@ -462,16 +462,19 @@ def compare(data: Clustered, higher_is_better: bool = True, alpha: float = 0.05,
     Each pair is tested on the per-(model, speaker) mean difference with scipy's Wilcoxon
     signed-rank test; the family of all pairs is adjusted with :func:`holm`. A method's shared
     rank runs from 1 + the number of methods distinguishably better to the number not
-    distinguishably worse. Intervals come from the paired hierarchical bootstrap. (No
-    bootstrap rank interval: it is not adjusted for the pairs compared and reads narrower than
-    the tests allow.)
+    distinguishably worse. A method without a finite mean is left out of the pairs, the
+    family and the ranks (its rank is None): a pair it cannot be ordered in would otherwise
+    widen every other method's rank and Holm's multiplier. Intervals come from the paired
+    hierarchical bootstrap. (No bootstrap rank interval: it is not adjusted for the pairs
+    compared and reads narrower than the tests allow.)
     """
     unit_means, strata = data.unit_means(), data.unit_strata()
     m = len(data.scores)
     sign = 1.0 if higher_is_better else -1.0
     means = data.means()
+    valued = [i for i in range(m) if np.isfinite(means[i])]
     raw = np.full((m, m), np.nan)
-    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
+    pairs = [(i, j) for n, i in enumerate(valued) for j in valued[n + 1:]]
     for i, j in pairs:
         raw[i, j] = paired_p(unit_means[i] - unit_means[j], strata)
     adjusted = np.full((m, m), np.nan)
@@ -481,12 +484,13 @@ def compare(data: Clustered, higher_is_better: bool = True, alpha: float = 0.05,
             adjusted[i, j] = adjusted[j, i] = p
     better = np.zeros((m, m), dtype=bool)
     for i, j in pairs:
-        if adjusted[i, j] < alpha and np.isfinite(means[i]) and np.isfinite(means[j]):
+        if adjusted[i, j] < alpha:
             if sign * (means[i] - means[j]) > 0:
                 better[i, j] = True
             else:
                 better[j, i] = True
-    ranks = [(1 + int(better[:, i].sum()), m - int(better[i, :].sum())) for i in range(m)]
+    ranks = [(1 + int(better[:, i].sum()), len(valued) - int(better[i, :].sum()))
+             if i in valued else None for i in range(m)]
     reps = data.bootstrap(n_resamples, seed)
     intervals = percentile_interval(reps, means, data.unit_counts(), data.n_strata)
     return Verdict(means, intervals, adjusted, better, ranks, unit_means.shape[1],

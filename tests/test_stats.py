@@ -255,6 +255,20 @@ def test_compare_leaves_nan_methods_unranked_and_identical_methods_tied():
     assert verdict.ranks == [(1, 2), (1, 2)] and verdict.p_adjusted[0, 1] == 1.0
 
 
+def test_a_method_without_a_mean_is_neither_ranked_nor_in_the_family():
+    """A method whose every score is NaN read rank 1–3 and widened the others' ranks (1–2 and
+    2–3 for a pair the tests separate); its two untestable pairs tripled Holm's multiplier."""
+    from audioxai_bench.stats import compare, paired_p
+
+    rng = np.random.default_rng(0)
+    good, bad = 0.5 + rng.normal(0, 0.1, 96), rng.normal(0, 0.1, 96)
+    verdict = compare(clustered([good, bad, np.full(96, np.nan)]))
+    assert verdict.ranks == [(1, 1), (2, 2), None]
+    units = clustered([good - bad]).unit_means()[0]
+    assert verdict.p_adjusted[0, 1] == pytest.approx(paired_p(units))  # a family of one pair
+    assert np.isnan(verdict.p_adjusted[2, :2]).all()
+
+
 def test_clustered_wilson_counts_speakers_not_clips_where_errors_cluster():
     speakers = np.repeat(np.arange(6), 50)
     # independent clips (one per cluster): the plain Wilson interval

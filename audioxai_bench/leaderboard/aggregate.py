@@ -814,7 +814,7 @@ def sections(df: pd.DataFrame, cells: pd.DataFrame | None = None) -> list[Sectio
             ranks = dict.fromkeys(order, "–")
         elif (found := paired_verdict(rows, order)) is not None:
             verdict, names = found
-            spans = dict(zip(names, verdict.ranks))
+            spans = {n: r for n, r in zip(names, verdict.ranks) if r is not None}
             ranks = rank_texts(spans, order)
         else:
             ranks = shared_ranks(mine, order)

@@ -616,7 +616,7 @@ def units_note(section: Section) -> str:
     verdict = section.verdict
     if verdict is None or not verdict.units:
         return ""
-    units, m = verdict.units, len(verdict.means)
+    units, m = verdict.units, int(pd.notna(verdict.means).sum())  # the ranked methods
     pairs, separated = m * (m - 1) // 2, int((verdict.p_adjusted < ALPHA).sum()) // 2
     if separated >= pairs:
         return ""

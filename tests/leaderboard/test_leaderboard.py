@@ -648,6 +648,21 @@ def test_an_interval_stays_in_the_range_the_metric_declares():
     assert record["info"]["bounds"] == [0.0, 1.0]  # the records carry the range
 
 
+def test_an_explainer_without_a_gap_is_unranked_and_leaves_the_others_ranks_alone():
+    """Its per-clip scores all NaN, an explainer read rank 1–3 beside "n/a", and the two
+    explainers the tests separate read 1–2 and 2–3 (the fallback without per-sample scores
+    gave "–", 1 and 2)."""
+    from tests.leaderboard.records import score_rows
+
+    rng = np.random.default_rng(0)
+    scores = {"bad": rng.normal(0, 0.05, 24), "good": 0.5 + rng.normal(0, 0.05, 24),
+              "none": np.full(24, np.nan)}
+    section = aggregate.sections(pd.DataFrame(score_rows(scores, metric="faithfulness-gap",
+                                                         versus=None)))[0]
+    assert section.verdict is not None
+    assert section.ranks == {"good": "1", "bad": "2", "none": "–"}
+
+
 def test_the_csv_gives_no_direction_to_a_metric_that_is_not_a_grade():
     """Science audit 6, L2: Gini, the randomisation check and the low-band share read
     higher_is_better = True in leaderboard.csv although their records say ``ranked: false``;
