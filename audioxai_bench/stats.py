@@ -455,20 +455,30 @@ def paired_p(differences: np.ndarray, strata: np.ndarray | None = None,
                                       rng=np.random.default_rng(0)).pvalue)
 
 
+def unit_differences(data: Clustered, i: int, j: int) -> np.ndarray:
+    """``(U,)`` each (model, speaker) unit's mean of method ``i``'s score minus ``j``'s over
+    the clips both scored: a difference of the two unit means would compare a method on its
+    defined clips with the other on more (a metric left out on the hard clips of one method
+    made that method better on every unit while every shared clip scored alike)."""
+    both = Clustered(data.scores[i:i + 1] - data.scores[j:j + 1], data.group, data.cluster)
+    return both.unit_means()[0]
+
+
 def compare(data: Clustered, higher_is_better: bool = True, alpha: float = 0.05,
             n_resamples: int = N_RESAMPLES, seed: int = 0) -> Verdict:
     """Rank methods only as far as the data separate them.
 
-    Each pair is tested on the per-(model, speaker) mean difference with scipy's Wilcoxon
-    signed-rank test; the family of all pairs is adjusted with :func:`holm`. A method's shared
-    rank runs from 1 + the number of methods distinguishably better to the number not
-    distinguishably worse. A method without a finite mean is left out of the pairs, the
-    family and the ranks (its rank is None): a pair it cannot be ordered in would otherwise
-    widen every other method's rank and Holm's multiplier. Intervals come from the paired
-    hierarchical bootstrap. (No bootstrap rank interval: it is not adjusted for the pairs
-    compared and reads narrower than the tests allow.)
+    Each pair is tested on the per-(model, speaker) mean of its per-clip differences (the clips
+    both methods scored: :func:`unit_differences`) with scipy's Wilcoxon signed-rank test; the
+    family of all pairs is adjusted with :func:`holm`. A method's shared rank runs from 1 + the
+    number of methods distinguishably better to the number not distinguishably worse. A
+    method without a finite mean is left out of the pairs, the family and the ranks (its rank
+    is None): a pair it cannot be ordered in would otherwise widen every other method's rank
+    and Holm's multiplier. Intervals come from the paired hierarchical bootstrap. (No bootstrap
+    rank interval: it is not adjusted for the pairs compared and reads narrower than the tests
+    allow.)
     """
-    unit_means, strata = data.unit_means(), data.unit_strata()
+    strata = data.unit_strata()
     m = len(data.scores)
     sign = 1.0 if higher_is_better else -1.0
     means = data.means()
@@ -476,7 +486,7 @@ def compare(data: Clustered, higher_is_better: bool = True, alpha: float = 0.05,
     raw = np.full((m, m), np.nan)
     pairs = [(i, j) for n, i in enumerate(valued) for j in valued[n + 1:]]
     for i, j in pairs:
-        raw[i, j] = paired_p(unit_means[i] - unit_means[j], strata)
+        raw[i, j] = paired_p(unit_differences(data, i, j), strata)
     adjusted = np.full((m, m), np.nan)
     if pairs:
         flat = holm([raw[i, j] for i, j in pairs])
@@ -493,5 +503,5 @@ def compare(data: Clustered, higher_is_better: bool = True, alpha: float = 0.05,
              if i in valued else None for i in range(m)]
     reps = data.bootstrap(n_resamples, seed)
     intervals = percentile_interval(reps, means, data.unit_counts(), data.n_strata)
-    return Verdict(means, intervals, adjusted, better, ranks, unit_means.shape[1],
+    return Verdict(means, intervals, adjusted, better, ranks, data.unit_means().shape[1],
                    strata is not None)

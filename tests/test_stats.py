@@ -269,6 +269,20 @@ def test_a_method_without_a_mean_is_neither_ranked_nor_in_the_family():
     assert np.isnan(verdict.p_adjusted[2, :2]).all()
 
 
+def test_compare_pairs_the_clips_both_methods_scored():
+    """b equals a on every clip it scored and is undefined on the two hard clips of each
+    speaker: the difference of unit means read b better on every unit (Holm p 1e-7)."""
+    from audioxai_bench.stats import compare
+
+    a = np.random.default_rng(0).normal(0.2, 0.1, 96)
+    hard = np.tile([False, False, True, True], 24)
+    a[hard] -= 0.3
+    b = np.where(hard, np.nan, a)
+    verdict = compare(clustered([a, b]))
+    assert verdict.means[1] > verdict.means[0] + 0.1  # each mean over its own clips
+    assert verdict.p_adjusted[0, 1] == 1.0 and verdict.ranks == [(1, 2), (1, 2)]
+
+
 def test_clustered_wilson_counts_speakers_not_clips_where_errors_cluster():
     speakers = np.repeat(np.arange(6), 50)
     # independent clips (one per cluster): the plain Wilson interval

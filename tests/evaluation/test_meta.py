@@ -92,6 +92,17 @@ def test_a_metric_blind_to_the_map_fails_with_every_step_tied():
     assert {s.verdict for s in verdict.steps} == {"tied"}
 
 
+def test_a_reference_scored_on_fewer_clips_is_compared_on_the_clips_both_scored():
+    """The oracle undefined on the low clip of each speaker, every reference scoring alike on
+    every clip: its unit means lay 1 above the others' on every speaker, and the step read
+    ordered."""
+    x = np.repeat(np.random.default_rng(0).normal(0, 0.1, 15), 2) + np.tile([1.0, -1.0], 15)
+    scores = np.tile(x, (len(REFERENCES), 1))
+    scores[0, 1::2] = np.nan
+    verdict = reliability(Clustered(scores, np.zeros(30, dtype=int), np.arange(30) // 2))
+    assert verdict.steps[0].verdict == "tied" and verdict.steps[0].p == 1.0
+
+
 def test_random_and_inverted_tied_is_partial_not_fail():
     means = QUALITY.copy()
     means[-1] = means[-2]  # a metric that cannot tell a random map from an anti-localised one
