@@ -338,6 +338,21 @@ def test_clustered_wilson_more_hits_spread_alike_never_lower_the_lower_bound():
         assert clustered_wilson(hits, speakers)[0] <= perfect[0] + 1e-12
 
 
+def test_clustered_wilson_of_a_weighted_proportion():
+    """Equal weights change nothing; unequal ones give the interval of the weighted mean."""
+    rng = np.random.default_rng(0)
+    hits, speakers = (rng.uniform(size=60) < 0.7).astype(float), np.repeat(np.arange(12), 5)
+    assert clustered_wilson(hits, speakers, weights=np.full(60, 3.0)) == pytest.approx(
+        clustered_wilson(hits, speakers))
+    weights = np.where(speakers < 6, 1.0, 0.1)
+    low, high, _ = clustered_wilson(hits, speakers, weights=weights)
+    weighted = np.average(hits, weights=weights)
+    assert low < weighted < high and (low, high) != pytest.approx(
+        clustered_wilson(hits, speakers)[:2])
+    assert clustered_wilson(np.ones(60), speakers, weights=weights) == pytest.approx(
+        clustered_wilson(np.ones(60), speakers))  # the boundary: the weights do not move it
+
+
 def test_clustered_wilson_covers_with_few_speakers():
     """Six speakers whose accuracies scatter (Beta around 85 %), 50 clips each: the variance
     from six clusters is noisy, so the interval takes Student's quantile (Korn & Graubard).

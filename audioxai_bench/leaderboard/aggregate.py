@@ -148,13 +148,18 @@ def _proportion_interval(data: Clustered, declared: bool) -> tuple[float, float]
     """Where the metric ``declared`` its per-sample scores hits or chances of a hit (the
     pointing game, L-MAC's Fid-In), the Wilson interval at the effective size of its (fold,
     speaker) clusters; a bootstrap of 48 hits would read [1, 1]. None for any other scores:
-    scores that merely happen to be 0 (amplitude against itself) are no proportion."""
+    scores that merely happen to be 0 (amplitude against itself) are no proportion. Each
+    split's clips weigh alike in all, as in the cell's mean (:meth:`Clustered.means`): where
+    splits keep unequal numbers of clips, the pooled proportion is another number."""
     scores = data.scores[0]
     finite = np.isfinite(scores)
     values = scores[finite]
     if not declared or not finite.any() or not ((values >= 0) & (values <= 1)).all():
         return None
-    low, high, _ = clustered_wilson(scores[finite], data.cluster[finite])
+    _, which, per_split = np.unique(data.group[finite], return_inverse=True,
+                                    return_counts=True)
+    low, high, _ = clustered_wilson(values, data.cluster[finite],
+                                    weights=1.0 / per_split[which])
     return low, high
 
 

@@ -618,6 +618,22 @@ def test_a_proportion_gets_a_speaker_clustered_wilson_interval_not_a_bootstrap()
     assert (zeros["value"], zeros["ci_low"], zeros["ci_high"]) == (0.0, 0.0, 0.0)
 
 
+def test_a_proportion_s_interval_is_of_the_mean_over_splits_the_cell_shows():
+    """Fold 0 keeps its 48 hits, fold 1 only 8 clips (2 hits) where the metric was defined:
+    the cell's mean over splits is 0.625, and the Wilson interval of the pooled 50 of 56 read
+    [0.691, 0.969], the value outside it."""
+    from tests.leaderboard.records import score_rows
+
+    speakers = [s for s in range(6) for _ in range(8)]
+    fold1 = np.full(48, np.nan)
+    fold1[::6] = [1, 1, 0, 0, 0, 0, 0, 0]
+    rows = score_rows({"e": np.r_[np.ones(48), fold1]}, metric="pointing-game", versus=None,
+                      speakers=speakers, info={"proportion": True})
+    cell = aggregate.by_cell(pd.DataFrame(rows)).iloc[0]
+    assert cell["value"] == 0.625
+    assert cell["ci_low"] < 0.625 < cell["ci_high"]
+
+
 def test_a_metric_without_an_interval_gets_none_from_the_leaderboard_either():
     """Runtime records one timing per model for every clip and ``"ci": null``: resampling its
     speakers gave 0.0273 [0.0266, 0.0283], a reweighting of a few timings."""
