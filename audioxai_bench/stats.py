@@ -426,9 +426,10 @@ class Verdict:
 
 
 def paired_p(differences: np.ndarray, strata: np.ndarray | None = None,
-             n_resamples: int = 9999) -> float:
-    """Two-sided p of the Wilcoxon signed-rank test that paired ``differences`` (one per unit;
-    NaN and, as Wilcoxon did, zeros left out) centre on 0; 1.0 where none is left.
+             n_resamples: int = 9999, alternative: str = "two-sided") -> float:
+    """Two-sided p (or ``alternative``'s: ``"greater"``, ``"less"``) of the Wilcoxon
+    signed-rank test that paired ``differences`` (one per unit; NaN and, as Wilcoxon did, zeros
+    left out) centre on 0; 1.0 where none is left.
 
     Without ties scipy's exact test. With tied magnitudes (binary scores, saturated metrics)
     scipy falls back on a permutation test that is slow and unseeded; here the same test runs
@@ -445,7 +446,7 @@ def paired_p(differences: np.ndarray, strata: np.ndarray | None = None,
     classes = None if strata is None else np.asarray(strata)[keep]
     if classes is None or len(np.unique(classes)) < 2:
         if len(np.unique(magnitude)) == len(diff):
-            return float(sps.wilcoxon(diff).pvalue)
+            return float(sps.wilcoxon(diff, alternative=alternative).pvalue)
         ranks = sps.rankdata(magnitude)
     else:
         ranks = np.empty_like(magnitude)
@@ -458,8 +459,22 @@ def paired_p(differences: np.ndarray, strata: np.ndarray | None = None,
 
     return float(sps.permutation_test((diff, np.zeros_like(diff)), signed_rank_sum,
                                       permutation_type="samples", vectorized=True,
-                                      n_resamples=n_resamples,
+                                      n_resamples=n_resamples, alternative=alternative,
                                       rng=np.random.default_rng(0)).pvalue)
+
+
+def directed_p(differences: np.ndarray, direction: float,
+               strata: np.ndarray | None = None) -> float:
+    """:func:`paired_p`'s two-sided p where the signed ranks lean the way ``direction`` (the
+    sign of the mean shown) does, else 1.0 (and 1.0 where it is 0 or NaN): twice the one-sided
+    p in that direction. A test can reject a centre of 0 on many small differences while a few
+    large ones put the mean on the other side (11 of 12 units above the control, one far
+    below); a mark or rank by the mean's sign would then claim the opposite of what the test
+    found."""
+    if not direction or not np.isfinite(direction):
+        return 1.0
+    side = "greater" if direction > 0 else "less"
+    return min(1.0, 2 * paired_p(differences, strata, alternative=side))
 
 
 def unit_differences(data: Clustered, i: int, j: int) -> np.ndarray:
@@ -476,8 +491,9 @@ def compare(data: Clustered, higher_is_better: bool = True, alpha: float = 0.05,
     """Rank methods only as far as the data separate them.
 
     Each pair is tested on the per-(model, speaker) mean of its per-clip differences (the clips
-    both methods scored: :func:`unit_differences`) with scipy's Wilcoxon signed-rank test; the
-    family of all pairs is adjusted with :func:`holm`. A method's shared rank runs from 1 + the
+    both methods scored: :func:`unit_differences`) with scipy's Wilcoxon signed-rank test, in
+    the direction of the means shown (:func:`directed_p`); the family of all pairs is adjusted
+    with :func:`holm`. A method's shared rank runs from 1 + the
     number of methods distinguishably better to the number not distinguishably worse. A
     method without a finite mean is left out of the pairs, the family and the ranks (its rank
     is None): a pair it cannot be ordered in would otherwise widen every other method's rank
@@ -493,7 +509,7 @@ def compare(data: Clustered, higher_is_better: bool = True, alpha: float = 0.05,
     raw = np.full((m, m), np.nan)
     pairs = [(i, j) for n, i in enumerate(valued) for j in valued[n + 1:]]
     for i, j in pairs:
-        raw[i, j] = paired_p(unit_differences(data, i, j), strata)
+        raw[i, j] = directed_p(unit_differences(data, i, j), means[i] - means[j], strata)
     adjusted = np.full((m, m), np.nan)
     if pairs:
         flat = holm([raw[i, j] for i, j in pairs])

@@ -269,6 +269,24 @@ def test_a_method_without_a_mean_is_neither_ranked_nor_in_the_family():
     assert np.isnan(verdict.p_adjusted[2, :2]).all()
 
 
+def test_a_pair_is_separated_only_where_the_test_leans_the_way_the_means_differ():
+    """b above a on 23 of 24 units by a little, far below on one: the means put a first, the
+    signed ranks b (two-sided p 9e-5); a was ranked distinguishably better than b."""
+    from audioxai_bench.stats import compare, directed_p, paired_p
+
+    units = np.r_[0.01 + 0.001 * np.arange(23), -1.0]
+    a = np.random.default_rng(0).normal(0, 0.1, 96)
+    b = a + np.repeat(units, 4)
+    verdict = compare(clustered([a, b]))
+    assert verdict.means[0] > verdict.means[1] and paired_p(units) < 1e-3
+    assert verdict.p_adjusted[0, 1] == 1.0 and verdict.ranks == [(1, 2), (1, 2)]
+    # where the two agree, the usual two-sided p
+    assert directed_p(units, -0.1) == 1.0 and directed_p(units, 0.0) == 1.0
+    assert directed_p(units, 0.1) == pytest.approx(paired_p(units))
+    tied = np.round(units, 2)  # tied magnitudes: the permutation test, the same rule
+    assert directed_p(tied, 0.1) == pytest.approx(paired_p(tied))
+
+
 def test_compare_pairs_the_clips_both_methods_scored():
     """b equals a on every clip it scored and is undefined on the two hard clips of each
     speaker: the difference of unit means read b better on every unit (Holm p 1e-7)."""

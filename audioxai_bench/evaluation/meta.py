@@ -187,8 +187,8 @@ def reliability(data: stats.Clustered, higher_is_better: bool = True, alpha: flo
     units = data.unit_means()
     reps = data.bootstrap(n_resamples, seed)
     means = data.means()
-    raw = [stats.paired_p(sign * stats.unit_differences(data, index[a], index[b]))
-           for a, b in pairs]
+    raw = [stats.directed_p(sign * stats.unit_differences(data, index[a], index[b]),
+                            sign * (means[index[a]] - means[index[b]])) for a, b in pairs]
     steps = []
     for (a, b), p in zip(pairs, stats.holm(raw)):
         diff = sign * (means[index[a]] - means[index[b]])

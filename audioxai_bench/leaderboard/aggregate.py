@@ -50,8 +50,8 @@ from ..stats import (
     clustered_interval,
     clustered_wilson,
     compare,
+    directed_p,
     holm,
-    paired_p,
 )
 
 #: A table section of the leaderboard: one model on one task of one benchmark and dataset.
@@ -204,12 +204,15 @@ def _testable(data: Clustered) -> bool:
 
 def _p_versus(data: Clustered) -> float:
     """Two-sided p of the Wilcoxon signed-rank test that the (split, speaker) unit means of a
-    paired difference centre on 0 (stratified by class where the class is the speaker's,
-    :func:`paired_p`); NaN where every unit mean is 0 (``amplitude`` against the
-    amplitude order: no test to make) or none is finite."""
+    paired difference centre on 0 (stratified by class where the class is the speaker's), 1.0
+    where the ranks lean against the cell's mean (:func:`directed_p`: the mark says the
+    mean's side); NaN where every unit mean is 0 (``amplitude`` against the amplitude order:
+    no test to make) or none is finite."""
     units = data.unit_means()[0]
     finite = np.isfinite(units)
-    return np.nan if not (units[finite] != 0).any() else paired_p(units, data.unit_strata())
+    if not (units[finite] != 0).any():
+        return np.nan
+    return directed_p(units, data.means()[0], data.unit_strata())
 
 
 def by_class(data: Clustered | None) -> list[tuple[int, Clustered]]:

@@ -50,6 +50,15 @@ def test_each_cell_is_tested_against_its_control_and_holm_adjusted_over_the_colu
     assert set(cells["versus"]) == {"random"}
 
 
+def test_no_mark_where_the_test_leans_against_the_cell_s_mean():
+    """11 of 12 units a little above the control, one far below: the mean is below 0 and the
+    signed ranks above (p 0.034); the cell read ▼ worse, its interval holding 0."""
+    units = np.r_[0.01 + 0.001 * np.arange(11), -1.0]
+    cell = aggregate.by_cell(pd.DataFrame(_rows({"e": np.repeat(units, 2)}))).iloc[0]
+    assert cell["value"] < 0 and sps.wilcoxon(units).pvalue < 0.05
+    assert cell["p_versus"] == 1.0 and cell["versus_verdict"] == "not separated"
+
+
 def test_a_metric_without_a_control_or_where_lower_is_better(scores):
     plain = aggregate.by_cell(pd.DataFrame(_rows(scores, versus=None)))
     assert plain["p_versus"].isna().all() and (plain["versus_verdict"] == "").all()
