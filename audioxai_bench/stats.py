@@ -446,7 +446,7 @@ def paired_p(differences: np.ndarray, strata: np.ndarray | None = None,
     classes = None if strata is None else np.asarray(strata)[keep]
     if classes is None or len(np.unique(classes)) < 2:
         if len(np.unique(magnitude)) == len(diff):
-            return float(sps.wilcoxon(diff, alternative=alternative).pvalue)
+            return float(sps.wilcoxon(diff, alternative=alternative, method="exact").pvalue)
         ranks = sps.rankdata(magnitude)
     else:
         ranks = np.empty_like(magnitude)

@@ -229,6 +229,16 @@ def test_the_test_within_classes_weighs_each_class_as_the_balanced_mean_does():
     assert rejected / 300 <= 0.07  # 0.047
 
 
+def test_the_test_without_ties_is_exact_at_any_number_of_units():
+    """As the docstring says; scipy's default turned to its normal approximation (without
+    continuity correction) above 50 units: 0.0796 for an exact 0.0804 at 51."""
+    from audioxai_bench.stats import paired_p
+
+    diff = np.random.default_rng(1).normal(0.3, 1, 60)
+    assert paired_p(diff) == pytest.approx(sps.wilcoxon(diff, method="exact").pvalue)
+    assert paired_p(diff) != pytest.approx(sps.wilcoxon(diff, method="approx").pvalue)
+
+
 def test_compare_ranks_only_what_the_data_separate():
     from audioxai_bench.stats import compare
 
