@@ -50,3 +50,17 @@ def test_a_changed_value_or_a_missing_cell_is_counted(compare, tmp_path, capsys)
     assert "faithfulness-gap" in out
     assert compare([str(first), str(third)]) == 1
     assert "1 cells in one run only" in capsys.readouterr().out
+
+
+def test_values_leaves_out_the_hashes_that_follow_the_code(compare, tmp_path, capsys):
+    """Runs of two versions of the code: the model key holds the code's digest, so the model
+    key and config hash of every cell differ while its value may agree."""
+    first = results(tmp_path / "a", *cells())
+    rehashed = {"config_hash": "def456", "model_key": "k2"}
+    same = results(tmp_path / "b", *(c | rehashed for c in cells()))
+    other = results(tmp_path / "c", *(c | rehashed for c in cells(gap=0.25)))
+    assert compare([str(first), str(same)]) == 1  # the hashes count by default
+    assert capsys.readouterr().out.startswith("1 of 2 cells differ")
+    assert compare(["--values", str(first), str(same)]) == 0
+    assert compare(["--values", str(first), str(other)]) == 1  # a value still counts
+    assert "1 of 2 cells differ (largest value difference 0.05)" in capsys.readouterr().out
