@@ -13,6 +13,7 @@ the wrapped object's.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -79,6 +80,16 @@ class GuardedSonifier(_Wrapped):
             raise PluginCallError("sonifier", name, self._plugin, *problem,
                                   time.perf_counter() - start)
         return sound
+
+
+def with_sonifier(batches: dict[str, Any], base: Any, key: str, sonifier: Any, plugin: str,
+                  default_limit_s: float | None) -> Any:
+    """``base`` (an EvalBatch) with ``sonifier`` guarded as its own, made once per ``key`` in
+    ``batches``: a sonification metric's calls of it are the sonifier's, not the metric's."""
+    if key not in batches:
+        batches[key] = dataclasses.replace(
+            base, sonifier=GuardedSonifier(sonifier, plugin, default_limit_s))
+    return batches[key]
 
 
 class GuardedExplainer(_Wrapped):

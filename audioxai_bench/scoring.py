@@ -33,7 +33,7 @@ from audioxai_bench.guard import (
     score_metric,
     summarize_metric,
 )
-from audioxai_bench.guarded import GuardedExplainer, GuardedSonifier
+from audioxai_bench.guarded import GuardedExplainer, with_sonifier
 from audioxai_bench.shared_memo import MemoKeeper
 
 if TYPE_CHECKING:
@@ -192,17 +192,13 @@ def score_attributions(
                          ground_truth=None if ground_truth is None else ground_truth[part],
                          seed=seed * 100_003 + index, chunk_size=chunk_size, shared={})
         memo = MemoKeeper(base.shared)  # as the runner's, one per batch
-        with_sonifier: dict[int, EvalBatch] = {}
+        sonified: dict[str, EvalBatch] = {}
         for i, (metric, sonifier) in enumerate(cells):
             if i in failed:
                 continue
-            batch = base
-            if sonifier is not None:
-                if id(sonifier) not in with_sonifier:
-                    with_sonifier[id(sonifier)] = dataclasses.replace(
-                        base, sonifier=GuardedSonifier(sonifier, sources[id(sonifier)],
-                                                       DEFAULT_PLUGIN_TIME_LIMIT_S))
-                batch = with_sonifier[id(sonifier)]
+            batch = base if sonifier is None else with_sonifier(
+                sonified, base, str(id(sonifier)), sonifier, sources[id(sonifier)],
+                DEFAULT_PLUGIN_TIME_LIMIT_S)
             try:
                 outputs[i].append(score_metric(
                     metric, batch, name=metric.name, plugin=sources[id(metric)],

@@ -38,7 +38,7 @@ from ..guard import (
     summarize_metric,
     time_limit_of,
 )
-from ..guarded import GuardedExplainer, GuardedSonifier
+from ..guarded import GuardedExplainer, with_sonifier
 from ..hashing import config_hash
 from ..models.train import correct_per_clip
 from ..plugins import Source, replicate_plugins
@@ -420,17 +420,13 @@ class Units:
                              shared=panel.shared.setdefault(index, {}))
             if index not in panel.memo:
                 panel.memo[index] = MemoKeeper(base.shared)
-            with_sonifier: dict[str, EvalBatch] = {}
+            sonified: dict[str, EvalBatch] = {}
             for i, (metric, sonifier, _) in enumerate(todo):
                 if i in errors:
                     continue
-                batch = base
-                if sonifier is not None:
-                    if sonifier.name not in with_sonifier:  # its calls: its own, not the metric's
-                        with_sonifier[sonifier.name] = dataclasses.replace(
-                            base, sonifier=GuardedSonifier(sonifier.obj, str(sonifier.source),
-                                                           self.bench.plugin_time_limit_s))
-                    batch = with_sonifier[sonifier.name]
+                batch = base if sonifier is None else with_sonifier(
+                    sonified, base, sonifier.name, sonifier.obj, str(sonifier.source),
+                    self.bench.plugin_time_limit_s)
                 t0 = time.perf_counter()
                 try:
                     outputs[i].append(score_metric(
