@@ -382,7 +382,9 @@ def percentile_interval(reps: np.ndarray, point: ArrayLike, units: ArrayLike, gr
     """``(M, 2)`` the percentile limits of bootstrap replicates ``reps`` ``(B, M)``, widened by
     :func:`small_sample_factor` for each column's number of resampled units."""
     alpha = (1 - confidence) / 2
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        # a method without a finite replicate (no score at all) gets NaN limits, as its mean
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
         low, high = np.nanquantile(reps, [alpha, 1 - alpha], axis=0)
     factor = [small_sample_factor(int(u), groups, confidence) for u in np.atleast_1d(units)]
     return np.stack(widened(point, low, high, factor), axis=-1)

@@ -621,8 +621,9 @@ def ranked(cells: pd.DataFrame) -> tuple[str, ...]:
 
 #: What a shared rank means where paired tests ranked the explainers (:func:`compare`).
 RANK_RULE = ("shared rank: A ranks above B only where a paired Wilcoxon signed-rank test over "
-             "(split, test speaker) units, Holm-adjusted over all pairs of the table, finds them "
-             "different at 5 %; a rank such as 1–3 runs from 1 + the number of explainers "
+             "(split, test speaker) units, Holm-adjusted over all pairs of the table, finds A "
+             "better at 5 %, the way its mean is; a rank such as 1–3 runs from 1 + the number "
+             "of explainers "
              "distinguishably better to the number not distinguishably worse.")
 #: What a shared rank means where a run kept no per-sample scores (:func:`shared_ranks`).
 OVERLAP_RANK_RULE = ("shared rank: these records kept no per-sample scores to test, so two "
