@@ -193,10 +193,10 @@ class CaptumOcclusion(BaseExplainer):
         Patch and stride in (frequency bins, frames). The default, 32 × 32 patches at half
         overlap, is wider than the 19 bins one of AlexNet's first max-pooled units reads: a patch
         smaller than that leaves the pool's other maxima in place. On the quickstart's seed-0
-        AlexNets (faithfulness gap, splits 0 / 1) 8 × 8 patches score 0.338 / 0.242 on digit and
-        below 0 on sex (−0.066 / −0.019), 32 × 32 scores 0.421 / 0.340 and 0.088 / 0.062 (the
-        README's window table); AudioNet hardly depends on the window. Records carry the window:
-        state it wherever occlusion is compared.
+        AlexNets (faithfulness gap, splits 0 / 1) 8 × 8 patches score 0.352 / 0.328 on digit and
+        0.018 / −0.279 on sex, 32 × 32 scores 0.413 / 0.381 and 0.122 / 0.141 (the README's
+        window table); AudioNet depends less on the window (10–40 ms alike, 160 ms lower).
+        Records carry the window: state it wherever occlusion is compared.
     baseline : str
         What replaces the window, see :data:`BASELINES`: ``"silence"`` (default) or ``"zero"``.
     internal_batch_size : int
