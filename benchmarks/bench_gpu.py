@@ -96,8 +96,11 @@ def step_profile(name: str, width: float, device: torch.device, batch: int,
         for _ in range(5):
             step()
         sync(device)
-    field = "self_device_time_total" if cuda else "self_cpu_time_total"
-    events = [e for e in prof.key_averages() if getattr(e, field) > 0]
+    averages = prof.key_averages()
+    # torch 2.4 renamed self_cuda_time_total; take whichever this build's events have
+    field = next((f for f in ("self_device_time_total", "self_cuda_time_total")
+                  if cuda and averages and hasattr(averages[0], f)), "self_cpu_time_total")
+    events = [e for e in averages if getattr(e, field) > 0]
     total = sum(getattr(e, field) for e in events) or 1.0
     ranked = sorted(events, key=lambda e: -getattr(e, field))[:top]
     return [(e.key, getattr(e, field) / total) for e in ranked]

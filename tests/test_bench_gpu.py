@@ -64,3 +64,11 @@ def test_pooling_before_the_relu_gives_the_same_numbers(bench, name):
         grads.append([xi.grad, *(p.grad for p in net.parameters())])
     assert torch.equal(*outputs)
     assert all(torch.equal(a, b) for a, b in zip(*grads))
+
+
+def test_the_step_profile_names_the_ops_that_take_the_time(bench):
+    ops = bench.step_profile("audionet", 0.0625, torch.device("cpu"), batch=4, top=5)
+    shares = [share for _, share in ops]
+    assert 0 < len(ops) <= 5 and shares == sorted(shares, reverse=True)
+    assert 0 < sum(shares) <= 1 + 1e-9
+    assert any("conv" in name for name, _ in ops)
