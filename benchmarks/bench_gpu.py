@@ -92,7 +92,7 @@ def step_profile(name: str, width: float, device: torch.device, batch: int,
     sync(device)
     cuda = device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    with profile(activities=activities) as prof:
+    with profile(activities=activities, acc_events=True) as prof:  # one cycle: keep them all
         for _ in range(5):
             step()
         sync(device)
