@@ -230,6 +230,15 @@ def refuse_other_resampler(root: Path, resampler: str) -> None:
                             f"'audioxai-bench data cue SOURCE --out NEW --resampler {resampler}'")
 
 
+def refuse_planted_tree(root: Path, resampler: str) -> None:
+    """Refuse a planted cue tree a run or ``train`` was pointed at for clips resampled by
+    ``resampler``: planted for another resampler (:func:`refuse_other_resampler`), or with
+    speech that tells the cue class apart (:func:`refuse_label_leak`). :func:`plant_cues`
+    checked its source, not what the tree holds now."""
+    refuse_other_resampler(root, resampler)
+    refuse_label_leak(root, scan_dataset(root).clips)
+
+
 def _refuse_cues(path: Path, source: Path) -> None:
     """Refuse ``source`` when ``path`` (its marker or a clip's sidecar) exists, naming it and,
     where its marker says, the tree it was made from."""

@@ -35,13 +35,7 @@ from .. import __version__
 from ..atomic import atomic_dir, clean_stale_temps
 from ..data.cache import cache_root, clean_temps, data_fingerprint, set_aside, tree_listing
 from ..data.clipfile import DEFAULT_RESAMPLER, resampler_key
-from ..data.cue import (
-    cue_settings,
-    is_cue_tree,
-    plant_cues,
-    refuse_label_leak,
-    refuse_other_resampler,
-)
+from ..data.cue import cue_settings, is_cue_tree, plant_cues, refuse_planted_tree
 from ..data.cue_free import CueFreeClips
 from ..data.dataset import AudioMNIST, ClipDataset
 from ..data.layout import scan_dataset
@@ -168,9 +162,8 @@ def data_tree(data: Any, progress: Callable[[str], ProgressFn | None] = lambda s
                                    progress("synthesize data"))
         cached += hit
         name = f"synthetic-{data.speakers}x{data.reps}-seed{data.synth_seed}"
-    if data.cue and is_cue_tree(root):  # plant_cues checked its source, not what it holds now
-        refuse_other_resampler(root, data.resampler)
-        refuse_label_leak(root, scan_dataset(root).clips)
+    if data.cue and is_cue_tree(root):
+        refuse_planted_tree(root, data.resampler)
     elif data.cue:
         root, hit = cue_data(root, data.synth_seed, progress("plant cues"), data.resampler)
         cached += hit

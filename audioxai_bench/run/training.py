@@ -17,9 +17,8 @@ import torch
 
 from ..atomic import temp_name
 from ..data.clipfile import DEFAULT_RESAMPLER, check_resampler
-from ..data.cue import is_cue_tree, refuse_label_leak, refuse_other_resampler
+from ..data.cue import is_cue_tree, refuse_planted_tree
 from ..data.dataset import load_audiomnist
-from ..data.layout import scan_dataset
 from ..data.splits import speaker_split
 from ..errors import AudioXaiError
 from ..models import TrainResult
@@ -73,8 +72,7 @@ def train_reference(req: TrainRequest, quiet: bool = False,
     speaker_split(req.task, req.fold)  # a bad task, fold or resampler fails before any work
     check_resampler(req.resampler)
     if req.task == "cue" and is_cue_tree(req.data):  # as a run checks its data.path
-        refuse_other_resampler(req.data, req.resampler)
-        refuse_label_leak(req.data, scan_dataset(req.data).clips)
+        refuse_planted_tree(req.data, req.resampler)
     spec = load_plugins().models.registration(req.model)  # unknown: fails with the valid ones
     device = resolve_device(req.device)  # fail before preprocessing, not after
     preset = resolve_preset(req.preset, device)
