@@ -67,9 +67,9 @@ def clip_problem(clip: Clip, resampler: str = DEFAULT_RESAMPLER
 
 
 def samples_problem(f: sf.SoundFile) -> str | None:
-    """Why an open clip's samples are unusable (NaN or Inf, silence, DC only), or None. Float
-    clips are read whole, as only they can hold NaN and Inf; others only until a sample differs
-    from the first, one block for a clip with sound."""
+    """Why an open clip's samples are unusable (NaN or Inf, silence, DC only, near-silence), or
+    None. Float clips are read whole, as only they can hold NaN and Inf; others only until
+    their range passes :data:`~.clipfile.MIN_LEVEL`, one block or two for a clip with sound."""
     if f.subtype in FLOAT_SUBTYPES:
         samples = f.read(dtype="float64")
         return nonfinite_problem(samples) or flat_problem([samples])
