@@ -117,12 +117,10 @@ def pooled_first(model: torch.nn.Module) -> torch.nn.Module:
     for parent in copied.modules():
         if not isinstance(parent, torch.nn.Sequential):
             continue
-        layers = list(parent)
-        for i in range(len(layers) - 1):
-            if (isinstance(layers[i], torch.nn.ReLU)
-                    and isinstance(layers[i + 1], torch.nn.modules.pooling._MaxPoolNd)):
-                parent[i], parent[i + 1] = layers[i + 1], layers[i]
-                layers[i], layers[i + 1] = layers[i + 1], layers[i]
+        for i in range(len(parent) - 1):
+            if (isinstance(parent[i], torch.nn.ReLU)
+                    and isinstance(parent[i + 1], torch.nn.modules.pooling._MaxPoolNd)):
+                parent[i], parent[i + 1] = parent[i + 1], parent[i]
     return copied
 
 
