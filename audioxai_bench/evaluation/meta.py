@@ -187,15 +187,18 @@ def reliability(data: stats.Clustered, higher_is_better: bool = True, alpha: flo
     units = data.unit_means()
     reps = data.bootstrap(n_resamples, seed)
     means = data.means()
+    strata = data.unit_strata()  # as the leaderboard's tests and intervals: by class where
+    # speakers are resampled within their class
     raw = [stats.directed_p(sign * stats.unit_differences(data, index[a], index[b]),
-                            sign * (means[index[a]] - means[index[b]])) for a, b in pairs]
+                            sign * (means[index[a]] - means[index[b]]), strata)
+           for a, b in pairs]
     steps = []
     for (a, b), p in zip(pairs, stats.holm(raw)):
         diff = sign * (means[index[a]] - means[index[b]])
         paired = np.isfinite(units[index[a]]) & np.isfinite(units[index[b]])
         (low, high), = stats.percentile_interval(
             sign * (reps[:, [index[a]]] - reps[:, [index[b]]]), [diff], [paired.sum()],
-            data.n_groups)
+            data.n_strata)
         verdict = "tied" if not (p < alpha and np.isfinite(diff) and diff != 0) else (
             "ordered" if diff > 0 else "reversed")
         steps.append(Step(a, b, float(diff), (float(low), float(high)), float(p), verdict))

@@ -22,7 +22,13 @@ from audioxai_bench.evaluation.meta import (
     uncheckable,
 )
 from audioxai_bench.plugins import PluginManager
-from audioxai_bench.stats import Clustered
+from audioxai_bench.stats import (
+    Clustered,
+    clustered_interval,
+    directed_p,
+    holm,
+    unit_differences,
+)
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +155,31 @@ def test_speakers_are_the_units_of_the_tests():
     assert by_clip.units == 30 and by_speaker.units == 3
     # 3 speakers cannot reach p < 0.05 with Wilcoxon (the smallest p is 0.25): nothing ordered
     assert by_speaker.verdict == "fail" and by_clip.verdict == "pass"
+
+
+def test_on_speaker_level_classes_steps_are_resampled_and_tested_within_each_class():
+    """On the sex task the leaderboard resamples speakers within their class and ranks the
+    differences within each (van Elteren): a step's interval and test do the same, not those
+    of an unstratified sample (its interval was widened for one stratum, not two)."""
+    n = 24
+    scores = noisy_scores(QUALITY, n=n, spread=0.2)
+    speakers = np.arange(n) // 2
+    data = Clustered(scores, np.zeros(n, dtype=int), speakers, speakers % 2)
+    assert data.n_strata == 2 and data.n_groups == 1
+    verdict = reliability(data)
+    oracle_minus_noisy = Clustered(scores[:1] - scores[1:2], data.group, speakers, speakers % 2)
+    (low, high), = clustered_interval(oracle_minus_noisy)
+    assert verdict.steps[0].interval == pytest.approx((low, high))
+    pairs = [(s.better, s.worse) for s in verdict.steps]
+    names = list(REFERENCES)
+
+    def raw_p(strata):
+        return [directed_p(unit_differences(data, names.index(a), names.index(b)),
+                           data.means()[names.index(a)] - data.means()[names.index(b)], strata)
+                for a, b in pairs]
+
+    assert holm(raw_p(None))[0] != holm(raw_p(data.unit_strata()))[0]
+    assert [s.p for s in verdict.steps] == pytest.approx(list(holm(raw_p(data.unit_strata()))))
 
 
 def with_signed(scores: np.ndarray, signed: float) -> np.ndarray:
