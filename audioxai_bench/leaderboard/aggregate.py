@@ -238,11 +238,6 @@ def class_disagreement(classes: list[tuple[int, Clustered]], task: str) -> str:
     if not classes:
         return ""
     confidence = 1 - ALPHA / len(classes)  # Bonferroni: one cell, all its classes at ALPHA
-    t = np.array([_t_statistic(one.unit_means()[0]) for _, one in classes])
-    if not (np.nanmax(t, initial=0) > 1 and np.nanmin(t, initial=0) < -1):
-        # an interval clear of 0 lies two or more standard errors from it: no class is within
-        # one of that on both sides, so no bootstrap needs drawing
-        return ""
     parts, above, below = [], False, False
     for label, one in classes:
         (low, high), = clustered_interval(one, confidence)
@@ -353,15 +348,6 @@ def contention(group: pd.DataFrame) -> str:
               if i.get("threads") == 1 and isinstance(i.get("cpu_share"), (int, float))]
     least = min(shares, default=None)
     return f"{100 * least:.0f} %" if least is not None and least < MIN_CPU_SHARE else ""
-
-
-def _t_statistic(units: np.ndarray) -> float:
-    """Mean over standard error of the finite unit means (NaN below two)."""
-    units = units[np.isfinite(units)]
-    if len(units) < 2:
-        return np.nan
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(units.mean() / (units.std(ddof=1) / np.sqrt(len(units))))
 
 
 def _verdict(data: Clustered, classes: list[tuple[int, Clustered]], task: str, tested: bool,

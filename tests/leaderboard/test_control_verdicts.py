@@ -11,7 +11,7 @@ import pytest
 import scipy.stats as sps
 
 from audioxai_bench.leaderboard import aggregate, tables
-from audioxai_bench.stats import holm
+from audioxai_bench.stats import Clustered, holm
 
 from .records import score_rows, weak_model_rows
 
@@ -205,3 +205,27 @@ def test_a_cell_whose_classes_disagree_is_marked_with_each_class_in_the_csv():
     plain = aggregate.by_cell(pd.DataFrame(score_rows(split, metric="faithfulness-gap",
                                                       versus="random order", task="sex")))
     assert (plain["classes"] == "").all()
+
+
+def test_a_class_whose_speakers_kept_unequal_clips_is_read_by_its_interval():
+    """A metric left out on most clips of half the female speakers: the female mean over units
+    is 0 (t = 0) while her clip-weighted mean and its interval lie well above 0, the male one
+    below. A pre-filter on the unit means' t skipped the intervals and hid the disagreement."""
+    rng = np.random.default_rng(0)
+    scores, speakers, sexes = [], [], []
+    for speaker in range(12):  # female: six speakers of 20 clips at +1, six of 1 clip at -1
+        clips = 20 if speaker < 6 else 1
+        scores += list((1.0 if speaker < 6 else -1.0) + 0.05 * rng.standard_normal(clips))
+        speakers += [speaker] * clips
+        sexes += [1] * clips
+    for speaker in range(12, 24):  # male: every speaker at -1
+        scores += list(-1.0 + 0.05 * rng.standard_normal(4))
+        speakers += [speaker] * 4
+        sexes += [0] * 4
+    data = Clustered(np.array([scores]), np.zeros(len(scores), dtype=int), np.array(speakers),
+                     np.array(sexes))
+    classes = aggregate.by_class(data)
+    female = dict(classes)[1]
+    assert abs(female.unit_means()[0].mean()) < 0.01 and female.means()[0] > 0.5
+    assert re.fullmatch(r"male -1\.0\d\d \[-\S+, -\S+\] / female 0\.9\d\d \[0\.\d+, \S+\]",
+                        aggregate.class_disagreement(classes, "sex"))
