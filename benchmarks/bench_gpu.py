@@ -11,8 +11,9 @@
    Measured as runs compute (deterministic, IEEE float32); on CUDA also the bare rate with
    torch's default TF32 convolutions, which the suite turns off.
    On CUDA: how often the guarded gradient call and each metric wait for the device.
-   Where a bare forward+backward spends its time (torch.profiler's top ops), and its rate
-   with each max-pool moved before its ReLU (the same numbers, fewer elements).
+   Where a bare forward+backward spends its time (torch.profiler's top ops, and each layer
+   alone), and its rate with each max-pool moved before its ReLU (the same numbers, fewer
+   elements).
 4. The spectrogram input: float64 (reference) and float32 FFT on the device, inputs/s.
 5. Projection: each shipped definition's wall time from these rates: training budgets, the
    explainers' forward+backward passes and the metrics' forward inputs per sample (counted on
@@ -104,6 +105,34 @@ def step_profile(name: str, width: float, device: torch.device, batch: int,
     total = sum(getattr(e, field) for e in events) or 1.0
     ranked = sorted(events, key=lambda e: -getattr(e, field))[:top]
     return [(e.key, getattr(e, field) / total) for e in ranked]
+
+
+def layer_times(name: str, width: float, device: torch.device, batch: int,
+                repeats: int) -> list[tuple[str, float]]:
+    """(layer, seconds) of a forward+backward of each leaf layer alone, in forward order, on
+    the input it gets in the model at ``batch`` (the first layer's input needs no gradient, as
+    in training): which layer bounds the step, where the profiler's kernel names do not say
+    (AudioNet's six convolutions share their kernels)."""
+    model = build_model(name, 10, width).to(device).train()
+    seen: list[tuple[str, torch.nn.Module, torch.Tensor]] = []
+    hooks = [m.register_forward_hook(lambda m, i, o, n=n: seen.append((n, m, i[0].detach())))
+             for n, m in model.named_modules() if not list(m.children())]
+    with torch.no_grad():
+        model(torch.randn(batch, *model.input_shape, device=device))
+    for hook in hooks:
+        hook.remove()
+    out = []
+    for i, (label, layer, x) in enumerate(seen):
+        x = x.clone().requires_grad_(i > 0 and x.is_floating_point())
+
+        def step(layer: torch.nn.Module = layer, x: torch.Tensor = x) -> None:
+            layer.zero_grad(set_to_none=True)
+            y = layer(x)
+            y.backward(torch.ones_like(y))
+
+        shape = "x".join(map(str, x.shape[1:]))
+        out.append((f"{label} {type(layer).__name__}({shape})", best_of(step, device, repeats)))
+    return out
 
 
 def pooled_first(model: torch.nn.Module) -> torch.nn.Module:
@@ -373,6 +402,14 @@ def measure(args: argparse.Namespace) -> None:
         ops = step_profile(name, width, device, args.batch)
         print(f"{name:9} " + "; ".join(f"{op} {100 * share:.0f} %" for op, share in ops),
               flush=True)
+    print(f"\n## each layer alone, forward+backward at batch {args.batch} (ms; share of their sum)")
+    for name in args.models:
+        times = layer_times(name, width, device, args.batch, max(args.repeats, 5))
+        total = sum(t for _, t in times) or 1.0
+        print(f"{name:9} sum {total * 1e3:.2f} ms: " + "; ".join(
+            f"{label} {t * 1e3:.2f} ({100 * t / total:.0f} %)"
+            for label, t in sorted(times, key=lambda lt: -lt[1]) if t >= 0.02 * total),
+            flush=True)
     spec = spectrogram_rates(device, args.batch, args.repeats)
     print("\n## spectrogram input on the device (inputs/s): "
           + ", ".join(f"{k} FFT {v:.0f}" for k, v in spec.items()))

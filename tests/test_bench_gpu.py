@@ -72,3 +72,14 @@ def test_the_step_profile_names_the_ops_that_take_the_time(bench):
     assert 0 < len(ops) <= 5 and shares == sorted(shares, reverse=True)
     assert 0 < sum(shares) <= 1 + 1e-9
     assert any("conv" in name for name, _ in ops)
+
+
+def test_layer_times_cover_every_layer_in_forward_order(bench):
+    """Each leaf layer alone on the input it gets in the model: one entry per layer, in the
+    order the model calls them, each named with that input's shape."""
+    times = bench.layer_times("audionet", 0.0625, torch.device("cpu"), 4, 1)
+    model = bench.build_model("audionet", 10, 0.0625)
+    leaves = [n for n, m in model.named_modules() if not list(m.children())]
+    assert [label.split()[0] for label, _ in times] == leaves
+    assert times[0][0] == "features.0 Conv1d(1x8000)" and times[3][0].endswith("(6x4000)")
+    assert all(t > 0 for _, t in times)
