@@ -374,6 +374,11 @@ def measure(args: argparse.Namespace) -> None:
                 tf32 = throughput(model, args.batch, device, backward=True, seconds=args.seconds)
             print(f"{name:9} bare with TF32 convolutions (torch's default, not the suite's) "
                   f"{tf32:9.1f}/s", flush=True)
+        larger = throughput(model, 4 * args.batch, device, backward=True, seconds=args.seconds)
+        print(f"{name:9} bare at batch {4 * args.batch} {larger:9.1f}/s  {larger / bare:5.2f}x "
+              "(above 1: the device has room that several folds trained as one model, "
+              "torch.func's stacked ensemble, could use; processes on one GPU only take turns)",
+              flush=True)
         swapped = throughput(pooled_first(model), args.batch, device, backward=True,
                              seconds=args.seconds)
         print(f"{name:9} bare with max-pool before ReLU (the same numbers) {swapped:9.1f}/s  "
