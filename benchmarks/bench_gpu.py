@@ -15,9 +15,9 @@
    alone), and its rate with each max-pool moved before its ReLU (the same numbers, fewer
    elements).
 4. The spectrogram input: float64 (reference) and float32 FFT on the device, inputs/s.
-5. Projection: each shipped definition's wall time from these rates: training budgets, the
-   explainers' forward+backward passes and the metrics' forward inputs per sample (counted on
-   a few samples through ``score_attributions``).
+5. Projection: each shipped definition's wall time from these rates: training budgets, and
+   each explainer's model inputs, forward+backward and forward alone, counted on a few samples
+   through the explainer and ``score_attributions`` (the metrics that explain again included).
 
     python benchmarks/bench_gpu.py                                # the device's defaults
     python benchmarks/bench_gpu.py --device cpu --width 0.125 --iterations 20 --seconds 2
@@ -30,6 +30,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
@@ -220,40 +221,88 @@ def spectrogram_rates(device: torch.device, batch: int, repeats: int) -> dict[st
         for dtype in (torch.float64, torch.float32)}
 
 
-def metric_inputs_per_sample(pm: PluginManager, name: str, width: float,
-                             device: torch.device) -> tuple[float, float]:
-    """Forward inputs every registered metric and sonifier needs per sample: (the first
-    explainer, each further one), counted on 4 samples through ``score_attributions``.
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """Model inputs one explainer's cells need on a panel, as forward+backward (explanations)
+    and forward alone (the metrics' perturbed inputs, occlusion): per scored sample, per sample
+    of the panel's first batch (runtime's timed calls) and once per panel (the repeatability
+    check)."""
 
-    A run keeps one memo per batch for all explainers (EvalBatch.shared: the random and
-    amplitude curves, the bands' damage), so only the first explainer pays for it;
+    fwd_bwd: float
+    forward: float
+    timed_fwd_bwd: float = 0.0
+    timed_forward: float = 0.0
+    once_fwd_bwd: float = 0.0
+    once_forward: float = 0.0
+
+    def seconds(self, samples: int, batch_size: int, rates: dict[str, float]) -> float:
+        """Projected seconds of a panel of ``samples`` scored samples in batches of
+        ``batch_size`` at the measured ``rates``."""
+        first = min(batch_size, samples)
+        fwd_bwd = samples * self.fwd_bwd + first * self.timed_fwd_bwd + self.once_fwd_bwd
+        forward = samples * self.forward + first * self.timed_forward + self.once_forward
+        return fwd_bwd / rates["bare_fwd_bwd"] + forward / rates["score"]
+
+
+def explainer_inputs(pm: PluginManager, name: str, width: float, device: torch.device,
+                     explainers: list[str] | None = None) -> dict[str, Inputs]:
+    """:class:`Inputs` of each explainer for the model ``name`` (all registered ones for its
+    input, or ``explainers``, in the run's order), counted on 2 samples: the explanation
+    itself, then every metric and sonifier through ``score_attributions``. Inputs are counted
+    where the model is called, as forward+backward where gradients are on.
+
+    The metrics re-explain: the randomisation check and cascade on re-initialised copies of
+    the model (for AudioNet 11 explanations per sample), runtime on the first batch. A run
+    keeps one memo per batch for all explainers (EvalBatch.shared: the random and amplitude
+    curves, the bands' damage), so only the first explainer pays for it;
     ``score_attributions`` starts a fresh memo per call, and here consecutive calls get one,
     as a run's explainers do."""
     from unittest import mock
 
     from audioxai_bench import score_attributions, scoring
+    from audioxai_bench.guard import REPEAT_SAMPLES, declares_nondeterministic
 
     model = build_model(name, 10, width).to(device).eval()
-    signals = torch.from_numpy(clips(4)).to(device)
+    n = 2  # the counts per sample do not depend on it
+    signals = torch.from_numpy(clips(n)).to(device)
     x = to_model_input(signals, MODELS[name])
-    target = torch.arange(4, device=device)
-    counted = [0]
-    forward = model.forward
-    model.forward = lambda batch: counted.__setitem__(0, counted[0] + len(batch)) or forward(batch)
+    target = torch.arange(n, device=device)
+    counted = {True: 0, False: 0}
+
+    def counting(_module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        counted[torch.is_grad_enabled()] += len(args[0])
+
+    def count(fn: Callable[[], object]) -> tuple[float, float]:
+        counted[True] = counted[False] = 0
+        fn()
+        return counted[True] / n, counted[False] / n
+
+    def inputs_of(explainer: Any) -> Inputs:
+        relevance = []
+        own = count(lambda: relevance.append(explainer.explain(model, x, target)))
+
+        def score(metrics: list[str] | str) -> tuple[float, float]:
+            return count(lambda: score_attributions(
+                model, x, target, relevance[0], signals=signals, metrics=metrics,
+                explainer=explainer, explain_seconds=0.01, sonifiers=pm.sonifiers.names(),
+                plugins=pm))
+
+        # runtime first: it times an explainer on a model once (its later batches reuse the
+        # timing), so "all" then counts the rest
+        timed = score(["runtime"])
+        every = score("all")  # the metrics that apply to the model
+        repeat = 0 if declares_nondeterministic(explainer) else 2 * REPEAT_SAMPLES
+        return Inputs(own[0] + every[0], own[1] + every[1], *timed, repeat * own[0],
+                      repeat * own[1])
+
+    model.register_forward_pre_hook(counting)  # copies (randomised, re-referenced) carry it
+    names = explainers or [e for e in pm.explainers.names()
+                           if MODELS[name] in pm.explainers.get(e).representations]
     memo: dict = {}
     batch = scoring.EvalBatch
     with mock.patch.object(scoring, "EvalBatch",
                            lambda *a, **k: batch(*a, **k | {"shared": memo})):
-        per_sample = []
-        for seed in (0, 1):  # two explainers' relevance on the same samples
-            relevance = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed))
-            counted[0] = 0
-            score_attributions(model, x, target, relevance.to(device), signals=signals,
-                               metrics="all", explainer=pm.explainers.get("gradient"),
-                               explain_seconds=0.01, sonifiers=pm.sonifiers.names(),
-                               plugins=pm)
-            per_sample.append(counted[0] / 4)
-    return per_sample[0], per_sample[1]
+        return {e: inputs_of(pm.explainers.get(e)) for e in names}
 
 
 def sync_counts(pm: PluginManager, name: str, width: float, device: torch.device
@@ -285,8 +334,9 @@ def sync_counts(pm: PluginManager, name: str, width: float, device: torch.device
 
 
 def projection(pm: PluginManager, definition: str, rates: dict[str, dict[str, float]],
-               inputs: dict[str, tuple[float, float]]) -> tuple[float, float]:
-    """(training, explain+score) projected seconds of a shipped definition."""
+               inputs: dict[str, dict[str, Inputs]]) -> tuple[float, float]:
+    """(training, explain+score) projected seconds of a shipped definition from the measured
+    ``rates`` and each model's :func:`explainer_inputs`."""
     from audioxai_bench.builtin.models import BUILTIN_MODELS
     from audioxai_bench.run.definition import load_benchmark
 
@@ -301,14 +351,8 @@ def projection(pm: PluginManager, definition: str, rates: dict[str, dict[str, fl
                 continue
             config = dataclasses.replace(presets[name], **bench.training)
             training += n * config.iterations * config.batch_size / rates[name]["train"]
-            shape = build_model(name, 10).input_shape
-            explainers = [pm.explainers.get(e) for e in pm.explainers.names()
-                          if MODELS[name] in pm.explainers.get(e).representations]
-            passes = sum(getattr(e, "passes", lambda _s: 1)(shape) for e in explainers)
-            first, further = inputs[name]
-            per_sample = (passes / rates[name]["bare_fwd_bwd"]
-                          + (first + (len(explainers) - 1) * further) / rates[name]["score"])
-            scoring += n * (bench.samples or 500) * per_sample
+            scoring += n * sum(counts.seconds(bench.samples or 500, bench.batch_size,
+                                              rates[name]) for counts in inputs[name].values())
     return training, scoring
 
 
@@ -421,11 +465,12 @@ def measure(args: argparse.Namespace) -> None:
     if args.definitions:
         print("\n## projected wall time from these rates (width "
               f"{width:g}; training + explain/score)")
-        inputs = {name: metric_inputs_per_sample(pm, name, 0.0625, device)
-                  for name in args.models}
-        print("metric forward inputs per sample: first explainer / each further one (the "
-              "run's shared memo): " + ", ".join(f"{k} {a:.0f} / {b:.0f}"
-                                                 for k, (a, b) in inputs.items()))
+        inputs = {name: explainer_inputs(pm, name, 0.0625, device) for name in args.models}
+        for name, counts in inputs.items():
+            print(f"{name:9} model inputs per scored sample, forward+backward / forward (the "
+                  "explanation and every metric; the first explainer pays the run's shared "
+                  "memo): " + ", ".join(f"{e} {c.fwd_bwd:.0f} / {c.forward:.0f}"
+                                        for e, c in counts.items()), flush=True)
         for definition in args.definitions:
             training, scoring = projection(pm, definition, rates, inputs)
             print(f"{definition:12} training {training / 60:7.1f} min  explain+score "

@@ -1,6 +1,7 @@
 """benchmarks/bench_gpu.py's projection, issue #12's wall-time estimate of the paper
 definitions: a run computes the random and amplitude curves once per batch for all its
-explainers, so the projection must not charge them to every explainer."""
+explainers, so the projection must not charge them to every explainer; the metrics that
+explain again (randomisation, runtime) cost the explainer's own passes each time."""
 
 from __future__ import annotations
 
@@ -28,23 +29,47 @@ def pm(bench):
     return bench.PluginManager(entrypoints=False, strict=True)
 
 
-def test_a_further_explainer_reuses_the_first_ones_reference_curves(bench, pm):
-    first, further = bench.metric_inputs_per_sample(pm, "audionet", 0.0625,
-                                                    torch.device("cpu"))
+@pytest.fixture(scope="module")
+def counts(bench, pm):
+    return bench.explainer_inputs(pm, "audionet", 0.0625, torch.device("cpu"),
+                                  ["gradient", "smoothgrad"])
+
+
+def test_a_further_explainer_reuses_the_first_ones_reference_curves(counts):
     # the shared part (8 random orders and the amplitude order of the deletion curves) is
     # most of the first explainer's forward passes
-    assert 0 < further < first / 2
+    assert 0 < counts["smoothgrad"].forward < counts["gradient"].forward / 2
 
 
-def test_projection_charges_the_shared_inputs_once_per_sample(bench, pm):
+def test_the_metrics_that_explain_again_are_counted(bench, pm, counts):
+    """The randomisation check explains each sample on two re-initialised models (and once
+    more with a fresh seed for a seeded explainer's rerun ceiling), the cascade once per layer:
+    an explainer
+    costs (1 + layers + 2 (+1)) of its own passes per sample, not one."""
+    from audioxai_bench.builtin.metrics_randomisation import randomisable_layers
+
+    layers = len(randomisable_layers(bench.build_model("audionet", 10, 0.0625)))
+    assert layers == 9
+    smoothgrad = pm.explainers.get("smoothgrad").passes((1, 8000))
+    assert counts["gradient"].fwd_bwd == 1 + layers + 2
+    assert counts["smoothgrad"].fwd_bwd == smoothgrad * (1 + layers + 3)
+    # runtime's timed calls on the first batch only, the repeatability check once a panel
+    assert counts["gradient"].timed_fwd_bwd > 1 and counts["gradient"].once_fwd_bwd == 4
+    assert counts["smoothgrad"].once_fwd_bwd == 4 * smoothgrad  # seeded: repeats are checked
+
+
+def test_projection_charges_runtime_per_first_batch_and_the_rest_per_sample(bench, pm):
     rates = {"audionet": {"train": 1e4, "bare_fwd_bwd": 1e4, "score": 1e4}}
-    _, every = bench.projection(pm, "paper-digit", rates, {"audionet": (800.0, 800.0)})
-    _, shared = bench.projection(pm, "paper-digit", rates, {"audionet": (800.0, 300.0)})
-    explainers = [e for e in pm.explainers.names()
-                  if "waveform" in pm.explainers.get(e).representations]
-    folds, samples = 5, 500  # paper-digit: all five digit splits, 500 scored samples
-    assert every - shared == pytest.approx(
-        folds * samples * (len(explainers) - 1) * 500.0 / 1e4)
+    names = [e for e in pm.explainers.names()
+             if "waveform" in pm.explainers.get(e).representations]
+    plain = {"audionet": {e: bench.Inputs(300.0, 500.0) for e in names}}
+    timed = {"audionet": {e: bench.Inputs(300.0, 500.0, timed_fwd_bwd=100.0) for e in names}}
+    training, base = bench.projection(pm, "paper-digit", rates, plain)
+    _, more = bench.projection(pm, "paper-digit", rates, timed)
+    folds, samples, batch = 5, 500, 50  # paper-digit: five digit splits, batches of 50
+    assert training == pytest.approx(folds * 50_000 * 100 / 1e4)
+    assert base == pytest.approx(folds * samples * len(names) * 800 / 1e4)
+    assert more - base == pytest.approx(folds * batch * len(names) * 100 / 1e4)
 
 
 @pytest.mark.parametrize("name", ["audionet", "alexnet"])
