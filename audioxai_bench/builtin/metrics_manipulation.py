@@ -26,7 +26,10 @@ each record's ``info`` repeats it):
   removes single bins or samples (the paper's unit, which ROAD, Rong et al. 2022, shows leaks
   the mask's shape). A unit's relevance is the **sum** of its elements' relevance.
 - **Only units that hold sound** (any element not silence) are ranked and removed, unless
-  ``scope="all"``: then every unit is, and k is a share of the whole input.
+  ``scope="all"``: then every unit is, and k is a share of the whole input. A sample without
+  any (silence throughout) has nothing to remove, so no order can be told from another: its
+  scores are NaN, left out of means and ``n`` (as the Gini index and the sonified gains leave
+  it), not a gap of 0 that would pull the mean towards "no better than random".
 - **Grid**: 0, 10, …, 100 % of those units; **area**: the trapezoid over the grid divided by
   its x-range, i.e. the mean height of the curve with half weight on 0 % and 100 %.
 - **Curve**: the model's true-class probability.
@@ -64,8 +67,10 @@ insertion-gap`` exactly, and the six unit metrics cost one computation per batch
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor
 
 from audioxai_bench.api.hookspecs import hookimpl
@@ -274,6 +279,8 @@ class ManipulationMetric(BaseMetric):
             "aopc": lambda: c.original_probability - mrf,
             "insertion-auc": lambda: mrf,
         }[self.statistic]()
+        if self.scope == "sounding":  # nothing in scope: every curve is the intact input's
+            scores = scores.where(c.active > 0, torch.full_like(scores, math.nan))
         prefix = "area" if self.mode == "deletion" else "insertion-area"
         extras: dict[str, Tensor] = {"original/probability": c.original_probability,
                                      "original/accuracy": c.original_correct,

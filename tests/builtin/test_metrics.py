@@ -385,6 +385,22 @@ def test_scope_all_ranks_every_unit_and_info_says_so():
         dataclasses.replace(everything, scope="everything")
 
 
+def test_a_sample_without_sound_scores_nan_not_a_gap_of_0():
+    """Silence throughout: nothing to remove, every order's curve is the intact input's. The
+    unit metrics leave the sample out (NaN, not counted), as Gini does, rather than score it 0
+    and pull the mean towards "no better than random"; with ``scope="all"`` it has units."""
+    model, x, target = window_batch(3)
+    x[2] = 0
+    batch = make_batch(model, x, target, contribution(model, x, target))
+    for name in ("faithfulness-gap", "gap-vs-amplitude", "srg", "insertion-gap", "aopc",
+                 "insertion-auc"):
+        scores = metric(name).score(batch).scores
+        assert scores[:2].isfinite().all() and scores[2].isnan(), name
+        assert summarize(metric(name), metric(name).score(batch))["n"] == 2
+    everything = dataclasses.replace(metric("faithfulness-gap"), name="all-units", scope="all")
+    assert everything.score(batch).scores.isfinite().all()
+
+
 def test_bad_settings_fail_with_the_metric_name():
     with pytest.raises(ValueError, match="'faithfulness-gap': unit must be one of patch"):
         dataclasses.replace(metric("faithfulness-gap"), unit="block")
