@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from audioxai_bench.api.explainer import REPRESENTATIONS
+from audioxai_bench.api.explainer import REPRESENTATIONS, silence_of
 from audioxai_bench.api.metric import DEFAULT_CHUNK, EvalBatch, MetricOutput
 from audioxai_bench.errors import AudioXaiError, one_line
 from audioxai_bench.guard import (
@@ -78,7 +78,12 @@ def score_attributions(
         the attributions explain, and the attributions in ``x.shape``.
     representation : str, optional
         ``"waveform"`` or ``"spectrogram"``; by default from ``x``'s number of dimensions.
-        Spectrogram metrics take each sample's minimum as silence (a dB spectrogram's floor).
+        Spectrogram metrics take the -80 dB floor as silence, a constant, not each sample's
+        minimum (:func:`~audioxai_bench.api.explainer.silence_of`): they read ``x`` as dB
+        relative to the loudest bin, floored at -80 dB, as the suite's preprocessing makes it.
+        A spectrogram holding values below -80 is refused: its bins there would count as
+        silent yet be raised to -80 when their unit is removed, and their loudness would be
+        negative (clip it at -80 first, or shift its scale).
     metrics : "all" or iterable of str or metric objects
         Registered metric names or metric objects (e.g. your own, not registered).
         :data:`DEFAULT_METRICS` apply to any model. Each runs under the guard of a benchmark
@@ -303,6 +308,11 @@ def _inputs(model: nn.Module, x: Any, target: Any, relevance: Any, signals: Any,
     if rep != inferred:
         raise AudioXaiError(f"score_attributions: a {rep} batch has "
                             f"{3 if rep == 'waveform' else 4} dimensions, x has {x.dim()}")
+    if rep == "spectrogram" and bool((x < silence_of(x)).any()):
+        raise AudioXaiError(f"score_attributions: the spectrogram x holds values down to "
+                            f"{float(x.min()):g}, below the -80 dB floor the metrics take as "
+                            f"silence (dB relative to the loudest bin); clip it at -80 or "
+                            f"shift its scale")
     target = _tensor(target, "target").to(x.device)
     if target.shape != (x.shape[0],) or target.dtype.is_floating_point or \
             target.dtype == torch.bool:

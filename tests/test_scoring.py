@@ -93,6 +93,18 @@ def test_any_spectrogram_grid_and_a_metric_object(pm):
     assert np.isfinite(scores.loc["faithfulness-gap", "value"])
 
 
+def test_a_spectrogram_below_the_floor_is_refused_not_scored_against_it(pm):
+    """Silence is the -80 dB floor, not each sample's minimum: a dB spectrogram floored at
+    -100 would have its bins below -80 count as silent, yet be raised to -80 when removed."""
+    model = spectrogram_model()
+    x = torch.rand(2, 1, 40, 50) * 100 - 100  # 0 dB down to a -100 dB floor
+    with pytest.raises(AudioXaiError, match="values down to -.*, below the -80 dB floor"):
+        score_attributions(model, x, torch.tensor([0, 1]), torch.randn_like(x), plugins=pm)
+    scores = score_attributions(model, x.clamp_min(-80), torch.tensor([0, 1]),
+                                torch.randn_like(x), metrics=["faithfulness-gap"], plugins=pm)
+    assert (scores.status == "ok").all()
+
+
 def test_model_randomisation_explains_again_with_the_explainer(pm):
     model, x = spectrogram_model(), torch.randn(2, 1, 40, 50)
     target = torch.tensor([0, 2])
