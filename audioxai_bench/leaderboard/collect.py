@@ -132,8 +132,9 @@ def one_definition(df: pd.DataFrame, *, mixed_versions: bool = False) -> pd.Data
     left out or null differs from a set one) and ``plugins`` (name, origin and version: another
     version may compute another number; ``mixed_versions`` pools them, and the facts name each
     version's runs), what the tables read from a cell's first record (:data:`METRIC_MEANING`;
-    on a metric's record, one naming an explainer, a field left out is null: the runner writes
-    ``versus`` only where the metric has a control), each trained model's
+    on a scored metric's record, one naming an explainer, a field left out is null: the runner
+    writes ``versus`` only where the metric has a control; a failed cell's record states no
+    direction, and is compared on what it states), each trained model's
     ``data_fingerprint``, its ``resampler`` (a record from before the choice: sinc), the
     ``batch_size`` its cells were scored with and the training its test-accuracy record states
     (:data:`TRAINING`); the number of clips its cells were scored on (``samples``: a seed of
@@ -229,8 +230,12 @@ def _facts(df: pd.DataFrame, mixed_versions: bool
         yield from ((i, cell, f, v) for f, v in _flat(json.dumps({"plugins": plugins},
                                                                  sort_keys=True)))
         if row["explainer"]:  # a metric's record: the runner leaves a null versus out
-            yield from ((i, cell, k, json.dumps(record.get(k))) for k in METRIC_MEANING)
-            if record.get("status") == "ok":
+            # a failed or skipped cell's record states no direction (its summary never ran):
+            # compared on what it states, as a model's record is
+            scored = record.get("status") == "ok"
+            yield from ((i, cell, k, json.dumps(record.get(k))) for k in METRIC_MEANING
+                        if scored or record.get(k) is not None)
+            if scored:
                 yield i, cell, "info", json.dumps(_settings(record.get("info")),
                                                   sort_keys=True)
         else:

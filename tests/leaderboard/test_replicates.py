@@ -190,10 +190,11 @@ def test_mixed_versions_still_refuses_a_metric_whose_meaning_changed(tmp_path, f
         collect.read([a, c])
 
 
-def _scored(root: Path, seed: int, info: dict | None, status: str = "ok", fold: int = 0) -> Path:
+def _scored(root: Path, seed: int, info: dict | None, status: str = "ok", fold: int = 0,
+            **stated) -> Path:
     """A run of one seed: AudioNet's accuracy and a built-in metric's cell of split ``fold``
     whose record says ``info`` (None: states none), by the package's version whatever its
-    code."""
+    code (``stated``: more fields of the metric's record)."""
     common = {"seed": seed, "data_fingerprint": "f", "model_key": f"model-{seed}", "fold": fold}
     store = run_store(root)
     store.append(record("audionet", "test-accuracy", 0.9, n=200, **common))
@@ -203,7 +204,8 @@ def _scored(root: Path, seed: int, info: dict | None, status: str = "ok", fold: 
                         plugins={k: {"name": n, "plugin": "builtin", "version": "0.1.0"}
                                  for k, n in (("explainer", "gradient"),
                                               ("metric", "relevance-auc"))},
-                        **({"info": info} if info is not None else {}), **common))
+                        **({"info": info} if info is not None else {}), **common,
+                        **stated))
     return root
 
 
@@ -249,6 +251,24 @@ def test_what_a_run_measured_its_machine_and_a_failed_cell_are_not_compared(tmp_
                                                "spread": {"max": 0.1}})
     c = _scored(tmp_path / "c", 2, None, status="error")
     assert set(collect.read([a, b, c])["seed"]) == {0, 1, 2}
+
+
+@pytest.mark.parametrize("fold, seed", [(0, 1), (1, 0)], ids=["another-seed", "another-split"])
+def test_a_cell_that_failed_on_one_model_pools_with_the_models_it_did_not_fail_on(tmp_path,
+                                                                                 fold, seed):
+    """The runner's record of a failed cell states no direction (``higher_is_better`` comes
+    from the summary that never ran): read as null against the other model's true, a metric
+    failing on one split or seed refused the whole leaderboard as runs of another definition,
+    and the table's "1 of 2 models failed" was never reached."""
+    a = _scored(tmp_path / "a", 0, SETTINGS)
+    b = _scored(tmp_path / "b", seed, None, status="error", fold=fold, higher_is_better=None)
+    build_leaderboard([a, b], tmp_path / "board", quiet=True)
+    table = (tmp_path / "board" / "README.md").read_text()
+    assert "| gradient | 0.600 [0.550, 0.650] (1 of 2 models failed) |" in table
+    # one that states another direction is still refused
+    c = _scored(tmp_path / "c", seed, None, status="error", fold=fold, higher_is_better=False)
+    with pytest.raises(AudioXaiError, match=r"in higher_is_better \(true against false\)"):
+        collect.read([a, c])
 
 
 def test_records_that_state_no_version_are_listed_beside_those_that_do(tmp_path):
