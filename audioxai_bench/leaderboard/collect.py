@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..data.preprocess import DEFAULT_RESAMPLER
@@ -68,8 +69,50 @@ def read(paths: Sequence[str | os.PathLike[str]], *, partial: bool = False,
             raise AudioXaiError(f"{file.parent}: the run has not finished: {problem}; {then}, "
                                 "or pass --partial for a leaderboard marked partial")
         frames.append(frame.assign(source=str(file.parent), unfinished=problem or ""))
-    return one_definition(one_sample_each(one_model_each(normalise(
-        pd.concat(frames, ignore_index=True)))), mixed_versions=mixed_versions)
+    return one_definition(one_sample_each(one_model_each(scores_agree(normalise(
+        pd.concat(frames, ignore_index=True))))), mixed_versions=mixed_versions)
+
+
+#: How far a record's ``value`` may lie from the mean of its finite ``scores``, as a share of
+#: their mean size: the runner keeps each score to 7 significant digits (half a unit of the
+#: 7th is 5e-7 of it).
+SCORE_ROUNDING = 1e-5
+
+
+def scores_agree(df: pd.DataFrame) -> pd.DataFrame:
+    """``df``, refused where a scored record's ``value`` is not the mean of its finite
+    per-sample ``scores`` or its ``n`` not their count (a record edited by hand, one field and
+    not the other): the tables compute a cell from the scores, while the accuracy floor and a
+    record without scores read the value, so one table would show one number and judge by
+    another. Records without scores (older ones) are not checked."""
+    for i, record in zip(df.index, df["record"]):
+        if record.get("status") != "ok" or not isinstance(record.get("scores"), list):
+            continue
+        scores = np.array([np.nan if s is None else s for s in record["scores"]], dtype=float)
+        finite = scores[np.isfinite(scores)]
+        value, n = record.get("value"), record.get("n")
+        mean = float(finite.mean()) if finite.size else None
+        if value is not None and not np.isfinite(value):
+            value = None
+        problem = None
+        if (value is None) != (mean is None) or (mean is not None and abs(value - mean) > (
+                SCORE_ROUNDING * float(np.abs(finite).mean()) + 1e-12)):
+            problem = (f"states value {_number(value)} but its per-sample scores average "
+                       f"{_number(mean)}")
+        elif n is not None and n != finite.size:
+            problem = f"states n {n} but has {finite.size} finite per-sample scores"
+        if problem:
+            row = df.loc[i]
+            raise AudioXaiError(
+                f"{row['source']}: the record of {_cell(row)} on {row['task']} · "
+                f"{row['model']} split {row['fold']}, seed {row['seed']} {problem} (edited "
+                "by hand?): the tables would show one and judge by the other; run the cell "
+                "again or restore the record")
+    return df
+
+
+def _number(value: float | None) -> str:
+    return "null" if value is None else f"{value:.6g}"
 
 
 def one_model_each(df: pd.DataFrame) -> pd.DataFrame:

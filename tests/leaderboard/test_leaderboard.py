@@ -292,6 +292,36 @@ def test_bad_results_name_the_file_and_field(tmp_path):
         build_leaderboard([empty], tmp_path / "board", quiet=True)
 
 
+@pytest.mark.parametrize("edit, said", [
+    ({"value": 0.9}, "states value 0.9 but its per-sample scores average 0.3"),
+    ({"scores": [0.9, 0.9, None]}, "states value 0.3 but its per-sample scores average 0.9"),
+    ({"n": 3}, "states n 3 but has 2 finite per-sample scores"),
+    ({"value": None}, "states value null but its per-sample scores average 0.3"),
+], ids=["value", "scores", "n", "value-null"])
+def test_a_record_whose_value_is_not_its_scores_mean_is_refused(tmp_path, edit, said):
+    """A hand-edited record, its value changed and not its scores or the other way round: the
+    tables computed the cell from the scores while the accuracy floor read the value, so a
+    model shown at 100 % was "below the floor" (or one at 0 % ranked), exit status 0."""
+    good = {"scores": [0.2, 0.4, None], "clips": ["a", "b", "c"], "speakers": [1, 2, 3],
+            "n": 2}
+    store = run_store(tmp_path / "run")
+    store.append(record("audionet", "test-accuracy", 2 / 3, n=3, scores=[1, 0, 1],
+                        clips=["a", "b", "c"], speakers=[1, 2, 3]))
+    # the mean of the scores before they were kept to 7 digits: fine
+    store.append(record("audionet", "faithfulness-gap", 0.3000001, explainer="gradient", **good))
+    build_leaderboard([tmp_path / "run"], tmp_path / "board", quiet=True)
+    store = run_store(tmp_path / "edited")
+    edited = good | {"value": 0.3} | edit
+    store.append(record("audionet", "faithfulness-gap", edited.pop("value"),
+                        explainer="gradient", **edited))
+    with pytest.raises(AudioXaiError) as info:
+        build_leaderboard([tmp_path / "edited"], tmp_path / "board", quiet=True)
+    assert str(info.value) == (
+        f"{tmp_path / 'edited'}: the record of gradient · faithfulness-gap on digit · audionet "
+        f"split 0, seed 0 {said} (edited by hand?): the tables would show one and judge by the "
+        "other; run the cell again or restore the record")
+
+
 def test_the_readme_and_page_name_the_resampler_of_each_dataset(tmp_path):
     """Records state how their clips reached 8 kHz (data.resampler), which changes every model
     input; the provenance listed the data without it."""
