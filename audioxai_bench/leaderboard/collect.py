@@ -69,8 +69,11 @@ def read(paths: Sequence[str | os.PathLike[str]], *, partial: bool = False,
             raise AudioXaiError(f"{file.parent}: the run has not finished: {problem}; {then}, "
                                 "or pass --partial for a leaderboard marked partial")
         frames.append(frame.assign(source=str(file.parent), unfinished=problem or ""))
-    return one_definition(one_sample_each(one_model_each(scores_agree(normalise(
-        pd.concat(frames, ignore_index=True))))), mixed_versions=mixed_versions)
+    # checked before the newest record of each cell and seed is kept: a later folder of the
+    # same seed replaces an earlier one's cells, which must then be of the same trained model
+    # and clips (else the earlier run, another experiment, vanishes from the tables unsaid)
+    df = one_sample_each(one_model_each(pd.concat(frames, ignore_index=True)))
+    return one_definition(scores_agree(normalise(df)), mixed_versions=mixed_versions)
 
 
 #: How far a record's ``value`` may lie from the mean of its finite ``scores``, as a share of
@@ -118,7 +121,9 @@ def _number(value: float | None) -> str:
 def one_model_each(df: pd.DataFrame) -> pd.DataFrame:
     """``df``, refused where the records of one split and seed of a (task, model) came from
     two trained models (e.g. a definition's training changed between runs resumed into one
-    folder): a table would mix them. Records that do not name their model are not checked."""
+    folder): a table would mix them, or, where two folders of one seed hold the same cells,
+    silently show the later folder's alone. Records that do not name their model are not
+    checked."""
     named = df[df["model_key"].notna()]
     for key, rows in named.groupby(list(TRAINED), sort=False, dropna=False):
         if rows["model_key"].nunique() > 1:
@@ -156,13 +161,15 @@ def one_sample_each(df: pd.DataFrame) -> pd.DataFrame:
             raise AudioXaiError(
                 f"{where}: the cells of {task} · {model} split {fold}, seed {seed} were scored "
                 f"on {what} (e.g. {_cell(a)} and {_cell(b)}: the definition's samples, "
-                "batch_size or data changed between runs resumed into one folder); a table "
-                "would rank them side by side: give the leaderboard runs of one definition")
+                "batch_size or data changed between runs of this seed); a table would rank "
+                "them side by side, or show one run's alone: give the leaderboard runs of one "
+                "definition")
     return df
 
 
 def _cell(row: pd.Series) -> str:
-    return " · ".join(filter(None, [row["explainer"], row["sonifier"], row["metric"]]))
+    return " · ".join(v for v in (row["explainer"], row["sonifier"], row["metric"])
+                      if isinstance(v, str) and v)  # a null explainer: None, NaN or ""
 
 
 def one_definition(df: pd.DataFrame, *, mixed_versions: bool = False) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,26 @@ def test_seeds_scored_on_other_numbers_of_clips_or_batches_are_refused(tmp_path,
             "replicate changes only the seed; give the leaderboard runs of one definition$")):
         collect.read([a, b])
     collect.read([a, _run(tmp_path / "c", 1, **stated(mine))])  # the same: pooled
+
+
+def test_two_folders_of_one_seed_are_one_run_or_refused(tmp_path):
+    """The newest record of each cell and seed wins, so a second folder of seed 0 holding the
+    same cells replaced the first whole: another trained model's, or other clips' numbers
+    stood in the tables alone, the first run vanished unsaid, and the manifest named both,
+    exit status 0. A copy of one run (or its resumed copy) counts once."""
+    a = _run(tmp_path / "a", 0)
+    shutil.copytree(a, tmp_path / "copy")
+    df = collect.read([a, tmp_path / "copy"])
+    assert list(df["seed"]) == [0, 0] and len(df) == 2  # one seed, not two replicates
+    b = _run(tmp_path / "b", 0, model_key="model-0-retrained")
+    with pytest.raises(AudioXaiError, match=(
+            rf"^{re.escape(str(a))}, {re.escape(str(b))}: the records of digit · audionet "
+            r"split 0, seed 0 come from 2 trained models")):
+        collect.read([a, b])
+    clips = [f"{i:02d}/0_{i:02d}_0.wav" for i in range(16)]
+    c, d = _run(tmp_path / "c", 0, clips=clips), _run(tmp_path / "d", 0, clips=clips[:8])
+    with pytest.raises(AudioXaiError, match=r"split 0, seed 0 were scored on 16 and 8 clips"):
+        collect.read([c, d])
 
 
 def test_a_field_an_older_record_does_not_state_is_not_compared(tmp_path):
