@@ -650,12 +650,25 @@ def rank_texts(spans: dict[str, tuple[int, int]], explainers: Sequence[str]) -> 
                 else f"{spans[e][0]}–{spans[e][1]}") for e in explainers}
 
 
+def apart(rows: pd.DataFrame) -> set[str]:
+    """The explainers of ``rows`` (one metric's records) scored on fewer trained models than
+    the explainers of ``rows`` together."""
+    models = {e: {trained_model(f, s) for f, s in zip(g["fold"], g["seed"])}
+              for e, g in rows.groupby("explainer", sort=False)}
+    every = set().union(*models.values())
+    return {e for e, mine in models.items() if mine != every}
+
+
 def paired_verdict(rows: pd.DataFrame, explainers: Sequence[str]
                    ) -> tuple[Verdict, list[str]] | None:
     """The paired comparison of ``explainers`` on :data:`RANK_METRIC` from the records' per-sample
-    scores, and the explainers it covers (in its order); None without such scores."""
+    scores, and the explainers it covers (in its order); None without such scores. An explainer
+    scored on fewer of the trained models than another (its cell failed or is missing on one)
+    has its mean over other splits or seeds: it is left out (unranked, :func:`apart`), not the
+    comparison of the others."""
     mine = rows[(rows["metric"] == RANK_METRIC) & (rows["status"] == "ok")
                 & (rows["sonifier"] == "") & rows["explainer"].isin(explainers)]
+    mine = mine[~mine["explainer"].isin(apart(mine))]
     data = _clustered(mine, ["explainer"])
     if data is None:
         return None

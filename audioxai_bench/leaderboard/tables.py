@@ -586,6 +586,7 @@ def ranking_table(section: Section) -> Table:
                 else cell_text(section.cell(explainer, metric)) for metric in metrics]
         rows.append(row)
     order_note = f" {section.unranked.capitalize()}." if section.unranked else ""
+    order_note += _apart_note(section)
     if section.separation is not None:
         k, n = section.separation
         order_note += (f" The paired tests separate {k} of the {n} neighbouring pairs of this "
@@ -603,6 +604,19 @@ def ranking_table(section: Section) -> Table:
                f"{_spaced(unbalanced_note(section, metrics, HEADLINE))}"
                f"{_spaced(contended_note(section, metrics, HEADLINE))}")
     return Table(caption, header, rows)
+
+
+def _apart_note(section: Section) -> str:
+    """Why an explainer with a faithfulness gap has no rank where the paired tests ranked the
+    others (:func:`~audioxai_bench.leaderboard.aggregate.apart`); empty where none."""
+    if section.verdict is None:
+        return ""
+    names = [e for e in section.explainers if e not in section.compared
+             and (cell := section.cell(e, RANK_METRIC)) is not None and pd.notna(cell["value"])]
+    if not names:
+        return ""
+    return (f" Not ranked (–): {', '.join(names)}, whose faithfulness gap is on fewer of the "
+            "trained models than the others' (its mean is over other splits or seeds).")
 
 
 def units_note(section: Section) -> str:

@@ -744,6 +744,29 @@ def test_a_cell_on_fewer_trained_models_than_its_table_says_so():
     assert "trained models" not in tables.cell_text(cells.loc["both"])
 
 
+def test_an_explainer_on_fewer_trained_models_is_unranked_and_the_others_still_tested():
+    """One explainer's gap failed (or is missing) on one split: the paired tests then had no
+    common clips, the whole table fell back to overlapping intervals under a caption saying
+    its records "kept no per-sample scores", and ranked a mean over split 0 beside means over
+    splits 0 and 1."""
+    from tests.leaderboard.records import score_rows
+
+    rng = np.random.default_rng(0)
+    scores = {"bad": rng.normal(0, 0.05, 24), "good": 0.5 + rng.normal(0, 0.05, 24),
+              "half": 0.3 + rng.normal(0, 0.05, 24)}
+    rows = [r for r in score_rows(scores, metric="faithfulness-gap", versus=None)
+            if not (r["explainer"] == "half" and r["fold"] == 1)]
+    section = aggregate.sections(pd.DataFrame(rows))[0]
+    assert section.verdict is not None and section.compared == ("bad", "good")
+    assert section.ranks == {"good": "1", "half": "–", "bad": "2"}
+    table = tables.ranking_table(section)
+    assert "kept no per-sample scores" not in table.caption
+    assert ("Not ranked (–): half, whose faithfulness gap is on fewer of the trained models "
+            "than the others' (its mean is over other splits or seeds).") in table.caption
+    assert table.rows[1][:3] == ["–", "half", "0.305 [0.264, 0.356] (on 1 of the 2 trained "
+                                              "models)"]
+
+
 def test_the_default_reads_the_quickstart_and_a_ground_truth_run_where_there_is_one(
         tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
