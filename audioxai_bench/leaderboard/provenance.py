@@ -90,8 +90,8 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
                          "within a split (interval bounds are never averaged; n is summed)"
                          if several else "one split per table: the 95 % interval resamples "
                          "speakers")
-         + ("; the runs of each seed trained their own model of every split, and a split's "
-            "clips pool its models'" if replicated else "")),
+         + (f"; the runs of each seed trained their own model of every split{_uneven(df)}, "
+            "and a split's clips pool its models'" if replicated else "")),
         ("Devices", ", ".join(_distinct(_device(r) for r in records)) or unknown),
         ("Seeds", ", ".join(_distinct(df["seed"])) or unknown),
         ("Git revisions", ", ".join(_distinct(df["git_revision"])) or unknown),
@@ -105,6 +105,21 @@ def facts(df: pd.DataFrame) -> list[tuple[str, str]]:
                   + ("; partial: cells of unfinished runs are missing" if unfinished else "")),
         *([("Partial", "; ".join(unfinished))] if unfinished else []),
     ]
+
+
+def _uneven(df: pd.DataFrame) -> str:
+    """Where a table's seeds ran other splits (a replicate of fewer folds), which: its splits'
+    means then pool other numbers of models (``" they ran (digit/audionet seed 1 did not run
+    split 1)"``); empty where every seed ran every split of its table."""
+    parts = []
+    for (task, model), rows in df.groupby(["task", "model"], sort=True):
+        every = sorted(set(rows["fold"]))
+        for seed, mine in rows.groupby(rows["seed"].map(run_seed), sort=True):
+            missing = [f for f in every if f not in set(mine["fold"])]
+            if missing:
+                parts.append(f"{task}/{model} seed {seed} did not run split "
+                             f"{', '.join(map(str, missing))}")
+    return f" they ran ({'; '.join(parts)})" if parts else ""
 
 
 def _libraries(record: dict[str, Any]) -> Iterator[tuple[str, Any]]:

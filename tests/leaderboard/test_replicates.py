@@ -312,6 +312,28 @@ def _splits(root: Path, seed: int, **split1) -> Path:
     return _run(root, seed, fold=1, **split1)
 
 
+def test_the_facts_say_which_seed_did_not_run_a_split(tmp_path):
+    """A seed of fewer folds pooled with one of all: the facts said "the runs of each seed
+    trained their own model of every split" while split 1 held one seed's model and split 0
+    two."""
+    from audioxai_bench.leaderboard.provenance import facts
+
+    def aggregation(*runs: Path) -> str:
+        return dict(facts(collect.read(list(runs))))["Aggregation"]
+
+    a, b = _run(tmp_path / "a", 0), _run(tmp_path / "b", 1)
+    store = run_store(tmp_path / "a")
+    store.append(record("audionet", "test-accuracy", 0.86, n=200, fold=1, seed=0,
+                        data_fingerprint="1fbf1fe31350b47a", model_key="model-0-1",
+                        info=TRAINING, plugins={"model": {"name": "audionet",
+                                                          "plugin": "builtin"}}))
+    assert aggregation(a, b).endswith(
+        "the runs of each seed trained their own model of every split they ran (digit/audionet "
+        "seed 1 did not run split 1), and a split's clips pool its models'")
+    assert aggregation(_run(tmp_path / "c", 0), b).endswith(
+        "trained their own model of every split, and a split's clips pool its models'")
+
+
 @pytest.mark.parametrize("change, field, values", [
     *DEFINITION_CHANGES,
     pytest.param({"higher_is_better": False}, "higher_is_better", "true against false",
