@@ -465,7 +465,9 @@ def measure(args: argparse.Namespace) -> None:
     if args.definitions:
         print("\n## projected wall time from these rates (width "
               f"{width:g}; training + explain/score)")
-        inputs = {name: explainer_inputs(pm, name, 0.0625, device) for name in args.models}
+        # counted on the CPU, whatever the device: the counts do not depend on it
+        cpu = torch.device("cpu")
+        inputs = {name: explainer_inputs(pm, name, 0.0625, cpu) for name in args.models}
         for name, counts in inputs.items():
             print(f"{name:9} model inputs per scored sample, forward+backward / forward (the "
                   "explanation and every metric; the first explainer pays the run's shared "

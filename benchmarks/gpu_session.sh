@@ -72,7 +72,7 @@ stamp "synth and bench_gpu"
 (python3 -m audioxai_bench --quiet data synth --out "$WORK/synth" --workers 12 "${REPS[@]}") &
 SYNTH=$!
 if [ "${BENCH:-1}" = 1 ]; then
-    timeout 170 python3 benchmarks/bench_gpu.py "${BENCH_ARGS[@]}" > "$OUT/bench_gpu.log" 2>&1
+    timeout 240 python3 benchmarks/bench_gpu.py "${BENCH_ARGS[@]}" > "$OUT/bench_gpu.log" 2>&1
     stamp "bench_gpu: exit $?"; cat "$OUT/bench_gpu.log"
 fi
 wait $SYNTH
