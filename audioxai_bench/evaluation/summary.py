@@ -64,7 +64,8 @@ def summarize(
 
     Keys: ``value``, ``ci`` ([low, high] or null), ``n`` (finite scores), ``higher_is_better``,
     ``scores`` (every sample's score, 7 significant digits, NaN where undefined),
-    ``grid`` and ``curves`` (means over samples, when the metric has curves), ``extras``
+    ``grid`` and ``curves`` (when the metric has curves: means over the samples with a finite
+    score, those ``value`` and ``n`` count; NaN where there are none), ``extras``
     (name → {value, ci}, and ``scores`` for those the metric names in ``clip_extras``),
     ``info``, and ``summary`` (the metric's own ``summarize``, if any).
     """
@@ -83,7 +84,12 @@ def summarize(
                               "scores": _rounded(output.scores)}
     if output.curves:
         record["grid"] = output.grid.tolist()
-        record["curves"] = {k: v.nanmean(dim=0).tolist() for k, v in output.curves.items()}
+        # over the samples the value and n count: a sample whose score is NaN (e.g. a clip
+        # without sound, whose deletion curves are flat at the intact input's probability)
+        # would pull the mean curves away from the value they are shown beside
+        counted = output.scores.isfinite()
+        record["curves"] = {k: v[counted].nanmean(dim=0).tolist()
+                            for k, v in output.curves.items()}
     if output.extras:
         record["extras"] = {}
         per_clip = frozenset(getattr(metric, "clip_extras", ()))

@@ -61,7 +61,8 @@ class Record(BaseModel):
     leaderboard shows it and ranks nothing by it). ``value`` is the mean of the per-sample
     ``scores`` (of the test ``clips`` of ``speakers``, explained for the classes ``targets``,
     kept so that any test can be re-run from the records) and ``ci`` its 95 % interval; ``curves``
-    hold mean curves over ``grid``; ``extras`` further values with intervals; ``info`` facts
+    hold mean curves over ``grid``, of the samples whose score ``value`` counts; ``extras``
+    further values with intervals; ``info`` facts
     that do not depend on the samples; ``summary`` the metric's run-level facts. An ``error``
     record carries the reason (and, for a plugin's exception, its ``traceback``). ``host`` is
     the computer that computed the cell, ``machine`` its torch build and processor or GPU, and

@@ -32,6 +32,7 @@ from audioxai_bench.evaluation.perturbation import (
     DEFAULT_GRID,
     perturbation_curves,
     re_preprocess,
+    trapezoid,
 )
 from audioxai_bench.evaluation.summary import merge_outputs, summarize
 from audioxai_bench.guard import ExplainerError
@@ -399,6 +400,30 @@ def test_a_sample_without_sound_scores_nan_not_a_gap_of_0():
         assert summarize(metric(name), metric(name).score(batch))["n"] == 2
     everything = dataclasses.replace(metric("faithfulness-gap"), name="all-units", scope="all")
     assert everything.score(batch).scores.isfinite().all()
+
+
+def test_the_record_curves_average_the_samples_the_value_counts():
+    """A clip without sound scores NaN but keeps finite curves (flat at the intact input's
+    probability): averaged in, half the batch silent halved the gap the figure's curves show
+    (0.33 beside a value of 0.67). The mean curves rest on the same clips as the value, so
+    the deletion gap of the mean curves is the value."""
+    model, x, target = window_batch(4)
+    x[2:] = 0
+    batch = make_batch(model, x, target, contribution(model, x, target))
+    m = metric("faithfulness-gap")
+    out = m.score(batch)
+    record = summarize(m, out)
+    assert record["n"] == 2 and out.curves["probability/most-relevant"].isfinite().all()
+    grid = torch.tensor(record["grid"], dtype=torch.float64)
+    curves = {k: torch.tensor(v, dtype=torch.float64) for k, v in record["curves"].items()}
+    shown = trapezoid(curves["probability/random"], grid) - trapezoid(
+        curves["probability/most-relevant"], grid)
+    assert float(shown) == pytest.approx(record["value"], abs=1e-12)
+    assert curves["probability/most-relevant"][0] == pytest.approx(
+        float(out.extras["original/probability"][:2].mean()), abs=1e-12)
+    x[:] = 0  # no clip counted: no mean curve to show
+    silent = m.score(make_batch(model, x, target, torch.zeros_like(x)))
+    assert all(math.isnan(v) for c in summarize(m, silent)["curves"].values() for v in c)
 
 
 def test_bad_settings_fail_with_the_metric_name():
