@@ -159,9 +159,12 @@ class Reliability:
         return self.steps[: len(REFERENCES) - 1]
 
     @property
-    def margin(self) -> Step:
-        """The adjacent step with the smallest difference in the good direction."""
-        return min(self.adjacent, key=lambda s: (np.nan_to_num(s.difference, nan=-np.inf)))
+    def margin(self) -> Step | None:
+        """The adjacent step with the smallest difference in the good direction, among those
+        with a difference (a reference without a finite mean has none: its steps are not
+        small, they are unknown, and :attr:`failing` lists them); None where no step has one."""
+        known = [s for s in self.adjacent if np.isfinite(s.difference)]
+        return min(known, key=lambda s: s.difference, default=None)
 
     @property
     def failing(self) -> tuple[Step, ...]:

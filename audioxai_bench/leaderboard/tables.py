@@ -803,7 +803,9 @@ def bands_table(section: Section) -> Table | None:
 VERDICTS = {"pass": "yes", "partial": "partly", "fail": "no"}
 
 
-def _step(step: Step) -> str:
+def _step(step: Step | None) -> str:
+    if step is None:  # no adjacent step has a difference
+        return NONE
     low, high = step.interval
     return (f"{step.better} → {step.worse}: {step.difference:+.3f} "
             f"[{low:+.3f}, {high:+.3f}]")
@@ -859,7 +861,8 @@ def reliability_table(section: Section) -> Table | None:
         "random map from an anti-localised one); no: a step reversed, or the oracle not "
         "above random: do not read that metric's column as a ranking of explanations. "
         "Smallest step: the adjacent difference closest to (or below) 0, in the metric's good "
-        "direction, with its paired 95 % interval over splits and speakers. Explainers beating "
+        "direction, with its paired 95 % interval over splits and speakers (of the steps "
+        "whose references both have a mean; – where none has). Explainers beating "
         "the oracle: how many explainers' means (the random and amplitude controls included) "
         "beat the planted evidence's own map in the metric's good direction, and the best; "
         "where many do, the metric rewards more than finding the evidence (removing speech "

@@ -87,6 +87,19 @@ def test_a_metric_that_prefers_the_inverted_map_fails_naming_the_reversed_steps(
     assert verdict.margin.difference < 0
 
 
+def test_the_smallest_step_is_one_with_a_difference_not_an_undefined_one():
+    """noisy-0.25 undefined on every clip: its steps have no difference, and NaN, read as
+    -inf, was "the smallest step" ("+nan [+nan, +nan]" in the table) over a reversed one."""
+    scores = noisy_scores(QUALITY)
+    scores[1] = np.nan
+    scores[3] = scores[2] + 0.3  # noisy-1 above noisy-0.5
+    verdict = reliability(clustered(scores))
+    assert np.isnan(verdict.steps[0].difference) and verdict.verdict == "fail"
+    assert (verdict.margin.better, verdict.margin.worse) == ("noisy-0.5", "noisy-1")
+    assert verdict.margin.difference == pytest.approx(-0.3)
+    assert reliability(clustered(np.full((7, 30), np.nan))).margin is None
+
+
 def test_lower_is_better_flips_the_direction():
     assert reliability(clustered(noisy_scores(-QUALITY)), higher_is_better=False).verdict == \
         "pass"

@@ -77,3 +77,25 @@ def test_a_signed_oracle_of_only_some_models_is_left_out_not_the_metric(tmp_path
     readme = (tmp_path / "board" / "README.md").read_text()
     row = next(line for line in readme.splitlines() if line.startswith("| Relevance AUC |"))
     assert row.split(" | ")[2:5] == ["yes", "1.500 · 0.500 · -0.500", "–"]
+
+
+def test_the_smallest_step_shown_is_a_difference_not_nan(tmp_path: Path):
+    """A reference undefined on every clip (n 0) has steps without a difference: the table
+    showed one of them, "+nan [+nan, +nan]", as the smallest step beside a reversed step."""
+    store = run_store(tmp_path / "run")
+    store.append(record("audionet", "test-accuracy", 0.95, n=200))
+    offsets = 0.01 * np.random.default_rng(0).normal(size=CLIPS)
+    offsets -= offsets.mean()
+    quality = QUALITY.copy()
+    quality[3] = quality[2] + 0.3  # noisy-1 above noisy-0.5: a reversed step
+    for name, mean in zip(REFERENCES, quality):
+        r = scored(reference_name(name), "faithfulness-gap", mean, offsets)
+        if name == "noisy-0.25":
+            r |= {"value": float("nan"), "scores": [float("nan")] * CLIPS, "n": 0}
+        store.append(r)
+    build_leaderboard([tmp_path / "run"], tmp_path / "board", quiet=True)
+    readme = (tmp_path / "board" / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| Faithfulness gap |"))
+    cells = row.split(" | ")
+    assert cells[2] == "no" and cells[5] == "noisy-0.5 → noisy-1: -0.300 [-0.300, -0.300]"
+    assert "nan" not in row.lower()
