@@ -1014,8 +1014,7 @@ def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
         cell = s.cell(name, RANK_METRIC)
         if cell is None:
             return NONE
-        text = with_ci(cell["value"], cell["ci_low"], cell["ci_high"])
-        text += MARKS.get(cell["versus_verdict"], "") + marks_classes(cell)
+        text = cell_text(cell)  # with the section tables' marks and "(failed / on fewer)"
         return f"{s.ranks.get(name, NONE)}: {text}" if s.ranks.get(name) else text
 
     def beating(s: Section, metric: str) -> str:

@@ -767,6 +767,27 @@ def test_an_explainer_on_fewer_trained_models_is_unranked_and_the_others_still_t
                                               "models)"]
 
 
+def test_the_summary_table_says_a_gap_rests_on_fewer_trained_models_as_the_tables_do():
+    """The project README's summary showed "–: 0.305 [0.264, 0.356]" for a gap failed on one of
+    the two splits, read like its neighbours' means over both; the section table said
+    "(1 of 2 models failed)"."""
+    from tests.leaderboard.records import _row, score_rows
+
+    rng = np.random.default_rng(0)
+    scores = {"bad": rng.normal(0, 0.05, 24), "good": 0.5 + rng.normal(0, 0.05, 24),
+              "half": 0.3 + rng.normal(0, 0.05, 24)}
+    rows = [r for r in score_rows(scores, metric="faithfulness-gap", versus=None)
+            if not (r["explainer"] == "half" and r["fold"] == 1)]
+    failed = _row(explainer="half", metric="faithfulness-gap", fold=1, status="error",
+                  value=np.nan, n=None, higher_is_better=None)
+    for extra, note in (([], "(on 1 of the 2 trained models)"),
+                        ([failed], "(1 of 2 models failed)")):
+        section = aggregate.sections(pd.DataFrame(rows + extra))[0]
+        summary = {row[0]: row[1] for row in tables.summary_table([section], "b").rows}
+        assert summary["half"] == f"–: 0.305 [0.264, 0.356] {note}"
+        assert summary["good"] == "1: 0.513 [0.480, 0.552]"
+
+
 def test_the_default_reads_the_quickstart_and_a_ground_truth_run_where_there_is_one(
         tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
