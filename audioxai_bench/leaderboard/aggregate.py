@@ -792,18 +792,27 @@ def _per_class(control: dict[str, Any]) -> bool:
 
 
 def below_floor(rows: pd.DataFrame, task: str) -> str | None:
-    """Why explanations of this section's models are not ranked, or None when they are."""
+    """Why explanations of this section's models are not ranked (a model's test accuracy below
+    the floor, or a record of it with no value: not shown above it), or None when they are."""
     floor = accuracy_floor(N_CLASSES.get(task, 2))
     acc = model_records(rows, ACCURACY_METRIC)
     acc = acc[acc["status"] == "ok"]
-    weak = sorted(trained_model(f, s) for f, s, v in zip(acc["fold"], acc["seed"], acc["value"])
-                  if v < floor)
-    if not weak:
+    models = list(zip(acc["fold"], acc["seed"], acc["value"]))
+    weak = sorted(trained_model(f, s) for f, s, v in models if v < floor)
+    unknown = sorted(trained_model(f, s) for f, s, v in models if pd.isna(v))
+    if not weak and not unknown:
         return None
     several = acc["seed"].nunique(dropna=False) > 1
-    names = ", ".join(model_label(f, s, several) for f, s in weak)
-    return (f"not ranked: the model of fold {names} has test accuracy below the floor of "
-            f"{floor:.0%} (chance + half the way to 100 %)")
+
+    def names(models: list[tuple[int, int]]) -> str:
+        return ", ".join(model_label(f, s, several) for f, s in models)
+
+    rule = f"the floor of {floor:.0%} (chance + half the way to 100 %)"
+    parts = [f"the model of fold {names(weak)} has test accuracy below {rule}"] if weak else []
+    if unknown:
+        parts.append(f"the model of fold {names(unknown)} has a test accuracy record without a "
+                     f"value, so is not shown above {'that floor' if weak else rule}")
+    return f"not ranked: {'; '.join(parts)}"
 
 
 def sections(df: pd.DataFrame, cells: pd.DataFrame | None = None) -> list[Section]:

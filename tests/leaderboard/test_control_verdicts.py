@@ -96,6 +96,27 @@ def test_no_verdict_on_the_explanations_of_a_model_below_the_accuracy_floor(scor
     assert gaps["value"].notna().all()  # the values are still reported
 
 
+def test_a_model_whose_test_accuracy_record_holds_no_value_is_not_shown_above_the_floor(scores):
+    """A test-accuracy record with a null value (and no per-clip hits) read NaN < floor as
+    False: the models table said n/a, and its explanations were ranked and marked ▲ / ▼ as
+    those of a model accurate enough."""
+    from .records import _row
+
+    accuracy = [_row(metric="test-accuracy", fold=0, value=0.95),
+                _row(metric="test-accuracy", fold=1, value=np.nan, n=None)]
+    section = aggregate.sections(pd.DataFrame(_rows(scores) + accuracy))[0]
+    assert set(section.ranks.values()) == {"–"} and section.verdict is None
+    assert section.unranked == (
+        "not ranked: the model of fold 1 has a test accuracy record without a value, so is not "
+        "shown above the floor of 55% (chance + half the way to 100 %)")
+    assert (section.cells["versus_verdict"] == "").all()
+    both = aggregate.below_floor(pd.DataFrame(accuracy + [_row(
+        metric="test-accuracy", fold=2, value=0.10)]), "digit")
+    assert both == ("not ranked: the model of fold 2 has test accuracy below the floor of 55% "
+                    "(chance + half the way to 100 %); the model of fold 1 has a test accuracy "
+                    "record without a value, so is not shown above that floor")
+
+
 def control_row(fold: int, ok: bool, asked: bool = True, stored: bool | None = None,
                 **fields) -> dict:
     """A cue control record of ``fold`` whose numbers pass the rule (or fail it: 90 % without
