@@ -88,6 +88,21 @@ def trained_model(fold: Any, seed: Any) -> tuple[int, int]:
     return int(fold), run_seed(seed)
 
 
+def scored_models(rows: pd.DataFrame) -> set[tuple[int, int]]:
+    """The trained models whose record of ``rows`` holds a finite per-sample score (a record
+    without scores: a value): one whose every score is undefined (null, its ``n`` 0) adds no
+    clip to its cell."""
+    def scored(record: dict[str, Any], value: Any) -> bool:
+        scores = record.get("scores")
+        if not isinstance(scores, list):
+            return bool(pd.notna(value))
+        return bool(np.isfinite(np.array(scores, dtype=float)).any())  # None: NaN
+
+    return {trained_model(f, s) for f, s, r, v in zip(rows["fold"], rows["seed"],
+                                                       rows["record"], rows["value"])
+            if scored(r, v)}
+
+
 def model_label(fold: Any, seed: Any, several_seeds: bool) -> str:
     """A trained model as the tables name it: its fold, and its seed where runs of several
     seeds are pooled."""
@@ -396,7 +411,8 @@ def _versus_amplitude(ok: pd.DataFrame, weak: set[tuple]) -> list[tuple]:
                 per_class = class_means(split, key[2])
             *section, sonifier, metric = key
             rows.append((*section, explainer, sonifier, f"{metric}{VERSUS_AMPLITUDE}", value, low,
-                         high, mine["n"].sum(min_count=1), len(mine), AMPLITUDE_VERSUS,
+                         high, mine["n"].sum(min_count=1),
+                         len(scored_models(mine) & scored_models(loud)), AMPLITUDE_VERSUS,
                          p_versus, classes, per_class, uneven, mine["representation"].iloc[0],
                          higher_is_better(mine["higher_is_better"])))
     return rows
@@ -423,8 +439,9 @@ def control_verdicts(cells: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
 def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     """One row per :data:`KEYS` over trained models: value and interval over splits and
     speakers (see the module docstring), summed ``n``, the number of trained models with a
-    result (``models``: splits × seeds) and of failed ones (``errors``), and ``ranked``: false
-    where the records call the metric descriptive or a check. Test accuracy pools
+    value (``models``: splits × seeds; :func:`scored_models`) and of failed ones (``errors``),
+    and ``ranked``: false where the records call the metric descriptive or a check. Test
+    accuracy pools
     the clips of every model
     (:func:`pooled_accuracy`). Records without per-sample scores (older runs) keep a single
     fold's own interval; several such folds get their mean and no interval. Where the records
@@ -461,7 +478,8 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
             value, low, high = group[["value", "ci_low", "ci_high"]].iloc[0]
         else:
             value, low, high = group["value"].mean(), np.nan, np.nan
-        rows.append((*key, value, low, high, group["n"].sum(min_count=1), len(group), versus,
+        rows.append((*key, value, low, high, group["n"].sum(min_count=1),
+                     len(scored_models(group)), versus,
                      p_versus, classes, class_means(split, key[2]), uneven, contention(group)))
     values = pd.DataFrame(rows, columns=[*KEYS, "value", "ci_low", "ci_high", "n", "models",
                                          "versus", "p_versus", "classes", "class_means",
@@ -652,9 +670,9 @@ def rank_texts(spans: dict[str, tuple[int, int]], explainers: Sequence[str]) -> 
 
 def apart(rows: pd.DataFrame) -> set[str]:
     """The explainers of ``rows`` (one metric's records) scored on fewer trained models than
-    the explainers of ``rows`` together."""
-    models = {e: {trained_model(f, s) for f, s in zip(g["fold"], g["seed"])}
-              for e, g in rows.groupby("explainer", sort=False)}
+    the explainers of ``rows`` together (:func:`scored_models`: a record without a finite
+    score is no model scored)."""
+    models = {e: scored_models(g) for e, g in rows.groupby("explainer", sort=False)}
     every = set().union(*models.values())
     return {e for e, mine in models.items() if mine != every}
 

@@ -190,7 +190,7 @@ def cell_text(cell: pd.Series | None, shown: str | None = None) -> str:
     that judge that value), ``error`` when every model failed."""
     if cell is None:
         return NONE
-    if cell["models"] == 0:
+    if cell["models"] == 0 and cell["errors"]:
         return "error"
     text = shown if shown is not None else (
         with_ci(cell["value"], cell["ci_low"], cell["ci_high"], cell["metric"])

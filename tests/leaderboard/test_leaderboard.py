@@ -744,6 +744,32 @@ def test_a_cell_on_fewer_trained_models_than_its_table_says_so():
     assert "trained models" not in tables.cell_text(cells.loc["both"])
 
 
+def test_a_model_whose_record_has_no_defined_score_is_no_model_of_its_cell():
+    """A record whose every per-sample score is null (n 0: the metric undefined on each clip
+    of that split) counted as one of the cell's models: "0.305 [0.258, 0.360]", "models 2 of
+    2", a mean over split 0 alone ranked beside means over both, and its empty split took the
+    other explainers' units out of their paired tests (1–2 and 2–3 where 1 and 2 were
+    separated). It now contributes no model and is said as a model missing is."""
+    from tests.leaderboard.records import score_rows
+
+    rng = np.random.default_rng(0)
+    scores = {"bad": rng.normal(0, 0.05, 24), "good": 0.5 + rng.normal(0, 0.05, 24),
+              "half": 0.3 + rng.normal(0, 0.05, 24), "none": np.zeros(24)}
+    rows = score_rows(scores, metric="faithfulness-gap", versus=None)
+    for r in rows:
+        if r["explainer"] == "none" or (r["explainer"] == "half" and r["fold"] == 1):
+            for fields in (r, r["record"]):
+                fields.update(scores=[None] * 12, value=np.nan, n=0)
+    section = aggregate.sections(pd.DataFrame(rows))[0]
+    cells = section.cells.set_index("explainer")
+    assert cells["models"].to_dict() == {"bad": 2, "good": 2, "half": 1, "none": 0}
+    assert tables.cell_text(cells.loc["half"]) == (
+        "0.305 [0.258, 0.360] (on 1 of the 2 trained models)")
+    assert tables.cell_text(cells.loc["none"]) == "n/a (on 0 of the 2 trained models)"
+    assert section.compared == ("bad", "good")
+    assert section.ranks == {"good": "1", "half": "–", "bad": "2", "none": "–"}
+
+
 def test_an_explainer_on_fewer_trained_models_is_unranked_and_the_others_still_tested():
     """One explainer's gap failed (or is missing) on one split: the paired tests then had no
     common clips, the whole table fell back to overlapping intervals under a caption saying
