@@ -210,6 +210,22 @@ def pooled_accuracy(rows: pd.DataFrame) -> tuple[float, float, float] | None:
     return float(np.mean(hits)), low, high
 
 
+def mean_of_values(rows: pd.DataFrame, by_split: bool = True) -> float:
+    """The mean a cell states, from its records' values where not all kept per-sample scores:
+    each split's mean over its models' clips (their values weighted by ``n`` where every
+    record states one), then the mean over splits (:meth:`Clustered.means`); over every clip
+    where not ``by_split`` (test accuracy: :func:`pooled_accuracy`). A plain mean of the
+    values weighs a split by its seeds: 2 seeds of split 0 and 1 of split 1 read 0.333 for
+    0.2 on split 0 and 0.6 on split 1, not 0.4."""
+    rows = rows[rows["value"].notna()]
+    means = []
+    for _, split in rows.groupby("fold" if by_split else np.zeros(len(rows)), sort=False):
+        n = split["n"]
+        weights = n.to_numpy(float) if n.notna().all() and (n > 0).all() else None
+        means.append(np.average(split["value"].to_numpy(float), weights=weights))
+    return float(np.mean(means)) if means else np.nan
+
+
 def _testable(data: Clustered) -> bool:
     """Whether a paired difference has a (split, speaker) unit mean other than 0 to test
     (``amplitude`` against the amplitude order has none: its 0 [0, 0] is no verdict)."""
@@ -443,8 +459,9 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     and ``ranked``: false where the records call the metric descriptive or a check. Test
     accuracy pools
     the clips of every model
-    (:func:`pooled_accuracy`). Records without per-sample scores (older runs) keep a single
-    fold's own interval; several such folds get their mean and no interval. Where the records
+    (:func:`pooled_accuracy`). Where a record kept no per-sample scores (older runs), a cell of
+    one record keeps its interval, one of several the same mean from their values
+    (:func:`mean_of_values`) and no interval. Where the records
     name a control (``versus``), :func:`control_verdicts` tests the cell against it, unless a
     model of its section is not judged (:func:`not_judged`). Ranked sonified
     metrics get a second cell per explainer, paired against the amplitude map
@@ -477,7 +494,7 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
         elif len(group) == 1:
             value, low, high = group[["value", "ci_low", "ci_high"]].iloc[0]
         else:
-            value, low, high = group["value"].mean(), np.nan, np.nan
+            value, low, high = mean_of_values(group, by_split=not accuracy), np.nan, np.nan
         rows.append((*key, value, low, high, group["n"].sum(min_count=1),
                      len(scored_models(group)), versus,
                      p_versus, classes, class_means(split, key[2]), uneven, contention(group)))
@@ -629,9 +646,10 @@ RANK_RULE = ("shared rank: A ranks above B only where a paired Wilcoxon signed-r
              "better at 5 %, the way its mean is; a rank such as 1–3 runs from 1 + the number "
              "of explainers "
              "distinguishably better to the number not distinguishably worse.")
-#: What a shared rank means where a run kept no per-sample scores (:func:`shared_ranks`).
-OVERLAP_RANK_RULE = ("shared rank: these records kept no per-sample scores to test, so two "
-                     "explainers share ranks where their 95 % intervals overlap.")
+#: What a shared rank means where records kept no per-sample scores (:func:`shared_ranks`).
+OVERLAP_RANK_RULE = ("shared rank: not every record of these cells kept per-sample scores to "
+                     "test, so two explainers share ranks where their 95 % intervals overlap "
+                     "or either has none.")
 
 
 def shared_ranks(cells: pd.DataFrame, explainers: Sequence[str]) -> dict[str, str]:

@@ -770,6 +770,40 @@ def test_a_model_whose_record_has_no_defined_score_is_no_model_of_its_cell():
     assert section.ranks == {"good": "1", "half": "–", "bad": "2", "none": "–"}
 
 
+def test_a_cell_with_a_record_without_scores_states_the_mean_over_splits_it_shows():
+    """One record of a cell kept no per-sample scores (an older run pooled): the cell fell back
+    to the plain mean of its models' values, which weighs split 0 by its two seeds, 0.333 for
+    the 0.398 the same scores give (test accuracy likewise, not its clips pooled), and the
+    caption said "these records kept no per-sample scores" of a table whose records but one
+    did."""
+    from tests.leaderboard.records import _row, score_rows
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in (0, 1):  # split 0 run with seeds 0 and 1, split 1 with seed 0 alone
+        scores = {"a": np.r_[0.2 + rng.normal(0, .02, 12), 0.6 + rng.normal(0, .02, 12)],
+                  "b": np.r_[0.1 + rng.normal(0, .02, 12), 0.3 + rng.normal(0, .02, 12)]}
+        rows += [r for r in score_rows(scores, metric="faithfulness-gap", versus=None,
+                                       seed=seed) if seed == 0 or r["fold"] == 0]
+    scored = aggregate.by_cell(pd.DataFrame(rows)).set_index("explainer")
+    old = next(r for r in rows if r["explainer"] == "a" and r["seed"] == 1)
+    old["record"] = {k: v for k, v in old["record"].items()
+                     if k not in ("scores", "clips", "speakers")}
+    section = aggregate.sections(pd.DataFrame(rows))[0]
+    cell = section.cell("a", "faithfulness-gap")
+    assert cell["value"] == pytest.approx(scored.loc["a", "value"]) and np.isnan(cell["ci_low"])
+    assert tables.cell_text(cell) == f"{scored.loc['a', 'value']:.3f}"
+    caption = tables.ranking_table(section).caption
+    assert "these records kept no per-sample scores" not in caption
+    assert ("shared rank: not every record of these cells kept per-sample scores to test, so two "
+            "explainers share ranks where their 95 % intervals overlap or either has none.") \
+        in caption
+    accuracy = [_row(metric="test-accuracy", fold=f, seed=seed, value=v, n=n)
+                for f, seed, v, n in ((0, 0, 0.9, 600), (1, 0, 0.6, 300), (1, 1, 0.7, 300))]
+    assert aggregate.by_cell(pd.DataFrame(accuracy))["value"].item() == pytest.approx(
+        (540 + 180 + 210) / 1200)  # test accuracy pools the clips of every model
+
+
 def test_an_explainer_on_fewer_trained_models_is_unranked_and_the_others_still_tested():
     """One explainer's gap failed (or is missing) on one split: the paired tests then had no
     common clips, the whole table fell back to overlapping intervals under a caption saying
