@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import resource
 import sys
 import time
@@ -461,10 +462,14 @@ class Runner:
         self.cached["models"] += out.cached
         meta = out.meta
         how = "cached model" if out.cached else f"trained in {meta['train_seconds']:.0f} s"
-        floor = accuracy_floor(N_CLASSES[where.task])
-        weak = (f"; below the floor of {floor:.0%}: its explanations are scored, not ranked or "
-                "judged" if meta["test_accuracy"] < floor else "")
-        self.log(f"{where.label}: test accuracy {meta['test_accuracy']:.1%} ({how}){weak}")
+        floor, acc = accuracy_floor(N_CLASSES[where.task]), meta["test_accuracy"]
+        known = isinstance(acc, (int, float)) and math.isfinite(acc)
+        # as the leaderboard's below_floor: an accuracy without a value is not above the floor
+        weak = ("" if known and acc >= floor else
+                f"; {'below' if known else 'so not shown above'} the floor of {floor:.0%}: its "
+                "explanations are scored, not ranked or judged")
+        said = f"{acc:.1%}" if known else "without a value"
+        self.log(f"{where.label}: test accuracy {said} ({how}){weak}")
         spec = PanelSpec(where, out.state)
         panel = self.work.panel_of(spec)
         if not self._done(accuracy):

@@ -489,3 +489,26 @@ def test_the_log_says_when_a_model_is_below_the_accuracy_floor(tree, tmp_path):
     assert accuracy["value"] < 0.55 and len(said) == 1
     assert said[0].endswith("below the floor of 55%: its explanations are scored, not ranked "
                             "or judged")
+
+
+def test_the_log_does_not_show_a_model_without_a_test_accuracy_above_the_floor(tree, tmp_path,
+                                                                               monkeypatch):
+    """A model whose test accuracy has no value (NaN: no test clips scored) is, as in the
+    leaderboard, not shown above the floor: the log neither prints 'nan%' as an accuracy nor
+    leaves out that its explanations will not be ranked."""
+    from audioxai_bench.run import units
+
+    def without_value(*args, **kwargs):
+        model, meta, cached = original(*args, **kwargs)
+        return model, meta | {"test_accuracy": float("nan")}, cached
+
+    original = units.trained_model
+    monkeypatch.setattr(units, "trained_model", without_value)
+    lines: list[str] = []
+    bench = parse_benchmark(definition(tree, metrics=["gini"], explainers=["gradient"]))
+    run_benchmark(bench, tmp_path / "out", quiet=True, plugins=load_plugins(entrypoints=False),
+                  log=lines.append)
+    [said] = [line for line in lines if "test accuracy" in line]
+    assert "nan" not in said
+    assert said.endswith("not shown above the floor of 55%: its explanations are scored, not "
+                         "ranked or judged")
