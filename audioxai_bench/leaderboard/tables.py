@@ -187,7 +187,8 @@ def band(edges: Any) -> str:
 
 def cell_text(cell: pd.Series | None, shown: str | None = None) -> str:
     """An aggregated cell: value and interval (or ``shown`` in their place, without the marks
-    that judge that value), ``error`` when every model failed."""
+    that judge that value), ``error`` when every model failed; where it rests on fewer than
+    its section's trained models, a note on how many and what became of the others."""
     if cell is None:
         return NONE
     if cell["models"] == 0 and cell["errors"]:
@@ -196,11 +197,18 @@ def cell_text(cell: pd.Series | None, shown: str | None = None) -> str:
         with_ci(cell["value"], cell["ci_low"], cell["ci_high"], cell["metric"])
         + MARKS.get(cell.get("versus_verdict"), "") + marks_classes(cell)
         + (CONTENDED_MARK if cell.get("contended") else ""))
-    failed, trained = cell["errors"], cell.get("section_models")
+    failed, models, trained = cell["errors"], cell["models"], cell.get("section_models")
+    # every trained model of the section: scored, failed, or without a score (no record, or
+    # one whose every score is undefined)
+    trained = max(int(trained) if trained is not None and pd.notna(trained) else 0,
+                  failed + models)
+    if failed and failed + models == trained:
+        return text + f" ({failed} of {trained} models failed)"
     if failed:
-        return text + f" ({failed} of {failed + cell['models']} models failed)"
-    if trained is not None and pd.notna(trained) and cell["models"] < int(trained):
-        return text + f" (on {cell['models']} of the {int(trained)} trained models)"
+        return text + (f" (on {models} of the {trained} trained models: {failed} failed, "
+                       f"{trained - failed - models} without a score)")
+    if models < trained:
+        return text + f" (on {models} of the {trained} trained models)"
     return text
 
 

@@ -848,6 +848,30 @@ def test_the_summary_table_says_a_gap_rests_on_fewer_trained_models_as_the_table
         assert summary["good"] == "1: 0.513 [0.480, 0.552]"
 
 
+def test_a_cell_with_a_failed_model_accounts_for_every_trained_model():
+    """Of four trained models (two splits × two seeds) one failed and one left no score (no
+    record, or one whose every score is undefined): the note said "(1 of 3 models failed)",
+    too few models, and the model without a score unmentioned."""
+    from tests.leaderboard.records import _row, score_rows
+
+    rng = np.random.default_rng(0)
+    scores = {"a": 0.3 + rng.normal(0, .05, 24), "b": 0.5 + rng.normal(0, .05, 24)}
+    rows = [r for seed in (0, 1) for r in score_rows(scores, metric="faithfulness-gap",
+                                                     versus=None, seed=seed)
+            if not (r["explainer"] == "a" and r["fold"] == 1)]
+    failed = _row(explainer="a", metric="faithfulness-gap", fold=1, seed=0, status="error",
+                  value=np.nan, n=None, higher_is_better=None)
+    unscored = next(r for r in score_rows(scores, metric="faithfulness-gap", versus=None,
+                                          seed=1) if r["explainer"] == "a" and r["fold"] == 1)
+    for fields in (unscored, unscored["record"]):
+        fields.update(scores=[None] * 12, value=np.nan, n=0)
+    for extra in ([failed], [failed, unscored]):
+        cells = aggregate.by_cell(pd.DataFrame(rows + extra)).set_index("explainer")
+        assert tables.cell_text(cells.loc["a"]).endswith(
+            "(on 2 of the 4 trained models: 1 failed, 1 without a score)")
+        assert "(" not in tables.cell_text(cells.loc["b"])  # on all four: no note
+
+
 def test_the_default_reads_the_quickstart_and_a_ground_truth_run_where_there_is_one(
         tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
