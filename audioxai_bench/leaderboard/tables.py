@@ -1043,6 +1043,16 @@ def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
         rows.append(["*better than the amplitude order*",
                      *(beating(s, AMPLITUDE_METRIC) for s in chosen)])
     rows += [[name, *(entry(s, name) for s in chosen)] for name in names]
+    texts = [text for row in rows for text in row[1:]]
+    unranked = any(text.startswith(f"{NONE}: ") for text in texts)
+    # a dash alone, or one of a column's accuracies ("88.3 %, –")
+    missing = any(NONE in text.replace(" / ", ", ").split(", ") for text in texts)
+    dashes = "; ".join(
+        ([f"{NONE}: not measured"] if missing or not unranked else [])
+        + ([f"{NONE} as a rank (before a value): not ranked in that column (its section table "
+            "says why: a model below the accuracy floor or failing its cue control, or an "
+            "explainer without a finite mean or on fewer trained models than the others)"]
+           if unranked else []))
     return Table(f"{benchmark}: shared rank: faithfulness gap [95 % interval], per model and "
                  "task (the leaderboard's first column; `audioxai-bench leaderboard --readme`). "
                  "▲ / ▼: above / below the random order, and *better than the amplitude "
@@ -1050,7 +1060,7 @@ def summary_table(sections: Sequence[Section], benchmark: str) -> Table | None:
                  "Wilcoxon signed-rank test over (split, test speaker) units, "
                  f"Holm-adjusted over the column's explainers, 5 %.{_ranks_note(chosen)} Rows "
                  "in order of their mean position over the columns, not a ranking across them; "
-                 f"{NONE}: not measured."
+                 f"{dashes}."
                  + (CLASS_NOTE if any(CLASS_MARK in text for row in rows for text in row[1:])
                     else "")
                  + (f" {UNBALANCED_MARK.strip()}: not judged: {unbalanced_rule()} "

@@ -848,6 +848,30 @@ def test_the_summary_table_says_a_gap_rests_on_fewer_trained_models_as_the_table
         assert summary["good"] == "1: 0.513 [0.480, 0.552]"
 
 
+def test_the_summary_caption_says_what_a_dash_means_in_the_rank_and_elsewhere():
+    """The summary caption said "–: not measured" of "–: 0.305 [0.264, 0.356]" as well, where
+    the dash is a rank: the explainer is unranked (here on fewer trained models)."""
+    from tests.leaderboard.records import _row, score_rows
+
+    rng = np.random.default_rng(0)
+    scores = {"bad": rng.normal(0, 0.05, 24), "good": 0.5 + rng.normal(0, 0.05, 24),
+              "half": 0.3 + rng.normal(0, 0.05, 24)}
+    rows = [r for r in score_rows(scores, metric="faithfulness-gap", versus=None)
+            if not (r["explainer"] == "half" and r["fold"] == 1)]
+    unranked = ("– as a rank (before a value): not ranked in that column (its section table "
+                "says why: a model below the accuracy floor or failing its cue control, or an "
+                "explainer without a finite mean or on fewer trained models than the others)")
+    accuracy = [_row(metric="test-accuracy", fold=fold, value=0.9) for fold in (0, 1)]
+    for extra, dashes in (([], f"–: not measured; {unranked}."),  # no accuracy: a dash
+                          (accuracy, f"{unranked}.")):
+        table = tables.summary_table(aggregate.sections(pd.DataFrame(rows + extra)), "b")
+        assert {row[0]: row[1] for row in table.rows}["half"].startswith("–: 0.305")
+        assert table.caption.endswith(f"not a ranking across them; {dashes}")
+    table = tables.summary_table(aggregate.sections(pd.DataFrame(
+        [r for r in rows if r["explainer"] != "half"])), "b")
+    assert table.caption.endswith("not a ranking across them; –: not measured.")
+
+
 def test_a_cell_with_a_failed_model_accounts_for_every_trained_model():
     """Of four trained models (two splits × two seeds) one failed and one left no score (no
     record, or one whose every score is undefined): the note said "(1 of 3 models failed)",
