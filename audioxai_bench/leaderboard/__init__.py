@@ -107,7 +107,7 @@ def top_table(df: pd.DataFrame, n: int = 5) -> str:
             if any(r[0] != "–" and "–" in r[0] for r in rows):  # "–" alone: no value
                 why = ("paired tests over (split, speaker) units, Holm-adjusted, do not "
                        "separate those explainers" if s.verdict is not None else
-                       "those explainers' 95 % intervals overlap")
+                       "those explainers' 95 % intervals overlap, or one of them has none")
                 lines.append(f"a rank such as 1–3 is shared: {why}, so these results cannot "
                              "order them")
         else:

@@ -458,6 +458,21 @@ def test_tables_show_shared_ranks_and_the_rule(tmp_path):
     assert "a rank such as 1–3 is shared: paired tests" in top  # the rule that made the ranks
 
 
+def test_the_top_table_says_a_rank_is_shared_with_a_cell_without_an_interval():
+    """Without paired tests the top table said a shared rank meant "those explainers' 95 %
+    intervals overlap" of 0.500 [0.450, 0.550] and 0.200 with no interval: they do not."""
+    from tests.leaderboard.records import _row
+
+    rows = [_row(explainer="a", metric="faithfulness-gap", fold=0, value=0.5, ci_low=0.45,
+                 ci_high=0.55),
+            _row(explainer="b", metric="faithfulness-gap", fold=0, value=0.2),
+            _row(metric="test-accuracy", fold=0, value=0.9)]
+    top = top_table(pd.DataFrame(rows))
+    assert "| 1–2 | a | 0.500 [0.450, 0.550] |" in top and "| 1–2 | b | 0.200 |" in top
+    assert ("a rank such as 1–3 is shared: those explainers' 95 % intervals overlap, or one of "
+            "them has none, so these results cannot order them") in top
+
+
 # --- the page: interactive, labelled, readable ---------------------------------------------------
 
 def test_page_has_its_script_filters_and_labelled_players(built):
