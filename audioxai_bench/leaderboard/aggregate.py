@@ -457,11 +457,9 @@ def by_cell(df: pd.DataFrame) -> pd.DataFrame:
     speakers (see the module docstring), summed ``n``, the number of trained models with a
     value (``models``: splits × seeds; :func:`scored_models`) and of failed ones (``errors``),
     and ``ranked``: false where the records call the metric descriptive or a check. Test
-    accuracy pools
-    the clips of every model
-    (:func:`pooled_accuracy`). Where a record kept no per-sample scores (older runs), a cell of
-    one record keeps its interval, one of several the same mean from their values
-    (:func:`mean_of_values`) and no interval. Where the records
+    accuracy pools the clips of every model (:func:`pooled_accuracy`). Where a record kept no
+    per-sample scores (older runs), a cell of one record keeps its interval, one of several
+    the same mean from their values (:func:`mean_of_values`) and no interval. Where the records
     name a control (``versus``), :func:`control_verdicts` tests the cell against it, unless a
     model of its section is not judged (:func:`not_judged`). Ranked sonified
     metrics get a second cell per explainer, paired against the amplitude map
