@@ -88,8 +88,20 @@ def load_meta(path: Path) -> tuple[dict[int, Speaker], list[Problem]]:
         raise AudioXaiError(f"{path}: meta file not found") from err
     if not stat.S_ISREG(mode):  # reading a FIFO would block forever
         raise AudioXaiError(f"{path}: meta file is not a regular file")
+
+    def unique_keys(pairs: list[tuple[str, object]]) -> dict:
+        """A JSON object; a key it names twice is refused (``json`` keeps the last silently,
+        so a second ``"gender"`` or speaker entry would override the first unseen)."""
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise AudioXaiError(f"{path}: meta file is ambiguous: key {key!r} appears twice "
+                                    "in one object")
+            seen.add(key)
+        return dict(pairs)
+
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=unique_keys)
     except FileNotFoundError as err:
         raise AudioXaiError(f"{path}: meta file not found") from err
     except RecursionError as err:
@@ -100,6 +112,7 @@ def load_meta(path: Path) -> tuple[dict[int, Speaker], list[Problem]]:
     if not isinstance(raw, dict):
         raise AudioXaiError(f"{path}: meta file must hold a JSON object keyed by speaker id")
     speakers: dict[int, Speaker] = {}
+    spelling: dict[int, str] = {}  # the key each speaker was read from
     problems: list[Problem] = []
     for key, entry in raw.items():
         where = f"{path.name}[{key!r}]"
@@ -115,6 +128,17 @@ def load_meta(path: Path) -> tuple[dict[int, Speaker], list[Problem]]:
         if sex is None:
             problems.append(Problem(f"{where}.gender",
                                     f"expected 'male' or 'female', got {entry.get('gender')!r}"))
+        first = speakers.get(speaker_id)
+        if first is not None:  # '02' and '2': one speaker, two entries
+            same = first.sex == sex
+            problems.append(Problem(where, f"speaker {speaker_id:02d} is also given as "
+                                           f"{spelling[speaker_id]!r}; "
+                                           + ("the first entry is kept" if same else
+                                              "their genders differ, so its sex is unknown")))
+            if not same:
+                speakers[speaker_id] = Speaker(speaker_id, None, first.age, first.meta)
+            continue
+        spelling[speaker_id] = key
         age, age_problem = _parse_age(entry.get("age"))
         if age_problem:
             problems.append(Problem(f"{where}.age", age_problem, fatal=False))

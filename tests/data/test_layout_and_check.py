@@ -47,6 +47,25 @@ def test_meta_quirks_of_the_real_file(tmp_path):
     assert not next(p for p in problems if p.where.endswith(".age")).fatal
 
 
+def test_a_speaker_given_twice_in_the_meta_file_is_not_read_as_the_last(tmp_path):
+    """json keeps the last of two equal keys, and '02' and '2' are one speaker: the old reader
+    took the last entry's gender without a word."""
+    path = tmp_path / "audioMNIST_meta.txt"
+    path.write_text('{"02": {"gender": "male"}, "2": {"gender": "female"}, '
+                    '"03": {"gender": "male"}, "3": {"gender": "male"}}')
+    speakers, problems = load_meta(path)
+    assert speakers[2].sex is None and speakers[3].sex == "male"
+    fatal = [p for p in problems if p.fatal]
+    assert [p.where for p in fatal] == ["audioMNIST_meta.txt['2']", "audioMNIST_meta.txt['3']"]
+    assert "genders differ" in fatal[0].message
+    path.write_text('{"02": {"gender": "male"}, "02": {"gender": "female"}}')
+    with pytest.raises(AudioXaiError, match="key '02' appears twice in one object"):
+        load_meta(path)
+    path.write_text('{"02": {"gender": "male", "gender": "female"}}')
+    with pytest.raises(AudioXaiError, match="key 'gender' appears twice"):
+        load_meta(path)
+
+
 def test_meta_not_json_is_one_clear_error(small_tree):
     (small_tree / "audioMNIST_meta.txt").write_text("{not json")
     with pytest.raises(AudioXaiError, match="audioMNIST_meta.txt: meta file is not valid JSON"):
