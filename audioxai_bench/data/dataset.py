@@ -214,6 +214,9 @@ def load_audiomnist(root: Path | str, seed: int = 0, use_cache: bool = True,
     report = check_dataset(root, resampler)
     for folder in report.index.unlisted:
         _log.warning("%s: cannot list this speaker folder; its clips are left out", folder)
+    for folder in report.index.strays:
+        _log.warning("%s: holds .wav files but is not a speaker folder (NN); its clips are "
+                     "left out", folder)
     clips = sorted(report.usable, key=lambda c: c.relpath)
     if not clips:
         raise AudioXaiError(f"{root}: no usable clips ({len(report.problems)} problems; "

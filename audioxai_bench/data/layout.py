@@ -74,6 +74,8 @@ class DatasetIndex:
     speakers: dict[int, Speaker]
     problems: list[Problem] = field(default_factory=list)
     unlisted: list[Path] = field(default_factory=list)  # speaker folders that could not be read
+    #: folders that hold .wav files but are not named as a speaker's (``7``, ``007``, ``٠٧``)
+    strays: list[Path] = field(default_factory=list)
 
     def sex_of(self, clip: Clip) -> str | None:
         speaker = self.speakers.get(clip.speaker)
@@ -225,7 +227,26 @@ def scan_dataset(root: Path | str) -> DatasetIndex:
                                                    f"{folder.name}"))
                 continue
             clips.append(Clip(path, speaker_id, int(match["digit"]), int(match["rep"])))
-    return DatasetIndex(root, clips, speakers, problems, unlisted)
+    strays = _stray_folders(root)
+    problems += [Problem(str(folder), "holds .wav files but is not a speaker folder (two ASCII "
+                                      "digits, as 07); its clips are left out")
+                 for folder in strays]
+    return DatasetIndex(root, clips, speakers, problems, unlisted, strays)
+
+
+def _stray_folders(root: Path) -> list[Path]:
+    """Folders of ``root`` with .wav files that are not speaker folders: a speaker's clips
+    under another spelling of its folder, which would otherwise be left out without a word."""
+    strays = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if _SPEAKER_DIR.fullmatch(folder.name):
+            continue
+        try:
+            if any(p.suffix.lower() == ".wav" for p in folder.iterdir()):
+                strays.append(folder)
+        except OSError:
+            continue  # not a speaker folder, and nothing known of its files
+    return strays
 
 
 def existing_tree(out: Path | str, marker: str, made_from: dict) -> bool:

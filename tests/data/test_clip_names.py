@@ -50,12 +50,16 @@ def test_non_ascii_digits_are_another_spelling_of_a_clip(tmp_path, name, reads_a
         (str(tree / "01" / name), f"it would read as {reads_as}")]
 
 
-@pytest.mark.parametrize("folder", ["\u0660\u0661", "\uff10\uff11", "01\n"])
+@pytest.mark.parametrize("folder", ["\u0660\u0661", "\uff10\uff11", "01\n", "1", "001"])
 def test_a_folder_spelling_a_speaker_otherwise_is_not_that_speaker(tmp_path, folder):
-    # int() reads each as 1: the old reader made every clip in it a second copy of 01's
+    # int() reads each as 1: the old reader made every clip in it a second copy of 01's, and
+    # later left the folder out without a word (a speaker's folder '7' dropped speaker 7)
     tree = clean_tree(tmp_path)
     add_clip(tree, f"{folder}/0_01_0.wav")
+    (tree / "notes").mkdir()  # a folder without clips is no problem
     index = scan_dataset(tree)
     relpaths = [clip.relpath for clip in index.clips]
     assert len(relpaths) == len(set(relpaths)) == 2 * 3 * 11
     assert all(clip.path == tree / clip.relpath for clip in index.clips)
+    assert [(p.where, p.fatal) for p in index.problems] == [(str(tree / folder), True)]
+    assert "is not a speaker folder" in index.problems[0].message
