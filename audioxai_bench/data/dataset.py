@@ -20,7 +20,7 @@ from .check import WINDOW, check_dataset
 from .clipfile import check_resampler, read_clip, resampler_key
 from .cue import is_cue_tree, read_cue
 from .ground_truth import MASK_READS_SIGNALS, CueTable, burst_signals, cue_table, ground_truth_mask
-from .layout import Clip, Problem
+from .layout import META_FILE, Clip, Problem
 from .preprocess import (
     DEFAULT_RESAMPLER,
     SPEC_BINS,
@@ -95,9 +95,18 @@ class AudioMNIST:
 
     def split_rows(self, task: str, fold: int) -> dict[str, np.ndarray]:
         """The labelled clips of the train, validate and test speakers of the paper's split
-        ``fold`` for ``task``: what :meth:`fold` serves, counted without making any input."""
+        ``fold`` for ``task``: what :meth:`fold` serves, counted without making any input.
+        A speaker of the sex task's split whose clips are here but whose sex the meta file
+        does not give is an error: left out, it would change the split unseen."""
         split = speaker_split(task, fold)
         labels = self.labels(task)
+        unknown = sorted(set(self.speaker[np.isin(self.speaker, split.speakers)
+                                          & (labels < 0)].tolist()))
+        if task == "sex" and unknown:
+            raise AudioXaiError(
+                f"{self.root / META_FILE}: no 'gender' (male or female) for speaker(s) "
+                f"{', '.join(f'{s:02d}' for s in unknown)} of sex fold {fold}, whose clips it "
+                "needs; give it there ('audioxai-bench data check' lists the meta problems)")
         return {part: np.flatnonzero(np.isin(self.speaker, speakers) & (labels >= 0))
                 for part, speakers in (("train", split.train), ("validate", split.validate),
                                        ("test", split.test))}

@@ -117,6 +117,23 @@ def test_folds_follow_the_paper_splits(tmp_path):
     assert train_w[0][0].shape == (1, 8000)
 
 
+def test_a_sex_split_speaker_without_a_sex_is_an_error_not_left_out(tmp_path):
+    """The old loader dropped the clips of a sex-task speaker missing from the meta file, so
+    fold 0 tested on 2 female and 3 male speakers instead of the paper's 3 and 3, unseen."""
+    split = speaker_split("sex", 0)
+    tree = write_tree(tmp_path / "d", list(split.speakers), digits=range(1), reps=range(1))
+    meta = json.loads((tree / "audioMNIST_meta.txt").read_text())
+    del meta[f"{split.test[0]:02d}"]
+    meta[f"{split.train[0]:02d}"]["gender"] = "unknown"
+    (tree / "audioMNIST_meta.txt").write_text(json.dumps(meta))
+    data = load_audiomnist(tree)
+    unknown = ", ".join(f"{s:02d}" for s in sorted([split.test[0], split.train[0]]))
+    with pytest.raises(AudioXaiError, match=f"audioMNIST_meta.txt: no 'gender' .* speaker\\(s\\) "
+                                            f"{unknown} of sex fold 0"):
+        data.fold("sex", 0, "waveform")
+    assert len(data.split_rows("digit", 0)["test"]) > 0  # the digit task needs no sex
+
+
 def test_fold_without_speakers_of_a_part_is_an_error(tmp_path):
     split = speaker_split("digit", 2)
     tree = write_tree(tmp_path / "d", [split.train[0], split.test[0]], digits=range(1),
