@@ -37,6 +37,9 @@ DEFAULT_RESAMPLER = "sinc"
 # torchaudio's sinc kernel has new × (orig + 2 × width) values for the rates divided by their
 # gcd: 44.1 kHz needs 4e4, while 192 007 Hz (no common factor with 8 kHz) needs 1.5e9 (6 GB)
 MAX_RESAMPLE_KERNEL = 1 << 22
+#: libsndfile's names of a RIFF WAVE file: WAVEX is WAVE_FORMAT_EXTENSIBLE, which ffmpeg and
+#: others write for more than 16 bits or 48 kHz (a 24-bit or float export of a clip).
+WAV_FORMATS = ("WAV", "WAVEX")
 INT16_SCALE = 32_768.0  # libsndfile reads every encoding as float in [-1, 1) at this scale
 
 
@@ -130,7 +133,7 @@ def nonfinite_problem(samples: np.ndarray) -> str | None:
 
 def header_problem(f: sf.SoundFile, resampler: str) -> str | None:
     """Why an open clip's header rules it out (format, channels, rate, length), or None."""
-    if f.format != "WAV":
+    if f.format not in WAV_FORMATS:
         return f"format {f.format}, expected WAV"
     if f.frames == 0:
         return "empty file (no samples)"

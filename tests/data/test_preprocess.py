@@ -186,14 +186,16 @@ def test_pad_to_window_places_clip():
 
 @pytest.mark.parametrize("subtype, tolerance", [("PCM_16", 0), ("FLOAT", 1e-3), ("DOUBLE", 1e-6),
                                                 ("PCM_24", 0), ("PCM_U8", 0)])
-def test_every_encoding_decodes_on_the_int16_scale(tmp_path, subtype, tolerance):
-    """Float WAVs read as int16 used to come out as silence (libsndfile truncates |x| < 1)."""
+@pytest.mark.parametrize("container", ["WAV", "WAVEX"])
+def test_every_encoding_decodes_on_the_int16_scale(tmp_path, subtype, tolerance, container):
+    """Float WAVs read as int16 used to come out as silence (libsndfile truncates |x| < 1).
+    WAVE_FORMAT_EXTENSIBLE (what ffmpeg writes for 24 bits) was refused as 'format WAVEX'."""
     clip = tone_clip(4, 12, 0)
     path = tmp_path / "clip.wav"
     if subtype == "PCM_U8":
         clip = (clip // 256 * 256).astype(np.int16)  # 8 bits keep only the high byte
     sf.write(path, clip.astype(np.float64) / 32768 if subtype in ("FLOAT", "DOUBLE") else clip,
-             48_000, subtype=subtype)
+             48_000, subtype=subtype, format=container)
     samples, rate = read_clip(str(path))
     assert rate == 48_000 and samples.dtype == np.float32
     np.testing.assert_allclose(samples, clip.astype(np.float32), atol=tolerance, rtol=0)
