@@ -26,7 +26,7 @@ import numpy as np
 
 from ..atomic import atomic_dir, clean_stale_temps
 from .check import TARGET_RATE, WINDOW
-from .clipfile import DEFAULT_RESAMPLER, resampler_key
+from .clipfile import DEFAULT_RESAMPLER, file_problem, resampler_key
 from .cue import is_cue_tree, sidecar_path
 from .digests import file_digests, file_sha256
 from .layout import META_FILE, Clip
@@ -53,7 +53,10 @@ def cache_root() -> Path:
 
 def data_fingerprint(root: Path, clips: list[Clip]) -> str:
     """Identity of a dataset's content: every clip's relative path, size and SHA-256, and the
-    meta file. Modification times only decide whether a file is hashed again."""
+    meta file. Modification times only decide whether a file is hashed again. A clip that is
+    not a regular file (a FIFO, a folder: unusable, :func:`~.clipfile.file_problem`) holds no
+    content and is left out; reading a FIFO would block forever."""
+    clips = [c for c in clips if file_problem(c.path) is None]
     store = cache_root() / "digests" / f"{_path_key(root)}.json"
     digests = file_digests([c.path for c in clips], store)
     h = hashlib.sha256(f"fingerprint {FINGERPRINT_VERSION}\n".encode())

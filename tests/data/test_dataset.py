@@ -21,6 +21,7 @@ from audioxai_bench.data import cache, digests
 from audioxai_bench.data.check import check_dataset
 from audioxai_bench.data.clipfile import read_clip
 from audioxai_bench.data.dataset import ClipDataset, load_audiomnist
+from audioxai_bench.data.layout import scan_dataset
 from audioxai_bench.data.preprocess import clip_offset, pad_to_window
 from audioxai_bench.data.splits import speaker_split
 from audioxai_bench.errors import AudioXaiError
@@ -296,6 +297,16 @@ def test_temporaries_of_killed_runs_are_removed_from_the_cache(tiny_tree, privat
     load_audiomnist(tiny_tree)
     assert not killed.exists() and not legacy_old.exists()
     assert legacy_new.exists()  # may still be written by a live run
+
+
+def test_fingerprint_leaves_out_clips_that_are_not_files(tiny_tree):
+    """The cue task's tree is keyed by the fingerprint of every clip name the source holds
+    (run.artifacts.cue_data): a folder named as a clip raised IsADirectoryError and a FIFO
+    blocked the run forever, though data check and the loader just skip them."""
+    before = cache.data_fingerprint(tiny_tree, scan_dataset(tiny_tree).clips)
+    (tiny_tree / "12" / "0_12_48.wav").mkdir()
+    os.mkfifo(tiny_tree / "12" / "0_12_49.wav")  # after the folder: the old code failed first
+    assert cache.data_fingerprint(tiny_tree, scan_dataset(tiny_tree).clips) == before
 
 
 def test_fingerprint_follows_content_not_modification_times(tiny_tree, tmp_path, monkeypatch):
