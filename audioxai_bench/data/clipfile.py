@@ -139,7 +139,33 @@ def header_problem(f: sf.SoundFile, resampler: str) -> str | None:
         return "empty file (no samples)"
     if f.channels != 1:
         return f"{f.channels} channels; AudioMNIST clips are mono"
-    return rate_problem(f.samplerate, resampler) or length_problem(f.frames, f.samplerate)
+    return (cut_short_problem(f.name) or rate_problem(f.samplerate, resampler)
+            or length_problem(f.frames, f.samplerate))
+
+
+def cut_short_problem(path: str) -> str | None:
+    """Why a RIFF WAVE file is cut short (its ``data`` chunk declares more bytes than follow
+    it: an interrupted download or copy), or None. libsndfile reads such a file without a
+    word, as the shorter clip that is left, so a clip cut in the middle of its digit would be
+    taken as whole. Sizes 0 and 0xFFFFFFFF are the placeholders of streaming writers."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if fh.read(4) != b"RIFF":
+            return None
+        fh.seek(12)
+        for _ in range(64):  # chunks before 'data': fmt, fact, LIST, ...
+            head = fh.read(8)
+            if len(head) < 8:
+                return None
+            chunk, length = head[:4], int.from_bytes(head[4:], "little")
+            if chunk == b"data":
+                left = size - fh.tell()
+                if length > left and length not in (0, 0xFFFFFFFF):
+                    return (f"cut short: its data chunk declares {length} bytes, the file "
+                            f"holds {left} (an interrupted download or copy?)")
+                return None
+            fh.seek(length + (length & 1), os.SEEK_CUR)
+    return None
 
 
 def read_clip(path: str, resampler: str = DEFAULT_RESAMPLER) -> tuple[np.ndarray, int]:

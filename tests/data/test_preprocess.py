@@ -222,6 +222,21 @@ def test_flat_and_too_short_clips_are_refused_by_every_reader(tmp_path, samples,
         read_clip(str(tmp_path / "flat.wav"))
 
 
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_a_clip_cut_short_is_refused_not_read_as_a_shorter_clip(tmp_path, subtype):
+    """libsndfile reads the half that is left of a clip cut in two without a word: it was
+    taken as a whole clip, half of its digit missing."""
+    path = tmp_path / "cut.wav"
+    sf.write(path, tone_clip(4, 12, 0) / 32768, 48_000, subtype=subtype)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ClipError, match=r"cut\.wav: cut short: its data chunk declares \d+ bytes"):
+        read_clip(str(path))
+    whole = tmp_path / "whole.wav"
+    whole.write_bytes(raw + b"LIST\x04\x00\x00\x00abcd")  # a chunk after the data is no problem
+    assert len(read_clip(str(whole))[0]) == len(tone_clip(4, 12, 0))
+
+
 @pytest.mark.parametrize("rate, message", [(192_007, "shares too small a factor"),
                                            (47_999, "ratio 47999/8000"),
                                            (1_000, "outside 4000..384000 Hz"),
