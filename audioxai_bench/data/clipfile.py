@@ -100,7 +100,8 @@ def length_problem(frames: int, rate: int) -> str | None:
     """Why ``frames`` samples at ``rate`` Hz cannot be a clip: longer than the model's
     one-second input, or shorter than :data:`MIN_SECONDS` (no spoken digit fits), or None."""
     if frames * TARGET_RATE > WINDOW * rate:
-        return f"clip lasts {frames / rate:.2f} s; at most 1 s fits the model input"
+        return (f"clip lasts {frames / rate:.6g} s ({frames} samples at {rate} Hz); at most "
+                f"1 s ({rate} samples) fits the model input")
     if frames < MIN_SECONDS * rate:
         return (f"{frames} sample{'s' if frames != 1 else ''} long ({frames / rate:.3f} s); a "
                 f"spoken digit lasts at least {MIN_SECONDS} s")

@@ -79,8 +79,9 @@ def clip_offset(key: str, length: int, seed: int) -> int:
     """Seeded offset of a clip inside the window; depends only on (seed, clip), not on order."""
     free = WINDOW - length
     if free < 0:
-        raise ClipError(key, f"clip lasts {length / TARGET_RATE:.2f} s after resampling; "
-                             "at most 1 s fits the model input")
+        seconds = length / TARGET_RATE
+        raise ClipError(key, f"clip is {length} samples after resampling ({seconds:.6g} s); "
+                             f"at most {WINDOW} (1 s) fit the model input")
     digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "little") % (free + 1)
 

@@ -126,7 +126,7 @@ def test_check_lists_every_problem_at_once(broken_tree):
     assert "without leading zeros" in fatal["8_12_00.wav"]
     assert "not a readable WAV" in fatal["0_12_0.wav"]
     assert "2 channels" in fatal["3_12_0.wav"]
-    assert "1.20 s" in fatal["4_12_0.wav"]
+    assert "1.2 s (57600 samples at 48000 Hz); at most 1 s (48000 samples)" in fatal["4_12_0.wav"]
     assert len(report.usable) == 80 - 5
     assert any("not at 48000 Hz" in p.message and not p.fatal for p in report.problems)
 

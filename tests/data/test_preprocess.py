@@ -175,7 +175,9 @@ def test_offsets_are_seeded_per_clip_and_fit_the_window():
     assert [clip_offset(f"k{i}", 5000, 0) for i in range(5)] != \
         [clip_offset(f"k{i}", 5000, 1) for i in range(5)]
     assert clip_offset("full", 8000, 3) == 0
-    with pytest.raises(ClipError, match="1.00 s after resampling"):
+    # not "1.00 s; at most 1 s fits": the samples say why it does not
+    with pytest.raises(ClipError, match=r"8001 samples after resampling \(1\.00012 s\); at most "
+                                        "8000"):
         clip_offset("too-long", 8001, 0)
 
 
