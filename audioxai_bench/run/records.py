@@ -312,14 +312,14 @@ class ResultStore:
 def finished_cells(records: Iterable[Mapping[str, Any]]) -> dict[tuple[Any, ...], str | None]:
     """``cell_key + (config_hash,)`` of every cell of ``records`` whose newest record is done
     (``ok`` or ``skipped``), with the ``code_digest`` it was computed by (None: written before
-    records carried one): what ``--resume`` does not compute again while the code is the same."""
-    done: dict[tuple[Any, ...], str | None] = {}
+    records carried one): what ``--resume`` does not compute again while the code is the same.
+    Only a cell's newest record counts, whatever its config hash: an older record of other
+    settings is superseded (readers show the newest), so it is done no more."""
+    newest: dict[tuple[Any, ...], Mapping[str, Any]] = {}
     for r in records:
-        key = (*cell_key(r), r["config_hash"])
-        done.pop(key, None)
-        if r["status"] in ("ok", "skipped"):
-            done[key] = r.get("code_digest")
-    return done
+        newest[cell_key(r)] = r
+    return {(*cell, r["config_hash"]): r.get("code_digest") for cell, r in newest.items()
+            if r["status"] in ("ok", "skipped")}
 
 
 @contextlib.contextmanager

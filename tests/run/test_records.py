@@ -44,6 +44,18 @@ def test_append_and_read_back_in_order(tmp_path):
                                 ("b", "d", "digit", "audionet", 0, "gradient", None, "gini", "c1")}
 
 
+def test_a_cell_recomputed_with_other_settings_is_no_longer_done_with_the_first(tmp_path):
+    """Settings A, then B (--resume computes the cell again: its newest record is B's), then A
+    again: A's older record is superseded, so the cell is computed again, not skipped while
+    readers keep showing B's value."""
+    store = ResultStore(tmp_path / "results.jsonl")
+    store.append(record("aopc", value=0.7))
+    store.append(record("aopc", value=0.2, config_hash="c2"))
+    assert store.finished() == {("b", "d", "digit", "audionet", 0, "gradient", None, "aopc", "c2")}
+    store.append(record("aopc", status="error", value=None))  # A's retry failed
+    assert store.finished() == set()
+
+
 def test_a_torn_last_line_is_cut_off_and_appending_goes_on(tmp_path):
     path = tmp_path / "results.jsonl"
     store = ResultStore(path)
