@@ -30,9 +30,16 @@ class Plugged:
     obj: Any
     source: Source
     params: dict[str, Any]
+    #: the registered object a variant configures (``base`` of a selection), None for one
+    #: used under its own name
+    base: str | None = None
 
     def provenance(self) -> dict[str, Any]:
-        return {"name": self.name, "plugin": self.source.plugin, "version": self.source.version}
+        """Who made the object, as records and the relevance key state it; a variant names its
+        base: variants of two objects with the same parameters (``{name: x, base: gradient}``
+        and ``{name: x, base: amplitude}``) are other methods, not one cached value."""
+        return {"name": self.name, "plugin": self.source.plugin, "version": self.source.version,
+                **({"base": self.base} if self.base is not None else {})}
 
 
 def _plug(pm: PluginManager, kind: str, selections: tuple[Selection, ...] | None,
@@ -62,7 +69,8 @@ def _plug(pm: PluginManager, kind: str, selections: tuple[Selection, ...] | None
                 where = _at(source, sel.at, ".params" if sel.params else "")
                 raise AudioXaiError(f"{where}: {exc}") from None
         chosen[sel.name] = Plugged(sel.name, obj, reg.source,
-                                   configured_parameters(obj, sel.params))
+                                   configured_parameters(obj, sel.params),
+                                   sel.base if variant else None)
     return list(chosen.values())
 
 

@@ -55,6 +55,23 @@ def test_rescore_and_a_change_of_code_or_settings_score_again(tree, cache, tmp_p
     assert again.cached["scores"] == again.cached["relevance"] == 0  # relevance: explained anew
 
 
+def test_a_variant_of_another_base_with_the_same_parameters_scores_again(tree, cache,
+                                                                         tmp_path):
+    """``{name: x, base: amplitude}``, then ``{name: x, base: gradient}``: both take no
+    parameters, so only the base tells them apart; the second is explained and scored."""
+    def variant(base: str) -> dict:
+        return {"explainers": [{"name": "x", "base": base}], "metrics": ["gini"]}
+
+    run(tree, tmp_path / "a", changes=variant("amplitude"))
+    other = run(tree, tmp_path / "b", changes=variant("gradient"))
+    assert other.cached["scores"] == other.cached["relevance"] == 0
+    gini = {name: [r["value"] for r in read_records([tmp_path / name]) if r["explainer"]]
+            for name in ("a", "b")}
+    assert gini["a"] != gini["b"]
+    [record] = [r for r in read_records([tmp_path / "b"]) if r["explainer"]]
+    assert record["plugins"]["explainer"]["base"] == "gradient"
+
+
 def test_a_damaged_entry_is_named_set_aside_and_scored_again(tree, cache, tmp_path, caplog):
     run(tree, tmp_path / "a")
     [victim, *_] = sorted((cache / "scores").glob("*.json"))
