@@ -179,7 +179,8 @@ def one_definition(df: pd.DataFrame, *, mixed_versions: bool = False) -> pd.Data
     in the other; a faithfulness gap on another grid; 500 training iterations against 20; data
     of 599 clips against 600). Config hashes and model keys cover the seed and the split, so
     the fields that must agree are compared instead: each cell's ``params`` (whole: a setting
-    left out or null differs from a set one) and ``plugins`` (name, origin and version: another
+    left out or null differs from a set one) and ``plugins`` (name, origin, version and the
+    base a variant configures, :func:`_base`: another base is another method, another
     version may compute another number; ``mixed_versions`` pools them, and the facts name each
     version's runs), what the tables read from a cell's first record (:data:`METRIC_MEANING`;
     on a scored metric's record, one naming an explainer, a field left out is null: the runner
@@ -275,7 +276,7 @@ def _facts(df: pd.DataFrame, mixed_versions: bool
         cell = ("cell", *(row[f] for f in KEYS))
         if record.get("params") is not None:
             yield i, cell, "params", json.dumps(record["params"], sort_keys=True)
-        plugins = {kind: {k: p.get(k) for k in identity}
+        plugins = {kind: {**{k: p.get(k) for k in identity}, "base": _base(p)}
                    for kind, p in (record.get("plugins") or {}).items() if isinstance(p, dict)}
         yield from ((i, cell, f, v) for f, v in _flat(json.dumps({"plugins": plugins},
                                                                  sort_keys=True)))
@@ -291,6 +292,15 @@ def _facts(df: pd.DataFrame, mixed_versions: bool
         else:
             yield from ((i, cell, k, json.dumps(record[k])) for k in METRIC_MEANING
                         if record.get(k) is not None)
+
+
+def _base(plugin: dict[str, Any]) -> Any:
+    """The registered object a record's plugin entry configures: a variant's ``base``
+    (``{name: x, base: gradient}``), else the object under its own name (a record without a
+    base: no variant, or one from before records named it). Seeds of variant ``x`` on
+    ``gradient`` and on ``amplitude`` are two methods under one name, not one cell."""
+    base = plugin.get("base")
+    return base if base is not None else plugin.get("name")
 
 
 def _settings(info: Any) -> dict[str, Any]:

@@ -21,9 +21,11 @@ TRAINING = {"preset": "cpu", "width": 0.125, "iterations": 500, "n_effective": 6
 
 
 def _run(root: Path, seed: int, *, params: dict = SMOOTHGRAD, info: dict = TRAINING,
-         fingerprint: str = "1fbf1fe31350b47a", version: str = "0.1.0", **stated) -> Path:
+         fingerprint: str = "1fbf1fe31350b47a", version: str = "0.1.0",
+         base: str | None = None, **stated) -> Path:
     """A run of one seed: AudioNet's accuracy and smoothgrad's faithfulness gap, by the
-    ``version`` of its plugin (``stated``: more fields of both records)."""
+    ``version`` of its plugin, a variant of ``base`` where given (``stated``: more fields of
+    both records)."""
     common = {"seed": seed, "data_fingerprint": fingerprint, "model_key": f"model-{seed}",
               **stated}
     store = run_store(root)
@@ -33,7 +35,9 @@ def _run(root: Path, seed: int, *, params: dict = SMOOTHGRAD, info: dict = TRAIN
     store.append(record("audionet", "faithfulness-gap", 0.2, explainer="smoothgrad",
                         params={"explainer": params, "metric": {"baseline": "silence"}},
                         plugins={"explainer": {"name": "smoothgrad", "plugin": "builtin",
-                                               "version": version}}, **common))
+                                               "version": version,
+                                               **({"base": base} if base else {})}},
+                        **common))
     return root
 
 
@@ -54,6 +58,10 @@ DEFINITION_CHANGES = [
     pytest.param({"fingerprint": "5be2e3a0c1d4f6a7"}, "data_fingerprint",
                  '"1fbf1fe31350b47a" against "5be2e3a0c1d4f6a7"', id="data"),
     pytest.param({"resampler": "fft"}, "resampler", '"sinc" against "fft"', id="resampler"),
+    # a variant (``{name: smoothgrad, base: gradient}``) against the object of that name: a
+    # record without a base is the object under its own name
+    pytest.param({"base": "gradient"}, "plugins.explainer.base",
+                 '"smoothgrad" against "gradient"', id="variant-base"),
 ]
 
 
@@ -72,6 +80,30 @@ def test_seeds_of_different_definitions_are_refused_naming_both_folders_and_the_
     assert main(["leaderboard", str(a), str(b), "--out", str(tmp_path / "board")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert not (tmp_path / "board").exists()
+
+
+def test_seeds_of_a_variant_on_other_bases_are_refused_even_with_mixed_versions(tmp_path,
+                                                                                  capsys):
+    """Records name a variant's base (``{name: x, base: gradient}``), but the check compared
+    name, origin and version only: seeds of one variant name on gradient and on amplitude
+    were pooled into one cell, exit status 0."""
+    a = _run(tmp_path / "a", 0, base="gradient")
+    b = _run(tmp_path / "b", 1, base="amplitude")
+    assert main(["leaderboard", str(a), str(b), "--out", str(tmp_path / "board")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {a}, {b}: the records of smoothgrad · faithfulness-gap on digit · audionet "
+        "split 0 differ between seed 0 and seed 1 in plugins.explainer.base (\"gradient\" "
+        'against "amplitude"): a replicate changes only the seed; give the leaderboard runs '
+        "of one definition\n")
+    with pytest.raises(AudioXaiError, match=r"in plugins\.explainer\.base "):
+        collect.read([a, b], mixed_versions=True)
+    c = _run(tmp_path / "c", 0, fold=1, base="amplitude")  # another split: refused too
+    with pytest.raises(AudioXaiError, match=r"between split 0 and split 1 in "
+                                            r"plugins\.explainer\.base "):
+        collect.read([a, c])
+    # one base: pooled; the object under its own name pools with records naming it as base
+    collect.read([a, _run(tmp_path / "d", 1, base="gradient")])
+    collect.read([_run(tmp_path / "e", 0), _run(tmp_path / "f", 1, base="smoothgrad")])
 
 
 @pytest.mark.parametrize("field, mine, theirs", [("samples", 16, 8), ("batch_size", 16, 8)])
