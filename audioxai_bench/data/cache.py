@@ -2,9 +2,10 @@
 
 Both model inputs derive cheaply from the padded 8 kHz signal, so that signal is what is
 cached (30 000 clips × 8 000 float32 = 960 MB): a second run decodes nothing. The key covers
-every clip's path and content, the meta file, and the preprocessing parameters (seed and
-resampler), so a changed dataset, seed or resampler never reads a stale entry, and a copy of the
-same data reuses it.
+every clip's path and content, the meta file, the preprocessing parameters (seed and
+resampler) and the source of the code that decodes, resamples and pads the clips
+(:func:`decoding_digest`), so a changed dataset, seed, resampler or decoding never reads a
+stale entry, and a copy of the same data under the same code reuses it.
 
 An entry is trusted only after it is verified: its ``index.json`` records what it was made
 from and the SHA-256 of ``signals.npy`` (and of itself), and every signal must be finite
@@ -28,13 +29,19 @@ from ..atomic import atomic_dir, clean_stale_temps
 from .check import TARGET_RATE, WINDOW
 from .clipfile import DEFAULT_RESAMPLER, file_problem, resampler_key
 from .cue import is_cue_tree, sidecar_path
-from .digests import file_digests, file_sha256
+from .digests import file_digests, file_sha256, source_digest
 from .layout import META_FILE, Clip
 
 CACHE_VERSION = 2
 FINGERPRINT_VERSION = 2  # 1 hashed modification times; 2 hashes content
 LISTING_VERSION = 1
 _VERIFY_ROWS = 4096  # rows per step of the finiteness check (128 MB)
+#: The modules whose code makes a signals entry's rows: reading a clip (clipfile), resampling
+#: and padding it (preprocess), and the decoding loop that joins them (dataset's
+#: decode_clips); an edit of any of them decodes again (an edit elsewhere in them too: the
+#: cost of one decode, never a stale entry)
+DECODING_MODULES = ("clipfile.py", "dataset.py", "preprocess.py")
+_CODE_DIR = Path(__file__).resolve().parent
 _log = logging.getLogger(__name__)
 
 
@@ -95,12 +102,19 @@ def tree_listing(root: Path, skip: str) -> dict:
     return {"files": files, "bytes": size, "sha256": h.hexdigest()}
 
 
+def decoding_digest() -> str:
+    """A digest of the source of :data:`DECODING_MODULES`: the code a signals entry was decoded
+    by, which the records' ``code_digest`` names too."""
+    return source_digest(str(_CODE_DIR), DECODING_MODULES)
+
+
 def preprocessing_params(fingerprint: str, seed: int, resampler: str = DEFAULT_RESAMPLER
                          ) -> dict:
-    """Everything a signals entry is made from (the resampler only when it is not ``sinc``:
-    :func:`~audioxai_bench.data.preprocess.resampler_key`)."""
+    """Everything a signals entry is made from: the data, the preprocessing parameters (the
+    resampler only when it is not ``sinc``: :func:`~audioxai_bench.data.preprocess.
+    resampler_key`) and the code (:func:`decoding_digest`)."""
     return {"version": CACHE_VERSION, "rate": TARGET_RATE, "window": WINDOW, "seed": seed,
-            "data": fingerprint, **resampler_key(resampler)}
+            "data": fingerprint, "code": decoding_digest(), **resampler_key(resampler)}
 
 
 def preprocessing_key(fingerprint: str, seed: int, resampler: str = DEFAULT_RESAMPLER) -> str:

@@ -42,6 +42,7 @@ from ..atomic import atomic_dir, atomic_write
 from ..errors import AudioXaiError, ClipError
 from ..progress import ProgressFn
 from .clipfile import DEFAULT_RESAMPLER, TARGET_RATE, read_clip, resampler_key
+from .digests import source_digest
 from .layout import META_FILE, Clip, Problem, existing_tree, scan_dataset
 
 CUE_FREQS_HZ = (500.0, 900.0, 1400.0, 1900.0)
@@ -56,14 +57,21 @@ SPEECH_MARGIN = 0.05
 MARKER_FILE = "cues.json"
 SIDECAR_SUFFIX = ".cue.json"
 FORMAT = 1
+#: The modules whose code decides a cue tree's bytes: the planter and the clip reader it reads
+#: the source's samples (and, by the resampler, its usable clips) with
+PLANTER_MODULES = ("clipfile.py", "cue.py")
+_CODE_DIR = Path(__file__).resolve().parent
 _HEADROOM = 0.98 * 32_767  # as the synthesizer: the mix is scaled down to stay below this
 _SALT = 0xC0E
 
 
 def cue_settings() -> dict[str, object]:
-    """What decides the planted bursts besides the seed (the key of a cached cue tree)."""
+    """What decides the planted bursts besides the seed (the key of a cached cue tree, and its
+    marker): the settings and the planter's code (:data:`PLANTER_MODULES`: the package
+    version stays put while the code under it changes)."""
     return {"format": FORMAT, "classes": list(CUE_FREQS_HZ), "seconds": CUE_SECONDS,
-            "ramp": RAMP_SECONDS, "level_db": list(LEVEL_DB)}
+            "ramp": RAMP_SECONDS, "level_db": list(LEVEL_DB),
+            "code": source_digest(str(_CODE_DIR), PLANTER_MODULES)}
 
 
 @dataclass(frozen=True)

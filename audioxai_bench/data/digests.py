@@ -9,6 +9,7 @@ its ctime, which no user can set back).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -29,6 +30,18 @@ def file_sha256(path: Path | str) -> str:
         while block := f.read(_BLOCK):
             h.update(block)
     return h.hexdigest()
+
+
+@functools.cache
+def source_digest(folder: str, names: tuple[str, ...]) -> str:
+    """A 16-hex-digit digest of the files ``names`` of ``folder`` (names and contents): the
+    code that makes a cached value (decoded signals, a synthetic or cue tree), for its key, so
+    an edit of that code makes the value again and an unchanged checkout reuses it. Read once
+    per process."""
+    h = hashlib.sha256()
+    for name in names:
+        h.update(f"{name}\0{file_sha256(Path(folder, name))}\n".encode())
+    return h.hexdigest()[:16]
 
 
 def file_digests(paths: Iterable[Path], store: Path | None = None) -> dict[Path, str]:

@@ -43,6 +43,7 @@ import numpy as np
 from .. import __version__
 from ..atomic import atomic_dir
 from ..errors import AudioXaiError
+from .digests import source_digest
 from .layout import existing_tree
 
 __all__ = [
@@ -85,6 +86,9 @@ _REPLACED_KEYS = {
 _SPEAKER_SALT = 0x5E1CE  # separates the voice stream from the repetition streams
 _META_NAME = "audioMNIST_meta.txt"
 SETTINGS_FILE = "synth.json"  # how the tree was made (:func:`synth_settings`)
+#: The modules whose code decides a tree's bytes: the synthesizer and its eSpeak NG binding
+GENERATOR_MODULES = ("espeak.py", "synth.py")
+_CODE_DIR = Path(__file__).resolve().parent
 
 
 class SynthError(AudioXaiError, ValueError):
@@ -512,11 +516,19 @@ def synthesize_dataset(
 
 def synth_settings(speaker_ids: Sequence[int], female_ids: Collection[int], reps: int,
                    seed: int) -> dict:
-    """What decides a synthetic tree's bytes, as :data:`SETTINGS_FILE` records it."""
+    """What decides a synthetic tree's bytes, as :data:`SETTINGS_FILE` records it: the
+    settings, and the generator's code (:func:`generator_digest`: the package version stays
+    put while the code under it changes)."""
     ids = sorted(int(s) for s in speaker_ids)
-    return {"format": 1, "version": __version__, "speakers": ids,
+    return {"format": 1, "version": __version__, "code": generator_digest(), "speakers": ids,
             "female": sorted(set(ids) & {int(s) for s in female_ids}), "reps": int(reps),
             "seed": int(seed)}
+
+
+def generator_digest() -> str:
+    """A digest of the source of :data:`GENERATOR_MODULES` (the eSpeak NG library itself is
+    not covered)."""
+    return source_digest(str(_CODE_DIR), GENERATOR_MODULES)
 
 
 def _synthesize(out: Path, ids: list[int], females: set[int], reps: int, seed: int,

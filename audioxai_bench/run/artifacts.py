@@ -40,7 +40,7 @@ from ..data.cue_free import CueFreeClips
 from ..data.dataset import AudioMNIST, ClipDataset
 from ..data.layout import scan_dataset
 from ..data.splits import N_CLASSES, female_speakers, select_speakers
-from ..data.synth import synthesize_dataset
+from ..data.synth import generator_digest, synthesize_dataset
 from ..errors import AudioXaiError
 from ..faults import fault_point
 from ..hashing import config_hash
@@ -73,11 +73,13 @@ def synthetic_data(speakers: int, reps: int, seed: int, progress: ProgressFn | N
                    workers: int | None = None) -> tuple[Path, bool]:
     """The synthetic tree for these parameters, generated on first use; ``(root, was_cached)``.
 
-    The package version is part of the key: a new generator never reuses an old tree. The tree
+    The package version and the generator's code (:func:`~audioxai_bench.data.synth.
+    generator_digest`) are part of the key: a new generator never reuses an old tree. The tree
     is written aside and renamed into place; a killed synthesis leaves a temporary that the next
     call removes.
     """
-    key = config_hash({"speakers": speakers, "reps": reps, "seed": seed, "version": __version__})
+    key = config_hash({"speakers": speakers, "reps": reps, "seed": seed, "version": __version__,
+                       "code": generator_digest()})
     root = cache_root() / "synth" / f"{speakers}x{reps}-seed{seed}-{key}"
     return cached_tree(root, lambda tmp: synthesize_dataset(
         tmp, select_speakers(speakers), female_speakers(), reps=reps, seed=seed, workers=workers,
@@ -88,8 +90,9 @@ def cue_data(source: Path, seed: int, progress: ProgressFn | None = None,
              resampler: str = DEFAULT_RESAMPLER) -> tuple[Path, bool]:
     """``source`` with planted cues (:func:`~audioxai_bench.data.cue.plant_cues`) into the
     clips ``resampler``, the run's, can take, planted on first use; ``(root, was_cached)``.
-    Keyed by the source's content, the seed, the bursts' settings, the package version and the
-    resampler (left out for sinc, as in every key made before the choice)."""
+    Keyed by the source's content, the seed, the bursts' settings and the planter's code
+    (:func:`~audioxai_bench.data.cue.cue_settings`), the package version and the resampler
+    (left out for sinc, as in every key made before the choice)."""
     clips = scan_dataset(source).clips
     key = config_hash({"source": data_fingerprint(source, clips), "seed": seed,
                        "version": __version__, "cue": cue_settings(),

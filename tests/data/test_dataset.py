@@ -61,14 +61,15 @@ def test_seed_and_changed_data_change_the_cache_entry(small_tree):
 
 def test_the_resampler_makes_its_own_cache_entry_and_stays_with_the_data(
         tiny_tree, private_cache, monkeypatch):
-    """The default entry keeps the key of the code before the choice (existing caches stay
-    valid); ``fft`` gets its own, and each row is the clip resampled by that resampler."""
+    """The default entry's key states no resampler, as the keys made before the choice;
+    ``fft`` gets its own, and each row is the clip resampled by that resampler."""
     default = load_audiomnist(tiny_tree)
     fft = load_audiomnist(tiny_tree, resampler="fft")
     assert (default.resampler, fft.resampler) == ("sinc", "fft")
     assert default.preprocessing == {} and fft.preprocessing == {"resampler": "fft"}
     before = {"version": cache.CACHE_VERSION, "rate": 8000, "window": 8000, "seed": 0,
-              "data": default.fingerprint}  # what the key hashed before the choice, restated
+              "data": default.fingerprint,  # what the key hashed before the choice, restated
+              "code": cache.decoding_digest()}  # and the decoding code, since
     before_key = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
     entries = {e.name: json.loads((e / "index.json").read_text())["made_from"]
                for e in (private_cache / "signals").iterdir()}
@@ -239,6 +240,37 @@ def test_damaged_signals_cache_is_reported_set_aside_and_recomputed(
     monkeypatch.setattr(dataset_module, "read_clip", lambda *a: pytest.fail("decoded again"))
     third = load_audiomnist(tiny_tree)  # the recomputed entry is stored and verifies
     np.testing.assert_array_equal(third.signals, first.signals)
+
+
+def test_an_edit_of_the_decoding_code_decodes_again(small_tree, private_cache, monkeypatch,
+                                                    tmp_path):
+    """The key covered the data, seed and resampler but not the code that decodes, resamples
+    and pads: after an edit of read_clip or of the padding, a run served the signals of the
+    old code while its records carried the new code's digest. An unchanged checkout (a copy of
+    the same modules) keeps reading the entry."""
+    first = load_audiomnist(small_tree)
+    decoded = []
+    real = dataset_module.decode_clips
+    monkeypatch.setattr(dataset_module, "decode_clips",
+                        lambda *a, **k: decoded.append(1) or real(*a, **k))
+    source = Path(dataset_module.__file__).parent
+    same = tmp_path / "same"
+    shutil.copytree(source, same)
+    monkeypatch.setattr(cache, "_CODE_DIR", same, raising=False)
+    assert load_audiomnist(small_tree).signals.shape == first.signals.shape and not decoded
+    for module in ("clipfile.py", "preprocess.py", "dataset.py"):
+        edited = tmp_path / f"edited-{module}"
+        shutil.copytree(source, edited)
+        with open(edited / module, "a") as f:
+            f.write("\n# an edit\n")
+        monkeypatch.setattr(cache, "_CODE_DIR", edited, raising=False)
+        again = load_audiomnist(small_tree)
+        assert decoded == [1], module
+        np.testing.assert_array_equal(again.signals, first.signals)  # the edit changed nothing
+        assert load_audiomnist(small_tree).signals.shape == first.signals.shape
+        assert decoded == [1], module  # and its entry is read next time
+        decoded.clear()
+    assert len(list((private_cache / "signals").iterdir())) == 4
 
 
 def test_a_finite_check_backs_the_checksum(tiny_tree, private_cache):

@@ -213,7 +213,7 @@ def test_a_cached_cue_tree_is_keyed_by_the_burst_settings(tree, monkeypatch):
 def test_a_run_plants_its_cues_for_its_own_resampler(tree, monkeypatch):
     """The planter read every clip with sinc's rate check, so a run resampling by fft lost the
     clips only sinc refuses. The run passes its resampler, which keys the cached tree; sinc's
-    key is the one of the trees planted before, which stay valid."""
+    key states none, as the keys of the trees planted before."""
     from audioxai_bench import __version__
     from audioxai_bench.data.cache import data_fingerprint
     from audioxai_bench.data.cue import cue_settings

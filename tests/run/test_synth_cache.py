@@ -7,13 +7,19 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import signal
 import time
+from pathlib import Path
 
 import pytest
 import soundfile as sf
 
+import audioxai_bench.data.cue as cue_module
+import audioxai_bench.data.synth as synth_module
 import audioxai_bench.run.artifacts as artifacts
+from audioxai_bench.data.cue import plant_cues
+from audioxai_bench.errors import AudioXaiError
 from audioxai_bench.run.artifacts import cue_data, synthetic_data
 from tests.helpers import write_tree
 from tests.run.helpers import run_apart
@@ -114,3 +120,45 @@ def test_a_damaged_cue_tree_is_set_aside_and_planted_again(tmp_path, caplog):
     assert [r.getMessage().split(" (")[0] for r in caplog.records
             if r.levelname == "WARNING"] == [f"{root}: damaged cache entry"]
     assert len(sf.read(clip)[0]) == len(samples)
+
+
+def _edit(monkeypatch, tmp_path, module, name: str) -> None:
+    """``module`` reads its code from a copy of the package's data modules with ``name``
+    edited (a comment added)."""
+    edited = tmp_path / f"edited-{name}"
+    shutil.copytree(Path(module.__file__).resolve().parent, edited)
+    with open(edited / name, "a") as f:
+        f.write("\n# an edit\n")
+    monkeypatch.setattr(module, "_CODE_DIR", edited, raising=False)
+
+
+@pytest.mark.parametrize("name", ["synth.py", "espeak.py"])
+def test_an_edit_of_the_generator_makes_the_synthetic_tree_again(monkeypatch, tmp_path, name):
+    """The cached tree was keyed by the package version, which the built-in code keeps while
+    it changes: after an edit of the synthesizer a run trained on the old generator's tree
+    while its records carried the new code's digest."""
+    monkeypatch.setattr(artifacts, "synthesize_dataset", fake_tree)
+    root, cached = synthetic_data(2, 1, 0)
+    assert not cached and synthetic_data(2, 1, 0) == (root, True)  # unchanged code: reused
+    _edit(monkeypatch, tmp_path, synth_module, name)
+    other, cached = synthetic_data(2, 1, 0)
+    assert not cached and other != root
+    assert synthetic_data(2, 1, 0) == (other, True)
+
+
+@pytest.mark.parametrize("name", ["cue.py", "clipfile.py"])
+def test_an_edit_of_the_planter_plants_the_cue_tree_again(monkeypatch, tmp_path, name):
+    """As the synthetic tree: a cue tree of the old planter was served after an edit of
+    cue.py (or of the clip reader it plants with); and ``data cue --out`` into a tree of
+    the old code said it was already there."""
+    source = write_tree(tmp_path / "data", [1, 2], digits=range(2), reps=range(4))
+    root, cached = cue_data(source, 0)
+    assert not cached and cue_data(source, 0) == (root, True)
+    out = tmp_path / "out"
+    assert plant_cues(source, out, seed=0).written
+    _edit(monkeypatch, tmp_path, cue_module, name)
+    other, cached = cue_data(source, 0)
+    assert not cached and other != root
+    assert cue_data(source, 0) == (other, True)
+    with pytest.raises(AudioXaiError, match=r"holds a tree made with other settings \(code\)"):
+        plant_cues(source, out, seed=0)
