@@ -966,6 +966,8 @@ def settings_table(df: pd.DataFrame) -> Table | None:
         params = (rec.get("params") or {}).get("explainer") or {}
         entry = (rec.get("plugins") or {}).get("explainer") or {}
         plugin = f"{entry.get('plugin') or NONE} {entry.get('version') or ''}".strip()
+        if entry.get("base") and entry["base"] != r["explainer"]:  # a variant: what it wraps
+            plugin += f", variant of {entry['base']}"
         text = ", ".join(f"{k} {_setting(v)}" for k, v in sorted(params.items())
                          if v is not None) or NONE  # an unset option is no setting
         found.setdefault((r["benchmark"], r["explainer"]), set()).add((plugin, text))
@@ -978,7 +980,9 @@ def settings_table(df: pd.DataFrame) -> Table | None:
                  "applies to AlexNet, a waveform one to AudioNet). A name listed twice in one "
                  "benchmark was run with two settings, and its numbers pool both. Sizes count "
                  "the model input's units: samples at 8 kHz on the waveform (320 = 40 ms), bins "
-                 "on the spectrogram; an option left unset is not listed.",
+                 "on the spectrogram; an option left unset is not listed; a variant (a "
+                 "definition's own name for a method with other settings) names the method "
+                 "it configures.",
                  ["Benchmark", "Explainer", "Plugin", "Parameters"], rows)
 
 

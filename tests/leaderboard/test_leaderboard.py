@@ -1067,3 +1067,19 @@ def test_a_runtime_timed_on_a_busy_machine_is_marked_with_its_cpu_share():
     assert "Least share: Runtime (ms/sample) of busy: 52 %." in caption
     idle = pd.DataFrame([r for r in rows if r["explainer"] != "busy"])
     assert "⧗" not in tables.ranking_table(aggregate.sections(idle)[0]).caption
+
+
+def test_the_settings_table_names_the_method_a_variant_configures():
+    """A definition's ``{name: saliency, base: gradient}`` is gradient under another name: the
+    table says so, where the name alone would not."""
+    from audioxai_bench.leaderboard.tables import settings_table
+
+    def row(explainer: str, plugins: dict) -> dict:
+        record = {"params": {"explainer": {"abs": True}}, "plugins": {"explainer": plugins}}
+        return {"benchmark": "b", "explainer": explainer, "record": record}
+
+    own = {"name": "gradient", "plugin": "builtin", "version": "0.1.0"}
+    variant = {"name": "saliency", "plugin": "builtin", "version": "0.1.0", "base": "gradient"}
+    rows = settings_table(pd.DataFrame([row("gradient", own), row("saliency", variant)])).rows
+    assert rows == [["b", "gradient", "builtin 0.1.0", "abs True"],
+                    ["b", "saliency", "builtin 0.1.0, variant of gradient", "abs True"]]
