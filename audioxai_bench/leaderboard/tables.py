@@ -187,21 +187,23 @@ def band(edges: Any) -> str:
 
 def cell_text(cell: pd.Series | None, shown: str | None = None) -> str:
     """An aggregated cell: value and interval (or ``shown`` in their place, without the marks
-    that judge that value), ``error`` when every model failed; where it rests on fewer than
-    its section's trained models, a note on how many and what became of the others."""
+    that judge that value), ``error`` when no model has a value and one failed; where it rests
+    on fewer than its section's trained models, a note on how many and what became of the
+    others."""
     if cell is None:
         return NONE
-    if cell["models"] == 0 and cell["errors"]:
-        return "error"
-    text = shown if shown is not None else (
-        with_ci(cell["value"], cell["ci_low"], cell["ci_high"], cell["metric"])
-        + MARKS.get(cell.get("versus_verdict"), "") + marks_classes(cell)
-        + (CONTENDED_MARK if cell.get("contended") else ""))
     failed, models, trained = cell["errors"], cell["models"], cell.get("section_models")
     # every trained model of the section: scored, failed, or without a score (no record, or
     # one whose every score is undefined)
     trained = max(int(trained) if trained is not None and pd.notna(trained) else 0,
                   failed + models)
+    if models == 0 and failed:
+        return "error" + (f" ({failed} of {trained} models failed, {trained - failed} without "
+                          "a score)" if failed < trained else "")
+    text = shown if shown is not None else (
+        with_ci(cell["value"], cell["ci_low"], cell["ci_high"], cell["metric"])
+        + MARKS.get(cell.get("versus_verdict"), "") + marks_classes(cell)
+        + (CONTENDED_MARK if cell.get("contended") else ""))
     if failed and failed + models == trained:
         return text + f" ({failed} of {trained} models failed)"
     if failed:

@@ -909,6 +909,10 @@ def test_a_cell_with_a_failed_model_accounts_for_every_trained_model():
         assert tables.cell_text(cells.loc["a"]).endswith(
             "(on 2 of the 4 trained models: 1 failed, 1 without a score)")
         assert "(" not in tables.cell_text(cells.loc["b"])  # on all four: no note
+    # no model with a value, one failed: "error" says the three others had no score
+    only_failed = [r for r in rows if r["explainer"] != "a"] + [failed]
+    cells = aggregate.by_cell(pd.DataFrame(only_failed)).set_index("explainer")
+    assert tables.cell_text(cells.loc["a"]) == "error (1 of 4 models failed, 3 without a score)"
 
 
 def test_the_default_reads_the_quickstart_and_a_ground_truth_run_where_there_is_one(
