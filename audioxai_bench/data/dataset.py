@@ -117,9 +117,16 @@ class AudioMNIST:
         labels = self.labels(task)
         sets = []
         for part, rows in self.split_rows(task, fold).items():
+            speakers = list(getattr(split, part))
             if len(rows) == 0:
                 raise AudioXaiError(f"{self.root}: no usable clips for the {part} speakers of "
-                                    f"{task} fold {fold} ({list(getattr(split, part))})")
+                                    f"{task} fold {fold} ({speakers})")
+            missing = sorted(set(speakers) - set(self.speaker[rows].tolist()))
+            if missing:  # the fold runs, on fewer speakers than the paper's split: say so
+                _log.warning("%s: %s fold %d: no usable clips of %s speaker(s) %s; it runs on "
+                             "%d of its %d", self.root, task, fold, part,
+                             ", ".join(f"{s:02d}" for s in missing),
+                             len(speakers) - len(missing), len(speakers))
             sets.append(ClipDataset(self.signals, labels, rows, representation))
         return tuple(sets)
 

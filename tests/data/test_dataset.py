@@ -104,13 +104,17 @@ def test_bad_files_are_skipped_and_counted(small_tree):
     assert "12/0_12_0.wav" not in data.relpaths
 
 
-def test_folds_follow_the_paper_splits(tmp_path):
+def test_folds_follow_the_paper_splits(tmp_path, caplog):
     split = speaker_split("sex", 0)
     speakers = [split.train[0], split.train[-1], split.validate[0], split.test[0]]
     tree = write_tree(tmp_path / "d", speakers, digits=range(2), reps=range(1))
     data = load_audiomnist(tree)
     train, val, test = data.fold("sex", 0, "spectrogram")
     assert (len(train), len(val), len(test)) == (4, 2, 2)
+    # a fold on fewer speakers than the paper's split runs, and says so per part
+    missing = ", ".join(f"{s:02d}" for s in sorted(split.test[1:]))
+    assert f"sex fold 0: no usable clips of test speaker(s) {missing}; it runs on 1 of its 6" \
+        in caplog.text
     x, y = train[0]
     assert x.shape == (1, 227, 227) and y in (0, 1)
     batch = val.__getitems__([0, 1])
