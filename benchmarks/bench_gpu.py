@@ -224,9 +224,9 @@ def spectrogram_rates(device: torch.device, batch: int, repeats: int) -> dict[st
 @dataclasses.dataclass(frozen=True)
 class Inputs:
     """Model inputs one explainer's cells need on a panel, as forward+backward (explanations)
-    and forward alone (the metrics' perturbed inputs, occlusion): per scored sample, per sample
-    of the panel's first batch (runtime's timed calls) and once per panel (the repeatability
-    check)."""
+    and forward alone (the metrics' perturbed inputs, occlusion): per scored sample, per
+    sample runtime times (``timed_samples`` of the panel's first batch, all of it where None)
+    and once per panel (the repeatability check)."""
 
     fwd_bwd: float
     forward: float
@@ -234,34 +234,41 @@ class Inputs:
     timed_forward: float = 0.0
     once_fwd_bwd: float = 0.0
     once_forward: float = 0.0
+    timed_samples: int | None = None
 
     def seconds(self, samples: int, batch_size: int, rates: dict[str, float]) -> float:
         """Projected seconds of a panel of ``samples`` scored samples in batches of
         ``batch_size`` at the measured ``rates``."""
-        first = min(batch_size, samples)
-        fwd_bwd = samples * self.fwd_bwd + first * self.timed_fwd_bwd + self.once_fwd_bwd
-        forward = samples * self.forward + first * self.timed_forward + self.once_forward
+        timed = min(batch_size, samples, self.timed_samples or batch_size)
+        fwd_bwd = samples * self.fwd_bwd + timed * self.timed_fwd_bwd + self.once_fwd_bwd
+        forward = samples * self.forward + timed * self.timed_forward + self.once_forward
         return fwd_bwd / rates["bare_fwd_bwd"] + forward / rates["score"]
 
 
 def explainer_inputs(pm: PluginManager, name: str, width: float, device: torch.device,
-                     explainers: list[str] | None = None) -> dict[str, Inputs]:
-    """:class:`Inputs` of each explainer for the model ``name`` (all registered ones for its
-    input, or ``explainers``, in the run's order), counted on 2 samples: the explanation
-    itself, then every metric and sonifier through ``score_attributions``. Inputs are counted
-    where the model is called, as forward+backward where gradients are on.
+                     definition: str | None = None, explainers: list[str] | None = None
+                     ) -> dict[str, Inputs]:
+    """:class:`Inputs` of each explainer of ``definition`` for the model ``name`` (its
+    explainers, metrics and sonifiers with the definition's parameters; without one, every
+    registered plugin with its defaults; ``explainers`` narrows them by name), counted on 2
+    samples: the explanation itself, then each metric through ``score_attributions``. Inputs
+    are counted where the model is called, as forward+backward where gradients are on.
 
     The metrics re-explain: the randomisation check and cascade on re-initialised copies of
-    the model (for AudioNet 11 explanations per sample), runtime on the first batch. A run
-    keeps one memo per batch for all explainers (EvalBatch.shared: the random and amplitude
-    curves, the bands' damage), so only the first explainer pays for it;
-    ``score_attributions`` starts a fresh memo per call, and here consecutive calls get one,
-    as a run's explainers do."""
+    the model (for AudioNet 11 explanations per sample; the check on its ``samples`` of each
+    batch where it has them), runtime on the first batch. A run keeps one memo per batch for
+    all explainers (EvalBatch.shared: the random and amplitude curves, the bands' damage), so
+    only the first explainer pays for it; ``score_attributions`` starts a fresh memo per
+    call, and here consecutive calls get one, as a run's explainers do."""
     from unittest import mock
 
     from audioxai_bench import score_attributions, scoring
+    from audioxai_bench.builtin.metrics_runtime import Runtime
     from audioxai_bench.guard import REPEAT_SAMPLES, declares_nondeterministic
 
+    chosen, metrics, sonifiers, batch_size = _configured(pm, MODELS[name], definition)
+    if explainers is not None:
+        chosen = {e: chosen[e] for e in explainers}
     model = build_model(name, 10, width).to(device).eval()
     n = 2  # the counts per sample do not depend on it
     signals = torch.from_numpy(clips(n)).to(device)
@@ -281,28 +288,60 @@ def explainer_inputs(pm: PluginManager, name: str, width: float, device: torch.d
         relevance = []
         own = count(lambda: relevance.append(explainer.explain(model, x, target)))
 
-        def score(metrics: list[str] | str) -> tuple[float, float]:
+        def score(chosen: list[Any]) -> tuple[float, float]:
             return count(lambda: score_attributions(
-                model, x, target, relevance[0], signals=signals, metrics=metrics,
-                explainer=explainer, explain_seconds=0.01, sonifiers=pm.sonifiers.names(),
-                plugins=pm))
+                model, x, target, relevance[0], signals=signals, metrics=chosen,
+                explainer=explainer, explain_seconds=0.01, sonifiers=sonifiers,
+                plugins=pm)) if chosen else (0.0, 0.0)
 
         # runtime first: it times an explainer on a model once (its later batches reuse the
-        # timing), so "all" then counts the rest
-        timed = score(["runtime"])
-        every = score("all")  # the metrics that apply to the model
+        # timing), so it is counted alone; a metric on some of each batch (the check's
+        # samples) alone, scaled; the rest in one call, sharing their curves as in a run
+        timers = [m for m in metrics if isinstance(m, Runtime)]
+        capped = [m for m in metrics if getattr(m, "samples", None) and m not in timers]
+        alone = {id(m) for m in timers + capped}
+        timed = score(timers)
+        fwd_bwd, forward = (a + b for a, b in zip(own, score(
+            [m for m in metrics if id(m) not in alone])))
+        for metric in capped:
+            share = min(1.0, metric.samples / batch_size)
+            each = score([metric])
+            fwd_bwd, forward = fwd_bwd + share * each[0], forward + share * each[1]
         repeat = 0 if declares_nondeterministic(explainer) else 2 * REPEAT_SAMPLES
-        return Inputs(own[0] + every[0], own[1] + every[1], *timed, repeat * own[0],
-                      repeat * own[1])
+        return Inputs(fwd_bwd, forward, *timed, repeat * own[0], repeat * own[1],
+                      min((m.samples for m in timers if m.samples), default=None))
 
     model.register_forward_pre_hook(counting)  # copies (randomised, re-referenced) carry it
-    names = explainers or [e for e in pm.explainers.names()
-                           if MODELS[name] in pm.explainers.get(e).representations]
     memo: dict = {}
     batch = scoring.EvalBatch
     with mock.patch.object(scoring, "EvalBatch",
                            lambda *a, **k: batch(*a, **k | {"shared": memo})):
-        return {e: inputs_of(pm.explainers.get(e)) for e in names}
+        return {e: inputs_of(obj) for e, obj in chosen.items()}
+
+
+def _configured(pm: PluginManager, representation: str, definition: str | None
+                ) -> tuple[dict[str, Any], list[Any], list[Any], int]:
+    """(explainers by name, metrics, sonifiers, batch_size) as ``definition`` configures them
+    for ``representation`` (every registered plugin with its defaults, batches of 50, without
+    one)."""
+    from audioxai_bench.run.definition import load_benchmark
+    from audioxai_bench.run.plan import applies, plan_benchmark
+
+    if definition is None:
+        explainers = {e: pm.explainers.get(e) for e in pm.explainers.names()}
+        metrics, sonifiers, batch_size = list(pm.metrics), pm.sonifiers.names(), 50
+    else:
+        bench = load_benchmark(definition)
+        plan = plan_benchmark(bench, pm)
+        explainers = {p.name: p.obj for p in plan.explainers}
+        metrics = [p.obj for p in plan.metrics]
+        sonifiers, batch_size = [p.obj for p in plan.sonifiers], bench.batch_size
+    # the metrics that score these inputs (no planted evidence here: the localisation ones
+    # read a mask)
+    metrics = [m for m in metrics if applies(m, representation)
+               and "ground_truth" not in set(getattr(m, "needs", ()))]
+    return ({e: obj for e, obj in explainers.items() if applies(obj, representation)},
+            metrics, sonifiers, batch_size)
 
 
 def sync_counts(pm: PluginManager, name: str, width: float, device: torch.device
@@ -333,10 +372,25 @@ def sync_counts(pm: PluginManager, name: str, width: float, device: torch.device
     return counts
 
 
+def plan_of(pm: PluginManager, definition: str) -> str:
+    """What a definition's explain-and-score counts depend on, as one key: its explainers,
+    metrics and sonifiers with their parameters, and its batch size."""
+    import json
+
+    from audioxai_bench.run.definition import load_benchmark
+    from audioxai_bench.run.plan import plan_benchmark
+
+    bench = load_benchmark(definition)
+    plan = plan_benchmark(bench, pm)
+    return json.dumps([[(p.name, p.base, p.params) for p in group] for group in
+                       (plan.explainers, plan.metrics, plan.sonifiers)] + [bench.batch_size],
+                      sort_keys=True, default=str)
+
+
 def projection(pm: PluginManager, definition: str, rates: dict[str, dict[str, float]],
                inputs: dict[str, dict[str, Inputs]]) -> tuple[float, float]:
     """(training, explain+score) projected seconds of a shipped definition from the measured
-    ``rates`` and each model's :func:`explainer_inputs`."""
+    ``rates`` and each model's :func:`explainer_inputs` of that definition."""
     from audioxai_bench.builtin.models import BUILTIN_MODELS
     from audioxai_bench.run.definition import load_benchmark
 
@@ -465,15 +519,21 @@ def measure(args: argparse.Namespace) -> None:
     if args.definitions:
         print("\n## projected wall time from these rates (width "
               f"{width:g}; training + explain/score)")
-        # counted on the CPU, whatever the device: the counts do not depend on it
-        cpu = torch.device("cpu")
-        inputs = {name: explainer_inputs(pm, name, 0.0625, cpu) for name in args.models}
-        for name, counts in inputs.items():
-            print(f"{name:9} model inputs per scored sample, forward+backward / forward (the "
-                  "explanation and every metric; the first explainer pays the run's shared "
-                  "memo): " + ", ".join(f"{e} {c.fwd_bwd:.0f} / {c.forward:.0f}"
-                                        for e, c in counts.items()), flush=True)
+        # counted on the CPU, whatever the device: the counts do not depend on it; once per
+        # configuration (paper-digit and paper-sex configure their plugins alike)
+        cpu, counted = torch.device("cpu"), {}
         for definition in args.definitions:
+            plan = plan_of(pm, definition)
+            if plan not in counted:
+                counted[plan] = {name: explainer_inputs(pm, name, 0.0625, cpu, definition)
+                                 for name in args.models}
+                for name, counts in counted[plan].items():
+                    print(f"{definition:12} {name:9} model inputs per scored sample, "
+                          "forward+backward / forward (the explanation and every metric; the "
+                          "first explainer pays the run's shared memo): " + ", ".join(
+                              f"{e} {c.fwd_bwd:.0f} / {c.forward:.0f}"
+                              for e, c in counts.items()), flush=True)
+            inputs = counted[plan]
             training, scoring = projection(pm, definition, rates, inputs)
             print(f"{definition:12} training {training / 60:7.1f} min  explain+score "
                   f"{scoring / 60:7.1f} min  total {(training + scoring) / 60:7.1f} min",

@@ -32,7 +32,7 @@ def pm(bench):
 @pytest.fixture(scope="module")
 def counts(bench, pm):
     return bench.explainer_inputs(pm, "audionet", 0.0625, torch.device("cpu"),
-                                  ["gradient", "smoothgrad"])
+                                  explainers=["gradient", "smoothgrad"])
 
 
 def test_a_further_explainer_reuses_the_first_ones_reference_curves(counts):
@@ -56,6 +56,20 @@ def test_the_metrics_that_explain_again_are_counted(bench, pm, counts):
     # runtime's timed calls on the first batch only, the repeatability check once a panel
     assert counts["gradient"].timed_fwd_bwd > 1 and counts["gradient"].once_fwd_bwd == 4
     assert counts["smoothgrad"].once_fwd_bwd == 4 * smoothgrad  # seeded: repeats are checked
+
+
+def test_a_definition_is_counted_with_its_own_settings(bench, pm):
+    """The quickstart cuts integrated gradients to 16 steps, checks randomisation on 16 of each
+    batch of 48 and leaves the cascade out, and times runtime on 4 samples: counted with the
+    registered defaults, integrated gradients cost 600 passes a sample, not 16 × (1 + 2/3)."""
+    counts = bench.explainer_inputs(pm, "audionet", 0.0625, torch.device("cpu"), "quickstart",
+                                    explainers=["integrated-gradients"])
+    ig = counts["integrated-gradients"]
+    assert ig.fwd_bwd == pytest.approx(16 * (1 + 2 * 16 / 48))
+    assert ig.timed_samples == 4 and ig.timed_fwd_bwd > 0
+    rates = {"bare_fwd_bwd": 1.0, "score": 1e12}
+    assert ig.seconds(96, 48, rates) == pytest.approx(
+        96 * ig.fwd_bwd + 4 * ig.timed_fwd_bwd + ig.once_fwd_bwd)
 
 
 def test_projection_charges_runtime_per_first_batch_and_the_rest_per_sample(bench, pm):
