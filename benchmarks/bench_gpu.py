@@ -198,6 +198,15 @@ def scoring_rates(name: str, width: float, device: torch.device, samples: int, c
     return inputs / engine, sum(sizes) / bare, per_pass
 
 
+def probe(name: str, width: float, device: torch.device, n: int
+          ) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A fresh model ``name`` in eval mode and ``n`` of :func:`clips` on ``device``: (model,
+    signals, model input, targets 0..n-1), what the counts below score through."""
+    model = build_model(name, 10, width).to(device).eval()
+    signals = torch.from_numpy(clips(n)).to(device)
+    return model, signals, to_model_input(signals, MODELS[name]), torch.arange(n, device=device)
+
+
 def harness_ratio(pm: PluginManager, name: str, width: float, device: torch.device,
                   batch: int, repeats: int) -> tuple[float, float]:
     """(guarded gradient, direct captum Saliency) seconds per call at ``batch``."""
@@ -269,11 +278,8 @@ def explainer_inputs(pm: PluginManager, name: str, width: float, device: torch.d
     chosen, metrics, sonifiers, batch_size = _configured(pm, MODELS[name], definition)
     if explainers is not None:
         chosen = {e: chosen[e] for e in explainers}
-    model = build_model(name, 10, width).to(device).eval()
     n = 2  # the counts per sample do not depend on it
-    signals = torch.from_numpy(clips(n)).to(device)
-    x = to_model_input(signals, MODELS[name])
-    target = torch.arange(n, device=device)
+    model, signals, x, target = probe(name, width, device, n)
     counted = {True: 0, False: 0}
 
     def counting(_module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
@@ -353,10 +359,7 @@ def sync_counts(pm: PluginManager, name: str, width: float, device: torch.device
     from audioxai_bench import score_attributions
     from audioxai_bench.testing import host_syncs
 
-    model = build_model(name, 10, width).to(device).eval()
-    signals = torch.from_numpy(clips(8)).to(device)
-    x = to_model_input(signals, MODELS[name])
-    target = torch.arange(8, device=device)
+    model, signals, x, target = probe(name, width, device, 8)
     relevance = torch.rand(x.shape, generator=torch.Generator().manual_seed(0)).to(device)
     gradient = pm.explainers.get("gradient")
     counts = {"guarded gradient": host_syncs(
