@@ -12,7 +12,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,7 +191,8 @@ def scan_dataset(root: Path | str) -> DatasetIndex:
     problem = tree_problem(root)
     if problem:
         raise AudioXaiError(f"{root}: {problem}")
-    speaker_dirs = sorted(_speaker_dirs(root))
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    speaker_dirs = [p for p in folders if _SPEAKER_DIR.fullmatch(p.name)]
     meta_path = root / META_FILE
     problems: list[Problem] = []
     if meta_path.exists():
@@ -227,20 +228,19 @@ def scan_dataset(root: Path | str) -> DatasetIndex:
                                                    f"{folder.name}"))
                 continue
             clips.append(Clip(path, speaker_id, int(match["digit"]), int(match["rep"])))
-    strays = _stray_folders(root)
+    strays = _stray_folders(p for p in folders if p not in speaker_dirs)
     problems += [Problem(str(folder), "holds .wav files but is not a speaker folder (two ASCII "
                                       "digits, as 07); its clips are left out")
                  for folder in strays]
     return DatasetIndex(root, clips, speakers, problems, unlisted, strays)
 
 
-def _stray_folders(root: Path) -> list[Path]:
-    """Folders of ``root`` with .wav files that are not speaker folders: a speaker's clips
-    under another spelling of its folder, which would otherwise be left out without a word."""
+def _stray_folders(others: Iterable[Path]) -> list[Path]:
+    """The folders of ``others`` (a tree's folders that are not speaker folders) with .wav
+    files: a speaker's clips under another spelling of its folder, which would otherwise be
+    left out without a word."""
     strays = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        if _SPEAKER_DIR.fullmatch(folder.name):
-            continue
+    for folder in others:
         try:
             if any(p.suffix.lower() == ".wav" for p in folder.iterdir()):
                 strays.append(folder)
